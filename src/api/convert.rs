@@ -1,0 +1,503 @@
+//! Conversions between protocol messages and domain types. Data from the
+//! wire is never trusted: unknown enum values map to a safe default and
+//! missing fields to empty values, never a panic.
+
+use chrono::{DateTime, Utc};
+use prost_types::Timestamp;
+
+use super::pb;
+use crate::domain::forecast::EtaRange;
+use crate::domain::scope::ScopeRevision;
+use crate::domain::*;
+
+pub fn ts(t: DateTime<Utc>) -> Timestamp {
+    Timestamp {
+        seconds: t.timestamp(),
+        nanos: t.timestamp_subsec_nanos() as i32,
+    }
+}
+
+pub fn from_ts(t: Option<&Timestamp>) -> Option<DateTime<Utc>> {
+    let t = t?;
+    DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).ok()?)
+}
+
+pub fn mailbox_state_to_pb(s: MailboxState) -> pb::MailboxState {
+    match s {
+        MailboxState::Ok => pb::MailboxState::Ok,
+        MailboxState::LockedOut => pb::MailboxState::LockedOut,
+        MailboxState::ReindexPending => pb::MailboxState::ReindexPending,
+        MailboxState::Reindexing => pb::MailboxState::Reindexing,
+        MailboxState::Restored => pb::MailboxState::Restored,
+        MailboxState::Failed => pb::MailboxState::Failed,
+    }
+}
+
+pub fn mailbox_state_from_pb(v: i32) -> Option<MailboxState> {
+    Some(match pb::MailboxState::try_from(v).ok()? {
+        pb::MailboxState::Unspecified => return None,
+        pb::MailboxState::Ok => MailboxState::Ok,
+        pb::MailboxState::LockedOut => MailboxState::LockedOut,
+        pb::MailboxState::ReindexPending => MailboxState::ReindexPending,
+        pb::MailboxState::Reindexing => MailboxState::Reindexing,
+        pb::MailboxState::Restored => MailboxState::Restored,
+        pb::MailboxState::Failed => MailboxState::Failed,
+    })
+}
+
+fn health_to_pb(h: Health) -> pb::HealthStatus {
+    match h {
+        Health::Ok => pb::HealthStatus::Ok,
+        Health::Degraded => pb::HealthStatus::Degraded,
+        Health::Down => pb::HealthStatus::Down,
+        Health::Unknown => pb::HealthStatus::Unknown,
+    }
+}
+
+fn health_from_pb(v: i32) -> Health {
+    match pb::HealthStatus::try_from(v) {
+        Ok(pb::HealthStatus::Ok) => Health::Ok,
+        Ok(pb::HealthStatus::Degraded) => Health::Degraded,
+        Ok(pb::HealthStatus::Down) => Health::Down,
+        _ => Health::Unknown,
+    }
+}
+
+fn role_to_pb(r: ServiceRole) -> pb::ServiceRole {
+    match r {
+        ServiceRole::Imap => pb::ServiceRole::Imap,
+        ServiceRole::Pop => pb::ServiceRole::Pop,
+        ServiceRole::Webmail => pb::ServiceRole::Webmail,
+        ServiceRole::SmtpIn => pb::ServiceRole::SmtpIn,
+        ServiceRole::SmtpOut => pb::ServiceRole::SmtpOut,
+        ServiceRole::Storage => pb::ServiceRole::Storage,
+        ServiceRole::Index => pb::ServiceRole::Index,
+    }
+}
+
+fn role_from_pb(v: i32) -> Option<ServiceRole> {
+    Some(match pb::ServiceRole::try_from(v).ok()? {
+        pb::ServiceRole::Unspecified => return None,
+        pb::ServiceRole::Imap => ServiceRole::Imap,
+        pb::ServiceRole::Pop => ServiceRole::Pop,
+        pb::ServiceRole::Webmail => ServiceRole::Webmail,
+        pb::ServiceRole::SmtpIn => ServiceRole::SmtpIn,
+        pb::ServiceRole::SmtpOut => ServiceRole::SmtpOut,
+        pb::ServiceRole::Storage => ServiceRole::Storage,
+        pb::ServiceRole::Index => ServiceRole::Index,
+    })
+}
+
+pub fn incident_state_to_pb(s: IncidentState) -> pb::IncidentState {
+    match s {
+        IncidentState::Investigating => pb::IncidentState::Investigating,
+        IncidentState::Identified => pb::IncidentState::Identified,
+        IncidentState::Monitoring => pb::IncidentState::Monitoring,
+        IncidentState::Resolved => pb::IncidentState::Resolved,
+    }
+}
+
+fn incident_state_from_pb(v: i32) -> IncidentState {
+    match pb::IncidentState::try_from(v) {
+        Ok(pb::IncidentState::Identified) => IncidentState::Identified,
+        Ok(pb::IncidentState::Monitoring) => IncidentState::Monitoring,
+        Ok(pb::IncidentState::Resolved) => IncidentState::Resolved,
+        _ => IncidentState::Investigating,
+    }
+}
+
+pub fn priority_to_pb(p: Priority) -> pb::Priority {
+    match p {
+        Priority::P0 => pb::Priority::P0,
+        Priority::P1 => pb::Priority::P1,
+        Priority::P2 => pb::Priority::P2,
+        Priority::P3 => pb::Priority::P3,
+    }
+}
+
+pub fn priority_from_pb(v: i32) -> Option<Priority> {
+    Some(match pb::Priority::try_from(v).ok()? {
+        pb::Priority::Unspecified => return None,
+        pb::Priority::P0 => Priority::P0,
+        pb::Priority::P1 => Priority::P1,
+        pb::Priority::P2 => Priority::P2,
+        pb::Priority::P3 => Priority::P3,
+    })
+}
+
+pub fn tenant_sort_from_pb(v: i32) -> crate::domain::tenants::TenantSort {
+    use crate::domain::tenants::TenantSort as S;
+    match pb::TenantSort::try_from(v) {
+        Ok(pb::TenantSort::PercentAffected) => S::PercentAffected,
+        Ok(pb::TenantSort::Name) => S::Name,
+        Ok(pb::TenantSort::Mailboxes) => S::Mailboxes,
+        Ok(pb::TenantSort::Queued) => S::Queued,
+        Ok(pb::TenantSort::Priority) => S::Priority,
+        Ok(pb::TenantSort::Eta) => S::Eta,
+        _ => S::Affected,
+    }
+}
+
+pub fn tenant_sort_to_pb(s: crate::domain::tenants::TenantSort) -> pb::TenantSort {
+    use crate::domain::tenants::TenantSort as S;
+    match s {
+        S::Affected => pb::TenantSort::Affected,
+        S::PercentAffected => pb::TenantSort::PercentAffected,
+        S::Name => pb::TenantSort::Name,
+        S::Mailboxes => pb::TenantSort::Mailboxes,
+        S::Queued => pb::TenantSort::Queued,
+        S::Priority => pb::TenantSort::Priority,
+        S::Eta => pb::TenantSort::Eta,
+    }
+}
+
+pub fn eta_to_pb(e: &EtaRange) -> pb::EtaRange {
+    pb::EtaRange {
+        p50: e.p50.map(ts),
+        p90: e.p90.map(ts),
+        reason: e.reason.clone(),
+    }
+}
+
+pub fn eta_from_pb(e: Option<&pb::EtaRange>) -> EtaRange {
+    let Some(e) = e else {
+        return EtaRange::unknown("not reported");
+    };
+    match (from_ts(e.p50.as_ref()), from_ts(e.p90.as_ref())) {
+        (Some(a), Some(b)) => EtaRange::at(a, b),
+        (Some(a), None) => EtaRange::at(a, a),
+        _ => EtaRange::unknown(e.reason.clone()),
+    }
+}
+
+fn counts_to_pb(c: &StateCounts) -> pb::MailboxStateCounts {
+    pb::MailboxStateCounts {
+        ok: c.get(MailboxState::Ok),
+        locked_out: c.get(MailboxState::LockedOut),
+        reindex_pending: c.get(MailboxState::ReindexPending),
+        reindexing: c.get(MailboxState::Reindexing),
+        restored: c.get(MailboxState::Restored),
+        failed: c.get(MailboxState::Failed),
+    }
+}
+
+fn counts_from_pb(c: Option<&pb::MailboxStateCounts>) -> StateCounts {
+    let Some(c) = c else {
+        return StateCounts::default();
+    };
+    StateCounts([
+        c.ok,
+        c.locked_out,
+        c.reindex_pending,
+        c.reindexing,
+        c.restored,
+        c.failed,
+    ])
+}
+
+pub fn tenant_to_pb(t: &TenantRow) -> pb::TenantSummary {
+    pb::TenantSummary {
+        id: t.id.to_string(),
+        name: t.name.to_string(),
+        primary_domain: t.primary_domain.to_string(),
+        domain_count: t.domain_count,
+        tier: t.tier.to_string(),
+        cluster_id: t.cluster_id.to_string(),
+        mailboxes: t.mailboxes,
+        states: Some(counts_to_pb(&t.states)),
+        affected: t.affected(),
+        queued_messages: t.queued_messages,
+        priority: priority_to_pb(t.priority) as i32,
+        reindex_rank: t.reindex_rank,
+        eta: Some(eta_to_pb(&t.eta)),
+    }
+}
+
+pub fn tenant_from_pb(t: &pb::TenantSummary) -> TenantRow {
+    TenantRow {
+        id: t.id.as_str().into(),
+        name: t.name.as_str().into(),
+        primary_domain: t.primary_domain.as_str().into(),
+        domain_count: t.domain_count,
+        tier: t.tier.as_str().into(),
+        cluster_id: t.cluster_id.as_str().into(),
+        mailboxes: t.mailboxes,
+        states: counts_from_pb(t.states.as_ref()),
+        queued_messages: t.queued_messages,
+        priority: priority_from_pb(t.priority).unwrap_or_default(),
+        reindex_rank: t.reindex_rank,
+        eta: eta_from_pb(t.eta.as_ref()),
+    }
+}
+
+pub fn mailbox_to_pb(m: &MailboxRow) -> pb::Mailbox {
+    pb::Mailbox {
+        address: m.address.clone(),
+        tenant_id: m.tenant_id.clone(),
+        cluster_id: m.cluster_id.clone(),
+        volume: m.volume.clone(),
+        state: m.state.map_or(0, |s| mailbox_state_to_pb(s) as i32),
+        reindex_position: m.reindex_position,
+        eta: Some(eta_to_pb(&m.eta)),
+        queued_messages: m.queued_messages,
+        last_error: m.last_error.clone(),
+    }
+}
+
+pub fn mailbox_from_pb(m: &pb::Mailbox) -> MailboxRow {
+    MailboxRow {
+        address: m.address.clone(),
+        tenant_id: m.tenant_id.clone(),
+        cluster_id: m.cluster_id.clone(),
+        volume: m.volume.clone(),
+        state: mailbox_state_from_pb(m.state),
+        reindex_position: m.reindex_position,
+        eta: eta_from_pb(m.eta.as_ref()),
+        queued_messages: m.queued_messages,
+        last_error: m.last_error.clone(),
+    }
+}
+
+fn queue_to_pb(q: &Queue) -> pb::Queue {
+    pb::Queue {
+        active: q.active,
+        deferred: q.deferred,
+        hold: q.hold,
+        arrival_per_min: q.arrival_per_min,
+        delivery_per_min: q.delivery_per_min,
+        drain_eta: Some(eta_to_pb(&q.drain_eta)),
+        depth_history: q.depth_history.clone(),
+        history_step_seconds: q.history_step_seconds,
+    }
+}
+
+fn queue_from_pb(q: Option<&pb::Queue>) -> Queue {
+    let Some(q) = q else {
+        return Queue::default();
+    };
+    Queue {
+        active: q.active,
+        deferred: q.deferred,
+        hold: q.hold,
+        arrival_per_min: q.arrival_per_min,
+        delivery_per_min: q.delivery_per_min,
+        drain_eta: eta_from_pb(q.drain_eta.as_ref()),
+        depth_history: q.depth_history.clone(),
+        history_step_seconds: q.history_step_seconds,
+    }
+}
+
+fn reindex_to_pb(r: &Reindex) -> pb::Reindex {
+    pb::Reindex {
+        unit: match r.unit {
+            ScopeUnit::Files => pb::ScopeUnit::Files,
+            ScopeUnit::Mailboxes => pb::ScopeUnit::Mailboxes,
+        } as i32,
+        scope: r.scope,
+        done: r.done,
+        failed: r.failed,
+        in_progress: r.in_progress,
+        rate_per_min: r.rate_per_min,
+        eta: Some(eta_to_pb(&r.eta)),
+        revisions: r
+            .revisions
+            .iter()
+            .map(|v| pb::ScopeRevision {
+                at: Some(ts(v.at)),
+                previous: v.previous,
+                scope: v.scope,
+                reason: v.reason.clone(),
+            })
+            .collect(),
+        mailboxes_pending: r.mailboxes_pending,
+        mailboxes_restored: r.mailboxes_restored,
+    }
+}
+
+fn reindex_from_pb(r: Option<&pb::Reindex>) -> Reindex {
+    let Some(r) = r else {
+        return Reindex::default();
+    };
+    Reindex {
+        unit: if r.unit == pb::ScopeUnit::Mailboxes as i32 {
+            ScopeUnit::Mailboxes
+        } else {
+            ScopeUnit::Files
+        },
+        scope: r.scope,
+        done: r.done,
+        failed: r.failed,
+        in_progress: r.in_progress,
+        rate_per_min: r.rate_per_min,
+        eta: eta_from_pb(r.eta.as_ref()),
+        revisions: r
+            .revisions
+            .iter()
+            .filter_map(|v| {
+                Some(ScopeRevision {
+                    at: from_ts(v.at.as_ref())?,
+                    previous: v.previous,
+                    scope: v.scope,
+                    reason: v.reason.clone(),
+                })
+            })
+            .collect(),
+        mailboxes_pending: r.mailboxes_pending,
+        mailboxes_restored: r.mailboxes_restored,
+    }
+}
+
+fn cluster_to_pb(c: &Cluster) -> pb::Cluster {
+    pb::Cluster {
+        id: c.id.clone(),
+        name: c.name.clone(),
+        health: health_to_pb(c.health) as i32,
+        services: c
+            .services
+            .iter()
+            .map(|s| pb::ServiceHealth {
+                role: role_to_pb(s.role) as i32,
+                status: health_to_pb(s.status) as i32,
+                login_success_rate: s.login_success_rate,
+                latency_ms: s.latency_ms,
+                detail: s.detail.clone(),
+            })
+            .collect(),
+        queue: Some(queue_to_pb(&c.queue)),
+        reindex: Some(reindex_to_pb(&c.reindex)),
+        mailboxes: c.mailboxes,
+        affected_mailboxes: c.affected_mailboxes,
+    }
+}
+
+fn cluster_from_pb(c: &pb::Cluster) -> Cluster {
+    Cluster {
+        id: c.id.clone(),
+        name: c.name.clone(),
+        health: health_from_pb(c.health),
+        services: c
+            .services
+            .iter()
+            .filter_map(|s| {
+                Some(ServiceHealth {
+                    role: role_from_pb(s.role)?,
+                    status: health_from_pb(s.status),
+                    login_success_rate: s.login_success_rate.filter(|r| r.is_finite()),
+                    latency_ms: s.latency_ms,
+                    detail: s.detail.clone(),
+                })
+            })
+            .collect(),
+        queue: queue_from_pb(c.queue.as_ref()),
+        reindex: reindex_from_pb(c.reindex.as_ref()),
+        mailboxes: c.mailboxes,
+        affected_mailboxes: c.affected_mailboxes,
+    }
+}
+
+/// The whole-every-time part of a Watch update.
+pub fn overview_to_pb(o: &Overview, version: u64, snapshot: bool) -> pb::WatchUpdate {
+    let i = &o.incident;
+    pb::WatchUpdate {
+        version,
+        snapshot,
+        incident: Some(pb::Incident {
+            title: i.title.clone(),
+            started_at: i.started_at.map(ts),
+            state: incident_state_to_pb(i.state) as i32,
+            now: i.now.map(ts),
+            speed: i.speed,
+        }),
+        sources: o
+            .sources
+            .iter()
+            .map(|s| pb::SourceStatus {
+                name: s.name.clone(),
+                simulated: s.simulated,
+                health: health_to_pb(s.health) as i32,
+                message: s.message.clone(),
+                last_success: s.last_success.map(ts),
+            })
+            .collect(),
+        clusters: o.clusters.iter().map(cluster_to_pb).collect(),
+        tenants: Vec::new(),
+        totals: Some(pb::Totals {
+            tenants: o.totals.tenants,
+            affected_tenants: o.totals.affected_tenants,
+            mailboxes: o.totals.mailboxes,
+            affected_mailboxes: o.totals.affected_mailboxes,
+            restored_mailboxes: o.totals.restored_mailboxes,
+            queued_messages: o.totals.queued_messages,
+        }),
+    }
+}
+
+pub fn overview_from_pb(u: &pb::WatchUpdate) -> Overview {
+    let incident = u.incident.as_ref().map_or_else(Incident::default, |i| Incident {
+        title: i.title.clone(),
+        started_at: from_ts(i.started_at.as_ref()),
+        state: incident_state_from_pb(i.state),
+        now: from_ts(i.now.as_ref()),
+        speed: if i.speed.is_finite() { i.speed } else { 1.0 },
+    });
+    let totals = u.totals.as_ref().map_or_else(Totals::default, |t| Totals {
+        tenants: t.tenants,
+        affected_tenants: t.affected_tenants,
+        mailboxes: t.mailboxes,
+        affected_mailboxes: t.affected_mailboxes,
+        restored_mailboxes: t.restored_mailboxes,
+        queued_messages: t.queued_messages,
+    });
+    Overview {
+        incident,
+        sources: u
+            .sources
+            .iter()
+            .map(|s| SourceStatus {
+                name: s.name.clone(),
+                simulated: s.simulated,
+                health: health_from_pb(s.health),
+                message: s.message.clone(),
+                last_success: from_ts(s.last_success.as_ref()),
+            })
+            .collect(),
+        clusters: u.clusters.iter().map(cluster_from_pb).collect(),
+        totals,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn garbage_enums_and_missing_fields_do_not_panic() {
+        let u = pb::WatchUpdate {
+            clusters: vec![pb::Cluster {
+                health: 99,
+                services: vec![pb::ServiceHealth {
+                    role: 42,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let o = overview_from_pb(&u);
+        assert_eq!(o.clusters[0].health, Health::Unknown);
+        assert!(o.clusters[0].services.is_empty());
+        let t = tenant_from_pb(&pb::TenantSummary {
+            priority: -7,
+            eta: Some(pb::EtaRange {
+                p50: Some(Timestamp {
+                    seconds: i64::MAX,
+                    nanos: -1,
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+        assert_eq!(t.priority, Priority::P2);
+        assert!(!t.eta.is_known());
+    }
+}

@@ -1,0 +1,226 @@
+//! ETA forecasting: from the work left and the rates seen recently, a range
+//! (p50, p90) that an operator can say out loud, or an honest "no estimate"
+//! with the reason.
+//!
+//! The p50 divides the remaining work by the median observed rate. The p90
+//! is deliberately pessimistic: it uses the 10th-percentile rate (floored at a
+//! quarter of the median so a single stalled sample cannot make it infinite)
+//! and adds the extra work the caller expects from scope growth — in the 2008
+//! incident the estimate of "about 25,000 files" turned out far too small.
+
+use chrono::{DateTime, Duration, Utc};
+use std::collections::VecDeque;
+
+/// Beyond this horizon an ETA is not worth quoting.
+pub const MAX_HORIZON: Duration = Duration::days(30);
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct EtaRange {
+    pub p50: Option<DateTime<Utc>>,
+    pub p90: Option<DateTime<Utc>>,
+    /// Why there is no estimate (empty when there is one).
+    pub reason: String,
+}
+
+impl EtaRange {
+    pub fn unknown(reason: impl Into<String>) -> Self {
+        EtaRange {
+            p50: None,
+            p90: None,
+            reason: reason.into(),
+        }
+    }
+    pub fn at(p50: DateTime<Utc>, p90: DateTime<Utc>) -> Self {
+        EtaRange {
+            p50: Some(p50),
+            p90: Some(p90.max(p50)),
+            reason: String::new(),
+        }
+    }
+    pub fn is_known(&self) -> bool {
+        self.p50.is_some()
+    }
+}
+
+/// Rates observed over a sliding window, as (work done per second) samples.
+#[derive(Debug, Clone)]
+pub struct RateWindow {
+    samples: VecDeque<f64>,
+    capacity: usize,
+}
+
+impl RateWindow {
+    pub fn new(capacity: usize) -> Self {
+        RateWindow {
+            samples: VecDeque::with_capacity(capacity),
+            capacity: capacity.max(1),
+        }
+    }
+    /// Records `work` units done over `seconds`. Non-finite or non-positive
+    /// intervals are ignored.
+    pub fn record(&mut self, work: f64, seconds: f64) {
+        if !(seconds > 0.0) || !work.is_finite() {
+            return;
+        }
+        if self.samples.len() == self.capacity {
+            self.samples.pop_front();
+        }
+        self.samples.push_back(work / seconds);
+    }
+    pub fn rates(&self) -> Vec<f64> {
+        self.samples.iter().copied().collect()
+    }
+    pub fn len(&self) -> usize {
+        self.samples.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.samples.is_empty()
+    }
+    /// Mean rate per second over the window, 0 when empty.
+    pub fn mean(&self) -> f64 {
+        if self.samples.is_empty() {
+            0.0
+        } else {
+            self.samples.iter().sum::<f64>() / self.samples.len() as f64
+        }
+    }
+}
+
+/// Nearest-rank percentile of `values` (q in 0..=1); None when empty.
+pub fn percentile(values: &[f64], q: f64) -> Option<f64> {
+    let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    let q = q.clamp(0.0, 1.0);
+    let idx = ((q * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1;
+    Some(v[idx])
+}
+
+/// Forecasts when `remaining` units of work will be done, given recent rates
+/// (units per second) and `extra_p90_fraction` (≥ 0) more work expected in
+/// the pessimistic case.
+pub fn forecast(
+    now: DateTime<Utc>,
+    remaining: f64,
+    rates: &[f64],
+    extra_p90_fraction: f64,
+) -> EtaRange {
+    if !(remaining > 0.0) {
+        return EtaRange::at(now, now);
+    }
+    let Some(median) = percentile(rates, 0.5) else {
+        return EtaRange::unknown("no progress measured yet");
+    };
+    if !(median > 0.0) {
+        return EtaRange::unknown("no progress at the current rate");
+    }
+    let slow = percentile(rates, 0.1)
+        .unwrap_or(median)
+        .max(median * 0.25)
+        .min(median);
+    let extra = if extra_p90_fraction.is_finite() {
+        extra_p90_fraction.clamp(0.0, 10.0)
+    } else {
+        0.0
+    };
+    let p50_secs = remaining / median;
+    let p90_secs = remaining * (1.0 + extra) / slow;
+    let horizon = MAX_HORIZON.num_seconds() as f64;
+    if p50_secs > horizon {
+        return EtaRange::unknown("more than 30 days at the current rate");
+    }
+    let p90_secs = p90_secs.min(horizon);
+    EtaRange::at(
+        now + Duration::milliseconds((p50_secs * 1000.0) as i64),
+        now + Duration::milliseconds((p90_secs * 1000.0) as i64),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use proptest::prelude::*;
+
+    fn t0() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2008, 10, 7, 12, 0, 0).single().unwrap()
+    }
+
+    #[test]
+    fn steady_rate_gives_exact_p50() {
+        let eta = forecast(t0(), 600.0, &[10.0, 10.0, 10.0], 0.0);
+        assert_eq!(eta.p50, Some(t0() + Duration::seconds(60)));
+        assert_eq!(eta.p90, Some(t0() + Duration::seconds(60)));
+    }
+
+    #[test]
+    fn slow_samples_and_scope_growth_push_p90_later() {
+        let rates = [10.0, 10.0, 10.0, 10.0, 5.0, 10.0, 10.0, 10.0, 10.0, 10.0];
+        let eta = forecast(t0(), 600.0, &rates, 0.5);
+        assert_eq!(eta.p50, Some(t0() + Duration::seconds(60)));
+        // 600 × 1.5 at the 10th-percentile rate of 5/s.
+        assert_eq!(eta.p90, Some(t0() + Duration::seconds(180)));
+    }
+
+    #[test]
+    fn no_samples_or_no_progress_is_unknown_with_reason() {
+        let eta = forecast(t0(), 100.0, &[], 0.0);
+        assert!(!eta.is_known());
+        assert_eq!(eta.reason, "no progress measured yet");
+        let eta = forecast(t0(), 100.0, &[0.0, 0.0, 0.0], 0.0);
+        assert!(!eta.is_known());
+        assert_eq!(eta.reason, "no progress at the current rate");
+        // A draining queue with more arrivals than deliveries: negative net rate.
+        let eta = forecast(t0(), 100.0, &[-3.0, -2.0], 0.0);
+        assert!(!eta.is_known());
+    }
+
+    #[test]
+    fn nothing_left_is_now() {
+        let eta = forecast(t0(), 0.0, &[], 0.0);
+        assert_eq!(eta.p50, Some(t0()));
+    }
+
+    #[test]
+    fn absurd_horizon_is_not_quoted() {
+        let eta = forecast(t0(), 1e12, &[1.0], 0.0);
+        assert!(!eta.is_known());
+        assert!(eta.reason.contains("30 days"));
+    }
+
+    #[test]
+    fn rate_window_keeps_the_latest_samples() {
+        let mut w = RateWindow::new(3);
+        for i in 1..=5 {
+            w.record(i as f64 * 10.0, 10.0);
+        }
+        w.record(5.0, 0.0); // ignored
+        assert_eq!(w.rates(), vec![3.0, 4.0, 5.0]);
+        assert_eq!(w.mean(), 4.0);
+    }
+
+    proptest! {
+        #[test]
+        fn p50_never_after_p90(remaining in 0.0f64..1e9, rates in proptest::collection::vec(-10.0f64..1e4, 0..50), extra in -1.0f64..5.0) {
+            let eta = forecast(t0(), remaining, &rates, extra);
+            if let (Some(a), Some(b)) = (eta.p50, eta.p90) {
+                prop_assert!(a <= b);
+                prop_assert!(a >= t0());
+            } else {
+                prop_assert!(!eta.reason.is_empty());
+            }
+        }
+
+        #[test]
+        fn more_work_is_never_sooner(a in 1.0f64..1e6, b in 1.0f64..1e6, rate in 0.1f64..1e3) {
+            let (small, large) = if a <= b { (a, b) } else { (b, a) };
+            let e1 = forecast(t0(), small, &[rate], 0.0);
+            let e2 = forecast(t0(), large, &[rate], 0.0);
+            if let (Some(x), Some(y)) = (e1.p50, e2.p50) {
+                prop_assert!(x <= y);
+            }
+        }
+    }
+}

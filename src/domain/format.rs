@@ -1,0 +1,125 @@
+//! Numbers and times as people say them: "1,930", "31%", "2h 05m",
+//! "14:10–15:40 UTC".
+
+use chrono::{DateTime, Duration, Utc};
+
+use super::forecast::EtaRange;
+
+/// 1234567 → "1,234,567".
+pub fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::with_capacity(s.len() + s.len() / 3);
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Compact count for narrow columns: 950, 12.3k, 4.5M.
+pub fn compact(n: u64) -> String {
+    match n {
+        0..=9_999 => n.to_string(),
+        10_000..=999_999 => format!("{:.1}k", n as f64 / 1e3),
+        _ => format!("{:.1}M", n as f64 / 1e6),
+    }
+}
+
+/// Fraction 0..1 → "31%" (rounded down so 99.6% is not shown as done).
+pub fn percent(fraction: f64) -> String {
+    if !fraction.is_finite() {
+        return "–".into();
+    }
+    format!("{}%", (fraction.clamp(0.0, 1.0) * 100.0).floor() as u64)
+}
+
+/// A duration as "45s", "12m", "2h 05m", "3d 04h". Negative durations are
+/// shown as zero.
+pub fn duration(d: Duration) -> String {
+    let s = d.num_seconds().max(0);
+    let (days, hours, mins) = (s / 86_400, (s % 86_400) / 3_600, (s % 3_600) / 60);
+    if days > 0 {
+        format!("{days}d {hours:02}h")
+    } else if hours > 0 {
+        format!("{hours}h {mins:02}m")
+    } else if mins > 0 {
+        format!("{mins}m")
+    } else {
+        format!("{s}s")
+    }
+}
+
+/// "14:10" for today (relative to `now`), "Oct 08 14:10" otherwise.
+pub fn clock(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    if t.date_naive() == now.date_naive() {
+        t.format("%H:%M").to_string()
+    } else {
+        t.format("%b %d %H:%M").to_string()
+    }
+}
+
+/// "14:10–15:40 UTC", or the reason there is none.
+pub fn eta_range(eta: &EtaRange, now: DateTime<Utc>) -> String {
+    match (eta.p50, eta.p90) {
+        (Some(a), Some(b)) if a <= now && b <= now => "done".into(),
+        (Some(a), Some(b)) if clock(a, now) == clock(b, now) => format!("{} UTC", clock(a, now)),
+        (Some(a), Some(b)) => format!("{}–{} UTC", clock(a, now), clock(b, now)),
+        _ if eta.reason.is_empty() => "no estimate".into(),
+        _ => format!("no estimate: {}", eta.reason),
+    }
+}
+
+/// "in 2h 05m–3h 35m" relative to `now`.
+pub fn eta_relative(eta: &EtaRange, now: DateTime<Utc>) -> Option<String> {
+    let (a, b) = (eta.p50?, eta.p90?);
+    let (da, db) = (duration(a - now), duration(b - now));
+    Some(if da == db {
+        format!("in {da}")
+    } else {
+        format!("in {da}–{db}")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn numbers() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1_930), "1,930");
+        assert_eq!(thousands(5_000_000), "5,000,000");
+        assert_eq!(compact(12_345), "12.3k");
+        assert_eq!(compact(4_500_000), "4.5M");
+        assert_eq!(percent(0.316), "31%");
+        assert_eq!(percent(0.999), "99%");
+        assert_eq!(percent(f64::NAN), "–");
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(duration(Duration::seconds(45)), "45s");
+        assert_eq!(duration(Duration::minutes(12)), "12m");
+        assert_eq!(duration(Duration::minutes(125)), "2h 05m");
+        assert_eq!(duration(Duration::hours(76)), "3d 04h");
+        assert_eq!(duration(Duration::seconds(-5)), "0s");
+    }
+
+    #[test]
+    fn eta_text() {
+        let now = Utc.with_ymd_and_hms(2008, 10, 8, 12, 0, 0).single().unwrap();
+        let eta = EtaRange::at(now + Duration::minutes(130), now + Duration::minutes(220));
+        assert_eq!(eta_range(&eta, now), "14:10–15:40 UTC");
+        assert_eq!(eta_relative(&eta, now).unwrap(), "in 2h 10m–3h 40m");
+        let tomorrow = EtaRange::at(now + Duration::hours(13), now + Duration::hours(13));
+        assert_eq!(eta_range(&tomorrow, now), "Oct 09 01:00 UTC");
+        assert_eq!(
+            eta_range(&EtaRange::unknown("queue is growing"), now),
+            "no estimate: queue is growing"
+        );
+    }
+}

@@ -1,0 +1,12 @@
+//! Pure types and logic of a mail-outage war room: no I/O, no async, no
+//! protocol types. Everything here is unit- and property-tested, and is what
+//! both the gateway and the console agree on.
+
+pub mod forecast;
+pub mod format;
+pub mod model;
+pub mod sanitize;
+pub mod scope;
+pub mod tenants;
+
+pub use model::*;

@@ -1,0 +1,381 @@
+//! The war-room picture as plain data: what a source reports and what the
+//! console draws.
+
+use chrono::{DateTime, Utc};
+use std::sync::Arc;
+
+use super::forecast::EtaRange;
+use super::scope::ScopeRevision;
+
+/// State of one mailbox during an incident.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum MailboxState {
+    Ok = 0,
+    LockedOut = 1,
+    ReindexPending = 2,
+    Reindexing = 3,
+    Restored = 4,
+    Failed = 5,
+}
+
+impl MailboxState {
+    pub const ALL: [MailboxState; 6] = [
+        MailboxState::Ok,
+        MailboxState::LockedOut,
+        MailboxState::ReindexPending,
+        MailboxState::Reindexing,
+        MailboxState::Restored,
+        MailboxState::Failed,
+    ];
+
+    /// The name used in the API, CLI and CSV exports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MailboxState::Ok => "ok",
+            MailboxState::LockedOut => "locked_out",
+            MailboxState::ReindexPending => "reindex_pending",
+            MailboxState::Reindexing => "reindexing",
+            MailboxState::Restored => "restored",
+            MailboxState::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|m| m.as_str() == s)
+    }
+
+    /// Without service right now (cannot log in or read mail).
+    pub fn is_affected(self) -> bool {
+        matches!(
+            self,
+            MailboxState::LockedOut
+                | MailboxState::ReindexPending
+                | MailboxState::Reindexing
+                | MailboxState::Failed
+        )
+    }
+
+    pub fn from_u8(v: u8) -> Self {
+        Self::ALL.get(v as usize).copied().unwrap_or(MailboxState::Ok)
+    }
+}
+
+/// Counts of mailboxes by state, indexed by `MailboxState as usize`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StateCounts(pub [u64; 6]);
+
+impl StateCounts {
+    pub fn get(&self, s: MailboxState) -> u64 {
+        self.0[s as usize]
+    }
+    pub fn add(&mut self, s: MailboxState, n: u64) {
+        self.0[s as usize] += n;
+    }
+    pub fn sub(&mut self, s: MailboxState, n: u64) {
+        self.0[s as usize] = self.0[s as usize].saturating_sub(n);
+    }
+    pub fn total(&self) -> u64 {
+        self.0.iter().sum()
+    }
+    /// Mailboxes without service now.
+    pub fn affected(&self) -> u64 {
+        MailboxState::ALL
+            .iter()
+            .filter(|s| s.is_affected())
+            .map(|s| self.get(*s))
+            .sum()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ServiceRole {
+    Imap,
+    Pop,
+    Webmail,
+    SmtpIn,
+    SmtpOut,
+    Storage,
+    Index,
+}
+
+impl ServiceRole {
+    pub const ALL: [ServiceRole; 7] = [
+        ServiceRole::Imap,
+        ServiceRole::Pop,
+        ServiceRole::Webmail,
+        ServiceRole::SmtpIn,
+        ServiceRole::SmtpOut,
+        ServiceRole::Storage,
+        ServiceRole::Index,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServiceRole::Imap => "imap",
+            ServiceRole::Pop => "pop",
+            ServiceRole::Webmail => "webmail",
+            ServiceRole::SmtpIn => "smtp-in",
+            ServiceRole::SmtpOut => "smtp-out",
+            ServiceRole::Storage => "storage",
+            ServiceRole::Index => "index",
+        }
+    }
+    /// Roles where users log in, so a login success rate means something.
+    pub fn has_logins(self) -> bool {
+        matches!(
+            self,
+            ServiceRole::Imap | ServiceRole::Pop | ServiceRole::Webmail
+        )
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub enum Health {
+    Ok,
+    Degraded,
+    Down,
+    #[default]
+    Unknown,
+}
+
+impl Health {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Health::Ok => "ok",
+            Health::Degraded => "degraded",
+            Health::Down => "down",
+            Health::Unknown => "unknown",
+        }
+    }
+    /// The worse of two.
+    pub fn worst(self, other: Health) -> Health {
+        fn rank(h: Health) -> u8 {
+            match h {
+                Health::Ok => 0,
+                Health::Unknown => 1,
+                Health::Degraded => 2,
+                Health::Down => 3,
+            }
+        }
+        if rank(other) > rank(self) { other } else { self }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub enum IncidentState {
+    #[default]
+    Investigating,
+    Identified,
+    Monitoring,
+    Resolved,
+}
+
+impl IncidentState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IncidentState::Investigating => "investigating",
+            IncidentState::Identified => "identified",
+            IncidentState::Monitoring => "monitoring",
+            IncidentState::Resolved => "resolved",
+        }
+    }
+}
+
+/// Tenant priority for the reindex: P0 goes first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub enum Priority {
+    P0,
+    P1,
+    #[default]
+    P2,
+    P3,
+}
+
+impl Priority {
+    pub const ALL: [Priority; 4] = [Priority::P0, Priority::P1, Priority::P2, Priority::P3];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Priority::P0 => "P0",
+            Priority::P1 => "P1",
+            Priority::P2 => "P2",
+            Priority::P3 => "P3",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|p| p.as_str().eq_ignore_ascii_case(s))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ScopeUnit {
+    #[default]
+    Files,
+    Mailboxes,
+}
+
+impl ScopeUnit {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ScopeUnit::Files => "files",
+            ScopeUnit::Mailboxes => "mailboxes",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Incident {
+    pub title: String,
+    pub started_at: Option<DateTime<Utc>>,
+    pub state: IncidentState,
+    /// The source clock: what "now" is for every ETA in the same picture.
+    pub now: Option<DateTime<Utc>>,
+    /// Source seconds per wall-clock second.
+    pub speed: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SourceStatus {
+    pub name: String,
+    pub simulated: bool,
+    pub health: Health,
+    pub message: String,
+    pub last_success: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceHealth {
+    pub role: ServiceRole,
+    pub status: Health,
+    pub login_success_rate: Option<f64>,
+    pub latency_ms: f64,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Queue {
+    pub active: u64,
+    pub deferred: u64,
+    pub hold: u64,
+    pub arrival_per_min: f64,
+    pub delivery_per_min: f64,
+    pub drain_eta: EtaRange,
+    pub depth_history: Vec<u64>,
+    pub history_step_seconds: u32,
+}
+
+impl Queue {
+    pub fn depth(&self) -> u64 {
+        self.active + self.deferred + self.hold
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Reindex {
+    pub unit: ScopeUnit,
+    pub scope: u64,
+    pub done: u64,
+    pub failed: u64,
+    pub in_progress: u64,
+    pub rate_per_min: f64,
+    pub eta: EtaRange,
+    pub revisions: Vec<ScopeRevision>,
+    pub mailboxes_pending: u64,
+    pub mailboxes_restored: u64,
+}
+
+impl Reindex {
+    /// Share of the current scope that is done, 0..=1.
+    pub fn fraction_done(&self) -> f64 {
+        if self.scope == 0 {
+            return 0.0;
+        }
+        (self.done as f64 / self.scope as f64).clamp(0.0, 1.0)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Cluster {
+    pub id: String,
+    pub name: String,
+    pub health: Health,
+    pub services: Vec<ServiceHealth>,
+    pub queue: Queue,
+    pub reindex: Reindex,
+    pub mailboxes: u64,
+    pub affected_mailboxes: u64,
+}
+
+/// One row of the tenants table.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct TenantRow {
+    pub id: Arc<str>,
+    pub name: Arc<str>,
+    pub primary_domain: Arc<str>,
+    pub domain_count: u32,
+    pub tier: Arc<str>,
+    pub cluster_id: Arc<str>,
+    pub mailboxes: u64,
+    pub states: StateCounts,
+    pub queued_messages: u64,
+    pub priority: Priority,
+    pub reindex_rank: u64,
+    pub eta: EtaRange,
+}
+
+impl TenantRow {
+    pub fn affected(&self) -> u64 {
+        self.states.affected()
+    }
+    pub fn restored(&self) -> u64 {
+        self.states.get(MailboxState::Restored)
+    }
+    /// Share of mailboxes without service, 0..=1.
+    pub fn affected_fraction(&self) -> f64 {
+        if self.mailboxes == 0 {
+            0.0
+        } else {
+            self.affected() as f64 / self.mailboxes as f64
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Totals {
+    pub tenants: u64,
+    pub affected_tenants: u64,
+    pub mailboxes: u64,
+    pub affected_mailboxes: u64,
+    pub restored_mailboxes: u64,
+    pub queued_messages: u64,
+}
+
+/// Everything but the tenant rows: small, sent whole with every update.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Overview {
+    pub incident: Incident,
+    pub sources: Vec<SourceStatus>,
+    pub clusters: Vec<Cluster>,
+    pub totals: Totals,
+}
+
+impl Overview {
+    pub fn simulated(&self) -> bool {
+        self.sources.iter().any(|s| s.simulated)
+    }
+}
+
+/// One mailbox as a lookup or a drill-down shows it.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct MailboxRow {
+    pub address: String,
+    pub tenant_id: String,
+    pub cluster_id: String,
+    pub volume: String,
+    pub state: Option<MailboxState>,
+    pub reindex_position: u64,
+    pub eta: EtaRange,
+    pub queued_messages: u64,
+    pub last_error: String,
+}

@@ -1,0 +1,6 @@
+//! warroom: an incident-response console for the operators of hosted e-mail
+//! platforms. See `docs/architecture.md` for how the pieces fit.
+
+pub mod api;
+pub mod domain;
+pub mod sources;

@@ -1,0 +1,82 @@
+//! Where facts come from. A source is advanced (or polled) once per gateway
+//! tick, whatever the number of consoles, and answers the queries that are
+//! too large to stream.
+
+pub mod simulator;
+
+use crate::domain::tenants::TenantSort;
+use crate::domain::{MailboxRow, MailboxState, Overview, TenantRow};
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SourceError {
+    #[error("no tenant with id {0:?}")]
+    UnknownTenant(String),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Which mailboxes of one tenant to list.
+#[derive(Debug, Clone, Default)]
+pub struct MailboxQuery {
+    pub tenant_id: String,
+    /// Empty: every state except ok.
+    pub states: Vec<MailboxState>,
+    pub sort_by_eta: bool,
+    pub offset: usize,
+    pub limit: usize,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum LookupHit {
+    Mailbox(MailboxRow),
+    Domain { domain: String, tenant: TenantRow },
+    Tenant(TenantRow),
+}
+
+/// One page of rows plus how many match in all.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    pub rows: Vec<T>,
+    pub total: usize,
+}
+
+/// A source of war-room facts, driven by the gateway's hub.
+pub trait Source: Send + Sync {
+    /// Advances the source by one tick of `dt_seconds` source time (a
+    /// simulator steps its model; a real adapter polls its backend).
+    fn advance(&mut self, dt_seconds: f64);
+    /// How many times `advance` ran: lets tests prove one advance per tick.
+    fn advances(&self) -> u64;
+    /// Everything but the tenant rows.
+    fn overview(&self) -> Overview;
+    /// Every tenant row.
+    fn tenants(&self) -> Vec<TenantRow>;
+    /// Rows of the tenants that changed during the last `advance`.
+    fn changed_tenants(&self) -> Vec<TenantRow>;
+    /// Tenants filtered and sorted; `filter` is matched case-insensitively.
+    fn list_tenants(
+        &self,
+        filter: &str,
+        affected_only: bool,
+        sort: TenantSort,
+        reverse: bool,
+        offset: usize,
+        limit: usize,
+    ) -> Page<TenantRow> {
+        let needle = filter.to_lowercase();
+        let mut rows: Vec<TenantRow> = self
+            .tenants()
+            .into_iter()
+            .filter(|t| crate::domain::tenants::matches(t, &needle, affected_only))
+            .collect();
+        rows.sort_by(|a, b| {
+            let o = crate::domain::tenants::compare(a, b, sort);
+            if reverse { o.reverse() } else { o }
+        });
+        let total = rows.len();
+        let rows = rows.into_iter().skip(offset).take(limit).collect();
+        Page { rows, total }
+    }
+    fn mailboxes(&self, q: &MailboxQuery) -> Result<Page<MailboxRow>, SourceError>;
+    fn lookup(&self, query: &str, limit: usize) -> Vec<LookupHit>;
+}

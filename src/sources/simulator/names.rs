@@ -1,0 +1,132 @@
+//! Names for simulated tenants and mailboxes. Mailbox addresses are computed
+//! from the mailbox's index within its tenant (and parsed back), so millions
+//! of mailboxes need no stored strings.
+
+pub const FIRST: [&str; 64] = [
+    "alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy", "ken",
+    "laura", "mallory", "nina", "oscar", "peggy", "quinn", "rupert", "sybil", "trent", "ursula",
+    "victor", "wendy", "xavier", "yvonne", "zoe", "amir", "bea", "chen", "dana", "eli", "fatima",
+    "gus", "hana", "igor", "jon", "kira", "luis", "mei", "nils", "olga", "pavel", "rosa", "sami",
+    "tara", "uma", "vera", "will", "yusuf", "zara", "anna", "ben", "clara", "dirk", "emma", "femi",
+    "gina", "hugo", "ines", "jack", "kofi", "lena", "marc", "noor",
+];
+
+pub const LAST: [&str; 64] = [
+    "smith", "jones", "brown", "taylor", "wilson", "davies", "evans", "thomas", "roberts", "walker",
+    "white", "martin", "garcia", "muller", "schmidt", "meyer", "dubois", "moreau", "rossi", "russo",
+    "silva", "santos", "novak", "kowalski", "nielsen", "hansen", "jansen", "devries", "tanaka",
+    "sato", "kim", "lee", "park", "nguyen", "tran", "singh", "kumar", "patel", "khan", "ali",
+    "okafor", "mensah", "cohen", "levi", "haddad", "costa", "ferreira", "lopez", "perez", "diaz",
+    "reyes", "cruz", "morales", "ortiz", "kaur", "ahmed", "hussain", "ivanov", "petrov", "popescu",
+    "horvat", "nagy", "virtanen", "berg",
+];
+
+const NAME_A: [&str; 40] = [
+    "Acme", "Northwind", "Blue", "Granite", "Harbor", "Summit", "Pioneer", "Cedar", "Silver",
+    "Maple", "Atlas", "Beacon", "Crescent", "Delta", "Evergreen", "Falcon", "Golden", "Highland",
+    "Iron", "Juniper", "Keystone", "Lakeside", "Meridian", "Nova", "Oak", "Pacific", "Quarry",
+    "Redwood", "Sterling", "Tidewater", "Union", "Valley", "Westfield", "Yellowstone", "Zenith",
+    "Riverside", "Bayview", "Copper", "Aurora", "Prairie",
+];
+
+const NAME_B: [&str; 30] = [
+    "Title", "Dental", "Law", "Realty", "Logistics", "Clinic", "Hosting", "Media", "Builders",
+    "Accounting", "Insurance", "Travel", "Foods", "Labs", "Design", "Consulting", "Motors",
+    "Pharmacy", "Studios", "Partners", "Outfitters", "Marine", "Energy", "Print", "Farms",
+    "Academy", "Capital", "Networks", "Telecom", "Relief",
+];
+
+const SUFFIX: [&str; 8] = ["", " Inc", " LLC", " Ltd", " GmbH", " & Co", " Group", " BV"];
+const TLD: [&str; 8] = ["com", "net", "org", "co.uk", "de", "nl", "ca", "com.au"];
+
+/// Tenant display name and domain base for tenant number `i`; `pick` gives
+/// deterministic choices. The first two are the seed's protagonists: a title
+/// company that could not close property sales and a humanitarian
+/// organisation without mail for days.
+pub fn tenant_name(i: u64, pick: impl Fn(u64, u64) -> u64) -> (String, String, &'static str) {
+    match i {
+        0 => return ("Acme Title & Escrow".into(), "acme-title".into(), "com"),
+        1 => {
+            return (
+                "Relief Without Borders".into(),
+                "relief-without-borders".into(),
+                "org",
+            );
+        }
+        _ => {}
+    }
+    let a = NAME_A[pick(1, NAME_A.len() as u64) as usize];
+    let b = NAME_B[pick(2, NAME_B.len() as u64) as usize];
+    let s = SUFFIX[pick(3, SUFFIX.len() as u64) as usize];
+    let tld = TLD[pick(4, TLD.len() as u64) as usize];
+    let base = format!("{}-{}", a.to_lowercase(), b.to_lowercase());
+    // Number every tenant past the word combinations so names stay unique.
+    let (name, base) = if i < (NAME_A.len() * NAME_B.len()) as u64 / 2 {
+        (format!("{a} {b}{s}"), base)
+    } else {
+        (format!("{a} {b} {i}{s}"), format!("{base}-{i}"))
+    };
+    (name, base, tld)
+}
+
+/// The domain number `d` of a tenant whose domains share `base` and `tld`.
+pub fn domain(base: &str, tld: &str, d: u32) -> String {
+    if d == 0 {
+        format!("{base}.{tld}")
+    } else {
+        format!("{base}{}.{tld}", d + 1)
+    }
+}
+
+/// Local part for the `k`-th mailbox on one domain: `alice.smith`,
+/// `bob.smith`, ..., then `alice.smith2` after 4,096.
+pub fn local_part(k: u64) -> String {
+    let f = FIRST[(k % 64) as usize];
+    let l = LAST[((k / 64) % 64) as usize];
+    let n = k / 4096;
+    if n == 0 {
+        format!("{f}.{l}")
+    } else {
+        format!("{f}.{l}{}", n + 1)
+    }
+}
+
+/// Inverse of `local_part`.
+pub fn parse_local_part(s: &str) -> Option<u64> {
+    let (f, rest) = s.split_once('.')?;
+    let fi = FIRST.iter().position(|x| *x == f)? as u64;
+    let digits = rest.trim_start_matches(|c: char| c.is_ascii_lowercase());
+    let l = &rest[..rest.len() - digits.len()];
+    let li = LAST.iter().position(|x| *x == l)? as u64;
+    let n = if digits.is_empty() {
+        0
+    } else {
+        let v: u64 = digits.parse().ok()?;
+        if v < 2 || digits.starts_with('0') {
+            return None;
+        }
+        v - 1
+    };
+    Some(n * 4096 + li * 64 + fi)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_parts_round_trip() {
+        for k in [0, 1, 63, 64, 4095, 4096, 4097, 123_456] {
+            assert_eq!(parse_local_part(&local_part(k)), Some(k), "{k}");
+        }
+        assert_eq!(parse_local_part("alice.smith1"), None);
+        assert_eq!(parse_local_part("mallory.nobody"), None);
+        assert_eq!(parse_local_part(""), None);
+    }
+
+    #[test]
+    fn domains_are_distinct() {
+        assert_eq!(domain("acme-title", "com", 0), "acme-title.com");
+        assert_eq!(domain("acme-title", "com", 1), "acme-title2.com");
+    }
+}

@@ -1,0 +1,164 @@
+use super::*;
+
+fn sim() -> Simulator {
+    Simulator::new(SimConfig::default()).expect("default config is valid")
+}
+
+fn run(s: &mut Simulator, hours: f64) {
+    let steps = (hours * 3600.0 / 60.0) as usize;
+    for _ in 0..steps {
+        s.advance(60.0);
+    }
+}
+
+#[test]
+fn same_seed_same_incident() {
+    let (mut a, mut b) = (sim(), sim());
+    run(&mut a, 12.0);
+    run(&mut b, 12.0);
+    assert_eq!(a.tenants(), b.tenants());
+    assert_eq!(a.overview(), b.overview());
+    let mut c = Simulator::new(SimConfig {
+        seed: 7,
+        ..SimConfig::default()
+    })
+    .unwrap();
+    run(&mut c, 12.0);
+    assert_ne!(a.tenants(), c.tenants(), "another seed, another incident");
+}
+
+#[test]
+fn long_tailed_tenants_and_varied_impact() {
+    let s = sim();
+    let rows = s.tenants();
+    assert_eq!(rows.len(), 2_000);
+    assert_eq!(rows.iter().map(|t| t.mailboxes).sum::<u64>(), 50_000);
+    let big = rows.iter().filter(|t| t.mailboxes >= 1_000).count();
+    let tiny = rows.iter().filter(|t| t.mailboxes <= 10).count();
+    assert!(big >= 3, "a few tenants with thousands of mailboxes ({big})");
+    assert!(tiny >= 800, "many with a handful ({tiny})");
+    let on_a: Vec<_> = rows.iter().filter(|t| &*t.cluster_id == "a").collect();
+    let zero = on_a.iter().filter(|t| t.affected() == 0).count();
+    let high = on_a
+        .iter()
+        .filter(|t| t.mailboxes >= 20 && t.affected_fraction() >= 0.7)
+        .count();
+    assert!(zero > on_a.len() / 5, "many cluster A tenants unaffected");
+    assert!(high > 20, "some near 80%");
+    assert!(rows.iter().filter(|t| &*t.cluster_id == "b").all(|t| t.affected() == 0));
+    assert_eq!(&*rows[0].primary_domain, "acme-title.com");
+}
+
+#[test]
+fn storage_fault_fails_logins_on_cluster_a_only() {
+    let mut s = sim();
+    s.advance(60.0);
+    let o = s.overview();
+    let imap = |c: &Cluster| {
+        c.services
+            .iter()
+            .find(|x| x.role == ServiceRole::Imap)
+            .unwrap()
+            .clone()
+    };
+    let a = imap(&o.clusters[0]);
+    let b = imap(&o.clusters[1]);
+    assert!(a.login_success_rate.unwrap() < 0.9);
+    assert_ne!(a.status, Health::Ok);
+    assert_eq!(b.login_success_rate, Some(1.0));
+    assert_eq!(o.clusters[1].health, Health::Ok);
+    assert_eq!(o.incident.state, IncidentState::Investigating);
+}
+
+#[test]
+fn scope_starts_at_25000_files_and_is_revised_upward() {
+    let mut s = sim();
+    run(&mut s, 8.0);
+    let r = s.overview().clusters[0].reindex.clone();
+    assert_eq!(r.revisions[0].scope, 25_000);
+    assert!(r.revisions.len() >= 2, "revised: {:?}", r.revisions);
+    assert!(r.revisions.windows(2).all(|w| w[1].scope > w[0].scope));
+    assert!(r.scope > 30_000);
+    assert!(r.done > 0 && r.rate_per_min > 0.0);
+}
+
+#[test]
+fn queue_grows_then_drains() {
+    let mut s = sim();
+    run(&mut s, 10.0);
+    let q10 = s.overview().clusters[0].queue.depth();
+    assert!(q10 > 10_000, "mail is queued for locked mailboxes: {q10}");
+    run(&mut s, 50.0);
+    let o = s.overview();
+    assert!(o.clusters[0].queue.depth() < q10 / 10, "drained");
+    assert_eq!(o.totals.affected_mailboxes, 0);
+    assert!(matches!(
+        o.incident.state,
+        IncidentState::Monitoring | IncidentState::Resolved
+    ));
+}
+
+#[test]
+fn reindex_slows_at_peak_load() {
+    let mut s = sim();
+    // Oct 7 02:30 UTC (night) vs Oct 7 09:00 (EU peak).
+    run(&mut s, 9.0);
+    let night = s.overview().clusters[0].reindex.rate_per_min;
+    run(&mut s, 6.5);
+    let peak = s.overview().clusters[0].reindex.rate_per_min;
+    assert!(peak < night * 0.7, "night {night} peak {peak}");
+}
+
+#[test]
+fn second_fault_sends_restored_mailboxes_back() {
+    let mut s = sim();
+    run(&mut s, SECOND_FAULT_AT / 3600.0 - 0.1);
+    let before = s.overview().clusters[0].reindex.clone();
+    s.advance(600.0);
+    let after = s.overview().clusters[0].reindex.clone();
+    assert!(after.mailboxes_restored < before.mailboxes_restored);
+    assert!(after.mailboxes_pending > before.mailboxes_pending);
+    let last = after.revisions.last().unwrap();
+    assert!(last.reason.contains("mail-server bug"), "{}", last.reason);
+    assert!(after.scope > before.scope);
+}
+
+#[test]
+fn tenant_etas_are_ranges_and_lookup_finds_mailboxes() {
+    let mut s = sim();
+    run(&mut s, 8.0);
+    let acme = &s.tenants()[0];
+    assert!(acme.affected() > 0);
+    let eta = &acme.eta;
+    assert!(eta.is_known(), "{eta:?}");
+    assert!(eta.p50 <= eta.p90);
+    let page = s
+        .mailboxes(&MailboxQuery {
+            tenant_id: "t00000".into(),
+            states: vec![MailboxState::ReindexPending],
+            sort_by_eta: true,
+            offset: 0,
+            limit: 5,
+        })
+        .unwrap();
+    assert!(page.total > 0);
+    let first = &page.rows[0];
+    assert!(first.reindex_position > 0);
+    let hits = s.lookup(&first.address.to_uppercase(), 10);
+    assert!(matches!(&hits[..], [LookupHit::Mailbox(m)] if m.address == first.address));
+    assert!(matches!(&s.lookup("acme-title.com", 10)[..], [LookupHit::Domain { .. }]));
+    assert!(s.lookup("nobody@nowhere.example", 10).is_empty());
+    assert!(s.lookup("alice.smith99999999999999999999@acme-title.com", 10).is_empty());
+}
+
+#[test]
+fn bad_sizes_are_refused_with_a_reason() {
+    let e = Simulator::new(SimConfig {
+        tenants: 10,
+        mailboxes: 5,
+        ..SimConfig::default()
+    })
+    .err()
+    .unwrap();
+    assert!(e.contains("--mailboxes"), "{e}");
+}
