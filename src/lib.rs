@@ -2,5 +2,7 @@
 //! platforms. See `docs/architecture.md` for how the pieces fit.
 
 pub mod api;
+pub mod console;
 pub mod domain;
+pub mod gateway;
 pub mod sources;

@@ -433,13 +433,16 @@ pub fn overview_to_pb(o: &Overview, version: u64, snapshot: bool) -> pb::WatchUp
 }
 
 pub fn overview_from_pb(u: &pb::WatchUpdate) -> Overview {
-    let incident = u.incident.as_ref().map_or_else(Incident::default, |i| Incident {
-        title: i.title.clone(),
-        started_at: from_ts(i.started_at.as_ref()),
-        state: incident_state_from_pb(i.state),
-        now: from_ts(i.now.as_ref()),
-        speed: if i.speed.is_finite() { i.speed } else { 1.0 },
-    });
+    let incident = u
+        .incident
+        .as_ref()
+        .map_or_else(Incident::default, |i| Incident {
+            title: i.title.clone(),
+            started_at: from_ts(i.started_at.as_ref()),
+            state: incident_state_from_pb(i.state),
+            now: from_ts(i.now.as_ref()),
+            speed: if i.speed.is_finite() { i.speed } else { 1.0 },
+        });
     let totals = u.totals.as_ref().map_or_else(Totals::default, |t| Totals {
         tenants: t.tenants,
         affected_tenants: t.affected_tenants,

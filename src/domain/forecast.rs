@@ -145,7 +145,9 @@ mod tests {
     use proptest::prelude::*;
 
     fn t0() -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2008, 10, 7, 12, 0, 0).single().unwrap()
+        Utc.with_ymd_and_hms(2008, 10, 7, 12, 0, 0)
+            .single()
+            .unwrap()
     }
 
     #[test]

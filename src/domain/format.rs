@@ -18,10 +18,10 @@ pub fn thousands(n: u64) -> String {
     out
 }
 
-/// Compact count for narrow columns: 950, 12.3k, 4.5M.
+/// Compact count for narrow columns: 950, 9,999, 12.3k, 4.5M.
 pub fn compact(n: u64) -> String {
     match n {
-        0..=9_999 => n.to_string(),
+        0..=9_999 => thousands(n),
         10_000..=999_999 => format!("{:.1}k", n as f64 / 1e3),
         _ => format!("{:.1}M", n as f64 / 1e6),
     }
@@ -111,7 +111,10 @@ mod tests {
 
     #[test]
     fn eta_text() {
-        let now = Utc.with_ymd_and_hms(2008, 10, 8, 12, 0, 0).single().unwrap();
+        let now = Utc
+            .with_ymd_and_hms(2008, 10, 8, 12, 0, 0)
+            .single()
+            .unwrap();
         let eta = EtaRange::at(now + Duration::minutes(130), now + Duration::minutes(220));
         assert_eq!(eta_range(&eta, now), "14:10–15:40 UTC");
         assert_eq!(eta_relative(&eta, now).unwrap(), "in 2h 10m–3h 40m");

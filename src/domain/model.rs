@@ -57,7 +57,10 @@ impl MailboxState {
     }
 
     pub fn from_u8(v: u8) -> Self {
-        Self::ALL.get(v as usize).copied().unwrap_or(MailboxState::Ok)
+        Self::ALL
+            .get(v as usize)
+            .copied()
+            .unwrap_or(MailboxState::Ok)
     }
 }
 
@@ -157,7 +160,11 @@ impl Health {
                 Health::Down => 3,
             }
         }
-        if rank(other) > rank(self) { other } else { self }
+        if rank(other) > rank(self) {
+            other
+        } else {
+            self
+        }
     }
 }
 

@@ -61,7 +61,10 @@ mod tests {
         assert_eq!(sanitize("\x1b[2J"), "␛[2J");
         assert_eq!(sanitize("a\r\nb\tc"), "a␍␊b␉c");
         assert_eq!(sanitize("x\u{9b}31m"), "x<U+009B>31m");
-        assert_eq!(sanitize("evil\u{202E}moc.elpmaxe"), "evil<U+202E>moc.elpmaxe");
+        assert_eq!(
+            sanitize("evil\u{202E}moc.elpmaxe"),
+            "evil<U+202E>moc.elpmaxe"
+        );
     }
 
     proptest! {

@@ -84,7 +84,11 @@ mod tests {
         assert_eq!(s.current(), 25_000);
         assert_eq!(s.latest_growth(), 0.0);
         assert!(!s.revise(t, 25_000, "same"));
-        assert!(s.revise(t + Duration::hours(5), 35_000, "more files found at EU peak"));
+        assert!(s.revise(
+            t + Duration::hours(5),
+            35_000,
+            "more files found at EU peak"
+        ));
         assert_eq!(s.current(), 35_000);
         assert_eq!(s.initial(), 25_000);
         assert_eq!(s.revisions().len(), 2);

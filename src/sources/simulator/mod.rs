@@ -62,7 +62,10 @@ pub const MAX_MAILBOXES: u64 = 20_000_000;
 impl SimConfig {
     pub fn validate(&self) -> Result<(), String> {
         if self.tenants < 2 {
-            return Err(format!("--tenants must be at least 2 (got {})", self.tenants));
+            return Err(format!(
+                "--tenants must be at least 2 (got {})",
+                self.tenants
+            ));
         }
         if self.tenants > MAX_TENANTS {
             return Err(format!(
@@ -268,7 +271,11 @@ impl Simulator {
         let mut first = 0u64;
         for (i, &count) in counts.iter().enumerate() {
             let i64_ = i as u64;
-            let (name, base, tld) = names::tenant_name(i64_, |salt, m| pick(seed, 100 + salt, i64_, m));
+            let (name, mut base, tld) =
+                names::tenant_name(i64_, |salt, m| pick(seed, 100 + salt, i64_, m));
+            if (0..8).any(|d| domains.contains_key(&names::domain(&base, tld, d))) {
+                base = format!("{base}-{i}");
+            }
             let cluster = if i < 2 || pick(seed, 7, i64_, 100) < 55 {
                 CLUSTER_A
             } else {
@@ -334,7 +341,9 @@ impl Simulator {
             first += count;
             tenants.push(t);
         }
-        let scan_order: Vec<usize> = (0..n).filter(|&i| tenants[i].cluster == CLUSTER_A).collect();
+        let scan_order: Vec<usize> = (0..n)
+            .filter(|&i| tenants[i].cluster == CLUSTER_A)
+            .collect();
         let mailboxes_a = scan_order.iter().map(|&i| tenants[i].count).sum();
         let concurrency = (CONCURRENCY * scale).clamp(CONCURRENCY, 4096.0) as usize;
         Ok(Simulator {
@@ -543,7 +552,9 @@ impl Simulator {
             }
             budget -= head.remaining;
             worked += head.remaining;
-            let InFlight { mailbox: m, retry, .. } = *head;
+            let InFlight {
+                mailbox: m, retry, ..
+            } = *head;
             self.in_flight.pop_front();
             let files = self.files[m as usize] as u64;
             if retry {
@@ -660,7 +671,11 @@ impl Simulator {
         let now = self.now();
         let rates = self.reindex_rate.rates();
         let growth = self.scope.as_ref().map_or(0.0, |s| s.latest_growth());
-        let pending_files: u64 = self.in_flight.iter().map(|f| f.remaining as u64).sum::<u64>()
+        let pending_files: u64 = self
+            .in_flight
+            .iter()
+            .map(|f| f.remaining as u64)
+            .sum::<u64>()
             + self
                 .tenants
                 .iter()
@@ -669,7 +684,12 @@ impl Simulator {
                 .map(|m| self.files[m as usize] as u64)
                 .sum::<u64>();
         let sampled = self.in_flight.len() as u64
-            + self.tenants.iter().map(|t| t.pending.len() as u64).sum::<u64>().min(10_000);
+            + self
+                .tenants
+                .iter()
+                .map(|t| t.pending.len() as u64)
+                .sum::<u64>()
+                .min(10_000);
         if sampled > 0 {
             self.avg_pending_files = pending_files as f64 / sampled as f64;
         }
@@ -703,14 +723,11 @@ impl Simulator {
             let flying = self.in_flight_of(ti);
             let locked = t.states.get(MailboxState::LockedOut);
             let (rank, eta) = if !identified && locked > 0 {
-                (0, EtaRange::unknown("cause not identified yet"))
+                (0, EtaRange::unknown("not identified yet"))
             } else if locked > 0 && !scan_done {
                 (
                     0,
-                    EtaRange::unknown(format!(
-                        "{} mailboxes not scanned yet",
-                        format::thousands(locked)
-                    )),
+                    EtaRange::unknown(format!("{} not scanned yet", format::thousands(locked))),
                 )
             } else if pending == 0 && flying == 0 {
                 (0, EtaRange::unknown(NO_ETA))
@@ -761,8 +778,8 @@ impl Simulator {
         let active = (deliverable.min(BACKLOG_DELIVERY_PER_SEC * self.scale * 60.0)).round() as u64
             + in_flight_msgs;
         let hold = failed_backlog.round() as u64;
-        let deferred = ((backlog + deliverable).round() as u64 + in_flight_msgs)
-            .saturating_sub(active + hold);
+        let deferred =
+            ((backlog + deliverable).round() as u64 + in_flight_msgs).saturating_sub(active + hold);
         let depth = active + deferred + hold;
         let drain_eta = if depth <= in_flight_msgs * 2 {
             EtaRange::unknown(NO_ETA)
@@ -771,7 +788,7 @@ impl Simulator {
             if eta.is_known() {
                 round_eta(eta)
             } else {
-                EtaRange::unknown("queue is not draining yet")
+                EtaRange::unknown("not draining yet")
             }
         };
         let affected_frac = if mailboxes == 0 {
@@ -790,7 +807,8 @@ impl Simulator {
                     let latency = 35.0
                         + jitter
                         + if c == CLUSTER_A {
-                            400.0 * affected_frac * load + if reindexing { 150.0 * load } else { 0.0 }
+                            400.0 * affected_frac * load
+                                + if reindexing { 150.0 * load } else { 0.0 }
                         } else {
                             10.0 * load
                         };
@@ -842,10 +860,7 @@ impl Simulator {
                     Health::Degraded,
                     None,
                     15.0 + jitter,
-                    format!(
-                        "{} mailboxes to reindex",
-                        format::thousands(affected)
-                    ),
+                    format!("{} mailboxes to reindex", format::thousands(affected)),
                 ),
                 _ => (Health::Ok, None, 5.0 + jitter, String::new()),
             };
@@ -857,9 +872,7 @@ impl Simulator {
                 detail,
             });
         }
-        let health = services
-            .iter()
-            .fold(Health::Ok, |h, s| h.worst(s.status));
+        let health = services.iter().fold(Health::Ok, |h, s| h.worst(s.status));
         let reindex = if c == CLUSTER_A {
             self.reindex_summary(now)
         } else {
@@ -889,11 +902,15 @@ impl Simulator {
     fn reindex_summary(&self, now: DateTime<Utc>) -> Reindex {
         let Some(scope) = &self.scope else {
             return Reindex {
-                eta: EtaRange::unknown("cause not identified yet"),
+                eta: EtaRange::unknown("not identified yet"),
                 ..Default::default()
             };
         };
-        let in_progress: u64 = self.in_flight.iter().map(|f| f.remaining.ceil() as u64).sum();
+        let in_progress: u64 = self
+            .in_flight
+            .iter()
+            .map(|f| f.remaining.ceil() as u64)
+            .sum();
         let remaining = scope.current().saturating_sub(self.done_files) as f64;
         let eta = if remaining <= 0.0 && self.in_flight.is_empty() {
             EtaRange::unknown(NO_ETA)
@@ -936,7 +953,8 @@ impl Simulator {
         let local = (m - t.first) as u32;
         match t.pending.iter().position(|&l| l == local) {
             Some(k) => {
-                self.in_flight.len() as u64 + self.levels[t.priority as usize].position(k as u64 + 1)
+                self.in_flight.len() as u64
+                    + self.levels[t.priority as usize].position(k as u64 + 1)
             }
             None => 0,
         }
@@ -1011,7 +1029,11 @@ fn round_eta(eta: EtaRange) -> EtaRange {
 
 impl Source for Simulator {
     fn advance(&mut self, dt: f64) {
-        let dt = if dt.is_finite() { dt.clamp(0.0, 86_400.0) } else { 0.0 };
+        let dt = if dt.is_finite() {
+            dt.clamp(0.0, 86_400.0)
+        } else {
+            0.0
+        };
         self.advances += 1;
         self.last_dt = dt;
         for t in &mut self.tenants {
@@ -1157,8 +1179,10 @@ impl Source for Simulator {
         };
         ids.retain(|&m| wanted(self.mailbox_state(m)));
         if !q.sort_by_eta {
-            let mut keyed: Vec<(String, u64)> =
-                ids.into_iter().map(|m| (self.address(ti, m - t.first), m)).collect();
+            let mut keyed: Vec<(String, u64)> = ids
+                .into_iter()
+                .map(|m| (self.address(ti, m - t.first), m))
+                .collect();
             keyed.sort();
             ids = keyed.into_iter().map(|(_, m)| m).collect();
         }

@@ -12,31 +12,102 @@ pub const FIRST: [&str; 64] = [
 ];
 
 pub const LAST: [&str; 64] = [
-    "smith", "jones", "brown", "taylor", "wilson", "davies", "evans", "thomas", "roberts", "walker",
-    "white", "martin", "garcia", "muller", "schmidt", "meyer", "dubois", "moreau", "rossi", "russo",
-    "silva", "santos", "novak", "kowalski", "nielsen", "hansen", "jansen", "devries", "tanaka",
-    "sato", "kim", "lee", "park", "nguyen", "tran", "singh", "kumar", "patel", "khan", "ali",
-    "okafor", "mensah", "cohen", "levi", "haddad", "costa", "ferreira", "lopez", "perez", "diaz",
-    "reyes", "cruz", "morales", "ortiz", "kaur", "ahmed", "hussain", "ivanov", "petrov", "popescu",
-    "horvat", "nagy", "virtanen", "berg",
+    "smith", "jones", "brown", "taylor", "wilson", "davies", "evans", "thomas", "roberts",
+    "walker", "white", "martin", "garcia", "muller", "schmidt", "meyer", "dubois", "moreau",
+    "rossi", "russo", "silva", "santos", "novak", "kowalski", "nielsen", "hansen", "jansen",
+    "devries", "tanaka", "sato", "kim", "lee", "park", "nguyen", "tran", "singh", "kumar", "patel",
+    "khan", "ali", "okafor", "mensah", "cohen", "levi", "haddad", "costa", "ferreira", "lopez",
+    "perez", "diaz", "reyes", "cruz", "morales", "ortiz", "kaur", "ahmed", "hussain", "ivanov",
+    "petrov", "popescu", "horvat", "nagy", "virtanen", "berg",
 ];
 
 const NAME_A: [&str; 40] = [
-    "Acme", "Northwind", "Blue", "Granite", "Harbor", "Summit", "Pioneer", "Cedar", "Silver",
-    "Maple", "Atlas", "Beacon", "Crescent", "Delta", "Evergreen", "Falcon", "Golden", "Highland",
-    "Iron", "Juniper", "Keystone", "Lakeside", "Meridian", "Nova", "Oak", "Pacific", "Quarry",
-    "Redwood", "Sterling", "Tidewater", "Union", "Valley", "Westfield", "Yellowstone", "Zenith",
-    "Riverside", "Bayview", "Copper", "Aurora", "Prairie",
+    "Acme",
+    "Northwind",
+    "Blue",
+    "Granite",
+    "Harbor",
+    "Summit",
+    "Pioneer",
+    "Cedar",
+    "Silver",
+    "Maple",
+    "Atlas",
+    "Beacon",
+    "Crescent",
+    "Delta",
+    "Evergreen",
+    "Falcon",
+    "Golden",
+    "Highland",
+    "Iron",
+    "Juniper",
+    "Keystone",
+    "Lakeside",
+    "Meridian",
+    "Nova",
+    "Oak",
+    "Pacific",
+    "Quarry",
+    "Redwood",
+    "Sterling",
+    "Tidewater",
+    "Union",
+    "Valley",
+    "Westfield",
+    "Yellowstone",
+    "Zenith",
+    "Riverside",
+    "Bayview",
+    "Copper",
+    "Aurora",
+    "Prairie",
 ];
 
 const NAME_B: [&str; 30] = [
-    "Title", "Dental", "Law", "Realty", "Logistics", "Clinic", "Hosting", "Media", "Builders",
-    "Accounting", "Insurance", "Travel", "Foods", "Labs", "Design", "Consulting", "Motors",
-    "Pharmacy", "Studios", "Partners", "Outfitters", "Marine", "Energy", "Print", "Farms",
-    "Academy", "Capital", "Networks", "Telecom", "Relief",
+    "Title",
+    "Dental",
+    "Law",
+    "Realty",
+    "Logistics",
+    "Clinic",
+    "Hosting",
+    "Media",
+    "Builders",
+    "Accounting",
+    "Insurance",
+    "Travel",
+    "Foods",
+    "Labs",
+    "Design",
+    "Consulting",
+    "Motors",
+    "Pharmacy",
+    "Studios",
+    "Partners",
+    "Outfitters",
+    "Marine",
+    "Energy",
+    "Print",
+    "Farms",
+    "Academy",
+    "Capital",
+    "Networks",
+    "Telecom",
+    "Relief",
 ];
 
-const SUFFIX: [&str; 8] = ["", " Inc", " LLC", " Ltd", " GmbH", " & Co", " Group", " BV"];
+const PLACE: [&str; 40] = [
+    "Leeds", "Austin", "Utrecht", "Lyon", "Porto", "Dublin", "Denver", "Calgary", "Perth",
+    "Bremen", "Malmo", "Ghent", "Tampa", "Boise", "Reno", "Halifax", "Cork", "Turin", "Graz",
+    "Bergen", "Aarhus", "Tulsa", "Omaha", "Quebec", "Derby", "Bath", "Essen", "Lille", "Nantes",
+    "Basel", "Krakow", "Brno", "Split", "Riga", "Tartu", "Oulu", "Kent", "Salem", "Dover",
+    "Surrey",
+];
+
+const SUFFIX: [&str; 8] = [
+    "", " Inc", " LLC", " Ltd", " GmbH", " & Co", " Group", " BV",
+];
 const TLD: [&str; 8] = ["com", "net", "org", "co.uk", "de", "nl", "ca", "com.au"];
 
 /// Tenant display name and domain base for tenant number `i`; `pick` gives
@@ -60,9 +131,18 @@ pub fn tenant_name(i: u64, pick: impl Fn(u64, u64) -> u64) -> (String, String, &
     let s = SUFFIX[pick(3, SUFFIX.len() as u64) as usize];
     let tld = TLD[pick(4, TLD.len() as u64) as usize];
     let base = format!("{}-{}", a.to_lowercase(), b.to_lowercase());
-    // Number every tenant past the word combinations so names stay unique.
-    let (name, base) = if i < (NAME_A.len() * NAME_B.len()) as u64 / 2 {
+    // Past the two-word combinations, a place name; past those, a number.
+    // Names may repeat, like real company names; the caller keeps domains
+    // unique.
+    let pairs = (NAME_A.len() * NAME_B.len()) as u64;
+    let (name, base) = if i < pairs / 2 {
         (format!("{a} {b}{s}"), base)
+    } else if i < pairs * PLACE.len() as u64 / 2 {
+        let p = PLACE[pick(5, PLACE.len() as u64) as usize];
+        (
+            format!("{p} {a} {b}{s}"),
+            format!("{}-{base}", p.to_lowercase()),
+        )
     } else {
         (format!("{a} {b} {i}{s}"), format!("{base}-{i}"))
     };

@@ -35,7 +35,10 @@ fn long_tailed_tenants_and_varied_impact() {
     assert_eq!(rows.iter().map(|t| t.mailboxes).sum::<u64>(), 50_000);
     let big = rows.iter().filter(|t| t.mailboxes >= 1_000).count();
     let tiny = rows.iter().filter(|t| t.mailboxes <= 10).count();
-    assert!(big >= 3, "a few tenants with thousands of mailboxes ({big})");
+    assert!(
+        big >= 3,
+        "a few tenants with thousands of mailboxes ({big})"
+    );
     assert!(tiny >= 800, "many with a handful ({tiny})");
     let on_a: Vec<_> = rows.iter().filter(|t| &*t.cluster_id == "a").collect();
     let zero = on_a.iter().filter(|t| t.affected() == 0).count();
@@ -45,7 +48,11 @@ fn long_tailed_tenants_and_varied_impact() {
         .count();
     assert!(zero > on_a.len() / 5, "many cluster A tenants unaffected");
     assert!(high > 20, "some near 80%");
-    assert!(rows.iter().filter(|t| &*t.cluster_id == "b").all(|t| t.affected() == 0));
+    assert!(
+        rows.iter()
+            .filter(|t| &*t.cluster_id == "b")
+            .all(|t| t.affected() == 0)
+    );
     assert_eq!(&*rows[0].primary_domain, "acme-title.com");
 }
 
@@ -146,9 +153,15 @@ fn tenant_etas_are_ranges_and_lookup_finds_mailboxes() {
     assert!(first.reindex_position > 0);
     let hits = s.lookup(&first.address.to_uppercase(), 10);
     assert!(matches!(&hits[..], [LookupHit::Mailbox(m)] if m.address == first.address));
-    assert!(matches!(&s.lookup("acme-title.com", 10)[..], [LookupHit::Domain { .. }]));
+    assert!(matches!(
+        &s.lookup("acme-title.com", 10)[..],
+        [LookupHit::Domain { .. }]
+    ));
     assert!(s.lookup("nobody@nowhere.example", 10).is_empty());
-    assert!(s.lookup("alice.smith99999999999999999999@acme-title.com", 10).is_empty());
+    assert!(
+        s.lookup("alice.smith99999999999999999999@acme-title.com", 10)
+            .is_empty()
+    );
 }
 
 #[test]

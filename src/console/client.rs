@@ -1,0 +1,185 @@
+//! The console's side of the wire: a Watch subscription that reconnects by
+//! itself (exponential backoff with jitter, a fresh snapshot on every
+//! resubscribe), and one-off queries. Results reach the UI loop as
+//! `ClientEvent`s over a channel; the UI never waits on the network.
+
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tonic::transport::{Channel, Endpoint};
+
+use crate::api::{self, pb};
+use crate::domain::MailboxRow;
+
+pub type Client = pb::war_room_client::WarRoomClient<Channel>;
+
+#[derive(Clone)]
+pub struct GatewayClient {
+    inner: Client,
+}
+
+impl GatewayClient {
+    /// A lazily connecting client: creating it never fails on an unreachable
+    /// gateway, only on a malformed URL.
+    pub fn new(url: &str) -> anyhow::Result<Self> {
+        let endpoint = Endpoint::from_shared(url.to_string())
+            .map_err(|e| anyhow::anyhow!("invalid gateway URL {url:?}: {e}"))?
+            .connect_timeout(Duration::from_secs(3))
+            .tcp_keepalive(Some(Duration::from_secs(20)))
+            .http2_keep_alive_interval(Duration::from_secs(20))
+            .keep_alive_timeout(Duration::from_secs(10));
+        let channel = endpoint.connect_lazy();
+        Ok(GatewayClient {
+            inner: Client::new(channel)
+                .max_decoding_message_size(api::MAX_MESSAGE_BYTES)
+                .max_encoding_message_size(1024 * 1024),
+        })
+    }
+
+    pub fn raw(&self) -> Client {
+        self.inner.clone()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct MailboxRequest {
+    pub serial: u64,
+    pub request: pb::ListMailboxesRequest,
+}
+
+#[derive(Debug)]
+pub enum ClientEvent {
+    Update(Box<pb::WatchUpdate>),
+    Connecting {
+        attempt: u32,
+    },
+    Disconnected {
+        error: String,
+        retry_in: Duration,
+    },
+    Mailboxes {
+        serial: u64,
+        result: Result<(Vec<MailboxRow>, String, u64), String>,
+    },
+}
+
+/// Delay before reconnect attempt `attempt` (1-based): 250 ms doubling to a
+/// 2 s cap, ±25% jitter so a room full of consoles does not reconnect in
+/// lockstep after a gateway restart.
+pub fn backoff(attempt: u32, jitter_unit: f64) -> Duration {
+    let base = 250u64
+        .saturating_mul(1 << attempt.saturating_sub(1).min(6))
+        .min(2_000);
+    let jitter = 0.75 + 0.5 * jitter_unit.clamp(0.0, 1.0);
+    Duration::from_millis((base as f64 * jitter) as u64)
+}
+
+fn jitter_unit() -> f64 {
+    let n = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    (n % 1_000) as f64 / 1_000.0
+}
+
+/// Explains a gRPC failure in the words an operator needs.
+pub fn describe(status: &tonic::Status) -> String {
+    let msg = status.message();
+    match status.code() {
+        tonic::Code::Unavailable => format!("gateway unreachable ({msg})"),
+        tonic::Code::DeadlineExceeded => "gateway did not answer in time".into(),
+        _ => format!("{:?}: {msg}", status.code()),
+    }
+}
+
+/// Watches until the receiver is dropped, reconnecting forever.
+pub async fn watch_forever(client: GatewayClient, tx: mpsc::Sender<ClientEvent>) {
+    let mut attempt = 0u32;
+    loop {
+        attempt += 1;
+        if tx.send(ClientEvent::Connecting { attempt }).await.is_err() {
+            return;
+        }
+        let error = match client.raw().watch(pb::WatchRequest {}).await {
+            Ok(resp) => {
+                let mut stream = resp.into_inner();
+                let mut error = "gateway closed the stream".to_string();
+                loop {
+                    match stream.message().await {
+                        Ok(Some(u)) => {
+                            attempt = 0;
+                            if tx.send(ClientEvent::Update(Box::new(u))).await.is_err() {
+                                return;
+                            }
+                        }
+                        Ok(None) => break,
+                        Err(s) => {
+                            error = describe(&s);
+                            break;
+                        }
+                    }
+                }
+                error
+            }
+            Err(s) => describe(&s),
+        };
+        let retry_in = backoff(attempt.max(1), jitter_unit());
+        tracing::warn!(%error, ?retry_in, "watch lost; reconnecting");
+        if tx
+            .send(ClientEvent::Disconnected { error, retry_in })
+            .await
+            .is_err()
+        {
+            return;
+        }
+        tokio::time::sleep(retry_in).await;
+    }
+}
+
+/// Fetches one page of mailboxes in the background.
+pub fn spawn_mailboxes(client: GatewayClient, req: MailboxRequest, tx: mpsc::Sender<ClientEvent>) {
+    tokio::spawn(async move {
+        let result = tokio::time::timeout(
+            Duration::from_secs(10),
+            client.raw().list_mailboxes(req.request),
+        )
+        .await;
+        let result = match result {
+            Ok(Ok(r)) => {
+                let r = r.into_inner();
+                Ok((
+                    r.mailboxes.iter().map(api::mailbox_from_pb).collect(),
+                    r.next_page_token,
+                    r.total_size,
+                ))
+            }
+            Ok(Err(s)) => Err(describe(&s)),
+            Err(_) => Err("gateway did not answer within 10 s".into()),
+        };
+        let _ = tx
+            .send(ClientEvent::Mailboxes {
+                serial: req.serial,
+                result,
+            })
+            .await;
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_to_a_cap_with_jitter() {
+        assert_eq!(backoff(1, 0.5), Duration::from_millis(250));
+        assert_eq!(backoff(2, 0.5), Duration::from_millis(500));
+        assert_eq!(backoff(10, 0.5), Duration::from_millis(2_000));
+        assert!(backoff(10, 1.0) <= Duration::from_millis(2_500));
+        assert!(backoff(10, 0.0) >= Duration::from_millis(1_500));
+    }
+
+    #[test]
+    fn malformed_url_is_an_error_not_a_panic() {
+        assert!(GatewayClient::new("not a url").is_err());
+    }
+}

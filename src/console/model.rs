@@ -1,0 +1,167 @@
+//! What the console knows: the latest overview and every tenant row, as
+//! received from the gateway's Watch stream. Applying an update is the only
+//! way it changes.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::api::{self, pb};
+use crate::domain::tenants::{self, TenantSort};
+use crate::domain::{Overview, TenantRow};
+
+#[derive(Debug, Default)]
+pub struct Model {
+    pub version: u64,
+    pub overview: Overview,
+    rows: Vec<TenantRow>,
+    index: HashMap<Arc<str>, usize>,
+    /// Row indices in display order; rebuilt lazily after a change.
+    order: Vec<usize>,
+    order_key: Option<(TenantSort, bool, String, bool)>,
+    order_stale: bool,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Applied {
+    Snapshot,
+    Delta,
+    /// An old or repeated version: ignored.
+    Stale,
+    /// A delta that does not follow what we hold: the caller must resubscribe.
+    Gap,
+}
+
+impl Model {
+    pub fn apply(&mut self, u: &pb::WatchUpdate) -> Applied {
+        if !u.snapshot {
+            if self.version == 0 || u.version <= self.version {
+                return if self.version == 0 {
+                    Applied::Gap
+                } else {
+                    Applied::Stale
+                };
+            }
+            if u.version != self.version + 1 {
+                return Applied::Gap;
+            }
+        }
+        if u.snapshot {
+            self.rows.clear();
+            self.index.clear();
+        }
+        self.version = u.version;
+        self.overview = api::overview_from_pb(u);
+        for t in &u.tenants {
+            let row = api::tenant_from_pb(t);
+            match self.index.get(&row.id) {
+                Some(&i) => self.rows[i] = row,
+                None => {
+                    self.index.insert(row.id.clone(), self.rows.len());
+                    self.rows.push(row);
+                }
+            }
+        }
+        self.order_stale = true;
+        if u.snapshot {
+            Applied::Snapshot
+        } else {
+            Applied::Delta
+        }
+    }
+
+    pub fn tenant_count(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn tenant(&self, id: &str) -> Option<&TenantRow> {
+        self.index.get(id).map(|&i| &self.rows[i])
+    }
+
+    /// Sorts and filters for display, only when data or the key changed.
+    pub fn prepare_order(
+        &mut self,
+        sort: TenantSort,
+        reverse: bool,
+        filter: &str,
+        affected_only: bool,
+    ) {
+        let key = (sort, reverse, filter.to_string(), affected_only);
+        if !self.order_stale && self.order_key.as_ref() == Some(&key) {
+            return;
+        }
+        let needle = filter.to_lowercase();
+        let rows = &self.rows;
+        let mut order: Vec<usize> = (0..rows.len())
+            .filter(|&i| tenants::matches(&rows[i], &needle, affected_only))
+            .collect();
+        order.sort_by(|&a, &b| {
+            let o = tenants::compare(&rows[a], &rows[b], sort);
+            if reverse { o.reverse() } else { o }
+        });
+        self.order = order;
+        self.order_key = Some(key);
+        self.order_stale = false;
+    }
+
+    /// Rows in display order (as of the last `prepare_order`).
+    pub fn ordered(&self) -> impl ExactSizeIterator<Item = &TenantRow> + '_ {
+        self.order.iter().map(|&i| &self.rows[i])
+    }
+
+    pub fn ordered_len(&self) -> usize {
+        self.order.len()
+    }
+
+    pub fn ordered_at(&self, i: usize) -> Option<&TenantRow> {
+        self.order.get(i).map(|&r| &self.rows[r])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tenant(id: &str, affected: u64) -> pb::TenantSummary {
+        pb::TenantSummary {
+            id: id.into(),
+            name: id.into(),
+            mailboxes: 100,
+            states: Some(pb::MailboxStateCounts {
+                ok: 100 - affected,
+                locked_out: affected,
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn snapshot_then_deltas_then_gap() {
+        let mut m = Model::default();
+        let delta = |v, t: Vec<pb::TenantSummary>| pb::WatchUpdate {
+            version: v,
+            tenants: t,
+            ..Default::default()
+        };
+        assert_eq!(
+            m.apply(&delta(3, vec![])),
+            Applied::Gap,
+            "no delta before a snapshot"
+        );
+        let snap = pb::WatchUpdate {
+            version: 5,
+            snapshot: true,
+            tenants: vec![tenant("a", 1), tenant("b", 2)],
+            ..Default::default()
+        };
+        assert_eq!(m.apply(&snap), Applied::Snapshot);
+        assert_eq!(m.apply(&delta(5, vec![])), Applied::Stale);
+        assert_eq!(m.apply(&delta(6, vec![tenant("a", 50)])), Applied::Delta);
+        assert_eq!(m.tenant("a").unwrap().affected(), 50);
+        assert_eq!(m.tenant_count(), 2);
+        m.prepare_order(TenantSort::Affected, false, "", false);
+        let ids: Vec<_> = m.ordered().map(|t| t.id.to_string()).collect();
+        assert_eq!(ids, ["a", "b"]);
+        assert_eq!(m.apply(&delta(8, vec![])), Applied::Gap);
+    }
+}

@@ -1,0 +1,54 @@
+//! Terminal lifecycle: raw mode and the alternate screen on entry, restored
+//! on every exit path — normal quit, panic (ratatui's hook), SIGTERM and
+//! SIGHUP (a dropped SSH session). The mouse is never captured, so copy and
+//! paste keep working over SSH and in tmux.
+
+use ratatui::DefaultTerminal;
+
+pub fn enter() -> anyhow::Result<DefaultTerminal> {
+    // `ratatui::try_init` enables raw mode, enters the alternate screen and
+    // installs a panic hook that restores the terminal before printing.
+    Ok(ratatui::try_init()?)
+}
+
+pub fn leave(_term: &mut DefaultTerminal) -> anyhow::Result<()> {
+    ratatui::try_restore()?;
+    Ok(())
+}
+
+/// SIGTERM, SIGHUP and SIGINT as one stream of "please stop".
+pub struct Signals {
+    #[cfg(unix)]
+    term: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    hup: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    pub fn new() -> anyhow::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(Signals {
+                term: signal(SignalKind::terminate())?,
+                hup: signal(SignalKind::hangup())?,
+                int: signal(SignalKind::interrupt())?,
+            })
+        }
+        #[cfg(not(unix))]
+        Ok(Signals {})
+    }
+
+    pub async fn recv(&mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.hup.recv() => {}
+            _ = self.int.recv() => {}
+        }
+        #[cfg(not(unix))]
+        futures::future::pending::<()>().await
+    }
+}

@@ -1,0 +1,777 @@
+//! Drawing. Everything on screen comes from the model the gateway sent;
+//! every string from the gateway passes through `sanitize` (via `safe`)
+//! before it reaches a cell.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{
+    Block, Borders, Cell, Clear, Gauge, Paragraph, Row, Sparkline, Table, TableState, Wrap,
+};
+
+use super::app::{App, Conn, HELP, TenantView, View};
+use super::theme::{Theme, health_label, health_short};
+use crate::domain::format::{compact, duration, eta_range, eta_relative, percent, thousands};
+use crate::domain::sanitize::sanitize;
+use crate::domain::tenants::TenantSort;
+use crate::domain::{Cluster, Health, MailboxState, Overview, ServiceRole};
+
+/// Smallest terminal the layout works in.
+pub const MIN_WIDTH: u16 = 60;
+pub const MIN_HEIGHT: u16 = 16;
+
+/// Gateway text made inert for the terminal.
+fn safe(s: &str) -> String {
+    sanitize(s).into_owned()
+}
+
+/// Cuts `s` to `max` characters with an ellipsis.
+fn clip(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
+        out.push('…');
+        out
+    }
+}
+
+pub fn render(f: &mut Frame, app: &mut App) {
+    let area = f.area();
+    if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
+        let msg = format!(
+            "terminal too small: {}x{}, warroom needs at least {MIN_WIDTH}x{MIN_HEIGHT}. Enlarge it or press q to quit.",
+            area.width, area.height
+        );
+        f.render_widget(Paragraph::new(msg).wrap(Wrap { trim: true }), area);
+        return;
+    }
+    let wide = area.width >= 110;
+    let [header, body, footer] = Layout::vertical([
+        Constraint::Length(2),
+        Constraint::Min(5),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    render_header(f, header, app);
+    match &app.view {
+        View::Overview => render_overview(f, body, app, wide),
+        View::Tenant(tv) => {
+            let tv = tv.clone();
+            render_tenant(f, body, app, &tv);
+        }
+    }
+    render_footer(f, footer, app);
+    if app.help {
+        render_help(f, area, &app.theme);
+    }
+}
+
+fn conn_spans(app: &App) -> Vec<Span<'static>> {
+    let th = &app.theme;
+    let age = app
+        .last_update
+        .map(|t| duration(app.clock.signed_duration_since(t)));
+    match &app.conn {
+        Conn::Live => {
+            let stale = app
+                .last_update
+                .is_some_and(|t| app.clock.signed_duration_since(t).num_seconds() >= 5);
+            if stale {
+                vec![Span::styled(
+                    format!("◌ LIVE, no data for {}", age.unwrap_or_default()),
+                    th.alert(),
+                )]
+            } else {
+                vec![Span::styled("● LIVE".to_string(), th.ok())]
+            }
+        }
+        Conn::Connecting { attempt } => vec![Span::styled(
+            format!("◌ connecting (try {attempt})"),
+            th.alert(),
+        )],
+        Conn::Down { retry_in, .. } => {
+            let mut s = format!("✖ DISCONNECTED, retrying in {}ms", retry_in.as_millis());
+            if let Some(age) = age {
+                s.push_str(&format!(", data {age} old"));
+            }
+            vec![Span::styled(s, th.alert())]
+        }
+    }
+}
+
+fn render_header(f: &mut Frame, area: Rect, app: &App) {
+    let th = &app.theme;
+    let o = &app.model.overview;
+    let wide = area.width >= 110;
+    // The connection state and the clock are pinned right, so they are never
+    // the part that gets cut off.
+    let mut right: Vec<Span> = vec![Span::raw(app.clock.format(" %H:%M:%S UTC ").to_string())];
+    right.extend(conn_spans(app));
+    right.push(Span::raw(" "));
+    let right_w = right.iter().map(|s| s.width()).sum::<usize>() as u16;
+    let [l1_area, r1_area] = Layout::horizontal([Constraint::Min(10), Constraint::Length(right_w)])
+        .areas(Rect { height: 1, ..area });
+    let l2_area = Rect {
+        y: area.y + 1,
+        height: 1,
+        ..area
+    };
+
+    let mut l1: Vec<Span> = vec![Span::styled(" WARROOM ", th.title())];
+    if o.simulated() || (app.model.version == 0 && app.simulated_hint) {
+        l1.push(Span::styled(" SIMULATED ", th.badge()));
+        l1.push(Span::raw(" "));
+    }
+    let inc = &o.incident;
+    let mut tail = vec![
+        Span::raw(" · "),
+        Span::styled(inc.state.as_str().to_uppercase(), th.alert()),
+    ];
+    if let (Some(start), Some(now)) = (inc.started_at, inc.now) {
+        tail.push(Span::raw(format!(" · T+{}", duration(now - start))));
+    }
+    let title = if inc.title.is_empty() {
+        "waiting for the gateway…".to_string()
+    } else {
+        safe(&inc.title)
+    };
+    let used: usize = l1.iter().chain(tail.iter()).map(|s| s.width()).sum();
+    let room = (l1_area.width as usize).saturating_sub(used + 1).max(8);
+    l1.push(Span::styled(clip(&title, room), th.title()));
+    l1.extend(tail);
+    f.render_widget(Paragraph::new(Line::from(l1)), l1_area);
+    f.render_widget(Paragraph::new(Line::from(right)), r1_area);
+
+    let t = &o.totals;
+    let mut l2: Vec<Span> = vec![Span::raw(" ")];
+    if let Conn::Down { error, .. } = &app.conn {
+        l2.push(Span::styled(
+            format!("✖ {} — showing the last data received", safe(error)),
+            th.alert(),
+        ));
+    } else if app.model.version > 0 {
+        l2.push(Span::styled(
+            format!("{} mailboxes affected", thousands(t.affected_mailboxes)),
+            th.alert(),
+        ));
+        if wide {
+            l2.push(Span::raw(format!(
+                " in {} of {} tenants · {} restored · {} queued, none lost",
+                thousands(t.affected_tenants),
+                thousands(t.tenants),
+                thousands(t.restored_mailboxes),
+                thousands(t.queued_messages),
+            )));
+        } else {
+            l2.push(Span::raw(format!(
+                " · {} tenants · {} restored · {} queued",
+                thousands(t.affected_tenants),
+                compact(t.restored_mailboxes),
+                compact(t.queued_messages),
+            )));
+        }
+        if let Some(now) = inc.now {
+            let speed = if inc.speed > 1.0 {
+                format!(" ×{:.0}", inc.speed)
+            } else {
+                String::new()
+            };
+            let clock = if wide {
+                format!(" · source clock {}{speed}", now.format("%b %d %H:%M UTC"))
+            } else {
+                format!(" · {}", now.format("%b %d %H:%M"))
+            };
+            l2.push(Span::styled(clock, th.dim()));
+        }
+    } else {
+        l2.push(Span::styled(
+            format!("gateway {}", safe(&app.url)),
+            th.dim(),
+        ));
+    }
+    f.render_widget(Paragraph::new(Line::from(l2)), l2_area);
+}
+
+fn stale_title(app: &App, title: &str) -> String {
+    if matches!(app.conn, Conn::Down { .. }) {
+        format!(" {title} (STALE) ")
+    } else {
+        format!(" {title} ")
+    }
+}
+
+fn render_overview(f: &mut Frame, area: Rect, app: &mut App, wide: bool) {
+    let top_h = if wide { 14 } else { 10 };
+    let [top, tenants] =
+        Layout::vertical([Constraint::Length(top_h), Constraint::Min(4)]).areas(area);
+    let health_w = if wide { 58 } else { 40 };
+    let [health, right] =
+        Layout::horizontal([Constraint::Length(health_w), Constraint::Min(20)]).areas(top);
+    let [queue, reindex] =
+        Layout::vertical([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(right);
+    render_health(f, health, app, wide);
+    render_queue(f, queue, app, wide);
+    render_reindex(f, reindex, app, wide);
+    render_tenants(f, tenants, app, wide);
+}
+
+fn block(app: &App, title: &str) -> Block<'static> {
+    Block::default()
+        .borders(Borders::ALL)
+        .title(Span::styled(stale_title(app, title), app.theme.title()))
+}
+
+fn render_health(f: &mut Frame, area: Rect, app: &App, wide: bool) {
+    let th = &app.theme;
+    let o = &app.model.overview;
+    let b = block(app, "Service health");
+    let inner = b.inner(area);
+    f.render_widget(b, area);
+    if o.clusters.is_empty() {
+        f.render_widget(Paragraph::new("no data yet"), inner);
+        return;
+    }
+    let clusters: Vec<&Cluster> = o.clusters.iter().take(2).collect();
+    let mut header = vec![Cell::from("role")];
+    for c in &clusters {
+        let name = if wide {
+            clip(&safe(&c.name), 12)
+        } else {
+            clip(&safe(&c.id).to_uppercase(), 3)
+        };
+        header.push(Cell::from(Line::from(vec![
+            Span::styled(name, th.title()),
+            Span::raw(" "),
+            Span::styled(health_short(c.health), th.health(c.health)),
+        ])));
+    }
+    let rows = ServiceRole::ALL.iter().map(|role| {
+        let mut cells = vec![Cell::from(role.as_str())];
+        for c in &clusters {
+            let text = match c.services.iter().find(|s| s.role == *role) {
+                Some(s) => {
+                    let login = s
+                        .login_success_rate
+                        .map(|r| format!(" {:>5.1}%", r * 100.0))
+                        .unwrap_or_default();
+                    if wide {
+                        Line::from(vec![
+                            Span::styled(
+                                format!("{:<7}", health_short(s.status)),
+                                th.health(s.status),
+                            ),
+                            Span::raw(format!("{login:>7}{:>6.0}ms", s.latency_ms)),
+                        ])
+                    } else {
+                        Line::from(vec![
+                            Span::styled(
+                                format!("{:<6}", health_short(s.status)),
+                                th.health(s.status),
+                            ),
+                            Span::raw(login),
+                        ])
+                    }
+                }
+                None => Line::from(Span::styled("? no data", th.health(Health::Unknown))),
+            };
+            cells.push(Cell::from(text));
+        }
+        Row::new(cells)
+    });
+    let col = if wide { 23 } else { 15 };
+    let mut widths = vec![Constraint::Length(8)];
+    widths.extend(clusters.iter().map(|_| Constraint::Length(col)));
+    let table = Table::new(rows, widths).header(Row::new(header).style(th.title()));
+    let [t, notes] = Layout::vertical([Constraint::Length(8), Constraint::Min(0)]).areas(inner);
+    f.render_widget(table, t);
+    if notes.height > 0 {
+        let mut lines = Vec::new();
+        if let Some(c) = clusters.first() {
+            for s in c.services.iter().filter(|s| !s.detail.is_empty()).take(2) {
+                lines.push(Line::from(Span::styled(
+                    clip(
+                        &format!("{}: {}", s.role.as_str(), safe(&s.detail)),
+                        inner.width as usize,
+                    ),
+                    th.dim(),
+                )));
+            }
+        }
+        for s in &o.sources {
+            let line = format!(
+                "source {} {}{}",
+                safe(&s.name),
+                health_label(s.health),
+                if s.message.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", safe(&s.message))
+                }
+            );
+            lines.push(Line::from(Span::styled(
+                clip(&line, inner.width as usize),
+                th.health(s.health),
+            )));
+        }
+        f.render_widget(Paragraph::new(lines), notes);
+    }
+}
+
+/// The affected cluster first: the one the war room is about.
+fn focus_cluster(o: &Overview) -> Option<&Cluster> {
+    o.clusters
+        .iter()
+        .max_by_key(|c| (c.affected_mailboxes, c.queue.depth()))
+}
+
+fn render_queue(f: &mut Frame, area: Rect, app: &App, wide: bool) {
+    let th = &app.theme;
+    let o = &app.model.overview;
+    let Some(c) = focus_cluster(o) else {
+        f.render_widget(block(app, "Inbound queue"), area);
+        return;
+    };
+    let q = &c.queue;
+    let title = format!("Inbound queue · {}", clip(&safe(&c.name), 20));
+    let b = block(app, &title);
+    let inner = b.inner(area);
+    f.render_widget(b, area);
+    let now = o.incident.now.unwrap_or(app.clock);
+    let text_w = if wide { 44 } else { inner.width.min(44) };
+    let [text, spark] =
+        Layout::horizontal([Constraint::Length(text_w), Constraint::Min(0)]).areas(inner);
+    let trend = match (q.depth_history.first(), q.depth_history.last()) {
+        (Some(a), Some(b)) if b > a => "▲ growing",
+        (Some(a), Some(b)) if b < a => "▼ draining",
+        _ => "= steady",
+    };
+    let mut lines = vec![Line::from(vec![
+        Span::styled(format!("{} queued ", thousands(q.depth())), th.title()),
+        Span::raw(trend),
+    ])];
+    if inner.height > 3 {
+        lines.push(Line::from(format!(
+            "active {} · deferred {} · hold {}",
+            compact(q.active),
+            compact(q.deferred),
+            compact(q.hold)
+        )));
+    }
+    lines.extend([Line::from(format!(
+        "in {}/min · out {}/min",
+        compact(q.arrival_per_min.max(0.0) as u64),
+        compact(q.delivery_per_min.max(0.0) as u64)
+    ))]);
+    let drain = match eta_relative(&q.drain_eta, now) {
+        Some(rel) => format!("drained {} ({rel})", eta_range(&q.drain_eta, now)),
+        None if q.drain_eta.reason.is_empty() => "drained: nothing waiting".into(),
+        None => format!("drain: {}", eta_range(&q.drain_eta, now)),
+    };
+    lines.push(Line::from(safe(&drain)));
+    f.render_widget(Paragraph::new(lines), text);
+    if spark.width > 4 {
+        let w = spark.width as usize;
+        let data: Vec<u64> = q
+            .depth_history
+            .iter()
+            .rev()
+            .take(w)
+            .rev()
+            .copied()
+            .collect();
+        f.render_widget(Sparkline::default().data(&data).style(th.gauge()), spark);
+    }
+}
+
+fn render_reindex(f: &mut Frame, area: Rect, app: &App, wide: bool) {
+    let th = &app.theme;
+    let o = &app.model.overview;
+    let Some(c) = focus_cluster(o) else {
+        f.render_widget(block(app, "Reindex"), area);
+        return;
+    };
+    let r = &c.reindex;
+    let b = block(app, &format!("Reindex · {}", clip(&safe(&c.name), 20)));
+    let inner = b.inner(area);
+    f.render_widget(b, area);
+    let now = o.incident.now.unwrap_or(app.clock);
+    if r.revisions.is_empty() && r.scope == 0 {
+        let why = if r.eta.reason.is_empty() {
+            "not started".to_string()
+        } else {
+            safe(&r.eta.reason)
+        };
+        f.render_widget(Paragraph::new(format!("not started: {why}")), inner);
+        return;
+    }
+    let [gauge, text] = Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(inner);
+    let unit = r.unit.as_str();
+    let label = format!(
+        "{} / {} {unit} ({})",
+        thousands(r.done),
+        thousands(r.scope),
+        percent(r.fraction_done())
+    );
+    f.render_widget(
+        Gauge::default()
+            .ratio(r.fraction_done())
+            .label(label)
+            .use_unicode(true)
+            .gauge_style(th.gauge()),
+        gauge,
+    );
+    let eta = match eta_relative(&r.eta, now) {
+        Some(rel) => format!("ETA {} ({rel})", eta_range(&r.eta, now)),
+        None => format!("ETA {}", eta_range(&r.eta, now)),
+    };
+    let mut lines = Vec::new();
+    if text.height > 2 {
+        lines.push(Line::from(format!(
+            "{}/min · {} in progress · {} failed · {} mailboxes queued",
+            compact(r.rate_per_min.max(0.0) as u64),
+            thousands(r.in_progress),
+            thousands(r.failed),
+            thousands(r.mailboxes_pending),
+        )));
+    }
+    lines.push(Line::from(Span::styled(safe(&eta), th.title())));
+    if let Some(last) = r.revisions.last() {
+        let history: Vec<String> = r.revisions.iter().map(|v| compact(v.scope)).collect();
+        let shown = if history.len() > 4 {
+            format!("…→{}", history[history.len() - 3..].join("→"))
+        } else {
+            history.join("→")
+        };
+        lines.push(Line::from(format!(
+            "scope {unit}: {shown} ({} revisions)",
+            r.revisions.len().saturating_sub(1)
+        )));
+        let when = last.at.format("%H:%M").to_string();
+        let reason = format!("{when} {}", safe(&last.reason));
+        lines.push(Line::from(Span::styled(
+            clip(&reason, if wide { 200 } else { inner.width as usize }),
+            th.dim(),
+        )));
+    }
+    f.render_widget(Paragraph::new(lines), text);
+}
+
+fn sort_label(s: TenantSort, reverse: bool) -> String {
+    format!("{}{}", s.as_str(), if reverse { " ↑" } else { "" })
+}
+
+fn render_tenants(f: &mut Frame, area: Rect, app: &mut App, wide: bool) {
+    let th = app.theme;
+    let now = app.model.overview.incident.now.unwrap_or(app.clock);
+    let mut title = format!(
+        "Tenants {} · sort {}",
+        thousands(app.model.ordered_len() as u64),
+        sort_label(app.sort, app.reverse)
+    );
+    if app.affected_only {
+        title.push_str(" · affected only");
+    }
+    if app.filter_editing || !app.filter.is_empty() {
+        title.push_str(&format!(
+            " · filter /{}{}",
+            safe(&app.filter),
+            if app.filter_editing { "▏" } else { "" }
+        ));
+    }
+    let b = block(app, &title);
+    let visible = b.inner(area).height.saturating_sub(1) as usize;
+    let header: Vec<&str> = if wide {
+        vec![
+            "pri",
+            "tenant",
+            "domain",
+            "cl",
+            "mailboxes",
+            "affected",
+            "%",
+            "restored",
+            "queued",
+            "ETA p50–p90",
+            "rank",
+        ]
+    } else {
+        vec!["pri", "tenant", "affected", "%", "queued", "ETA p50–p90"]
+    };
+    let widths: Vec<Constraint> = if wide {
+        vec![
+            Constraint::Length(3),
+            Constraint::Min(18),
+            Constraint::Length(20),
+            Constraint::Length(2),
+            Constraint::Length(9),
+            Constraint::Length(8),
+            Constraint::Length(4),
+            Constraint::Length(8),
+            Constraint::Length(8),
+            Constraint::Length(18),
+            Constraint::Length(6),
+        ]
+    } else {
+        vec![
+            Constraint::Length(3),
+            Constraint::Min(14),
+            Constraint::Length(8),
+            Constraint::Length(4),
+            Constraint::Length(7),
+            Constraint::Length(18),
+        ]
+    };
+    // Only the rows on screen are built: 100,000 tenants cost no more than 30.
+    let selected = app.selected;
+    let start = if visible == 0 {
+        0
+    } else {
+        selected.saturating_sub(visible.saturating_sub(1))
+    };
+    let rows: Vec<Row> = app
+        .model
+        .ordered()
+        .skip(start)
+        .take(visible.max(1))
+        .map(|t| {
+            let affected = t.affected();
+            let eta = if affected == 0 {
+                "–".to_string()
+            } else if t.eta.is_known() {
+                eta_range(&t.eta, now).replace(" UTC", "")
+            } else if t.eta.reason.is_empty() {
+                "no estimate".into()
+            } else {
+                safe(&t.eta.reason)
+            };
+            let pct = percent(t.affected_fraction());
+            let affected_style = if affected > 0 {
+                th.alert()
+            } else {
+                Style::default()
+            };
+            let cells: Vec<Cell> = if wide {
+                vec![
+                    Cell::from(t.priority.as_str()),
+                    Cell::from(safe(&t.name)),
+                    Cell::from(safe(&t.primary_domain)),
+                    Cell::from(safe(&t.cluster_id).to_uppercase()),
+                    Cell::from(format!("{:>9}", thousands(t.mailboxes))),
+                    Cell::from(Span::styled(
+                        format!("{:>8}", thousands(affected)),
+                        affected_style,
+                    )),
+                    Cell::from(format!("{pct:>4}")),
+                    Cell::from(format!("{:>8}", thousands(t.restored()))),
+                    Cell::from(format!("{:>8}", compact(t.queued_messages))),
+                    Cell::from(eta),
+                    Cell::from(if t.reindex_rank > 0 {
+                        format!("{:>6}", compact(t.reindex_rank))
+                    } else {
+                        format!("{:>6}", "–")
+                    }),
+                ]
+            } else {
+                vec![
+                    Cell::from(t.priority.as_str()),
+                    Cell::from(safe(&t.name)),
+                    Cell::from(Span::styled(
+                        format!("{:>8}", compact(affected)),
+                        affected_style,
+                    )),
+                    Cell::from(format!("{pct:>4}")),
+                    Cell::from(format!("{:>7}", compact(t.queued_messages))),
+                    Cell::from(eta),
+                ]
+            };
+            Row::new(cells)
+        })
+        .collect();
+    let table = Table::new(rows, widths)
+        .header(Row::new(header).style(th.title()))
+        .block(b)
+        .row_highlight_style(th.selected())
+        .highlight_symbol("▶");
+    let mut state = TableState::default();
+    if app.model.ordered_len() > 0 {
+        state.select(Some(selected - start));
+    }
+    f.render_stateful_widget(table, area, &mut state);
+}
+
+fn state_cell(th: &Theme, s: Option<MailboxState>) -> Cell<'static> {
+    match s {
+        Some(s) => Cell::from(Span::styled(s.as_str(), th.state(s))),
+        None => Cell::from("?"),
+    }
+}
+
+fn render_tenant(f: &mut Frame, area: Rect, app: &App, tv: &TenantView) {
+    let th = &app.theme;
+    let now = app.model.overview.incident.now.unwrap_or(app.clock);
+    let tenant = app.model.tenant(&tv.tenant_id);
+    let name = tenant.map_or_else(|| safe(&tv.tenant_id), |t| safe(&t.name));
+    let [summary, list] = Layout::vertical([Constraint::Length(4), Constraint::Min(3)]).areas(area);
+    let mut lines = vec![Line::from(vec![
+        Span::styled(format!(" {name}"), th.title()),
+        Span::raw(format!(" ({})", safe(&tv.tenant_id))),
+    ])];
+    if let Some(t) = tenant {
+        lines.push(Line::from(format!(
+            " {} of {} mailboxes affected ({}) · {} restored · {} messages queued, none lost · {}",
+            thousands(t.affected()),
+            thousands(t.mailboxes),
+            percent(t.affected_fraction()),
+            thousands(t.restored()),
+            thousands(t.queued_messages),
+            t.priority.as_str(),
+        )));
+        let eta = match eta_relative(&t.eta, now) {
+            Some(rel) => format!(" ETA {} ({rel})", eta_range(&t.eta, now)),
+            None if t.affected() == 0 => " nothing left to restore".into(),
+            None => format!(" ETA {}", eta_range(&t.eta, now)),
+        };
+        lines.push(Line::from(Span::styled(safe(&eta), th.title())));
+    }
+    f.render_widget(Paragraph::new(lines), summary);
+
+    let pages = (tv.total as usize)
+        .div_ceil(super::app::MAILBOX_PAGE as usize)
+        .max(1);
+    let mut title = format!(
+        " Mailboxes · {} · {} · {} · page {}/{} ",
+        tv.filter.label(),
+        thousands(tv.total),
+        if tv.sort_by_eta {
+            "reindex order"
+        } else {
+            "by address"
+        },
+        tv.page + 1,
+        pages
+    );
+    if tv.loading {
+        title.push_str("· loading… ");
+    }
+    let b = Block::default()
+        .borders(Borders::ALL)
+        .title(Span::styled(title, th.title()));
+    if let Some(e) = &tv.error {
+        let inner = b.inner(list);
+        f.render_widget(b, list);
+        f.render_widget(
+            Paragraph::new(Span::styled(format!("✖ {}", safe(e)), th.alert()))
+                .wrap(Wrap { trim: true }),
+            inner,
+        );
+        return;
+    }
+    let wide = list.width >= 110;
+    let visible = b.inner(list).height.saturating_sub(1) as usize;
+    let start = tv.selected.saturating_sub(visible.saturating_sub(1));
+    let rows: Vec<Row> = tv
+        .rows
+        .iter()
+        .skip(start)
+        .take(visible.max(1))
+        .map(|m| {
+            let eta = if m.eta.is_known() {
+                eta_range(&m.eta, now).replace(" UTC", "")
+            } else if m.eta.reason.is_empty() {
+                "–".into()
+            } else {
+                safe(&m.eta.reason)
+            };
+            let pos = if m.reindex_position > 0 {
+                thousands(m.reindex_position)
+            } else {
+                "–".into()
+            };
+            let mut cells = vec![
+                Cell::from(safe(&m.address)),
+                state_cell(th, m.state),
+                Cell::from(eta),
+                Cell::from(format!("{:>7}", pos)),
+                Cell::from(format!("{:>6}", thousands(m.queued_messages))),
+            ];
+            if wide {
+                cells.push(Cell::from(safe(&m.volume)));
+                cells.push(Cell::from(safe(&m.last_error)));
+            }
+            Row::new(cells)
+        })
+        .collect();
+    let mut header = vec!["address", "state", "ETA p50–p90", "   pos", "queued"];
+    let mut widths = vec![
+        Constraint::Length(if wide { 36 } else { 28 }),
+        Constraint::Length(15),
+        Constraint::Length(18),
+        Constraint::Length(7),
+        Constraint::Length(6),
+    ];
+    if wide {
+        header.extend(["volume", "last error"]);
+        widths.push(Constraint::Length(8));
+        widths.push(Constraint::Min(20));
+    }
+    let table = Table::new(rows, widths)
+        .header(Row::new(header).style(th.title()))
+        .block(b)
+        .row_highlight_style(th.selected())
+        .highlight_symbol("▶");
+    let mut state = TableState::default();
+    if !tv.rows.is_empty() {
+        state.select(Some(tv.selected - start));
+    }
+    f.render_stateful_widget(table, list, &mut state);
+}
+
+fn render_footer(f: &mut Frame, area: Rect, app: &App) {
+    let hints = match (&app.view, app.filter_editing) {
+        (_, true) => "type to filter · enter keep · esc clear",
+        (View::Overview, _) => {
+            "q quit · ? help · ↑↓ move · enter open · s sort · r reverse · a affected · / filter"
+        }
+        (View::Tenant(_), _) => {
+            "esc back · n/p page · f state filter · e order · r reload · ? help · q quit"
+        }
+    };
+    f.render_widget(
+        Paragraph::new(Span::styled(
+            clip(hints, area.width as usize),
+            app.theme.dim(),
+        )),
+        area,
+    );
+}
+
+fn render_help(f: &mut Frame, area: Rect, th: &Theme) {
+    let w = 64.min(area.width.saturating_sub(4));
+    let h = (HELP.len() as u16 + 4).min(area.height.saturating_sub(2));
+    let r = Rect {
+        x: area.x + (area.width - w) / 2,
+        y: area.y + (area.height - h) / 2,
+        width: w,
+        height: h,
+    };
+    let lines: Vec<Line> = HELP
+        .iter()
+        .map(|(k, v)| {
+            Line::from(vec![
+                Span::styled(format!("{k:>14}  "), th.title()),
+                Span::raw(*v),
+            ])
+        })
+        .collect();
+    f.render_widget(Clear, r);
+    f.render_widget(
+        Paragraph::new(lines).block(
+            Block::default()
+                .borders(Borders::ALL)
+                .title(Span::styled(" Keys — any key closes ", th.title())),
+        ),
+        r,
+    );
+}

@@ -1,0 +1,113 @@
+//! The gateway: the only process that talks to backends. It advances each
+//! source once per tick whatever the number of consoles, keeps the current
+//! picture, and serves it over gRPC (`warroom.v1`), with gRPC health checking
+//! and server reflection so stock clients work.
+
+pub mod hub;
+pub mod service;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio_stream::wrappers::TcpListenerStream;
+
+use crate::api::{self, pb};
+pub use hub::Hub;
+
+/// A running gateway: its address, its hub, and a way to stop it.
+pub struct Gateway {
+    pub addr: SocketAddr,
+    pub hub: Arc<Hub>,
+    shutdown: Option<oneshot::Sender<()>>,
+    ticker: Option<hub::Ticker>,
+    server: tokio::task::JoinHandle<Result<(), tonic::transport::Error>>,
+}
+
+impl Gateway {
+    /// Serves `hub` on `listener`. With `tick`, a ticker thread advances the
+    /// source every `tick` of wall-clock time; without, the caller ticks
+    /// (tests do, to be deterministic).
+    pub async fn serve(
+        listener: TcpListener,
+        hub: Arc<Hub>,
+        tick: Option<Duration>,
+    ) -> anyhow::Result<Self> {
+        let addr = listener.local_addr()?;
+        let (health_reporter, health_service) = tonic_health::server::health_reporter();
+        health_reporter
+            .set_serving::<pb::war_room_server::WarRoomServer<service::WarRoomService>>()
+            .await;
+        let reflection = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(api::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1()?;
+        let reflection_alpha = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(api::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1alpha()?;
+        let svc =
+            pb::war_room_server::WarRoomServer::new(service::WarRoomService::new(hub.clone()))
+                .max_encoding_message_size(api::MAX_MESSAGE_BYTES)
+                .max_decoding_message_size(1024 * 1024);
+        let (tx, rx) = oneshot::channel::<()>();
+        let incoming = TcpListenerStream::new(listener);
+        let server = tokio::spawn(
+            tonic::transport::Server::builder()
+                .http2_keepalive_interval(Some(Duration::from_secs(20)))
+                .add_service(health_service)
+                .add_service(reflection)
+                .add_service(reflection_alpha)
+                .add_service(svc)
+                .serve_with_incoming_shutdown(incoming, async {
+                    let _ = rx.await;
+                }),
+        );
+        let ticker = tick.map(|t| hub::Ticker::start(hub.clone(), t));
+        tracing::info!(%addr, "gateway listening");
+        Ok(Gateway {
+            addr,
+            hub,
+            shutdown: Some(tx),
+            ticker,
+            server,
+        })
+    }
+
+    /// `http://ADDR`, for clients.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops ticking and serving; returns when the server has stopped.
+    pub async fn stop(mut self) {
+        if let Some(t) = self.ticker.take() {
+            t.stop();
+        }
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        // Streams (Watch) keep connections open; do not wait for them forever.
+        let _ = tokio::time::timeout(Duration::from_secs(2), &mut self.server).await;
+        self.server.abort();
+    }
+
+    /// Runs until the server fails or `stop` is called elsewhere.
+    pub async fn wait(mut self) -> anyhow::Result<()> {
+        (&mut self.server).await??;
+        Ok(())
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        if let Some(t) = self.ticker.take() {
+            t.stop();
+        }
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}

@@ -1,0 +1,390 @@
+//! The gateway over real gRPC on loopback: Watch, paging, health, reflection.
+
+mod common;
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use tokio::time::timeout;
+use warroom::api::pb;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+async fn next(s: &mut tonic::Streaming<pb::WatchUpdate>) -> pb::WatchUpdate {
+    timeout(WAIT, s.message())
+        .await
+        .expect("an update in time")
+        .expect("stream ok")
+        .expect("stream open")
+}
+
+#[tokio::test]
+async fn watch_gives_a_snapshot_then_versioned_changes_to_every_watcher() {
+    let gw = common::gateway(common::small()).await;
+    gw.hub.tick();
+    let mut a = common::client(&gw)
+        .await
+        .watch(pb::WatchRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    let mut b = common::client(&gw)
+        .await
+        .watch(pb::WatchRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    let (sa, sb) = (next(&mut a).await, next(&mut b).await);
+    assert!(sa.snapshot && sb.snapshot);
+    assert_eq!(sa.version, 1);
+    assert_eq!(sa.tenants.len(), 200, "a snapshot carries every tenant");
+    assert_eq!(sa, sb);
+    for _ in 0..5 {
+        gw.hub.tick();
+    }
+    let mut va = Vec::new();
+    let mut vb = Vec::new();
+    for _ in 0..5 {
+        let (ua, ub) = (next(&mut a).await, next(&mut b).await);
+        assert!(!ua.snapshot);
+        assert!(
+            ua.tenants.len() < 200,
+            "a change carries only changed tenants"
+        );
+        va.push(ua.version);
+        vb.push(ub.version);
+        assert_eq!(ua, ub, "both watchers see the same change");
+    }
+    assert_eq!(va, vec![2, 3, 4, 5, 6]);
+    assert_eq!(va, vb);
+    let incident = sa.incident.unwrap();
+    assert!(incident.title.contains("Cluster A"));
+    assert!(sa.sources[0].simulated);
+    let a = &sa.clusters[0];
+    assert_eq!(a.services.len(), 7, "every service role");
+    assert!(a.queue.is_some() && a.reindex.is_some());
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_watchers_cost_one_advance_per_tick() {
+    let gw = common::gateway(common::small()).await;
+    // 20 connections × 50 streams each: 1,000 concurrent watchers.
+    let mut streams = Vec::new();
+    for _ in 0..20 {
+        let c = common::client(&gw).await;
+        for _ in 0..50 {
+            let mut c = c.clone();
+            streams.push(tokio::spawn(async move {
+                c.watch(pb::WatchRequest {}).await.unwrap().into_inner()
+            }));
+        }
+    }
+    let mut watchers = Vec::new();
+    for s in streams {
+        watchers.push(s.await.unwrap());
+    }
+    // Every watcher holds its snapshot before the ticks start.
+    for w in &mut watchers {
+        assert!(next(w).await.snapshot);
+    }
+    let ticks = 3;
+    for _ in 0..ticks {
+        gw.hub.tick();
+    }
+    let results = futures::stream::iter(watchers.into_iter().map(|mut w| async move {
+        let mut versions = Vec::new();
+        while versions.last() != Some(&(ticks as u64)) {
+            versions.push(next(&mut w).await.version);
+        }
+        versions
+    }))
+    .buffer_unordered(1000)
+    .collect::<Vec<_>>()
+    .await;
+    assert_eq!(results.len(), 1000);
+    assert!(
+        results.iter().all(|v| v == &results[0]),
+        "same versions for all"
+    );
+    let advances = gw.hub.view().source().advances();
+    assert_eq!(
+        advances, ticks,
+        "the source advanced once per tick, not per watcher"
+    );
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn a_slow_watcher_is_resynchronised_with_a_snapshot() {
+    let gw = common::gateway(common::small()).await;
+    let mut w = common::client(&gw)
+        .await
+        .watch(pb::WatchRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(next(&mut w).await.snapshot);
+    let ticks = 200u64;
+    for _ in 0..ticks {
+        gw.hub.tick();
+    }
+    let mut got = 0;
+    let mut resynced = false;
+    loop {
+        let u = next(&mut w).await;
+        got += 1;
+        resynced |= u.snapshot;
+        if u.version == ticks {
+            break;
+        }
+    }
+    assert!(
+        resynced,
+        "the watcher that fell behind got a fresh snapshot"
+    );
+    assert!(got < ticks, "and not the whole backlog ({got} messages)");
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn list_tenants_pages_through_every_tenant_in_order() {
+    let gw = common::gateway(common::small()).await;
+    gw.hub.tick();
+    let mut c = common::client(&gw).await;
+    let mut token = String::new();
+    let mut ids = Vec::new();
+    let mut affected = Vec::new();
+    loop {
+        let r = c
+            .list_tenants(pb::ListTenantsRequest {
+                page_size: 33,
+                page_token: token.clone(),
+                sort: pb::TenantSort::Affected as i32,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(r.total_size, 200);
+        ids.extend(r.tenants.iter().map(|t| t.id.clone()));
+        affected.extend(r.tenants.iter().map(|t| t.affected));
+        if r.next_page_token.is_empty() {
+            break;
+        }
+        token = r.next_page_token;
+    }
+    let mut unique = ids.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), 200, "every tenant exactly once");
+    assert!(
+        affected.windows(2).all(|w| w[0] >= w[1]),
+        "most affected first"
+    );
+
+    let r = c
+        .list_tenants(pb::ListTenantsRequest {
+            filter: "ACME-TITLE".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(r.tenants[0].primary_domain, "acme-title.com");
+
+    let e = c
+        .list_tenants(pb::ListTenantsRequest {
+            page_token: "not-a-token".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::InvalidArgument);
+    let e = c
+        .list_tenants(pb::ListTenantsRequest {
+            filter: "x".repeat(10_000),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::InvalidArgument);
+    assert!(e.message().contains("limit"), "{}", e.message());
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn list_mailboxes_pages_through_a_tenant() {
+    let gw = common::gateway(common::small()).await;
+    for _ in 0..300 {
+        gw.hub.tick(); // five simulated hours: scan done, reindex running
+    }
+    let mut c = common::client(&gw).await;
+    let acme = c
+        .lookup(pb::LookupRequest {
+            query: "acme-title.com".into(),
+            limit: 1,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .matches[0]
+        .tenant
+        .clone()
+        .unwrap();
+    let mut token = String::new();
+    let mut addresses = Vec::new();
+    loop {
+        let r = c
+            .list_mailboxes(pb::ListMailboxesRequest {
+                tenant_id: acme.id.clone(),
+                page_size: 7,
+                page_token: token.clone(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        addresses.extend(r.mailboxes.iter().map(|m| m.address.clone()));
+        if r.next_page_token.is_empty() {
+            break;
+        }
+        token = r.next_page_token;
+    }
+    let states = acme.states.unwrap();
+    assert_eq!(addresses.len() as u64, acme.mailboxes - states.ok);
+    let mut sorted = addresses.clone();
+    sorted.sort();
+    assert_eq!(addresses, sorted, "address order by default");
+
+    let pending = c
+        .list_mailboxes(pb::ListMailboxesRequest {
+            tenant_id: acme.id.clone(),
+            states: vec![pb::MailboxState::ReindexPending as i32],
+            sort: pb::MailboxSort::Eta as i32,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let positions: Vec<u64> = pending
+        .mailboxes
+        .iter()
+        .map(|m| m.reindex_position)
+        .collect();
+    assert!(!positions.is_empty());
+    assert!(
+        positions.windows(2).all(|w| w[0] < w[1]),
+        "reindex order: {positions:?}"
+    );
+
+    let e = c
+        .list_mailboxes(pb::ListMailboxesRequest {
+            tenant_id: "t99999".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::NotFound);
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn lookup_rejects_bad_queries_and_mutations_are_not_pretended() {
+    let gw = common::gateway(common::small()).await;
+    let mut c = common::client(&gw).await;
+    for q in ["", "   ", "a\u{1b}[2J"] {
+        let e = c
+            .lookup(pb::LookupRequest {
+                query: q.into(),
+                limit: 0,
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), tonic::Code::InvalidArgument, "{q:?}");
+    }
+    let e = c
+        .set_tenant_priority(pb::SetTenantPriorityRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::Unimplemented);
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn health_and_reflection_answer_stock_clients() {
+    use tonic_health::pb::health_client::HealthClient;
+    use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus};
+    use tonic_reflection::pb::v1::ServerReflectionRequest;
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+
+    let gw = common::gateway(common::small()).await;
+    let channel = tonic::transport::Endpoint::from_shared(gw.url())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut h = HealthClient::new(channel.clone());
+    let r = h
+        .check(HealthCheckRequest {
+            service: "warroom.v1.WarRoom".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(r.status, ServingStatus::Serving as i32);
+
+    let mut refl = ServerReflectionClient::new(channel);
+    let reqs = futures::stream::iter(vec![
+        ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::ListServices(String::new())),
+        },
+        ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::FileContainingSymbol(
+                "warroom.v1.WarRoom".into(),
+            )),
+        },
+    ]);
+    let mut answers = refl
+        .server_reflection_info(reqs)
+        .await
+        .unwrap()
+        .into_inner();
+    let first = answers.next().await.unwrap().unwrap();
+    let Some(MessageResponse::ListServicesResponse(list)) = first.message_response else {
+        panic!("expected a service list");
+    };
+    let names: Vec<_> = list.service.iter().map(|s| s.name.as_str()).collect();
+    assert!(names.contains(&"warroom.v1.WarRoom"), "{names:?}");
+    assert!(names.contains(&"grpc.health.v1.Health"), "{names:?}");
+    let second = answers.next().await.unwrap().unwrap();
+    let Some(MessageResponse::FileDescriptorResponse(fds)) = second.message_response else {
+        panic!("expected descriptors");
+    };
+    use prost::Message;
+    let files: Vec<prost_types::FileDescriptorProto> = fds
+        .file_descriptor_proto
+        .iter()
+        .map(|b| prost_types::FileDescriptorProto::decode(b.as_slice()).unwrap())
+        .collect();
+    let svc = files
+        .iter()
+        .flat_map(|f| f.service.iter())
+        .find(|s| s.name() == "WarRoom")
+        .expect("WarRoom service descriptor");
+    let methods: Vec<_> = svc.method.iter().map(|m| m.name()).collect();
+    for m in [
+        "Watch",
+        "ListTenants",
+        "ListMailboxes",
+        "Lookup",
+        "SetTenantPriority",
+    ] {
+        assert!(methods.contains(&m), "{m} in {methods:?}");
+    }
+    gw.stop().await;
+}
