@@ -94,7 +94,7 @@ async fn a_thousand_watchers_cost_one_advance_per_tick() {
     }
     let results = futures::stream::iter(watchers.into_iter().map(|mut w| async move {
         let mut versions = Vec::new();
-        while versions.last() != Some(&(ticks as u64)) {
+        while versions.last() != Some(&ticks) {
             versions.push(next(&mut w).await.version);
         }
         versions

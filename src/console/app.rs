@@ -178,10 +178,10 @@ impl App {
                 }
             },
             ClientEvent::Connecting { attempt } => {
-                if !matches!(self.conn, Conn::Down { .. }) || attempt == 1 {
-                    if self.model.version == 0 {
-                        self.conn = Conn::Connecting { attempt };
-                    }
+                // With data on screen, keep saying "disconnected, retrying"
+                // (with the data's age) rather than a bare "connecting".
+                if self.model.version == 0 {
+                    self.conn = Conn::Connecting { attempt };
                 }
             }
             ClientEvent::Disconnected { error, retry_in } => {

@@ -59,7 +59,7 @@ impl RateWindow {
     /// Records `work` units done over `seconds`. Non-finite or non-positive
     /// intervals are ignored.
     pub fn record(&mut self, work: f64, seconds: f64) {
-        if !(seconds > 0.0) || !work.is_finite() {
+        if seconds.is_nan() || seconds <= 0.0 || !work.is_finite() {
             return;
         }
         if self.samples.len() == self.capacity {
@@ -69,6 +69,11 @@ impl RateWindow {
     }
     pub fn rates(&self) -> Vec<f64> {
         self.samples.iter().copied().collect()
+    }
+    /// The latest `n` samples.
+    pub fn latest(&self, n: usize) -> Vec<f64> {
+        let skip = self.samples.len().saturating_sub(n);
+        self.samples.iter().skip(skip).copied().collect()
     }
     pub fn len(&self) -> usize {
         self.samples.len()
@@ -98,6 +103,37 @@ pub fn percentile(values: &[f64], q: f64) -> Option<f64> {
     Some(v[idx])
 }
 
+/// The two rates a forecast needs, computed once and reused for every
+/// tenant and mailbox of a tick (sorting the samples per tenant would cost
+/// O(tenants × samples) per tick).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RateStats {
+    /// Median rate: the p50 forecast.
+    pub median: Option<f64>,
+    /// 10th-percentile rate: the p90 forecast.
+    pub slow: Option<f64>,
+}
+
+impl RateStats {
+    /// From one set of samples (units per second).
+    pub fn from_rates(rates: &[f64]) -> Self {
+        RateStats {
+            median: percentile(rates, 0.5),
+            slow: percentile(rates, 0.1),
+        }
+    }
+
+    /// p50 from recent samples, p90 from a longer history: a job that ran
+    /// all night at full speed will slow down at the morning peak, as the
+    /// 2008 reindex did.
+    pub fn recent_and_history(recent: &[f64], history: &[f64]) -> Self {
+        RateStats {
+            median: percentile(recent, 0.5),
+            slow: percentile(history, 0.1).or_else(|| percentile(recent, 0.1)),
+        }
+    }
+}
+
 /// Forecasts when `remaining` units of work will be done, given recent rates
 /// (units per second) and `extra_p90_fraction` (≥ 0) more work expected in
 /// the pessimistic case.
@@ -107,19 +143,31 @@ pub fn forecast(
     rates: &[f64],
     extra_p90_fraction: f64,
 ) -> EtaRange {
-    if !(remaining > 0.0) {
+    forecast_with(
+        now,
+        remaining,
+        RateStats::from_rates(rates),
+        extra_p90_fraction,
+    )
+}
+
+/// `forecast` with the rate statistics already computed.
+pub fn forecast_with(
+    now: DateTime<Utc>,
+    remaining: f64,
+    stats: RateStats,
+    extra_p90_fraction: f64,
+) -> EtaRange {
+    if remaining.is_nan() || remaining <= 0.0 {
         return EtaRange::at(now, now);
     }
-    let Some(median) = percentile(rates, 0.5) else {
+    let Some(median) = stats.median else {
         return EtaRange::unknown("no progress measured yet");
     };
-    if !(median > 0.0) {
+    if median.is_nan() || median <= 0.0 {
         return EtaRange::unknown("no progress at the current rate");
     }
-    let slow = percentile(rates, 0.1)
-        .unwrap_or(median)
-        .max(median * 0.25)
-        .min(median);
+    let slow = stats.slow.unwrap_or(median).max(median * 0.25).min(median);
     let extra = if extra_p90_fraction.is_finite() {
         extra_p90_fraction.clamp(0.0, 10.0)
     } else {
@@ -190,6 +238,22 @@ mod tests {
         let eta = forecast(t0(), 1e12, &[1.0], 0.0);
         assert!(!eta.is_known());
         assert!(eta.reason.contains("30 days"));
+    }
+
+    #[test]
+    fn p90_uses_the_slow_rates_of_a_longer_history() {
+        // All night at 10/s; yesterday's peak ran at 4/s.
+        let recent = [10.0; 10];
+        let mut history = vec![10.0; 80];
+        history.extend([4.0; 20]);
+        let eta = forecast_with(
+            t0(),
+            600.0,
+            RateStats::recent_and_history(&recent, &history),
+            0.0,
+        );
+        assert_eq!(eta.p50, Some(t0() + Duration::seconds(60)));
+        assert_eq!(eta.p90, Some(t0() + Duration::seconds(150)));
     }
 
     #[test]

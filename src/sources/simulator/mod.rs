@@ -29,7 +29,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, DurationRound, Utc};
 
 use super::{LookupHit, MailboxQuery, Page, Source, SourceError};
-use crate::domain::forecast::{EtaRange, RateWindow, forecast};
+use crate::domain::forecast::{EtaRange, RateStats, RateWindow, forecast, forecast_with};
 use crate::domain::scope::ScopeTracker;
 use crate::domain::*;
 use rng::{Rng, pick, unit};
@@ -371,7 +371,7 @@ impl Simulator {
             done_files: 0,
             failed_files: 0,
             restored_mailboxes: 0,
-            reindex_rate: RateWindow::new(60),
+            reindex_rate: RateWindow::new(REINDEX_HISTORY),
             second_fault_done: false,
             levels: Default::default(),
             avg_pending_files: 5.5,
@@ -666,10 +666,20 @@ impl Simulator {
         }
     }
 
+    /// Reindex rate statistics for this tick: p50 from the last hour of
+    /// samples, p90 from the last day's.
+    fn reindex_stats(&self) -> RateStats {
+        let recent_samples = (HOUR / self.last_dt.max(1.0)).ceil() as usize;
+        RateStats::recent_and_history(
+            &self.reindex_rate.latest(recent_samples.max(1)),
+            &self.reindex_rate.rates(),
+        )
+    }
+
     /// Recomputes every tenant's position in the reindex order and its ETA.
     fn forecast_tenants(&mut self) {
         let now = self.now();
-        let rates = self.reindex_rate.rates();
+        let stats = self.reindex_stats();
         let growth = self.scope.as_ref().map_or(0.0, |s| s.latest_growth());
         let pending_files: u64 = self
             .in_flight
@@ -738,7 +748,7 @@ impl Simulator {
                     0
                 };
                 let remaining = pos as f64 * self.avg_pending_files + in_flight_files;
-                let eta = forecast(now, remaining, &rates, growth);
+                let eta = forecast_with(now, remaining, stats, growth);
                 (pos + self.in_flight.len() as u64, round_eta(eta))
             };
             let t = &mut self.tenants[ti];
@@ -915,10 +925,10 @@ impl Simulator {
         let eta = if remaining <= 0.0 && self.in_flight.is_empty() {
             EtaRange::unknown(NO_ETA)
         } else {
-            round_eta(forecast(
+            round_eta(forecast_with(
                 now,
                 remaining.max(in_progress as f64),
-                &self.reindex_rate.rates(),
+                self.reindex_stats(),
                 scope.latest_growth(),
             ))
         };
@@ -928,7 +938,7 @@ impl Simulator {
             done: self.done_files,
             failed: self.failed_files,
             in_progress,
-            rate_per_min: self.reindex_rate.mean() * 60.0,
+            rate_per_min: self.reindex_stats().median.unwrap_or(0.0) * 60.0,
             eta,
             revisions: scope.revisions().to_vec(),
             mailboxes_pending: self.pending_mailboxes(),
@@ -971,10 +981,10 @@ impl Simulator {
             MailboxState::LockedOut => t.eta.clone(),
             _ => {
                 let growth = self.scope.as_ref().map_or(0.0, |s| s.latest_growth());
-                round_eta(forecast(
+                round_eta(forecast_with(
                     now,
                     position as f64 * self.avg_pending_files,
-                    &self.reindex_rate.rates(),
+                    self.reindex_stats(),
                     growth,
                 ))
             }

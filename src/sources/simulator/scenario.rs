@@ -30,6 +30,9 @@ pub const BACKLOG_DELIVERY_PER_SEC: f64 = 12.0;
 pub const MESSAGES_PER_MAILBOX_DAY: f64 = 40.0;
 /// Reindex workers at the default scale.
 pub const CONCURRENCY: f64 = 8.0;
+/// Reindex rate samples kept (one per tick): a day at one-minute ticks, so
+/// the pessimistic ETA remembers yesterday's peak.
+pub const REINDEX_HISTORY: usize = 1_440;
 /// Samples kept for the queue sparkline.
 pub const HISTORY: usize = 120;
 

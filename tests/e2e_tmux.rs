@@ -1,0 +1,133 @@
+//! The real binary in a real terminal (tmux): the demo starts, fills every
+//! panel from its embedded gateway, opens a tenant, shows help, and quits
+//! with exit code 0, leaving the terminal restored.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn run(&self, args: &[&str]) -> String {
+        let out = Command::new("tmux")
+            .arg("-L")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .expect("tmux runs (scripts/test installs it)");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn screen(&self) -> String {
+        self.run(&["capture-pane", "-p", "-t", "w"])
+    }
+
+    fn wait_for(&self, what: &[&str]) -> String {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let s = self.screen();
+            if what.iter().all(|w| s.contains(w)) {
+                return s;
+            }
+            assert!(Instant::now() < deadline, "never showed {what:?}:\n{s}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", "w"];
+        args.extend(keys);
+        self.run(&args);
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        self.run(&["kill-server"]);
+    }
+}
+
+fn start(width: u16, height: u16, tag: &str) -> (Tmux, PathBuf) {
+    let dir = std::env::temp_dir().join(format!("warroom-e2e-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let exit_file = dir.join("exit");
+    let _ = std::fs::remove_file(&exit_file);
+    let cmd = format!(
+        "XDG_STATE_HOME={} {} ; echo $? > {}",
+        dir.display(),
+        env!("CARGO_BIN_EXE_warroom"),
+        exit_file.display()
+    );
+    let t = Tmux {
+        socket: format!("warroom-e2e-{tag}-{}", std::process::id()),
+    };
+    t.run(&[
+        "new-session",
+        "-d",
+        "-s",
+        "w",
+        "-x",
+        &width.to_string(),
+        "-y",
+        &height.to_string(),
+        "sh",
+        "-c",
+        &format!("{cmd}; sleep 30"),
+    ]);
+    (t, exit_file)
+}
+
+fn wait_exit(exit_file: &PathBuf) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(s) = std::fs::read_to_string(exit_file) {
+            return s.trim().to_string();
+        }
+        assert!(Instant::now() < deadline, "warroom did not exit");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn demo_fills_every_panel_navigates_and_quits_cleanly() {
+    let (t, exit_file) = start(120, 40, "wide");
+    let s = t.wait_for(&[
+        "SIMULATED",
+        "LIVE",
+        "Service health",
+        "Inbound queue",
+        "Reindex",
+        "Tenants 2,000",
+    ]);
+    assert!(s.contains("imap") && s.contains("Cluster B"), "{s}");
+    t.keys(&["Enter"]);
+    t.wait_for(&["Mailboxes ·", "@"]);
+    t.keys(&["Escape"]);
+    t.wait_for(&["Service health"]);
+    t.keys(&["?"]);
+    t.wait_for(&["Keys — any key closes"]);
+    t.keys(&["Escape"]);
+    t.keys(&["q"]);
+    assert_eq!(wait_exit(&exit_file), "0");
+    // The alternate screen is gone: the shell's screen is back.
+    let s = t.screen();
+    assert!(!s.contains("Service health"), "terminal not restored:\n{s}");
+}
+
+#[test]
+fn demo_is_readable_at_80x24() {
+    let (t, exit_file) = start(80, 24, "small");
+    t.wait_for(&[
+        "SIMULATED",
+        "LIVE",
+        "Service health",
+        "Inbound queue",
+        "Reindex",
+        "Tenants",
+    ]);
+    t.keys(&["q"]);
+    assert_eq!(wait_exit(&exit_file), "0");
+}
