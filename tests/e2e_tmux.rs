@@ -131,3 +131,32 @@ fn demo_is_readable_at_80x24() {
     t.keys(&["q"]);
     assert_eq!(wait_exit(&exit_file), "0");
 }
+
+/// The warroom process running in the tmux pane (a child of the pane's sh).
+fn warroom_pid(t: &Tmux) -> String {
+    let sh = t.run(&["display", "-p", "-t", "w", "#{pane_pid}"]);
+    let out = Command::new("pgrep")
+        .args(["-P", sh.trim(), "warroom"])
+        .output()
+        .expect("pgrep");
+    let pid = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(!pid.is_empty(), "warroom is running under sh {sh}");
+    pid
+}
+
+#[test]
+fn sigterm_and_sighup_restore_the_terminal() {
+    for (sig, tag) in [("-TERM", "term"), ("-HUP", "hup")] {
+        let (t, exit_file) = start(100, 30, tag);
+        t.wait_for(&["SIMULATED", "Tenants"]);
+        let pid = warroom_pid(&t);
+        let ok = Command::new("kill").args([sig, &pid]).status().unwrap();
+        assert!(ok.success());
+        assert_eq!(wait_exit(&exit_file), "0", "{sig}");
+        let s = t.screen();
+        assert!(
+            !s.contains("Service health"),
+            "{sig}: terminal not restored:\n{s}"
+        );
+    }
+}
