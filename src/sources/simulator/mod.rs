@@ -727,10 +727,19 @@ impl Simulator {
         }
         let scan_done = self.scan_tenant >= self.scan_order.len();
         let identified = self.scope.is_some();
+        // Tenants with a mailbox being reindexed right now: one pass over
+        // the workers, not one per tenant (4,096 workers × 100,000 tenants
+        // would dominate the tick at scale).
+        let mut flying_tenants: Vec<usize> = self
+            .in_flight
+            .iter()
+            .map(|f| self.tenant_of(f.mailbox))
+            .collect();
+        flying_tenants.sort_unstable();
         for ti in 0..self.tenants.len() {
             let t = &self.tenants[ti];
             let pending = t.pending.len() as u64;
-            let flying = self.in_flight_of(ti);
+            let flying = flying_tenants.binary_search(&ti).is_ok();
             let locked = t.states.get(MailboxState::LockedOut);
             let (rank, eta) = if !identified && locked > 0 {
                 (0, EtaRange::unknown("not identified yet"))
@@ -739,7 +748,7 @@ impl Simulator {
                     0,
                     EtaRange::unknown(format!("{} not scanned yet", format::thousands(locked))),
                 )
-            } else if pending == 0 && flying == 0 {
+            } else if pending == 0 && !flying {
                 (0, EtaRange::unknown(NO_ETA))
             } else {
                 let pos = if pending > 0 {
@@ -758,14 +767,6 @@ impl Simulator {
             t.eta = eta;
             t.rank = rank;
         }
-    }
-
-    fn in_flight_of(&self, ti: usize) -> u64 {
-        let t = &self.tenants[ti];
-        self.in_flight
-            .iter()
-            .filter(|f| f.mailbox >= t.first && f.mailbox < t.first + t.count)
-            .count() as u64
     }
 
     fn cluster(&self, c: usize) -> Cluster {
