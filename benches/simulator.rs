@@ -1,0 +1,158 @@
+//! Cost of one simulator tick (`Source::advance(60.0)`) at the default scale
+//! (2,000 tenants / 50,000 mailboxes) and at 100,000 tenants / 5,000,000
+//! mailboxes, plus the per-tick queries the hub makes (`overview`,
+//! `changed_tenants`) and a whole `Hub::tick` at 5M.
+//!
+//! Each simulator is built once and warmed up to 5 simulated hours (the
+//! fault is identified at 3 h, so the scan and the reindex are both running),
+//! then ticked in place: the incident keeps evolving while it is measured.
+//! The default-scale simulator is rebuilt (untimed) whenever it reaches 20
+//! simulated hours, so its thousands of iterations all measure the scan /
+//! reindex phase and never the quiet, resolved end of the incident.
+//!
+//! Run: `cargo bench --bench simulator`. Also printed on stderr: build
+//! and warm-up wall times and the process peak RSS (VmHWM) after building
+//! the 5M simulator.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, SamplingMode, criterion_group, criterion_main};
+use warroom::gateway::Hub;
+use warroom::sources::Source;
+use warroom::sources::simulator::{SimConfig, Simulator};
+
+const STEP: f64 = 60.0;
+/// 5 simulated hours at 60 s per tick.
+const WARMUP_TICKS: u64 = 5 * 60;
+/// Rebuild the default-scale simulator after 20 simulated hours.
+const DEFAULT_MAX_TICKS: u64 = 20 * 60;
+
+/// A `VmHWM` / `VmRSS` line of /proc/self/status, in kB.
+fn proc_status_kb(key: &str) -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with(key))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+fn mb(kb: Option<u64>) -> String {
+    kb.map_or_else(|| "?".into(), |k| format!("{:.1} MB", k as f64 / 1024.0))
+}
+
+fn build(tenants: u32, mailboxes: u64) -> Simulator {
+    let t0 = Instant::now();
+    let sim = Simulator::new(SimConfig {
+        tenants,
+        mailboxes,
+        ..SimConfig::default()
+    })
+    .expect("valid simulator config");
+    eprintln!(
+        "[simulator] built {tenants} tenants / {mailboxes} mailboxes in {:?}",
+        t0.elapsed()
+    );
+    sim
+}
+
+fn warm_up(sim: &mut Simulator, label: &str) {
+    let t0 = Instant::now();
+    for _ in 0..WARMUP_TICKS {
+        sim.advance(STEP);
+    }
+    let took = t0.elapsed();
+    eprintln!(
+        "[simulator] {label}: warm-up of {WARMUP_TICKS} ticks (5 simulated hours) took {took:?} \
+         ({:?} per tick on average)",
+        took / WARMUP_TICKS as u32
+    );
+}
+
+fn default_scale(c: &mut Criterion) {
+    let mut sim = build(2_000, 50_000);
+    warm_up(&mut sim, "default");
+    let mut g = c.benchmark_group("simulator_default_2k_tenants_50k_mailboxes");
+    g.bench_function("advance_60s", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                if sim.advances() >= DEFAULT_MAX_TICKS {
+                    // Untimed: back to the start of the active phase.
+                    sim = Simulator::new(SimConfig::default()).expect("default config");
+                    for _ in 0..WARMUP_TICKS {
+                        sim.advance(STEP);
+                    }
+                }
+                let t = Instant::now();
+                sim.advance(black_box(STEP));
+                total += t.elapsed();
+            }
+            total
+        })
+    });
+    g.bench_function("overview", |b| b.iter(|| black_box(sim.overview())));
+    g.bench_function("changed_tenants", |b| {
+        b.iter(|| black_box(sim.changed_tenants()))
+    });
+    g.finish();
+}
+
+fn five_million(c: &mut Criterion) {
+    let before = proc_status_kb("VmRSS:");
+    let mut sim = build(100_000, 5_000_000);
+    let hwm = proc_status_kb("VmHWM:");
+    let rss = proc_status_kb("VmRSS:");
+    eprintln!(
+        "[simulator] RSS before building the 5M simulator: {}; after: VmRSS {}, peak VmHWM {}",
+        mb(before),
+        mb(rss),
+        mb(hwm)
+    );
+    if let (Some(b), Some(h)) = (before, hwm) {
+        eprintln!(
+            "[simulator] peak growth while building: {:.1} MB = {:.1} MB per million mailboxes",
+            (h - b) as f64 / 1024.0,
+            (h - b) as f64 / 1024.0 / 5.0
+        );
+    }
+    warm_up(&mut sim, "5M");
+    eprintln!(
+        "[simulator] after the 5M warm-up: VmRSS {}, peak VmHWM {}",
+        mb(proc_status_kb("VmRSS:")),
+        mb(proc_status_kb("VmHWM:"))
+    );
+
+    let mut g = c.benchmark_group("simulator_100k_tenants_5m_mailboxes");
+    g.sample_size(10)
+        .sampling_mode(SamplingMode::Flat)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(8));
+    g.bench_function("advance_60s", |b| b.iter(|| sim.advance(black_box(STEP))));
+    g.bench_function("overview", |b| b.iter(|| black_box(sim.overview())));
+    g.bench_function("changed_tenants", |b| {
+        b.iter(|| black_box(sim.changed_tenants()))
+    });
+    eprintln!(
+        "[simulator] 5M simulator at {} ticks; last advance changed {} tenant rows",
+        sim.advances(),
+        sim.changed_tenants().len()
+    );
+
+    // The whole tick as the gateway runs it: advance, overview,
+    // changed_tenants and the conversion to the wire type, under the lock.
+    let hub = Hub::new(Box::new(sim), STEP, 60.0);
+    g.bench_function("hub_tick", |b| b.iter(|| black_box(hub.tick())));
+    eprintln!(
+        "[simulator] 5M simulator at {} ticks ({:.1} simulated hours) at the end",
+        hub.view().source().advances(),
+        hub.view().source().advances() as f64 * STEP / 3600.0
+    );
+    g.finish();
+}
+
+criterion_group!(benches, five_million, default_scale);
+criterion_main!(benches);
