@@ -60,9 +60,12 @@ fn build(tenants: u32, mailboxes: u64) -> Simulator {
 }
 
 fn warm_up(sim: &mut Simulator, label: &str) {
+    let mut ticks = Vec::with_capacity(WARMUP_TICKS as usize);
     let t0 = Instant::now();
     for _ in 0..WARMUP_TICKS {
+        let t = Instant::now();
         sim.advance(STEP);
+        ticks.push(t.elapsed());
     }
     let took = t0.elapsed();
     eprintln!(
@@ -70,6 +73,18 @@ fn warm_up(sim: &mut Simulator, label: &str) {
          ({:?} per tick on average)",
         took / WARMUP_TICKS as u32
     );
+    // Ticks 0-179 are before the fault is identified (3 h); from then on
+    // the scan and the reindex run.
+    for (phase, range) in [("0-3 h", 0..180), ("3-5 h (scan + reindex)", 180..300)] {
+        let mut t = ticks[range].to_vec();
+        t.sort();
+        eprintln!(
+            "[simulator] {label}: ticks {phase}: p50 {:?}, p90 {:?}, max {:?}",
+            t[t.len() / 2],
+            t[t.len() * 9 / 10],
+            t[t.len() - 1]
+        );
+    }
 }
 
 fn default_scale(c: &mut Criterion) {
@@ -94,6 +109,11 @@ fn default_scale(c: &mut Criterion) {
             total
         })
     });
+    eprintln!(
+        "[simulator] default simulator at {} ticks; last advance changed {} tenant rows",
+        sim.advances(),
+        sim.changed_tenants().len()
+    );
     g.bench_function("overview", |b| b.iter(|| black_box(sim.overview())));
     g.bench_function("changed_tenants", |b| {
         b.iter(|| black_box(sim.changed_tenants()))
@@ -132,15 +152,17 @@ fn five_million(c: &mut Criterion) {
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(8));
     g.bench_function("advance_60s", |b| b.iter(|| sim.advance(black_box(STEP))));
+    // The queries read the state left by the last advance.
+    eprintln!(
+        "[simulator] 5M simulator at {} ticks ({:.1} simulated hours); last advance changed {} tenant rows",
+        sim.advances(),
+        sim.advances() as f64 * STEP / 3600.0,
+        sim.changed_tenants().len()
+    );
     g.bench_function("overview", |b| b.iter(|| black_box(sim.overview())));
     g.bench_function("changed_tenants", |b| {
         b.iter(|| black_box(sim.changed_tenants()))
     });
-    eprintln!(
-        "[simulator] 5M simulator at {} ticks; last advance changed {} tenant rows",
-        sim.advances(),
-        sim.changed_tenants().len()
-    );
 
     // The whole tick as the gateway runs it: advance, overview,
     // changed_tenants and the conversion to the wire type, under the lock.

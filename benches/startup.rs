@@ -16,6 +16,7 @@
 //! Run: `cargo bench --bench startup`. One instrumented start is printed on
 //! stderr, step by step.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, SamplingMode, criterion_group, criterion_main};
@@ -114,10 +115,20 @@ fn startup(c: &mut Criterion) {
 
     // One instrumented start, for where the time goes.
     let (gw, steps) = rt.block_on(start_to_first_frame());
+    let hub = gw.hub.clone();
     let t = Instant::now();
     rt.block_on(gw.stop());
     eprintln!("[startup] one start, cumulative: {steps:#?}");
     eprintln!("[startup] gateway stop took {:?} (untimed)", t.elapsed());
+    // Is the hub (and its simulator) released once the gateway is stopped
+    // and the console's Watch has gone?
+    rt.block_on(async { tokio::time::sleep(Duration::from_millis(200)).await });
+    eprintln!(
+        "[startup] 200 ms after stop, the hub still has {} owners besides this one",
+        Arc::strong_count(&hub) - 1
+    );
+    drop(hub);
+    let rss_before = vm_rss_kb();
 
     let mut g = c.benchmark_group("startup");
     g.sample_size(10)
@@ -149,6 +160,22 @@ fn startup(c: &mut Criterion) {
         })
     });
     g.finish();
+    eprintln!(
+        "[startup] VmRSS before the measured starts: {} kB, after: {} kB",
+        rss_before.unwrap_or(0),
+        vm_rss_kb().unwrap_or(0)
+    );
+}
+
+fn vm_rss_kb() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
 }
 
 criterion_group!(benches, startup);

@@ -1,12 +1,17 @@
-//! `warroom`: the console (default) or the gateway.
+//! `warroom`: the console (default), the gateway, and commands for scripts.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use warroom::config::{Config, Paths};
+use warroom::console::keymap::{self, Keymap};
+use warroom::console::theme::{self, Theme};
 use warroom::gateway::{Gateway, Hub};
+use warroom::sources::Source;
 use warroom::sources::simulator::{SimConfig, Simulator};
 
 #[derive(Parser, Debug)]
@@ -20,6 +25,9 @@ use warroom::sources::simulator::{SimConfig, Simulator};
         the screen says SIMULATED)."
 )]
 struct Cli {
+    /// Config file [default: $XDG_CONFIG_HOME/warroom/config.toml].
+    #[arg(long, global = true, env = "WARROOM_CONFIG", value_name = "PATH")]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     command: Option<Command>,
     #[command(flatten)]
@@ -32,35 +40,65 @@ enum Command {
     Console(ConsoleArgs),
     /// The gateway: polls sources once per tick and serves every console over gRPC.
     Gateway(GatewayArgs),
+    /// Print the one-screen picture as plain text (no escape codes) and exit.
+    Snapshot(SnapshotArgs),
+    /// Print every path and setting in use: config, keymap, logs, state, gateway.
+    Info(ConsoleArgs),
+    /// Keymap tools.
+    #[command(subcommand)]
+    Keymap(KeymapCommand),
 }
 
-#[derive(Args, Debug, Clone)]
+#[derive(Subcommand, Debug)]
+enum KeymapCommand {
+    /// Validate a keymap file; errors name file:line:column.
+    Check {
+        /// The keymap file (TOML).
+        file: PathBuf,
+    },
+    /// Print a shipped keymap (default, vim, emacs) to start your own from.
+    Show {
+        #[arg(default_value = "default")]
+        name: String,
+    },
+}
+
+#[derive(Args, Debug, Clone, Default)]
 struct ConsoleArgs {
     /// Gateway to connect to, e.g. http://127.0.0.1:50051. Without it, an
     /// embedded gateway runs the simulated incident.
     #[arg(long, env = "WARROOM_GATEWAY", value_name = "URL")]
     gateway: Option<String>,
+    /// Shipped keymap to start from: default, vim, emacs.
+    #[arg(long, env = "WARROOM_KEYMAP", value_name = "NAME")]
+    keymap: Option<String>,
+    /// Colour theme: dark, light, high-contrast (NO_COLOR turns colour off).
+    #[arg(long, env = "WARROOM_THEME", value_name = "NAME")]
+    theme: Option<String>,
     #[command(flatten)]
     sim: SimArgs,
 }
 
-#[derive(Args, Debug, Clone)]
+#[derive(Args, Debug, Clone, Default)]
 struct SimArgs {
-    /// Seed of the simulated incident: the same seed replays the same incident.
-    #[arg(long, default_value_t = 2008)]
-    seed: u64,
-    /// Simulated seconds per real second.
-    #[arg(long, default_value_t = 60.0, value_parser = parse_speed)]
-    speed: f64,
-    /// Number of simulated tenants.
-    #[arg(long, default_value_t = 2_000)]
-    tenants: u32,
-    /// Number of simulated mailboxes.
-    #[arg(long, default_value_t = 50_000)]
-    mailboxes: u64,
-    /// Milliseconds between ticks (each source is advanced once per tick).
-    #[arg(long, default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(50..=60_000))]
-    tick_ms: u64,
+    /// Seed of the simulated incident: the same seed replays the same incident [default: 2008].
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Simulated seconds per real second [default: 60].
+    #[arg(long, value_parser = parse_speed)]
+    speed: Option<f64>,
+    /// Number of simulated tenants [default: 2000].
+    #[arg(long)]
+    tenants: Option<u32>,
+    /// Number of simulated mailboxes [default: 50000].
+    #[arg(long)]
+    mailboxes: Option<u64>,
+    /// Milliseconds between ticks; each source is advanced once per tick [default: 1000].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(50..=60_000))]
+    tick_ms: Option<u64>,
+    /// Start the simulated incident this many hours in (0..=72).
+    #[arg(long, value_name = "HOURS", value_parser = clap::value_parser!(u32).range(0..=72))]
+    skip: Option<u32>,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy)]
@@ -81,6 +119,18 @@ struct GatewayArgs {
     sim: SimArgs,
 }
 
+#[derive(Args, Debug)]
+struct SnapshotArgs {
+    #[command(flatten)]
+    console: ConsoleArgs,
+    /// Width of the picture in columns.
+    #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u16).range(20..=1000))]
+    width: u16,
+    /// Height of the picture in rows.
+    #[arg(long, default_value_t = 40, value_parser = clap::value_parser!(u16).range(5..=1000))]
+    height: u16,
+}
+
 fn parse_speed(s: &str) -> Result<f64, String> {
     let v: f64 = s.parse().map_err(|_| format!("{s:?} is not a number"))?;
     if !v.is_finite() || v <= 0.0 || v > 100_000.0 {
@@ -91,34 +141,57 @@ fn parse_speed(s: &str) -> Result<f64, String> {
     Ok(v)
 }
 
-async fn start_gateway(listen: SocketAddr, sim: &SimArgs) -> anyhow::Result<Gateway> {
+/// Flags win over the config file, which wins over the defaults.
+struct Demo {
+    seed: u64,
+    speed: f64,
+    tenants: u32,
+    mailboxes: u64,
+    tick: Duration,
+    skip_hours: u32,
+}
+
+fn demo(sim: &SimArgs, cfg: &Config) -> Demo {
+    let d = cfg.demo.clone().unwrap_or_default();
+    Demo {
+        seed: sim.seed.or(d.seed).unwrap_or(2008),
+        speed: sim.speed.or(d.speed).unwrap_or(60.0),
+        tenants: sim.tenants.or(d.tenants).unwrap_or(2_000),
+        mailboxes: sim.mailboxes.or(d.mailboxes).unwrap_or(50_000),
+        tick: Duration::from_millis(sim.tick_ms.or(d.tick_ms).unwrap_or(1_000)),
+        skip_hours: sim.skip.unwrap_or(0),
+    }
+}
+
+async fn start_gateway(listen: SocketAddr, d: &Demo) -> anyhow::Result<Gateway> {
     let cfg = SimConfig {
-        seed: sim.seed,
-        tenants: sim.tenants,
-        mailboxes: sim.mailboxes,
+        seed: d.seed,
+        tenants: d.tenants,
+        mailboxes: d.mailboxes,
         ..SimConfig::default()
     };
-    let source = tokio::task::spawn_blocking(move || Simulator::new(cfg))
-        .await?
-        .map_err(|e| anyhow::anyhow!(e))?;
-    let tick = Duration::from_millis(sim.tick_ms);
-    let hub = Hub::new(Box::new(source), sim.speed * tick.as_secs_f64(), sim.speed);
+    let skip_steps = d.skip_hours as usize * 60;
+    let source = tokio::task::spawn_blocking(move || {
+        let mut sim = Simulator::new(cfg)?;
+        for _ in 0..skip_steps {
+            sim.advance(60.0);
+        }
+        Ok::<_, String>(sim)
+    })
+    .await?
+    .map_err(|e| anyhow::anyhow!(e))?;
+    let hub = Hub::new(Box::new(source), d.speed * d.tick.as_secs_f64(), d.speed);
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
     // A first tick so the first snapshot already has rates and ETAs.
     hub.tick();
-    Gateway::serve(listener, hub, Some(tick)).await
+    Gateway::serve(listener, hub, Some(d.tick)).await
 }
 
-fn log_to_file() -> Option<tracing_appender::non_blocking::WorkerGuard> {
-    let dir = std::env::var_os("XDG_STATE_HOME")
-        .map(std::path::PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".local/state")))
-        .unwrap_or_else(std::env::temp_dir)
-        .join("warroom");
-    std::fs::create_dir_all(&dir).ok()?;
-    let appender = tracing_appender::rolling::never(&dir, "console.log");
+fn log_to_file(paths: &Paths) -> Option<tracing_appender::non_blocking::WorkerGuard> {
+    std::fs::create_dir_all(&paths.state_dir).ok()?;
+    let appender = tracing_appender::rolling::never(&paths.state_dir, "console.log");
     let (writer, guard) = tracing_appender::non_blocking(appender);
     tracing_subscriber::fmt()
         .with_writer(writer)
@@ -132,24 +205,101 @@ fn log_to_file() -> Option<tracing_appender::non_blocking::WorkerGuard> {
     Some(guard)
 }
 
-async fn console(args: ConsoleArgs) -> anyhow::Result<i32> {
+/// The keymap to use: the shipped base, then the user's file over it. A bad
+/// user file does not stop the console: it runs on the shipped keymap and
+/// says why.
+fn resolve_keymap(
+    args: &ConsoleArgs,
+    cfg: &Config,
+    paths: &Paths,
+) -> anyhow::Result<(Keymap, Option<String>)> {
+    let base = args
+        .keymap
+        .clone()
+        .or_else(|| cfg.keymap.clone())
+        .unwrap_or_else(|| "default".into());
+    let shipped = Keymap::builtin(&base).map_err(|e| anyhow::anyhow!("--keymap: {e}"))?;
+    let user = match std::fs::read_to_string(&paths.keymap_file) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((shipped, None)),
+        Err(e) => {
+            let why = format!(
+                "{}: cannot read ({e}); using the {base} keymap",
+                paths.keymap_file.display()
+            );
+            return Ok((shipped, Some(why)));
+        }
+    };
+    let base_text = keymap::BUILTIN
+        .iter()
+        .find(|(n, _)| *n == base)
+        .map(|(_, t)| t.to_string())
+        .unwrap_or_default();
+    match Keymap::build(
+        &format!("{base} + keymap.toml"),
+        &[
+            (format!("keymaps/{base}.toml"), base_text),
+            (paths.keymap_file.display().to_string(), user),
+        ],
+    ) {
+        Ok(k) => Ok((k, None)),
+        Err(e) => Ok((shipped, Some(format!("using the {base} keymap: {e}")))),
+    }
+}
+
+fn resolve_theme(args: &ConsoleArgs, cfg: &Config) -> anyhow::Result<Theme> {
+    let name = args
+        .theme
+        .clone()
+        .or_else(|| cfg.theme.clone())
+        .unwrap_or_else(|| "dark".into());
+    Theme::named(&name).ok_or_else(|| {
+        anyhow::anyhow!(
+            "unknown theme {name:?}; themes: {}",
+            warroom::config::THEMES.join(", ")
+        )
+    })
+}
+
+fn gateway_url(args: &ConsoleArgs, cfg: &Config) -> Option<String> {
+    args.gateway.clone().or_else(|| cfg.gateway.clone())
+}
+
+async fn console(args: ConsoleArgs, cfg: Config, paths: Paths) -> anyhow::Result<i32> {
+    let theme = resolve_theme(&args, &cfg)?;
+    let (keymap, warning) = resolve_keymap(&args, &cfg, &paths)?;
     // Logs go to a file: the screen belongs to the TUI.
-    let _guard = log_to_file();
-    let (url, embedded) = match args.gateway {
+    let _guard = log_to_file(&paths);
+    if let Some(w) = &warning {
+        tracing::warn!("{w}");
+    }
+    let (url, embedded) = match gateway_url(&args, &cfg) {
         Some(url) => (url, None),
         None => {
-            let gw = start_gateway(SocketAddr::from(([127, 0, 0, 1], 0)), &args.sim).await?;
+            let gw = start_gateway(
+                SocketAddr::from(([127, 0, 0, 1], 0)),
+                &demo(&args.sim, &cfg),
+            )
+            .await?;
             (gw.url(), Some(gw))
         }
     };
-    let code = warroom::console::run(url, embedded.is_some()).await;
+    let code = warroom::console::run(warroom::console::Options {
+        url,
+        simulated_hint: embedded.is_some(),
+        keymap,
+        theme,
+        mouse: cfg.mouse.unwrap_or(false),
+        startup_warning: warning,
+    })
+    .await;
     if let Some(gw) = embedded {
         gw.stop().await;
     }
     code
 }
 
-async fn gateway(args: GatewayArgs) -> anyhow::Result<i32> {
+async fn gateway(args: GatewayArgs, cfg: Config) -> anyhow::Result<i32> {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
@@ -161,20 +311,129 @@ async fn gateway(args: GatewayArgs) -> anyhow::Result<i32> {
         tracing::warn!(listen = %args.listen, "listening beyond loopback: anyone who can reach this address can read the war room");
     }
     let SourceKind::Simulator = args.source;
-    let gw = start_gateway(args.listen, &args.sim).await?;
+    let gw = start_gateway(args.listen, &demo(&args.sim, &cfg)).await?;
     eprintln!(
         "warroom gateway serving warroom.v1 on {} (source: simulator, SIMULATED)",
         gw.url()
     );
+    let mut signals = warroom::console::terminal::Signals::new()?;
     tokio::select! {
         r = gw.wait() => r?,
-        _ = tokio::signal::ctrl_c() => {}
+        _ = signals.recv() => {}
     }
     Ok(0)
 }
 
+async fn snapshot(args: SnapshotArgs, cfg: Config) -> anyhow::Result<i32> {
+    let (url, embedded) = match gateway_url(&args.console, &cfg) {
+        Some(url) => (url, None),
+        None => {
+            let gw = start_gateway(
+                SocketAddr::from(([127, 0, 0, 1], 0)),
+                &demo(&args.console.sim, &cfg),
+            )
+            .await?;
+            (gw.url(), Some(gw))
+        }
+    };
+    let text = warroom::console::snapshot::text(&url, args.width, args.height).await;
+    if let Some(gw) = embedded {
+        gw.stop().await;
+    }
+    print!("{}", text?);
+    Ok(0)
+}
+
+fn info(args: ConsoleArgs, cfg: &Config, paths: &Paths) -> anyhow::Result<i32> {
+    let exists = |p: &std::path::Path| if p.exists() { "" } else { " (not present)" };
+    let (keymap, warning) = resolve_keymap(&args, cfg, paths)?;
+    println!(
+        "config file:  {}{}",
+        paths.config_file.display(),
+        exists(&paths.config_file)
+    );
+    println!(
+        "keymap file:  {}{}",
+        paths.keymap_file.display(),
+        exists(&paths.keymap_file)
+    );
+    println!("keymap:       {}", keymap.name());
+    if let Some(w) = warning {
+        println!("keymap error: {w}");
+    }
+    println!(
+        "theme:        {}{}",
+        args.theme
+            .clone()
+            .or_else(|| cfg.theme.clone())
+            .unwrap_or_else(|| "dark".into()),
+        if theme::no_color_env() {
+            " (NO_COLOR set: no colour)"
+        } else {
+            ""
+        }
+    );
+    println!("log file:     {}", paths.log_file.display());
+    println!("state dir:    {}", paths.state_dir.display());
+    println!("drafts dir:   {}", paths.state_dir.join("drafts").display());
+    match gateway_url(&args, cfg) {
+        Some(url) => println!("gateway:      {url}"),
+        None => println!("gateway:      embedded demo (simulated incident on a loopback port)"),
+    }
+    Ok(0)
+}
+
+fn keymap_cmd(cmd: KeymapCommand) -> anyhow::Result<i32> {
+    match cmd {
+        KeymapCommand::Check { file } => {
+            let text = std::fs::read(&file)
+                .map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", file.display()))?;
+            let text = String::from_utf8(text)
+                .map_err(|_| anyhow::anyhow!("{}: not UTF-8 text", file.display()))?;
+            let base = keymap::BUILTIN[0].1.to_string();
+            match Keymap::build(
+                "check",
+                &[
+                    ("keymaps/default.toml".into(), base),
+                    (file.display().to_string(), text),
+                ],
+            ) {
+                Ok(_) => {
+                    println!("{}: ok", file.display());
+                    Ok(0)
+                }
+                Err(e) => {
+                    eprintln!("{e}");
+                    Ok(1)
+                }
+            }
+        }
+        KeymapCommand::Show { name } => {
+            let (_, text) = keymap::BUILTIN
+                .iter()
+                .find(|(n, _)| *n == name)
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "unknown keymap {name:?}; shipped keymaps: {}",
+                        keymap::builtin_names().join(", ")
+                    )
+                })?;
+            print!("{text}");
+            Ok(0)
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let paths = Paths::resolve(cli.config.clone());
+    let cfg = match Config::load(&paths.config_file) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("warroom: invalid config: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -188,9 +447,12 @@ fn main() -> ExitCode {
     };
     let result = rt.block_on(async move {
         match cli.command {
-            None => console(cli.console).await,
-            Some(Command::Console(args)) => console(args).await,
-            Some(Command::Gateway(args)) => gateway(args).await,
+            None => console(cli.console, cfg, paths).await,
+            Some(Command::Console(args)) => console(args, cfg, paths).await,
+            Some(Command::Gateway(args)) => gateway(args, cfg).await,
+            Some(Command::Snapshot(args)) => snapshot(args, cfg).await,
+            Some(Command::Info(args)) => info(args, &cfg, &paths),
+            Some(Command::Keymap(cmd)) => keymap_cmd(cmd),
         }
     });
     match result {

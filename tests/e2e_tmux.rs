@@ -51,15 +51,31 @@ impl Drop for Tmux {
 }
 
 fn start(width: u16, height: u16, tag: &str) -> (Tmux, PathBuf) {
-    let dir = std::env::temp_dir().join(format!("warroom-e2e-{tag}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    start_with(width, height, tag, None, "")
+}
+
+/// Starts the demo in tmux with its own XDG dirs (so the developer's own
+/// config never leaks in), an optional user keymap, and extra arguments.
+fn start_with(
+    width: u16,
+    height: u16,
+    tag: &str,
+    keymap: Option<&str>,
+    args: &str,
+) -> (Tmux, PathBuf) {
+    let dir = std::env::temp_dir().join(format!("wr-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("warroom")).unwrap();
+    if let Some(k) = keymap {
+        std::fs::write(dir.join("warroom/keymap.toml"), k).unwrap();
+    }
     let exit_file = dir.join("exit");
     let _ = std::fs::remove_file(&exit_file);
     let cmd = format!(
-        "XDG_STATE_HOME={} {} ; echo $? > {}",
-        dir.display(),
+        "XDG_STATE_HOME={d} XDG_CONFIG_HOME={d} {} {args}; echo $? > {}",
         env!("CARGO_BIN_EXE_warroom"),
-        exit_file.display()
+        exit_file.display(),
+        d = dir.display(),
     );
     let t = Tmux {
         socket: format!("warroom-e2e-{tag}-{}", std::process::id()),
@@ -108,7 +124,7 @@ fn demo_fills_every_panel_navigates_and_quits_cleanly() {
     t.keys(&["Escape"]);
     t.wait_for(&["Service health"]);
     t.keys(&["?"]);
-    t.wait_for(&["Keys — any key closes"]);
+    t.wait_for(&["any key closes", "quit"]);
     t.keys(&["Escape"]);
     t.keys(&["q"]);
     assert_eq!(wait_exit(&exit_file), "0");
@@ -159,4 +175,62 @@ fn sigterm_and_sighup_restore_the_terminal() {
             "{sig}: terminal not restored:\n{s}"
         );
     }
+}
+
+#[test]
+fn a_user_keymap_rebinds_quit_and_help_shows_it() {
+    let (t, exit_file) = start_with(
+        120,
+        40,
+        "keymap",
+        Some("[global]\nquit = [\"ctrl-q\"]\n"),
+        "",
+    );
+    t.wait_for(&["SIMULATED", "Tenants", "ctrl-q quit"]);
+    t.keys(&["?"]);
+    let s = t.wait_for(&["any key closes"]);
+    assert!(s.contains("ctrl-q"), "help shows the remapped key:\n{s}");
+    t.keys(&["Escape"]);
+    t.keys(&["q"]); // no longer quits
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(!exit_file.exists(), "q should not quit any more");
+    t.keys(&["C-q"]);
+    assert_eq!(wait_exit(&exit_file), "0");
+}
+
+#[test]
+fn an_invalid_user_keymap_is_reported_with_its_location_and_the_console_still_runs() {
+    let (t, exit_file) = start_with(
+        120,
+        40,
+        "badkeymap",
+        Some("[overview]\ndown = [\"j\"]\nfly = [\"x\"]\n"),
+        "",
+    );
+    t.wait_for(&[
+        "SIMULATED",
+        "Tenants",
+        "using the default keymap:",
+        "keymap.toml:3:1: unknown action",
+    ]);
+    t.keys(&["q"]);
+    assert_eq!(wait_exit(&exit_file), "0");
+}
+
+#[test]
+fn palette_opens_a_tenant_by_domain() {
+    let (t, exit_file) = start_with(120, 40, "palette", None, "");
+    t.wait_for(&["SIMULATED", "Tenants"]);
+    t.keys(&[":"]);
+    t.keys(&["-l", "ope"]);
+    t.keys(&["Tab"]);
+    t.keys(&["-l", "acme-title.com"]);
+    t.keys(&["Enter"]);
+    t.wait_for(&["Acme Title & Escrow (t00000)", "Mailboxes ·"]);
+    t.keys(&[":"]);
+    t.keys(&["-l", "nonsense"]);
+    t.keys(&["Enter"]);
+    t.wait_for(&["unknown command \"nonsense\""]);
+    t.keys(&["q"]);
+    assert_eq!(wait_exit(&exit_file), "0");
 }

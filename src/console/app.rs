@@ -6,6 +6,7 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use std::time::Duration;
 
 use super::client::{ClientEvent, MailboxRequest};
+use super::keymap::{Action, Context, Keymap};
 use super::model::{Applied, Model};
 use super::theme::Theme;
 use crate::api::{self, pb};
@@ -94,7 +95,20 @@ pub struct TenantView {
     pub filter: StateFilter,
     pub sort_by_eta: bool,
     pub selected: usize,
+    /// Client-side filter of the rows on this page (by address).
+    pub filter_text: String,
     serial: u64,
+}
+
+impl TenantView {
+    /// Rows on this page that match the filter.
+    pub fn visible(&self) -> Vec<&MailboxRow> {
+        let needle = self.filter_text.to_lowercase();
+        self.rows
+            .iter()
+            .filter(|m| needle.is_empty() || m.address.to_lowercase().contains(&needle))
+            .collect()
+    }
 }
 
 pub const MAILBOX_PAGE: u32 = 200;
@@ -122,6 +136,11 @@ pub struct App {
     pub filter_editing: bool,
     pub selected: usize,
     pub simulated_hint: bool,
+    pub keymap: Keymap,
+    /// The command palette's input while it is open.
+    pub palette: Option<String>,
+    /// A one-line answer to the last command or key (text, is_error).
+    pub status: Option<(String, bool)>,
     serial: u64,
 }
 
@@ -143,7 +162,18 @@ impl App {
             filter_editing: false,
             selected: 0,
             simulated_hint: false,
+            keymap: Keymap::default_keymap(),
+            palette: None,
+            status: None,
             serial: 0,
+        }
+    }
+
+    /// The context whose bindings apply now.
+    pub fn context(&self) -> Context {
+        match self.view {
+            View::Overview => Context::Overview,
+            View::Tenant(_) => Context::Tenant,
         }
     }
 
@@ -233,86 +263,109 @@ impl App {
     }
 
     pub fn on_key(&mut self, k: KeyEvent) -> Command {
-        if k.modifiers.contains(KeyModifiers::CONTROL) && k.code == KeyCode::Char('c') {
-            return Command::Quit;
+        self.status = None;
+        if let Some(input) = self.palette.as_mut() {
+            match k.code {
+                KeyCode::Esc => self.palette = None,
+                KeyCode::Enter => {
+                    let line = input.clone();
+                    self.palette = None;
+                    return self.run_command(&line);
+                }
+                KeyCode::Tab => {
+                    let done = complete(input);
+                    *input = done;
+                }
+                // Backspace on an empty line closes the palette.
+                KeyCode::Backspace if input.pop().is_none() => self.palette = None,
+                KeyCode::Char(c) if !c.is_control() && input.len() < 256 => input.push(c),
+                _ => {}
+            }
+            return Command::None;
         }
         if self.filter_editing {
+            let filter = match &mut self.view {
+                View::Tenant(tv) => &mut tv.filter_text,
+                View::Overview => &mut self.filter,
+            };
             match k.code {
                 KeyCode::Enter => self.filter_editing = false,
                 KeyCode::Esc => {
                     self.filter_editing = false;
-                    self.filter.clear();
+                    filter.clear();
                 }
                 KeyCode::Backspace => {
-                    self.filter.pop();
+                    filter.pop();
                 }
-                KeyCode::Char(c) if !c.is_control() && self.filter.len() < 64 => {
-                    self.filter.push(c);
+                KeyCode::Char(c) if !c.is_control() && filter.len() < 64 => {
+                    filter.push(c);
                     self.selected = 0;
+                    if let View::Tenant(tv) = &mut self.view {
+                        tv.selected = 0;
+                    }
                 }
                 _ => {}
             }
             return Command::None;
         }
+        let action = self.keymap.action(self.context(), &k);
+        let ctrl_c = k.modifiers.contains(KeyModifiers::CONTROL) && k.code == KeyCode::Char('c');
         if self.help {
-            match k.code {
-                KeyCode::Char('q') => return Command::Quit,
-                _ => self.help = false,
-            }
-            return Command::None;
+            // Any key closes the help; quit still quits.
+            self.help = false;
+            return if action == Some(Action::Quit) || (action.is_none() && ctrl_c) {
+                Command::Quit
+            } else {
+                Command::None
+            };
         }
-        match k.code {
-            KeyCode::Char('q') => return Command::Quit,
-            KeyCode::Char('?') => {
-                self.help = true;
-                return Command::None;
-            }
-            _ => {}
-        }
-        match &mut self.view {
-            View::Overview => self.overview_key(k),
-            View::Tenant(_) => self.tenant_key(k),
+        match action {
+            Some(a) => self.perform(a),
+            // ctrl-c always quits unless the keymap gave it another job.
+            None if ctrl_c => Command::Quit,
+            None => Command::None,
         }
     }
 
-    fn overview_key(&mut self, k: KeyEvent) -> Command {
+    /// Does what `action` means in the current view.
+    pub fn perform(&mut self, action: Action) -> Command {
+        match action {
+            Action::Quit => return Command::Quit,
+            Action::Help => self.help = true,
+            Action::Palette => self.palette = Some(String::new()),
+            Action::Filter => self.filter_editing = true,
+            _ => {}
+        }
+        match &mut self.view {
+            View::Overview => self.overview_action(action),
+            View::Tenant(_) => self.tenant_action(action),
+        }
+    }
+
+    fn overview_action(&mut self, action: Action) -> Command {
         let n = self.model.ordered_len();
         let last = n.saturating_sub(1);
-        match k.code {
-            KeyCode::Down | KeyCode::Char('j') => self.selected = (self.selected + 1).min(last),
-            KeyCode::Up | KeyCode::Char('k') => self.selected = self.selected.saturating_sub(1),
-            KeyCode::PageDown => self.selected = (self.selected + 10).min(last),
-            KeyCode::PageUp => self.selected = self.selected.saturating_sub(10),
-            KeyCode::Home | KeyCode::Char('g') => self.selected = 0,
-            KeyCode::End | KeyCode::Char('G') => self.selected = last,
-            KeyCode::Char('s') => {
+        match action {
+            Action::Down => self.selected = (self.selected + 1).min(last),
+            Action::Up => self.selected = self.selected.saturating_sub(1),
+            Action::PageDown => self.selected = (self.selected + 10).min(last),
+            Action::PageUp => self.selected = self.selected.saturating_sub(10),
+            Action::Top => self.selected = 0,
+            Action::Bottom => self.selected = last,
+            Action::SortNext => {
                 self.sort = self.sort.next();
                 self.selected = 0;
             }
-            KeyCode::Char('r') => self.reverse = !self.reverse,
-            KeyCode::Char('a') => {
+            Action::SortReverse => self.reverse = !self.reverse,
+            Action::AffectedOnly => {
                 self.affected_only = !self.affected_only;
                 self.selected = 0;
             }
-            KeyCode::Char('/') => self.filter_editing = true,
-            KeyCode::Esc => self.filter.clear(),
-            KeyCode::Enter => {
+            Action::Back => self.filter.clear(),
+            Action::Open => {
                 if let Some(t) = self.model.ordered_at(self.selected) {
-                    self.view = View::Tenant(TenantView {
-                        tenant_id: t.id.to_string(),
-                        rows: Vec::new(),
-                        total: 0,
-                        tokens: vec![String::new()],
-                        page: 0,
-                        next_token: String::new(),
-                        loading: true,
-                        error: None,
-                        filter: StateFilter::NotOk,
-                        sort_by_eta: true,
-                        selected: 0,
-                        serial: 0,
-                    });
-                    return self.fetch();
+                    let id = t.id.to_string();
+                    return self.open_tenant(id);
                 }
             }
             _ => {}
@@ -320,21 +373,45 @@ impl App {
         Command::None
     }
 
-    fn tenant_key(&mut self, k: KeyEvent) -> Command {
+    fn open_tenant(&mut self, tenant_id: String) -> Command {
+        self.filter_editing = false;
+        self.view = View::Tenant(TenantView {
+            tenant_id,
+            rows: Vec::new(),
+            total: 0,
+            tokens: vec![String::new()],
+            page: 0,
+            next_token: String::new(),
+            loading: true,
+            error: None,
+            filter: StateFilter::NotOk,
+            sort_by_eta: true,
+            selected: 0,
+            filter_text: String::new(),
+            serial: 0,
+        });
+        self.fetch()
+    }
+
+    fn tenant_action(&mut self, action: Action) -> Command {
         let View::Tenant(tv) = &mut self.view else {
             return Command::None;
         };
-        let last = tv.rows.len().saturating_sub(1);
-        match k.code {
-            KeyCode::Esc | KeyCode::Backspace | KeyCode::Left => {
-                self.view = View::Overview;
+        let last = tv.visible().len().saturating_sub(1);
+        match action {
+            Action::Back => {
+                if !tv.filter_text.is_empty() {
+                    tv.filter_text.clear();
+                } else {
+                    self.view = View::Overview;
+                }
                 return Command::None;
             }
-            KeyCode::Down | KeyCode::Char('j') => tv.selected = (tv.selected + 1).min(last),
-            KeyCode::Up | KeyCode::Char('k') => tv.selected = tv.selected.saturating_sub(1),
-            KeyCode::Home | KeyCode::Char('g') => tv.selected = 0,
-            KeyCode::End | KeyCode::Char('G') => tv.selected = last,
-            KeyCode::PageDown | KeyCode::Char('n') => {
+            Action::Down => tv.selected = (tv.selected + 1).min(last),
+            Action::Up => tv.selected = tv.selected.saturating_sub(1),
+            Action::Top => tv.selected = 0,
+            Action::Bottom => tv.selected = last,
+            Action::NextPage => {
                 if tv.next_token.is_empty() || tv.loading {
                     return Command::None;
                 }
@@ -344,7 +421,7 @@ impl App {
                 tv.selected = 0;
                 return self.fetch();
             }
-            KeyCode::PageUp | KeyCode::Char('p') => {
+            Action::PrevPage => {
                 if tv.page == 0 || tv.loading {
                     return Command::None;
                 }
@@ -352,40 +429,193 @@ impl App {
                 tv.selected = 0;
                 return self.fetch();
             }
-            KeyCode::Char('f') => {
+            Action::StateFilter => {
                 tv.filter = tv.filter.next();
                 tv.tokens = vec![String::new()];
                 tv.page = 0;
                 tv.selected = 0;
                 return self.fetch();
             }
-            KeyCode::Char('e') => {
+            Action::ToggleOrder => {
                 tv.sort_by_eta = !tv.sort_by_eta;
                 tv.tokens = vec![String::new()];
                 tv.page = 0;
                 tv.selected = 0;
                 return self.fetch();
             }
-            KeyCode::Char('r') => return self.fetch(),
+            Action::Reload => return self.fetch(),
             _ => {}
         }
         Command::None
     }
+
+    fn say(&mut self, text: impl Into<String>, error: bool) {
+        self.status = Some((text.into(), error));
+    }
+
+    /// Runs a palette command line such as `open acme-title.com`.
+    pub fn run_command(&mut self, line: &str) -> Command {
+        let line = line.trim();
+        let (cmd, arg) = line
+            .split_once(' ')
+            .map_or((line, ""), |(c, a)| (c, a.trim()));
+        match cmd {
+            "" => Command::None,
+            "q" | "quit" => Command::Quit,
+            "help" => {
+                self.help = true;
+                Command::None
+            }
+            "tenants" => {
+                self.view = View::Overview;
+                self.filter = arg.to_string();
+                self.selected = 0;
+                Command::None
+            }
+            "filter" => {
+                match &mut self.view {
+                    View::Tenant(tv) => tv.filter_text = arg.to_string(),
+                    View::Overview => self.filter = arg.to_string(),
+                }
+                Command::None
+            }
+            "affected" => {
+                self.affected_only = !self.affected_only;
+                Command::None
+            }
+            "sort" => {
+                match TenantSort::ALL.iter().find(|s| s.as_str() == arg) {
+                    Some(s) => {
+                        self.sort = *s;
+                        self.view = View::Overview;
+                    }
+                    None => self.say(
+                        format!(
+                            "sort by what? one of: {}",
+                            TenantSort::ALL.map(|s| s.as_str()).join(", ")
+                        ),
+                        true,
+                    ),
+                }
+                Command::None
+            }
+            "open" => {
+                if arg.is_empty() {
+                    self.say("open which tenant? :open ID, name or domain", true);
+                    return Command::None;
+                }
+                match self.model.find_tenant(arg) {
+                    Some(id) => self.open_tenant(id),
+                    None => {
+                        self.say(format!("no tenant matches {arg:?}"), true);
+                        Command::None
+                    }
+                }
+            }
+            "lookup" => {
+                self.say("lookup is not available yet (issue #3)", true);
+                Command::None
+            }
+            "prio" => {
+                self.say("prioritization is not available yet (issue #4)", true);
+                Command::None
+            }
+            "publish" => {
+                self.say(
+                    "publishing status updates is not available yet (issue #5)",
+                    true,
+                );
+                Command::None
+            }
+            other => {
+                self.say(
+                    format!(
+                        "unknown command {other:?}; commands: {}",
+                        COMMANDS.join(", ")
+                    ),
+                    true,
+                );
+                Command::None
+            }
+        }
+    }
 }
 
-/// Every key the console knows, for the help screen and footer.
-pub const HELP: &[(&str, &str)] = &[
-    ("q / ctrl-c", "quit"),
-    ("?", "this help (any key closes it)"),
-    ("↑↓ / j k", "move"),
-    ("PgUp PgDn g G", "page, first, last"),
-    ("enter", "open the tenant's affected mailboxes"),
-    ("esc", "back / clear filter"),
-    ("s", "cycle the tenants sort key"),
-    ("r", "reverse the sort (overview) / reload (tenant)"),
-    ("a", "affected tenants only"),
-    ("/", "filter tenants by id, name or domain"),
-    ("n p", "next / previous page of mailboxes"),
-    ("f", "cycle the mailbox state filter"),
-    ("e", "mailboxes by reindex order (ETA) or address"),
+/// Palette commands, for completion and the error message.
+pub const COMMANDS: [&str; 11] = [
+    "quit", "help", "tenants", "open", "filter", "sort", "affected", "lookup", "prio", "publish",
+    "q",
 ];
+
+/// Completes the command word (or a sort key after `sort `) when exactly one
+/// candidate fits; otherwise extends to the longest common prefix.
+pub fn complete(input: &str) -> String {
+    let (prefix, word, candidates): (&str, &str, Vec<&str>) = match input.split_once(' ') {
+        None => ("", input, COMMANDS.to_vec()),
+        Some(("sort", w)) => (
+            "sort ",
+            w,
+            TenantSort::ALL.iter().map(|s| s.as_str()).collect(),
+        ),
+        Some(_) => return input.to_string(),
+    };
+    let fits: Vec<&str> = candidates
+        .into_iter()
+        .filter(|c| c.starts_with(word))
+        .collect();
+    match fits.as_slice() {
+        [] => input.to_string(),
+        [one] => format!("{prefix}{one} "),
+        many => {
+            let first = many[0];
+            let common = (word.len()..=first.len())
+                .rev()
+                .find(|&n| many.iter().all(|c| c.starts_with(&first[..n])))
+                .unwrap_or(word.len());
+            format!("{prefix}{}", &first[..common])
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn completion_finishes_commands_and_sort_keys() {
+        assert_eq!(complete("op"), "open ");
+        assert_eq!(complete("sort m"), "sort mailboxes ");
+        assert_eq!(complete("sort "), "sort ");
+        assert_eq!(complete("zz"), "zz");
+        assert_eq!(complete("p"), "p", "prio and publish share only 'p'");
+        assert_eq!(complete("pr"), "prio ");
+    }
+
+    #[test]
+    fn palette_commands_change_the_view_or_say_why_not() {
+        let mut app = App::new("http://x".into(), Theme::mono());
+        assert!(matches!(app.run_command("quit"), Command::Quit));
+        app.run_command("sort queued");
+        assert_eq!(app.sort, TenantSort::Queued);
+        app.run_command("sort sideways");
+        assert!(
+            app.status
+                .as_ref()
+                .is_some_and(|(m, e)| *e && m.contains("one of"))
+        );
+        app.run_command("filter acme");
+        assert_eq!(app.filter, "acme");
+        app.run_command("open nobody");
+        assert!(
+            app.status
+                .as_ref()
+                .is_some_and(|(m, _)| m.contains("no tenant"))
+        );
+        app.run_command("fly");
+        assert!(
+            app.status
+                .as_ref()
+                .is_some_and(|(m, _)| m.contains("unknown command"))
+        );
+    }
+}

@@ -9,7 +9,9 @@
 
 pub mod app;
 pub mod client;
+pub mod keymap;
 pub mod model;
+pub mod snapshot;
 pub mod terminal;
 pub mod theme;
 pub mod ui;
@@ -24,16 +26,32 @@ use tokio::sync::mpsc;
 use app::{App, Command};
 use client::{ClientEvent, GatewayClient};
 
-/// Runs the console against `url` until the user quits or the terminal goes
-/// away. Returns the process exit code.
-pub async fn run(url: String, simulated_hint: bool) -> anyhow::Result<i32> {
-    let client = GatewayClient::new(&url)?;
+/// How to run the console.
+pub struct Options {
+    pub url: String,
+    /// The gateway is the embedded demo: say SIMULATED before data arrives.
+    pub simulated_hint: bool,
+    pub keymap: keymap::Keymap,
+    pub theme: theme::Theme,
+    /// Capture the mouse for the scroll wheel (off by default: capture
+    /// breaks copy and paste over SSH).
+    pub mouse: bool,
+    /// Shown in the footer at start, e.g. why a user keymap was not used.
+    pub startup_warning: Option<String>,
+}
+
+/// Runs the console until the user quits or the terminal goes away.
+/// Returns the process exit code.
+pub async fn run(opts: Options) -> anyhow::Result<i32> {
+    let client = GatewayClient::new(&opts.url)?;
     let (tx, mut rx) = mpsc::channel::<ClientEvent>(64);
     let watch = tokio::spawn(client::watch_forever(client.clone(), tx.clone()));
 
-    let mut app = App::new(url, theme::Theme::from_env());
-    app.simulated_hint = simulated_hint;
-    let mut term = terminal::enter()?;
+    let mut app = App::new(opts.url, opts.theme);
+    app.simulated_hint = opts.simulated_hint;
+    app.keymap = opts.keymap;
+    app.status = opts.startup_warning.map(|w| (w, true));
+    let mut term = terminal::enter(opts.mouse)?;
     let mut signals = terminal::Signals::new()?;
     let mut events = EventStream::new();
     let mut clock = tokio::time::interval(Duration::from_millis(250));
@@ -59,6 +77,18 @@ pub async fn run(url: String, simulated_hint: bool) -> anyhow::Result<i32> {
                     dirty = true;
                 }
                 Some(Ok(Event::Resize(..))) => dirty = true,
+                Some(Ok(Event::Mouse(m))) => {
+                    use ratatui::crossterm::event::MouseEventKind;
+                    let action = match m.kind {
+                        MouseEventKind::ScrollDown => Some(keymap::Action::Down),
+                        MouseEventKind::ScrollUp => Some(keymap::Action::Up),
+                        _ => None,
+                    };
+                    if let Some(a) = action {
+                        app.perform(a);
+                        dirty = true;
+                    }
+                }
                 Some(Ok(_)) => {}
                 // The terminal is gone (a dropped SSH session): leave cleanly.
                 Some(Err(_)) | None => break 0,
@@ -83,6 +113,6 @@ pub async fn run(url: String, simulated_hint: bool) -> anyhow::Result<i32> {
         }
     };
     watch.abort();
-    terminal::leave(&mut term)?;
+    terminal::leave(&mut term, opts.mouse)?;
     Ok(code)
 }

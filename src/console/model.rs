@@ -73,6 +73,28 @@ impl Model {
         self.rows.len()
     }
 
+    /// A tenant by exact id, exact domain or name (case-insensitive), then
+    /// by unique substring of the name.
+    pub fn find_tenant(&self, q: &str) -> Option<String> {
+        let q = q.to_lowercase();
+        let exact = self.rows.iter().find(|t| {
+            t.id.to_lowercase() == q
+                || t.primary_domain.to_lowercase() == q
+                || t.name.to_lowercase() == q
+        });
+        if let Some(t) = exact {
+            return Some(t.id.to_string());
+        }
+        let mut partial = self
+            .rows
+            .iter()
+            .filter(|t| t.name.to_lowercase().contains(&q));
+        match (partial.next(), partial.next()) {
+            (Some(t), None) => Some(t.id.to_string()),
+            _ => None,
+        }
+    }
+
     pub fn tenant(&self, id: &str) -> Option<&TenantRow> {
         self.index.get(id).map(|&i| &self.rows[i])
     }

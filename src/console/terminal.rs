@@ -5,13 +5,28 @@
 
 use ratatui::DefaultTerminal;
 
-pub fn enter() -> anyhow::Result<DefaultTerminal> {
+use ratatui::crossterm::event::{DisableMouseCapture, EnableMouseCapture};
+use ratatui::crossterm::execute;
+
+pub fn enter(mouse: bool) -> anyhow::Result<DefaultTerminal> {
     // `ratatui::try_init` enables raw mode, enters the alternate screen and
     // installs a panic hook that restores the terminal before printing.
-    Ok(ratatui::try_init()?)
+    let term = ratatui::try_init()?;
+    if mouse {
+        execute!(std::io::stdout(), EnableMouseCapture)?;
+        let hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let _ = execute!(std::io::stdout(), DisableMouseCapture);
+            hook(info);
+        }));
+    }
+    Ok(term)
 }
 
-pub fn leave(_term: &mut DefaultTerminal) -> anyhow::Result<()> {
+pub fn leave(_term: &mut DefaultTerminal, mouse: bool) -> anyhow::Result<()> {
+    if mouse {
+        execute!(std::io::stdout(), DisableMouseCapture)?;
+    }
     ratatui::try_restore()?;
     Ok(())
 }

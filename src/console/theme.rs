@@ -5,28 +5,76 @@ use ratatui::style::{Color, Modifier, Style};
 
 use crate::domain::{Health, MailboxState};
 
+/// The palettes. All use the 16 ANSI colours only, so they work on any
+/// colour terminal (no 256-colour or true-colour assumption).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Palette {
+    #[default]
+    Dark,
+    Light,
+    HighContrast,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Theme {
     pub color: bool,
+    pub palette: Palette,
+}
+
+/// `NO_COLOR` set to anything non-empty (<https://no-color.org>).
+pub fn no_color_env() -> bool {
+    std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
 }
 
 impl Theme {
-    /// Colour unless `NO_COLOR` is set to anything non-empty
-    /// (<https://no-color.org>).
+    /// The dark theme, in colour unless `NO_COLOR` is set.
     pub fn from_env() -> Self {
-        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-        Theme { color: !no_color }
+        Theme {
+            color: !no_color_env(),
+            palette: Palette::Dark,
+        }
+    }
+
+    /// A theme by name (dark, light, high-contrast); `NO_COLOR` wins.
+    pub fn named(name: &str) -> Option<Self> {
+        let palette = match name {
+            "dark" => Palette::Dark,
+            "light" => Palette::Light,
+            "high-contrast" => Palette::HighContrast,
+            _ => return None,
+        };
+        Some(Theme {
+            color: !no_color_env(),
+            palette,
+        })
     }
 
     pub fn mono() -> Self {
-        Theme { color: false }
+        Theme {
+            color: false,
+            palette: Palette::Dark,
+        }
     }
 
     fn fg(&self, c: Color) -> Style {
-        if self.color {
-            Style::default().fg(c)
+        if !self.color {
+            return Style::default();
+        }
+        let c = match (self.palette, c) {
+            (Palette::Light, Color::Yellow) => Color::Magenta,
+            (Palette::Light, Color::Cyan) => Color::Blue,
+            (Palette::Light, Color::Green) => Color::Green,
+            (Palette::HighContrast, Color::Green) => Color::LightGreen,
+            (Palette::HighContrast, Color::Yellow) => Color::LightYellow,
+            (Palette::HighContrast, Color::Red) => Color::LightRed,
+            (Palette::HighContrast, Color::Cyan) => Color::LightCyan,
+            (_, c) => c,
+        };
+        let s = Style::default().fg(c);
+        if self.palette == Palette::HighContrast {
+            s.add_modifier(Modifier::BOLD)
         } else {
-            Style::default()
+            s
         }
     }
 
@@ -35,10 +83,10 @@ impl Theme {
     }
 
     pub fn dim(&self) -> Style {
-        if self.color {
-            Style::default().fg(Color::DarkGray)
-        } else {
-            Style::default()
+        match (self.color, self.palette) {
+            (true, Palette::Dark) => Style::default().fg(Color::DarkGray),
+            (true, Palette::Light) => Style::default().fg(Color::Gray),
+            _ => Style::default(),
         }
     }
 
@@ -81,10 +129,10 @@ impl Theme {
     }
 
     pub fn gauge(&self) -> Style {
-        if self.color {
-            Style::default().fg(Color::Cyan).bg(Color::Black)
-        } else {
-            Style::default()
+        match (self.color, self.palette) {
+            (false, _) => Style::default(),
+            (true, Palette::Light) => Style::default().fg(Color::Blue),
+            (true, _) => self.fg(Color::Cyan),
         }
     }
 }

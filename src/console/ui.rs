@@ -10,7 +10,8 @@ use ratatui::widgets::{
     Block, Borders, Cell, Clear, Gauge, Paragraph, Row, Sparkline, Table, TableState, Wrap,
 };
 
-use super::app::{App, Conn, HELP, TenantView, View};
+use super::app::{App, Conn, TenantView, View};
+use super::keymap::{Action, Context, Keymap};
 use super::theme::{Theme, health_label, health_short};
 use crate::domain::format::{compact, duration, eta_range, eta_relative, percent, thousands};
 use crate::domain::sanitize::sanitize;
@@ -64,7 +65,7 @@ pub fn render(f: &mut Frame, app: &mut App) {
     }
     render_footer(f, footer, app);
     if app.help {
-        render_help(f, area, &app.theme);
+        render_help(f, area, app);
     }
 }
 
@@ -365,11 +366,11 @@ fn render_queue(f: &mut Frame, area: Rect, app: &App, wide: bool) {
         compact(q.delivery_per_min.max(0.0) as u64)
     ))]);
     let drain = match eta_relative(&q.drain_eta, now) {
-        Some(rel) => format!("drained {} ({rel})", eta_range(&q.drain_eta, now)),
+        Some(rel) => format!("drain ETA {} ({rel})", eta_range(&q.drain_eta, now)),
         None if q.drain_eta.reason.is_empty() => "drained: nothing waiting".into(),
         None => format!("drain: {}", eta_range(&q.drain_eta, now)),
     };
-    lines.push(Line::from(safe(&drain)));
+    lines.push(Line::from(clip(&safe(&drain), text.width as usize)));
     f.render_widget(Paragraph::new(lines), text);
     if spark.width > 4 {
         let w = spark.width as usize;
@@ -655,6 +656,13 @@ fn render_tenant(f: &mut Frame, area: Rect, app: &App, tv: &TenantView) {
     if tv.loading {
         title.push_str("· loading… ");
     }
+    if !tv.filter_text.is_empty() || app.filter_editing {
+        title.push_str(&format!(
+            "· /{}{} ",
+            safe(&tv.filter_text),
+            if app.filter_editing { "▏" } else { "" }
+        ));
+    }
     let b = Block::default()
         .borders(Borders::ALL)
         .title(Span::styled(title, th.title()));
@@ -671,8 +679,8 @@ fn render_tenant(f: &mut Frame, area: Rect, app: &App, tv: &TenantView) {
     let wide = list.width >= 110;
     let visible = b.inner(list).height.saturating_sub(1) as usize;
     let start = tv.selected.saturating_sub(visible.saturating_sub(1));
-    let rows: Vec<Row> = tv
-        .rows
+    let shown = tv.visible();
+    let rows: Vec<Row> = shown
         .iter()
         .skip(start)
         .take(visible.max(1))
@@ -722,56 +730,106 @@ fn render_tenant(f: &mut Frame, area: Rect, app: &App, tv: &TenantView) {
         .row_highlight_style(th.selected())
         .highlight_symbol("▶");
     let mut state = TableState::default();
-    if !tv.rows.is_empty() {
-        state.select(Some(tv.selected - start));
+    if !shown.is_empty() {
+        state.select(Some(
+            tv.selected.min(shown.len() - 1) - start.min(tv.selected),
+        ));
     }
     f.render_stateful_widget(table, list, &mut state);
 }
 
-fn render_footer(f: &mut Frame, area: Rect, app: &App) {
-    let hints = match (&app.view, app.filter_editing) {
-        (_, true) => "type to filter · enter keep · esc clear",
-        (View::Overview, _) => {
-            "q quit · ? help · ↑↓ move · enter open · s sort · r reverse · a affected · / filter"
-        }
-        (View::Tenant(_), _) => {
-            "esc back · n/p page · f state filter · e order · r reload · ? help · q quit"
-        }
+/// Footer hints, generated from the active keymap so remapped keys show.
+pub fn footer_hints(app: &App) -> String {
+    if let Some(input) = &app.palette {
+        return format!(":{input}▏  (tab completes, enter runs, esc cancels)");
+    }
+    if app.filter_editing {
+        return "type to filter · enter keep · esc clear".into();
+    }
+    let ctx = app.context();
+    let km = &app.keymap;
+    let wanted: &[(Context, Action, &str)] = match ctx {
+        Context::Overview => &[
+            (Context::Global, Action::Quit, "quit"),
+            (Context::Global, Action::Help, "help"),
+            (Context::Global, Action::Palette, "cmd"),
+            (Context::Overview, Action::Open, "open"),
+            (Context::Overview, Action::SortNext, "sort"),
+            (Context::Overview, Action::Filter, "filter"),
+            (Context::Overview, Action::AffectedOnly, "affected"),
+            (Context::Overview, Action::SortReverse, "reverse"),
+        ],
+        _ => &[
+            (Context::Tenant, Action::Back, "back"),
+            (Context::Tenant, Action::NextPage, "next page"),
+            (Context::Tenant, Action::PrevPage, "prev"),
+            (Context::Tenant, Action::StateFilter, "states"),
+            (Context::Tenant, Action::ToggleOrder, "order"),
+            (Context::Tenant, Action::Filter, "filter"),
+            (Context::Global, Action::Help, "help"),
+            (Context::Global, Action::Quit, "quit"),
+        ],
     };
-    f.render_widget(
-        Paragraph::new(Span::styled(
-            clip(hints, area.width as usize),
-            app.theme.dim(),
-        )),
-        area,
-    );
+    wanted
+        .iter()
+        .filter_map(|(c, a, what)| km.short(*c, *a).map(|k| format!("{k} {what}")))
+        .collect::<Vec<_>>()
+        .join(" · ")
 }
 
-fn render_help(f: &mut Frame, area: Rect, th: &Theme) {
-    let w = 64.min(area.width.saturating_sub(4));
-    let h = (HELP.len() as u16 + 4).min(area.height.saturating_sub(2));
+fn render_footer(f: &mut Frame, area: Rect, app: &App) {
+    let line = match &app.status {
+        Some((text, true)) => Span::styled(
+            clip(&format!("✖ {}", safe(text)), area.width as usize),
+            app.theme.alert(),
+        ),
+        Some((text, false)) => Span::raw(clip(&safe(text), area.width as usize)),
+        None => Span::styled(
+            clip(&footer_hints(app), area.width as usize),
+            app.theme.dim(),
+        ),
+    };
+    f.render_widget(Paragraph::new(line), area);
+}
+
+fn help_lines(km: &Keymap, th: &Theme) -> Vec<Line<'static>> {
+    let mut lines = Vec::new();
+    for ctx in Context::ALL {
+        lines.push(Line::from(Span::styled(
+            format!("{} keys", ctx.name()),
+            th.title()
+                .add_modifier(ratatui::style::Modifier::UNDERLINED),
+        )));
+        for a in ctx.actions() {
+            lines.push(Line::from(vec![
+                Span::styled(
+                    format!("{:>16}  ", clip(&km.label(ctx, *a), 16)),
+                    th.title(),
+                ),
+                Span::raw(a.describe()),
+            ]));
+        }
+    }
+    lines
+}
+
+fn render_help(f: &mut Frame, area: Rect, app: &App) {
+    let th = &app.theme;
+    let lines = help_lines(&app.keymap, th);
+    let w = 78.min(area.width.saturating_sub(2));
+    let h = (lines.len() as u16 + 2).min(area.height.saturating_sub(2));
     let r = Rect {
         x: area.x + (area.width - w) / 2,
         y: area.y + (area.height - h) / 2,
         width: w,
         height: h,
     };
-    let lines: Vec<Line> = HELP
-        .iter()
-        .map(|(k, v)| {
-            Line::from(vec![
-                Span::styled(format!("{k:>14}  "), th.title()),
-                Span::raw(*v),
-            ])
-        })
-        .collect();
     f.render_widget(Clear, r);
     f.render_widget(
-        Paragraph::new(lines).block(
-            Block::default()
-                .borders(Borders::ALL)
-                .title(Span::styled(" Keys — any key closes ", th.title())),
-        ),
+        Paragraph::new(lines).block(Block::default().borders(Borders::ALL).title(Span::styled(
+            format!(" Keys ({} keymap) — any key closes ", app.keymap.name()),
+            th.title(),
+        ))),
         r,
     );
 }

@@ -1,0 +1,218 @@
+//! Configuration: a TOML file in the XDG config dir, overridden by
+//! environment variables, overridden by flags. Unknown keys are errors (a
+//! typo must not be silently ignored), reported with file:line:column.
+//! `docs/config.schema.json` describes the same file for editors.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Gateway URL; without it the console runs the embedded demo.
+    pub gateway: Option<String>,
+    /// Shipped keymap to start from: default, vim or emacs.
+    pub keymap: Option<String>,
+    /// dark, light or high-contrast.
+    pub theme: Option<String>,
+    /// Capture the mouse (scroll wheel). Off by default: capturing breaks
+    /// copy and paste over SSH.
+    pub mouse: Option<bool>,
+    /// The embedded demo's simulated incident.
+    pub demo: Option<DemoConfig>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DemoConfig {
+    pub seed: Option<u64>,
+    pub speed: Option<f64>,
+    pub tenants: Option<u32>,
+    pub mailboxes: Option<u64>,
+    pub tick_ms: Option<u64>,
+}
+
+/// A config file that cannot be used, located in the file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}:{line}:{column}: {message}")]
+pub struct ConfigError {
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
+
+pub const THEMES: [&str; 3] = ["dark", "light", "high-contrast"];
+
+impl Config {
+    /// Parses and checks a config file's text; `file` names it in errors.
+    pub fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
+        let err = |offset: usize, message: String| {
+            let (line, column) = line_col(text, offset);
+            ConfigError {
+                file: file.to_string(),
+                line,
+                column,
+                message,
+            }
+        };
+        let cfg: Config = toml::from_str(text).map_err(|e| {
+            let at = e.span().map_or(0, |s| s.start);
+            err(at, e.message().trim().to_string())
+        })?;
+        // Values that parse but cannot work: point at the key.
+        let at = |key: &str| {
+            text.find(&format!("\n{key}"))
+                .map(|i| i + 1)
+                .or_else(|| text.starts_with(key).then_some(0))
+                .unwrap_or(0)
+        };
+        let keymaps = crate::console::keymap::builtin_names();
+        if let Some(k) = cfg
+            .keymap
+            .as_ref()
+            .filter(|k| !keymaps.contains(&k.as_str()))
+        {
+            return Err(err(
+                at("keymap"),
+                format!(
+                    "unknown keymap {k:?}; shipped keymaps: {}",
+                    keymaps.join(", ")
+                ),
+            ));
+        }
+        if let Some(t) = cfg.theme.as_ref().filter(|t| !THEMES.contains(&t.as_str())) {
+            return Err(err(
+                at("theme"),
+                format!("unknown theme {t:?}; themes: {}", THEMES.join(", ")),
+            ));
+        }
+        if let Some(g) = cfg
+            .gateway
+            .as_ref()
+            .filter(|g| !(g.starts_with("http://") || g.starts_with("https://")))
+        {
+            return Err(err(
+                at("gateway"),
+                format!("gateway {g:?} must be a URL such as http://127.0.0.1:50051"),
+            ));
+        }
+        let demo = cfg.demo.clone().unwrap_or_default();
+        if let Some(s) = demo
+            .speed
+            .filter(|s| !(s.is_finite() && *s > 0.0 && *s <= 100_000.0))
+        {
+            return Err(err(
+                at("speed"),
+                format!("speed must be above 0 and at most 100000 (got {s})"),
+            ));
+        }
+        if let Some(t) = demo.tick_ms.filter(|t| !(50..=60_000).contains(t)) {
+            return Err(err(
+                at("tick_ms"),
+                format!("tick_ms must be 50..=60000 (got {t})"),
+            ));
+        }
+        Ok(cfg)
+    }
+
+    /// Loads `path`; a missing file is an empty config, an unreadable or
+    /// invalid one an error.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        match std::fs::read(path) {
+            Ok(bytes) => {
+                let text = String::from_utf8(bytes).map_err(|e| ConfigError {
+                    file: path.display().to_string(),
+                    line: 1,
+                    column: 1,
+                    message: format!("not UTF-8 text ({e})"),
+                })?;
+                Config::parse(&path.display().to_string(), &text)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
+            Err(e) => Err(ConfigError {
+                file: path.display().to_string(),
+                line: 0,
+                column: 0,
+                message: format!("cannot read: {e}"),
+            }),
+        }
+    }
+}
+
+/// Every path warroom uses, from the XDG base directories.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Paths {
+    pub config_file: PathBuf,
+    pub keymap_file: PathBuf,
+    pub state_dir: PathBuf,
+    pub log_file: PathBuf,
+}
+
+fn xdg(var: &str, home_rel: &str) -> PathBuf {
+    std::env::var_os(var)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(home_rel)))
+        .unwrap_or_else(std::env::temp_dir)
+        .join("warroom")
+}
+
+impl Paths {
+    /// `config_override` is `--config` or `WARROOM_CONFIG`.
+    pub fn resolve(config_override: Option<PathBuf>) -> Paths {
+        let config_dir = xdg("XDG_CONFIG_HOME", ".config");
+        let state_dir = xdg("XDG_STATE_HOME", ".local/state");
+        Paths {
+            config_file: config_override.unwrap_or_else(|| config_dir.join("config.toml")),
+            keymap_file: config_dir.join("keymap.toml"),
+            log_file: state_dir.join("console.log"),
+            state_dir,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn valid_config_parses() {
+        let c = Config::parse(
+            "c.toml",
+            "gateway = \"http://10.0.0.1:50051\"\nkeymap = \"vim\"\ntheme = \"light\"\n[demo]\nspeed = 120\n",
+        )
+        .unwrap();
+        assert_eq!(c.keymap.as_deref(), Some("vim"));
+        assert_eq!(c.demo.unwrap().speed, Some(120.0));
+    }
+
+    #[test]
+    fn errors_say_where_and_what() {
+        let e = Config::parse("c.toml", "theme = \"dark\"\nkeymaps = \"vim\"\n").unwrap_err();
+        assert_eq!((e.line, e.column), (2, 1), "{e}");
+        assert!(e.message.contains("unknown field `keymaps`"), "{e}");
+        let e = Config::parse("c.toml", "theme = \"dark\"\nkeymap = \"nano\"\n").unwrap_err();
+        assert_eq!(e.line, 2, "{e}");
+        assert!(
+            e.message.contains("shipped keymaps: default, vim, emacs"),
+            "{e}"
+        );
+        let e = Config::parse("c.toml", "[demo]\nspeed = -1\n").unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("c.toml:2:1: speed must be above 0"),
+            "{e}"
+        );
+        let e = Config::parse("c.toml", "gateway = 5\n").unwrap_err();
+        assert!(e.message.contains("invalid type"), "{e}");
+    }
+}

@@ -1,0 +1,686 @@
+//! Key bindings: every action has a name, every binding lives in a TOML
+//! keymap (three are shipped and embedded: default, vim, emacs), and a user
+//! keymap overrides single actions. Help and footer hints are generated from
+//! the active keymap, so a remapped key shows where the user looks.
+//!
+//! Invalid files are rejected with `file:line:column` and the list of valid
+//! names: an unknown context, action or key, or one key bound to two actions
+//! in one context (global bindings count in every context).
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use toml::Spanned;
+
+/// Where a binding applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Context {
+    Global,
+    Overview,
+    Tenant,
+}
+
+impl Context {
+    pub const ALL: [Context; 3] = [Context::Global, Context::Overview, Context::Tenant];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Context::Global => "global",
+            Context::Overview => "overview",
+            Context::Tenant => "tenant",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.name() == s)
+    }
+
+    /// Actions that make sense in this context.
+    pub fn actions(self) -> &'static [Action] {
+        use Action::*;
+        match self {
+            Context::Global => &[Quit, Help, Palette],
+            Context::Overview => &[
+                Down,
+                Up,
+                PageDown,
+                PageUp,
+                Top,
+                Bottom,
+                Open,
+                Back,
+                SortNext,
+                SortReverse,
+                AffectedOnly,
+                Filter,
+            ],
+            Context::Tenant => &[
+                Down,
+                Up,
+                Top,
+                Bottom,
+                Back,
+                NextPage,
+                PrevPage,
+                StateFilter,
+                ToggleOrder,
+                Reload,
+                Filter,
+            ],
+        }
+    }
+}
+
+/// Everything a key can do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Action {
+    Quit,
+    Help,
+    Palette,
+    Down,
+    Up,
+    PageDown,
+    PageUp,
+    Top,
+    Bottom,
+    Open,
+    Back,
+    SortNext,
+    SortReverse,
+    AffectedOnly,
+    Filter,
+    NextPage,
+    PrevPage,
+    StateFilter,
+    ToggleOrder,
+    Reload,
+}
+
+impl Action {
+    pub const ALL: [Action; 20] = [
+        Action::Quit,
+        Action::Help,
+        Action::Palette,
+        Action::Down,
+        Action::Up,
+        Action::PageDown,
+        Action::PageUp,
+        Action::Top,
+        Action::Bottom,
+        Action::Open,
+        Action::Back,
+        Action::SortNext,
+        Action::SortReverse,
+        Action::AffectedOnly,
+        Action::Filter,
+        Action::NextPage,
+        Action::PrevPage,
+        Action::StateFilter,
+        Action::ToggleOrder,
+        Action::Reload,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::Quit => "quit",
+            Action::Help => "help",
+            Action::Palette => "palette",
+            Action::Down => "down",
+            Action::Up => "up",
+            Action::PageDown => "page_down",
+            Action::PageUp => "page_up",
+            Action::Top => "top",
+            Action::Bottom => "bottom",
+            Action::Open => "open",
+            Action::Back => "back",
+            Action::SortNext => "sort_next",
+            Action::SortReverse => "sort_reverse",
+            Action::AffectedOnly => "affected_only",
+            Action::Filter => "filter",
+            Action::NextPage => "next_page",
+            Action::PrevPage => "prev_page",
+            Action::StateFilter => "state_filter",
+            Action::ToggleOrder => "toggle_order",
+            Action::Reload => "reload",
+        }
+    }
+
+    /// What it does, for the help screen.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Action::Quit => "quit",
+            Action::Help => "this help",
+            Action::Palette => "command palette (:tenants, :open, :sort, :filter, :quit)",
+            Action::Down => "move down",
+            Action::Up => "move up",
+            Action::PageDown => "page down",
+            Action::PageUp => "page up",
+            Action::Top => "first row",
+            Action::Bottom => "last row",
+            Action::Open => "open the tenant's affected mailboxes",
+            Action::Back => "back / clear the filter",
+            Action::SortNext => "cycle the sort key",
+            Action::SortReverse => "reverse the sort",
+            Action::AffectedOnly => "affected tenants only",
+            Action::Filter => "filter the list (tenants: id, name, domain; mailboxes: address)",
+            Action::NextPage => "next page of mailboxes",
+            Action::PrevPage => "previous page of mailboxes",
+            Action::StateFilter => "cycle the mailbox state filter",
+            Action::ToggleOrder => "reindex order (ETA) or address order",
+            Action::Reload => "reload this page",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.name() == s)
+    }
+}
+
+/// One key with its modifiers, normalised so that "G" and "shift-g" are the
+/// same key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Key {
+    pub code: KeyCode,
+    pub mods: KeyModifiers,
+}
+
+const NAMED: [(&str, KeyCode); 14] = [
+    ("enter", KeyCode::Enter),
+    ("esc", KeyCode::Esc),
+    ("tab", KeyCode::Tab),
+    ("backtab", KeyCode::BackTab),
+    ("backspace", KeyCode::Backspace),
+    ("space", KeyCode::Char(' ')),
+    ("up", KeyCode::Up),
+    ("down", KeyCode::Down),
+    ("left", KeyCode::Left),
+    ("right", KeyCode::Right),
+    ("pgup", KeyCode::PageUp),
+    ("pgdn", KeyCode::PageDown),
+    ("home", KeyCode::Home),
+    ("end", KeyCode::End),
+];
+
+const NAMED_MORE: [(&str, KeyCode); 2] = [("delete", KeyCode::Delete), ("insert", KeyCode::Insert)];
+
+impl Key {
+    fn new(code: KeyCode, mods: KeyModifiers) -> Self {
+        // Shift is part of the character itself ('G'); terminals differ in
+        // whether they also report the modifier.
+        let mut mods = mods & (KeyModifiers::CONTROL | KeyModifiers::ALT | KeyModifiers::SHIFT);
+        let code = match code {
+            KeyCode::Char(c) => {
+                if mods.contains(KeyModifiers::SHIFT) {
+                    mods.remove(KeyModifiers::SHIFT);
+                    KeyCode::Char(c.to_ascii_uppercase())
+                } else {
+                    KeyCode::Char(c)
+                }
+            }
+            KeyCode::BackTab => {
+                mods.remove(KeyModifiers::SHIFT);
+                KeyCode::BackTab
+            }
+            other => other,
+        };
+        // ctrl-letters arrive lower-case.
+        let code = match code {
+            KeyCode::Char(c) if mods.contains(KeyModifiers::CONTROL) => {
+                KeyCode::Char(c.to_ascii_lowercase())
+            }
+            c => c,
+        };
+        Key { code, mods }
+    }
+
+    pub fn from_event(e: &KeyEvent) -> Self {
+        Key::new(e.code, e.modifiers)
+    }
+
+    /// Parses "q", "G", "ctrl-q", "alt-x", "shift-tab", "f5", "pgdn".
+    pub fn parse(s: &str) -> Result<Self, String> {
+        if s.is_empty() {
+            return Err("empty key".into());
+        }
+        let mut mods = KeyModifiers::NONE;
+        let mut rest = s;
+        loop {
+            let lower = rest.to_ascii_lowercase();
+            let (m, len) = if lower.starts_with("ctrl-") && rest.len() > 5 {
+                (KeyModifiers::CONTROL, 5)
+            } else if lower.starts_with("alt-") && rest.len() > 4 {
+                (KeyModifiers::ALT, 4)
+            } else if lower.starts_with("shift-") && rest.len() > 6 {
+                (KeyModifiers::SHIFT, 6)
+            } else {
+                break;
+            };
+            mods |= m;
+            rest = &rest[len..];
+        }
+        let mut chars = rest.chars();
+        let code = match (chars.next(), chars.next()) {
+            (Some(c), None) if !c.is_control() => KeyCode::Char(c),
+            _ => {
+                let lower = rest.to_ascii_lowercase();
+                if let Some((_, c)) = NAMED
+                    .iter()
+                    .chain(NAMED_MORE.iter())
+                    .find(|(n, _)| *n == lower)
+                {
+                    *c
+                } else if let Some(n) = lower.strip_prefix('f').and_then(|n| n.parse::<u8>().ok()) {
+                    if (1..=12).contains(&n) {
+                        KeyCode::F(n)
+                    } else {
+                        return Err(format!("unknown key {s:?}: function keys are f1..f12"));
+                    }
+                } else {
+                    return Err(format!(
+                        "unknown key {s:?}: use a character, f1..f12 or one of {}, with optional ctrl-, alt-, shift-",
+                        NAMED
+                            .iter()
+                            .chain(NAMED_MORE.iter())
+                            .map(|(n, _)| *n)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ));
+                }
+            }
+        };
+        if code == KeyCode::Tab && mods.contains(KeyModifiers::SHIFT) {
+            return Ok(Key::new(KeyCode::BackTab, mods));
+        }
+        Ok(Key::new(code, mods))
+    }
+}
+
+impl fmt::Display for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.mods.contains(KeyModifiers::CONTROL) {
+            f.write_str("ctrl-")?;
+        }
+        if self.mods.contains(KeyModifiers::ALT) {
+            f.write_str("alt-")?;
+        }
+        if self.mods.contains(KeyModifiers::SHIFT) {
+            f.write_str("shift-")?;
+        }
+        match self.code {
+            KeyCode::Char(' ') => f.write_str("space"),
+            KeyCode::Char(c) => write!(f, "{c}"),
+            KeyCode::F(n) => write!(f, "f{n}"),
+            KeyCode::BackTab => f.write_str("shift-tab"),
+            KeyCode::Up => f.write_str("↑"),
+            KeyCode::Down => f.write_str("↓"),
+            KeyCode::Left => f.write_str("←"),
+            KeyCode::Right => f.write_str("→"),
+            code => {
+                let name = NAMED
+                    .iter()
+                    .chain(NAMED_MORE.iter())
+                    .find(|(_, c)| *c == code)
+                    .map_or("?", |(n, _)| *n);
+                f.write_str(name)
+            }
+        }
+    }
+}
+
+/// An invalid keymap, located in its file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeymapError {
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+impl fmt::Display for KeymapError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.file, self.line, self.column, self.message
+        )
+    }
+}
+
+impl std::error::Error for KeymapError {}
+
+/// 1-based line and column of a byte offset.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
+
+type RawFile = BTreeMap<Spanned<String>, BTreeMap<Spanned<String>, Spanned<Vec<Spanned<String>>>>>;
+
+/// Where one binding came from, to point at it in a conflict.
+#[derive(Debug, Clone)]
+struct Origin {
+    file: String,
+    line: usize,
+    column: usize,
+}
+
+/// The keys of one action, each with where it was written.
+type Located = Vec<(Key, Origin)>;
+
+/// The bindings of one file: (context, action) → keys.
+#[derive(Debug, Clone, Default)]
+pub struct Layer {
+    entries: Vec<(Context, Action, Located)>,
+}
+
+/// Parses one keymap file. `file` names it in errors.
+pub fn parse(file: &str, text: &str) -> Result<Layer, KeymapError> {
+    let err = |span: std::ops::Range<usize>, message: String| {
+        let (line, column) = line_col(text, span.start);
+        KeymapError {
+            file: file.to_string(),
+            line,
+            column,
+            message,
+        }
+    };
+    let raw: RawFile = toml::from_str(text).map_err(|e| {
+        let span = e.span().unwrap_or(0..0);
+        err(span, format!("not a valid keymap: {}", e.message()))
+    })?;
+    let mut layer = Layer::default();
+    for (ctx_name, actions) in raw {
+        let ctx = Context::parse(ctx_name.get_ref()).ok_or_else(|| {
+            err(
+                ctx_name.span(),
+                format!(
+                    "unknown context [{}]; valid contexts: {}",
+                    ctx_name.get_ref(),
+                    Context::ALL.map(Context::name).join(", ")
+                ),
+            )
+        })?;
+        for (action_name, keys) in actions {
+            let action = Action::parse(action_name.get_ref())
+                .filter(|a| ctx.actions().contains(a))
+                .ok_or_else(|| {
+                    err(
+                        action_name.span(),
+                        format!(
+                            "unknown action {:?} in [{}]; valid actions there: {}",
+                            action_name.get_ref(),
+                            ctx.name(),
+                            ctx.actions()
+                                .iter()
+                                .map(|a| a.name())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    )
+                })?;
+            let mut parsed = Vec::new();
+            for k in keys.get_ref() {
+                let key = Key::parse(k.get_ref()).map_err(|m| err(k.span(), m))?;
+                let (line, column) = line_col(text, k.span().start);
+                parsed.push((
+                    key,
+                    Origin {
+                        file: file.to_string(),
+                        line,
+                        column,
+                    },
+                ));
+            }
+            layer.entries.push((ctx, action, parsed));
+        }
+    }
+    Ok(layer)
+}
+
+/// The active bindings.
+#[derive(Debug, Clone)]
+pub struct Keymap {
+    name: String,
+    keys: BTreeMap<(Context, Action), Vec<Key>>,
+    lookup: HashMap<(Context, Key), Action>,
+}
+
+pub const BUILTIN: [(&str, &str); 3] = [
+    ("default", include_str!("../../keymaps/default.toml")),
+    ("vim", include_str!("../../keymaps/vim.toml")),
+    ("emacs", include_str!("../../keymaps/emacs.toml")),
+];
+
+pub fn builtin_names() -> Vec<&'static str> {
+    BUILTIN.iter().map(|(n, _)| *n).collect()
+}
+
+impl Keymap {
+    /// A shipped keymap by name.
+    pub fn builtin(name: &str) -> Result<Keymap, String> {
+        let (n, text) = BUILTIN.iter().find(|(n, _)| *n == name).ok_or_else(|| {
+            format!(
+                "unknown keymap {name:?}; shipped keymaps: {}",
+                builtin_names().join(", ")
+            )
+        })?;
+        Keymap::build(n, &[(format!("keymaps/{n}.toml"), text.to_string())])
+            .map_err(|e| e.to_string())
+    }
+
+    pub fn default_keymap() -> Keymap {
+        // The shipped files are checked by a unit test; an error here is a
+        // build defect, and an empty keymap would still let ctrl-c quit.
+        Keymap::builtin("default").unwrap_or_else(|_| Keymap {
+            name: "empty".into(),
+            keys: BTreeMap::new(),
+            lookup: HashMap::new(),
+        })
+    }
+
+    /// Layers files in order (later files override whole actions) and checks
+    /// that no key does two things in one context.
+    pub fn build(name: &str, files: &[(String, String)]) -> Result<Keymap, KeymapError> {
+        let mut merged: BTreeMap<(Context, Action), Located> = BTreeMap::new();
+        for (file, text) in files {
+            for (ctx, action, keys) in parse(file, text)?.entries {
+                merged.insert((ctx, action), keys);
+            }
+        }
+        let mut lookup: HashMap<(Context, Key), (Action, Origin)> = HashMap::new();
+        // Global first, so a context binding that shadows it is reported.
+        for ctx in Context::ALL {
+            for ((c, action), keys) in merged.iter().filter(|((c, _), _)| *c == ctx) {
+                for (key, origin) in keys {
+                    let contexts: Vec<Context> = if *c == Context::Global {
+                        Context::ALL.to_vec()
+                    } else {
+                        vec![*c]
+                    };
+                    for target in contexts {
+                        if let Some((other, _)) = lookup
+                            .get(&(target, *key))
+                            .filter(|(other, _)| other != action)
+                        {
+                            return Err(KeymapError {
+                                file: origin.file.clone(),
+                                line: origin.line,
+                                column: origin.column,
+                                message: format!(
+                                    "key {key} is bound to both {:?} and {:?} in [{}]",
+                                    other.name(),
+                                    action.name(),
+                                    target.name()
+                                ),
+                            });
+                        }
+                        lookup.insert((target, *key), (*action, origin.clone()));
+                    }
+                }
+            }
+        }
+        Ok(Keymap {
+            name: name.to_string(),
+            keys: merged
+                .into_iter()
+                .map(|(k, v)| (k, v.into_iter().map(|(key, _)| key).collect()))
+                .collect(),
+            lookup: lookup.into_iter().map(|(k, (a, _))| (k, a)).collect(),
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The action for a key in a context (global bindings apply everywhere).
+    pub fn action(&self, ctx: Context, key: &KeyEvent) -> Option<Action> {
+        self.lookup.get(&(ctx, Key::from_event(key))).copied()
+    }
+
+    pub fn keys(&self, ctx: Context, action: Action) -> &[Key] {
+        self.keys.get(&(ctx, action)).map_or(&[], Vec::as_slice)
+    }
+
+    /// "q", or "q/ctrl-c"; "unbound" when nothing triggers the action.
+    pub fn label(&self, ctx: Context, action: Action) -> String {
+        let keys = self.keys(ctx, action);
+        if keys.is_empty() {
+            "unbound".into()
+        } else {
+            keys.iter()
+                .map(|k| k.to_string())
+                .collect::<Vec<_>>()
+                .join("/")
+        }
+    }
+
+    /// The first key only: for the footer.
+    pub fn short(&self, ctx: Context, action: Action) -> Option<String> {
+        self.keys(ctx, action).first().map(|k| k.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(code: KeyCode, mods: KeyModifiers) -> KeyEvent {
+        KeyEvent::new(code, mods)
+    }
+
+    #[test]
+    fn shipped_keymaps_are_valid_and_complete() {
+        for name in builtin_names() {
+            let k = Keymap::builtin(name).unwrap();
+            for ctx in Context::ALL {
+                for a in ctx.actions() {
+                    assert!(
+                        !k.keys(ctx, *a).is_empty(),
+                        "{name}: {} unbound in {}",
+                        a.name(),
+                        ctx.name()
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn keys_parse_and_print() {
+        for (s, shown) in [
+            ("q", "q"),
+            ("G", "G"),
+            ("shift-g", "G"),
+            ("ctrl-Q", "ctrl-q"),
+            ("alt-x", "alt-x"),
+            ("shift-tab", "shift-tab"),
+            ("f5", "f5"),
+            ("pgdn", "pgdn"),
+            ("space", "space"),
+            (":", ":"),
+        ] {
+            assert_eq!(Key::parse(s).unwrap().to_string(), shown, "{s}");
+        }
+        assert!(Key::parse("f13").is_err());
+        assert!(Key::parse("hyper-q").unwrap_err().contains("unknown key"));
+        assert!(Key::parse("").is_err());
+    }
+
+    #[test]
+    fn user_override_replaces_one_action_and_global_applies_everywhere() {
+        let k = Keymap::build(
+            "default",
+            &[
+                ("default.toml".into(), BUILTIN[0].1.into()),
+                ("user.toml".into(), "[global]\nquit = [\"ctrl-q\"]\n".into()),
+            ],
+        )
+        .unwrap();
+        let ctrl_q = ev(KeyCode::Char('q'), KeyModifiers::CONTROL);
+        assert_eq!(k.action(Context::Tenant, &ctrl_q), Some(Action::Quit));
+        assert_eq!(
+            k.action(
+                Context::Overview,
+                &ev(KeyCode::Char('q'), KeyModifiers::NONE)
+            ),
+            None
+        );
+        assert_eq!(k.label(Context::Global, Action::Quit), "ctrl-q");
+        // Terminals that report shift with an upper-case letter still match.
+        assert_eq!(
+            k.action(
+                Context::Overview,
+                &ev(KeyCode::Char('G'), KeyModifiers::SHIFT)
+            ),
+            Some(Action::Bottom)
+        );
+    }
+
+    #[test]
+    fn errors_name_the_place_and_the_valid_names() {
+        let e = parse("k.toml", "[overview]\ndown = [\"j\"]\nfly = [\"x\"]\n").unwrap_err();
+        assert_eq!((e.line, e.column), (3, 1));
+        assert!(e.message.contains("unknown action \"fly\""), "{e}");
+        assert!(e.message.contains("page_down"), "lists valid actions: {e}");
+        assert!(e.to_string().starts_with("k.toml:3:1: "));
+
+        let e = parse("k.toml", "[overview]\ndown = [\"j\", \"hyper-j\"]\n").unwrap_err();
+        assert_eq!((e.line, e.column), (2, 14));
+        assert!(e.message.contains("unknown key"), "{e}");
+
+        let e = parse("k.toml", "[sidebar]\n").unwrap_err();
+        assert!(
+            e.message
+                .contains("valid contexts: global, overview, tenant"),
+            "{e}"
+        );
+
+        let e = parse("k.toml", "[overview\n").unwrap_err();
+        assert_eq!(e.line, 1);
+
+        let e = Keymap::build(
+            "x",
+            &[(
+                "k.toml".into(),
+                "[overview]\ndown = [\"x\"]\nup = [\"x\"]\n".into(),
+            )],
+        )
+        .unwrap_err();
+        assert!(e.message.contains("bound to both"), "{e}");
+        assert_eq!(e.line, 3);
+
+        let e = Keymap::build(
+            "x",
+            &[(
+                "k.toml".into(),
+                "[global]\nquit = [\"j\"]\n[overview]\ndown = [\"j\"]\n".into(),
+            )],
+        )
+        .unwrap_err();
+        assert!(e.message.contains("\"quit\" and \"down\""), "{e}");
+    }
+}

@@ -1,0 +1,50 @@
+//! `warroom snapshot`: the one-screen picture as plain text, for pastes,
+//! logs and `watch`. It is drawn by the same code as the live console, into
+//! an off-screen buffer, and printed without any escape sequence.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+
+use super::app::App;
+use super::client::{ClientEvent, GatewayClient, describe};
+use super::theme::Theme;
+use super::ui;
+use crate::api::pb;
+
+/// Connects to `url`, waits for the first snapshot and draws it at
+/// `width`×`height`.
+pub async fn text(url: &str, width: u16, height: u16) -> anyhow::Result<String> {
+    let client = GatewayClient::new(url)?;
+    let first = tokio::time::timeout(Duration::from_secs(10), async {
+        let mut stream = client
+            .raw()
+            .watch(pb::WatchRequest {})
+            .await
+            .map_err(|s| anyhow::anyhow!("{}", describe(&s)))?
+            .into_inner();
+        stream
+            .message()
+            .await
+            .map_err(|s| anyhow::anyhow!("{}", describe(&s)))?
+            .ok_or_else(|| anyhow::anyhow!("gateway closed the stream before sending data"))
+    })
+    .await
+    .map_err(|_| anyhow::anyhow!("gateway {url} sent nothing within 10 s"))??;
+    let mut app = App::new(url.to_string(), Theme::mono());
+    app.on_client(ClientEvent::Update(Box::new(first)));
+    app.clock = Utc::now();
+    app.prepare();
+    let mut term = Terminal::new(TestBackend::new(width, height))?;
+    term.draw(|f| ui::render(f, &mut app))?;
+    let buf = term.backend().buffer();
+    let mut out = String::with_capacity((width as usize + 1) * height as usize);
+    for y in 0..height {
+        let line: String = (0..width).map(|x| buf[(x, y)].symbol()).collect();
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    Ok(out)
+}
