@@ -173,9 +173,9 @@ mod tests {
     fn backoff_grows_to_a_cap_with_jitter() {
         assert_eq!(backoff(1, 0.5), Duration::from_millis(250));
         assert_eq!(backoff(2, 0.5), Duration::from_millis(500));
-        assert_eq!(backoff(10, 0.5), Duration::from_millis(2_000));
-        assert!(backoff(10, 1.0) <= Duration::from_millis(2_500));
-        assert!(backoff(10, 0.0) >= Duration::from_millis(1_500));
+        assert_eq!(backoff(10, 0.5), Duration::from_millis(1_200));
+        assert!(backoff(10, 1.0) <= Duration::from_millis(1_500));
+        assert!(backoff(10, 0.0) >= Duration::from_millis(900));
     }
 
     #[test]
