@@ -512,7 +512,6 @@ fn render_tenants(f: &mut Frame, area: Rect, app: &mut App, wide: bool) {
             Constraint::Length(8),
             Constraint::Length(8),
             Constraint::Length(18),
-            Constraint::Length(6),
         ]
     } else {
         vec![
@@ -568,11 +567,6 @@ fn render_tenants(f: &mut Frame, area: Rect, app: &mut App, wide: bool) {
                     Cell::from(format!("{:>8}", thousands(t.restored()))),
                     Cell::from(format!("{:>8}", compact(t.queued_messages))),
                     Cell::from(eta),
-                    Cell::from(if t.reindex_rank > 0 {
-                        format!("{:>6}", compact(t.reindex_rank))
-                    } else {
-                        format!("{:>6}", "–")
-                    }),
                 ]
             } else {
                 vec![
@@ -629,6 +623,12 @@ fn render_tenant(f: &mut Frame, area: Rect, app: &App, tv: &TenantView) {
             thousands(t.queued_messages),
             t.priority.as_str(),
         )));
+        if t.reindex_rank > 0 {
+            lines[1].push_span(Span::raw(format!(
+                " · last mailbox at position {} in the reindex order",
+                thousands(t.reindex_rank)
+            )));
+        }
         let eta = match eta_relative(&t.eta, now) {
             Some(rel) => format!(" ETA {} ({rel})", eta_range(&t.eta, now)),
             None if t.affected() == 0 => " nothing left to restore".into(),

@@ -811,7 +811,10 @@ impl Simulator {
         let storage_down = c == CLUSTER_A && self.scope.is_none();
         let mut services = Vec::with_capacity(ServiceRole::ALL.len());
         for role in ServiceRole::ALL {
-            let jitter = unit(self.cfg.seed, 31 + role as u64, self.advances) * 4.0;
+            // Latency noise changes every 15 ticks: jitter that flips every
+            // second tells an operator nothing and costs bandwidth on every
+            // console.
+            let jitter = unit(self.cfg.seed, 31 + role as u64, self.advances / 15) * 4.0;
             let (status, rate, latency, detail) = match role {
                 r if r.has_logins() => {
                     let success = (1.0 - affected_frac).clamp(0.0, 1.0);
@@ -879,7 +882,7 @@ impl Simulator {
                 role,
                 status,
                 login_success_rate: rate,
-                latency_ms: (latency * 10.0).round() / 10.0,
+                latency_ms: latency.round(),
                 detail,
             });
         }
@@ -902,7 +905,7 @@ impl Simulator {
                 delivery_per_min: f.delivery_per_sec * 60.0,
                 drain_eta,
                 depth_history: f.depth_history.iter().copied().collect(),
-                history_step_seconds: self.last_dt.round() as u32,
+                history_step_seconds: (self.last_dt * HISTORY_EVERY as f64).round() as u32,
             },
             reindex,
             mailboxes,
@@ -1084,7 +1087,10 @@ impl Source for Simulator {
                 IncidentState::Monitoring
             };
         }
-        for c in [CLUSTER_A, CLUSTER_B] {
+        // One sparkline sample every HISTORY_EVERY ticks: a graph that shifts
+        // every second repaints itself on every console every second.
+        let sample = (self.advances - 1).is_multiple_of(HISTORY_EVERY);
+        for c in [CLUSTER_A, CLUSTER_B].into_iter().filter(|_| sample) {
             let depth: f64 = self
                 .tenants
                 .iter()

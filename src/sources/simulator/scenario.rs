@@ -33,6 +33,8 @@ pub const CONCURRENCY: f64 = 8.0;
 /// Reindex rate samples kept (one per tick): a day at one-minute ticks, so
 /// the pessimistic ETA remembers yesterday's peak.
 pub const REINDEX_HISTORY: usize = 1_440;
+/// Ticks between two queue sparkline samples.
+pub const HISTORY_EVERY: u64 = 10;
 /// Samples kept for the queue sparkline.
 pub const HISTORY: usize = 120;
 
