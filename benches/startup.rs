@@ -73,7 +73,7 @@ async fn start_to_first_frame() -> (Gateway, Steps) {
 
     let gc = GatewayClient::new(&gw.url()).expect("valid url");
     let (tx, mut rx) = mpsc::channel::<ClientEvent>(64);
-    let watch = tokio::spawn(client::watch_forever(gc, tx));
+    let watch = tokio::spawn(client::watch_forever(gc, tx, Default::default()));
     let mut app = App::new(gw.url(), Theme::mono());
     app.simulated_hint = true;
     loop {

@@ -63,7 +63,7 @@ enum KeymapCommand {
     },
 }
 
-#[derive(Args, Debug, Clone, Default)]
+#[derive(Args, Debug, Clone, Default, PartialEq)]
 struct ConsoleArgs {
     /// Gateway to connect to, e.g. http://127.0.0.1:50051. Without it, an
     /// embedded gateway runs the simulated incident.
@@ -79,7 +79,7 @@ struct ConsoleArgs {
     sim: SimArgs,
 }
 
-#[derive(Args, Debug, Clone, Default)]
+#[derive(Args, Debug, Clone, Default, PartialEq)]
 struct SimArgs {
     /// Seed of the simulated incident: the same seed replays the same incident [default: 2008].
     #[arg(long)]
@@ -151,16 +151,25 @@ struct Demo {
     skip_hours: u32,
 }
 
-fn demo(sim: &SimArgs, cfg: &Config) -> Demo {
+fn demo(sim: &SimArgs, cfg: &Config) -> anyhow::Result<Demo> {
     let d = cfg.demo.clone().unwrap_or_default();
-    Demo {
+    let demo = Demo {
         seed: sim.seed.or(d.seed).unwrap_or(2008),
         speed: sim.speed.or(d.speed).unwrap_or(60.0),
         tenants: sim.tenants.or(d.tenants).unwrap_or(2_000),
         mailboxes: sim.mailboxes.or(d.mailboxes).unwrap_or(50_000),
         tick: Duration::from_millis(sim.tick_ms.or(d.tick_ms).unwrap_or(1_000)),
         skip_hours: sim.skip.unwrap_or(0),
+    };
+    let step = demo.speed * demo.tick.as_secs_f64();
+    if step > 86_400.0 {
+        anyhow::bail!(
+            "--speed {} with --tick-ms {} makes one tick {step:.0} simulated seconds; at most one day (86400) per tick",
+            demo.speed,
+            demo.tick.as_millis()
+        );
     }
+    Ok(demo)
 }
 
 async fn start_gateway(listen: SocketAddr, d: &Demo) -> anyhow::Result<Gateway> {
@@ -190,9 +199,15 @@ async fn start_gateway(listen: SocketAddr, d: &Demo) -> anyhow::Result<Gateway> 
 }
 
 fn log_to_file(paths: &Paths) -> Option<tracing_appender::non_blocking::WorkerGuard> {
+    // Opened here rather than by tracing_appender, which panics when the
+    // file cannot be created: no log file is no reason to stop the console.
     std::fs::create_dir_all(&paths.state_dir).ok()?;
-    let appender = tracing_appender::rolling::never(&paths.state_dir, "console.log");
-    let (writer, guard) = tracing_appender::non_blocking(appender);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&paths.log_file)
+        .ok()?;
+    let (writer, guard) = tracing_appender::non_blocking(file);
     tracing_subscriber::fmt()
         .with_writer(writer)
         .with_ansi(false)
@@ -278,7 +293,7 @@ async fn console(args: ConsoleArgs, cfg: Config, paths: Paths) -> anyhow::Result
         None => {
             let gw = start_gateway(
                 SocketAddr::from(([127, 0, 0, 1], 0)),
-                &demo(&args.sim, &cfg),
+                &demo(&args.sim, &cfg)?,
             )
             .await?;
             (gw.url(), Some(gw))
@@ -311,7 +326,7 @@ async fn gateway(args: GatewayArgs, cfg: Config) -> anyhow::Result<i32> {
         tracing::warn!(listen = %args.listen, "listening beyond loopback: anyone who can reach this address can read the war room");
     }
     let SourceKind::Simulator = args.source;
-    let gw = start_gateway(args.listen, &demo(&args.sim, &cfg)).await?;
+    let gw = start_gateway(args.listen, &demo(&args.sim, &cfg)?).await?;
     eprintln!(
         "warroom gateway serving warroom.v1 on {} (source: simulator, SIMULATED)",
         gw.url()
@@ -330,7 +345,7 @@ async fn snapshot(args: SnapshotArgs, cfg: Config) -> anyhow::Result<i32> {
         None => {
             let gw = start_gateway(
                 SocketAddr::from(([127, 0, 0, 1], 0)),
-                &demo(&args.console.sim, &cfg),
+                &demo(&args.console.sim, &cfg)?,
             )
             .await?;
             (gw.url(), Some(gw))
@@ -375,7 +390,6 @@ fn info(args: ConsoleArgs, cfg: &Config, paths: &Paths) -> anyhow::Result<i32> {
     );
     println!("log file:     {}", paths.log_file.display());
     println!("state dir:    {}", paths.state_dir.display());
-    println!("drafts dir:   {}", paths.state_dir.join("drafts").display());
     match gateway_url(&args, cfg) {
         Some(url) => println!("gateway:      {url}"),
         None => println!("gateway:      embedded demo (simulated incident on a loopback port)"),
@@ -426,6 +440,12 @@ fn keymap_cmd(cmd: KeymapCommand) -> anyhow::Result<i32> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if cli.command.is_some() && cli.console != ConsoleArgs::default() {
+        eprintln!(
+            "warroom: put options after the command name, e.g. `warroom gateway --seed 7`, not `warroom --seed 7 gateway`"
+        );
+        return ExitCode::from(2);
+    }
     let paths = Paths::resolve(cli.config.clone());
     let cfg = match Config::load(&paths.config_file) {
         Ok(c) => c,

@@ -81,7 +81,7 @@ fn info_prints_every_path_in_use() {
         "{s}"
     );
     assert!(s.contains("keymap:       emacs"), "{s}");
-    assert!(s.contains("log file:") && s.contains("drafts dir:"), "{s}");
+    assert!(s.contains("log file:") && s.contains("state dir:"), "{s}");
     assert!(s.contains("embedded demo"), "{s}");
 }
 
@@ -139,6 +139,15 @@ fn bad_flags_get_a_clear_error() {
             "{args:?}: {e}"
         );
     }
+    let out = warroom(&h, &["--seed", "7", "gateway"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("put options after the command name"));
+    let out = warroom(&h, &["snapshot", "--speed", "100000", "--tick-ms", "60000"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("at most one day"), "{}", text(&out.stderr));
+    let out = warroom(&h, &["snapshot", "--gateway", "https://example.invalid:1"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("no TLS"), "{}", text(&out.stderr));
     let out = warroom(&h, &["snapshot", "--tenants", "10", "--mailboxes", "5"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("--mailboxes (5) must be at least --tenants (10)"));

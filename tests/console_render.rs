@@ -246,7 +246,7 @@ async fn unreachable_gateway_shows_disconnected_and_retrying() {
     // Nothing listens on port 1 of loopback.
     let client = GatewayClient::new("http://127.0.0.1:1").unwrap();
     let (tx, mut rx) = mpsc::channel(8);
-    let task = tokio::spawn(client::watch_forever(client, tx));
+    let task = tokio::spawn(client::watch_forever(client, tx, Default::default()));
     let mut app = App::new("http://127.0.0.1:1".into(), Theme::mono());
     while !matches!(app.conn, Conn::Down { .. }) {
         let ev = tokio::time::timeout(Duration::from_secs(20), rx.recv())

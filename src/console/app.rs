@@ -19,7 +19,12 @@ pub enum Command {
     None,
     Quit,
     FetchMailboxes(MailboxRequest),
+    /// Drop the Watch stream and subscribe again (a fresh snapshot).
+    Resubscribe,
 }
+
+/// How often an open mailbox list is refetched while data flows.
+pub const MAILBOX_REFRESH_SECONDS: i64 = 5;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Conn {
@@ -97,6 +102,8 @@ pub struct TenantView {
     pub selected: usize,
     /// Client-side filter of the rows on this page (by address).
     pub filter_text: String,
+    /// When the rows on screen were asked for.
+    pub fetched_at: Option<DateTime<Utc>>,
     serial: u64,
 }
 
@@ -125,6 +132,8 @@ pub struct App {
     pub model: Model,
     pub conn: Conn,
     pub last_update: Option<DateTime<Utc>>,
+    /// Time between the last two updates: how often this gateway ticks.
+    pub update_interval: Option<chrono::Duration>,
     /// Wall clock for the header; set by the loop (and by tests).
     pub clock: DateTime<Utc>,
     pub view: View,
@@ -152,6 +161,7 @@ impl App {
             model: Model::default(),
             conn: Conn::Connecting { attempt: 1 },
             last_update: None,
+            update_interval: None,
             clock: Utc::now(),
             view: View::Overview,
             help: false,
@@ -190,21 +200,24 @@ impl App {
         self.selected = self.selected.min(n.saturating_sub(1));
     }
 
-    pub fn on_client(&mut self, ev: ClientEvent) {
+    /// Applies what the client task reported; may ask the loop for network
+    /// work (refresh an open mailbox list, resubscribe after a gap).
+    pub fn on_client(&mut self, ev: ClientEvent) -> Command {
         match ev {
             ClientEvent::Update(u) => match self.model.apply(&u) {
                 Applied::Snapshot | Applied::Delta => {
                     self.conn = Conn::Live;
-                    self.last_update = Some(Utc::now());
+                    let now = Utc::now();
+                    if let Some(prev) = self.last_update {
+                        self.update_interval = Some(now - prev);
+                    }
+                    self.last_update = Some(now);
+                    return self.refresh_due(now);
                 }
                 Applied::Stale => {}
                 Applied::Gap => {
-                    // Cannot happen with a well-behaved gateway (it resends a
-                    // snapshot); the next snapshot repairs it.
-                    tracing::warn!(
-                        version = u.version,
-                        "update does not follow; waiting for a snapshot"
-                    );
+                    tracing::warn!(version = u.version, "update does not follow; resubscribing");
+                    return Command::Resubscribe;
                 }
             },
             ClientEvent::Connecting { attempt } => {
@@ -218,24 +231,52 @@ impl App {
                 self.conn = Conn::Down { error, retry_in };
             }
             ClientEvent::Mailboxes { serial, result } => {
-                if let View::Tenant(tv) = &mut self.view {
-                    if tv.serial != serial {
-                        return; // an answer to a request we no longer care about
+                let View::Tenant(tv) = &mut self.view else {
+                    return Command::None;
+                };
+                if tv.serial != serial {
+                    return Command::None; // an answer we no longer care about
+                }
+                tv.loading = false;
+                match result {
+                    Ok((rows, next, total)) => {
+                        tv.rows = rows;
+                        tv.next_token = next;
+                        tv.total = total;
+                        tv.error = None;
+                        tv.selected = tv.selected.min(tv.visible().len().saturating_sub(1));
                     }
-                    tv.loading = false;
-                    match result {
-                        Ok((rows, next, total)) => {
-                            tv.rows = rows;
-                            tv.next_token = next;
-                            tv.total = total;
-                            tv.error = None;
-                            tv.selected = tv.selected.min(tv.rows.len().saturating_sub(1));
-                        }
-                        Err(e) => tv.error = Some(e),
-                    }
+                    Err(e) => tv.error = Some(e),
                 }
             }
         }
+        Command::None
+    }
+
+    /// An open mailbox list is refetched every few seconds while data flows,
+    /// so its states and ETAs do not go stale under a live header.
+    fn refresh_due(&mut self, now: DateTime<Utc>) -> Command {
+        match &self.view {
+            View::Tenant(tv)
+                if !tv.loading
+                    && tv.fetched_at.is_none_or(|t| {
+                        (now - t).num_seconds() >= MAILBOX_REFRESH_SECONDS
+                    }) =>
+            {
+                self.fetch()
+            }
+            _ => Command::None,
+        }
+    }
+
+    /// True when a live stream has been quiet for much longer than this
+    /// gateway's own tick (5 s at least, 3 ticks for slow gateways).
+    pub fn quiet(&self) -> Option<chrono::Duration> {
+        let age = self.clock - self.last_update?;
+        let limit = self
+            .update_interval
+            .map_or(chrono::Duration::seconds(5), |i| (i * 3).max(chrono::Duration::seconds(5)));
+        (age >= limit).then_some(age)
     }
 
     fn fetch(&mut self) -> Command {
@@ -246,6 +287,7 @@ impl App {
         };
         tv.serial = serial;
         tv.loading = true;
+        tv.fetched_at = Some(Utc::now());
         Command::FetchMailboxes(MailboxRequest {
             serial,
             request: pb::ListMailboxesRequest {
@@ -264,6 +306,11 @@ impl App {
 
     pub fn on_key(&mut self, k: KeyEvent) -> Command {
         self.status = None;
+        let ctrl_c = k.modifiers.contains(KeyModifiers::CONTROL) && k.code == KeyCode::Char('c');
+        // While typing, ctrl-c still means "get me out", never the letter c.
+        if ctrl_c && (self.palette.is_some() || self.filter_editing) {
+            return Command::Quit;
+        }
         if let Some(input) = self.palette.as_mut() {
             match k.code {
                 KeyCode::Esc => self.palette = None,
@@ -309,7 +356,6 @@ impl App {
             return Command::None;
         }
         let action = self.keymap.action(self.context(), &k);
-        let ctrl_c = k.modifiers.contains(KeyModifiers::CONTROL) && k.code == KeyCode::Char('c');
         if self.help {
             // Any key closes the help; quit still quits.
             self.help = false;
@@ -388,6 +434,7 @@ impl App {
             sort_by_eta: true,
             selected: 0,
             filter_text: String::new(),
+            fetched_at: None,
             serial: 0,
         });
         self.fetch()

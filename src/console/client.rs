@@ -22,6 +22,11 @@ impl GatewayClient {
     /// A lazily connecting client: creating it never fails on an unreachable
     /// gateway, only on a malformed URL.
     pub fn new(url: &str) -> anyhow::Result<Self> {
+        if !url.starts_with("http://") {
+            anyhow::bail!(
+                "gateway URL {url:?} must start with http:// (this build has no TLS: reach a remote gateway through an SSH tunnel)"
+            );
+        }
         let endpoint = Endpoint::from_shared(url.to_string())
             .map_err(|e| anyhow::anyhow!("invalid gateway URL {url:?}: {e}"))?
             .connect_timeout(Duration::from_secs(3))
@@ -64,12 +69,13 @@ pub enum ClientEvent {
 }
 
 /// Delay before reconnect attempt `attempt` (1-based): 250 ms doubling to a
-/// 2 s cap, ±25% jitter so a room full of consoles does not reconnect in
-/// lockstep after a gateway restart.
+/// 1.2 s cap, ±25% jitter so a room full of consoles does not reconnect in
+/// lockstep after a gateway restart. The cap keeps a console within 1.5 s of
+/// a gateway that comes back.
 pub fn backoff(attempt: u32, jitter_unit: f64) -> Duration {
     let base = 250u64
         .saturating_mul(1 << attempt.saturating_sub(1).min(6))
-        .min(2_000);
+        .min(1_200);
     let jitter = 0.75 + 0.5 * jitter_unit.clamp(0.0, 1.0);
     Duration::from_millis((base as f64 * jitter) as u64)
 }
@@ -92,8 +98,14 @@ pub fn describe(status: &tonic::Status) -> String {
     }
 }
 
-/// Watches until the receiver is dropped, reconnecting forever.
-pub async fn watch_forever(client: GatewayClient, tx: mpsc::Sender<ClientEvent>) {
+/// Watches until the receiver is dropped, reconnecting forever. A
+/// notification on `resubscribe` drops the stream and subscribes again, for
+/// a fresh snapshot.
+pub async fn watch_forever(
+    client: GatewayClient,
+    tx: mpsc::Sender<ClientEvent>,
+    resubscribe: std::sync::Arc<tokio::sync::Notify>,
+) {
     let mut attempt = 0u32;
     loop {
         attempt += 1;
@@ -105,7 +117,14 @@ pub async fn watch_forever(client: GatewayClient, tx: mpsc::Sender<ClientEvent>)
                 let mut stream = resp.into_inner();
                 let mut error = "gateway closed the stream".to_string();
                 loop {
-                    match stream.message().await {
+                    let next = tokio::select! {
+                        m = stream.message() => m,
+                        _ = resubscribe.notified() => {
+                            error = "resynchronising with a fresh snapshot".into();
+                            break;
+                        }
+                    };
+                    match next {
                         Ok(Some(u)) => {
                             attempt = 0;
                             if tx.send(ClientEvent::Update(Box::new(u))).await.is_err() {

@@ -26,6 +26,20 @@ use tokio::sync::mpsc;
 use app::{App, Command};
 use client::{ClientEvent, GatewayClient};
 
+/// Starts the network work a key or an update asked for.
+fn run_command(
+    cmd: Command,
+    client: &GatewayClient,
+    tx: &mpsc::Sender<ClientEvent>,
+    resubscribe: &tokio::sync::Notify,
+) {
+    match cmd {
+        Command::FetchMailboxes(req) => client::spawn_mailboxes(client.clone(), req, tx.clone()),
+        Command::Resubscribe => resubscribe.notify_one(),
+        Command::None | Command::Quit => {}
+    }
+}
+
 /// How to run the console.
 pub struct Options {
     pub url: String,
@@ -45,7 +59,12 @@ pub struct Options {
 pub async fn run(opts: Options) -> anyhow::Result<i32> {
     let client = GatewayClient::new(&opts.url)?;
     let (tx, mut rx) = mpsc::channel::<ClientEvent>(64);
-    let watch = tokio::spawn(client::watch_forever(client.clone(), tx.clone()));
+    let resubscribe = std::sync::Arc::new(tokio::sync::Notify::new());
+    let watch = tokio::spawn(client::watch_forever(
+        client.clone(),
+        tx.clone(),
+        resubscribe.clone(),
+    ));
 
     let mut app = App::new(opts.url, opts.theme);
     app.simulated_hint = opts.simulated_hint;
@@ -71,8 +90,7 @@ pub async fn run(opts: Options) -> anyhow::Result<i32> {
                 Some(Ok(Event::Key(k))) if k.kind != KeyEventKind::Release => {
                     match app.on_key(k) {
                         Command::Quit => break 0,
-                        Command::FetchMailboxes(req) => client::spawn_mailboxes(client.clone(), req, tx.clone()),
-                        Command::None => {}
+                        cmd => run_command(cmd, &client, &tx, &resubscribe),
                     }
                     dirty = true;
                 }
@@ -94,10 +112,12 @@ pub async fn run(opts: Options) -> anyhow::Result<i32> {
                 Some(Err(_)) | None => break 0,
             },
             Some(msg) = rx.recv() => {
-                app.on_client(msg);
+                let cmd = app.on_client(msg);
+                run_command(cmd, &client, &tx, &resubscribe);
                 // Coalesce a burst of updates into one frame.
                 while let Ok(more) = rx.try_recv() {
-                    app.on_client(more);
+                    let cmd = app.on_client(more);
+                    run_command(cmd, &client, &tx, &resubscribe);
                 }
                 dirty = true;
             }

@@ -75,25 +75,22 @@ fn conn_spans(app: &App) -> Vec<Span<'static>> {
         .last_update
         .map(|t| duration(app.clock.signed_duration_since(t)));
     match &app.conn {
-        Conn::Live => {
-            let stale = app
-                .last_update
-                .is_some_and(|t| app.clock.signed_duration_since(t).num_seconds() >= 5);
-            if stale {
-                vec![Span::styled(
-                    format!("◌ LIVE, no data for {}", age.unwrap_or_default()),
-                    th.alert(),
-                )]
-            } else {
-                vec![Span::styled("● LIVE".to_string(), th.ok())]
-            }
-        }
+        Conn::Live => match app.quiet() {
+            Some(quiet) => vec![Span::styled(
+                format!("◌ LIVE, no data for {}", duration(quiet)),
+                th.alert(),
+            )],
+            None => vec![Span::styled("● LIVE".to_string(), th.ok())],
+        },
         Conn::Connecting { attempt } => vec![Span::styled(
             format!("◌ connecting (try {attempt})"),
             th.alert(),
         )],
         Conn::Down { retry_in, .. } => {
-            let mut s = format!("✖ DISCONNECTED, retrying in {}ms", retry_in.as_millis());
+            let mut s = format!(
+                "✖ DISCONNECTED, retrying in {:.1}s",
+                retry_in.as_secs_f64()
+            );
             if let Some(age) = age {
                 s.push_str(&format!(", data {age} old"));
             }
@@ -111,7 +108,9 @@ fn render_header(f: &mut Frame, area: Rect, app: &App) {
     let mut right: Vec<Span> = vec![Span::raw(app.clock.format(" %H:%M:%S UTC ").to_string())];
     right.extend(conn_spans(app));
     right.push(Span::raw(" "));
-    let right_w = right.iter().map(|s| s.width()).sum::<usize>() as u16;
+    // The left keeps room for "WARROOM  SIMULATED".
+    let right_w = (right.iter().map(|s| s.width()).sum::<usize>() as u16)
+        .min(area.width.saturating_sub(22));
     let [l1_area, r1_area] = Layout::horizontal([Constraint::Min(10), Constraint::Length(right_w)])
         .areas(Rect { height: 1, ..area });
     let l2_area = Rect {
@@ -126,10 +125,11 @@ fn render_header(f: &mut Frame, area: Rect, app: &App) {
         l1.push(Span::raw(" "));
     }
     let inc = &o.incident;
-    let mut tail = vec![
-        Span::raw(" · "),
-        Span::styled(inc.state.as_str().to_uppercase(), th.alert()),
-    ];
+    let mut tail = Vec::new();
+    if app.model.version > 0 {
+        tail.push(Span::raw(" · "));
+        tail.push(Span::styled(inc.state.as_str().to_uppercase(), th.alert()));
+    }
     if let (Some(start), Some(now)) = (inc.started_at, inc.now) {
         tail.push(Span::raw(format!(" · T+{}", duration(now - start))));
     }
@@ -148,10 +148,12 @@ fn render_header(f: &mut Frame, area: Rect, app: &App) {
     let t = &o.totals;
     let mut l2: Vec<Span> = vec![Span::raw(" ")];
     if let Conn::Down { error, .. } = &app.conn {
-        l2.push(Span::styled(
-            format!("✖ {} — showing the last data received", safe(error)),
-            th.alert(),
-        ));
+        let what = if app.model.version > 0 {
+            "showing the last data received"
+        } else {
+            "no data yet"
+        };
+        l2.push(Span::styled(format!("✖ {} — {what}", safe(error)), th.alert()));
     } else if app.model.version > 0 {
         l2.push(Span::styled(
             format!("{} mailboxes affected", thousands(t.affected_mailboxes)),
@@ -180,7 +182,8 @@ fn render_header(f: &mut Frame, area: Rect, app: &App) {
                 String::new()
             };
             let clock = if wide {
-                format!(" · source clock {}{speed}", now.format("%b %d %H:%M UTC"))
+                let which = if o.simulated() { "sim" } else { "source clock" };
+                format!(" · {which} {}{speed}", now.format("%b %d %H:%M"))
             } else {
                 format!(" · {}", now.format("%b %d %H:%M"))
             };
@@ -343,10 +346,16 @@ fn render_queue(f: &mut Frame, area: Rect, app: &App, wide: bool) {
     let text_w = if wide { 44 } else { inner.width.min(44) };
     let [text, spark] =
         Layout::horizontal([Constraint::Length(text_w), Constraint::Min(0)]).areas(inner);
-    let trend = match (q.depth_history.first(), q.depth_history.last()) {
-        (Some(a), Some(b)) if b > a => "▲ growing",
-        (Some(a), Some(b)) if b < a => "▼ draining",
-        _ => "= steady",
+    // From the current rates, not the sparkline: the sparkline is sampled
+    // every few ticks and lags.
+    let trend = if q.depth() == 0 {
+        "= empty"
+    } else if q.delivery_per_min > q.arrival_per_min * 1.01 {
+        "▼ draining"
+    } else if q.arrival_per_min > q.delivery_per_min * 1.01 {
+        "▲ growing"
+    } else {
+        "= steady"
     };
     let mut lines = vec![Line::from(vec![
         Span::styled(format!("{} queued ", thousands(q.depth())), th.title()),
@@ -623,18 +632,20 @@ fn render_tenant(f: &mut Frame, area: Rect, app: &App, tv: &TenantView) {
             thousands(t.queued_messages),
             t.priority.as_str(),
         )));
-        if t.reindex_rank > 0 {
-            lines[1].push_span(Span::raw(format!(
-                " · last mailbox at position {} in the reindex order",
-                thousands(t.reindex_rank)
-            )));
-        }
+
         let eta = match eta_relative(&t.eta, now) {
             Some(rel) => format!(" ETA {} ({rel})", eta_range(&t.eta, now)),
             None if t.affected() == 0 => " nothing left to restore".into(),
             None => format!(" ETA {}", eta_range(&t.eta, now)),
         };
-        lines.push(Line::from(Span::styled(safe(&eta), th.title())));
+        let mut eta_line = vec![Span::styled(safe(&eta), th.title())];
+        if t.reindex_rank > 0 {
+            eta_line.push(Span::raw(format!(
+                " · its last mailbox is {} in the reindex order",
+                thousands(t.reindex_rank)
+            )));
+        }
+        lines.push(Line::from(eta_line));
     }
     f.render_widget(Paragraph::new(lines), summary);
 
@@ -792,9 +803,11 @@ fn render_footer(f: &mut Frame, area: Rect, app: &App) {
     f.render_widget(Paragraph::new(line), area);
 }
 
-fn help_lines(km: &Keymap, th: &Theme) -> Vec<Line<'static>> {
+/// The keys that work here: global ones and the current view's, so the
+/// help fits an 80x24 terminal.
+fn help_lines(km: &Keymap, th: &Theme, here: Context) -> Vec<Line<'static>> {
     let mut lines = Vec::new();
-    for ctx in Context::ALL {
+    for ctx in [Context::Global, here] {
         lines.push(Line::from(Span::styled(
             format!("{} keys", ctx.name()),
             th.title()
@@ -815,7 +828,7 @@ fn help_lines(km: &Keymap, th: &Theme) -> Vec<Line<'static>> {
 
 fn render_help(f: &mut Frame, area: Rect, app: &App) {
     let th = &app.theme;
-    let lines = help_lines(&app.keymap, th);
+    let lines = help_lines(&app.keymap, th, app.context());
     let w = 78.min(area.width.saturating_sub(2));
     let h = (lines.len() as u16 + 2).min(area.height.saturating_sub(2));
     let r = Rect {

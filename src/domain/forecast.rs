@@ -125,12 +125,19 @@ impl RateStats {
 
     /// p50 from recent samples, p90 from a longer history: a job that ran
     /// all night at full speed will slow down at the morning peak, as the
-    /// 2008 reindex did.
-    pub fn recent_and_history(recent: &[f64], history: &[f64]) -> Self {
-        RateStats {
-            median: percentile(recent, 0.5),
-            slow: percentile(history, 0.1).or_else(|| percentile(recent, 0.1)),
+    /// 2008 reindex did. Until the history covers a whole day
+    /// (`full_day == false`) nobody has seen the peak yet, so the p90 assumes
+    /// the rate may halve.
+    pub fn recent_and_history(recent: &[f64], history: &[f64], full_day: bool) -> Self {
+        let median = percentile(recent, 0.5);
+        let mut slow = percentile(history, 0.1).or_else(|| percentile(recent, 0.1));
+        if !full_day {
+            slow = match (slow, median) {
+                (Some(s), Some(m)) => Some(s.min(m * 0.5)),
+                (s, _) => s,
+            };
         }
+        RateStats { median, slow }
     }
 }
 
@@ -246,14 +253,14 @@ mod tests {
         let recent = [10.0; 10];
         let mut history = vec![10.0; 80];
         history.extend([4.0; 20]);
-        let eta = forecast_with(
-            t0(),
-            600.0,
-            RateStats::recent_and_history(&recent, &history),
-            0.0,
-        );
+        let stats = RateStats::recent_and_history(&recent, &history, true);
+        let eta = forecast_with(t0(), 600.0, stats, 0.0);
         assert_eq!(eta.p50, Some(t0() + Duration::seconds(60)));
         assert_eq!(eta.p90, Some(t0() + Duration::seconds(150)));
+        // Before a full day has been seen, the p90 allows for the rate halving.
+        let stats = RateStats::recent_and_history(&recent, &recent, false);
+        let eta = forecast_with(t0(), 600.0, stats, 0.0);
+        assert_eq!(eta.p90, Some(t0() + Duration::seconds(120)));
     }
 
     #[test]

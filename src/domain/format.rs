@@ -63,7 +63,9 @@ pub fn clock(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
 /// "14:10–15:40 UTC", or the reason there is none.
 pub fn eta_range(eta: &EtaRange, now: DateTime<Utc>) -> String {
     match (eta.p50, eta.p90) {
-        (Some(a), Some(b)) if a <= now && b <= now => "done".into(),
+        // Due (the forecast says it should be done by now): not "done",
+        // which only the mailbox state may say.
+        (Some(a), Some(b)) if a <= now && b <= now => "now".into(),
         (Some(a), Some(b)) if clock(a, now) == clock(b, now) => format!("{} UTC", clock(a, now)),
         (Some(a), Some(b)) => format!("{}–{} UTC", clock(a, now), clock(b, now)),
         _ if eta.reason.is_empty() => "no estimate".into(),

@@ -576,7 +576,11 @@ impl Simulator {
             }
         }
         self.budget_carry = budget.min(1.0);
-        self.reindex_rate.record(worked, dt);
+        // Idle time (nothing queued) is not a rate: recording zeros would
+        // make the next job's forecast say "no progress" for an hour.
+        if worked > 0.0 || !self.in_flight.is_empty() {
+            self.reindex_rate.record(worked, dt);
+        }
     }
 
     /// The mail-server bug: mailboxes reindexed on every third volume of
@@ -669,10 +673,12 @@ impl Simulator {
     /// Reindex rate statistics for this tick: p50 from the last hour of
     /// samples, p90 from the last day's.
     fn reindex_stats(&self) -> RateStats {
-        let recent_samples = (HOUR / self.last_dt.max(1.0)).ceil() as usize;
+        let per_hour = (HOUR / self.last_dt.max(1.0)).ceil() as usize;
+        let per_day = (per_hour * 24).min(REINDEX_HISTORY);
         RateStats::recent_and_history(
-            &self.reindex_rate.latest(recent_samples.max(1)),
+            &self.reindex_rate.latest(per_hour.max(1)),
             &self.reindex_rate.rates(),
+            self.reindex_rate.len() >= per_day,
         )
     }
 
@@ -785,14 +791,13 @@ impl Simulator {
             }
         }
         let f = &self.flows[c];
-        let in_flight_msgs = (f.arrival_per_sec * 5.0).round() as u64;
-        let active = (deliverable.min(BACKLOG_DELIVERY_PER_SEC * self.scale * 60.0)).round() as u64
-            + in_flight_msgs;
+        // Only mail waiting because of the incident: what the header's
+        // "queued, none lost" and the tenants' queued counts add up to.
+        let active = (deliverable.min(BACKLOG_DELIVERY_PER_SEC * self.scale * 60.0)).round() as u64;
         let hold = failed_backlog.round() as u64;
-        let deferred =
-            ((backlog + deliverable).round() as u64 + in_flight_msgs).saturating_sub(active + hold);
+        let deferred = ((backlog + deliverable).round() as u64).saturating_sub(active + hold);
         let depth = active + deferred + hold;
-        let drain_eta = if depth <= in_flight_msgs * 2 {
+        let drain_eta = if depth == 0 {
             EtaRange::unknown(NO_ETA)
         } else {
             let eta = forecast(now, depth as f64, &f.drain.rates(), 0.0);
@@ -1102,6 +1107,10 @@ impl Source for Simulator {
                 h.pop_front();
             }
             h.push_back(depth.round() as u64);
+        }
+        // What watchers now hold, to judge next tick's queued change.
+        for t in self.tenants.iter_mut().filter(|t| t.dirty) {
+            t.sent_queued = t.queued();
         }
     }
 
