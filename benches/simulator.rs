@@ -4,15 +4,19 @@
 //! `changed_tenants`) and a whole `Hub::tick` at 5M.
 //!
 //! Each simulator is built once and warmed up to 5 simulated hours (the
-//! fault is identified at 3 h, so the scan and the reindex are both running),
-//! then ticked in place: the incident keeps evolving while it is measured.
-//! The default-scale simulator is rebuilt (untimed) whenever it reaches 20
-//! simulated hours, so its thousands of iterations all measure the scan /
-//! reindex phase and never the quiet, resolved end of the incident.
+//! fault is identified at 3 h, so the scan and the reindex are both running).
+//! `overview` and `changed_tenants` are measured at that fixed point; then
+//! `advance` is measured in place: the incident keeps evolving while it is
+//! measured. The default-scale simulator is rebuilt (untimed) whenever it
+//! reaches 20 simulated hours, so its thousands of iterations all measure the
+//! scan / reindex phase and never the quiet, resolved end of the incident.
+//! After the criterion runs, the 5M hub is ticked on past the second fault
+//! (26 h), whose tick walks every mailbox of cluster A, and the spread of
+//! those ticks is printed.
 //!
-//! Run: `cargo bench --bench simulator`. Also printed on stderr: build
-//! and warm-up wall times and the process peak RSS (VmHWM) after building
-//! the 5M simulator.
+//! Run: `cargo bench --bench simulator`. Also printed on stderr: build and
+//! warm-up wall times, per-phase tick percentiles, and the process peak RSS
+//! (VmHWM) after building the 5M simulator.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -25,6 +29,8 @@ use warroom::sources::simulator::{SimConfig, Simulator};
 const STEP: f64 = 60.0;
 /// 5 simulated hours at 60 s per tick.
 const WARMUP_TICKS: u64 = 5 * 60;
+/// The tick that crosses 26 simulated hours: the second fault.
+const SECOND_FAULT_TICK: u64 = 26 * 60;
 /// Rebuild the default-scale simulator after 20 simulated hours.
 const DEFAULT_MAX_TICKS: u64 = 20 * 60;
 
@@ -91,6 +97,15 @@ fn default_scale(c: &mut Criterion) {
     let mut sim = build(2_000, 50_000);
     warm_up(&mut sim, "default");
     let mut g = c.benchmark_group("simulator_default_2k_tenants_50k_mailboxes");
+    eprintln!(
+        "[simulator] default simulator at {} ticks (queries measured here); last advance changed {} tenant rows",
+        sim.advances(),
+        sim.changed_tenants().len()
+    );
+    g.bench_function("overview", |b| b.iter(|| black_box(sim.overview())));
+    g.bench_function("changed_tenants", |b| {
+        b.iter(|| black_box(sim.changed_tenants()))
+    });
     g.bench_function("advance_60s", |b| {
         b.iter_custom(|iters| {
             let mut total = Duration::ZERO;
@@ -108,15 +123,6 @@ fn default_scale(c: &mut Criterion) {
             }
             total
         })
-    });
-    eprintln!(
-        "[simulator] default simulator at {} ticks; last advance changed {} tenant rows",
-        sim.advances(),
-        sim.changed_tenants().len()
-    );
-    g.bench_function("overview", |b| b.iter(|| black_box(sim.overview())));
-    g.bench_function("changed_tenants", |b| {
-        b.iter(|| black_box(sim.changed_tenants()))
     });
     g.finish();
 }
@@ -147,33 +153,86 @@ fn five_million(c: &mut Criterion) {
     );
 
     let mut g = c.benchmark_group("simulator_100k_tenants_5m_mailboxes");
+    let after_queries = |what: &str| {
+        eprintln!(
+            "[simulator] after {what}: VmRSS {}, peak VmHWM {}",
+            mb(proc_status_kb("VmRSS:")),
+            mb(proc_status_kb("VmHWM:"))
+        )
+    };
     g.sample_size(10)
         .sampling_mode(SamplingMode::Flat)
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(8));
-    g.bench_function("advance_60s", |b| b.iter(|| sim.advance(black_box(STEP))));
-    // The queries read the state left by the last advance.
+    // The queries read the state left by the last advance: measured right
+    // after the warm-up, a fixed point (5 h, mid-scan) of the incident.
     eprintln!(
-        "[simulator] 5M simulator at {} ticks ({:.1} simulated hours); last advance changed {} tenant rows",
+        "[simulator] 5M simulator at {} ticks ({:.1} simulated hours, queries measured here); \
+         last advance changed {} tenant rows",
         sim.advances(),
         sim.advances() as f64 * STEP / 3600.0,
         sim.changed_tenants().len()
     );
     g.bench_function("overview", |b| b.iter(|| black_box(sim.overview())));
+    after_queries("the 5M overview bench");
     g.bench_function("changed_tenants", |b| {
         b.iter(|| black_box(sim.changed_tenants()))
     });
+    after_queries("the 5M changed_tenants bench");
+    let from = sim.advances();
+    g.bench_function("advance_60s", |b| b.iter(|| sim.advance(black_box(STEP))));
+    eprintln!(
+        "[simulator] after the 5M advance bench: VmRSS {}, peak VmHWM {}",
+        mb(proc_status_kb("VmRSS:")),
+        mb(proc_status_kb("VmHWM:"))
+    );
+    eprintln!(
+        "[simulator] 5M advance_60s measured over ticks {from}..{} ({:.1} h to {:.1} h)",
+        sim.advances(),
+        from as f64 * STEP / 3600.0,
+        sim.advances() as f64 * STEP / 3600.0
+    );
 
     // The whole tick as the gateway runs it: advance, overview,
     // changed_tenants and the conversion to the wire type, under the lock.
     let hub = Hub::new(Box::new(sim), STEP, 60.0);
     g.bench_function("hub_tick", |b| b.iter(|| black_box(hub.tick())));
-    eprintln!(
-        "[simulator] 5M simulator at {} ticks ({:.1} simulated hours) at the end",
-        hub.view().source().advances(),
-        hub.view().source().advances() as f64 * STEP / 3600.0
-    );
     g.finish();
+
+    // Untimed by criterion: tick on to just past the second fault (26 h),
+    // whose tick walks every mailbox of cluster A once.
+    let from = hub.view().source().advances();
+    let mut ticks = Vec::new();
+    while hub.view().source().advances() < SECOND_FAULT_TICK + 2 {
+        let t = Instant::now();
+        hub.tick();
+        ticks.push((hub.view().source().advances(), t.elapsed()));
+    }
+    let fault = ticks
+        .iter()
+        .find(|(n, _)| *n == SECOND_FAULT_TICK)
+        .map(|(_, d)| *d);
+    let mut sorted: Vec<Duration> = ticks.iter().map(|(_, d)| *d).collect();
+    sorted.sort();
+    if sorted.is_empty() {
+        eprintln!("[simulator] 5M simulator already past the second fault at tick {from}");
+        return;
+    }
+    eprintln!(
+        "[simulator] 5M hub ticks {from}..{} ({:.1} h to {:.1} h): p50 {:?}, p90 {:?}, max {:?}; \
+         the second-fault tick ({SECOND_FAULT_TICK}) took {fault:?}",
+        from + ticks.len() as u64,
+        from as f64 * STEP / 3600.0,
+        (from + ticks.len() as u64) as f64 * STEP / 3600.0,
+        sorted[sorted.len() / 2],
+        sorted[sorted.len() * 9 / 10],
+        sorted[sorted.len() - 1]
+    );
+    eprintln!(
+        "[simulator] after the 5M hub ticks: VmRSS {}, peak VmHWM {}",
+        mb(proc_status_kb("VmRSS:")),
+        mb(proc_status_kb("VmHWM:"))
+    );
 }
 
 criterion_group!(benches, five_million, default_scale);

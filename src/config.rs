@@ -19,6 +19,8 @@ pub struct Config {
     /// Capture the mouse (scroll wheel). Off by default: capturing breaks
     /// copy and paste over SSH.
     pub mouse: Option<bool>,
+    /// Shortest time between frames drawn for new data (ms, 100..=60000).
+    pub refresh_ms: Option<u64>,
     /// The embedded demo's simulated incident.
     pub demo: Option<DemoConfig>,
 }
@@ -95,16 +97,18 @@ impl Config {
                 format!("unknown theme {t:?}; themes: {}", THEMES.join(", ")),
             ));
         }
-        if let Some(g) = cfg
-            .gateway
-            .as_ref()
-            .filter(|g| !g.starts_with("http://"))
-        {
+        if let Some(g) = cfg.gateway.as_ref().filter(|g| !g.starts_with("http://")) {
             return Err(err(
                 at("gateway"),
                 format!(
                     "gateway {g:?} must be a URL such as http://127.0.0.1:50051 (no TLS in this build: use an SSH tunnel)"
                 ),
+            ));
+        }
+        if let Some(r) = cfg.refresh_ms.filter(|r| !(100..=60_000).contains(r)) {
+            return Err(err(
+                at("refresh_ms"),
+                format!("refresh_ms must be 100..=60000 (got {r})"),
             ));
         }
         let demo = cfg.demo.clone().unwrap_or_default();

@@ -75,6 +75,10 @@ struct ConsoleArgs {
     /// Colour theme: dark, light, high-contrast (NO_COLOR turns colour off).
     #[arg(long, env = "WARROOM_THEME", value_name = "NAME")]
     theme: Option<String>,
+    /// Shortest time between frames drawn for new data, in ms (slow links:
+    /// 2000 or more; keys always answer at once) [default: 1000].
+    #[arg(long, env = "WARROOM_REFRESH_MS", value_name = "MS", value_parser = clap::value_parser!(u64).range(100..=60_000))]
+    refresh_ms: Option<u64>,
     #[command(flatten)]
     sim: SimArgs,
 }
@@ -306,6 +310,7 @@ async fn console(args: ConsoleArgs, cfg: Config, paths: Paths) -> anyhow::Result
         theme,
         mouse: cfg.mouse.unwrap_or(false),
         startup_warning: warning,
+        refresh: Duration::from_millis(args.refresh_ms.or(cfg.refresh_ms).unwrap_or(1_000)),
     })
     .await;
     if let Some(gw) = embedded {

@@ -144,10 +144,18 @@ fn bad_flags_get_a_clear_error() {
     assert!(text(&out.stderr).contains("put options after the command name"));
     let out = warroom(&h, &["snapshot", "--speed", "100000", "--tick-ms", "60000"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("at most one day"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("at most one day"),
+        "{}",
+        text(&out.stderr)
+    );
     let out = warroom(&h, &["snapshot", "--gateway", "https://example.invalid:1"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("no TLS"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("no TLS"),
+        "{}",
+        text(&out.stderr)
+    );
     let out = warroom(&h, &["snapshot", "--tenants", "10", "--mailboxes", "5"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("--mailboxes (5) must be at least --tenants (10)"));

@@ -109,7 +109,7 @@ fn json_schema_matches_what_the_parser_accepts() {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/config/valid/full.toml"),
     )
     .unwrap();
-    for key in ["gateway", "keymap", "theme", "mouse", "demo"] {
+    for key in ["gateway", "keymap", "theme", "mouse", "refresh_ms", "demo"] {
         assert!(full.contains(key) && top.contains_key(key), "{key}");
     }
 }

@@ -150,6 +150,9 @@ pub struct App {
     pub palette: Option<String>,
     /// A one-line answer to the last command or key (text, is_error).
     pub status: Option<(String, bool)>,
+    /// Shortest time between frames drawn for data alone; above a second
+    /// the clock shows minutes only, so it does not force frames either.
+    pub refresh: Duration,
     serial: u64,
 }
 
@@ -175,6 +178,7 @@ impl App {
             keymap: Keymap::default_keymap(),
             palette: None,
             status: None,
+            refresh: Duration::from_secs(1),
             serial: 0,
         }
     }
@@ -189,7 +193,16 @@ impl App {
 
     /// The text the clock shows: when it changes, the screen is redrawn.
     pub fn clock_key(&self, now: DateTime<Utc>) -> String {
-        now.format("%H:%M:%S").to_string()
+        now.format(self.clock_format()).to_string()
+    }
+
+    /// The header clock's format: seconds only when frames come every second.
+    pub fn clock_format(&self) -> &'static str {
+        if self.refresh > Duration::from_secs(1) {
+            "%H:%M UTC"
+        } else {
+            "%H:%M:%S UTC"
+        }
     }
 
     /// Sorts the table if needed and keeps the selection in range.
@@ -259,9 +272,9 @@ impl App {
         match &self.view {
             View::Tenant(tv)
                 if !tv.loading
-                    && tv.fetched_at.is_none_or(|t| {
-                        (now - t).num_seconds() >= MAILBOX_REFRESH_SECONDS
-                    }) =>
+                    && tv
+                        .fetched_at
+                        .is_none_or(|t| (now - t).num_seconds() >= MAILBOX_REFRESH_SECONDS) =>
             {
                 self.fetch()
             }
@@ -275,7 +288,9 @@ impl App {
         let age = self.clock - self.last_update?;
         let limit = self
             .update_interval
-            .map_or(chrono::Duration::seconds(5), |i| (i * 3).max(chrono::Duration::seconds(5)));
+            .map_or(chrono::Duration::seconds(5), |i| {
+                (i * 3).max(chrono::Duration::seconds(5))
+            });
         (age >= limit).then_some(age)
     }
 

@@ -52,6 +52,8 @@ pub struct Options {
     pub mouse: bool,
     /// Shown in the footer at start, e.g. why a user keymap was not used.
     pub startup_warning: Option<String>,
+    /// Shortest time between two frames drawn for data alone.
+    pub refresh: Duration,
 }
 
 /// Runs the console until the user quits or the terminal goes away.
@@ -70,6 +72,7 @@ pub async fn run(opts: Options) -> anyhow::Result<i32> {
     app.simulated_hint = opts.simulated_hint;
     app.keymap = opts.keymap;
     app.status = opts.startup_warning.map(|w| (w, true));
+    app.refresh = opts.refresh;
     let mut term = terminal::enter(opts.mouse)?;
     let mut signals = terminal::Signals::new()?;
     let mut events = EventStream::new();
@@ -77,13 +80,22 @@ pub async fn run(opts: Options) -> anyhow::Result<i32> {
     clock.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut dirty = true;
     let mut shown_second = String::new();
+    // Data arriving faster than `refresh` waits for the next frame: on a slow
+    // link, fewer frames are fewer bytes. Keys always draw at once.
+    let mut data_pending = false;
+    let mut last_draw = std::time::Instant::now();
 
     let code = loop {
         app.clock = Utc::now();
+        if data_pending && last_draw.elapsed() >= app.refresh {
+            dirty = true;
+        }
         if dirty {
             app.prepare();
             term.draw(|f| ui::render(f, &mut app))?;
             dirty = false;
+            data_pending = false;
+            last_draw = std::time::Instant::now();
         }
         tokio::select! {
             ev = events.next() => match ev {
@@ -112,14 +124,18 @@ pub async fn run(opts: Options) -> anyhow::Result<i32> {
                 Some(Err(_)) | None => break 0,
             },
             Some(msg) = rx.recv() => {
-                let cmd = app.on_client(msg);
-                run_command(cmd, &client, &tx, &resubscribe);
-                // Coalesce a burst of updates into one frame.
-                while let Ok(more) = rx.try_recv() {
-                    let cmd = app.on_client(more);
+                // Coalesce a burst of updates into one frame; anything but a
+                // data update (connection lost, a list arrived) draws at once.
+                let mut urgent = false;
+                let mut next = Some(msg);
+                while let Some(msg) = next {
+                    urgent |= !matches!(msg, ClientEvent::Update(_));
+                    let cmd = app.on_client(msg);
                     run_command(cmd, &client, &tx, &resubscribe);
+                    next = rx.try_recv().ok();
                 }
-                dirty = true;
+                data_pending = true;
+                dirty |= urgent;
             }
             _ = clock.tick() => {
                 let now = Utc::now();

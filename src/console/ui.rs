@@ -87,10 +87,7 @@ fn conn_spans(app: &App) -> Vec<Span<'static>> {
             th.alert(),
         )],
         Conn::Down { retry_in, .. } => {
-            let mut s = format!(
-                "✖ DISCONNECTED, retrying in {:.1}s",
-                retry_in.as_secs_f64()
-            );
+            let mut s = format!("✖ DISCONNECTED, retrying in {:.1}s", retry_in.as_secs_f64());
             if let Some(age) = age {
                 s.push_str(&format!(", data {age} old"));
             }
@@ -105,12 +102,15 @@ fn render_header(f: &mut Frame, area: Rect, app: &App) {
     let wide = area.width >= 110;
     // The connection state and the clock are pinned right, so they are never
     // the part that gets cut off.
-    let mut right: Vec<Span> = vec![Span::raw(app.clock.format(" %H:%M:%S UTC ").to_string())];
+    let mut right: Vec<Span> = vec![Span::raw(format!(
+        " {} ",
+        app.clock.format(app.clock_format())
+    ))];
     right.extend(conn_spans(app));
     right.push(Span::raw(" "));
     // The left keeps room for "WARROOM  SIMULATED".
-    let right_w = (right.iter().map(|s| s.width()).sum::<usize>() as u16)
-        .min(area.width.saturating_sub(22));
+    let right_w =
+        (right.iter().map(|s| s.width()).sum::<usize>() as u16).min(area.width.saturating_sub(22));
     let [l1_area, r1_area] = Layout::horizontal([Constraint::Min(10), Constraint::Length(right_w)])
         .areas(Rect { height: 1, ..area });
     let l2_area = Rect {
@@ -153,7 +153,10 @@ fn render_header(f: &mut Frame, area: Rect, app: &App) {
         } else {
             "no data yet"
         };
-        l2.push(Span::styled(format!("✖ {} — {what}", safe(error)), th.alert()));
+        l2.push(Span::styled(
+            format!("✖ {} — {what}", safe(error)),
+            th.alert(),
+        ));
     } else if app.model.version > 0 {
         l2.push(Span::styled(
             format!("{} mailboxes affected", thousands(t.affected_mailboxes)),
