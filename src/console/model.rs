@@ -116,10 +116,11 @@ impl Model {
         let mut order: Vec<usize> = (0..rows.len())
             .filter(|&i| tenants::matches(&rows[i], &needle, affected_only))
             .collect();
-        order.sort_by(|&a, &b| {
-            let o = tenants::compare(&rows[a], &rows[b], sort);
-            if reverse { o.reverse() } else { o }
-        });
+        // Keys once per row; ties by id, as the gateway orders them.
+        order.sort_by_cached_key(|&i| (tenants::sort_key(&rows[i], sort), rows[i].id.clone()));
+        if reverse {
+            order.reverse();
+        }
         self.order = order;
         self.order_key = Some(key);
         self.order_stale = false;

@@ -55,33 +55,58 @@ impl TenantSort {
     }
 }
 
-/// Total order for `sort`; ties broken by id so pages never overlap.
-pub fn compare(a: &TenantRow, b: &TenantRow, sort: TenantSort) -> Ordering {
-    let primary = match sort {
-        TenantSort::Affected => b.affected().cmp(&a.affected()),
-        TenantSort::PercentAffected => b
-            .affected_fraction()
-            .total_cmp(&a.affected_fraction())
-            .then_with(|| b.affected().cmp(&a.affected())),
-        TenantSort::Name => a
-            .name
-            .to_lowercase()
-            .cmp(&b.name.to_lowercase())
-            .then_with(|| a.name.cmp(&b.name)),
-        TenantSort::Mailboxes => b.mailboxes.cmp(&a.mailboxes),
-        TenantSort::Queued => b.queued_messages.cmp(&a.queued_messages),
-        TenantSort::Priority => a
-            .priority
-            .cmp(&b.priority)
-            .then_with(|| b.affected().cmp(&a.affected())),
-        TenantSort::Eta => match (a.eta.p50, b.eta.p50) {
-            (Some(x), Some(y)) => x.cmp(&y),
-            (Some(_), None) => Ordering::Less,
-            (None, Some(_)) => Ordering::Greater,
-            (None, None) => b.affected().cmp(&a.affected()),
+/// What rows are ordered by, computed once per row per sort (not once per
+/// comparison: sorting 100,000 rows makes ~1.7 million comparisons).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct SortKey {
+    a: i64,
+    b: i64,
+    text: Option<String>,
+}
+
+fn neg(n: u64) -> i64 {
+    -(n.min(i64::MAX as u64) as i64)
+}
+
+/// The sort key of `row` for `sort`; smaller keys come first.
+pub fn sort_key(row: &TenantRow, sort: TenantSort) -> SortKey {
+    let affected = row.affected();
+    let (a, b, text) = match sort {
+        TenantSort::Affected => (neg(affected), 0, None),
+        TenantSort::PercentAffected => (
+            neg((row.affected_fraction().clamp(0.0, 1.0) * 1e9) as u64),
+            neg(affected),
+            None,
+        ),
+        TenantSort::Name => (
+            0,
+            0,
+            Some(format!("{}\0{}", row.name.to_lowercase(), row.name)),
+        ),
+        TenantSort::Mailboxes => (neg(row.mailboxes), 0, None),
+        TenantSort::Queued => (neg(row.queued_messages), 0, None),
+        TenantSort::Priority => (row.priority as i64, neg(affected), None),
+        TenantSort::Eta => match row.eta.p50 {
+            Some(t) => (0, t.timestamp_millis(), None),
+            None => (1, neg(affected), None),
         },
     };
-    primary.then_with(|| a.id.cmp(&b.id))
+    SortKey { a, b, text }
+}
+
+/// Total order for `sort`; ties broken by id so pages never overlap.
+pub fn compare(a: &TenantRow, b: &TenantRow, sort: TenantSort) -> Ordering {
+    sort_key(a, sort)
+        .cmp(&sort_key(b, sort))
+        .then_with(|| a.id.cmp(&b.id))
+}
+
+/// Sorts rows for `sort` (reversed when `reverse`), ties by id.
+pub fn sort_rows(rows: &mut [TenantRow], sort: TenantSort, reverse: bool) {
+    rows.sort_by_cached_key(|r| (sort_key(r, sort), r.id.clone()));
+    if reverse {
+        rows.reverse();
+    }
 }
 
 /// Case-insensitive substring match on id, name or primary domain.
@@ -136,6 +161,31 @@ mod tests {
         assert!(matches(&r, "", false));
         assert!(!matches(&r, "", true));
         assert!(!matches(&r, "globex", false));
+    }
+
+    #[test]
+    fn cached_keys_order_like_the_comparator() {
+        let rows: Vec<TenantRow> = (0..200u64)
+            .map(|i| {
+                let mut r = row(&format!("t{:03}", (i * 37) % 200), 10 + i % 7, i % 5);
+                r.queued_messages = (i * 13) % 11;
+                r.priority = crate::domain::Priority::ALL[(i % 4) as usize];
+                r
+            })
+            .collect();
+        for sort in TenantSort::ALL {
+            for reverse in [false, true] {
+                let mut by_cmp = rows.clone();
+                by_cmp.sort_by(|a, b| {
+                    let o = compare(a, b, sort);
+                    if reverse { o.reverse() } else { o }
+                });
+                let mut by_key = rows.clone();
+                sort_rows(&mut by_key, sort, reverse);
+                let ids = |v: &[TenantRow]| v.iter().map(|r| r.id.to_string()).collect::<Vec<_>>();
+                assert_eq!(ids(&by_cmp), ids(&by_key), "{sort:?} reverse={reverse}");
+            }
+        }
     }
 
     #[test]

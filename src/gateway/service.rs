@@ -117,7 +117,14 @@ impl pb::war_room_server::WarRoom for WarRoomService {
                     }
                     need_snapshot = false;
                 }
-                match rx.recv().await {
+                // Also wake when the watcher goes away: without this a task
+                // (and its Arc<Hub>) outlives its client until the next
+                // update fails to send, and a stopped gateway never frees.
+                let next = tokio::select! {
+                    r = rx.recv() => r,
+                    _ = tx.closed() => return,
+                };
+                match next {
                     Ok(u) if u.version > seen => {
                         seen = u.version;
                         if tx.send(Ok((*u).clone())).await.is_err() {

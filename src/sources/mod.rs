@@ -69,10 +69,7 @@ pub trait Source: Send + Sync {
             .into_iter()
             .filter(|t| crate::domain::tenants::matches(t, &needle, affected_only))
             .collect();
-        rows.sort_by(|a, b| {
-            let o = crate::domain::tenants::compare(a, b, sort);
-            if reverse { o.reverse() } else { o }
-        });
+        crate::domain::tenants::sort_rows(&mut rows, sort, reverse);
         let total = rows.len();
         let rows = rows.into_iter().skip(offset).take(limit).collect();
         Page { rows, total }
