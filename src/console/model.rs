@@ -116,8 +116,9 @@ impl Model {
         let mut order: Vec<usize> = (0..rows.len())
             .filter(|&i| tenants::matches(&rows[i], &needle, affected_only))
             .collect();
-        // Keys once per row; ties by id, as the gateway orders them.
-        order.sort_by_cached_key(|&i| (tenants::sort_key(&rows[i], sort), rows[i].id.clone()));
+        // Keys once per row; ties by arrival order, which is the gateway's
+        // id order for every row of the snapshot.
+        order.sort_by_cached_key(|&i| (tenants::sort_key(&rows[i], sort), i));
         if reverse {
             order.reverse();
         }
