@@ -51,7 +51,7 @@ impl Drop for Tmux {
 }
 
 fn start(width: u16, height: u16, tag: &str) -> (Tmux, PathBuf) {
-    start_with(width, height, tag, None, "")
+    start_with(width, height, tag, None, "", "")
 }
 
 /// Starts the demo in tmux with its own XDG dirs (so the developer's own
@@ -62,6 +62,7 @@ fn start_with(
     tag: &str,
     keymap: Option<&str>,
     args: &str,
+    env: &str,
 ) -> (Tmux, PathBuf) {
     let dir = std::env::temp_dir().join(format!("wr-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -72,7 +73,7 @@ fn start_with(
     let exit_file = dir.join("exit");
     let _ = std::fs::remove_file(&exit_file);
     let cmd = format!(
-        "XDG_STATE_HOME={d} XDG_CONFIG_HOME={d} {} {args}; echo $? > {}",
+        "{env} XDG_STATE_HOME={d} XDG_CONFIG_HOME={d} {} {args}; echo $? > {}",
         env!("CARGO_BIN_EXE_warroom"),
         exit_file.display(),
         d = dir.display(),
@@ -185,6 +186,7 @@ fn a_user_keymap_rebinds_quit_and_help_shows_it() {
         "keymap",
         Some("[global]\nquit = [\"ctrl-q\"]\n"),
         "",
+        "",
     );
     t.wait_for(&["SIMULATED", "Tenants", "ctrl-q quit"]);
     t.keys(&["?"]);
@@ -206,6 +208,7 @@ fn an_invalid_user_keymap_is_reported_with_its_location_and_the_console_still_ru
         "badkeymap",
         Some("[overview]\ndown = [\"j\"]\nfly = [\"x\"]\n"),
         "",
+        "",
     );
     t.wait_for(&[
         "SIMULATED",
@@ -219,7 +222,7 @@ fn an_invalid_user_keymap_is_reported_with_its_location_and_the_console_still_ru
 
 #[test]
 fn palette_opens_a_tenant_by_domain() {
-    let (t, exit_file) = start_with(120, 40, "palette", None, "");
+    let (t, exit_file) = start_with(120, 40, "palette", None, "", "");
     t.wait_for(&["SIMULATED", "Tenants"]);
     t.keys(&[":"]);
     t.keys(&["-l", "ope"]);
@@ -231,6 +234,39 @@ fn palette_opens_a_tenant_by_domain() {
     t.keys(&["-l", "nonsense"]);
     t.keys(&["Enter"]);
     t.wait_for(&["unknown command \"nonsense\""]);
+    t.keys(&["q"]);
+    assert_eq!(wait_exit(&exit_file), "0");
+}
+
+#[test]
+fn no_color_at_80x24_is_readable_and_writes_no_colour() {
+    let (t, exit_file) = start_with(80, 24, "nocolor", None, "--skip 10", "NO_COLOR=1");
+    t.wait_for(&[
+        "SIMULATED",
+        "LIVE",
+        "Service health",
+        "Inbound queue",
+        "Reindex",
+        "Tenants",
+        "ETA",
+    ]);
+    // -e keeps the attributes tmux recorded: colours would show as 3x/4x/9x SGR.
+    let styled = t.run(&["capture-pane", "-p", "-e", "-t", "w"]);
+    let mut rest = styled.as_str();
+    while let Some(i) = rest.find("\u{1b}[") {
+        rest = &rest[i + 2..];
+        let end = rest
+            .find(|c: char| c.is_ascii_alphabetic())
+            .unwrap_or(rest.len());
+        if rest[end..].starts_with('m') {
+            for p in rest[..end].split(';').filter_map(|p| p.parse::<u32>().ok()) {
+                assert!(
+                    !matches!(p, 30..=38 | 40..=48 | 90..=97 | 100..=107),
+                    "colour {p} on screen with NO_COLOR"
+                );
+            }
+        }
+    }
     t.keys(&["q"]);
     assert_eq!(wait_exit(&exit_file), "0");
 }
