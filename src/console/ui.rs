@@ -507,7 +507,6 @@ fn render_tenants(f: &mut Frame, area: Rect, app: &mut App, wide: bool) {
             "restored",
             "queued",
             "ETA p50–p90",
-            "rank",
         ]
     } else {
         vec!["pri", "tenant", "affected", "%", "queued", "ETA p50–p90"]
