@@ -11,21 +11,22 @@
 //!   mailbox `k` exists on a domain iff `k < n`. Block maxima of `n` (per 64
 //!   and per 4,096 domains) find the next domain holding mailbox `k` without
 //!   walking them all;
-//! - the domains again in the order of their stem (the part before the first
-//!   dot), so `acme-title` finds `acme-title.com` before `acme-title-77.com`;
 //! - the lowercase tenant names back to back, and every word start in them
 //!   sorted by the text that follows (a word-level suffix array), so `title`
 //!   finds "Acme Title & Escrow";
-//! - the 4,096 local-part bases, sorted.
+//! - the 4,096 local-part bases, sorted;
+//! - for each of these sorted sets, the top three levels of its trie with
+//!   their children listed (a few thousand nodes in all).
 //!
 //! Every sorted set is searched the same way: a walk down the implicit trie
-//! of the sorted strings (children found by binary search) carrying an
-//! optimal-string-alignment edit-distance row for the query, pruned as soon
+//! of the sorted strings (children from the cached top, then by galloping
+//! search) carrying the band of an optimal-string-alignment edit-distance
+//! row for the query (insert, delete, replace, swap), pruned as soon
 //! as the row's minimum exceeds the allowed distance (0 for queries shorter
 //! than 4 bytes, 1 up to 7, 2 from 8 to 64, 0 beyond). The walk yields
 //! ranges of the sorted set with a score `3d` (the whole string is within
-//! `d` edits), `3d + 1` (a domain whose stem is within `d` edits) or `3d + 2`
-//! (a prefix of it is). A query `local@domain` combines a local-part score
+//! `d` edits), `3d + 1` (a domain whose stem, its text before a dot, is
+//! within `d` edits) or `3d + 2` (a prefix of it is). A query `local@domain` combines a local-part score
 //! (whole local part only) with a domain score; a query without `@` is
 //! matched as a prefix of local parts, domains and tenant-name words.
 //! Results come by score level (0: exact, 1-2: prefix, then misspellings by
@@ -33,7 +34,9 @@
 //! deterministic order, lexicographic for plain prefix matches.
 //!
 //! Per-query cost is bounded: the walk visits at most `NODE_BUDGET` trie
-//! nodes per set, and results stop at `limit`.
+//! nodes per set, and results stop at `limit`. Exact and prefix ranges are
+//! also found by binary search, so a walk cut short loses no exact or prefix
+//! match. Measurements: docs/lookup-benchmark.md.
 
 use std::collections::HashSet;
 use std::ops::ControlFlow;
@@ -45,7 +48,7 @@ use super::names;
 /// Number of local-part bases: `local_part(k)` for `k < BASES` has no number.
 const BASES: u64 = (names::FIRST.len() * names::LAST.len()) as u64;
 /// Trie nodes one fuzzy walk may visit, per sorted set.
-const NODE_BUDGET: u32 = 200_000;
+const NODE_BUDGET: u32 = 100_000;
 /// Longest query (or part of one) that is searched with misspellings.
 const MAX_FUZZY_BYTES: usize = 64;
 const NONE: u8 = u8::MAX;
@@ -95,8 +98,15 @@ pub(super) struct Entry<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Found {
     /// Mailbox number `k` on domain number `domain` of `tenant`.
-    Mailbox { tenant: u32, domain: u8, k: u64 },
-    Domain { tenant: u32, domain: String },
+    Mailbox {
+        tenant: u32,
+        domain: u8,
+        k: u64,
+    },
+    Domain {
+        tenant: u32,
+        domain: String,
+    },
     Tenant(u32),
 }
 
@@ -136,38 +146,90 @@ impl Sorted for Packed {
     }
 }
 
-/// Domains in the order of their stems (the text before the first dot).
-struct Stems<'a> {
-    domains: &'a Packed,
-    order: &'a [u32],
-    lens: &'a [u16],
-}
-
-impl Sorted for Stems<'_> {
-    fn len(&self) -> usize {
-        self.order.len()
-    }
-
-    fn get(&self, i: usize) -> &[u8] {
-        &self.domains.get(self.order[i] as usize)[..self.lens[i] as usize]
-    }
-}
-
-/// The text of tenant names from each word start to the end of the name.
+/// The text of tenant names from each word start to the end of the name:
+/// (start, end) in `text`.
 struct Words<'a> {
     text: &'a [u8],
-    name_ends: &'a [u32],
-    starts: &'a [u32],
-    owners: &'a [u32],
+    spans: &'a [(u32, u32)],
 }
 
 impl Sorted for Words<'_> {
     fn len(&self) -> usize {
-        self.starts.len()
+        self.spans.len()
     }
 
     fn get(&self, i: usize) -> &[u8] {
-        &self.text[self.starts[i] as usize..self.name_ends[self.owners[i] as usize] as usize]
+        let (a, b) = self.spans[i];
+        &self.text[a as usize..b as usize]
+    }
+}
+
+/// The first levels of a sorted set's implicit trie with their children
+/// listed: walks skip the searches over its widest ranges.
+#[derive(Default)]
+struct Top {
+    nodes: Vec<TopNode>,
+}
+
+#[derive(Clone, Copy)]
+struct TopNode {
+    lo: u32,
+    hi: u32,
+    /// End of the strings equal to the node's prefix.
+    eq: u32,
+    byte: u8,
+    children: u32,
+    count: u32,
+}
+
+/// Depths whose nodes list their children.
+const TOP_DEPTH: usize = 3;
+const NO_TOP: u32 = u32::MAX;
+
+impl Top {
+    fn build<S: Sorted>(set: &S) -> Self {
+        let mut nodes = vec![TopNode {
+            lo: 0,
+            hi: set.len() as u32,
+            eq: 0,
+            byte: 0,
+            children: 0,
+            count: 0,
+        }];
+        let mut level = 0..1;
+        for depth in 0..TOP_DEPTH {
+            let start = nodes.len();
+            for t in level.clone() {
+                let (lo, hi) = (nodes[t].lo as usize, nodes[t].hi as usize);
+                let eq = partition(lo, hi, |i| set.get(i).len() == depth);
+                let first = nodes.len() as u32;
+                let mut i = eq;
+                while i < hi {
+                    let c = set.get(i)[depth];
+                    let j = partition(i, hi, |x| set.get(x)[depth] == c);
+                    nodes.push(TopNode {
+                        lo: i as u32,
+                        hi: j as u32,
+                        eq: 0,
+                        byte: c,
+                        children: 0,
+                        count: 0,
+                    });
+                    i = j;
+                }
+                let count = nodes.len() as u32 - first;
+                let n = &mut nodes[t];
+                n.eq = eq as u32;
+                n.children = first;
+                n.count = count;
+            }
+            level = start..nodes.len();
+        }
+        Top { nodes }
+    }
+
+    fn heap_bytes(&self) -> usize {
+        self.nodes.capacity() * std::mem::size_of::<TopNode>()
     }
 }
 
@@ -182,6 +244,18 @@ fn partition(mut lo: usize, mut hi: usize, f: impl Fn(usize) -> bool) -> usize {
         }
     }
     lo
+}
+
+/// Like `partition`, for `f(lo)` true and a short run: doubling steps
+/// from `lo`, then a binary search (cost grows with the run, not the range).
+fn gallop(lo: usize, hi: usize, f: impl Fn(usize) -> bool) -> usize {
+    let mut step = 1;
+    let mut a = lo;
+    while a + step < hi && f(a + step) {
+        a += step;
+        step *= 2;
+    }
+    partition(a + 1, (a + step).min(hi), f)
 }
 
 /// A range of a sorted set and its score: `3d` whole string within `d`
@@ -216,19 +290,38 @@ fn exact_prefix<S: Sorted>(set: &S, q: &[u8], out: &mut Vec<Seg>) {
 }
 
 /// Matches of `q` within `maxd` edits (optimal string alignment: insert,
-/// delete, substitute, swap two neighbours), whole or as a prefix.
-fn fuzzy<S: Sorted>(set: &S, q: &[u8], maxd: u16) -> Vec<Seg> {
+/// delete, substitute, swap two neighbours), whole or as a prefix; with
+/// `stems`, also strings whose text before a `.` is within `maxd` edits.
+fn fuzzy<S: Sorted>(set: &S, top: &Top, q: &[u8], maxd: u16, stems: bool) -> Vec<Seg> {
+    // Exact, stem and prefix matches by binary search, even when the walk
+    // below finds them too: a walk cut short by its budget loses none.
     let mut out = Vec::new();
+    exact_prefix(set, q, &mut out);
+    if stems {
+        let mut dotted = q.to_vec();
+        dotted.push(b'.');
+        let n = set.len();
+        let lo = partition(0, n, |i| set.get(i) < &dotted[..]);
+        let hi = partition(lo, n, |i| set.get(i).starts_with(&dotted));
+        if hi > lo {
+            out.push(Seg {
+                lo: lo as u32,
+                hi: hi as u32,
+                score: 1,
+            });
+        }
+    }
     if maxd == 0 || q.len() > MAX_FUZZY_BYTES {
-        exact_prefix(set, q, &mut out);
         return out;
     }
     let w = q.len() + 1;
     let depth_max = q.len() + maxd as usize;
     let mut walk = Walk {
         set,
+        top,
         q,
         maxd,
+        stems,
         rows: vec![0; (depth_max + 1) * w],
         out,
         budget: NODE_BUDGET,
@@ -236,15 +329,20 @@ fn fuzzy<S: Sorted>(set: &S, q: &[u8], maxd: u16) -> Vec<Seg> {
     for (i, v) in walk.rows[..w].iter_mut().enumerate() {
         *v = i as u16;
     }
-    walk.node(0, set.len(), 0, 0, NONE);
+    let root = if top.nodes.is_empty() { NO_TOP } else { 0 };
+    walk.node(0, set.len(), 0, 0, NONE, root);
     walk.out
 }
 
 struct Walk<'a, S> {
     set: &'a S,
+    top: &'a Top,
     q: &'a [u8],
     maxd: u16,
-    /// One edit-distance row per depth of the walk.
+    stems: bool,
+    /// One edit-distance row per depth of the walk. Only the band of
+    /// `maxd` cells either side of the diagonal is computed (cells farther
+    /// out are above `maxd`), bounded by `maxd + 1` on both sides.
     rows: Vec<u16>,
     out: Vec<Seg>,
     budget: u32,
@@ -253,14 +351,28 @@ struct Walk<'a, S> {
 impl<S: Sorted> Walk<'_, S> {
     /// Strings `lo..hi` share their first `depth` bytes (the last is
     /// `prev`), whose distance row is `rows[depth]`; `best` is the best
-    /// prefix score already recorded for all of them.
-    fn node(&mut self, lo: usize, hi: usize, depth: usize, prev: u8, mut best: u8) {
+    /// prefix score already recorded for all of them; `top` is the node in
+    /// the cached top of the trie, if it is there.
+    fn node(&mut self, lo: usize, hi: usize, depth: usize, prev: u8, mut best: u8, top: u32) {
         let set = self.set;
         let m = self.q.len();
         let w = m + 1;
-        let dlast = self.rows[depth * w + m];
+        let maxd = self.maxd as usize;
+        let inf = self.maxd + 1;
+        let dlast = if m <= depth + maxd && depth <= m + maxd {
+            self.rows[depth * w + m]
+        } else {
+            inf
+        };
+        let cached = (top != NO_TOP).then(|| self.top.nodes[top as usize]);
         // Strings equal to the shared prefix sort first.
-        let e = partition(lo, hi, |i| set.get(i).len() == depth);
+        let e = match cached {
+            Some(t) => t.eq as usize,
+            None if lo < hi && set.get(lo).len() == depth => {
+                gallop(lo, hi, |i| set.get(i).len() == depth)
+            }
+            None => lo,
+        };
         if dlast <= self.maxd {
             let d = dlast as u8;
             if e > lo {
@@ -278,8 +390,42 @@ impl<S: Sorted> Walk<'_, S> {
                     score: best,
                 });
             }
+            if self.stems {
+                // Strings continuing with a dot: the shared prefix is a stem.
+                let (a, b) = match cached {
+                    Some(t) => self.top.nodes[t.children as usize..][..t.count as usize]
+                        .iter()
+                        .find(|c| c.byte == b'.')
+                        .map_or((0, 0), |c| (c.lo as usize, c.hi as usize)),
+                    None => {
+                        let a = partition(e, hi, |x| set.get(x)[depth] < b'.');
+                        (a, partition(a, hi, |x| set.get(x)[depth] == b'.'))
+                    }
+                };
+                if b > a {
+                    self.out.push(Seg {
+                        lo: a as u32,
+                        hi: b as u32,
+                        score: 3 * d + 1,
+                    });
+                }
+            }
         }
-        if depth >= m + self.maxd as usize {
+        if depth >= m + maxd {
+            return;
+        }
+        if let Some(t) = cached {
+            for ci in t.children..t.children + t.count {
+                if self.budget == 0 {
+                    return;
+                }
+                self.budget -= 1;
+                let c = self.top.nodes[ci as usize];
+                if self.row(depth, c.byte, prev) <= self.maxd {
+                    let next = if depth + 1 < TOP_DEPTH { ci } else { NO_TOP };
+                    self.node(c.lo as usize, c.hi as usize, depth + 1, c.byte, best, next);
+                }
+            }
             return;
         }
         let mut i = e;
@@ -289,26 +435,47 @@ impl<S: Sorted> Walk<'_, S> {
             }
             self.budget -= 1;
             let c = set.get(i)[depth];
-            let j = partition(i, hi, |x| set.get(x)[depth] <= c);
-            let (done, next) = self.rows.split_at_mut((depth + 1) * w);
-            let cur = &done[depth * w..];
-            let next = &mut next[..w];
-            next[0] = depth as u16 + 1;
-            let mut min = next[0];
-            for col in 1..=m {
-                let cost = (self.q[col - 1] != c) as u16;
-                let mut v = (cur[col] + 1).min(next[col - 1] + 1).min(cur[col - 1] + cost);
-                if col > 1 && depth > 0 && self.q[col - 1] == prev && self.q[col - 2] == c {
-                    v = v.min(done[(depth - 1) * w + col - 2] + 1);
-                }
-                next[col] = v;
-                min = min.min(v);
-            }
-            if min <= self.maxd {
-                self.node(i, j, depth + 1, c, best);
+            let j = gallop(i, hi, |x| set.get(x)[depth] == c);
+            if self.row(depth, c, prev) <= self.maxd {
+                self.node(i, j, depth + 1, c, best, NO_TOP);
             }
             i = j;
         }
+    }
+
+    /// Computes the row for depth + 1 (next byte `c`) from the rows above;
+    /// returns its minimum.
+    fn row(&mut self, depth: usize, c: u8, prev: u8) -> u16 {
+        let m = self.q.len();
+        let w = m + 1;
+        let maxd = self.maxd as usize;
+        let inf = self.maxd + 1;
+        let first = (depth + 1).saturating_sub(maxd).max(1);
+        let last = (depth + 1 + maxd).min(m);
+        let (done, next) = self.rows.split_at_mut((depth + 1) * w);
+        let cur = &done[depth * w..];
+        let next = &mut next[..w];
+        next[0] = (depth as u16 + 1).min(inf);
+        if first > 1 {
+            next[first - 1] = inf;
+        }
+        let mut min = next[0];
+        for col in first..=last {
+            let cost = (self.q[col - 1] != c) as u16;
+            let mut v = (cur[col] + 1)
+                .min(next[col - 1] + 1)
+                .min(cur[col - 1] + cost);
+            if col > 1 && depth > 0 && self.q[col - 1] == prev && self.q[col - 2] == c {
+                v = v.min(done[(depth - 1) * w + col - 2] + 1);
+            }
+            let v = v.min(inf);
+            next[col] = v;
+            min = min.min(v);
+        }
+        if last < m {
+            next[last + 1] = inf;
+        }
+        min
     }
 }
 
@@ -325,8 +492,14 @@ struct Counts {
 
 impl Counts {
     fn new(n: Vec<u32>) -> Self {
-        let b1 = n.chunks(B1).map(|c| c.iter().copied().max().unwrap_or(0)).collect();
-        let b2 = n.chunks(B2).map(|c| c.iter().copied().max().unwrap_or(0)).collect();
+        let b1 = n
+            .chunks(B1)
+            .map(|c| c.iter().copied().max().unwrap_or(0))
+            .collect();
+        let b2 = n
+            .chunks(B2)
+            .map(|c| c.iter().copied().max().unwrap_or(0))
+            .collect();
         Counts { n, b1, b2 }
     }
 
@@ -358,11 +531,7 @@ impl Counts {
 /// `pre` is empty, in the byte order of `digits@`: digits sort before `@`,
 /// so `alice.smith20@` < `alice.smith2@` < `alice.smith@`.
 fn numbers(pre: &[u8], nmax: u64, f: &mut impl FnMut(u64) -> ControlFlow<()>) -> ControlFlow<()> {
-    fn visit(
-        v: u64,
-        top: u64,
-        f: &mut impl FnMut(u64) -> ControlFlow<()>,
-    ) -> ControlFlow<()> {
+    fn visit(v: u64, top: u64, f: &mut impl FnMut(u64) -> ControlFlow<()>) -> ControlFlow<()> {
         if v > top {
             return ControlFlow::Continue(());
         }
@@ -386,7 +555,10 @@ fn numbers(pre: &[u8], nmax: u64, f: &mut impl FnMut(u64) -> ControlFlow<()>) ->
     if pre[0] == b'0' {
         return ControlFlow::Continue(());
     }
-    match std::str::from_utf8(pre).ok().and_then(|s| s.parse::<u64>().ok()) {
+    match std::str::from_utf8(pre)
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+    {
         Some(v) => visit(v, top, f),
         None => ControlFlow::Continue(()),
     }
@@ -397,9 +569,9 @@ fn numbers(pre: &[u8], nmax: u64, f: &mut impl FnMut(u64) -> ControlFlow<()>) ->
 enum Digits {
     /// None given: number 0 (address), any number (prefix).
     None,
-    /// Valid digits: exactly that number (address); numbers written with
-    /// these leading digits (prefix).
-    Given,
+    /// The digits as a number: exactly that (address), or numbers written
+    /// with these leading digits (prefix).
+    Number(u64),
     /// Digits no local part has (`1`, `007`, too long): read as typos.
     Typo(u16),
 }
@@ -421,12 +593,13 @@ pub(super) struct LookupIndex {
     dom_tenant: Vec<u32>,
     dom_num: Vec<u8>,
     counts: Counts,
-    stem_order: Vec<u32>,
-    stem_lens: Vec<u16>,
     names: Vec<u8>,
     name_ends: Vec<u32>,
-    word_starts: Vec<u32>,
-    word_owners: Vec<u32>,
+    /// Word starts of tenant names, sorted by the text that follows.
+    words: Vec<(u32, u32)>,
+    domains_top: Top,
+    words_top: Top,
+    bases_top: Top,
     bases: Packed,
     base_k: Vec<u16>,
     /// One more than the largest local-part number of any domain.
@@ -493,26 +666,22 @@ impl LookupIndex {
         let kmax = n.iter().copied().max().unwrap_or(0) as u64;
         let counts = Counts::new(n);
 
-        let stem_len = |i: usize| {
-            let s = domains.get(i);
-            s.iter().position(|&b| b == b'.').unwrap_or(s.len()).min(u16::MAX as usize)
-        };
-        let mut stem_order: Vec<u32> = (0..domains.len() as u32).collect();
-        stem_order.sort_by(|&a, &b| {
-            let (a, b) = (a as usize, b as usize);
-            domains.get(a)[..stem_len(a)].cmp(&domains.get(b)[..stem_len(b)])
-        });
-        let stem_lens = stem_order.iter().map(|&i| stem_len(i as usize) as u16).collect();
-
         words.sort_by(|&(a, ta), &(b, tb)| {
             let sa = &names_text[a as usize..name_ends[ta as usize] as usize];
             let sb = &names_text[b as usize..name_ends[tb as usize] as usize];
             sa.cmp(sb).then(a.cmp(&b))
         });
-        let (word_starts, word_owners) = words.into_iter().unzip();
+        // (start, tenant) becomes (start, end of the name), in place.
+        for w in &mut words {
+            w.1 = name_ends[w.1 as usize];
+        }
+        words.shrink_to_fit();
+        names_text.shrink_to_fit();
+        name_ends.shrink_to_fit();
 
-        let mut base_list: Vec<(String, u16)> =
-            (0..BASES).map(|k| (names::local_part(k), k as u16)).collect();
+        let mut base_list: Vec<(String, u16)> = (0..BASES)
+            .map(|k| (names::local_part(k), k as u16))
+            .collect();
         base_list.sort();
         debug_assert!(
             base_list
@@ -527,26 +696,29 @@ impl LookupIndex {
             base_k.push(*k);
         }
 
-        let index = LookupIndex {
+        let mut index = LookupIndex {
             domains,
             dom_tenant,
             dom_num,
             counts,
-            stem_order,
-            stem_lens,
             names: names_text,
             name_ends,
-            word_starts,
-            word_owners,
+            words,
+            domains_top: Top::default(),
+            words_top: Top::default(),
+            bases_top: Top::default(),
             bases,
             base_k,
             kmax,
         };
+        index.domains_top = Top::build(&index.domains);
+        index.words_top = Top::build(&index.words());
+        index.bases_top = Top::build(&index.bases);
         let stats = IndexStats {
             heap_bytes: index.heap_bytes(),
             build_time: t0.elapsed(),
             domains: index.domains.len(),
-            tenant_words: index.word_starts.len(),
+            tenant_words: index.words.len(),
             mailboxes,
         };
         tracing::debug!(?stats, "lookup index built");
@@ -559,30 +731,20 @@ impl LookupIndex {
             + 4 * self.dom_tenant.capacity()
             + self.dom_num.capacity()
             + self.counts.heap_bytes()
-            + 4 * self.stem_order.capacity()
-            + 2 * self.stem_lens.capacity()
             + self.names.capacity()
             + 4 * self.name_ends.capacity()
-            + 4 * self.word_starts.capacity()
-            + 4 * self.word_owners.capacity()
+            + 8 * self.words.capacity()
+            + self.domains_top.heap_bytes()
+            + self.words_top.heap_bytes()
+            + self.bases_top.heap_bytes()
             + self.bases.heap_bytes()
             + 2 * self.base_k.capacity()
-    }
-
-    fn stems(&self) -> Stems<'_> {
-        Stems {
-            domains: &self.domains,
-            order: &self.stem_order,
-            lens: &self.stem_lens,
-        }
     }
 
     fn words(&self) -> Words<'_> {
         Words {
             text: &self.names,
-            name_ends: &self.name_ends,
-            starts: &self.word_starts,
-            owners: &self.word_owners,
+            spans: &self.words,
         }
     }
 
@@ -605,14 +767,19 @@ impl LookupIndex {
         self.run(q, limit, true)
     }
 
-    fn run(&self, q: &[u8], limit: usize, fuzzy: bool) -> Vec<Found> {
-        let dist = |len| if fuzzy { max_distance(len) } else { 0 };
+    fn run(&self, q: &[u8], limit: usize, misspelt: bool) -> Vec<Found> {
+        let dist = |len| if misspelt { max_distance(len) } else { 0 };
         let (tenant_segs, domain_segs, local, mailbox_domains) =
             match q.iter().rposition(|&b| b == b'@') {
                 Some(at) => {
                     let (l, d) = (&q[..at], &q[at + 1..]);
                     let doms = self.domain_segs(d, dist(d.len()));
-                    (Vec::new(), Vec::new(), self.local_plan(l, true, dist(l.len())), doms)
+                    (
+                        Vec::new(),
+                        Vec::new(),
+                        self.local_plan(l, true, dist(l.len())),
+                        doms,
+                    )
                 }
                 None => {
                     let all = vec![Seg {
@@ -620,7 +787,8 @@ impl LookupIndex {
                         hi: self.domains.len() as u32,
                         score: 0,
                     }];
-                    let mut tenants = fuzzy_all(&self.words(), q, dist(q.len()));
+                    let mut tenants =
+                        fuzzy(&self.words(), &self.words_top, q, dist(q.len()), false);
                     sort_segs(&mut tenants);
                     (
                         tenants,
@@ -642,7 +810,14 @@ impl LookupIndex {
             let mut batch = Batch { items: Vec::new() };
             self.tenants_at(&tenant_segs, level, need, &mut seen_t, &mut batch);
             self.domains_at(&domain_segs, level, need, &mut seen_d, &mut batch);
-            self.mailboxes_at(&local, &mailbox_domains, level, need, &mut seen_m, &mut batch);
+            self.mailboxes_at(
+                &local,
+                &mailbox_domains,
+                level,
+                need,
+                &mut seen_m,
+                &mut batch,
+            );
             batch.items.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
             out.extend(batch.items.into_iter().take(need).map(|(_, _, f)| f));
         }
@@ -652,21 +827,7 @@ impl LookupIndex {
     /// Domains matching `q`: whole or prefix (scores 3d, 3d + 2), or by stem
     /// (3d + 1), sorted by score then position.
     fn domain_segs(&self, q: &[u8], maxd: u16) -> Vec<Seg> {
-        let mut segs = fuzzy_all(&self.domains, q, maxd);
-        let stems = self.stems();
-        for s in fuzzy_all(&stems, q, maxd) {
-            if s.score % 3 != 0 {
-                continue;
-            }
-            for i in s.lo..s.hi {
-                let d = self.stem_order[i as usize];
-                segs.push(Seg {
-                    lo: d,
-                    hi: d + 1,
-                    score: s.score + 1,
-                });
-            }
-        }
+        let mut segs = fuzzy(&self.domains, &self.domains_top, q, maxd, true);
         sort_segs(&mut segs);
         segs
     }
@@ -677,21 +838,22 @@ impl LookupIndex {
         let digits = if pre.is_empty() {
             Digits::None
         } else {
-            let mut any = false;
-            let _ = numbers(pre, u64::MAX - 1, &mut |_| {
-                any = true;
-                ControlFlow::Break(())
-            });
-            if any {
-                Digits::Given
-            } else {
-                Digits::Typo(pre.len().min(u16::MAX as usize) as u16)
+            let v = std::str::from_utf8(pre)
+                .ok()
+                .and_then(|s| s.parse::<u64>().ok());
+            match v {
+                Some(v) if pre[0] != b'0' && (!address || v >= 2) => Digits::Number(v),
+                _ => Digits::Typo(pre.len().min(u16::MAX as usize) as u16),
             }
         };
         let mut full = vec![NONE; self.bases.len()];
         let mut part = vec![NONE; self.bases.len()];
-        for s in fuzzy_all(&self.bases, alpha, maxd) {
-            let slot = if s.score % 3 == 0 { &mut full } else { &mut part };
+        for s in fuzzy(&self.bases, &self.bases_top, alpha, maxd, false) {
+            let slot = if s.score % 3 == 0 {
+                &mut full
+            } else {
+                &mut part
+            };
             for v in &mut slot[s.lo as usize..s.hi as usize] {
                 *v = (*v).min(s.score);
             }
@@ -724,9 +886,12 @@ impl LookupIndex {
                 if taken == need {
                     return;
                 }
-                let t = self.word_owners[i];
+                let start = self.words[i].0;
+                let t = self.name_ends.partition_point(|&e| e <= start) as u32;
                 if seen.insert(t) {
-                    batch.items.push((words.get(i).to_vec(), 0, Found::Tenant(t)));
+                    batch
+                        .items
+                        .push((words.get(i).to_vec(), 0, Found::Tenant(t)));
                     taken += 1;
                 }
             }
@@ -819,14 +984,12 @@ impl LookupIndex {
                 }
                 match plan.digits {
                     Digits::None => emit(base, full),
-                    Digits::Given => numbers(plan.pre, nmax, &mut |n| {
-                        // Only the number written exactly as given.
-                        if (n + 1).to_string().as_bytes() == plan.pre {
-                            emit(n * BASES + base, full)
-                        } else {
-                            ControlFlow::Continue(())
+                    Digits::Number(v) => {
+                        match (v - 1).checked_mul(BASES).and_then(|k| k.checked_add(base)) {
+                            Some(k) => emit(k, full),
+                            None => continue,
                         }
-                    }),
+                    }
                     Digits::Typo(extra) => {
                         let d = full as u16 / 3 + extra;
                         if d > plan.maxd {
@@ -839,7 +1002,7 @@ impl LookupIndex {
                 let d = match plan.digits {
                     Digits::None => full.min(part) / 3,
                     _ if full == NONE => continue,
-                    Digits::Given => full / 3,
+                    Digits::Number(_) => full / 3,
                     Digits::Typo(extra) => {
                         let d = full as u16 / 3 + extra;
                         if d > plan.maxd {
@@ -849,7 +1012,7 @@ impl LookupIndex {
                     }
                 };
                 let pre = match plan.digits {
-                    Digits::Given => plan.pre,
+                    Digits::Number(_) => plan.pre,
                     _ => &[],
                 };
                 numbers(pre, nmax, &mut |n| emit(n * BASES + base, 3 * d + 2))
@@ -861,10 +1024,586 @@ impl LookupIndex {
     }
 }
 
-fn fuzzy_all<S: Sorted>(set: &S, q: &[u8], maxd: u16) -> Vec<Seg> {
-    fuzzy(set, q, maxd)
+fn sort_segs(segs: &mut [Seg]) {
+    segs.sort_by(|a, b| {
+        (a.score, a.lo, std::cmp::Reverse(a.hi)).cmp(&(b.score, b.lo, std::cmp::Reverse(b.hi)))
+    });
 }
 
-fn sort_segs(segs: &mut [Seg]) {
-    segs.sort_by(|a, b| (a.score, a.lo, std::cmp::Reverse(a.hi)).cmp(&(b.score, b.lo, std::cmp::Reverse(b.hi))));
+#[cfg(test)]
+mod tests {
+    use std::sync::OnceLock;
+
+    use proptest::prelude::*;
+
+    use super::super::{SimConfig, Simulator};
+    use super::*;
+    use crate::sources::{LookupHit, Source};
+
+    fn default_sim() -> &'static Simulator {
+        static SIM: OnceLock<Simulator> = OnceLock::new();
+        SIM.get_or_init(|| Simulator::new(SimConfig::default()).unwrap())
+    }
+
+    /// Few tenants with many mailboxes: local parts past 4,096 get numbers.
+    fn numbered_sim() -> &'static Simulator {
+        static SIM: OnceLock<Simulator> = OnceLock::new();
+        SIM.get_or_init(|| {
+            Simulator::new(SimConfig {
+                tenants: 3,
+                mailboxes: 120_000,
+                ..SimConfig::default()
+            })
+            .unwrap()
+        })
+    }
+
+    fn all_addresses(s: &Simulator) -> Vec<String> {
+        let mut v: Vec<String> = (0..s.tenants.len())
+            .flat_map(|ti| (0..s.tenants[ti].count).map(move |j| s.address(ti, j)))
+            .collect();
+        v.sort();
+        v
+    }
+
+    fn text(h: &LookupHit) -> String {
+        match h {
+            LookupHit::Mailbox(m) => m.address.clone(),
+            LookupHit::Domain { domain, .. } => domain.clone(),
+            LookupHit::Tenant(t) => t.name.to_lowercase(),
+        }
+    }
+
+    fn osa(a: &[u8], b: &[u8]) -> usize {
+        let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+        for (i, row) in d.iter_mut().enumerate() {
+            row[0] = i;
+        }
+        for (j, v) in d[0].iter_mut().enumerate() {
+            *v = j;
+        }
+        for i in 1..=a.len() {
+            for j in 1..=b.len() {
+                let cost = (a[i - 1] != b[j - 1]) as usize;
+                let mut v = (d[i - 1][j] + 1)
+                    .min(d[i][j - 1] + 1)
+                    .min(d[i - 1][j - 1] + cost);
+                if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                    v = v.min(d[i - 2][j - 2] + 1);
+                }
+                d[i][j] = v;
+            }
+        }
+        d[a.len()][b.len()]
+    }
+
+    fn packed(words: &[&str]) -> Packed {
+        let mut v: Vec<&str> = words.to_vec();
+        v.sort();
+        v.dedup();
+        let mut p = Packed::default();
+        for w in v {
+            p.push(w.as_bytes());
+        }
+        p
+    }
+
+    /// Best score of every string of `set` for `q`, by brute force.
+    fn brute(set: &Packed, q: &[u8], maxd: usize) -> Vec<u8> {
+        (0..set.len())
+            .map(|i| {
+                let s = set.get(i);
+                let mut best = NONE;
+                let d = osa(q, s);
+                if d <= maxd {
+                    best = best.min(3 * d as u8);
+                }
+                for p in 0..s.len() {
+                    let d = osa(q, &s[..p]);
+                    if d <= maxd {
+                        best = best.min(3 * d as u8 + 2);
+                    }
+                    if s[p] == b'.' && d <= maxd {
+                        best = best.min(3 * d as u8 + 1);
+                    }
+                }
+                best
+            })
+            .collect()
+    }
+
+    /// Best score of every string of `set` by the walk, with and without
+    /// the cached top of the trie (both must agree).
+    fn walked(set: &Packed, q: &[u8], maxd: u16) -> Vec<u8> {
+        let run = |top: &Top| {
+            let mut best = vec![NONE; set.len()];
+            for s in fuzzy(set, top, q, maxd, true) {
+                for b in &mut best[s.lo as usize..s.hi as usize] {
+                    *b = (*b).min(s.score);
+                }
+            }
+            best
+        };
+        let cached = run(&Top::build(set));
+        assert_eq!(
+            cached,
+            run(&Top::default()),
+            "{:?}",
+            String::from_utf8_lossy(q)
+        );
+        cached
+    }
+
+    #[test]
+    fn the_banded_walk_scores_like_plain_edit_distance() {
+        let set = packed(&[
+            "acme-title.com",
+            "acme-title.de",
+            "acme-title2.com",
+            "acme-tile.com",
+            "acme-title-7.com",
+            "acme",
+            "acne.org",
+            "cmae.net",
+            "title.co.uk",
+            "a",
+            "ab",
+            "ba.com",
+        ]);
+        for q in [
+            "acme-titel.com",
+            "acme-title",
+            "acme",
+            "acem",
+            "cmae",
+            "ab",
+            "ba",
+            "title.co",
+            "titel.co.uk",
+            "acme-title.com",
+            "xx",
+            "acme-title2",
+        ] {
+            for maxd in 0..=2u16 {
+                let got = walked(&set, q.as_bytes(), maxd);
+                let want = brute(&set, q.as_bytes(), maxd as usize);
+                if maxd == 0 {
+                    // The exact pass: whole, stem and prefix only.
+                    assert_eq!(got, want, "{q:?} exact");
+                } else {
+                    assert_eq!(got, want, "{q:?} maxd {maxd}");
+                }
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig {
+            cases: 200,
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        })]
+        #[test]
+        fn walk_matches_brute_force_on_random_sets(
+            words in proptest::collection::vec("[abc.]{0,6}", 1..20),
+            q in "[abc.]{0,6}",
+            maxd in 1..=2u16,
+        ) {
+            let refs: Vec<&str> = words.iter().map(String::as_str).collect();
+            let set = packed(&refs);
+            prop_assert_eq!(walked(&set, q.as_bytes(), maxd), brute(&set, q.as_bytes(), maxd as usize));
+        }
+    }
+
+    #[test]
+    fn numbers_come_in_address_order() {
+        for nmax in [0u64, 1, 8, 9, 10, 120, 1234] {
+            let mut got = Vec::new();
+            let _ = numbers(b"", nmax, &mut |n| {
+                got.push(n);
+                ControlFlow::Continue(())
+            });
+            let mut want: Vec<u64> = (0..=nmax).collect();
+            let key = |n: u64| {
+                if n == 0 {
+                    "@".to_string()
+                } else {
+                    format!("{}@", n + 1)
+                }
+            };
+            want.sort_by_key(|&n| key(n));
+            assert_eq!(got, want, "nmax {nmax}");
+            // With leading digits.
+            let mut got = Vec::new();
+            let _ = numbers(b"1", nmax, &mut |n| {
+                got.push(n);
+                ControlFlow::Continue(())
+            });
+            want.retain(|&n| n > 0 && (n + 1).to_string().starts_with('1'));
+            assert_eq!(got, want, "nmax {nmax}, digits 1");
+        }
+        let mut none = true;
+        let _ = numbers(b"0", 100, &mut |_| {
+            none = false;
+            ControlFlow::Continue(())
+        });
+        assert!(none);
+    }
+
+    #[test]
+    fn counts_skip_domains_without_the_mailbox() {
+        let n: Vec<u32> = (0..10_000u32)
+            .map(|i| (i * 7919) % 97 + (i == 6000) as u32 * 500)
+            .collect();
+        let c = Counts::new(n.clone());
+        for k in [0u64, 5, 50, 95, 96, 97, 300, 600] {
+            for start in [0usize, 1, 63, 64, 4095, 4096, 5000, 9999] {
+                let want = (start..n.len()).find(|&i| n[i] as u64 > k);
+                assert_eq!(c.next(start, n.len(), k), want, "k {k} from {start}");
+                let want = (start..7000).find(|&i| n[i] as u64 > k);
+                assert_eq!(c.next(start, 7000, k), want, "k {k} from {start} to 7000");
+            }
+        }
+    }
+
+    #[test]
+    fn address_prefixes_come_in_address_order() {
+        for (s, queries) in [
+            (
+                default_sim(),
+                &[
+                    "alice.smith@a",
+                    "bob.jones@",
+                    "zoe.sm",
+                    "mallory.smith@ri",
+                    "kofi.",
+                ][..],
+            ),
+            (
+                numbered_sim(),
+                &["alice.smith", "bob.smith@", "alice.smith1", "carol.jones2@"][..],
+            ),
+        ] {
+            let all = all_addresses(s);
+            for q in queries {
+                let want: Vec<&String> = all.iter().filter(|a| a.starts_with(q)).collect();
+                for limit in [1, 7, 20, 100] {
+                    let hits = s.lookup(q, limit);
+                    assert!(hits.len() <= limit, "{q:?}");
+                    let got: Vec<String> = hits.iter().map(text).collect();
+                    let n = want.len().min(limit);
+                    assert_eq!(
+                        got[..n].iter().collect::<Vec<_>>(),
+                        want[..n],
+                        "{q:?} limit {limit}"
+                    );
+                    assert!(hits[..n].iter().all(|h| matches!(h, LookupHit::Mailbox(_))));
+                }
+            }
+        }
+        // Numbers sort before the bare local part: '2' < '@'.
+        let hits = numbered_sim().lookup("alice.smith", 3);
+        assert!(
+            text(&hits[0]).starts_with("alice.smith2@"),
+            "{}",
+            text(&hits[0])
+        );
+    }
+
+    #[test]
+    fn domain_and_tenant_prefixes() {
+        let s = default_sim();
+        // A stem (domain without its suffix) first, then other prefixes.
+        let hits = s.lookup("acme-title", 20);
+        assert!(
+            matches!(&hits[0], LookupHit::Domain { domain, .. } if domain == "acme-title.com"),
+            "{hits:?}"
+        );
+        let hits = s.lookup("relief-with", 5);
+        assert!(
+            matches!(&hits[0], LookupHit::Domain { domain, tenant } if domain == "relief-without-borders.org" && &*tenant.id == "t00001")
+        );
+        // Exact name, then names starting with it; any word of the name.
+        let hits = s.lookup("Acme Title & Escrow", 5);
+        assert!(matches!(&hits[0], LookupHit::Tenant(t) if &*t.id == "t00000"));
+        let hits = s.lookup("escrow", 20);
+        assert!(
+            hits.iter()
+                .any(|h| matches!(h, LookupHit::Tenant(t) if &*t.id == "t00000"))
+        );
+        let hits = s.lookup("acme", 20);
+        assert_eq!(hits.len(), 20);
+        // In byte order of the matched text: for a tenant, its name from
+        // the matching word on.
+        let texts: Vec<String> = hits
+            .iter()
+            .map(|h| {
+                let t = text(h);
+                let at = t.find("acme").expect("matches acme");
+                t[at..].to_string()
+            })
+            .collect();
+        let mut sorted = texts.clone();
+        sorted.sort();
+        assert_eq!(texts, sorted, "prefix hits in byte order");
+    }
+
+    fn first_is(s: &Simulator, q: &str, want: &str) {
+        let hits = s.lookup(q, 20);
+        let got = hits.first().map(|h| match h {
+            LookupHit::Tenant(t) => t.id.to_string(),
+            h => text(h),
+        });
+        assert_eq!(
+            got.as_deref(),
+            Some(want),
+            "{q:?}: {:?}",
+            hits.iter().map(text).collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn misspellings_find_the_intended_mailbox_domain_or_tenant() {
+        let s = default_sim();
+        first_is(
+            s,
+            "alcie.smith@acme-title.com",
+            "alice.smith@acme-title.com",
+        );
+        first_is(s, "alice.smtih@acme-title", "alice.smith@acme-title.com");
+        first_is(
+            s,
+            "alice.smith@acme-titel.com",
+            "alice.smith@acme-title.com",
+        );
+        first_is(
+            s,
+            "alcie.smith@acme-titel.com",
+            "alice.smith@acme-title.com",
+        );
+        first_is(
+            s,
+            "alice.smith1@acme-title.com",
+            "alice.smith@acme-title.com",
+        );
+        first_is(
+            s,
+            "bob.smiht@relief-without-borders.org",
+            "bob.smith@relief-without-borders.org",
+        );
+        first_is(s, "acme-titel.com", "acme-title.com");
+        first_is(s, "acmetitle.com", "acme-title.com");
+        first_is(
+            s,
+            "releif-without-borders.org",
+            "relief-without-borders.org",
+        );
+        first_is(s, "acme titel & escrow", "t00000");
+        first_is(s, "relief withuot borders", "t00001");
+        // Not within two edits of anything.
+        assert!(s.lookup("nobody@nowhere.example", 20).is_empty());
+        assert!(s.lookup("zzzzzzzzzzzz", 20).is_empty());
+    }
+
+    fn small_index() -> LookupIndex {
+        let entry = |name, mailboxes, domains: &[&str]| Entry {
+            name,
+            mailboxes,
+            domains: domains.iter().map(|d| d.to_string()).collect(),
+        };
+        LookupIndex::build([
+            entry(
+                "Acme Title & Escrow",
+                30,
+                &["acme-title.com", "acme-title2.com"],
+            ),
+            entry("Acme Tile", 5, &["acme-tile.com"]),
+            entry("Acme Title Group", 3, &["acme-title-group.net"]),
+            entry("Cmae Labs", 2, &["acme-title.com.au"]),
+        ])
+    }
+
+    fn found_text(ix: &LookupIndex, f: &Found) -> String {
+        match f {
+            Found::Mailbox { tenant, domain, k } => {
+                let d = (0..ix.domains.len())
+                    .find(|&i| ix.dom_tenant[i] == *tenant && ix.dom_num[i] == *domain)
+                    .unwrap();
+                format!(
+                    "{}@{}",
+                    names::local_part(*k),
+                    String::from_utf8_lossy(ix.domains.get(d))
+                )
+            }
+            Found::Domain { domain, .. } => domain.clone(),
+            Found::Tenant(t) => format!("tenant {t}"),
+        }
+    }
+
+    fn found(ix: &LookupIndex, q: &str, limit: usize) -> Vec<String> {
+        ix.search(q, limit)
+            .iter()
+            .map(|f| found_text(ix, f))
+            .collect()
+    }
+
+    #[test]
+    fn exact_then_prefix_then_misspellings() {
+        let ix = small_index();
+        assert_eq!(
+            found(&ix, "acme-title.com", 10),
+            [
+                "acme-title.com",    // exact
+                "acme-title.com.au", // stem "acme-title.com"
+                "acme-tile.com",     // one edit, then byte order
+                "acme-title2.com",   // one edit
+            ]
+        );
+        assert_eq!(
+            found(&ix, "acme-title", 10),
+            [
+                "acme-title.com",       // stem
+                "acme-title.com.au",    // stem
+                "acme-title-group.net", // prefix
+                "acme-title2.com",      // prefix
+                "acme-tile.com",        // stem "acme-tile": one edit
+                "tenant 0",             // "acme title & escrow": one edit, prefix
+                "tenant 2",             // "acme title group": one edit, prefix
+                "tenant 1",             // "acme tile": two edits
+            ]
+        );
+        // Local part exact, domain a prefix: address order; then misspellings.
+        assert_eq!(
+            found(&ix, "bob.smith@acme-title", 10),
+            [
+                "bob.smith@acme-title.com",
+                "bob.smith@acme-title.com.au",
+                "bob.smith@acme-title-group.net",
+                "bob.smith@acme-title2.com",
+                "bob.smith@acme-tile.com",
+            ]
+        );
+        assert_eq!(
+            found(&ix, "bob.smiht@acme-titel.com", 10),
+            [
+                "bob.smith@acme-title.com",    // one edit each side
+                "bob.smith@acme-title.com.au", // one, and one to a stem
+                "bob.smith@acme-tile.com",     // one, and two
+                "bob.smith@acme-title2.com",   // one, and two
+            ]
+        );
+        // Mailboxes that do not exist are not found: "Cmae Labs" has two.
+        assert_eq!(
+            found(&ix, "carol.smith@acme-title.com.au", 10),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            found(&ix, "bob.smith@acme-title.com.au", 10),
+            ["bob.smith@acme-title.com.au"]
+        );
+        // Limits cut the list, not the order.
+        assert_eq!(
+            found(&ix, "acme-title", 3),
+            found(&ix, "acme-title", 10)[..3]
+        );
+        assert!(ix.heap_bytes() > 0);
+    }
+
+    #[test]
+    fn limits_are_honoured() {
+        let s = default_sim();
+        for q in [
+            "a",
+            "alice",
+            "acme",
+            "alice.smith@",
+            "alcie.smith@acme-title",
+            "t0",
+            "1",
+        ] {
+            for limit in [0, 1, 2, 5, 20, 100] {
+                assert!(s.lookup(q, limit).len() <= limit, "{q:?} {limit}");
+            }
+            assert!(s.lookup(q, 0).is_empty());
+        }
+        assert_eq!(s.lookup("a", 100).len(), 100);
+    }
+
+    #[test]
+    fn garbage_and_unicode_do_not_panic() {
+        let s = default_sim();
+        let long = "ä".repeat(300);
+        let at = "@".repeat(600);
+        for q in [
+            "@",
+            "@@",
+            "@.",
+            ".",
+            "..",
+            "-",
+            "@acme-title.com",
+            "alice.smith@",
+            "ÄLICE.SMITH@ACME-TITLE.COM",
+            "ß",
+            "İ",
+            "\u{10FFFF}",
+            "🦀@🦀",
+            "alice.smith0@acme-title.com",
+            "alice.smith007@x",
+            "alice.smith99999999999999999999999999@acme-title.com",
+            "alice.smith18446744073709551616",
+            long.as_str(),
+            at.as_str(),
+            "a\u{0}b",
+            "   ",
+            "\t",
+            "acme title & escrow &&&& ",
+        ] {
+            for limit in [1, 20] {
+                let hits = s.lookup(q, limit);
+                assert!(hits.len() <= limit, "{q:?}");
+            }
+        }
+        let s = numbered_sim();
+        for q in [
+            "alice.smith2",
+            "alice.smith29@",
+            "alice.smith1",
+            "alice.smith0",
+            "alice.smith2@x",
+        ] {
+            assert!(s.lookup(q, 20).len() <= 20);
+        }
+    }
+
+    #[test]
+    fn results_are_deterministic() {
+        let a = default_sim();
+        let b = Simulator::new(SimConfig::default()).unwrap();
+        for q in ["acme", "alcie.smith@acme-titel", "zoe.sm", "title"] {
+            assert_eq!(a.lookup(q, 20), b.lookup(q, 20), "{q:?}");
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig {
+            cases: 300,
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        })]
+        #[test]
+        fn any_query_returns_at_most_limit(q in "\\PC{0,40}", limit in 0usize..40) {
+            let hits = default_sim().lookup(&q, limit);
+            prop_assert!(hits.len() <= limit);
+        }
+
+        #[test]
+        fn address_like_queries_return_at_most_limit(
+            q in "[a-z0-9.@ &-]{0,30}",
+            limit in 0usize..40,
+        ) {
+            prop_assert!(default_sim().lookup(&q, limit).len() <= limit);
+            prop_assert!(numbered_sim().lookup(&q, limit).len() <= limit);
+        }
+    }
 }

@@ -19,6 +19,7 @@
 //! not O(mailboxes), and 5,000,000 mailboxes fit in tens of MB. Addresses are
 //! computed, never stored.
 
+pub mod index;
 mod names;
 mod rng;
 pub mod scenario;
@@ -206,6 +207,8 @@ pub struct Simulator {
     state: Vec<u8>,
     files: Vec<u8>,
     domains: HashMap<String, (u32, u32)>,
+    /// Prefix and fuzzy lookup over addresses, domains and tenant names.
+    index: index::LookupIndex,
     incident_state: IncidentState,
     // Scan of cluster A for damaged mailboxes.
     scan_order: Vec<usize>,
@@ -346,6 +349,11 @@ impl Simulator {
             .collect();
         let mailboxes_a = scan_order.iter().map(|&i| tenants[i].count).sum();
         let concurrency = (CONCURRENCY * scale).clamp(CONCURRENCY, 4096.0) as usize;
+        let index = index::LookupIndex::build(tenants.iter().map(|t| index::Entry {
+            name: &t.name,
+            mailboxes: t.count,
+            domains: (0..t.domains).map(|d| t.domain(d)).collect(),
+        }));
         Ok(Simulator {
             scale,
             t: 0.0,
@@ -354,6 +362,7 @@ impl Simulator {
             state,
             files,
             domains,
+            index,
             incident_state: IncidentState::Investigating,
             scan_order,
             scan_tenant: 0,
@@ -394,11 +403,17 @@ impl Simulator {
     }
 
     fn set_state(&mut self, m: u64, s: MailboxState) {
+        let ti = self.tenant_of(m);
+        self.set_state_of(ti, m, s);
+    }
+
+    /// `set_state` when the caller already knows the tenant (saves a binary
+    /// search over all tenants per mailbox in bulk changes).
+    fn set_state_of(&mut self, ti: usize, m: u64, s: MailboxState) {
         let old = self.mailbox_state(m);
         if old == s {
             return;
         }
-        let ti = self.tenant_of(m);
         let t = &mut self.tenants[ti];
         // Queued mail follows the mailbox: when it gets service back, its
         // share of the tenant's backlog becomes deliverable.
@@ -456,7 +471,7 @@ impl Simulator {
             let (first, count) = (self.tenants[ti].first, self.tenants[ti].count);
             let m = first + self.scan_local;
             if self.mailbox_state(m) == MailboxState::LockedOut {
-                self.set_state(m, MailboxState::ReindexPending);
+                self.set_state_of(ti, m, MailboxState::ReindexPending);
                 self.files_found += self.files[m as usize] as u64;
                 self.enqueue(ti, self.scan_local as u32);
             }
@@ -596,7 +611,7 @@ impl Simulator {
                     && self.volume(m) % 3 == 1
                     && unit(self.cfg.seed, 29, m) < 0.8
                 {
-                    self.set_state(m, MailboxState::ReindexPending);
+                    self.set_state_of(ti, m, MailboxState::ReindexPending);
                     self.enqueue(ti, (m - first) as u32);
                     self.restored_mailboxes -= 1;
                     hit += 1;
@@ -1227,21 +1242,18 @@ impl Source for Simulator {
         if q.is_empty() || limit == 0 {
             return Vec::new();
         }
-        if let Some((local, domain)) = q.rsplit_once('@') {
-            let Some(&(ti, d)) = self.domains.get(domain) else {
-                return Vec::new();
-            };
+        // An exact address, domain or tenant id is an answer, not a search.
+        if let Some((local, domain)) = q.rsplit_once('@')
+            && let Some(&(ti, d)) = self.domains.get(domain)
+            && let Some(k) = names::parse_local_part(local)
+        {
             let t = &self.tenants[ti as usize];
-            let Some(k) = names::parse_local_part(local) else {
-                return Vec::new();
-            };
             let j = k
                 .checked_mul(t.domains as u64)
                 .and_then(|x| x.checked_add(d as u64));
-            return match j {
-                Some(j) if j < t.count => vec![LookupHit::Mailbox(self.mailbox_row(t.first + j))],
-                _ => Vec::new(),
-            };
+            if let Some(j) = j.filter(|&j| j < t.count) {
+                return vec![LookupHit::Mailbox(self.mailbox_row(t.first + j))];
+            }
         }
         if let Some(&(ti, _)) = self.domains.get(&q) {
             return vec![LookupHit::Domain {
@@ -1252,11 +1264,27 @@ impl Source for Simulator {
         if let Some(ti) = self.tenant_index(&q) {
             return vec![LookupHit::Tenant(self.tenants[ti].row())];
         }
-        self.tenants
-            .iter()
-            .filter(|t| t.name.to_lowercase().contains(&q))
+        // Otherwise prefixes, then misspellings (see index.rs).
+        self.index
+            .search(&q, limit)
+            .into_iter()
+            .filter_map(|found| match found {
+                index::Found::Mailbox { tenant, domain, k } => {
+                    let t = self.tenants.get(tenant as usize)?;
+                    let j = k
+                        .checked_mul(t.domains as u64)?
+                        .checked_add(domain as u64)?;
+                    (j < t.count).then(|| LookupHit::Mailbox(self.mailbox_row(t.first + j)))
+                }
+                index::Found::Domain { tenant, domain } => Some(LookupHit::Domain {
+                    domain,
+                    tenant: self.tenants.get(tenant as usize)?.row(),
+                }),
+                index::Found::Tenant(ti) => {
+                    Some(LookupHit::Tenant(self.tenants.get(ti as usize)?.row()))
+                }
+            })
             .take(limit)
-            .map(|t| LookupHit::Tenant(t.row()))
             .collect()
     }
 }
