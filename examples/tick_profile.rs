@@ -1,0 +1,38 @@
+//! Times every tick of a 100,000-tenant / 5,000,000-mailbox simulation
+//! through the second fault (T+26h), which criterion cannot isolate: it is
+//! one tick per incident.
+//!
+//!     cargo run --release --example tick_profile
+
+use std::time::Instant;
+
+use warroom::sources::Source;
+use warroom::sources::simulator::{SimConfig, Simulator, scenario};
+
+fn main() -> Result<(), String> {
+    let mut s = Simulator::new(SimConfig {
+        tenants: 100_000,
+        mailboxes: 5_000_000,
+        ..SimConfig::default()
+    })?;
+    let fault_tick = (scenario::SECOND_FAULT_AT / 60.0) as usize - 1;
+    let mut times = Vec::new();
+    for i in 0..fault_tick + 60 {
+        let t = Instant::now();
+        s.advance(60.0);
+        let ms = t.elapsed().as_secs_f64() * 1e3;
+        if i == fault_tick {
+            println!("second-fault tick (T+26h): {ms:.1} ms");
+        }
+        times.push(ms);
+    }
+    let worst = times.iter().cloned().fold(0.0, f64::max);
+    times.sort_by(f64::total_cmp);
+    println!(
+        "{} ticks: p50 {:.1} ms, p99 {:.1} ms, max {worst:.1} ms",
+        times.len(),
+        times[times.len() / 2],
+        times[times.len() * 99 / 100]
+    );
+    Ok(())
+}
