@@ -42,6 +42,9 @@ enum Command {
     Gateway(GatewayArgs),
     /// Print the one-screen picture as plain text (no escape codes) and exit.
     Snapshot(SnapshotArgs),
+    /// Is this mailbox, domain or tenant affected, and when is it back?
+    /// Exit code 0: found, 1: not found, 2: error.
+    Lookup(LookupArgs),
     /// Print every path and setting in use: config, keymap, logs, state, gateway.
     Info(ConsoleArgs),
     /// Keymap tools.
@@ -121,6 +124,21 @@ struct GatewayArgs {
     source: SourceKind,
     #[command(flatten)]
     sim: SimArgs,
+}
+
+#[derive(Args, Debug)]
+struct LookupArgs {
+    /// A mailbox address, a domain, or a tenant id or name (prefixes and
+    /// misspellings are searched too).
+    query: String,
+    /// Print JSON (one object with every match) instead of text.
+    #[arg(long)]
+    json: bool,
+    /// At most this many matches.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100))]
+    limit: u32,
+    #[command(flatten)]
+    console: ConsoleArgs,
 }
 
 #[derive(Args, Debug)]
@@ -364,6 +382,41 @@ async fn snapshot(args: SnapshotArgs, cfg: Config) -> anyhow::Result<i32> {
     Ok(0)
 }
 
+async fn lookup(args: LookupArgs, cfg: Config) -> anyhow::Result<i32> {
+    use warroom::console::lookup;
+    // Refuse a bad query before starting anything.
+    if let Err(why) = lookup::check_query(&args.query) {
+        anyhow::bail!("{why}");
+    }
+    let (url, embedded) = match gateway_url(&args.console, &cfg) {
+        Some(url) => (url, None),
+        None => {
+            let gw = start_gateway(
+                SocketAddr::from(([127, 0, 0, 1], 0)),
+                &demo(&args.console.sim, &cfg)?,
+            )
+            .await?;
+            (gw.url(), Some(gw))
+        }
+    };
+    let answer = lookup::ask(&url, &args.query, args.limit).await;
+    if let Some(gw) = embedded {
+        gw.stop().await;
+    }
+    let answer = answer?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&answer)?);
+    } else if answer.matches.is_empty() {
+        eprintln!(
+            "warroom: nothing matches {:?}: no such mailbox, domain or tenant",
+            answer.query
+        );
+    } else {
+        print!("{}", lookup::text(&answer));
+    }
+    Ok(if answer.matches.is_empty() { 1 } else { 0 })
+}
+
 fn info(args: ConsoleArgs, cfg: &Config, paths: &Paths) -> anyhow::Result<i32> {
     let exists = |p: &std::path::Path| if p.exists() { "" } else { " (not present)" };
     let (keymap, warning) = resolve_keymap(&args, cfg, paths)?;
@@ -476,6 +529,7 @@ fn main() -> ExitCode {
             Some(Command::Console(args)) => console(args, cfg, paths).await,
             Some(Command::Gateway(args)) => gateway(args, cfg).await,
             Some(Command::Snapshot(args)) => snapshot(args, cfg).await,
+            Some(Command::Lookup(args)) => lookup(args, cfg).await,
             Some(Command::Info(args)) => info(args, &cfg, &paths),
             Some(Command::Keymap(cmd)) => keymap_cmd(cmd),
         }

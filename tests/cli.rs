@@ -160,3 +160,88 @@ fn bad_flags_get_a_clear_error() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("--mailboxes (5) must be at least --tenants (10)"));
 }
+
+/// An address that is still waiting for the reindex 8 simulated hours in:
+/// the last one in Acme Title's queue (the CLI's demo runs the same seed).
+fn waiting_address() -> String {
+    use warroom::domain::MailboxState;
+    use warroom::sources::simulator::{SimConfig, Simulator};
+    use warroom::sources::{MailboxQuery, Source};
+    let mut sim = Simulator::new(SimConfig::default()).unwrap();
+    for _ in 0..8 * 60 {
+        sim.advance(60.0);
+    }
+    let page = sim
+        .mailboxes(&MailboxQuery {
+            tenant_id: "t00000".into(),
+            states: vec![MailboxState::ReindexPending],
+            sort_by_eta: true,
+            offset: 0,
+            limit: 1000,
+        })
+        .unwrap();
+    page.rows
+        .last()
+        .expect("acme has waiting mailboxes at +8h")
+        .address
+        .clone()
+}
+
+#[test]
+fn lookup_of_an_affected_mailbox_prints_state_and_eta() {
+    let h = home("lookup");
+    let addr = waiting_address();
+    let out = warroom(&h, &["lookup", &addr, "--skip", "8"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let s = text(&out.stdout);
+    assert!(s.contains(&format!("{addr}: reindex_pending")), "{s}");
+    assert!(
+        s.contains("back: ") && s.contains(" UTC (in "),
+        "an ETA range: {s}"
+    );
+    assert!(s.contains("say: \"This mailbox is affected"), "{s}");
+    assert!(!s.contains('\x1b'));
+
+    let out = warroom(&h, &["lookup", &addr, "--skip", "8", "--json"]);
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("valid JSON");
+    let m = &v["matches"][0];
+    assert_eq!(m["address"], addr.as_str());
+    assert_eq!(m["state"], "reindex_pending");
+    assert!(m["eta_p50"].is_string() && m["eta_p90"].is_string(), "{m}");
+    assert_eq!(v["simulated"], true);
+}
+
+#[test]
+fn lookup_not_found_is_exit_1_and_bad_queries_exit_2() {
+    let h = home("lookup-bad");
+    let out = warroom(&h, &["lookup", "nobody@nowhere.invalid"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("nothing matches"),
+        "{}",
+        text(&out.stderr)
+    );
+    let long = "x".repeat(10_240);
+    for q in ["", "  ", long.as_str(), "a\u{1b}]52;c;aGVsbG8=\u{7}"] {
+        let out = warroom(&h, &["lookup", q]);
+        assert_eq!(out.status.code(), Some(2), "{q:?}");
+        let e = text(&out.stderr);
+        assert!(e.starts_with("warroom: the query"), "{e}");
+        assert!(!e.contains('\x1b'), "nothing raw reaches the terminal");
+    }
+    // Invalid UTF-8 in the argument: a clear error, no panic.
+    use std::os::unix::ffi::OsStrExt;
+    let out = Command::new(env!("CARGO_BIN_EXE_warroom"))
+        .arg("lookup")
+        .arg(std::ffi::OsStr::from_bytes(b"\xff\xfe@acme"))
+        .env("XDG_CONFIG_HOME", &h)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("invalid UTF-8"),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -10,6 +10,7 @@
 pub mod app;
 pub mod client;
 pub mod keymap;
+pub mod lookup;
 pub mod model;
 pub mod snapshot;
 pub mod terminal;

@@ -1,0 +1,266 @@
+//! `warroom lookup QUERY`: the support desk's question — is this customer
+//! affected, and when is it back? — answered from the gateway, as text a
+//! person can read out or as JSON for scripts. Every string from the gateway
+//! is sanitised; nothing here colours or styles output.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::client::{GatewayClient, describe};
+use crate::api::{self, pb};
+use crate::domain::forecast::EtaRange;
+use crate::domain::format::{eta_range, eta_relative, thousands};
+use crate::domain::sanitize::sanitize;
+
+/// Longest query the gateway accepts, in bytes.
+pub const MAX_QUERY_BYTES: usize = 512;
+
+/// Why a query cannot be sent, in words.
+pub fn check_query(q: &str) -> Result<(), String> {
+    if q.trim().is_empty() {
+        return Err(
+            "the query is empty: give a mailbox address, a domain, or a tenant id or name".into(),
+        );
+    }
+    if q.len() > MAX_QUERY_BYTES {
+        return Err(format!(
+            "the query is {} bytes; the limit is {MAX_QUERY_BYTES}",
+            q.len()
+        ));
+    }
+    if q.chars().any(char::is_control) {
+        return Err("the query contains control characters".into());
+    }
+    Ok(())
+}
+
+#[derive(Debug, Serialize, PartialEq)]
+pub struct Match {
+    pub kind: &'static str,
+    pub address: Option<String>,
+    pub domain: Option<String>,
+    pub tenant_id: String,
+    pub tenant_name: Option<String>,
+    pub state: Option<String>,
+    pub cluster: Option<String>,
+    pub volume: Option<String>,
+    pub reindex_position: Option<u64>,
+    pub affected_mailboxes: Option<u64>,
+    pub mailboxes: Option<u64>,
+    pub queued_messages: u64,
+    pub eta_p50: Option<DateTime<Utc>>,
+    pub eta_p90: Option<DateTime<Utc>>,
+    pub eta_note: Option<String>,
+    pub last_error: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Answer {
+    pub query: String,
+    /// The source clock the ETAs are relative to.
+    pub now: Option<DateTime<Utc>>,
+    pub simulated: bool,
+    pub matches: Vec<Match>,
+}
+
+fn s(x: &str) -> String {
+    sanitize(x).into_owned()
+}
+
+fn eta_parts(e: &EtaRange) -> (Option<DateTime<Utc>>, Option<DateTime<Utc>>, Option<String>) {
+    (
+        e.p50,
+        e.p90,
+        (!e.is_known() && !e.reason.is_empty()).then(|| s(&e.reason)),
+    )
+}
+
+fn to_match(m: &pb::LookupMatch) -> Match {
+    let tenant = m.tenant.as_ref().map(api::tenant_from_pb);
+    match (pb::MatchKind::try_from(m.kind), &m.mailbox) {
+        (Ok(pb::MatchKind::Mailbox), Some(mb)) => {
+            let row = api::mailbox_from_pb(mb);
+            let (eta_p50, eta_p90, eta_note) = eta_parts(&row.eta);
+            Match {
+                kind: "mailbox",
+                address: Some(s(&row.address)),
+                domain: None,
+                tenant_id: s(&row.tenant_id),
+                tenant_name: None,
+                state: row.state.map(|st| st.as_str().to_string()),
+                cluster: Some(s(&row.cluster_id)),
+                volume: Some(s(&row.volume)),
+                reindex_position: (row.reindex_position > 0).then_some(row.reindex_position),
+                affected_mailboxes: None,
+                mailboxes: None,
+                queued_messages: row.queued_messages,
+                eta_p50,
+                eta_p90,
+                eta_note,
+                last_error: (!row.last_error.is_empty()).then(|| s(&row.last_error)),
+            }
+        }
+        _ => {
+            let t = tenant.unwrap_or_default();
+            let (eta_p50, eta_p90, eta_note) = eta_parts(&t.eta);
+            let affected = t.affected();
+            Match {
+                kind: if m.kind == pb::MatchKind::Domain as i32 {
+                    "domain"
+                } else {
+                    "tenant"
+                },
+                address: None,
+                domain: (!m.domain.is_empty()).then(|| s(&m.domain)),
+                tenant_id: s(&t.id),
+                tenant_name: Some(s(&t.name)),
+                state: Some(if affected > 0 { "affected" } else { "ok" }.into()),
+                cluster: Some(s(&t.cluster_id)),
+                volume: None,
+                reindex_position: (t.reindex_rank > 0).then_some(t.reindex_rank),
+                affected_mailboxes: Some(affected),
+                mailboxes: Some(t.mailboxes),
+                queued_messages: t.queued_messages,
+                eta_p50: if affected > 0 { eta_p50 } else { None },
+                eta_p90: if affected > 0 { eta_p90 } else { None },
+                eta_note: if affected > 0 { eta_note } else { None },
+                last_error: None,
+            }
+        }
+    }
+}
+
+/// Asks the gateway. `Ok` with no matches is "not found".
+pub async fn ask(url: &str, query: &str, limit: u32) -> anyhow::Result<Answer> {
+    check_query(query).map_err(anyhow::Error::msg)?;
+    let client = GatewayClient::new(url)?;
+    let mut raw = client.raw();
+    let call = async {
+        let watch = raw
+            .watch(pb::WatchRequest {})
+            .await?
+            .into_inner()
+            .message()
+            .await?;
+        let found = raw
+            .lookup(pb::LookupRequest {
+                query: query.to_string(),
+                limit,
+            })
+            .await?
+            .into_inner();
+        Ok::<_, tonic::Status>((watch, found))
+    };
+    let (first, found) = tokio::time::timeout(std::time::Duration::from_secs(10), call)
+        .await
+        .map_err(|_| anyhow::anyhow!("gateway {url} did not answer within 10 s"))?
+        .map_err(|st| anyhow::anyhow!("{}", describe(&st)))?;
+    let overview = first
+        .as_ref()
+        .map(api::overview_from_pb)
+        .unwrap_or_default();
+    Ok(Answer {
+        query: s(query),
+        now: overview.incident.now,
+        simulated: overview.simulated(),
+        matches: found.matches.iter().map(to_match).collect(),
+    })
+}
+
+/// The answer as lines a support agent can read out.
+pub fn text(a: &Answer) -> String {
+    let now = a.now.unwrap_or_else(Utc::now);
+    let mut out = String::new();
+    if a.simulated {
+        out.push_str("SIMULATED data (a drill, not production)\n");
+    }
+    for m in &a.matches {
+        let eta = EtaRange {
+            p50: m.eta_p50,
+            p90: m.eta_p90,
+            reason: m.eta_note.clone().unwrap_or_default(),
+        };
+        let when = match eta_relative(&eta, now) {
+            Some(rel) => format!("{} ({rel})", eta_range(&eta, now)),
+            None => eta_range(&eta, now),
+        };
+        let queued = match m.queued_messages {
+            0 => "no mail waiting".to_string(),
+            n => format!("{} messages queued, none lost", thousands(n)),
+        };
+        match m.kind {
+            "mailbox" => {
+                let state = m.state.as_deref().unwrap_or("unknown");
+                out.push_str(&format!(
+                    "{}: {state} (tenant {}, cluster {}, {})\n",
+                    m.address.as_deref().unwrap_or("?"),
+                    m.tenant_id,
+                    m.cluster.as_deref().unwrap_or("?").to_uppercase(),
+                    m.volume.as_deref().unwrap_or("?"),
+                ));
+                let back = matches!(state, "ok" | "restored");
+                if back {
+                    out.push_str("  has service now.\n");
+                } else {
+                    if let Some(p) = m.reindex_position {
+                        out.push_str(&format!(
+                            "  position {} in the reindex order\n",
+                            thousands(p)
+                        ));
+                    }
+                    out.push_str(&format!("  back: {when}\n  {queued}\n"));
+                    if let Some(e) = &m.last_error {
+                        out.push_str(&format!("  last error: {e}\n"));
+                    }
+                }
+                out.push_str(&format!(
+                    "  say: \"{}\"\n",
+                    if back {
+                        format!("This mailbox has service again; {queued}.")
+                    } else {
+                        format!("This mailbox is affected and is expected back {when}; {queued}.")
+                    }
+                ));
+            }
+            kind => {
+                let affected = m.affected_mailboxes.unwrap_or(0);
+                let total = m.mailboxes.unwrap_or(0);
+                let name = m.tenant_name.as_deref().unwrap_or("?");
+                let label = match (&m.domain, kind) {
+                    (Some(d), _) => format!("{d} ({name}, {})", m.tenant_id),
+                    _ => format!("{name} ({})", m.tenant_id),
+                };
+                out.push_str(&format!(
+                    "{label}: {} of {} mailboxes affected, {queued}\n",
+                    thousands(affected),
+                    thousands(total)
+                ));
+                if affected > 0 {
+                    out.push_str(&format!(
+                        "  back: {when}\n  say: \"Your {} affected mailboxes are expected back {when}; {queued}.\"\n",
+                        thousands(affected)
+                    ));
+                }
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_queries_say_why() {
+        assert!(check_query("").unwrap_err().contains("empty"));
+        assert!(check_query("   ").unwrap_err().contains("empty"));
+        assert!(
+            check_query(&"x".repeat(10_000))
+                .unwrap_err()
+                .contains("limit is 512")
+        );
+        assert!(check_query("a\u{1b}[2J").unwrap_err().contains("control"));
+        assert!(check_query("alice.smith@acme-title.com").is_ok());
+    }
+}
