@@ -45,6 +45,9 @@ enum Command {
     /// Is this mailbox, domain or tenant affected, and when is it back?
     /// Exit code 0: found, 1: not found, 2: error.
     Lookup(LookupArgs),
+    /// Export data for a reseller: `warroom export tenant TENANT_ID`.
+    #[command(subcommand)]
+    Export(ExportCommand),
     /// Print every path and setting in use: config, keymap, logs, state, gateway.
     Info(ConsoleArgs),
     /// Keymap tools.
@@ -124,6 +127,44 @@ struct GatewayArgs {
     source: SourceKind,
     #[command(flatten)]
     sim: SimArgs,
+}
+
+#[derive(Subcommand, Debug)]
+enum ExportCommand {
+    /// Every affected mailbox of one tenant (address, state, ETA p50, ETA
+    /// p90, queued messages) to stdout.
+    Tenant(ExportTenantArgs),
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+enum ExportFormat {
+    Csv,
+    Json,
+}
+
+#[derive(Args, Debug)]
+struct ExportTenantArgs {
+    /// The tenant id, e.g. t00042 (`warroom lookup NAME` finds it).
+    tenant_id: String,
+    #[arg(long, value_enum, default_value_t = ExportFormat::Csv)]
+    format: ExportFormat,
+    /// Only these states (repeatable) [default: locked_out, reindex_pending,
+    /// reindexing, failed].
+    #[arg(long = "state", value_name = "STATE", value_parser = parse_state)]
+    states: Vec<warroom::domain::MailboxState>,
+    #[command(flatten)]
+    console: ConsoleArgs,
+}
+
+fn parse_state(s: &str) -> Result<warroom::domain::MailboxState, String> {
+    warroom::domain::MailboxState::parse(s).ok_or_else(|| {
+        format!(
+            "unknown state {s:?}; states: {}",
+            warroom::domain::MailboxState::ALL
+                .map(|m| m.as_str())
+                .join(", ")
+        )
+    })
 }
 
 #[derive(Args, Debug)]
@@ -417,6 +458,37 @@ async fn lookup(args: LookupArgs, cfg: Config) -> anyhow::Result<i32> {
     Ok(if answer.matches.is_empty() { 1 } else { 0 })
 }
 
+async fn export(cmd: ExportCommand, cfg: Config) -> anyhow::Result<i32> {
+    use warroom::console::export;
+    let ExportCommand::Tenant(args) = cmd;
+    let (url, embedded) = match gateway_url(&args.console, &cfg) {
+        Some(url) => (url, None),
+        None => {
+            let gw = start_gateway(
+                SocketAddr::from(([127, 0, 0, 1], 0)),
+                &demo(&args.console.sim, &cfg)?,
+            )
+            .await?;
+            (gw.url(), Some(gw))
+        }
+    };
+    let states = if args.states.is_empty() {
+        export::AFFECTED.to_vec()
+    } else {
+        args.states.clone()
+    };
+    let rows = export::fetch(&url, &args.tenant_id, &states).await;
+    if let Some(gw) = embedded {
+        gw.stop().await;
+    }
+    let rows = rows?;
+    match args.format {
+        ExportFormat::Csv => print!("{}", export::csv(&rows)),
+        ExportFormat::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
+    }
+    Ok(0)
+}
+
 fn info(args: ConsoleArgs, cfg: &Config, paths: &Paths) -> anyhow::Result<i32> {
     let exists = |p: &std::path::Path| if p.exists() { "" } else { " (not present)" };
     let (keymap, warning) = resolve_keymap(&args, cfg, paths)?;
@@ -530,6 +602,7 @@ fn main() -> ExitCode {
             Some(Command::Gateway(args)) => gateway(args, cfg).await,
             Some(Command::Snapshot(args)) => snapshot(args, cfg).await,
             Some(Command::Lookup(args)) => lookup(args, cfg).await,
+            Some(Command::Export(cmd)) => export(cmd, cfg).await,
             Some(Command::Info(args)) => info(args, &cfg, &paths),
             Some(Command::Keymap(cmd)) => keymap_cmd(cmd),
         }

@@ -245,3 +245,40 @@ fn lookup_not_found_is_exit_1_and_bad_queries_exit_2() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn export_of_a_tenant_lists_every_affected_mailbox() {
+    let h = home("export");
+    let out = warroom(&h, &["lookup", "t00000", "--skip", "8", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let affected = v["matches"][0]["affected_mailboxes"].as_u64().unwrap();
+    assert!(affected > 0);
+
+    let out = warroom(&h, &["export", "tenant", "t00000", "--skip", "8"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let csv = text(&out.stdout);
+    let mut lines = csv.split("\r\n").filter(|l| !l.is_empty());
+    assert_eq!(
+        lines.next(),
+        Some("address,state,eta_p50,eta_p90,queued_messages")
+    );
+    let rows: Vec<&str> = lines.collect();
+    assert_eq!(rows.len() as u64, affected, "one row per affected mailbox");
+    assert!(
+        rows.iter()
+            .all(|r| r.split(',').count() == 5 && r.contains("@acme-title"))
+    );
+
+    let out = warroom(
+        &h,
+        &[
+            "export", "tenant", "t00000", "--skip", "8", "--format", "json",
+        ],
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("valid JSON");
+    assert_eq!(v.as_array().unwrap().len() as u64, affected);
+
+    let out = warroom(&h, &["export", "tenant", "t99999"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("no tenant with id"));
+}

@@ -9,6 +9,7 @@
 
 pub mod app;
 pub mod client;
+pub mod export;
 pub mod keymap;
 pub mod lookup;
 pub mod model;
