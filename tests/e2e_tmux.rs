@@ -270,3 +270,33 @@ fn no_color_at_80x24_is_readable_and_writes_no_colour() {
     t.keys(&["q"]);
     assert_eq!(wait_exit(&exit_file), "0");
 }
+
+#[test]
+fn lookup_updates_per_keystroke_opens_a_tenant_goes_back_and_copies() {
+    let (t, exit_file) = start_with(120, 40, "lookup", None, "--skip 8", "");
+    t.run(&["set", "-g", "set-clipboard", "on"]);
+    t.wait_for(&["SIMULATED", "Tenants"]);
+    t.keys(&["L"]);
+    t.wait_for(&["Lookup: mailbox, domain or tenant"]);
+    t.keys(&["-l", "acme-ti"]);
+    let s = t.wait_for(&["acme-title.com", "Acme Title & Escrow"]);
+    assert!(s.contains("matches"), "{s}");
+    // One more keystroke narrows the answer.
+    t.keys(&["-l", "tle.com"]);
+    t.wait_for(&["acme-title.com▏", "say: \"Your"]);
+    t.keys(&["C-y"]);
+    t.wait_for(&["copied the answer"]);
+    let clip = t.run(&["show-buffer"]);
+    assert!(
+        clip.starts_with("Your ") && clip.contains("expected back"),
+        "{clip:?}"
+    );
+    t.keys(&["Enter"]);
+    t.wait_for(&["Acme Title & Escrow (t00000)", "Mailboxes ·"]);
+    t.keys(&["Escape"]);
+    t.wait_for(&["Lookup: mailbox, domain or tenant", "acme-title.com▏"]);
+    t.keys(&["Escape"]);
+    t.wait_for(&["Service health", "Tenants"]);
+    t.keys(&["q"]);
+    assert_eq!(wait_exit(&exit_file), "0");
+}

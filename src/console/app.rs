@@ -21,6 +21,13 @@ pub enum Command {
     FetchMailboxes(MailboxRequest),
     /// Drop the Watch stream and subscribe again (a fresh snapshot).
     Resubscribe,
+    /// Ask the gateway's Lookup.
+    Lookup {
+        serial: u64,
+        query: String,
+    },
+    /// Put text on the clipboard of the terminal (OSC 52: works over SSH).
+    Copy(String),
 }
 
 /// How often an open mailbox list is refetched while data flows.
@@ -104,6 +111,8 @@ pub struct TenantView {
     pub filter_text: String,
     /// When the rows on screen were asked for.
     pub fetched_at: Option<DateTime<Utc>>,
+    /// Where Back goes (the lookup it was opened from), else the overview.
+    pub back: Option<Box<View>>,
     serial: u64,
 }
 
@@ -120,10 +129,24 @@ impl TenantView {
 
 pub const MAILBOX_PAGE: u32 = 200;
 
+/// The lookup screen: a query typed live, the gateway's matches.
+#[derive(Debug, Clone)]
+pub struct LookupView {
+    pub query: String,
+    pub results: Vec<super::lookup::Match>,
+    pub selected: usize,
+    pub loading: bool,
+    pub error: Option<String>,
+    serial: u64,
+    /// Where Esc goes back to.
+    pub back: Box<View>,
+}
+
 #[derive(Debug, Clone)]
 pub enum View {
     Overview,
     Tenant(TenantView),
+    Lookup(LookupView),
 }
 
 pub struct App {
@@ -186,7 +209,7 @@ impl App {
     /// The context whose bindings apply now.
     pub fn context(&self) -> Context {
         match self.view {
-            View::Overview => Context::Overview,
+            View::Overview | View::Lookup(_) => Context::Overview,
             View::Tenant(_) => Context::Tenant,
         }
     }
@@ -242,6 +265,22 @@ impl App {
             }
             ClientEvent::Disconnected { error, retry_in } => {
                 self.conn = Conn::Down { error, retry_in };
+            }
+            ClientEvent::Lookup { serial, result } => {
+                // Only the answer to the newest query counts.
+                if let View::Lookup(lv) = &mut self.view
+                    && lv.serial == serial
+                {
+                    lv.loading = false;
+                    match result {
+                        Ok(r) => {
+                            lv.results = r;
+                            lv.error = None;
+                            lv.selected = lv.selected.min(lv.results.len().saturating_sub(1));
+                        }
+                        Err(e) => lv.error = Some(e),
+                    }
+                }
             }
             ClientEvent::Mailboxes { serial, result } => {
                 let View::Tenant(tv) = &mut self.view else {
@@ -345,10 +384,16 @@ impl App {
             }
             return Command::None;
         }
+        if matches!(self.view, View::Lookup(_)) {
+            if ctrl_c {
+                return Command::Quit;
+            }
+            return self.lookup_key(k);
+        }
         if self.filter_editing {
             let filter = match &mut self.view {
                 View::Tenant(tv) => &mut tv.filter_text,
-                View::Overview => &mut self.filter,
+                View::Overview | View::Lookup(_) => &mut self.filter,
             };
             match k.code {
                 KeyCode::Enter => self.filter_editing = false,
@@ -394,12 +439,14 @@ impl App {
             Action::Quit => return Command::Quit,
             Action::Help => self.help = true,
             Action::Palette => self.palette = Some(String::new()),
+            Action::Lookup => return self.open_lookup(String::new()),
             Action::Filter => self.filter_editing = true,
             _ => {}
         }
         match &mut self.view {
             View::Overview => self.overview_action(action),
             View::Tenant(_) => self.tenant_action(action),
+            View::Lookup(_) => Command::None,
         }
     }
 
@@ -450,6 +497,7 @@ impl App {
             selected: 0,
             filter_text: String::new(),
             fetched_at: None,
+            back: None,
             serial: 0,
         });
         self.fetch()
@@ -465,7 +513,7 @@ impl App {
                 if !tv.filter_text.is_empty() {
                     tv.filter_text.clear();
                 } else {
-                    self.view = View::Overview;
+                    self.view = tv.back.take().map_or(View::Overview, |b| *b);
                 }
                 return Command::None;
             }
@@ -511,6 +559,99 @@ impl App {
         Command::None
     }
 
+    /// Opens the lookup screen over the current view (Esc comes back).
+    fn open_lookup(&mut self, query: String) -> Command {
+        self.filter_editing = false;
+        let back = std::mem::replace(&mut self.view, View::Overview);
+        // Lookup over lookup: keep the original way back.
+        let back = match back {
+            View::Lookup(lv) => lv.back,
+            other => Box::new(other),
+        };
+        self.view = View::Lookup(LookupView {
+            query,
+            results: Vec::new(),
+            selected: 0,
+            loading: false,
+            error: None,
+            serial: 0,
+            back,
+        });
+        self.ask_lookup()
+    }
+
+    fn ask_lookup(&mut self) -> Command {
+        self.serial += 1;
+        let serial = self.serial;
+        let View::Lookup(lv) = &mut self.view else {
+            return Command::None;
+        };
+        lv.serial = serial;
+        if let Err(e) = super::lookup::check_query(&lv.query) {
+            lv.results.clear();
+            lv.loading = false;
+            lv.error = (!lv.query.trim().is_empty()).then_some(e);
+            return Command::None;
+        }
+        lv.loading = true;
+        Command::Lookup {
+            serial,
+            query: lv.query.clone(),
+        }
+    }
+
+    /// Keys on the lookup screen: typing edits the query (and asks again),
+    /// ↑↓ choose, enter opens a tenant, ctrl-y copies the answer, esc goes
+    /// back.
+    fn lookup_key(&mut self, k: KeyEvent) -> Command {
+        let now = self.model.overview.incident.now.unwrap_or(self.clock);
+        let View::Lookup(lv) = &mut self.view else {
+            return Command::None;
+        };
+        let last = lv.results.len().saturating_sub(1);
+        let ctrl = k.modifiers.contains(KeyModifiers::CONTROL);
+        match k.code {
+            KeyCode::Esc => {
+                let back = std::mem::replace(&mut lv.back, Box::new(View::Overview));
+                self.view = *back;
+            }
+            KeyCode::Down => lv.selected = (lv.selected + 1).min(last),
+            KeyCode::Up => lv.selected = lv.selected.saturating_sub(1),
+            KeyCode::Char('y') if ctrl => {
+                if let Some(m) = lv.results.get(lv.selected) {
+                    let (_, say) = super::lookup::describe_match(m, now);
+                    self.say("copied the answer to the clipboard (OSC 52)", false);
+                    return Command::Copy(say);
+                }
+            }
+            KeyCode::Enter => {
+                if let Some(m) = lv.results.get(lv.selected) {
+                    let id = m.tenant_id.clone();
+                    let here = std::mem::replace(&mut self.view, View::Overview);
+                    let cmd = self.open_tenant(id);
+                    if let View::Tenant(tv) = &mut self.view {
+                        tv.back = Some(Box::new(here));
+                    }
+                    return cmd;
+                }
+            }
+            KeyCode::Backspace => {
+                lv.query.pop();
+                lv.selected = 0;
+                return self.ask_lookup();
+            }
+            KeyCode::Char(c)
+                if !c.is_control() && !ctrl && lv.query.len() < super::lookup::MAX_QUERY_BYTES =>
+            {
+                lv.query.push(c);
+                lv.selected = 0;
+                return self.ask_lookup();
+            }
+            _ => {}
+        }
+        Command::None
+    }
+
     fn say(&mut self, text: impl Into<String>, error: bool) {
         self.status = Some((text.into(), error));
     }
@@ -537,7 +678,7 @@ impl App {
             "filter" => {
                 match &mut self.view {
                     View::Tenant(tv) => tv.filter_text = arg.to_string(),
-                    View::Overview => self.filter = arg.to_string(),
+                    View::Overview | View::Lookup(_) => self.filter = arg.to_string(),
                 }
                 Command::None
             }
@@ -574,10 +715,7 @@ impl App {
                     }
                 }
             }
-            "lookup" => {
-                self.say("lookup is not available yet (issue #3)", true);
-                Command::None
-            }
+            "lookup" => self.open_lookup(arg.to_string()),
             "prio" => {
                 self.say("prioritization is not available yet (issue #4)", true);
                 Command::None

@@ -66,6 +66,10 @@ pub enum ClientEvent {
         serial: u64,
         result: Result<(Vec<MailboxRow>, String, u64), String>,
     },
+    Lookup {
+        serial: u64,
+        result: Result<Vec<super::lookup::Match>, String>,
+    },
 }
 
 /// Delay before reconnect attempt `attempt` (1-based): 250 ms doubling to a
@@ -181,6 +185,19 @@ pub fn spawn_mailboxes(client: GatewayClient, req: MailboxRequest, tx: mpsc::Sen
                 result,
             })
             .await;
+    });
+}
+
+/// Runs one lookup in the background; the UI keeps only the newest answer.
+pub fn spawn_lookup(
+    client: GatewayClient,
+    serial: u64,
+    query: String,
+    tx: mpsc::Sender<ClientEvent>,
+) {
+    tokio::spawn(async move {
+        let result = super::lookup::matches(&client, &query, 20).await;
+        let _ = tx.send(ClientEvent::Lookup { serial, result }).await;
     });
 }
 

@@ -40,7 +40,7 @@ impl Context {
     pub fn actions(self) -> &'static [Action] {
         use Action::*;
         match self {
-            Context::Global => &[Quit, Help, Palette],
+            Context::Global => &[Quit, Help, Palette, Lookup],
             Context::Overview => &[
                 Down,
                 Up,
@@ -78,6 +78,7 @@ pub enum Action {
     Quit,
     Help,
     Palette,
+    Lookup,
     Down,
     Up,
     PageDown,
@@ -98,10 +99,11 @@ pub enum Action {
 }
 
 impl Action {
-    pub const ALL: [Action; 20] = [
+    pub const ALL: [Action; 21] = [
         Action::Quit,
         Action::Help,
         Action::Palette,
+        Action::Lookup,
         Action::Down,
         Action::Up,
         Action::PageDown,
@@ -126,6 +128,7 @@ impl Action {
             Action::Quit => "quit",
             Action::Help => "help",
             Action::Palette => "palette",
+            Action::Lookup => "lookup",
             Action::Down => "down",
             Action::Up => "up",
             Action::PageDown => "page_down",
@@ -151,7 +154,10 @@ impl Action {
         match self {
             Action::Quit => "quit",
             Action::Help => "this help",
-            Action::Palette => "command palette (:tenants, :open, :sort, :filter, :quit)",
+            Action::Palette => "command palette (:lookup, :tenants, :open, :sort, :filter, :quit)",
+            Action::Lookup => {
+                "look up a mailbox, domain or tenant (type; ↑↓ enter; ctrl-y copies the answer; esc back)"
+            }
             Action::Down => "move down",
             Action::Up => "move up",
             Action::PageDown => "page down",

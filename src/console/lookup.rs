@@ -34,7 +34,7 @@ pub fn check_query(q: &str) -> Result<(), String> {
     Ok(())
 }
 
-#[derive(Debug, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Match {
     pub kind: &'static str,
     pub address: Option<String>,
@@ -130,31 +130,45 @@ fn to_match(m: &pb::LookupMatch) -> Match {
     }
 }
 
+/// One Lookup call; errors in words.
+pub async fn matches(
+    client: &GatewayClient,
+    query: &str,
+    limit: u32,
+) -> Result<Vec<Match>, String> {
+    check_query(query)?;
+    let mut raw = client.raw();
+    let call = raw.lookup(pb::LookupRequest {
+        query: query.to_string(),
+        limit,
+    });
+    let found = tokio::time::timeout(std::time::Duration::from_secs(10), call)
+        .await
+        .map_err(|_| "gateway did not answer within 10 s".to_string())?
+        .map_err(|st| describe(&st))?
+        .into_inner();
+    Ok(found.matches.iter().map(to_match).collect())
+}
+
 /// Asks the gateway. `Ok` with no matches is "not found".
 pub async fn ask(url: &str, query: &str, limit: u32) -> anyhow::Result<Answer> {
     check_query(query).map_err(anyhow::Error::msg)?;
     let client = GatewayClient::new(url)?;
-    let mut raw = client.raw();
-    let call = async {
-        let watch = raw
+    let first = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        client
+            .raw()
             .watch(pb::WatchRequest {})
             .await?
             .into_inner()
             .message()
-            .await?;
-        let found = raw
-            .lookup(pb::LookupRequest {
-                query: query.to_string(),
-                limit,
-            })
-            .await?
-            .into_inner();
-        Ok::<_, tonic::Status>((watch, found))
-    };
-    let (first, found) = tokio::time::timeout(std::time::Duration::from_secs(10), call)
+            .await
+    })
+    .await
+    .map_err(|_| anyhow::anyhow!("gateway {url} did not answer within 10 s"))?
+    .map_err(|st| anyhow::anyhow!("{}", describe(&st)))?;
+    let found = matches(&client, query, limit)
         .await
-        .map_err(|_| anyhow::anyhow!("gateway {url} did not answer within 10 s"))?
-        .map_err(|st| anyhow::anyhow!("{}", describe(&st)))?;
+        .map_err(anyhow::Error::msg)?;
     let overview = first
         .as_ref()
         .map(api::overview_from_pb)
@@ -163,7 +177,7 @@ pub async fn ask(url: &str, query: &str, limit: u32) -> anyhow::Result<Answer> {
         query: s(query),
         now: overview.incident.now,
         simulated: overview.simulated(),
-        matches: found.matches.iter().map(to_match).collect(),
+        matches: found,
     })
 }
 
@@ -175,76 +189,84 @@ pub fn text(a: &Answer) -> String {
         out.push_str("SIMULATED data (a drill, not production)\n");
     }
     for m in &a.matches {
-        let eta = EtaRange {
-            p50: m.eta_p50,
-            p90: m.eta_p90,
-            reason: m.eta_note.clone().unwrap_or_default(),
-        };
-        let when = match eta_relative(&eta, now) {
-            Some(rel) => format!("{} ({rel})", eta_range(&eta, now)),
-            None => eta_range(&eta, now),
-        };
-        let queued = match m.queued_messages {
-            0 => "no mail waiting".to_string(),
-            n => format!("{} messages queued, none lost", thousands(n)),
-        };
-        match m.kind {
-            "mailbox" => {
-                let state = m.state.as_deref().unwrap_or("unknown");
-                out.push_str(&format!(
-                    "{}: {state} (tenant {}, cluster {}, {})\n",
-                    m.address.as_deref().unwrap_or("?"),
-                    m.tenant_id,
-                    m.cluster.as_deref().unwrap_or("?").to_uppercase(),
-                    m.volume.as_deref().unwrap_or("?"),
-                ));
-                let back = matches!(state, "ok" | "restored");
-                if back {
-                    out.push_str("  has service now.\n");
-                } else {
-                    if let Some(p) = m.reindex_position {
-                        out.push_str(&format!(
-                            "  position {} in the reindex order\n",
-                            thousands(p)
-                        ));
-                    }
-                    out.push_str(&format!("  back: {when}\n  {queued}\n"));
-                    if let Some(e) = &m.last_error {
-                        out.push_str(&format!("  last error: {e}\n"));
-                    }
-                }
-                out.push_str(&format!(
-                    "  say: \"{}\"\n",
-                    if back {
-                        format!("This mailbox has service again; {queued}.")
-                    } else {
-                        format!("This mailbox is affected and is expected back {when}; {queued}.")
-                    }
-                ));
-            }
-            kind => {
-                let affected = m.affected_mailboxes.unwrap_or(0);
-                let total = m.mailboxes.unwrap_or(0);
-                let name = m.tenant_name.as_deref().unwrap_or("?");
-                let label = match (&m.domain, kind) {
-                    (Some(d), _) => format!("{d} ({name}, {})", m.tenant_id),
-                    _ => format!("{name} ({})", m.tenant_id),
-                };
-                out.push_str(&format!(
-                    "{label}: {} of {} mailboxes affected, {queued}\n",
-                    thousands(affected),
-                    thousands(total)
-                ));
-                if affected > 0 {
-                    out.push_str(&format!(
-                        "  back: {when}\n  say: \"Your {} affected mailboxes are expected back {when}; {queued}.\"\n",
-                        thousands(affected)
-                    ));
-                }
-            }
+        let (lines, say) = describe_match(m, now);
+        for l in lines {
+            out.push_str(&l);
+            out.push('\n');
         }
+        out.push_str(&format!("  say: \"{say}\"\n"));
     }
     out
+}
+
+/// One match as lines (the first is the headline) and the sentence to read
+/// to the customer. `now` is the source clock the ETAs are relative to.
+pub fn describe_match(m: &Match, now: DateTime<Utc>) -> (Vec<String>, String) {
+    let eta = EtaRange {
+        p50: m.eta_p50,
+        p90: m.eta_p90,
+        reason: m.eta_note.clone().unwrap_or_default(),
+    };
+    let when = match eta_relative(&eta, now) {
+        Some(rel) => format!("{} ({rel})", eta_range(&eta, now)),
+        None => eta_range(&eta, now),
+    };
+    let queued = match m.queued_messages {
+        0 => "no mail waiting".to_string(),
+        n => format!("{} messages queued, none lost", thousands(n)),
+    };
+    let mut lines = Vec::new();
+    if m.kind == "mailbox" {
+        let state = m.state.as_deref().unwrap_or("unknown");
+        lines.push(format!(
+            "{}: {state} (tenant {}, cluster {}, {})",
+            m.address.as_deref().unwrap_or("?"),
+            m.tenant_id,
+            m.cluster.as_deref().unwrap_or("?").to_uppercase(),
+            m.volume.as_deref().unwrap_or("?"),
+        ));
+        if matches!(state, "ok" | "restored") {
+            lines.push("  has service now.".into());
+            return (lines, format!("This mailbox has service again; {queued}."));
+        }
+        if let Some(p) = m.reindex_position {
+            lines.push(format!("  position {} in the reindex order", thousands(p)));
+        }
+        lines.push(format!("  back: {when}"));
+        lines.push(format!("  {queued}"));
+        if let Some(e) = &m.last_error {
+            lines.push(format!("  last error: {e}"));
+        }
+        return (
+            lines,
+            format!("This mailbox is affected and is expected back {when}; {queued}."),
+        );
+    }
+    let affected = m.affected_mailboxes.unwrap_or(0);
+    let name = m.tenant_name.as_deref().unwrap_or("?");
+    let label = match &m.domain {
+        Some(d) => format!("{d} ({name}, {})", m.tenant_id),
+        None => format!("{name} ({})", m.tenant_id),
+    };
+    lines.push(format!(
+        "{label}: {} of {} mailboxes affected, {queued}",
+        thousands(affected),
+        thousands(m.mailboxes.unwrap_or(0))
+    ));
+    if affected == 0 {
+        return (
+            lines,
+            format!("None of your mailboxes are affected; {queued}."),
+        );
+    }
+    lines.push(format!("  back: {when}"));
+    (
+        lines,
+        format!(
+            "Your {} affected mailboxes are expected back {when}; {queued}.",
+            thousands(affected)
+        ),
+    )
 }
 
 #[cfg(test)]

@@ -38,6 +38,10 @@ fn run_command(
     match cmd {
         Command::FetchMailboxes(req) => client::spawn_mailboxes(client.clone(), req, tx.clone()),
         Command::Resubscribe => resubscribe.notify_one(),
+        Command::Lookup { serial, query } => {
+            client::spawn_lookup(client.clone(), serial, query, tx.clone())
+        }
+        Command::Copy(text) => terminal::copy_osc52(&text),
         Command::None | Command::Quit => {}
     }
 }

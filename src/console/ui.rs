@@ -62,6 +62,7 @@ pub fn render(f: &mut Frame, app: &mut App) {
             let tv = tv.clone();
             render_tenant(f, body, app, &tv);
         }
+        View::Lookup(lv) => render_lookup(f, body, app, lv),
     }
     render_footer(f, footer, app);
     if app.help {
@@ -607,6 +608,106 @@ fn render_tenants(f: &mut Frame, area: Rect, app: &mut App, wide: bool) {
     f.render_stateful_widget(table, area, &mut state);
 }
 
+fn render_lookup(f: &mut Frame, area: Rect, app: &App, lv: &super::app::LookupView) {
+    let th = &app.theme;
+    let now = app.model.overview.incident.now.unwrap_or(app.clock);
+    let [input, list, detail] = Layout::vertical([
+        Constraint::Length(3),
+        Constraint::Min(3),
+        Constraint::Length(7),
+    ])
+    .areas(area);
+    let status = if lv.loading {
+        " searching…".to_string()
+    } else {
+        format!(" {} matches", lv.results.len())
+    };
+    f.render_widget(
+        Paragraph::new(Line::from(vec![Span::raw(safe(&lv.query)), Span::raw("▏")])).block(
+            Block::default().borders(Borders::ALL).title(Span::styled(
+                format!(" Lookup: mailbox, domain or tenant ·{status} "),
+                th.title(),
+            )),
+        ),
+        input,
+    );
+    let b = Block::default().borders(Borders::ALL);
+    if let Some(e) = &lv.error {
+        let inner = b.inner(list);
+        f.render_widget(b, list);
+        f.render_widget(
+            Paragraph::new(Span::styled(format!("✖ {}", safe(e)), th.alert())),
+            inner,
+        );
+    } else {
+        let visible = b.inner(list).height as usize;
+        let start = lv.selected.saturating_sub(visible.saturating_sub(1));
+        let rows: Vec<Row> = lv
+            .results
+            .iter()
+            .skip(start)
+            .take(visible.max(1))
+            .map(|m| {
+                let what = m
+                    .address
+                    .clone()
+                    .or_else(|| m.domain.clone())
+                    .or_else(|| m.tenant_name.clone())
+                    .unwrap_or_default();
+                let state = m.state.clone().unwrap_or_default();
+                let affected = m
+                    .affected_mailboxes
+                    .map(|a| format!("{} affected", thousands(a)))
+                    .unwrap_or_default();
+                Row::new(vec![
+                    Cell::from(m.kind),
+                    Cell::from(what),
+                    Cell::from(state),
+                    Cell::from(m.tenant_id.clone()),
+                    Cell::from(affected),
+                ])
+            })
+            .collect();
+        let table = Table::new(
+            rows,
+            [
+                Constraint::Length(8),
+                Constraint::Min(24),
+                Constraint::Length(16),
+                Constraint::Length(7),
+                Constraint::Length(16),
+            ],
+        )
+        .block(b)
+        .row_highlight_style(th.selected())
+        .highlight_symbol("▶");
+        let mut state = TableState::default();
+        if !lv.results.is_empty() {
+            state.select(Some(lv.selected - start));
+        }
+        f.render_stateful_widget(table, list, &mut state);
+    }
+    let mut lines: Vec<Line> = Vec::new();
+    if let Some(m) = lv.results.get(lv.selected) {
+        let (detail_lines, say) = super::lookup::describe_match(m, now);
+        lines.extend(detail_lines.into_iter().map(Line::from));
+        lines.push(Line::from(Span::styled(
+            format!("say: \"{say}\""),
+            th.title(),
+        )));
+    } else if lv.query.trim().is_empty() {
+        lines.push(Line::from(
+            "Type an address, a domain or a tenant name; matches update as you type.",
+        ));
+    }
+    f.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(Block::default().borders(Borders::ALL).title(" Answer ")),
+        detail,
+    );
+}
+
 fn state_cell(th: &Theme, s: Option<MailboxState>) -> Cell<'static> {
     match s {
         Some(s) => Cell::from(Span::styled(s.as_str(), th.state(s))),
@@ -758,6 +859,10 @@ pub fn footer_hints(app: &App) -> String {
     }
     if app.filter_editing {
         return "type to filter · enter keep · esc clear".into();
+    }
+    if matches!(app.view, View::Lookup(_)) {
+        return "type to search · ↑↓ choose · enter open tenant · ctrl-y copy answer · esc back"
+            .into();
     }
     let ctx = app.context();
     let km = &app.keymap;
