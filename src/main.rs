@@ -343,6 +343,25 @@ fn gateway_url(args: &ConsoleArgs, cfg: &Config) -> Option<String> {
     args.gateway.clone().or_else(|| cfg.gateway.clone())
 }
 
+/// The configured gateway's URL, or an embedded demo gateway started on a
+/// loopback port (returned, so the caller stops it when done).
+async fn gateway_or_demo(
+    args: &ConsoleArgs,
+    cfg: &Config,
+) -> anyhow::Result<(String, Option<Gateway>)> {
+    Ok(match gateway_url(args, cfg) {
+        Some(url) => (url, None),
+        None => {
+            let gw = start_gateway(
+                SocketAddr::from(([127, 0, 0, 1], 0)),
+                &demo(&args.sim, cfg)?,
+            )
+            .await?;
+            (gw.url(), Some(gw))
+        }
+    })
+}
+
 async fn console(args: ConsoleArgs, cfg: Config, paths: Paths) -> anyhow::Result<i32> {
     let theme = resolve_theme(&args, &cfg)?;
     let (keymap, warning) = resolve_keymap(&args, &cfg, &paths)?;
@@ -351,17 +370,7 @@ async fn console(args: ConsoleArgs, cfg: Config, paths: Paths) -> anyhow::Result
     if let Some(w) = &warning {
         tracing::warn!("{w}");
     }
-    let (url, embedded) = match gateway_url(&args, &cfg) {
-        Some(url) => (url, None),
-        None => {
-            let gw = start_gateway(
-                SocketAddr::from(([127, 0, 0, 1], 0)),
-                &demo(&args.sim, &cfg)?,
-            )
-            .await?;
-            (gw.url(), Some(gw))
-        }
-    };
+    let (url, embedded) = gateway_or_demo(&args, &cfg).await?;
     let code = warroom::console::run(warroom::console::Options {
         url,
         simulated_hint: embedded.is_some(),
@@ -404,17 +413,7 @@ async fn gateway(args: GatewayArgs, cfg: Config) -> anyhow::Result<i32> {
 }
 
 async fn snapshot(args: SnapshotArgs, cfg: Config) -> anyhow::Result<i32> {
-    let (url, embedded) = match gateway_url(&args.console, &cfg) {
-        Some(url) => (url, None),
-        None => {
-            let gw = start_gateway(
-                SocketAddr::from(([127, 0, 0, 1], 0)),
-                &demo(&args.console.sim, &cfg)?,
-            )
-            .await?;
-            (gw.url(), Some(gw))
-        }
-    };
+    let (url, embedded) = gateway_or_demo(&args.console, &cfg).await?;
     let text = warroom::console::snapshot::text(&url, args.width, args.height).await;
     if let Some(gw) = embedded {
         gw.stop().await;
@@ -429,17 +428,7 @@ async fn lookup(args: LookupArgs, cfg: Config) -> anyhow::Result<i32> {
     if let Err(why) = lookup::check_query(&args.query) {
         anyhow::bail!("{why}");
     }
-    let (url, embedded) = match gateway_url(&args.console, &cfg) {
-        Some(url) => (url, None),
-        None => {
-            let gw = start_gateway(
-                SocketAddr::from(([127, 0, 0, 1], 0)),
-                &demo(&args.console.sim, &cfg)?,
-            )
-            .await?;
-            (gw.url(), Some(gw))
-        }
-    };
+    let (url, embedded) = gateway_or_demo(&args.console, &cfg).await?;
     let answer = lookup::ask(&url, &args.query, args.limit).await;
     if let Some(gw) = embedded {
         gw.stop().await;
@@ -461,17 +450,7 @@ async fn lookup(args: LookupArgs, cfg: Config) -> anyhow::Result<i32> {
 async fn export(cmd: ExportCommand, cfg: Config) -> anyhow::Result<i32> {
     use warroom::console::export;
     let ExportCommand::Tenant(args) = cmd;
-    let (url, embedded) = match gateway_url(&args.console, &cfg) {
-        Some(url) => (url, None),
-        None => {
-            let gw = start_gateway(
-                SocketAddr::from(([127, 0, 0, 1], 0)),
-                &demo(&args.console.sim, &cfg)?,
-            )
-            .await?;
-            (gw.url(), Some(gw))
-        }
-    };
+    let (url, embedded) = gateway_or_demo(&args.console, &cfg).await?;
     let states = if args.states.is_empty() {
         export::AFFECTED.to_vec()
     } else {
