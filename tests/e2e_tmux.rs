@@ -84,6 +84,8 @@ fn start_with(
     t.run(&[
         "new-session",
         "-d",
+        "-c",
+        dir.to_str().unwrap(),
         "-s",
         "w",
         "-x",
@@ -297,6 +299,38 @@ fn lookup_updates_per_keystroke_opens_a_tenant_goes_back_and_copies() {
     t.wait_for(&["Lookup: mailbox, domain or tenant", "acme-title.com▏"]);
     t.keys(&["Escape"]);
     t.wait_for(&["Service health", "Tenants"]);
+    t.keys(&["q"]);
+    assert_eq!(wait_exit(&exit_file), "0");
+}
+
+#[test]
+fn export_from_the_drill_down_writes_a_csv_with_every_affected_mailbox() {
+    let (t, exit_file) = start_with(120, 40, "export", None, "--skip 8", "");
+    t.wait_for(&["SIMULATED", "Tenants"]);
+    t.keys(&[":"]);
+    t.keys(&["-l", "open acme-title.com"]);
+    t.keys(&["Enter"]);
+    let s = t.wait_for(&["Acme Title & Escrow (t00000)", "Mailboxes ·", "x export"]);
+    let affected: u64 = s
+        .lines()
+        .find_map(|l| l.trim().split(" of ").next()?.replace(',', "").parse().ok())
+        .expect("the summary says how many are affected");
+    t.keys(&["x"]);
+    let s = t.wait_for(&["exported", "affected mailboxes to"]);
+    let dir = exit_file.parent().unwrap();
+    let file = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with(".csv"))
+        .unwrap_or_else(|| panic!("no CSV in {}:\n{s}", dir.display()));
+    let csv = std::fs::read_to_string(&file).unwrap();
+    let rows = csv.split("\r\n").filter(|l| !l.is_empty()).count() as u64 - 1;
+    // The export is taken a moment after the screen: a mailbox or two may
+    // have been restored in between (one simulated minute per second).
+    assert!(
+        rows <= affected && rows + 20 >= affected,
+        "{rows} rows, {affected} affected"
+    );
     t.keys(&["q"]);
     assert_eq!(wait_exit(&exit_file), "0");
 }

@@ -10,6 +10,7 @@ use super::keymap::{Action, Context, Keymap};
 use super::model::{Applied, Model};
 use super::theme::Theme;
 use crate::api::{self, pb};
+use crate::domain::format::thousands;
 use crate::domain::tenants::TenantSort;
 use crate::domain::{MailboxRow, MailboxState};
 
@@ -28,6 +29,8 @@ pub enum Command {
     },
     /// Put text on the clipboard of the terminal (OSC 52: works over SSH).
     Copy(String),
+    /// Write a tenant's affected mailboxes to a CSV file.
+    Export(String),
 }
 
 /// How often an open mailbox list is refetched while data flows.
@@ -282,6 +285,17 @@ impl App {
                     }
                 }
             }
+            ClientEvent::Exported(result) => match result {
+                Ok((path, rows)) => self.say(
+                    format!(
+                        "exported {} affected mailboxes to {}",
+                        thousands(rows as u64),
+                        path.display()
+                    ),
+                    false,
+                ),
+                Err(e) => self.say(e, true),
+            },
             ClientEvent::Mailboxes { serial, result } => {
                 let View::Tenant(tv) = &mut self.view else {
                     return Command::None;
@@ -554,6 +568,11 @@ impl App {
                 return self.fetch();
             }
             Action::Reload => return self.fetch(),
+            Action::Export => {
+                let id = tv.tenant_id.clone();
+                self.say("exporting…", false);
+                return Command::Export(id);
+            }
             _ => {}
         }
         Command::None

@@ -70,6 +70,7 @@ pub enum ClientEvent {
         serial: u64,
         result: Result<Vec<super::lookup::Match>, String>,
     },
+    Exported(Result<(std::path::PathBuf, usize), String>),
 }
 
 /// Delay before reconnect attempt `attempt` (1-based): 250 ms doubling to a
@@ -185,6 +186,16 @@ pub fn spawn_mailboxes(client: GatewayClient, req: MailboxRequest, tx: mpsc::Sen
                 result,
             })
             .await;
+    });
+}
+
+/// Exports a tenant's affected mailboxes to a CSV file in the current
+/// directory, in the background.
+pub fn spawn_export(client: GatewayClient, tenant_id: String, tx: mpsc::Sender<ClientEvent>) {
+    tokio::spawn(async move {
+        let dir = std::env::current_dir().unwrap_or_else(|_| std::env::temp_dir());
+        let result = super::export::to_file(&client, &tenant_id, &dir).await;
+        let _ = tx.send(ClientEvent::Exported(result)).await;
     });
 }
 

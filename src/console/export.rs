@@ -31,7 +31,15 @@ pub async fn fetch(
     tenant_id: &str,
     states: &[MailboxState],
 ) -> anyhow::Result<Vec<Row>> {
-    let client = GatewayClient::new(url)?;
+    fetch_with(&GatewayClient::new(url)?, tenant_id, states).await
+}
+
+/// `fetch` over an existing client (the console's).
+pub async fn fetch_with(
+    client: &GatewayClient,
+    tenant_id: &str,
+    states: &[MailboxState],
+) -> anyhow::Result<Vec<Row>> {
     let mut raw = client.raw();
     let mut token = String::new();
     let mut rows = Vec::new();
@@ -50,7 +58,7 @@ pub async fn fetch(
             }),
         )
         .await
-        .map_err(|_| anyhow::anyhow!("gateway {url} did not answer within 30 s"))?
+        .map_err(|_| anyhow::anyhow!("gateway did not answer within 30 s"))?
         .map_err(|st| anyhow::anyhow!("{}", describe(&st)))?
         .into_inner();
         rows.extend(page.mailboxes.iter().map(|m| {
@@ -97,6 +105,32 @@ pub fn csv(rows: &[Row]) -> String {
         ));
     }
     out
+}
+
+/// Writes a tenant's affected mailboxes to `dir` as CSV, from the console.
+/// Returns the file's path and the number of rows.
+pub async fn to_file(
+    client: &GatewayClient,
+    tenant_id: &str,
+    dir: &std::path::Path,
+) -> Result<(std::path::PathBuf, usize), String> {
+    let rows = fetch_with(client, tenant_id, &AFFECTED)
+        .await
+        .map_err(|e| format!("export failed: {e}"))?;
+    // Ids come from the gateway: keep only safe characters in a file name.
+    let safe: String = tenant_id
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .take(64)
+        .collect();
+    let name = format!(
+        "warroom-{safe}-affected-{}.csv",
+        chrono::Utc::now().format("%Y%m%dT%H%M%SZ")
+    );
+    let path = dir.join(name);
+    std::fs::write(&path, csv(&rows))
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    Ok((path, rows.len()))
 }
 
 #[cfg(test)]

@@ -67,6 +67,7 @@ impl Context {
                 ToggleOrder,
                 Reload,
                 Filter,
+                Export,
             ],
         }
     }
@@ -96,10 +97,11 @@ pub enum Action {
     StateFilter,
     ToggleOrder,
     Reload,
+    Export,
 }
 
 impl Action {
-    pub const ALL: [Action; 21] = [
+    pub const ALL: [Action; 22] = [
         Action::Quit,
         Action::Help,
         Action::Palette,
@@ -121,6 +123,7 @@ impl Action {
         Action::StateFilter,
         Action::ToggleOrder,
         Action::Reload,
+        Action::Export,
     ];
 
     pub fn name(self) -> &'static str {
@@ -146,6 +149,7 @@ impl Action {
             Action::StateFilter => "state_filter",
             Action::ToggleOrder => "toggle_order",
             Action::Reload => "reload",
+            Action::Export => "export",
         }
     }
 
@@ -175,6 +179,7 @@ impl Action {
             Action::StateFilter => "cycle the mailbox state filter",
             Action::ToggleOrder => "reindex order (ETA) or address order",
             Action::Reload => "reload this page",
+            Action::Export => "export the tenant's affected mailboxes to a CSV file here",
         }
     }
 

@@ -42,6 +42,7 @@ fn run_command(
             client::spawn_lookup(client.clone(), serial, query, tx.clone())
         }
         Command::Copy(text) => terminal::copy_osc52(&text),
+        Command::Export(tenant) => client::spawn_export(client.clone(), tenant, tx.clone()),
         Command::None | Command::Quit => {}
     }
 }

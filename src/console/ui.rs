@@ -884,6 +884,7 @@ pub fn footer_hints(app: &App) -> String {
             (Context::Tenant, Action::StateFilter, "states"),
             (Context::Tenant, Action::ToggleOrder, "order"),
             (Context::Tenant, Action::Filter, "filter"),
+            (Context::Tenant, Action::Export, "export"),
             (Context::Global, Action::Help, "help"),
             (Context::Global, Action::Quit, "quit"),
         ],
