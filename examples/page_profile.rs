@@ -1,5 +1,6 @@
 //! Times ListMailboxes-style paging over one very large tenant (the source
-//! side of a drill-down), in address order and in reindex order.
+//! side of a drill-down), in address order (the first request sorts the
+//! tenant's addresses once; later pages reuse that order) and in reindex order.
 //!
 //!     cargo run --release --example page_profile
 
