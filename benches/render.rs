@@ -78,15 +78,13 @@ fn app_with(snapshot: &pb::WatchUpdate) -> App {
 }
 
 fn bench_draw(c: &mut Criterion, snapshot: &pb::WatchUpdate, w: u16, h: u16) {
-    let mut app = app_with(snapshot);
+    let app = app_with(snapshot);
     let mut terminal = Terminal::new(TestBackend::new(w, h)).expect("test backend");
     // First frame outside the measurement (it fills the whole diff).
-    terminal
-        .draw(|f| ui::render(f, &mut app))
-        .expect("first frame");
+    terminal.draw(|f| ui::render(f, &app)).expect("first frame");
     c.bench_function(&format!("render/draw_{w}x{h}_100k_tenants"), |b| {
         b.iter(|| {
-            terminal.draw(|f| ui::render(f, &mut app)).expect("draw");
+            terminal.draw(|f| ui::render(f, &app)).expect("draw");
         })
     });
     // The frame must show the table, not the "too small" message.

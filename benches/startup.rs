@@ -91,9 +91,7 @@ async fn start_to_first_frame() -> (Gateway, Steps) {
     app.prepare();
     steps.applied_and_sorted = t0.elapsed();
     let mut terminal = Terminal::new(TestBackend::new(120, 40)).expect("test backend");
-    terminal
-        .draw(|f| ui::render(f, &mut app))
-        .expect("first frame");
+    terminal.draw(|f| ui::render(f, &app)).expect("first frame");
     steps.frame_rendered = t0.elapsed();
 
     // Untimed from here on.

@@ -99,7 +99,7 @@ pub async fn run(opts: Options) -> anyhow::Result<i32> {
         }
         if dirty {
             app.prepare();
-            term.draw(|f| ui::render(f, &mut app))?;
+            term.draw(|f| ui::render(f, &app))?;
             dirty = false;
             data_pending = false;
             last_draw = std::time::Instant::now();

@@ -38,7 +38,7 @@ pub async fn text(url: &str, width: u16, height: u16) -> anyhow::Result<String> 
     app.clock = Utc::now();
     app.prepare();
     let mut term = Terminal::new(TestBackend::new(width, height))?;
-    term.draw(|f| ui::render(f, &mut app))?;
+    term.draw(|f| ui::render(f, &app))?;
     let buf = term.backend().buffer();
     let mut out = String::with_capacity((width as usize + 1) * height as usize);
     for y in 0..height {

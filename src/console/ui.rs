@@ -38,7 +38,7 @@ fn clip(s: &str, max: usize) -> String {
     }
 }
 
-pub fn render(f: &mut Frame, app: &mut App) {
+pub fn render(f: &mut Frame, app: &App) {
     let area = f.area();
     if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
         let msg = format!(
@@ -58,10 +58,7 @@ pub fn render(f: &mut Frame, app: &mut App) {
     render_header(f, header, app);
     match &app.view {
         View::Overview => render_overview(f, body, app, wide),
-        View::Tenant(tv) => {
-            let tv = tv.clone();
-            render_tenant(f, body, app, &tv);
-        }
+        View::Tenant(tv) => render_tenant(f, body, app, tv),
         View::Lookup(lv) => render_lookup(f, body, app, lv),
     }
     render_footer(f, footer, app);
@@ -210,7 +207,7 @@ fn stale_title(app: &App, title: &str) -> String {
     }
 }
 
-fn render_overview(f: &mut Frame, area: Rect, app: &mut App, wide: bool) {
+fn render_overview(f: &mut Frame, area: Rect, app: &App, wide: bool) {
     let top_h = if wide { 14 } else { 10 };
     let [top, tenants] =
         Layout::vertical([Constraint::Length(top_h), Constraint::Min(4)]).areas(area);
@@ -476,7 +473,7 @@ fn sort_label(s: TenantSort, reverse: bool) -> String {
     format!("{}{}", s.as_str(), if reverse { " ↑" } else { "" })
 }
 
-fn render_tenants(f: &mut Frame, area: Rect, app: &mut App, wide: bool) {
+fn render_tenants(f: &mut Frame, area: Rect, app: &App, wide: bool) {
     let th = app.theme;
     let now = app.model.overview.incident.now.unwrap_or(app.clock);
     let mut title = format!(
