@@ -28,14 +28,7 @@ fn screen(app: &mut App, w: u16, h: u16) -> String {
     app.prepare();
     let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
     t.draw(|f| ui::render(f, app)).unwrap();
-    let buf = t.backend().buffer();
-    let mut out = String::new();
-    for y in 0..h {
-        let line: String = (0..w).map(|x| buf[(x, y)].symbol().to_string()).collect();
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
-    out
+    warroom::console::snapshot::buffer_text(t.backend().buffer())
 }
 
 /// Collects what the backend writes.
@@ -190,20 +183,11 @@ async fn no_color_writes_no_colour_codes() {
         out.contains("SIMULATED") && out.contains("Reindex"),
         "{out:?}"
     );
-    // Every SGR sequence: no foreground/background colour parameter.
-    let mut rest = out.as_str();
-    while let Some(i) = rest.find("\x1b[") {
-        rest = &rest[i + 2..];
-        let end = rest
-            .find(|c: char| c.is_ascii_alphabetic())
-            .unwrap_or(rest.len());
-        if rest[end..].starts_with('m') {
-            for p in rest[..end].split(';').filter_map(|p| p.parse::<u32>().ok()) {
-                let colour = matches!(p, 30..=38 | 40..=48 | 90..=97 | 100..=107);
-                assert!(!colour, "colour code {p} written with NO_COLOR");
-            }
-        }
-    }
+    let colours = common::colour_codes(&out);
+    assert!(
+        colours.is_empty(),
+        "colour codes {colours:?} written with NO_COLOR"
+    );
     gw.stop().await;
 }
 

@@ -2,6 +2,8 @@
 //! panel from its embedded gateway, opens a tenant, shows help, and quits
 //! with exit code 0, leaving the terminal restored.
 
+mod common;
+
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -99,13 +101,19 @@ fn start_with(
     (t, exit_file)
 }
 
-fn wait_exit(exit_file: &PathBuf) -> String {
+/// Waits for the console's exit code; on a time-out, shows the screen it
+/// was stuck on.
+fn wait_exit(t: &Tmux, exit_file: &PathBuf) -> String {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         if let Ok(s) = std::fs::read_to_string(exit_file) {
             return s.trim().to_string();
         }
-        assert!(Instant::now() < deadline, "warroom did not exit");
+        assert!(
+            Instant::now() < deadline,
+            "warroom did not exit; screen:\n{}",
+            t.screen()
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -130,7 +138,7 @@ fn demo_fills_every_panel_navigates_and_quits_cleanly() {
     t.wait_for(&["any key closes", "quit"]);
     t.keys(&["Escape"]);
     t.keys(&["q"]);
-    assert_eq!(wait_exit(&exit_file), "0");
+    assert_eq!(wait_exit(&t, &exit_file), "0");
     // The alternate screen is gone: the shell's screen is back.
     let s = t.screen();
     assert!(!s.contains("Service health"), "terminal not restored:\n{s}");
@@ -148,7 +156,7 @@ fn demo_is_readable_at_80x24() {
         "Tenants",
     ]);
     t.keys(&["q"]);
-    assert_eq!(wait_exit(&exit_file), "0");
+    assert_eq!(wait_exit(&t, &exit_file), "0");
 }
 
 /// The warroom process running in the tmux pane (a child of the pane's sh).
@@ -171,7 +179,7 @@ fn sigterm_and_sighup_restore_the_terminal() {
         let pid = warroom_pid(&t);
         let ok = Command::new("kill").args([sig, &pid]).status().unwrap();
         assert!(ok.success());
-        assert_eq!(wait_exit(&exit_file), "0", "{sig}");
+        assert_eq!(wait_exit(&t, &exit_file), "0", "{sig}");
         let s = t.screen();
         assert!(
             !s.contains("Service health"),
@@ -199,7 +207,7 @@ fn a_user_keymap_rebinds_quit_and_help_shows_it() {
     std::thread::sleep(Duration::from_millis(500));
     assert!(!exit_file.exists(), "q should not quit any more");
     t.keys(&["C-q"]);
-    assert_eq!(wait_exit(&exit_file), "0");
+    assert_eq!(wait_exit(&t, &exit_file), "0");
 }
 
 #[test]
@@ -219,7 +227,7 @@ fn an_invalid_user_keymap_is_reported_with_its_location_and_the_console_still_ru
         "keymap.toml:3:1: unknown action",
     ]);
     t.keys(&["q"]);
-    assert_eq!(wait_exit(&exit_file), "0");
+    assert_eq!(wait_exit(&t, &exit_file), "0");
 }
 
 #[test]
@@ -237,7 +245,7 @@ fn palette_opens_a_tenant_by_domain() {
     t.keys(&["Enter"]);
     t.wait_for(&["unknown command \"nonsense\""]);
     t.keys(&["q"]);
-    assert_eq!(wait_exit(&exit_file), "0");
+    assert_eq!(wait_exit(&t, &exit_file), "0");
 }
 
 #[test]
@@ -254,23 +262,13 @@ fn no_color_at_80x24_is_readable_and_writes_no_colour() {
     ]);
     // -e keeps the attributes tmux recorded: colours would show as 3x/4x/9x SGR.
     let styled = t.run(&["capture-pane", "-p", "-e", "-t", "w"]);
-    let mut rest = styled.as_str();
-    while let Some(i) = rest.find("\u{1b}[") {
-        rest = &rest[i + 2..];
-        let end = rest
-            .find(|c: char| c.is_ascii_alphabetic())
-            .unwrap_or(rest.len());
-        if rest[end..].starts_with('m') {
-            for p in rest[..end].split(';').filter_map(|p| p.parse::<u32>().ok()) {
-                assert!(
-                    !matches!(p, 30..=38 | 40..=48 | 90..=97 | 100..=107),
-                    "colour {p} on screen with NO_COLOR"
-                );
-            }
-        }
-    }
+    let colours = common::colour_codes(&styled);
+    assert!(
+        colours.is_empty(),
+        "colours {colours:?} on screen with NO_COLOR"
+    );
     t.keys(&["q"]);
-    assert_eq!(wait_exit(&exit_file), "0");
+    assert_eq!(wait_exit(&t, &exit_file), "0");
 }
 
 #[test]
@@ -300,7 +298,7 @@ fn lookup_updates_per_keystroke_opens_a_tenant_goes_back_and_copies() {
     t.keys(&["Escape"]);
     t.wait_for(&["Service health", "Tenants"]);
     t.keys(&["q"]);
-    assert_eq!(wait_exit(&exit_file), "0");
+    assert_eq!(wait_exit(&t, &exit_file), "0");
 }
 
 #[test]
@@ -332,5 +330,5 @@ fn export_from_the_drill_down_writes_a_csv_with_every_affected_mailbox() {
         "{rows} rows, {affected} affected"
     );
     t.keys(&["q"]);
-    assert_eq!(wait_exit(&exit_file), "0");
+    assert_eq!(wait_exit(&t, &exit_file), "0");
 }

@@ -39,12 +39,19 @@ pub async fn text(url: &str, width: u16, height: u16) -> anyhow::Result<String> 
     app.prepare();
     let mut term = Terminal::new(TestBackend::new(width, height))?;
     term.draw(|f| ui::render(f, &app))?;
-    let buf = term.backend().buffer();
-    let mut out = String::with_capacity((width as usize + 1) * height as usize);
-    for y in 0..height {
-        let line: String = (0..width).map(|x| buf[(x, y)].symbol()).collect();
+    Ok(buffer_text(term.backend().buffer()))
+}
+
+/// A drawn buffer as plain text: one line per row, trailing blanks trimmed.
+pub fn buffer_text(buf: &ratatui::buffer::Buffer) -> String {
+    let area = buf.area;
+    let mut out = String::with_capacity((area.width as usize + 1) * area.height as usize);
+    for y in area.top()..area.bottom() {
+        let line: String = (area.left()..area.right())
+            .map(|x| buf[(x, y)].symbol())
+            .collect();
         out.push_str(line.trim_end());
         out.push('\n');
     }
-    Ok(out)
+    out
 }

@@ -39,3 +39,25 @@ pub async fn client(gw: &Gateway) -> WarRoomClient<tonic::transport::Channel> {
         .expect("connect")
         .max_decoding_message_size(warroom::api::MAX_MESSAGE_BYTES)
 }
+
+/// Every colour parameter (foreground or background, 16, 256 or true colour)
+/// in the SGR sequences of `terminal_output`: empty when nothing is coloured.
+pub fn colour_codes(terminal_output: &str) -> Vec<u32> {
+    let mut found = Vec::new();
+    let mut rest = terminal_output;
+    while let Some(i) = rest.find("\x1b[") {
+        rest = &rest[i + 2..];
+        let end = rest
+            .find(|c: char| c.is_ascii_alphabetic())
+            .unwrap_or(rest.len());
+        if rest[end..].starts_with('m') {
+            found.extend(
+                rest[..end]
+                    .split(';')
+                    .filter_map(|p| p.parse::<u32>().ok())
+                    .filter(|p| matches!(p, 30..=38 | 40..=48 | 90..=97 | 100..=107)),
+            );
+        }
+    }
+    found
+}
