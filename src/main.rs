@@ -308,11 +308,9 @@ fn resolve_keymap(
             return Ok((shipped, Some(why)));
         }
     };
-    let base_text = keymap::BUILTIN
-        .iter()
-        .find(|(n, _)| *n == base)
-        .map(|(_, t)| t.to_string())
-        .unwrap_or_default();
+    let base_text = keymap::builtin_text(&base)
+        .map_err(anyhow::Error::msg)?
+        .to_string();
     match Keymap::build(
         &format!("{base} + keymap.toml"),
         &[
@@ -452,7 +450,7 @@ async fn export(cmd: ExportCommand, cfg: Config) -> anyhow::Result<i32> {
     let ExportCommand::Tenant(args) = cmd;
     let (url, embedded) = gateway_or_demo(&args.console, &cfg).await?;
     let states = if args.states.is_empty() {
-        export::AFFECTED.to_vec()
+        warroom::domain::MailboxState::AFFECTED.to_vec()
     } else {
         args.states.clone()
     };
@@ -513,7 +511,9 @@ fn keymap_cmd(cmd: KeymapCommand) -> anyhow::Result<i32> {
                 .map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", file.display()))?;
             let text = String::from_utf8(text)
                 .map_err(|_| anyhow::anyhow!("{}: not UTF-8 text", file.display()))?;
-            let base = keymap::BUILTIN[0].1.to_string();
+            let base = keymap::builtin_text("default")
+                .map_err(anyhow::Error::msg)?
+                .to_string();
             match Keymap::build(
                 "check",
                 &[
@@ -532,15 +532,7 @@ fn keymap_cmd(cmd: KeymapCommand) -> anyhow::Result<i32> {
             }
         }
         KeymapCommand::Show { name } => {
-            let (_, text) = keymap::BUILTIN
-                .iter()
-                .find(|(n, _)| *n == name)
-                .ok_or_else(|| {
-                    anyhow::anyhow!(
-                        "unknown keymap {name:?}; shipped keymaps: {}",
-                        keymap::builtin_names().join(", ")
-                    )
-                })?;
+            let text = keymap::builtin_text(&name).map_err(anyhow::Error::msg)?;
             print!("{text}");
             Ok(0)
         }

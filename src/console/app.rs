@@ -85,12 +85,7 @@ impl StateFilter {
         };
         match self {
             StateFilter::NotOk => Vec::new(),
-            StateFilter::Affected => pick(&[
-                MailboxState::LockedOut,
-                MailboxState::ReindexPending,
-                MailboxState::Reindexing,
-                MailboxState::Failed,
-            ]),
+            StateFilter::Affected => pick(&MailboxState::AFFECTED),
             StateFilter::Only(s) => pick(&[s]),
         }
     }

@@ -17,14 +17,6 @@ pub struct Row {
     pub queued_messages: u64,
 }
 
-/// The states an export holds by default: mailboxes without service now.
-pub const AFFECTED: [MailboxState; 4] = [
-    MailboxState::LockedOut,
-    MailboxState::ReindexPending,
-    MailboxState::Reindexing,
-    MailboxState::Failed,
-];
-
 /// Every mailbox of `tenant_id` in `states`, in reindex order.
 pub async fn fetch(
     url: &str,
@@ -114,7 +106,7 @@ pub async fn to_file(
     tenant_id: &str,
     dir: &std::path::Path,
 ) -> Result<(std::path::PathBuf, usize), String> {
-    let rows = fetch_with(client, tenant_id, &AFFECTED)
+    let rows = fetch_with(client, tenant_id, &MailboxState::AFFECTED)
         .await
         .map_err(|e| format!("export failed: {e}"))?;
     // Ids come from the gateway: keep only safe characters in a file name.

@@ -459,6 +459,20 @@ pub const BUILTIN: [(&str, &str); 3] = [
     ("emacs", include_str!("../../keymaps/emacs.toml")),
 ];
 
+/// The text of a shipped keymap, or which names exist.
+pub fn builtin_text(name: &str) -> Result<&'static str, String> {
+    BUILTIN
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, t)| *t)
+        .ok_or_else(|| {
+            format!(
+                "unknown keymap {name:?}; shipped keymaps: {}",
+                builtin_names().join(", ")
+            )
+        })
+}
+
 pub fn builtin_names() -> Vec<&'static str> {
     BUILTIN.iter().map(|(n, _)| *n).collect()
 }
@@ -466,13 +480,8 @@ pub fn builtin_names() -> Vec<&'static str> {
 impl Keymap {
     /// A shipped keymap by name.
     pub fn builtin(name: &str) -> Result<Keymap, String> {
-        let (n, text) = BUILTIN.iter().find(|(n, _)| *n == name).ok_or_else(|| {
-            format!(
-                "unknown keymap {name:?}; shipped keymaps: {}",
-                builtin_names().join(", ")
-            )
-        })?;
-        Keymap::build(n, &[(format!("keymaps/{n}.toml"), text.to_string())])
+        let text = builtin_text(name)?;
+        Keymap::build(name, &[(format!("keymaps/{name}.toml"), text.to_string())])
             .map_err(|e| e.to_string())
     }
 

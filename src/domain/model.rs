@@ -45,15 +45,17 @@ impl MailboxState {
         Self::ALL.into_iter().find(|m| m.as_str() == s)
     }
 
+    /// The states without service right now (cannot log in or read mail).
+    pub const AFFECTED: [MailboxState; 4] = [
+        MailboxState::LockedOut,
+        MailboxState::ReindexPending,
+        MailboxState::Reindexing,
+        MailboxState::Failed,
+    ];
+
     /// Without service right now (cannot log in or read mail).
     pub fn is_affected(self) -> bool {
-        matches!(
-            self,
-            MailboxState::LockedOut
-                | MailboxState::ReindexPending
-                | MailboxState::Reindexing
-                | MailboxState::Failed
-        )
+        Self::AFFECTED.contains(&self)
     }
 
     pub fn from_u8(v: u8) -> Self {
