@@ -20,6 +20,9 @@
 //! written by `scripts/lookup-load.py prepare`); one JSON line per run on
 //! stdout. `scripts/bench-lookup` runs it.
 
+#[path = "common/mod.rs"]
+mod common;
+use common::{mb, proc_status_kb};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
@@ -34,22 +37,6 @@ const MAILBOXES: u64 = 5_000_000;
 /// What the gRPC Lookup asks for by default.
 const LIMIT: usize = 20;
 const SAMPLE: usize = 600;
-
-/// A `VmHWM` / `VmRSS` line of /proc/self/status, in kB.
-fn proc_status_kb(key: &str) -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    status
-        .lines()
-        .find(|l| l.starts_with(key))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
-}
-
-fn mb(kb: Option<u64>) -> String {
-    kb.map_or_else(|| "?".into(), |k| format!("{:.1} MB", k as f64 / 1024.0))
-}
 
 /// Deterministic pseudo-random numbers (splitmix64).
 struct Mix(u64);

@@ -88,13 +88,7 @@ fn bench_draw(c: &mut Criterion, snapshot: &pb::WatchUpdate, w: u16, h: u16) {
         })
     });
     // The frame must show the table, not the "too small" message.
-    let text: String = terminal
-        .backend()
-        .buffer()
-        .content()
-        .iter()
-        .map(|c| c.symbol())
-        .collect();
+    let text = warroom::console::snapshot::buffer_text(terminal.backend().buffer());
     assert!(
         text.contains("Tenants 100,000"),
         "the tenants table is shown"

@@ -18,6 +18,9 @@
 //! warm-up wall times, per-phase tick percentiles, and the process peak RSS
 //! (VmHWM) after building the 5M simulator.
 
+#[path = "common/mod.rs"]
+mod common;
+use common::{mb, proc_status_kb};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
@@ -33,22 +36,6 @@ const WARMUP_TICKS: u64 = 5 * 60;
 const SECOND_FAULT_TICK: u64 = 26 * 60;
 /// Rebuild the default-scale simulator after 20 simulated hours.
 const DEFAULT_MAX_TICKS: u64 = 20 * 60;
-
-/// A `VmHWM` / `VmRSS` line of /proc/self/status, in kB.
-fn proc_status_kb(key: &str) -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    status
-        .lines()
-        .find(|l| l.starts_with(key))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
-}
-
-fn mb(kb: Option<u64>) -> String {
-    kb.map_or_else(|| "?".into(), |k| format!("{:.1} MB", k as f64 / 1024.0))
-}
 
 fn build(tenants: u32, mailboxes: u64) -> Simulator {
     let t0 = Instant::now();

@@ -97,13 +97,7 @@ async fn start_to_first_frame() -> (Gateway, Steps) {
     // Untimed from here on.
     watch.abort();
     let _ = watch.await;
-    let text: String = terminal
-        .backend()
-        .buffer()
-        .content()
-        .iter()
-        .map(|c| c.symbol())
-        .collect();
+    let text = warroom::console::snapshot::buffer_text(terminal.backend().buffer());
     assert!(text.contains("Tenants 2,000"), "a complete frame");
     (gw, steps)
 }
