@@ -23,6 +23,90 @@ pub struct Config {
     pub refresh_ms: Option<u64>,
     /// The embedded demo's simulated incident.
     pub demo: Option<DemoConfig>,
+    /// The bearer token this console presents to the gateway. Prefer
+    /// `token_file` or the WARROOM_TOKEN environment variable.
+    pub token: Option<String>,
+    /// A file holding the console's token (first line).
+    pub token_file: Option<PathBuf>,
+    /// `warroom gateway`: identities, roles and where state is kept.
+    pub server: Option<ServerConfig>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Callers without a token may read (never change anything). Default:
+    /// on while the gateway listens on loopback only, off otherwise.
+    pub anonymous_read: Option<bool>,
+    /// The SQLite state file [default: $XDG_DATA_HOME/warroom/state.sqlite].
+    pub state: Option<PathBuf>,
+    #[serde(default)]
+    pub tokens: Vec<TokenConfig>,
+}
+
+/// One person (or robot) the gateway knows. The secret comes from exactly
+/// one of `token`, `token_env` or `token_file`.
+#[derive(Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TokenConfig {
+    pub name: String,
+    /// viewer, operator, comms or admin.
+    pub role: String,
+    pub token: Option<String>,
+    pub token_env: Option<String>,
+    pub token_file: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for TokenConfig {
+    // The secret never reaches a log or an error message.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenConfig")
+            .field("name", &self.name)
+            .field("role", &self.role)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("token_env", &self.token_env)
+            .field("token_file", &self.token_file)
+            .finish()
+    }
+}
+
+/// Shortest token accepted: a guessable token is no protection.
+pub const MIN_TOKEN_CHARS: usize = 16;
+
+impl TokenConfig {
+    /// The secret, read from wherever it is configured to come from. Errors
+    /// name the token's owner and source, never the secret.
+    pub fn secret(&self) -> Result<String, String> {
+        let who = &self.name;
+        let secret = match (&self.token, &self.token_env, &self.token_file) {
+            (Some(t), None, None) => t.clone(),
+            (None, Some(var), None) => std::env::var(var)
+                .map_err(|_| format!("token of {who:?}: environment variable {var} is not set"))?,
+            (None, None, Some(file)) => {
+                read_secret(file).map_err(|e| format!("token of {who:?}: {e}"))?
+            }
+            _ => {
+                return Err(format!(
+                    "token of {who:?}: give exactly one of token, token_env, token_file"
+                ));
+            }
+        };
+        let secret = secret.trim().to_string();
+        if secret.chars().count() < MIN_TOKEN_CHARS || secret.chars().any(|c| !c.is_ascii_graphic())
+        {
+            return Err(format!(
+                "token of {who:?} must be at least {MIN_TOKEN_CHARS} printable ASCII characters without spaces"
+            ));
+        }
+        Ok(secret)
+    }
+}
+
+/// The first line of a secret file, trimmed.
+pub fn read_secret(file: &Path) -> Result<String, String> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    Ok(text.lines().next().unwrap_or("").trim().to_string())
 }
 
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
@@ -113,6 +197,38 @@ impl Config {
                 format!("refresh_ms must be 100..=60000 (got {r})"),
             ));
         }
+        let server = cfg.server.clone().unwrap_or_default();
+        for t in &server.tokens {
+            let at_name = text
+                .find(&format!("\"{}\"", t.name))
+                .unwrap_or_else(|| at("[[server.tokens]]"));
+            if crate::domain::priority::Role::parse(&t.role).is_none() {
+                return Err(err(
+                    at_name,
+                    format!(
+                        "token {:?}: unknown role {:?}; roles: viewer, operator, comms, admin",
+                        t.name, t.role
+                    ),
+                ));
+            }
+            if t.name.trim().is_empty() || t.name.chars().any(char::is_control) {
+                return Err(err(at_name, "a token needs a printable name".into()));
+            }
+            let sources = [
+                t.token.is_some(),
+                t.token_env.is_some(),
+                t.token_file.is_some(),
+            ];
+            if sources.iter().filter(|s| **s).count() != 1 {
+                return Err(err(
+                    at_name,
+                    format!(
+                        "token {:?}: give exactly one of token, token_env, token_file",
+                        t.name
+                    ),
+                ));
+            }
+        }
         let demo = cfg.demo.clone().unwrap_or_default();
         if let Some(s) = demo
             .speed
@@ -163,6 +279,8 @@ pub struct Paths {
     pub keymap_file: PathBuf,
     pub state_dir: PathBuf,
     pub log_file: PathBuf,
+    /// The gateway's war-room state (priorities, audit).
+    pub state_file: PathBuf,
 }
 
 fn xdg(var: &str, home_rel: &str) -> PathBuf {
@@ -183,6 +301,7 @@ impl Paths {
             config_file: config_override.unwrap_or_else(|| config_dir.join("config.toml")),
             keymap_file: config_dir.join("keymap.toml"),
             log_file: state_dir.join("console.log"),
+            state_file: xdg("XDG_DATA_HOME", ".local/share").join("state.sqlite"),
             state_dir,
         }
     }

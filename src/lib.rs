@@ -7,3 +7,4 @@ pub mod console;
 pub mod domain;
 pub mod gateway;
 pub mod sources;
+pub mod store;

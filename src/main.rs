@@ -8,9 +8,11 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use warroom::config::{Config, Paths};
+use warroom::console::client::GatewayClient;
 use warroom::console::keymap::{self, Keymap};
 use warroom::console::theme::{self, Theme};
-use warroom::gateway::{Gateway, Hub};
+use warroom::domain::priority::Role;
+use warroom::gateway::{Access, Gateway, Hub};
 use warroom::sources::Source;
 use warroom::sources::simulator::{SimConfig, Simulator};
 
@@ -45,6 +47,9 @@ enum Command {
     /// Is this mailbox, domain or tenant affected, and when is it back?
     /// Exit code 0: found, 1: not found, 2: error.
     Lookup(LookupArgs),
+    /// A markdown incident report from the gateway's audit log: timeline,
+    /// priority decisions, status updates.
+    Report(ConsoleArgs),
     /// Export data for a reseller: `warroom export tenant TENANT_ID`.
     #[command(subcommand)]
     Export(ExportCommand),
@@ -85,6 +90,10 @@ struct ConsoleArgs {
     /// 2000 or more; keys always answer at once) [default: 1000].
     #[arg(long, env = "WARROOM_REFRESH_MS", value_name = "MS", value_parser = clap::value_parser!(u64).range(100..=60_000))]
     refresh_ms: Option<u64>,
+    /// Act as a viewer whatever your token allows: actions that change
+    /// war-room state are hidden and refused.
+    #[arg(long)]
+    read_only: bool,
     #[command(flatten)]
     sim: SimArgs,
 }
@@ -125,6 +134,10 @@ struct GatewayArgs {
     /// Where facts come from.
     #[arg(long, value_enum, default_value_t = SourceKind::Simulator)]
     source: SourceKind,
+    /// The war-room state file (priorities, audit) [default: server.state
+    /// in the config, else $XDG_DATA_HOME/warroom/state.sqlite].
+    #[arg(long, env = "WARROOM_STATE", value_name = "PATH")]
+    state: Option<PathBuf>,
     #[command(flatten)]
     sim: SimArgs,
 }
@@ -235,7 +248,12 @@ fn demo(sim: &SimArgs, cfg: &Config) -> anyhow::Result<Demo> {
     Ok(demo)
 }
 
-async fn start_gateway(listen: SocketAddr, d: &Demo) -> anyhow::Result<Gateway> {
+async fn start_gateway(
+    listen: SocketAddr,
+    d: &Demo,
+    store: Box<dyn warroom::store::Store>,
+    access: Access,
+) -> anyhow::Result<Gateway> {
     let cfg = SimConfig {
         seed: d.seed,
         tenants: d.tenants,
@@ -252,13 +270,64 @@ async fn start_gateway(listen: SocketAddr, d: &Demo) -> anyhow::Result<Gateway> 
     })
     .await?
     .map_err(|e| anyhow::anyhow!(e))?;
-    let hub = Hub::new(Box::new(source), d.speed * d.tick.as_secs_f64(), d.speed);
+    let hub = Hub::with_store(
+        Box::new(source),
+        store,
+        d.speed * d.tick.as_secs_f64(),
+        d.speed,
+    )?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
     // A first tick so the first snapshot already has rates and ETAs.
     hub.tick();
-    Gateway::serve(listener, hub, Some(d.tick)).await
+    Gateway::serve_with(listener, hub, Some(d.tick), access).await
+}
+
+/// A fresh secret for the embedded demo's local admin.
+fn random_token() -> anyhow::Result<String> {
+    use std::io::Read;
+    let mut bytes = [0u8; 24];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .map_err(|e| anyhow::anyhow!("cannot read /dev/urandom for the demo's token: {e}"))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// The token this console presents: WARROOM_TOKEN, else the config's
+/// token_file, else its token.
+fn console_token(cfg: &Config) -> anyhow::Result<Option<String>> {
+    if let Ok(t) = std::env::var("WARROOM_TOKEN")
+        && !t.trim().is_empty()
+    {
+        return Ok(Some(t.trim().to_string()));
+    }
+    if let Some(file) = &cfg.token_file {
+        return warroom::config::read_secret(file)
+            .map(Some)
+            .map_err(|e| anyhow::anyhow!("token_file: {e}"));
+    }
+    Ok(cfg.token.clone())
+}
+
+/// The gateway's identities from its config; anonymous reads default to
+/// on only while it listens on loopback.
+fn gateway_access(cfg: &Config, listen: SocketAddr) -> anyhow::Result<Access> {
+    let server = cfg.server.clone().unwrap_or_default();
+    let mut tokens = Vec::new();
+    for t in &server.tokens {
+        let role = Role::parse(&t.role)
+            .ok_or_else(|| anyhow::anyhow!("token of {:?}: unknown role {:?}", t.name, t.role))?;
+        tokens.push((
+            t.secret().map_err(anyhow::Error::msg)?,
+            t.name.clone(),
+            role,
+        ));
+    }
+    let anonymous_read = server
+        .anonymous_read
+        .unwrap_or_else(|| listen.ip().is_loopback());
+    Access::new(tokens, anonymous_read).map_err(anyhow::Error::msg)
 }
 
 fn log_to_file(paths: &Paths) -> Option<tracing_appender::non_blocking::WorkerGuard> {
@@ -341,21 +410,38 @@ fn gateway_url(args: &ConsoleArgs, cfg: &Config) -> Option<String> {
     args.gateway.clone().or_else(|| cfg.gateway.clone())
 }
 
-/// The configured gateway's URL, or an embedded demo gateway started on a
-/// loopback port (returned, so the caller stops it when done).
+/// A client of the configured gateway, or of an embedded demo gateway
+/// started on a loopback port (returned, so the caller stops it when done).
+/// In the demo the local user is its admin, with a token made up for this
+/// run; its decisions last as long as the run.
 async fn gateway_or_demo(
     args: &ConsoleArgs,
     cfg: &Config,
-) -> anyhow::Result<(String, Option<Gateway>)> {
+) -> anyhow::Result<(GatewayClient, Option<Gateway>)> {
     Ok(match gateway_url(args, cfg) {
-        Some(url) => (url, None),
+        Some(url) => (
+            GatewayClient::with_token(&url, console_token(cfg)?.as_deref())?,
+            None,
+        ),
         None => {
+            let token = random_token()?;
+            let user = std::env::var("USER")
+                .ok()
+                .filter(|u| !u.trim().is_empty() && !u.chars().any(char::is_control))
+                .unwrap_or_else(|| "local user".into());
+            let access = Access::new(vec![(token.clone(), user, Role::Admin)], true)
+                .map_err(anyhow::Error::msg)?;
             let gw = start_gateway(
                 SocketAddr::from(([127, 0, 0, 1], 0)),
                 &demo(&args.sim, cfg)?,
+                warroom::store::in_memory(),
+                access,
             )
             .await?;
-            (gw.url(), Some(gw))
+            (
+                GatewayClient::with_token(&gw.url(), Some(&token))?,
+                Some(gw),
+            )
         }
     })
 }
@@ -368,9 +454,10 @@ async fn console(args: ConsoleArgs, cfg: Config, paths: Paths) -> anyhow::Result
     if let Some(w) = &warning {
         tracing::warn!("{w}");
     }
-    let (url, embedded) = gateway_or_demo(&args, &cfg).await?;
+    let (client, embedded) = gateway_or_demo(&args, &cfg).await?;
     let code = warroom::console::run(warroom::console::Options {
-        url,
+        client,
+        read_only: args.read_only,
         simulated_hint: embedded.is_some(),
         keymap,
         theme,
@@ -385,7 +472,7 @@ async fn console(args: ConsoleArgs, cfg: Config, paths: Paths) -> anyhow::Result
     code
 }
 
-async fn gateway(args: GatewayArgs, cfg: Config) -> anyhow::Result<i32> {
+async fn gateway(args: GatewayArgs, cfg: Config, paths: Paths) -> anyhow::Result<i32> {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
@@ -397,10 +484,18 @@ async fn gateway(args: GatewayArgs, cfg: Config) -> anyhow::Result<i32> {
         tracing::warn!(listen = %args.listen, "listening beyond loopback: anyone who can reach this address can read the war room");
     }
     let SourceKind::Simulator = args.source;
-    let gw = start_gateway(args.listen, &demo(&args.sim, &cfg)?).await?;
+    let access = gateway_access(&cfg, args.listen)?;
+    let state = args
+        .state
+        .clone()
+        .or_else(|| cfg.server.as_ref().and_then(|s| s.state.clone()))
+        .unwrap_or_else(|| paths.state_file.clone());
+    let store = warroom::store::open(&state).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let gw = start_gateway(args.listen, &demo(&args.sim, &cfg)?, store, access).await?;
     eprintln!(
-        "warroom gateway serving warroom.v1 on {} (source: simulator, SIMULATED)",
-        gw.url()
+        "warroom gateway serving warroom.v1 on {} (source: simulator, SIMULATED; state: {})",
+        gw.url(),
+        state.display()
     );
     let mut signals = warroom::console::terminal::Signals::new()?;
     tokio::select! {
@@ -411,8 +506,8 @@ async fn gateway(args: GatewayArgs, cfg: Config) -> anyhow::Result<i32> {
 }
 
 async fn snapshot(args: SnapshotArgs, cfg: Config) -> anyhow::Result<i32> {
-    let (url, embedded) = gateway_or_demo(&args.console, &cfg).await?;
-    let text = warroom::console::snapshot::text(&url, args.width, args.height).await;
+    let (client, embedded) = gateway_or_demo(&args.console, &cfg).await?;
+    let text = warroom::console::snapshot::text(&client, args.width, args.height).await;
     if let Some(gw) = embedded {
         gw.stop().await;
     }
@@ -426,8 +521,8 @@ async fn lookup(args: LookupArgs, cfg: Config) -> anyhow::Result<i32> {
     if let Err(why) = lookup::check_query(&args.query) {
         anyhow::bail!("{why}");
     }
-    let (url, embedded) = gateway_or_demo(&args.console, &cfg).await?;
-    let answer = lookup::ask(&url, &args.query, args.limit).await;
+    let (client, embedded) = gateway_or_demo(&args.console, &cfg).await?;
+    let answer = lookup::ask(&client, &args.query, args.limit).await;
     if let Some(gw) = embedded {
         gw.stop().await;
     }
@@ -445,16 +540,26 @@ async fn lookup(args: LookupArgs, cfg: Config) -> anyhow::Result<i32> {
     Ok(if answer.matches.is_empty() { 1 } else { 0 })
 }
 
+async fn report(args: ConsoleArgs, cfg: Config) -> anyhow::Result<i32> {
+    let (client, embedded) = gateway_or_demo(&args, &cfg).await?;
+    let text = warroom::console::report::fetch(&client).await;
+    if let Some(gw) = embedded {
+        gw.stop().await;
+    }
+    print!("{}", text?);
+    Ok(0)
+}
+
 async fn export(cmd: ExportCommand, cfg: Config) -> anyhow::Result<i32> {
     use warroom::console::export;
     let ExportCommand::Tenant(args) = cmd;
-    let (url, embedded) = gateway_or_demo(&args.console, &cfg).await?;
+    let (client, embedded) = gateway_or_demo(&args.console, &cfg).await?;
     let states = if args.states.is_empty() {
         warroom::domain::MailboxState::AFFECTED.to_vec()
     } else {
         args.states.clone()
     };
-    let rows = export::fetch(&url, &args.tenant_id, &states).await;
+    let rows = export::fetch(&client, &args.tenant_id, &states).await;
     if let Some(gw) = embedded {
         gw.stop().await;
     }
@@ -497,6 +602,22 @@ fn info(args: ConsoleArgs, cfg: &Config, paths: &Paths) -> anyhow::Result<i32> {
     );
     println!("log file:     {}", paths.log_file.display());
     println!("state dir:    {}", paths.state_dir.display());
+    println!(
+        "gateway state: {} (for `warroom gateway`)",
+        cfg.server
+            .as_ref()
+            .and_then(|s| s.state.clone())
+            .unwrap_or_else(|| paths.state_file.clone())
+            .display()
+    );
+    println!(
+        "token:        {}",
+        match console_token(cfg) {
+            Ok(Some(_)) => "set (not shown)".to_string(),
+            Ok(None) => "none (anonymous: read only)".to_string(),
+            Err(e) => format!("error: {e}"),
+        }
+    );
     match gateway_url(&args, cfg) {
         Some(url) => println!("gateway:      {url}"),
         None => println!("gateway:      embedded demo (simulated incident on a loopback port)"),
@@ -570,10 +691,11 @@ fn main() -> ExitCode {
         match cli.command {
             None => console(cli.console, cfg, paths).await,
             Some(Command::Console(args)) => console(args, cfg, paths).await,
-            Some(Command::Gateway(args)) => gateway(args, cfg).await,
+            Some(Command::Gateway(args)) => gateway(args, cfg, paths).await,
             Some(Command::Snapshot(args)) => snapshot(args, cfg).await,
             Some(Command::Lookup(args)) => lookup(args, cfg).await,
             Some(Command::Export(cmd)) => export(cmd, cfg).await,
+            Some(Command::Report(args)) => report(args, cfg).await,
             Some(Command::Info(args)) => info(args, &cfg, &paths),
             Some(Command::Keymap(cmd)) => keymap_cmd(cmd),
         }

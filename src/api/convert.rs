@@ -7,6 +7,7 @@ use prost_types::Timestamp;
 
 use super::pb;
 use crate::domain::forecast::EtaRange;
+use crate::domain::priority::{AuditEvent, PriorityDecision, Role};
 use crate::domain::scope::ScopeRevision;
 use crate::domain::*;
 
@@ -210,6 +211,7 @@ pub fn tenant_to_pb(t: &TenantRow) -> pb::TenantSummary {
         priority: priority_to_pb(t.priority) as i32,
         reindex_rank: t.reindex_rank,
         eta: Some(eta_to_pb(&t.eta)),
+        priority_set: t.priority_set.as_deref().map(decision_to_pb),
     }
 }
 
@@ -227,6 +229,79 @@ pub fn tenant_from_pb(t: &pb::TenantSummary) -> TenantRow {
         priority: priority_from_pb(t.priority).unwrap_or_default(),
         reindex_rank: t.reindex_rank,
         eta: eta_from_pb(t.eta.as_ref()),
+        priority_set: t
+            .priority_set
+            .as_ref()
+            .and_then(decision_from_pb)
+            .map(std::sync::Arc::new),
+    }
+}
+
+pub fn decision_to_pb(d: &PriorityDecision) -> pb::TenantPriority {
+    pb::TenantPriority {
+        tenant_id: d.tenant_id.clone(),
+        priority: priority_to_pb(d.priority) as i32,
+        rank: d.rank,
+        version: d.version,
+        set_by: d.set_by.clone(),
+        set_at: Some(ts(d.set_at)),
+        reason: d.reason.clone(),
+    }
+}
+
+/// None when the message is not a decision (no priority or no time).
+pub fn decision_from_pb(d: &pb::TenantPriority) -> Option<PriorityDecision> {
+    Some(PriorityDecision {
+        tenant_id: d.tenant_id.clone(),
+        priority: priority_from_pb(d.priority)?,
+        rank: d.rank,
+        version: d.version,
+        set_by: d.set_by.clone(),
+        set_at: from_ts(d.set_at.as_ref())?,
+        reason: d.reason.clone(),
+    })
+}
+
+pub fn audit_to_pb(e: &AuditEvent) -> pb::AuditEvent {
+    pb::AuditEvent {
+        id: e.id,
+        at: Some(ts(e.at)),
+        actor: e.actor.clone(),
+        action: e.action.clone(),
+        target: e.target.clone(),
+        reason: e.reason.clone(),
+        detail: e.detail.clone(),
+    }
+}
+
+pub fn audit_from_pb(e: &pb::AuditEvent) -> AuditEvent {
+    AuditEvent {
+        id: e.id,
+        at: from_ts(e.at.as_ref()).unwrap_or_default(),
+        actor: e.actor.clone(),
+        action: e.action.clone(),
+        target: e.target.clone(),
+        reason: e.reason.clone(),
+        detail: e.detail.clone(),
+    }
+}
+
+pub fn access_role_to_pb(r: Role) -> pb::Role {
+    match r {
+        Role::Viewer => pb::Role::Viewer,
+        Role::Operator => pb::Role::Operator,
+        Role::Comms => pb::Role::Comms,
+        Role::Admin => pb::Role::Admin,
+    }
+}
+
+/// Unknown or unset roles read as viewer: the least a caller may do.
+pub fn access_role_from_pb(v: i32) -> Role {
+    match pb::Role::try_from(v) {
+        Ok(pb::Role::Operator) => Role::Operator,
+        Ok(pb::Role::Comms) => Role::Comms,
+        Ok(pb::Role::Admin) => Role::Admin,
+        _ => Role::Viewer,
     }
 }
 

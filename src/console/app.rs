@@ -11,8 +11,9 @@ use super::model::{Applied, Model};
 use super::theme::Theme;
 use crate::api::{self, pb};
 use crate::domain::format::thousands;
+use crate::domain::priority::{self, AuditEvent, Role};
 use crate::domain::tenants::TenantSort;
-use crate::domain::{MailboxRow, MailboxState};
+use crate::domain::{MailboxRow, MailboxState, Priority};
 
 /// What the loop must do after a key.
 #[derive(Debug)]
@@ -31,6 +32,77 @@ pub enum Command {
     Copy(String),
     /// Write a tenant's affected mailboxes to a CSV file.
     Export(String),
+    /// Ask the gateway who we are.
+    WhoAmI,
+    SetPriority {
+        serial: u64,
+        request: pb::SetTenantPriorityRequest,
+    },
+    /// Fetch the war room's record for the timeline.
+    FetchAudit {
+        serial: u64,
+    },
+}
+
+/// The priority form: what the operator chose, kept through errors.
+#[derive(Debug, Clone)]
+pub struct PrioForm {
+    pub tenant_id: String,
+    pub tenant_name: String,
+    /// The tenant's priority now, and who set it (if anyone).
+    pub current: String,
+    pub current_by: Option<String>,
+    pub expected_version: u64,
+    pub priority: Priority,
+    pub reason: String,
+    /// Enter pressed once: asks "are you sure".
+    pub confirming: bool,
+    pub sending: bool,
+    pub error: Option<String>,
+    serial: u64,
+}
+
+impl PrioForm {
+    fn request(&self) -> pb::SetTenantPriorityRequest {
+        pb::SetTenantPriorityRequest {
+            tenant_id: self.tenant_id.clone(),
+            priority: api::priority_to_pb(self.priority) as i32,
+            rank: 0,
+            reason: self.reason.trim().to_string(),
+            expected_version: self.expected_version,
+        }
+    }
+}
+
+/// "P0 set by ana at 14:03 UTC: title company closing sales".
+pub fn decision_text(d: &priority::PriorityDecision) -> String {
+    format!(
+        "{} set by {} at {} UTC: {}",
+        d.label(),
+        d.set_by,
+        d.set_at.format("%Y-%m-%d %H:%M"),
+        d.reason
+    )
+}
+
+/// The timeline: every priority change and publish, oldest first.
+#[derive(Debug, Clone)]
+pub struct TimelineView {
+    pub events: Vec<AuditEvent>,
+    pub loading: bool,
+    pub error: Option<String>,
+    pub selected: usize,
+    pub fetched_at: Option<DateTime<Utc>>,
+    pub back: Box<View>,
+    serial: u64,
+}
+
+/// Who the gateway says we are.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Me {
+    pub name: String,
+    pub role: Role,
+    pub authenticated: bool,
 }
 
 /// How often an open mailbox list is refetched while data flows.
@@ -145,6 +217,7 @@ pub enum View {
     Overview,
     Tenant(TenantView),
     Lookup(LookupView),
+    Timeline(TimelineView),
 }
 
 pub struct App {
@@ -174,6 +247,10 @@ pub struct App {
     /// Shortest time between frames drawn for data alone; above a second
     /// the clock shows minutes only, so it does not force frames either.
     pub refresh: Duration,
+    /// `--read-only`: act as a viewer whatever the token allows.
+    pub read_only: bool,
+    pub me: Option<Me>,
+    pub prio: Option<PrioForm>,
     serial: u64,
 }
 
@@ -200,14 +277,176 @@ impl App {
             palette: None,
             status: None,
             refresh: Duration::from_secs(1),
+            read_only: false,
+            me: None,
+            prio: None,
             serial: 0,
         }
+    }
+
+    /// What this console may do: the gateway's answer, capped by
+    /// `--read-only`; a viewer until the gateway has answered.
+    pub fn role(&self) -> Role {
+        match &self.me {
+            Some(me) if !self.read_only => me.role,
+            _ => Role::Viewer,
+        }
+    }
+
+    /// Opens the priority form for a tenant, or says why not.
+    fn open_prio(&mut self, tenant_id: &str) -> Command {
+        if !self.role().can_prioritize() {
+            let why = if self.read_only {
+                "read-only console (--read-only): priorities cannot be changed here".to_string()
+            } else {
+                format!(
+                    "you are a {}: setting priorities needs the operator role",
+                    self.role().as_str()
+                )
+            };
+            self.say(why, true);
+            return Command::None;
+        }
+        let Some(t) = self.model.tenant(tenant_id) else {
+            self.say(format!("no tenant {tenant_id:?}"), true);
+            return Command::None;
+        };
+        let set = t.priority_set.as_deref();
+        self.prio = Some(PrioForm {
+            tenant_id: t.id.to_string(),
+            tenant_name: t.name.to_string(),
+            current: set.map_or_else(|| t.priority.as_str().to_string(), |d| d.label()),
+            current_by: set.map(decision_text),
+            expected_version: set.map_or(0, |d| d.version),
+            priority: t.priority,
+            reason: String::new(),
+            confirming: false,
+            sending: false,
+            error: None,
+            serial: 0,
+        });
+        Command::None
+    }
+
+    /// Keys while the priority form is open: ←→ choose the priority, type
+    /// the reason, enter asks to confirm, enter (or y) again sends; esc
+    /// steps back (confirm → form → closed).
+    fn prio_key(&mut self, k: KeyEvent) -> Command {
+        self.serial += 1;
+        let serial = self.serial;
+        let Some(form) = self.prio.as_mut() else {
+            return Command::None;
+        };
+        if form.sending {
+            if k.code == KeyCode::Esc {
+                // The answer still arrives and is reported in the footer.
+                self.prio = None;
+            }
+            return Command::None;
+        }
+        if form.confirming {
+            match k.code {
+                KeyCode::Enter | KeyCode::Char('y') | KeyCode::Char('Y') => {
+                    form.confirming = false;
+                    form.sending = true;
+                    form.serial = serial;
+                    return Command::SetPriority {
+                        serial,
+                        request: form.request(),
+                    };
+                }
+                _ => form.confirming = false,
+            }
+            return Command::None;
+        }
+        let i = Priority::ALL
+            .iter()
+            .position(|p| *p == form.priority)
+            .unwrap_or(2);
+        match k.code {
+            KeyCode::Esc => self.prio = None,
+            KeyCode::Left | KeyCode::Up => form.priority = Priority::ALL[i.saturating_sub(1)],
+            KeyCode::Right | KeyCode::Down => form.priority = Priority::ALL[(i + 1).min(3)],
+            KeyCode::Backspace => {
+                form.reason.pop();
+            }
+            KeyCode::Enter => {
+                match priority::check_request(&form.tenant_id, 0, form.reason.trim()) {
+                    Ok(()) => {
+                        form.error = None;
+                        form.confirming = true;
+                    }
+                    Err(e) => form.error = Some(e),
+                }
+            }
+            // Up to the limit and one past it, so the form can say "too long".
+            KeyCode::Char(c)
+                if !c.is_control() && form.reason.chars().count() <= priority::MAX_REASON_CHARS =>
+            {
+                form.reason.push(c)
+            }
+            _ => {}
+        }
+        Command::None
+    }
+
+    fn open_timeline(&mut self) -> Command {
+        self.filter_editing = false;
+        let back = match std::mem::replace(&mut self.view, View::Overview) {
+            View::Timeline(tv) => tv.back,
+            other => Box::new(other),
+        };
+        self.view = View::Timeline(TimelineView {
+            events: Vec::new(),
+            loading: true,
+            error: None,
+            selected: usize::MAX,
+            fetched_at: None,
+            back,
+            serial: 0,
+        });
+        self.fetch_audit()
+    }
+
+    fn fetch_audit(&mut self) -> Command {
+        self.serial += 1;
+        let serial = self.serial;
+        let View::Timeline(tv) = &mut self.view else {
+            return Command::None;
+        };
+        tv.serial = serial;
+        tv.loading = true;
+        tv.fetched_at = Some(Utc::now());
+        Command::FetchAudit { serial }
+    }
+
+    fn timeline_action(&mut self, action: Action) -> Command {
+        let View::Timeline(tv) = &mut self.view else {
+            return Command::None;
+        };
+        let last = tv.events.len().saturating_sub(1);
+        let at = tv.selected.min(last);
+        match action {
+            Action::Back => {
+                let back = std::mem::replace(&mut tv.back, Box::new(View::Overview));
+                self.view = *back;
+            }
+            Action::Down => tv.selected = (at + 1).min(last),
+            Action::Up => tv.selected = at.saturating_sub(1),
+            Action::PageDown => tv.selected = (at + 10).min(last),
+            Action::PageUp => tv.selected = at.saturating_sub(10),
+            Action::Top => tv.selected = 0,
+            Action::Bottom => tv.selected = last,
+            Action::Timeline => return self.fetch_audit(),
+            _ => {}
+        }
+        Command::None
     }
 
     /// The context whose bindings apply now.
     pub fn context(&self) -> Context {
         match self.view {
-            View::Overview | View::Lookup(_) => Context::Overview,
+            View::Overview | View::Lookup(_) | View::Timeline(_) => Context::Overview,
             View::Tenant(_) => Context::Tenant,
         }
     }
@@ -239,13 +478,18 @@ impl App {
     pub fn on_client(&mut self, ev: ClientEvent) -> Command {
         match ev {
             ClientEvent::Update(u) => match self.model.apply(&u) {
-                Applied::Snapshot | Applied::Delta => {
+                applied @ (Applied::Snapshot | Applied::Delta) => {
+                    let was_live = self.conn == Conn::Live;
                     self.conn = Conn::Live;
                     let now = Utc::now();
                     if let Some(prev) = self.last_update {
                         self.update_interval = Some(now - prev);
                     }
                     self.last_update = Some(now);
+                    // A (re)connected gateway may know us differently.
+                    if applied == Applied::Snapshot && (!was_live || self.me.is_none()) {
+                        return Command::WhoAmI;
+                    }
                     return self.refresh_due(now);
                 }
                 Applied::Stale => {}
@@ -277,6 +521,51 @@ impl App {
                             lv.selected = lv.selected.min(lv.results.len().saturating_sub(1));
                         }
                         Err(e) => lv.error = Some(e),
+                    }
+                }
+            }
+            ClientEvent::Identity(result) => match result {
+                Ok(me) => self.me = Some(me),
+                Err(e) => self.say(format!("cannot tell who you are: {e}"), true),
+            },
+            ClientEvent::Priority { serial, result } => {
+                let form = self.prio.as_mut().filter(|f| f.serial == serial);
+                match (result, form) {
+                    (Ok(d), _) => {
+                        let tenant = self
+                            .model
+                            .tenant(&d.tenant_id)
+                            .map_or(d.tenant_id.clone(), |t| t.name.to_string());
+                        self.prio = None;
+                        self.say(
+                            format!("{tenant} is now {} (version {})", d.label(), d.version),
+                            false,
+                        );
+                    }
+                    (Err(e), Some(form)) => {
+                        // Keep what was typed; show what is true now.
+                        form.sending = false;
+                        if let Some(c) = &e.current {
+                            form.current = c.label();
+                            form.current_by = Some(decision_text(c));
+                            form.expected_version = c.version;
+                        }
+                        form.error = Some(e.message);
+                    }
+                    (Err(e), None) => self.say(format!("priority not set: {}", e.message), true),
+                }
+            }
+            ClientEvent::Audit { serial, result } => {
+                if let View::Timeline(tv) = &mut self.view
+                    && tv.serial == serial
+                {
+                    tv.loading = false;
+                    match result {
+                        Ok(events) => {
+                            tv.events = events;
+                            tv.error = None;
+                        }
+                        Err(e) => tv.error = Some(e),
                     }
                 }
             }
@@ -318,6 +607,14 @@ impl App {
     /// so its states and ETAs do not go stale under a live header.
     fn refresh_due(&mut self, now: DateTime<Utc>) -> Command {
         match &self.view {
+            View::Timeline(tv)
+                if !tv.loading
+                    && tv
+                        .fetched_at
+                        .is_none_or(|t| (now - t).num_seconds() >= MAILBOX_REFRESH_SECONDS) =>
+            {
+                self.fetch_audit()
+            }
             View::Tenant(tv)
                 if !tv.loading
                     && tv
@@ -374,6 +671,12 @@ impl App {
         if ctrl_c && (self.palette.is_some() || self.filter_editing) {
             return Command::Quit;
         }
+        if self.prio.is_some() {
+            if ctrl_c {
+                return Command::Quit;
+            }
+            return self.prio_key(k);
+        }
         if let Some(input) = self.palette.as_mut() {
             match k.code {
                 KeyCode::Esc => self.palette = None,
@@ -402,7 +705,7 @@ impl App {
         if self.filter_editing {
             let filter = match &mut self.view {
                 View::Tenant(tv) => &mut tv.filter_text,
-                View::Overview | View::Lookup(_) => &mut self.filter,
+                View::Overview | View::Lookup(_) | View::Timeline(_) => &mut self.filter,
             };
             match k.code {
                 KeyCode::Enter => self.filter_editing = false,
@@ -449,13 +752,17 @@ impl App {
             Action::Help => self.help = true,
             Action::Palette => self.palette = Some(String::new()),
             Action::Lookup => return self.open_lookup(String::new()),
-            Action::Filter => self.filter_editing = true,
+            Action::Timeline if !matches!(self.view, View::Timeline(_)) => {
+                return self.open_timeline();
+            }
+            Action::Filter if !matches!(self.view, View::Timeline(_)) => self.filter_editing = true,
             _ => {}
         }
         match &mut self.view {
             View::Overview => self.overview_action(action),
             View::Tenant(_) => self.tenant_action(action),
             View::Lookup(_) => Command::None,
+            View::Timeline(_) => self.timeline_action(action),
         }
     }
 
@@ -483,6 +790,12 @@ impl App {
                 if let Some(t) = self.model.ordered_at(self.selected) {
                     let id = t.id.to_string();
                     return self.open_tenant(id);
+                }
+            }
+            Action::Prioritize => {
+                if let Some(t) = self.model.ordered_at(self.selected) {
+                    let id = t.id.to_string();
+                    return self.open_prio(&id);
                 }
             }
             _ => {}
@@ -563,6 +876,10 @@ impl App {
                 return self.fetch();
             }
             Action::Reload => return self.fetch(),
+            Action::Prioritize => {
+                let id = tv.tenant_id.clone();
+                return self.open_prio(&id);
+            }
             Action::Export => {
                 let id = tv.tenant_id.clone();
                 self.say("exporting…", false);
@@ -666,6 +983,50 @@ impl App {
         Command::None
     }
 
+    /// `:prio TENANT P0 reason...`: the form, filled in and asking to
+    /// confirm; what is missing or wrong is said in the form.
+    fn prio_command(&mut self, arg: &str) -> Command {
+        let mut words = arg.splitn(3, ' ');
+        let (who, level, reason) = (
+            words.next().unwrap_or("").trim(),
+            words.next().unwrap_or("").trim(),
+            words.next().unwrap_or("").trim(),
+        );
+        if who.is_empty() {
+            self.say(
+                "usage: :prio TENANT P0..P3 REASON (TENANT: id, name or domain)",
+                true,
+            );
+            return Command::None;
+        }
+        let id = match self.model.find_tenant(who) {
+            Ok(id) => id,
+            Err(why) => {
+                self.say(why, true);
+                return Command::None;
+            }
+        };
+        let cmd = self.open_prio(&id);
+        if let Some(form) = self.prio.as_mut() {
+            match Priority::parse(level) {
+                Some(p) => form.priority = p,
+                None => {
+                    form.error = Some(format!("{level:?} is not a priority: P0, P1, P2 or P3"));
+                    return cmd;
+                }
+            }
+            form.reason = reason
+                .chars()
+                .take(priority::MAX_REASON_CHARS + 1)
+                .collect();
+            match priority::check_request(&form.tenant_id, 0, &form.reason) {
+                Ok(()) => form.confirming = true,
+                Err(e) => form.error = Some(e),
+            }
+        }
+        cmd
+    }
+
     fn say(&mut self, text: impl Into<String>, error: bool) {
         self.status = Some((text.into(), error));
     }
@@ -692,7 +1053,9 @@ impl App {
             "filter" => {
                 match &mut self.view {
                     View::Tenant(tv) => tv.filter_text = arg.to_string(),
-                    View::Overview | View::Lookup(_) => self.filter = arg.to_string(),
+                    View::Overview | View::Lookup(_) | View::Timeline(_) => {
+                        self.filter = arg.to_string()
+                    }
                 }
                 Command::None
             }
@@ -722,18 +1085,16 @@ impl App {
                     return Command::None;
                 }
                 match self.model.find_tenant(arg) {
-                    Some(id) => self.open_tenant(id),
-                    None => {
-                        self.say(format!("no tenant matches {arg:?}"), true);
+                    Ok(id) => self.open_tenant(id),
+                    Err(why) => {
+                        self.say(why, true);
                         Command::None
                     }
                 }
             }
             "lookup" => self.open_lookup(arg.to_string()),
-            "prio" => {
-                self.say("prioritization is not available yet (issue #4)", true);
-                Command::None
-            }
+            "prio" => self.prio_command(arg),
+            "timeline" => self.open_timeline(),
             "publish" => {
                 self.say(
                     "publishing status updates is not available yet (issue #5)",
@@ -756,9 +1117,9 @@ impl App {
 }
 
 /// Palette commands, for completion and the error message.
-pub const COMMANDS: [&str; 11] = [
+pub const COMMANDS: [&str; 12] = [
     "quit", "help", "tenants", "open", "filter", "sort", "affected", "lookup", "prio", "publish",
-    "q",
+    "timeline", "q",
 ];
 
 /// Completes the command word (or a sort key after `sort `) when exactly one

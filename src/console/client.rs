@@ -6,22 +6,51 @@
 use std::time::Duration;
 
 use tokio::sync::mpsc;
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 
 use crate::api::{self, pb};
 use crate::domain::MailboxRow;
+use crate::domain::priority::{AuditEvent, PriorityDecision};
 
-pub type Client = pb::war_room_client::WarRoomClient<Channel>;
+pub type Client = pb::war_room_client::WarRoomClient<InterceptedService<Channel, Bearer>>;
+
+/// Adds `authorization: Bearer <token>` to every call, when there is a token.
+#[derive(Clone)]
+pub struct Bearer(Option<MetadataValue<Ascii>>);
+
+impl tonic::service::Interceptor for Bearer {
+    fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(v) = &self.0 {
+            req.metadata_mut().insert("authorization", v.clone());
+        }
+        Ok(req)
+    }
+}
 
 #[derive(Clone)]
 pub struct GatewayClient {
     inner: Client,
+    url: String,
 }
 
 impl GatewayClient {
-    /// A lazily connecting client: creating it never fails on an unreachable
-    /// gateway, only on a malformed URL.
+    /// A lazily connecting client without a token (an anonymous reader):
+    /// creating it never fails on an unreachable gateway, only on a
+    /// malformed URL.
     pub fn new(url: &str) -> anyhow::Result<Self> {
+        Self::with_token(url, None)
+    }
+
+    /// A client that presents `token` on every call.
+    pub fn with_token(url: &str, token: Option<&str>) -> anyhow::Result<Self> {
+        let bearer = match token {
+            None => Bearer(None),
+            Some(t) => Bearer(Some(format!("Bearer {}", t.trim()).parse().map_err(
+                |_| anyhow::anyhow!("the token must be printable ASCII without spaces"),
+            )?)),
+        };
         if !url.starts_with("http://") {
             anyhow::bail!(
                 "gateway URL {url:?} must start with http:// (this build has no TLS: reach a remote gateway through an SSH tunnel)"
@@ -35,10 +64,15 @@ impl GatewayClient {
             .keep_alive_timeout(Duration::from_secs(10));
         let channel = endpoint.connect_lazy();
         Ok(GatewayClient {
-            inner: Client::new(channel)
+            url: url.to_string(),
+            inner: pb::war_room_client::WarRoomClient::with_interceptor(channel, bearer)
                 .max_decoding_message_size(api::MAX_MESSAGE_BYTES)
                 .max_encoding_message_size(1024 * 1024),
         })
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
     }
 
     pub fn raw(&self) -> Client {
@@ -71,6 +105,23 @@ pub enum ClientEvent {
         result: Result<Vec<super::lookup::Match>, String>,
     },
     Exported(Result<(std::path::PathBuf, usize), String>),
+    Identity(Result<super::app::Me, String>),
+    Priority {
+        serial: u64,
+        result: Result<PriorityDecision, PriorityRefused>,
+    },
+    Audit {
+        serial: u64,
+        result: Result<Vec<AuditEvent>, String>,
+    },
+}
+
+/// Why the gateway refused a priority, and (on a stale version) what the
+/// priority is now.
+#[derive(Debug, Clone)]
+pub struct PriorityRefused {
+    pub message: String,
+    pub current: Option<PriorityDecision>,
 }
 
 /// Delay before reconnect attempt `attempt` (1-based): 250 ms doubling to a
@@ -209,6 +260,135 @@ pub fn spawn_lookup(
     tokio::spawn(async move {
         let result = super::lookup::matches(&client, &query, 20).await;
         let _ = tx.send(ClientEvent::Lookup { serial, result }).await;
+    });
+}
+
+/// The gateway's first Watch message (a full snapshot), for one-shot
+/// commands (snapshot, lookup, report).
+pub async fn first_snapshot(client: &GatewayClient) -> anyhow::Result<pb::WatchUpdate> {
+    tokio::time::timeout(Duration::from_secs(10), async {
+        client
+            .raw()
+            .watch(pb::WatchRequest {})
+            .await
+            .map_err(|s| anyhow::anyhow!("{}", describe(&s)))?
+            .into_inner()
+            .message()
+            .await
+            .map_err(|s| anyhow::anyhow!("{}", describe(&s)))?
+            .ok_or_else(|| anyhow::anyhow!("gateway closed the stream before sending data"))
+    })
+    .await
+    .map_err(|_| anyhow::anyhow!("gateway {} sent nothing within 10 s", client.url()))?
+}
+
+/// Asks the gateway who this console is.
+pub fn spawn_whoami(client: GatewayClient, tx: mpsc::Sender<ClientEvent>) {
+    tokio::spawn(async move {
+        let result = tokio::time::timeout(
+            Duration::from_secs(10),
+            client.raw().who_am_i(pb::WhoAmIRequest {}),
+        )
+        .await;
+        let result = match result {
+            Ok(Ok(r)) => {
+                let r = r.into_inner();
+                Ok(super::app::Me {
+                    name: r.name,
+                    role: api::access_role_from_pb(r.role),
+                    authenticated: r.authenticated,
+                })
+            }
+            Ok(Err(s)) => Err(describe(&s)),
+            Err(_) => Err("gateway did not answer within 10 s".into()),
+        };
+        let _ = tx.send(ClientEvent::Identity(result)).await;
+    });
+}
+
+/// Sends one priority decision.
+pub fn spawn_set_priority(
+    client: GatewayClient,
+    serial: u64,
+    request: pb::SetTenantPriorityRequest,
+    tx: mpsc::Sender<ClientEvent>,
+) {
+    tokio::spawn(async move {
+        let result = set_priority(&client, request).await;
+        let _ = tx.send(ClientEvent::Priority { serial, result }).await;
+    });
+}
+
+/// One priority decision; a refusal says why, and on a stale version what
+/// the priority is now (from the status details).
+pub async fn set_priority(
+    client: &GatewayClient,
+    request: pb::SetTenantPriorityRequest,
+) -> Result<PriorityDecision, PriorityRefused> {
+    let answer = tokio::time::timeout(
+        Duration::from_secs(10),
+        client.raw().set_tenant_priority(request),
+    )
+    .await;
+    match answer {
+        Ok(Ok(r)) => r
+            .into_inner()
+            .priority
+            .as_ref()
+            .and_then(api::decision_from_pb)
+            .ok_or_else(|| PriorityRefused {
+                message: "the gateway's answer has no decision in it".into(),
+                current: None,
+            }),
+        Ok(Err(s)) => Err(PriorityRefused {
+            message: match s.code() {
+                tonic::Code::InvalidArgument
+                | tonic::Code::FailedPrecondition
+                | tonic::Code::PermissionDenied
+                | tonic::Code::Unauthenticated => s.message().to_string(),
+                _ => describe(&s),
+            },
+            current: <pb::TenantPriority as prost::Message>::decode(s.details())
+                .ok()
+                .as_ref()
+                .and_then(api::decision_from_pb),
+        }),
+        Err(_) => Err(PriorityRefused {
+            message: "gateway did not answer within 10 s; the change may or may not have been made: check the timeline".into(),
+            current: None,
+        }),
+    }
+}
+
+/// Every audit event, oldest first (at most 100,000).
+pub async fn audit_events(client: &GatewayClient) -> Result<Vec<AuditEvent>, String> {
+    let mut raw = client.raw();
+    let mut events = Vec::new();
+    let mut token = String::new();
+    loop {
+        let page = tokio::time::timeout(
+            Duration::from_secs(10),
+            raw.list_audit_events(pb::ListAuditEventsRequest {
+                page_size: 1_000,
+                page_token: token,
+            }),
+        )
+        .await
+        .map_err(|_| "gateway did not answer within 10 s".to_string())?
+        .map_err(|s| describe(&s))?
+        .into_inner();
+        events.extend(page.events.iter().map(api::audit_from_pb));
+        token = page.next_page_token;
+        if token.is_empty() || events.len() >= 100_000 {
+            return Ok(events);
+        }
+    }
+}
+
+pub fn spawn_audit(client: GatewayClient, serial: u64, tx: mpsc::Sender<ClientEvent>) {
+    tokio::spawn(async move {
+        let result = audit_events(&client).await;
+        let _ = tx.send(ClientEvent::Audit { serial, result }).await;
     });
 }
 

@@ -19,15 +19,6 @@ pub struct Row {
 
 /// Every mailbox of `tenant_id` in `states`, in reindex order.
 pub async fn fetch(
-    url: &str,
-    tenant_id: &str,
-    states: &[MailboxState],
-) -> anyhow::Result<Vec<Row>> {
-    fetch_with(&GatewayClient::new(url)?, tenant_id, states).await
-}
-
-/// `fetch` over an existing client (the console's).
-pub async fn fetch_with(
     client: &GatewayClient,
     tenant_id: &str,
     states: &[MailboxState],
@@ -106,7 +97,7 @@ pub async fn to_file(
     tenant_id: &str,
     dir: &std::path::Path,
 ) -> Result<(std::path::PathBuf, usize), String> {
-    let rows = fetch_with(client, tenant_id, &MailboxState::AFFECTED)
+    let rows = fetch(client, tenant_id, &MailboxState::AFFECTED)
         .await
         .map_err(|e| format!("export failed: {e}"))?;
     // Ids come from the gateway: keep only safe characters in a file name.

@@ -40,7 +40,7 @@ impl Context {
     pub fn actions(self) -> &'static [Action] {
         use Action::*;
         match self {
-            Context::Global => &[Quit, Help, Palette, Lookup],
+            Context::Global => &[Quit, Help, Palette, Lookup, Timeline],
             Context::Overview => &[
                 Down,
                 Up,
@@ -54,6 +54,7 @@ impl Context {
                 SortReverse,
                 AffectedOnly,
                 Filter,
+                Prioritize,
             ],
             Context::Tenant => &[
                 Down,
@@ -68,6 +69,7 @@ impl Context {
                 Reload,
                 Filter,
                 Export,
+                Prioritize,
             ],
         }
     }
@@ -98,10 +100,12 @@ pub enum Action {
     ToggleOrder,
     Reload,
     Export,
+    Prioritize,
+    Timeline,
 }
 
 impl Action {
-    pub const ALL: [Action; 22] = [
+    pub const ALL: [Action; 24] = [
         Action::Quit,
         Action::Help,
         Action::Palette,
@@ -124,6 +128,8 @@ impl Action {
         Action::ToggleOrder,
         Action::Reload,
         Action::Export,
+        Action::Prioritize,
+        Action::Timeline,
     ];
 
     pub fn name(self) -> &'static str {
@@ -150,6 +156,8 @@ impl Action {
             Action::ToggleOrder => "toggle_order",
             Action::Reload => "reload",
             Action::Export => "export",
+            Action::Prioritize => "prioritize",
+            Action::Timeline => "timeline",
         }
     }
 
@@ -158,7 +166,9 @@ impl Action {
         match self {
             Action::Quit => "quit",
             Action::Help => "this help",
-            Action::Palette => "command palette (:lookup, :tenants, :open, :sort, :filter, :quit)",
+            Action::Palette => {
+                "command palette (:lookup, :prio, :timeline, :tenants, :open, :sort, :filter, :quit)"
+            }
             Action::Lookup => {
                 "look up a mailbox, domain or tenant (type; ↑↓ enter; ctrl-y copies the answer; esc back)"
             }
@@ -180,6 +190,10 @@ impl Action {
             Action::ToggleOrder => "reindex order (ETA) or address order",
             Action::Reload => "reload this page",
             Action::Export => "export the tenant's affected mailboxes to a CSV file here",
+            Action::Prioritize => {
+                "set the tenant's reindex priority (←→ P0..P3, type a reason, enter, enter to confirm)"
+            }
+            Action::Timeline => "timeline: every priority change and publish (esc back)",
         }
     }
 

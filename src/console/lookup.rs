@@ -151,28 +151,13 @@ pub async fn matches(
 }
 
 /// Asks the gateway. `Ok` with no matches is "not found".
-pub async fn ask(url: &str, query: &str, limit: u32) -> anyhow::Result<Answer> {
+pub async fn ask(client: &GatewayClient, query: &str, limit: u32) -> anyhow::Result<Answer> {
     check_query(query).map_err(anyhow::Error::msg)?;
-    let client = GatewayClient::new(url)?;
-    let first = tokio::time::timeout(std::time::Duration::from_secs(10), async {
-        client
-            .raw()
-            .watch(pb::WatchRequest {})
-            .await?
-            .into_inner()
-            .message()
-            .await
-    })
-    .await
-    .map_err(|_| anyhow::anyhow!("gateway {url} did not answer within 10 s"))?
-    .map_err(|st| anyhow::anyhow!("{}", describe(&st)))?;
-    let found = matches(&client, query, limit)
+    let first = super::client::first_snapshot(client).await?;
+    let found = matches(client, query, limit)
         .await
         .map_err(anyhow::Error::msg)?;
-    let overview = first
-        .as_ref()
-        .map(api::overview_from_pb)
-        .unwrap_or_default();
+    let overview = api::overview_from_pb(&first);
     Ok(Answer {
         query: s(query),
         now: overview.incident.now,

@@ -13,6 +13,7 @@ pub mod export;
 pub mod keymap;
 pub mod lookup;
 pub mod model;
+pub mod report;
 pub mod snapshot;
 pub mod terminal;
 pub mod theme;
@@ -43,13 +44,20 @@ fn run_command(
         }
         Command::Copy(text) => terminal::copy_osc52(&text),
         Command::Export(tenant) => client::spawn_export(client.clone(), tenant, tx.clone()),
+        Command::WhoAmI => client::spawn_whoami(client.clone(), tx.clone()),
+        Command::SetPriority { serial, request } => {
+            client::spawn_set_priority(client.clone(), serial, request, tx.clone())
+        }
+        Command::FetchAudit { serial } => client::spawn_audit(client.clone(), serial, tx.clone()),
         Command::None | Command::Quit => {}
     }
 }
 
 /// How to run the console.
 pub struct Options {
-    pub url: String,
+    pub client: GatewayClient,
+    /// Act as a viewer whatever the token allows.
+    pub read_only: bool,
     /// The gateway is the embedded demo: say SIMULATED before data arrives.
     pub simulated_hint: bool,
     pub keymap: keymap::Keymap,
@@ -66,7 +74,7 @@ pub struct Options {
 /// Runs the console until the user quits or the terminal goes away.
 /// Returns the process exit code.
 pub async fn run(opts: Options) -> anyhow::Result<i32> {
-    let client = GatewayClient::new(&opts.url)?;
+    let client = opts.client;
     let (tx, mut rx) = mpsc::channel::<ClientEvent>(64);
     let resubscribe = std::sync::Arc::new(tokio::sync::Notify::new());
     let watch = tokio::spawn(client::watch_forever(
@@ -75,7 +83,8 @@ pub async fn run(opts: Options) -> anyhow::Result<i32> {
         resubscribe.clone(),
     ));
 
-    let mut app = App::new(opts.url, opts.theme);
+    let mut app = App::new(client.url().to_string(), opts.theme);
+    app.read_only = opts.read_only;
     app.simulated_hint = opts.simulated_hint;
     app.keymap = opts.keymap;
     app.status = opts.startup_warning.map(|w| (w, true));

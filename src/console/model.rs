@@ -75,7 +75,9 @@ impl Model {
 
     /// A tenant by exact id, exact domain or name (case-insensitive), then
     /// by unique substring of the name.
-    pub fn find_tenant(&self, q: &str) -> Option<String> {
+    /// The one tenant `q` names: an exact id, domain or name, else the only
+    /// tenant whose name or domain contains it. The error says why not.
+    pub fn find_tenant(&self, q: &str) -> Result<String, String> {
         let q = q.to_lowercase();
         let exact = self.rows.iter().find(|t| {
             t.id.to_lowercase() == q
@@ -83,15 +85,28 @@ impl Model {
                 || t.name.to_lowercase() == q
         });
         if let Some(t) = exact {
-            return Some(t.id.to_string());
+            return Ok(t.id.to_string());
         }
-        let mut partial = self
+        let partial: Vec<&TenantRow> = self
             .rows
             .iter()
-            .filter(|t| t.name.to_lowercase().contains(&q));
-        match (partial.next(), partial.next()) {
-            (Some(t), None) => Some(t.id.to_string()),
-            _ => None,
+            .filter(|t| {
+                t.name.to_lowercase().contains(&q) || t.primary_domain.to_lowercase().contains(&q)
+            })
+            .take(4)
+            .collect();
+        match partial.as_slice() {
+            [] => Err(format!("no tenant matches {q:?}")),
+            [one] => Ok(one.id.to_string()),
+            many => Err(format!(
+                "{q:?} matches several tenants ({}{}): give the id or the whole domain",
+                many.iter()
+                    .take(3)
+                    .map(|t| format!("{} {}", t.id, t.primary_domain))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                if many.len() > 3 { ", …" } else { "" }
+            )),
         }
     }
 

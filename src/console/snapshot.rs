@@ -2,38 +2,20 @@
 //! logs and `watch`. It is drawn by the same code as the live console, into
 //! an off-screen buffer, and printed without any escape sequence.
 
-use std::time::Duration;
-
 use chrono::Utc;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
 use super::app::App;
-use super::client::{ClientEvent, GatewayClient, describe};
+use super::client::{ClientEvent, GatewayClient};
 use super::theme::Theme;
 use super::ui;
-use crate::api::pb;
 
 /// Connects to `url`, waits for the first snapshot and draws it at
 /// `width`×`height`.
-pub async fn text(url: &str, width: u16, height: u16) -> anyhow::Result<String> {
-    let client = GatewayClient::new(url)?;
-    let first = tokio::time::timeout(Duration::from_secs(10), async {
-        let mut stream = client
-            .raw()
-            .watch(pb::WatchRequest {})
-            .await
-            .map_err(|s| anyhow::anyhow!("{}", describe(&s)))?
-            .into_inner();
-        stream
-            .message()
-            .await
-            .map_err(|s| anyhow::anyhow!("{}", describe(&s)))?
-            .ok_or_else(|| anyhow::anyhow!("gateway closed the stream before sending data"))
-    })
-    .await
-    .map_err(|_| anyhow::anyhow!("gateway {url} sent nothing within 10 s"))??;
-    let mut app = App::new(url.to_string(), Theme::mono());
+pub async fn text(client: &GatewayClient, width: u16, height: u16) -> anyhow::Result<String> {
+    let first = super::client::first_snapshot(client).await?;
+    let mut app = App::new(client.url().to_string(), Theme::mono());
     app.on_client(ClientEvent::Update(Box::new(first)));
     app.clock = Utc::now();
     app.prepare();

@@ -11,7 +11,7 @@ use ratatui::widgets::{
 };
 
 use super::app::{App, Conn, TenantView, View};
-use super::keymap::{Action, Context, Keymap};
+use super::keymap::{Action, Context};
 use super::theme::{Theme, health_label, health_short};
 use crate::domain::format::{compact, duration, eta_range, eta_relative, percent, thousands};
 use crate::domain::sanitize::sanitize;
@@ -60,8 +60,12 @@ pub fn render(f: &mut Frame, app: &App) {
         View::Overview => render_overview(f, body, app, wide),
         View::Tenant(tv) => render_tenant(f, body, app, tv),
         View::Lookup(lv) => render_lookup(f, body, app, lv),
+        View::Timeline(tv) => render_timeline(f, body, app, tv),
     }
     render_footer(f, footer, app);
+    if let Some(form) = &app.prio {
+        render_prio(f, area, app, form);
+    }
     if app.help {
         render_help(f, area, app);
     }
@@ -106,6 +110,17 @@ fn render_header(f: &mut Frame, area: Rect, app: &App) {
     ))];
     right.extend(conn_spans(app));
     right.push(Span::raw(" "));
+    if let Some(me) = app.me.as_ref().filter(|_| wide) {
+        let role = if app.read_only {
+            "read-only".to_string()
+        } else {
+            me.role.as_str().to_string()
+        };
+        right.insert(
+            0,
+            Span::styled(format!(" {} ({role}) ·", safe(&me.name)), th.dim()),
+        );
+    }
     // The left keeps room for "WARROOM  SIMULATED".
     let right_w =
         (right.iter().map(|s| s.width()).sum::<usize>() as u16).min(area.width.saturating_sub(22));
@@ -717,7 +732,12 @@ fn render_tenant(f: &mut Frame, area: Rect, app: &App, tv: &TenantView) {
     let now = app.model.overview.incident.now.unwrap_or(app.clock);
     let tenant = app.model.tenant(&tv.tenant_id);
     let name = tenant.map_or_else(|| safe(&tv.tenant_id), |t| safe(&t.name));
-    let [summary, list] = Layout::vertical([Constraint::Length(4), Constraint::Min(3)]).areas(area);
+    let decided = tenant.is_some_and(|t| t.priority_set.is_some());
+    let [summary, list] = Layout::vertical([
+        Constraint::Length(4 + u16::from(decided)),
+        Constraint::Min(3),
+    ])
+    .areas(area);
     let mut lines = vec![Line::from(vec![
         Span::styled(format!(" {name}"), th.title()),
         Span::raw(format!(" ({})", safe(&tv.tenant_id))),
@@ -732,6 +752,12 @@ fn render_tenant(f: &mut Frame, area: Rect, app: &App, tv: &TenantView) {
             thousands(t.queued_messages),
             t.priority.as_str(),
         )));
+        if let Some(d) = &t.priority_set {
+            lines.push(Line::from(Span::styled(
+                format!(" priority {}", safe(&super::app::decision_text(d))),
+                th.dim(),
+            )));
+        }
 
         let eta = match eta_relative(&t.eta, now) {
             Some(rel) => format!(" ETA {} ({rel})", eta_range(&t.eta, now)),
@@ -857,9 +883,31 @@ pub fn footer_hints(app: &App) -> String {
     if app.filter_editing {
         return "type to filter · enter keep · esc clear".into();
     }
+    if let Some(form) = &app.prio {
+        return if form.confirming {
+            "enter or y: set it · any other key: back to the form".into()
+        } else {
+            "←→ priority · type the reason · enter review · esc cancel".into()
+        };
+    }
     if matches!(app.view, View::Lookup(_)) {
         return "type to search · ↑↓ choose · enter open tenant · ctrl-y copy answer · esc back"
             .into();
+    }
+    if matches!(app.view, View::Timeline(_)) {
+        let km = &app.keymap;
+        return [
+            km.short(Context::Overview, Action::Back)
+                .map(|k| format!("{k} back")),
+            km.short(Context::Global, Action::Timeline)
+                .map(|k| format!("{k} reload")),
+            km.short(Context::Global, Action::Quit)
+                .map(|k| format!("{k} quit")),
+        ]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" · ");
     }
     let ctx = app.context();
     let km = &app.keymap;
@@ -869,6 +917,7 @@ pub fn footer_hints(app: &App) -> String {
             (Context::Global, Action::Help, "help"),
             (Context::Global, Action::Palette, "cmd"),
             (Context::Overview, Action::Open, "open"),
+            (Context::Overview, Action::Prioritize, "prio"),
             (Context::Overview, Action::SortNext, "sort"),
             (Context::Overview, Action::Filter, "filter"),
             (Context::Overview, Action::AffectedOnly, "affected"),
@@ -882,12 +931,14 @@ pub fn footer_hints(app: &App) -> String {
             (Context::Tenant, Action::ToggleOrder, "order"),
             (Context::Tenant, Action::Filter, "filter"),
             (Context::Tenant, Action::Export, "export"),
+            (Context::Tenant, Action::Prioritize, "prio"),
             (Context::Global, Action::Help, "help"),
             (Context::Global, Action::Quit, "quit"),
         ],
     };
     wanted
         .iter()
+        .filter(|(_, a, _)| !hidden(app, *a))
         .filter_map(|(c, a, what)| km.short(*c, *a).map(|k| format!("{k} {what}")))
         .collect::<Vec<_>>()
         .join(" · ")
@@ -908,9 +959,16 @@ fn render_footer(f: &mut Frame, area: Rect, app: &App) {
     f.render_widget(Paragraph::new(line), area);
 }
 
+/// Actions this console's role cannot perform are not offered (like k9s
+/// --readonly): the gateway would refuse them anyway.
+fn hidden(app: &App, a: Action) -> bool {
+    a == Action::Prioritize && !app.role().can_prioritize()
+}
+
 /// The keys that work here: global ones and the current view's, so the
 /// help fits an 80x24 terminal.
-fn help_lines(km: &Keymap, th: &Theme, here: Context) -> Vec<Line<'static>> {
+fn help_lines(app: &App, here: Context) -> Vec<Line<'static>> {
+    let (km, th) = (&app.keymap, &app.theme);
     let mut lines = Vec::new();
     for ctx in [Context::Global, here] {
         lines.push(Line::from(Span::styled(
@@ -918,7 +976,7 @@ fn help_lines(km: &Keymap, th: &Theme, here: Context) -> Vec<Line<'static>> {
             th.title()
                 .add_modifier(ratatui::style::Modifier::UNDERLINED),
         )));
-        for a in ctx.actions() {
+        for a in ctx.actions().iter().filter(|a| !hidden(app, **a)) {
             lines.push(Line::from(vec![
                 Span::styled(
                     format!("{:>16}  ", clip(&km.label(ctx, *a), 16)),
@@ -933,7 +991,7 @@ fn help_lines(km: &Keymap, th: &Theme, here: Context) -> Vec<Line<'static>> {
 
 fn render_help(f: &mut Frame, area: Rect, app: &App) {
     let th = &app.theme;
-    let lines = help_lines(&app.keymap, th, app.context());
+    let lines = help_lines(app, app.context());
     let w = 78.min(area.width.saturating_sub(2));
     let h = (lines.len() as u16 + 2).min(area.height.saturating_sub(2));
     let r = Rect {
@@ -948,6 +1006,179 @@ fn render_help(f: &mut Frame, area: Rect, app: &App) {
             format!(" Keys ({} keymap) — any key closes ", app.keymap.name()),
             th.title(),
         ))),
+        r,
+    );
+}
+
+fn render_timeline(f: &mut Frame, area: Rect, app: &App, tv: &super::app::TimelineView) {
+    let th = &app.theme;
+    let status = if tv.loading && tv.events.is_empty() {
+        " loading…".to_string()
+    } else {
+        format!(" {} events", thousands(tv.events.len() as u64))
+    };
+    let b = block(
+        app,
+        &format!("Timeline: priority changes and publishes, UTC ·{status}"),
+    );
+    let inner = b.inner(area);
+    if let Some(e) = &tv.error {
+        f.render_widget(b, area);
+        f.render_widget(
+            Paragraph::new(Span::styled(format!("✖ {}", safe(e)), th.alert())),
+            inner,
+        );
+        return;
+    }
+    if tv.events.is_empty() && !tv.loading {
+        f.render_widget(b, area);
+        f.render_widget(
+            Paragraph::new(
+                "Nothing on record yet: priority changes and status updates appear here.",
+            ),
+            inner,
+        );
+        return;
+    }
+    let visible = inner.height.saturating_sub(1).max(1) as usize;
+    // Newest at the bottom, like a log; the selection starts there.
+    let selected = tv.selected.min(tv.events.len().saturating_sub(1));
+    let start = selected.saturating_sub(visible.saturating_sub(1));
+    let rows: Vec<Row> = tv
+        .events
+        .iter()
+        .skip(start)
+        .take(visible)
+        .map(|e| {
+            let target = app.model.tenant(&e.target).map_or_else(
+                || safe(&e.target),
+                |t| format!("{} ({})", safe(&t.name), safe(&e.target)),
+            );
+            Row::new(vec![
+                Cell::from(e.at.format("%m-%d %H:%M:%S").to_string()),
+                Cell::from(safe(&e.actor)),
+                Cell::from(safe(&e.action)),
+                Cell::from(target),
+                Cell::from(safe(&e.detail)),
+                Cell::from(safe(&e.reason)),
+            ])
+        })
+        .collect();
+    let table = Table::new(
+        rows,
+        [
+            Constraint::Length(14),
+            Constraint::Length(12),
+            Constraint::Length(12),
+            Constraint::Length(24),
+            Constraint::Length(12),
+            Constraint::Min(10),
+        ],
+    )
+    .header(Row::new(["time", "who", "what", "tenant", "change", "reason"]).style(th.dim()))
+    .block(b)
+    .row_highlight_style(th.selected())
+    .highlight_symbol("▶");
+    let mut state = TableState::default();
+    state.select(Some(selected - start));
+    f.render_stateful_widget(table, area, &mut state);
+}
+
+fn render_prio(f: &mut Frame, area: Rect, app: &App, form: &super::app::PrioForm) {
+    let th = &app.theme;
+    let w = 76.min(area.width.saturating_sub(2));
+    let inner_w = w.saturating_sub(2) as usize;
+    let mut lines = vec![
+        Line::from(vec![
+            Span::styled(safe(&form.tenant_name), th.title()),
+            Span::raw(format!(" ({})", safe(&form.tenant_id))),
+        ]),
+        Line::from(format!(
+            "now: {}",
+            form.current_by.as_deref().map_or_else(
+                || format!("{} (default; nobody has set it)", form.current),
+                safe
+            )
+        )),
+        Line::from(""),
+    ];
+    let mut choice = vec![Span::raw("priority: ")];
+    for p in crate::domain::Priority::ALL {
+        let style = if p == form.priority {
+            th.selected()
+        } else {
+            th.dim()
+        };
+        choice.push(Span::styled(format!(" {} ", p.as_str()), style));
+        choice.push(Span::raw(" "));
+    }
+    choice.push(Span::styled("(←→; P0 goes first)", th.dim()));
+    lines.push(Line::from(choice));
+    let count = form.reason.chars().count();
+    let reason = format!("reason: {}▏", safe(&form.reason));
+    // Show the end of a long reason: that is where the typing happens.
+    let shown: String = {
+        let chars: Vec<char> = reason.chars().collect();
+        let keep = inner_w.saturating_sub(1).max(10);
+        if chars.len() > keep {
+            std::iter::once('…')
+                .chain(chars[chars.len() - keep + 1..].iter().copied())
+                .collect()
+        } else {
+            reason
+        }
+    };
+    lines.push(Line::from(shown));
+    lines.push(Line::from(Span::styled(
+        format!(
+            "{count}/{} characters",
+            crate::domain::priority::MAX_REASON_CHARS
+        ),
+        if count > crate::domain::priority::MAX_REASON_CHARS {
+            th.alert()
+        } else {
+            th.dim()
+        },
+    )));
+    lines.push(Line::from(""));
+    if let Some(e) = &form.error {
+        lines.push(Line::from(Span::styled(
+            format!("✖ {}", safe(e)),
+            th.alert(),
+        )));
+    }
+    if form.sending {
+        lines.push(Line::from("sending…"));
+    } else if form.confirming {
+        lines.push(Line::from(Span::styled(
+            format!(
+                "Set {} from {} to {}? enter/y: yes · other key: no",
+                safe(&form.tenant_name),
+                form.current.split(' ').next().unwrap_or(""),
+                form.priority.as_str()
+            ),
+            th.alert(),
+        )));
+    } else {
+        lines.push(Line::from(Span::styled(
+            "enter: review · esc: cancel",
+            th.dim(),
+        )));
+    }
+    let h = (lines.len() as u16 + 4).min(area.height.saturating_sub(2));
+    let r = Rect {
+        x: area.x + (area.width - w) / 2,
+        y: area.y + (area.height - h) / 2,
+        width: w,
+        height: h,
+    };
+    f.render_widget(Clear, r);
+    f.render_widget(
+        Paragraph::new(lines).wrap(Wrap { trim: false }).block(
+            Block::default()
+                .borders(Borders::ALL)
+                .title(Span::styled(" Set reindex priority ", th.title())),
+        ),
         r,
     );
 }

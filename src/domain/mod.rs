@@ -5,6 +5,7 @@
 pub mod forecast;
 pub mod format;
 pub mod model;
+pub mod priority;
 pub mod sanitize;
 pub mod scope;
 pub mod tenants;

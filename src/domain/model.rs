@@ -329,6 +329,8 @@ pub struct TenantRow {
     pub states: StateCounts,
     pub queued_messages: u64,
     pub priority: Priority,
+    /// Who set `priority` and why; None while it is the default.
+    pub priority_set: Option<Arc<super::priority::PriorityDecision>>,
     pub reindex_rank: u64,
     pub eta: EtaRange,
 }

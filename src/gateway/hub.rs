@@ -8,13 +8,16 @@
 //! without bound: it receives a fresh snapshot instead (see `service`).
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock, RwLockReadGuard};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 use std::time::{Duration, Instant};
 
 use tokio::sync::broadcast;
 
 use crate::api::{self, pb};
+use crate::domain::priority::{self, AuditEvent, PriorityDecision};
+use crate::domain::{Priority, TenantRow};
 use crate::sources::Source;
+use crate::store::{self, Store, StoreError};
 
 /// Updates kept for watchers that are briefly behind.
 pub const BACKLOG: usize = 32;
@@ -26,6 +29,9 @@ struct State {
 
 pub struct Hub {
     state: RwLock<State>,
+    /// War-room decisions; the lock also serialises them, so a version
+    /// check and the change it guards are one step.
+    store: Mutex<Box<dyn Store>>,
     tx: broadcast::Sender<Arc<pb::WatchUpdate>>,
     /// Source seconds per tick.
     step_seconds: f64,
@@ -47,17 +53,110 @@ impl SourceView<'_> {
     }
 }
 
+/// A priority change someone asked for.
+#[derive(Debug, Clone)]
+pub struct PriorityRequest {
+    pub tenant_id: String,
+    pub priority: Priority,
+    pub rank: u32,
+    pub reason: String,
+    pub expected_version: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DecisionError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("no tenant with id {0:?}")]
+    UnknownTenant(String),
+    #[error("{0}")]
+    Store(#[from] StoreError),
+}
+
 impl Hub {
     /// `step_seconds` of source time pass per tick; `speed` is what consoles
-    /// are told (step / tick interval).
+    /// are told (step / tick interval). Decisions live in memory only.
     pub fn new(source: Box<dyn Source>, step_seconds: f64, speed: f64) -> Arc<Self> {
+        Self::with_store(source, store::in_memory(), step_seconds, speed)
+            .expect("an empty store has nothing to replay")
+    }
+
+    /// A hub whose decisions persist in `store`; the ones already there are
+    /// applied to the source first, so a restarted gateway reindexes in the
+    /// order the war room chose.
+    pub fn with_store(
+        mut source: Box<dyn Source>,
+        store: Box<dyn Store>,
+        step_seconds: f64,
+        speed: f64,
+    ) -> Result<Arc<Self>, StoreError> {
+        for d in store.priorities()? {
+            let id = d.tenant_id.clone();
+            if let Err(e) = source.set_priority(Arc::new(d)) {
+                // A tenant the source no longer has: keep the record, say so.
+                tracing::warn!(tenant = %id, "stored priority not applied: {e}");
+            }
+        }
         let (tx, _) = broadcast::channel(BACKLOG);
-        Arc::new(Hub {
+        Ok(Arc::new(Hub {
             state: RwLock::new(State { source, version: 0 }),
+            store: Mutex::new(store),
             tx,
             step_seconds,
             speed,
-        })
+        }))
+    }
+
+    fn store(&self) -> std::sync::MutexGuard<'_, Box<dyn Store>> {
+        self.store.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records a priority decision by `actor`, then reorders the source and
+    /// tells every watcher at once (one new version). Returns the stored
+    /// decision and the tenant's row with its recomputed ETA.
+    pub fn set_priority(
+        &self,
+        req: PriorityRequest,
+        actor: &str,
+    ) -> Result<(PriorityDecision, TenantRow), DecisionError> {
+        priority::check_request(&req.tenant_id, req.rank, &req.reason)
+            .map_err(DecisionError::Invalid)?;
+        let mut store = self.store();
+        let before = self
+            .view()
+            .source()
+            .tenant(&req.tenant_id)
+            .ok_or_else(|| DecisionError::UnknownTenant(req.tenant_id.clone()))?;
+        let old = before.priority_set.as_deref().map_or_else(
+            || before.priority.as_str().to_string(),
+            PriorityDecision::label,
+        );
+        let decision = PriorityDecision {
+            tenant_id: req.tenant_id.clone(),
+            priority: req.priority,
+            rank: req.rank,
+            version: req.expected_version + 1,
+            set_by: actor.to_string(),
+            set_at: chrono::Utc::now(),
+            reason: req.reason,
+        };
+        let detail = format!("{old} → {}", decision.label());
+        let (stored, _event) = store.record_priority(req.expected_version, &decision, &detail)?;
+        let (row, update) = {
+            let mut s = self.write();
+            s.source
+                .set_priority(Arc::new(stored.clone()))
+                .map_err(|_| DecisionError::UnknownTenant(req.tenant_id.clone()))?;
+            let update = self.next_update(&mut s);
+            (s.source.tenant(&req.tenant_id).unwrap_or(before), update)
+        };
+        let _ = self.tx.send(Arc::new(update));
+        Ok((stored, row))
+    }
+
+    /// The war room's record, oldest first, after event id `after`.
+    pub fn audit_events(&self, after: u64, limit: usize) -> Result<Vec<AuditEvent>, StoreError> {
+        self.store().audit_events(after, limit)
     }
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, State> {
@@ -78,20 +177,25 @@ impl Hub {
         let update = {
             let mut s = self.write();
             s.source.advance(self.step_seconds);
-            s.version += 1;
-            let mut u = api::overview_to_pb(&self.overview_of(&s), s.version, false);
-            u.tenants = s
-                .source
-                .changed_tenants()
-                .iter()
-                .map(api::tenant_to_pb)
-                .collect();
-            u
+            self.next_update(&mut s)
         };
         let version = update.version;
         // No receivers is fine: nobody is watching.
         let _ = self.tx.send(Arc::new(update));
         version
+    }
+
+    /// The next version: the overview and the tenants that changed.
+    fn next_update(&self, s: &mut State) -> pb::WatchUpdate {
+        s.version += 1;
+        let mut u = api::overview_to_pb(&self.overview_of(s), s.version, false);
+        u.tenants = s
+            .source
+            .changed_tenants()
+            .iter()
+            .map(api::tenant_to_pb)
+            .collect();
+        u
     }
 
     fn overview_of(&self, s: &State) -> crate::domain::Overview {

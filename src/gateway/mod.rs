@@ -3,6 +3,7 @@
 //! picture, and serves it over gRPC (`warroom.v1`), with gRPC health checking
 //! and server reflection so stock clients work.
 
+pub mod auth;
 pub mod hub;
 pub mod service;
 
@@ -15,6 +16,7 @@ use tokio::sync::oneshot;
 use tokio_stream::wrappers::TcpListenerStream;
 
 use crate::api::{self, pb};
+pub use auth::Access;
 pub use hub::Hub;
 
 /// A running gateway: its address, its hub, and a way to stop it.
@@ -27,13 +29,25 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    /// Serves `hub` on `listener`. With `tick`, a ticker thread advances the
-    /// source every `tick` of wall-clock time; without, the caller ticks
-    /// (tests do, to be deterministic).
+    /// Serves `hub` on `listener` to anonymous readers; nobody can change
+    /// anything. See `serve_with`.
     pub async fn serve(
         listener: TcpListener,
         hub: Arc<Hub>,
         tick: Option<Duration>,
+    ) -> anyhow::Result<Self> {
+        Self::serve_with(listener, hub, tick, Access::open_read_only()).await
+    }
+
+    /// Serves `hub` on `listener` to the callers `access` knows. With
+    /// `tick`, a ticker thread advances the source every `tick` of
+    /// wall-clock time; without, the caller ticks (tests do, to be
+    /// deterministic).
+    pub async fn serve_with(
+        listener: TcpListener,
+        hub: Arc<Hub>,
+        tick: Option<Duration>,
+        access: Access,
     ) -> anyhow::Result<Self> {
         let addr = listener.local_addr()?;
         let (health_reporter, health_service) = tonic_health::server::health_reporter();
@@ -48,10 +62,12 @@ impl Gateway {
             .register_encoded_file_descriptor_set(api::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
             .build_v1alpha()?;
-        let svc =
-            pb::war_room_server::WarRoomServer::new(service::WarRoomService::new(hub.clone()))
-                .max_encoding_message_size(api::MAX_MESSAGE_BYTES)
-                .max_decoding_message_size(1024 * 1024);
+        let svc = pb::war_room_server::WarRoomServer::new(service::WarRoomService::new(
+            hub.clone(),
+            Arc::new(access),
+        ))
+        .max_encoding_message_size(api::MAX_MESSAGE_BYTES)
+        .max_decoding_message_size(1024 * 1024);
         let (tx, rx) = oneshot::channel::<()>();
         // Nagle's algorithm would hold multi-frame answers for the client's
         // delayed ACK (~40 ms per lookup, measured); tonic only sets

@@ -10,10 +10,13 @@ use tokio::sync::{broadcast, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
-use super::hub::Hub;
+use super::auth::Access;
+use super::hub::{DecisionError, Hub, PriorityRequest};
 use crate::api::{self, pb};
 use crate::domain::MailboxState;
+use crate::domain::priority::Role;
 use crate::sources::{LookupHit, MailboxQuery};
+use crate::store::StoreError;
 
 /// Longest accepted filter or lookup query, in bytes.
 pub const MAX_QUERY_BYTES: usize = 512;
@@ -22,11 +25,12 @@ pub const MAX_PAGE: usize = 1_000;
 
 pub struct WarRoomService {
     hub: Arc<Hub>,
+    access: Arc<Access>,
 }
 
 impl WarRoomService {
-    pub fn new(hub: Arc<Hub>) -> Self {
-        WarRoomService { hub }
+    pub fn new(hub: Arc<Hub>, access: Arc<Access>) -> Self {
+        WarRoomService { hub, access }
     }
 
     async fn blocking<T: Send + 'static>(
@@ -88,6 +92,42 @@ fn not_yet(what: &str, issue: u32) -> Status {
     ))
 }
 
+/// A refused decision as the caller should see it. A stale version carries
+/// the current decision (encoded `TenantPriority`) in the status details, so
+/// a client can show it and retry without another call.
+fn decision_status(e: DecisionError) -> Status {
+    match e {
+        DecisionError::Invalid(why) => Status::invalid_argument(why),
+        DecisionError::UnknownTenant(id) => {
+            Status::invalid_argument(format!("unknown tenant {id:?}"))
+        }
+        DecisionError::Store(StoreError::Conflict { expected, current }) => {
+            let (now, details) = match &current {
+                Some(c) => (
+                    format!(
+                        "it is now {} (version {}), set by {} at {} UTC: {}",
+                        c.label(),
+                        c.version,
+                        c.set_by,
+                        c.set_at.format("%Y-%m-%d %H:%M:%S"),
+                        c.reason
+                    ),
+                    prost::Message::encode_to_vec(&api::decision_to_pb(c)),
+                ),
+                None => ("nobody has set it yet (version 0)".to_string(), Vec::new()),
+            };
+            Status::with_details(
+                tonic::Code::FailedPrecondition,
+                format!(
+                    "the priority changed since you saw it (you sent version {expected}); {now}"
+                ),
+                details.into(),
+            )
+        }
+        DecisionError::Store(e) => Status::unavailable(e.to_string()),
+    }
+}
+
 type WatchStream = Pin<Box<dyn Stream<Item = Result<pb::WatchUpdate, Status>> + Send>>;
 
 #[tonic::async_trait]
@@ -96,8 +136,9 @@ impl pb::war_room_server::WarRoom for WarRoomService {
 
     async fn watch(
         &self,
-        _request: Request<pb::WatchRequest>,
+        request: Request<pb::WatchRequest>,
     ) -> Result<Response<Self::WatchStream>, Status> {
+        self.access.reader(request.metadata())?;
         // Subscribe before taking the snapshot, so no change falls between.
         let mut rx = self.hub.subscribe();
         let hub = self.hub.clone();
@@ -147,6 +188,7 @@ impl pb::war_room_server::WarRoom for WarRoomService {
         &self,
         request: Request<pb::ListTenantsRequest>,
     ) -> Result<Response<pb::ListTenantsResponse>, Status> {
+        self.access.reader(request.metadata())?;
         let r = request.into_inner();
         check_text("filter", &r.filter)?;
         let offset = parse_token(&r.page_token)?;
@@ -176,6 +218,7 @@ impl pb::war_room_server::WarRoom for WarRoomService {
         &self,
         request: Request<pb::ListMailboxesRequest>,
     ) -> Result<Response<pb::ListMailboxesResponse>, Status> {
+        self.access.reader(request.metadata())?;
         let r = request.into_inner();
         if r.tenant_id.is_empty() {
             return Err(Status::invalid_argument("tenant_id is required"));
@@ -216,6 +259,7 @@ impl pb::war_room_server::WarRoom for WarRoomService {
         &self,
         request: Request<pb::LookupRequest>,
     ) -> Result<Response<pb::LookupResponse>, Status> {
+        self.access.reader(request.metadata())?;
         let r = request.into_inner();
         if r.query.trim().is_empty() {
             return Err(Status::invalid_argument(
@@ -262,9 +306,39 @@ impl pb::war_room_server::WarRoom for WarRoomService {
 
     async fn set_tenant_priority(
         &self,
-        _request: Request<pb::SetTenantPriorityRequest>,
+        request: Request<pb::SetTenantPriorityRequest>,
     ) -> Result<Response<pb::SetTenantPriorityResponse>, Status> {
-        Err(not_yet("SetTenantPriority", 4))
+        let who = self.access.require(
+            request.metadata(),
+            Role::can_prioritize,
+            "setting priorities",
+        )?;
+        let r = request.into_inner();
+        let priority = api::priority_from_pb(r.priority).ok_or_else(|| {
+            Status::invalid_argument(format!(
+                "priority {} is out of range: P0 ({}) to P3 ({})",
+                r.priority,
+                pb::Priority::P0 as i32,
+                pb::Priority::P3 as i32
+            ))
+        })?;
+        check_text("tenant_id", &r.tenant_id)?;
+        let req = PriorityRequest {
+            tenant_id: r.tenant_id,
+            priority,
+            rank: r.rank,
+            reason: r.reason,
+            expected_version: r.expected_version,
+        };
+        self.blocking(move |hub| {
+            let (decision, row) = hub.set_priority(req, &who.name).map_err(decision_status)?;
+            tracing::info!(tenant = %decision.tenant_id, by = %decision.set_by, priority = %decision.label(), version = decision.version, "priority set");
+            Ok(Response::new(pb::SetTenantPriorityResponse {
+                priority: Some(api::decision_to_pb(&decision)),
+                eta: Some(api::eta_to_pb(&row.eta)),
+            }))
+        })
+        .await
     }
 
     async fn preview_status_update(
@@ -290,20 +364,38 @@ impl pb::war_room_server::WarRoom for WarRoomService {
 
     async fn list_audit_events(
         &self,
-        _request: Request<pb::ListAuditEventsRequest>,
+        request: Request<pb::ListAuditEventsRequest>,
     ) -> Result<Response<pb::ListAuditEventsResponse>, Status> {
-        Err(not_yet("ListAuditEvents", 4))
+        self.access.reader(request.metadata())?;
+        let r = request.into_inner();
+        // Tokens are the id of the last event of the previous page.
+        let after = parse_token(&r.page_token)? as u64;
+        let limit = page_size(r.page_size);
+        self.blocking(move |hub| {
+            let events = hub
+                .audit_events(after, limit)
+                .map_err(|e| Status::unavailable(e.to_string()))?;
+            let next_page_token = match events.last() {
+                Some(last) if events.len() == limit => format!("o{}", last.id),
+                _ => String::new(),
+            };
+            Ok(Response::new(pb::ListAuditEventsResponse {
+                events: events.iter().map(api::audit_to_pb).collect(),
+                next_page_token,
+            }))
+        })
+        .await
     }
 
     async fn who_am_i(
         &self,
-        _request: Request<pb::WhoAmIRequest>,
+        request: Request<pb::WhoAmIRequest>,
     ) -> Result<Response<pb::WhoAmIResponse>, Status> {
-        // Identity and roles arrive with issue #4; until then every caller
-        // is an anonymous viewer, and nothing here can mutate state.
+        let id = self.access.reader(request.metadata())?;
         Ok(Response::new(pb::WhoAmIResponse {
-            name: "anonymous".into(),
-            role: pb::Role::Viewer as i32,
+            name: id.name,
+            role: api::access_role_to_pb(id.role) as i32,
+            authenticated: id.authenticated,
         }))
     }
 }

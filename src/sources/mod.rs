@@ -4,6 +4,9 @@
 
 pub mod simulator;
 
+use std::sync::Arc;
+
+use crate::domain::priority::PriorityDecision;
 use crate::domain::tenants::TenantSort;
 use crate::domain::{MailboxRow, MailboxState, Overview, TenantRow};
 
@@ -47,10 +50,18 @@ pub trait Source: Send + Sync {
     fn advance(&mut self, dt_seconds: f64);
     /// How many times `advance` ran: lets tests prove one advance per tick.
     fn advances(&self) -> u64;
+    /// Applies a war-room decision to the reindex order. Afterwards
+    /// `changed_tenants` returns the rows it changed (the tenant, and every
+    /// tenant whose place or ETA moved).
+    fn set_priority(&mut self, decision: Arc<PriorityDecision>) -> Result<(), SourceError>;
     /// Everything but the tenant rows.
     fn overview(&self) -> Overview;
     /// Every tenant row.
     fn tenants(&self) -> Vec<TenantRow>;
+    /// One tenant's row.
+    fn tenant(&self, id: &str) -> Option<TenantRow> {
+        self.tenants().into_iter().find(|t| &*t.id == id)
+    }
     /// Rows of the tenants that changed during the last `advance`.
     fn changed_tenants(&self) -> Vec<TenantRow>;
     /// Tenants filtered and sorted; `filter` is matched case-insensitively.

@@ -24,13 +24,14 @@ mod names;
 mod rng;
 pub mod scenario;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
 
 use super::{LookupHit, MailboxQuery, Page, Source, SourceError};
 use crate::domain::forecast::{EtaRange, RateStats, RateWindow, forecast, forecast_with};
+use crate::domain::priority::PriorityDecision;
 use crate::domain::scope::ScopeTracker;
 use crate::domain::*;
 use rng::{Rng, pick, unit};
@@ -96,6 +97,9 @@ const CLUSTER_IDS: [&str; 2] = ["a", "b"];
 const CLUSTER_NAMES: [&str; 2] = ["Cluster A", "Cluster B"];
 const NO_ETA: &str = "";
 
+/// (priority, explicit rank or u32::MAX for the fair round-robin).
+type Slot = (Priority, u32);
+
 struct Tenant {
     id: Arc<str>,
     name: Arc<str>,
@@ -109,6 +113,9 @@ struct Tenant {
     domains: u32,
     states: StateCounts,
     priority: Priority,
+    /// Explicit position within the priority (1 = first); 0 = fair order.
+    priority_rank: u32,
+    priority_set: Option<Arc<PriorityDecision>>,
     /// Local indices of mailboxes waiting for the reindex, in order.
     pending: VecDeque<u32>,
     /// Messages queued for mailboxes that are still without service.
@@ -125,6 +132,16 @@ struct Tenant {
 }
 
 impl Tenant {
+    /// Where the tenant waits in the reindex order: by priority, then ranked
+    /// tenants one after the other, then the fair round-robin.
+    fn slot(&self) -> Slot {
+        let rank = match self.priority_rank {
+            0 => u32::MAX,
+            r => r,
+        };
+        (self.priority, rank)
+    }
+
     fn queued(&self) -> u64 {
         (self.backlog + self.deliverable).round() as u64
     }
@@ -141,6 +158,7 @@ impl Tenant {
             states: self.states,
             queued_messages: self.queued(),
             priority: self.priority,
+            priority_set: self.priority_set.clone(),
             reindex_rank: self.rank,
             eta: self.eta.clone(),
         }
@@ -222,8 +240,9 @@ pub struct Simulator {
     files_found: u64,
     last_revision_t: f64,
     scope: Option<ScopeTracker>,
-    // Reindex scheduler.
-    queues: [VecDeque<u32>; 4],
+    // Reindex scheduler: tenants with pending mailboxes, per slot, served
+    // slot by slot in order and round-robin within a slot.
+    queues: BTreeMap<Slot, VecDeque<u32>>,
     in_flight: VecDeque<InFlight>,
     concurrency: usize,
     budget_carry: f64,
@@ -232,7 +251,7 @@ pub struct Simulator {
     restored_mailboxes: u64,
     reindex_rate: RateWindow,
     second_fault_done: bool,
-    levels: [Level; 4],
+    levels: BTreeMap<Slot, Level>,
     avg_pending_files: f64,
     flows: [ClusterFlow; 2],
     last_dt: f64,
@@ -320,6 +339,8 @@ impl Simulator {
                 domains: dom_count,
                 states: StateCounts::default(),
                 priority: Priority::P2,
+                priority_rank: 0,
+                priority_set: None,
                 pending: VecDeque::new(),
                 backlog: 0.0,
                 deliverable: 0.0,
@@ -439,7 +460,10 @@ impl Simulator {
     fn enqueue(&mut self, ti: usize, local: u32) {
         let t = &mut self.tenants[ti];
         if t.pending.is_empty() {
-            self.queues[t.priority as usize].push_back(ti as u32);
+            self.queues
+                .entry(t.slot())
+                .or_default()
+                .push_back(ti as u32);
         }
         t.pending.push_back(local);
     }
@@ -447,12 +471,12 @@ impl Simulator {
     /// Next mailbox in reindex order: the highest priority with work,
     /// round-robin between its tenants.
     fn next_pending(&mut self) -> Option<u64> {
-        for q in 0..self.queues.len() {
-            while let Some(ti) = self.queues[q].pop_front() {
+        for q in self.queues.values_mut() {
+            while let Some(ti) = q.pop_front() {
                 let t = &mut self.tenants[ti as usize];
                 if let Some(local) = t.pending.pop_front() {
                     if !t.pending.is_empty() {
-                        self.queues[q].push_back(ti);
+                        q.push_back(ti);
                     }
                     return Some(t.first + local as u64);
                 }
@@ -729,8 +753,9 @@ impl Simulator {
         }
         let in_flight_files: f64 = self.in_flight.iter().map(|f| f.remaining).sum();
         let mut before = 0u64;
-        for p in 0..4 {
-            let mut sorted: Vec<u64> = self.queues[p]
+        self.levels.clear();
+        for (&slot, q) in &self.queues {
+            let mut sorted: Vec<u64> = q
                 .iter()
                 .map(|&ti| self.tenants[ti as usize].pending.len() as u64)
                 .collect();
@@ -742,11 +767,14 @@ impl Simulator {
                 acc += c;
                 prefix.push(acc);
             }
-            self.levels[p] = Level {
-                sorted,
-                prefix,
-                before,
-            };
+            self.levels.insert(
+                slot,
+                Level {
+                    sorted,
+                    prefix,
+                    before,
+                },
+            );
             before += acc;
         }
         let scan_done = self.scan_tenant >= self.scan_order.len();
@@ -776,7 +804,7 @@ impl Simulator {
                 (0, EtaRange::unknown(NO_ETA))
             } else {
                 let pos = if pending > 0 {
-                    self.levels[t.priority as usize].position(pending)
+                    self.level_position(t.slot(), pending)
                 } else {
                     0
                 };
@@ -989,10 +1017,7 @@ impl Simulator {
         let t = &self.tenants[ti];
         let local = (m - t.first) as u32;
         match t.pending.iter().position(|&l| l == local) {
-            Some(k) => {
-                self.in_flight.len() as u64
-                    + self.levels[t.priority as usize].position(k as u64 + 1)
-            }
+            Some(k) => self.in_flight.len() as u64 + self.level_position(t.slot(), k as u64 + 1),
             None => 0,
         }
     }
@@ -1045,6 +1070,10 @@ impl Simulator {
             queued_messages: queued,
             last_error,
         }
+    }
+
+    fn level_position(&self, slot: Slot, k: u64) -> u64 {
+        self.levels.get(&slot).map_or(0, |l| l.position(k))
     }
 
     fn tenant_index(&self, id: &str) -> Option<usize> {
@@ -1136,6 +1165,35 @@ impl Source for Simulator {
         self.advances
     }
 
+    fn set_priority(&mut self, d: Arc<PriorityDecision>) -> Result<(), SourceError> {
+        let ti = self
+            .tenant_index(&d.tenant_id)
+            .ok_or_else(|| SourceError::UnknownTenant(d.tenant_id.clone()))?;
+        // Rows changed by the last tick have been sent: from here on `dirty`
+        // marks what this decision changes.
+        for t in &mut self.tenants {
+            t.dirty = false;
+        }
+        let t = &mut self.tenants[ti];
+        let old = t.slot();
+        t.priority = d.priority;
+        t.priority_rank = d.rank;
+        t.priority_set = Some(d);
+        t.dirty = true;
+        let new = t.slot();
+        if old != new && !t.pending.is_empty() {
+            if let Some(q) = self.queues.get_mut(&old) {
+                q.retain(|&x| x as usize != ti);
+            }
+            self.queues.entry(new).or_default().push_back(ti as u32);
+        }
+        self.queues.retain(|_, q| !q.is_empty());
+        // Every tenant's place in the order may have moved: recompute now,
+        // not at the next tick, so every console sees the effect at once.
+        self.forecast_tenants();
+        Ok(())
+    }
+
     fn overview(&self) -> Overview {
         let now = self.now();
         let clusters = vec![self.cluster(CLUSTER_A), self.cluster(CLUSTER_B)];
@@ -1178,6 +1236,10 @@ impl Source for Simulator {
 
     fn tenants(&self) -> Vec<TenantRow> {
         self.tenants.iter().map(Tenant::row).collect()
+    }
+
+    fn tenant(&self, id: &str) -> Option<TenantRow> {
+        self.tenant_index(id).map(|i| self.tenants[i].row())
     }
 
     fn changed_tenants(&self) -> Vec<TenantRow> {

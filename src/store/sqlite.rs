@@ -1,0 +1,357 @@
+//! The default store: one SQLite file (WAL, synchronous FULL: a decision
+//! the gateway acknowledged survives a crash of the gateway or the machine).
+
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::{Store, StoreError};
+use crate::domain::Priority;
+use crate::domain::priority::{AuditEvent, PriorityDecision};
+
+/// `PRAGMA application_id` of a warroom state file ("WaRm").
+const APPLICATION_ID: i32 = 0x5761_526d;
+const SCHEMA_VERSION: i32 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE priorities (
+    tenant_id TEXT PRIMARY KEY,
+    priority  INTEGER NOT NULL,
+    rank      INTEGER NOT NULL,
+    version   INTEGER NOT NULL,
+    set_by    TEXT NOT NULL,
+    set_at_ms INTEGER NOT NULL,
+    reason    TEXT NOT NULL
+);
+CREATE TABLE audit (
+    id     INTEGER PRIMARY KEY AUTOINCREMENT,
+    at_ms  INTEGER NOT NULL,
+    actor  TEXT NOT NULL,
+    action TEXT NOT NULL,
+    target TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
+";
+
+pub struct SqliteStore {
+    conn: Connection,
+    what: String,
+}
+
+fn io(what: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Io(format!("{what}: {e}"))
+}
+
+impl SqliteStore {
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let what = path.display().to_string();
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| io(&what, format!("cannot create {}: {e}", dir.display())))?;
+        }
+        let existed = std::fs::metadata(path)
+            .map(|m| m.len() > 0)
+            .unwrap_or(false);
+        let conn = Connection::open(path).map_err(|e| io(&what, format!("cannot open: {e}")))?;
+        let store = SqliteStore { conn, what };
+        store.prepare(existed)?;
+        Ok(store)
+    }
+
+    pub fn in_memory() -> Self {
+        let conn = Connection::open_in_memory().expect("SQLite can always open a memory database");
+        let store = SqliteStore {
+            conn,
+            what: "in-memory state".into(),
+        };
+        store
+            .prepare(false)
+            .expect("a fresh memory database takes the schema");
+        store
+    }
+
+    fn err(&self, e: impl std::fmt::Display) -> StoreError {
+        io(&self.what, e)
+    }
+
+    /// Checks an existing file is ours and whole; gives a new one the schema.
+    fn prepare(&self, existed: bool) -> Result<(), StoreError> {
+        let not_ours = |why: String| {
+            self.err(format!(
+                "{why}; refusing to start with an empty war-room state (move the file away, or pass another --state)"
+            ))
+        };
+        let pragma = |name: &str| -> Result<i32, StoreError> {
+            self.conn
+                .pragma_query_value(None, name, |r| r.get(0))
+                .map_err(|e| not_ours(format!("not a warroom state file ({e})")))
+        };
+        let app = pragma("application_id")?;
+        let version = pragma("user_version")?;
+        if existed || app != 0 || version != 0 {
+            if app != APPLICATION_ID {
+                return Err(not_ours(
+                    "not a warroom state file (another SQLite database)".into(),
+                ));
+            }
+            if version != SCHEMA_VERSION {
+                return Err(not_ours(format!(
+                    "state file schema {version}, this build reads schema {SCHEMA_VERSION}"
+                )));
+            }
+            let check: String = self
+                .conn
+                .query_row("PRAGMA quick_check", [], |r| r.get(0))
+                .map_err(|e| not_ours(format!("integrity check failed ({e})")))?;
+            if check != "ok" {
+                return Err(not_ours(format!("the file is damaged ({check})")));
+            }
+        } else {
+            self.conn
+                .execute_batch(&format!(
+                    "BEGIN; {SCHEMA} PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+                ))
+                .map_err(|e| self.err(format!("cannot create the schema: {e}")))?;
+        }
+        // WAL keeps readers off the writer's back; FULL syncs every commit.
+        self.conn
+            .execute_batch(
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;",
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    fn current(conn: &Connection, tenant: &str) -> rusqlite::Result<Option<PriorityDecision>> {
+        conn.query_row(
+            "SELECT tenant_id, priority, rank, version, set_by, set_at_ms, reason
+             FROM priorities WHERE tenant_id = ?1",
+            [tenant],
+            decision_row,
+        )
+        .optional()
+    }
+}
+
+fn time(ms: i64) -> rusqlite::Result<DateTime<Utc>> {
+    DateTime::from_timestamp_millis(ms).ok_or(rusqlite::Error::IntegralValueOutOfRange(0, ms))
+}
+
+fn decision_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PriorityDecision> {
+    let p: i64 = r.get(1)?;
+    let priority = Priority::ALL
+        .get(p as usize)
+        .copied()
+        .ok_or(rusqlite::Error::IntegralValueOutOfRange(1, p))?;
+    Ok(PriorityDecision {
+        tenant_id: r.get(0)?,
+        priority,
+        rank: r.get(2)?,
+        version: r.get::<_, i64>(3)? as u64,
+        set_by: r.get(4)?,
+        set_at: time(r.get(5)?)?,
+        reason: r.get(6)?,
+    })
+}
+
+fn audit_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditEvent> {
+    Ok(AuditEvent {
+        id: r.get::<_, i64>(0)? as u64,
+        at: time(r.get(1)?)?,
+        actor: r.get(2)?,
+        action: r.get(3)?,
+        target: r.get(4)?,
+        reason: r.get(5)?,
+        detail: r.get(6)?,
+    })
+}
+
+impl Store for SqliteStore {
+    fn priorities(&self) -> Result<Vec<PriorityDecision>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT tenant_id, priority, rank, version, set_by, set_at_ms, reason
+                 FROM priorities ORDER BY tenant_id",
+            )
+            .map_err(|e| self.err(e))?;
+        st.query_map([], decision_row)
+            .and_then(|rows| rows.collect())
+            .map_err(|e| self.err(e))
+    }
+
+    fn record_priority(
+        &mut self,
+        expected_version: u64,
+        decision: &PriorityDecision,
+        detail: &str,
+    ) -> Result<(PriorityDecision, AuditEvent), StoreError> {
+        let what = self.what.clone();
+        let e = |e: rusqlite::Error| io(&what, e);
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(e)?;
+        let current = Self::current(&tx, &decision.tenant_id).map_err(e)?;
+        if current.as_ref().map_or(0, |c| c.version) != expected_version {
+            return Err(StoreError::Conflict {
+                expected: expected_version,
+                current,
+            });
+        }
+        let stored = PriorityDecision {
+            version: expected_version + 1,
+            ..decision.clone()
+        };
+        let at_ms = stored.set_at.timestamp_millis();
+        tx.execute(
+            "INSERT OR REPLACE INTO priorities
+             (tenant_id, priority, rank, version, set_by, set_at_ms, reason)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                stored.tenant_id,
+                stored.priority as i64,
+                stored.rank,
+                stored.version as i64,
+                stored.set_by,
+                at_ms,
+                stored.reason
+            ],
+        )
+        .map_err(e)?;
+        tx.execute(
+            "INSERT INTO audit (at_ms, actor, action, target, reason, detail)
+             VALUES (?1, ?2, 'set_priority', ?3, ?4, ?5)",
+            params![
+                at_ms,
+                stored.set_by,
+                stored.tenant_id,
+                stored.reason,
+                detail
+            ],
+        )
+        .map_err(e)?;
+        let id = tx.last_insert_rowid() as u64;
+        tx.commit().map_err(e)?;
+        let event = AuditEvent {
+            id,
+            at: stored.set_at,
+            actor: stored.set_by.clone(),
+            action: "set_priority".into(),
+            target: stored.tenant_id.clone(),
+            reason: stored.reason.clone(),
+            detail: detail.to_string(),
+        };
+        Ok((stored, event))
+    }
+
+    fn audit_events(&self, after: u64, limit: usize) -> Result<Vec<AuditEvent>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT id, at_ms, actor, action, target, reason, detail
+                 FROM audit WHERE id > ?1 ORDER BY id LIMIT ?2",
+            )
+            .map_err(|e| self.err(e))?;
+        st.query_map(params![after as i64, limit as i64], audit_row)
+            .and_then(|rows| rows.collect())
+            .map_err(|e| self.err(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decision(tenant: &str, p: Priority, by: &str) -> PriorityDecision {
+        PriorityDecision {
+            tenant_id: tenant.into(),
+            priority: p,
+            rank: 0,
+            version: 0,
+            set_by: by.into(),
+            set_at: DateTime::from_timestamp_millis(1_700_000_000_123).unwrap(),
+            reason: "closing property sales".into(),
+        }
+    }
+
+    fn temp(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("warroom-store-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir.join("state.sqlite")
+    }
+
+    #[test]
+    fn decisions_and_audit_survive_reopening() {
+        let path = temp("reopen");
+        {
+            let mut s = SqliteStore::open(&path).unwrap();
+            let (d, ev) = s
+                .record_priority(0, &decision("t00001", Priority::P0, "ana"), "P2 → P0")
+                .unwrap();
+            assert_eq!(d.version, 1);
+            assert_eq!(ev.id, 1);
+            s.record_priority(1, &decision("t00001", Priority::P1, "bo"), "P0 → P1")
+                .unwrap();
+        }
+        let s = SqliteStore::open(&path).unwrap();
+        let all = s.priorities().unwrap();
+        assert_eq!(all.len(), 1);
+        assert_eq!((all[0].priority, all[0].version), (Priority::P1, 2));
+        assert_eq!(all[0].set_by, "bo");
+        assert_eq!(all[0].set_at.timestamp_millis(), 1_700_000_000_123);
+        let audit = s.audit_events(0, 10).unwrap();
+        let details: Vec<_> = audit.iter().map(|e| e.detail.as_str()).collect();
+        assert_eq!(details, ["P2 → P0", "P0 → P1"]);
+        assert_eq!(s.audit_events(1, 10).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_stale_version_is_refused_and_names_the_current_decision() {
+        let mut s = SqliteStore::in_memory();
+        s.record_priority(0, &decision("t1", Priority::P0, "ana"), "")
+            .unwrap();
+        match s.record_priority(0, &decision("t1", Priority::P3, "bo"), "") {
+            Err(StoreError::Conflict { expected, current }) => {
+                assert_eq!(expected, 0);
+                let c = current.unwrap();
+                assert_eq!((c.version, c.set_by.as_str()), (1, "ana"));
+            }
+            other => panic!("expected a conflict, got {other:?}"),
+        }
+        assert_eq!(s.audit_events(0, 10).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_state_file_is_refused() {
+        let path = temp("garbage");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(
+            &path,
+            b"this is not a database, it is a shopping list\n".repeat(100),
+        )
+        .unwrap();
+        let e = SqliteStore::open(&path)
+            .err()
+            .expect("garbage refused")
+            .to_string();
+        assert!(e.contains("not a warroom state file"), "{e}");
+        assert!(e.contains("refusing to start"), "{e}");
+        // Nothing was written over it.
+        assert!(std::fs::read(&path).unwrap().starts_with(b"this is not"));
+
+        let other = temp("other-db");
+        std::fs::create_dir_all(other.parent().unwrap()).unwrap();
+        Connection::open(&other)
+            .unwrap()
+            .execute_batch("CREATE TABLE x (y); INSERT INTO x VALUES (1);")
+            .unwrap();
+        let e = SqliteStore::open(&other)
+            .err()
+            .expect("foreign db refused")
+            .to_string();
+        assert!(e.contains("another SQLite database"), "{e}");
+    }
+}
