@@ -8,49 +8,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    fn run(&self, args: &[&str]) -> String {
-        let out = Command::new("tmux")
-            .arg("-L")
-            .arg(&self.socket)
-            .args(args)
-            .output()
-            .expect("tmux runs (scripts/test installs it)");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn screen(&self) -> String {
-        self.run(&["capture-pane", "-p", "-t", "w"])
-    }
-
-    fn wait_for(&self, what: &[&str]) -> String {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let s = self.screen();
-            if what.iter().all(|w| s.contains(w)) {
-                return s;
-            }
-            assert!(Instant::now() < deadline, "never showed {what:?}:\n{s}");
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-
-    fn keys(&self, keys: &[&str]) {
-        let mut args = vec!["send-keys", "-t", "w"];
-        args.extend(keys);
-        self.run(&args);
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        self.run(&["kill-server"]);
-    }
-}
+use common::tmux::Session as Tmux;
 
 fn start(width: u16, height: u16, tag: &str) -> (Tmux, PathBuf) {
     start_with(width, height, tag, None, "", "")
@@ -80,24 +38,13 @@ fn start_with(
         exit_file.display(),
         d = dir.display(),
     );
-    let t = Tmux {
-        socket: format!("warroom-e2e-{tag}-{}", std::process::id()),
-    };
-    t.run(&[
-        "new-session",
-        "-d",
-        "-c",
-        dir.to_str().unwrap(),
-        "-s",
-        "w",
-        "-x",
-        &width.to_string(),
-        "-y",
-        &height.to_string(),
-        "sh",
-        "-c",
+    let t = Tmux::start(
+        &format!("warroom-e2e-{tag}-{}", std::process::id()),
+        &dir,
+        width,
+        height,
         &format!("{cmd}; sleep 30"),
-    ]);
+    );
     (t, exit_file)
 }
 

@@ -473,6 +473,23 @@ impl App {
         self.selected = self.selected.min(n.saturating_sub(1));
     }
 
+    /// Whether `ev` must be drawn at once rather than at the next refresh:
+    /// anything but a data update, and an update carrying a priority
+    /// decision (the room must see a decision when it is made).
+    pub fn is_urgent(&self, ev: &ClientEvent) -> bool {
+        let ClientEvent::Update(u) = ev else {
+            return true;
+        };
+        u.tenants.iter().any(|t| {
+            let new = t.priority_set.as_ref().map(|d| d.version);
+            let old = self
+                .model
+                .tenant(&t.id)
+                .and_then(|r| r.priority_set.as_ref().map(|d| d.version));
+            new != old
+        })
+    }
+
     /// Applies what the client task reported; may ask the loop for network
     /// work (refresh an open mailbox list, resubscribe after a gap).
     pub fn on_client(&mut self, ev: ClientEvent) -> Command {

@@ -141,11 +141,12 @@ pub async fn run(opts: Options) -> anyhow::Result<i32> {
             },
             Some(msg) = rx.recv() => {
                 // Coalesce a burst of updates into one frame; anything but a
-                // data update (connection lost, a list arrived) draws at once.
+                // data update (connection lost, a list arrived) and a
+                // priority decision draws at once.
                 let mut urgent = false;
                 let mut next = Some(msg);
                 while let Some(msg) = next {
-                    urgent |= !matches!(msg, ClientEvent::Update(_));
+                    urgent |= app.is_urgent(&msg);
                     let cmd = app.on_client(msg);
                     run_command(cmd, &client, &tx, &resubscribe);
                     next = rx.try_recv().ok();

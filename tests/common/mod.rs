@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod tmux;
+
 use std::sync::Arc;
 
 use warroom::api::pb::war_room_client::WarRoomClient;
