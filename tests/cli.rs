@@ -282,3 +282,63 @@ fn export_of_a_tenant_lists_every_affected_mailbox() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("no tenant with id"));
 }
+
+#[test]
+fn the_gateway_refuses_a_damaged_state_file_and_a_weak_token_without_echoing_it() {
+    let h = home("gwstate");
+    let state = h.join("state.sqlite");
+    std::fs::write(&state, b"not sqlite at all\n".repeat(300)).unwrap();
+    let out = warroom(
+        &h,
+        &[
+            "gateway",
+            "--listen",
+            "127.0.0.1:0",
+            "--state",
+            state.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let e = text(&out.stderr);
+    assert!(
+        e.contains("not a warroom state file") && e.contains("refusing to start"),
+        "{e}"
+    );
+    assert!(
+        std::fs::read(&state).unwrap().starts_with(b"not sqlite"),
+        "left as it was"
+    );
+
+    std::fs::write(
+        h.join("warroom/config.toml"),
+        "[server]\n[[server.tokens]]\nname = \"ana\"\nrole = \"operator\"\ntoken = \"hunter2\"\n",
+    )
+    .unwrap();
+    let out = warroom(
+        &h,
+        &[
+            "gateway",
+            "--listen",
+            "127.0.0.1:0",
+            "--state",
+            h.join("s2").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let e = text(&out.stderr);
+    assert!(e.contains("token of \"ana\" must be at least 16"), "{e}");
+    assert!(!e.contains("hunter2"), "the secret is not echoed: {e}");
+
+    std::fs::write(
+        h.join("warroom/config.toml"),
+        "[server]\n[[server.tokens]]\nname = \"ana\"\nrole = \"root\"\ntoken_env = \"X\"\n",
+    )
+    .unwrap();
+    let out = warroom(&h, &["info"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("unknown role \"root\""),
+        "{}",
+        text(&out.stderr)
+    );
+}

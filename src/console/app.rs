@@ -54,6 +54,8 @@ pub struct PrioForm {
     pub current_by: Option<String>,
     pub expected_version: u64,
     pub priority: Priority,
+    /// Explicit place within the priority (`:prio T P1#2 ...`); 0 = fair.
+    pub rank: u32,
     pub reason: String,
     /// Enter pressed once: asks "are you sure".
     pub confirming: bool,
@@ -67,7 +69,7 @@ impl PrioForm {
         pb::SetTenantPriorityRequest {
             tenant_id: self.tenant_id.clone(),
             priority: api::priority_to_pb(self.priority) as i32,
-            rank: 0,
+            rank: self.rank,
             reason: self.reason.trim().to_string(),
             expected_version: self.expected_version,
         }
@@ -319,6 +321,7 @@ impl App {
             current_by: set.map(decision_text),
             expected_version: set.map_or(0, |d| d.version),
             priority: t.priority,
+            rank: 0,
             reason: String::new(),
             confirming: false,
             sending: false,
@@ -371,7 +374,7 @@ impl App {
                 form.reason.pop();
             }
             KeyCode::Enter => {
-                match priority::check_request(&form.tenant_id, 0, form.reason.trim()) {
+                match priority::check_request(&form.tenant_id, form.rank, form.reason.trim()) {
                     Ok(()) => {
                         form.error = None;
                         form.confirming = true;
@@ -1025,10 +1028,12 @@ impl App {
         };
         let cmd = self.open_prio(&id);
         if let Some(form) = self.prio.as_mut() {
-            match Priority::parse(level) {
-                Some(p) => form.priority = p,
+            match parse_level(level) {
+                Some((p, rank)) => (form.priority, form.rank) = (p, rank),
                 None => {
-                    form.error = Some(format!("{level:?} is not a priority: P0, P1, P2 or P3"));
+                    form.error = Some(format!(
+                        "{level:?} is not a priority: P0, P1, P2 or P3, optionally with a rank (P1#2)"
+                    ));
                     return cmd;
                 }
             }
@@ -1036,7 +1041,7 @@ impl App {
                 .chars()
                 .take(priority::MAX_REASON_CHARS + 1)
                 .collect();
-            match priority::check_request(&form.tenant_id, 0, &form.reason) {
+            match priority::check_request(&form.tenant_id, form.rank, &form.reason) {
                 Ok(()) => form.confirming = true,
                 Err(e) => form.error = Some(e),
             }
@@ -1133,6 +1138,14 @@ impl App {
     }
 }
 
+/// "P1" or "P1#2" (an explicit rank within P1).
+fn parse_level(s: &str) -> Option<(Priority, u32)> {
+    match s.split_once('#') {
+        None => Some((Priority::parse(s)?, 0)),
+        Some((p, r)) => Some((Priority::parse(p)?, r.parse().ok().filter(|r| *r > 0)?)),
+    }
+}
+
 /// Palette commands, for completion and the error message.
 pub const COMMANDS: [&str; 12] = [
     "quit", "help", "tenants", "open", "filter", "sort", "affected", "lookup", "prio", "publish",
@@ -1181,6 +1194,15 @@ mod tests {
         assert_eq!(complete("zz"), "zz");
         assert_eq!(complete("p"), "p", "prio and publish share only 'p'");
         assert_eq!(complete("pr"), "prio ");
+    }
+
+    #[test]
+    fn priority_levels_parse_with_an_optional_rank() {
+        assert_eq!(parse_level("p0"), Some((Priority::P0, 0)));
+        assert_eq!(parse_level("P1#2"), Some((Priority::P1, 2)));
+        assert_eq!(parse_level("P1#0"), None);
+        assert_eq!(parse_level("P4"), None);
+        assert_eq!(parse_level("P1#x"), None);
     }
 
     #[test]

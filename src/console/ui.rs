@@ -1155,7 +1155,7 @@ fn render_prio(f: &mut Frame, area: Rect, app: &App, form: &super::app::PrioForm
                 "Set {} from {} to {}? enter/y: yes · other key: no",
                 safe(&form.tenant_name),
                 form.current.split(' ').next().unwrap_or(""),
-                form.priority.as_str()
+                crate::domain::priority::label(form.priority, form.rank)
             ),
             th.alert(),
         )));

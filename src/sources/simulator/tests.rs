@@ -175,3 +175,54 @@ fn bad_sizes_are_refused_with_a_reason() {
     .unwrap();
     assert!(e.contains("--mailboxes"), "{e}");
 }
+
+fn decide(id: &str, priority: Priority, rank: u32) -> Arc<PriorityDecision> {
+    Arc::new(PriorityDecision {
+        tenant_id: id.into(),
+        priority,
+        rank,
+        version: 1,
+        set_by: "test".into(),
+        set_at: chrono::DateTime::from_timestamp(0, 0).unwrap(),
+        reason: "test".into(),
+    })
+}
+
+/// Priority first, then explicit rank (one tenant after the other), then
+/// the fair round-robin: positions in the order say so at once.
+#[test]
+fn priorities_and_ranks_order_the_reindex() {
+    let mut s = sim();
+    run(&mut s, 7.0);
+    let mut waiting: Vec<TenantRow> = s
+        .tenants()
+        .into_iter()
+        .filter(|t| t.reindex_rank > 0 && t.states.get(MailboxState::ReindexPending) >= 3)
+        .collect();
+    waiting.sort_by_key(|t| std::cmp::Reverse(t.reindex_rank));
+    assert!(waiting.len() >= 3, "tenants waiting: {}", waiting.len());
+    let (a, b, c) = (&waiting[0].id, &waiting[1].id, &waiting[2].id);
+    // c: P1 in fair order; a: P1 rank 2; b: P1 rank 1.
+    s.set_priority(decide(c, Priority::P1, 0)).unwrap();
+    s.set_priority(decide(a, Priority::P1, 2)).unwrap();
+    s.set_priority(decide(b, Priority::P1, 1)).unwrap();
+    let rank = |s: &Simulator, id: &str| s.tenant(id).unwrap().reindex_rank;
+    let (ra, rb, rc) = (rank(&s, a), rank(&s, b), rank(&s, c));
+    assert!(rb < ra && ra < rc, "b {rb} < a {ra} < c {rc}");
+    let b_pending = s
+        .tenant(b)
+        .unwrap()
+        .states
+        .get(MailboxState::ReindexPending);
+    // b's last mailbox comes right after the workers' current jobs.
+    assert_eq!(rb, s.in_flight.len() as u64 + b_pending);
+    // The decision is on the row, and the row counts as changed.
+    let row = s.tenant(b).unwrap();
+    assert_eq!(row.priority, Priority::P1);
+    assert_eq!(row.priority_set.as_ref().unwrap().rank, 1);
+    assert!(s.changed_tenants().iter().any(|t| t.id == *b));
+    assert!(matches!(
+        s.set_priority(decide("t99999", Priority::P0, 0)),
+        Err(SourceError::UnknownTenant(_))
+    ));
+}
