@@ -8,6 +8,7 @@ pub mod model;
 pub mod priority;
 pub mod sanitize;
 pub mod scope;
+pub mod status;
 pub mod tenants;
 
 pub use model::*;
