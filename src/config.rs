@@ -42,6 +42,53 @@ pub struct ServerConfig {
     pub state: Option<PathBuf>,
     #[serde(default)]
     pub tokens: Vec<TokenConfig>,
+    /// Where the built-in status page listens [default: 127.0.0.1:8080].
+    pub page_listen: Option<std::net::SocketAddr>,
+    /// Components a status update may name [default: imap, pop, webmail,
+    /// smtp-in, smtp-out].
+    pub components: Option<Vec<ComponentConfig>>,
+    pub webhook: Option<WebhookConfig>,
+    pub statuspage: Option<StatuspageSection>,
+    pub email: Option<EmailSection>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ComponentConfig {
+    pub id: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// http:// or https:// URL that receives one JSON POST per update.
+    pub url: String,
+}
+
+/// Atlassian Statuspage. The API key comes from the environment or a file,
+/// never from this file or a flag.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct StatuspageSection {
+    pub page_id: String,
+    pub api_key_env: Option<String>,
+    pub api_key_file: Option<PathBuf>,
+    /// [default: https://api.statuspage.io/v1]
+    pub base_url: Option<String>,
+    /// warroom component id → Statuspage component id.
+    #[serde(default)]
+    pub components: std::collections::BTreeMap<String, String>,
+}
+
+/// Tenant notices by e-mail, through an SMTP relay (no TLS in this build:
+/// a relay on the gateway's host or network).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct EmailSection {
+    /// host:port of the relay.
+    pub smtp: String,
+    pub from: String,
 }
 
 /// One person (or robot) the gateway knows. The secret comes from exactly

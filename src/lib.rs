@@ -2,6 +2,7 @@
 //! platforms. See `docs/architecture.md` for how the pieces fit.
 
 pub mod api;
+pub mod channels;
 pub mod config;
 pub mod console;
 pub mod domain;

@@ -12,6 +12,7 @@ use warroom::console::client::GatewayClient;
 use warroom::console::keymap::{self, Keymap};
 use warroom::console::theme::{self, Theme};
 use warroom::domain::priority::Role;
+use warroom::gateway::publish::Publishing;
 use warroom::gateway::{Access, Gateway, Hub};
 use warroom::sources::Source;
 use warroom::sources::simulator::{SimConfig, Simulator};
@@ -138,6 +139,10 @@ struct GatewayArgs {
     /// in the config, else $XDG_DATA_HOME/warroom/state.sqlite].
     #[arg(long, env = "WARROOM_STATE", value_name = "PATH")]
     state: Option<PathBuf>,
+    /// Where the built-in status page listens [default: server.page_listen
+    /// in the config, else 127.0.0.1:8080].
+    #[arg(long, value_name = "ADDR")]
+    page_listen: Option<SocketAddr>,
     #[command(flatten)]
     sim: SimArgs,
 }
@@ -253,6 +258,8 @@ async fn start_gateway(
     d: &Demo,
     store: Box<dyn warroom::store::Store>,
     access: Access,
+    publishing: Publishing,
+    page_listen: SocketAddr,
 ) -> anyhow::Result<Gateway> {
     let cfg = SimConfig {
         seed: d.seed,
@@ -279,9 +286,34 @@ async fn start_gateway(
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
+    hub.set_publishing(publishing);
+    let page = tokio::net::TcpListener::bind(page_listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot serve the status page on {page_listen}: {e}"))?;
     // A first tick so the first snapshot already has rates and ETAs.
     hub.tick();
-    Gateway::serve_with(listener, hub, Some(d.tick), access).await
+    let mut gw = Gateway::serve_with(listener, hub, Some(d.tick), access).await?;
+    gw.serve_page(page)?;
+    Ok(gw)
+}
+
+/// The channels and components from the gateway's config. Secrets are read
+/// here, at start: a missing key stops the gateway with a clear message
+/// rather than failing every delivery later.
+fn publishing(cfg: &Config) -> anyhow::Result<Publishing> {
+    let server = cfg.server.clone().unwrap_or_default();
+    let mut p = Publishing::default();
+    if let Some(c) = &server.components {
+        p.components = c.iter().map(|c| (c.id.clone(), c.name.clone())).collect();
+    }
+    let timeout = Duration::from_secs(10);
+    if let Some(w) = &server.webhook {
+        p.channels.push(std::sync::Arc::new(
+            warroom::channels::webhook::Webhook::new(&w.url, timeout)
+                .map_err(anyhow::Error::msg)?,
+        ));
+    }
+    Ok(p)
 }
 
 /// A fresh secret for the embedded demo's local admin.
@@ -436,6 +468,8 @@ async fn gateway_or_demo(
                 &demo(&args.sim, cfg)?,
                 warroom::store::in_memory(),
                 access,
+                Publishing::default(),
+                SocketAddr::from(([127, 0, 0, 1], 0)),
             )
             .await?;
             (
@@ -491,7 +525,19 @@ async fn gateway(args: GatewayArgs, cfg: Config, paths: Paths) -> anyhow::Result
         .or_else(|| cfg.server.as_ref().and_then(|s| s.state.clone()))
         .unwrap_or_else(|| paths.state_file.clone());
     let store = warroom::store::open(&state).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let gw = start_gateway(args.listen, &demo(&args.sim, &cfg)?, store, access).await?;
+    let page_listen = args
+        .page_listen
+        .or_else(|| cfg.server.as_ref().and_then(|s| s.page_listen))
+        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
+    let gw = start_gateway(
+        args.listen,
+        &demo(&args.sim, &cfg)?,
+        store,
+        access,
+        publishing(&cfg)?,
+        page_listen,
+    )
+    .await?;
     eprintln!(
         "warroom gateway serving warroom.v1 on {} (source: simulator, SIMULATED; state: {})",
         gw.url(),

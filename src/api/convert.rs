@@ -6,10 +6,12 @@ use chrono::{DateTime, Utc};
 use prost_types::Timestamp;
 
 use super::pb;
+use crate::channels::{ChannelSummary, StatusBoard, Update};
 use crate::domain::forecast::EtaRange;
 use crate::domain::priority::{AuditEvent, PriorityDecision, Role};
 use crate::domain::scope::ScopeRevision;
 use crate::domain::*;
+use crate::store::DeliveryStatus;
 
 pub fn ts(t: DateTime<Utc>) -> Timestamp {
     Timestamp {
@@ -98,7 +100,7 @@ pub fn incident_state_to_pb(s: IncidentState) -> pb::IncidentState {
     }
 }
 
-fn incident_state_from_pb(v: i32) -> IncidentState {
+pub fn incident_state_from_pb(v: i32) -> IncidentState {
     match pb::IncidentState::try_from(v) {
         Ok(pb::IncidentState::Identified) => IncidentState::Identified,
         Ok(pb::IncidentState::Monitoring) => IncidentState::Monitoring,
@@ -496,6 +498,7 @@ pub fn overview_to_pb(o: &Overview, version: u64, snapshot: bool) -> pb::WatchUp
             .collect(),
         clusters: o.clusters.iter().map(cluster_to_pb).collect(),
         tenants: Vec::new(),
+        status: None,
         totals: Some(pb::Totals {
             tenants: o.totals.tenants,
             affected_tenants: o.totals.affected_tenants,
@@ -541,6 +544,134 @@ pub fn overview_from_pb(u: &pb::WatchUpdate) -> Overview {
             .collect(),
         clusters: u.clusters.iter().map(cluster_from_pb).collect(),
         totals,
+    }
+}
+
+pub fn update_to_pb(u: &Update, deliveries: &[DeliveryStatus]) -> pb::StatusUpdate {
+    pb::StatusUpdate {
+        id: u.id.clone(),
+        seq: u.seq,
+        draft: Some(pb::StatusUpdateDraft {
+            state: incident_state_to_pb(u.state) as i32,
+            title: u.title.clone(),
+            body: u.body.clone(),
+            components: u
+                .components
+                .iter()
+                .map(|(id, status)| pb::ComponentStatus {
+                    component_id: id.clone(),
+                    status: status.clone(),
+                })
+                .collect(),
+            next_update_at: u.next_update.map(ts),
+            audience_tenant_id: String::new(),
+            channels: Vec::new(),
+        }),
+        rendered_body: u.body.clone(),
+        published_by: u.published_by.clone(),
+        published_at: Some(ts(u.published_at)),
+        deliveries: deliveries
+            .iter()
+            .map(|d| pb::Delivery {
+                channel: if d.target.is_empty() {
+                    d.channel.clone()
+                } else {
+                    format!("{} {}", d.channel, d.target)
+                },
+                state: d.state.clone(),
+                detail: d.detail.clone(),
+                at: Some(ts(d.at)),
+            })
+            .collect(),
+    }
+}
+
+/// None when the message is not a published update (no time).
+pub fn update_from_pb(u: &pb::StatusUpdate, simulated: bool) -> Option<Update> {
+    let d = u.draft.clone().unwrap_or_default();
+    Some(Update {
+        id: u.id.clone(),
+        seq: u.seq,
+        operation_id: String::new(),
+        state: incident_state_from_pb(d.state),
+        title: d.title,
+        body: u.rendered_body.clone(),
+        components: d
+            .components
+            .into_iter()
+            .map(|c| (c.component_id, c.status))
+            .collect(),
+        next_update: from_ts(d.next_update_at.as_ref()),
+        published_by: u.published_by.clone(),
+        published_at: from_ts(u.published_at.as_ref())?,
+        simulated,
+    })
+}
+
+pub fn board_to_pb(b: &StatusBoard) -> pb::StatusBoard {
+    pb::StatusBoard {
+        latest: b.latest.as_ref().map(|u| update_to_pb(u, &[])),
+        page_url: b.page_url.clone(),
+        channels: b
+            .channels
+            .iter()
+            .map(|c| pb::ChannelSummary {
+                channel: c.channel.clone(),
+                pending: c.pending,
+                sent: c.sent,
+                failed: c.failed,
+                last_problem: c.last_problem.clone(),
+            })
+            .collect(),
+        components: b
+            .components
+            .iter()
+            .map(|(id, name)| pb::Component {
+                id: id.clone(),
+                name: name.clone(),
+            })
+            .collect(),
+    }
+}
+
+pub fn board_from_pb(b: Option<&pb::StatusBoard>, simulated: bool) -> StatusBoard {
+    let Some(b) = b else {
+        return StatusBoard::default();
+    };
+    StatusBoard {
+        latest: b.latest.as_ref().and_then(|u| update_from_pb(u, simulated)),
+        page_url: b.page_url.clone(),
+        channels: b
+            .channels
+            .iter()
+            .map(|c| ChannelSummary {
+                channel: c.channel.clone(),
+                pending: c.pending,
+                sent: c.sent,
+                failed: c.failed,
+                last_problem: c.last_problem.clone(),
+            })
+            .collect(),
+        components: b
+            .components
+            .iter()
+            .map(|c| (c.id.clone(), c.name.clone()))
+            .collect(),
+    }
+}
+
+/// A draft as the author wrote it (the gateway lints it).
+pub fn draft_from_pb(d: &pb::StatusUpdateDraft) -> crate::domain::status::Draft {
+    crate::domain::status::Draft {
+        state: incident_state_from_pb(d.state),
+        title: d.title.clone(),
+        body: d.body.clone(),
+        components: d
+            .components
+            .iter()
+            .map(|c| (c.component_id.clone(), c.status.clone()))
+            .collect(),
+        next_update: from_ts(d.next_update_at.as_ref()),
     }
 }
 

@@ -114,7 +114,14 @@ pub fn render(
         .filter_map(|t| t.priority_set.as_deref().map(|d| (t, d)))
         .collect();
     decided
-        .sort_by(|a, b| (a.1.priority, a.1.rank, &a.0.id).cmp(&(b.1.priority, b.1.rank, &b.0.id)));
+        // The reindex order: priority, then explicit ranks, then the rest.
+        .sort_by_key(|(t, d)| {
+            (
+                d.priority,
+                if d.rank == 0 { u32::MAX } else { d.rank },
+                t.id.clone(),
+            )
+        });
     if decided.is_empty() {
         out.push_str("Every tenant is at the default priority.\n");
     } else {

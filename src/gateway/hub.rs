@@ -22,16 +22,21 @@ use crate::store::{self, Store, StoreError};
 /// Updates kept for watchers that are briefly behind.
 pub const BACKLOG: usize = 32;
 
-struct State {
-    source: Box<dyn Source>,
+pub(super) struct State {
+    pub(super) source: Box<dyn Source>,
     version: u64,
 }
 
 pub struct Hub {
-    state: RwLock<State>,
+    pub(super) state: RwLock<State>,
     /// War-room decisions; the lock also serialises them, so a version
-    /// check and the change it guards are one step.
-    store: Mutex<Box<dyn Store>>,
+    /// check and the change it guards are one step. Lock order: the store
+    /// before the state, never the other way round.
+    pub(super) store: Mutex<Box<dyn Store>>,
+    /// Channels, components and the page's address (see `publish`).
+    pub(super) publishing: RwLock<super::publish::Publishing>,
+    /// Wakes the outbox worker when deliveries are added.
+    pub(super) outbox_wake: tokio::sync::Notify,
     tx: broadcast::Sender<Arc<pb::WatchUpdate>>,
     /// Source seconds per tick.
     step_seconds: f64,
@@ -101,13 +106,15 @@ impl Hub {
         Ok(Arc::new(Hub {
             state: RwLock::new(State { source, version: 0 }),
             store: Mutex::new(store),
+            publishing: RwLock::new(super::publish::Publishing::default()),
+            outbox_wake: tokio::sync::Notify::new(),
             tx,
             step_seconds,
             speed,
         }))
     }
 
-    fn store(&self) -> std::sync::MutexGuard<'_, Box<dyn Store>> {
+    pub(super) fn store(&self) -> std::sync::MutexGuard<'_, Box<dyn Store>> {
         self.store.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -142,12 +149,13 @@ impl Hub {
         };
         let detail = format!("{old} → {}", decision.label());
         let (stored, _event) = store.record_priority(req.expected_version, &decision, &detail)?;
+        let board = self.board_with(&**store);
         let (row, update) = {
             let mut s = self.write();
             s.source
                 .set_priority(Arc::new(stored.clone()))
                 .map_err(|_| DecisionError::UnknownTenant(req.tenant_id.clone()))?;
-            let update = self.next_update(&mut s);
+            let update = self.next_update(&mut s, board);
             (s.source.tenant(&req.tenant_id).unwrap_or(before), update)
         };
         let _ = self.tx.send(Arc::new(update));
@@ -174,10 +182,12 @@ impl Hub {
     /// Advances the source once and broadcasts the change. Returns the new
     /// version.
     pub fn tick(&self) -> u64 {
+        // The board reads the store: before the state lock (lock order).
+        let board = self.board();
         let update = {
             let mut s = self.write();
             s.source.advance(self.step_seconds);
-            self.next_update(&mut s)
+            self.next_update(&mut s, board)
         };
         let version = update.version;
         // No receivers is fine: nobody is watching.
@@ -186,9 +196,10 @@ impl Hub {
     }
 
     /// The next version: the overview and the tenants that changed.
-    fn next_update(&self, s: &mut State) -> pb::WatchUpdate {
+    fn next_update(&self, s: &mut State, board: pb::StatusBoard) -> pb::WatchUpdate {
         s.version += 1;
         let mut u = api::overview_to_pb(&self.overview_of(s), s.version, false);
+        u.status = Some(board);
         u.tenants = s
             .source
             .changed_tenants()
@@ -198,7 +209,7 @@ impl Hub {
         u
     }
 
-    fn overview_of(&self, s: &State) -> crate::domain::Overview {
+    pub(super) fn overview_of(&self, s: &State) -> crate::domain::Overview {
         let mut o = s.source.overview();
         o.incident.speed = self.speed;
         o
@@ -206,8 +217,10 @@ impl Hub {
 
     /// Everything, at the current version.
     pub fn snapshot(&self) -> pb::WatchUpdate {
+        let board = self.board();
         let s = self.state.read().unwrap_or_else(|e| e.into_inner());
         let mut u = api::overview_to_pb(&self.overview_of(&s), s.version, true);
+        u.status = Some(board);
         u.tenants = s.source.tenants().iter().map(api::tenant_to_pb).collect();
         u
     }

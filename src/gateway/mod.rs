@@ -5,6 +5,9 @@
 
 pub mod auth;
 pub mod hub;
+pub mod outbox;
+pub mod page;
+pub mod publish;
 pub mod service;
 
 use std::net::SocketAddr;
@@ -26,6 +29,8 @@ pub struct Gateway {
     shutdown: Option<oneshot::Sender<()>>,
     ticker: Option<hub::Ticker>,
     server: tokio::task::JoinHandle<Result<(), tonic::transport::Error>>,
+    outbox: tokio::task::JoinHandle<()>,
+    page: Option<(SocketAddr, tokio::task::JoinHandle<()>)>,
 }
 
 impl Gateway {
@@ -89,6 +94,7 @@ impl Gateway {
                 }),
         );
         let ticker = tick.map(|t| hub::Ticker::start(hub.clone(), t));
+        let outbox = tokio::spawn(outbox::run(hub.clone()));
         tracing::info!(%addr, "gateway listening");
         Ok(Gateway {
             addr,
@@ -96,7 +102,30 @@ impl Gateway {
             shutdown: Some(tx),
             ticker,
             server,
+            outbox,
+            page: None,
         })
+    }
+
+    /// Serves the built-in status page on `listener`; every console shows
+    /// its address.
+    pub fn serve_page(&mut self, listener: TcpListener) -> anyhow::Result<String> {
+        let addr = listener.local_addr()?;
+        let url = format!("http://{addr}/");
+        {
+            let mut p = self
+                .hub
+                .publishing
+                .write()
+                .unwrap_or_else(|e| e.into_inner());
+            p.page_url = url.clone();
+            for c in p.channels.iter_mut().filter(|c| c.name() == "page") {
+                *c = Arc::new(crate::channels::Page { url: url.clone() });
+            }
+        }
+        self.page = Some((addr, page::serve(listener, self.hub.clone())));
+        tracing::info!(%url, "status page");
+        Ok(url)
     }
 
     /// `http://ADDR`, for clients.
@@ -108,6 +137,10 @@ impl Gateway {
     pub async fn stop(mut self) {
         if let Some(t) = self.ticker.take() {
             t.stop();
+        }
+        self.outbox.abort();
+        if let Some((_, p)) = self.page.take() {
+            p.abort();
         }
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
@@ -128,6 +161,10 @@ impl Drop for Gateway {
     fn drop(&mut self) {
         if let Some(t) = self.ticker.take() {
             t.stop();
+        }
+        self.outbox.abort();
+        if let Some((_, p)) = self.page.take() {
+            p.abort();
         }
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());

@@ -12,6 +12,7 @@ use tonic::{Request, Response, Status};
 
 use super::auth::Access;
 use super::hub::{DecisionError, Hub, PriorityRequest};
+use super::publish::PublishError;
 use crate::api::{self, pb};
 use crate::domain::MailboxState;
 use crate::domain::priority::Role;
@@ -86,12 +87,6 @@ fn check_text(field: &str, value: &str) -> Result<(), Status> {
     Ok(())
 }
 
-fn not_yet(what: &str, issue: u32) -> Status {
-    Status::unimplemented(format!(
-        "{what} is part of the warroom.v1 contract but this gateway does not implement it yet (tracked in issue #{issue})"
-    ))
-}
-
 /// A refused decision as the caller should see it. A stale version carries
 /// the current decision (encoded `TenantPriority`) in the status details, so
 /// a client can show it and retry without another call.
@@ -125,6 +120,59 @@ fn decision_status(e: DecisionError) -> Status {
             )
         }
         DecisionError::Store(e) => Status::unavailable(e.to_string()),
+    }
+}
+
+fn finding_to_pb(f: &crate::domain::status::Finding) -> pb::LintFinding {
+    pb::LintFinding {
+        error: f.error,
+        field: f.field.to_string(),
+        message: f.message.clone(),
+    }
+}
+
+/// What the wire allows of a draft before the lint looks at it.
+fn check_draft(d: Option<pb::StatusUpdateDraft>) -> Result<crate::domain::status::Draft, Status> {
+    let d = d.ok_or_else(|| Status::invalid_argument("draft is required"))?;
+    if !d.audience_tenant_id.is_empty() {
+        return Err(Status::invalid_argument(
+            "audience_tenant_id is not supported: every affected tenant gets its own slice by e-mail",
+        ));
+    }
+    if !d.channels.is_empty() {
+        return Err(Status::invalid_argument(
+            "choosing channels per update is not supported: an update goes to every configured channel",
+        ));
+    }
+    if pb::IncidentState::try_from(d.state).map_or(true, |s| s == pb::IncidentState::Unspecified) {
+        return Err(Status::invalid_argument(format!(
+            "state {} is out of range: investigating (1) to resolved (4)",
+            d.state
+        )));
+    }
+    Ok(api::draft_from_pb(&d))
+}
+
+/// Lint errors name every problem (and carry them as details: encoded
+/// `PreviewStatusUpdateResponse` with the findings).
+fn publish_status(e: PublishError) -> Status {
+    let with_findings = |code, msg: String, f: &[crate::domain::status::Finding]| {
+        let details = prost::Message::encode_to_vec(&pb::PreviewStatusUpdateResponse {
+            findings: f.iter().map(finding_to_pb).collect(),
+            previews: Vec::new(),
+        });
+        Status::with_details(code, msg, details.into())
+    };
+    let msg = e.to_string();
+    match e {
+        PublishError::Lint(f) => with_findings(tonic::Code::InvalidArgument, msg, &f),
+        PublishError::Unconfirmed(f) => with_findings(
+            tonic::Code::FailedPrecondition,
+            format!("{msg} (publish again with confirm_warnings to go ahead)"),
+            &f,
+        ),
+        PublishError::Invalid(why) => Status::invalid_argument(why),
+        PublishError::Store(e) => Status::unavailable(e.to_string()),
     }
 }
 
@@ -343,23 +391,78 @@ impl pb::war_room_server::WarRoom for WarRoomService {
 
     async fn preview_status_update(
         &self,
-        _request: Request<pb::PreviewStatusUpdateRequest>,
+        request: Request<pb::PreviewStatusUpdateRequest>,
     ) -> Result<Response<pb::PreviewStatusUpdateResponse>, Status> {
-        Err(not_yet("PreviewStatusUpdate", 5))
+        let who = self.access.require(
+            request.metadata(),
+            Role::can_publish,
+            "publishing status updates",
+        )?;
+        let draft = check_draft(request.into_inner().draft)?;
+        self.blocking(move |hub| {
+            let (findings, previews) = hub.preview(&draft, &who.name).map_err(publish_status)?;
+            Ok(Response::new(pb::PreviewStatusUpdateResponse {
+                findings: findings.iter().map(finding_to_pb).collect(),
+                previews: previews
+                    .into_iter()
+                    .map(|p| pb::ChannelPreview {
+                        channel: p.channel,
+                        content_type: p.content_type,
+                        content: p.content,
+                    })
+                    .collect(),
+            }))
+        })
+        .await
     }
 
     async fn publish_status_update(
         &self,
-        _request: Request<pb::PublishStatusUpdateRequest>,
+        request: Request<pb::PublishStatusUpdateRequest>,
     ) -> Result<Response<pb::PublishStatusUpdateResponse>, Status> {
-        Err(not_yet("PublishStatusUpdate", 5))
+        let who = self.access.require(
+            request.metadata(),
+            Role::can_publish,
+            "publishing status updates",
+        )?;
+        let r = request.into_inner();
+        let draft = check_draft(r.draft)?;
+        self.blocking(move |hub| {
+            let (update, deliveries, _fresh) = hub
+                .publish(&draft, &r.operation_id, r.confirm_warnings, &who.name)
+                .map_err(publish_status)?;
+            Ok(Response::new(pb::PublishStatusUpdateResponse {
+                update: Some(api::update_to_pb(&update, &deliveries)),
+            }))
+        })
+        .await
     }
 
     async fn list_status_updates(
         &self,
-        _request: Request<pb::ListStatusUpdatesRequest>,
+        request: Request<pb::ListStatusUpdatesRequest>,
     ) -> Result<Response<pb::ListStatusUpdatesResponse>, Status> {
-        Err(not_yet("ListStatusUpdates", 5))
+        self.access.reader(request.metadata())?;
+        let r = request.into_inner();
+        let offset = parse_token(&r.page_token)?;
+        let limit = page_size(r.page_size);
+        self.blocking(move |hub| {
+            let all = hub
+                .status_updates()
+                .map_err(|e| Status::unavailable(e.to_string()))?;
+            let total = all.len();
+            let updates: Vec<pb::StatusUpdate> = all
+                .iter()
+                .skip(offset)
+                .take(limit)
+                .map(|(u, d)| api::update_to_pb(u, d))
+                .collect();
+            Ok(Response::new(pb::ListStatusUpdatesResponse {
+                next_page_token: next_token(offset, updates.len(), total),
+                updates,
+            }))
+        })
+        .await
     }
 
     async fn list_audit_events(

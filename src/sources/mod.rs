@@ -58,6 +58,10 @@ pub trait Source: Send + Sync {
     fn overview(&self) -> Overview;
     /// Every tenant row.
     fn tenants(&self) -> Vec<TenantRow>;
+    /// A tenant's emergency contacts (e-mail addresses) for tenant notices.
+    fn contacts(&self, _tenant_id: &str) -> Vec<String> {
+        Vec::new()
+    }
     /// One tenant's row.
     fn tenant(&self, id: &str) -> Option<TenantRow> {
         self.tenants().into_iter().find(|t| &*t.id == id)

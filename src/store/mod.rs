@@ -10,9 +10,13 @@ mod sqlite;
 
 use std::path::Path;
 
+use chrono::{DateTime, Utc};
+
+use crate::channels::{Delivery, Update};
+use crate::domain::IncidentState;
 use crate::domain::priority::{AuditEvent, PriorityDecision};
 
-pub use sqlite::SqliteStore;
+pub use sqlite::{SqliteStore, update_id};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -24,6 +28,35 @@ pub enum StoreError {
     },
     #[error("state store: {0}")]
     Io(String),
+}
+
+/// A status update to publish (the store gives it its id and sequence).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewUpdate {
+    pub operation_id: String,
+    pub state: IncidentState,
+    pub title: String,
+    /// Rendered: placeholders already filled.
+    pub body: String,
+    pub components: Vec<(String, String)>,
+    pub next_update: Option<DateTime<Utc>>,
+    pub published_by: String,
+    pub published_at: DateTime<Utc>,
+    pub simulated: bool,
+}
+
+/// Where one delivery stands.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeliveryStatus {
+    pub id: u64,
+    pub update_id: String,
+    pub channel: String,
+    pub target: String,
+    /// pending, sent or failed.
+    pub state: String,
+    pub attempts: u32,
+    pub detail: String,
+    pub at: DateTime<Utc>,
 }
 
 pub trait Store: Send {
@@ -41,6 +74,42 @@ pub trait Store: Send {
     ) -> Result<(PriorityDecision, AuditEvent), StoreError>;
     /// Audit events with an id above `after`, oldest first.
     fn audit_events(&self, after: u64, limit: usize) -> Result<Vec<AuditEvent>, StoreError>;
+
+    /// Stores a status update, one pending delivery per (channel, target)
+    /// and the audit event, in one transaction. An `operation_id` seen
+    /// before returns that update and `false`: publishing twice publishes
+    /// once.
+    fn publish(
+        &mut self,
+        update: &NewUpdate,
+        deliveries: &[(String, String)],
+        audit_detail: &str,
+    ) -> Result<(Update, bool), StoreError>;
+    /// Every status update, oldest first.
+    fn status_updates(&self) -> Result<Vec<Update>, StoreError>;
+    /// The newest status update.
+    fn latest_update(&self) -> Result<Option<Update>, StoreError>;
+    /// Deliveries counted per channel, with the newest problem of each.
+    fn delivery_summary(&self) -> Result<Vec<crate::channels::ChannelSummary>, StoreError>;
+    /// Deliveries of one update (or of all), oldest first.
+    fn deliveries(&self, update_id: Option<&str>) -> Result<Vec<DeliveryStatus>, StoreError>;
+    /// Pending deliveries whose next attempt is due at `now`.
+    fn due_deliveries(&self, now: DateTime<Utc>, limit: usize)
+    -> Result<Vec<Delivery>, StoreError>;
+    /// When the next pending delivery is due, if any is pending.
+    fn next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
+    /// Records an attempt: `state` pending (retry at `next_attempt`), sent
+    /// or failed, with what happened.
+    fn record_attempt(
+        &mut self,
+        delivery_id: u64,
+        state: &str,
+        detail: &str,
+        next_attempt: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// A channel's durable memory.
+    fn memory_get(&self, channel: &str, key: &str) -> Result<Option<String>, StoreError>;
+    fn memory_put(&mut self, channel: &str, key: &str, value: &str) -> Result<(), StoreError>;
 }
 
 /// Opens the SQLite state file at `path`, creating it (and its directory)

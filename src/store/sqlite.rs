@@ -6,9 +6,10 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{Store, StoreError};
-use crate::domain::Priority;
+use super::{DeliveryStatus, NewUpdate, Store, StoreError};
+use crate::channels::{Delivery, Update};
 use crate::domain::priority::{AuditEvent, PriorityDecision};
+use crate::domain::{IncidentState, Priority};
 
 /// `PRAGMA application_id` of a warroom state file ("WaRm").
 const APPLICATION_ID: i32 = 0x5761_526d;
@@ -32,6 +33,38 @@ CREATE TABLE audit (
     target TEXT NOT NULL,
     reason TEXT NOT NULL,
     detail TEXT NOT NULL
+);
+CREATE TABLE status_updates (
+    seq             INTEGER PRIMARY KEY,
+    operation_id    TEXT NOT NULL UNIQUE,
+    state           TEXT NOT NULL,
+    title           TEXT NOT NULL,
+    body            TEXT NOT NULL,
+    components      TEXT NOT NULL,
+    next_update_ms  INTEGER,
+    published_by    TEXT NOT NULL,
+    published_at_ms INTEGER NOT NULL,
+    simulated       INTEGER NOT NULL
+);
+CREATE TABLE deliveries (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    seq             INTEGER NOT NULL REFERENCES status_updates(seq),
+    channel         TEXT NOT NULL,
+    target          TEXT NOT NULL,
+    state           TEXT NOT NULL,
+    attempts        INTEGER NOT NULL,
+    detail          TEXT NOT NULL,
+    next_attempt_ms INTEGER NOT NULL,
+    updated_ms      INTEGER NOT NULL,
+    UNIQUE (seq, channel, target)
+);
+CREATE INDEX deliveries_due ON deliveries (state, next_attempt_ms);
+CREATE INDEX deliveries_channel ON deliveries (channel, updated_ms);
+CREATE TABLE channel_memory (
+    channel TEXT NOT NULL,
+    key     TEXT NOT NULL,
+    value   TEXT NOT NULL,
+    PRIMARY KEY (channel, key)
 );
 ";
 
@@ -135,6 +168,10 @@ impl SqliteStore {
     }
 }
 
+fn update_id_of(seq: i64) -> String {
+    update_id(seq as u64)
+}
+
 fn time(ms: i64) -> rusqlite::Result<DateTime<Utc>> {
     DateTime::from_timestamp_millis(ms).ok_or(rusqlite::Error::IntegralValueOutOfRange(0, ms))
 }
@@ -168,7 +205,271 @@ fn audit_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditEvent> {
     })
 }
 
+fn state_from(s: &str) -> IncidentState {
+    match s {
+        "identified" => IncidentState::Identified,
+        "monitoring" => IncidentState::Monitoring,
+        "resolved" => IncidentState::Resolved,
+        _ => IncidentState::Investigating,
+    }
+}
+
+const UPDATE_COLUMNS: &str = "seq, operation_id, state, title, body, components, next_update_ms, published_by, published_at_ms, simulated";
+
+fn update_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Update> {
+    let seq = r.get::<_, i64>(0)? as u64;
+    let components: String = r.get(5)?;
+    Ok(Update {
+        id: update_id(seq),
+        seq,
+        operation_id: r.get(1)?,
+        state: state_from(&r.get::<_, String>(2)?),
+        title: r.get(3)?,
+        body: r.get(4)?,
+        components: serde_json::from_str(&components).unwrap_or_default(),
+        next_update: r.get::<_, Option<i64>>(6)?.map(time).transpose()?,
+        published_by: r.get(7)?,
+        published_at: time(r.get(8)?)?,
+        simulated: r.get::<_, i64>(9)? != 0,
+    })
+}
+
+/// "su-000042": a status update's id from its sequence number.
+pub fn update_id(seq: u64) -> String {
+    format!("su-{seq:06}")
+}
+
+fn seq_of(id: &str) -> Option<i64> {
+    id.strip_prefix("su-")?.parse().ok()
+}
+
 impl Store for SqliteStore {
+    fn publish(
+        &mut self,
+        new: &NewUpdate,
+        deliveries: &[(String, String)],
+        audit_detail: &str,
+    ) -> Result<(Update, bool), StoreError> {
+        let what = self.what.clone();
+        let e = |e: rusqlite::Error| io(&what, e);
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(e)?;
+        let existing = tx
+            .query_row(
+                &format!("SELECT {UPDATE_COLUMNS} FROM status_updates WHERE operation_id = ?1"),
+                [&new.operation_id],
+                update_row,
+            )
+            .optional()
+            .map_err(e)?;
+        if let Some(u) = existing {
+            return Ok((u, false));
+        }
+        let at_ms = new.published_at.timestamp_millis();
+        tx.execute(
+            "INSERT INTO status_updates (operation_id, state, title, body, components, next_update_ms, published_by, published_at_ms, simulated)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![
+                new.operation_id,
+                new.state.as_str(),
+                new.title,
+                new.body,
+                serde_json::to_string(&new.components).unwrap_or_else(|_| "[]".into()),
+                new.next_update.map(|t| t.timestamp_millis()),
+                new.published_by,
+                at_ms,
+                new.simulated as i64,
+            ],
+        )
+        .map_err(e)?;
+        let seq = tx.last_insert_rowid();
+        for (channel, target) in deliveries {
+            tx.execute(
+                "INSERT OR IGNORE INTO deliveries (seq, channel, target, state, attempts, detail, next_attempt_ms, updated_ms)
+                 VALUES (?1, ?2, ?3, 'pending', 0, '', ?4, ?4)",
+                params![seq, channel, target, at_ms],
+            )
+            .map_err(e)?;
+        }
+        tx.execute(
+            "INSERT INTO audit (at_ms, actor, action, target, reason, detail)
+             VALUES (?1, ?2, 'publish', ?3, ?4, ?5)",
+            params![
+                at_ms,
+                new.published_by,
+                update_id(seq as u64),
+                new.title,
+                audit_detail
+            ],
+        )
+        .map_err(e)?;
+        let u = tx
+            .query_row(
+                &format!("SELECT {UPDATE_COLUMNS} FROM status_updates WHERE seq = ?1"),
+                [seq],
+                update_row,
+            )
+            .map_err(e)?;
+        tx.commit().map_err(e)?;
+        Ok((u, true))
+    }
+
+    fn status_updates(&self) -> Result<Vec<Update>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare(&format!(
+                "SELECT {UPDATE_COLUMNS} FROM status_updates ORDER BY seq"
+            ))
+            .map_err(|e| self.err(e))?;
+        st.query_map([], update_row)
+            .and_then(|rows| rows.collect())
+            .map_err(|e| self.err(e))
+    }
+
+    fn latest_update(&self) -> Result<Option<Update>, StoreError> {
+        self.conn
+            .query_row(
+                &format!("SELECT {UPDATE_COLUMNS} FROM status_updates ORDER BY seq DESC LIMIT 1"),
+                [],
+                update_row,
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    fn delivery_summary(&self) -> Result<Vec<crate::channels::ChannelSummary>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT channel,
+                        SUM(state = 'pending'), SUM(state = 'sent'), SUM(state = 'failed'),
+                        (SELECT detail FROM deliveries p WHERE p.channel = d.channel
+                           AND p.state != 'sent' AND p.detail != '' ORDER BY updated_ms DESC LIMIT 1)
+                 FROM deliveries d GROUP BY channel ORDER BY channel",
+            )
+            .map_err(|e| self.err(e))?;
+        st.query_map([], |r| {
+            Ok(crate::channels::ChannelSummary {
+                channel: r.get(0)?,
+                pending: r.get::<_, i64>(1)? as u64,
+                sent: r.get::<_, i64>(2)? as u64,
+                failed: r.get::<_, i64>(3)? as u64,
+                last_problem: r.get::<_, Option<String>>(4)?.unwrap_or_default(),
+            })
+        })
+        .and_then(|rows| rows.collect())
+        .map_err(|e| self.err(e))
+    }
+
+    fn deliveries(&self, update_id: Option<&str>) -> Result<Vec<DeliveryStatus>, StoreError> {
+        let seq = update_id.map(|id| seq_of(id).unwrap_or(-1));
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT id, seq, channel, target, state, attempts, detail, updated_ms
+                 FROM deliveries WHERE ?1 IS NULL OR seq = ?1 ORDER BY id",
+            )
+            .map_err(|e| self.err(e))?;
+        st.query_map([seq], |r| {
+            Ok(DeliveryStatus {
+                id: r.get::<_, i64>(0)? as u64,
+                update_id: update_id_of(r.get(1)?),
+                channel: r.get(2)?,
+                target: r.get(3)?,
+                state: r.get(4)?,
+                attempts: r.get(5)?,
+                detail: r.get(6)?,
+                at: time(r.get(7)?)?,
+            })
+        })
+        .and_then(|rows| rows.collect())
+        .map_err(|e| self.err(e))
+    }
+
+    fn due_deliveries(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT id, seq, channel, target, attempts, detail FROM deliveries
+                 WHERE state = 'pending' AND next_attempt_ms <= ?1 ORDER BY next_attempt_ms, id LIMIT ?2",
+            )
+            .map_err(|e| self.err(e))?;
+        st.query_map(params![now.timestamp_millis(), limit as i64], |r| {
+            Ok(Delivery {
+                id: r.get::<_, i64>(0)? as u64,
+                update_id: update_id_of(r.get(1)?),
+                channel: r.get(2)?,
+                target: r.get(3)?,
+                attempts: r.get(4)?,
+                last_detail: r.get(5)?,
+            })
+        })
+        .and_then(|rows| rows.collect())
+        .map_err(|e| self.err(e))
+    }
+
+    fn next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let ms: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT MIN(next_attempt_ms) FROM deliveries WHERE state = 'pending'",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.err(e))?;
+        ms.map(time).transpose().map_err(|e| self.err(e))
+    }
+
+    fn record_attempt(
+        &mut self,
+        delivery_id: u64,
+        state: &str,
+        detail: &str,
+        next_attempt: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "UPDATE deliveries SET state = ?2, attempts = attempts + 1, detail = ?3,
+                 next_attempt_ms = ?4, updated_ms = ?5 WHERE id = ?1",
+                params![
+                    delivery_id as i64,
+                    state,
+                    detail,
+                    next_attempt.timestamp_millis(),
+                    Utc::now().timestamp_millis()
+                ],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    fn memory_get(&self, channel: &str, key: &str) -> Result<Option<String>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT value FROM channel_memory WHERE channel = ?1 AND key = ?2",
+                [channel, key],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    fn memory_put(&mut self, channel: &str, key: &str, value: &str) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO channel_memory (channel, key, value) VALUES (?1, ?2, ?3)",
+                [channel, key, value],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
     fn priorities(&self) -> Result<Vec<PriorityDecision>, StoreError> {
         let mut st = self
             .conn

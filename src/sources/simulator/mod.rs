@@ -1242,6 +1242,18 @@ impl Source for Simulator {
         self.tenant_index(id).map(|i| self.tenants[i].row())
     }
 
+    /// The NOC of each tenant, and an IT manager for the larger ones.
+    fn contacts(&self, tenant_id: &str) -> Vec<String> {
+        let Some(t) = self.tenant_index(tenant_id).map(|i| &self.tenants[i]) else {
+            return Vec::new();
+        };
+        let mut c = vec![format!("noc@{}", t.primary)];
+        if &*t.tier != "small" {
+            c.push(format!("it-manager@{}", t.primary));
+        }
+        c
+    }
+
     fn changed_tenants(&self) -> Vec<TenantRow> {
         self.tenants
             .iter()

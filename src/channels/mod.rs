@@ -1,0 +1,210 @@
+//! Where status updates go. The gateway publishes an update once: it is
+//! stored with one outbox row ("delivery") per channel and target, and the
+//! outbox worker hands each delivery to its channel until the channel says
+//! it is sent or it has failed for good. A channel must make a retry safe:
+//! the worker retries after errors and time-outs, and after a gateway
+//! restart, so the same delivery can reach `deliver` more than once.
+//!
+//! Channels: the built-in status page (`page`, always on), Atlassian
+//! Statuspage (`statuspage`), tenant notices by e-mail (`email`) and a
+//! generic webhook (`webhook`).
+
+pub mod email;
+pub mod statuspage;
+pub mod webhook;
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use crate::domain::forecast::EtaRange;
+use crate::domain::{IncidentState, MailboxRow};
+
+/// A published status update as every channel sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Update {
+    /// "su-000001": the gateway's id, stable across retries and restarts.
+    pub id: String,
+    /// 1 for the first update of this war room, then 2, 3...
+    pub seq: u64,
+    /// The publisher's operation id (publishing twice with it publishes once).
+    pub operation_id: String,
+    pub state: IncidentState,
+    pub title: String,
+    /// The body with its placeholders filled from the figures at publish time.
+    pub body: String,
+    /// (component id, status) as the author set them.
+    pub components: Vec<(String, String)>,
+    pub next_update: Option<DateTime<Utc>>,
+    pub published_by: String,
+    pub published_at: DateTime<Utc>,
+    /// A drill: channels should say so.
+    pub simulated: bool,
+}
+
+/// Deliveries of one channel, counted, for every console's header.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ChannelSummary {
+    pub channel: String,
+    pub pending: u64,
+    pub sent: u64,
+    pub failed: u64,
+    pub last_problem: String,
+}
+
+/// What every console shows of status updates.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StatusBoard {
+    pub latest: Option<Update>,
+    pub page_url: String,
+    pub channels: Vec<ChannelSummary>,
+    /// (id, name) of the components an update may name.
+    pub components: Vec<(String, String)>,
+}
+
+/// One outbox row: this update, to this channel, for this target.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delivery {
+    pub id: u64,
+    pub update_id: String,
+    pub channel: String,
+    /// Channel-specific; "" for channels with a single destination. For
+    /// e-mail: "TENANT_ID CONTACT_ADDRESS".
+    pub target: String,
+    /// Attempts made before this one.
+    pub attempts: u32,
+    /// What the last attempt said (e.g. "timed out"), "" on the first.
+    pub last_detail: String,
+}
+
+/// What an attempt came to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Delivered; the detail says where (an incident id, a message id).
+    Sent(String),
+    /// Try again: after `after` if the other side said when, else with the
+    /// worker's backoff.
+    Retry {
+        reason: String,
+        after: Option<Duration>,
+    },
+    /// Will never work (bad credentials, a rejected address): stop.
+    Failed(String),
+}
+
+/// What a channel would send, for the preview.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Preview {
+    pub channel: String,
+    /// e.g. "text/plain", "application/json", "message/rfc822".
+    pub content_type: String,
+    pub content: String,
+}
+
+/// A tenant that is affected now, for tenant notices.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TenantNotice {
+    pub tenant_id: String,
+    pub name: String,
+    /// Its emergency contacts (e-mail addresses).
+    pub contacts: Vec<String>,
+    pub affected: u64,
+    pub eta: EtaRange,
+}
+
+/// The live facts a channel may need, read from the gateway's source.
+pub trait Facts: Send + Sync {
+    /// Every tenant with at least one mailbox without service now.
+    fn affected_tenants(&self) -> Vec<TenantNotice>;
+    /// One tenant's affected mailboxes (every page), in reindex order.
+    fn affected_mailboxes(&self, tenant_id: &str) -> Vec<MailboxRow>;
+}
+
+/// Durable key/value memory of one channel (e.g. the Statuspage incident
+/// id), kept in the gateway's state store.
+pub trait Memory: Send + Sync {
+    fn get(&self, key: &str) -> Option<String>;
+    fn put(&self, key: &str, value: &str) -> Result<(), String>;
+}
+
+pub struct Context<'a> {
+    pub facts: &'a dyn Facts,
+    pub memory: &'a dyn Memory,
+}
+
+#[async_trait::async_trait]
+pub trait Channel: Send + Sync {
+    /// "page", "statuspage", "email", "webhook".
+    fn name(&self) -> &'static str;
+    /// The targets one update goes to (one delivery each); `[""]` for a
+    /// single destination.
+    fn targets(&self, update: &Update, facts: &dyn Facts) -> Vec<String>;
+    /// What it would send for `update` (at most a few samples for channels
+    /// with many targets).
+    fn preview(&self, update: &Update, facts: &dyn Facts) -> Vec<Preview>;
+    /// One attempt. Must be safe to repeat for the same delivery.
+    async fn deliver(&self, update: &Update, delivery: &Delivery, ctx: &Context<'_>) -> Outcome;
+}
+
+/// The built-in status page: the gateway serves every stored update over
+/// HTTP, so delivering is only recording that it is there.
+pub struct Page {
+    pub url: String,
+}
+
+#[async_trait::async_trait]
+impl Channel for Page {
+    fn name(&self) -> &'static str {
+        "page"
+    }
+
+    fn targets(&self, _: &Update, _: &dyn Facts) -> Vec<String> {
+        vec![String::new()]
+    }
+
+    fn preview(&self, update: &Update, _: &dyn Facts) -> Vec<Preview> {
+        vec![Preview {
+            channel: self.name().into(),
+            content_type: "text/plain".into(),
+            content: plain_text(update),
+        }]
+    }
+
+    async fn deliver(&self, _: &Update, _: &Delivery, _: &Context<'_>) -> Outcome {
+        Outcome::Sent(format!("on {}", self.url))
+    }
+}
+
+/// The update as plain text: what the page, a webhook's `text` and an
+/// e-mail say before anything channel-specific.
+pub fn plain_text(u: &Update) -> String {
+    let mut s = String::new();
+    if u.simulated {
+        s.push_str("[SIMULATED — a drill, not production]\n");
+    }
+    s.push_str(&format!(
+        "{} — {}\n",
+        u.state.as_str().to_uppercase(),
+        u.title
+    ));
+    s.push_str(&format!(
+        "Posted {} UTC by {}\n\n",
+        u.published_at.format("%Y-%m-%d %H:%M"),
+        u.published_by
+    ));
+    s.push_str(&u.body);
+    s.push('\n');
+    if !u.components.is_empty() {
+        s.push('\n');
+        for (id, status) in &u.components {
+            s.push_str(&format!("- {id}: {}\n", status.replace('_', " ")));
+        }
+    }
+    if let Some(next) = u.next_update {
+        s.push_str(&format!(
+            "\nNext update by {} UTC.\n",
+            next.format("%Y-%m-%d %H:%M")
+        ));
+    }
+    s
+}

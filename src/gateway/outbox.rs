@@ -1,0 +1,150 @@
+//! The outbox worker: delivers what `publish` stored, one delivery at a
+//! time per channel, until each is sent or has failed for good. Every
+//! attempt is recorded in the store before the next, so a gateway restart
+//! resumes where it stopped; a delivery interrupted mid-attempt is tried
+//! again, which channels make safe (see `channels`).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+
+use super::hub::Hub;
+use super::publish::HubFacts;
+use crate::channels::{Context, Memory, Outcome};
+
+/// Longest wait between two attempts of one delivery.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(300);
+/// Attempts before a delivery that keeps failing is given up.
+pub const MAX_ATTEMPTS: u32 = 20;
+
+/// 2 s after the first failure, doubling to `MAX_BACKOFF`.
+pub fn backoff(attempts: u32) -> Duration {
+    Duration::from_secs(2u64.saturating_mul(1 << attempts.min(10))).min(MAX_BACKOFF)
+}
+
+struct StoreMemory<'a> {
+    hub: &'a Hub,
+    channel: &'a str,
+}
+
+impl Memory for StoreMemory<'_> {
+    fn get(&self, key: &str) -> Option<String> {
+        self.hub
+            .store()
+            .memory_get(self.channel, key)
+            .ok()
+            .flatten()
+    }
+    fn put(&self, key: &str, value: &str) -> Result<(), String> {
+        self.hub
+            .store()
+            .memory_put(self.channel, key, value)
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// Runs until the hub is dropped by everyone else or the task is aborted.
+pub async fn run(hub: Arc<Hub>) {
+    loop {
+        let due = hub.store().due_deliveries(Utc::now(), 200);
+        let due = match due {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::error!("outbox: cannot read deliveries: {e}");
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                continue;
+            }
+        };
+        if due.is_empty() {
+            let wait = match hub.store().next_due() {
+                Ok(Some(t)) => (t - Utc::now()).to_std().unwrap_or_default(),
+                _ => Duration::from_secs(60),
+            }
+            .clamp(Duration::from_millis(50), Duration::from_secs(60));
+            tokio::select! {
+                _ = hub.outbox_wake.notified() => {}
+                _ = tokio::time::sleep(wait) => {}
+            }
+            if Arc::strong_count(&hub) == 1 {
+                return;
+            }
+            continue;
+        }
+        let channels: HashMap<&'static str, _> = hub
+            .publishing()
+            .channels
+            .iter()
+            .map(|c| (c.name(), c.clone()))
+            .collect();
+        let updates: HashMap<String, _> = match hub.store().status_updates() {
+            Ok(u) => u.into_iter().map(|u| (u.id.clone(), u)).collect(),
+            Err(e) => {
+                tracing::error!("outbox: {e}");
+                continue;
+            }
+        };
+        for d in due {
+            let (Some(channel), Some(update)) =
+                (channels.get(d.channel.as_str()), updates.get(&d.update_id))
+            else {
+                let _ = hub.store().record_attempt(
+                    d.id,
+                    "failed",
+                    &format!("channel {:?} is not configured on this gateway", d.channel),
+                    Utc::now(),
+                );
+                continue;
+            };
+            let facts = HubFacts(&hub);
+            let memory = StoreMemory {
+                hub: &hub,
+                channel: channel.name(),
+            };
+            let ctx = Context {
+                facts: &facts,
+                memory: &memory,
+            };
+            let outcome = channel.deliver(update, &d, &ctx).await;
+            let now = Utc::now();
+            let (state, detail, next) = match outcome {
+                Outcome::Sent(detail) => ("sent", detail, now),
+                Outcome::Failed(why) => ("failed", why, now),
+                Outcome::Retry { reason, .. } if d.attempts + 1 >= MAX_ATTEMPTS => (
+                    "failed",
+                    format!("gave up after {} attempts: {reason}", d.attempts + 1),
+                    now,
+                ),
+                Outcome::Retry { reason, after } => {
+                    let wait = after
+                        .unwrap_or_else(|| backoff(d.attempts))
+                        .min(MAX_BACKOFF);
+                    (
+                        "pending",
+                        reason,
+                        now + chrono::Duration::from_std(wait).unwrap_or_default(),
+                    )
+                }
+            };
+            if state != "sent" {
+                tracing::warn!(channel = %d.channel, target = %d.target, update = %d.update_id, %state, %detail, "delivery not sent");
+            }
+            if let Err(e) = hub.store().record_attempt(d.id, state, &detail, next) {
+                tracing::error!("outbox: cannot record an attempt: {e}");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_to_a_cap() {
+        assert_eq!(backoff(0), Duration::from_secs(2));
+        assert_eq!(backoff(1), Duration::from_secs(4));
+        assert_eq!(backoff(20), MAX_BACKOFF);
+    }
+}

@@ -1,0 +1,252 @@
+//! The built-in public status page, served by the gateway over HTTP: the
+//! update history as HTML (`/`), JSON (`/index.json`) and an Atom feed
+//! (`/feed.atom`). Everything shown is escaped: a title is text, never
+//! markup.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::json;
+use tokio::net::TcpListener;
+
+use super::hub::Hub;
+use crate::channels::Update;
+
+/// `&`, `<`, `>`, `"`, `'` as entities: safe in HTML text, attributes and XML.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            // Control characters have no place in a page or a feed.
+            c if c.is_control() && c != '\n' => out.push('\u{fffd}'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn updates(hub: &Hub) -> Result<Vec<Update>, String> {
+    hub.status_updates()
+        .map(|v| v.into_iter().map(|(u, _)| u).collect())
+        .map_err(|e| e.to_string())
+}
+
+fn title(hub: &Hub) -> String {
+    let view = hub.view();
+    let o = view.source().overview();
+    if o.incident.title.is_empty() {
+        "Service status".into()
+    } else {
+        o.incident.title
+    }
+}
+
+/// The page as HTML: newest update first.
+pub fn html(title: &str, updates: &[Update], simulated: bool) -> String {
+    let mut out = String::from(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <meta http-equiv=\"refresh\" content=\"60\">\
+         <link rel=\"alternate\" type=\"application/atom+xml\" href=\"feed.atom\">",
+    );
+    out.push_str(&format!("<title>{}</title>", escape(title)));
+    out.push_str(
+        "<style>body{font:16px/1.5 system-ui,sans-serif;max-width:46rem;margin:2rem auto;padding:0 1rem;color:#111}\
+         .state{font-weight:700;text-transform:uppercase;letter-spacing:.04em}\
+         .investigating,.identified{color:#b45309}.monitoring{color:#1d4ed8}.resolved{color:#15803d}\
+         article{border-top:1px solid #ddd;padding:1rem 0}.meta{color:#555;font-size:.9rem}\
+         .drill{background:#fde68a;padding:.5rem 1rem;font-weight:700}pre{white-space:pre-wrap;font:inherit}</style>\
+         </head><body>",
+    );
+    if simulated {
+        out.push_str("<p class=\"drill\">SIMULATED — a drill, not production.</p>");
+    }
+    out.push_str(&format!("<h1>{}</h1>", escape(title)));
+    match updates.last() {
+        None => out.push_str("<p>No incident updates have been posted.</p>"),
+        Some(latest) => {
+            out.push_str(&format!(
+                "<p>Current status: <span class=\"state {s}\">{s}</span>",
+                s = latest.state.as_str()
+            ));
+            if let Some(next) = latest.next_update {
+                out.push_str(&format!(
+                    " · next update by <time datetime=\"{}\">{} UTC</time>",
+                    next.to_rfc3339(),
+                    next.format("%Y-%m-%d %H:%M")
+                ));
+            }
+            out.push_str("</p>");
+        }
+    }
+    for u in updates.iter().rev() {
+        out.push_str(&format!(
+            "<article id=\"{id}\"><h2><span class=\"state {s}\">{s}</span> — {t}</h2>\
+             <p class=\"meta\">Posted <time datetime=\"{at}\">{atf} UTC</time></p><pre>{b}</pre>",
+            id = escape(&u.id),
+            s = u.state.as_str(),
+            t = escape(&u.title),
+            at = u.published_at.to_rfc3339(),
+            atf = u.published_at.format("%Y-%m-%d %H:%M"),
+            b = escape(&u.body),
+        ));
+        if !u.components.is_empty() {
+            out.push_str("<ul>");
+            for (id, status) in &u.components {
+                out.push_str(&format!(
+                    "<li>{}: {}</li>",
+                    escape(id),
+                    escape(&status.replace('_', " "))
+                ));
+            }
+            out.push_str("</ul>");
+        }
+        out.push_str("</article>");
+    }
+    out.push_str("</body></html>\n");
+    out
+}
+
+/// The history as JSON, newest first.
+pub fn json_doc(title: &str, updates: &[Update]) -> serde_json::Value {
+    json!({
+        "title": title,
+        "status": updates.last().map(|u| u.state.as_str()),
+        "next_update_at": updates.last().and_then(|u| u.next_update).map(|t| t.to_rfc3339()),
+        "updates": updates.iter().rev().map(|u| json!({
+            "id": u.id,
+            "state": u.state.as_str(),
+            "title": u.title,
+            "body": u.body,
+            "components": u.components.iter().map(|(id, s)| json!({"id": id, "status": s})).collect::<Vec<_>>(),
+            "next_update_at": u.next_update.map(|t| t.to_rfc3339()),
+            "published_at": u.published_at.to_rfc3339(),
+            "simulated": u.simulated,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// The history as an Atom feed, newest first.
+pub fn atom(title: &str, base: &str, updates: &[Update]) -> String {
+    let updated = updates.last().map_or_else(
+        || "1970-01-01T00:00:00Z".to_string(),
+        |u| u.published_at.to_rfc3339(),
+    );
+    let mut out = format!(
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<feed xmlns=\"http://www.w3.org/2005/Atom\">\
+         <title>{}</title><id>{}</id><updated>{updated}</updated><link href=\"{}\"/>",
+        escape(title),
+        escape(base),
+        escape(base)
+    );
+    for u in updates.iter().rev() {
+        out.push_str(&format!(
+            "<entry><id>{base}#{id}</id><title>{s}: {t}</title><updated>{at}</updated>\
+             <author><name>{who}</name></author><content type=\"text\">{b}</content></entry>",
+            base = escape(base),
+            id = escape(&u.id),
+            s = u.state.as_str(),
+            t = escape(&u.title),
+            at = u.published_at.to_rfc3339(),
+            who = escape(&u.published_by),
+            b = escape(&u.body),
+        ));
+    }
+    out.push_str("</feed>\n");
+    out
+}
+
+/// Builds a body off the async runtime (the store and the source are
+/// behind blocking locks); a failure is a 503 that says so, not a panic.
+async fn respond(
+    hub: Arc<Hub>,
+    content_type: &'static str,
+    body: impl FnOnce(&Hub) -> Result<String, String> + Send + 'static,
+) -> Response {
+    match tokio::task::spawn_blocking(move || body(&hub)).await {
+        Ok(Ok(body)) => ([(header::CONTENT_TYPE, content_type)], body).into_response(),
+        Ok(Err(e)) => {
+            tracing::error!("status page: {e}");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "status history unavailable\n",
+            )
+                .into_response()
+        }
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
+async fn page(State(hub): State<Arc<Hub>>) -> Response {
+    respond(hub, "text/html; charset=utf-8", |h| {
+        let sim = h.view().source().overview().simulated();
+        Ok(html(&title(h), &updates(h)?, sim))
+    })
+    .await
+}
+
+async fn json_page(State(hub): State<Arc<Hub>>) -> Response {
+    respond(hub, "application/json", |h| {
+        Ok(json_doc(&title(h), &updates(h)?).to_string())
+    })
+    .await
+}
+
+async fn feed(State(hub): State<Arc<Hub>>) -> Response {
+    respond(hub, "application/atom+xml; charset=utf-8", |h| {
+        let base = h.publishing().page_url.clone();
+        Ok(atom(&title(h), &base, &updates(h)?))
+    })
+    .await
+}
+
+/// Serves the page on `listener` until the task is aborted.
+pub fn serve(listener: TcpListener, hub: Arc<Hub>) -> tokio::task::JoinHandle<()> {
+    let app = Router::new()
+        .route("/", get(page))
+        .route("/index.json", get(json_page))
+        .route("/feed.atom", get(feed))
+        .with_state(hub);
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::error!("status page server stopped: {e}");
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markup_in_titles_and_bodies_is_text() {
+        let u = Update {
+            id: "su-000001".into(),
+            seq: 1,
+            operation_id: "op".into(),
+            state: crate::domain::IncidentState::Identified,
+            title: "<script>alert(1)</script>".into(),
+            body: "a & b \"quoted\" \x1b[2J".into(),
+            components: vec![("imap".into(), "major_outage".into())],
+            next_update: None,
+            published_by: "ana".into(),
+            published_at: chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
+            simulated: true,
+        };
+        let page = html("Status <b>", std::slice::from_ref(&u), true);
+        assert!(!page.contains("<script>") && page.contains("&lt;script&gt;"));
+        assert!(page.contains("a &amp; b &quot;quoted&quot;") && !page.contains('\x1b'));
+        assert!(page.contains("SIMULATED") && page.contains("major outage"));
+        let feed = atom("Status", "http://127.0.0.1:8080/", &[u]);
+        assert!(feed.contains("<title>identified: &lt;script&gt;alert(1)&lt;/script&gt;</title>"));
+    }
+}

@@ -1,0 +1,329 @@
+//! Status updates in the gateway: lint a draft, fill its placeholders from
+//! the live figures, store it with one outbox row per channel and target
+//! (one transaction, with the audit event), and let the outbox worker
+//! deliver. Also the board every console's header shows.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use super::hub::Hub;
+use crate::api::{self, pb};
+use crate::channels::{self, Channel, Facts, Preview, StatusBoard, TenantNotice, Update};
+use crate::domain::forecast::EtaRange;
+use crate::domain::status::{self, Draft, Figures, Finding};
+use crate::domain::{MailboxRow, MailboxState, Overview};
+use crate::sources::MailboxQuery;
+use crate::store::{DeliveryStatus, NewUpdate, Store, StoreError};
+
+/// What the gateway publishes to.
+pub struct Publishing {
+    pub channels: Vec<Arc<dyn Channel>>,
+    /// (id, name) of the components an update may name.
+    pub components: Vec<(String, String)>,
+    /// The built-in page's address, shown on every console.
+    pub page_url: String,
+}
+
+/// The components of a mail platform, as the service health panel names
+/// them.
+pub fn default_components() -> Vec<(String, String)> {
+    [
+        ("imap", "IMAP"),
+        ("pop", "POP3"),
+        ("webmail", "Webmail"),
+        ("smtp-in", "Inbound mail (SMTP)"),
+        ("smtp-out", "Outbound mail (SMTP)"),
+    ]
+    .into_iter()
+    .map(|(a, b)| (a.to_string(), b.to_string()))
+    .collect()
+}
+
+impl Default for Publishing {
+    fn default() -> Self {
+        Publishing {
+            channels: vec![Arc::new(channels::Page { url: String::new() })],
+            components: default_components(),
+            page_url: String::new(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    /// Errors in the draft: nothing published.
+    #[error("{}", list(.0))]
+    Lint(Vec<Finding>),
+    /// Only warnings, not confirmed: nothing published.
+    #[error("{}", list(.0))]
+    Unconfirmed(Vec<Finding>),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Store(#[from] StoreError),
+}
+
+fn list(f: &[Finding]) -> String {
+    f.iter()
+        .map(|f| format!("{}: {}", f.field, f.message))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// The live facts channels read, from the hub's source.
+pub struct HubFacts<'a>(pub &'a Hub);
+
+impl Facts for HubFacts<'_> {
+    fn affected_tenants(&self) -> Vec<TenantNotice> {
+        let view = self.0.view();
+        let src = view.source();
+        src.tenants()
+            .into_iter()
+            .filter(|t| t.affected() > 0)
+            .map(|t| TenantNotice {
+                contacts: src.contacts(&t.id),
+                tenant_id: t.id.to_string(),
+                name: t.name.to_string(),
+                affected: t.affected(),
+                eta: t.eta.clone(),
+            })
+            .collect()
+    }
+
+    fn affected_mailboxes(&self, tenant_id: &str) -> Vec<MailboxRow> {
+        let view = self.0.view();
+        let mut rows = Vec::new();
+        loop {
+            let q = MailboxQuery {
+                tenant_id: tenant_id.to_string(),
+                states: MailboxState::AFFECTED.to_vec(),
+                sort_by_eta: true,
+                offset: rows.len(),
+                limit: 1_000,
+            };
+            match view.source().mailboxes(&q) {
+                Ok(page) if !page.rows.is_empty() => {
+                    let done = rows.len() + page.rows.len() >= page.total;
+                    rows.extend(page.rows);
+                    if done {
+                        return rows;
+                    }
+                }
+                _ => return rows,
+            }
+        }
+    }
+}
+
+/// "Oct 07 08:41–Oct 08 13:40 UTC", absolute (a status update is read
+/// later, elsewhere), or why there is no estimate.
+fn eta_text(eta: &EtaRange) -> String {
+    let f = |t: DateTime<Utc>| t.format("%b %d %H:%M").to_string();
+    match (eta.p50, eta.p90) {
+        (Some(a), Some(b)) if f(a) == f(b) => format!("{} UTC", f(a)),
+        (Some(a), Some(b)) => format!("{}–{} UTC", f(a), f(b)),
+        _ if eta.reason.is_empty() => "not estimated yet".into(),
+        _ => format!("not estimated yet ({})", eta.reason),
+    }
+}
+
+/// The figures a body's placeholders are filled with, from the overview.
+pub fn figures(o: &Overview) -> Figures {
+    let t = &o.totals;
+    // The cluster in trouble: the one with the most mailboxes affected.
+    let c = o.clusters.iter().max_by_key(|c| c.affected_mailboxes);
+    let done = t.restored_mailboxes as f64;
+    let whole = done + t.affected_mailboxes as f64;
+    Figures {
+        affected_mailboxes: t.affected_mailboxes,
+        affected_tenants: t.affected_tenants,
+        restored_pct: if whole > 0.0 {
+            100.0 * done / whole
+        } else {
+            100.0
+        },
+        queue_depth: t.queued_messages,
+        queue_eta: c.map_or_else(
+            || "not estimated yet".into(),
+            |c| eta_text(&c.queue.drain_eta),
+        ),
+        reindex_eta: c.map_or_else(|| "not estimated yet".into(), |c| eta_text(&c.reindex.eta)),
+    }
+}
+
+impl Hub {
+    pub(super) fn publishing(&self) -> std::sync::RwLockReadGuard<'_, Publishing> {
+        self.publishing.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Replaces the channels, components and page address.
+    pub fn set_publishing(&self, p: Publishing) {
+        *self.publishing.write().unwrap_or_else(|e| e.into_inner()) = p;
+    }
+
+    /// The board, read from `store` (the caller holds its lock).
+    pub(super) fn board_with(&self, store: &dyn Store) -> pb::StatusBoard {
+        let p = self.publishing();
+        let board = StatusBoard {
+            latest: store.latest_update().unwrap_or_else(|e| {
+                tracing::warn!("status board: {e}");
+                None
+            }),
+            page_url: p.page_url.clone(),
+            channels: store.delivery_summary().unwrap_or_default(),
+            components: p.components.clone(),
+        };
+        api::board_to_pb(&board)
+    }
+
+    pub(super) fn board(&self) -> pb::StatusBoard {
+        let store = self.store();
+        self.board_with(&**store)
+    }
+
+    /// Lints `draft` against the last published state and this gateway's
+    /// components, and renders it as it would go out now.
+    fn render(
+        &self,
+        draft: &Draft,
+        store: &dyn Store,
+        actor: &str,
+        operation_id: &str,
+    ) -> Result<(Vec<Finding>, NewUpdate, u64), PublishError> {
+        let latest = store.latest_update()?;
+        let components: Vec<String> = self
+            .publishing()
+            .components
+            .iter()
+            .map(|c| c.0.clone())
+            .collect();
+        let ids: Vec<&str> = components.iter().map(String::as_str).collect();
+        let now = Utc::now();
+        let findings = status::lint(draft, latest.as_ref().map(|u| u.state), &ids, now);
+        let (overview, simulated) = {
+            let view = self.view();
+            let o = view.source().overview();
+            let sim = o.simulated();
+            (o, sim)
+        };
+        let update = NewUpdate {
+            operation_id: operation_id.to_string(),
+            state: draft.state,
+            title: draft.title.trim().to_string(),
+            body: status::fill(&draft.body, &figures(&overview)),
+            components: draft.components.clone(),
+            next_update: draft.next_update,
+            published_by: actor.to_string(),
+            published_at: now,
+            simulated,
+        };
+        let seq = latest.map_or(1, |u| u.seq + 1);
+        Ok((findings, update, seq))
+    }
+
+    fn as_update(new: &NewUpdate, seq: u64) -> Update {
+        Update {
+            id: crate::store::update_id(seq),
+            seq,
+            operation_id: new.operation_id.clone(),
+            state: new.state,
+            title: new.title.clone(),
+            body: new.body.clone(),
+            components: new.components.clone(),
+            next_update: new.next_update,
+            published_by: new.published_by.clone(),
+            published_at: new.published_at,
+            simulated: new.simulated,
+        }
+    }
+
+    /// What each channel would receive, and what is wrong with the draft.
+    pub fn preview(
+        &self,
+        draft: &Draft,
+        actor: &str,
+    ) -> Result<(Vec<Finding>, Vec<Preview>), PublishError> {
+        let (findings, new, seq) = {
+            let store = self.store();
+            self.render(draft, &**store, actor, "preview")?
+        };
+        let update = Self::as_update(&new, seq);
+        let facts = HubFacts(self);
+        let channels = self.publishing().channels.clone();
+        let previews = channels
+            .iter()
+            .flat_map(|c| c.preview(&update, &facts))
+            .collect();
+        Ok((findings, previews))
+    }
+
+    /// Publishes `draft` once per `operation_id`: stores it with its
+    /// deliveries and audit event, then wakes the outbox. Returns the
+    /// update, its deliveries and whether it is new.
+    pub fn publish(
+        &self,
+        draft: &Draft,
+        operation_id: &str,
+        confirm_warnings: bool,
+        actor: &str,
+    ) -> Result<(Update, Vec<DeliveryStatus>, bool), PublishError> {
+        if operation_id.is_empty()
+            || operation_id.len() > 64
+            || operation_id.chars().any(|c| !c.is_ascii_graphic())
+        {
+            return Err(PublishError::Invalid(
+                "operation_id must be 1–64 printable ASCII characters".into(),
+            ));
+        }
+        let channels = self.publishing().channels.clone();
+        let mut store = self.store();
+        let (findings, new, seq) = self.render(draft, &**store, actor, operation_id)?;
+        let (errors, warnings): (Vec<Finding>, Vec<Finding>) =
+            findings.into_iter().partition(|f| f.error);
+        if !errors.is_empty() {
+            return Err(PublishError::Lint(errors));
+        }
+        if !warnings.is_empty() && !confirm_warnings {
+            return Err(PublishError::Unconfirmed(warnings));
+        }
+        let update = Self::as_update(&new, seq);
+        let facts = HubFacts(self);
+        let deliveries: Vec<(String, String)> = channels
+            .iter()
+            .flat_map(|c| {
+                c.targets(&update, &facts)
+                    .into_iter()
+                    .map(|t| (c.name().to_string(), t))
+            })
+            .collect();
+        // The record keeps what was said, figures filled in.
+        let figures_quoted = format!(
+            "{} · {} deliveries · {}",
+            new.state.as_str(),
+            deliveries.len(),
+            new.body
+        );
+        let (stored, fresh) = store.publish(&new, &deliveries, &figures_quoted)?;
+        let list = store.deliveries(Some(&stored.id))?;
+        drop(store);
+        if fresh {
+            self.outbox_wake.notify_one();
+            tracing::info!(id = %stored.id, by = %actor, deliveries = list.len(), "status update published");
+        }
+        Ok((stored, list, fresh))
+    }
+
+    /// Every status update, oldest first, with its deliveries.
+    pub fn status_updates(&self) -> Result<Vec<(Update, Vec<DeliveryStatus>)>, StoreError> {
+        let store = self.store();
+        store
+            .status_updates()?
+            .into_iter()
+            .map(|u| {
+                let d = store.deliveries(Some(&u.id))?;
+                Ok((u, d))
+            })
+            .collect()
+    }
+}
