@@ -21,6 +21,8 @@ pub struct Config {
     pub mouse: Option<bool>,
     /// Shortest time between frames drawn for new data (ms, 100..=60000).
     pub refresh_ms: Option<u64>,
+    /// Ring the terminal bell when a promised status update is overdue.
+    pub bell: Option<bool>,
     /// The embedded demo's simulated incident.
     pub demo: Option<DemoConfig>,
     /// The bearer token this console presents to the gateway. Prefer
@@ -328,6 +330,8 @@ pub struct Paths {
     pub log_file: PathBuf,
     /// The gateway's war-room state (priorities, audit).
     pub state_file: PathBuf,
+    /// The console's unpublished status update.
+    pub draft_file: PathBuf,
 }
 
 fn xdg(var: &str, home_rel: &str) -> PathBuf {
@@ -348,6 +352,7 @@ impl Paths {
             config_file: config_override.unwrap_or_else(|| config_dir.join("config.toml")),
             keymap_file: config_dir.join("keymap.toml"),
             log_file: state_dir.join("console.log"),
+            draft_file: state_dir.join("draft.json"),
             state_file: xdg("XDG_DATA_HOME", ".local/share").join("state.sqlite"),
             state_dir,
         }

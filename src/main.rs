@@ -313,6 +313,51 @@ fn publishing(cfg: &Config) -> anyhow::Result<Publishing> {
                 .map_err(anyhow::Error::msg)?,
         ));
     }
+    if let Some(e) = &server.email {
+        use warroom::channels::email::{Email, EmailConfig};
+        let (host, port) = e
+            .smtp
+            .rsplit_once(':')
+            .and_then(|(h, p)| Some((h.trim_matches(['[', ']']).to_string(), p.parse().ok()?)))
+            .ok_or_else(|| anyhow::anyhow!("[server.email] smtp {:?} must be host:port", e.smtp))?;
+        p.channels.push(std::sync::Arc::new(
+            Email::new(EmailConfig {
+                smtp_host: host,
+                smtp_port: port,
+                from: e.from.clone(),
+                timeout,
+            })
+            .map_err(|e| anyhow::anyhow!("[server.email] {e}"))?,
+        ));
+    }
+    if let Some(sp) = &server.statuspage {
+        use warroom::channels::statuspage::{DEFAULT_BASE_URL, Statuspage, StatuspageConfig};
+        let api_key = match (&sp.api_key_env, &sp.api_key_file) {
+            (Some(var), None) => std::env::var(var).map_err(|_| {
+                anyhow::anyhow!(
+                    "[server.statuspage] api_key_env: environment variable {var} is not set"
+                )
+            })?,
+            (None, Some(file)) => warroom::config::read_secret(file)
+                .map_err(|e| anyhow::anyhow!("[server.statuspage] api_key_file: {e}"))?,
+            _ => anyhow::bail!(
+                "[server.statuspage] give exactly one of api_key_env, api_key_file (the key never goes in the config file or on the command line)"
+            ),
+        };
+        p.channels.push(std::sync::Arc::new(
+            Statuspage::new(StatuspageConfig {
+                base_url: sp
+                    .base_url
+                    .clone()
+                    .unwrap_or_else(|| DEFAULT_BASE_URL.into()),
+                page_id: sp.page_id.clone(),
+                api_key,
+                components: sp.components.clone(),
+                timeout,
+            })
+            .map_err(|e| anyhow::anyhow!("[server.statuspage] {e}"))?,
+        ));
+    }
     Ok(p)
 }
 
@@ -498,6 +543,8 @@ async fn console(args: ConsoleArgs, cfg: Config, paths: Paths) -> anyhow::Result
         mouse: cfg.mouse.unwrap_or(false),
         startup_warning: warning,
         refresh: Duration::from_millis(args.refresh_ms.or(cfg.refresh_ms).unwrap_or(1_000)),
+        draft_path: paths.draft_file.clone(),
+        bell: cfg.bell.unwrap_or(false),
     })
     .await;
     if let Some(gw) = embedded {

@@ -116,6 +116,12 @@ pub struct TenantNotice {
 pub trait Facts: Send + Sync {
     /// Every tenant with at least one mailbox without service now.
     fn affected_tenants(&self) -> Vec<TenantNotice>;
+    /// One tenant, whether affected or not (None: unknown).
+    fn tenant_notice(&self, tenant_id: &str) -> Option<TenantNotice> {
+        self.affected_tenants()
+            .into_iter()
+            .find(|t| t.tenant_id == tenant_id)
+    }
     /// One tenant's affected mailboxes (every page), in reindex order.
     fn affected_mailboxes(&self, tenant_id: &str) -> Vec<MailboxRow>;
 }

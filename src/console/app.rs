@@ -42,6 +42,20 @@ pub enum Command {
     FetchAudit {
         serial: u64,
     },
+    /// Keep the composer's draft on disk (None: delete it, it is published).
+    SaveDraft(Option<Box<super::composer::DraftFile>>),
+    PreviewStatus {
+        serial: u64,
+        draft: pb::StatusUpdateDraft,
+    },
+    PublishStatus {
+        serial: u64,
+        draft: pb::StatusUpdateDraft,
+        operation_id: String,
+        confirm_warnings: bool,
+    },
+    /// Ring the terminal bell (the promised update is overdue).
+    Bell,
 }
 
 /// The priority form: what the operator chose, kept through errors.
@@ -253,6 +267,13 @@ pub struct App {
     pub read_only: bool,
     pub me: Option<Me>,
     pub prio: Option<PrioForm>,
+    /// The status-update composer, over the body while open.
+    pub composer: Option<super::composer::Composer>,
+    /// A draft saved by an earlier session, offered back.
+    pub saved_draft: Option<super::composer::DraftFile>,
+    /// Ring the bell once when the promised update becomes overdue.
+    pub bell: bool,
+    bell_rung_for: Option<String>,
     serial: u64,
 }
 
@@ -282,8 +303,106 @@ impl App {
             read_only: false,
             me: None,
             prio: None,
+            composer: None,
+            saved_draft: None,
+            bell: false,
+            bell_rung_for: None,
             serial: 0,
         }
+    }
+
+    /// Opens the composer: the saved draft if there is one, else a new
+    /// draft that starts from the last published state.
+    fn open_composer(&mut self) -> Command {
+        if !self.role().can_publish() {
+            let why = if self.read_only {
+                "read-only console (--read-only): status updates cannot be published here"
+                    .to_string()
+            } else {
+                format!(
+                    "you are a {}: publishing status updates needs the comms role",
+                    self.role().as_str()
+                )
+            };
+            self.say(why, true);
+            return Command::None;
+        }
+        if self.composer.is_none() {
+            let draft = self.saved_draft.take().unwrap_or_else(|| {
+                let state = self
+                    .model
+                    .board
+                    .latest
+                    .as_ref()
+                    .map_or(self.model.overview.incident.state, |u| u.state);
+                super::composer::DraftFile::new(state)
+            });
+            self.composer = Some(super::composer::Composer::new(draft));
+        }
+        Command::None
+    }
+
+    fn composer_key(&mut self, k: KeyEvent) -> Command {
+        use super::composer::Ask;
+        self.serial += 1;
+        let serial = self.serial;
+        let Some(c) = self.composer.as_mut() else {
+            return Command::None;
+        };
+        match c.key(k, Utc::now()) {
+            Ask::None => Command::None,
+            Ask::Close => {
+                let d = self.composer.take().map(|c| c.draft);
+                if d.as_ref()
+                    .is_some_and(|d| !d.title.is_empty() || !d.body.is_empty())
+                {
+                    self.say("draft kept: U (or :publish) opens it again", false);
+                    self.saved_draft = d;
+                }
+                Command::None
+            }
+            Ask::Save => Command::SaveDraft(Some(Box::new(c.draft.clone()))),
+            Ask::Preview(draft) => {
+                c.serial = serial;
+                Command::PreviewStatus { serial, draft }
+            }
+            Ask::Publish {
+                draft,
+                operation_id,
+                confirm_warnings,
+            } => {
+                c.serial = serial;
+                Command::PublishStatus {
+                    serial,
+                    draft,
+                    operation_id,
+                    confirm_warnings,
+                }
+            }
+        }
+    }
+
+    /// The promised next update: time left, or how long it is overdue.
+    /// None when nothing is promised (no update yet, or resolved).
+    pub fn next_update_due(&self) -> Option<chrono::Duration> {
+        let latest = self.model.board.latest.as_ref()?;
+        if latest.state == crate::domain::IncidentState::Resolved {
+            return None;
+        }
+        Some(latest.next_update? - self.clock)
+    }
+
+    /// Once per promise, when it becomes overdue: the bell, if wanted.
+    pub fn bell_due(&mut self) -> Command {
+        let overdue = self
+            .next_update_due()
+            .is_some_and(|d| d <= chrono::Duration::zero());
+        let id = self.model.board.latest.as_ref().map(|u| u.id.clone());
+        if self.bell && overdue && self.bell_rung_for != id {
+            self.bell_rung_for = id;
+            return Command::Bell;
+        }
+        Command::None
     }
 
     /// What this console may do: the gateway's answer, capped by
@@ -575,6 +694,47 @@ impl App {
                     (Err(e), None) => self.say(format!("priority not set: {}", e.message), true),
                 }
             }
+            ClientEvent::StatusPreview { serial, result } => {
+                if let Some(c) = self.composer.as_mut().filter(|c| c.serial == serial) {
+                    match result {
+                        Ok((findings, previews)) => {
+                            c.findings = findings;
+                            c.previews = previews;
+                            c.stage = super::composer::Stage::Previewed;
+                        }
+                        Err(e) => {
+                            c.error = Some(e);
+                            c.stage = super::composer::Stage::Editing;
+                        }
+                    }
+                }
+            }
+            ClientEvent::Published { serial, result } => {
+                let mine = self.composer.as_ref().is_some_and(|c| c.serial == serial);
+                match result {
+                    Ok((id, deliveries)) => {
+                        if mine {
+                            self.composer = None;
+                        }
+                        self.say(
+                            format!("published {id}: {deliveries} deliveries queued"),
+                            false,
+                        );
+                        return Command::SaveDraft(None);
+                    }
+                    Err((e, findings)) => match self.composer.as_mut().filter(|_| mine) {
+                        // Back to the form, with everything typed.
+                        Some(c) => {
+                            c.stage = super::composer::Stage::Editing;
+                            c.error = Some(e);
+                            if !findings.is_empty() {
+                                c.findings = findings;
+                            }
+                        }
+                        None => self.say(format!("not published: {e}"), true),
+                    },
+                }
+            }
             ClientEvent::Audit { serial, result } => {
                 if let View::Timeline(tv) = &mut self.view
                     && tv.serial == serial
@@ -697,6 +857,12 @@ impl App {
             }
             return self.prio_key(k);
         }
+        if self.composer.is_some() {
+            if ctrl_c {
+                return Command::Quit;
+            }
+            return self.composer_key(k);
+        }
         if let Some(input) = self.palette.as_mut() {
             match k.code {
                 KeyCode::Esc => self.palette = None,
@@ -772,6 +938,7 @@ impl App {
             Action::Help => self.help = true,
             Action::Palette => self.palette = Some(String::new()),
             Action::Lookup => return self.open_lookup(String::new()),
+            Action::Compose => return self.open_composer(),
             Action::Timeline if !matches!(self.view, View::Timeline(_)) => {
                 return self.open_timeline();
             }
@@ -1117,13 +1284,7 @@ impl App {
             "lookup" => self.open_lookup(arg.to_string()),
             "prio" => self.prio_command(arg),
             "timeline" => self.open_timeline(),
-            "publish" => {
-                self.say(
-                    "publishing status updates is not available yet (issue #5)",
-                    true,
-                );
-                Command::None
-            }
+            "publish" => self.open_composer(),
             other => {
                 self.say(
                     format!(

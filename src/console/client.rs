@@ -114,7 +114,127 @@ pub enum ClientEvent {
         serial: u64,
         result: Result<Vec<AuditEvent>, String>,
     },
+    StatusPreview {
+        serial: u64,
+        result: Result<PreviewAnswer, String>,
+    },
+    /// (update id, deliveries) or (why not, the lint findings).
+    Published {
+        serial: u64,
+        result: Result<(String, usize), (String, Vec<super::composer::Finding>)>,
+    },
 }
+
+fn findings_from_pb(f: &[pb::LintFinding]) -> Vec<super::composer::Finding> {
+    f.iter()
+        .map(|f| super::composer::Finding {
+            error: f.error,
+            field: f.field.clone(),
+            message: f.message.clone(),
+        })
+        .collect()
+}
+
+/// Lint findings carried in a refusal's details, if any.
+fn refused_findings(s: &tonic::Status) -> Vec<super::composer::Finding> {
+    <pb::PreviewStatusUpdateResponse as prost::Message>::decode(s.details())
+        .map(|r| findings_from_pb(&r.findings))
+        .unwrap_or_default()
+}
+
+/// The gateway's words for a refusal the author can act on.
+fn refusal(s: &tonic::Status) -> String {
+    match s.code() {
+        tonic::Code::InvalidArgument
+        | tonic::Code::FailedPrecondition
+        | tonic::Code::PermissionDenied
+        | tonic::Code::Unauthenticated => s.message().to_string(),
+        _ => describe(s),
+    }
+}
+
+pub fn spawn_preview(
+    client: GatewayClient,
+    serial: u64,
+    draft: pb::StatusUpdateDraft,
+    tx: mpsc::Sender<ClientEvent>,
+) {
+    tokio::spawn(async move {
+        let r = tokio::time::timeout(
+            Duration::from_secs(30),
+            client
+                .raw()
+                .preview_status_update(pb::PreviewStatusUpdateRequest { draft: Some(draft) }),
+        )
+        .await;
+        let result = match r {
+            Ok(Ok(r)) => {
+                let r = r.into_inner();
+                Ok((
+                    findings_from_pb(&r.findings),
+                    r.previews
+                        .into_iter()
+                        .map(|p| (p.channel, p.content_type, p.content))
+                        .collect(),
+                ))
+            }
+            Ok(Err(s)) => Err(refusal(&s)),
+            Err(_) => Err("gateway did not answer within 30 s".into()),
+        };
+        let _ = tx.send(ClientEvent::StatusPreview { serial, result }).await;
+    });
+}
+
+/// Publishes once per operation id: a retry after a lost answer is safe.
+pub async fn publish(
+    client: &GatewayClient,
+    draft: pb::StatusUpdateDraft,
+    operation_id: String,
+    confirm_warnings: bool,
+) -> Result<pb::StatusUpdate, (String, Vec<super::composer::Finding>)> {
+    let r = tokio::time::timeout(
+        Duration::from_secs(30),
+        client
+            .raw()
+            .publish_status_update(pb::PublishStatusUpdateRequest {
+                draft: Some(draft),
+                operation_id,
+                confirm_warnings,
+            }),
+    )
+    .await;
+    match r {
+        Ok(Ok(r)) => r
+            .into_inner()
+            .update
+            .ok_or_else(|| ("the gateway's answer has no update in it".to_string(), Vec::new())),
+        Ok(Err(s)) => Err((refusal(&s), refused_findings(&s))),
+        Err(_) => Err((
+            "gateway did not answer within 30 s; publishing again with the same draft publishes once"
+                .into(),
+            Vec::new(),
+        )),
+    }
+}
+
+pub fn spawn_publish(
+    client: GatewayClient,
+    serial: u64,
+    draft: pb::StatusUpdateDraft,
+    operation_id: String,
+    confirm_warnings: bool,
+    tx: mpsc::Sender<ClientEvent>,
+) {
+    tokio::spawn(async move {
+        let result = publish(&client, draft, operation_id, confirm_warnings)
+            .await
+            .map(|u| (u.id, u.deliveries.len()));
+        let _ = tx.send(ClientEvent::Published { serial, result }).await;
+    });
+}
+
+/// Lint findings and (channel, content type, content) per channel.
+pub type PreviewAnswer = (Vec<super::composer::Finding>, Vec<(String, String, String)>);
 
 /// Why the gateway refused a priority, and (on a stale version) what the
 /// priority is now.

@@ -40,7 +40,7 @@ impl Context {
     pub fn actions(self) -> &'static [Action] {
         use Action::*;
         match self {
-            Context::Global => &[Quit, Help, Palette, Lookup, Timeline],
+            Context::Global => &[Quit, Help, Palette, Lookup, Timeline, Compose],
             Context::Overview => &[
                 Down,
                 Up,
@@ -102,10 +102,11 @@ pub enum Action {
     Export,
     Prioritize,
     Timeline,
+    Compose,
 }
 
 impl Action {
-    pub const ALL: [Action; 24] = [
+    pub const ALL: [Action; 25] = [
         Action::Quit,
         Action::Help,
         Action::Palette,
@@ -130,6 +131,7 @@ impl Action {
         Action::Export,
         Action::Prioritize,
         Action::Timeline,
+        Action::Compose,
     ];
 
     pub fn name(self) -> &'static str {
@@ -158,6 +160,7 @@ impl Action {
             Action::Export => "export",
             Action::Prioritize => "prioritize",
             Action::Timeline => "timeline",
+            Action::Compose => "compose",
         }
     }
 
@@ -194,6 +197,9 @@ impl Action {
                 "set the tenant's reindex priority (←→ P0..P3, type a reason, enter, enter to confirm)"
             }
             Action::Timeline => "timeline: every priority change and publish (esc back)",
+            Action::Compose => {
+                "compose a status update (tab: next field, ctrl-p: preview, esc: close; the draft is kept)"
+            }
         }
     }
 

@@ -9,6 +9,7 @@
 
 pub mod app;
 pub mod client;
+pub mod composer;
 pub mod export;
 pub mod keymap;
 pub mod lookup;
@@ -32,6 +33,7 @@ use client::{ClientEvent, GatewayClient};
 /// Starts the network work a key or an update asked for.
 fn run_command(
     cmd: Command,
+    draft_path: &std::path::Path,
     client: &GatewayClient,
     tx: &mpsc::Sender<ClientEvent>,
     resubscribe: &tokio::sync::Notify,
@@ -49,6 +51,24 @@ fn run_command(
             client::spawn_set_priority(client.clone(), serial, request, tx.clone())
         }
         Command::FetchAudit { serial } => client::spawn_audit(client.clone(), serial, tx.clone()),
+        Command::SaveDraft(draft) => composer::save_draft(draft_path, draft.as_deref()),
+        Command::PreviewStatus { serial, draft } => {
+            client::spawn_preview(client.clone(), serial, draft, tx.clone())
+        }
+        Command::PublishStatus {
+            serial,
+            draft,
+            operation_id,
+            confirm_warnings,
+        } => client::spawn_publish(
+            client.clone(),
+            serial,
+            draft,
+            operation_id,
+            confirm_warnings,
+            tx.clone(),
+        ),
+        Command::Bell => terminal::bell(),
         Command::None | Command::Quit => {}
     }
 }
@@ -69,6 +89,10 @@ pub struct Options {
     pub startup_warning: Option<String>,
     /// Shortest time between two frames drawn for data alone.
     pub refresh: Duration,
+    /// Where the composer keeps its draft (XDG state dir).
+    pub draft_path: std::path::PathBuf,
+    /// Ring the bell when a promised status update is overdue.
+    pub bell: bool,
 }
 
 /// Runs the console until the user quits or the terminal goes away.
@@ -85,9 +109,24 @@ pub async fn run(opts: Options) -> anyhow::Result<i32> {
 
     let mut app = App::new(client.url().to_string(), opts.theme);
     app.read_only = opts.read_only;
+    app.bell = opts.bell;
     app.simulated_hint = opts.simulated_hint;
     app.keymap = opts.keymap;
     app.status = opts.startup_warning.map(|w| (w, true));
+    match composer::load_draft(&opts.draft_path) {
+        Ok(Some(d)) => {
+            app.status = app.status.take().or(Some((
+                format!(
+                    "an unpublished status update draft (saved {} UTC) is waiting: U or :publish opens it",
+                    d.saved_at.format("%H:%M")
+                ),
+                false,
+            )));
+            app.saved_draft = Some(d);
+        }
+        Ok(None) => {}
+        Err(e) => app.status = Some((e, true)),
+    }
     app.refresh = opts.refresh;
     let mut term = terminal::enter(opts.mouse)?;
     let mut signals = terminal::Signals::new()?;
@@ -118,7 +157,7 @@ pub async fn run(opts: Options) -> anyhow::Result<i32> {
                 Some(Ok(Event::Key(k))) if k.kind != KeyEventKind::Release => {
                     match app.on_key(k) {
                         Command::Quit => break 0,
-                        cmd => run_command(cmd, &client, &tx, &resubscribe),
+                        cmd => run_command(cmd, &opts.draft_path, &client, &tx, &resubscribe),
                     }
                     dirty = true;
                 }
@@ -148,7 +187,7 @@ pub async fn run(opts: Options) -> anyhow::Result<i32> {
                 while let Some(msg) = next {
                     urgent |= app.is_urgent(&msg);
                     let cmd = app.on_client(msg);
-                    run_command(cmd, &client, &tx, &resubscribe);
+                    run_command(cmd, &opts.draft_path, &client, &tx, &resubscribe);
                     next = rx.try_recv().ok();
                 }
                 data_pending = true;
@@ -161,6 +200,8 @@ pub async fn run(opts: Options) -> anyhow::Result<i32> {
                     shown_second = second;
                     dirty = true;
                 }
+                let cmd = app.bell_due();
+                run_command(cmd, &opts.draft_path, &client, &tx, &resubscribe);
             }
             _ = signals.recv() => break 0,
         }

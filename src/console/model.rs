@@ -13,6 +13,8 @@ use crate::domain::{Overview, TenantRow};
 pub struct Model {
     pub version: u64,
     pub overview: Overview,
+    /// Status updates: the latest, the page, deliveries per channel.
+    pub board: crate::channels::StatusBoard,
     rows: Vec<TenantRow>,
     index: HashMap<Arc<str>, usize>,
     /// Row indices in display order; rebuilt lazily after a change.
@@ -51,6 +53,7 @@ impl Model {
         }
         self.version = u.version;
         self.overview = api::overview_from_pb(u);
+        self.board = api::board_from_pb(u.status.as_ref(), self.overview.simulated());
         for t in &u.tenants {
             let row = api::tenant_from_pb(t);
             match self.index.get(&row.id) {

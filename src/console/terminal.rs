@@ -101,6 +101,14 @@ pub fn base64(data: &[u8]) -> String {
     out
 }
 
+/// Rings the terminal bell.
+pub fn bell() {
+    use std::io::Write;
+    let mut out = std::io::stdout();
+    let _ = out.write_all(b"\x07");
+    let _ = out.flush();
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -57,6 +57,11 @@ pub fn render(f: &mut Frame, app: &App) {
     .areas(area);
     render_header(f, header, app);
     match &app.view {
+        _ if app.composer.is_some() => {
+            if let Some(c) = &app.composer {
+                render_composer(f, body, app, c);
+            }
+        }
         View::Overview => render_overview(f, body, app, wide),
         View::Tenant(tv) => render_tenant(f, body, app, tv),
         View::Lookup(lv) => render_lookup(f, body, app, lv),
@@ -104,10 +109,21 @@ fn render_header(f: &mut Frame, area: Rect, app: &App) {
     let wide = area.width >= 110;
     // The connection state and the clock are pinned right, so they are never
     // the part that gets cut off.
-    let mut right: Vec<Span> = vec![Span::raw(format!(
+    let mut right: Vec<Span> = Vec::new();
+    if let Some(left) = app.next_update_due() {
+        if left <= chrono::Duration::zero() {
+            right.push(Span::styled(
+                format!(" ⚠ UPDATE OVERDUE {} ", duration(-left)),
+                th.badge(),
+            ));
+        } else {
+            right.push(Span::raw(format!(" next update in {} ·", duration(left))));
+        }
+    }
+    right.push(Span::raw(format!(
         " {} ",
         app.clock.format(app.clock_format())
-    ))];
+    )));
     right.extend(conn_spans(app));
     right.push(Span::raw(" "));
     if let Some(me) = app.me.as_ref().filter(|_| wide) {
@@ -883,6 +899,19 @@ pub fn footer_hints(app: &App) -> String {
     if app.filter_editing {
         return "type to filter · enter keep · esc clear".into();
     }
+    if let Some(c) = &app.composer {
+        use super::composer::Stage;
+        return match c.stage {
+            Stage::Editing => {
+                "tab/shift-tab field · ←→ state · enter: newline in the body · ctrl-p preview · esc close (draft kept)"
+            }
+            Stage::Previewing => "asking the gateway for a preview… (esc: back)",
+            Stage::Previewed => "↑↓ scroll · enter: publish… · esc: back to the form",
+            Stage::Confirm => "y: publish now · any other key: back to the preview",
+            Stage::Publishing => "publishing…",
+        }
+        .into();
+    }
     if let Some(form) = &app.prio {
         return if form.confirming {
             "enter or y: set it · any other key: back to the form".into()
@@ -1012,6 +1041,54 @@ fn render_help(f: &mut Frame, area: Rect, app: &App) {
 
 fn render_timeline(f: &mut Frame, area: Rect, app: &App, tv: &super::app::TimelineView) {
     let th = &app.theme;
+    // Where status updates went: the page, and each channel's deliveries.
+    let board = &app.model.board;
+    let [top, area] = Layout::vertical([Constraint::Length(2), Constraint::Min(3)]).areas(area);
+    let mut lines = vec![Line::from(vec![
+        Span::styled(" status page ", th.title()),
+        Span::raw(if board.page_url.is_empty() {
+            "none".to_string()
+        } else {
+            safe(&board.page_url)
+        }),
+        Span::raw(match &board.latest {
+            Some(u) => format!(
+                " · latest {} {} at {} UTC by {}",
+                safe(&u.id),
+                u.state.as_str(),
+                u.published_at.format("%H:%M"),
+                safe(&u.published_by)
+            ),
+            None => " · nothing published yet".into(),
+        }),
+    ])];
+    let mut spans = vec![Span::styled(" deliveries ", th.title())];
+    for c in &board.channels {
+        let style = if c.failed > 0 {
+            th.alert()
+        } else if c.pending > 0 {
+            th.badge()
+        } else {
+            th.ok()
+        };
+        let mut text = format!("{} {} sent", safe(&c.channel), thousands(c.sent));
+        if c.pending > 0 {
+            text.push_str(&format!(", {} pending", thousands(c.pending)));
+        }
+        if c.failed > 0 {
+            text.push_str(&format!(", {} failed", thousands(c.failed)));
+        }
+        if (c.pending > 0 || c.failed > 0) && !c.last_problem.is_empty() {
+            text.push_str(&format!(" ({})", clip(&safe(&c.last_problem), 40)));
+        }
+        spans.push(Span::styled(text, style));
+        spans.push(Span::raw("  "));
+    }
+    if board.channels.is_empty() {
+        spans.push(Span::raw("none yet"));
+    }
+    lines.push(Line::from(spans));
+    f.render_widget(Paragraph::new(lines), top);
     let status = if tv.loading && tv.events.is_empty() {
         " loading…".to_string()
     } else {
@@ -1180,5 +1257,180 @@ fn render_prio(f: &mut Frame, area: Rect, app: &App, form: &super::app::PrioForm
                 .title(Span::styled(" Set reindex priority ", th.title())),
         ),
         r,
+    );
+}
+
+fn render_composer(f: &mut Frame, area: Rect, app: &App, c: &super::composer::Composer) {
+    use super::composer::{Field, Stage};
+    let th = &app.theme;
+    let wide = area.width >= 110;
+    let showing_preview = matches!(
+        c.stage,
+        Stage::Previewed | Stage::Confirm | Stage::Publishing
+    );
+    // Side by side when there is room; otherwise the preview replaces the
+    // form while it is shown.
+    let (form, side) = if wide {
+        let [a, b] = Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)])
+            .areas(area);
+        (a, b)
+    } else if showing_preview {
+        (Rect::default(), area)
+    } else {
+        (area, Rect::default())
+    };
+    let label = |fld: Field, name: &str| {
+        let style = if c.field == fld && c.stage == Stage::Editing {
+            th.selected()
+        } else {
+            th.title()
+        };
+        Span::styled(format!("{name:<12}"), style)
+    };
+    let cursor = |fld: Field| if c.field == fld { "▏" } else { "" };
+    let pad = " ".repeat(12);
+    let mut lines: Vec<Line> = Vec::new();
+    let mut states = vec![label(Field::State, "state")];
+    for st in super::composer::STATES {
+        let style = if st.as_str() == c.draft.state {
+            th.selected()
+        } else {
+            th.dim()
+        };
+        states.push(Span::styled(format!(" {} ", st.as_str()), style));
+    }
+    lines.push(Line::from(states));
+    lines.push(Line::from(vec![
+        label(Field::Title, "title"),
+        Span::raw(safe(&c.draft.title)),
+        Span::raw(cursor(Field::Title)),
+    ]));
+    lines.push(Line::from(Span::styled(
+        format!(
+            "{pad}{}/{} characters",
+            c.draft.title.chars().count(),
+            crate::domain::status::MAX_TITLE_CHARS
+        ),
+        th.dim(),
+    )));
+    lines.push(Line::from(label(Field::Body, "body")));
+    let body_lines: Vec<&str> = c.draft.body.split('\n').collect();
+    let room = (form.height as usize).saturating_sub(14).max(3);
+    let skip = body_lines.len().saturating_sub(room);
+    for (i, l) in body_lines.iter().enumerate().skip(skip) {
+        let at_end = i + 1 == body_lines.len();
+        lines.push(Line::from(format!(
+            "  {}{}",
+            safe(l),
+            if at_end { cursor(Field::Body) } else { "" }
+        )));
+    }
+    lines.push(Line::from(Span::styled(
+        format!(
+            "{pad}{}/{} characters · {}",
+            c.draft.body.chars().count(),
+            crate::domain::status::MAX_BODY_CHARS,
+            crate::domain::status::PLACEHOLDERS
+                .map(|(p, _)| format!("{{{p}}}"))
+                .join(" ")
+        ),
+        th.dim(),
+    )));
+    lines.push(Line::from(vec![
+        label(Field::Components, "components"),
+        Span::raw(safe(&c.draft.components)),
+        Span::raw(cursor(Field::Components)),
+    ]));
+    let known: Vec<&str> = app
+        .model
+        .board
+        .components
+        .iter()
+        .map(|(id, _)| id.as_str())
+        .collect();
+    lines.push(Line::from(Span::styled(
+        format!(
+            "{pad}ID=STATUS, comma separated; ids: {}",
+            safe(&known.join(" "))
+        ),
+        th.dim(),
+    )));
+    lines.push(Line::from(vec![
+        label(Field::Next, "next update"),
+        Span::raw(safe(&c.draft.next)),
+        Span::raw(cursor(Field::Next)),
+    ]));
+    lines.push(match c.next_hint(app.clock) {
+        Ok(hint) => Line::from(Span::styled(format!("{pad}→ {hint}"), th.dim())),
+        Err(e) => Line::from(Span::styled(format!("{pad}✖ {}", safe(&e)), th.alert())),
+    });
+    if let Some(e) = &c.error {
+        lines.push(Line::from(Span::styled(
+            format!("✖ {}", safe(e)),
+            th.alert(),
+        )));
+    }
+    if !app.model.board.page_url.is_empty() {
+        lines.push(Line::from(Span::styled(
+            format!("status page: {}", safe(&app.model.board.page_url)),
+            th.dim(),
+        )));
+    }
+    if form.height > 0 {
+        f.render_widget(
+            Paragraph::new(lines)
+                .wrap(Wrap { trim: false })
+                .block(block(app, "Status update · the draft is saved as you type")),
+            form,
+        );
+    }
+    if side.height == 0 {
+        return;
+    }
+    let mut out: Vec<Line> = Vec::new();
+    if c.stage == Stage::Confirm {
+        let mut channels: Vec<&str> = c.previews.iter().map(|p| p.0.as_str()).collect();
+        channels.dedup();
+        out.push(Line::from(Span::styled(
+            format!(
+                "Publish to {} now? y: yes · any other key: no",
+                safe(&channels.join(", "))
+            ),
+            th.badge(),
+        )));
+    }
+    for fd in &c.findings {
+        let (mark, style) = if fd.error {
+            ("✖", th.alert())
+        } else {
+            ("⚠", th.badge())
+        };
+        out.push(Line::from(Span::styled(
+            format!("{mark} {}: {}", safe(&fd.field), safe(&fd.message)),
+            style,
+        )));
+    }
+    match c.stage {
+        Stage::Editing if c.previews.is_empty() => {
+            out.push(Line::from(
+                "ctrl-p shows exactly what each channel will receive.",
+            ));
+        }
+        Stage::Previewing => out.push(Line::from("asking the gateway…")),
+        _ => {}
+    }
+    for (channel, ctype, content) in &c.previews {
+        out.push(Line::from(Span::styled(
+            format!("── {} ({})", safe(channel), safe(ctype)),
+            th.title(),
+        )));
+        out.extend(content.lines().map(|l| Line::from(safe(l))));
+    }
+    f.render_widget(
+        Paragraph::new(out)
+            .wrap(Wrap { trim: false })
+            .scroll((c.scroll, 0))
+            .block(block(app, "Preview: exactly what each channel receives")),
+        side,
     );
 }

@@ -91,6 +91,18 @@ impl Facts for HubFacts<'_> {
             .collect()
     }
 
+    fn tenant_notice(&self, tenant_id: &str) -> Option<TenantNotice> {
+        let view = self.0.view();
+        let src = view.source();
+        src.tenant(tenant_id).map(|t| TenantNotice {
+            contacts: src.contacts(&t.id),
+            tenant_id: t.id.to_string(),
+            name: t.name.to_string(),
+            affected: t.affected(),
+            eta: t.eta.clone(),
+        })
+    }
+
     fn affected_mailboxes(&self, tenant_id: &str) -> Vec<MailboxRow> {
         let view = self.0.view();
         let mut rows = Vec::new();
