@@ -48,6 +48,9 @@ enum Command {
     /// Is this mailbox, domain or tenant affected, and when is it back?
     /// Exit code 0: found, 1: not found, 2: error.
     Lookup(LookupArgs),
+    /// Publish a status update to every channel (or preview it with --dry-run).
+    /// Exit code 0: published (or previewed), 1: the draft has errors, 2: error.
+    Publish(PublishArgs),
     /// A markdown incident report from the gateway's audit log: timeline,
     /// priority decisions, status updates.
     Report(ConsoleArgs),
@@ -182,6 +185,44 @@ fn parse_state(s: &str) -> Result<warroom::domain::MailboxState, String> {
                 .map(|m| m.as_str())
                 .join(", ")
         )
+    })
+}
+
+#[derive(Args, Debug)]
+struct PublishArgs {
+    /// investigating, identified, monitoring or resolved.
+    #[arg(long, value_parser = parse_incident_state)]
+    state: warroom::domain::IncidentState,
+    /// At most 255 characters.
+    #[arg(long)]
+    title: String,
+    /// At most 25,000 characters; "-" reads it from stdin. Placeholders such
+    /// as {affected_mailboxes} are filled at publish time (docs/user-guide.md).
+    #[arg(long)]
+    body: String,
+    /// When the next update comes: +90m, 2h, a UTC time today (23:30) or
+    /// "2026-11-30 01:30". Required unless --state resolved.
+    #[arg(long, value_name = "WHEN")]
+    next: Option<String>,
+    /// A component and its status, e.g. imap=major_outage (repeatable).
+    #[arg(long = "component", value_name = "ID=STATUS")]
+    components: Vec<String>,
+    /// Print exactly what each channel would receive; publish nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Go ahead despite warnings (e.g. the state going back).
+    #[arg(long)]
+    confirm_warnings: bool,
+    /// Publishing twice with one id publishes once [default: a new id].
+    #[arg(long, value_name = "ID")]
+    operation_id: Option<String>,
+    #[command(flatten)]
+    console: ConsoleArgs,
+}
+
+fn parse_incident_state(s: &str) -> Result<warroom::domain::IncidentState, String> {
+    warroom::console::composer::parse_state(s).ok_or_else(|| {
+        format!("unknown state {s:?}; states: investigating, identified, monitoring, resolved")
     })
 }
 
@@ -633,6 +674,111 @@ async fn lookup(args: LookupArgs, cfg: Config) -> anyhow::Result<i32> {
     Ok(if answer.matches.is_empty() { 1 } else { 0 })
 }
 
+/// `warroom publish`: the same draft the composer builds, linted locally
+/// for what needs no gateway (the time), then previewed or published.
+async fn publish(args: PublishArgs, cfg: Config) -> anyhow::Result<i32> {
+    use warroom::console::{client, composer};
+    let body = if args.body == "-" {
+        let mut b = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut b)
+            .map_err(|e| anyhow::anyhow!("cannot read the body from stdin: {e}"))?;
+        b
+    } else {
+        args.body.clone()
+    };
+    let draft = composer::DraftFile {
+        state: args.state.as_str().into(),
+        title: args.title.clone(),
+        body,
+        components: args.components.join(","),
+        next: args.next.clone().unwrap_or_default(),
+        operation_id: args
+            .operation_id
+            .clone()
+            .unwrap_or_else(composer::operation_id),
+        saved_at: chrono::Utc::now(),
+    };
+    let request = match draft.to_pb(chrono::Utc::now()) {
+        Ok(r) => r,
+        Err((_, why)) => {
+            eprintln!("warroom: not published: {why}");
+            return Ok(1);
+        }
+    };
+    let (gw, embedded) = gateway_or_demo(&args.console, &cfg).await?;
+    let code = if args.dry_run {
+        preview_to_stdout(&gw, request).await
+    } else {
+        match client::publish(
+            &gw,
+            request,
+            draft.operation_id.clone(),
+            args.confirm_warnings,
+        )
+        .await
+        {
+            Ok(u) => {
+                println!("published {} ({} deliveries)", u.id, u.deliveries.len());
+                Ok(0)
+            }
+            Err((why, findings)) => {
+                eprintln!("warroom: not published: {why}");
+                for f in findings {
+                    eprintln!(
+                        "  {} {}: {}",
+                        if f.error { "error" } else { "warning" },
+                        f.field,
+                        f.message
+                    );
+                }
+                Ok(1)
+            }
+        }
+    };
+    if let Some(g) = embedded {
+        g.stop().await;
+    }
+    code
+}
+
+async fn preview_to_stdout(
+    gw: &GatewayClient,
+    draft: warroom::api::pb::StatusUpdateDraft,
+) -> anyhow::Result<i32> {
+    let next = warroom::api::from_ts(draft.next_update_at.as_ref());
+    let r = gw
+        .raw()
+        .preview_status_update(warroom::api::pb::PreviewStatusUpdateRequest { draft: Some(draft) })
+        .await
+        .map_err(|s| anyhow::anyhow!("{}", warroom::console::client::describe(&s)))?
+        .into_inner();
+    match next {
+        Some(t) => println!(
+            "next update: {} UTC (in {})",
+            t.format("%Y-%m-%d %H:%M"),
+            warroom::domain::format::duration(t - chrono::Utc::now())
+        ),
+        None => println!("next update: none (resolved)"),
+    }
+    let errors = r.findings.iter().filter(|f| f.error).count();
+    for f in &r.findings {
+        eprintln!(
+            "{} {}: {}",
+            if f.error { "error" } else { "warning" },
+            f.field,
+            f.message
+        );
+    }
+    for p in &r.previews {
+        println!("\n== {} ({})", p.channel, p.content_type);
+        for line in p.content.lines() {
+            println!("{}", warroom::domain::sanitize::sanitize(line));
+        }
+    }
+    println!("\n(dry run: nothing published)");
+    Ok(if errors > 0 { 1 } else { 0 })
+}
+
 async fn report(args: ConsoleArgs, cfg: Config) -> anyhow::Result<i32> {
     let (client, embedded) = gateway_or_demo(&args, &cfg).await?;
     let text = warroom::console::report::fetch(&client).await;
@@ -789,6 +935,7 @@ fn main() -> ExitCode {
             Some(Command::Lookup(args)) => lookup(args, cfg).await,
             Some(Command::Export(cmd)) => export(cmd, cfg).await,
             Some(Command::Report(args)) => report(args, cfg).await,
+            Some(Command::Publish(args)) => publish(args, cfg).await,
             Some(Command::Info(args)) => info(args, &cfg, &paths),
             Some(Command::Keymap(cmd)) => keymap_cmd(cmd),
         }

@@ -142,10 +142,15 @@ impl Access {
                 .into_iter()
                 .find(|r| allowed(*r))
                 .map_or("no role", Role::as_str);
+            let role = id.role.as_str();
+            let article = if role.starts_with(['a', 'e', 'i', 'o', 'u']) {
+                "an"
+            } else {
+                "a"
+            };
             return Err(Status::permission_denied(format!(
-                "{} is a {}; {what} needs the {needed} role or above",
-                id.name,
-                id.role.as_str()
+                "{} is {article} {role}; {what} needs the {needed} role or above",
+                id.name
             )));
         }
         Ok(id)

@@ -1,5 +1,5 @@
-//! The outbox worker: delivers what `publish` stored, one delivery at a
-//! time per channel, until each is sent or has failed for good. Every
+//! The outbox worker: delivers what `publish` stored, channels side by
+//! side and one delivery at a time within a channel, until each is sent or has failed for good. Every
 //! attempt is recorded in the store before the next, so a gateway restart
 //! resumes where it stopped; a delivery interrupted mid-attempt is tried
 //! again, which channels make safe (see `channels`).
@@ -16,6 +16,8 @@ use crate::channels::{Context, Memory, Outcome};
 
 /// Longest wait between two attempts of one delivery.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(300);
+/// Shortest wait before a retry.
+pub const MIN_WAIT: Duration = Duration::from_secs(1);
 /// Attempts before a delivery that keeps failing is given up.
 pub const MAX_ATTEMPTS: u32 = 20;
 
@@ -45,9 +47,59 @@ impl Memory for StoreMemory<'_> {
     }
 }
 
-/// Runs until the hub is dropped by everyone else or the task is aborted.
+/// One attempt of one delivery, recorded in the store before it returns.
+async fn attempt(
+    hub: &Hub,
+    channel: &dyn crate::channels::Channel,
+    update: &crate::channels::Update,
+    d: &crate::channels::Delivery,
+) {
+    let facts = HubFacts(hub);
+    let memory = StoreMemory {
+        hub,
+        channel: channel.name(),
+    };
+    let ctx = Context {
+        facts: &facts,
+        memory: &memory,
+    };
+    let outcome = channel.deliver(update, d, &ctx).await;
+    let now = Utc::now();
+    let (state, detail, next) = match outcome {
+        Outcome::Sent(detail) => ("sent", detail, now),
+        Outcome::Failed(why) => ("failed", why, now),
+        Outcome::Retry { reason, .. } if d.attempts + 1 >= MAX_ATTEMPTS => (
+            "failed",
+            format!("gave up after {} attempts: {reason}", d.attempts + 1),
+            now,
+        ),
+        Outcome::Retry { reason, after } => {
+            // At least a second, whatever Retry-After says: "retry at once"
+            // must not burn every attempt in a tight loop.
+            let wait = after
+                .unwrap_or_else(|| backoff(d.attempts))
+                .clamp(MIN_WAIT, MAX_BACKOFF);
+            (
+                "pending",
+                reason,
+                now + chrono::Duration::from_std(wait).unwrap_or_default(),
+            )
+        }
+    };
+    if state != "sent" {
+        tracing::warn!(channel = %d.channel, target = %d.target, update = %d.update_id, %state, %detail, "delivery not sent");
+    }
+    if let Err(e) = hub.store().record_attempt(d.id, state, &detail, next) {
+        tracing::error!("outbox: cannot record an attempt: {e}");
+    }
+}
+
+/// Runs until the task is aborted (`Gateway::stop`). Channels work side by
+/// side, each through its own deliveries in order: a webhook that hangs
+/// until its time-out holds up only itself.
 pub async fn run(hub: Arc<Hub>) {
     loop {
+        // (Results first: a store guard must not live across an await.)
         let due = hub.store().due_deliveries(Utc::now(), 200);
         let due = match due {
             Ok(d) => d,
@@ -58,7 +110,8 @@ pub async fn run(hub: Arc<Hub>) {
             }
         };
         if due.is_empty() {
-            let wait = match hub.store().next_due() {
+            let next = hub.store().next_due();
+            let wait = match next {
                 Ok(Some(t)) => (t - Utc::now()).to_std().unwrap_or_default(),
                 _ => Duration::from_secs(60),
             }
@@ -66,9 +119,6 @@ pub async fn run(hub: Arc<Hub>) {
             tokio::select! {
                 _ = hub.outbox_wake.notified() => {}
                 _ = tokio::time::sleep(wait) => {}
-            }
-            if Arc::strong_count(&hub) == 1 {
-                return;
             }
             continue;
         }
@@ -78,62 +128,42 @@ pub async fn run(hub: Arc<Hub>) {
             .iter()
             .map(|c| (c.name(), c.clone()))
             .collect();
-        let updates: HashMap<String, _> = match hub.store().status_updates() {
+        let updates = hub.store().status_updates();
+        let updates: HashMap<String, _> = match updates {
             Ok(u) => u.into_iter().map(|u| (u.id.clone(), u)).collect(),
             Err(e) => {
                 tracing::error!("outbox: {e}");
+                tokio::time::sleep(Duration::from_secs(5)).await;
                 continue;
             }
         };
+        let mut per_channel: HashMap<String, Vec<crate::channels::Delivery>> = HashMap::new();
         for d in due {
-            let (Some(channel), Some(update)) =
-                (channels.get(d.channel.as_str()), updates.get(&d.update_id))
-            else {
-                let _ = hub.store().record_attempt(
-                    d.id,
-                    "failed",
-                    &format!("channel {:?} is not configured on this gateway", d.channel),
-                    Utc::now(),
-                );
-                continue;
-            };
-            let facts = HubFacts(&hub);
-            let memory = StoreMemory {
-                hub: &hub,
-                channel: channel.name(),
-            };
-            let ctx = Context {
-                facts: &facts,
-                memory: &memory,
-            };
-            let outcome = channel.deliver(update, &d, &ctx).await;
-            let now = Utc::now();
-            let (state, detail, next) = match outcome {
-                Outcome::Sent(detail) => ("sent", detail, now),
-                Outcome::Failed(why) => ("failed", why, now),
-                Outcome::Retry { reason, .. } if d.attempts + 1 >= MAX_ATTEMPTS => (
-                    "failed",
-                    format!("gave up after {} attempts: {reason}", d.attempts + 1),
-                    now,
-                ),
-                Outcome::Retry { reason, after } => {
-                    let wait = after
-                        .unwrap_or_else(|| backoff(d.attempts))
-                        .min(MAX_BACKOFF);
-                    (
-                        "pending",
-                        reason,
-                        now + chrono::Duration::from_std(wait).unwrap_or_default(),
-                    )
-                }
-            };
-            if state != "sent" {
-                tracing::warn!(channel = %d.channel, target = %d.target, update = %d.update_id, %state, %detail, "delivery not sent");
-            }
-            if let Err(e) = hub.store().record_attempt(d.id, state, &detail, next) {
-                tracing::error!("outbox: cannot record an attempt: {e}");
-            }
+            per_channel.entry(d.channel.clone()).or_default().push(d);
         }
+        let work = per_channel.into_iter().map(|(name, ds)| {
+            let channel = channels.get(name.as_str()).cloned();
+            let (hub, updates) = (&hub, &updates);
+            async move {
+                for d in ds {
+                    match (&channel, updates.get(&d.update_id)) {
+                        (Some(c), Some(u)) => attempt(hub, c.as_ref(), u, &d).await,
+                        _ => {
+                            let _ = hub.store().record_attempt(
+                                d.id,
+                                "failed",
+                                &format!(
+                                    "channel {:?} is not configured on this gateway",
+                                    d.channel
+                                ),
+                                Utc::now(),
+                            );
+                        }
+                    }
+                }
+            }
+        });
+        futures::future::join_all(work).await;
     }
 }
 

@@ -26,8 +26,10 @@ pub fn escape(s: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&#39;"),
-            // Control characters have no place in a page or a feed.
-            c if c.is_control() && c != '\n' => out.push('\u{fffd}'),
+            // Line ends and tabs are text; other control characters (ESC...)
+            // have no place in a page or a feed.
+            '\n' | '\r' | '\t' => out.push(c),
+            c if c.is_control() => out.push('\u{fffd}'),
             c => out.push(c),
         }
     }

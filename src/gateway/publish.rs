@@ -131,7 +131,7 @@ impl Facts for HubFacts<'_> {
 /// "Oct 07 08:41–Oct 08 13:40 UTC", absolute (a status update is read
 /// later, elsewhere), or why there is no estimate.
 fn eta_text(eta: &EtaRange) -> String {
-    let f = |t: DateTime<Utc>| t.format("%b %d %H:%M").to_string();
+    let f = |t: DateTime<Utc>| t.format("%Y-%m-%d %H:%M").to_string();
     match (eta.p50, eta.p90) {
         (Some(a), Some(b)) if f(a) == f(b) => format!("{} UTC", f(a)),
         (Some(a), Some(b)) => format!("{}–{} UTC", f(a), f(b)),
@@ -290,6 +290,12 @@ impl Hub {
         }
         let channels = self.publishing().channels.clone();
         let mut store = self.store();
+        // A retry of a publish whose answer was lost gets that update back,
+        // whatever was published since (the lint would judge it anew).
+        if let Some(done) = store.update_by_operation(operation_id)? {
+            let list = store.deliveries(Some(&done.id))?;
+            return Ok((done, list, false));
+        }
         let (findings, new, seq) = self.render(draft, &**store, actor, operation_id)?;
         let (errors, warnings): (Vec<Finding>, Vec<Finding>) =
             findings.into_iter().partition(|f| f.error);

@@ -87,6 +87,8 @@ pub trait Store: Send {
     ) -> Result<(Update, bool), StoreError>;
     /// Every status update, oldest first.
     fn status_updates(&self) -> Result<Vec<Update>, StoreError>;
+    /// The update published under `operation_id`, if any.
+    fn update_by_operation(&self, operation_id: &str) -> Result<Option<Update>, StoreError>;
     /// The newest status update.
     fn latest_update(&self) -> Result<Option<Update>, StoreError>;
     /// Deliveries counted per channel, with the newest problem of each.

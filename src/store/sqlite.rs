@@ -328,6 +328,17 @@ impl Store for SqliteStore {
             .map_err(|e| self.err(e))
     }
 
+    fn update_by_operation(&self, operation_id: &str) -> Result<Option<Update>, StoreError> {
+        self.conn
+            .query_row(
+                &format!("SELECT {UPDATE_COLUMNS} FROM status_updates WHERE operation_id = ?1"),
+                [operation_id],
+                update_row,
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
     fn latest_update(&self) -> Result<Option<Update>, StoreError> {
         self.conn
             .query_row(

@@ -1,0 +1,1074 @@
+//! Status updates over real gRPC and HTTP: who may publish, what a bad draft
+//! gets, what the preview shows, publishing once per operation id (and what
+//! a retry gets), going backwards, the built-in page (HTML, JSON, Atom) and
+//! what it does with whitespace, delivery across a gateway restart and
+//! through a brief webhook outage, and what the page looks like in a real
+//! browser (headless Chromium; the screenshot is kept in /tmp/wr).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use chrono::Utc;
+use tonic::Code;
+use warroom::api::{self, pb};
+use warroom::channels::Page;
+use warroom::channels::webhook::Webhook;
+use warroom::console::client::{Client, GatewayClient};
+use warroom::domain::format::thousands;
+use warroom::domain::priority::Role;
+use warroom::gateway::publish::{Publishing, default_components};
+use warroom::gateway::{Access, Gateway, Hub};
+use warroom::sources::simulator::Simulator;
+
+const COMMS: &str = "comms-cy-0123456789abcdef";
+const OPERATOR: &str = "operator-ana-0123456789abcdef";
+
+fn access() -> Access {
+    Access::new(
+        vec![
+            (COMMS.into(), "cy".into(), Role::Comms),
+            (OPERATOR.into(), "ana".into(), Role::Operator),
+        ],
+        true,
+    )
+    .unwrap()
+}
+
+fn state_file(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("wr-status-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir.join("state.sqlite")
+}
+
+// ------------------------------------------------------------- webhook
+
+/// A local webhook receiver: records every POST body (JSON) and answers
+/// with whatever status it is set to.
+struct Hook {
+    url: String,
+    posts: Arc<Mutex<Vec<serde_json::Value>>>,
+    status: Arc<AtomicU16>,
+    retry_after: Arc<Mutex<Option<String>>>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+#[derive(Clone)]
+struct HookState {
+    posts: Arc<Mutex<Vec<serde_json::Value>>>,
+    status: Arc<AtomicU16>,
+    retry_after: Arc<Mutex<Option<String>>>,
+}
+
+async fn receive(
+    State(h): State<HookState>,
+    body: axum::body::Bytes,
+) -> (StatusCode, axum::http::HeaderMap) {
+    let v = serde_json::from_slice(&body)
+        .unwrap_or_else(|_| serde_json::json!({ "unparsable": String::from_utf8_lossy(&body) }));
+    h.posts.lock().unwrap().push(v);
+    let status = StatusCode::from_u16(h.status.load(Ordering::SeqCst)).unwrap();
+    let mut headers = axum::http::HeaderMap::new();
+    if let Some(after) = h
+        .retry_after
+        .lock()
+        .unwrap()
+        .as_ref()
+        .filter(|_| !status.is_success())
+    {
+        headers.insert("retry-after", after.parse().unwrap());
+    }
+    (status, headers)
+}
+
+impl Hook {
+    async fn start(status: u16) -> Hook {
+        let state = HookState {
+            posts: Arc::new(Mutex::new(Vec::new())),
+            status: Arc::new(AtomicU16::new(status)),
+            retry_after: Arc::new(Mutex::new(None)),
+        };
+        let app = axum::Router::new()
+            .route("/hook", axum::routing::post(receive))
+            .with_state(state.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let server = tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        Hook {
+            url,
+            posts: state.posts,
+            status: state.status,
+            retry_after: state.retry_after,
+            server,
+        }
+    }
+
+    /// Sends `Retry-After: VALUE` with every answer that is not a success.
+    fn retry_after(&self, value: &str) {
+        *self.retry_after.lock().unwrap() = Some(value.to_string());
+    }
+
+    fn answer(&self, status: u16) {
+        self.status.store(status, Ordering::SeqCst);
+    }
+
+    fn posts(&self) -> Vec<serde_json::Value> {
+        self.posts.lock().unwrap().clone()
+    }
+
+    /// The `id` of every POST received, in order.
+    fn ids(&self) -> Vec<String> {
+        self.posts()
+            .iter()
+            .map(|p| p["id"].as_str().unwrap_or("?").to_string())
+            .collect()
+    }
+}
+
+impl Drop for Hook {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+// ------------------------------------------------------------- gateway
+
+/// A gateway on loopback with the built-in page (and a webhook to `hook`,
+/// when given), its state in `state` (or in memory). Returns it and the
+/// page's URL.
+async fn gateway(state: Option<&Path>, hook: Option<&str>) -> (Gateway, String) {
+    let sim = Simulator::new(common::small()).unwrap();
+    let store = match state {
+        Some(p) => warroom::store::open(p).expect("state file opens"),
+        None => warroom::store::in_memory(),
+    };
+    let hub = Hub::with_store(Box::new(sim), store, common::STEP_SECONDS, 60.0).unwrap();
+    let mut channels: Vec<Arc<dyn warroom::channels::Channel>> =
+        vec![Arc::new(Page { url: String::new() })];
+    if let Some(url) = hook {
+        channels.push(Arc::new(
+            Webhook::new(url, Duration::from_secs(5)).expect("webhook url"),
+        ));
+    }
+    hub.set_publishing(Publishing {
+        channels,
+        components: default_components(),
+        page_url: String::new(),
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let mut gw = Gateway::serve_with(listener, hub, None, access())
+        .await
+        .unwrap();
+    let page = gw
+        .serve_page(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap())
+        .unwrap();
+    (gw, page)
+}
+
+fn client(gw: &Gateway, token: Option<&str>) -> Client {
+    GatewayClient::with_token(&gw.url(), token).unwrap().raw()
+}
+
+/// Mid-reindex in the simulated incident: every figure is non-trivial.
+fn advance_to_mid_reindex(gw: &Gateway) {
+    for _ in 0..(7 * 60) {
+        gw.hub.tick();
+    }
+}
+
+fn draft(state: pb::IncidentState, title: &str, body: &str) -> pb::StatusUpdateDraft {
+    pb::StatusUpdateDraft {
+        state: state as i32,
+        title: title.into(),
+        body: body.into(),
+        components: vec![pb::ComponentStatus {
+            component_id: "imap".into(),
+            status: "major_outage".into(),
+        }],
+        next_update_at: (state != pb::IncidentState::Resolved)
+            .then(|| api::ts(Utc::now() + chrono::Duration::minutes(90))),
+        ..Default::default()
+    }
+}
+
+fn publish_req(
+    d: pb::StatusUpdateDraft,
+    op: &str,
+    confirm: bool,
+) -> pb::PublishStatusUpdateRequest {
+    pb::PublishStatusUpdateRequest {
+        draft: Some(d),
+        operation_id: op.into(),
+        confirm_warnings: confirm,
+    }
+}
+
+async fn publish(c: &mut Client, d: pb::StatusUpdateDraft, op: &str) -> pb::StatusUpdate {
+    c.publish_status_update(publish_req(d, op, false))
+        .await
+        .unwrap_or_else(|e| panic!("publish {op}: {e:?}"))
+        .into_inner()
+        .update
+        .expect("the published update")
+}
+
+async fn updates(c: &mut Client) -> Vec<pb::StatusUpdate> {
+    let mut all = Vec::new();
+    let mut token = String::new();
+    loop {
+        let page = c
+            .list_status_updates(pb::ListStatusUpdatesRequest {
+                page_size: 100,
+                page_token: token,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        all.extend(page.updates);
+        token = page.next_page_token;
+        if token.is_empty() {
+            return all;
+        }
+    }
+}
+
+async fn audit(c: &mut Client) -> Vec<pb::AuditEvent> {
+    let mut all = Vec::new();
+    let mut token = String::new();
+    loop {
+        let page = c
+            .list_audit_events(pb::ListAuditEventsRequest {
+                page_size: 1000,
+                page_token: token,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        all.extend(page.events);
+        token = page.next_page_token;
+        if token.is_empty() {
+            return all;
+        }
+    }
+}
+
+fn delivery<'a>(u: &'a pb::StatusUpdate, channel: &str) -> &'a pb::Delivery {
+    u.deliveries
+        .iter()
+        .find(|d| d.channel == channel)
+        .unwrap_or_else(|| panic!("{} has no {channel} delivery: {:?}", u.id, u.deliveries))
+}
+
+/// Polls ListStatusUpdates (up to 10 s) until `done` holds for update `id`;
+/// returns that update.
+async fn wait_for(
+    c: &mut Client,
+    id: &str,
+    what: &str,
+    done: impl Fn(&pb::StatusUpdate) -> bool,
+) -> pb::StatusUpdate {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let all = updates(c).await;
+        let u = all.iter().find(|u| u.id == id).cloned();
+        if let Some(u) = u.as_ref().filter(|u| done(u)) {
+            return u.clone();
+        }
+        if tokio::time::Instant::now() > deadline {
+            panic!("{id}: not {what} within 10 s: {u:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn all_sent(u: &pb::StatusUpdate) -> bool {
+    !u.deliveries.is_empty() && u.deliveries.iter().all(|d| d.state == "sent")
+}
+
+async fn get(url: &str) -> (String, String) {
+    let r = reqwest::get(url).await.unwrap();
+    assert!(r.status().is_success(), "GET {url}: {}", r.status());
+    let ct = r
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    (ct, r.text().await.unwrap())
+}
+
+// ------------------------------------------------------------- tests
+
+#[tokio::test]
+async fn only_the_comms_role_may_publish() {
+    let (gw, _) = gateway(None, None).await;
+    let d = draft(
+        pb::IncidentState::Identified,
+        "Mailbox access on Cluster A",
+        "We know what is wrong.",
+    );
+
+    let e = client(&gw, None)
+        .publish_status_update(publish_req(d.clone(), "op-1", false))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::Unauthenticated, "{e:?}");
+    let e = client(&gw, None)
+        .preview_status_update(pb::PreviewStatusUpdateRequest {
+            draft: Some(d.clone()),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::Unauthenticated, "{e:?}");
+
+    let e = client(&gw, Some(OPERATOR))
+        .publish_status_update(publish_req(d.clone(), "op-1", false))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+    assert!(
+        e.message().contains("ana") && e.message().contains("comms role"),
+        "{}",
+        e.message()
+    );
+    let e = client(&gw, Some(OPERATOR))
+        .preview_status_update(pb::PreviewStatusUpdateRequest {
+            draft: Some(d.clone()),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+
+    // Nothing refused reached the page or the record.
+    let mut reader = client(&gw, None);
+    assert!(updates(&mut reader).await.is_empty());
+    assert!(audit(&mut reader).await.is_empty());
+
+    // Comms may; anyone may read what was published.
+    let u = publish(&mut client(&gw, Some(COMMS)), d, "op-1").await;
+    assert_eq!(
+        (u.id.as_str(), u.published_by.as_str()),
+        ("su-000001", "cy")
+    );
+    let listed = updates(&mut reader).await;
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].id, "su-000001");
+}
+
+#[tokio::test]
+async fn a_bad_draft_is_invalid_argument_naming_each_problem_and_publishes_nothing() {
+    let hook = Hook::start(200).await;
+    let (gw, _) = gateway(None, Some(&hook.url)).await;
+    let mut c = client(&gw, Some(COMMS));
+    let past = api::ts(Utc::now() - chrono::Duration::minutes(5));
+    let good = draft(
+        pb::IncidentState::Identified,
+        "Mailbox access on Cluster A",
+        "We know what is wrong.",
+    );
+
+    // Each problem alone, then all at once.
+    let cases: Vec<(pb::StatusUpdateDraft, Vec<(&str, &str)>)> = vec![
+        (
+            pb::StatusUpdateDraft {
+                next_update_at: Some(past),
+                ..good.clone()
+            },
+            vec![("next_update", "is in the past")],
+        ),
+        (
+            pb::StatusUpdateDraft {
+                body: "x".repeat(25_001),
+                ..good.clone()
+            },
+            vec![("body", "body is 25001 characters; the limit is 25000")],
+        ),
+        (
+            pb::StatusUpdateDraft {
+                body: "Expected back by {eta}.".into(),
+                ..good.clone()
+            },
+            vec![("body", "unknown placeholder {eta}")],
+        ),
+        (
+            pb::StatusUpdateDraft {
+                components: vec![pb::ComponentStatus {
+                    component_id: "pop3s".into(),
+                    status: "major_outage".into(),
+                }],
+                ..good.clone()
+            },
+            vec![("components", "unknown component \"pop3s\"")],
+        ),
+        (
+            pb::StatusUpdateDraft {
+                body: "   ".into(),
+                ..good.clone()
+            },
+            vec![("body", "body is empty")],
+        ),
+        (
+            pb::StatusUpdateDraft {
+                next_update_at: Some(past),
+                body: format!("{} {{eta}}", "x".repeat(25_001)),
+                components: vec![pb::ComponentStatus {
+                    component_id: "pop3s".into(),
+                    status: "major_outage".into(),
+                }],
+                ..good.clone()
+            },
+            vec![
+                ("next_update", "is in the past"),
+                ("body", "body is 25007 characters; the limit is 25000"),
+                ("body", "unknown placeholder {eta}"),
+                ("components", "unknown component \"pop3s\""),
+            ],
+        ),
+    ];
+    for (i, (d, wants)) in cases.into_iter().enumerate() {
+        let e = c
+            .publish_status_update(publish_req(d.clone(), &format!("bad-{i}"), true))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument, "case {i}: {e:?}");
+        let details: pb::PreviewStatusUpdateResponse = prost::Message::decode(e.details())
+            .unwrap_or_else(|err| panic!("case {i}: details are not findings: {err}"));
+        for (field, want) in &wants {
+            assert!(
+                e.message().contains(want),
+                "case {i}: message {:?} lacks {want:?}",
+                e.message()
+            );
+            assert!(
+                details
+                    .findings
+                    .iter()
+                    .any(|f| f.error && f.field == *field && f.message.contains(want)),
+                "case {i}: no {field} finding with {want:?} in {:?}",
+                details.findings
+            );
+        }
+        assert_eq!(details.findings.len(), wants.len(), "case {i}: {details:?}");
+        assert!(details.previews.is_empty());
+
+        // The preview finds the same problems (and publishes nothing either).
+        let p = c
+            .preview_status_update(pb::PreviewStatusUpdateRequest { draft: Some(d) })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(p.findings, details.findings, "case {i}");
+    }
+
+    let mut reader = client(&gw, None);
+    assert!(updates(&mut reader).await.is_empty());
+    assert!(
+        !audit(&mut reader)
+            .await
+            .iter()
+            .any(|e| e.action == "publish"),
+        "a refused draft is on the record"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(hook.posts().is_empty(), "{:?}", hook.posts());
+}
+
+#[tokio::test]
+async fn the_preview_fills_placeholders_with_the_figures_every_console_shows_and_publishes_nothing()
+{
+    let hook = Hook::start(200).await;
+    let (gw, page_url) = gateway(None, Some(&hook.url)).await;
+    advance_to_mid_reindex(&gw);
+
+    let snap = client(&gw, None)
+        .watch(pb::WatchRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .message()
+        .await
+        .unwrap()
+        .expect("a snapshot");
+    let t = snap.totals.unwrap();
+    assert!(
+        t.affected_mailboxes > 0 && t.restored_mailboxes > 0 && t.queued_messages > 999,
+        "mid-reindex, every figure is there: {t:?}"
+    );
+    let restored =
+        100.0 * t.restored_mailboxes as f64 / (t.restored_mailboxes + t.affected_mailboxes) as f64;
+    let body = "{affected_mailboxes} mailboxes at {affected_tenants} tenants are without service; \
+                {restored_pct} restored so far; {queue_depth} messages queued, none lost.";
+    let want = format!(
+        "{} mailboxes at {} tenants are without service; {:.0}% restored so far; {} messages queued, none lost.",
+        thousands(t.affected_mailboxes),
+        thousands(t.affected_tenants),
+        restored,
+        thousands(t.queued_messages),
+    );
+    assert!(want.contains(','), "thousands separators: {want}");
+
+    let p = client(&gw, Some(COMMS))
+        .preview_status_update(pb::PreviewStatusUpdateRequest {
+            draft: Some(draft(
+                pb::IncidentState::Identified,
+                "Mailbox access on Cluster A",
+                body,
+            )),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(p.findings.is_empty(), "{:?}", p.findings);
+    let channels: Vec<&str> = p.previews.iter().map(|p| p.channel.as_str()).collect();
+    assert_eq!(channels, ["page", "webhook"]);
+
+    let page = &p.previews[0];
+    assert_eq!(page.content_type, "text/plain");
+    assert!(
+        page.content.contains(&want),
+        "page preview lacks {want:?}:\n{}",
+        page.content
+    );
+    assert!(page.content.contains("Mailbox access on Cluster A"));
+
+    let hook_preview = &p.previews[1];
+    assert_eq!(hook_preview.content_type, "application/json");
+    let json: serde_json::Value = serde_json::from_str(&hook_preview.content).unwrap();
+    assert_eq!(json["body"], want.as_str());
+    assert!(json["text"].as_str().unwrap().contains(&want), "{json}");
+    assert_eq!(json["id"], "su-000001", "the id it would get");
+
+    // Nothing went anywhere.
+    let mut reader = client(&gw, None);
+    assert!(updates(&mut reader).await.is_empty());
+    assert!(audit(&mut reader).await.is_empty());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(hook.posts().is_empty(), "{:?}", hook.posts());
+    let (_, page_json) = get(&format!("{page_url}index.json")).await;
+    let page_json: serde_json::Value = serde_json::from_str(&page_json).unwrap();
+    assert_eq!(page_json["updates"].as_array().unwrap().len(), 0);
+}
+
+#[tokio::test]
+async fn the_same_operation_id_twice_publishes_once_and_the_webhook_gets_it_once() {
+    let hook = Hook::start(200).await;
+    let (gw, page_url) = gateway(None, Some(&hook.url)).await;
+    advance_to_mid_reindex(&gw);
+    let mut watch = client(&gw, None)
+        .watch(pb::WatchRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    let snap = watch.message().await.unwrap().unwrap();
+    let board = snap
+        .status
+        .clone()
+        .expect("the snapshot has a status board");
+    assert!(board.latest.is_none(), "nothing published yet: {board:?}");
+    assert_eq!(board.page_url, page_url);
+    let affected = thousands(snap.totals.as_ref().unwrap().affected_mailboxes);
+
+    let d = draft(
+        pb::IncidentState::Identified,
+        "Mailbox access on Cluster A",
+        "{affected_mailboxes} mailboxes are without service.",
+    );
+    let mut comms = client(&gw, Some(COMMS));
+    let first = publish(&mut comms, d.clone(), "op-identified-1").await;
+    let again = publish(&mut comms, d, "op-identified-1").await;
+    assert_eq!(first.id, "su-000001");
+    assert_eq!(again.id, first.id, "a retry returns the same update");
+    assert_eq!(
+        first.rendered_body,
+        format!("{affected} mailboxes are without service.")
+    );
+    let channels: Vec<&str> = first
+        .deliveries
+        .iter()
+        .map(|d| d.channel.as_str())
+        .collect();
+    assert_eq!(channels, ["page", "webhook"]);
+
+    let mut reader = client(&gw, None);
+    let delivered = wait_for(&mut reader, "su-000001", "delivered", all_sent).await;
+    assert_eq!(delivery(&delivered, "webhook").detail, "HTTP 200");
+    assert_eq!(updates(&mut reader).await.len(), 1);
+    let published: Vec<pb::AuditEvent> = audit(&mut reader)
+        .await
+        .into_iter()
+        .filter(|e| e.action == "publish")
+        .collect();
+    assert_eq!(published.len(), 1, "{published:?}");
+    assert_eq!(
+        (published[0].actor.as_str(), published[0].target.as_str()),
+        ("cy", "su-000001")
+    );
+
+    // One POST, with a Slack-compatible text and the update's id.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let posts = hook.posts();
+    assert_eq!(posts.len(), 1, "{posts:?}");
+    assert_eq!(posts[0]["id"], "su-000001");
+    let text = posts[0]["text"].as_str().expect("a text field");
+    assert!(
+        text.contains(&format!("{affected} mailboxes are without service.")),
+        "{text}"
+    );
+    assert!(
+        text.contains("IDENTIFIED — Mailbox access on Cluster A"),
+        "{text}"
+    );
+
+    // The next Watch update shows it on every console's header.
+    gw.hub.tick();
+    let next = tokio::time::timeout(Duration::from_secs(5), watch.message())
+        .await
+        .expect("a Watch update")
+        .unwrap()
+        .unwrap();
+    let board = next.status.expect("every update has a status board");
+    let latest = board.latest.expect("the latest update");
+    assert_eq!(latest.id, "su-000001");
+    assert_eq!(latest.published_by, "cy");
+    assert_eq!(board.page_url, page_url);
+    let webhook = board
+        .channels
+        .iter()
+        .find(|c| c.channel == "webhook")
+        .expect("webhook counted");
+    assert_eq!((webhook.pending, webhook.sent, webhook.failed), (0, 1, 0));
+}
+
+#[tokio::test]
+async fn going_back_to_investigating_after_resolved_needs_confirming() {
+    let (gw, _) = gateway(None, None).await;
+    let mut c = client(&gw, Some(COMMS));
+    publish(
+        &mut c,
+        draft(
+            pb::IncidentState::Resolved,
+            "Mailbox access restored",
+            "Every mailbox is back.",
+        ),
+        "op-resolved",
+    )
+    .await;
+    let back = draft(
+        pb::IncidentState::Investigating,
+        "Mailbox access failing again",
+        "Logins are failing again on Cluster A.",
+    );
+    let e = c
+        .publish_status_update(publish_req(back.clone(), "op-again", false))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
+    assert!(
+        e.message().contains("from resolved to investigating"),
+        "{}",
+        e.message()
+    );
+    let details: pb::PreviewStatusUpdateResponse = prost::Message::decode(e.details()).unwrap();
+    assert!(
+        details.findings.iter().all(|f| !f.error) && details.findings.len() == 1,
+        "one warning: {:?}",
+        details.findings
+    );
+    assert_eq!(updates(&mut c).await.len(), 1, "nothing published");
+
+    let u = c
+        .publish_status_update(publish_req(back, "op-again", true))
+        .await
+        .unwrap()
+        .into_inner()
+        .update
+        .unwrap();
+    assert_eq!(u.id, "su-000002");
+    let all = updates(&mut c).await;
+    let states: Vec<i32> = all
+        .iter()
+        .map(|u| u.draft.as_ref().unwrap().state)
+        .collect();
+    assert_eq!(
+        states,
+        [
+            pb::IncidentState::Resolved as i32,
+            pb::IncidentState::Investigating as i32
+        ]
+    );
+}
+
+#[tokio::test]
+async fn the_built_in_page_shows_every_update_newest_first_as_html_json_and_atom() {
+    let (gw, page_url) = gateway(None, None).await;
+    advance_to_mid_reindex(&gw);
+    let affected = thousands(gw.hub.snapshot().totals.unwrap().affected_mailboxes);
+    let mut c = client(&gw, Some(COMMS));
+    publish(
+        &mut c,
+        draft(
+            pb::IncidentState::Identified,
+            "<script>alert(1)</script> Mailbox access",
+            "{affected_mailboxes} mailboxes are without service; IMAP & POP are affected.",
+        ),
+        "op-1",
+    )
+    .await;
+    publish(
+        &mut c,
+        draft(
+            pb::IncidentState::Monitoring,
+            "Reindex running",
+            "Mailboxes are coming back.",
+        ),
+        "op-2",
+    )
+    .await;
+
+    let (ct, html) = get(&page_url).await;
+    assert!(ct.starts_with("text/html"), "{ct}");
+    assert!(
+        html.contains("Cluster A: mailbox access failures (storage/NFS fault)"),
+        "the incident's title: {html}"
+    );
+    assert!(
+        !html.contains("<script>"),
+        "markup from a title ran: {html}"
+    );
+    assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt; Mailbox access"));
+    assert!(
+        html.contains(&format!(
+            "{affected} mailboxes are without service; IMAP &amp; POP are affected."
+        )),
+        "the filled body, escaped: {html}"
+    );
+    assert!(!html.contains("{affected_mailboxes}"));
+    let (newer, older) = (
+        html.find("id=\"su-000002\"").expect("su-000002 shown"),
+        html.find("id=\"su-000001\"").expect("su-000001 shown"),
+    );
+    assert!(newer < older, "newest first");
+    assert!(html.contains("Current status: <span class=\"state monitoring\">"));
+
+    let (ct, json) = get(&format!("{page_url}index.json")).await;
+    assert!(ct.starts_with("application/json"), "{ct}");
+    let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(json["status"], "monitoring");
+    let list = json["updates"].as_array().unwrap();
+    let ids: Vec<&str> = list.iter().map(|u| u["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["su-000002", "su-000001"]);
+    assert_eq!(list[1]["title"], "<script>alert(1)</script> Mailbox access");
+    assert_eq!(
+        list[1]["body"],
+        format!("{affected} mailboxes are without service; IMAP & POP are affected.")
+    );
+    assert_eq!(list[1]["components"][0]["id"], "imap");
+
+    let (ct, feed) = get(&format!("{page_url}feed.atom")).await;
+    assert!(ct.starts_with("application/atom+xml"), "{ct}");
+    assert!(feed.starts_with("<?xml"));
+    assert!(feed.contains("<feed xmlns=\"http://www.w3.org/2005/Atom\">"));
+    assert_eq!(feed.matches("<entry>").count(), 2, "{feed}");
+    assert_eq!(feed.matches("</entry>").count(), 2, "{feed}");
+    let (newer, older) = (
+        feed.find(&format!("<id>{page_url}#su-000002</id>"))
+            .expect("entry su-000002"),
+        feed.find(&format!("<id>{page_url}#su-000001</id>"))
+            .expect("entry su-000001"),
+    );
+    assert!(newer < older, "newest first: {feed}");
+    assert!(feed.contains(
+        "<title>identified: &lt;script&gt;alert(1)&lt;/script&gt; Mailbox access</title>"
+    ));
+    assert!(!feed.contains("<script>"));
+    assert!(feed.contains(&format!(
+        "{affected} mailboxes are without service; IMAP &amp; POP"
+    )));
+}
+
+#[tokio::test]
+async fn a_pending_delivery_survives_a_restart_and_is_delivered_exactly_once() {
+    let state = state_file("restart");
+    let flaky = Hook::start(200).await;
+    let (gw, _) = gateway(Some(&state), Some(&flaky.url)).await;
+    let mut c = client(&gw, Some(COMMS));
+
+    // Delivered before the restart.
+    publish(
+        &mut c,
+        draft(pb::IncidentState::Identified, "First", "Known cause."),
+        "op-first",
+    )
+    .await;
+    wait_for(&mut c, "su-000001", "delivered", all_sent).await;
+    assert_eq!(flaky.ids(), ["su-000001"]);
+
+    // The webhook breaks: the next update waits, saying why.
+    flaky.answer(500);
+    publish(
+        &mut c,
+        draft(pb::IncidentState::Monitoring, "Second", "Reindex running."),
+        "op-second",
+    )
+    .await;
+    let stuck = wait_for(&mut c, "su-000002", "retried after HTTP 500", |u| {
+        delivery(u, "webhook").detail == "HTTP 500"
+    })
+    .await;
+    assert_eq!(delivery(&stuck, "webhook").state, "pending");
+    assert_eq!(delivery(&stuck, "page").state, "sent");
+    gw.stop().await;
+    let tried = flaky.ids();
+    assert!(
+        tried.len() >= 2
+            && tried[0] == "su-000001"
+            && tried[1..].iter().all(|id| id == "su-000002"),
+        "{tried:?}"
+    );
+
+    // A new gateway on the same state file, with a webhook that works.
+    let good = Hook::start(200).await;
+    let (gw, _) = gateway(Some(&state), Some(&good.url)).await;
+    let mut c = client(&gw, None);
+    let before = updates(&mut c).await;
+    assert_eq!(before.len(), 2, "both updates survived");
+    assert_eq!(delivery(&before[1], "webhook").state, "pending");
+    assert_eq!(delivery(&before[1], "webhook").detail, "HTTP 500");
+    let done = wait_for(&mut c, "su-000002", "delivered after the restart", all_sent).await;
+    assert_eq!(delivery(&done, "webhook").detail, "HTTP 200");
+    // Let a repeat, if there were one, arrive.
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    assert_eq!(
+        good.ids(),
+        ["su-000002"],
+        "the pending update exactly once, nothing already sent again"
+    );
+    assert_eq!(
+        flaky.posts().len(),
+        tried.len(),
+        "the old webhook is left alone"
+    );
+    let all = updates(&mut c).await;
+    assert!(all.iter().all(all_sent), "{all:?}");
+    let published = audit(&mut c)
+        .await
+        .into_iter()
+        .filter(|e| e.action == "publish")
+        .count();
+    assert_eq!(published, 2);
+    gw.stop().await;
+}
+
+/// Publishing is once per operation id, and a retry is answered with what
+/// was published, even when the war room has moved on since (here: someone
+/// else resolved the incident in between). A client whose first answer was
+/// lost must learn that its update is out, not be told to confirm going
+/// backwards.
+#[tokio::test]
+async fn a_retried_publish_gets_the_published_update_even_after_another_one() {
+    let (gw, _) = gateway(None, None).await;
+    let mut cy = client(&gw, Some(COMMS));
+    let identified = draft(
+        pb::IncidentState::Identified,
+        "Mailbox access on Cluster A",
+        "We know what is wrong.",
+    );
+    let first = publish(&mut cy, identified.clone(), "op-identified").await;
+    publish(
+        &mut cy,
+        draft(
+            pb::IncidentState::Resolved,
+            "Mailbox access restored",
+            "Every mailbox is back.",
+        ),
+        "op-resolved",
+    )
+    .await;
+
+    // The first publisher's client retries (its first answer was lost).
+    let retry = cy
+        .publish_status_update(publish_req(identified, "op-identified", false))
+        .await;
+    let listed = updates(&mut cy).await;
+    assert_eq!(listed.len(), 2, "the retry published nothing new");
+    match retry {
+        Ok(r) => assert_eq!(r.into_inner().update.unwrap().id, first.id),
+        Err(e) => panic!(
+            "a retry of operation op-identified (already published as {}) was refused: {:?} {}",
+            first.id,
+            e.code(),
+            e.message()
+        ),
+    }
+}
+
+/// A webhook that answers 503 with `Retry-After: 0` for a moment (a
+/// receiver restarting) still gets the update once it is back.
+#[tokio::test]
+async fn a_webhook_down_for_a_moment_with_retry_after_zero_still_gets_the_update() {
+    let hook = Hook::start(503).await;
+    hook.retry_after("0");
+    let (gw, _) = gateway(None, Some(&hook.url)).await;
+    let mut c = client(&gw, Some(COMMS));
+    publish(
+        &mut c,
+        draft(
+            pb::IncidentState::Identified,
+            "Mailbox access",
+            "Known cause.",
+        ),
+        "op-1",
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let during_outage = hook.posts().len();
+    hook.answer(200);
+    let u = wait_for(&mut c, "su-000001", "settled", |u| {
+        delivery(u, "webhook").state != "pending"
+    })
+    .await;
+    let d = delivery(&u, "webhook");
+    assert_eq!(
+        d.state, "sent",
+        "the webhook was back 1.5 s later, yet the delivery ended {:?} ({:?}); it had been \
+         tried {during_outage} times during those 1.5 s",
+        d.state, d.detail
+    );
+    assert_eq!(
+        (d.state.as_str(), hook.posts().len()),
+        ("sent", during_outage + 1),
+        "the webhook was back 1.5 s later, yet the delivery ended {:?} ({:?}) after {} \
+         attempts in those 1.5 s",
+        d.state,
+        d.detail,
+        during_outage
+    );
+}
+
+/// Line ends and tabs from a client (CRLF from a Windows tool, a pasted
+/// table) are whitespace, and read as such on the page and in the feed;
+/// other control characters (ESC) are still dropped.
+#[tokio::test]
+async fn a_body_with_crlf_line_ends_and_tabs_reads_cleanly_on_the_page() {
+    let (gw, page_url) = gateway(None, None).await;
+    publish(
+        &mut client(&gw, Some(COMMS)),
+        draft(
+            pb::IncidentState::Identified,
+            "Mailbox access on Cluster A",
+            "Logins fail on Cluster A.\r\nCluster\tState\r\nA\tdegraded\x1b[2J",
+        ),
+        "op-crlf",
+    )
+    .await;
+    let (_, html) = get(&page_url).await;
+    let (_, feed) = get(&format!("{page_url}feed.atom")).await;
+    for (what, doc) in [("page", &html), ("feed", &feed)] {
+        assert!(
+            !doc.contains('\x1b'),
+            "{what}: an escape sequence got through"
+        );
+        let at = doc.find("Logins fail").expect("the body is shown");
+        let shown: String = doc[at..].chars().take(60).collect();
+        let replaced = doc.matches('\u{fffd}').count();
+        assert!(
+            replaced <= 1,
+            "{what}: {replaced} U+FFFD where the body had 1 ESC, 2 CR and 2 tabs: {shown:?}"
+        );
+    }
+}
+
+/// What a reader sees: the page in headless Chromium. The PNG is kept at
+/// /tmp/wr/status-page.png.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_status_page_renders_in_a_real_browser() {
+    let chromium = Path::new("/usr/bin/chromium");
+    assert!(
+        chromium.exists(),
+        "/usr/bin/chromium is missing: install the `chromium` package (apt-get install -y chromium)"
+    );
+    let (gw, page_url) = gateway(None, None).await;
+    advance_to_mid_reindex(&gw);
+    let mut c = client(&gw, Some(COMMS));
+    publish(
+        &mut c,
+        draft(
+            pb::IncidentState::Identified,
+            "Mailbox access failing on Cluster A",
+            "{affected_mailboxes} mailboxes at {affected_tenants} tenants cannot be opened. \
+             Mail is queued, none is lost ({queue_depth} messages waiting).",
+        ),
+        "op-1",
+    )
+    .await;
+    publish(
+        &mut c,
+        draft(
+            pb::IncidentState::Monitoring,
+            "Reindex under way",
+            "{restored_pct} of the affected mailboxes are back. Reindex ETA {reindex_eta}.",
+        ),
+        "op-2",
+    )
+    .await;
+
+    let tmp = std::env::temp_dir().join(format!("wr-status-chromium-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).unwrap();
+    let png = tmp.join("page.png");
+    let (dir, shot, url) = (tmp.clone(), png.clone(), page_url.clone());
+    let status = tokio::task::spawn_blocking(move || {
+        let mut child = std::process::Command::new("/usr/bin/chromium")
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                &format!("--user-data-dir={}", dir.join("profile").display()),
+                &format!("--screenshot={}", shot.display()),
+                "--window-size=1000,800",
+                &url,
+            ])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("chromium starts");
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                return Some(s);
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    })
+    .await
+    .unwrap();
+    let status = status.expect("chromium finished within 60 s");
+    assert!(status.success(), "chromium: {status}");
+    let bytes = std::fs::read(&png).expect("a screenshot");
+    assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n"), "a PNG");
+    assert!(
+        bytes.len() > 5 * 1024,
+        "the screenshot is {} bytes: an empty page?",
+        bytes.len()
+    );
+    std::fs::create_dir_all("/tmp/wr").unwrap();
+    std::fs::copy(&png, "/tmp/wr/status-page.png").unwrap();
+    let _ = std::fs::remove_dir_all(&tmp);
+}
