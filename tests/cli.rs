@@ -342,3 +342,97 @@ fn the_gateway_refuses_a_damaged_state_file_and_a_weak_token_without_echoing_it(
         text(&out.stderr)
     );
 }
+
+#[test]
+fn publish_dry_run_previews_and_lint_errors_name_the_bad_value() {
+    let h = home("publish");
+    let base = [
+        "publish",
+        "--state",
+        "identified",
+        "--title",
+        "Mail access on Cluster A",
+    ];
+    let run = |extra: &[&str]| {
+        let mut args = base.to_vec();
+        args.extend_from_slice(extra);
+        warroom(&h, &args)
+    };
+    let out = run(&[
+        "--body",
+        "{affected_mailboxes} affected",
+        "--next",
+        "25:30",
+        "--dry-run",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("25:30 is not a time of day"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(out.stdout.is_empty(), "nothing previewed or published");
+
+    let out = run(&[
+        "--body",
+        "{affected_mailboxes} mailboxes affected, {restored_pct} restored",
+        "--next",
+        "+2h",
+        "--component",
+        "imap=major_outage",
+        "--dry-run",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let o = text(&out.stdout);
+    let next = (chrono::Utc::now() + chrono::Duration::hours(2))
+        .format("%Y-%m-%d %H:")
+        .to_string();
+    assert!(
+        o.contains(&format!("next update: {next}")),
+        "absolute UTC time shown:\n{o}"
+    );
+    assert!(
+        o.contains("== page (text/plain)") && o.contains("- imap: major outage"),
+        "{o}"
+    );
+    assert!(
+        o.contains("mailboxes affected,") && !o.contains("{affected_mailboxes}"),
+        "{o}"
+    );
+    assert!(o.contains("(dry run: nothing published)"), "{o}");
+
+    for (body, want) in [
+        ("ETA {eta}".to_string(), "unknown placeholder {eta}"),
+        (
+            "x".repeat(25_001),
+            "body is 25001 characters; the limit is 25000",
+        ),
+    ] {
+        let out = run(&["--body", &body, "--next", "+1h", "--dry-run"]);
+        assert_eq!(out.status.code(), Some(1));
+        assert!(
+            text(&out.stderr).contains(want),
+            "{want}: {}",
+            text(&out.stderr)
+        );
+    }
+    let out = run(&[
+        "--body",
+        "x",
+        "--next",
+        "+1h",
+        "--component",
+        "pop3=down",
+        "--dry-run",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("unknown component \"pop3\""));
+    // Without --dry-run the embedded demo publishes it.
+    let out = run(&["--body", "all hands", "--next", "+1h"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).starts_with("published su-000001"),
+        "{}",
+        text(&out.stdout)
+    );
+}

@@ -279,3 +279,109 @@ fn export_from_the_drill_down_writes_a_csv_with_every_affected_mailbox() {
     t.keys(&["q"]);
     assert_eq!(wait_exit(&t, &exit_file), "0");
 }
+
+/// GET `url` (http://127.0.0.1:PORT/PATH) with a plain socket: the body.
+fn http_get(url: &str) -> String {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://").expect("http URL");
+    let (host, path) = rest
+        .split_once('/')
+        .map_or((rest, "/".to_string()), |(h, p)| (h, format!("/{p}")));
+    let mut s = std::net::TcpStream::connect(host).expect("status page reachable");
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+/// The acceptance run of the composer in the demo: an impossible time is
+/// refused in the form and nothing is published; +2h previews, publishes
+/// after a confirm, the header counts down, and the built-in page shows it.
+/// A draft left in the composer is offered back by the next start.
+#[test]
+fn compose_preview_publish_and_the_page_shows_it() {
+    let (t, exit_file) = start_with(140, 40, "compose", None, "--skip 6", "");
+    t.wait_for(&["SIMULATED", "● LIVE", "local user (admin)"]);
+    t.keys(&["U"]);
+    t.wait_for(&["Status update", "next update"]);
+    t.keys(&["-l", "Mailbox access failing on Cluster A"]);
+    t.keys(&["Tab"]);
+    t.keys(&[
+        "-l",
+        "{affected_mailboxes} mailboxes cannot be opened; {restored_pct} are back.",
+    ]);
+    t.keys(&["Tab", "Tab"]);
+    // The next-update field: "+1h" by default; make it impossible.
+    t.keys(&["BSpace", "BSpace", "BSpace"]);
+    t.keys(&["-l", "25:30"]);
+    t.wait_for(&["25:30 is not a time of day"]);
+    t.keys(&["C-p"]);
+    std::thread::sleep(Duration::from_millis(500));
+    let s = t.screen();
+    assert!(
+        !s.contains("── page"),
+        "no preview for an impossible time:\n{s}"
+    );
+    for _ in 0..5 {
+        t.keys(&["BSpace"]);
+    }
+    t.keys(&["-l", "+2h"]);
+    t.wait_for(&["(in 2h 00m)"]);
+    t.keys(&["C-p"]);
+    let s = t.wait_for(&[
+        "── page (text/plain)",
+        "Next update by",
+        "mailboxes cannot be opened",
+    ]);
+    // The preview (right half) has the figures where the form has placeholders.
+    let filled = s.lines().filter_map(|l| l.split("││").nth(1)).any(|r| {
+        r.split_whitespace()
+            .next()
+            .is_some_and(|w| w.replace(',', "").parse::<u64>().is_ok())
+            && r.contains("mailboxes cannot be opened")
+    });
+    assert!(filled, "placeholders filled in the preview:\n{s}");
+    let page_url = s
+        .lines()
+        .find_map(|l| l.split("status page: ").nth(1))
+        .map(|u| {
+            u.split_whitespace()
+                .next()
+                .unwrap()
+                .trim_end_matches('│')
+                .to_string()
+        })
+        .expect("the composer shows the status page's address");
+    t.keys(&["Enter"]);
+    t.wait_for(&["Publish to page now?"]);
+    t.keys(&["y"]);
+    t.wait_for(&["published su-000001", "next update in 1h 5"]);
+    let html = http_get(&page_url);
+    assert!(html.contains("200 OK"), "{html}");
+    assert!(
+        html.contains("Mailbox access failing on Cluster A"),
+        "{html}"
+    );
+    assert!(html.contains("mailboxes cannot be opened"), "{html}");
+    let feed = http_get(&format!("{page_url}feed.atom"));
+    assert!(
+        feed.contains("<entry>") && feed.contains("identified: Mailbox access"),
+        "{feed}"
+    );
+
+    // A draft left open survives the console.
+    t.keys(&["U"]);
+    t.wait_for(&["Status update"]);
+    t.keys(&["-l", "Queue draining"]);
+    t.keys(&["Escape"]);
+    t.wait_for(&["draft kept: U (or :publish) opens it again"]);
+    t.keys(&["q"]);
+    assert_eq!(wait_exit(&t, &exit_file), "0");
+    let draft = std::fs::read_to_string(exit_file.parent().unwrap().join("warroom/draft.json"))
+        .expect("draft saved in the XDG state dir");
+    assert!(draft.contains("Queue draining"), "{draft}");
+}
