@@ -385,3 +385,31 @@ fn compose_preview_publish_and_the_page_shows_it() {
         .expect("draft saved in the XDG state dir");
     assert!(draft.contains("Queue draining"), "{draft}");
 }
+
+/// A panic in the console gives the terminal back: the alternate screen is
+/// left, the shell's screen is readable, and the panic says what happened.
+#[test]
+fn a_panic_restores_the_terminal_and_says_why() {
+    let (t, exit_file) = start_with(
+        100,
+        30,
+        "panic",
+        None,
+        "",
+        "RUST_BACKTRACE=0 WARROOM_DRILL_PANIC=1",
+    );
+    assert_eq!(wait_exit(&t, &exit_file), "101", "the panic exit code");
+    let s = t.screen();
+    assert!(
+        s.contains("panicking on purpose after the first frame"),
+        "{s}"
+    );
+    assert!(
+        !s.contains("Service health") && !s.contains("SIMULATED"),
+        "alternate screen left:\n{s}"
+    );
+    // Raw mode is off: typed text is echoed by the shell's terminal again.
+    t.keys(&["-l", "echo typed-back"]);
+    t.keys(&["Enter"]);
+    t.wait_for(&["typed-back"]);
+}

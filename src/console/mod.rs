@@ -128,6 +128,7 @@ pub async fn run(opts: Options) -> anyhow::Result<i32> {
         Err(e) => app.status = Some((e, true)),
     }
     app.refresh = opts.refresh;
+    let panic_drill = std::env::var_os("WARROOM_DRILL_PANIC").is_some();
     let mut term = terminal::enter(opts.mouse)?;
     let mut signals = terminal::Signals::new()?;
     let mut events = EventStream::new();
@@ -148,6 +149,11 @@ pub async fn run(opts: Options) -> anyhow::Result<i32> {
         if dirty {
             app.prepare();
             term.draw(|f| ui::render(f, &app))?;
+            // A drill for the panic path (tests/e2e_tmux.rs): the hook that
+            // `terminal::enter` installed must give the terminal back.
+            if panic_drill {
+                panic!("WARROOM_DRILL_PANIC is set: panicking on purpose after the first frame");
+            }
             dirty = false;
             data_pending = false;
             last_draw = std::time::Instant::now();
