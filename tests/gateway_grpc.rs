@@ -389,3 +389,25 @@ async fn health_and_reflection_answer_stock_clients() {
     }
     gw.stop().await;
 }
+
+/// The status board rides in every snapshot but in a change only when it
+/// changed: a long status update is not resent every second to every
+/// console.
+#[tokio::test]
+async fn the_status_board_is_sent_only_when_it_changes() {
+    let gw = common::gateway(common::small()).await;
+    let mut c = common::client(&gw).await;
+    let mut w = c.watch(pb::WatchRequest {}).await.unwrap().into_inner();
+    let snap = w.message().await.unwrap().unwrap();
+    let board = snap.status.expect("a snapshot carries the board");
+    assert_eq!(board.components.len(), 5, "the default components");
+    gw.hub.tick();
+    gw.hub.tick();
+    let first = w.message().await.unwrap().unwrap();
+    let second = w.message().await.unwrap().unwrap();
+    // The first change after start may carry it (nothing was sent before);
+    // an unchanged board is not repeated.
+    assert!(first.status.is_none() || first.status.as_ref() == Some(&board));
+    assert!(second.status.is_none(), "unchanged board resent");
+    gw.stop().await;
+}

@@ -53,7 +53,10 @@ impl Model {
         }
         self.version = u.version;
         self.overview = api::overview_from_pb(u);
-        self.board = api::board_from_pb(u.status.as_ref(), self.overview.simulated());
+        // A change without a board keeps the one we hold.
+        if u.snapshot || u.status.is_some() {
+            self.board = api::board_from_pb(u.status.as_ref(), self.overview.simulated());
+        }
         for t in &u.tenants {
             let row = api::tenant_from_pb(t);
             match self.index.get(&row.id) {

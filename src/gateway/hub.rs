@@ -37,6 +37,9 @@ pub struct Hub {
     pub(super) publishing: RwLock<super::publish::Publishing>,
     /// Wakes the outbox worker when deliveries are added.
     pub(super) outbox_wake: tokio::sync::Notify,
+    /// The board last sent: a delta carries the board only when it changed
+    /// (the latest update's body alone can be 25,000 characters).
+    last_board: Mutex<Option<pb::StatusBoard>>,
     tx: broadcast::Sender<Arc<pb::WatchUpdate>>,
     /// Source seconds per tick.
     step_seconds: f64,
@@ -108,6 +111,7 @@ impl Hub {
             store: Mutex::new(store),
             publishing: RwLock::new(super::publish::Publishing::default()),
             outbox_wake: tokio::sync::Notify::new(),
+            last_board: Mutex::new(None),
             tx,
             step_seconds,
             speed,
@@ -199,7 +203,11 @@ impl Hub {
     fn next_update(&self, s: &mut State, board: pb::StatusBoard) -> pb::WatchUpdate {
         s.version += 1;
         let mut u = api::overview_to_pb(&self.overview_of(s), s.version, false);
-        u.status = Some(board);
+        let mut last = self.last_board.lock().unwrap_or_else(|e| e.into_inner());
+        if last.as_ref() != Some(&board) {
+            *last = Some(board.clone());
+            u.status = Some(board);
+        }
         u.tenants = s
             .source
             .changed_tenants()
