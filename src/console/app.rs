@@ -320,8 +320,8 @@ impl App {
                     .to_string()
             } else {
                 format!(
-                    "you are a {}: publishing status updates needs the comms role",
-                    self.role().as_str()
+                    "you are {}: publishing status updates needs the comms role",
+                    self.role().with_article()
                 )
             };
             self.say(why, true);
@@ -421,8 +421,8 @@ impl App {
                 "read-only console (--read-only): priorities cannot be changed here".to_string()
             } else {
                 format!(
-                    "you are a {}: setting priorities needs the operator role",
-                    self.role().as_str()
+                    "you are {}: setting priorities needs the operator role",
+                    self.role().with_article()
                 )
             };
             self.say(why, true);

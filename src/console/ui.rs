@@ -991,7 +991,11 @@ fn render_footer(f: &mut Frame, area: Rect, app: &App) {
 /// Actions this console's role cannot perform are not offered (like k9s
 /// --readonly): the gateway would refuse them anyway.
 fn hidden(app: &App, a: Action) -> bool {
-    a == Action::Prioritize && !app.role().can_prioritize()
+    match a {
+        Action::Prioritize => !app.role().can_prioritize(),
+        Action::Compose => !app.role().can_publish(),
+        _ => false,
+    }
 }
 
 /// The keys that work here: global ones and the current view's, so the

@@ -107,6 +107,16 @@ impl Role {
             .find(|r| r.as_str().eq_ignore_ascii_case(s.trim()))
     }
 
+    /// "a viewer", "an operator", "an admin".
+    pub fn with_article(self) -> String {
+        let r = self.as_str();
+        if r.starts_with(['a', 'e', 'i', 'o', 'u']) {
+            format!("an {r}")
+        } else {
+            format!("a {r}")
+        }
+    }
+
     pub fn can_prioritize(self) -> bool {
         self >= Role::Operator
     }

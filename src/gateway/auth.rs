@@ -142,15 +142,10 @@ impl Access {
                 .into_iter()
                 .find(|r| allowed(*r))
                 .map_or("no role", Role::as_str);
-            let role = id.role.as_str();
-            let article = if role.starts_with(['a', 'e', 'i', 'o', 'u']) {
-                "an"
-            } else {
-                "a"
-            };
             return Err(Status::permission_denied(format!(
-                "{} is {article} {role}; {what} needs the {needed} role or above",
-                id.name
+                "{} is {}; {what} needs the {needed} role or above",
+                id.name,
+                id.role.with_article()
             )));
         }
         Ok(id)

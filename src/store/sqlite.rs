@@ -13,7 +13,7 @@ use crate::domain::{IncidentState, Priority};
 
 /// `PRAGMA application_id` of a warroom state file ("WaRm").
 const APPLICATION_ID: i32 = 0x5761_526d;
-const SCHEMA_VERSION: i32 = 1;
+const SCHEMA_VERSION: i32 = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE priorities (
@@ -34,6 +34,10 @@ CREATE TABLE audit (
     reason TEXT NOT NULL,
     detail TEXT NOT NULL
 );
+";
+
+/// Added in schema 2: status updates and their outbox.
+const SCHEMA_2: &str = "
 CREATE TABLE status_updates (
     seq             INTEGER PRIMARY KEY,
     operation_id    TEXT NOT NULL UNIQUE,
@@ -129,7 +133,14 @@ impl SqliteStore {
                     "not a warroom state file (another SQLite database)".into(),
                 ));
             }
-            if version != SCHEMA_VERSION {
+            if version == 1 {
+                // A state file from before status updates: add their tables.
+                self.conn
+                    .execute_batch(&format!(
+                        "BEGIN; {SCHEMA_2} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+                    ))
+                    .map_err(|e| self.err(format!("cannot upgrade the schema: {e}")))?;
+            } else if version != SCHEMA_VERSION {
                 return Err(not_ours(format!(
                     "state file schema {version}, this build reads schema {SCHEMA_VERSION}"
                 )));
@@ -144,7 +155,7 @@ impl SqliteStore {
         } else {
             self.conn
                 .execute_batch(&format!(
-                    "BEGIN; {SCHEMA} PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+                    "BEGIN; {SCHEMA} {SCHEMA_2} PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
                 ))
                 .map_err(|e| self.err(format!("cannot create the schema: {e}")))?;
         }
@@ -634,6 +645,34 @@ mod tests {
             other => panic!("expected a conflict, got {other:?}"),
         }
         assert_eq!(s.audit_events(0, 10).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_schema_1_file_is_upgraded_and_keeps_its_decisions() {
+        let path = temp("upgrade");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let c = Connection::open(&path).unwrap();
+        c.execute_batch(&format!(
+            "{SCHEMA} PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = 1;"
+        ))
+        .unwrap();
+        c.execute(
+            "INSERT INTO priorities VALUES ('t1', 0, 0, 1, 'ana', 0, 'kept')",
+            [],
+        )
+        .unwrap();
+        drop(c);
+        let s = SqliteStore::open(&path).unwrap();
+        assert_eq!(s.priorities().unwrap()[0].reason, "kept");
+        assert!(
+            s.status_updates().unwrap().is_empty(),
+            "status tables added"
+        );
+        let v: i32 = s
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, SCHEMA_VERSION);
     }
 
     #[test]
