@@ -1,0 +1,619 @@
+//! The inbound mail queue of a Postfix instance, read with `postqueue -j`.
+//!
+//! `postqueue -j` (Postfix 3.1 and later) prints one JSON object per queued
+//! message:
+//!
+//! ```text
+//! {"queue_name": "deferred", "queue_id": "4C55C9D4159", "arrival_time": 1795985896,
+//!  "message_size": 285, "forced_expire": false, "sender": "ops@warroom.test",
+//!  "recipients": [{"address": "alice@acme.test", "delay_reason": "deferred transport"}]}
+//! ```
+//!
+//! Fields this module does not know are ignored; `delay_reason` is absent
+//! for recipients that have not been tried yet. A line that cannot be read is
+//! reported and skipped, never fatal: one odd message must not hide the rest
+//! of the queue during an incident.
+//!
+//! [`Postqueue`] runs the command (on a blocking thread, killed when it takes
+//! longer than its timeout) and parses what it prints. Run it as root or as a
+//! member of the `postdrop` group (postqueue is set-gid `postdrop`); a
+//! non-default `-c CONFIG_DIR` must be listed in `alternate_config_directories`
+//! of the default `main.cf` unless the caller is root.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Read;
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+
+/// One recipient of a queued message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recipient {
+    pub address: String,
+    /// Why delivery to this recipient was deferred; `None` when it has not
+    /// been tried yet.
+    pub delay_reason: Option<String>,
+}
+
+/// One message in a Postfix queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuedMessage {
+    /// `active`, `deferred`, `hold`, `incoming` or `maildrop`.
+    pub queue_name: String,
+    pub queue_id: String,
+    /// When the message entered the queue; `None` when Postfix did not say
+    /// (or said something that is not a Unix time).
+    pub arrival_time: Option<DateTime<Utc>>,
+    /// Bytes; 0 when Postfix did not say.
+    pub message_size: u64,
+    /// Envelope sender; empty for bounces (the null sender `<>`).
+    pub sender: String,
+    pub recipients: Vec<Recipient>,
+}
+
+#[derive(Deserialize)]
+struct RawMessage {
+    queue_name: String,
+    queue_id: String,
+    #[serde(default)]
+    arrival_time: Option<serde_json::Value>,
+    #[serde(default)]
+    message_size: Option<u64>,
+    #[serde(default)]
+    sender: Option<String>,
+    #[serde(default)]
+    recipients: Vec<RawRecipient>,
+}
+
+#[derive(Deserialize)]
+struct RawRecipient {
+    address: String,
+    #[serde(default)]
+    delay_reason: Option<String>,
+}
+
+/// How much of a bad line a problem report quotes.
+const QUOTE_CHARS: usize = 120;
+
+/// Parses the output of `postqueue -j`: one JSON object per line. Unknown
+/// fields are ignored and a missing `delay_reason` is fine. Blank lines are
+/// skipped; every other line that cannot be read is reported in the second
+/// list (`line N: why: the line`) and skipped.
+pub fn parse_postqueue(text: &str) -> (Vec<QueuedMessage>, Vec<String>) {
+    let mut messages = Vec::new();
+    let mut problems = Vec::new();
+    for (index, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        match serde_json::from_str::<RawMessage>(line) {
+            Ok(raw) => messages.push(QueuedMessage {
+                queue_name: raw.queue_name,
+                queue_id: raw.queue_id,
+                arrival_time: raw.arrival_time.as_ref().and_then(unix_time),
+                message_size: raw.message_size.unwrap_or(0),
+                sender: raw.sender.unwrap_or_default(),
+                recipients: raw
+                    .recipients
+                    .into_iter()
+                    .map(|r| Recipient {
+                        address: r.address,
+                        delay_reason: r.delay_reason,
+                    })
+                    .collect(),
+            }),
+            Err(e) => problems.push(format!("line {}: {e}: {}", index + 1, quote(line))),
+        }
+    }
+    (messages, problems)
+}
+
+/// A Unix time in seconds (integer or fractional) as a UTC time.
+fn unix_time(value: &serde_json::Value) -> Option<DateTime<Utc>> {
+    if let Some(secs) = value.as_i64() {
+        return DateTime::from_timestamp(secs, 0);
+    }
+    let secs = value.as_f64()?;
+    if !secs.is_finite() {
+        return None;
+    }
+    // `as` saturates; out-of-range values give None below.
+    DateTime::from_timestamp_millis((secs * 1000.0).round() as i64)
+}
+
+fn quote(line: &str) -> String {
+    if line.chars().count() <= QUOTE_CHARS {
+        line.to_string()
+    } else {
+        let head: String = line.chars().take(QUOTE_CHARS).collect();
+        format!("{head}…")
+    }
+}
+
+/// Messages per Postfix queue.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QueueCounts {
+    pub active: u64,
+    pub deferred: u64,
+    pub hold: u64,
+    pub incoming: u64,
+    pub maildrop: u64,
+}
+
+impl QueueCounts {
+    /// Messages in all five queues.
+    pub fn total(&self) -> u64 {
+        self.active + self.deferred + self.hold + self.incoming + self.maildrop
+    }
+}
+
+/// Counts messages per queue. Messages in a queue Postfix does not document
+/// (none today) are not counted.
+pub fn counts(msgs: &[QueuedMessage]) -> QueueCounts {
+    let mut c = QueueCounts::default();
+    for m in msgs {
+        match m.queue_name.as_str() {
+            "active" => c.active += 1,
+            "deferred" => c.deferred += 1,
+            "hold" => c.hold += 1,
+            "incoming" => c.incoming += 1,
+            "maildrop" => c.maildrop += 1,
+            _ => {}
+        }
+    }
+    c
+}
+
+/// The domain of an address, lower-cased and without a trailing dot; `None`
+/// when there is no `@` or nothing after it. The last `@` counts, so a quoted
+/// local part holding `@` is handled.
+pub fn recipient_domain(address: &str) -> Option<String> {
+    let address = address.trim().trim_start_matches('<').trim_end_matches('>');
+    let (_, domain) = address.rsplit_once('@')?;
+    let domain = domain.trim_end_matches('.');
+    if domain.is_empty() {
+        None
+    } else {
+        Some(domain.to_lowercase())
+    }
+}
+
+/// Messages queued per recipient domain (lower-cased); a message to two
+/// domains counts once for each, a message to two addresses of one domain
+/// once. Recipients without a domain are not counted.
+pub fn per_domain(msgs: &[QueuedMessage]) -> BTreeMap<String, u64> {
+    let mut out = BTreeMap::new();
+    for m in msgs {
+        let domains: BTreeSet<String> = m
+            .recipients
+            .iter()
+            .filter_map(|r| recipient_domain(&r.address))
+            .collect();
+        for d in domains {
+            *out.entry(d).or_insert(0) += 1;
+        }
+    }
+    out
+}
+
+/// Runs `postqueue -j` (or any command printing the same) and parses it.
+#[derive(Debug, Clone)]
+pub struct Postqueue {
+    command: Vec<String>,
+    timeout: Duration,
+}
+
+impl Postqueue {
+    /// `command` is the program and its arguments, e.g.
+    /// `["postqueue", "-c", "/etc/postfix", "-j"]`; `timeout` bounds one poll.
+    pub fn new(command: Vec<String>, timeout: Duration) -> Result<Self, String> {
+        match command.first() {
+            None => return Err("the postqueue command is empty".into()),
+            Some(p) if p.trim().is_empty() => {
+                return Err("the postqueue command has an empty program name".into());
+            }
+            Some(_) => {}
+        }
+        if timeout.is_zero() {
+            return Err("the postqueue timeout must be more than zero".into());
+        }
+        Ok(Self { command, timeout })
+    }
+
+    /// The command as given to [`Postqueue::new`].
+    pub fn command(&self) -> &[String] {
+        &self.command
+    }
+
+    /// Runs the command once and parses its output. Lines that cannot be read
+    /// are logged (tracing `warn`) and skipped. Errors say what failed: the
+    /// program could not start, ran out of time (it is then killed), or exited
+    /// with a failure (the exit code and the first line of its stderr).
+    pub async fn poll(&self) -> Result<Vec<QueuedMessage>, String> {
+        let command = self.command.clone();
+        let timeout = self.timeout;
+        let stdout = tokio::task::spawn_blocking(move || run(&command, timeout))
+            .await
+            .map_err(|e| format!("the postqueue task failed: {e}"))??;
+        let (messages, problems) = parse_postqueue(&stdout);
+        if let Some(first) = problems.first() {
+            tracing::warn!(
+                command = %self.command.join(" "),
+                bad_lines = problems.len(),
+                first = %first,
+                "postqueue output had lines that could not be read"
+            );
+        }
+        Ok(messages)
+    }
+}
+
+/// Runs `command` with stdin closed, collecting stdout; kills it after
+/// `timeout`.
+fn run(command: &[String], timeout: Duration) -> Result<String, String> {
+    let shown = command.join(" ");
+    let (program, args) = command
+        .split_first()
+        .ok_or_else(|| "the postqueue command is empty".to_string())?;
+    let deadline = Instant::now() + timeout;
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run `{shown}`: {e}"))?;
+
+    // Both pipes are drained on their own threads so a chatty stderr cannot
+    // block the child while we wait for it.
+    let (tx, rx) = mpsc::channel::<(bool, Vec<u8>)>();
+    let mut readers = 0;
+    if let Some(mut out) = child.stdout.take() {
+        let tx = tx.clone();
+        readers += 1;
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = out.read_to_end(&mut buf);
+            let _ = tx.send((true, buf));
+        });
+    }
+    if let Some(mut err) = child.stderr.take() {
+        let tx = tx.clone();
+        readers += 1;
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = err.read_to_end(&mut buf);
+            let _ = tx.send((false, buf));
+        });
+    }
+    drop(tx);
+
+    let status = wait_until(&mut child, deadline).map_err(|e| match e {
+        WaitError::TimedOut => format!("`{shown}` did not finish within {timeout:?}; killed it"),
+        WaitError::Io(e) => format!("waiting for `{shown}` failed: {e}"),
+    })?;
+
+    let mut stdout = Vec::new();
+    let mut stderr = Vec::new();
+    for _ in 0..readers {
+        // The child has exited; its pipes close unless it left a process
+        // behind that holds them.
+        let left = deadline
+            .saturating_duration_since(Instant::now())
+            .max(Duration::from_millis(200));
+        match rx.recv_timeout(left) {
+            Ok((true, buf)) => stdout = buf,
+            Ok((false, buf)) => stderr = buf,
+            Err(_) => {
+                return Err(format!(
+                    "`{shown}` exited but its output did not close within {timeout:?}"
+                ));
+            }
+        }
+    }
+    let stderr = String::from_utf8_lossy(&stderr);
+    if !status.success() {
+        let first = stderr
+            .lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty())
+            .unwrap_or("(nothing on stderr)");
+        return Err(format!("`{shown}` {}: {first}", describe(status)));
+    }
+    if !stderr.trim().is_empty() {
+        tracing::debug!(command = %shown, stderr = %stderr.trim(), "postqueue wrote to stderr");
+    }
+    Ok(String::from_utf8_lossy(&stdout).into_owned())
+}
+
+enum WaitError {
+    TimedOut,
+    Io(std::io::Error),
+}
+
+fn wait_until(child: &mut std::process::Child, deadline: Instant) -> Result<ExitStatus, WaitError> {
+    let mut pause = Duration::from_millis(1);
+    loop {
+        if let Some(status) = child.try_wait().map_err(WaitError::Io)? {
+            return Ok(status);
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(WaitError::TimedOut);
+        }
+        std::thread::sleep(pause.min(deadline - now));
+        pause = (pause * 2).min(Duration::from_millis(25));
+    }
+}
+
+fn describe(status: ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exited with code {code}"),
+        (None, Some(signal)) => format!("was killed by signal {signal}"),
+        (None, None) => format!("failed ({status})"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Lines as Postfix 3.7 prints them (see REAL-BACKENDS.md).
+    const REAL: &str = r#"{"queue_name": "deferred", "queue_id": "4C55C9D4159", "arrival_time": 1795985896, "message_size": 285, "forced_expire": false, "sender": "ops@warroom.test", "recipients": [{"address": "alice@acme.test", "delay_reason": "deferred transport"}, {"address": "bob@Globex.test", "delay_reason": "deferred transport"}]}
+{"queue_name": "active", "queue_id": "4E0A39D4158", "arrival_time": 1795985897, "message_size": 1024, "forced_expire": false, "sender": "", "recipients": [{"address": "carol@acme.test"}]}
+"#;
+
+    #[test]
+    fn parses_real_lines() {
+        let (msgs, problems) = parse_postqueue(REAL);
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(msgs.len(), 2);
+        let m = &msgs[0];
+        assert_eq!(m.queue_name, "deferred");
+        assert_eq!(m.queue_id, "4C55C9D4159");
+        assert_eq!(m.arrival_time, DateTime::from_timestamp(1_795_985_896, 0));
+        assert_eq!(m.message_size, 285);
+        assert_eq!(m.sender, "ops@warroom.test");
+        assert_eq!(
+            m.recipients,
+            vec![
+                Recipient {
+                    address: "alice@acme.test".into(),
+                    delay_reason: Some("deferred transport".into()),
+                },
+                Recipient {
+                    address: "bob@Globex.test".into(),
+                    delay_reason: Some("deferred transport".into()),
+                },
+            ]
+        );
+        // Not yet tried: no delay_reason. A bounce: null sender.
+        assert_eq!(msgs[1].recipients[0].delay_reason, None);
+        assert_eq!(msgs[1].sender, "");
+    }
+
+    #[test]
+    fn ignores_unknown_fields() {
+        let line = r#"{"queue_name":"hold","queue_id":"A1","arrival_time":1,"message_size":3,"sender":"s@x.test","recipients":[{"address":"r@y.test","delay_reason":"x","orig_rcpt":"o@y.test","dsn":{"a":[1]}}],"future_field":{"nested":[1,2,3]},"forced_expire":true}"#;
+        let (msgs, problems) = parse_postqueue(line);
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(msgs.len(), 1);
+        assert_eq!(msgs[0].queue_name, "hold");
+        assert_eq!(msgs[0].recipients[0].address, "r@y.test");
+    }
+
+    #[test]
+    fn tolerates_missing_optional_fields() {
+        let line =
+            r#"{"queue_name":"maildrop","queue_id":"B2","recipients":[{"address":"r@y.test"}]}"#;
+        let (msgs, problems) = parse_postqueue(line);
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(msgs[0].arrival_time, None);
+        assert_eq!(msgs[0].message_size, 0);
+        assert_eq!(msgs[0].sender, "");
+        assert_eq!(msgs[0].recipients[0].delay_reason, None);
+    }
+
+    #[test]
+    fn odd_arrival_times_are_none_not_errors() {
+        for t in [r#""yesterday""#, "null", "1e300", "-1e300", "true"] {
+            let line = format!(
+                r#"{{"queue_name":"active","queue_id":"C3","arrival_time":{t},"sender":"","recipients":[]}}"#
+            );
+            let (msgs, problems) = parse_postqueue(&line);
+            assert!(problems.is_empty(), "{t}: {problems:?}");
+            assert_eq!(msgs[0].arrival_time, None, "{t}");
+        }
+        let line = r#"{"queue_name":"active","queue_id":"C3","arrival_time":1795985896.5,"sender":"","recipients":[]}"#;
+        let (msgs, _) = parse_postqueue(line);
+        assert_eq!(
+            msgs[0].arrival_time,
+            DateTime::from_timestamp_millis(1_795_985_896_500)
+        );
+    }
+
+    #[test]
+    fn reports_garbage_lines_and_keeps_the_rest() {
+        let text = format!(
+            "postqueue: warning: Mail system is down -- accessing queue directly\n\
+             {}\n\
+             \n\
+             {{\"queue_name\":\"deferred\"}}\n\
+             [1,2,3]\n\
+             {{\"queue_name\":\"deferred\",\"queue_id\":\"D4\",\"message_size\":-5,\"recipients\":[]}}\n\
+             {{\"queue_name\":\"deferred\",\"queue_id\":\"E5\",\"recipients\":[{{\"address\":\"a@b.test\"\n\
+             {}\n\
+             \u{0}\u{fffd}{}\n",
+            REAL.lines().next().unwrap_or_default(),
+            REAL.lines().nth(1).unwrap_or_default(),
+            "x".repeat(500),
+        );
+        let (msgs, problems) = parse_postqueue(&text);
+        assert_eq!(msgs.len(), 2);
+        assert_eq!(problems.len(), 6, "{problems:#?}");
+        assert!(problems[0].starts_with("line 1: "), "{}", problems[0]);
+        assert!(problems[1].starts_with("line 4: "), "{}", problems[1]);
+        assert!(problems[1].contains("queue_id"), "{}", problems[1]);
+        // Long lines are quoted, not copied whole.
+        assert!(problems[5].chars().count() < 300, "{}", problems[5]);
+    }
+
+    #[test]
+    fn empty_output_is_an_empty_queue() {
+        let (msgs, problems) = parse_postqueue("");
+        assert!(msgs.is_empty() && problems.is_empty());
+        assert_eq!(counts(&msgs), QueueCounts::default());
+        assert!(per_domain(&msgs).is_empty());
+    }
+
+    fn msg(queue: &str, rcpts: &[&str]) -> QueuedMessage {
+        QueuedMessage {
+            queue_name: queue.into(),
+            queue_id: "X".into(),
+            arrival_time: None,
+            message_size: 1,
+            sender: "s@x.test".into(),
+            recipients: rcpts
+                .iter()
+                .map(|a| Recipient {
+                    address: (*a).into(),
+                    delay_reason: None,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn counts_per_queue() {
+        let msgs = vec![
+            msg("active", &[]),
+            msg("deferred", &[]),
+            msg("deferred", &[]),
+            msg("hold", &[]),
+            msg("incoming", &[]),
+            msg("maildrop", &[]),
+            msg("maildrop", &[]),
+            msg("corrupt", &[]),
+        ];
+        let c = counts(&msgs);
+        assert_eq!(
+            c,
+            QueueCounts {
+                active: 1,
+                deferred: 2,
+                hold: 1,
+                incoming: 1,
+                maildrop: 2,
+            }
+        );
+        assert_eq!(c.total(), 7);
+    }
+
+    #[test]
+    fn per_domain_counts_messages_not_recipients() {
+        let msgs = vec![
+            msg("deferred", &["a@acme.test"]),
+            msg("deferred", &["b@ACME.test", "c@globex.test"]),
+            msg("deferred", &["d@globex.test", "e@Globex.Test."]),
+            msg(
+                "deferred",
+                &["\"odd@local\"@initech.test", "<f@initech.test>"],
+            ),
+            msg("deferred", &["postmaster", "g@"]),
+        ];
+        let d = per_domain(&msgs);
+        let want: BTreeMap<String, u64> =
+            [("acme.test", 2), ("globex.test", 2), ("initech.test", 1)]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect();
+        assert_eq!(d, want);
+    }
+
+    #[test]
+    fn new_rejects_nonsense() {
+        assert!(Postqueue::new(vec![], Duration::from_secs(1)).is_err());
+        assert!(Postqueue::new(vec![" ".into()], Duration::from_secs(1)).is_err());
+        assert!(Postqueue::new(vec!["postqueue".into()], Duration::ZERO).is_err());
+        let p = Postqueue::new(
+            vec!["postqueue".into(), "-j".into()],
+            Duration::from_secs(1),
+        );
+        assert_eq!(p.map(|p| p.command().len()).ok(), Some(2));
+    }
+
+    fn sh(script: &str, timeout: Duration) -> Postqueue {
+        Postqueue::new(vec!["/bin/sh".into(), "-c".into(), script.into()], timeout)
+            .expect("valid command")
+    }
+
+    #[tokio::test]
+    async fn poll_parses_command_output_and_skips_bad_lines() {
+        let script = format!(
+            "printf '%s\\n' '{}' 'not json'; echo 'postqueue: warning: queue is down' >&2",
+            REAL.lines().next().unwrap_or_default()
+        );
+        let msgs = sh(&script, Duration::from_secs(10)).poll().await;
+        let msgs = msgs.expect("poll works");
+        assert_eq!(msgs.len(), 1);
+        assert_eq!(msgs[0].queue_id, "4C55C9D4159");
+    }
+
+    #[tokio::test]
+    async fn poll_reports_exit_code_and_first_stderr_line() {
+        let err = sh(
+            "echo; echo 'postqueue: fatal: open /nowhere/main.cf: No such file' >&2; echo second >&2; exit 75",
+            Duration::from_secs(10),
+        )
+        .poll()
+        .await
+        .expect_err("must fail");
+        assert!(err.contains("exited with code 75"), "{err}");
+        // Only the first non-blank stderr line (the command is quoted too).
+        assert!(
+            err.ends_with(
+                "exited with code 75: postqueue: fatal: open /nowhere/main.cf: No such file"
+            ),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn poll_reports_a_missing_program() {
+        let p = Postqueue::new(
+            vec!["/nonexistent/postqueue".into(), "-j".into()],
+            Duration::from_secs(5),
+        )
+        .expect("valid command");
+        let err = p.poll().await.expect_err("must fail");
+        assert!(
+            err.contains("cannot run `/nonexistent/postqueue -j`"),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn poll_kills_a_command_that_hangs() {
+        let err = sh("exec sleep 30", Duration::from_millis(300))
+            .poll()
+            .await
+            .expect_err("must time out");
+        assert!(err.contains("did not finish within 300ms"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn poll_reports_a_killed_command() {
+        let err = sh("kill -9 $$", Duration::from_secs(10))
+            .poll()
+            .await
+            .expect_err("must fail");
+        assert!(err.contains("killed by signal 9"), "{err}");
+    }
+}

@@ -1,0 +1,208 @@
+//! The Postfix queue adapter against a REAL Postfix 3.7 (Debian package
+//! `postfix`), started privately on 127.0.0.1 under a temp dir. Needs root.
+//!
+//! Mail is seeded with `sendmail -C` and over SMTP to the instance's smtpd;
+//! every recipient domain is relayed through the deferred `smtp` transport,
+//! so it stays queued. The test then reads the queue with
+//! `Postqueue::poll` (`postqueue -c DIR -j`) while moving the mail between
+//! queues with `postsuper`.
+
+#[path = "fixtures/backends/daemons.rs"]
+mod daemons;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use daemons::{Postfix, require};
+use warroom::sources::postfix::{Postqueue, QueueCounts, QueuedMessage, counts, per_domain};
+
+/// Polls until `done` holds for the queue, or panics after `limit` with the
+/// last answer and the maillog.
+async fn poll_until(
+    pq: &Postqueue,
+    pf: &Postfix,
+    limit: Duration,
+    what: &str,
+    done: impl Fn(&[QueuedMessage]) -> bool,
+) -> Vec<QueuedMessage> {
+    let deadline = Instant::now() + limit;
+    loop {
+        let last = pq.poll().await;
+        if let Ok(msgs) = &last
+            && done(msgs)
+        {
+            return msgs.clone();
+        }
+        if Instant::now() >= deadline {
+            let shown = match &last {
+                Ok(msgs) => format!("{:?} of {} messages", counts(msgs), msgs.len()),
+                Err(e) => format!("error: {e}"),
+            };
+            panic!(
+                "waited {limit:?} for {what}; last poll: {shown}\nmaillog:\n{}",
+                daemons::tail(&pf.maillog, 4000)
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn domains(pairs: &[(&str, u64)]) -> BTreeMap<String, u64> {
+    pairs.iter().map(|(d, n)| (d.to_string(), *n)).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_postfix_queue_is_counted_per_queue_and_per_domain() {
+    let started = Utc::now();
+    let mut pf = Postfix::start();
+    let pq =
+        Postqueue::new(pf.postqueue_command(), Duration::from_secs(10)).expect("valid command");
+
+    // Empty to begin with.
+    let msgs = pq.poll().await.expect("postqueue -j on an empty queue");
+    assert!(msgs.is_empty(), "a fresh queue holds {msgs:?}");
+
+    // 11 messages: acme.test 6, globex.test 4, initech.test 2 (one of which
+    // has two initech recipients and must count once).
+    for i in 0..5 {
+        pf.sendmail("ops@warroom.test", &[&format!("user{i}@acme.test")], "acme");
+    }
+    for i in 0..3 {
+        pf.sendmail(
+            "ops@warroom.test",
+            &[&format!("user{i}@globex.test")],
+            "globex",
+        );
+    }
+    pf.sendmail(
+        "ops@warroom.test",
+        &["both@acme.test", "both@GLOBEX.Test"],
+        "two tenants",
+    );
+    pf.smtp(
+        "ops@warroom.test",
+        &["one@initech.test"],
+        "initech over SMTP",
+    );
+    pf.smtp(
+        "ops@warroom.test",
+        &["two@initech.test", "three@INITECH.test"],
+        "initech twice over SMTP",
+    );
+    const TOTAL: u64 = 11;
+    let want_domains = domains(&[("acme.test", 6), ("globex.test", 4), ("initech.test", 2)]);
+
+    // After pickup and the first delivery attempt everything is deferred.
+    let msgs = poll_until(
+        &pq,
+        &pf,
+        Duration::from_secs(20),
+        "11 deferred messages",
+        |m| counts(m).deferred == TOTAL,
+    )
+    .await;
+    assert_eq!(
+        counts(&msgs),
+        QueueCounts {
+            deferred: TOTAL,
+            ..QueueCounts::default()
+        }
+    );
+    assert_eq!(per_domain(&msgs), want_domains);
+    let mut ids: Vec<&str> = msgs.iter().map(|m| m.queue_id.as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), msgs.len(), "queue ids are unique");
+    for m in &msgs {
+        assert_eq!(m.sender, "ops@warroom.test");
+        assert!(m.message_size > 0, "{m:?}");
+        let arrived = m.arrival_time.expect("Postfix reports arrival_time");
+        // Postfix stores whole seconds: allow a margin both ways.
+        assert!(
+            arrived >= started - chrono::Duration::seconds(5)
+                && arrived <= Utc::now() + chrono::Duration::seconds(5),
+            "arrival {arrived} outside the test's run (started {started})"
+        );
+        for r in &m.recipients {
+            let reason = r.delay_reason.as_deref().unwrap_or_default();
+            assert!(
+                reason.contains("deferred transport"),
+                "{}: delay_reason {:?}",
+                r.address,
+                r.delay_reason
+            );
+        }
+    }
+
+    // postsuper -h ALL: everything on hold, per-domain counts unchanged.
+    pf.postsuper(&["-h", "ALL"]);
+    let msgs = poll_until(&pq, &pf, Duration::from_secs(10), "11 held messages", |m| {
+        counts(m).hold == TOTAL
+    })
+    .await;
+    assert_eq!(
+        counts(&msgs),
+        QueueCounts {
+            hold: TOTAL,
+            ..QueueCounts::default()
+        }
+    );
+    assert_eq!(per_domain(&msgs), want_domains);
+
+    // postsuper -H ALL releases them to the deferred queue.
+    pf.postsuper(&["-H", "ALL"]);
+    poll_until(
+        &pq,
+        &pf,
+        Duration::from_secs(10),
+        "11 released messages",
+        |m| counts(m).deferred == TOTAL && m.len() as u64 == TOTAL,
+    )
+    .await;
+
+    // postsuper -d ALL empties the queue.
+    pf.postsuper(&["-d", "ALL"]);
+    poll_until(&pq, &pf, Duration::from_secs(10), "an empty queue", |m| {
+        m.is_empty()
+    })
+    .await;
+
+    // With Postfix stopped, mail waits in maildrop and postqueue still reads
+    // the queue (as root; it warns on stderr, which the adapter tolerates).
+    pf.stop();
+    pf.sendmail("ops@warroom.test", &["late@Acme.test"], "while down");
+    let msgs = poll_until(
+        &pq,
+        &pf,
+        Duration::from_secs(10),
+        "1 message in maildrop",
+        |m| counts(m).maildrop == 1,
+    )
+    .await;
+    assert_eq!(msgs.len(), 1);
+    assert_eq!(per_domain(&msgs), domains(&[("acme.test", 1)]));
+}
+
+#[tokio::test]
+async fn postqueue_failure_names_the_exit_code_and_the_reason() {
+    require("/usr/sbin/postqueue", "postfix");
+    let missing = std::env::temp_dir().join("warroom-no-such-postfix-config");
+    let pq = Postqueue::new(
+        vec![
+            "/usr/sbin/postqueue".into(),
+            "-c".into(),
+            missing.display().to_string(),
+            "-j".into(),
+        ],
+        Duration::from_secs(10),
+    )
+    .expect("valid command");
+    let err = pq.poll().await.expect_err("no main.cf there");
+    assert!(err.contains("exited with code"), "{err}");
+    assert!(err.contains("postqueue"), "{err}");
+    assert!(
+        err.contains(&missing.display().to_string()),
+        "the reason names the config dir: {err}"
+    );
+}
