@@ -32,6 +32,61 @@ pub struct Config {
     pub token_file: Option<PathBuf>,
     /// `warroom gateway`: identities, roles and where state is kept.
     pub server: Option<ServerConfig>,
+    /// `warroom gateway --source platform`: the real backends.
+    pub platform: Option<PlatformSection>,
+}
+
+/// A real mail platform: tenants by recipient domain, and the backends.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PlatformSection {
+    /// What the console calls it [default: "Mail platform"].
+    pub name: Option<String>,
+    /// How often the backends are polled [default: 5000].
+    pub poll_ms: Option<u64>,
+    #[serde(default)]
+    pub tenants: Vec<PlatformTenant>,
+    pub dovecot: Option<DovecotSection>,
+    pub postfix: Option<PostfixSection>,
+    pub prometheus: Option<PrometheusSection>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PlatformTenant {
+    pub id: String,
+    pub name: String,
+    pub domains: Vec<String>,
+    #[serde(default)]
+    pub contacts: Vec<String>,
+}
+
+/// The doveadm HTTP API. The key comes from the environment or a file.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DovecotSection {
+    /// e.g. http://127.0.0.1:8080/doveadm/v1
+    pub url: String,
+    pub api_key_env: Option<String>,
+    pub api_key_file: Option<PathBuf>,
+    /// Repairs in flight at most [default: 4]; fewer while Dovecot is slow.
+    pub max_concurrency: Option<usize>,
+    /// Mailboxes probed per poll [default: 50].
+    pub probes_per_poll: Option<usize>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PostfixSection {
+    /// The command that prints the queue as JSON [default: postqueue -j].
+    pub command: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PrometheusSection {
+    /// e.g. http://127.0.0.1:9090
+    pub url: String,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]

@@ -128,6 +128,9 @@ struct SimArgs {
 enum SourceKind {
     /// The simulated Cluster A incident.
     Simulator,
+    /// A real platform: Dovecot, Postfix, Prometheus, from [platform] in the
+    /// config (docs/backends.md).
+    Platform,
 }
 
 #[derive(Args, Debug)]
@@ -294,14 +297,17 @@ fn demo(sim: &SimArgs, cfg: &Config) -> anyhow::Result<Demo> {
     Ok(demo)
 }
 
-async fn start_gateway(
-    listen: SocketAddr,
-    d: &Demo,
-    store: Box<dyn warroom::store::Store>,
-    access: Access,
-    publishing: Publishing,
-    page_listen: SocketAddr,
-) -> anyhow::Result<Gateway> {
+/// Where a gateway's facts come from, and how its clock runs.
+struct Feed {
+    source: Box<dyn Source>,
+    /// Wall-clock time between ticks.
+    tick: Duration,
+    /// Source seconds per wall-clock second.
+    speed: f64,
+}
+
+/// The simulated incident, moved `skip_hours` in.
+async fn simulator_feed(d: &Demo) -> anyhow::Result<Feed> {
     let cfg = SimConfig {
         seed: d.seed,
         tenants: d.tenants,
@@ -318,11 +324,112 @@ async fn start_gateway(
     })
     .await?
     .map_err(|e| anyhow::anyhow!(e))?;
+    Ok(Feed {
+        source: Box::new(source),
+        tick: d.tick,
+        speed: d.speed,
+    })
+}
+
+/// A real platform (Dovecot, Postfix, Prometheus) from `[platform]`.
+fn platform_feed(cfg: &Config) -> anyhow::Result<Feed> {
+    use warroom::sources::dovecot::Doveadm;
+    use warroom::sources::platform::{DovecotSpec, PlatformConfig, PlatformSource, TenantSpec};
+    use warroom::sources::postfix::Postqueue;
+    use warroom::sources::prometheus::Prometheus;
+    use warroom::sources::reindex::Limits;
+    let p = cfg.platform.clone().ok_or_else(|| {
+        anyhow::anyhow!(
+            "--source platform needs a [platform] section in the config (docs/backends.md)"
+        )
+    })?;
+    let timeout = Duration::from_secs(10);
+    let dovecot = match &p.dovecot {
+        None => None,
+        Some(d) => {
+            let key = match (&d.api_key_env, &d.api_key_file) {
+                (Some(var), None) => std::env::var(var).map_err(|_| {
+                    anyhow::anyhow!(
+                        "[platform.dovecot] api_key_env: environment variable {var} is not set"
+                    )
+                })?,
+                (None, Some(f)) => warroom::config::read_secret(f)
+                    .map_err(|e| anyhow::anyhow!("[platform.dovecot] api_key_file: {e}"))?,
+                _ => anyhow::bail!(
+                    "[platform.dovecot] give exactly one of api_key_env, api_key_file"
+                ),
+            };
+            Some(DovecotSpec {
+                client: Doveadm::new(&d.url, &key, timeout)
+                    .map_err(|e| anyhow::anyhow!("[platform.dovecot] {e}"))?,
+                probes_per_poll: d.probes_per_poll.unwrap_or(50),
+                limits: Limits {
+                    max_concurrency: d.max_concurrency.unwrap_or(4),
+                    ..Limits::default()
+                },
+            })
+        }
+    };
+    let postqueue = match &p.postfix {
+        None => None,
+        Some(pf) => Some(
+            Postqueue::new(
+                pf.command
+                    .clone()
+                    .unwrap_or_else(|| vec!["postqueue".into(), "-j".into()]),
+                timeout,
+            )
+            .map_err(|e| anyhow::anyhow!("[platform.postfix] {e}"))?,
+        ),
+    };
+    let prometheus = match &p.prometheus {
+        None => None,
+        Some(pr) => Some(
+            Prometheus::new(&pr.url, timeout)
+                .map_err(|e| anyhow::anyhow!("[platform.prometheus] {e}"))?,
+        ),
+    };
+    let source = PlatformSource::start(
+        PlatformConfig {
+            name: p.name.clone().unwrap_or_else(|| "Mail platform".into()),
+            tenants: p
+                .tenants
+                .iter()
+                .map(|t| TenantSpec {
+                    id: t.id.clone(),
+                    name: t.name.clone(),
+                    domains: t.domains.clone(),
+                    contacts: t.contacts.clone(),
+                })
+                .collect(),
+            dovecot,
+            postqueue,
+            prometheus,
+            poll: Duration::from_millis(p.poll_ms.unwrap_or(5_000)),
+        },
+        &tokio::runtime::Handle::current(),
+    )
+    .map_err(|e| anyhow::anyhow!("[platform] {e}"))?;
+    Ok(Feed {
+        source: Box::new(source),
+        tick: Duration::from_secs(1),
+        speed: 1.0,
+    })
+}
+
+async fn start_gateway(
+    listen: SocketAddr,
+    feed: Feed,
+    store: Box<dyn warroom::store::Store>,
+    access: Access,
+    publishing: Publishing,
+    page_listen: SocketAddr,
+) -> anyhow::Result<Gateway> {
     let hub = Hub::with_store(
-        Box::new(source),
+        feed.source,
         store,
-        d.speed * d.tick.as_secs_f64(),
-        d.speed,
+        feed.speed * feed.tick.as_secs_f64(),
+        feed.speed,
     )?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -333,7 +440,7 @@ async fn start_gateway(
         .map_err(|e| anyhow::anyhow!("cannot serve the status page on {page_listen}: {e}"))?;
     // A first tick so the first snapshot already has rates and ETAs.
     hub.tick();
-    let mut gw = Gateway::serve_with(listener, hub, Some(d.tick), access).await?;
+    let mut gw = Gateway::serve_with(listener, hub, Some(feed.tick), access).await?;
     gw.serve_page(page)?;
     Ok(gw)
 }
@@ -551,7 +658,7 @@ async fn gateway_or_demo(
                 .map_err(anyhow::Error::msg)?;
             let gw = start_gateway(
                 SocketAddr::from(([127, 0, 0, 1], 0)),
-                &demo(&args.sim, cfg)?,
+                simulator_feed(&demo(&args.sim, cfg)?).await?,
                 warroom::store::in_memory(),
                 access,
                 Publishing::default(),
@@ -605,7 +712,6 @@ async fn gateway(args: GatewayArgs, cfg: Config, paths: Paths) -> anyhow::Result
     if !args.listen.ip().is_loopback() {
         tracing::warn!(listen = %args.listen, "listening beyond loopback: anyone who can reach this address can read the war room");
     }
-    let SourceKind::Simulator = args.source;
     let access = gateway_access(&cfg, args.listen)?;
     let state = args
         .state
@@ -617,9 +723,14 @@ async fn gateway(args: GatewayArgs, cfg: Config, paths: Paths) -> anyhow::Result
         .page_listen
         .or_else(|| cfg.server.as_ref().and_then(|s| s.page_listen))
         .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
+    let feed = match args.source {
+        SourceKind::Simulator => simulator_feed(&demo(&args.sim, &cfg)?).await?,
+        SourceKind::Platform => platform_feed(&cfg)?,
+    };
+    let simulated = matches!(args.source, SourceKind::Simulator);
     let gw = start_gateway(
         args.listen,
-        &demo(&args.sim, &cfg)?,
+        feed,
         store,
         access,
         publishing(&cfg)?,
@@ -627,8 +738,13 @@ async fn gateway(args: GatewayArgs, cfg: Config, paths: Paths) -> anyhow::Result
     )
     .await?;
     eprintln!(
-        "warroom gateway serving warroom.v1 on {} (source: simulator, SIMULATED; state: {})",
+        "warroom gateway serving warroom.v1 on {} (source: {}; state: {})",
         gw.url(),
+        if simulated {
+            "simulator, SIMULATED"
+        } else {
+            "platform"
+        },
         state.display()
     );
     let mut signals = warroom::console::terminal::Signals::new()?;
@@ -686,6 +802,10 @@ async fn publish(args: PublishArgs, cfg: Config) -> anyhow::Result<i32> {
     } else {
         args.body.clone()
     };
+    if args.console.read_only {
+        eprintln!("warroom: not published: --read-only");
+        return Ok(2);
+    }
     let draft = composer::DraftFile {
         state: args.state.as_str().into(),
         title: args.title.clone(),
@@ -721,9 +841,11 @@ async fn publish(args: PublishArgs, cfg: Config) -> anyhow::Result<i32> {
                 println!("published {} ({} deliveries)", u.id, u.deliveries.len());
                 Ok(0)
             }
+            // Findings: the draft is wrong (1); otherwise the gateway or
+            // the role said no (2).
             Err((why, findings)) => {
                 eprintln!("warroom: not published: {why}");
-                for f in findings {
+                for f in &findings {
                     eprintln!(
                         "  {} {}: {}",
                         if f.error { "error" } else { "warning" },
@@ -731,7 +853,7 @@ async fn publish(args: PublishArgs, cfg: Config) -> anyhow::Result<i32> {
                         f.message
                     );
                 }
-                Ok(1)
+                Ok(if findings.is_empty() { 2 } else { 1 })
             }
         }
     };

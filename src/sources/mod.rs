@@ -3,6 +3,11 @@
 //! too large to stream.
 
 pub mod simulator;
+pub mod postfix;
+pub mod prometheus;
+pub mod dovecot;
+pub mod platform;
+pub mod reindex;
 
 use std::sync::Arc;
 

@@ -1,0 +1,141 @@
+//! The platform source end to end: real backends on 127.0.0.1, the gateway
+//! (hub + gRPC) on top, and what a console would be told. Needs root.
+
+#[path = "fixtures/backends/daemons.rs"]
+mod daemons;
+
+use std::time::{Duration, Instant};
+
+use warroom::api::pb;
+use warroom::gateway::{Gateway, Hub};
+use warroom::sources::platform::{PlatformConfig, PlatformSource, TenantSpec};
+use warroom::sources::postfix::Postqueue;
+use warroom::sources::prometheus::Prometheus;
+
+fn tenant(id: &str, name: &str, domains: &[&str]) -> TenantSpec {
+    TenantSpec {
+        id: id.into(),
+        name: name.into(),
+        domains: domains.iter().map(|d| d.to_string()).collect(),
+        contacts: vec![format!("noc@{}", domains[0])],
+    }
+}
+
+/// Ticks the hub until `done` holds for a fresh snapshot (the poller runs
+/// on its own; a tick only reads what it saw), or fails after 30 s.
+async fn until(hub: &Hub, what: &str, done: impl Fn(&pb::WatchUpdate) -> bool) -> pb::WatchUpdate {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        hub.tick();
+        let snap = hub.snapshot();
+        if done(&snap) {
+            return snap;
+        }
+        assert!(Instant::now() < deadline, "never {what}: {snap:#?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queued_mail_per_tenant_and_a_dead_backend_reach_the_console() {
+    let pf = daemons::Postfix::start();
+    for (to, n) in [
+        ("a@acme.test", 4),
+        ("b@globex.test", 2),
+        ("c@nobody.test", 1),
+    ] {
+        for i in 0..n {
+            pf.sendmail("sender@example.test", &[to], &format!("m{i}"));
+        }
+    }
+    let dead = daemons::free_port();
+    let source = PlatformSource::start(
+        PlatformConfig {
+            name: "Test platform".into(),
+            tenants: vec![
+                tenant("acme", "Acme Title", &["acme.test"]),
+                tenant("globex", "Globex", &["globex.test"]),
+            ],
+            dovecot: None,
+            postqueue: Some(
+                Postqueue::new(pf.postqueue_command(), Duration::from_secs(10)).unwrap(),
+            ),
+            prometheus: Some(
+                Prometheus::new(&format!("http://127.0.0.1:{dead}"), Duration::from_secs(2))
+                    .unwrap(),
+            ),
+            poll: Duration::from_millis(200),
+        },
+        &tokio::runtime::Handle::current(),
+    )
+    .unwrap();
+    let hub = Hub::new(Box::new(source), 1.0, 1.0);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let gw = Gateway::serve(listener, hub.clone(), None).await.unwrap();
+
+    let snap = until(&hub, "saw the 7 queued messages", |u| {
+        u.totals.as_ref().is_some_and(|t| t.queued_messages == 6)
+            && u.clusters
+                .first()
+                .and_then(|c| c.queue.as_ref())
+                .is_some_and(|q| q.active + q.deferred + q.hold == 7)
+    })
+    .await;
+    // Per tenant, by recipient domain; mail for no tenant counts in the
+    // queue but in no tenant's row.
+    let queued = |id: &str| {
+        snap.tenants
+            .iter()
+            .find(|t| t.id == id)
+            .map(|t| t.queued_messages)
+    };
+    assert_eq!((queued("acme"), queued("globex")), (Some(4), Some(2)));
+    let sources: Vec<(String, i32, String)> = snap
+        .sources
+        .iter()
+        .map(|s| (s.name.clone(), s.health, s.message.clone()))
+        .collect();
+    let postfix = sources
+        .iter()
+        .find(|s| s.0 == "postfix")
+        .expect("postfix listed");
+    assert_eq!(postfix.1, pb::HealthStatus::Ok as i32, "{sources:?}");
+    assert!(
+        postfix.2.contains("1 for domains of no configured tenant"),
+        "{sources:?}"
+    );
+    // Prometheus on a closed port: a visible source state, not a crash.
+    let prom = sources
+        .iter()
+        .find(|s| s.0 == "prometheus")
+        .expect("prometheus listed");
+    assert_eq!(prom.1, pb::HealthStatus::Down as i32, "{sources:?}");
+    assert!(prom.2.contains("unreachable"), "{sources:?}");
+    assert!(
+        !sources.iter().any(|s| s.0 == "dovecot"),
+        "not configured, not listed"
+    );
+    // Not simulated: the console shows no SIMULATED badge for this source.
+    assert!(snap.sources.iter().all(|s| !s.simulated));
+
+    // Over real gRPC, as a console sees it.
+    let mut c = warroom::console::client::GatewayClient::new(&gw.url())
+        .unwrap()
+        .raw();
+    let rows = c
+        .list_tenants(pb::ListTenantsRequest {
+            // Largest first: the natural order of a count.
+            sort: pb::TenantSort::Queued as i32,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let order: Vec<(String, u64)> = rows
+        .tenants
+        .iter()
+        .map(|t| (t.id.clone(), t.queued_messages))
+        .collect();
+    assert_eq!(order, [("acme".to_string(), 4), ("globex".to_string(), 2)]);
+    gw.stop().await;
+}
