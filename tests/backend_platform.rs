@@ -139,3 +139,134 @@ async fn queued_mail_per_tenant_and_a_dead_backend_reach_the_console() {
     assert_eq!(order, [("acme".to_string(), 4), ("globex".to_string(), 2)]);
     gw.stop().await;
 }
+
+#[path = "fixtures/backends/dovecot.rs"]
+mod dovecot_fixture;
+
+/// Garbage inside the INBOX's transaction log: Dovecot's next access fails
+/// with exit code 75 ("Corrupted transaction log file").
+fn corrupt_log(dc: &dovecot_fixture::Dovecot, user: &str) {
+    let log = dc.maildir(user).join("dovecot.index.log");
+    let mut bytes = std::fs::read(&log).unwrap_or_else(|e| panic!("{}: {e}", log.display()));
+    assert!(
+        bytes.len() > 80,
+        "a transaction log with records: {}",
+        bytes.len()
+    );
+    let end = bytes.len() - 8;
+    for b in &mut bytes[48..end] {
+        *b = 0xA5;
+    }
+    std::fs::write(&log, bytes).unwrap();
+}
+
+fn state_of(snap: &pb::WatchUpdate, tenant: &str) -> (u64, u64) {
+    let t = snap
+        .tenants
+        .iter()
+        .find(|t| t.id == tenant)
+        .expect("tenant row");
+    let restored = t.states.as_ref().map_or(0, |s| s.restored);
+    (t.affected, restored)
+}
+
+/// Dovecot's users become the tenants' mailboxes; probes find damaged
+/// mailboxes; the reindexer repairs them in the war room's priority order;
+/// stopping Dovecot is a visible source state and the work resumes when it
+/// is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn damaged_mailboxes_are_found_and_repaired_in_priority_order() {
+    let dc = dovecot_fixture::Dovecot::new("platform");
+    dc.start();
+    dc.seed_all();
+    let source = PlatformSource::start(
+        PlatformConfig {
+            name: "Test platform".into(),
+            tenants: vec![
+                tenant("acme", "Acme Title", &["acme.test"]),
+                tenant("globex", "Globex", &["globex.test"]),
+            ],
+            dovecot: Some(warroom::sources::platform::DovecotSpec {
+                client: dc.client(),
+                probes_per_poll: 100,
+                limits: warroom::sources::reindex::Limits {
+                    max_concurrency: 1,
+                    ..Default::default()
+                },
+            }),
+            postqueue: None,
+            prometheus: None,
+            poll: Duration::from_millis(200),
+        },
+        &tokio::runtime::Handle::current(),
+    )
+    .unwrap();
+    let reindexer = source.reindexer().expect("a reindexer with Dovecot");
+    let hub = Hub::new(Box::new(source), 1.0, 1.0);
+    let snap = until(&hub, "listed every user", |u| {
+        u.totals.as_ref().is_some_and(|t| t.mailboxes == 7)
+    })
+    .await;
+    assert_eq!(snap.tenants.iter().map(|t| t.mailboxes).sum::<u64>(), 7);
+    assert_eq!(state_of(&snap, "acme"), (0, 0));
+
+    // Globex first, then damage in both tenants.
+    hub.set_priority(
+        warroom::gateway::hub::PriorityRequest {
+            tenant_id: "globex".into(),
+            priority: warroom::domain::Priority::P0,
+            rank: 0,
+            reason: "hospital".into(),
+            expected_version: 0,
+        },
+        "ana",
+    )
+    .unwrap();
+    for user in [
+        "alice@acme.test",
+        "bob@acme.test",
+        "erin@globex.test",
+        "grace@globex.test",
+    ] {
+        corrupt_log(&dc, user);
+    }
+    let snap = until(&hub, "repaired all four", |u| {
+        u.totals
+            .as_ref()
+            .is_some_and(|t| t.restored_mailboxes == 4 && t.affected_mailboxes == 0)
+    })
+    .await;
+    assert_eq!(state_of(&snap, "acme"), (0, 2));
+    assert_eq!(state_of(&snap, "globex"), (0, 2));
+    let done = reindexer.progress().done;
+    let tenants_in_order: Vec<&str> = done.iter().map(|u| u.split('@').nth(1).unwrap()).collect();
+    assert_eq!(
+        tenants_in_order,
+        ["globex.test", "globex.test", "acme.test", "acme.test"],
+        "P0 tenant repaired first: {done:?}"
+    );
+
+    // Dovecot stops: a visible source state, the gateway keeps answering.
+    dc.stop();
+    let snap = until(&hub, "saw Dovecot down", |u| {
+        u.sources
+            .iter()
+            .any(|s| s.name == "dovecot" && s.health == pb::HealthStatus::Down as i32)
+    })
+    .await;
+    let dovecot = snap.sources.iter().find(|s| s.name == "dovecot").unwrap();
+    assert!(
+        dovecot.message.contains("unreachable"),
+        "{}",
+        dovecot.message
+    );
+    assert_eq!(snap.totals.as_ref().unwrap().mailboxes, 7, "last data kept");
+    // Back: the source is healthy again.
+    dc.start();
+    until(&hub, "saw Dovecot back", |u| {
+        u.sources
+            .iter()
+            .any(|s| s.name == "dovecot" && s.health == pb::HealthStatus::Ok as i32)
+    })
+    .await;
+}

@@ -230,6 +230,12 @@ impl PlatformSource {
         Ok(me)
     }
 
+    /// The repair queue, for callers that watch its progress (tests, a
+    /// future progress RPC).
+    pub fn reindexer(&self) -> Option<Arc<Reindexer>> {
+        self.reindexer.clone()
+    }
+
     /// Rebuilds rows and the overview from what the poller saw.
     fn compute(&mut self, dt: f64) {
         let now = Utc::now();
