@@ -112,4 +112,19 @@ fn json_schema_matches_what_the_parser_accepts() {
     for key in ["gateway", "keymap", "theme", "mouse", "refresh_ms", "demo"] {
         assert!(full.contains(key) && top.contains_key(key), "{key}");
     }
+    // Every key the parser knows (it lists them when it meets an unknown
+    // one) is described in the schema, and nothing else.
+    let e = Config::parse("schema", "not_in_schema = 1\n").unwrap_err();
+    let mut known: Vec<&str> = e
+        .message
+        .split("expected one of ")
+        .nth(1)
+        .expect("the parser lists the keys")
+        .split(", ")
+        .map(|k| k.trim_matches('`'))
+        .collect();
+    known.sort_unstable();
+    let mut described: Vec<&str> = top.keys().map(String::as_str).collect();
+    described.sort_unstable();
+    assert_eq!(known, described, "docs/config.schema.json top-level keys");
 }
