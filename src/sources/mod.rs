@@ -2,12 +2,12 @@
 //! tick, whatever the number of consoles, and answers the queries that are
 //! too large to stream.
 
-pub mod simulator;
-pub mod postfix;
-pub mod prometheus;
 pub mod dovecot;
 pub mod platform;
+pub mod postfix;
+pub mod prometheus;
 pub mod reindex;
+pub mod simulator;
 
 use std::sync::Arc;
 
