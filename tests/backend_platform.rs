@@ -270,3 +270,116 @@ async fn damaged_mailboxes_are_found_and_repaired_in_priority_order() {
     })
     .await;
 }
+
+/// The real binaries, with the simulator unused: `warroom gateway --source
+/// platform` on a real Dovecot and Postfix, and the console's own picture
+/// of it (`warroom snapshot`, drawn by the console's code) shows their
+/// figures and no SIMULATED badge.
+#[test]
+fn the_console_shows_real_figures_from_the_platform() {
+    let dc = dovecot_fixture::Dovecot::new("e2e");
+    dc.start();
+    dc.seed_all();
+    let pf = daemons::Postfix::start();
+    for i in 0..3 {
+        pf.sendmail("s@example.test", &["alice@acme.test"], &format!("q{i}"));
+    }
+    pf.sendmail("s@example.test", &["erin@globex.test"], "q");
+    let dir = std::env::temp_dir().join(format!("wr-platform-e2e-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let command: Vec<String> = pf
+        .postqueue_command()
+        .iter()
+        .map(|a| format!("{a:?}"))
+        .collect();
+    std::fs::write(
+        dir.join("gateway.toml"),
+        format!(
+            "[platform]\nname = \"Test platform\"\npoll_ms = 300\n\
+             [[platform.tenants]]\nid = \"acme\"\nname = \"Acme Title\"\ndomains = [\"acme.test\"]\n\
+             [[platform.tenants]]\nid = \"globex\"\nname = \"Globex Corp\"\ndomains = [\"globex.test\"]\n\
+             [platform.dovecot]\nurl = \"http://127.0.0.1:{}\"\napi_key_env = \"DOVEADM_KEY\"\n\
+             [platform.postfix]\ncommand = [{}]\n",
+            dc.http_port,
+            command.join(", ")
+        ),
+    )
+    .unwrap();
+    let port = daemons::free_port();
+    let mut gw = daemons::ChildGuard::spawn(
+        "warroom gateway",
+        {
+            let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_warroom"));
+            c.args([
+                "gateway",
+                "--source",
+                "platform",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--page-listen",
+                "127.0.0.1:0",
+            ])
+            .env("WARROOM_CONFIG", dir.join("gateway.toml"))
+            .env("XDG_DATA_HOME", &dir)
+            .env("DOVEADM_KEY", dovecot_fixture::API_KEY)
+            .env("WARROOM_LOG", "warn");
+            c
+        },
+        dir.join("gateway.log"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let screen = loop {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_warroom"))
+            .args([
+                "snapshot",
+                "--gateway",
+                &format!("http://127.0.0.1:{port}"),
+                "--width",
+                "120",
+                "--height",
+                "30",
+            ])
+            .env("XDG_CONFIG_HOME", &dir)
+            .output()
+            .unwrap();
+        let s = String::from_utf8_lossy(&out.stdout).into_owned();
+        // Acme: 4 mailboxes, 3 queued; Globex: 3 mailboxes, 1 queued.
+        if s.contains("4 queued, none lost") && s.contains("source dovecot ● ok: 7 mailboxes") {
+            break s;
+        }
+        gw.assert_running();
+        assert!(
+            Instant::now() < deadline,
+            "never showed the platform:\n{s}\n{}",
+            gw.log_tail()
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    assert!(screen.contains("Test platform"), "{screen}");
+    assert!(
+        screen.contains("Acme Title") && screen.contains("Globex Corp"),
+        "{screen}"
+    );
+    assert!(
+        !screen.contains("SIMULATED"),
+        "a real platform is not a drill:\n{screen}"
+    );
+    // The tenants table: mailboxes from Dovecot's userdb, queued mail from
+    // Postfix's queue, per tenant.
+    let row = |name: &str| -> Vec<String> {
+        let l = screen.lines().find(|l| l.contains(name)).unwrap();
+        l.split_whitespace().map(str::to_string).collect()
+    };
+    let acme = row("Acme Title");
+    let globex = row("Globex Corp");
+    // … mailboxes affected % restored queued …
+    let nums = |r: &[String]| -> Vec<String> {
+        r.iter()
+            .filter(|w| w.chars().all(|c| c.is_ascii_digit()))
+            .cloned()
+            .collect()
+    };
+    assert_eq!(nums(&acme), ["4", "0", "0", "3"], "{acme:?}");
+    assert_eq!(nums(&globex), ["3", "0", "0", "1"], "{globex:?}");
+}

@@ -440,12 +440,12 @@ fn render_reindex(f: &mut Frame, area: Rect, app: &App, wide: bool) {
     f.render_widget(b, area);
     let now = o.incident.now.unwrap_or(app.clock);
     if r.revisions.is_empty() && r.scope == 0 {
-        let why = if r.eta.reason.is_empty() {
-            "not started".to_string()
+        let text = if r.eta.reason.is_empty() {
+            "not started: nothing to reindex".to_string()
         } else {
-            safe(&r.eta.reason)
+            format!("not started: {}", safe(&r.eta.reason))
         };
-        f.render_widget(Paragraph::new(format!("not started: {why}")), inner);
+        f.render_widget(Paragraph::new(text), inner);
         return;
     }
     let [gauge, text] = Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(inner);
