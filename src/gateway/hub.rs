@@ -177,6 +177,17 @@ impl Hub {
         self.state.write().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The source now, if no tick is writing it.
+    pub fn try_view(&self) -> Option<SourceView<'_>> {
+        match self.state.try_read() {
+            Ok(guard) => Some(SourceView { guard }),
+            Err(std::sync::TryLockError::Poisoned(e)) => Some(SourceView {
+                guard: e.into_inner(),
+            }),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        }
+    }
+
     pub fn view(&self) -> SourceView<'_> {
         SourceView {
             guard: self.state.read().unwrap_or_else(|e| e.into_inner()),
