@@ -440,7 +440,7 @@ impl App {
             current_by: set.map(decision_text),
             expected_version: set.map_or(0, |d| d.version),
             priority: t.priority,
-            rank: 0,
+            rank: set.map_or(0, |d| d.rank),
             reason: String::new(),
             confirming: false,
             sending: false,
@@ -450,8 +450,8 @@ impl App {
         Command::None
     }
 
-    /// Keys while the priority form is open: ←→ choose the priority, type
-    /// the reason, enter asks to confirm, enter (or y) again sends; esc
+    /// Keys while the priority form is open: ←→ choose the priority, ↑↓
+    /// an explicit rank within it (0 = fair order), type the reason, enter asks to confirm, enter (or y) again sends; esc
     /// steps back (confirm → form → closed).
     fn prio_key(&mut self, k: KeyEvent) -> Command {
         self.serial += 1;
@@ -487,8 +487,12 @@ impl App {
             .unwrap_or(2);
         match k.code {
             KeyCode::Esc => self.prio = None,
-            KeyCode::Left | KeyCode::Up => form.priority = Priority::ALL[i.saturating_sub(1)],
-            KeyCode::Right | KeyCode::Down => form.priority = Priority::ALL[(i + 1).min(3)],
+            KeyCode::Left => form.priority = Priority::ALL[i.saturating_sub(1)],
+            KeyCode::Right => form.priority = Priority::ALL[(i + 1).min(3)],
+            // An explicit place within the priority: #1 goes first; below
+            // #1 is the fair round-robin (rank 0).
+            KeyCode::Up => form.rank = form.rank.saturating_sub(1),
+            KeyCode::Down => form.rank = (form.rank + 1).min(priority::MAX_RANK),
             KeyCode::Backspace => {
                 form.reason.pop();
             }
@@ -1355,6 +1359,57 @@ mod tests {
         assert_eq!(complete("zz"), "zz");
         assert_eq!(complete("p"), "p", "prio and publish share only 'p'");
         assert_eq!(complete("pr"), "prio ");
+    }
+
+    #[test]
+    fn the_priority_form_sets_priority_rank_and_reason_then_confirms() {
+        use crate::api::pb;
+        let mut app = App::new("http://x".into(), Theme::mono());
+        app.me = Some(Me {
+            name: "ana".into(),
+            role: Role::Operator,
+            authenticated: true,
+        });
+        app.model.apply(&pb::WatchUpdate {
+            version: 1,
+            snapshot: true,
+            tenants: vec![pb::TenantSummary {
+                id: "t00001".into(),
+                name: "Acme".into(),
+                priority: pb::Priority::P2 as i32,
+                ..Default::default()
+            }],
+            ..Default::default()
+        });
+        app.open_prio("t00001");
+        let key = |c| KeyEvent::new(c, KeyModifiers::NONE);
+        for k in [KeyCode::Left, KeyCode::Left, KeyCode::Down, KeyCode::Down] {
+            app.on_key(key(k));
+        }
+        for c in "closing".chars() {
+            app.on_key(key(KeyCode::Char(c)));
+        }
+        app.on_key(key(KeyCode::Enter));
+        assert!(app.prio.as_ref().unwrap().confirming, "asks to confirm");
+        match app.on_key(key(KeyCode::Enter)) {
+            Command::SetPriority { request, .. } => {
+                assert_eq!(request.priority, pb::Priority::P0 as i32);
+                assert_eq!(request.rank, 2);
+                assert_eq!(request.reason, "closing");
+                assert_eq!(request.expected_version, 0);
+            }
+            other => panic!("expected SetPriority, got {other:?}"),
+        }
+        // A viewer is told why not, and gets no form.
+        app.prio = None;
+        app.read_only = true;
+        app.open_prio("t00001");
+        assert!(app.prio.is_none());
+        assert!(
+            app.status
+                .as_ref()
+                .is_some_and(|(m, e)| *e && m.contains("read-only"))
+        );
     }
 
     #[test]

@@ -194,7 +194,7 @@ impl Action {
             Action::Reload => "reload this page",
             Action::Export => "export the tenant's affected mailboxes to a CSV file here",
             Action::Prioritize => {
-                "set the tenant's reindex priority (←→ P0..P3, type a reason, enter, enter to confirm)"
+                "set the tenant's reindex priority (←→ P0..P3, ↑↓ rank, type a reason, enter, enter to confirm)"
             }
             Action::Timeline => "timeline: every priority change and publish (esc back)",
             Action::Compose => {

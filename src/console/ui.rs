@@ -916,7 +916,7 @@ pub fn footer_hints(app: &App) -> String {
         return if form.confirming {
             "enter or y: set it · any other key: back to the form".into()
         } else {
-            "←→ priority · type the reason · enter review · esc cancel".into()
+            "←→ priority · ↑↓ rank · type the reason · enter review · esc cancel".into()
         };
     }
     if matches!(app.view, View::Lookup(_)) {
@@ -1195,6 +1195,14 @@ fn render_prio(f: &mut Frame, area: Rect, app: &App, form: &super::app::PrioForm
     }
     choice.push(Span::styled("(←→; P0 goes first)", th.dim()));
     lines.push(Line::from(choice));
+    lines.push(Line::from(vec![
+        Span::raw("rank:     "),
+        Span::raw(match form.rank {
+            0 => "fair order among its priority".to_string(),
+            r => format!("#{r} within {}", form.priority.as_str()),
+        }),
+        Span::styled("  (↑↓; #1 goes first)", th.dim()),
+    ]));
     let count = form.reason.chars().count();
     let reason = format!("reason: {}▏", safe(&form.reason));
     // Show the end of a long reason: that is where the typing happens.
