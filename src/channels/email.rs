@@ -28,6 +28,7 @@ use super::{
 use crate::console::export;
 use crate::domain::MailboxRow;
 use crate::domain::forecast::EtaRange;
+use crate::domain::format::clip;
 
 /// Up to this many affected mailboxes are listed in the message body; more
 /// go into a CSV attachment.
@@ -147,8 +148,8 @@ impl Email {
             "[warroom] {}{}: {} — {}",
             if update.simulated { "SIMULATED " } else { "" },
             update.state.as_str().to_uppercase(),
-            truncate(&one_line(&update.title), SUBJECT_TITLE_MAX),
-            truncate(&tenant_label, SUBJECT_NAME_MAX),
+            clip(&one_line(&update.title), SUBJECT_TITLE_MAX),
+            clip(&tenant_label, SUBJECT_NAME_MAX),
         );
 
         let mut text = multi_line(&plain_text(update));
@@ -417,16 +418,6 @@ fn multi_line(s: &str) -> String {
         .chars()
         .filter(|&c| c == '\n' || c == '\t' || !is_unsafe(c))
         .collect()
-}
-
-fn truncate(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        s.to_string()
-    } else {
-        let mut t: String = s.chars().take(max.saturating_sub(1)).collect();
-        t.push('…');
-        t
-    }
 }
 
 fn utc(t: Option<DateTime<Utc>>) -> String {

@@ -41,6 +41,7 @@ use tokio::time::Instant;
 
 use super::{Channel, Context, Delivery, Facts, Memory, Outcome, Preview, Update};
 use crate::domain::IncidentState;
+use crate::domain::format;
 use crate::domain::sanitize::sanitize;
 use crate::domain::status::{COMPONENT_STATUSES, MAX_BODY_CHARS, MAX_TITLE_CHARS};
 
@@ -1142,11 +1143,7 @@ fn describe(a: &Answer) -> String {
 
 /// `s`, inert in a terminal, at most `max` characters.
 fn clip(s: &str, max: usize) -> String {
-    let clean = sanitize(s);
-    match clean.char_indices().nth(max) {
-        Some((i, _)) => format!("{}…", &clean[..i]),
-        None => clean.into_owned(),
-    }
+    format::clip(&sanitize(s), max)
 }
 
 fn ms(d: Duration) -> String {
@@ -1159,17 +1156,7 @@ fn ms(d: Duration) -> String {
 
 /// An error with its causes ("error sending request: connection refused").
 fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        let c = cause.to_string();
-        if !s.contains(&c) {
-            s.push_str(": ");
-            s.push_str(&c);
-        }
-        source = cause.source();
-    }
-    clip(&s, MAX_MESSAGE_CHARS)
+    clip(&format::causes(e), MAX_MESSAGE_CHARS)
 }
 
 #[cfg(test)]

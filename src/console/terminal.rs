@@ -73,32 +73,13 @@ impl Signals {
 /// The text is base64, so nothing in it can act as an escape sequence.
 pub fn copy_osc52(text: &str) {
     use std::io::Write;
-    let seq = format!("\x1b]52;c;{}\x07", base64(text.as_bytes()));
+    let seq = format!(
+        "\x1b]52;c;{}\x07",
+        crate::domain::format::base64(text.as_bytes())
+    );
     let mut out = std::io::stdout();
     let _ = out.write_all(seq.as_bytes());
     let _ = out.flush();
-}
-
-/// Standard base64 with padding.
-pub fn base64(data: &[u8]) -> String {
-    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for chunk in data.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ABC[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 /// Rings the terminal bell.
@@ -107,21 +88,4 @@ pub fn bell() {
     let mut out = std::io::stdout();
     let _ = out.write_all(b"\x07");
     let _ = out.flush();
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn base64_matches_the_rfc_examples() {
-        for (raw, enc) in [
-            ("", ""),
-            ("f", "Zg=="),
-            ("fo", "Zm8="),
-            ("foo", "Zm9v"),
-            ("foobar", "Zm9vYmFy"),
-            ("hello", "aGVsbG8="),
-        ] {
-            assert_eq!(super::base64(raw.as_bytes()), enc);
-        }
-    }
 }

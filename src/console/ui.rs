@@ -13,7 +13,7 @@ use ratatui::widgets::{
 use super::app::{App, Conn, TenantView, View};
 use super::keymap::{Action, Context};
 use super::theme::{Theme, health_label, health_short};
-use crate::domain::format::{compact, duration, eta_range, eta_relative, percent, thousands};
+use crate::domain::format::{clip, compact, duration, eta_range, eta_relative, percent, thousands};
 use crate::domain::sanitize::sanitize;
 use crate::domain::tenants::TenantSort;
 use crate::domain::{Cluster, Health, MailboxState, Overview, ServiceRole};
@@ -25,17 +25,6 @@ pub const MIN_HEIGHT: u16 = 16;
 /// Gateway text made inert for the terminal.
 fn safe(s: &str) -> String {
     sanitize(s).into_owned()
-}
-
-/// Cuts `s` to `max` characters with an ellipsis.
-fn clip(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        s.to_string()
-    } else {
-        let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
-        out.push('…');
-        out
-    }
 }
 
 pub fn render(f: &mut Frame, app: &App) {

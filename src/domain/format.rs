@@ -84,8 +84,79 @@ pub fn eta_relative(eta: &EtaRange, now: DateTime<Utc>) -> Option<String> {
     })
 }
 
+/// At most `max` characters of `s`; a cut is marked with "…" (which
+/// counts as one of the `max`).
+pub fn clip(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
+        out.push('…');
+        out
+    }
+}
+
+/// Standard base64 with padding (RFC 4648).
+pub fn base64(data: &[u8]) -> String {
+    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
+    for chunk in data.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ABC[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// An error with its causes, each once: "error sending request: connection
+/// refused".
+pub fn causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let part = cause.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        source = cause.source();
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn base64_matches_the_rfc_examples() {
+        for (raw, enc) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foobar", "Zm9vYmFy"),
+            ("hello", "aGVsbG8="),
+        ] {
+            assert_eq!(super::base64(raw.as_bytes()), enc);
+        }
+    }
+
+    #[test]
+    fn clip_marks_the_cut() {
+        assert_eq!(super::clip("abcdef", 6), "abcdef");
+        assert_eq!(super::clip("abcdefg", 6), "abcde…");
+        assert_eq!(super::clip("ééé", 2), "é…");
+    }
+
     use super::*;
     use chrono::TimeZone;
 

@@ -52,13 +52,7 @@ pub const PLACEHOLDERS: [(&str, &str); 6] = [
 pub fn parse_next_update(input: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
     let s = input.trim();
     // What the person typed, as errors quote it: short and inert.
-    let typed = {
-        let clean = super::sanitize::sanitize(s);
-        match clean.char_indices().nth(40) {
-            Some((i, _)) => format!("{}…", &clean[..i]),
-            None => clean.into_owned(),
-        }
-    };
+    let typed = format::clip(&super::sanitize::sanitize(s), 41);
     if s.is_empty() {
         return Err("next update time is empty: give +90m, 2h or a UTC time such as 23:30".into());
     }

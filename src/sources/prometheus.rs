@@ -15,6 +15,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::domain::format::causes;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::Value;
 
@@ -96,7 +97,7 @@ impl Prometheus {
             .timeout(timeout)
             .connect_timeout(timeout)
             .build()
-            .map_err(|e| format!("cannot build an HTTP client: {}", chain(&e)))?;
+            .map_err(|e| format!("cannot build an HTTP client: {}", causes(&e)))?;
         Ok(Self {
             client,
             base,
@@ -170,23 +171,8 @@ fn transport(e: reqwest::Error) -> PromError {
     if e.is_timeout() {
         PromError::Timeout
     } else {
-        PromError::Unreachable(chain(&e))
+        PromError::Unreachable(causes(&e))
     }
-}
-
-/// An error and its causes, `: `-separated, without repeats.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = s.source();
-    }
-    out
 }
 
 fn quote(body: &[u8]) -> String {
