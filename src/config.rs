@@ -206,6 +206,20 @@ impl TokenConfig {
     }
 }
 
+/// An API key from exactly one of an environment variable or a file (never
+/// the config file itself, never a flag). `section` names the config table
+/// in errors, which never hold the key.
+pub fn api_key(section: &str, env: Option<&str>, file: Option<&Path>) -> Result<String, String> {
+    match (env, file) {
+        (Some(var), None) => std::env::var(var)
+            .map_err(|_| format!("[{section}] api_key_env: environment variable {var} is not set")),
+        (None, Some(f)) => read_secret(f).map_err(|e| format!("[{section}] api_key_file: {e}")),
+        _ => Err(format!(
+            "[{section}] give exactly one of api_key_env, api_key_file (the key never goes in the config file or on the command line)"
+        )),
+    }
+}
+
 /// The first line of a secret file, trimmed.
 pub fn read_secret(file: &Path) -> Result<String, String> {
     let text = std::fs::read_to_string(file)

@@ -347,18 +347,12 @@ fn platform_feed(cfg: &Config) -> anyhow::Result<Feed> {
     let dovecot = match &p.dovecot {
         None => None,
         Some(d) => {
-            let key = match (&d.api_key_env, &d.api_key_file) {
-                (Some(var), None) => std::env::var(var).map_err(|_| {
-                    anyhow::anyhow!(
-                        "[platform.dovecot] api_key_env: environment variable {var} is not set"
-                    )
-                })?,
-                (None, Some(f)) => warroom::config::read_secret(f)
-                    .map_err(|e| anyhow::anyhow!("[platform.dovecot] api_key_file: {e}"))?,
-                _ => anyhow::bail!(
-                    "[platform.dovecot] give exactly one of api_key_env, api_key_file"
-                ),
-            };
+            let key = warroom::config::api_key(
+                "platform.dovecot",
+                d.api_key_env.as_deref(),
+                d.api_key_file.as_deref(),
+            )
+            .map_err(anyhow::Error::msg)?;
             Some(DovecotSpec {
                 client: Doveadm::new(&d.url, &key, timeout)
                     .map_err(|e| anyhow::anyhow!("[platform.dovecot] {e}"))?,
@@ -480,18 +474,12 @@ fn publishing(cfg: &Config) -> anyhow::Result<Publishing> {
     }
     if let Some(sp) = &server.statuspage {
         use warroom::channels::statuspage::{DEFAULT_BASE_URL, Statuspage, StatuspageConfig};
-        let api_key = match (&sp.api_key_env, &sp.api_key_file) {
-            (Some(var), None) => std::env::var(var).map_err(|_| {
-                anyhow::anyhow!(
-                    "[server.statuspage] api_key_env: environment variable {var} is not set"
-                )
-            })?,
-            (None, Some(file)) => warroom::config::read_secret(file)
-                .map_err(|e| anyhow::anyhow!("[server.statuspage] api_key_file: {e}"))?,
-            _ => anyhow::bail!(
-                "[server.statuspage] give exactly one of api_key_env, api_key_file (the key never goes in the config file or on the command line)"
-            ),
-        };
+        let api_key = warroom::config::api_key(
+            "server.statuspage",
+            sp.api_key_env.as_deref(),
+            sp.api_key_file.as_deref(),
+        )
+        .map_err(anyhow::Error::msg)?;
         p.channels.push(std::sync::Arc::new(
             Statuspage::new(StatuspageConfig {
                 base_url: sp

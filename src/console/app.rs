@@ -790,23 +790,13 @@ impl App {
     /// An open mailbox list is refetched every few seconds while data flows,
     /// so its states and ETAs do not go stale under a live header.
     fn refresh_due(&mut self, now: DateTime<Utc>) -> Command {
+        let due = |loading: bool, fetched_at: Option<DateTime<Utc>>| {
+            !loading
+                && fetched_at.is_none_or(|t| (now - t).num_seconds() >= MAILBOX_REFRESH_SECONDS)
+        };
         match &self.view {
-            View::Timeline(tv)
-                if !tv.loading
-                    && tv
-                        .fetched_at
-                        .is_none_or(|t| (now - t).num_seconds() >= MAILBOX_REFRESH_SECONDS) =>
-            {
-                self.fetch_audit()
-            }
-            View::Tenant(tv)
-                if !tv.loading
-                    && tv
-                        .fetched_at
-                        .is_none_or(|t| (now - t).num_seconds() >= MAILBOX_REFRESH_SECONDS) =>
-            {
-                self.fetch()
-            }
+            View::Timeline(tv) if due(tv.loading, tv.fetched_at) => self.fetch_audit(),
+            View::Tenant(tv) if due(tv.loading, tv.fetched_at) => self.fetch(),
             _ => Command::None,
         }
     }

@@ -461,13 +461,7 @@ pub async fn set_priority(
                 current: None,
             }),
         Ok(Err(s)) => Err(PriorityRefused {
-            message: match s.code() {
-                tonic::Code::InvalidArgument
-                | tonic::Code::FailedPrecondition
-                | tonic::Code::PermissionDenied
-                | tonic::Code::Unauthenticated => s.message().to_string(),
-                _ => describe(&s),
-            },
+            message: refusal(&s),
             current: <pb::TenantPriority as prost::Message>::decode(s.details())
                 .ok()
                 .as_ref()

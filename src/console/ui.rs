@@ -615,14 +615,14 @@ fn render_tenants(f: &mut Frame, area: Rect, app: &App, wide: bool) {
         .collect();
     let table = Table::new(rows, widths)
         .header(Row::new(header).style(th.title()))
-        .block(b)
-        .row_highlight_style(th.selected())
-        .highlight_symbol("▶");
-    let mut state = TableState::default();
-    if app.model.ordered_len() > 0 {
-        state.select(Some(selected - start));
-    }
-    f.render_stateful_widget(table, area, &mut state);
+        .block(b);
+    render_selectable(
+        f,
+        area,
+        table,
+        &th,
+        (app.model.ordered_len() > 0).then(|| selected - start),
+    );
 }
 
 fn render_lookup(f: &mut Frame, area: Rect, app: &App, lv: &super::app::LookupView) {
@@ -695,14 +695,14 @@ fn render_lookup(f: &mut Frame, area: Rect, app: &App, lv: &super::app::LookupVi
                 Constraint::Length(16),
             ],
         )
-        .block(b)
-        .row_highlight_style(th.selected())
-        .highlight_symbol("▶");
-        let mut state = TableState::default();
-        if !lv.results.is_empty() {
-            state.select(Some(lv.selected - start));
-        }
-        f.render_stateful_widget(table, list, &mut state);
+        .block(b);
+        render_selectable(
+            f,
+            list,
+            table,
+            th,
+            (!lv.results.is_empty()).then(|| lv.selected - start),
+        );
     }
     let mut lines: Vec<Line> = Vec::new();
     if let Some(m) = lv.results.get(lv.selected) {
@@ -868,16 +868,25 @@ fn render_tenant(f: &mut Frame, area: Rect, app: &App, tv: &TenantView) {
     }
     let table = Table::new(rows, widths)
         .header(Row::new(header).style(th.title()))
-        .block(b)
+        .block(b);
+    render_selectable(
+        f,
+        list,
+        table,
+        th,
+        (!shown.is_empty()).then(|| tv.selected.min(shown.len() - 1) - start.min(tv.selected)),
+    );
+}
+
+/// A table whose `row` (counted from the first row drawn) is marked as
+/// selected.
+fn render_selectable(f: &mut Frame, area: Rect, table: Table<'_>, th: &Theme, row: Option<usize>) {
+    let table = table
         .row_highlight_style(th.selected())
         .highlight_symbol("▶");
     let mut state = TableState::default();
-    if !shown.is_empty() {
-        state.select(Some(
-            tv.selected.min(shown.len() - 1) - start.min(tv.selected),
-        ));
-    }
-    f.render_stateful_widget(table, list, &mut state);
+    state.select(row);
+    f.render_stateful_widget(table, area, &mut state);
 }
 
 /// Footer hints, generated from the active keymap so remapped keys show.
@@ -1146,12 +1155,8 @@ fn render_timeline(f: &mut Frame, area: Rect, app: &App, tv: &super::app::Timeli
         ],
     )
     .header(Row::new(["time", "who", "what", "tenant", "change", "reason"]).style(th.dim()))
-    .block(b)
-    .row_highlight_style(th.selected())
-    .highlight_symbol("▶");
-    let mut state = TableState::default();
-    state.select(Some(selected - start));
-    f.render_stateful_widget(table, area, &mut state);
+    .block(b);
+    render_selectable(f, area, table, th, Some(selected - start));
 }
 
 fn render_prio(f: &mut Frame, area: Rect, app: &App, form: &super::app::PrioForm) {
