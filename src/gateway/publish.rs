@@ -14,7 +14,7 @@ use crate::domain::forecast::EtaRange;
 use crate::domain::status::{self, Draft, Figures, Finding};
 use crate::domain::{MailboxRow, MailboxState, Overview};
 use crate::sources::MailboxQuery;
-use crate::store::{DeliveryStatus, NewUpdate, Store, StoreError};
+use crate::store::{DeliveryStatus, Store, StoreError};
 
 /// What the gateway publishes to.
 pub struct Publishing {
@@ -195,14 +195,15 @@ impl Hub {
     }
 
     /// Lints `draft` against the last published state and this gateway's
-    /// components, and renders it as it would go out now.
+    /// components, and renders it as it would go out now (with the id and
+    /// sequence number it would get).
     fn render(
         &self,
         draft: &Draft,
         store: &dyn Store,
         actor: &str,
         operation_id: &str,
-    ) -> Result<(Vec<Finding>, NewUpdate, u64), PublishError> {
+    ) -> Result<(Vec<Finding>, Update), PublishError> {
         let latest = store.latest_update()?;
         let components: Vec<String> = self
             .publishing()
@@ -219,7 +220,10 @@ impl Hub {
             let sim = o.simulated();
             (o, sim)
         };
-        let update = NewUpdate {
+        let seq = latest.map_or(1, |u| u.seq + 1);
+        let update = Update {
+            id: crate::store::update_id(seq),
+            seq,
             operation_id: operation_id.to_string(),
             state: draft.state,
             title: draft.title.trim().to_string(),
@@ -230,24 +234,7 @@ impl Hub {
             published_at: now,
             simulated,
         };
-        let seq = latest.map_or(1, |u| u.seq + 1);
-        Ok((findings, update, seq))
-    }
-
-    fn as_update(new: &NewUpdate, seq: u64) -> Update {
-        Update {
-            id: crate::store::update_id(seq),
-            seq,
-            operation_id: new.operation_id.clone(),
-            state: new.state,
-            title: new.title.clone(),
-            body: new.body.clone(),
-            components: new.components.clone(),
-            next_update: new.next_update,
-            published_by: new.published_by.clone(),
-            published_at: new.published_at,
-            simulated: new.simulated,
-        }
+        Ok((findings, update))
     }
 
     /// What each channel would receive, and what is wrong with the draft.
@@ -256,11 +243,10 @@ impl Hub {
         draft: &Draft,
         actor: &str,
     ) -> Result<(Vec<Finding>, Vec<Preview>), PublishError> {
-        let (findings, new, seq) = {
+        let (findings, update) = {
             let store = self.store();
             self.render(draft, &**store, actor, "preview")?
         };
-        let update = Self::as_update(&new, seq);
         let facts = HubFacts(self);
         let channels = self.publishing().channels.clone();
         let previews = channels
@@ -296,7 +282,7 @@ impl Hub {
             let list = store.deliveries(Some(&done.id))?;
             return Ok((done, list, false));
         }
-        let (findings, new, seq) = self.render(draft, &**store, actor, operation_id)?;
+        let (findings, update) = self.render(draft, &**store, actor, operation_id)?;
         let (errors, warnings): (Vec<Finding>, Vec<Finding>) =
             findings.into_iter().partition(|f| f.error);
         if !errors.is_empty() {
@@ -305,7 +291,6 @@ impl Hub {
         if !warnings.is_empty() && !confirm_warnings {
             return Err(PublishError::Unconfirmed(warnings));
         }
-        let update = Self::as_update(&new, seq);
         let facts = HubFacts(self);
         let deliveries: Vec<(String, String)> = channels
             .iter()
@@ -318,11 +303,11 @@ impl Hub {
         // The record keeps what was said, figures filled in.
         let figures_quoted = format!(
             "{} · {} deliveries · {}",
-            new.state.as_str(),
+            update.state.as_str(),
             deliveries.len(),
-            new.body
+            update.body
         );
-        let (stored, fresh) = store.publish(&new, &deliveries, &figures_quoted)?;
+        let (stored, fresh) = store.publish(&update, &deliveries, &figures_quoted)?;
         let list = store.deliveries(Some(&stored.id))?;
         drop(store);
         if fresh {

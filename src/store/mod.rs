@@ -13,7 +13,6 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 
 use crate::channels::{Delivery, Update};
-use crate::domain::IncidentState;
 use crate::domain::priority::{AuditEvent, PriorityDecision};
 
 pub use sqlite::{SqliteStore, update_id};
@@ -28,21 +27,6 @@ pub enum StoreError {
     },
     #[error("state store: {0}")]
     Io(String),
-}
-
-/// A status update to publish (the store gives it its id and sequence).
-#[derive(Debug, Clone, PartialEq)]
-pub struct NewUpdate {
-    pub operation_id: String,
-    pub state: IncidentState,
-    pub title: String,
-    /// Rendered: placeholders already filled.
-    pub body: String,
-    pub components: Vec<(String, String)>,
-    pub next_update: Option<DateTime<Utc>>,
-    pub published_by: String,
-    pub published_at: DateTime<Utc>,
-    pub simulated: bool,
 }
 
 /// Where one delivery stands.
@@ -75,13 +59,14 @@ pub trait Store: Send {
     /// Audit events with an id above `after`, oldest first.
     fn audit_events(&self, after: u64, limit: usize) -> Result<Vec<AuditEvent>, StoreError>;
 
-    /// Stores a status update, one pending delivery per (channel, target)
+    /// Stores a status update (under the next sequence number: its `id`
+    /// and `seq` are not read), one pending delivery per (channel, target)
     /// and the audit event, in one transaction. An `operation_id` seen
     /// before returns that update and `false`: publishing twice publishes
     /// once.
     fn publish(
         &mut self,
-        update: &NewUpdate,
+        update: &Update,
         deliveries: &[(String, String)],
         audit_detail: &str,
     ) -> Result<(Update, bool), StoreError>;

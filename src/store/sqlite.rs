@@ -6,7 +6,7 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{DeliveryStatus, NewUpdate, Store, StoreError};
+use super::{DeliveryStatus, Store, StoreError};
 use crate::channels::{Delivery, Update};
 use crate::domain::priority::{AuditEvent, PriorityDecision};
 use crate::domain::{IncidentState, Priority};
@@ -257,7 +257,7 @@ fn seq_of(id: &str) -> Option<i64> {
 impl Store for SqliteStore {
     fn publish(
         &mut self,
-        new: &NewUpdate,
+        new: &Update,
         deliveries: &[(String, String)],
         audit_detail: &str,
     ) -> Result<(Update, bool), StoreError> {
