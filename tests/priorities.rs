@@ -5,13 +5,13 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use tonic::Code;
 use warroom::api::{self, pb};
-use warroom::console::client::{Client, GatewayClient};
+use warroom::console::client::Client;
 use warroom::domain::priority::Role;
 use warroom::gateway::{Access, Gateway, Hub};
 use warroom::sources::simulator::{SimConfig, Simulator};
@@ -32,28 +32,9 @@ fn access() -> Access {
     .unwrap()
 }
 
-fn state_file(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("wr-prio-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir.join("state.sqlite")
-}
-
 /// A gateway on loopback whose decisions persist in `state` (or in memory).
 async fn gateway(cfg: SimConfig, state: Option<&Path>) -> Gateway {
-    let sim = Simulator::new(cfg).unwrap();
-    let store = match state {
-        Some(p) => warroom::store::open(p).expect("state file opens"),
-        None => warroom::store::in_memory(),
-    };
-    let hub = Hub::with_store(Box::new(sim), store, common::STEP_SECONDS, 60.0).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    Gateway::serve_with(listener, hub, None, access())
-        .await
-        .unwrap()
-}
-
-fn client(gw: &Gateway, token: Option<&str>) -> Client {
-    GatewayClient::with_token(&gw.url(), token).unwrap().raw()
+    common::serve(common::hub_with_state(cfg, state), access()).await
 }
 
 fn req(tenant: &str, p: pb::Priority, reason: &str, expected: u64) -> pb::SetTenantPriorityRequest {
@@ -63,26 +44,6 @@ fn req(tenant: &str, p: pb::Priority, reason: &str, expected: u64) -> pb::SetTen
         rank: 0,
         reason: reason.into(),
         expected_version: expected,
-    }
-}
-
-async fn audit(c: &mut Client) -> Vec<pb::AuditEvent> {
-    let mut all = Vec::new();
-    let mut token = String::new();
-    loop {
-        let page = c
-            .list_audit_events(pb::ListAuditEventsRequest {
-                page_size: 1000,
-                page_token: token,
-            })
-            .await
-            .unwrap()
-            .into_inner();
-        all.extend(page.events);
-        token = page.next_page_token;
-        if token.is_empty() {
-            return all;
-        }
     }
 }
 
@@ -104,31 +65,31 @@ async fn tenant(c: &mut Client, id: &str) -> pb::TenantSummary {
 async fn no_token_is_unauthenticated_and_a_viewer_is_denied() {
     let gw = gateway(common::small(), None).await;
     let r = req("t00001", pb::Priority::P0, "title company", 0);
-    let e = client(&gw, None)
+    let e = common::client_with(&gw, None)
         .set_tenant_priority(r.clone())
         .await
         .unwrap_err();
     assert_eq!(e.code(), Code::Unauthenticated, "{e:?}");
-    let e = client(&gw, Some(VIC))
+    let e = common::client_with(&gw, Some(VIC))
         .set_tenant_priority(r.clone())
         .await
         .unwrap_err();
     assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
     assert!(e.message().contains("vic is a viewer"), "{}", e.message());
-    let e = client(&gw, Some("not-a-token-anyone-has-0000"))
+    let e = common::client_with(&gw, Some("not-a-token-anyone-has-0000"))
         .set_tenant_priority(r.clone())
         .await
         .unwrap_err();
     assert_eq!(e.code(), Code::Unauthenticated);
     assert!(!e.message().contains("not-a-token"), "no secret echoed");
     // Anonymous reads still work (the switch is on), and identify as such.
-    let me = client(&gw, None)
+    let me = common::client_with(&gw, None)
         .who_am_i(pb::WhoAmIRequest {})
         .await
         .unwrap()
         .into_inner();
     assert_eq!((me.name.as_str(), me.authenticated), ("anonymous", false));
-    let me = client(&gw, Some(ANA))
+    let me = common::client_with(&gw, Some(ANA))
         .who_am_i(pb::WhoAmIRequest {})
         .await
         .unwrap()
@@ -138,9 +99,16 @@ async fn no_token_is_unauthenticated_and_a_viewer_is_denied() {
         ("ana", pb::Role::Operator as i32, true)
     );
     // Nothing refused reached the record.
-    assert!(audit(&mut client(&gw, None)).await.is_empty());
+    assert!(
+        common::audit(&mut common::client_with(&gw, None))
+            .await
+            .is_empty()
+    );
     // The operator may.
-    client(&gw, Some(ANA)).set_tenant_priority(r).await.unwrap();
+    common::client_with(&gw, Some(ANA))
+        .set_tenant_priority(r)
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -152,13 +120,13 @@ async fn anonymous_reads_can_be_switched_off() {
     let gw = Gateway::serve_with(listener, hub, None, closed)
         .await
         .unwrap();
-    let e = client(&gw, None)
+    let e = common::client_with(&gw, None)
         .list_tenants(pb::ListTenantsRequest::default())
         .await
         .unwrap_err();
     assert_eq!(e.code(), Code::Unauthenticated);
     assert!(
-        client(&gw, Some(VIC))
+        common::client_with(&gw, Some(VIC))
             .list_tenants(pb::ListTenantsRequest::default())
             .await
             .is_ok()
@@ -168,7 +136,7 @@ async fn anonymous_reads_can_be_switched_off() {
 #[tokio::test]
 async fn bad_input_is_invalid_argument_naming_what_is_wrong() {
     let gw = gateway(common::small(), None).await;
-    let mut c = client(&gw, Some(ANA));
+    let mut c = common::client_with(&gw, Some(ANA));
     let cases = [
         (
             req("t99999", pb::Priority::P0, "x", 0),
@@ -206,19 +174,19 @@ async fn bad_input_is_invalid_argument_naming_what_is_wrong() {
             e.message()
         );
     }
-    assert!(audit(&mut c).await.is_empty());
+    assert!(common::audit(&mut c).await.is_empty());
 }
 
 #[tokio::test]
 async fn a_stale_version_fails_and_says_what_the_priority_is_now() {
     let gw = gateway(common::small(), None).await;
-    let ok = client(&gw, Some(ANA))
+    let ok = common::client_with(&gw, Some(ANA))
         .set_tenant_priority(req("t00001", pb::Priority::P0, "title company", 0))
         .await
         .unwrap()
         .into_inner();
     assert_eq!(ok.priority.as_ref().unwrap().version, 1);
-    let e = client(&gw, Some(BO))
+    let e = common::client_with(&gw, Some(BO))
         .set_tenant_priority(req("t00001", pb::Priority::P3, "not urgent", 0))
         .await
         .unwrap_err();
@@ -231,7 +199,7 @@ async fn a_stale_version_fails_and_says_what_the_priority_is_now() {
     let current: pb::TenantPriority = prost::Message::decode(e.details()).unwrap();
     assert_eq!((current.version, current.set_by.as_str()), (1, "ana"));
     // The row everyone watches carries who set it.
-    let row = tenant(&mut client(&gw, None), "t00001").await;
+    let row = tenant(&mut common::client_with(&gw, None), "t00001").await;
     assert_eq!(row.priority, pb::Priority::P0 as i32);
     assert_eq!(row.priority_set.unwrap().set_by, "ana");
 }
@@ -240,12 +208,12 @@ async fn a_stale_version_fails_and_says_what_the_priority_is_now() {
 /// the newest version that client has seen: no accepted edit is lost.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_clients_making_500_concurrent_edits_each_lose_no_update() {
-    let state = state_file("concurrent");
+    let state = common::state_file("concurrent");
     let gw = gateway(common::small(), Some(&state)).await;
     let tenant_id = "t00003";
     let mut handles = Vec::new();
     for (who, token) in [("ana", ANA), ("bo", BO)] {
-        let c = client(&gw, Some(token));
+        let c = common::client_with(&gw, Some(token));
         let seen = Arc::new(AtomicU64::new(0));
         let sem = Arc::new(tokio::sync::Semaphore::new(8));
         let mut edits = Vec::new();
@@ -293,8 +261,8 @@ async fn two_clients_making_500_concurrent_edits_each_lose_no_update() {
     let versions: Vec<u64> = accepted.iter().map(|a| a.0).collect();
     assert_eq!(versions, (1..=accepted.len() as u64).collect::<Vec<_>>());
     // Every accepted edit is on record, and nothing else is.
-    let mut c = client(&gw, None);
-    let on_record: BTreeMap<String, String> = audit(&mut c)
+    let mut c = common::client_with(&gw, None);
+    let on_record: BTreeMap<String, String> = common::audit(&mut c)
         .await
         .into_iter()
         .filter(|e| e.action == "set_priority" && e.target == tenant_id)
@@ -323,20 +291,20 @@ async fn two_clients_making_500_concurrent_edits_each_lose_no_update() {
 
 #[tokio::test]
 async fn a_restarted_gateway_keeps_priorities_and_the_audit() {
-    let state = state_file("restart");
+    let state = common::state_file("restart");
     let gw = gateway(common::small(), Some(&state)).await;
-    client(&gw, Some(ANA))
+    common::client_with(&gw, Some(ANA))
         .set_tenant_priority(req("t00005", pb::Priority::P0, "hospital", 0))
         .await
         .unwrap();
-    client(&gw, Some(BO))
+    common::client_with(&gw, Some(BO))
         .set_tenant_priority(req("t00007", pb::Priority::P3, "test tenant", 0))
         .await
         .unwrap();
     gw.stop().await;
 
     let gw = gateway(common::small(), Some(&state)).await;
-    let mut c = client(&gw, None);
+    let mut c = common::client_with(&gw, None);
     let row = tenant(&mut c, "t00005").await;
     assert_eq!(row.priority, pb::Priority::P0 as i32);
     let set = row.priority_set.unwrap();
@@ -348,7 +316,7 @@ async fn a_restarted_gateway_keeps_priorities_and_the_audit() {
         tenant(&mut c, "t00007").await.priority,
         pb::Priority::P3 as i32
     );
-    let events = audit(&mut c).await;
+    let events = common::audit(&mut c).await;
     let summary: Vec<(String, String, String)> = events
         .iter()
         .map(|e| (e.actor.clone(), e.target.clone(), e.detail.clone()))
@@ -361,7 +329,7 @@ async fn a_restarted_gateway_keeps_priorities_and_the_audit() {
         ]
     );
     // Versions continue from where they were.
-    let next = client(&gw, Some(BO))
+    let next = common::client_with(&gw, Some(BO))
         .set_tenant_priority(req("t00005", pb::Priority::P1, "hospital back", 1))
         .await
         .unwrap()
@@ -371,7 +339,7 @@ async fn a_restarted_gateway_keeps_priorities_and_the_audit() {
 
 #[tokio::test]
 async fn a_corrupt_state_file_stops_the_gateway_from_starting() {
-    let state = state_file("corrupt");
+    let state = common::state_file("corrupt");
     std::fs::create_dir_all(state.parent().unwrap()).unwrap();
     std::fs::write(&state, vec![0xA5u8; 8192]).unwrap();
     let e = warroom::store::open(&state).err().expect("refused");
@@ -389,7 +357,7 @@ async fn p0_moves_a_tenant_ahead_in_the_reindex_and_every_watcher_sees_it_at_onc
     for _ in 0..(7 * 60) {
         hub.tick();
     }
-    let mut c = client(&gw, None);
+    let mut c = common::client_with(&gw, None);
     let rows: Vec<api::pb::TenantSummary> = c
         .list_tenants(pb::ListTenantsRequest {
             affected_only: true,
@@ -415,13 +383,13 @@ async fn p0_moves_a_tenant_ahead_in_the_reindex_and_every_watcher_sees_it_at_onc
         .map(|t| t.id.clone())
         .collect();
 
-    let mut watch = client(&gw, None)
+    let mut watch = common::client_with(&gw, None)
         .watch(pb::WatchRequest {})
         .await
         .unwrap()
         .into_inner();
     let snap = watch.message().await.unwrap().unwrap();
-    let ok = client(&gw, Some(ANA))
+    let ok = common::client_with(&gw, Some(ANA))
         .set_tenant_priority(req(&last.id, pb::Priority::P0, "closing sales", 0))
         .await
         .unwrap()

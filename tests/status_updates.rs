@@ -7,7 +7,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -19,12 +19,11 @@ use tonic::Code;
 use warroom::api::{self, pb};
 use warroom::channels::Page;
 use warroom::channels::webhook::Webhook;
-use warroom::console::client::{Client, GatewayClient};
+use warroom::console::client::Client;
 use warroom::domain::format::thousands;
 use warroom::domain::priority::Role;
 use warroom::gateway::publish::{Publishing, default_components};
-use warroom::gateway::{Access, Gateway, Hub};
-use warroom::sources::simulator::Simulator;
+use warroom::gateway::{Access, Gateway};
 
 const COMMS: &str = "comms-cy-0123456789abcdef";
 const OPERATOR: &str = "operator-ana-0123456789abcdef";
@@ -38,12 +37,6 @@ fn access() -> Access {
         true,
     )
     .unwrap()
-}
-
-fn state_file(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("wr-status-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir.join("state.sqlite")
 }
 
 // ------------------------------------------------------------- webhook
@@ -144,12 +137,7 @@ impl Drop for Hook {
 /// when given), its state in `state` (or in memory). Returns it and the
 /// page's URL.
 async fn gateway(state: Option<&Path>, hook: Option<&str>) -> (Gateway, String) {
-    let sim = Simulator::new(common::small()).unwrap();
-    let store = match state {
-        Some(p) => warroom::store::open(p).expect("state file opens"),
-        None => warroom::store::in_memory(),
-    };
-    let hub = Hub::with_store(Box::new(sim), store, common::STEP_SECONDS, 60.0).unwrap();
+    let hub = common::hub_with_state(common::small(), state);
     let mut channels: Vec<Arc<dyn warroom::channels::Channel>> =
         vec![Arc::new(Page { url: String::new() })];
     if let Some(url) = hook {
@@ -162,18 +150,11 @@ async fn gateway(state: Option<&Path>, hook: Option<&str>) -> (Gateway, String) 
         components: default_components(),
         page_url: String::new(),
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let mut gw = Gateway::serve_with(listener, hub, None, access())
-        .await
-        .unwrap();
+    let mut gw = common::serve(hub, access()).await;
     let page = gw
         .serve_page(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap())
         .unwrap();
     (gw, page)
-}
-
-fn client(gw: &Gateway, token: Option<&str>) -> Client {
-    GatewayClient::with_token(&gw.url(), token).unwrap().raw()
 }
 
 /// Mid-reindex in the simulated incident: every figure is non-trivial.
@@ -239,26 +220,6 @@ async fn updates(c: &mut Client) -> Vec<pb::StatusUpdate> {
     }
 }
 
-async fn audit(c: &mut Client) -> Vec<pb::AuditEvent> {
-    let mut all = Vec::new();
-    let mut token = String::new();
-    loop {
-        let page = c
-            .list_audit_events(pb::ListAuditEventsRequest {
-                page_size: 1000,
-                page_token: token,
-            })
-            .await
-            .unwrap()
-            .into_inner();
-        all.extend(page.events);
-        token = page.next_page_token;
-        if token.is_empty() {
-            return all;
-        }
-    }
-}
-
 fn delivery<'a>(u: &'a pb::StatusUpdate, channel: &str) -> &'a pb::Delivery {
     u.deliveries
         .iter()
@@ -314,12 +275,12 @@ async fn only_the_comms_role_may_publish() {
         "We know what is wrong.",
     );
 
-    let e = client(&gw, None)
+    let e = common::client_with(&gw, None)
         .publish_status_update(publish_req(d.clone(), "op-1", false))
         .await
         .unwrap_err();
     assert_eq!(e.code(), Code::Unauthenticated, "{e:?}");
-    let e = client(&gw, None)
+    let e = common::client_with(&gw, None)
         .preview_status_update(pb::PreviewStatusUpdateRequest {
             draft: Some(d.clone()),
         })
@@ -327,7 +288,7 @@ async fn only_the_comms_role_may_publish() {
         .unwrap_err();
     assert_eq!(e.code(), Code::Unauthenticated, "{e:?}");
 
-    let e = client(&gw, Some(OPERATOR))
+    let e = common::client_with(&gw, Some(OPERATOR))
         .publish_status_update(publish_req(d.clone(), "op-1", false))
         .await
         .unwrap_err();
@@ -337,7 +298,7 @@ async fn only_the_comms_role_may_publish() {
         "{}",
         e.message()
     );
-    let e = client(&gw, Some(OPERATOR))
+    let e = common::client_with(&gw, Some(OPERATOR))
         .preview_status_update(pb::PreviewStatusUpdateRequest {
             draft: Some(d.clone()),
         })
@@ -346,12 +307,12 @@ async fn only_the_comms_role_may_publish() {
     assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
 
     // Nothing refused reached the page or the record.
-    let mut reader = client(&gw, None);
+    let mut reader = common::client_with(&gw, None);
     assert!(updates(&mut reader).await.is_empty());
-    assert!(audit(&mut reader).await.is_empty());
+    assert!(common::audit(&mut reader).await.is_empty());
 
     // Comms may; anyone may read what was published.
-    let u = publish(&mut client(&gw, Some(COMMS)), d, "op-1").await;
+    let u = publish(&mut common::client_with(&gw, Some(COMMS)), d, "op-1").await;
     assert_eq!(
         (u.id.as_str(), u.published_by.as_str()),
         ("su-000001", "cy")
@@ -365,7 +326,7 @@ async fn only_the_comms_role_may_publish() {
 async fn a_bad_draft_is_invalid_argument_naming_each_problem_and_publishes_nothing() {
     let hook = Hook::start(200).await;
     let (gw, _) = gateway(None, Some(&hook.url)).await;
-    let mut c = client(&gw, Some(COMMS));
+    let mut c = common::client_with(&gw, Some(COMMS));
     let past = api::ts(Utc::now() - chrono::Duration::minutes(5));
     let good = draft(
         pb::IncidentState::Identified,
@@ -466,10 +427,10 @@ async fn a_bad_draft_is_invalid_argument_naming_each_problem_and_publishes_nothi
         assert_eq!(p.findings, details.findings, "case {i}");
     }
 
-    let mut reader = client(&gw, None);
+    let mut reader = common::client_with(&gw, None);
     assert!(updates(&mut reader).await.is_empty());
     assert!(
-        !audit(&mut reader)
+        !common::audit(&mut reader)
             .await
             .iter()
             .any(|e| e.action == "publish"),
@@ -486,7 +447,7 @@ async fn the_preview_fills_placeholders_with_the_figures_every_console_shows_and
     let (gw, page_url) = gateway(None, Some(&hook.url)).await;
     advance_to_mid_reindex(&gw);
 
-    let snap = client(&gw, None)
+    let snap = common::client_with(&gw, None)
         .watch(pb::WatchRequest {})
         .await
         .unwrap()
@@ -513,7 +474,7 @@ async fn the_preview_fills_placeholders_with_the_figures_every_console_shows_and
     );
     assert!(want.contains(','), "thousands separators: {want}");
 
-    let p = client(&gw, Some(COMMS))
+    let p = common::client_with(&gw, Some(COMMS))
         .preview_status_update(pb::PreviewStatusUpdateRequest {
             draft: Some(draft(
                 pb::IncidentState::Identified,
@@ -545,9 +506,9 @@ async fn the_preview_fills_placeholders_with_the_figures_every_console_shows_and
     assert_eq!(json["id"], "su-000001", "the id it would get");
 
     // Nothing went anywhere.
-    let mut reader = client(&gw, None);
+    let mut reader = common::client_with(&gw, None);
     assert!(updates(&mut reader).await.is_empty());
-    assert!(audit(&mut reader).await.is_empty());
+    assert!(common::audit(&mut reader).await.is_empty());
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(hook.posts().is_empty(), "{:?}", hook.posts());
     let (_, page_json) = get(&format!("{page_url}index.json")).await;
@@ -560,7 +521,7 @@ async fn the_same_operation_id_twice_publishes_once_and_the_webhook_gets_it_once
     let hook = Hook::start(200).await;
     let (gw, page_url) = gateway(None, Some(&hook.url)).await;
     advance_to_mid_reindex(&gw);
-    let mut watch = client(&gw, None)
+    let mut watch = common::client_with(&gw, None)
         .watch(pb::WatchRequest {})
         .await
         .unwrap()
@@ -579,7 +540,7 @@ async fn the_same_operation_id_twice_publishes_once_and_the_webhook_gets_it_once
         "Mailbox access on Cluster A",
         "{affected_mailboxes} mailboxes are without service.",
     );
-    let mut comms = client(&gw, Some(COMMS));
+    let mut comms = common::client_with(&gw, Some(COMMS));
     let first = publish(&mut comms, d.clone(), "op-identified-1").await;
     let again = publish(&mut comms, d, "op-identified-1").await;
     assert_eq!(first.id, "su-000001");
@@ -595,11 +556,11 @@ async fn the_same_operation_id_twice_publishes_once_and_the_webhook_gets_it_once
         .collect();
     assert_eq!(channels, ["page", "webhook"]);
 
-    let mut reader = client(&gw, None);
+    let mut reader = common::client_with(&gw, None);
     let delivered = wait_for(&mut reader, "su-000001", "delivered", all_sent).await;
     assert_eq!(delivery(&delivered, "webhook").detail, "HTTP 200");
     assert_eq!(updates(&mut reader).await.len(), 1);
-    let published: Vec<pb::AuditEvent> = audit(&mut reader)
+    let published: Vec<pb::AuditEvent> = common::audit(&mut reader)
         .await
         .into_iter()
         .filter(|e| e.action == "publish")
@@ -648,7 +609,7 @@ async fn the_same_operation_id_twice_publishes_once_and_the_webhook_gets_it_once
 #[tokio::test]
 async fn going_back_to_investigating_after_resolved_needs_confirming() {
     let (gw, _) = gateway(None, None).await;
-    let mut c = client(&gw, Some(COMMS));
+    let mut c = common::client_with(&gw, Some(COMMS));
     publish(
         &mut c,
         draft(
@@ -709,7 +670,7 @@ async fn the_built_in_page_shows_every_update_newest_first_as_html_json_and_atom
     let (gw, page_url) = gateway(None, None).await;
     advance_to_mid_reindex(&gw);
     let affected = thousands(gw.hub.snapshot().totals.unwrap().affected_mailboxes);
-    let mut c = client(&gw, Some(COMMS));
+    let mut c = common::client_with(&gw, Some(COMMS));
     publish(
         &mut c,
         draft(
@@ -794,10 +755,10 @@ async fn the_built_in_page_shows_every_update_newest_first_as_html_json_and_atom
 
 #[tokio::test]
 async fn a_pending_delivery_survives_a_restart_and_is_delivered_exactly_once() {
-    let state = state_file("restart");
+    let state = common::state_file("restart");
     let flaky = Hook::start(200).await;
     let (gw, _) = gateway(Some(&state), Some(&flaky.url)).await;
-    let mut c = client(&gw, Some(COMMS));
+    let mut c = common::client_with(&gw, Some(COMMS));
 
     // Delivered before the restart.
     publish(
@@ -835,7 +796,7 @@ async fn a_pending_delivery_survives_a_restart_and_is_delivered_exactly_once() {
     // A new gateway on the same state file, with a webhook that works.
     let good = Hook::start(200).await;
     let (gw, _) = gateway(Some(&state), Some(&good.url)).await;
-    let mut c = client(&gw, None);
+    let mut c = common::client_with(&gw, None);
     let before = updates(&mut c).await;
     assert_eq!(before.len(), 2, "both updates survived");
     assert_eq!(delivery(&before[1], "webhook").state, "pending");
@@ -856,7 +817,7 @@ async fn a_pending_delivery_survives_a_restart_and_is_delivered_exactly_once() {
     );
     let all = updates(&mut c).await;
     assert!(all.iter().all(all_sent), "{all:?}");
-    let published = audit(&mut c)
+    let published = common::audit(&mut c)
         .await
         .into_iter()
         .filter(|e| e.action == "publish")
@@ -873,7 +834,7 @@ async fn a_pending_delivery_survives_a_restart_and_is_delivered_exactly_once() {
 #[tokio::test]
 async fn a_retried_publish_gets_the_published_update_even_after_another_one() {
     let (gw, _) = gateway(None, None).await;
-    let mut cy = client(&gw, Some(COMMS));
+    let mut cy = common::client_with(&gw, Some(COMMS));
     let identified = draft(
         pb::IncidentState::Identified,
         "Mailbox access on Cluster A",
@@ -915,7 +876,7 @@ async fn a_webhook_down_for_a_moment_with_retry_after_zero_still_gets_the_update
     let hook = Hook::start(503).await;
     hook.retry_after("0");
     let (gw, _) = gateway(None, Some(&hook.url)).await;
-    let mut c = client(&gw, Some(COMMS));
+    let mut c = common::client_with(&gw, Some(COMMS));
     publish(
         &mut c,
         draft(
@@ -958,7 +919,7 @@ async fn a_webhook_down_for_a_moment_with_retry_after_zero_still_gets_the_update
 async fn a_body_with_crlf_line_ends_and_tabs_reads_cleanly_on_the_page() {
     let (gw, page_url) = gateway(None, None).await;
     publish(
-        &mut client(&gw, Some(COMMS)),
+        &mut common::client_with(&gw, Some(COMMS)),
         draft(
             pb::IncidentState::Identified,
             "Mailbox access on Cluster A",
@@ -995,7 +956,7 @@ async fn the_status_page_renders_in_a_real_browser() {
     );
     let (gw, page_url) = gateway(None, None).await;
     advance_to_mid_reindex(&gw);
-    let mut c = client(&gw, Some(COMMS));
+    let mut c = common::client_with(&gw, Some(COMMS));
     publish(
         &mut c,
         draft(

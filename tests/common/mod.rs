@@ -35,6 +35,62 @@ pub fn small() -> SimConfig {
     }
 }
 
+/// A fresh path for a state file (its directory is removed first).
+pub fn state_file(tag: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("wr-state-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir.join("state.sqlite")
+}
+
+/// A hub whose decisions persist in `state` (or in memory).
+pub fn hub_with_state(cfg: SimConfig, state: Option<&std::path::Path>) -> Arc<Hub> {
+    let sim = Simulator::new(cfg).expect("valid simulator config");
+    let store = match state {
+        Some(p) => warroom::store::open(p).expect("state file opens"),
+        None => warroom::store::in_memory(),
+    };
+    Hub::with_store(Box::new(sim), store, STEP_SECONDS, 60.0).expect("stored decisions apply")
+}
+
+/// A gateway on 127.0.0.1 serving `hub` to the callers `access` knows.
+pub async fn serve(hub: Arc<Hub>, access: warroom::gateway::Access) -> Gateway {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback");
+    Gateway::serve_with(listener, hub, None, access)
+        .await
+        .expect("gateway starts")
+}
+
+/// A client presenting `token` (None: anonymous).
+pub fn client_with(gw: &Gateway, token: Option<&str>) -> warroom::console::client::Client {
+    warroom::console::client::GatewayClient::with_token(&gw.url(), token)
+        .expect("valid url")
+        .raw()
+}
+
+/// Every audit event, oldest first, page by page.
+pub async fn audit(c: &mut warroom::console::client::Client) -> Vec<warroom::api::pb::AuditEvent> {
+    use warroom::api::pb;
+    let mut all = Vec::new();
+    let mut token = String::new();
+    loop {
+        let page = c
+            .list_audit_events(pb::ListAuditEventsRequest {
+                page_size: 1000,
+                page_token: token,
+            })
+            .await
+            .expect("audit readable")
+            .into_inner();
+        all.extend(page.events);
+        token = page.next_page_token;
+        if token.is_empty() {
+            return all;
+        }
+    }
+}
+
 pub async fn client(gw: &Gateway) -> WarRoomClient<tonic::transport::Channel> {
     WarRoomClient::connect(gw.url())
         .await
