@@ -73,13 +73,21 @@ async fn queued_mail_per_tenant_and_a_dead_backend_reach_the_console() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let gw = Gateway::serve(listener, hub.clone(), None).await.unwrap();
 
-    let snap = until(&hub, "saw the 7 queued messages", |u| {
-        u.totals.as_ref().is_some_and(|t| t.queued_messages == 6)
-            && u.clusters
-                .first()
-                .and_then(|c| c.queue.as_ref())
-                .is_some_and(|q| q.active + q.deferred + q.hold == 7)
-    })
+    // The poller asks Postfix, then Prometheus: wait for both answers.
+    let snap = until(
+        &hub,
+        "saw the 7 queued messages and Prometheus' state",
+        |u| {
+            u.totals.as_ref().is_some_and(|t| t.queued_messages == 6)
+                && u.clusters
+                    .first()
+                    .and_then(|c| c.queue.as_ref())
+                    .is_some_and(|q| q.active + q.deferred + q.hold == 7)
+                && u.sources
+                    .iter()
+                    .any(|s| s.name == "prometheus" && !s.message.is_empty())
+        },
+    )
     .await;
     // Per tenant, by recipient domain; mail for no tenant counts in the
     // queue but in no tenant's row.

@@ -19,6 +19,7 @@ pub mod snapshot;
 pub mod terminal;
 pub mod theme;
 pub mod ui;
+pub mod wire;
 
 use std::time::Duration;
 

@@ -3,15 +3,35 @@
 //! SIGHUP (a dropped SSH session). The mouse is never captured, so copy and
 //! paste keep working over SSH and in tmux.
 
-use ratatui::DefaultTerminal;
+use std::io::Stdout;
 
+use ratatui::Terminal;
 use ratatui::crossterm::event::{DisableMouseCapture, EnableMouseCapture};
 use ratatui::crossterm::execute;
+use ratatui::crossterm::terminal::{EnterAlternateScreen, enable_raw_mode};
 
-pub fn enter(mouse: bool) -> anyhow::Result<DefaultTerminal> {
-    // `ratatui::try_init` enables raw mode, enters the alternate screen and
-    // installs a panic hook that restores the terminal before printing.
-    let term = ratatui::try_init()?;
+use super::wire::WireBackend;
+
+/// The console's terminal: ratatui over the byte-saving backend.
+pub type Term = Terminal<WireBackend<Stdout>>;
+
+pub fn enter(mouse: bool) -> anyhow::Result<Term> {
+    // As `ratatui::try_init`, with our backend: a panic hook that restores
+    // the terminal before the message is printed, raw mode, the alternate
+    // screen.
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let _ = ratatui::try_restore();
+        hook(info);
+    }));
+    enable_raw_mode()?;
+    execute!(std::io::stdout(), EnterAlternateScreen)?;
+    let mut term = Terminal::new(WireBackend::new(std::io::stdout()))?;
+    // A known blank screen: what ratatui's first diff assumes, and what
+    // lets the backend rewrite short gaps instead of moving over them.
+    // (Not `Terminal::clear`, which first asks the terminal where the
+    // cursor is and waits for the answer.)
+    ratatui::backend::Backend::clear(term.backend_mut())?;
     if mouse {
         execute!(std::io::stdout(), EnableMouseCapture)?;
         let hook = std::panic::take_hook();
@@ -23,7 +43,7 @@ pub fn enter(mouse: bool) -> anyhow::Result<DefaultTerminal> {
     Ok(term)
 }
 
-pub fn leave(_term: &mut DefaultTerminal, mouse: bool) -> anyhow::Result<()> {
+pub fn leave(_term: &mut Term, mouse: bool) -> anyhow::Result<()> {
     if mouse {
         execute!(std::io::stdout(), DisableMouseCapture)?;
     }

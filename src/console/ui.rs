@@ -576,10 +576,14 @@ fn render_tenants(f: &mut Frame, area: Rect, app: &App, wide: bool) {
                 safe(&t.eta.reason)
             };
             let pct = percent(t.affected_fraction());
+            // Healthy tenants recede rather than affected ones shouting:
+            // mid-incident every row on screen is affected and its count
+            // changes each tick, and a style switch around each change
+            // cost about a quarter of the bytes the console sent.
             let affected_style = if affected > 0 {
-                th.alert()
-            } else {
                 Style::default()
+            } else {
+                th.dim()
             };
             let cells: Vec<Cell> = if wide {
                 vec![

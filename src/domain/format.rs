@@ -60,23 +60,67 @@ pub fn clock(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
     }
 }
 
+/// ETAs more than an hour away are shown in 5-minute steps: a forecast
+/// whose p50 and p90 lie hours apart is not known to the minute, and
+/// minutes that flicker on every refresh are both noise to the reader and
+/// bytes on a slow link. The p50 is rounded to the nearest step, the p90 up
+/// to the next (never earlier than the forecast says).
+const FINE_WITHIN: i64 = 3_600;
+const COARSE_STEP: i64 = 300;
+
+fn coarse_seconds(s: i64, up: bool) -> i64 {
+    if s <= FINE_WITHIN {
+        s
+    } else if up {
+        s.div_euclid(COARSE_STEP) * COARSE_STEP + if s % COARSE_STEP == 0 { 0 } else { COARSE_STEP }
+    } else {
+        (s + COARSE_STEP / 2).div_euclid(COARSE_STEP) * COARSE_STEP
+    }
+}
+
+/// `t` as shown: to the minute within the hour, in 5-minute steps beyond.
+fn shown(t: DateTime<Utc>, now: DateTime<Utc>, up: bool) -> DateTime<Utc> {
+    let ahead = (t - now).num_seconds();
+    if ahead <= FINE_WITHIN {
+        return t;
+    }
+    let s = coarse_seconds(t.timestamp(), up);
+    DateTime::from_timestamp(s, 0).unwrap_or(t)
+}
+
 /// "14:10–15:40 UTC", or the reason there is none.
 pub fn eta_range(eta: &EtaRange, now: DateTime<Utc>) -> String {
     match (eta.p50, eta.p90) {
         // Due (the forecast says it should be done by now): not "done",
         // which only the mailbox state may say.
         (Some(a), Some(b)) if a <= now && b <= now => "now".into(),
-        (Some(a), Some(b)) if clock(a, now) == clock(b, now) => format!("{} UTC", clock(a, now)),
-        (Some(a), Some(b)) => format!("{}–{} UTC", clock(a, now), clock(b, now)),
+        (Some(a), Some(b)) => {
+            let (a, b) = (
+                clock(shown(a, now, false), now),
+                clock(shown(b, now, true), now),
+            );
+            if a == b {
+                format!("{a} UTC")
+            } else {
+                format!("{a}–{b} UTC")
+            }
+        }
         _ if eta.reason.is_empty() => "no estimate".into(),
         _ => format!("no estimate: {}", eta.reason),
     }
 }
 
-/// "in 2h 05m–3h 35m" relative to `now`.
+/// "in 2h 05m–3h 35m" relative to `now`, in the same steps as
+/// [`eta_range`].
 pub fn eta_relative(eta: &EtaRange, now: DateTime<Utc>) -> Option<String> {
     let (a, b) = (eta.p50?, eta.p90?);
-    let (da, db) = (duration(a - now), duration(b - now));
+    let ahead = |t: DateTime<Utc>, up| {
+        duration(Duration::seconds(coarse_seconds(
+            (t - now).num_seconds(),
+            up,
+        )))
+    };
+    let (da, db) = (ahead(a, false), ahead(b, true));
     Some(if da == db {
         format!("in {da}")
     } else {
@@ -197,5 +241,39 @@ mod tests {
             eta_range(&EtaRange::unknown("queue is growing"), now),
             "no estimate: queue is growing"
         );
+    }
+
+    #[test]
+    fn etas_beyond_the_hour_move_in_five_minute_steps() {
+        let now = Utc
+            .with_ymd_and_hms(2008, 10, 8, 12, 0, 0)
+            .single()
+            .unwrap();
+        let at = |p50: i64, p90: i64| {
+            EtaRange::at(now + Duration::minutes(p50), now + Duration::minutes(p90))
+        };
+        // Within the hour: to the minute.
+        assert_eq!(eta_range(&at(41, 58), now), "12:41–12:58 UTC");
+        assert_eq!(eta_relative(&at(41, 58), now).unwrap(), "in 41m–58m");
+        // Beyond: p50 to the nearest 5 minutes, p90 up to the next 5.
+        let eta = at(7 * 60 + 7, 14 * 60 + 17);
+        assert_eq!(eta_range(&eta, now), "19:05–Oct 09 02:20 UTC");
+        assert_eq!(eta_relative(&eta, now).unwrap(), "in 7h 05m–14h 20m");
+        // A minute later the text has not moved.
+        let later = now + Duration::minutes(1);
+        assert_eq!(eta_range(&eta, later), eta_range(&eta, now));
+        assert_eq!(eta_relative(&eta, later).unwrap(), "in 7h 05m–14h 20m");
+        // The p90 shown is never earlier than the forecast.
+        for m in 61..200 {
+            let text = eta_range(&at(m, m), now);
+            let last = text
+                .trim_end_matches(" UTC")
+                .rsplit('–')
+                .next()
+                .unwrap()
+                .to_string();
+            let shown = chrono::NaiveTime::parse_from_str(&last, "%H:%M").unwrap();
+            assert!(shown >= (now + Duration::minutes(m)).time(), "{m}: {text}");
+        }
     }
 }
