@@ -15,10 +15,13 @@
 //! With `LOOKUP_GRPC=127.0.0.1:PORT` it is instead a load generator for a
 //! running gateway, with the console's own client (tonic): for each kind in
 //! `LOOKUP_KINDS` (exact,prefix,fuzzy) and each count in `LOOKUP_CLIENTS`
-//! (1,4), that many connections each call Lookup one query at a time for
+//! (1,4), that many clients, each a thread with its own connection and
+//! runtime (like `pgbench -j`), call Lookup one query at a time for
 //! `LOOKUP_SECONDS` (20), queries read from `LOOKUP_DIR/<kind>.tsv` (as
 //! written by `scripts/lookup-load.py prepare`); one JSON line per run on
-//! stdout. `scripts/bench-lookup` runs it.
+//! stdout. The kind `noop` calls the gateway's gRPC health check instead:
+//! the per-call cost of the transport, with no lookup in it.
+//! `scripts/bench-lookup` runs it.
 
 #[path = "common/mod.rs"]
 mod common;
@@ -327,18 +330,19 @@ criterion_group!(benches, lookup);
 
 /// Lookup load on a running gateway over gRPC (see the module comment).
 fn grpc_load(addr: &str) {
+    use tonic::transport::Channel;
+    use tonic_health::pb::HealthCheckRequest;
+    use tonic_health::pb::health_client::HealthClient;
     use warroom::api::pb;
     use warroom::api::pb::war_room_client::WarRoomClient;
 
     let env = |k: &str, d: &str| std::env::var(k).unwrap_or_else(|_| d.to_string());
     let dir = env("LOOKUP_DIR", ".");
     let seconds: f64 = env("LOOKUP_SECONDS", "20").parse().expect("LOOKUP_SECONDS");
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
     for kind in env("LOOKUP_KINDS", "exact,prefix,fuzzy").split(',') {
-        let path = format!("{dir}/{kind}.tsv");
+        let noop = kind == "noop";
+        // The noop kind still makes one Lookup per connection, to warm it.
+        let path = format!("{dir}/{}.tsv", if noop { "exact" } else { kind });
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
         let queries: Vec<String> = text
             .lines()
@@ -347,32 +351,56 @@ fn grpc_load(addr: &str) {
             .collect();
         for clients in env("LOOKUP_CLIENTS", "1,4").split(',') {
             let clients: usize = clients.parse().expect("LOOKUP_CLIENTS");
-            let lat = rt.block_on(async {
-                let mut conns = Vec::new();
-                for _ in 0..clients {
-                    let mut c = WarRoomClient::connect(format!("http://{addr}"))
-                        .await
-                        .expect("gateway reachable");
-                    // Warm: connected and first call done before timing.
-                    c.lookup(pb::LookupRequest {
-                        query: queries[0].clone(),
-                        limit: LIMIT as u32,
-                    })
-                    .await
-                    .expect("lookup");
-                    conns.push(c);
-                }
-                let end = Instant::now() + Duration::from_secs_f64(seconds);
-                let tasks: Vec<_> = conns
-                    .into_iter()
-                    .enumerate()
-                    .map(|(n, mut c)| {
-                        let queries = queries.clone();
-                        tokio::spawn(async move {
+            // Like pgbench -j: each client is a thread of its own, with its
+            // own connection, calling one query at a time.
+            let start = std::sync::Arc::new(std::sync::Barrier::new(clients));
+            let threads: Vec<_> = (0..clients)
+                .map(|n| {
+                    let queries = queries.clone();
+                    let addr = addr.to_string();
+                    let start = start.clone();
+                    std::thread::spawn(move || {
+                        let rt = tokio::runtime::Builder::new_current_thread()
+                            .enable_all()
+                            .build()
+                            .expect("tokio runtime");
+                        rt.block_on(async move {
+                            let mut c = WarRoomClient::connect(format!("http://{addr}"))
+                                .await
+                                .expect("gateway reachable");
+                            // Warm: connected and first call done before timing.
+                            c.lookup(pb::LookupRequest {
+                                query: queries[0].clone(),
+                                limit: LIMIT as u32,
+                            })
+                            .await
+                            .expect("lookup");
+                            // The "noop" kind: the gateway's gRPC health
+                            // check, the cheapest call it answers, on the
+                            // same server: what any call costs.
+                            let mut floor = match noop {
+                                true => Some(HealthClient::new(
+                                    Channel::from_shared(format!("http://{addr}"))
+                                        .expect("address")
+                                        .connect()
+                                        .await
+                                        .expect("gateway reachable"),
+                                )),
+                                false => None,
+                            };
+                            start.wait();
+                            let end = Instant::now() + Duration::from_secs_f64(seconds);
                             let mut lat = Vec::new();
                             let mut i = n * queries.len() / clients;
                             while Instant::now() < end {
                                 let t = Instant::now();
+                                if let Some(h) = floor.as_mut() {
+                                    h.check(HealthCheckRequest::default())
+                                        .await
+                                        .expect("health check");
+                                    lat.push(t.elapsed());
+                                    continue;
+                                }
                                 c.lookup(pb::LookupRequest {
                                     query: queries[i % queries.len()].clone(),
                                     limit: LIMIT as u32,
@@ -385,13 +413,12 @@ fn grpc_load(addr: &str) {
                             lat
                         })
                     })
-                    .collect();
-                let mut all = Vec::new();
-                for t in tasks {
-                    all.extend(t.await.expect("client task"));
-                }
-                all
-            });
+                })
+                .collect();
+            let lat: Vec<Duration> = threads
+                .into_iter()
+                .flat_map(|t| t.join().expect("client thread"))
+                .collect();
             let mut lat = lat;
             lat.sort();
             let ms = |d: Duration| d.as_secs_f64() * 1000.0;

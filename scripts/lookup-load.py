@@ -335,7 +335,7 @@ def table(a):
     head = f"{'kind':<7} {'system':<22} {'clients':>7} {'queries':>8} {'q/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>9}  notes"
     print(head)
     print("-" * len(head))
-    order = {"exact": 0, "prefix": 1, "fuzzy": 2}
+    order = {"noop": -1, "exact": 0, "prefix": 1, "fuzzy": 2}
     for r in sorted(rows, key=lambda r: (order.get(r["kind"], 9), r["system"], r["clients"])):
         notes = r.get("notes", "")
         if "first_pct" in r:
