@@ -459,18 +459,13 @@ mod tests {
     use ratatui::layout::Rect;
     use ratatui::style::Style;
 
-    /// Deterministic pseudo-random numbers (splitmix64).
-    struct Mix(u64);
+    use crate::sources::simulator::rng::Rng;
+
+    /// Deterministic pseudo-random numbers: the simulator's generator.
+    struct Mix(Rng);
     impl Mix {
-        fn next(&mut self) -> u64 {
-            self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-            let mut z = self.0;
-            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-            z ^ (z >> 31)
-        }
         fn below(&mut self, n: u64) -> u64 {
-            self.next() % n
+            self.0.next_u64() % n
         }
     }
 
@@ -587,7 +582,7 @@ mod tests {
             )
         };
         for case in 0..300 {
-            let mut r = Mix(case);
+            let mut r = Mix(Rng::new(case));
             let (mut ours, mut theirs) = (vt(), vt());
             let mut wire = blank(area.width, area.height);
             let mut shown = Buffer::empty(area);

@@ -226,12 +226,16 @@ mod tests {
         assert_eq!(duration(Duration::seconds(-5)), "0s");
     }
 
+    /// 8 October 2008, 12:00 UTC.
+    fn noon() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2008, 10, 8, 12, 0, 0)
+            .single()
+            .unwrap()
+    }
+
     #[test]
     fn eta_text() {
-        let now = Utc
-            .with_ymd_and_hms(2008, 10, 8, 12, 0, 0)
-            .single()
-            .unwrap();
+        let now = noon();
         let eta = EtaRange::at(now + Duration::minutes(130), now + Duration::minutes(220));
         assert_eq!(eta_range(&eta, now), "14:10–15:40 UTC");
         assert_eq!(eta_relative(&eta, now).unwrap(), "in 2h 10m–3h 40m");
@@ -245,10 +249,7 @@ mod tests {
 
     #[test]
     fn etas_beyond_the_hour_move_in_five_minute_steps() {
-        let now = Utc
-            .with_ymd_and_hms(2008, 10, 8, 12, 0, 0)
-            .single()
-            .unwrap();
+        let now = noon();
         let at = |p50: i64, p90: i64| {
             EtaRange::at(now + Duration::minutes(p50), now + Duration::minutes(p90))
         };

@@ -21,7 +21,7 @@
 
 pub mod index;
 mod names;
-mod rng;
+pub(crate) mod rng;
 pub mod scenario;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
