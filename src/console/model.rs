@@ -2,6 +2,7 @@
 //! received from the gateway's Watch stream. Applying an update is the only
 //! way it changes.
 
+use std::cmp::Reverse;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -137,12 +138,21 @@ impl Model {
         let mut order: Vec<usize> = (0..rows.len())
             .filter(|&i| tenants::matches(&rows[i], &needle, affected_only))
             .collect();
-        // Keys once per row; ties by arrival order, which is the gateway's
-        // id order for every row of the snapshot.
-        order.sort_by_cached_key(|&i| (tenants::sort_key(&rows[i], sort), i));
-        if reverse {
-            order.reverse();
+        // Ties keep the order they were shown in, then arrival order (the
+        // gateway's id order for every row of the snapshot). Two tenants
+        // restored at the same pace tie every other tick: without this
+        // they swapped places on screen each time.
+        let mut shown = vec![u32::MAX; rows.len()];
+        for (rank, &i) in self.order.iter().enumerate() {
+            if let Some(r) = shown.get_mut(i) {
+                *r = rank as u32;
+            }
         }
+        order.sort_by_cached_key(|&i| {
+            let key = tenants::sort_key(&rows[i], sort);
+            let key = if reverse { Err(Reverse(key)) } else { Ok(key) };
+            (key, shown[i], i)
+        });
         self.order = order;
         self.order_key = Some(key);
         self.order_stale = false;
@@ -208,5 +218,39 @@ mod tests {
         let ids: Vec<_> = m.ordered().map(|t| t.id.to_string()).collect();
         assert_eq!(ids, ["a", "b"]);
         assert_eq!(m.apply(&delta(8, vec![])), Applied::Gap);
+    }
+
+    /// Two tenants restored at the same pace tie every other tick; the
+    /// one that went ahead stays ahead through the tie, in both sort
+    /// directions.
+    #[test]
+    fn ties_keep_their_place_on_screen() {
+        let mut m = Model::default();
+        let update = |v, snapshot, t: Vec<pb::TenantSummary>| pb::WatchUpdate {
+            version: v,
+            snapshot,
+            tenants: t,
+            ..Default::default()
+        };
+        let ids = |m: &Model| m.ordered().map(|t| t.id.to_string()).collect::<Vec<_>>();
+        // Forward (most affected first) `a` drops first, so `b` goes
+        // ahead; reversed (least affected first) `b` drops first and goes
+        // ahead. Either way `b` must then stay first through the tie.
+        for (reverse, drops, other) in [(false, "a", "b"), (true, "b", "a")] {
+            m.apply(&update(1, true, vec![tenant("a", 16), tenant("b", 16)]));
+            m.order.clear();
+            m.prepare_order(TenantSort::Affected, reverse, "", false);
+            assert_eq!(ids(&m), ["a", "b"], "a tie first shows in id order");
+            m.apply(&update(2, false, vec![tenant(drops, 15)]));
+            m.prepare_order(TenantSort::Affected, reverse, "", false);
+            assert_eq!(ids(&m), ["b", "a"], "reverse {reverse}: b goes ahead");
+            m.apply(&update(3, false, vec![tenant(other, 15)]));
+            m.prepare_order(TenantSort::Affected, reverse, "", false);
+            assert_eq!(
+                ids(&m),
+                ["b", "a"],
+                "reverse {reverse}: tied again, b keeps its place"
+            );
+        }
     }
 }
