@@ -26,8 +26,8 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, SamplingMode, criterion_group, criterion_main};
 use warroom::gateway::Hub;
-use warroom::sources::Source;
 use warroom::sources::simulator::{SimConfig, Simulator};
+use warroom::sources::{MailboxQuery, Source};
 
 const STEP: f64 = 60.0;
 /// 5 simulated hours at 60 s per tick.
@@ -92,6 +92,22 @@ fn default_scale(c: &mut Criterion) {
     g.bench_function("overview", |b| b.iter(|| black_box(sim.overview())));
     g.bench_function("changed_tenants", |b| {
         b.iter(|| black_box(sim.changed_tenants()))
+    });
+    // The drill-down's first page: the most affected tenant's mailboxes in
+    // reindex order, 100 rows, each with its place and ETA.
+    let most = sim
+        .tenants()
+        .into_iter()
+        .max_by_key(|t| t.affected())
+        .expect("tenants");
+    let page = MailboxQuery {
+        tenant_id: most.id.to_string(),
+        sort_by_eta: true,
+        limit: 100,
+        ..Default::default()
+    };
+    g.bench_function("mailbox_page_100", |b| {
+        b.iter(|| black_box(sim.mailboxes(&page).expect("page")))
     });
     g.bench_function("advance_60s", |b| {
         b.iter_custom(|iters| {
