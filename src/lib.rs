@@ -7,5 +7,6 @@ pub mod config;
 pub mod console;
 pub mod domain;
 pub mod gateway;
+pub mod http;
 pub mod sources;
 pub mod store;

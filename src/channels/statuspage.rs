@@ -32,7 +32,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
-use reqwest::header::{self, HeaderMap, HeaderValue};
+use reqwest::header::{self, HeaderMap};
 use reqwest::{Method, StatusCode, Url};
 use serde::Serialize;
 use serde_json::Value;
@@ -191,25 +191,13 @@ impl Statuspage {
         if cfg.timeout.is_zero() {
             return Err("statuspage timeout must be more than 0".into());
         }
-        let mut auth = HeaderValue::from_str(&format!("OAuth {}", cfg.api_key))
-            .map_err(|_| "statuspage api_key cannot go in an HTTP header".to_string())?;
-        auth.set_sensitive(true);
-        let mut headers = HeaderMap::new();
-        headers.insert(header::AUTHORIZATION, auth);
-        headers.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
-        let client = reqwest::Client::builder()
-            .default_headers(headers)
-            .timeout(cfg.timeout)
-            .connect_timeout(cfg.timeout.min(Duration::from_secs(10)))
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("warroom/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| {
-                format!(
-                    "statuspage: cannot build the HTTP client: {}",
-                    error_chain(&e)
-                )
-            })?;
+        let client = crate::http::keyed_client(
+            "statuspage",
+            &format!("OAuth {}", cfg.api_key),
+            cfg.timeout,
+            cfg.timeout.min(Duration::from_secs(10)),
+            false,
+        )?;
         Ok(Statuspage {
             cfg,
             base,
@@ -1354,7 +1342,10 @@ mod tests {
     fn retry_after_forms() {
         let h = |v: &str| {
             let mut m = HeaderMap::new();
-            m.insert(header::RETRY_AFTER, HeaderValue::from_str(v).unwrap());
+            m.insert(
+                header::RETRY_AFTER,
+                header::HeaderValue::from_str(v).unwrap(),
+            );
             retry_after(&m)
         };
         assert_eq!(h("1"), Some(Duration::from_secs(1)));

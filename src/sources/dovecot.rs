@@ -17,7 +17,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::domain::format::{base64, causes, clip};
-use reqwest::header::{self, HeaderMap, HeaderValue};
 use serde_json::{Value, json};
 
 /// Answers larger than this are refused rather than buffered.
@@ -167,23 +166,14 @@ impl Doveadm {
         if timeout.is_zero() {
             return Err("doveadm time-out must be more than 0".into());
         }
-        let mut auth =
-            HeaderValue::from_str(&format!("X-Dovecot-API {}", base64(api_key.as_bytes())))
-                .map_err(|_| "doveadm API key cannot go in an HTTP header".to_string())?;
-        auth.set_sensitive(true);
-        let mut headers = HeaderMap::new();
-        headers.insert(header::AUTHORIZATION, auth);
-        headers.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
-        let client = reqwest::Client::builder()
-            .default_headers(headers)
-            .timeout(timeout)
-            .connect_timeout(timeout.min(Duration::from_secs(5)))
-            // An admin API with a key: never through a proxy, never redirected.
-            .no_proxy()
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("warroom/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| format!("doveadm: cannot build the HTTP client: {}", causes(&e)))?;
+        // An admin API with a key: never through a proxy, never redirected.
+        let client = crate::http::keyed_client(
+            "doveadm",
+            &format!("X-Dovecot-API {}", base64(api_key.as_bytes())),
+            timeout,
+            timeout.min(Duration::from_secs(5)),
+            true,
+        )?;
         Ok(Doveadm {
             endpoint,
             client,
