@@ -160,27 +160,19 @@ pub fn spawn_preview(
     tx: mpsc::Sender<ClientEvent>,
 ) {
     tokio::spawn(async move {
-        let r = tokio::time::timeout(
-            Duration::from_secs(30),
-            client
-                .raw()
-                .preview_status_update(pb::PreviewStatusUpdateRequest { draft: Some(draft) }),
-        )
-        .await;
-        let result = match r {
-            Ok(Ok(r)) => {
-                let r = r.into_inner();
-                Ok((
+        let request = pb::PreviewStatusUpdateRequest { draft: Some(draft) };
+        let result = within(30, client.raw().preview_status_update(request))
+            .await
+            .map(|r| {
+                (
                     findings_from_pb(&r.findings),
                     r.previews
                         .into_iter()
                         .map(|p| (p.channel, p.content_type, p.content))
                         .collect(),
-                ))
-            }
-            Ok(Err(s)) => Err(refusal(&s)),
-            Err(_) => Err("gateway did not answer within 30 s".into()),
-        };
+                )
+            })
+            .map_err(|f| f.refusal());
         let _ = tx.send(ClientEvent::StatusPreview { serial, result }).await;
     });
 }
@@ -192,26 +184,24 @@ pub async fn publish(
     operation_id: String,
     confirm_warnings: bool,
 ) -> Result<pb::StatusUpdate, (String, Vec<super::composer::Finding>)> {
-    let r = tokio::time::timeout(
-        Duration::from_secs(30),
-        client
-            .raw()
-            .publish_status_update(pb::PublishStatusUpdateRequest {
-                draft: Some(draft),
-                operation_id,
-                confirm_warnings,
-            }),
-    )
-    .await;
-    match r {
-        Ok(Ok(r)) => r
-            .into_inner()
-            .update
-            .ok_or_else(|| ("the gateway's answer has no update in it".to_string(), Vec::new())),
-        Ok(Err(s)) => Err((refusal(&s), refused_findings(&s))),
-        Err(_) => Err((
-            "gateway did not answer within 30 s; publishing again with the same draft publishes once"
-                .into(),
+    let request = pb::PublishStatusUpdateRequest {
+        draft: Some(draft),
+        operation_id,
+        confirm_warnings,
+    };
+    match within(30, client.raw().publish_status_update(request)).await {
+        Ok(r) => r.update.ok_or_else(|| {
+            (
+                "the gateway's answer has no update in it".to_string(),
+                Vec::new(),
+            )
+        }),
+        Err(CallFailed::Status(s)) => Err((refusal(&s), refused_findings(&s))),
+        Err(silent) => Err((
+            format!(
+                "{}; publishing again with the same draft publishes once",
+                silent.describe()
+            ),
             Vec::new(),
         )),
     }
@@ -271,6 +261,46 @@ pub fn describe(status: &tonic::Status) -> String {
         tonic::Code::Unavailable => format!("gateway unreachable ({msg})"),
         tonic::Code::DeadlineExceeded => "gateway did not answer in time".into(),
         _ => format!("{:?}: {msg}", status.code()),
+    }
+}
+
+/// Why a call with a deadline brought no answer.
+pub enum CallFailed {
+    /// The gateway answered with an error status.
+    Status(tonic::Status),
+    /// No answer within this many seconds.
+    Silent(u64),
+}
+
+impl CallFailed {
+    /// In words: the status described, or "gateway did not answer within
+    /// N s".
+    pub fn describe(&self) -> String {
+        match self {
+            CallFailed::Status(s) => describe(s),
+            CallFailed::Silent(secs) => format!("gateway did not answer within {secs} s"),
+        }
+    }
+
+    /// As `describe`, with the gateway's own words for a refusal the
+    /// author can act on.
+    fn refusal(&self) -> String {
+        match self {
+            CallFailed::Status(s) => refusal(s),
+            silent => silent.describe(),
+        }
+    }
+}
+
+/// One unary call, given `secs` seconds to answer; its message.
+pub async fn within<T>(
+    secs: u64,
+    call: impl std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+) -> Result<T, CallFailed> {
+    match tokio::time::timeout(Duration::from_secs(secs), call).await {
+        Ok(Ok(r)) => Ok(r.into_inner()),
+        Ok(Err(s)) => Err(CallFailed::Status(s)),
+        Err(_) => Err(CallFailed::Silent(secs)),
     }
 }
 
@@ -334,23 +364,16 @@ pub async fn watch_forever(
 /// Fetches one page of mailboxes in the background.
 pub fn spawn_mailboxes(client: GatewayClient, req: MailboxRequest, tx: mpsc::Sender<ClientEvent>) {
     tokio::spawn(async move {
-        let result = tokio::time::timeout(
-            Duration::from_secs(10),
-            client.raw().list_mailboxes(req.request),
-        )
-        .await;
-        let result = match result {
-            Ok(Ok(r)) => {
-                let r = r.into_inner();
-                Ok((
+        let result = within(10, client.raw().list_mailboxes(req.request))
+            .await
+            .map(|r| {
+                (
                     r.mailboxes.iter().map(api::mailbox_from_pb).collect(),
                     r.next_page_token,
                     r.total_size,
-                ))
-            }
-            Ok(Err(s)) => Err(describe(&s)),
-            Err(_) => Err("gateway did not answer within 10 s".into()),
-        };
+                )
+            })
+            .map_err(|f| f.describe());
         let _ = tx
             .send(ClientEvent::Mailboxes {
                 serial: req.serial,
@@ -405,23 +428,14 @@ pub async fn first_snapshot(client: &GatewayClient) -> anyhow::Result<pb::WatchU
 /// Asks the gateway who this console is.
 pub fn spawn_whoami(client: GatewayClient, tx: mpsc::Sender<ClientEvent>) {
     tokio::spawn(async move {
-        let result = tokio::time::timeout(
-            Duration::from_secs(10),
-            client.raw().who_am_i(pb::WhoAmIRequest {}),
-        )
-        .await;
-        let result = match result {
-            Ok(Ok(r)) => {
-                let r = r.into_inner();
-                Ok(super::app::Me {
-                    name: r.name,
-                    role: api::access_role_from_pb(r.role),
-                    authenticated: r.authenticated,
-                })
-            }
-            Ok(Err(s)) => Err(describe(&s)),
-            Err(_) => Err("gateway did not answer within 10 s".into()),
-        };
+        let result = within(10, client.raw().who_am_i(pb::WhoAmIRequest {}))
+            .await
+            .map(|r| super::app::Me {
+                name: r.name,
+                role: api::access_role_from_pb(r.role),
+                authenticated: r.authenticated,
+            })
+            .map_err(|f| f.describe());
         let _ = tx.send(ClientEvent::Identity(result)).await;
     });
 }
@@ -445,14 +459,8 @@ pub async fn set_priority(
     client: &GatewayClient,
     request: pb::SetTenantPriorityRequest,
 ) -> Result<PriorityDecision, PriorityRefused> {
-    let answer = tokio::time::timeout(
-        Duration::from_secs(10),
-        client.raw().set_tenant_priority(request),
-    )
-    .await;
-    match answer {
-        Ok(Ok(r)) => r
-            .into_inner()
+    match within(10, client.raw().set_tenant_priority(request)).await {
+        Ok(r) => r
             .priority
             .as_ref()
             .and_then(api::decision_from_pb)
@@ -460,15 +468,18 @@ pub async fn set_priority(
                 message: "the gateway's answer has no decision in it".into(),
                 current: None,
             }),
-        Ok(Err(s)) => Err(PriorityRefused {
+        Err(CallFailed::Status(s)) => Err(PriorityRefused {
             message: refusal(&s),
             current: <pb::TenantPriority as prost::Message>::decode(s.details())
                 .ok()
                 .as_ref()
                 .and_then(api::decision_from_pb),
         }),
-        Err(_) => Err(PriorityRefused {
-            message: "gateway did not answer within 10 s; the change may or may not have been made: check the timeline".into(),
+        Err(silent) => Err(PriorityRefused {
+            message: format!(
+                "{}; the change may or may not have been made: check the timeline",
+                silent.describe()
+            ),
             current: None,
         }),
     }
@@ -480,17 +491,13 @@ pub async fn audit_events(client: &GatewayClient) -> Result<Vec<AuditEvent>, Str
     let mut events = Vec::new();
     let mut token = String::new();
     loop {
-        let page = tokio::time::timeout(
-            Duration::from_secs(10),
-            raw.list_audit_events(pb::ListAuditEventsRequest {
-                page_size: 1_000,
-                page_token: token,
-            }),
-        )
-        .await
-        .map_err(|_| "gateway did not answer within 10 s".to_string())?
-        .map_err(|s| describe(&s))?
-        .into_inner();
+        let request = pb::ListAuditEventsRequest {
+            page_size: 1_000,
+            page_token: token,
+        };
+        let page = within(10, raw.list_audit_events(request))
+            .await
+            .map_err(|f| f.describe())?;
         events.extend(page.events.iter().map(api::audit_from_pb));
         token = page.next_page_token;
         if token.is_empty() || events.len() >= 100_000 {

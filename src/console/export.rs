@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use super::client::{GatewayClient, describe};
+use super::client::{GatewayClient, within};
 use crate::api::{self, pb};
 use crate::domain::MailboxState;
 
@@ -27,23 +27,19 @@ pub async fn fetch(
     let mut token = String::new();
     let mut rows = Vec::new();
     loop {
-        let page = tokio::time::timeout(
-            std::time::Duration::from_secs(30),
-            raw.list_mailboxes(pb::ListMailboxesRequest {
-                tenant_id: tenant_id.to_string(),
-                states: states
-                    .iter()
-                    .map(|&s| api::mailbox_state_to_pb(s) as i32)
-                    .collect(),
-                sort: pb::MailboxSort::Eta as i32,
-                page_size: 1_000,
-                page_token: token.clone(),
-            }),
-        )
-        .await
-        .map_err(|_| anyhow::anyhow!("gateway did not answer within 30 s"))?
-        .map_err(|st| anyhow::anyhow!("{}", describe(&st)))?
-        .into_inner();
+        let request = pb::ListMailboxesRequest {
+            tenant_id: tenant_id.to_string(),
+            states: states
+                .iter()
+                .map(|&s| api::mailbox_state_to_pb(s) as i32)
+                .collect(),
+            sort: pb::MailboxSort::Eta as i32,
+            page_size: 1_000,
+            page_token: token.clone(),
+        };
+        let page = within(30, raw.list_mailboxes(request))
+            .await
+            .map_err(|f| anyhow::anyhow!("{}", f.describe()))?;
         rows.extend(page.mailboxes.iter().map(|m| {
             let m = api::mailbox_from_pb(m);
             Row {

@@ -6,7 +6,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::client::{GatewayClient, describe};
+use super::client::{GatewayClient, within};
 use crate::api::{self, pb};
 use crate::domain::forecast::EtaRange;
 use crate::domain::format::{eta_range, eta_relative, thousands};
@@ -142,11 +142,7 @@ pub async fn matches(
         query: query.to_string(),
         limit,
     });
-    let found = tokio::time::timeout(std::time::Duration::from_secs(10), call)
-        .await
-        .map_err(|_| "gateway did not answer within 10 s".to_string())?
-        .map_err(|st| describe(&st))?
-        .into_inner();
+    let found = within(10, call).await.map_err(|f| f.describe())?;
     Ok(found.matches.iter().map(to_match).collect())
 }
 
