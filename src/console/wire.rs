@@ -396,12 +396,8 @@ impl<W: Write> Backend for WireBackend<W> {
     where
         I: Iterator<Item = (u16, u16, &'a Cell)>,
     {
-        let size = self.inner.size().unwrap_or_default();
-        if size.width != self.screen.width
-            || self.screen.cells.len() != usize::from(size.width) * usize::from(size.height)
-        {
-            self.resync(false);
-        }
+        // The copy of the screen is sized when the screen is cleared, which
+        // ratatui does on every resize: no size query per frame.
         self.out.clear();
         self.screen.encode(&mut self.out, content);
         self.inner.write_all(&self.out)
