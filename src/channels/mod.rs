@@ -142,9 +142,11 @@ pub struct Context<'a> {
 pub trait Channel: Send + Sync {
     /// "page", "statuspage", "email", "webhook".
     fn name(&self) -> &'static str;
-    /// The targets one update goes to (one delivery each); `[""]` for a
-    /// single destination.
-    fn targets(&self, update: &Update, facts: &dyn Facts) -> Vec<String>;
+    /// The targets one update goes to (one delivery each); by default
+    /// `[""]`, a single destination.
+    fn targets(&self, _update: &Update, _facts: &dyn Facts) -> Vec<String> {
+        vec![String::new()]
+    }
     /// What it would send for `update` (at most a few samples for channels
     /// with many targets).
     fn preview(&self, update: &Update, facts: &dyn Facts) -> Vec<Preview>;
@@ -162,10 +164,6 @@ pub struct Page {
 impl Channel for Page {
     fn name(&self) -> &'static str {
         "page"
-    }
-
-    fn targets(&self, _: &Update, _: &dyn Facts) -> Vec<String> {
-        vec![String::new()]
     }
 
     fn preview(&self, update: &Update, _: &dyn Facts) -> Vec<Preview> {

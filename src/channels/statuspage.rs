@@ -700,10 +700,6 @@ impl Channel for Statuspage {
         "statuspage"
     }
 
-    fn targets(&self, _: &Update, _: &dyn Facts) -> Vec<String> {
-        vec![String::new()]
-    }
-
     /// Two previews: the JSON body exactly as it is sent, then how it is
     /// sent (method, URL) and what is left out or wrong.
     fn preview(&self, update: &Update, _: &dyn Facts) -> Vec<Preview> {

@@ -52,10 +52,6 @@ impl Channel for Webhook {
         "webhook"
     }
 
-    fn targets(&self, _: &Update, _: &dyn Facts) -> Vec<String> {
-        vec![String::new()]
-    }
-
     fn preview(&self, update: &Update, _: &dyn Facts) -> Vec<Preview> {
         vec![Preview {
             channel: self.name().into(),
