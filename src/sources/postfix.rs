@@ -271,24 +271,22 @@ fn run(command: &[String], timeout: Duration) -> Result<String, String> {
     // Both pipes are drained on their own threads so a chatty stderr cannot
     // block the child while we wait for it.
     let (tx, rx) = mpsc::channel::<(bool, Vec<u8>)>();
+    let drain = |mut pipe: Box<dyn Read + Send>, is_stdout: bool| {
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = pipe.read_to_end(&mut buf);
+            let _ = tx.send((is_stdout, buf));
+        });
+    };
     let mut readers = 0;
-    if let Some(mut out) = child.stdout.take() {
-        let tx = tx.clone();
+    if let Some(out) = child.stdout.take() {
+        drain(Box::new(out), true);
         readers += 1;
-        std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            let _ = out.read_to_end(&mut buf);
-            let _ = tx.send((true, buf));
-        });
     }
-    if let Some(mut err) = child.stderr.take() {
-        let tx = tx.clone();
+    if let Some(err) = child.stderr.take() {
+        drain(Box::new(err), false);
         readers += 1;
-        std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            let _ = err.read_to_end(&mut buf);
-            let _ = tx.send((false, buf));
-        });
     }
     drop(tx);
 
