@@ -68,11 +68,10 @@ pub fn clock(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
 const FINE_WITHIN: i64 = 3_600;
 const COARSE_STEP: i64 = 300;
 
-fn coarse_seconds(s: i64, up: bool) -> i64 {
-    if s <= FINE_WITHIN {
-        s
-    } else if up {
-        s.div_euclid(COARSE_STEP) * COARSE_STEP + if s % COARSE_STEP == 0 { 0 } else { COARSE_STEP }
+/// `s` seconds on a 5-minute step: up to the next, or to the nearest.
+fn step(s: i64, up: bool) -> i64 {
+    if up {
+        (s + COARSE_STEP - 1).div_euclid(COARSE_STEP) * COARSE_STEP
     } else {
         (s + COARSE_STEP / 2).div_euclid(COARSE_STEP) * COARSE_STEP
     }
@@ -80,12 +79,10 @@ fn coarse_seconds(s: i64, up: bool) -> i64 {
 
 /// `t` as shown: to the minute within the hour, in 5-minute steps beyond.
 fn shown(t: DateTime<Utc>, now: DateTime<Utc>, up: bool) -> DateTime<Utc> {
-    let ahead = (t - now).num_seconds();
-    if ahead <= FINE_WITHIN {
+    if (t - now).num_seconds() <= FINE_WITHIN {
         return t;
     }
-    let s = coarse_seconds(t.timestamp(), up);
-    DateTime::from_timestamp(s, 0).unwrap_or(t)
+    DateTime::from_timestamp(step(t.timestamp(), up), 0).unwrap_or(t)
 }
 
 /// "14:10–15:40 UTC", or the reason there is none.
@@ -115,10 +112,12 @@ pub fn eta_range(eta: &EtaRange, now: DateTime<Utc>) -> String {
 pub fn eta_relative(eta: &EtaRange, now: DateTime<Utc>) -> Option<String> {
     let (a, b) = (eta.p50?, eta.p90?);
     let ahead = |t: DateTime<Utc>, up| {
-        duration(Duration::seconds(coarse_seconds(
-            (t - now).num_seconds(),
-            up,
-        )))
+        let s = (t - now).num_seconds();
+        duration(Duration::seconds(if s <= FINE_WITHIN {
+            s
+        } else {
+            step(s, up)
+        }))
     };
     let (da, db) = (ahead(a, false), ahead(b, true));
     Some(if da == db {
