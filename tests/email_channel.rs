@@ -460,6 +460,18 @@ fn delivery(id: u64, target: &str) -> Delivery {
     }
 }
 
+/// One attempt of `update` to `target` with the usual facts and a fresh
+/// channel memory.
+async fn deliver_once(email: &Email, update: &Update, target: &str) -> Outcome {
+    let facts = facts();
+    let memory = Mem::default();
+    let ctx = Context {
+        facts: &facts,
+        memory: &memory,
+    };
+    email.deliver(update, &delivery(1, target), &ctx).await
+}
+
 fn utc_csv(t: Option<DateTime<Utc>>) -> String {
     t.map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
         .unwrap_or_default()
@@ -811,14 +823,8 @@ async fn a_permanent_rejection_fails_with_the_servers_text() {
 async fn a_transient_rejection_is_retried() {
     let smtpd = Smtpd::start();
     let email = smtpd.email();
-    let facts = facts();
-    let memory = Mem::default();
-    let ctx = Context {
-        facts: &facts,
-        memory: &memory,
-    };
-    let d = delivery(1, "t00001 later-please@alpha-contact.example");
-    match email.deliver(&update(), &d, &ctx).await {
+    let target = "t00001 later-please@alpha-contact.example";
+    match deliver_once(&email, &update(), target).await {
         Outcome::Retry { reason, .. } => {
             assert!(reason.contains("451"), "{reason}");
             assert!(reason.contains("try again later"), "{reason}");
@@ -831,14 +837,7 @@ async fn a_transient_rejection_is_retried() {
 #[tokio::test]
 async fn a_refused_connection_is_retried() {
     let email = email_to(free_port(), Duration::from_secs(5));
-    let facts = facts();
-    let memory = Mem::default();
-    let ctx = Context {
-        facts: &facts,
-        memory: &memory,
-    };
-    let d = delivery(1, "t00001 ops@alpha-contact.example");
-    let outcome = email.deliver(&update(), &d, &ctx).await;
+    let outcome = deliver_once(&email, &update(), "t00001 ops@alpha-contact.example").await;
     assert!(matches!(outcome, Outcome::Retry { .. }), "{outcome:?}");
 }
 
@@ -848,14 +847,7 @@ async fn a_server_that_never_answers_is_retried_after_the_timeout() {
     let silent = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
     let port = silent.local_addr().unwrap().port();
     let email = email_to(port, Duration::from_millis(300));
-    let facts = facts();
-    let memory = Mem::default();
-    let ctx = Context {
-        facts: &facts,
-        memory: &memory,
-    };
-    let d = delivery(1, "t00001 ops@alpha-contact.example");
-    match email.deliver(&update(), &d, &ctx).await {
+    match deliver_once(&email, &update(), "t00001 ops@alpha-contact.example").await {
         Outcome::Retry { reason, .. } => assert!(reason.contains("timed out"), "{reason}"),
         other => panic!("{other:?}"),
     }
@@ -865,19 +857,13 @@ async fn a_server_that_never_answers_is_retried_after_the_timeout() {
 #[tokio::test]
 async fn unusable_targets_fail_without_sending() {
     let email = email_to(free_port(), Duration::from_secs(5));
-    let facts = facts();
-    let memory = Mem::default();
-    let ctx = Context {
-        facts: &facts,
-        memory: &memory,
-    };
     for target in [
         "",
         "t00001",
         "t00001 not-an-address",
         "t00001 ops@alpha-contact.example\r\nRCPT TO:<evil@attacker.example>",
     ] {
-        let outcome = email.deliver(&update(), &delivery(1, target), &ctx).await;
+        let outcome = deliver_once(&email, &update(), target).await;
         assert!(
             matches!(outcome, Outcome::Failed(_)),
             "{target:?}: {outcome:?}"
