@@ -100,7 +100,7 @@ pub fn incident_state_to_pb(s: IncidentState) -> pb::IncidentState {
     }
 }
 
-pub fn incident_state_from_pb(v: i32) -> IncidentState {
+fn incident_state_from_pb(v: i32) -> IncidentState {
     match pb::IncidentState::try_from(v) {
         Ok(pb::IncidentState::Identified) => IncidentState::Identified,
         Ok(pb::IncidentState::Monitoring) => IncidentState::Monitoring,

@@ -214,10 +214,6 @@ impl Statuspage {
         self
     }
 
-    pub fn config(&self) -> &StatuspageConfig {
-        &self.cfg
-    }
-
     fn incidents_url(&self) -> String {
         format!("{}/pages/{}/incidents", self.base, self.cfg.page_id)
     }

@@ -83,10 +83,6 @@ impl Access {
         }
     }
 
-    pub fn anonymous_read(&self) -> bool {
-        self.anonymous_read
-    }
-
     /// The caller's identity: its token's, or anonymous when it sent none.
     /// A token that is present but unknown is refused even for reads (a
     /// typo should not silently demote an operator to an anonymous viewer).

@@ -30,7 +30,7 @@ pub struct Gateway {
     ticker: Option<hub::Ticker>,
     server: tokio::task::JoinHandle<Result<(), tonic::transport::Error>>,
     outbox: tokio::task::JoinHandle<()>,
-    page: Option<(SocketAddr, tokio::task::JoinHandle<()>)>,
+    page: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Gateway {
@@ -123,7 +123,7 @@ impl Gateway {
                 *c = Arc::new(crate::channels::Page { url: url.clone() });
             }
         }
-        self.page = Some((addr, page::serve(listener, self.hub.clone())));
+        self.page = Some(page::serve(listener, self.hub.clone()));
         tracing::info!(%url, "status page");
         Ok(url)
     }
@@ -139,7 +139,7 @@ impl Gateway {
             t.stop();
         }
         self.outbox.abort();
-        if let Some((_, p)) = self.page.take() {
+        if let Some(p) = self.page.take() {
             p.abort();
         }
         if let Some(tx) = self.shutdown.take() {
@@ -163,7 +163,7 @@ impl Drop for Gateway {
             t.stop();
         }
         self.outbox.abort();
-        if let Some((_, p)) = self.page.take() {
+        if let Some(p) = self.page.take() {
             p.abort();
         }
         if let Some(tx) = self.shutdown.take() {
