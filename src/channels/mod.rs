@@ -212,3 +212,51 @@ pub fn plain_text(u: &Update) -> String {
     }
     s
 }
+
+/// The longest wait a server may ask for.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+
+/// `Retry-After` in seconds or as an HTTP date; capped at an hour.
+pub(crate) fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let v = headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
+    let after = if let Ok(secs) = v.parse::<u64>() {
+        Duration::from_secs(secs)
+    } else if let Ok(secs) = v.parse::<f64>() {
+        Duration::try_from_secs_f64(secs).ok()?
+    } else {
+        let at = chrono::DateTime::parse_from_rfc2822(v).ok()?;
+        (at.with_timezone(&chrono::Utc) - chrono::Utc::now())
+            .to_std()
+            .unwrap_or(Duration::ZERO)
+    };
+    Some(after.min(MAX_RETRY_AFTER))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_forms() {
+        let h = |v: &str| {
+            let mut m = reqwest::header::HeaderMap::new();
+            m.insert(
+                reqwest::header::RETRY_AFTER,
+                reqwest::header::HeaderValue::from_str(v).unwrap(),
+            );
+            retry_after(&m)
+        };
+        assert_eq!(h("1"), Some(Duration::from_secs(1)));
+        assert_eq!(h(" 2 "), Some(Duration::from_secs(2)));
+        assert_eq!(h("0.5"), Some(Duration::from_millis(500)));
+        assert_eq!(h("999999999"), Some(MAX_RETRY_AFTER));
+        assert_eq!(h("Wed, 21 Oct 2015 07:28:00 GMT"), Some(Duration::ZERO));
+        assert_eq!(h("soon"), None);
+        assert_eq!(h("-1"), None);
+        assert_eq!(retry_after(&reqwest::header::HeaderMap::new()), None);
+    }
+}

@@ -39,7 +39,7 @@ use serde_json::Value;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-use super::{Channel, Context, Delivery, Facts, Memory, Outcome, Preview, Update};
+use super::{Channel, Context, Delivery, Facts, Memory, Outcome, Preview, Update, retry_after};
 use crate::domain::IncidentState;
 use crate::domain::format;
 use crate::domain::sanitize::sanitize;
@@ -84,7 +84,6 @@ pub fn may_have_been_applied(detail: &str) -> bool {
 /// Answers larger than this are not read (an unresolved list is far smaller).
 const MAX_RESPONSE_BYTES: usize = 4 << 20;
 /// A Retry-After beyond this is taken as this.
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
 /// How much of a server's message an outcome quotes.
 const MAX_MESSAGE_CHARS: usize = 300;
 const DRILL_TITLE: &str = "[SIMULATED] ";
@@ -1008,22 +1007,6 @@ fn severity(status: &str) -> u8 {
     }
 }
 
-/// `Retry-After` in seconds or as an HTTP date; capped at an hour.
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let v = headers.get(header::RETRY_AFTER)?.to_str().ok()?.trim();
-    let after = if let Ok(secs) = v.parse::<u64>() {
-        Duration::from_secs(secs)
-    } else if let Ok(secs) = v.parse::<f64>() {
-        Duration::try_from_secs_f64(secs).ok()?
-    } else {
-        let at = chrono::DateTime::parse_from_rfc2822(v).ok()?;
-        (at.with_timezone(&chrono::Utc) - chrono::Utc::now())
-            .to_std()
-            .unwrap_or(Duration::ZERO)
-    };
-    Some(after.min(MAX_RETRY_AFTER))
-}
-
 fn json_of(a: &Answer) -> Result<Value, String> {
     if a.truncated {
         return Err(format!(
@@ -1328,26 +1311,6 @@ mod tests {
         fn affected_mailboxes(&self, _: &str) -> Vec<crate::domain::MailboxRow> {
             Vec::new()
         }
-    }
-
-    #[test]
-    fn retry_after_forms() {
-        let h = |v: &str| {
-            let mut m = HeaderMap::new();
-            m.insert(
-                header::RETRY_AFTER,
-                header::HeaderValue::from_str(v).unwrap(),
-            );
-            retry_after(&m)
-        };
-        assert_eq!(h("1"), Some(Duration::from_secs(1)));
-        assert_eq!(h(" 2 "), Some(Duration::from_secs(2)));
-        assert_eq!(h("0.5"), Some(Duration::from_millis(500)));
-        assert_eq!(h("999999999"), Some(MAX_RETRY_AFTER));
-        assert_eq!(h("Wed, 21 Oct 2015 07:28:00 GMT"), Some(Duration::ZERO));
-        assert_eq!(h("soon"), None);
-        assert_eq!(h("-1"), None);
-        assert_eq!(retry_after(&HeaderMap::new()), None);
     }
 
     #[test]

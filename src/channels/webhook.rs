@@ -73,12 +73,7 @@ impl Channel for Webhook {
                 Outcome::Sent(format!("HTTP {}", r.status().as_u16()))
             }
             Ok(r) if r.status().as_u16() == 429 || r.status().is_server_error() => {
-                let after = r
-                    .headers()
-                    .get("retry-after")
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.trim().parse::<u64>().ok())
-                    .map(Duration::from_secs);
+                let after = super::retry_after(r.headers());
                 Outcome::Retry {
                     reason: format!("HTTP {}", r.status().as_u16()),
                     after,
@@ -93,7 +88,10 @@ impl Channel for Webhook {
                 after: None,
             },
             Err(e) => Outcome::Retry {
-                reason: format!("cannot reach the webhook: {e}"),
+                reason: format!(
+                    "cannot reach the webhook: {}",
+                    crate::domain::format::causes(&e)
+                ),
                 after: None,
             },
         }
