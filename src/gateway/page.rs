@@ -36,19 +36,20 @@ pub fn escape(s: &str) -> String {
     out
 }
 
+/// The published updates, without their deliveries (the page shows none).
 fn updates(hub: &Hub) -> Result<Vec<Update>, String> {
-    hub.status_updates()
-        .map(|v| v.into_iter().map(|(u, _)| u).collect())
-        .map_err(|e| e.to_string())
+    hub.store().status_updates().map_err(|e| e.to_string())
 }
 
 fn title(hub: &Hub) -> String {
-    let view = hub.view();
-    let o = view.source().overview();
+    title_of(&hub.view().source().overview())
+}
+
+fn title_of(o: &crate::domain::Overview) -> String {
     if o.incident.title.is_empty() {
         "Service status".into()
     } else {
-        o.incident.title
+        o.incident.title.clone()
     }
 }
 
@@ -190,8 +191,8 @@ async fn respond(
 
 async fn page(State(hub): State<Arc<Hub>>) -> Response {
     respond(hub, "text/html; charset=utf-8", |h| {
-        let sim = h.view().source().overview().simulated();
-        Ok(html(&title(h), &updates(h)?, sim))
+        let o = h.view().source().overview();
+        Ok(html(&title_of(&o), &updates(h)?, o.simulated()))
     })
     .await
 }

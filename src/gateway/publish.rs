@@ -79,52 +79,45 @@ impl Facts for HubFacts<'_> {
         let view = self.0.view();
         let src = view.source();
         src.tenants()
-            .into_iter()
+            .iter()
             .filter(|t| t.affected() > 0)
-            .map(|t| TenantNotice {
-                contacts: src.contacts(&t.id),
-                tenant_id: t.id.to_string(),
-                name: t.name.to_string(),
-                affected: t.affected(),
-                eta: t.eta.clone(),
-            })
+            .map(|t| notice(src, t))
             .collect()
     }
 
     fn tenant_notice(&self, tenant_id: &str) -> Option<TenantNotice> {
         let view = self.0.view();
         let src = view.source();
-        src.tenant(tenant_id).map(|t| TenantNotice {
-            contacts: src.contacts(&t.id),
-            tenant_id: t.id.to_string(),
-            name: t.name.to_string(),
-            affected: t.affected(),
-            eta: t.eta.clone(),
-        })
+        src.tenant(tenant_id).map(|t| notice(src, &t))
     }
 
+    /// In one query: the sources build a tenant's whole list to page it,
+    /// so paging here would cost one full pass per page.
     fn affected_mailboxes(&self, tenant_id: &str) -> Vec<MailboxRow> {
-        let view = self.0.view();
-        let mut rows = Vec::new();
-        loop {
-            let q = MailboxQuery {
-                tenant_id: tenant_id.to_string(),
-                states: MailboxState::AFFECTED.to_vec(),
-                sort_by_eta: true,
-                offset: rows.len(),
-                limit: 1_000,
-            };
-            match view.source().mailboxes(&q) {
-                Ok(page) if !page.rows.is_empty() => {
-                    let done = rows.len() + page.rows.len() >= page.total;
-                    rows.extend(page.rows);
-                    if done {
-                        return rows;
-                    }
-                }
-                _ => return rows,
-            }
-        }
+        let q = MailboxQuery {
+            tenant_id: tenant_id.to_string(),
+            states: MailboxState::AFFECTED.to_vec(),
+            sort_by_eta: true,
+            offset: 0,
+            limit: usize::MAX,
+        };
+        self.0
+            .view()
+            .source()
+            .mailboxes(&q)
+            .map(|page| page.rows)
+            .unwrap_or_default()
+    }
+}
+
+/// What a tenant's notice says: its contacts, count and ETA.
+fn notice(src: &dyn crate::sources::Source, t: &crate::domain::TenantRow) -> TenantNotice {
+    TenantNotice {
+        contacts: src.contacts(&t.id),
+        tenant_id: t.id.to_string(),
+        name: t.name.to_string(),
+        affected: t.affected(),
+        eta: t.eta.clone(),
     }
 }
 
