@@ -499,12 +499,8 @@ fn publishing(cfg: &Config) -> anyhow::Result<Publishing> {
 
 /// A fresh secret for the embedded demo's local admin.
 fn random_token() -> anyhow::Result<String> {
-    use std::io::Read;
-    let mut bytes = [0u8; 24];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut bytes))
-        .map_err(|e| anyhow::anyhow!("cannot read /dev/urandom for the demo's token: {e}"))?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+    warroom::domain::format::random_hex(24)
+        .map_err(|e| anyhow::anyhow!("cannot read /dev/urandom for the demo's token: {e}"))
 }
 
 /// The token this console presents: WARROOM_TOKEN, else the config's
@@ -856,12 +852,9 @@ async fn preview_to_stdout(
     draft: warroom::api::pb::StatusUpdateDraft,
 ) -> anyhow::Result<i32> {
     let next = warroom::api::from_ts(draft.next_update_at.as_ref());
-    let r = gw
-        .raw()
-        .preview_status_update(warroom::api::pb::PreviewStatusUpdateRequest { draft: Some(draft) })
+    let (findings, previews) = warroom::console::client::preview(gw, draft)
         .await
-        .map_err(|s| anyhow::anyhow!("{}", warroom::console::client::describe(&s)))?
-        .into_inner();
+        .map_err(anyhow::Error::msg)?;
     match next {
         Some(t) => println!(
             "next update: {} UTC (in {})",
@@ -870,8 +863,8 @@ async fn preview_to_stdout(
         ),
         None => println!("next update: none (resolved)"),
     }
-    let errors = r.findings.iter().filter(|f| f.error).count();
-    for f in &r.findings {
+    let errors = findings.iter().filter(|f| f.error).count();
+    for f in &findings {
         eprintln!(
             "{} {}: {}",
             if f.error { "error" } else { "warning" },
@@ -879,9 +872,9 @@ async fn preview_to_stdout(
             f.message
         );
     }
-    for p in &r.previews {
-        println!("\n== {} ({})", p.channel, p.content_type);
-        for line in p.content.lines() {
+    for (channel, content_type, content) in &previews {
+        println!("\n== {channel} ({content_type})");
+        for line in content.lines() {
             println!("{}", warroom::domain::sanitize::sanitize(line));
         }
     }

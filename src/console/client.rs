@@ -153,6 +153,26 @@ fn refusal(s: &tonic::Status) -> String {
     }
 }
 
+/// What each channel would receive for `draft`, and the lint findings.
+pub async fn preview(
+    client: &GatewayClient,
+    draft: pb::StatusUpdateDraft,
+) -> Result<PreviewAnswer, String> {
+    let request = pb::PreviewStatusUpdateRequest { draft: Some(draft) };
+    within(30, client.raw().preview_status_update(request))
+        .await
+        .map(|r| {
+            (
+                findings_from_pb(&r.findings),
+                r.previews
+                    .into_iter()
+                    .map(|p| (p.channel, p.content_type, p.content))
+                    .collect(),
+            )
+        })
+        .map_err(|f| f.refusal())
+}
+
 pub fn spawn_preview(
     client: GatewayClient,
     serial: u64,
@@ -160,19 +180,7 @@ pub fn spawn_preview(
     tx: mpsc::Sender<ClientEvent>,
 ) {
     tokio::spawn(async move {
-        let request = pb::PreviewStatusUpdateRequest { draft: Some(draft) };
-        let result = within(30, client.raw().preview_status_update(request))
-            .await
-            .map(|r| {
-                (
-                    findings_from_pb(&r.findings),
-                    r.previews
-                        .into_iter()
-                        .map(|p| (p.channel, p.content_type, p.content))
-                        .collect(),
-                )
-            })
-            .map_err(|f| f.refusal());
+        let result = preview(&client, draft).await;
         let _ = tx.send(ClientEvent::StatusPreview { serial, result }).await;
     });
 }

@@ -136,16 +136,11 @@ pub fn parse_components(s: &str) -> Result<Vec<(String, String)>, String> {
 
 /// A random operation id (so that publishing twice publishes once).
 pub fn operation_id() -> String {
-    use std::io::Read;
-    let mut b = [0u8; 12];
-    if std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut b))
-        .is_err()
-    {
+    let hex = crate::domain::format::random_hex(12).unwrap_or_else(|_| {
+        // No /dev/urandom: the clock, which is unique enough for one author.
         let n = Utc::now().timestamp_nanos_opt().unwrap_or_default();
-        b[..8].copy_from_slice(&n.to_le_bytes());
-    }
-    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+        format!("{n:024x}")
+    });
     format!("op-{hex}")
 }
 
