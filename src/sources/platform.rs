@@ -108,7 +108,7 @@ fn reindex_order(
         .iter()
         .enumerate()
         .map(|(i, u)| {
-            let t = domain_of(u).and_then(|d| domain_to_tenant.get(&d).copied());
+            let t = postfix::recipient_domain(u).and_then(|d| domain_to_tenant.get(&d).copied());
             let (p, r) = t
                 .and_then(|t| priorities.get(t).copied())
                 .unwrap_or((Priority::P3, 0));
@@ -152,13 +152,6 @@ impl Drop for PlatformSource {
 
 fn lock(seen: &Mutex<Seen>) -> std::sync::MutexGuard<'_, Seen> {
     seen.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// The domain of an address, lower-cased.
-fn domain_of(address: &str) -> Option<String> {
-    address
-        .rsplit_once('@')
-        .map(|(_, d)| d.trim().to_lowercase())
 }
 
 impl PlatformSource {
@@ -810,13 +803,7 @@ impl Poller {
                         } else {
                             0
                         };
-                        match x.labels.get("queue").map(String::as_str) {
-                            Some("active") => q.active += n,
-                            Some("deferred") => q.deferred += n,
-                            Some("hold") => q.hold += n,
-                            Some("incoming") => q.incoming += n,
-                            _ => q.maildrop += n,
-                        }
+                        q.add(x.labels.get("queue").map_or("", String::as_str), n);
                     }
                     s.queue = Some(q);
                 }

@@ -126,12 +126,7 @@ fn unix_time(value: &serde_json::Value) -> Option<DateTime<Utc>> {
 }
 
 fn quote(line: &str) -> String {
-    if line.chars().count() <= QUOTE_CHARS {
-        line.to_string()
-    } else {
-        let head: String = line.chars().take(QUOTE_CHARS).collect();
-        format!("{head}…")
-    }
+    crate::domain::format::clip(line, QUOTE_CHARS + 1)
 }
 
 /// Messages per Postfix queue.
@@ -149,21 +144,26 @@ impl QueueCounts {
     pub fn total(&self) -> u64 {
         self.active + self.deferred + self.hold + self.incoming + self.maildrop
     }
+
+    /// Adds `n` messages to the queue named `queue`; a queue Postfix does
+    /// not document (none today) is not counted.
+    pub fn add(&mut self, queue: &str, n: u64) {
+        match queue {
+            "active" => self.active += n,
+            "deferred" => self.deferred += n,
+            "hold" => self.hold += n,
+            "incoming" => self.incoming += n,
+            "maildrop" => self.maildrop += n,
+            _ => {}
+        }
+    }
 }
 
-/// Counts messages per queue. Messages in a queue Postfix does not document
-/// (none today) are not counted.
+/// Counts messages per queue.
 pub fn counts(msgs: &[QueuedMessage]) -> QueueCounts {
     let mut c = QueueCounts::default();
     for m in msgs {
-        match m.queue_name.as_str() {
-            "active" => c.active += 1,
-            "deferred" => c.deferred += 1,
-            "hold" => c.hold += 1,
-            "incoming" => c.incoming += 1,
-            "maildrop" => c.maildrop += 1,
-            _ => {}
-        }
+        c.add(&m.queue_name, 1);
     }
     c
 }

@@ -181,12 +181,7 @@ fn quote(body: &[u8]) -> String {
     if text.is_empty() {
         return "(empty body)".into();
     }
-    if text.chars().count() <= QUOTE_CHARS {
-        text.to_string()
-    } else {
-        let head: String = text.chars().take(QUOTE_CHARS).collect();
-        format!("{head}…")
-    }
+    crate::domain::format::clip(text, QUOTE_CHARS + 1)
 }
 
 /// Reads an API answer: the `data` member on success, the matching error
