@@ -328,6 +328,17 @@ async fn a_restarted_gateway_keeps_priorities_and_the_audit() {
             ("bo".into(), "t00007".into(), "P2 → P3".into())
         ]
     );
+    // A reader that holds the first event asks only for what is newer.
+    let newer = c
+        .list_audit_events(pb::ListAuditEventsRequest {
+            after_id: events[0].id,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .events;
+    assert_eq!(newer, events[1..]);
     // Versions continue from where they were.
     let next = common::client_with(&gw, Some(BO))
         .set_tenant_priority(req("t00005", pb::Priority::P1, "hospital back", 1))

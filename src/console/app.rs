@@ -38,9 +38,11 @@ pub enum Command {
         serial: u64,
         request: pb::SetTenantPriorityRequest,
     },
-    /// Fetch the war room's record for the timeline.
+    /// Fetch the war room's record for the timeline: the events after
+    /// `after_id`, those the timeline does not hold yet.
     FetchAudit {
         serial: u64,
+        after_id: u64,
     },
     /// Keep the composer's draft on disk (None: delete it, it is published).
     SaveDraft(Option<Box<super::composer::DraftFile>>),
@@ -543,7 +545,8 @@ impl App {
         tv.serial = serial;
         tv.loading = true;
         tv.fetched_at = Some(Utc::now());
-        Command::FetchAudit { serial }
+        let after_id = tv.events.last().map_or(0, |e| e.id);
+        Command::FetchAudit { serial, after_id }
     }
 
     fn timeline_action(&mut self, action: Action) -> Command {
@@ -739,14 +742,20 @@ impl App {
                     },
                 }
             }
-            ClientEvent::Audit { serial, result } => {
+            ClientEvent::Audit {
+                serial,
+                after_id,
+                result,
+            } => {
                 if let View::Timeline(tv) = &mut self.view
                     && tv.serial == serial
                 {
                     tv.loading = false;
                     match result {
+                        // The log only grows: what is new goes at the end.
                         Ok(events) => {
-                            tv.events = events;
+                            tv.events.retain(|e| e.id <= after_id);
+                            tv.events.extend(events);
                             tv.error = None;
                         }
                         Err(e) => tv.error = Some(e),
@@ -1349,6 +1358,47 @@ mod tests {
         assert_eq!(complete("zz"), "zz");
         assert_eq!(complete("p"), "p", "prio and publish share only 'p'");
         assert_eq!(complete("pr"), "prio ");
+    }
+
+    /// The timeline fetches the whole log once, then only what is newer,
+    /// and appends it.
+    #[test]
+    fn the_timeline_fetches_only_new_events_and_appends_them() {
+        let mut app = App::new("http://x".into(), Theme::mono());
+        let event = |id| AuditEvent {
+            id,
+            at: Utc::now(),
+            actor: "ana".into(),
+            action: "set_priority".into(),
+            target: "t00001".into(),
+            reason: "why".into(),
+            detail: "P2 → P0".into(),
+        };
+        let fetched = |cmd| match cmd {
+            Command::FetchAudit { serial, after_id } => (serial, after_id),
+            other => panic!("expected FetchAudit, got {other:?}"),
+        };
+        let cmd = app.open_timeline();
+        let (serial, after_id) = fetched(cmd);
+        assert_eq!(after_id, 0, "first the whole log");
+        app.on_client(ClientEvent::Audit {
+            serial,
+            after_id,
+            result: Ok(vec![event(1), event(2)]),
+        });
+        let cmd = app.fetch_audit();
+        let (serial, after_id) = fetched(cmd);
+        assert_eq!(after_id, 2, "then only what is newer");
+        app.on_client(ClientEvent::Audit {
+            serial,
+            after_id,
+            result: Ok(vec![event(3)]),
+        });
+        let View::Timeline(tv) = &app.view else {
+            panic!("timeline open")
+        };
+        let ids: Vec<u64> = tv.events.iter().map(|e| e.id).collect();
+        assert_eq!(ids, [1, 2, 3]);
     }
 
     #[test]

@@ -110,8 +110,10 @@ pub enum ClientEvent {
         serial: u64,
         result: Result<PriorityDecision, PriorityRefused>,
     },
+    /// The events after `after_id` (0: the whole log).
     Audit {
         serial: u64,
+        after_id: u64,
         result: Result<Vec<AuditEvent>, String>,
     },
     StatusPreview {
@@ -493,8 +495,12 @@ pub async fn set_priority(
     }
 }
 
-/// Every audit event, oldest first (at most 100,000).
-pub async fn audit_events(client: &GatewayClient) -> Result<Vec<AuditEvent>, String> {
+/// Every audit event after the one with id `after_id` (0: all), oldest
+/// first (at most 100,000).
+pub async fn audit_events(
+    client: &GatewayClient,
+    after_id: u64,
+) -> Result<Vec<AuditEvent>, String> {
     let mut raw = client.raw();
     let mut events = Vec::new();
     let mut token = String::new();
@@ -502,6 +508,7 @@ pub async fn audit_events(client: &GatewayClient) -> Result<Vec<AuditEvent>, Str
         let request = pb::ListAuditEventsRequest {
             page_size: 1_000,
             page_token: token,
+            after_id,
         };
         let page = within(10, raw.list_audit_events(request))
             .await
@@ -514,10 +521,22 @@ pub async fn audit_events(client: &GatewayClient) -> Result<Vec<AuditEvent>, Str
     }
 }
 
-pub fn spawn_audit(client: GatewayClient, serial: u64, tx: mpsc::Sender<ClientEvent>) {
+/// Fetches the audit events after `after_id` in the background.
+pub fn spawn_audit(
+    client: GatewayClient,
+    serial: u64,
+    after_id: u64,
+    tx: mpsc::Sender<ClientEvent>,
+) {
     tokio::spawn(async move {
-        let result = audit_events(&client).await;
-        let _ = tx.send(ClientEvent::Audit { serial, result }).await;
+        let result = audit_events(&client, after_id).await;
+        let _ = tx
+            .send(ClientEvent::Audit {
+                serial,
+                after_id,
+                result,
+            })
+            .await;
     });
 }
 

@@ -51,7 +51,9 @@ fn run_command(
         Command::SetPriority { serial, request } => {
             client::spawn_set_priority(client.clone(), serial, request, tx.clone())
         }
-        Command::FetchAudit { serial } => client::spawn_audit(client.clone(), serial, tx.clone()),
+        Command::FetchAudit { serial, after_id } => {
+            client::spawn_audit(client.clone(), serial, after_id, tx.clone())
+        }
         Command::SaveDraft(draft) => composer::save_draft(draft_path, draft.as_deref()),
         Command::PreviewStatus { serial, draft } => {
             client::spawn_preview(client.clone(), serial, draft, tx.clone())

@@ -17,7 +17,7 @@ pub async fn fetch(client: &GatewayClient) -> anyhow::Result<String> {
     let snap = client::first_snapshot(client).await?;
     let overview = api::overview_from_pb(&snap);
     let tenants: Vec<TenantRow> = snap.tenants.iter().map(api::tenant_from_pb).collect();
-    let audit = client::audit_events(client)
+    let audit = client::audit_events(client, 0)
         .await
         .map_err(|e| anyhow::anyhow!("cannot read the audit log: {e}"))?;
     Ok(render(&overview, &tenants, &audit, Utc::now()))

@@ -480,7 +480,11 @@ impl pb::war_room_server::WarRoom for WarRoomService {
         self.access.reader(request.metadata())?;
         let r = request.into_inner();
         // Tokens are the id of the last event of the previous page.
-        let after = parse_token(&r.page_token)? as u64;
+        let after = if r.page_token.is_empty() {
+            r.after_id
+        } else {
+            parse_token(&r.page_token)? as u64
+        };
         let limit = page_size(r.page_size);
         self.blocking(move |hub| {
             let events = hub

@@ -79,6 +79,7 @@ pub async fn audit(c: &mut warroom::console::client::Client) -> Vec<warroom::api
             .list_audit_events(pb::ListAuditEventsRequest {
                 page_size: 1000,
                 page_token: token,
+                ..Default::default()
             })
             .await
             .expect("audit readable")
