@@ -298,6 +298,7 @@ impl Composer {
             }
             Stage::Editing => {}
         }
+        let before = self.draft.clone();
         match k.code {
             KeyCode::Esc => return Ask::Close,
             KeyCode::Tab => self.field = self.field.step(1),
@@ -337,6 +338,10 @@ impl Composer {
             _ => return Ask::None,
         }
         self.error = None;
+        // Moving between fields changes nothing worth a write.
+        if self.draft == before {
+            return Ask::None;
+        }
         self.draft.saved_at = Utc::now();
         Ask::Save
     }
@@ -415,6 +420,21 @@ mod tests {
             parse_components("imap")
                 .unwrap_err()
                 .contains("\"imap\" must be ID=STATUS")
+        );
+    }
+
+    /// Every change is written to disk; moving between fields is not one.
+    #[test]
+    fn only_keys_that_change_the_draft_save_it() {
+        let now = Utc::now();
+        let mut c = Composer::new(DraftFile::new(IncidentState::Identified));
+        assert!(matches!(c.key(key(KeyCode::Char('M')), now), Ask::Save));
+        assert!(matches!(c.key(key(KeyCode::Tab), now), Ask::None));
+        assert!(matches!(c.key(key(KeyCode::BackTab), now), Ask::None));
+        assert!(matches!(c.key(key(KeyCode::Backspace), now), Ask::Save));
+        assert!(
+            matches!(c.key(key(KeyCode::Backspace), now), Ask::None),
+            "nothing left"
         );
     }
 
