@@ -11,7 +11,7 @@ use super::model::{Applied, Model};
 use super::theme::Theme;
 use crate::api::{self, pb};
 use crate::domain::format::thousands;
-use crate::domain::priority::{self, AuditEvent, Role};
+use crate::domain::priority::{self, AuditEvent, PriorityDecision, Role};
 use crate::domain::tenants::TenantSort;
 use crate::domain::{MailboxRow, MailboxState, Priority};
 
@@ -65,10 +65,10 @@ pub enum Command {
 pub struct PrioForm {
     pub tenant_id: String,
     pub tenant_name: String,
-    /// The tenant's priority now, and who set it (if anyone).
-    pub current: String,
-    pub current_by: Option<String>,
-    pub expected_version: u64,
+    /// The decision in force, if anyone made one; else the tenant is at
+    /// `default`.
+    pub current: Option<PriorityDecision>,
+    pub default: Priority,
     pub priority: Priority,
     /// Explicit place within the priority (`:prio T P1#2 ...`); 0 = fair.
     pub rank: u32,
@@ -81,13 +81,20 @@ pub struct PrioForm {
 }
 
 impl PrioForm {
+    /// "P1 #2": the priority in force.
+    pub fn current_label(&self) -> String {
+        self.current
+            .as_ref()
+            .map_or_else(|| self.default.as_str().to_string(), |d| d.label())
+    }
+
     fn request(&self) -> pb::SetTenantPriorityRequest {
         pb::SetTenantPriorityRequest {
             tenant_id: self.tenant_id.clone(),
             priority: api::priority_to_pb(self.priority) as i32,
             rank: self.rank,
             reason: self.reason.trim().to_string(),
-            expected_version: self.expected_version,
+            expected_version: self.current.as_ref().map_or(0, |d| d.version),
         }
     }
 }
@@ -438,9 +445,8 @@ impl App {
         self.prio = Some(PrioForm {
             tenant_id: t.id.to_string(),
             tenant_name: t.name.to_string(),
-            current: set.map_or_else(|| t.priority.as_str().to_string(), |d| d.label()),
-            current_by: set.map(decision_text),
-            expected_version: set.map_or(0, |d| d.version),
+            current: set.cloned(),
+            default: t.priority,
             priority: t.priority,
             rank: set.map_or(0, |d| d.rank),
             reason: String::new(),
@@ -691,10 +697,8 @@ impl App {
                     (Err(e), Some(form)) => {
                         // Keep what was typed; show what is true now.
                         form.sending = false;
-                        if let Some(c) = &e.current {
-                            form.current = c.label();
-                            form.current_by = Some(decision_text(c));
-                            form.expected_version = c.version;
+                        if e.current.is_some() {
+                            form.current = e.current;
                         }
                         form.error = Some(e.message);
                     }
@@ -1399,6 +1403,51 @@ mod tests {
         };
         let ids: Vec<u64> = tv.events.iter().map(|e| e.id).collect();
         assert_eq!(ids, [1, 2, 3]);
+    }
+
+    /// The confirmation names the priority in force with its rank.
+    #[test]
+    fn the_priority_form_confirms_from_the_current_rank() {
+        use crate::api::pb;
+        let mut app = App::new("http://x".into(), Theme::mono());
+        app.me = Some(Me {
+            name: "ana".into(),
+            role: Role::Operator,
+            authenticated: true,
+        });
+        app.model.apply(&pb::WatchUpdate {
+            version: 1,
+            snapshot: true,
+            tenants: vec![pb::TenantSummary {
+                id: "t00001".into(),
+                name: "Acme".into(),
+                priority: pb::Priority::P1 as i32,
+                priority_set: Some(pb::TenantPriority {
+                    tenant_id: "t00001".into(),
+                    priority: pb::Priority::P1 as i32,
+                    rank: 2,
+                    version: 4,
+                    set_by: "bo".into(),
+                    set_at: Some(prost_types::Timestamp::default()),
+                    reason: "hospital".into(),
+                }),
+                ..Default::default()
+            }],
+            ..Default::default()
+        });
+        app.open_prio("t00001");
+        let key = |c| KeyEvent::new(c, KeyModifiers::NONE);
+        app.on_key(key(KeyCode::Down));
+        for c in "later".chars() {
+            app.on_key(key(KeyCode::Char(c)));
+        }
+        app.on_key(key(KeyCode::Enter));
+        let form = app.prio.as_ref().unwrap();
+        assert_eq!(form.request().expected_version, 4);
+        let mut t = ratatui::Terminal::new(ratatui::backend::TestBackend::new(100, 30)).unwrap();
+        t.draw(|f| super::super::ui::render(f, &app)).unwrap();
+        let text = super::super::snapshot::buffer_text(t.backend().buffer());
+        assert!(text.contains("Set Acme from P1 #2 to P1 #3?"), "{text}");
     }
 
     #[test]

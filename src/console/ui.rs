@@ -1174,9 +1174,9 @@ fn render_prio(f: &mut Frame, area: Rect, app: &App, form: &super::app::PrioForm
         ]),
         Line::from(format!(
             "now: {}",
-            form.current_by.as_deref().map_or_else(
-                || format!("{} (default; nobody has set it)", form.current),
-                safe
+            form.current.as_ref().map_or_else(
+                || format!("{} (default; nobody has set it)", form.default.as_str()),
+                |d| safe(&super::app::decision_text(d))
             )
         )),
         Line::from(""),
@@ -1241,7 +1241,7 @@ fn render_prio(f: &mut Frame, area: Rect, app: &App, form: &super::app::PrioForm
             format!(
                 "Set {} from {} to {}? enter/y: yes · other key: no",
                 safe(&form.tenant_name),
-                form.current.split(' ').next().unwrap_or(""),
+                form.current_label(),
                 crate::domain::priority::label(form.priority, form.rank)
             ),
             th.alert(),
