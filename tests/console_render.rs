@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 use ratatui::Terminal;
-use ratatui::backend::{CrosstermBackend, TestBackend};
+use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{KeyCode, KeyEvent};
 use tokio::sync::mpsc;
 use warroom::api::pb;
@@ -17,6 +17,7 @@ use warroom::console::app::{App, Command, Conn, View};
 use warroom::console::client::{self, ClientEvent, GatewayClient};
 use warroom::console::theme::Theme;
 use warroom::console::ui;
+use warroom::console::wire::WireBackend;
 
 fn fixed_clock() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 29, 12, 0, 0)
@@ -45,11 +46,12 @@ impl std::io::Write for Sink {
     }
 }
 
-/// The bytes a real terminal would receive for one frame.
+/// The bytes a real terminal would receive for one frame, through the
+/// console's own backend.
 fn bytes(app: &mut App, w: u16, h: u16) -> String {
     app.prepare();
     let sink = Sink::default();
-    let backend = CrosstermBackend::new(sink.clone());
+    let backend = WireBackend::new(sink.clone());
     let mut t = Terminal::with_options(
         backend,
         ratatui::TerminalOptions {
