@@ -224,7 +224,7 @@ struct PublishArgs {
 }
 
 fn parse_incident_state(s: &str) -> Result<warroom::domain::IncidentState, String> {
-    warroom::console::composer::parse_state(s).ok_or_else(|| {
+    warroom::domain::IncidentState::parse(s).ok_or_else(|| {
         format!("unknown state {s:?}; states: investigating, identified, monitoring, resolved")
     })
 }

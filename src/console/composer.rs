@@ -101,19 +101,6 @@ pub enum Ask {
     },
 }
 
-pub const STATES: [IncidentState; 4] = [
-    IncidentState::Investigating,
-    IncidentState::Identified,
-    IncidentState::Monitoring,
-    IncidentState::Resolved,
-];
-
-pub fn parse_state(s: &str) -> Option<IncidentState> {
-    STATES
-        .into_iter()
-        .find(|st| st.as_str() == s.trim().to_lowercase())
-}
-
 /// "imap=major_outage, smtp-in=operational" → pairs; the error names the
 /// entry that is not ID=STATUS.
 pub fn parse_components(s: &str) -> Result<Vec<(String, String)>, String> {
@@ -160,7 +147,7 @@ impl DraftFile {
     /// The draft as the gateway takes it, the next-update time resolved
     /// against `now`; the error is what the author must fix first.
     pub fn to_pb(&self, now: DateTime<Utc>) -> Result<pb::StatusUpdateDraft, (Field, String)> {
-        let state = parse_state(&self.state).unwrap_or_default();
+        let state = IncidentState::parse(&self.state).unwrap_or_default();
         let components = parse_components(&self.components).map_err(|e| (Field::Components, e))?;
         let next = if self.next.trim().is_empty() && state == IncidentState::Resolved {
             None
@@ -220,11 +207,13 @@ impl Composer {
     }
 
     fn cycle_state(&mut self, by: isize) {
-        let i = STATES
+        let i = IncidentState::ALL
             .iter()
             .position(|s| s.as_str() == self.draft.state)
             .unwrap_or(0) as isize;
-        self.draft.state = STATES[(i + by).rem_euclid(4) as usize].as_str().into();
+        self.draft.state = IncidentState::ALL[(i + by).rem_euclid(4) as usize]
+            .as_str()
+            .into();
     }
 
     /// The next-update time as the author will see it: absolute and

@@ -1301,7 +1301,7 @@ fn render_composer(f: &mut Frame, area: Rect, app: &App, c: &super::composer::Co
     let pad = " ".repeat(12);
     let mut lines: Vec<Line> = Vec::new();
     let mut states = vec![label(Field::State, "state")];
-    for st in super::composer::STATES {
+    for st in crate::domain::IncidentState::ALL {
         let style = if st.as_str() == c.draft.state {
             th.selected()
         } else {

@@ -180,6 +180,19 @@ pub enum IncidentState {
 }
 
 impl IncidentState {
+    pub const ALL: [IncidentState; 4] = [
+        IncidentState::Investigating,
+        IncidentState::Identified,
+        IncidentState::Monitoring,
+        IncidentState::Resolved,
+    ];
+
+    /// "identified" (any case, spaces around) → Identified.
+    pub fn parse(s: &str) -> Option<Self> {
+        let s = s.trim().to_lowercase();
+        Self::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             IncidentState::Investigating => "investigating",

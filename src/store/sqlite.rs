@@ -217,12 +217,7 @@ fn audit_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditEvent> {
 }
 
 fn state_from(s: &str) -> IncidentState {
-    match s {
-        "identified" => IncidentState::Identified,
-        "monitoring" => IncidentState::Monitoring,
-        "resolved" => IncidentState::Resolved,
-        _ => IncidentState::Investigating,
-    }
+    IncidentState::parse(s).unwrap_or_default()
 }
 
 const UPDATE_COLUMNS: &str = "seq, operation_id, state, title, body, components, next_update_ms, published_by, published_at_ms, simulated";
