@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use super::client::{self, GatewayClient};
 use crate::api;
 use crate::domain::format::thousands;
-use crate::domain::priority::{AuditEvent, PriorityDecision};
+use crate::domain::priority::{self, AuditEvent, PriorityDecision};
 use crate::domain::sanitize::sanitize;
 use crate::domain::{Overview, TenantRow};
 
@@ -115,13 +115,7 @@ pub fn render(
         .collect();
     decided
         // The reindex order: priority, then explicit ranks, then the rest.
-        .sort_by_key(|(t, d)| {
-            (
-                d.priority,
-                if d.rank == 0 { u32::MAX } else { d.rank },
-                t.id.clone(),
-            )
-        });
+        .sort_by_key(|(t, d)| (priority::order_key(d.priority, d.rank), t.id.clone()));
     if decided.is_empty() {
         out.push_str("Every tenant is at the default priority.\n");
     } else {

@@ -33,6 +33,13 @@ impl PriorityDecision {
     }
 }
 
+/// Where a tenant stands in the reindex order: by priority, then tenants
+/// with an explicit rank one after the other (#1 first), then the rest
+/// (rank 0) in the fair round-robin.
+pub fn order_key(priority: Priority, rank: u32) -> (Priority, u32) {
+    (priority, if rank == 0 { u32::MAX } else { rank })
+}
+
 pub fn label(priority: Priority, rank: u32) -> String {
     match rank {
         0 => priority.as_str().to_string(),

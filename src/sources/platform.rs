@@ -104,7 +104,7 @@ fn reindex_order(
     priorities: &[(Priority, u32)],
     users: &[String],
 ) -> Vec<String> {
-    let mut v: Vec<(Priority, u32, usize, &String)> = users
+    let mut v: Vec<((Priority, u32), usize, &String)> = users
         .iter()
         .enumerate()
         .map(|(i, u)| {
@@ -112,11 +112,11 @@ fn reindex_order(
             let (p, r) = t
                 .and_then(|t| priorities.get(t).copied())
                 .unwrap_or((Priority::P3, 0));
-            (p, if r == 0 { u32::MAX } else { r }, i, u)
+            (crate::domain::priority::order_key(p, r), i, u)
         })
         .collect();
     v.sort();
-    v.into_iter().map(|x| x.3.clone()).collect()
+    v.into_iter().map(|x| x.2.clone()).collect()
 }
 
 pub struct PlatformSource {

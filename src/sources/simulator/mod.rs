@@ -135,11 +135,7 @@ impl Tenant {
     /// Where the tenant waits in the reindex order: by priority, then ranked
     /// tenants one after the other, then the fair round-robin.
     fn slot(&self) -> Slot {
-        let rank = match self.priority_rank {
-            0 => u32::MAX,
-            r => r,
-        };
-        (self.priority, rank)
+        crate::domain::priority::order_key(self.priority, self.priority_rank)
     }
 
     fn queued(&self) -> u64 {
