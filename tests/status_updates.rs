@@ -138,8 +138,7 @@ impl Drop for Hook {
 /// page's URL.
 async fn gateway(state: Option<&Path>, hook: Option<&str>) -> (Gateway, String) {
     let hub = common::hub_with_state(common::small(), state);
-    let mut channels: Vec<Arc<dyn warroom::channels::Channel>> =
-        vec![Arc::new(Page { url: String::new() })];
+    let mut channels: Vec<Arc<dyn warroom::channels::Channel>> = vec![Arc::new(Page)];
     if let Some(url) = hook {
         channels.push(Arc::new(
             Webhook::new(url, Duration::from_secs(5)).expect("webhook url"),
@@ -784,6 +783,8 @@ async fn a_pending_delivery_survives_a_restart_and_is_delivered_exactly_once() {
     .await;
     assert_eq!(delivery(&stuck, "webhook").state, "pending");
     assert_eq!(delivery(&stuck, "page").state, "sent");
+    let on_page = &delivery(&stuck, "page").detail;
+    assert!(on_page.starts_with("on http://127.0.0.1:"), "{on_page}");
     gw.stop().await;
     let tried = flaky.ids();
     assert!(

@@ -124,6 +124,10 @@ pub trait Facts: Send + Sync {
     }
     /// One tenant's affected mailboxes (every page), in reindex order.
     fn affected_mailboxes(&self, tenant_id: &str) -> Vec<MailboxRow>;
+    /// Where the built-in status page is served ("" while it is not).
+    fn page_url(&self) -> String {
+        String::new()
+    }
 }
 
 /// Durable key/value memory of one channel (e.g. the Statuspage incident
@@ -155,10 +159,8 @@ pub trait Channel: Send + Sync {
 }
 
 /// The built-in status page: the gateway serves every stored update over
-/// HTTP, so delivering is only recording that it is there.
-pub struct Page {
-    pub url: String,
-}
+/// HTTP, so delivering is only recording where it is.
+pub struct Page;
 
 #[async_trait::async_trait]
 impl Channel for Page {
@@ -174,8 +176,15 @@ impl Channel for Page {
         }]
     }
 
-    async fn deliver(&self, _: &Update, _: &Delivery, _: &Context<'_>) -> Outcome {
-        Outcome::Sent(format!("on {}", self.url))
+    async fn deliver(&self, _: &Update, _: &Delivery, ctx: &Context<'_>) -> Outcome {
+        match ctx.facts.page_url() {
+            // The outbox can start before the page listener is bound.
+            url if url.is_empty() => Outcome::Retry {
+                reason: "the status page is not served yet".into(),
+                after: Some(std::time::Duration::from_secs(1)),
+            },
+            url => Outcome::Sent(format!("on {url}")),
+        }
     }
 }
 

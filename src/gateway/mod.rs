@@ -112,17 +112,11 @@ impl Gateway {
     pub fn serve_page(&mut self, listener: TcpListener) -> anyhow::Result<String> {
         let addr = listener.local_addr()?;
         let url = format!("http://{addr}/");
-        {
-            let mut p = self
-                .hub
-                .publishing
-                .write()
-                .unwrap_or_else(|e| e.into_inner());
-            p.page_url = url.clone();
-            for c in p.channels.iter_mut().filter(|c| c.name() == "page") {
-                *c = Arc::new(crate::channels::Page { url: url.clone() });
-            }
-        }
+        self.hub
+            .publishing
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .page_url = url.clone();
         self.page = Some(page::serve(listener, self.hub.clone()));
         tracing::info!(%url, "status page");
         Ok(url)

@@ -43,7 +43,7 @@ pub fn default_components() -> Vec<(String, String)> {
 impl Default for Publishing {
     fn default() -> Self {
         Publishing {
-            channels: vec![Arc::new(channels::Page { url: String::new() })],
+            channels: vec![Arc::new(channels::Page)],
             components: default_components(),
             page_url: String::new(),
         }
@@ -75,6 +75,10 @@ fn list(f: &[Finding]) -> String {
 pub struct HubFacts<'a>(pub &'a Hub);
 
 impl Facts for HubFacts<'_> {
+    fn page_url(&self) -> String {
+        self.0.publishing().page_url.clone()
+    }
+
     fn affected_tenants(&self) -> Vec<TenantNotice> {
         let view = self.0.view();
         let src = view.source();
