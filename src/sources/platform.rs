@@ -497,26 +497,28 @@ impl PlatformSource {
         };
     }
 
-    fn row_of(&self, m: &str, t: usize) -> MailboxRow {
+    /// The reindex positions and the probes' errors, read once for all the
+    /// rows of one answer (per row, they cost a copy of the reindexer's
+    /// lists and a scan of the damage list each).
+    fn row_facts(&self) -> RowFacts {
+        let mut position = HashMap::new();
+        if let Some(r) = &self.reindexer {
+            let p = r.progress();
+            for (i, u) in p.active.into_iter().chain(p.queued).enumerate() {
+                position.entry(u).or_insert(i as u64 + 1);
+            }
+        }
+        let mut error = HashMap::new();
+        for (u, why) in &lock(&self.seen).damaged {
+            error.entry(u.clone()).or_insert_with(|| why.clone());
+        }
+        RowFacts { position, error }
+    }
+
+    fn row_of(&self, m: &str, t: usize, f: &RowFacts) -> MailboxRow {
         let state = self.states.get(m).copied().unwrap_or(MailboxState::Ok);
-        let position = self
-            .reindexer
-            .as_ref()
-            .map(|r| r.progress())
-            .and_then(|p| {
-                p.active
-                    .iter()
-                    .chain(p.queued.iter())
-                    .position(|u| u == m)
-                    .map(|i| i as u64 + 1)
-            })
-            .unwrap_or(0);
-        let last_error = lock(&self.seen)
-            .damaged
-            .iter()
-            .find(|(u, _)| u == m)
-            .map(|(_, why)| why.clone())
-            .unwrap_or_default();
+        let position = f.position.get(m).copied().unwrap_or(0);
+        let last_error = f.error.get(m).cloned().unwrap_or_default();
         MailboxRow {
             address: m.to_string(),
             tenant_id: self.tenants[t].id.clone(),
@@ -533,6 +535,12 @@ impl PlatformSource {
     fn tenant_index(&self, id: &str) -> Option<usize> {
         self.tenants.iter().position(|t| t.id == id)
     }
+}
+
+/// What the rows of one answer share; see `PlatformSource::row_facts`.
+struct RowFacts {
+    position: HashMap<String, u64>,
+    error: HashMap<String, String>,
 }
 
 impl Source for PlatformSource {
@@ -583,7 +591,8 @@ impl Source for PlatformSource {
             .tenant_index(&q.tenant_id)
             .ok_or_else(|| SourceError::UnknownTenant(q.tenant_id.clone()))?;
         let users = lock(&self.seen).users.get(t).cloned().unwrap_or_default();
-        let mut rows: Vec<MailboxRow> = users
+        let f = self.row_facts();
+        let mut chosen: Vec<&String> = users
             .iter()
             .filter(|u| {
                 let st = self.states.get(*u).copied().unwrap_or(MailboxState::Ok);
@@ -593,13 +602,19 @@ impl Source for PlatformSource {
                     q.states.contains(&st)
                 }
             })
-            .map(|u| self.row_of(u, t))
             .collect();
         if q.sort_by_eta {
-            rows.sort_by_key(|r| (r.reindex_position == 0, r.reindex_position));
+            let at = |u: &String| f.position.get(u).copied().unwrap_or(0);
+            chosen.sort_by_key(|u| (at(u) == 0, at(u)));
         }
-        let total = rows.len();
-        let rows = rows.into_iter().skip(q.offset).take(q.limit).collect();
+        let total = chosen.len();
+        // Rows only for the page asked for.
+        let rows = chosen
+            .into_iter()
+            .skip(q.offset)
+            .take(q.limit)
+            .map(|u| self.row_of(u, t, &f))
+            .collect();
         Ok(Page { rows, total })
     }
 
@@ -622,13 +637,19 @@ impl Source for PlatformSource {
                 });
             }
         }
-        let users = lock(&self.seen).users.clone();
-        for (t, list) in users.iter().enumerate() {
-            for u in list.iter().filter(|u| u.to_lowercase().starts_with(&q)) {
-                hits.push(LookupHit::Mailbox(self.row_of(u, t)));
+        hits.truncate(limit);
+        if hits.len() < limit {
+            let users = lock(&self.seen).users.clone();
+            let f = self.row_facts();
+            let mailboxes = users.iter().enumerate().flat_map(|(t, list)| {
+                list.iter()
+                    .filter(|u| u.to_lowercase().starts_with(&q))
+                    .map(move |u| (t, u))
+            });
+            for (t, u) in mailboxes.take(limit - hits.len()) {
+                hits.push(LookupHit::Mailbox(self.row_of(u, t, &f)));
             }
         }
-        hits.truncate(limit);
         hits
     }
 }
