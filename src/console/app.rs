@@ -1405,34 +1405,40 @@ mod tests {
         assert_eq!(ids, [1, 2, 3]);
     }
 
-    /// The confirmation names the priority in force with its rank.
-    #[test]
-    fn the_priority_form_confirms_from_the_current_rank() {
-        use crate::api::pb;
+    /// An App for operator "ana" holding one tenant.
+    fn operator_app(tenant: crate::api::pb::TenantSummary) -> App {
         let mut app = App::new("http://x".into(), Theme::mono());
         app.me = Some(Me {
             name: "ana".into(),
             role: Role::Operator,
             authenticated: true,
         });
-        app.model.apply(&pb::WatchUpdate {
+        app.model.apply(&crate::api::pb::WatchUpdate {
             version: 1,
             snapshot: true,
-            tenants: vec![pb::TenantSummary {
-                id: "t00001".into(),
-                name: "Acme".into(),
+            tenants: vec![tenant],
+            ..Default::default()
+        });
+        app
+    }
+
+    /// The confirmation names the priority in force with its rank.
+    #[test]
+    fn the_priority_form_confirms_from_the_current_rank() {
+        use crate::api::pb;
+        let mut app = operator_app(pb::TenantSummary {
+            id: "t00001".into(),
+            name: "Acme".into(),
+            priority: pb::Priority::P1 as i32,
+            priority_set: Some(pb::TenantPriority {
+                tenant_id: "t00001".into(),
                 priority: pb::Priority::P1 as i32,
-                priority_set: Some(pb::TenantPriority {
-                    tenant_id: "t00001".into(),
-                    priority: pb::Priority::P1 as i32,
-                    rank: 2,
-                    version: 4,
-                    set_by: "bo".into(),
-                    set_at: Some(prost_types::Timestamp::default()),
-                    reason: "hospital".into(),
-                }),
-                ..Default::default()
-            }],
+                rank: 2,
+                version: 4,
+                set_by: "bo".into(),
+                set_at: Some(prost_types::Timestamp::default()),
+                reason: "hospital".into(),
+            }),
             ..Default::default()
         });
         app.open_prio("t00001");
@@ -1453,21 +1459,10 @@ mod tests {
     #[test]
     fn the_priority_form_sets_priority_rank_and_reason_then_confirms() {
         use crate::api::pb;
-        let mut app = App::new("http://x".into(), Theme::mono());
-        app.me = Some(Me {
-            name: "ana".into(),
-            role: Role::Operator,
-            authenticated: true,
-        });
-        app.model.apply(&pb::WatchUpdate {
-            version: 1,
-            snapshot: true,
-            tenants: vec![pb::TenantSummary {
-                id: "t00001".into(),
-                name: "Acme".into(),
-                priority: pb::Priority::P2 as i32,
-                ..Default::default()
-            }],
+        let mut app = operator_app(pb::TenantSummary {
+            id: "t00001".into(),
+            name: "Acme".into(),
+            priority: pb::Priority::P2 as i32,
             ..Default::default()
         });
         app.open_prio("t00001");
