@@ -374,7 +374,7 @@ fn mailbox(tenant: &str, address: &str, i: u32) -> MailboxRow {
         state: Some(states[i as usize % states.len()]),
         reindex_position: u64::from(i),
         eta,
-        queued_messages: u64::from(i * 3),
+        queued_messages: Some(u64::from(i * 3)),
         last_error: "IMAP login failed".into(),
     }
 }
@@ -631,7 +631,7 @@ async fn each_contact_gets_one_message_with_only_its_own_tenants_mailboxes() {
             r.state.unwrap().as_str().into(),
             utc_csv(r.eta.p50),
             utc_csv(r.eta.p90),
-            r.queued_messages.to_string(),
+            r.queued_messages.map(|n| n.to_string()).unwrap_or_default(),
         ]
     }));
     for m in mails.iter().filter(|m| m.tenant() == "t00002") {

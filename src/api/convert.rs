@@ -33,6 +33,7 @@ pub fn mailbox_state_to_pb(s: MailboxState) -> pb::MailboxState {
         MailboxState::Reindexing => pb::MailboxState::Reindexing,
         MailboxState::Restored => pb::MailboxState::Restored,
         MailboxState::Failed => pb::MailboxState::Failed,
+        MailboxState::ResyncNeeded => pb::MailboxState::ResyncNeeded,
     }
 }
 
@@ -45,6 +46,7 @@ pub fn mailbox_state_from_pb(v: i32) -> Option<MailboxState> {
         pb::MailboxState::Reindexing => MailboxState::Reindexing,
         pb::MailboxState::Restored => MailboxState::Restored,
         pb::MailboxState::Failed => MailboxState::Failed,
+        pb::MailboxState::ResyncNeeded => MailboxState::ResyncNeeded,
     })
 }
 
@@ -181,6 +183,7 @@ fn counts_to_pb(c: &StateCounts) -> pb::MailboxStateCounts {
         reindexing: c.get(MailboxState::Reindexing),
         restored: c.get(MailboxState::Restored),
         failed: c.get(MailboxState::Failed),
+        resync_needed: c.get(MailboxState::ResyncNeeded),
     }
 }
 
@@ -195,6 +198,7 @@ fn counts_from_pb(c: Option<&pb::MailboxStateCounts>) -> StateCounts {
         c.reindexing,
         c.restored,
         c.failed,
+        c.resync_needed,
     ])
 }
 
@@ -337,30 +341,96 @@ pub fn mailbox_from_pb(m: &pb::Mailbox) -> MailboxRow {
 
 fn queue_to_pb(q: &Queue) -> pb::Queue {
     pb::Queue {
-        active: q.active,
-        deferred: q.deferred,
-        hold: q.hold,
+        active: q.depth.map(|d| d.active),
+        deferred: q.depth.map(|d| d.deferred),
+        hold: q.depth.map(|d| d.hold),
         arrival_per_min: q.arrival_per_min,
         delivery_per_min: q.delivery_per_min,
         drain_eta: Some(eta_to_pb(&q.drain_eta)),
         depth_history: q.depth_history.clone(),
         history_step_seconds: q.history_step_seconds,
+        unknown_reason: q.unknown.clone(),
+        lost: q.lost,
+        unmapped: q.unmapped,
+        stale_reason: q.stale.clone(),
     }
+}
+
+/// A rate that is set and a number; anything else is unknown.
+fn measured(v: Option<f64>) -> Option<f64> {
+    v.filter(|r| r.is_finite())
 }
 
 fn queue_from_pb(q: Option<&pb::Queue>) -> Queue {
     let Some(q) = q else {
-        return Queue::default();
+        return Queue {
+            unknown: "not reported".into(),
+            ..Queue::default()
+        };
+    };
+    let depth = match (q.active, q.deferred, q.hold) {
+        (Some(active), Some(deferred), Some(hold)) => Some(QueueDepth {
+            active,
+            deferred,
+            hold,
+        }),
+        _ => None,
     };
     Queue {
-        active: q.active,
-        deferred: q.deferred,
-        hold: q.hold,
-        arrival_per_min: q.arrival_per_min,
-        delivery_per_min: q.delivery_per_min,
+        depth,
+        arrival_per_min: measured(q.arrival_per_min),
+        delivery_per_min: measured(q.delivery_per_min),
+        unknown: q.unknown_reason.clone(),
+        lost: q.lost,
+        unmapped: q.unmapped,
+        stale: q.stale_reason.clone(),
         drain_eta: eta_from_pb(q.drain_eta.as_ref()),
         depth_history: q.depth_history.clone(),
         history_step_seconds: q.history_step_seconds,
+    }
+}
+
+fn sweep_to_pb(s: &Sweep) -> pb::Sweep {
+    pb::Sweep {
+        pass: s.pass,
+        mailboxes: s.mailboxes,
+        swept: s.swept,
+        rate_per_min: s.rate_per_min,
+        eta: Some(eta_to_pb(&s.eta)),
+        found: s.found,
+        projected: s.projected,
+        state: s.state.clone(),
+        kinds: s
+            .kinds
+            .iter()
+            .map(|k| pb::DamageCount {
+                kind: k.kind.clone(),
+                found: k.found,
+            })
+            .collect(),
+        undetectable: s.undetectable.clone(),
+    }
+}
+
+fn sweep_from_pb(s: &pb::Sweep) -> Sweep {
+    Sweep {
+        pass: s.pass,
+        mailboxes: s.mailboxes,
+        swept: s.swept,
+        rate_per_min: measured(s.rate_per_min),
+        eta: eta_from_pb(s.eta.as_ref()),
+        found: s.found,
+        projected: s.projected,
+        state: s.state.clone(),
+        kinds: s
+            .kinds
+            .iter()
+            .map(|k| DamageCount {
+                kind: k.kind.clone(),
+                found: k.found,
+            })
+            .collect(),
+        undetectable: s.undetectable.clone(),
     }
 }
 
@@ -405,7 +475,7 @@ fn reindex_from_pb(r: Option<&pb::Reindex>) -> Reindex {
         done: r.done,
         failed: r.failed,
         in_progress: r.in_progress,
-        rate_per_min: r.rate_per_min,
+        rate_per_min: measured(r.rate_per_min),
         eta: eta_from_pb(r.eta.as_ref()),
         revisions: r
             .revisions
@@ -444,6 +514,7 @@ fn cluster_to_pb(c: &Cluster) -> pb::Cluster {
         reindex: Some(reindex_to_pb(&c.reindex)),
         mailboxes: c.mailboxes,
         affected_mailboxes: c.affected_mailboxes,
+        sweep: c.sweep.as_ref().map(sweep_to_pb),
     }
 }
 
@@ -460,7 +531,7 @@ fn cluster_from_pb(c: &pb::Cluster) -> Cluster {
                     role: role_from_pb(s.role)?,
                     status: health_from_pb(s.status),
                     login_success_rate: s.login_success_rate.filter(|r| r.is_finite()),
-                    latency_ms: s.latency_ms,
+                    latency_ms: measured(s.latency_ms),
                     detail: s.detail.clone(),
                 })
             })
@@ -469,6 +540,7 @@ fn cluster_from_pb(c: &pb::Cluster) -> Cluster {
         reindex: reindex_from_pb(c.reindex.as_ref()),
         mailboxes: c.mailboxes,
         affected_mailboxes: c.affected_mailboxes,
+        sweep: c.sweep.as_ref().map(sweep_from_pb),
     }
 }
 

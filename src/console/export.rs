@@ -14,7 +14,8 @@ pub struct Row {
     pub state: String,
     pub eta_p50: Option<chrono::DateTime<chrono::Utc>>,
     pub eta_p90: Option<chrono::DateTime<chrono::Utc>>,
-    pub queued_messages: u64,
+    /// None: not measured per mailbox (an empty CSV field, JSON null).
+    pub queued_messages: Option<u64>,
 }
 
 /// Every mailbox of `tenant_id` in `states`, in reindex order.
@@ -80,7 +81,7 @@ pub fn csv(rows: &[Row]) -> String {
             field(&r.state),
             ts(&r.eta_p50),
             ts(&r.eta_p90),
-            r.queued_messages
+            r.queued_messages.map(|n| n.to_string()).unwrap_or_default()
         ));
     }
     out

@@ -47,7 +47,8 @@ pub struct Match {
     pub reindex_position: Option<u64>,
     pub affected_mailboxes: Option<u64>,
     pub mailboxes: Option<u64>,
-    pub queued_messages: u64,
+    /// None: not measured (JSON null), never 0.
+    pub queued_messages: Option<u64>,
     pub eta_p50: Option<DateTime<Utc>>,
     pub eta_p90: Option<DateTime<Utc>>,
     pub eta_note: Option<String>,
@@ -193,8 +194,9 @@ pub fn describe_match(m: &Match, now: DateTime<Utc>) -> (Vec<String>, String) {
         None => eta_range(&eta, now),
     };
     let queued = match m.queued_messages {
-        0 => "no mail waiting".to_string(),
-        n => format!("{} messages queued, none lost", thousands(n)),
+        None => "queued mail not measured".to_string(),
+        Some(0) => "no mail waiting".to_string(),
+        Some(n) => format!("{} messages queued", thousands(n)),
     };
     let mut lines = Vec::new();
     if m.kind == "mailbox" {

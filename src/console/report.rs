@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 
 use super::client::{self, GatewayClient};
 use crate::api;
-use crate::domain::format::thousands;
+use crate::domain::format::{queued_claim, thousands};
 use crate::domain::priority::{self, AuditEvent, PriorityDecision};
 use crate::domain::sanitize::sanitize;
 use crate::domain::{Overview, TenantRow};
@@ -61,12 +61,12 @@ pub fn render(
     }
     let t = &o.totals;
     out.push_str(&format!(
-        "- Affected now: {} mailboxes in {} of {} tenants; {} restored; {} messages queued, none lost\n",
+        "- Affected now: {} mailboxes in {} of {} tenants; {} restored; messages: {}\n",
         thousands(t.affected_mailboxes),
         thousands(t.affected_tenants),
         thousands(t.tenants),
         thousands(t.restored_mailboxes),
-        thousands(t.queued_messages),
+        queued_claim(t.queued_messages, o.lost_messages()),
     ));
     for c in o.clusters.iter().filter(|c| c.reindex.scope > 0) {
         let r = &c.reindex;

@@ -103,7 +103,7 @@ impl Theme {
         match s {
             MailboxState::Ok | MailboxState::Restored => self.fg(Color::Green),
             MailboxState::Reindexing => self.fg(Color::Cyan),
-            MailboxState::ReindexPending => self.fg(Color::Yellow),
+            MailboxState::ReindexPending | MailboxState::ResyncNeeded => self.fg(Color::Yellow),
             MailboxState::LockedOut | MailboxState::Failed => {
                 self.fg(Color::Red).add_modifier(Modifier::BOLD)
             }

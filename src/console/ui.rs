@@ -13,7 +13,10 @@ use ratatui::widgets::{
 use super::app::{App, Conn, TenantView, View};
 use super::keymap::{Action, Context};
 use super::theme::{Theme, health_label, health_short};
-use crate::domain::format::{clip, compact, duration, eta_range, eta_relative, percent, thousands};
+use crate::domain::format::{
+    UNKNOWN, clip, compact, compact_or_unknown, duration, eta_range, eta_relative, percent,
+    queued_claim, thousands, thousands_or_unknown,
+};
 use crate::domain::sanitize::sanitize;
 use crate::domain::tenants::TenantSort;
 use crate::domain::{Cluster, Health, MailboxState, Overview, ServiceRole};
@@ -181,19 +184,25 @@ fn render_header(f: &mut Frame, area: Rect, app: &App) {
             th.alert(),
         ));
         if wide {
+            // Mail for no tenant is in the cluster's queue, not in the
+            // tenants' total: say so, or the two figures disagree silently.
+            let unmapped = match o.unmapped_messages() {
+                Some(n) if n > 0 => format!(" (+{} for no tenant)", thousands(n)),
+                _ => String::new(),
+            };
             l2.push(Span::raw(format!(
-                " in {} of {} tenants · {} restored · {} queued, none lost",
+                " in {} of {} tenants · {} restored · {}{unmapped}",
                 thousands(t.affected_tenants),
                 thousands(t.tenants),
                 thousands(t.restored_mailboxes),
-                thousands(t.queued_messages),
+                queued_claim(t.queued_messages, o.lost_messages()),
             )));
         } else {
             l2.push(Span::raw(format!(
                 " · {} tenants · {} restored · {} queued",
                 thousands(t.affected_tenants),
                 compact(t.restored_mailboxes),
-                compact(t.queued_messages),
+                compact_or_unknown(t.queued_messages),
             )));
         }
         if let Some(now) = inc.now {
@@ -287,7 +296,11 @@ fn render_health(f: &mut Frame, area: Rect, app: &App, wide: bool) {
                                 format!("{:<7}", health_short(s.status)),
                                 th.health(s.status),
                             ),
-                            Span::raw(format!("{login:>7}{:>6.0}ms", s.latency_ms)),
+                            Span::raw(format!(
+                                "{login:>7}{:>8}",
+                                s.latency_ms
+                                    .map_or_else(|| UNKNOWN.to_string(), |l| format!("{l:.0}ms"))
+                            )),
                         ])
                     } else {
                         Line::from(vec![
@@ -369,31 +382,59 @@ fn render_queue(f: &mut Frame, area: Rect, app: &App, wide: bool) {
         Layout::horizontal([Constraint::Length(text_w), Constraint::Min(0)]).areas(inner);
     // From the current rates, not the sparkline: the sparkline is sampled
     // every few ticks and lags.
-    let trend = if q.depth() == 0 {
-        "= empty"
-    } else if q.delivery_per_min > q.arrival_per_min * 1.01 {
-        "▼ draining"
-    } else if q.arrival_per_min > q.delivery_per_min * 1.01 {
-        "▲ growing"
-    } else {
-        "= steady"
+    let trend = match (q.depth(), q.arrival_per_min, q.delivery_per_min) {
+        (Some(0), _, _) => "= empty",
+        (_, Some(arrival), Some(delivery)) if delivery > arrival * 1.01 => "▼ draining",
+        (_, Some(arrival), Some(delivery)) if arrival > delivery * 1.01 => "▲ growing",
+        (Some(_), Some(_), Some(_)) => "= steady",
+        _ => "",
     };
+    let rate = |r: Option<f64>| compact_or_unknown(r.map(|r| r.max(0.0) as u64));
     let mut lines = vec![Line::from(vec![
-        Span::styled(format!("{} queued ", thousands(q.depth())), th.title()),
+        Span::styled(
+            format!("{} queued ", thousands_or_unknown(q.depth())),
+            th.title(),
+        ),
         Span::raw(trend),
     ])];
+    if !q.stale.is_empty() {
+        lines.push(Line::from(Span::styled(
+            clip(&format!("STALE: {}", safe(&q.stale)), text.width as usize),
+            th.alert(),
+        )));
+    }
+    if !q.unknown.is_empty() {
+        lines.push(Line::from(Span::styled(
+            clip(
+                &format!("{UNKNOWN}: {}", safe(&q.unknown)),
+                text.width as usize,
+            ),
+            th.dim(),
+        )));
+    }
     if inner.height > 3 {
-        lines.push(Line::from(format!(
-            "active {} · deferred {} · hold {}",
-            compact(q.active),
-            compact(q.deferred),
-            compact(q.hold)
+        let by_queue = match q.depth {
+            Some(d) => format!(
+                "active {} · deferred {} · hold {}",
+                compact(d.active),
+                compact(d.deferred),
+                compact(d.hold)
+            ),
+            None => format!("active {UNKNOWN} · deferred {UNKNOWN} · hold {UNKNOWN}"),
+        };
+        let unmapped = match q.unmapped {
+            Some(n) if n > 0 => format!(" · {} for no tenant", compact(n)),
+            _ => String::new(),
+        };
+        lines.push(Line::from(clip(
+            &format!("{by_queue}{unmapped}"),
+            text.width as usize,
         )));
     }
     lines.extend([Line::from(format!(
         "in {}/min · out {}/min",
-        compact(q.arrival_per_min.max(0.0) as u64),
-        compact(q.delivery_per_min.max(0.0) as u64)
+        rate(q.arrival_per_min),
+        rate(q.delivery_per_min)
     ))]);
     let drain = match eta_relative(&q.drain_eta, now) {
         Some(rel) => format!("drain ETA {} ({rel})", eta_range(&q.drain_eta, now)),
@@ -461,7 +502,7 @@ fn render_reindex(f: &mut Frame, area: Rect, app: &App, wide: bool) {
     if text.height > 2 {
         lines.push(Line::from(format!(
             "{}/min · {} in progress · {} failed · {} mailboxes queued",
-            compact(r.rate_per_min.max(0.0) as u64),
+            compact_or_unknown(r.rate_per_min.map(|r| r.max(0.0) as u64)),
             thousands(r.in_progress),
             thousands(r.failed),
             thousands(r.mailboxes_pending),
@@ -598,7 +639,7 @@ fn render_tenants(f: &mut Frame, area: Rect, app: &App, wide: bool) {
                     )),
                     Cell::from(format!("{pct:>4}")),
                     Cell::from(format!("{:>8}", thousands(t.restored()))),
-                    Cell::from(format!("{:>8}", compact(t.queued_messages))),
+                    Cell::from(format!("{:>8}", compact_or_unknown(t.queued_messages))),
                     Cell::from(eta),
                 ]
             } else {
@@ -610,7 +651,7 @@ fn render_tenants(f: &mut Frame, area: Rect, app: &App, wide: bool) {
                         affected_style,
                     )),
                     Cell::from(format!("{pct:>4}")),
-                    Cell::from(format!("{:>7}", compact(t.queued_messages))),
+                    Cell::from(format!("{:>7}", compact_or_unknown(t.queued_messages))),
                     Cell::from(eta),
                 ]
             };
@@ -753,12 +794,12 @@ fn render_tenant(f: &mut Frame, area: Rect, app: &App, tv: &TenantView) {
     ])];
     if let Some(t) = tenant {
         lines.push(Line::from(format!(
-            " {} of {} mailboxes affected ({}) · {} restored · {} messages queued, none lost · {}",
+            " {} of {} mailboxes affected ({}) · {} restored · messages {} · {}",
             thousands(t.affected()),
             thousands(t.mailboxes),
             percent(t.affected_fraction()),
             thousands(t.restored()),
-            thousands(t.queued_messages),
+            queued_claim(t.queued_messages, app.model.overview.lost_messages()),
             t.priority.as_str(),
         )));
         if let Some(d) = &t.priority_set {
@@ -848,7 +889,7 @@ fn render_tenant(f: &mut Frame, area: Rect, app: &App, tv: &TenantView) {
                 state_cell(th, m.state),
                 Cell::from(eta),
                 Cell::from(format!("{:>7}", pos)),
-                Cell::from(format!("{:>6}", thousands(m.queued_messages))),
+                Cell::from(format!("{:>6}", thousands_or_unknown(m.queued_messages))),
             ];
             if wide {
                 cells.push(Cell::from(safe(&m.volume)));

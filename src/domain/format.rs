@@ -18,6 +18,31 @@ pub fn thousands(n: u64) -> String {
     out
 }
 
+/// What a figure nobody measured is shown as: never 0.
+pub const UNKNOWN: &str = "?";
+
+/// `thousands`, or [`UNKNOWN`] when not measured.
+pub fn thousands_or_unknown(n: Option<u64>) -> String {
+    n.map_or_else(|| UNKNOWN.to_string(), thousands)
+}
+
+/// `compact`, or [`UNKNOWN`] when not measured.
+pub fn compact_or_unknown(n: Option<u64>) -> String {
+    n.map_or_else(|| UNKNOWN.to_string(), compact)
+}
+
+/// What can be said about queued mail: "1,930 messages queued, none lost"
+/// only when a source backs "none lost"; otherwise it says what is not
+/// known.
+pub fn queued_claim(queued: Option<u64>, lost: Option<u64>) -> String {
+    match (queued, lost) {
+        (None, _) => "queued mail not measured".into(),
+        (Some(q), Some(0)) => format!("{} queued, none lost", thousands(q)),
+        (Some(q), Some(l)) => format!("{} queued, {} lost", thousands(q), thousands(l)),
+        (Some(q), None) => format!("{} queued (losses not measured)", thousands(q)),
+    }
+}
+
 /// Compact count for narrow columns: 950, 9,999, 12.3k, 4.5M.
 pub fn compact(n: u64) -> String {
     match n {

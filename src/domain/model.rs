@@ -17,16 +17,20 @@ pub enum MailboxState {
     Reindexing = 3,
     Restored = 4,
     Failed = 5,
+    /// Serves mail again, but its UIDVALIDITY changed (a lost uidlist was
+    /// rebuilt): every IMAP client of the mailbox must resync.
+    ResyncNeeded = 6,
 }
 
 impl MailboxState {
-    pub const ALL: [MailboxState; 6] = [
+    pub const ALL: [MailboxState; 7] = [
         MailboxState::Ok,
         MailboxState::LockedOut,
         MailboxState::ReindexPending,
         MailboxState::Reindexing,
         MailboxState::Restored,
         MailboxState::Failed,
+        MailboxState::ResyncNeeded,
     ];
 
     /// The name used in the API, CLI and CSV exports.
@@ -38,6 +42,7 @@ impl MailboxState {
             MailboxState::Reindexing => "reindexing",
             MailboxState::Restored => "restored",
             MailboxState::Failed => "failed",
+            MailboxState::ResyncNeeded => "resync_needed",
         }
     }
 
@@ -68,7 +73,7 @@ impl MailboxState {
 
 /// Counts of mailboxes by state, indexed by `MailboxState as usize`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct StateCounts(pub [u64; 6]);
+pub struct StateCounts(pub [u64; 7]);
 
 impl StateCounts {
     pub fn get(&self, s: MailboxState) -> u64 {
@@ -271,25 +276,49 @@ pub struct ServiceHealth {
     pub role: ServiceRole,
     pub status: Health,
     pub login_success_rate: Option<f64>,
-    pub latency_ms: f64,
+    /// None: nothing measured it.
+    pub latency_ms: Option<f64>,
     pub detail: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Queue {
+/// Messages waiting, by queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct QueueDepth {
     pub active: u64,
     pub deferred: u64,
     pub hold: u64,
-    pub arrival_per_min: f64,
-    pub delivery_per_min: f64,
+}
+
+impl QueueDepth {
+    pub fn total(&self) -> u64 {
+        self.active + self.deferred + self.hold
+    }
+}
+
+/// The inbound queue. A figure that is None was not measured; `unknown`
+/// says why. Nothing here defaults to 0.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Queue {
+    pub depth: Option<QueueDepth>,
+    pub arrival_per_min: Option<f64>,
+    pub delivery_per_min: Option<f64>,
+    /// Why a figure above is None ("waiting for the first poll").
+    pub unknown: String,
+    /// Messages known lost; Some(0) only where a source backs the claim.
+    pub lost: Option<u64>,
+    /// Of the depth, messages for recipients of no tenant.
+    pub unmapped: Option<u64>,
+    /// Non-empty: the last known figures, not live ones, and why.
+    pub stale: String,
     pub drain_eta: EtaRange,
     pub depth_history: Vec<u64>,
     pub history_step_seconds: u32,
 }
 
 impl Queue {
-    pub fn depth(&self) -> u64 {
-        self.active + self.deferred + self.hold
+    /// Messages waiting in all queues, if measured.
+    pub fn depth(&self) -> Option<u64> {
+        self.depth.map(|d| d.total())
     }
 }
 
@@ -300,7 +329,8 @@ pub struct Reindex {
     pub done: u64,
     pub failed: u64,
     pub in_progress: u64,
-    pub rate_per_min: f64,
+    /// None until measured.
+    pub rate_per_min: Option<f64>,
     pub eta: EtaRange,
     pub revisions: Vec<ScopeRevision>,
     pub mailboxes_pending: u64,
@@ -317,6 +347,45 @@ impl Reindex {
     }
 }
 
+/// How many damaged mailboxes of one kind a sweep found.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DamageCount {
+    pub kind: String,
+    pub found: u64,
+}
+
+/// The sweep that probes every mailbox for damage (see the proto's
+/// `Sweep`): until a pass is complete, "none found" means "none found so
+/// far".
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Sweep {
+    pub pass: u32,
+    pub mailboxes: u64,
+    pub swept: u64,
+    pub rate_per_min: Option<f64>,
+    pub eta: EtaRange,
+    pub found: u64,
+    pub projected: Option<u64>,
+    /// sweeping, paused: <why>, done.
+    pub state: String,
+    pub kinds: Vec<DamageCount>,
+    pub undetectable: String,
+}
+
+impl Sweep {
+    /// Share of this pass that is swept, 0..=1.
+    pub fn fraction(&self) -> f64 {
+        if self.mailboxes == 0 {
+            return 1.0;
+        }
+        (self.swept as f64 / self.mailboxes as f64).clamp(0.0, 1.0)
+    }
+    /// At least one whole pass is done: "nothing found" is then a finding.
+    pub fn complete(&self) -> bool {
+        self.pass > 1 || (self.mailboxes > 0 && self.swept >= self.mailboxes)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Cluster {
     pub id: String,
@@ -327,6 +396,8 @@ pub struct Cluster {
     pub reindex: Reindex,
     pub mailboxes: u64,
     pub affected_mailboxes: u64,
+    /// None where damage is known without a sweep (the simulator).
+    pub sweep: Option<Sweep>,
 }
 
 /// One row of the tenants table.
@@ -340,7 +411,8 @@ pub struct TenantRow {
     pub cluster_id: Arc<str>,
     pub mailboxes: u64,
     pub states: StateCounts,
-    pub queued_messages: u64,
+    /// None: not measured (yet).
+    pub queued_messages: Option<u64>,
     pub priority: Priority,
     /// Who set `priority` and why; None while it is the default.
     pub priority_set: Option<Arc<super::priority::PriorityDecision>>,
@@ -372,7 +444,8 @@ pub struct Totals {
     pub mailboxes: u64,
     pub affected_mailboxes: u64,
     pub restored_mailboxes: u64,
-    pub queued_messages: u64,
+    /// For the tenants' recipients; None: unknown.
+    pub queued_messages: Option<u64>,
 }
 
 /// Everything but the tenant rows: small, sent whole with every update.
@@ -388,6 +461,28 @@ impl Overview {
     pub fn simulated(&self) -> bool {
         self.sources.iter().any(|s| s.simulated)
     }
+
+    /// Messages known lost over every cluster; None unless every cluster's
+    /// source measured it.
+    pub fn lost_messages(&self) -> Option<u64> {
+        if self.clusters.is_empty() {
+            return None;
+        }
+        self.clusters
+            .iter()
+            .try_fold(0, |sum, c| c.queue.lost.map(|l| sum + l))
+    }
+
+    /// Messages queued for recipients of no tenant, over every cluster;
+    /// None unless measured everywhere.
+    pub fn unmapped_messages(&self) -> Option<u64> {
+        if self.clusters.is_empty() {
+            return None;
+        }
+        self.clusters
+            .iter()
+            .try_fold(0, |sum, c| c.queue.unmapped.map(|u| sum + u))
+    }
 }
 
 /// One mailbox as a lookup or a drill-down shows it.
@@ -400,6 +495,7 @@ pub struct MailboxRow {
     pub state: Option<MailboxState>,
     pub reindex_position: u64,
     pub eta: EtaRange,
-    pub queued_messages: u64,
+    /// None: not measured per mailbox (yet).
+    pub queued_messages: Option<u64>,
     pub last_error: String,
 }

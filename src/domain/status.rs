@@ -35,7 +35,10 @@ pub const PLACEHOLDERS: [(&str, &str); 6] = [
         "restored_pct",
         "share of the affected mailboxes restored so far, e.g. 42%",
     ),
-    ("queue_depth", "messages queued for delivery (none lost)"),
+    (
+        "queue_depth",
+        "messages queued for delivery (\"not measured\" when unknown)",
+    ),
     (
         "queue_eta",
         "when the inbound queue is expected to be drained",
@@ -135,7 +138,8 @@ pub struct Figures {
     pub affected_mailboxes: u64,
     pub affected_tenants: u64,
     pub restored_pct: f64,
-    pub queue_depth: u64,
+    /// None: not measured; filled as "not measured", never 0.
+    pub queue_depth: Option<u64>,
     pub queue_eta: String,
     pub reindex_eta: String,
 }
@@ -165,7 +169,9 @@ pub fn fill(body: &str, f: &Figures) -> String {
             "affected_mailboxes" => format::thousands(f.affected_mailboxes),
             "affected_tenants" => format::thousands(f.affected_tenants),
             "restored_pct" => format!("{:.0}%", f.restored_pct.clamp(0.0, 100.0)),
-            "queue_depth" => format::thousands(f.queue_depth),
+            "queue_depth" => f
+                .queue_depth
+                .map_or_else(|| "not measured".into(), format::thousands),
             "queue_eta" => f.queue_eta.clone(),
             "reindex_eta" => f.reindex_eta.clone(),
             _ => return None,

@@ -84,7 +84,11 @@ pub fn sort_key(row: &TenantRow, sort: TenantSort) -> SortKey {
             Some(format!("{}\0{}", row.name.to_lowercase(), row.name)),
         ),
         TenantSort::Mailboxes => (neg(row.mailboxes), 0, None),
-        TenantSort::Queued => (neg(row.queued_messages), 0, None),
+        // Unknown counts after every measured one, never as 0.
+        TenantSort::Queued => match row.queued_messages {
+            Some(q) => (0, neg(q), None),
+            None => (1, neg(affected), None),
+        },
         TenantSort::Priority => (row.priority as i64, neg(affected), None),
         TenantSort::Eta => match row.eta.p50 {
             Some(t) => (0, t.timestamp_millis(), None),
@@ -168,7 +172,7 @@ mod tests {
         let rows: Vec<TenantRow> = (0..200u64)
             .map(|i| {
                 let mut r = row(&format!("t{:03}", (i * 37) % 200), 10 + i % 7, i % 5);
-                r.queued_messages = (i * 13) % 11;
+                r.queued_messages = Some((i * 13) % 11);
                 r.priority = crate::domain::Priority::ALL[(i % 4) as usize];
                 r
             })

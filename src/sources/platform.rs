@@ -329,7 +329,7 @@ impl PlatformSource {
                 cluster_id: "main".into(),
                 mailboxes: users[i].len() as u64,
                 states: counts,
-                queued_messages,
+                queued_messages: queue.as_ref().map(|_| queued_messages),
                 priority: *priority,
                 priority_set: set.clone(),
                 reindex_rank: last_pos,
@@ -363,12 +363,11 @@ impl PlatformSource {
         let affected: u64 = self.rows.iter().map(|r| r.affected()).sum();
         let restored = progress.done.len() as u64;
         let total: u64 = self.rows.iter().map(|r| r.mailboxes).sum();
-        let queue_counts = queue.unwrap_or_default();
-        if dt > 0.0 {
+        if let (true, Some(q)) = (dt > 0.0, &queue) {
             if self.depth_history.len() == 60 {
                 self.depth_history.pop_front();
             }
-            self.depth_history.push_back(queue_counts.total());
+            self.depth_history.push_back(q.total());
         }
         let dovecot = &backends[0];
         let imap = match (self.configured[0], dovecot.health) {
@@ -387,7 +386,7 @@ impl PlatformSource {
                 role: ServiceRole::Imap,
                 status: imap,
                 login_success_rate: None,
-                latency_ms: latency,
+                latency_ms: (latency > 0.0).then_some(latency),
                 detail: if affected > 0 {
                     format!("{affected} mailboxes damaged")
                 } else {
@@ -398,7 +397,7 @@ impl PlatformSource {
                 role: ServiceRole::SmtpIn,
                 status: smtp_in,
                 login_success_rate: None,
-                latency_ms: 0.0,
+                latency_ms: None,
                 detail: match up {
                     Some((up, all)) => format!("{up} of {all} scrape targets up"),
                     None => String::new(),
@@ -416,7 +415,7 @@ impl PlatformSource {
                     Health::Unknown
                 },
                 login_success_rate: None,
-                latency_ms: 0.0,
+                latency_ms: None,
                 detail: progress.last_error.clone().unwrap_or_default(),
             },
         ];
@@ -437,7 +436,8 @@ impl PlatformSource {
             done: restored,
             failed: progress.failed.len() as u64,
             in_progress: progress.in_flight as u64,
-            rate_per_min: self.repaired_rate.mean() * 60.0,
+            rate_per_min: (!self.repaired_rate.is_empty())
+                .then(|| self.repaired_rate.mean() * 60.0),
             eta: if pending > 0.0 {
                 forecast(now, pending, &rates, 0.0)
             } else {
@@ -473,11 +473,17 @@ impl PlatformSource {
                 health,
                 services,
                 queue: Queue {
-                    active: queue_counts.active + queue_counts.incoming + queue_counts.maildrop,
-                    deferred: queue_counts.deferred,
-                    hold: queue_counts.hold,
-                    arrival_per_min: 0.0,
-                    delivery_per_min: 0.0,
+                    depth: queue.as_ref().map(|q| QueueDepth {
+                        active: q.active + q.incoming + q.maildrop,
+                        deferred: q.deferred,
+                        hold: q.hold,
+                    }),
+                    arrival_per_min: None,
+                    delivery_per_min: None,
+                    unknown: "arrival and delivery rates not measured on this platform".into(),
+                    lost: None,
+                    unmapped: None,
+                    stale: String::new(),
                     drain_eta: EtaRange::unknown("no delivery rate from this platform"),
                     depth_history: self.depth_history.iter().copied().collect(),
                     history_step_seconds: dt.round().max(1.0) as u32,
@@ -485,6 +491,7 @@ impl PlatformSource {
                 reindex,
                 mailboxes: total,
                 affected_mailboxes: affected,
+                sweep: None,
             }],
             totals: Totals {
                 tenants: self.rows.len() as u64,
@@ -527,7 +534,7 @@ impl PlatformSource {
             state: Some(state),
             reindex_position: position,
             eta: self.rows.get(t).map(|r| r.eta.clone()).unwrap_or_default(),
-            queued_messages: 0,
+            queued_messages: None,
             last_error,
         }
     }

@@ -152,7 +152,7 @@ impl Tenant {
             cluster_id: CLUSTER_IDS[self.cluster].into(),
             mailboxes: self.count,
             states: self.states,
-            queued_messages: self.queued(),
+            queued_messages: Some(self.queued()),
             priority: self.priority,
             priority_set: self.priority_set.clone(),
             reindex_rank: self.rank,
@@ -929,7 +929,7 @@ impl Simulator {
                 role,
                 status,
                 login_success_rate: rate,
-                latency_ms: latency.round(),
+                latency_ms: Some(latency.round()),
                 detail,
             });
         }
@@ -945,11 +945,20 @@ impl Simulator {
             health,
             services,
             queue: Queue {
-                active,
-                deferred,
-                hold,
-                arrival_per_min: f.arrival_per_sec * 60.0,
-                delivery_per_min: f.delivery_per_sec * 60.0,
+                depth: Some(QueueDepth {
+                    active,
+                    deferred,
+                    hold,
+                }),
+                arrival_per_min: Some(f.arrival_per_sec * 60.0),
+                delivery_per_min: Some(f.delivery_per_sec * 60.0),
+                unknown: String::new(),
+                // The model queues every message it accepts until its
+                // mailbox is back: by construction nothing is lost.
+                lost: Some(0),
+                // Every simulated recipient belongs to a tenant.
+                unmapped: Some(0),
+                stale: String::new(),
                 drain_eta,
                 depth_history: f.depth_history.iter().copied().collect(),
                 history_step_seconds: (self.last_dt * HISTORY_EVERY as f64).round() as u32,
@@ -957,6 +966,7 @@ impl Simulator {
             reindex,
             mailboxes,
             affected_mailboxes: affected,
+            sweep: None,
         }
     }
 
@@ -989,7 +999,7 @@ impl Simulator {
             done: self.done_files,
             failed: self.failed_files,
             in_progress,
-            rate_per_min: self.reindex_stats().median.unwrap_or(0.0) * 60.0,
+            rate_per_min: self.reindex_stats().median.map(|r| r * 60.0),
             eta,
             revisions: scope.revisions().to_vec(),
             mailboxes_pending: self.pending_mailboxes(),
@@ -1063,7 +1073,7 @@ impl Simulator {
             state: Some(state),
             reindex_position: position,
             eta,
-            queued_messages: queued,
+            queued_messages: Some(queued),
             last_error,
         }
     }
@@ -1195,6 +1205,7 @@ impl Source for Simulator {
         let clusters = vec![self.cluster(CLUSTER_A), self.cluster(CLUSTER_B)];
         let mut totals = Totals {
             tenants: self.tenants.len() as u64,
+            queued_messages: Some(0),
             ..Default::default()
         };
         for t in &self.tenants {
@@ -1203,7 +1214,7 @@ impl Source for Simulator {
             totals.affected_mailboxes += a;
             totals.affected_tenants += (a > 0) as u64;
             totals.restored_mailboxes += t.states.get(MailboxState::Restored);
-            totals.queued_messages += t.queued();
+            totals.queued_messages = totals.queued_messages.map(|q| q + t.queued());
         }
         Overview {
             incident: Incident {
