@@ -104,6 +104,92 @@ impl RateWindow {
     }
 }
 
+/// Throughput of a job that is sometimes idle or paused (a repair queue
+/// that empties, a sweep waiting out an outage): work over the time spent
+/// working, so idle seconds do not dilute it (120 repairs in 3 busy seconds
+/// is 2,400/min, whatever the minute around them). Samples close after
+/// `sample_seconds` of busy time; the open one counts as soon as it holds
+/// `min_work` units, so an estimate appears after the first few units of
+/// work instead of after a whole sample.
+#[derive(Debug, Clone)]
+pub struct WorkRate {
+    /// (work, busy seconds) of closed samples, oldest first.
+    closed: VecDeque<(f64, f64)>,
+    open: (f64, f64),
+    capacity: usize,
+    sample_seconds: f64,
+    min_work: f64,
+}
+
+impl WorkRate {
+    pub fn new(capacity: usize, sample_seconds: f64, min_work: f64) -> Self {
+        WorkRate {
+            closed: VecDeque::with_capacity(capacity.max(1)),
+            open: (0.0, 0.0),
+            capacity: capacity.max(1),
+            sample_seconds: sample_seconds.max(f64::MIN_POSITIVE),
+            min_work: min_work.max(f64::MIN_POSITIVE),
+        }
+    }
+
+    /// Records `work` units done over `busy_seconds` of work. Returns the
+    /// rate (units per second) of the sample this closed, if it closed one
+    /// (for a caller that keeps the history). Idle or paused time is not
+    /// recorded at all.
+    pub fn record(&mut self, work: f64, busy_seconds: f64) -> Option<f64> {
+        if !work.is_finite() || work < 0.0 || !busy_seconds.is_finite() || busy_seconds <= 0.0 {
+            return None;
+        }
+        self.open.0 += work;
+        self.open.1 += busy_seconds;
+        if self.open.1 < self.sample_seconds || self.open.0 <= 0.0 {
+            return None;
+        }
+        let (w, s) = std::mem::take(&mut self.open);
+        self.push(w, s);
+        Some(w / s)
+    }
+
+    /// Restores a closed sample of `per_second` (from a stored history).
+    pub fn restore(&mut self, per_second: f64) {
+        if per_second.is_finite() && per_second > 0.0 {
+            self.push(per_second * self.sample_seconds, self.sample_seconds);
+        }
+    }
+
+    fn push(&mut self, work: f64, seconds: f64) {
+        if self.closed.len() == self.capacity {
+            self.closed.pop_front();
+        }
+        self.closed.push_back((work, seconds));
+    }
+
+    /// The samples that count: the closed ones, and the open one once it
+    /// holds `min_work`.
+    fn samples(&self) -> impl Iterator<Item = (f64, f64)> + '_ {
+        let open = (self.open.0 >= self.min_work && self.open.1 > 0.0).then_some(self.open);
+        self.closed.iter().copied().chain(open)
+    }
+
+    /// Work per busy second over the window; None before anything counts.
+    pub fn per_second(&self) -> Option<f64> {
+        let (w, s) = self
+            .samples()
+            .fold((0.0, 0.0), |(w, s), (dw, ds)| (w + dw, s + ds));
+        (s > 0.0 && w > 0.0).then(|| w / s)
+    }
+
+    /// Median and slow (10th percentile) sample rates, for `forecast_with`.
+    pub fn stats(&self) -> RateStats {
+        let rates: Vec<f64> = self.samples().map(|(w, s)| w / s).collect();
+        RateStats::from_rates(&rates)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.samples().next().is_none()
+    }
+}
+
 /// Nearest-rank percentile of `values` (q in 0..=1); None when empty.
 pub fn percentile(values: &[f64], q: f64) -> Option<f64> {
     let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
@@ -216,6 +302,39 @@ mod tests {
         Utc.with_ymd_and_hms(2008, 10, 7, 12, 0, 0)
             .single()
             .unwrap()
+    }
+
+    #[test]
+    fn work_rate_ignores_idle_time_and_counts_the_first_few_units() {
+        let mut r = WorkRate::new(10, 30.0, 3.0);
+        assert_eq!(r.per_second(), None, "nothing measured yet");
+        r.record(2.0, 1.0);
+        assert_eq!(r.per_second(), None, "two units are not a rate yet");
+        // 120 repairs in 3 busy seconds: 40/s, however long the queue was
+        // idle around them (idle time is never recorded).
+        r.record(118.0, 2.0);
+        assert_eq!(r.per_second(), Some(40.0));
+        assert!(r.stats().median.is_some(), "an ETA can be made at once");
+    }
+
+    #[test]
+    fn work_rate_closes_samples_and_restores_them() {
+        let mut r = WorkRate::new(3, 10.0, 1.0);
+        assert_eq!(r.record(10.0, 5.0), None);
+        assert_eq!(
+            r.record(10.0, 5.0),
+            Some(2.0),
+            "10 busy seconds close a sample"
+        );
+        for _ in 0..5 {
+            r.record(10.0, 10.0);
+        }
+        assert_eq!(r.per_second(), Some(1.0), "only the newest 3 samples count");
+        let mut back = WorkRate::new(3, 10.0, 1.0);
+        back.restore(1.0);
+        back.restore(f64::NAN);
+        assert_eq!(back.per_second(), Some(1.0));
+        assert!(!back.is_empty());
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 pub mod forecast;
 pub mod format;
+pub mod incident;
 pub mod model;
 pub mod priority;
 pub mod sanitize;

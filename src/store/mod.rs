@@ -13,6 +13,7 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 
 use crate::channels::{Delivery, Update};
+use crate::domain::incident::{Event, Observation};
 use crate::domain::priority::{AuditEvent, PriorityDecision};
 
 pub use sqlite::{SqliteStore, update_id};
@@ -94,6 +95,15 @@ pub trait Store: Send {
         detail: &str,
         next_attempt: DateTime<Utc>,
     ) -> Result<(), StoreError>;
+    /// Appends to the platform incident's journal, in one transaction.
+    fn journal_append(&mut self, events: &[Event]) -> Result<(), StoreError>;
+    /// The whole journal, oldest first.
+    fn journal(&self) -> Result<Vec<Event>, StoreError>;
+    /// Keeps the latest observation of each mailbox (replacing older ones).
+    fn observations_put(&mut self, obs: &[(String, Observation)]) -> Result<(), StoreError>;
+    /// The latest observation of every mailbox observed.
+    fn observations(&self) -> Result<Vec<(String, Observation)>, StoreError>;
+
     /// A channel's durable memory.
     fn memory_get(&self, channel: &str, key: &str) -> Result<Option<String>, StoreError>;
     fn memory_put(&mut self, channel: &str, key: &str, value: &str) -> Result<(), StoreError>;

@@ -8,12 +8,14 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{DeliveryStatus, Store, StoreError};
 use crate::channels::{Delivery, Update};
+use crate::domain::incident::{Entry, Event, Observation};
 use crate::domain::priority::{AuditEvent, PriorityDecision};
+use crate::domain::scope::ScopeRevision;
 use crate::domain::{IncidentState, Priority};
 
 /// `PRAGMA application_id` of a warroom state file ("WaRm").
 const APPLICATION_ID: i32 = 0x5761_526d;
-const SCHEMA_VERSION: i32 = 2;
+const SCHEMA_VERSION: i32 = 3;
 
 const SCHEMA: &str = "
 CREATE TABLE priorities (
@@ -69,6 +71,29 @@ CREATE TABLE channel_memory (
     key     TEXT NOT NULL,
     value   TEXT NOT NULL,
     PRIMARY KEY (channel, key)
+);
+";
+
+/// Added in schema 3: a platform incident's journal and each mailbox's
+/// latest observation (the baselines a restarted gateway compares with).
+const SCHEMA_3: &str = "
+CREATE TABLE incident_journal (
+    id      INTEGER PRIMARY KEY AUTOINCREMENT,
+    at_ms   INTEGER NOT NULL,
+    kind    TEXT NOT NULL,
+    mailbox TEXT NOT NULL,
+    label   TEXT NOT NULL,
+    detail  TEXT NOT NULL,
+    n1      INTEGER NOT NULL,
+    n2      INTEGER NOT NULL,
+    x       REAL NOT NULL
+);
+CREATE TABLE observations (
+    mailbox     TEXT PRIMARY KEY,
+    uidvalidity INTEGER NOT NULL,
+    uidnext     INTEGER NOT NULL,
+    messages    INTEGER NOT NULL,
+    at_ms       INTEGER
 );
 ";
 
@@ -133,11 +158,16 @@ impl SqliteStore {
                     "not a warroom state file (another SQLite database)".into(),
                 ));
             }
-            if version == 1 {
-                // A state file from before status updates: add their tables.
+            // An older state file: add the tables it lacks.
+            let missing = match version {
+                1 => Some(format!("{SCHEMA_2} {SCHEMA_3}")),
+                2 => Some(SCHEMA_3.to_string()),
+                _ => None,
+            };
+            if let Some(tables) = missing {
                 self.conn
                     .execute_batch(&format!(
-                        "BEGIN; {SCHEMA_2} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+                        "BEGIN; {tables} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
                     ))
                     .map_err(|e| self.err(format!("cannot upgrade the schema: {e}")))?;
             } else if version != SCHEMA_VERSION {
@@ -155,7 +185,7 @@ impl SqliteStore {
         } else {
             self.conn
                 .execute_batch(&format!(
-                    "BEGIN; {SCHEMA} {SCHEMA_2} PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+                    "BEGIN; {SCHEMA} {SCHEMA_2} {SCHEMA_3} PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
                 ))
                 .map_err(|e| self.err(format!("cannot create the schema: {e}")))?;
         }
@@ -466,6 +496,158 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    fn journal_append(&mut self, events: &[Event]) -> Result<(), StoreError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let tx = self.conn.transaction().map_err(|e| io(&self.what, e))?;
+        {
+            let mut st = tx
+                .prepare_cached(
+                    "INSERT INTO incident_journal (at_ms, kind, mailbox, label, detail, n1, n2, x)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )
+                .map_err(|e| io(&self.what, e))?;
+            for ev in events {
+                let (mailbox, label, detail, n1, n2, x): (&str, &str, &str, u64, u64, f64) =
+                    match &ev.entry {
+                        Entry::Found {
+                            mailbox,
+                            kind,
+                            detail,
+                        } => (mailbox, kind, detail, 0, 0, 0.0),
+                        Entry::Repaired { mailbox } => (mailbox, "", "", 0, 0, 0.0),
+                        Entry::Failed { mailbox, why } => (mailbox, "", why, 0, 0, 0.0),
+                        Entry::Scope(r) => ("", "", &r.reason, r.previous, r.scope, 0.0),
+                        Entry::Rate { job, per_second } => ("", job, "", 0, 0, *per_second),
+                        Entry::PassDone { pass, mailboxes } => {
+                            ("", "", "", u64::from(*pass), *mailboxes, 0.0)
+                        }
+                    };
+                st.execute(params![
+                    ev.at.timestamp_millis(),
+                    ev.entry.kind_name(),
+                    mailbox,
+                    label,
+                    detail,
+                    n1 as i64,
+                    n2 as i64,
+                    x
+                ])
+                .map_err(|e| io(&self.what, e))?;
+            }
+        }
+        tx.commit().map_err(|e| io(&self.what, e))
+    }
+
+    fn journal(&self) -> Result<Vec<Event>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT at_ms, kind, mailbox, label, detail, n1, n2, x
+                 FROM incident_journal ORDER BY id",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, i64>(5)?,
+                    r.get::<_, i64>(6)?,
+                    r.get::<_, f64>(7)?,
+                ))
+            })
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| self.err(e))?;
+        let mut out = Vec::with_capacity(rows.len());
+        for (at_ms, kind, mailbox, label, detail, n1, n2, x) in rows {
+            let at = DateTime::from_timestamp_millis(at_ms).unwrap_or_default();
+            let entry = match kind.as_str() {
+                "found" => Entry::Found {
+                    mailbox,
+                    kind: label,
+                    detail,
+                },
+                "repaired" => Entry::Repaired { mailbox },
+                "failed" => Entry::Failed {
+                    mailbox,
+                    why: detail,
+                },
+                "scope" => Entry::Scope(ScopeRevision {
+                    at,
+                    previous: n1.max(0) as u64,
+                    scope: n2.max(0) as u64,
+                    reason: detail,
+                }),
+                "rate" => Entry::Rate {
+                    job: label,
+                    per_second: x,
+                },
+                "pass_done" => Entry::PassDone {
+                    pass: u32::try_from(n1).unwrap_or(0),
+                    mailboxes: n2.max(0) as u64,
+                },
+                other => {
+                    return Err(self.err(format!("unknown journal entry {other:?}")));
+                }
+            };
+            out.push(Event { at, entry });
+        }
+        Ok(out)
+    }
+
+    fn observations_put(&mut self, obs: &[(String, Observation)]) -> Result<(), StoreError> {
+        if obs.is_empty() {
+            return Ok(());
+        }
+        let tx = self.conn.transaction().map_err(|e| io(&self.what, e))?;
+        {
+            let mut st = tx
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO observations (mailbox, uidvalidity, uidnext, messages, at_ms)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                )
+                .map_err(|e| io(&self.what, e))?;
+            for (mailbox, o) in obs {
+                st.execute(params![
+                    mailbox,
+                    o.uidvalidity as i64,
+                    o.uidnext as i64,
+                    o.messages as i64,
+                    o.at.map(|t| t.timestamp_millis())
+                ])
+                .map_err(|e| io(&self.what, e))?;
+            }
+        }
+        tx.commit().map_err(|e| io(&self.what, e))
+    }
+
+    fn observations(&self) -> Result<Vec<(String, Observation)>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare("SELECT mailbox, uidvalidity, uidnext, messages, at_ms FROM observations")
+            .map_err(|e| self.err(e))?;
+        st.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                Observation {
+                    uidvalidity: r.get::<_, i64>(1)?.max(0) as u64,
+                    uidnext: r.get::<_, i64>(2)?.max(0) as u64,
+                    messages: r.get::<_, i64>(3)?.max(0) as u64,
+                    at: r
+                        .get::<_, Option<i64>>(4)?
+                        .and_then(DateTime::from_timestamp_millis),
+                },
+            ))
+        })
+        .and_then(|rows| rows.collect())
+        .map_err(|e| self.err(e))
+    }
+
     fn memory_get(&self, channel: &str, key: &str) -> Result<Option<String>, StoreError> {
         self.conn
             .query_row(
@@ -624,6 +806,82 @@ mod tests {
         let details: Vec<_> = audit.iter().map(|e| e.detail.as_str()).collect();
         assert_eq!(details, ["P2 → P0", "P0 → P1"]);
         assert_eq!(s.audit_events(1, 10).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn the_incident_journal_and_observations_survive_reopening() {
+        let path = temp("journal");
+        let at = DateTime::from_timestamp_millis(1_733_400_000_123).unwrap();
+        let events = vec![
+            Event {
+                at,
+                entry: Entry::Found {
+                    mailbox: "a@t".into(),
+                    kind: "corrupt_log".into(),
+                    detail: "doveadm exit code 75".into(),
+                },
+            },
+            Event {
+                at,
+                entry: Entry::Scope(ScopeRevision {
+                    at,
+                    previous: 0,
+                    scope: 1,
+                    reason: "sweep 10%".into(),
+                }),
+            },
+            Event {
+                at,
+                entry: Entry::Rate {
+                    job: "repair".into(),
+                    per_second: 2.5,
+                },
+            },
+            Event {
+                at,
+                entry: Entry::Repaired {
+                    mailbox: "a@t".into(),
+                },
+            },
+            Event {
+                at,
+                entry: Entry::Failed {
+                    mailbox: "b@t".into(),
+                    why: "exit 67".into(),
+                },
+            },
+            Event {
+                at,
+                entry: Entry::PassDone {
+                    pass: 1,
+                    mailboxes: 240,
+                },
+            },
+        ];
+        let obs = Observation {
+            uidvalidity: 1_733_400_000,
+            uidnext: 7,
+            messages: 6,
+            at: Some(at),
+        };
+        {
+            let mut s = SqliteStore::open(&path).unwrap();
+            s.journal_append(&events[..2]).unwrap();
+            s.journal_append(&events[2..]).unwrap();
+            s.observations_put(&[("a@t".into(), obs)]).unwrap();
+            let newer = Observation {
+                uidnext: 8,
+                messages: 7,
+                ..obs
+            };
+            s.observations_put(&[("a@t".into(), newer)]).unwrap();
+        }
+        let s = SqliteStore::open(&path).unwrap();
+        assert_eq!(s.journal().unwrap(), events);
+        let back = s.observations().unwrap();
+        assert_eq!(back.len(), 1, "one observation per mailbox: {back:?}");
+        assert_eq!((back[0].1.uidnext, back[0].1.messages), (8, 7));
+        let _ = std::fs::remove_dir_all(path.parent().unwrap());
     }
 
     #[test]
