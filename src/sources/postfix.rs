@@ -252,13 +252,42 @@ impl Postqueue {
     }
 }
 
-/// Runs `command` with stdin closed, collecting stdout; kills it after
-/// `timeout`.
+/// Runs `command` with stdin closed and returns its stdout; kills it after
+/// `timeout`. A failed exit is an error naming the exit code and the first
+/// line of stderr.
 fn run(command: &[String], timeout: Duration) -> Result<String, String> {
+    let shown = command.join(" ");
+    let ran = run_capture(command, timeout)?;
+    let stderr = String::from_utf8_lossy(&ran.stderr);
+    if !ran.status.success() {
+        let first = stderr
+            .lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty())
+            .unwrap_or("(nothing on stderr)");
+        return Err(format!("`{shown}` {}: {first}", describe(ran.status)));
+    }
+    if !stderr.trim().is_empty() {
+        tracing::debug!(command = %shown, stderr = %stderr.trim(), "postqueue wrote to stderr");
+    }
+    Ok(String::from_utf8_lossy(&ran.stdout).into_owned())
+}
+
+/// How a command ended and what it printed.
+struct Ran {
+    status: ExitStatus,
+    stdout: Vec<u8>,
+    stderr: Vec<u8>,
+}
+
+/// Runs `command` with stdin closed, collecting stdout and stderr; kills it
+/// after `timeout`. Errors only when it could not be run to the end: it did
+/// not start, ran out of time, or left its output open.
+fn run_capture(command: &[String], timeout: Duration) -> Result<Ran, String> {
     let shown = command.join(" ");
     let (program, args) = command
         .split_first()
-        .ok_or_else(|| "the postqueue command is empty".to_string())?;
+        .ok_or_else(|| "the command is empty".to_string())?;
     let deadline = Instant::now() + timeout;
     let mut child = Command::new(program)
         .args(args)
@@ -313,19 +342,11 @@ fn run(command: &[String], timeout: Duration) -> Result<String, String> {
             }
         }
     }
-    let stderr = String::from_utf8_lossy(&stderr);
-    if !status.success() {
-        let first = stderr
-            .lines()
-            .map(str::trim)
-            .find(|l| !l.is_empty())
-            .unwrap_or("(nothing on stderr)");
-        return Err(format!("`{shown}` {}: {first}", describe(status)));
-    }
-    if !stderr.trim().is_empty() {
-        tracing::debug!(command = %shown, stderr = %stderr.trim(), "postqueue wrote to stderr");
-    }
-    Ok(String::from_utf8_lossy(&stdout).into_owned())
+    Ok(Ran {
+        status,
+        stdout,
+        stderr,
+    })
 }
 
 enum WaitError {
