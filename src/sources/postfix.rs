@@ -200,6 +200,37 @@ pub fn per_domain(msgs: &[QueuedMessage]) -> BTreeMap<String, u64> {
     out
 }
 
+/// An address as a mailbox key: trimmed, without `<>`, lower-cased, without
+/// a trailing dot; `None` when nothing is left.
+fn mailbox_key(address: &str) -> Option<String> {
+    let address = address.trim().trim_start_matches('<').trim_end_matches('>');
+    let address = address.trim_end_matches('.');
+    if address.is_empty() {
+        None
+    } else {
+        Some(address.to_lowercase())
+    }
+}
+
+/// Messages queued per recipient address (lower-cased, so per mailbox): a
+/// message to two addresses counts once for each, a message listing one
+/// address twice (in any case) once. Postfix lists only the recipients not
+/// yet delivered, so a message half delivered counts only for the rest.
+pub fn per_address(msgs: &[QueuedMessage]) -> BTreeMap<String, u64> {
+    let mut out = BTreeMap::new();
+    for m in msgs {
+        let addresses: BTreeSet<String> = m
+            .recipients
+            .iter()
+            .filter_map(|r| mailbox_key(&r.address))
+            .collect();
+        for a in addresses {
+            *out.entry(a).or_insert(0) += 1;
+        }
+    }
+    out
+}
+
 /// Runs `postqueue -j` (or any command printing the same) and parses it.
 #[derive(Debug, Clone)]
 pub struct Postqueue {
@@ -1079,5 +1110,30 @@ mod tests {
             matches!(&missing, Liveness::Error { why } if why.contains("cannot run `/nonexistent/postfix status`")),
             "{missing:?}"
         );
+    }
+
+    #[test]
+    fn per_address_counts_messages_per_mailbox() {
+        let msgs = vec![
+            msg("deferred", &["Alice@Acme.test"]),
+            msg(
+                "deferred",
+                &["alice@acme.test", "<ALICE@acme.test>", "bob@acme.test"],
+            ),
+            msg("hold", &["bob@acme.test.", "carol@globex.test"]),
+            msg("deferred", &["postmaster", " ", "<>"]),
+            msg("deferred", &[]),
+        ];
+        let want: BTreeMap<String, u64> = [
+            ("alice@acme.test", 2),
+            ("bob@acme.test", 2),
+            ("carol@globex.test", 1),
+            ("postmaster", 1),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        assert_eq!(per_address(&msgs), want);
+        assert!(per_address(&[]).is_empty());
     }
 }
