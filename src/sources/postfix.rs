@@ -231,6 +231,27 @@ pub fn per_address(msgs: &[QueuedMessage]) -> BTreeMap<String, u64> {
     out
 }
 
+/// Keeps one listing per queue id, the last. `postqueue` scans the maildrop,
+/// incoming, active, deferred and hold queues in turn, so a message moving
+/// to a later queue during the scan (active → deferred after a failed
+/// attempt) is listed twice, and the later listing is where it is now. Seen
+/// here: 11 queued messages polled as 1 active + 11 deferred.
+fn one_listing_per_message(msgs: Vec<QueuedMessage>) -> Vec<QueuedMessage> {
+    let mut at: std::collections::HashMap<String, usize> =
+        std::collections::HashMap::with_capacity(msgs.len());
+    let mut out: Vec<QueuedMessage> = Vec::with_capacity(msgs.len());
+    for m in msgs {
+        match at.get(&m.queue_id) {
+            Some(&i) => out[i] = m,
+            None => {
+                at.insert(m.queue_id.clone(), out.len());
+                out.push(m);
+            }
+        }
+    }
+    out
+}
+
 /// Runs `postqueue -j` (or any command printing the same) and parses it.
 #[derive(Debug, Clone)]
 pub struct Postqueue {
@@ -260,8 +281,10 @@ impl Postqueue {
         &self.command
     }
 
-    /// Runs the command once and parses its output. Lines that cannot be read
-    /// are logged (tracing `warn`) and skipped. Errors say what failed: the
+    /// Runs the command once and parses its output, one entry per queue id
+    /// (a message that moved during the scan can be listed twice; the later
+    /// listing is kept). Lines that cannot be read are logged (tracing
+    /// `warn`) and skipped. Errors say what failed: the
     /// program could not start, ran out of time (it is then killed), or exited
     /// with a failure (the exit code and the first line of its stderr).
     pub async fn poll(&self) -> Result<Vec<QueuedMessage>, String> {
@@ -271,6 +294,7 @@ impl Postqueue {
             .await
             .map_err(|e| format!("the postqueue task failed: {e}"))??;
         let (messages, problems) = parse_postqueue(&stdout);
+        let messages = one_listing_per_message(messages);
         if let Some(first) = problems.first() {
             tracing::warn!(
                 command = %self.command.join(" "),
@@ -1135,5 +1159,37 @@ mod tests {
         .collect();
         assert_eq!(per_address(&msgs), want);
         assert!(per_address(&[]).is_empty());
+    }
+
+    #[test]
+    fn a_message_listed_twice_is_kept_once_where_it_was_seen_last() {
+        let mut a_active = msg("active", &["a@acme.test"]);
+        a_active.queue_id = "A".into();
+        let mut b = msg("deferred", &["b@acme.test"]);
+        b.queue_id = "B".into();
+        let a_deferred = QueuedMessage {
+            queue_name: "deferred".into(),
+            ..a_active.clone()
+        };
+        let got = one_listing_per_message(vec![a_active, b.clone(), a_deferred.clone()]);
+        assert_eq!(got, vec![a_deferred, b]);
+    }
+
+    #[tokio::test]
+    async fn poll_lists_each_queue_id_once() {
+        let first = REAL.lines().next().unwrap_or_default();
+        let moved = first.replace("\"deferred\"", "\"hold\"");
+        let script = format!("printf '%s\\n' '{first}' '{moved}'");
+        let msgs = sh(&script, Duration::from_secs(10))
+            .poll()
+            .await
+            .expect("poll works");
+        assert_eq!(
+            counts(&msgs),
+            QueueCounts {
+                hold: 1,
+                ..QueueCounts::default()
+            }
+        );
     }
 }
