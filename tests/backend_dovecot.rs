@@ -1,5 +1,6 @@
-//! The doveadm HTTP client (`sources::dovecot`) and the reindex executor
-//! (`sources::reindex`) against a real Dovecot 2.3 (Debian's dovecot-core and
+//! The doveadm HTTP client (`sources::dovecot`), the damage probe
+//! (`sources::probe`) and the reindex executor (`sources::reindex`) against
+//! a real Dovecot 2.3 (Debian's dovecot-core and
 //! dovecot-imapd), started by each test from `tests/fixtures/dovecot/
 //! dovecot.conf.in` in a scratch directory, listening on 127.0.0.1 only
 //! (IMAP, doveadm HTTP and stats on ports picked here), with two tenants
@@ -11,11 +12,13 @@
 //! also when the test fails. Without Dovecot every test fails with a
 //! message naming the packages to install; none passes silently.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use warroom::sources::dovecot::{DoveError, Doveadm, MailboxStatus};
+use warroom::sources::probe::{Damage, Depth, Observation, ProbeResult, probe, probe_to};
 use warroom::sources::reindex::{Limits, Progress, Reindexer, Repairer};
 
 #[path = "fixtures/backends/dovecot.rs"]
@@ -385,6 +388,292 @@ fn reindex_waits_out_a_dovecot_outage() {
                 n,
                 "{user} after the repair"
             );
+        }
+    });
+}
+
+// ------------------------------------------------------------ damage probe
+
+/// Probes each user once, in order, with the observation kept from the
+/// previous sweep, and keeps the new one.
+async fn sweep(
+    d: &Doveadm,
+    users: &[&str],
+    kept: &mut BTreeMap<String, Observation>,
+) -> BTreeMap<String, ProbeResult> {
+    let mut results = BTreeMap::new();
+    for &user in users {
+        let r = probe(d, user, kept.get(user)).await;
+        if let Some(o) = r.observation() {
+            kept.insert(user.to_string(), o.clone());
+        }
+        results.insert(user.to_string(), r);
+    }
+    results
+}
+
+fn all_users() -> Vec<&'static str> {
+    seeded().into_keys().collect()
+}
+
+fn assert_healthy(results: &BTreeMap<String, ProbeResult>, what: &str) {
+    for (user, r) in results {
+        assert!(
+            matches!(r, ProbeResult::Healthy(_)),
+            "{what}: {user}: {r:?}"
+        );
+    }
+}
+
+/// The one finding of a damaged result, and the observation after it.
+fn one_damage<'a>(
+    results: &'a BTreeMap<String, ProbeResult>,
+    user: &str,
+) -> (&'a Damage, &'a Observation) {
+    match &results[user] {
+        ProbeResult::Damaged {
+            damage,
+            now: Some(now),
+        } if damage.len() == 1 => (&damage[0], now),
+        other => panic!("{user}: one finding expected, got {other:?}"),
+    }
+}
+
+/// Each kind of damage, planted after a healthy sweep (in INBOX and in
+/// another folder), is found on the next sweep with the right kind, and the
+/// sweep after that finds every mailbox healthy again.
+#[test]
+fn probe_finds_each_kind_of_damage_in_any_folder() {
+    let dc = Dovecot::new("probe-kinds");
+    dc.start();
+    dc.seed_all();
+    dc.seed_folder("erin@globex.test", "Archive", 3);
+    dc.seed_folder("grace@globex.test", "Archive", 3);
+    for user in all_users() {
+        dc.settle(user);
+    }
+    runtime().block_on(async {
+        let d = dc.client();
+        let users = all_users();
+        let mut kept = BTreeMap::new();
+        let first = sweep(&d, &users, &mut kept).await;
+        assert_healthy(&first, "first sweep");
+        let seeded = seeded();
+        for (user, n) in &seeded {
+            assert_eq!(kept[*user].inbox().map(|f| f.messages), Some(*n), "{user}");
+        }
+        assert_eq!(
+            kept["erin@globex.test"]
+                .folder("Archive")
+                .map(|f| f.messages),
+            Some(3)
+        );
+
+        dc.corrupt_log("alice@acme.test");
+        dc.lose_uidlist("bob@acme.test");
+        let added = dc.stale_index("carol@acme.test");
+        dc.sneak_into("erin@globex.test", "Archive", 1, "cur");
+        dc.lose_uidlist_in("grace@globex.test", "Archive");
+
+        let second = sweep(&d, &users, &mut kept).await;
+
+        let (damage, now) = one_damage(&second, "alice@acme.test");
+        assert_eq!(damage.kind(), "corrupt_log", "{damage}");
+        assert!(damage.to_string().contains("exit code 75"), "{damage}");
+        assert_eq!(
+            now.inbox().map(|f| f.messages),
+            Some(seeded["alice@acme.test"])
+        );
+
+        let (damage, _) = one_damage(&second, "bob@acme.test");
+        assert_eq!(damage.kind(), "lost_uidlist", "{damage}");
+        assert_eq!(damage.folder(), Some("INBOX"));
+        assert!(damage.clients_must_resync());
+        let Damage::LostUidlist { before, after } = damage else {
+            unreachable!()
+        };
+        assert_ne!(before.uidvalidity, after.uidvalidity);
+        assert_eq!(after.messages, seeded["bob@acme.test"]);
+        assert!(damage.to_string().contains(&format!(
+            "UIDVALIDITY changed {} → {}",
+            before.uidvalidity, after.uidvalidity
+        )));
+
+        let (damage, now) = one_damage(&second, "carol@acme.test");
+        assert_eq!(damage.kind(), "stale_index", "{damage}");
+        let Damage::StaleIndex { before, after } = damage else {
+            unreachable!()
+        };
+        assert_eq!(before.messages, seeded["carol@acme.test"]);
+        assert_eq!(after.messages, seeded["carol@acme.test"] + added);
+        assert_eq!(now.inbox(), Some(after), "the probe's resync fixed it");
+
+        let (damage, _) = one_damage(&second, "erin@globex.test");
+        assert_eq!(
+            (damage.kind(), damage.folder()),
+            ("stale_index", Some("Archive"))
+        );
+
+        let (damage, _) = one_damage(&second, "grace@globex.test");
+        assert_eq!(
+            (damage.kind(), damage.folder()),
+            ("lost_uidlist", Some("Archive"))
+        );
+
+        for user in ["dave@acme.test", "frank@globex.test"] {
+            assert!(
+                matches!(second[user], ProbeResult::Healthy(_)),
+                "{user}: {:?}",
+                second[user]
+            );
+        }
+
+        // What the probe found, it also brought up to date: the next sweep
+        // (with the observations kept from this one) finds nothing.
+        let third = sweep(&d, &users, &mut kept).await;
+        assert_healthy(&third, "third sweep");
+    });
+}
+
+/// Healthy mailboxes stay healthy sweep after sweep, and so do new users:
+/// one whose mailbox nothing ever opened (no folders at all), one whose
+/// mail an MTA wrote straight into the Maildir. A uidlist lost before the first observation
+/// looks exactly like the latter, so it is not seen (the documented limit).
+#[test]
+fn probe_reports_no_damage_on_healthy_or_new_mailboxes() {
+    let dc = Dovecot::new("probe-healthy");
+    dc.start();
+    dc.seed_all();
+    let (fresh, mta) = ("newbie@acme.test", "direct@globex.test");
+    dc.add_users([fresh, mta]);
+    dc.deliver_directly(mta, 3);
+    // Lost before the gateway ever looked.
+    dc.access_elsewhere("frank@globex.test")
+        .expect("frank's mailbox opens");
+    dc.lose_uidlist("frank@globex.test");
+    runtime().block_on(async {
+        let d = dc.client();
+        let mut users = all_users();
+        users.extend([fresh, mta]);
+        let mut kept = BTreeMap::new();
+        for n in 1..=3 {
+            let results = sweep(&d, &users, &mut kept).await;
+            assert_healthy(&results, &format!("sweep {n}"));
+        }
+        // Never opened: Dovecot lists no folder at all, and the probe does
+        // not create the INBOX.
+        assert_eq!(kept[fresh], Observation::default());
+        assert!(!dc.maildir(fresh).join("cur").exists());
+        assert_eq!(kept[mta].inbox().map(|f| f.messages), Some(3));
+        assert_eq!(
+            kept["frank@globex.test"].inbox().map(|f| f.messages),
+            Some(seeded()["frank@globex.test"])
+        );
+
+        // Mail delivered by Dovecot between sweeps is not damage either.
+        dc.seed("alice@acme.test", 2);
+        dc.deliver_directly(mta, 1);
+        let results = sweep(&d, &users, &mut kept).await;
+        assert_healthy(&results, "after new mail");
+        assert_eq!(kept[mta].inbox().map(|f| f.messages), Some(4));
+    });
+}
+
+/// A corrupt log met first by another access (an IMAP login, a delivery)
+/// is rebuilt there and gives the probe no exit code 75; what remains is
+/// HIGHESTMODSEQ gone back, which the probe reports against its previous
+/// observation. A status-only probe sees it too, but not a stale index.
+#[test]
+fn probe_sees_an_index_rebuilt_by_another_access() {
+    let dc = Dovecot::new("probe-rebuilt");
+    dc.start();
+    dc.seed_all();
+    for user in all_users() {
+        dc.settle(user);
+    }
+    runtime().block_on(async {
+        let d = dc.client();
+        let users = all_users();
+        let mut kept = BTreeMap::new();
+        assert_healthy(&sweep(&d, &users, &mut kept).await, "first sweep");
+
+        dc.corrupt_log("dave@acme.test");
+        let met = dc.access_elsewhere("dave@acme.test");
+        assert!(
+            met.is_err(),
+            "the other access meets the corrupt log: {met:?}"
+        );
+        dc.corrupt_log("bob@acme.test");
+        dc.stale_index("carol@acme.test");
+
+        let quick = |user: &'static str| {
+            let previous = kept.get(user).cloned();
+            let d = &d;
+            async move { probe_to(d, user, previous.as_ref(), Depth::Status).await }
+        };
+        let r = quick("dave@acme.test").await;
+        let ProbeResult::Damaged {
+            damage,
+            now: Some(_),
+        } = &r
+        else {
+            panic!("{r:?}")
+        };
+        assert_eq!(damage.len(), 1, "{damage:?}");
+        assert_eq!(damage[0].kind(), "index_rebuilt", "{}", damage[0]);
+        assert!(
+            damage[0].to_string().contains("HIGHESTMODSEQ went back"),
+            "{}",
+            damage[0]
+        );
+        assert!(damage[0].clients_must_resync());
+
+        let r = quick("bob@acme.test").await;
+        let ProbeResult::Damaged { damage, .. } = &r else {
+            panic!("{r:?}")
+        };
+        assert_eq!(damage[0].kind(), "corrupt_log", "{}", damage[0]);
+        assert!(
+            damage[0]
+                .to_string()
+                .contains("rebuilt: INBOX (HIGHESTMODSEQ"),
+            "{}",
+            damage[0]
+        );
+
+        // A status alone does not see the stale index; the full probe does.
+        assert!(matches!(
+            quick("carol@acme.test").await,
+            ProbeResult::Healthy(_)
+        ));
+        let r = probe(&d, "carol@acme.test", kept.get("carol@acme.test")).await;
+        let ProbeResult::Damaged { damage, .. } = &r else {
+            panic!("{r:?}")
+        };
+        assert_eq!(damage[0].kind(), "stale_index");
+    });
+}
+
+/// An unknown user is told apart from damage, and a stopped Dovecot is an
+/// outage, not damage.
+#[test]
+fn probe_reports_unknown_users_and_outages() {
+    let dc = Dovecot::new("probe-outage");
+    dc.start();
+    dc.seed_all();
+    runtime().block_on(async {
+        let d = dc.client();
+        assert_eq!(
+            probe(&d, "nobody@acme.test", None).await,
+            ProbeResult::UnknownUser
+        );
+        let r = probe(&d, "alice@acme.test", None).await;
+        let kept = r.observation().cloned().expect("an observation");
+        dc.stop();
+        let r = probe(&d, "alice@acme.test", Some(&kept)).await;
+        match r {
+            ProbeResult::Outage(e) => assert!(e.is_outage(), "{e:?}"),
+            other => panic!("{other:?}"),
         }
     });
 }

@@ -15,7 +15,9 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use daemons::{Postfix, require};
-use warroom::sources::postfix::{Postqueue, QueueCounts, QueuedMessage, counts, per_domain};
+use warroom::sources::postfix::{
+    Liveness, PostfixStatus, Postqueue, QueueCounts, QueuedMessage, counts, per_domain,
+};
 
 /// Polls until `done` holds for the queue, or panics after `limit` with the
 /// last answer and the maillog.
@@ -204,5 +206,76 @@ async fn postqueue_failure_names_the_exit_code_and_the_reason() {
     assert!(
         err.contains(&missing.display().to_string()),
         "the reason names the config dir: {err}"
+    );
+}
+
+/// The console must say "Postfix down" as soon as it is, although
+/// `postqueue -j` (as root) still reads the queue and exits 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_postfix_liveness_follows_stop_and_start_while_postqueue_still_answers() {
+    let mut pf = Postfix::start();
+    let pq =
+        Postqueue::new(pf.postqueue_command(), Duration::from_secs(10)).expect("valid command");
+    let status = PostfixStatus::for_postqueue(&pq, Duration::from_secs(10)).expect("valid command");
+    assert_eq!(status.command(), pf.status_command());
+
+    let running = status.check().await;
+    assert!(running.is_running(), "a started Postfix: {running:?}");
+
+    pf.sendmail("ops@warroom.test", &["alice@acme.test"], "queued");
+    poll_until(
+        &pq,
+        &pf,
+        Duration::from_secs(20),
+        "1 deferred message",
+        |m| counts(m).deferred == 1,
+    )
+    .await;
+
+    pf.stop();
+    // One check after `postfix stop` returned.
+    let stopped = status.check().await;
+    assert!(
+        matches!(stopped, Liveness::Stopped { .. }),
+        "after postfix stop: {stopped:?}"
+    );
+    let msgs = pq
+        .poll()
+        .await
+        .expect("postqueue -j still exits 0 with Postfix down");
+    assert_eq!(
+        counts(&msgs),
+        QueueCounts {
+            deferred: 1,
+            ..QueueCounts::default()
+        },
+        "and still lists the queue"
+    );
+
+    pf.start_again();
+    let again = status.check().await;
+    assert!(again.is_running(), "started again: {again:?}");
+}
+
+/// A check that cannot run must not read as "Postfix stopped": with no
+/// terminal, `postfix` exits 1 silently for a missing configuration too.
+#[tokio::test]
+async fn postfix_status_with_a_missing_config_dir_cannot_tell_rather_than_stopped() {
+    require("/usr/sbin/postfix", "postfix");
+    let missing = std::env::temp_dir().join("warroom-no-such-postfix-config");
+    let status = PostfixStatus::new(
+        vec![
+            "/usr/sbin/postfix".into(),
+            "-c".into(),
+            missing.display().to_string(),
+            "status".into(),
+        ],
+        Duration::from_secs(10),
+    )
+    .expect("valid command");
+    let got = status.check().await;
+    assert!(
+        matches!(&got, Liveness::Error { why } if why.contains(&missing.join("main.cf").display().to_string())),
+        "{got:?}"
     );
 }

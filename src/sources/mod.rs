@@ -5,6 +5,7 @@
 pub mod dovecot;
 pub mod platform;
 pub mod postfix;
+pub mod probe;
 pub mod prometheus;
 pub mod reindex;
 pub mod simulator;
