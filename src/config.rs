@@ -80,6 +80,9 @@ pub struct DovecotSection {
 pub struct PostfixSection {
     /// The command that prints the queue as JSON [default: postqueue -j].
     pub command: Option<Vec<String>>,
+    /// The command that tells whether Postfix runs (exit 0 running, 1
+    /// stopped) [default: postfix status, with the -c DIR of `command`].
+    pub status_command: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]

@@ -332,10 +332,10 @@ async fn simulator_feed(d: &Demo) -> anyhow::Result<Feed> {
 }
 
 /// A real platform (Dovecot, Postfix, Prometheus) from `[platform]`.
-fn platform_feed(cfg: &Config) -> anyhow::Result<Feed> {
+fn platform_feed(cfg: &Config, state: &std::path::Path) -> anyhow::Result<Feed> {
     use warroom::sources::dovecot::Doveadm;
     use warroom::sources::platform::{DovecotSpec, PlatformConfig, PlatformSource, TenantSpec};
-    use warroom::sources::postfix::Postqueue;
+    use warroom::sources::postfix::{PostfixStatus, Postqueue};
     use warroom::sources::prometheus::Prometheus;
     use warroom::sources::reindex::Limits;
     let p = cfg.platform.clone().ok_or_else(|| {
@@ -376,6 +376,18 @@ fn platform_feed(cfg: &Config) -> anyhow::Result<Feed> {
             .map_err(|e| anyhow::anyhow!("[platform.postfix] {e}"))?,
         ),
     };
+    // Postfix' liveness is asked of Postfix itself: as root, `postqueue -j`
+    // lists the queue with Postfix stopped.
+    let postfix_status = match (&p.postfix, &postqueue) {
+        (Some(pf), Some(pq)) => Some(
+            match &pf.status_command {
+                Some(cmd) => PostfixStatus::new(cmd.clone(), timeout),
+                None => PostfixStatus::for_postqueue(pq, timeout),
+            }
+            .map_err(|e| anyhow::anyhow!("[platform.postfix] {e}"))?,
+        ),
+        _ => None,
+    };
     let prometheus = match &p.prometheus {
         None => None,
         Some(pr) => Some(
@@ -398,8 +410,11 @@ fn platform_feed(cfg: &Config) -> anyhow::Result<Feed> {
                 .collect(),
             dovecot,
             postqueue,
+            postfix_status,
             prometheus,
             poll: Duration::from_millis(p.poll_ms.unwrap_or(5_000)),
+            // The incident's journal: a second connection to the state file.
+            store: Some(warroom::store::open(state).map_err(|e| anyhow::anyhow!("{e}"))?),
         },
         &tokio::runtime::Handle::current(),
     )
@@ -709,7 +724,7 @@ async fn gateway(args: GatewayArgs, cfg: Config, paths: Paths) -> anyhow::Result
         .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
     let feed = match args.source {
         SourceKind::Simulator => simulator_feed(&demo(&args.sim, &cfg)?).await?,
-        SourceKind::Platform => platform_feed(&cfg)?,
+        SourceKind::Platform => platform_feed(&cfg, &state)?,
     };
     let simulated = matches!(args.source, SourceKind::Simulator);
     let gw = start_gateway(

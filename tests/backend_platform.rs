@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use warroom::api::pb;
 use warroom::gateway::{Gateway, Hub};
 use warroom::sources::platform::{PlatformConfig, PlatformSource, TenantSpec};
-use warroom::sources::postfix::Postqueue;
+use warroom::sources::postfix::{PostfixStatus, Postqueue};
 use warroom::sources::prometheus::Prometheus;
 
 fn tenant(id: &str, name: &str, domains: &[&str]) -> TenantSpec {
@@ -38,7 +38,7 @@ async fn until(hub: &Hub, what: &str, done: impl Fn(&pb::WatchUpdate) -> bool) -
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queued_mail_per_tenant_and_a_dead_backend_reach_the_console() {
-    let pf = daemons::Postfix::start();
+    let mut pf = daemons::Postfix::start();
     for (to, n) in [
         ("a@acme.test", 4),
         ("b@globex.test", 2),
@@ -49,6 +49,7 @@ async fn queued_mail_per_tenant_and_a_dead_backend_reach_the_console() {
         }
     }
     let dead = daemons::free_port();
+    let pq = Postqueue::new(pf.postqueue_command(), Duration::from_secs(10)).unwrap();
     let source = PlatformSource::start(
         PlatformConfig {
             name: "Test platform".into(),
@@ -57,14 +58,16 @@ async fn queued_mail_per_tenant_and_a_dead_backend_reach_the_console() {
                 tenant("globex", "Globex", &["globex.test"]),
             ],
             dovecot: None,
-            postqueue: Some(
-                Postqueue::new(pf.postqueue_command(), Duration::from_secs(10)).unwrap(),
+            postfix_status: Some(
+                PostfixStatus::for_postqueue(&pq, Duration::from_secs(10)).unwrap(),
             ),
+            postqueue: Some(pq),
             prometheus: Some(
                 Prometheus::new(&format!("http://127.0.0.1:{dead}"), Duration::from_secs(2))
                     .unwrap(),
             ),
             poll: Duration::from_millis(200),
+            store: None,
         },
         &tokio::runtime::Handle::current(),
     )
@@ -159,7 +162,69 @@ async fn queued_mail_per_tenant_and_a_dead_backend_reach_the_console() {
             ("globex".to_string(), Some(2))
         ]
     );
+    // Mail for no tenant is counted in the queue and said to be so.
+    let q = snap.clusters[0].queue.as_ref().unwrap();
+    assert_eq!(q.unmapped, Some(1));
+    // Nobody measured losses: the gateway does not claim "none lost".
+    assert_eq!(q.lost, None);
+
+    // Postfix stopped: `postqueue -j` still lists the queue (as root), but
+    // smtp-in/out and the postfix source say it is down.
+    pf.stop();
+    let snap = until(&hub, "saw Postfix stopped", |u| {
+        u.sources
+            .iter()
+            .any(|s| s.name == "postfix" && s.health == pb::HealthStatus::Down as i32)
+    })
+    .await;
+    let services = &snap.clusters[0].services;
+    for role in [pb::ServiceRole::SmtpIn, pb::ServiceRole::SmtpOut] {
+        let s = services
+            .iter()
+            .find(|s| s.role == role as i32)
+            .unwrap_or_else(|| panic!("{role:?} listed: {services:?}"));
+        assert_eq!(s.status, pb::HealthStatus::Down as i32, "{s:?}");
+        assert!(s.detail.contains("not running"), "{s:?}");
+    }
     gw.stop().await;
+}
+
+/// Before any poll answered, nothing is shown as 0, ok or "none lost".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn before_the_first_poll_every_figure_is_unknown() {
+    let dead = daemons::free_port();
+    let source = PlatformSource::start(
+        PlatformConfig {
+            name: "Test platform".into(),
+            tenants: vec![tenant("acme", "Acme Title", &["acme.test"])],
+            dovecot: None,
+            postfix_status: None,
+            postqueue: Some(
+                Postqueue::new(vec!["false".into()], Duration::from_secs(2)).unwrap(),
+            ),
+            prometheus: Some(
+                Prometheus::new(&format!("http://127.0.0.1:{dead}"), Duration::from_secs(2))
+                    .unwrap(),
+            ),
+            poll: Duration::from_secs(3600),
+            store: None,
+        },
+        &tokio::runtime::Handle::current(),
+    )
+    .unwrap();
+    let hub = Hub::new(Box::new(source), 1.0, 1.0);
+    hub.tick();
+    let snap = hub.snapshot();
+    let q = snap.clusters[0].queue.as_ref().unwrap();
+    assert_eq!((q.active, q.deferred, q.hold), (None, None, None), "{q:?}");
+    assert_eq!((q.arrival_per_min, q.delivery_per_min), (None, None));
+    assert!(!q.unknown_reason.is_empty(), "says why: {q:?}");
+    assert_eq!(snap.totals.as_ref().unwrap().queued_messages, None);
+    assert_eq!(snap.tenants[0].queued_messages, None);
+    for s in &snap.clusters[0].services {
+        assert_ne!(s.status, pb::HealthStatus::Ok as i32, "{s:?}");
+        assert_eq!(s.latency_ms, None, "{s:?}");
+    }
 }
 
 #[path = "fixtures/backends/dovecot.rs"]
@@ -201,6 +266,7 @@ async fn damaged_mailboxes_are_found_and_repaired_in_priority_order() {
     let dc = dovecot_fixture::Dovecot::new("platform");
     dc.start();
     dc.seed_all();
+    let state = dc.dir.join("state.sqlite");
     let source = PlatformSource::start(
         PlatformConfig {
             name: "Test platform".into(),
@@ -217,8 +283,10 @@ async fn damaged_mailboxes_are_found_and_repaired_in_priority_order() {
                 },
             }),
             postqueue: None,
+            postfix_status: None,
             prometheus: None,
             poll: Duration::from_millis(200),
+            store: Some(warroom::store::open(&state).unwrap()),
         },
         &tokio::runtime::Handle::current(),
     )
@@ -258,6 +326,8 @@ async fn damaged_mailboxes_are_found_and_repaired_in_priority_order() {
             .is_some_and(|t| t.restored_mailboxes == 4 && t.affected_mailboxes == 0)
     })
     .await;
+    let sweep = snap.clusters[0].sweep.clone().expect("a sweep on a platform");
+    assert!(sweep.pass >= 2, "the damage came after the first pass: {sweep:?}");
     assert_eq!(state_of(&snap, "acme"), (0, 2));
     assert_eq!(state_of(&snap, "globex"), (0, 2));
     let done = reindexer.progress().done;
@@ -267,6 +337,27 @@ async fn damaged_mailboxes_are_found_and_repaired_in_priority_order() {
         ["globex.test", "globex.test", "acme.test", "acme.test"],
         "P0 tenant repaired first: {done:?}"
     );
+
+    // The other two kinds: a lost uidlist (clients must resync) and a
+    // stale index (messages on disk the index does not show).
+    dc.lose_uidlist("carol@acme.test");
+    dc.stale_index("frank@globex.test");
+    let snap = until(&hub, "found all three kinds", |u| {
+        u.clusters[0].sweep.as_ref().is_some_and(|s| {
+            ["corrupt_log", "lost_uidlist", "stale_index"]
+                .iter()
+                .all(|k| s.kinds.iter().any(|d| d.kind == *k))
+        }) && u.totals.as_ref().is_some_and(|t| t.restored_mailboxes == 5)
+    })
+    .await;
+    let carol = snap
+        .tenants
+        .iter()
+        .find(|t| t.id == "acme")
+        .and_then(|t| t.states.clone())
+        .map(|s| s.resync_needed);
+    assert_eq!(carol, Some(1), "a lost uidlist is a state of its own");
+    let found = snap.clusters[0].sweep.as_ref().unwrap().found;
 
     // Dovecot stops: a visible source state, the gateway keeps answering.
     dc.stop();
@@ -285,13 +376,59 @@ async fn damaged_mailboxes_are_found_and_repaired_in_priority_order() {
     );
     assert_eq!(snap.totals.as_ref().unwrap().mailboxes, 7, "last data kept");
     // Back: the source is healthy again.
+    assert_eq!(
+        snap.incident.as_ref().unwrap().state,
+        pb::IncidentState::Investigating as i32,
+        "an outage of Dovecot shows in the incident state"
+    );
+    assert!(
+        snap.incident.as_ref().unwrap().title.contains("Dovecot unreachable"),
+        "{:?}",
+        snap.incident
+    );
     dc.start();
-    until(&hub, "saw Dovecot back", |u| {
+    let before = until(&hub, "saw Dovecot back", |u| {
         u.sources
             .iter()
             .any(|s| s.name == "dovecot" && s.health == pb::HealthStatus::Ok as i32)
     })
     .await;
+    let revisions = before.clusters[0].reindex.as_ref().unwrap().revisions.len();
+    assert!(revisions >= 2, "scope revised as damage was found");
+
+    // A restarted gateway on the same state file continues the incident.
+    drop(hub);
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let again = PlatformSource::start(
+        PlatformConfig {
+            name: "Test platform".into(),
+            tenants: vec![
+                tenant("acme", "Acme Title", &["acme.test"]),
+                tenant("globex", "Globex", &["globex.test"]),
+            ],
+            dovecot: Some(warroom::sources::platform::DovecotSpec {
+                client: dc.client(),
+                probes_per_poll: 100,
+                limits: Default::default(),
+            }),
+            postqueue: None,
+            postfix_status: None,
+            prometheus: None,
+            poll: Duration::from_millis(200),
+            store: Some(warroom::store::open(&state).unwrap()),
+        },
+        &tokio::runtime::Handle::current(),
+    )
+    .unwrap();
+    let hub = Hub::new(Box::new(again), 1.0, 1.0);
+    let snap = until(&hub, "resumed the incident", |u| {
+        u.totals.as_ref().is_some_and(|t| t.mailboxes == 7)
+    })
+    .await;
+    assert_eq!(snap.totals.as_ref().unwrap().restored_mailboxes, 5);
+    assert_eq!(snap.clusters[0].sweep.as_ref().unwrap().found, found);
+    let r = snap.clusters[0].reindex.as_ref().unwrap();
+    assert!(r.revisions.len() >= revisions, "scope history kept: {r:?}");
 }
 
 /// The real binaries, with the simulator unused: `warroom gateway --source

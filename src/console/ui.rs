@@ -281,7 +281,14 @@ fn render_health(f: &mut Frame, area: Rect, app: &App, wide: bool) {
             Span::styled(health_short(c.health), th.health(c.health)),
         ])));
     }
-    let rows = ServiceRole::ALL.iter().map(|role| {
+    // Only the roles some cluster reports: a platform that has no webmail
+    // leaves room for every source line below.
+    let roles: Vec<ServiceRole> = ServiceRole::ALL
+        .into_iter()
+        .filter(|r| clusters.iter().any(|c| c.services.iter().any(|s| s.role == *r)))
+        .collect();
+    let table_h = roles.len() as u16 + 1;
+    let rows = roles.iter().map(|role| {
         let mut cells = vec![Cell::from(role.as_str())];
         for c in &clusters {
             let text = match c.services.iter().find(|s| s.role == *role) {
@@ -322,36 +329,62 @@ fn render_health(f: &mut Frame, area: Rect, app: &App, wide: bool) {
     let mut widths = vec![Constraint::Length(8)];
     widths.extend(clusters.iter().map(|_| Constraint::Length(col)));
     let table = Table::new(rows, widths).header(Row::new(header).style(th.title()));
-    let [t, notes] = Layout::vertical([Constraint::Length(8), Constraint::Min(0)]).areas(inner);
+    let [t, notes] =
+        Layout::vertical([Constraint::Length(table_h), Constraint::Min(0)]).areas(inner);
     f.render_widget(table, t);
     if notes.height > 0 {
-        let mut lines = Vec::new();
-        if let Some(c) = clusters.first() {
-            for s in c.services.iter().filter(|s| !s.detail.is_empty()).take(2) {
-                lines.push(Line::from(Span::styled(
-                    clip(
-                        &format!("{}: {}", s.role.as_str(), safe(&s.detail)),
-                        inner.width as usize,
+        let room = notes.height as usize;
+        let w = inner.width as usize;
+        // Every source, first: an outage of any of them must be visible.
+        // When they do not all fit, one line sums them up and the ones not
+        // ok follow.
+        let source_line = |s: &crate::domain::SourceStatus| {
+            let age = s
+                .last_success
+                .map(|t| format!(" {} ago", duration(app.clock - t)))
+                .unwrap_or_default();
+            let msg = if s.message.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", safe(&s.message))
+            };
+            Line::from(Span::styled(
+                clip(
+                    &format!("{} {}{age}{msg}", safe(&s.name), health_label(s.health)),
+                    w,
+                ),
+                th.health(s.health),
+            ))
+        };
+        let mut lines: Vec<Line> = if o.sources.len() <= room {
+            o.sources.iter().map(source_line).collect()
+        } else {
+            let bad: Vec<_> = o.sources.iter().filter(|s| s.health != Health::Ok).collect();
+            let mut v = vec![Line::from(Span::styled(
+                clip(
+                    &format!(
+                        "sources: {} ok, {} not ok",
+                        o.sources.len() - bad.len(),
+                        bad.len()
                     ),
+                    w,
+                ),
+                th.dim(),
+            ))];
+            v.extend(bad.into_iter().map(source_line));
+            v.truncate(room);
+            v
+        };
+        if let Some(c) = clusters.first() {
+            for s in c.services.iter().filter(|s| !s.detail.is_empty()) {
+                if lines.len() >= room {
+                    break;
+                }
+                lines.push(Line::from(Span::styled(
+                    clip(&format!("{}: {}", s.role.as_str(), safe(&s.detail)), w),
                     th.dim(),
                 )));
             }
-        }
-        for s in &o.sources {
-            let line = format!(
-                "source {} {}{}",
-                safe(&s.name),
-                health_label(s.health),
-                if s.message.is_empty() {
-                    String::new()
-                } else {
-                    format!(": {}", safe(&s.message))
-                }
-            );
-            lines.push(Line::from(Span::styled(
-                clip(&line, inner.width as usize),
-                th.health(s.health),
-            )));
         }
         f.render_widget(Paragraph::new(lines), notes);
     }
@@ -469,13 +502,41 @@ fn render_reindex(f: &mut Frame, area: Rect, app: &App, wide: bool) {
     let inner = b.inner(area);
     f.render_widget(b, area);
     let now = o.incident.now.unwrap_or(app.clock);
+    let sweep_line = c.sweep.as_ref().map(|s| {
+        let rel = eta_relative(&s.eta, now)
+            .map(|r| format!(" · {r} to go"))
+            .unwrap_or_default();
+        let projected = s
+            .projected
+            .map(|p| format!(", ~{} projected", thousands(p)))
+            .unwrap_or_default();
+        let shown = format!(
+            "sweep {}: {} of {} ({}){rel} · found {}{projected} · {}",
+            s.pass,
+            thousands(s.swept),
+            thousands(s.mailboxes),
+            percent(s.fraction()),
+            thousands(s.found),
+            safe(&s.state),
+        );
+        Line::from(Span::styled(
+            clip(&shown, inner.width as usize),
+            if s.state.starts_with("paused") {
+                th.alert()
+            } else {
+                th.dim()
+            },
+        ))
+    });
     if r.revisions.is_empty() && r.scope == 0 {
         let text = if r.eta.reason.is_empty() {
             "not started: nothing to reindex".to_string()
         } else {
             format!("not started: {}", safe(&r.eta.reason))
         };
-        f.render_widget(Paragraph::new(text), inner);
+        let mut lines = vec![Line::from(text)];
+        lines.extend(sweep_line);
+        f.render_widget(Paragraph::new(lines), inner);
         return;
     }
     let [gauge, text] = Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(inner);
@@ -509,6 +570,7 @@ fn render_reindex(f: &mut Frame, area: Rect, app: &App, wide: bool) {
         )));
     }
     lines.push(Line::from(Span::styled(safe(&eta), th.title())));
+    lines.extend(sweep_line);
     if let Some(last) = r.revisions.last() {
         let history: Vec<String> = r.revisions.iter().map(|v| compact(v.scope)).collect();
         let shown = if history.len() > 4 {

@@ -8,13 +8,12 @@ use chrono::{DateTime, Utc};
 
 use super::scope::ScopeRevision;
 
-/// What one probe of a mailbox saw last: the baseline a later probe is
-/// compared with (a changed UIDVALIDITY means a lost uidlist was rebuilt).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// What the last probe of a mailbox saw, kept as the source wrote it
+/// (JSON): the baseline a later probe compares with (a changed UIDVALIDITY
+/// means a lost uidlist was rebuilt in between), also after a restart.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Observation {
-    pub uidvalidity: u64,
-    pub uidnext: u64,
-    pub messages: u64,
+    pub data: String,
     pub at: Option<DateTime<Utc>>,
 }
 

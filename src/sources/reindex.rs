@@ -235,6 +235,15 @@ impl Reindexer {
         r
     }
 
+    /// Takes back what an earlier run (before a gateway restart) had
+    /// repaired and given up on, so progress counts from where the incident
+    /// was, not from zero. Users later pushed again are repaired again.
+    pub fn restore(&self, done: Vec<String>, failed: Vec<(String, String)>) {
+        let mut st = self.lock();
+        st.done = done;
+        st.failed = failed;
+    }
+
     pub fn limits(&self) -> &Limits {
         &self.limits
     }

@@ -89,11 +89,9 @@ CREATE TABLE incident_journal (
     x       REAL NOT NULL
 );
 CREATE TABLE observations (
-    mailbox     TEXT PRIMARY KEY,
-    uidvalidity INTEGER NOT NULL,
-    uidnext     INTEGER NOT NULL,
-    messages    INTEGER NOT NULL,
-    at_ms       INTEGER
+    mailbox TEXT PRIMARY KEY,
+    data    TEXT NOT NULL,
+    at_ms   INTEGER
 );
 ";
 
@@ -608,19 +606,12 @@ impl Store for SqliteStore {
         {
             let mut st = tx
                 .prepare_cached(
-                    "INSERT OR REPLACE INTO observations (mailbox, uidvalidity, uidnext, messages, at_ms)
-                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                    "INSERT OR REPLACE INTO observations (mailbox, data, at_ms) VALUES (?1, ?2, ?3)",
                 )
                 .map_err(|e| io(&self.what, e))?;
             for (mailbox, o) in obs {
-                st.execute(params![
-                    mailbox,
-                    o.uidvalidity as i64,
-                    o.uidnext as i64,
-                    o.messages as i64,
-                    o.at.map(|t| t.timestamp_millis())
-                ])
-                .map_err(|e| io(&self.what, e))?;
+                st.execute(params![mailbox, o.data, o.at.map(|t| t.timestamp_millis())])
+                    .map_err(|e| io(&self.what, e))?;
             }
         }
         tx.commit().map_err(|e| io(&self.what, e))
@@ -629,17 +620,15 @@ impl Store for SqliteStore {
     fn observations(&self) -> Result<Vec<(String, Observation)>, StoreError> {
         let mut st = self
             .conn
-            .prepare("SELECT mailbox, uidvalidity, uidnext, messages, at_ms FROM observations")
+            .prepare("SELECT mailbox, data, at_ms FROM observations")
             .map_err(|e| self.err(e))?;
         st.query_map([], |r| {
             Ok((
                 r.get::<_, String>(0)?,
                 Observation {
-                    uidvalidity: r.get::<_, i64>(1)?.max(0) as u64,
-                    uidnext: r.get::<_, i64>(2)?.max(0) as u64,
-                    messages: r.get::<_, i64>(3)?.max(0) as u64,
+                    data: r.get(1)?,
                     at: r
-                        .get::<_, Option<i64>>(4)?
+                        .get::<_, Option<i64>>(2)?
                         .and_then(DateTime::from_timestamp_millis),
                 },
             ))
@@ -859,20 +848,17 @@ mod tests {
             },
         ];
         let obs = Observation {
-            uidvalidity: 1_733_400_000,
-            uidnext: 7,
-            messages: 6,
+            data: "{\"uidnext\":7}".into(),
             at: Some(at),
         };
         {
             let mut s = SqliteStore::open(&path).unwrap();
             s.journal_append(&events[..2]).unwrap();
             s.journal_append(&events[2..]).unwrap();
-            s.observations_put(&[("a@t".into(), obs)]).unwrap();
+            s.observations_put(&[("a@t".into(), obs.clone())]).unwrap();
             let newer = Observation {
-                uidnext: 8,
-                messages: 7,
-                ..obs
+                data: "{\"uidnext\":8}".into(),
+                ..obs.clone()
             };
             s.observations_put(&[("a@t".into(), newer)]).unwrap();
         }
@@ -880,7 +866,7 @@ mod tests {
         assert_eq!(s.journal().unwrap(), events);
         let back = s.observations().unwrap();
         assert_eq!(back.len(), 1, "one observation per mailbox: {back:?}");
-        assert_eq!((back[0].1.uidnext, back[0].1.messages), (8, 7));
+        assert_eq!(back[0].1.data, "{\"uidnext\":8}");
         let _ = std::fs::remove_dir_all(path.parent().unwrap());
     }
 

@@ -1,0 +1,1157 @@
+//! A real mail platform as a source: Dovecot (tenants' mailboxes from the
+//! userdb, the damage sweep, the reindex), Postfix (the inbound queue per
+//! tenant and per mailbox, its liveness, arrival and delivery rates) and
+//! Prometheus (targets up per job, queue depth when Postfix is not read
+//! directly), with tenants mapped from recipient domains in the config.
+//!
+//! Each backend has its own poller task (`poll.rs`), never the hub's tick:
+//! a slow or dead backend makes its own figures stale and says so, it never
+//! delays another backend's figures nor stalls a console. `advance` only
+//! reads what the pollers last saw.
+//!
+//! Truthfulness rules this module keeps:
+//! - a figure no backend measured is None (unknown, with why), never 0;
+//! - a backend that stopped answering is Down with the age of its last
+//!   success, and every figure it fed is marked stale;
+//! - "no damaged mailbox found" is said only with how much of the sweep
+//!   is done.
+//!
+//! The incident survives a gateway restart: findings, repairs, failures,
+//! scope revisions, rate samples and each mailbox's last observation go to
+//! the store's journal and are replayed at start.
+
+mod poll;
+pub mod sweep;
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use self::sweep::SweepPlan;
+use super::dovecot::Doveadm;
+use super::postfix::{self, Postqueue, QueueCounts};
+use super::prometheus::Prometheus;
+use super::reindex::{Limits, Reindexer};
+use super::{LookupHit, MailboxQuery, Page, Source, SourceError};
+use crate::domain::forecast::{EtaRange, RateWindow, WorkRate, forecast_with};
+use crate::domain::incident::{Entry, Event, Observation};
+use crate::domain::priority::PriorityDecision;
+use crate::domain::scope::ScopeRevision;
+use crate::domain::*;
+use crate::store::Store;
+
+/// One tenant of the platform, from the gateway's config.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TenantSpec {
+    pub id: String,
+    pub name: String,
+    /// Recipient domains; a mailbox belongs to the tenant of its domain.
+    pub domains: Vec<String>,
+    /// Emergency contacts for tenant notices.
+    pub contacts: Vec<String>,
+}
+
+pub struct DovecotSpec {
+    pub client: Doveadm,
+    /// Mailboxes probed per poll interval: the sweep's rate budget.
+    pub probes_per_poll: usize,
+    pub limits: Limits,
+}
+
+pub struct PlatformConfig {
+    /// What the console calls this platform ("Production", "Cluster A").
+    pub name: String,
+    pub tenants: Vec<TenantSpec>,
+    pub dovecot: Option<DovecotSpec>,
+    pub postqueue: Option<Postqueue>,
+    /// The command that tells whether Postfix runs (`postfix status`).
+    pub postfix_status: Option<postfix::PostfixStatus>,
+    pub prometheus: Option<Prometheus>,
+    pub poll: Duration,
+    /// Where the incident's journal lives (the gateway's state file); None
+    /// keeps it for the run only.
+    pub store: Option<Box<dyn Store>>,
+}
+
+/// What one backend last said.
+#[derive(Debug, Clone, Default)]
+struct BackendState {
+    health: Health,
+    message: String,
+    last_success: Option<DateTime<Utc>>,
+    /// When it went down (None while it answers).
+    down_since: Option<DateTime<Utc>>,
+}
+
+impl BackendState {
+    fn ok(&mut self, message: String) {
+        self.health = Health::Ok;
+        self.message = message;
+        self.last_success = Some(Utc::now());
+        self.down_since = None;
+    }
+    fn down(&mut self, message: String) {
+        if self.health != Health::Down {
+            tracing::warn!("{message}");
+            self.down_since = Some(Utc::now());
+        }
+        self.health = Health::Down;
+        self.message = message;
+    }
+    /// "since 14:02:10 (26 s), last answer 14:02:05": for figures it fed.
+    fn stale_reason(&self, name: &str, now: DateTime<Utc>) -> String {
+        if self.health != Health::Down {
+            return String::new();
+        }
+        let last = match self.last_success {
+            Some(t) => format!(
+                "last answer {} ({} ago)",
+                t.format("%H:%M:%S"),
+                format::duration(now - t)
+            ),
+            None => "no answer yet".into(),
+        };
+        format!("{name} down: {last}")
+    }
+}
+
+/// One damaged mailbox, as found.
+#[derive(Debug, Clone)]
+struct Damaged {
+    mailbox: String,
+    kind: String,
+    detail: String,
+}
+
+/// What goes through the reindexer: kinds a repair fixes. A lost uidlist
+/// was already rebuilt by the access that found it: its clients must
+/// resync, there is nothing to repair.
+fn needs_repair(kind: &str) -> bool {
+    kind != "lost_uidlist"
+}
+
+/// One interval of the queue's flow between two polls.
+#[derive(Debug, Clone, Copy)]
+struct Flow {
+    arrived: u64,
+    left: u64,
+    seconds: f64,
+}
+
+/// What the pollers have seen, shared with `advance`.
+#[derive(Default)]
+struct Seen {
+    /// Users per tenant index, sorted; None until the first listing.
+    users: Option<Vec<Vec<String>>>,
+    /// Damage found, in the order found (a mailbox found again later is
+    /// listed again).
+    damaged: Vec<Damaged>,
+    /// The latest finding per mailbox (index into `damaged`).
+    damage_of: HashMap<String, usize>,
+    observations: HashMap<String, Observation>,
+    sweep: SweepPlan,
+    /// Written to the store by the next flush.
+    pending_events: Vec<Event>,
+    pending_obs: Vec<(String, Observation)>,
+    probe_latency_ms: VecDeque<f64>,
+    /// Postfix: messages per recipient domain and address, by queue.
+    queued_per_domain: BTreeMap<String, u64>,
+    queued_per_address: HashMap<String, u64>,
+    queue: Option<QueueCounts>,
+    /// When `queue` was last read.
+    queue_at: Option<DateTime<Utc>>,
+    /// Postfix is read directly (else the queue comes from Prometheus).
+    postfix_configured: bool,
+    flows: VecDeque<Flow>,
+    /// Postfix' own word on whether it runs (Ok, Down; Unknown when the
+    /// check could not tell), with what it said.
+    postfix_running: Option<(Health, String)>,
+    /// Prometheus `up` per job: (job, up, all).
+    jobs: Vec<(String, u64, u64)>,
+    dovecot: BackendState,
+    postfix: BackendState,
+    prometheus: BackendState,
+    first_damage: Option<DateTime<Utc>>,
+    /// (priority, explicit rank) per tenant index: the sweep and reindex
+    /// order.
+    priorities: Vec<(Priority, u32)>,
+    scope: Vec<ScopeRevision>,
+}
+
+impl Seen {
+    /// Records a finding (also one replayed from the journal).
+    fn add_damage(&mut self, at: DateTime<Utc>, d: Damaged) {
+        self.first_damage.get_or_insert(at);
+        self.damage_of.insert(d.mailbox.clone(), self.damaged.len());
+        self.damaged.push(d);
+    }
+
+    /// Mailboxes that need a repair, latest finding each, in order found.
+    fn repair_scope(&self) -> u64 {
+        self.damage_of
+            .values()
+            .filter(|&&i| needs_repair(&self.damaged[i].kind))
+            .count() as u64
+    }
+
+    /// Revises the repair scope when it changed, saying what the sweep
+    /// knows at this point.
+    fn revise_scope(&mut self, now: DateTime<Utc>) {
+        let scope = self.repair_scope();
+        let previous = self.scope.last().map_or(0, |r| r.scope);
+        if scope == previous {
+            return;
+        }
+        let s = self.sweep.summary(now, self.damage_of.len() as u64, "");
+        let reason = format!(
+            "sweep pass {} at {}: {} damaged found{}",
+            s.pass,
+            format::percent(s.fraction()),
+            s.found,
+            s.projected
+                .map(|p| format!(", {p} projected"))
+                .unwrap_or_default()
+        );
+        let r = ScopeRevision {
+            at: now,
+            previous,
+            scope,
+            reason,
+        };
+        tracing::info!(previous, scope, "reindex scope revised: {}", r.reason);
+        self.pending_events.push(Event {
+            at: now,
+            entry: Entry::Scope(r.clone()),
+        });
+        self.scope.push(r);
+    }
+}
+
+fn lock(seen: &Mutex<Seen>) -> std::sync::MutexGuard<'_, Seen> {
+    seen.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// What the sweep cannot see, in words for the console and docs.
+pub const UNDETECTABLE: &str = "a uidlist lost before a mailbox's first probe \
+(no earlier UIDVALIDITY to compare with)";
+
+pub struct PlatformSource {
+    name: String,
+    tenants: Vec<TenantSpec>,
+    domain_to_tenant: HashMap<String, usize>,
+    seen: Arc<Mutex<Seen>>,
+    reindexer: Option<Arc<Reindexer>>,
+    configured: Configured,
+    priorities: Vec<(Priority, u32, Option<Arc<PriorityDecision>>)>,
+    // Computed by `advance`.
+    rows: Vec<TenantRow>,
+    changed: Vec<usize>,
+    states: HashMap<String, MailboxState>,
+    overview: Overview,
+    advances: u64,
+    repair_rate: WorkRate,
+    last_done: usize,
+    poll_ms: f64,
+    depth_history: VecDeque<u64>,
+    pollers: Vec<tokio::task::JoinHandle<()>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Configured {
+    dovecot: bool,
+    postfix: bool,
+    prometheus: bool,
+}
+
+impl Drop for PlatformSource {
+    fn drop(&mut self) {
+        for p in self.pollers.drain(..) {
+            p.abort();
+        }
+        if let Some(r) = &self.reindexer {
+            r.stop();
+        }
+    }
+}
+
+/// The tenant index of `address`, by its domain.
+fn tenant_of(domain_to_tenant: &HashMap<String, usize>, address: &str) -> Option<usize> {
+    postfix::recipient_domain(address).and_then(|d| domain_to_tenant.get(&d).copied())
+}
+
+/// `users` in the war room's order: priority, explicit rank, then as given.
+fn reindex_order(
+    domain_to_tenant: &HashMap<String, usize>,
+    priorities: &[(Priority, u32)],
+    users: &[String],
+) -> Vec<String> {
+    let mut v: Vec<((Priority, u32), usize, &String)> = users
+        .iter()
+        .enumerate()
+        .map(|(i, u)| {
+            let (p, r) = tenant_of(domain_to_tenant, u)
+                .and_then(|t| priorities.get(t).copied())
+                .unwrap_or((Priority::P3, 0));
+            (crate::domain::priority::order_key(p, r), i, u)
+        })
+        .collect();
+    v.sort();
+    v.into_iter().map(|x| x.2.clone()).collect()
+}
+
+impl PlatformSource {
+    /// Replays the store's journal, then starts polling on `runtime`.
+    /// Tenants need unique ids and domains.
+    pub fn start(cfg: PlatformConfig, runtime: &tokio::runtime::Handle) -> Result<Self, String> {
+        let mut domain_to_tenant = HashMap::new();
+        let mut ids = HashSet::new();
+        for (i, t) in cfg.tenants.iter().enumerate() {
+            if t.id.trim().is_empty() || !ids.insert(t.id.clone()) {
+                return Err(format!("tenant id {:?} is empty or given twice", t.id));
+            }
+            for d in &t.domains {
+                if let Some(j) = domain_to_tenant.insert(d.to_lowercase(), i) {
+                    return Err(format!(
+                        "domain {d:?} belongs to two tenants: {} and {}",
+                        cfg.tenants[j].id, t.id
+                    ));
+                }
+            }
+        }
+        let n = cfg.tenants.len();
+        let configured = Configured {
+            dovecot: cfg.dovecot.is_some(),
+            postfix: cfg.postqueue.is_some(),
+            prometheus: cfg.prometheus.is_some(),
+        };
+        let reindexer = cfg
+            .dovecot
+            .as_ref()
+            .map(|d| Arc::new(Reindexer::new(d.limits.clone())));
+        let mut seen = Seen {
+            priorities: vec![(Priority::P2, 0); n],
+            postfix_configured: cfg.postqueue.is_some(),
+            ..Seen::default()
+        };
+        let mut repair_rate = WorkRate::new(120, 10.0, 3.0);
+        if let Some(store) = &cfg.store {
+            replay(&**store, &mut seen, &mut repair_rate, reindexer.as_deref())?;
+        }
+        let seen = Arc::new(Mutex::new(seen));
+        let ctx = poll::Context {
+            tenants: cfg.tenants.clone(),
+            domain_to_tenant: domain_to_tenant.clone(),
+            seen: seen.clone(),
+            reindexer: reindexer.clone(),
+            poll: cfg.poll.max(Duration::from_millis(100)),
+        };
+        let pollers = poll::spawn(
+            ctx,
+            poll::Backends {
+                dovecot: cfg
+                    .dovecot
+                    .map(|d| (Arc::new(d.client), d.probes_per_poll.max(1))),
+                postqueue: cfg.postqueue,
+                postfix_status: cfg.postfix_status,
+                prometheus: cfg.prometheus,
+                store: cfg.store,
+            },
+            runtime,
+        );
+        let mut me = PlatformSource {
+            name: cfg.name,
+            tenants: cfg.tenants,
+            domain_to_tenant,
+            seen,
+            reindexer,
+            configured,
+            priorities: vec![(Priority::P2, 0, None); n],
+            rows: Vec::new(),
+            changed: Vec::new(),
+            states: HashMap::new(),
+            overview: Overview::default(),
+            advances: 0,
+            repair_rate,
+            last_done: 0,
+            poll_ms: cfg.poll.as_millis() as f64,
+            depth_history: VecDeque::new(),
+            pollers,
+        };
+        me.last_done = me.reindexer.as_ref().map_or(0, |r| r.progress().done.len());
+        me.compute(0.0);
+        Ok(me)
+    }
+
+    /// The repair queue, for callers that watch its progress (tests).
+    pub fn reindexer(&self) -> Option<Arc<Reindexer>> {
+        self.reindexer.clone()
+    }
+
+    /// Rebuilds rows and the overview from what the pollers saw.
+    fn compute(&mut self, dt: f64) {
+        let now = Utc::now();
+        let progress = self
+            .reindexer
+            .as_ref()
+            .map(|r| r.progress())
+            .unwrap_or_default();
+        // Repairs per second of repairing: idle and paused time not counted.
+        let done_now = progress.done.len();
+        let repaired = done_now.saturating_sub(self.last_done);
+        let busy = progress.in_flight > 0 || repaired > 0;
+        let closed = if dt > 0.0 && busy && !progress.paused {
+            self.repair_rate.record(repaired as f64, dt)
+        } else {
+            None
+        };
+        self.last_done = done_now;
+
+        let seen = self.seen.clone();
+        let s = &mut *lock(&seen);
+        if let Some(per_second) = closed {
+            s.pending_events.push(Event {
+                at: now,
+                entry: Entry::Rate {
+                    job: "repair".into(),
+                    per_second,
+                },
+            });
+        }
+        let no_users = Vec::new();
+        let users = s.users.as_ref().unwrap_or(&no_users);
+        let done: HashSet<&String> = progress.done.iter().collect();
+        let failed: HashMap<&String, &String> =
+            progress.failed.iter().map(|f| (&f.0, &f.1)).collect();
+        let queued: HashSet<&String> = progress.queued.iter().collect();
+        let active: HashSet<&String> = progress.active.iter().collect();
+        // A mailbox's state from its latest finding and the reindex.
+        let mut states: HashMap<String, MailboxState> = HashMap::new();
+        for (m, &i) in &s.damage_of {
+            let st = if !needs_repair(&s.damaged[i].kind) {
+                MailboxState::ResyncNeeded
+            } else if active.contains(m) {
+                MailboxState::Reindexing
+            } else if queued.contains(m) {
+                MailboxState::ReindexPending
+            } else if failed.contains_key(m) {
+                MailboxState::Failed
+            } else if done.contains(m) {
+                MailboxState::Restored
+            } else {
+                MailboxState::ReindexPending
+            };
+            states.insert(m.clone(), st);
+        }
+        // Positions in the reindex order: active first, then the queue.
+        let position: HashMap<&String, u64> = progress
+            .active
+            .iter()
+            .chain(progress.queued.iter())
+            .enumerate()
+            .map(|(i, u)| (u, i as u64 + 1))
+            .collect();
+        let stats = self.repair_rate.stats();
+        let pending = (progress.queued.len() + progress.active.len()) as f64;
+        let postfix_known = s.queue.is_some() && self.configured.postfix;
+
+        let mut rows = Vec::with_capacity(self.tenants.len());
+        for (i, t) in self.tenants.iter().enumerate() {
+            let mut counts = StateCounts::default();
+            let mut last_pos = 0;
+            let list = users.get(i).map_or(&[][..], Vec::as_slice);
+            for u in list {
+                let st = states.get(u).copied().unwrap_or(MailboxState::Ok);
+                counts.add(st, 1);
+                last_pos = last_pos.max(position.get(u).copied().unwrap_or(0));
+            }
+            let queued_messages = postfix_known.then(|| {
+                t.domains
+                    .iter()
+                    .map(|d| {
+                        s.queued_per_domain
+                            .get(&d.to_lowercase())
+                            .copied()
+                            .unwrap_or(0)
+                    })
+                    .sum()
+            });
+            let eta = if last_pos > 0 {
+                forecast_with(now, last_pos as f64, stats, 0.0)
+            } else {
+                EtaRange::unknown("")
+            };
+            let (priority, _, set) = &self.priorities[i];
+            rows.push(TenantRow {
+                id: t.id.as_str().into(),
+                name: t.name.as_str().into(),
+                primary_domain: t.domains.first().map_or("", String::as_str).into(),
+                domain_count: t.domains.len() as u32,
+                tier: "".into(),
+                cluster_id: "main".into(),
+                mailboxes: list.len() as u64,
+                states: counts,
+                queued_messages,
+                priority: *priority,
+                priority_set: set.clone(),
+                reindex_rank: last_pos,
+                eta,
+            });
+        }
+        self.changed = rows
+            .iter()
+            .enumerate()
+            .filter(|(i, r)| self.rows.get(*i) != Some(r))
+            .map(|(i, _)| i)
+            .collect();
+        self.rows = rows;
+        self.states = states;
+
+        let found = s.damage_of.len() as u64;
+        let sweep = self
+            .configured
+            .dovecot
+            .then(|| s.sweep.summary(now, found, UNDETECTABLE));
+        let affected: u64 = self.rows.iter().map(|r| r.affected()).sum();
+        let restored = self.rows.iter().map(|r| r.restored()).sum();
+        let total: u64 = self.rows.iter().map(|r| r.mailboxes).sum();
+        let queue = self.queue(s, now, dt);
+        let services = self.services(s, &progress, affected, now);
+        let health = services.iter().fold(Health::Ok, |h, sv| h.worst(sv.status));
+        let scope = s.repair_scope();
+        let dovecot_down = self.configured.dovecot && s.dovecot.health == Health::Down;
+        let (title, state) = self.headline(s, sweep.as_ref(), scope, affected, dovecot_down, now);
+        let sources = self.sources(s, now);
+        self.overview = Overview {
+            incident: Incident {
+                title,
+                started_at: s.first_damage,
+                state,
+                now: Some(now),
+                speed: 1.0,
+            },
+            sources,
+            clusters: vec![Cluster {
+                id: "main".into(),
+                name: self.name.clone(),
+                health,
+                services,
+                queue,
+                reindex: Reindex {
+                    unit: ScopeUnit::Mailboxes,
+                    scope,
+                    done: progress.done.len() as u64,
+                    failed: progress.failed.len() as u64,
+                    in_progress: progress.in_flight as u64,
+                    rate_per_min: self.repair_rate.per_second().map(|r| r * 60.0),
+                    eta: if pending > 0.0 {
+                        forecast_with(now, pending, stats, 0.0)
+                    } else if scope == 0 {
+                        EtaRange::unknown("no damage found to repair")
+                    } else {
+                        EtaRange::unknown("")
+                    },
+                    revisions: s.scope.clone(),
+                    mailboxes_pending: pending as u64,
+                    mailboxes_restored: restored,
+                },
+                mailboxes: total,
+                affected_mailboxes: affected,
+                sweep,
+            }],
+            totals: Totals {
+                tenants: self.rows.len() as u64,
+                affected_tenants: self.rows.iter().filter(|r| r.affected() > 0).count() as u64,
+                mailboxes: total,
+                affected_mailboxes: affected,
+                restored_mailboxes: restored,
+                queued_messages: postfix_known
+                    .then(|| self.rows.iter().filter_map(|r| r.queued_messages).sum()),
+            },
+        };
+    }
+
+    /// The header's title and the incident state: what is known, and how
+    /// far the search has got.
+    fn headline(
+        &self,
+        s: &Seen,
+        sweep: Option<&Sweep>,
+        scope: u64,
+        affected: u64,
+        dovecot_down: bool,
+        now: DateTime<Utc>,
+    ) -> (String, IncidentState) {
+        let name = &self.name;
+        let found = s.damage_of.len();
+        if dovecot_down {
+            let since = s
+                .dovecot
+                .down_since
+                .map(|t| format!(" since {}", t.format("%H:%M:%S")))
+                .unwrap_or_default();
+            let _ = now;
+            return (
+                format!(
+                    "{name}: Dovecot unreachable{since} — {found} damaged known, figures stale"
+                ),
+                IncidentState::Investigating,
+            );
+        }
+        let Some(sw) = sweep else {
+            return (
+                format!("{name}: damage not measured (no Dovecot configured)"),
+                IncidentState::Investigating,
+            );
+        };
+        let progress = if sw.complete() {
+            "sweep complete".to_string()
+        } else {
+            format!("swept {}", format::percent(sw.fraction()))
+        };
+        if found == 0 {
+            if sw.complete() {
+                (
+                    format!("{name}: no damaged mailbox found ({progress})"),
+                    IncidentState::Monitoring,
+                )
+            } else {
+                (
+                    format!("{name}: none found so far ({progress})"),
+                    IncidentState::Investigating,
+                )
+            }
+        } else {
+            let state = if affected > 0 || scope > 0 && !sw.complete() {
+                IncidentState::Identified
+            } else {
+                IncidentState::Monitoring
+            };
+            (
+                format!("{name}: {found} damaged mailboxes found ({progress})"),
+                state,
+            )
+        }
+    }
+
+    /// Every configured backend, with how long ago it last answered.
+    fn sources(&self, s: &Seen, now: DateTime<Utc>) -> Vec<SourceStatus> {
+        let list = [
+            ("dovecot", self.configured.dovecot, &s.dovecot),
+            ("postfix", self.configured.postfix, &s.postfix),
+            ("prometheus", self.configured.prometheus, &s.prometheus),
+        ];
+        list.into_iter()
+            .filter(|(_, on, _)| *on)
+            .map(|(name, _, b)| {
+                let message = match (b.health, b.down_since) {
+                    (Health::Unknown, _) => "waiting for the first poll".to_string(),
+                    (Health::Down, Some(t)) => format!(
+                        "{} (down since {}, {})",
+                        b.message,
+                        t.format("%H:%M:%S"),
+                        format::duration(now - t)
+                    ),
+                    _ => b.message.clone(),
+                };
+                SourceStatus {
+                    name: name.into(),
+                    simulated: false,
+                    health: b.health,
+                    message,
+                    last_success: b.last_success,
+                }
+            })
+            .collect()
+    }
+
+    /// The inbound queue: from Postfix, or from Prometheus without it;
+    /// rates from the flow between polls; stale when its backend is down.
+    fn queue(&mut self, s: &Seen, now: DateTime<Utc>, dt: f64) -> Queue {
+        let (fed_by, backend) = if self.configured.postfix {
+            ("postfix", &s.postfix)
+        } else {
+            ("prometheus", &s.prometheus)
+        };
+        let fed = self.configured.postfix || self.configured.prometheus;
+        if let (true, Some(q)) = (dt > 0.0, &s.queue) {
+            if self.depth_history.len() == 60 {
+                self.depth_history.pop_front();
+            }
+            self.depth_history.push_back(q.total());
+        }
+        let depth = s.queue.as_ref().map(|q| QueueDepth {
+            active: q.active + q.incoming + q.maildrop,
+            deferred: q.deferred,
+            hold: q.hold,
+        });
+        // Rates over the last minute of polls.
+        let mut arrived = 0;
+        let mut left = 0;
+        let mut seconds = 0.0;
+        for f in s.flows.iter().rev() {
+            arrived += f.arrived;
+            left += f.left;
+            seconds += f.seconds;
+            if seconds >= 60.0 {
+                break;
+            }
+        }
+        let rates = (seconds > 0.0).then(|| {
+            (
+                arrived as f64 * 60.0 / seconds,
+                left as f64 * 60.0 / seconds,
+            )
+        });
+        let unknown = if !fed {
+            "no queue source configured".to_string()
+        } else if depth.is_none() {
+            format!("waiting for the first {fed_by} poll")
+        } else if rates.is_none() {
+            if self.configured.postfix {
+                "rates need two polls".into()
+            } else {
+                "arrival and delivery rates are read from Postfix only".into()
+            }
+        } else {
+            String::new()
+        };
+        let drain_eta = match (depth, rates) {
+            (Some(d), _) if d.total() == 0 => EtaRange::unknown(""),
+            (Some(d), Some((a, l))) => {
+                let net: Vec<f64> = s
+                    .flows
+                    .iter()
+                    .filter(|f| f.seconds > 0.0)
+                    .map(|f| (f.left as f64 - f.arrived as f64) / f.seconds)
+                    .collect();
+                if l <= a {
+                    EtaRange::unknown("arrivals keep up with deliveries")
+                } else {
+                    let mut w = RateWindow::new(net.len().max(1));
+                    for r in net {
+                        w.record(r, 1.0);
+                    }
+                    crate::domain::forecast::forecast(now, d.total() as f64, &w.rates(), 0.0)
+                }
+            }
+            _ => EtaRange::unknown("no delivery rate measured yet"),
+        };
+        let unmapped = (self.configured.postfix && depth.is_some()).then(|| {
+            s.queued_per_domain
+                .iter()
+                .filter(|(d, _)| !self.domain_to_tenant.contains_key(*d))
+                .map(|(_, n)| n)
+                .sum()
+        });
+        Queue {
+            depth,
+            arrival_per_min: rates.map(|r| r.0),
+            delivery_per_min: rates.map(|r| r.1),
+            unknown,
+            // Postfix' bounces are not read: losses are not measured.
+            lost: None,
+            unmapped,
+            // Stale when not read for two polls and more: the figures
+            // are the last known ones, not live.
+            stale: match s.queue_at {
+                Some(at) if (now - at).num_milliseconds() as f64 > 2.5 * self.poll_ms => {
+                    let why = if backend.message.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; {}", backend.message)
+                    };
+                    format!(
+                        "{fed_by} last read {} ({} ago){why}",
+                        at.format("%H:%M:%S"),
+                        format::duration(now - at)
+                    )
+                }
+                _ => String::new(),
+            },
+            drain_eta,
+            depth_history: self.depth_history.iter().copied().collect(),
+            history_step_seconds: dt.round().max(1.0) as u32,
+        }
+    }
+
+    fn services(
+        &self,
+        s: &Seen,
+        progress: &super::reindex::Progress,
+        affected: u64,
+        now: DateTime<Utc>,
+    ) -> Vec<ServiceHealth> {
+        let mut out = Vec::new();
+        // A Prometheus target down counts against its own job's role.
+        let job_of = |role: ServiceRole| -> Vec<&(String, u64, u64)> {
+            s.jobs
+                .iter()
+                .filter(|(job, _, _)| job_role(job) == Some(role))
+                .collect()
+        };
+        let prom_stale = s.prometheus.stale_reason("prometheus", now);
+        let jobs_note = |role: ServiceRole| -> (Health, String) {
+            let jobs = job_of(role);
+            if jobs.is_empty() {
+                return (Health::Unknown, String::new());
+            }
+            let down: Vec<String> = jobs
+                .iter()
+                .filter(|(_, up, all)| up < all)
+                .map(|(j, up, all)| format!("job {j}: {up} of {all} targets up"))
+                .collect();
+            if !prom_stale.is_empty() {
+                (Health::Unknown, prom_stale.clone())
+            } else if down.is_empty() {
+                (Health::Ok, String::new())
+            } else {
+                (Health::Degraded, down.join("; "))
+            }
+        };
+        if self.configured.dovecot || !job_of(ServiceRole::Imap).is_empty() {
+            let (jh, jnote) = jobs_note(ServiceRole::Imap);
+            let d = &s.dovecot;
+            let (status, detail) = match d.health {
+                _ if !self.configured.dovecot => (jh, jnote),
+                Health::Down => (Health::Down, d.stale_reason("dovecot", now)),
+                Health::Unknown => (Health::Unknown, "waiting for the first poll".into()),
+                _ if affected > 0 => (
+                    Health::Degraded.worst(jh),
+                    format!("{affected} mailboxes without service"),
+                ),
+                h => (h.worst(jh), jnote),
+            };
+            let mut lat: Vec<f64> = s.probe_latency_ms.iter().copied().collect();
+            lat.sort_by(f64::total_cmp);
+            let p95 = (d.health == Health::Ok && !lat.is_empty())
+                .then(|| lat[((lat.len() as f64 * 0.95).ceil() as usize).clamp(1, lat.len()) - 1]);
+            out.push(ServiceHealth {
+                role: ServiceRole::Imap,
+                status,
+                login_success_rate: None,
+                latency_ms: p95,
+                detail,
+            });
+        }
+        for role in [ServiceRole::SmtpIn, ServiceRole::SmtpOut] {
+            let (jh, jnote) = jobs_note(role);
+            let (status, detail) = if self.configured.postfix {
+                match &s.postfix_running {
+                    Some((Health::Ok, _)) => (jh.worst(Health::Ok), jnote),
+                    Some((h, said)) => (*h, said.clone()),
+                    None => (Health::Unknown, "waiting for the first poll".into()),
+                }
+            } else {
+                (jh, jnote)
+            };
+            if status == Health::Unknown && detail.is_empty() {
+                continue;
+            }
+            out.push(ServiceHealth {
+                role,
+                status,
+                login_success_rate: None,
+                latency_ms: None,
+                detail,
+            });
+        }
+        if self.configured.dovecot {
+            out.push(ServiceHealth {
+                role: ServiceRole::Index,
+                status: if progress.paused || s.dovecot.health == Health::Down {
+                    Health::Down
+                } else if progress.in_flight + progress.queued.len() > 0 {
+                    Health::Degraded
+                } else {
+                    Health::Ok
+                },
+                login_success_rate: None,
+                latency_ms: None,
+                detail: progress.last_error.clone().unwrap_or_default(),
+            });
+        }
+        out
+    }
+
+    /// Reindex positions, probe findings and queued mail per address, read
+    /// once for all the rows of one answer.
+    fn row_facts(&self) -> RowFacts {
+        let mut position = HashMap::new();
+        if let Some(r) = &self.reindexer {
+            let p = r.progress();
+            for (i, u) in p.active.into_iter().chain(p.queued).enumerate() {
+                position.entry(u).or_insert(i as u64 + 1);
+            }
+        }
+        let s = lock(&self.seen);
+        let error = s
+            .damage_of
+            .iter()
+            .map(|(m, &i)| (m.clone(), s.damaged[i].detail.clone()))
+            .collect();
+        let queued =
+            (s.queue.is_some() && self.configured.postfix).then(|| s.queued_per_address.clone());
+        RowFacts {
+            position,
+            error,
+            queued,
+        }
+    }
+
+    fn row_of(&self, m: &str, t: usize, f: &RowFacts) -> MailboxRow {
+        let state = self.states.get(m).copied().unwrap_or(MailboxState::Ok);
+        MailboxRow {
+            address: m.to_string(),
+            tenant_id: self.tenants[t].id.clone(),
+            cluster_id: "main".into(),
+            volume: String::new(),
+            state: Some(state),
+            reindex_position: f.position.get(m).copied().unwrap_or(0),
+            eta: self.rows.get(t).map(|r| r.eta.clone()).unwrap_or_default(),
+            queued_messages: f
+                .queued
+                .as_ref()
+                .map(|q| q.get(&m.to_lowercase()).copied().unwrap_or(0)),
+            last_error: f.error.get(m).cloned().unwrap_or_default(),
+        }
+    }
+
+    fn tenant_index(&self, id: &str) -> Option<usize> {
+        self.tenants.iter().position(|t| t.id == id)
+    }
+}
+
+/// The role a Prometheus job's targets serve, from its name; None: a job
+/// the console lists under Prometheus itself.
+fn job_role(job: &str) -> Option<ServiceRole> {
+    let j = job.to_lowercase();
+    if j.contains("postfix") || j.contains("smtp") {
+        Some(ServiceRole::SmtpIn)
+    } else if j.contains("dovecot") || j.contains("imap") {
+        Some(ServiceRole::Imap)
+    } else {
+        None
+    }
+}
+
+/// Replays the journal into `seen` and the reindexer: findings, repairs,
+/// failures, scope revisions, rate samples, sweep passes and baselines.
+fn replay(
+    store: &dyn Store,
+    seen: &mut Seen,
+    repair_rate: &mut WorkRate,
+    reindexer: Option<&Reindexer>,
+) -> Result<(), String> {
+    let events = store.journal().map_err(|e| e.to_string())?;
+    let observations = store.observations().map_err(|e| e.to_string())?;
+    let mut pass = 1;
+    let mut pass_started: Option<DateTime<Utc>> = None;
+    let mut done: Vec<String> = Vec::new();
+    let mut failed: Vec<(String, String)> = Vec::new();
+    let mut findings: Vec<(DateTime<Utc>, Damaged)> = Vec::new();
+    for ev in &events {
+        match &ev.entry {
+            Entry::Found {
+                mailbox,
+                kind,
+                detail,
+            } => findings.push((
+                ev.at,
+                Damaged {
+                    mailbox: mailbox.clone(),
+                    kind: kind.clone(),
+                    detail: detail.clone(),
+                },
+            )),
+            Entry::Repaired { mailbox } => done.push(mailbox.clone()),
+            Entry::Failed { mailbox, why } => failed.push((mailbox.clone(), why.clone())),
+            Entry::Scope(r) => seen.scope.push(r.clone()),
+            Entry::Rate { job, per_second } if job == "repair" => repair_rate.restore(*per_second),
+            Entry::Rate { per_second, .. } => seen.sweep.restore_rate(*per_second),
+            Entry::PassDone { pass: p, .. } => {
+                pass = p + 1;
+                pass_started = Some(ev.at);
+            }
+        }
+    }
+    let in_pass = |at: Option<DateTime<Utc>>| match (at, pass_started) {
+        (Some(at), Some(start)) => at >= start,
+        (Some(_), None) => true,
+        (None, _) => false,
+    };
+    let mut swept: HashSet<String> = observations
+        .iter()
+        .filter(|(_, o)| in_pass(o.at))
+        .map(|(m, _)| m.clone())
+        .collect();
+    for (at, d) in findings {
+        seen.sweep.replayed(&d.kind, in_pass(Some(at)));
+        if in_pass(Some(at)) {
+            swept.insert(d.mailbox.clone());
+        }
+        seen.add_damage(at, d);
+    }
+    seen.sweep.resume(pass, swept);
+    seen.observations = observations.into_iter().collect();
+    // What still needs a repair goes back in the queue.
+    let finished: HashSet<&String> = done.iter().chain(failed.iter().map(|f| &f.0)).collect();
+    let waiting: Vec<String> = seen
+        .damaged
+        .iter()
+        .filter(|d| needs_repair(&d.kind) && !finished.contains(&d.mailbox))
+        .map(|d| d.mailbox.clone())
+        .collect();
+    if let Some(r) = reindexer {
+        r.restore(done.clone(), failed.clone());
+        for m in &waiting {
+            r.push(m.clone());
+        }
+    }
+    if !events.is_empty() {
+        tracing::info!(
+            found = seen.damage_of.len(),
+            repaired = done.len(),
+            failed = failed.len(),
+            waiting = waiting.len(),
+            pass,
+            "platform incident resumed from the state file"
+        );
+    }
+    Ok(())
+}
+
+/// What the rows of one answer share; see `PlatformSource::row_facts`.
+struct RowFacts {
+    position: HashMap<String, u64>,
+    error: HashMap<String, String>,
+    /// None: queued mail is not measured per mailbox (yet).
+    queued: Option<HashMap<String, u64>>,
+}
+
+impl Source for PlatformSource {
+    fn advance(&mut self, dt_seconds: f64) {
+        self.advances += 1;
+        self.compute(dt_seconds);
+    }
+
+    fn advances(&self) -> u64 {
+        self.advances
+    }
+
+    fn set_priority(&mut self, d: Arc<PriorityDecision>) -> Result<(), SourceError> {
+        let t = self
+            .tenant_index(&d.tenant_id)
+            .ok_or_else(|| SourceError::UnknownTenant(d.tenant_id.clone()))?;
+        {
+            let mut s = lock(&self.seen);
+            s.priorities[t] = (d.priority, d.rank);
+            let prio = s.priorities.clone();
+            // The sweep's unswept mailboxes and the repairs waiting both
+            // follow the war room's order.
+            s.sweep.reorder(&prio);
+            if let Some(r) = &self.reindexer {
+                let waiting = r.progress().queued;
+                r.reorder(reindex_order(&self.domain_to_tenant, &prio, &waiting));
+            }
+        }
+        self.priorities[t] = (d.priority, d.rank, Some(d));
+        self.compute(0.0);
+        Ok(())
+    }
+
+    fn overview(&self) -> Overview {
+        self.overview.clone()
+    }
+
+    fn tenants(&self) -> Vec<TenantRow> {
+        self.rows.clone()
+    }
+
+    fn tenant(&self, id: &str) -> Option<TenantRow> {
+        self.tenant_index(id)
+            .and_then(|i| self.rows.get(i).cloned())
+    }
+
+    fn contacts(&self, tenant_id: &str) -> Vec<String> {
+        self.tenant_index(tenant_id)
+            .map(|i| self.tenants[i].contacts.clone())
+            .unwrap_or_default()
+    }
+
+    fn changed_tenants(&self) -> Vec<TenantRow> {
+        self.changed.iter().map(|&i| self.rows[i].clone()).collect()
+    }
+
+    fn mailboxes(&self, q: &MailboxQuery) -> Result<Page<MailboxRow>, SourceError> {
+        let t = self
+            .tenant_index(&q.tenant_id)
+            .ok_or_else(|| SourceError::UnknownTenant(q.tenant_id.clone()))?;
+        let users = lock(&self.seen)
+            .users
+            .as_ref()
+            .and_then(|u| u.get(t).cloned())
+            .unwrap_or_default();
+        let f = self.row_facts();
+        let mut chosen: Vec<&String> = users
+            .iter()
+            .filter(|u| {
+                let st = self.states.get(*u).copied().unwrap_or(MailboxState::Ok);
+                if q.states.is_empty() {
+                    st != MailboxState::Ok
+                } else {
+                    q.states.contains(&st)
+                }
+            })
+            .collect();
+        if q.sort_by_eta {
+            let at = |u: &String| f.position.get(u).copied().unwrap_or(0);
+            chosen.sort_by_key(|u| (at(u) == 0, at(u)));
+        }
+        let total = chosen.len();
+        // Rows only for the page asked for.
+        let rows = chosen
+            .into_iter()
+            .skip(q.offset)
+            .take(q.limit)
+            .map(|u| self.row_of(u, t, &f))
+            .collect();
+        Ok(Page { rows, total })
+    }
+
+    fn lookup(&self, query: &str, limit: usize) -> Vec<LookupHit> {
+        let q = query.trim().to_lowercase();
+        let mut hits = Vec::new();
+        for (i, t) in self.tenants.iter().enumerate() {
+            let row = || self.rows.get(i).cloned().unwrap_or_default();
+            if t.id.to_lowercase() == q || t.name.to_lowercase().contains(&q) {
+                hits.push(LookupHit::Tenant(row()));
+            }
+            for d in t
+                .domains
+                .iter()
+                .filter(|d| d.to_lowercase().starts_with(&q))
+            {
+                hits.push(LookupHit::Domain {
+                    domain: d.clone(),
+                    tenant: row(),
+                });
+            }
+        }
+        hits.truncate(limit);
+        if hits.len() < limit {
+            let users = lock(&self.seen).users.clone().unwrap_or_default();
+            let f = self.row_facts();
+            let mailboxes = users.iter().enumerate().flat_map(|(t, list)| {
+                list.iter()
+                    .filter(|u| u.to_lowercase().starts_with(&q))
+                    .map(move |u| (t, u))
+            });
+            for (t, u) in mailboxes.take(limit - hits.len()) {
+                hits.push(LookupHit::Mailbox(self.row_of(u, t, &f)));
+            }
+        }
+        hits
+    }
+}

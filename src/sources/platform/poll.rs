@@ -1,0 +1,423 @@
+//! The platform's pollers: one task per backend (Dovecot's user list, the
+//! damage sweep, Postfix, Prometheus) and one that writes the incident's
+//! journal, so a slow or dead backend never delays another's figures.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+
+use super::{Damaged, Flow, Seen, lock, needs_repair, reindex_order};
+use crate::domain::Health;
+use crate::domain::incident::{Entry, Event, Observation};
+use crate::sources::dovecot::Doveadm;
+use crate::sources::postfix::{self, Liveness, PostfixStatus, Postqueue, QueueCounts, QueueFlow};
+use crate::sources::probe::{self, ProbeResult};
+use crate::sources::prometheus::{Prometheus, queries};
+use crate::sources::reindex::{Reindexer, Repairer};
+use crate::store::Store;
+
+/// Probe latencies kept for the p95 shown beside imap.
+const LATENCIES: usize = 200;
+/// Flow intervals kept for the queue's rates and drain ETA.
+const FLOWS: usize = 120;
+
+pub(super) struct Context {
+    pub tenants: Vec<super::TenantSpec>,
+    pub domain_to_tenant: std::collections::HashMap<String, usize>,
+    pub seen: Arc<Mutex<Seen>>,
+    pub reindexer: Option<Arc<Reindexer>>,
+    pub poll: Duration,
+}
+
+pub(super) struct Backends {
+    pub dovecot: Option<(Arc<Doveadm>, usize)>,
+    pub postqueue: Option<Postqueue>,
+    pub postfix_status: Option<PostfixStatus>,
+    pub prometheus: Option<Prometheus>,
+    pub store: Option<Box<dyn Store>>,
+}
+
+/// Starts every poller on `runtime`.
+pub(super) fn spawn(
+    ctx: Context,
+    b: Backends,
+    runtime: &tokio::runtime::Handle,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let ctx = Arc::new(ctx);
+    let mut tasks = Vec::new();
+    if let Some((client, per_poll)) = b.dovecot {
+        tasks.push(runtime.spawn(users(ctx.clone(), client.clone())));
+        tasks.push(runtime.spawn(sweep(ctx.clone(), client, per_poll)));
+    }
+    if b.postqueue.is_some() || b.postfix_status.is_some() {
+        tasks.push(runtime.spawn(postfix_loop(ctx.clone(), b.postqueue, b.postfix_status)));
+    }
+    if let Some(p) = b.prometheus {
+        tasks.push(runtime.spawn(prometheus_loop(ctx.clone(), p)));
+    }
+    tasks.push(runtime.spawn(journal(ctx, b.store)));
+    tasks
+}
+
+/// The user list per tenant domain, every poll.
+async fn users(ctx: Arc<Context>, client: Arc<Doveadm>) {
+    loop {
+        let mut users = vec![Vec::new(); ctx.tenants.len()];
+        let mut failed = None;
+        'tenants: for (i, t) in ctx.tenants.iter().enumerate() {
+            for d in &t.domains {
+                match client.users(&format!("*@{d}")).await {
+                    Ok(list) => users[i].extend(list.into_iter().map(|u| u.to_lowercase())),
+                    Err(e) => {
+                        failed = Some(e);
+                        break 'tenants;
+                    }
+                }
+            }
+            users[i].sort();
+            users[i].dedup();
+        }
+        {
+            let mut s = lock(&ctx.seen);
+            match failed {
+                Some(e) => s.dovecot.down(format!("listing users: {e}")),
+                None => {
+                    let n: usize = users.iter().map(Vec::len).sum();
+                    if s.users.as_ref() != Some(&users) {
+                        let prio = s.priorities.clone();
+                        s.sweep.set_users(&users, &prio);
+                        s.users = Some(users);
+                    }
+                    s.dovecot.ok(format!("{n} mailboxes listed"));
+                }
+            }
+        }
+        tokio::time::sleep(ctx.poll).await;
+    }
+}
+
+/// The damage sweep: one mailbox at a time, in the war room's order, at
+/// `per_poll` probes per poll interval at most; an outage pauses it (the
+/// mailbox is probed again when Dovecot answers), a pass done starts the
+/// next.
+async fn sweep(ctx: Arc<Context>, client: Arc<Doveadm>, per_poll: usize) {
+    let budget = ctx.poll.div_f64(per_poll.max(1) as f64);
+    let mut since = Instant::now();
+    loop {
+        let next = {
+            let s = &mut *lock(&ctx.seen);
+            if s.sweep.pass_done() {
+                let users = s.users.clone().unwrap_or_default();
+                let (pass, mailboxes) = s.sweep.next_pass(&users, &s.priorities);
+                tracing::info!(pass, mailboxes, "damage sweep: pass complete");
+                s.pending_events.push(Event {
+                    at: Utc::now(),
+                    entry: Entry::PassDone { pass, mailboxes },
+                });
+            }
+            s.sweep.next().map(|(t, u)| {
+                let previous = s
+                    .observations
+                    .get(&u)
+                    .and_then(|o| serde_json::from_str::<probe::Observation>(&o.data).ok());
+                (t, u, previous)
+            })
+        };
+        let Some((tenant, user, previous)) = next else {
+            tokio::time::sleep(ctx.poll).await;
+            since = Instant::now();
+            continue;
+        };
+        let started = Instant::now();
+        let result = probe::probe(&client, &user, previous.as_ref()).await;
+        let took = started.elapsed();
+        let now = Utc::now();
+        let mut repair = Vec::new();
+        {
+            let s = &mut *lock(&ctx.seen);
+            if let ProbeResult::Outage(e) = &result {
+                s.sweep.retry(tenant, user);
+                s.sweep.set_paused(format!("Dovecot unreachable ({e})"));
+                s.dovecot.down(format!("probing: {e}"));
+                drop(result);
+            } else {
+                s.sweep.set_paused("");
+                if s.dovecot.health == Health::Down {
+                    s.dovecot.ok("answering again".into());
+                }
+                if s.probe_latency_ms.len() == LATENCIES {
+                    s.probe_latency_ms.pop_front();
+                }
+                s.probe_latency_ms.push_back(took.as_secs_f64() * 1000.0);
+                if let Some(obs) = result.observation() {
+                    let o = Observation {
+                        data: serde_json::to_string(obs).unwrap_or_default(),
+                        at: Some(now),
+                    };
+                    s.observations.insert(user.clone(), o.clone());
+                    s.pending_obs.push((user.clone(), o));
+                }
+                match result {
+                    ProbeResult::Damaged { mut damage, .. } => {
+                        // A kind that needs a repair decides the state.
+                        damage.sort_by_key(|d| needs_repair(d.kind()));
+                        for d in damage {
+                            let kind = d.kind().to_string();
+                            let detail = d.to_string();
+                            tracing::info!(mailbox = %user, kind = %kind, "damage found: {detail}");
+                            s.sweep.found(&kind);
+                            s.pending_events.push(Event {
+                                at: now,
+                                entry: Entry::Found {
+                                    mailbox: user.clone(),
+                                    kind: kind.clone(),
+                                    detail: detail.clone(),
+                                },
+                            });
+                            if needs_repair(&kind) && !repair.contains(&user) {
+                                repair.push(user.clone());
+                            }
+                            s.add_damage(
+                                now,
+                                Damaged {
+                                    mailbox: user.clone(),
+                                    kind,
+                                    detail,
+                                },
+                            );
+                        }
+                    }
+                    ProbeResult::Failed(e) => {
+                        tracing::warn!(mailbox = %user, "probe could not tell: {e}");
+                    }
+                    ProbeResult::Healthy(_) | ProbeResult::UnknownUser | ProbeResult::Outage(_) => {
+                    }
+                }
+                if let Some(rate) = s.sweep.probed(since.elapsed().as_secs_f64()) {
+                    s.pending_events.push(Event {
+                        at: now,
+                        entry: Entry::Rate {
+                            job: "sweep".into(),
+                            per_second: rate,
+                        },
+                    });
+                }
+                s.revise_scope(now);
+            }
+        }
+        if !repair.is_empty() {
+            enqueue(&ctx, &client, repair);
+        }
+        if lock(&ctx.seen).dovecot.health == Health::Down {
+            tokio::time::sleep(ctx.poll).await;
+        } else {
+            // The rate budget: at most `per_poll` probes per poll.
+            tokio::time::sleep(budget.saturating_sub(took)).await;
+        }
+        since = Instant::now();
+    }
+}
+
+/// Queues damaged mailboxes for repair in the war room's order and makes
+/// sure the reindexer runs.
+fn enqueue(ctx: &Context, client: &Arc<Doveadm>, mailboxes: Vec<String>) {
+    let Some(r) = &ctx.reindexer else {
+        return;
+    };
+    for m in mailboxes {
+        r.push(m);
+    }
+    let prio = lock(&ctx.seen).priorities.clone();
+    let waiting = r.progress().queued;
+    r.reorder(reindex_order(&ctx.domain_to_tenant, &prio, &waiting));
+    let (r, repairer): (Arc<Reindexer>, Arc<dyn Repairer>) = (r.clone(), client.clone());
+    tokio::spawn(r.run(repairer));
+}
+
+/// Postfix: whether it runs (its own word, not the queue listing's), the
+/// queue per queue, domain and address, and the flow between polls.
+async fn postfix_loop(ctx: Arc<Context>, pq: Option<Postqueue>, status: Option<PostfixStatus>) {
+    let mut flow = QueueFlow::new();
+    loop {
+        let live = match &status {
+            Some(st) => Some(st.check().await),
+            None => None,
+        };
+        let polled = match &pq {
+            Some(pq) => Some(pq.poll().await),
+            None => None,
+        };
+        let now = Utc::now();
+        {
+            let mut s = lock(&ctx.seen);
+            s.postfix_running = live.as_ref().map(|l| match l {
+                Liveness::Running { .. } => (Health::Ok, l.to_string()),
+                Liveness::Stopped { said } => {
+                    (Health::Down, format!("Postfix is not running: {said}"))
+                }
+                Liveness::Error { why } => (Health::Unknown, why.clone()),
+            });
+            let mut problems = Vec::new();
+            if let Some((h, said)) = &s.postfix_running
+                && *h != Health::Ok
+            {
+                problems.push(said.clone());
+            }
+            match polled {
+                Some(Ok(msgs)) => {
+                    let counts = postfix::counts(&msgs);
+                    if let postfix::Flow::Measured(step) = flow.observe(now, &msgs) {
+                        if s.flows.len() == FLOWS {
+                            s.flows.pop_front();
+                        }
+                        s.flows.push_back(Flow {
+                            arrived: step.arrived,
+                            left: step.left,
+                            seconds: step.seconds,
+                        });
+                    }
+                    s.queued_per_domain = postfix::per_domain(&msgs);
+                    s.queued_per_address = postfix::per_address(&msgs).into_iter().collect();
+                    s.queue_at = Some(now);
+                    s.queue = Some(counts);
+                }
+                Some(Err(e)) => problems.push(format!("postqueue: {e}")),
+                None => {}
+            }
+            let total = s.queue.as_ref().map_or(0, QueueCounts::total);
+            if problems.is_empty() {
+                s.postfix.ok(format!("running · {total} messages queued"));
+            } else {
+                s.postfix.down(problems.join("; "));
+            }
+        }
+        tokio::time::sleep(ctx.poll).await;
+    }
+}
+
+/// Prometheus: targets up per job, and the queue by queue when Postfix is
+/// not read directly.
+async fn prometheus_loop(ctx: Arc<Context>, p: Prometheus) {
+    loop {
+        let up = p.query(queries::TARGETS_UP).await;
+        let depth = p.query(queries::QUEUE_DEPTH_BY_QUEUE).await;
+        let now = Utc::now();
+        {
+            let mut s = lock(&ctx.seen);
+            match up {
+                Ok(up) => {
+                    let mut jobs: std::collections::BTreeMap<String, (u64, u64)> =
+                        Default::default();
+                    for x in &up {
+                        let job = x.labels.get("job").cloned().unwrap_or_default();
+                        let e = jobs.entry(job).or_default();
+                        e.1 += 1;
+                        if x.value >= 1.0 {
+                            e.0 += 1;
+                        }
+                    }
+                    s.jobs = jobs.into_iter().map(|(j, (u, a))| (j, u, a)).collect();
+                    let down: Vec<String> = s
+                        .jobs
+                        .iter()
+                        .filter(|(_, u, a)| u < a)
+                        .map(|(j, u, a)| format!("{j} {u}/{a}"))
+                        .collect();
+                    let all: u64 = s.jobs.iter().map(|j| j.2).sum();
+                    let ok: u64 = s.jobs.iter().map(|j| j.1).sum();
+                    let mut msg = format!("{ok} of {all} targets up");
+                    if !down.is_empty() {
+                        msg.push_str(&format!(" (down: {})", down.join(", ")));
+                    }
+                    // Without Postfix read directly, the queue comes from here.
+                    if !s.postfix_configured {
+                        match depth {
+                            Ok(depth) => {
+                                let mut q = QueueCounts::default();
+                                for x in depth {
+                                    let n = if x.value.is_finite() {
+                                        x.value.max(0.0) as u64
+                                    } else {
+                                        0
+                                    };
+                                    q.add(x.labels.get("queue").map_or("", String::as_str), n);
+                                }
+                                s.queue = Some(q);
+                                s.queue_at = Some(now);
+                            }
+                            Err(e) => msg.push_str(&format!("; queue query: {e}")),
+                        }
+                    }
+                    s.prometheus.ok(msg);
+                }
+                Err(e) => s.prometheus.down(e.to_string()),
+            }
+        }
+        tokio::time::sleep(ctx.poll).await;
+    }
+}
+
+/// Writes what was learnt to the store once per poll: findings, scope
+/// revisions, rate samples, passes, baselines, and the reindexer's repairs
+/// and failures since the last write.
+async fn journal(ctx: Arc<Context>, store: Option<Box<dyn Store>>) {
+    let store = store.map(|s| Arc::new(Mutex::new(s)));
+    let (mut done_seen, mut failed_seen) = ctx.reindexer.as_ref().map_or((0, 0), |r| {
+        let p = r.progress();
+        (p.done.len(), p.failed.len())
+    });
+    loop {
+        tokio::time::sleep(ctx.poll).await;
+        let now = Utc::now();
+        let mut repairs = Vec::new();
+        if let Some(r) = &ctx.reindexer {
+            let p = r.progress();
+            for m in p.done.iter().skip(done_seen) {
+                tracing::info!(mailbox = %m, "repaired");
+                repairs.push(Event {
+                    at: now,
+                    entry: Entry::Repaired { mailbox: m.clone() },
+                });
+            }
+            for (m, why) in p.failed.iter().skip(failed_seen) {
+                tracing::warn!(mailbox = %m, "repair failed: {why}");
+                repairs.push(Event {
+                    at: now,
+                    entry: Entry::Failed {
+                        mailbox: m.clone(),
+                        why: why.clone(),
+                    },
+                });
+            }
+            (done_seen, failed_seen) = (p.done.len(), p.failed.len());
+        }
+        let (mut events, obs) = {
+            let mut s = lock(&ctx.seen);
+            s.revise_scope(now);
+            (
+                std::mem::take(&mut s.pending_events),
+                std::mem::take(&mut s.pending_obs),
+            )
+        };
+        events.extend(repairs);
+        let Some(store) = &store else {
+            continue;
+        };
+        if events.is_empty() && obs.is_empty() {
+            continue;
+        }
+        let store = store.clone();
+        let written = tokio::task::spawn_blocking(move || {
+            let mut st = store.lock().unwrap_or_else(|e| e.into_inner());
+            st.journal_append(&events)?;
+            st.observations_put(&obs)
+        })
+        .await;
+        match written {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!("incident journal not written: {e}"),
+            Err(e) => tracing::error!("incident journal task failed: {e}"),
+        }
+    }
+}
