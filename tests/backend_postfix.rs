@@ -5,7 +5,9 @@
 //! every recipient domain is relayed through the deferred `smtp` transport,
 //! so it stays queued. The test then reads the queue with
 //! `Postqueue::poll` (`postqueue -c DIR -j`) while moving the mail between
-//! queues with `postsuper`.
+//! queues with `postsuper`, feeds the polls to `QueueFlow`, delivers one
+//! domain to an aiosmtpd sink, and checks liveness with `postfix status`
+//! across `postfix stop` and start.
 
 #[path = "fixtures/backends/daemons.rs"]
 mod daemons;
@@ -14,9 +16,10 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use daemons::{Postfix, require};
+use daemons::{Postfix, SmtpSink, require};
 use warroom::sources::postfix::{
-    Liveness, PostfixStatus, Postqueue, QueueCounts, QueuedMessage, counts, per_domain,
+    Flow, FlowStep, Liveness, PostfixStatus, Postqueue, QueueCounts, QueueFlow, QueuedMessage,
+    counts, per_address, per_domain,
 };
 
 /// Polls until `done` holds for the queue, or panics after `limit` with the
@@ -277,5 +280,183 @@ async fn postfix_status_with_a_missing_config_dir_cannot_tell_rather_than_stoppe
     assert!(
         matches!(&got, Liveness::Error { why } if why.contains(&missing.join("main.cf").display().to_string())),
         "{got:?}"
+    );
+}
+
+/// The queue as polled now, fed to the flow tracker.
+async fn observe(pq: &Postqueue, flow: &mut QueueFlow) -> (Vec<QueuedMessage>, Flow) {
+    let msgs = pq.poll().await.expect("postqueue -j");
+    let step = flow.observe(Utc::now(), &msgs);
+    (msgs, step)
+}
+
+fn measured(flow: Flow, when: &str) -> FlowStep {
+    match flow {
+        Flow::Measured(step) => step,
+        Flow::NotMeasuredYet => panic!("{when}: the flow is still not measured"),
+    }
+}
+
+fn id_for(msgs: &[QueuedMessage], address: &str) -> String {
+    msgs.iter()
+        .find(|m| m.recipients.iter().any(|r| r.address == address))
+        .map(|m| m.queue_id.clone())
+        .unwrap_or_else(|| panic!("no queued message for {address}: {msgs:?}"))
+}
+
+/// Arrivals and departures, per domain, as a console polling the queue
+/// would see them: new mail, mail moved between queues (no flow), mail
+/// deleted, and mail delivered to an SMTP server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_postfix_queue_flow_counts_arrivals_and_departures_per_domain() {
+    let mut pf = Postfix::start();
+    let pq =
+        Postqueue::new(pf.postqueue_command(), Duration::from_secs(10)).expect("valid command");
+    let mut flow = QueueFlow::new();
+
+    // Mail already held when the console starts: no flow yet.
+    pf.sendmail("ops@warroom.test", &["s1@acme.test"], "seed acme");
+    pf.sendmail("ops@warroom.test", &["s2@globex.test"], "seed globex");
+    poll_until(&pq, &pf, Duration::from_secs(20), "2 deferred", |m| {
+        counts(m).deferred == 2
+    })
+    .await;
+    let (_, first) = observe(&pq, &mut flow).await;
+    assert_eq!(first, Flow::NotMeasuredYet);
+
+    // Five more arrive.
+    pf.sendmail("ops@warroom.test", &["n1@acme.test"], "acme");
+    pf.smtp("ops@warroom.test", &["n2@acme.test"], "acme over SMTP");
+    pf.sendmail("ops@warroom.test", &["n3@globex.test"], "globex");
+    pf.smtp("ops@warroom.test", &["n4@initech.test"], "initech");
+    pf.sendmail(
+        "ops@warroom.test",
+        &["n5@acme.test", "n5@globex.test"],
+        "two tenants",
+    );
+    poll_until(&pq, &pf, Duration::from_secs(20), "7 deferred", |m| {
+        counts(m).deferred == 7
+    })
+    .await;
+    let (msgs, step) = observe(&pq, &mut flow).await;
+    let step = measured(step, "after 5 new messages");
+    assert_eq!((step.arrived, step.left, step.missing), (5, 0, 0));
+    assert_eq!(
+        step.arrived_per_domain,
+        domains(&[("acme.test", 3), ("globex.test", 2), ("initech.test", 1)])
+    );
+    assert!(step.seconds > 0.0);
+
+    // Held and released: the same messages, no flow. (A message can be
+    // missing from one scan while it moves; that is not a departure.)
+    pf.postsuper(&["-h", "ALL"]);
+    poll_until(&pq, &pf, Duration::from_secs(10), "7 held", |m| {
+        counts(m).hold == 7
+    })
+    .await;
+    let (_, step) = observe(&pq, &mut flow).await;
+    let step = measured(step, "after hold");
+    assert_eq!((step.arrived, step.left), (0, 0));
+    pf.postsuper(&["-H", "ALL"]);
+    poll_until(&pq, &pf, Duration::from_secs(10), "7 released", |m| {
+        counts(m).hold == 0 && m.len() == 7
+    })
+    .await;
+    let (_, step) = observe(&pq, &mut flow).await;
+    let step = measured(step, "after release");
+    assert_eq!((step.arrived, step.left), (0, 0));
+
+    // Two deleted: missing from the next poll, counted as left at the one
+    // after (a message missing from one scan only may just have moved).
+    pf.postsuper(&["-d", &id_for(&msgs, "n3@globex.test")]);
+    pf.postsuper(&["-d", &id_for(&msgs, "n4@initech.test")]);
+    poll_until(&pq, &pf, Duration::from_secs(10), "5 left after -d", |m| {
+        m.len() == 5
+    })
+    .await;
+    let (_, step) = observe(&pq, &mut flow).await;
+    let step = measured(step, "after postsuper -d");
+    assert_eq!((step.arrived, step.left), (0, 0));
+    assert!(step.missing >= 2, "{step:?}");
+    let (_, step) = observe(&pq, &mut flow).await;
+    let step = measured(step, "a poll later");
+    assert_eq!((step.arrived, step.left), (0, 2));
+    assert_eq!(
+        step.left_per_domain,
+        domains(&[("globex.test", 1), ("initech.test", 1)])
+    );
+
+    // acme.test is delivered to an SMTP server; the rest stays deferred.
+    // Restarted rather than reloaded: after a reload the old qmgr may still
+    // take the flush and route acme.test the old way (deferred for minutes).
+    let sink = SmtpSink::start();
+    pf.postconf(&[&format!(
+        "transport_maps = inline:{{acme.test=relay:[127.0.0.1]:{}}}",
+        sink.port
+    )]);
+    pf.stop();
+    pf.start_again();
+    pf.flush();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    // s1, n1, n2 and n5's acme copy.
+    while sink.received() < 4 {
+        assert!(
+            Instant::now() < deadline,
+            "the sink received {} of 4 messages; maillog:\n{}",
+            sink.received(),
+            daemons::tail(&pf.maillog, 4000)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let remaining = poll_until(&pq, &pf, Duration::from_secs(10), "2 queued", |m| {
+        m.len() == 2
+    })
+    .await;
+    // n5 stays for its globex recipient only.
+    assert_eq!(
+        per_address(&remaining),
+        domains(&[("n5@globex.test", 1), ("s2@globex.test", 1)])
+    );
+    let (_, step) = observe(&pq, &mut flow).await;
+    let step = measured(step, "after delivery");
+    assert_eq!((step.arrived, step.left), (0, 0));
+    assert!(step.missing >= 3, "{step:?}");
+    let (_, step) = observe(&pq, &mut flow).await;
+    let step = measured(step, "a poll after delivery");
+    assert_eq!((step.arrived, step.left), (0, 3));
+    assert_eq!(step.left_per_domain, domains(&[("acme.test", 3)]));
+    assert!(step.arrived_per_domain.is_empty());
+}
+
+/// Queued mail per mailbox, as the drill-down shows it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_postfix_queue_is_counted_per_mailbox() {
+    let pf = Postfix::start();
+    let pq =
+        Postqueue::new(pf.postqueue_command(), Duration::from_secs(10)).expect("valid command");
+    pf.sendmail("ops@warroom.test", &["Alice@Acme.test"], "one");
+    pf.sendmail(
+        "ops@warroom.test",
+        &["alice@acme.test", "bob@acme.test"],
+        "two",
+    );
+    // One address twice, in two cases: one message for that mailbox.
+    pf.smtp(
+        "ops@warroom.test",
+        &["carol@globex.test", "CAROL@Globex.test"],
+        "twice",
+    );
+    pf.smtp("ops@warroom.test", &["bob@ACME.test"], "three");
+    let msgs = poll_until(&pq, &pf, Duration::from_secs(20), "4 deferred", |m| {
+        counts(m).deferred == 4
+    })
+    .await;
+    assert_eq!(
+        per_address(&msgs),
+        domains(&[
+            ("alice@acme.test", 2),
+            ("bob@acme.test", 2),
+            ("carol@globex.test", 1)
+        ])
     );
 }

@@ -19,6 +19,12 @@
 //! member of the `postdrop` group (postqueue is set-gid `postdrop`); a
 //! non-default `-c CONFIG_DIR` must be listed in `alternate_config_directories`
 //! of the default `main.cf` unless the caller is root.
+//!
+//! As root, `postqueue` reads the queue directory itself and exits 0 while
+//! Postfix is stopped, so a queue listing is no sign of life:
+//! [`PostfixStatus`] checks liveness with `postfix status`. [`QueueFlow`]
+//! turns successive listings into arrivals and departures (per recipient
+//! domain); [`per_domain`] and [`per_address`] count what is queued.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Read;
