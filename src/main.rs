@@ -138,9 +138,10 @@ struct GatewayArgs {
     /// Address to serve gRPC on. Loopback by default.
     #[arg(long, default_value = "127.0.0.1:50051")]
     listen: SocketAddr,
-    /// Where facts come from.
-    #[arg(long, value_enum, default_value_t = SourceKind::Simulator)]
-    source: SourceKind,
+    /// Where facts come from [default: platform when the config has a
+    /// [platform] section, else simulator].
+    #[arg(long, value_enum)]
+    source: Option<SourceKind>,
     /// The war-room state file (priorities, audit) [default: server.state
     /// in the config, else $XDG_DATA_HOME/warroom/state.sqlite].
     #[arg(long, env = "WARROOM_STATE", value_name = "PATH")]
@@ -722,11 +723,18 @@ async fn gateway(args: GatewayArgs, cfg: Config, paths: Paths) -> anyhow::Result
         .page_listen
         .or_else(|| cfg.server.as_ref().and_then(|s| s.page_listen))
         .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
-    let feed = match args.source {
+    // A [platform] section means the platform: a gateway that silently ran
+    // the simulator beside a configured platform would mislead the war room.
+    let source = args.source.unwrap_or(if cfg.platform.is_some() {
+        SourceKind::Platform
+    } else {
+        SourceKind::Simulator
+    });
+    let feed = match source {
         SourceKind::Simulator => simulator_feed(&demo(&args.sim, &cfg)?).await?,
         SourceKind::Platform => platform_feed(&cfg, &state)?,
     };
-    let simulated = matches!(args.source, SourceKind::Simulator);
+    let simulated = matches!(source, SourceKind::Simulator);
     let gw = start_gateway(
         args.listen,
         feed,

@@ -119,10 +119,7 @@ async fn queued_mail_per_tenant_and_a_dead_backend_reach_the_console() {
         .find(|s| s.0 == "postfix")
         .expect("postfix listed");
     assert_eq!(postfix.1, pb::HealthStatus::Ok as i32, "{sources:?}");
-    assert!(
-        postfix.2.contains("1 for domains of no configured tenant"),
-        "{sources:?}"
-    );
+    assert!(postfix.2.contains("running"), "{sources:?}");
     // Prometheus on a closed port: a visible source state, not a crash.
     let prom = sources
         .iter()
@@ -199,9 +196,7 @@ async fn before_the_first_poll_every_figure_is_unknown() {
             tenants: vec![tenant("acme", "Acme Title", &["acme.test"])],
             dovecot: None,
             postfix_status: None,
-            postqueue: Some(
-                Postqueue::new(vec!["false".into()], Duration::from_secs(2)).unwrap(),
-            ),
+            postqueue: Some(Postqueue::new(vec!["false".into()], Duration::from_secs(2)).unwrap()),
             prometheus: Some(
                 Prometheus::new(&format!("http://127.0.0.1:{dead}"), Duration::from_secs(2))
                     .unwrap(),
@@ -230,23 +225,6 @@ async fn before_the_first_poll_every_figure_is_unknown() {
 #[path = "fixtures/backends/dovecot.rs"]
 mod dovecot_fixture;
 
-/// Garbage inside the INBOX's transaction log: Dovecot's next access fails
-/// with exit code 75 ("Corrupted transaction log file").
-fn corrupt_log(dc: &dovecot_fixture::Dovecot, user: &str) {
-    let log = dc.maildir(user).join("dovecot.index.log");
-    let mut bytes = std::fs::read(&log).unwrap_or_else(|e| panic!("{}: {e}", log.display()));
-    assert!(
-        bytes.len() > 80,
-        "a transaction log with records: {}",
-        bytes.len()
-    );
-    let end = bytes.len() - 8;
-    for b in &mut bytes[48..end] {
-        *b = 0xA5;
-    }
-    std::fs::write(&log, bytes).unwrap();
-}
-
 fn state_of(snap: &pb::WatchUpdate, tenant: &str) -> (u64, u64) {
     let t = snap
         .tenants
@@ -266,6 +244,18 @@ async fn damaged_mailboxes_are_found_and_repaired_in_priority_order() {
     let dc = dovecot_fixture::Dovecot::new("platform");
     dc.start();
     dc.seed_all();
+    // Damage in both tenants before the gateway starts, and Dovecot down
+    // until Globex is made P0: the sweep then meets Globex's mailboxes
+    // first, so they are found, and repaired, first.
+    for user in [
+        "alice@acme.test",
+        "bob@acme.test",
+        "erin@globex.test",
+        "grace@globex.test",
+    ] {
+        dc.corrupt_log(user);
+    }
+    dc.stop();
     let state = dc.dir.join("state.sqlite");
     let source = PlatformSource::start(
         PlatformConfig {
@@ -293,14 +283,10 @@ async fn damaged_mailboxes_are_found_and_repaired_in_priority_order() {
     .unwrap();
     let reindexer = source.reindexer().expect("a reindexer with Dovecot");
     let hub = Hub::new(Box::new(source), 1.0, 1.0);
-    let snap = until(&hub, "listed every user", |u| {
-        u.totals.as_ref().is_some_and(|t| t.mailboxes == 7)
-    })
-    .await;
-    assert_eq!(snap.tenants.iter().map(|t| t.mailboxes).sum::<u64>(), 7);
-    assert_eq!(state_of(&snap, "acme"), (0, 0));
-
-    // Globex first, then damage in both tenants.
+    // Before the first answer, nothing is claimed.
+    hub.tick();
+    let title = hub.snapshot().incident.unwrap().title;
+    assert!(!title.contains("no damaged mailbox found"), "{title}");
     hub.set_priority(
         warroom::gateway::hub::PriorityRequest {
             tenant_id: "globex".into(),
@@ -312,22 +298,18 @@ async fn damaged_mailboxes_are_found_and_repaired_in_priority_order() {
         "ana",
     )
     .unwrap();
-    for user in [
-        "alice@acme.test",
-        "bob@acme.test",
-        "erin@globex.test",
-        "grace@globex.test",
-    ] {
-        corrupt_log(&dc, user);
-    }
+    dc.start();
     let snap = until(&hub, "repaired all four", |u| {
         u.totals
             .as_ref()
             .is_some_and(|t| t.restored_mailboxes == 4 && t.affected_mailboxes == 0)
     })
     .await;
-    let sweep = snap.clusters[0].sweep.clone().expect("a sweep on a platform");
-    assert!(sweep.pass >= 2, "the damage came after the first pass: {sweep:?}");
+    let sweep = snap.clusters[0]
+        .sweep
+        .clone()
+        .expect("a sweep on a platform");
+    assert_eq!(sweep.found, 4, "{sweep:?}");
     assert_eq!(state_of(&snap, "acme"), (0, 2));
     assert_eq!(state_of(&snap, "globex"), (0, 2));
     let done = reindexer.progress().done;
@@ -354,7 +336,7 @@ async fn damaged_mailboxes_are_found_and_repaired_in_priority_order() {
         .tenants
         .iter()
         .find(|t| t.id == "acme")
-        .and_then(|t| t.states.clone())
+        .and_then(|t| t.states)
         .map(|s| s.resync_needed);
     assert_eq!(carol, Some(1), "a lost uidlist is a state of its own");
     let found = snap.clusters[0].sweep.as_ref().unwrap().found;
@@ -382,7 +364,11 @@ async fn damaged_mailboxes_are_found_and_repaired_in_priority_order() {
         "an outage of Dovecot shows in the incident state"
     );
     assert!(
-        snap.incident.as_ref().unwrap().title.contains("Dovecot unreachable"),
+        snap.incident
+            .as_ref()
+            .unwrap()
+            .title
+            .contains("Dovecot unreachable"),
         "{:?}",
         snap.incident
     );
@@ -505,7 +491,11 @@ fn the_console_shows_real_figures_from_the_platform() {
             .unwrap();
         let s = String::from_utf8_lossy(&out.stdout).into_owned();
         // Acme: 4 mailboxes, 3 queued; Globex: 3 mailboxes, 1 queued.
-        if s.contains("4 queued, none lost") && s.contains("source dovecot ● ok: 7 mailboxes") {
+        // No claim about losses that nothing measured.
+        if s.contains("4 queued (losses not measured)")
+            && s.contains("dovecot ● ok")
+            && s.contains("7 mailboxes listed")
+        {
             break s;
         }
         gw.assert_running();

@@ -285,7 +285,11 @@ fn render_health(f: &mut Frame, area: Rect, app: &App, wide: bool) {
     // leaves room for every source line below.
     let roles: Vec<ServiceRole> = ServiceRole::ALL
         .into_iter()
-        .filter(|r| clusters.iter().any(|c| c.services.iter().any(|s| s.role == *r)))
+        .filter(|r| {
+            clusters
+                .iter()
+                .any(|c| c.services.iter().any(|s| s.role == *r))
+        })
         .collect();
     let table_h = roles.len() as u16 + 1;
     let rows = roles.iter().map(|role| {
@@ -359,7 +363,11 @@ fn render_health(f: &mut Frame, area: Rect, app: &App, wide: bool) {
         let mut lines: Vec<Line> = if o.sources.len() <= room {
             o.sources.iter().map(source_line).collect()
         } else {
-            let bad: Vec<_> = o.sources.iter().filter(|s| s.health != Health::Ok).collect();
+            let bad: Vec<_> = o
+                .sources
+                .iter()
+                .filter(|s| s.health != Health::Ok)
+                .collect();
             let mut v = vec![Line::from(Span::styled(
                 clip(
                     &format!(

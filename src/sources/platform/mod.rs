@@ -726,7 +726,9 @@ impl PlatformSource {
                     .filter(|f| f.seconds > 0.0)
                     .map(|f| (f.left as f64 - f.arrived as f64) / f.seconds)
                     .collect();
-                if l <= a {
+                if l == 0.0 {
+                    EtaRange::unknown("nothing delivered in the last minute")
+                } else if l <= a {
                     EtaRange::unknown("arrivals keep up with deliveries")
                 } else {
                     let mut w = RateWindow::new(net.len().max(1));
@@ -792,10 +794,12 @@ impl PlatformSource {
                 .collect()
         };
         let prom_stale = s.prometheus.stale_reason("prometheus", now);
+        // (health, note) of the role's Prometheus jobs; Ok and no note when
+        // no job serves the role (nothing to add, nothing against it).
         let jobs_note = |role: ServiceRole| -> (Health, String) {
             let jobs = job_of(role);
             if jobs.is_empty() {
-                return (Health::Unknown, String::new());
+                return (Health::Ok, String::new());
             }
             let down: Vec<String> = jobs
                 .iter()
@@ -843,12 +847,12 @@ impl PlatformSource {
                     Some((h, said)) => (*h, said.clone()),
                     None => (Health::Unknown, "waiting for the first poll".into()),
                 }
+            } else if job_of(role).is_empty() {
+                // Nothing measures this role on this platform.
+                continue;
             } else {
                 (jh, jnote)
             };
-            if status == Health::Unknown && detail.is_empty() {
-                continue;
-            }
             out.push(ServiceHealth {
                 role,
                 status,

@@ -116,7 +116,7 @@ async fn sweep(ctx: Arc<Context>, client: Arc<Doveadm>, per_poll: usize) {
                     entry: Entry::PassDone { pass, mailboxes },
                 });
             }
-            s.sweep.next().map(|(t, u)| {
+            s.sweep.take_next().map(|(t, u)| {
                 let previous = s
                     .observations
                     .get(&u)

@@ -1,7 +1,7 @@
 //! The sweep: every mailbox of the platform probed for damage, at a rate
 //! that protects Dovecot (probing is I/O, and a probe may repair what it
 //! probes), tenants of higher priority first. Pure bookkeeping: the poller
-//! asks [`SweepPlan::next`] what to probe and reports back; the console
+//! asks [`SweepPlan::take_next`] what to probe and reports back; the console
 //! gets [`SweepPlan::summary`].
 //!
 //! Until a pass is complete, "no damage found" only means "none found so
@@ -107,7 +107,7 @@ impl SweepPlan {
 
     /// The next mailbox to probe, or None when this pass is done (call
     /// [`SweepPlan::next_pass`]) or there is nothing to sweep.
-    pub fn next(&mut self) -> Option<(usize, String)> {
+    pub fn take_next(&mut self) -> Option<(usize, String)> {
         let (t, u) = self.todo.pop_front()?;
         self.swept.insert(u.clone());
         Some((t, u))
@@ -235,10 +235,10 @@ mod tests {
         let mut p = SweepPlan::default();
         let default = [(Priority::P2, 0), (Priority::P2, 0)];
         p.set_users(&users(), &default);
-        assert_eq!(p.next().map(|x| x.1).as_deref(), Some("a1@a"));
+        assert_eq!(p.take_next().map(|x| x.1).as_deref(), Some("a1@a"));
         // `:prio b P0` during the sweep: b's unswept mailboxes go first.
         p.reorder(&[(Priority::P2, 0), (Priority::P0, 0)]);
-        let order: Vec<String> = std::iter::from_fn(|| p.next().map(|x| x.1)).collect();
+        let order: Vec<String> = std::iter::from_fn(|| p.take_next().map(|x| x.1)).collect();
         assert_eq!(order, ["b1@b", "b2@b", "b3@b", "a2@a"]);
         assert!(p.pass_done());
     }
@@ -253,7 +253,7 @@ mod tests {
         let many: Vec<Vec<String>> = vec![(0..100).map(|i| format!("u{i:03}@t")).collect()];
         p.set_users(&many, &[(Priority::P2, 0)]);
         for i in 0..40 {
-            p.next();
+            p.take_next();
             p.probed(0.1);
             if i % 10 == 0 {
                 p.found("corrupt_log");
@@ -276,10 +276,10 @@ mod tests {
     fn an_unreachable_probe_goes_back_to_the_front_and_a_pass_ends() {
         let mut p = SweepPlan::default();
         p.set_users(&users(), &[(Priority::P2, 0), (Priority::P2, 0)]);
-        let (t, u) = p.next().unwrap();
+        let (t, u) = p.take_next().unwrap();
         p.retry(t, u.clone());
-        assert_eq!(p.next().map(|x| x.1), Some(u));
-        while p.next().is_some() {}
+        assert_eq!(p.take_next().map(|x| x.1), Some(u));
+        while p.take_next().is_some() {}
         assert!(p.pass_done());
         assert_eq!(p.summary(Utc::now(), 0, "").state, "done");
         let (pass, n) = p.next_pass(&users(), &[(Priority::P2, 0), (Priority::P2, 0)]);
@@ -295,7 +295,7 @@ mod tests {
         let mut p = SweepPlan::default();
         let prio = [(Priority::P2, 0), (Priority::P2, 0)];
         p.set_users(&users(), &prio);
-        p.next();
+        p.take_next();
         let mut later = users();
         later[0].push("a3@a".into());
         later[1].retain(|u| u != "b3@b");
