@@ -345,7 +345,7 @@ fn render_health(f: &mut Frame, area: Rect, app: &App, wide: bool) {
         let source_line = |s: &crate::domain::SourceStatus| {
             let age = s
                 .last_success
-                .map(|t| format!(" {} ago", duration(app.clock - t)))
+                .map(|t| format!(" {} ago", duration(o.incident.now.unwrap_or(app.clock) - t)))
                 .unwrap_or_default();
             let msg = if s.message.is_empty() {
                 String::new()
