@@ -2,7 +2,8 @@
 //! down their implicit trie with an edit-distance band, score levels, and
 //! [`Catalog`] (tenant names and domains) with the level-by-level merge of
 //! tenants, domains and mailboxes. What an index keeps of its mailboxes is
-//! behind [`Mailboxes`].
+//! behind [`Mailboxes`]: explicit addresses ([`super::AddressIndex`]) or
+//! the simulator's computed ones.
 
 use std::collections::HashSet;
 

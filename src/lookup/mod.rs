@@ -5,9 +5,11 @@
 //! with the simulator's computed addresses, and a real platform answered
 //! the same query with a plain `starts_with` scan, so the demo and a
 //! platform disagreed on what `alcie.smith@acme` finds. Here the search is
-//! general and any source can feed it; the simulator keeps its own thin
-//! index (`sources::simulator::index`) over it, because its addresses are
-//! computed, not stored.
+//! general and any source feeds it: [`AddressIndex`] is built from explicit
+//! entries (tenant names, their domains, mailbox addresses) and rebuilt when
+//! a poll changes the user list; the simulator keeps its own thin index
+//! (`sources::simulator::index`) over the same engine, because its
+//! addresses are computed, not stored.
 //!
 //! How a search works (`engine.rs`):
 //!
@@ -38,4 +40,7 @@
 //!
 //! Measurements: docs/lookup-benchmark.md.
 
+mod address;
 pub(crate) mod engine;
+
+pub use address::{AddressIndex, Found, TenantEntry};

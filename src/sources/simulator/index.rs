@@ -771,6 +771,120 @@ mod tests {
         assert!(ix.heap_bytes() > 0);
     }
 
+    /// `n` queries near the simulator's addresses, without digits: cut
+    /// short, two letters swapped, one dropped or replaced, a domain or
+    /// local part alone (deterministic).
+    fn varied_queries(s: &Simulator, n: usize) -> Vec<String> {
+        let mut r = crate::sources::simulator::rng::Rng::new(7);
+        let mut below = |n: usize| (r.next_u64() % n as u64) as usize;
+        let all = all_addresses(s);
+        let mut out = Vec::new();
+        for i in 0..n {
+            let a = &all[below(all.len())];
+            let at = a.find('@').expect("an address");
+            let mut b = a.clone().into_bytes();
+            let len = b.len();
+            match i % 6 {
+                0 => b.truncate(1 + below(len)),
+                1 => b.swap(at - 1, at - 2),
+                2 => {
+                    b.remove(below(len));
+                }
+                3 => {
+                    let j = below(len);
+                    b[j] = b'a' + below(26) as u8;
+                    b.truncate(j + 1 + below(len - j));
+                }
+                4 => b = a.as_bytes()[at + 1..at + 2 + below(len - at - 1)].to_vec(),
+                _ => {
+                    b.truncate(at);
+                    b.remove(below(at));
+                }
+            }
+            let q = String::from_utf8(b).expect("ascii");
+            if !q.bytes().any(|c| c.is_ascii_digit()) {
+                out.push(q);
+            }
+        }
+        out
+    }
+
+    /// The general index fed with every address of the simulator, one by
+    /// one, answers like the simulator's own index (same hits, same order)
+    /// for queries without digits, where the simulator's number rule does
+    /// not apply.
+    #[test]
+    fn an_address_index_of_the_same_addresses_answers_alike() {
+        use crate::lookup::{AddressIndex, Found as AddressFound, TenantEntry};
+        let s = default_sim();
+        let domains: Vec<Vec<String>> = s
+            .tenants
+            .iter()
+            .map(|t| (0..t.domains).map(|d| t.domain(d)).collect())
+            .collect();
+        let entries: Vec<TenantEntry> = s
+            .tenants
+            .iter()
+            .zip(&domains)
+            .map(|(t, d)| TenantEntry {
+                name: &t.name,
+                domains: d,
+            })
+            .collect();
+        let addresses: Vec<(u32, String)> = (0..s.tenants.len())
+            .flat_map(|ti| (0..s.tenants[ti].count).map(move |j| (ti as u32, s.address(ti, j))))
+            .collect();
+        let ix = AddressIndex::build(&entries, addresses.iter().map(|(t, a)| (*t, a.as_str())));
+        let sim_text = |f: &Found| match f {
+            Hit::Mailbox(Mailbox { tenant, domain, k }) => {
+                let t = &s.tenants[*tenant as usize];
+                format!("{}@{}", names::local_part(*k), t.domain(*domain as u32))
+            }
+            Hit::Domain { tenant, domain } => format!("{domain} of {tenant}"),
+            Hit::Tenant(t) => format!("tenant {t}"),
+        };
+        let ix_text = |f: &AddressFound| match f {
+            AddressFound::Mailbox { mailbox, .. } => ix.address(*mailbox).to_string(),
+            AddressFound::Domain { tenant, domain } => format!("{domain} of {tenant}"),
+            AddressFound::Tenant(t) => format!("tenant {t}"),
+        };
+        let extra = varied_queries(s, 600);
+        for q in extra.iter().map(String::as_str).chain([
+            "a",
+            "al",
+            "alice",
+            "alice.smith",
+            "alice.smith@",
+            "alice.smith@a",
+            "alice.smith@acme-title",
+            "alcie.smith@acme-title.com",
+            "alice.smtih@acme-title",
+            "alice.smith@acme-titel.com",
+            "alcie.smith@acme-titel",
+            "bob.smiht@relief-without-borders.org",
+            "zoe.sm",
+            "kofi.",
+            "acme",
+            "acme-title",
+            "acme-titel.com",
+            "acmetitle.com",
+            "releif-without-borders.org",
+            "relief-with",
+            "title",
+            "escrow",
+            "acme titel & escrow",
+            "relief withuot borders",
+            "mallory.smith@ri",
+            "nobody@nowhere.example",
+        ]) {
+            for limit in [1, 20, 200] {
+                let want: Vec<String> = s.index.search(q, limit).iter().map(sim_text).collect();
+                let got: Vec<String> = ix.search(q, limit).iter().map(ix_text).collect();
+                assert_eq!(got, want, "{q:?} limit {limit}");
+            }
+        }
+    }
+
     #[test]
     fn limits_are_honoured() {
         let s = default_sim();
