@@ -22,9 +22,13 @@
 use std::collections::HashSet;
 
 use super::engine::{
-    Batch, Catalog, Hit, Mailboxes, NONE, Packed, Seg, Sorted, Top, fuzzy, partition,
+    Batch, Catalog, Hit, Mailboxes, NONE, Packed, Seg, Sorted, Spans, Top, fuzzy, partition,
 };
 
+/// Nodes the cached top of the local parts' trie may hold (24 bytes each):
+/// with a million local parts, walks through the top levels are most of
+/// the cost of a misspelling otherwise.
+const LOCALS_TOP_NODES: usize = 1 << 17;
 /// An address's domain number when it has no domain (`bob`).
 const NO_DOMAIN: u32 = u32::MAX;
 
@@ -71,30 +75,13 @@ pub struct AddressIndex {
     pos_domain: Vec<u32>,
     /// By mailbox id: its position.
     id_pos: Vec<u32>,
-    /// The distinct local parts, in order: local part `i` is the first
-    /// `local_len[i]` bytes (with the `@`) of the address at position
-    /// `local_start[i]`, and its addresses are the positions
+    /// The distinct local parts with their `@`, in order: local part `i`
+    /// is the text at `local_spans[i]` (the start of its first address),
+    /// and its addresses are the positions
     /// `local_start[i]..local_start[i + 1]`.
+    local_spans: Vec<(u32, u32)>,
     local_start: Vec<u32>,
-    local_len: Vec<u32>,
     locals_top: Top,
-}
-
-/// The local parts as a sorted set (see [`AddressIndex::local_start`]).
-struct Locals<'a> {
-    text: &'a Packed,
-    start: &'a [u32],
-    len: &'a [u32],
-}
-
-impl Sorted for Locals<'_> {
-    fn len(&self) -> usize {
-        self.len.len()
-    }
-
-    fn get(&self, i: usize) -> &[u8] {
-        &self.text.get(self.start[i] as usize)[..self.len[i] as usize]
-    }
 }
 
 /// Pushes `a` lowercased, with an `@` at the end if it has none.
@@ -188,8 +175,8 @@ impl AddressIndex {
 
         let domains = &catalog.domains;
         let mut pos_domain = Vec::with_capacity(text.len());
+        let mut local_spans: Vec<(u32, u32)> = Vec::new();
         let mut local_start = Vec::new();
-        let mut local_len = Vec::new();
         for p in 0..text.len() {
             let a = text.get(p);
             let at = a.iter().position(|&b| b == b'@').unwrap_or(a.len() - 1);
@@ -201,18 +188,20 @@ impl AddressIndex {
                 debug_assert_eq!(domains.get(i), d);
                 i as u32
             });
-            let new_local = match (local_start.last(), local_len.last()) {
-                (Some(&s), Some(&len)) => text.get(s as usize)[..len as usize] != a[..=at],
-                _ => true,
+            let local = &a[..=at];
+            let new_local = match local_spans.last() {
+                Some(&(s, e)) => text.text[s as usize..e as usize] != *local,
+                None => true,
             };
             if new_local {
+                let s = if p == 0 { 0 } else { text.ends[p - 1] };
+                local_spans.push((s, s + local.len() as u32));
                 local_start.push(p as u32);
-                local_len.push(at as u32 + 1);
             }
         }
         local_start.push(text.len() as u32);
+        local_spans.shrink_to_fit();
         local_start.shrink_to_fit();
-        local_len.shrink_to_fit();
 
         let mut index = AddressIndex {
             catalog,
@@ -221,19 +210,18 @@ impl AddressIndex {
             pos_tenant,
             pos_domain,
             id_pos,
+            local_spans,
             local_start,
-            local_len,
             locals_top: Top::default(),
         };
-        index.locals_top = Top::build(&index.locals());
+        index.locals_top = Top::build_within(&index.locals(), LOCALS_TOP_NODES);
         index
     }
 
-    fn locals(&self) -> Locals<'_> {
-        Locals {
-            text: &self.text,
-            start: &self.local_start,
-            len: &self.local_len,
+    fn locals(&self) -> Spans<'_> {
+        Spans {
+            text: &self.text.text,
+            spans: &self.local_spans,
         }
     }
 
@@ -279,7 +267,7 @@ impl AddressIndex {
                 + self.pos_domain.capacity()
                 + self.id_pos.capacity()
                 + self.local_start.capacity()
-                + self.local_len.capacity())
+                + 2 * self.local_spans.capacity())
             + self.locals_top.heap_bytes()
     }
 

@@ -70,14 +70,14 @@ impl Sorted for Packed {
     }
 }
 
-/// The text of tenant names from each word start to the end of the name:
-/// (start, end) in `text`.
-struct Words<'a> {
-    text: &'a [u8],
-    spans: &'a [(u32, u32)],
+/// Strings given as (start, end) in one text, in sorted order: the words
+/// of tenant names (each to the end of its name), local parts.
+pub(crate) struct Spans<'a> {
+    pub(crate) text: &'a [u8],
+    pub(crate) spans: &'a [(u32, u32)],
 }
 
-impl Sorted for Words<'_> {
+impl Sorted for Spans<'_> {
     fn len(&self) -> usize {
         self.spans.len()
     }
@@ -93,6 +93,8 @@ impl Sorted for Words<'_> {
 #[derive(Default)]
 pub(crate) struct Top {
     nodes: Vec<TopNode>,
+    /// Depths whose nodes list their children.
+    depth: usize,
 }
 
 #[derive(Clone, Copy)]
@@ -106,12 +108,23 @@ struct TopNode {
     count: u32,
 }
 
-/// Depths whose nodes list their children.
+/// Depths whose nodes list their children, at least.
 const TOP_DEPTH: usize = 3;
+/// At most (see [`Top::build_within`]).
+const TOP_MAX_DEPTH: usize = 8;
 const NO_TOP: u32 = u32::MAX;
 
 impl Top {
+    /// The top `TOP_DEPTH` levels.
     pub(crate) fn build<S: Sorted>(set: &S) -> Self {
+        Self::build_within(set, 0)
+    }
+
+    /// The top `TOP_DEPTH` levels, and more (up to `TOP_MAX_DEPTH`) while
+    /// they hold at most `max_nodes` nodes: for big sets, whose walks would
+    /// otherwise spend most of their time searching wide ranges far apart
+    /// in memory.
+    pub(crate) fn build_within<S: Sorted>(set: &S, max_nodes: usize) -> Self {
         let mut nodes = vec![TopNode {
             lo: 0,
             hi: set.len() as u32,
@@ -121,7 +134,8 @@ impl Top {
             count: 0,
         }];
         let mut level = 0..1;
-        for depth in 0..TOP_DEPTH {
+        let mut depth = 0;
+        while depth < TOP_MAX_DEPTH && (depth < TOP_DEPTH || nodes.len() < max_nodes) {
             let start = nodes.len();
             for t in level.clone() {
                 let (lo, hi) = (nodes[t].lo as usize, nodes[t].hi as usize);
@@ -147,9 +161,19 @@ impl Top {
                 n.children = first;
                 n.count = count;
             }
+            if depth >= TOP_DEPTH && nodes.len() > max_nodes {
+                // One level too many: back to the previous one.
+                nodes.truncate(start);
+                break;
+            }
             level = start..nodes.len();
+            depth += 1;
+            if level.is_empty() && depth >= TOP_DEPTH {
+                break; // No string is longer.
+            }
         }
-        Top { nodes }
+        nodes.shrink_to_fit();
+        Top { nodes, depth }
     }
 
     pub(crate) fn heap_bytes(&self) -> usize {
@@ -354,7 +378,11 @@ impl<S: Sorted> Walk<'_, S> {
                 self.budget -= 1;
                 let c = self.top.nodes[ci as usize];
                 if self.row(depth, c.byte, prev) <= self.maxd {
-                    let next = if depth + 1 < TOP_DEPTH { ci } else { NO_TOP };
+                    let next = if depth + 1 < self.top.depth {
+                        ci
+                    } else {
+                        NO_TOP
+                    };
                     self.node(c.lo as usize, c.hi as usize, depth + 1, c.byte, best, next);
                 }
             }
@@ -554,8 +582,8 @@ impl Catalog {
             + self.words_top.heap_bytes()
     }
 
-    fn words(&self) -> Words<'_> {
-        Words {
+    fn words(&self) -> Spans<'_> {
+        Spans {
             text: &self.names,
             spans: &self.words,
         }
@@ -764,7 +792,7 @@ mod tests {
     }
 
     /// Best score of every string of `set` by the walk, with and without
-    /// the cached top of the trie (both must agree).
+    /// the cached top of the trie, and with a deeper one (all must agree).
     fn walked(set: &Packed, q: &[u8], maxd: u16) -> Vec<u8> {
         let run = |top: &Top| {
             let mut best = vec![NONE; set.len()];
@@ -776,12 +804,10 @@ mod tests {
             best
         };
         let cached = run(&Top::build(set));
-        assert_eq!(
-            cached,
-            run(&Top::default()),
-            "{:?}",
-            String::from_utf8_lossy(q)
-        );
+        let q = String::from_utf8_lossy(q);
+        assert_eq!(cached, run(&Top::default()), "{q:?}");
+        assert_eq!(cached, run(&Top::build_within(set, 10_000)), "{q:?} deep");
+        assert_eq!(cached, run(&Top::build_within(set, 20)), "{q:?} cut");
         cached
     }
 
@@ -825,6 +851,25 @@ mod tests {
                     assert_eq!(got, want, "{q:?} maxd {maxd}");
                 }
             }
+        }
+    }
+
+    #[test]
+    fn a_top_grows_while_within_its_node_cap() {
+        let set = packed(&["abcdef", "abcdeg", "abcxyz", "abd", "b", "bcdefg"]);
+        let three = Top::build(&set);
+        assert_eq!(three.depth, TOP_DEPTH);
+        let deep = Top::build_within(&set, 1000);
+        assert_eq!(
+            deep.depth, 7,
+            "one level per byte of the longest string, and one empty"
+        );
+        // The fourth level would take it past the cap: three levels.
+        let cut = Top::build_within(&set, three.nodes.len() + 1);
+        assert_eq!(cut.depth, TOP_DEPTH);
+        assert_eq!(cut.nodes.len(), three.nodes.len());
+        for q in ["abcdeh", "abdx", "bcdfg", "acbdef"] {
+            let _ = walked(&set, q.as_bytes(), 2);
         }
     }
 
