@@ -116,6 +116,7 @@ impl AddressIndex {
     /// gives the same text. The domains are the tenants' and those of the
     /// addresses; a domain listed by no tenant belongs to the tenant of its
     /// first address, and of a domain two tenants list, the first tenant's.
+    /// Offsets are 32-bit: up to 4 GiB of address text.
     pub fn build<'a>(
         tenants: &[TenantEntry<'a>],
         mailboxes: impl IntoIterator<Item = (u32, &'a str)>,
