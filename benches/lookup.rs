@@ -12,6 +12,12 @@
 //! Run: `cargo bench --bench lookup` (about 1-2 minutes, most of it
 //! building the 5M simulator and sampling addresses).
 //!
+//! The group `address_index_1m` does the same for `lookup::AddressIndex`
+//! over 1,000,000 explicit (generated) addresses of 20,000 tenants, as a
+//! platform source would feed it, plus the time to build it:
+//! `cargo bench --bench lookup -- address_index` (the simulator is only
+//! built when one of its benchmarks runs).
+//!
 //! With `LOOKUP_GRPC=127.0.0.1:PORT` it is instead a load generator for a
 //! running gateway, with the console's own client (tonic): for each kind in
 //! `LOOKUP_KINDS` (exact,prefix,fuzzy) and each count in `LOOKUP_CLIENTS`
@@ -27,10 +33,12 @@
 mod common;
 use common::{mb, proc_status_kb};
 use std::hint::black_box;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, SamplingMode, criterion_group};
 use warroom::domain::MailboxState;
+use warroom::lookup::{AddressIndex, Found, TenantEntry};
 use warroom::sources::simulator::index::last_build_stats;
 use warroom::sources::simulator::{SimConfig, Simulator};
 use warroom::sources::{LookupHit, MailboxQuery, Source};
@@ -71,12 +79,63 @@ struct Query {
     want: Want,
 }
 
-fn hit_is(h: &LookupHit, w: &Want) -> bool {
-    match (h, w) {
-        (LookupHit::Mailbox(m), Want::Mailbox(a)) => m.address == *a,
-        (LookupHit::Domain { domain, .. }, Want::Domain(d)) => domain == d,
-        (LookupHit::Tenant(t), Want::Tenant(id)) => *t.id == **id,
-        _ => false,
+/// What `report` measures: a search (at most `LIMIT` hits), whether a hit
+/// is the wanted one, and how to show it.
+trait Searcher: Sync {
+    type Hit;
+    fn search(&self, q: &str) -> Vec<Self::Hit>;
+    fn is(&self, h: &Self::Hit, w: &Want) -> bool;
+    fn show(&self, h: &Self::Hit) -> String;
+}
+
+impl Searcher for Simulator {
+    type Hit = LookupHit;
+
+    fn search(&self, q: &str) -> Vec<LookupHit> {
+        self.lookup(q, LIMIT)
+    }
+
+    fn is(&self, h: &LookupHit, w: &Want) -> bool {
+        match (h, w) {
+            (LookupHit::Mailbox(m), Want::Mailbox(a)) => m.address == *a,
+            (LookupHit::Domain { domain, .. }, Want::Domain(d)) => domain == d,
+            (LookupHit::Tenant(t), Want::Tenant(id)) => *t.id == **id,
+            _ => false,
+        }
+    }
+
+    fn show(&self, h: &LookupHit) -> String {
+        match h {
+            LookupHit::Mailbox(m) => m.address.clone(),
+            LookupHit::Domain { domain, .. } => domain.clone(),
+            LookupHit::Tenant(t) => t.name.to_string(),
+        }
+    }
+}
+
+/// Tenants are wanted by number (`Want::Tenant("17")`).
+impl Searcher for AddressIndex {
+    type Hit = Found;
+
+    fn search(&self, q: &str) -> Vec<Found> {
+        AddressIndex::search(self, q, LIMIT)
+    }
+
+    fn is(&self, h: &Found, w: &Want) -> bool {
+        match (h, w) {
+            (Found::Mailbox { mailbox, .. }, Want::Mailbox(a)) => self.address(*mailbox) == a,
+            (Found::Domain { domain, .. }, Want::Domain(d)) => domain == d,
+            (Found::Tenant(t), Want::Tenant(id)) => t.to_string() == *id,
+            _ => false,
+        }
+    }
+
+    fn show(&self, h: &Found) -> String {
+        match h {
+            Found::Mailbox { mailbox, .. } => self.address(*mailbox).to_string(),
+            Found::Domain { domain, .. } => domain.clone(),
+            Found::Tenant(t) => format!("tenant {t}"),
+        }
     }
 }
 
@@ -185,29 +244,26 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 /// Every query of a kind once per round, timed one by one; then the same
 /// with two threads for throughput; and how often the wanted hit came back.
-fn report(sim: &Simulator, kind: &str, queries: &[Query]) {
+fn report<S: Searcher>(engine: &S, tag: &str, kind: &str, queries: &[Query]) {
     let mut times = Vec::new();
     let (mut first, mut top, mut results) = (0, 0, 0);
     for round in 0..3 {
         for q in queries {
             let t = Instant::now();
-            let hits = sim.lookup(&q.text, LIMIT);
+            let hits = engine.search(&q.text);
             times.push(t.elapsed());
             if round == 0 {
-                if kind == "fuzzy" && !hits.first().is_some_and(|h| hit_is(h, &q.want)) {
-                    let got = hits.first().map(|h| match h {
-                        LookupHit::Mailbox(m) => m.address.clone(),
-                        LookupHit::Domain { domain, .. } => domain.clone(),
-                        LookupHit::Tenant(t) => t.name.to_string(),
-                    });
+                let is = |h: &S::Hit| engine.is(h, &q.want);
+                if kind == "fuzzy" && !hits.first().is_some_and(is) {
+                    let got = hits.first().map(|h| engine.show(h));
                     eprintln!(
-                        "[lookup] {kind:<6} miss: {:?} came first for {:?}",
+                        "[{tag}] {kind:<6} miss: {:?} came first for {:?}",
                         got, q.text
                     );
                 }
                 results += hits.len();
-                first += hits.first().is_some_and(|h| hit_is(h, &q.want)) as usize;
-                top += hits.iter().any(|h| hit_is(h, &q.want)) as usize;
+                first += hits.first().is_some_and(is) as usize;
+                top += hits.iter().any(is) as usize;
             }
         }
     }
@@ -218,7 +274,7 @@ fn report(sim: &Simulator, kind: &str, queries: &[Query]) {
         .collect();
     slow.sort_by_key(|s| std::cmp::Reverse(s.0));
     for (t, q) in slow.iter().take(3) {
-        eprintln!("[lookup] {kind:<6} slow: {q:?} took {t:?}");
+        eprintln!("[{tag}] {kind:<6} slow: {q:?} took {t:?}");
     }
     times.sort();
     let per_thread = |threads: usize| {
@@ -229,7 +285,7 @@ fn report(sim: &Simulator, kind: &str, queries: &[Query]) {
                 s.spawn(|| {
                     for _ in 0..rounds {
                         for q in queries {
-                            black_box(sim.lookup(&q.text, LIMIT));
+                            black_box(engine.search(&q.text));
                         }
                     }
                 });
@@ -240,7 +296,7 @@ fn report(sim: &Simulator, kind: &str, queries: &[Query]) {
     let (one, two) = (per_thread(1), per_thread(2));
     let n = queries.len();
     eprintln!(
-        "[lookup] {kind:<6} {n} queries x3: p50 {:?}, p90 {:?}, p99 {:?}, max {:?}; \
+        "[{tag}] {kind:<6} {n} queries x3: p50 {:?}, p90 {:?}, p99 {:?}, max {:?}; \
          {one:.0} q/s on 1 thread, {two:.0} q/s on 2; {:.1} results per query; \
          wanted hit first {:.1}%, in the first {LIMIT} {:.1}%",
         percentile(&times, 0.5),
@@ -253,7 +309,10 @@ fn report(sim: &Simulator, kind: &str, queries: &[Query]) {
     );
 }
 
-fn lookup(c: &mut Criterion) {
+/// The 5M simulator, its sample of queries, and the reports above (once,
+/// when a benchmark of the group first runs: a filter that excludes them
+/// skips the minute of building).
+fn simulator_setup() -> (Simulator, Sample) {
     let before = proc_status_kb("VmHWM:");
     let t0 = Instant::now();
     let sim = Simulator::new(SimConfig {
@@ -299,24 +358,31 @@ fn lookup(c: &mut Criterion) {
         ("prefix", &s.prefix),
         ("fuzzy", &s.fuzzy),
     ] {
-        report(&sim, kind, qs);
+        report(&sim, "lookup", kind, qs);
     }
     for q in s.fuzzy.iter().take(5) {
         eprintln!("[lookup] e.g. fuzzy query {:?}", q.text);
     }
 
+    (sim, s)
+}
+
+fn lookup(c: &mut Criterion) {
+    let setup = OnceLock::new();
     let mut g = c.benchmark_group("lookup_100k_tenants_5m_mailboxes");
     g.sample_size(20)
         .sampling_mode(SamplingMode::Flat)
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(5));
-    for (kind, qs) in [
-        ("exact", &s.exact),
-        ("prefix", &s.prefix),
-        ("fuzzy", &s.fuzzy),
-    ] {
+    for kind in ["exact", "prefix", "fuzzy"] {
         let mut i = 0;
         g.bench_function(kind, |b| {
+            let (sim, s) = setup.get_or_init(simulator_setup);
+            let qs = match kind {
+                "exact" => &s.exact,
+                "prefix" => &s.prefix,
+                _ => &s.fuzzy,
+            };
             b.iter(|| {
                 i = (i + 1) % qs.len();
                 black_box(sim.lookup(&qs[i].text, LIMIT))
@@ -326,7 +392,231 @@ fn lookup(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, lookup);
+// ------------------------------------------------------- AddressIndex
+
+/// Explicit addresses for `AddressIndex` (pairs given; repeats are indexed
+/// once).
+const EXPLICIT: usize = 1_000_000;
+const EXPLICIT_TENANTS: usize = 20_000;
+const SYLLABLES: [&str; 32] = [
+    "an", "be", "ca", "da", "el", "fi", "go", "ha", "is", "jo", "ka", "li", "ma", "ne", "ol", "pa",
+    "qu", "ra", "si", "ta", "ul", "va", "we", "xi", "yo", "za", "ber", "con", "dor", "mar", "son",
+    "ton",
+];
+const ROLES: [&str; 8] = [
+    "info",
+    "admin",
+    "sales",
+    "support",
+    "billing",
+    "office",
+    "contact",
+    "postmaster",
+];
+
+/// A platform as a source would list it: tenants with names and domains,
+/// and (tenant, address) pairs.
+struct Platform {
+    names: Vec<String>,
+    domains: Vec<Vec<String>>,
+    mailboxes: Vec<(u32, String)>,
+}
+
+fn word(r: &mut Mix, syllables: usize) -> String {
+    (0..syllables)
+        .map(|_| SYLLABLES[r.below(SYLLABLES.len())])
+        .collect()
+}
+
+/// 20,000 tenants with one to three domains, and 1,000,000 addresses:
+/// `first.last` mostly, also `firstlast`, `f.last`, `first.last42` and
+/// role accounts; tenant sizes skewed (a few large, many small).
+fn platform() -> Platform {
+    let mut r = Mix(1999);
+    let kinds = [
+        "Labs",
+        "Group",
+        "& Sons",
+        "Title & Escrow",
+        "Foods",
+        "Clinic",
+        "Partners",
+        "Logistics",
+    ];
+    let tlds = ["com", "net", "org", "de", "co.uk", "nl"];
+    let mut names = Vec::new();
+    let mut domains = Vec::new();
+    for _ in 0..EXPLICIT_TENANTS {
+        let n = 2 + r.below(2);
+        let base = word(&mut r, n);
+        let kind = kinds[r.below(kinds.len())];
+        let mut name = base.clone();
+        name[..1].make_ascii_uppercase();
+        names.push(format!("{name} {kind}"));
+        let slug: String = kind
+            .chars()
+            .filter(char::is_ascii_alphabetic)
+            .collect::<String>()
+            .to_lowercase();
+        let mut d = vec![format!("{base}-{slug}.{}", tlds[r.below(tlds.len())])];
+        for _ in 0..r.below(3) {
+            d.push(format!("{base}.{}", tlds[r.below(tlds.len())]));
+        }
+        domains.push(d);
+    }
+    let mut mailboxes = Vec::with_capacity(EXPLICIT);
+    for _ in 0..EXPLICIT {
+        let t = r.below(EXPLICIT_TENANTS) * r.below(EXPLICIT_TENANTS) / EXPLICIT_TENANTS;
+        let n = 2 + r.below(2);
+        let (first, last) = (word(&mut r, 2), word(&mut r, n));
+        let local = match r.below(10) {
+            0..=5 => format!("{first}.{last}"),
+            6 => format!("{first}{last}"),
+            7 => format!("{}.{last}", &first[..1]),
+            8 => format!("{first}.{last}{}", 2 + r.below(98)),
+            _ => ROLES[r.below(ROLES.len())].to_string(),
+        };
+        let d = &domains[t];
+        mailboxes.push((t as u32, format!("{local}@{}", d[r.below(d.len())])));
+    }
+    Platform {
+        names,
+        domains,
+        mailboxes,
+    }
+}
+
+fn build_index(p: &Platform) -> AddressIndex {
+    let tenants: Vec<TenantEntry> = p
+        .names
+        .iter()
+        .zip(&p.domains)
+        .map(|(name, domains)| TenantEntry { name, domains })
+        .collect();
+    AddressIndex::build(&tenants, p.mailboxes.iter().map(|(t, a)| (*t, a.as_str())))
+}
+
+/// Queries like `sample` makes from the simulator's: exact addresses,
+/// prefixes (after the `@`, inside the domain or the local part, of a
+/// domain, of a tenant name) and one typo (local part, domain, both, a
+/// domain alone, a tenant name).
+fn explicit_sample(p: &Platform) -> Sample {
+    let mut r = Mix(2008);
+    let mut s = Sample {
+        exact: Vec::new(),
+        prefix: Vec::new(),
+        fuzzy: Vec::new(),
+    };
+    for n in 0..SAMPLE {
+        let (t, address) = &p.mailboxes[r.below(p.mailboxes.len())];
+        let name = p.names[*t as usize].to_lowercase();
+        let (local, domain) = address.split_once('@').expect("an address");
+        let mailbox = || Want::Mailbox(address.clone());
+        let tenant = || Want::Tenant(t.to_string());
+        s.exact.push(Query {
+            text: address.clone(),
+            want: mailbox(),
+        });
+        let (text, want) = match n % 4 {
+            0 => (
+                format!("{local}@{}", &domain[..(domain.len() / 2).max(1)]),
+                mailbox(),
+            ),
+            1 => (
+                address[..r.below(local.len().saturating_sub(2)) + 3].to_string(),
+                mailbox(),
+            ),
+            2 => (
+                domain[..(domain.len() * 2 / 3).max(1)].to_string(),
+                Want::Domain(domain.to_string()),
+            ),
+            _ => (name[..(name.len() * 2 / 3).max(1)].to_string(), tenant()),
+        };
+        s.prefix.push(Query { text, want });
+        let (text, want) = match n % 5 {
+            0 => (format!("{}@{domain}", misspell(local, &mut r)), mailbox()),
+            1 => (format!("{local}@{}", misspell(domain, &mut r)), mailbox()),
+            2 => (
+                format!("{}@{}", misspell(local, &mut r), misspell(domain, &mut r)),
+                mailbox(),
+            ),
+            3 => (misspell(domain, &mut r), Want::Domain(domain.to_string())),
+            _ => (misspell(&name, &mut r), tenant()),
+        };
+        s.fuzzy.push(Query { text, want });
+    }
+    s
+}
+
+/// The platform, its index built once (timed, with its size), the sample
+/// and the reports (once, when a benchmark of the group first runs).
+fn address_setup() -> (Platform, AddressIndex, Sample) {
+    let t0 = Instant::now();
+    let p = platform();
+    let domains: std::collections::HashSet<&String> = p.domains.iter().flatten().collect();
+    let bytes: usize = p.mailboxes.iter().map(|(_, a)| a.len()).sum();
+    eprintln!(
+        "[address_index] generated {EXPLICIT_TENANTS} tenants ({} distinct domains) / \
+         {EXPLICIT} addresses ({:.1} MB of text) in {:?}",
+        domains.len(),
+        bytes as f64 / 1048576.0,
+        t0.elapsed()
+    );
+    let before = proc_status_kb("VmHWM:");
+    let t0 = Instant::now();
+    let ix = build_index(&p);
+    let built = t0.elapsed();
+    let after = proc_status_kb("VmHWM:");
+    eprintln!(
+        "[address_index] built in {built:?}: {} distinct addresses, {:.1} MB of heap; \
+         peak RSS (VmHWM) {} before, {} after",
+        ix.mailboxes(),
+        ix.heap_bytes() as f64 / 1048576.0,
+        mb(before),
+        mb(after)
+    );
+    let s = explicit_sample(&p);
+    for (kind, qs) in [
+        ("exact", &s.exact),
+        ("prefix", &s.prefix),
+        ("fuzzy", &s.fuzzy),
+    ] {
+        report(&ix, "address_index", kind, qs);
+    }
+    (p, ix, s)
+}
+
+fn address_index(c: &mut Criterion) {
+    let setup = OnceLock::new();
+    let mut g = c.benchmark_group("address_index_1m");
+    g.sample_size(10)
+        .sampling_mode(SamplingMode::Flat)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(20));
+    g.bench_function("build", |b| {
+        let (p, _, _) = setup.get_or_init(address_setup);
+        b.iter(|| black_box(build_index(p)))
+    });
+    g.sample_size(20).measurement_time(Duration::from_secs(5));
+    for kind in ["exact", "prefix", "fuzzy"] {
+        let mut i = 0;
+        g.bench_function(kind, |b| {
+            let (_, ix, s) = setup.get_or_init(address_setup);
+            let qs = match kind {
+                "exact" => &s.exact,
+                "prefix" => &s.prefix,
+                _ => &s.fuzzy,
+            };
+            b.iter(|| {
+                i = (i + 1) % qs.len();
+                black_box(ix.search(&qs[i].text, LIMIT))
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, lookup, address_index);
 
 /// Lookup load on a running gateway over gRPC (see the module comment).
 fn grpc_load(addr: &str) {

@@ -8,5 +8,6 @@ pub mod console;
 pub mod domain;
 pub mod gateway;
 pub mod http;
+pub mod lookup;
 pub mod sources;
 pub mod store;

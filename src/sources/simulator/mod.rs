@@ -1350,12 +1350,12 @@ impl Source for Simulator {
         if let Some(ti) = self.tenant_index(&q) {
             return vec![LookupHit::Tenant(self.tenants[ti].row())];
         }
-        // Otherwise prefixes, then misspellings (see index.rs).
+        // Otherwise prefixes, then misspellings (see index.rs and src/lookup).
         self.index
             .search(&q, limit)
             .into_iter()
             .filter_map(|found| match found {
-                index::Found::Mailbox { tenant, domain, k } => {
+                index::Found::Mailbox(index::Mailbox { tenant, domain, k }) => {
                     let t = self.tenants.get(tenant as usize)?;
                     let j = k
                         .checked_mul(t.domains as u64)?
