@@ -312,6 +312,27 @@ async fn damaged_mailboxes_are_found_and_repaired_in_priority_order() {
     assert_eq!(sweep.found, 4, "{sweep:?}");
     assert_eq!(state_of(&snap, "acme"), (0, 2));
     assert_eq!(state_of(&snap, "globex"), (0, 2));
+
+    // One lookup engine: a platform answers exact, prefix and misspelled
+    // queries as the demo does (the index follows the user list).
+    let found = |q: &str| -> Vec<String> {
+        hub.view()
+            .source()
+            .lookup(q, 5)
+            .into_iter()
+            .map(|h| match h {
+                warroom::sources::LookupHit::Mailbox(m) => m.address,
+                warroom::sources::LookupHit::Domain { domain, .. } => domain,
+                warroom::sources::LookupHit::Tenant(t) => t.id.to_string(),
+            })
+            .collect()
+    };
+    assert_eq!(found("carol@acme.test"), ["carol@acme.test"], "exact");
+    assert_eq!(found("CAROL@ACME.TEST"), ["carol@acme.test"], "any case");
+    assert_eq!(found("fra")[0], "frank@globex.test", "prefix");
+    assert_eq!(found("frnak@globex.test")[0], "frank@globex.test", "a swap");
+    assert_eq!(found("globx.test")[0], "globex.test", "a misspelled domain");
+    assert_eq!(found("title"), ["acme"], "a word of a tenant's name");
     let done = reindexer.progress().done;
     let tenants_in_order: Vec<&str> = done.iter().map(|u| u.split('@').nth(1).unwrap()).collect();
     assert_eq!(

@@ -395,6 +395,7 @@ fn tenant(
         name: name.into(),
         contacts: contacts.iter().map(|c| c.to_string()).collect(),
         affected: rows.len() as u64,
+        resync_needed: 0,
         eta: EtaRange::at(at(12, 45), at(14, 30)),
     };
     (notice, rows)

@@ -176,7 +176,16 @@ impl Email {
                     "Estimated restoration for you: {}",
                     eta_text(&notice.eta)
                 );
-                if rows.len() as u64 != notice.affected {
+                if notice.resync_needed > 0 {
+                    let _ = writeln!(
+                        text,
+                        "Mailboxes that serve mail again but whose mail programs must resync: {} \
+                         (listed as resync_needed; a mail program may show old or missing mail \
+                         until the account is refreshed or removed and added again)",
+                        notice.resync_needed
+                    );
+                }
+                if rows.len() as u64 != notice.affected + notice.resync_needed {
                     let _ = writeln!(
                         text,
                         "(The list below has {} mailboxes: it was read a moment later.)",
@@ -273,7 +282,7 @@ enum Slice {
 fn slice_for(facts: &dyn Facts, tenant_id: &str) -> Slice {
     let Some(notice) = facts
         .tenant_notice(tenant_id)
-        .filter(|t| t.affected > 0 && t.tenant_id == tenant_id)
+        .filter(|t| t.concerned() && t.tenant_id == tenant_id)
     else {
         return Slice::NotAffected;
     };
@@ -652,6 +661,7 @@ mod tests {
             name: name.into(),
             contacts: contacts.iter().map(|c| c.to_string()).collect(),
             affected: 1,
+            resync_needed: 0,
             eta: EtaRange::unknown("measuring"),
         }
     }

@@ -109,12 +109,24 @@ pub struct TenantNotice {
     /// Its emergency contacts (e-mail addresses).
     pub contacts: Vec<String>,
     pub affected: u64,
+    /// Mailboxes that serve mail again but whose IMAP clients must resync
+    /// (a lost uidlist was rebuilt with a new UIDVALIDITY).
+    pub resync_needed: u64,
     pub eta: EtaRange,
+}
+
+impl TenantNotice {
+    /// The tenant has something to be told: mailboxes without service, or
+    /// mailboxes whose clients must resync.
+    pub fn concerned(&self) -> bool {
+        self.affected > 0 || self.resync_needed > 0
+    }
 }
 
 /// The live facts a channel may need, read from the gateway's source.
 pub trait Facts: Send + Sync {
-    /// Every tenant with at least one mailbox without service now.
+    /// Every tenant with at least one mailbox without service now, or one
+    /// whose IMAP clients must resync.
     fn affected_tenants(&self) -> Vec<TenantNotice>;
     /// One tenant, whether affected or not (None: unknown).
     fn tenant_notice(&self, tenant_id: &str) -> Option<TenantNotice> {

@@ -87,10 +87,10 @@ fn to_match(m: &pb::LookupMatch) -> Match {
                 address: Some(s(&row.address)),
                 domain: None,
                 tenant_id: s(&row.tenant_id),
-                tenant_name: None,
+                tenant_name: tenant.as_ref().map(|t| s(&t.name)),
                 state: row.state.map(|st| st.as_str().to_string()),
-                cluster: Some(s(&row.cluster_id)),
-                volume: Some(s(&row.volume)),
+                cluster: (!row.cluster_id.is_empty()).then(|| s(&row.cluster_id)),
+                volume: (!row.volume.is_empty()).then(|| s(&row.volume)),
                 reindex_position: (row.reindex_position > 0).then_some(row.reindex_position),
                 affected_mailboxes: None,
                 mailboxes: None,
@@ -201,13 +201,42 @@ pub fn describe_match(m: &Match, now: DateTime<Utc>) -> (Vec<String>, String) {
     let mut lines = Vec::new();
     if m.kind == "mailbox" {
         let state = m.state.as_deref().unwrap_or("unknown");
+        let mut whose = match &m.tenant_name {
+            Some(name) => format!("tenant {name} ({})", m.tenant_id),
+            None => format!("tenant {}", m.tenant_id),
+        };
+        if let Some(c) = &m.cluster {
+            whose.push_str(&format!(", cluster {}", c.to_uppercase()));
+        }
+        if let Some(v) = &m.volume {
+            whose.push_str(&format!(", {v}"));
+        }
         lines.push(format!(
-            "{}: {state} (tenant {}, cluster {}, {})",
+            "{}: {state} ({whose})",
             m.address.as_deref().unwrap_or("?"),
-            m.tenant_id,
-            m.cluster.as_deref().unwrap_or("?").to_uppercase(),
-            m.volume.as_deref().unwrap_or("?"),
         ));
+        if m.state.is_none() {
+            let why = m.last_error.as_deref().unwrap_or("not reported");
+            lines.push(format!("  state not known yet: {why}"));
+            lines.push(format!("  {queued}"));
+            return (
+                lines,
+                format!("This mailbox's state is not known yet ({why}); {queued}."),
+            );
+        }
+        if state == "resync_needed" {
+            lines.push("  has service; its IMAP clients must resync (UIDVALIDITY changed).".into());
+            if let Some(e) = &m.last_error {
+                lines.push(format!("  found: {e}"));
+            }
+            return (
+                lines,
+                format!(
+                    "This mailbox has service, but its mail programs must resync \
+                     (remove and re-add the account if they show old or missing mail); {queued}."
+                ),
+            );
+        }
         if matches!(state, "ok" | "restored") {
             lines.push("  has service now.".into());
             return (lines, format!("This mailbox has service again; {queued}."));
@@ -255,6 +284,7 @@ pub fn describe_match(m: &Match, now: DateTime<Utc>) -> (Vec<String>, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::MailboxState;
 
     #[test]
     fn bad_queries_say_why() {
@@ -267,5 +297,67 @@ mod tests {
         );
         assert!(check_query("a\u{1b}[2J").unwrap_err().contains("control"));
         assert!(check_query("alice.smith@acme-title.com").is_ok());
+    }
+
+    /// A mailbox row as a platform gateway sends it (no volume).
+    fn platform_match(state: Option<MailboxState>, last_error: &str) -> Match {
+        let m = pb::LookupMatch {
+            kind: pb::MatchKind::Mailbox as i32,
+            mailbox: Some(api::mailbox_to_pb(&crate::domain::MailboxRow {
+                address: "carol@acme.test".into(),
+                tenant_id: "acme".into(),
+                cluster_id: "main".into(),
+                state,
+                last_error: last_error.into(),
+                queued_messages: Some(2),
+                ..Default::default()
+            })),
+            tenant: Some(api::tenant_to_pb(&crate::domain::TenantRow {
+                id: "acme".into(),
+                name: "Acme Title".into(),
+                ..Default::default()
+            })),
+            ..Default::default()
+        };
+        to_match(&m)
+    }
+
+    #[test]
+    fn a_mailbox_answer_names_its_tenant_and_leaves_out_what_is_empty() {
+        let m = platform_match(Some(MailboxState::Restored), "");
+        assert_eq!(m.tenant_name.as_deref(), Some("Acme Title"));
+        let (lines, say) = describe_match(&m, Utc::now());
+        assert_eq!(
+            lines[0],
+            "carol@acme.test: restored (tenant Acme Title (acme), cluster MAIN)"
+        );
+        assert!(say.contains("2 messages queued"), "{say}");
+    }
+
+    #[test]
+    fn a_mailbox_not_probed_yet_is_not_called_ok_nor_affected() {
+        let m = platform_match(None, "not probed yet by the damage sweep");
+        let (lines, say) = describe_match(&m, Utc::now());
+        assert!(lines[0].contains(": unknown"), "{lines:?}");
+        assert!(say.contains("not known yet"), "{say}");
+        assert!(say.contains("not probed yet"), "{say}");
+        assert!(
+            !say.contains("affected") && !say.contains("has service"),
+            "{say}"
+        );
+    }
+
+    #[test]
+    fn a_mailbox_whose_clients_must_resync_says_so() {
+        let m = platform_match(
+            Some(MailboxState::ResyncNeeded),
+            "INBOX: UIDVALIDITY changed",
+        );
+        let (lines, say) = describe_match(&m, Utc::now());
+        assert!(lines.iter().any(|l| l.contains("must resync")), "{lines:?}");
+        assert!(
+            say.contains("has service") && say.contains("resync"),
+            "{say}"
+        );
     }
 }

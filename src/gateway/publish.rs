@@ -84,7 +84,7 @@ impl Facts for HubFacts<'_> {
         let src = view.source();
         src.tenants()
             .iter()
-            .filter(|t| t.affected() > 0)
+            .filter(|t| t.affected() > 0 || t.states.get(MailboxState::ResyncNeeded) > 0)
             .map(|t| notice(src, t))
             .collect()
     }
@@ -100,7 +100,12 @@ impl Facts for HubFacts<'_> {
     fn affected_mailboxes(&self, tenant_id: &str) -> Vec<MailboxRow> {
         let q = MailboxQuery {
             tenant_id: tenant_id.to_string(),
-            states: MailboxState::AFFECTED.to_vec(),
+            // Without service, and those whose clients must resync: both
+            // are in a tenant's notice.
+            states: MailboxState::AFFECTED
+                .into_iter()
+                .chain([MailboxState::ResyncNeeded])
+                .collect(),
             sort_by_eta: true,
             offset: 0,
             limit: usize::MAX,
@@ -121,6 +126,7 @@ fn notice(src: &dyn crate::sources::Source, t: &crate::domain::TenantRow) -> Ten
         tenant_id: t.id.to_string(),
         name: t.name.to_string(),
         affected: t.affected(),
+        resync_needed: t.states.get(MailboxState::ResyncNeeded),
         eta: t.eta.clone(),
     }
 }

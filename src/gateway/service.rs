@@ -184,6 +184,11 @@ fn lookup_answer(view: &SourceView<'_>, query: &str, limit: usize) -> pb::Lookup
         .map(|hit| match hit {
             LookupHit::Mailbox(m) => pb::LookupMatch {
                 kind: pb::MatchKind::Mailbox as i32,
+                // The owner too, so an answer can name the tenant.
+                tenant: view
+                    .source()
+                    .tenant(&m.tenant_id)
+                    .map(|t| api::tenant_to_pb(&t)),
                 mailbox: Some(api::mailbox_to_pb(&m)),
                 ..Default::default()
             },

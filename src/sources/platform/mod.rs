@@ -40,6 +40,7 @@ use crate::domain::incident::{Entry, Event, Observation};
 use crate::domain::priority::PriorityDecision;
 use crate::domain::scope::ScopeRevision;
 use crate::domain::*;
+use crate::lookup::{AddressIndex, Found, TenantEntry};
 use crate::store::Store;
 
 /// One tenant of the platform, from the gateway's config.
@@ -140,11 +141,51 @@ struct Flow {
     seconds: f64,
 }
 
+/// The lookup index over the listed users, rebuilt when the list changes
+/// (the same engine the simulator's lookup uses: exact, prefix and
+/// misspelled queries answer alike on a platform and in the demo).
+struct Lookup {
+    index: AddressIndex,
+    /// Mailbox id → (tenant, address).
+    mailboxes: Vec<(usize, String)>,
+    /// Address → tenant, for exact answers.
+    by_address: HashMap<String, usize>,
+}
+
+impl Lookup {
+    fn build(tenants: &[TenantSpec], users: &[Vec<String>]) -> Lookup {
+        let entries: Vec<TenantEntry<'_>> = tenants
+            .iter()
+            .map(|t| TenantEntry {
+                name: &t.name,
+                domains: &t.domains,
+            })
+            .collect();
+        let mailboxes: Vec<(usize, String)> = users
+            .iter()
+            .enumerate()
+            .flat_map(|(t, list)| list.iter().map(move |u| (t, u.clone())))
+            .collect();
+        let index = AddressIndex::build(
+            &entries,
+            mailboxes.iter().map(|(t, u)| (*t as u32, u.as_str())),
+        );
+        let by_address = mailboxes.iter().map(|(t, u)| (u.clone(), *t)).collect();
+        Lookup {
+            index,
+            mailboxes,
+            by_address,
+        }
+    }
+}
+
 /// What the pollers have seen, shared with `advance`.
 #[derive(Default)]
 struct Seen {
     /// Users per tenant index, sorted; None until the first listing.
     users: Option<Vec<Vec<String>>>,
+    /// Built from `users`.
+    lookup: Option<Arc<Lookup>>,
     /// Damage found, in the order found (a mailbox found again later is
     /// listed again).
     damaged: Vec<Damaged>,
@@ -879,9 +920,8 @@ impl PlatformSource {
         out
     }
 
-    /// Reindex positions, probe findings and queued mail per address, read
-    /// once for all the rows of one answer.
-    fn row_facts(&self) -> RowFacts {
+    /// Each waiting mailbox's 1-based place in the reindex order.
+    fn positions(&self) -> HashMap<String, u64> {
         let mut position = HashMap::new();
         if let Some(r) = &self.reindexer {
             let p = r.progress();
@@ -889,37 +929,51 @@ impl PlatformSource {
                 position.entry(u).or_insert(i as u64 + 1);
             }
         }
-        let s = lock(&self.seen);
-        let error = s
-            .damage_of
-            .iter()
-            .map(|(m, &i)| (m.clone(), s.damaged[i].detail.clone()))
-            .collect();
-        let queued =
-            (s.queue.is_some() && self.configured.postfix).then(|| s.queued_per_address.clone());
-        RowFacts {
-            position,
-            error,
-            queued,
-        }
+        position
     }
 
-    fn row_of(&self, m: &str, t: usize, f: &RowFacts) -> MailboxRow {
-        let state = self.states.get(m).copied().unwrap_or(MailboxState::Ok);
-        MailboxRow {
-            address: m.to_string(),
-            tenant_id: self.tenants[t].id.clone(),
-            cluster_id: "main".into(),
-            volume: String::new(),
-            state: Some(state),
-            reindex_position: f.position.get(m).copied().unwrap_or(0),
-            eta: self.rows.get(t).map(|r| r.eta.clone()).unwrap_or_default(),
-            queued_messages: f
-                .queued
-                .as_ref()
-                .map(|q| q.get(&m.to_lowercase()).copied().unwrap_or(0)),
-            last_error: f.error.get(m).cloned().unwrap_or_default(),
-        }
+    /// The rows of `picks` (tenant, address), reading what the pollers saw
+    /// once for all of them. A mailbox the sweep has not probed yet has no
+    /// state (unknown), not "ok".
+    fn rows_for(
+        &self,
+        picks: &[(usize, &str)],
+        position: &HashMap<String, u64>,
+    ) -> Vec<MailboxRow> {
+        let s = lock(&self.seen);
+        let queued_known = s.queue.is_some() && self.configured.postfix;
+        picks
+            .iter()
+            .map(|&(t, m)| {
+                let probed = s.observations.contains_key(m) || s.damage_of.contains_key(m);
+                let state = match self.states.get(m) {
+                    Some(st) => Some(*st),
+                    None if probed => Some(MailboxState::Ok),
+                    None => None,
+                };
+                let last_error = match s.damage_of.get(m) {
+                    Some(&i) => s.damaged[i].detail.clone(),
+                    None if !probed => "not probed yet by the damage sweep".into(),
+                    None => String::new(),
+                };
+                MailboxRow {
+                    address: m.to_string(),
+                    tenant_id: self.tenants[t].id.clone(),
+                    cluster_id: "main".into(),
+                    volume: String::new(),
+                    state,
+                    reindex_position: position.get(m).copied().unwrap_or(0),
+                    eta: self.rows.get(t).map(|r| r.eta.clone()).unwrap_or_default(),
+                    queued_messages: queued_known.then(|| {
+                        s.queued_per_address
+                            .get(&m.to_lowercase())
+                            .copied()
+                            .unwrap_or(0)
+                    }),
+                    last_error,
+                }
+            })
+            .collect()
     }
 
     fn tenant_index(&self, id: &str) -> Option<usize> {
@@ -1026,14 +1080,6 @@ fn replay(
     Ok(())
 }
 
-/// What the rows of one answer share; see `PlatformSource::row_facts`.
-struct RowFacts {
-    position: HashMap<String, u64>,
-    error: HashMap<String, String>,
-    /// None: queued mail is not measured per mailbox (yet).
-    queued: Option<HashMap<String, u64>>,
-}
-
 impl Source for PlatformSource {
     fn advance(&mut self, dt_seconds: f64) {
         self.advances += 1;
@@ -1097,7 +1143,7 @@ impl Source for PlatformSource {
             .as_ref()
             .and_then(|u| u.get(t).cloned())
             .unwrap_or_default();
-        let f = self.row_facts();
+        let position = self.positions();
         let mut chosen: Vec<&String> = users
             .iter()
             .filter(|u| {
@@ -1110,52 +1156,83 @@ impl Source for PlatformSource {
             })
             .collect();
         if q.sort_by_eta {
-            let at = |u: &String| f.position.get(u).copied().unwrap_or(0);
+            let at = |u: &String| position.get(u).copied().unwrap_or(0);
             chosen.sort_by_key(|u| (at(u) == 0, at(u)));
         }
         let total = chosen.len();
         // Rows only for the page asked for.
-        let rows = chosen
+        let page: Vec<(usize, &str)> = chosen
             .into_iter()
             .skip(q.offset)
             .take(q.limit)
-            .map(|u| self.row_of(u, t, &f))
+            .map(|u| (t, u.as_str()))
             .collect();
+        let rows = self.rows_for(&page, &position);
         Ok(Page { rows, total })
     }
 
     fn lookup(&self, query: &str, limit: usize) -> Vec<LookupHit> {
         let q = query.trim().to_lowercase();
-        let mut hits = Vec::new();
-        for (i, t) in self.tenants.iter().enumerate() {
-            let row = || self.rows.get(i).cloned().unwrap_or_default();
-            if t.id.to_lowercase() == q || t.name.to_lowercase().contains(&q) {
-                hits.push(LookupHit::Tenant(row()));
-            }
-            for d in t
-                .domains
-                .iter()
-                .filter(|d| d.to_lowercase().starts_with(&q))
-            {
-                hits.push(LookupHit::Domain {
-                    domain: d.clone(),
-                    tenant: row(),
-                });
-            }
+        if q.is_empty() || limit == 0 {
+            return Vec::new();
         }
-        hits.truncate(limit);
-        if hits.len() < limit {
-            let users = lock(&self.seen).users.clone().unwrap_or_default();
-            let f = self.row_facts();
-            let mailboxes = users.iter().enumerate().flat_map(|(t, list)| {
-                list.iter()
-                    .filter(|u| u.to_lowercase().starts_with(&q))
-                    .map(move |u| (t, u))
-            });
-            for (t, u) in mailboxes.take(limit - hits.len()) {
-                hits.push(LookupHit::Mailbox(self.row_of(u, t, &f)));
-            }
+        let row = |t: usize| self.rows.get(t).cloned().unwrap_or_default();
+        let lookup = lock(&self.seen).lookup.clone();
+        // An exact address, domain or tenant id is an answer, not a search.
+        if let Some(&t) = lookup.as_ref().and_then(|l| l.by_address.get(&q)) {
+            let rows = self.rows_for(&[(t, &q)], &self.positions());
+            return rows.into_iter().map(LookupHit::Mailbox).collect();
         }
-        hits
+        if let Some(&t) = self.domain_to_tenant.get(&q) {
+            return vec![LookupHit::Domain {
+                domain: q,
+                tenant: row(t),
+            }];
+        }
+        if let Some(t) = self.tenants.iter().position(|t| t.id.to_lowercase() == q) {
+            return vec![LookupHit::Tenant(row(t))];
+        }
+        // Otherwise prefixes, then misspellings (src/lookup). Before the
+        // first user listing only tenants and their domains are known.
+        let built;
+        let l = match &lookup {
+            Some(l) => l.as_ref(),
+            None => {
+                built = Lookup::build(&self.tenants, &[]);
+                &built
+            }
+        };
+        let found = l.index.search(&q, limit);
+        let picks: Vec<(usize, &str)> = found
+            .iter()
+            .filter_map(|f| match f {
+                Found::Mailbox { mailbox, .. } => l
+                    .mailboxes
+                    .get(*mailbox as usize)
+                    .map(|(t, u)| (*t, u.as_str())),
+                _ => None,
+            })
+            .collect();
+        let mut rows = if picks.is_empty() {
+            Vec::new()
+        } else {
+            self.rows_for(&picks, &self.positions())
+        }
+        .into_iter();
+        found
+            .into_iter()
+            .filter_map(|f| match f {
+                Found::Mailbox { mailbox, .. } => {
+                    l.mailboxes.get(mailbox as usize)?;
+                    rows.next().map(LookupHit::Mailbox)
+                }
+                Found::Domain { tenant, domain } => Some(LookupHit::Domain {
+                    domain,
+                    tenant: row(tenant as usize),
+                }),
+                Found::Tenant(t) => Some(LookupHit::Tenant(row(t as usize))),
+            })
+            .take(limit)
+            .collect()
     }
 }

@@ -62,6 +62,7 @@ pub(super) fn spawn(
 
 /// The user list per tenant domain, every poll.
 async fn users(ctx: Arc<Context>, client: Arc<Doveadm>) {
+    let mut changed: Option<Vec<Vec<String>>> = None;
     loop {
         let mut users = vec![Vec::new(); ctx.tenants.len()];
         let mut failed = None;
@@ -87,10 +88,21 @@ async fn users(ctx: Arc<Context>, client: Arc<Doveadm>) {
                     if s.users.as_ref() != Some(&users) {
                         let prio = s.priorities.clone();
                         s.sweep.set_users(&users, &prio);
-                        s.users = Some(users);
+                        s.users = Some(users.clone());
+                        changed = Some(users);
                     }
                     s.dovecot.ok(format!("{n} mailboxes listed"));
                 }
+            }
+        }
+        // The lookup index follows the user list, built outside the lock
+        // (about 0.8 s per million addresses).
+        if let Some(users) = changed.take() {
+            let tenants = ctx.tenants.clone();
+            match tokio::task::spawn_blocking(move || super::Lookup::build(&tenants, &users)).await
+            {
+                Ok(l) => lock(&ctx.seen).lookup = Some(Arc::new(l)),
+                Err(e) => tracing::error!("lookup index not built: {e}"),
             }
         }
         tokio::time::sleep(ctx.poll).await;
