@@ -186,6 +186,55 @@ async fn queued_mail_per_tenant_and_a_dead_backend_reach_the_console() {
     gw.stop().await;
 }
 
+/// A Dovecot that accepts and never answers (a hung or very slow one) does
+/// not hold back the queue figures: each backend has its own poller.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_dovecot_does_not_delay_the_queue_figures() {
+    let pf = daemons::Postfix::start();
+    pf.sendmail("s@example.test", &["a@acme.test"], "m");
+    let hung = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let client = warroom::sources::dovecot::Doveadm::new(
+        &format!("http://{}", hung.local_addr().unwrap()),
+        "key",
+        Duration::from_secs(300),
+    )
+    .unwrap();
+    let source = PlatformSource::start(
+        PlatformConfig {
+            name: "Test platform".into(),
+            tenants: vec![tenant("acme", "Acme Title", &["acme.test"])],
+            dovecot: Some(warroom::sources::platform::DovecotSpec {
+                client,
+                probes_per_poll: 10,
+                limits: Default::default(),
+            }),
+            postfix_status: None,
+            postqueue: Some(
+                Postqueue::new(pf.postqueue_command(), Duration::from_secs(10)).unwrap(),
+            ),
+            prometheus: None,
+            poll: Duration::from_millis(200),
+            store: None,
+        },
+        &tokio::runtime::Handle::current(),
+    )
+    .unwrap();
+    let hub = Hub::new(Box::new(source), 1.0, 1.0);
+    let snap = until(&hub, "read the queue", |u| {
+        u.totals
+            .as_ref()
+            .is_some_and(|t| t.queued_messages == Some(1))
+    })
+    .await;
+    let dovecot = snap.sources.iter().find(|s| s.name == "dovecot").unwrap();
+    assert_eq!(
+        dovecot.health,
+        pb::HealthStatus::Unknown as i32,
+        "Dovecot has not answered, and the queue did not wait for it: {dovecot:?}"
+    );
+    assert_eq!(dovecot.message, "waiting for the first poll");
+}
+
 /// Before any poll answered, nothing is shown as 0, ok or "none lost".
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn before_the_first_poll_every_figure_is_unknown() {
@@ -438,6 +487,147 @@ async fn damaged_mailboxes_are_found_and_repaired_in_priority_order() {
     assert!(r.revisions.len() >= revisions, "scope history kept: {r:?}");
 }
 
+/// `warroom gateway` (the real binary) on the config in `dir`, with `env`;
+/// the config's `[platform]` selects the platform by itself.
+fn spawn_gateway(dir: &std::path::Path, env: &[(&str, &str)]) -> (daemons::ChildGuard, u16) {
+    let port = daemons::free_port();
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_warroom"));
+    c.args([
+        "gateway",
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+        "--page-listen",
+        "127.0.0.1:0",
+    ])
+    .env("WARROOM_CONFIG", dir.join("gateway.toml"))
+    .env("XDG_DATA_HOME", dir)
+    .env("WARROOM_LOG", "warn");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let gw = daemons::ChildGuard::spawn("warroom gateway", c, dir.join("gateway.log"));
+    (gw, port)
+}
+
+/// `warroom snapshot` (the console's own drawing) of the gateway on `port`,
+/// 120x30, taken again until `done` holds (30 s at most).
+fn screen_until(
+    gw: &mut daemons::ChildGuard,
+    port: u16,
+    dir: &std::path::Path,
+    what: &str,
+    done: impl Fn(&str) -> bool,
+) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_warroom"))
+            .args([
+                "snapshot",
+                "--gateway",
+                &format!("http://127.0.0.1:{port}"),
+                "--width",
+                "120",
+                "--height",
+                "30",
+            ])
+            .env("XDG_CONFIG_HOME", dir)
+            .output()
+            .unwrap();
+        let s = String::from_utf8_lossy(&out.stdout).into_owned();
+        if done(&s) {
+            return s;
+        }
+        gw.assert_running();
+        assert!(
+            Instant::now() < deadline,
+            "never {what}:\n{s}\n{}",
+            gw.log_tail()
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+/// What a screen must never claim about a figure nothing measured.
+fn claims_nothing_unmeasured(screen: &str) {
+    for claim in ["0/min", "0ms", "none lost"] {
+        assert!(!screen.contains(claim), "{claim:?} on screen:\n{screen}");
+    }
+}
+
+/// The screen before any backend answered, and after Prometheus (the only
+/// queue source here) is killed: no 0/min, no 0ms, no "none lost"; the
+/// queue says it is unknown, then stale, and Prometheus is down. A scrape
+/// target that is down counts against its own job (dovecot → imap), not
+/// smtp-in.
+#[test]
+fn the_screen_says_unknown_before_the_first_poll_and_stale_when_prometheus_dies() {
+    let pf = daemons::Postfix::start();
+    for i in 0..3 {
+        pf.sendmail("s@example.test", &["alice@acme.test"], &format!("q{i}"));
+    }
+    let dead = daemons::free_port();
+    let stack = daemons::PromStack::start(&pf, &[("dovecot", dead)]);
+    let dir = pf.dir.path().join("gw");
+    std::fs::create_dir_all(&dir).unwrap();
+    // A Prometheus that accepts and never answers: nothing is known yet.
+    let hung = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let config = |url: &str| {
+        format!(
+            "[platform]\nname = \"Test platform\"\npoll_ms = 300\n\
+             [[platform.tenants]]\nid = \"acme\"\nname = \"Acme Title\"\ndomains = [\"acme.test\"]\n\
+             [platform.prometheus]\nurl = \"{url}\"\n"
+        )
+    };
+    std::fs::write(
+        dir.join("gateway.toml"),
+        config(&format!("http://{}", hung.local_addr().unwrap())),
+    )
+    .unwrap();
+    let (mut gw, port) = spawn_gateway(&dir, &[]);
+    let screen = screen_until(&mut gw, port, &dir, "showed the first picture", |s| {
+        s.contains("Test platform")
+    });
+    assert!(screen.contains("waiting for the first"), "{screen}");
+    assert!(screen.contains("? queued"), "{screen}");
+    claims_nothing_unmeasured(&screen);
+    drop(gw);
+
+    // The real Prometheus: the queue from it, then Prometheus killed.
+    std::fs::write(dir.join("gateway.toml"), config(&stack.url())).unwrap();
+    let (mut gw, port) = spawn_gateway(&dir, &[]);
+    let screen = screen_until(
+        &mut gw,
+        port,
+        &dir,
+        "showed the queue from Prometheus",
+        |s| s.contains("3 queued") && s.contains("job dovecot: 0 of 1 targets up"),
+    );
+    claims_nothing_unmeasured(&screen);
+    let line = |s: &str, role: &str| -> String {
+        s.lines()
+            .find(|l| l.trim_start_matches('│').starts_with(role))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(line(&screen, "smtp-in").contains("● ok"), "{screen}");
+    assert!(line(&screen, "imap").contains("degr"), "{screen}");
+    let daemons::PromStack {
+        prometheus,
+        exporter,
+        ..
+    } = stack;
+    drop(prometheus);
+    let screen = screen_until(&mut gw, port, &dir, "showed Prometheus down", |s| {
+        s.contains("prometheus ✖ down") && s.contains("STALE")
+    });
+    claims_nothing_unmeasured(&screen);
+    assert!(
+        screen.contains("3 queued"),
+        "the last figures are kept:\n{screen}"
+    );
+    drop(exporter);
+}
+
 /// The real binaries, with the simulator unused: `warroom gateway --source
 /// platform` on a real Dovecot and Postfix, and the console's own picture
 /// of it (`warroom snapshot`, drawn by the console's code) shows their
@@ -473,60 +663,14 @@ fn the_console_shows_real_figures_from_the_platform() {
         ),
     )
     .unwrap();
-    let port = daemons::free_port();
-    let mut gw = daemons::ChildGuard::spawn(
-        "warroom gateway",
-        {
-            let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_warroom"));
-            c.args([
-                "gateway",
-                "--source",
-                "platform",
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--page-listen",
-                "127.0.0.1:0",
-            ])
-            .env("WARROOM_CONFIG", dir.join("gateway.toml"))
-            .env("XDG_DATA_HOME", &dir)
-            .env("DOVEADM_KEY", dovecot_fixture::API_KEY)
-            .env("WARROOM_LOG", "warn");
-            c
-        },
-        dir.join("gateway.log"),
-    );
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let screen = loop {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_warroom"))
-            .args([
-                "snapshot",
-                "--gateway",
-                &format!("http://127.0.0.1:{port}"),
-                "--width",
-                "120",
-                "--height",
-                "30",
-            ])
-            .env("XDG_CONFIG_HOME", &dir)
-            .output()
-            .unwrap();
-        let s = String::from_utf8_lossy(&out.stdout).into_owned();
-        // Acme: 4 mailboxes, 3 queued; Globex: 3 mailboxes, 1 queued.
-        // No claim about losses that nothing measured.
-        if s.contains("4 queued (losses not measured)")
+    let (mut gw, port) = spawn_gateway(&dir, &[("DOVEADM_KEY", dovecot_fixture::API_KEY)]);
+    // Acme: 4 mailboxes, 3 queued; Globex: 3 mailboxes, 1 queued. No claim
+    // about losses that nothing measured.
+    let screen = screen_until(&mut gw, port, &dir, "showed the platform", |s| {
+        s.contains("4 queued (losses not measured)")
             && s.contains("dovecot ● ok")
             && s.contains("7 mailboxes listed")
-        {
-            break s;
-        }
-        gw.assert_running();
-        assert!(
-            Instant::now() < deadline,
-            "never showed the platform:\n{s}\n{}",
-            gw.log_tail()
-        );
-        std::thread::sleep(Duration::from_millis(300));
-    };
+    });
     assert!(screen.contains("Test platform"), "{screen}");
     assert!(
         screen.contains("Acme Title") && screen.contains("Globex Corp"),

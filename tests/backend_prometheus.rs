@@ -13,11 +13,10 @@ mod daemons;
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::TcpListener;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use daemons::{ChildGuard, Postfix, free_port, require};
+use daemons::{ChildGuard, Postfix, free_port};
 use warroom::sources::postfix::{Postqueue, counts};
 use warroom::sources::prometheus::{PromError, Prometheus, Sample, queries};
 
@@ -68,12 +67,6 @@ async fn wait_for_depth(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_prometheus_reports_the_postfix_queue() {
-    require(
-        "/usr/bin/prometheus-postfix-exporter",
-        "prometheus-postfix-exporter",
-    );
-    require("/usr/bin/prometheus", "prometheus");
-
     // Postfix with N deferred messages. Guards are declared in start order, so
     // they drop (stop) in reverse: Prometheus, the exporter, then Postfix.
     let pf = Postfix::start();
@@ -101,58 +94,16 @@ async fn real_prometheus_reports_the_postfix_queue() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
-    // The exporter.
-    let exporter_port = free_port();
-    let mut cmd = Command::new("/usr/bin/prometheus-postfix-exporter");
-    cmd.arg(format!("--web.listen-address=127.0.0.1:{exporter_port}"))
-        .arg(format!(
-            "--postfix.showq_path={}",
-            pf.queue_dir.join("public/showq").display()
-        ))
-        .arg(format!("--postfix.logfile_path={}", pf.maillog.display()));
-    let mut exporter = ChildGuard::spawn(
-        "prometheus-postfix-exporter",
-        cmd,
-        pf.dir.path().join("exporter.log"),
-    );
-
-    // Prometheus scraping it every second.
-    let prom_dir = pf.dir.path().join("prometheus");
-    std::fs::create_dir_all(&prom_dir).expect("create the Prometheus dir");
-    let config = prom_dir.join("prometheus.yml");
-    std::fs::write(
-        &config,
-        format!(
-            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n\
-             scrape_configs:\n  - job_name: postfix\n    static_configs:\n      \
-             - targets: ['127.0.0.1:{exporter_port}']\n"
-        ),
-    )
-    .expect("write prometheus.yml");
-    let prom_port = free_port();
-    let mut cmd = Command::new("/usr/bin/prometheus");
-    cmd.arg(format!("--config.file={}", config.display()))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            prom_dir.join("data").display()
-        ))
-        .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
-        .arg("--log.level=warn");
-    let mut prometheus = ChildGuard::spawn("prometheus", cmd, pf.dir.path().join("prometheus.log"));
-    prometheus.grace = Duration::from_secs(10);
-
-    let prom = Prometheus::new(
-        &format!("http://127.0.0.1:{prom_port}"),
-        Duration::from_secs(5),
-    )
-    .expect("valid URL");
+    // The exporter, and Prometheus scraping it every second.
+    let mut stack = daemons::PromStack::start(&pf, &[]);
+    let prom = Prometheus::new(&stack.url(), Duration::from_secs(5)).expect("valid URL");
 
     // The first sample arrives ~6 s after start.
     let depth = wait_for_depth(
         &prom,
         Duration::from_secs(30),
         "the deferred queue to reach N",
-        &mut [&mut exporter, &mut prometheus],
+        &mut [&mut stack.exporter, &mut stack.prometheus],
         |d| d.get("deferred") == Some(&(N as f64)),
     )
     .await;
@@ -237,7 +188,7 @@ async fn real_prometheus_reports_the_postfix_queue() {
         &prom,
         Duration::from_secs(15),
         "the held queue to reach N",
-        &mut [&mut exporter, &mut prometheus],
+        &mut [&mut stack.exporter, &mut stack.prometheus],
         |d| d.get("hold") == Some(&(N as f64)) && d.get("deferred") == Some(&0.0),
     )
     .await;

@@ -179,10 +179,14 @@ fn render_header(f: &mut Frame, area: Rect, app: &App) {
             th.alert(),
         ));
     } else if app.model.version > 0 {
-        l2.push(Span::styled(
-            format!("{} mailboxes affected", thousands(t.affected_mailboxes)),
-            th.alert(),
-        ));
+        // No mailbox listed (a platform without Dovecot, or before its
+        // first answer): "0 affected" would be a claim nothing measured.
+        let affected = if t.mailboxes == 0 {
+            "no mailboxes listed".to_string()
+        } else {
+            format!("{} mailboxes affected", thousands(t.affected_mailboxes))
+        };
+        l2.push(Span::styled(affected, th.alert()));
         if wide {
             // Mail for no tenant is in the cluster's queue, not in the
             // tenants' total: say so, or the two figures disagree silently.

@@ -203,6 +203,9 @@ struct Seen {
     queue: Option<QueueCounts>,
     /// When `queue` was last read.
     queue_at: Option<DateTime<Utc>>,
+    /// Why the last read of the queue failed (None: it answered): the
+    /// figures kept are stale from that poll on.
+    queue_failed: Option<String>,
     /// Postfix is read directly (else the queue comes from Prometheus).
     postfix_configured: bool,
     flows: VecDeque<Flow>,
@@ -798,13 +801,19 @@ impl PlatformSource {
             unmapped,
             // Stale when not read for two polls and more: the figures
             // are the last known ones, not live.
+            // Stale from the first failed read (or when not read for 2.5
+            // polls): the figures are the last known ones, not live.
             stale: match s.queue_at {
-                Some(at) if (now - at).num_milliseconds() as f64 > 2.5 * self.poll_ms => {
-                    let why = if backend.message.is_empty() {
-                        String::new()
-                    } else {
-                        format!("; {}", backend.message)
-                    };
+                Some(at)
+                    if s.queue_failed.is_some()
+                        || (now - at).num_milliseconds() as f64 > 2.5 * self.poll_ms =>
+                {
+                    let why = s
+                        .queue_failed
+                        .as_deref()
+                        .or((!backend.message.is_empty()).then_some(backend.message.as_str()))
+                        .map(|w| format!("; {w}"))
+                        .unwrap_or_default();
                     format!(
                         "{fed_by} last read {} ({} ago){why}",
                         at.format("%H:%M:%S"),

@@ -292,9 +292,13 @@ async fn postfix_loop(ctx: Arc<Context>, pq: Option<Postqueue>, status: Option<P
                     s.queued_per_domain = postfix::per_domain(&msgs);
                     s.queued_per_address = postfix::per_address(&msgs).into_iter().collect();
                     s.queue_at = Some(now);
+                    s.queue_failed = None;
                     s.queue = Some(counts);
                 }
-                Some(Err(e)) => problems.push(format!("postqueue: {e}")),
+                Some(Err(e)) => {
+                    s.queue_failed = Some(format!("postqueue: {e}"));
+                    problems.push(format!("postqueue: {e}"));
+                }
                 None => {}
             }
             let total = s.queue.as_ref().map_or(0, QueueCounts::total);
@@ -357,13 +361,22 @@ async fn prometheus_loop(ctx: Arc<Context>, p: Prometheus) {
                                 }
                                 s.queue = Some(q);
                                 s.queue_at = Some(now);
+                                s.queue_failed = None;
                             }
-                            Err(e) => msg.push_str(&format!("; queue query: {e}")),
+                            Err(e) => {
+                                s.queue_failed = Some(format!("queue query: {e}"));
+                                msg.push_str(&format!("; queue query: {e}"));
+                            }
                         }
                     }
                     s.prometheus.ok(msg);
                 }
-                Err(e) => s.prometheus.down(e.to_string()),
+                Err(e) => {
+                    if !s.postfix_configured {
+                        s.queue_failed = Some(e.to_string());
+                    }
+                    s.prometheus.down(e.to_string());
+                }
             }
         }
         tokio::time::sleep(ctx.poll).await;
