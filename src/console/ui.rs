@@ -868,7 +868,7 @@ fn render_tenant(f: &mut Frame, area: Rect, app: &App, tv: &TenantView) {
     ])];
     if let Some(t) = tenant {
         lines.push(Line::from(format!(
-            " {} of {} mailboxes affected ({}) · {} restored · messages {} · {}",
+            " {} of {} mailboxes affected ({}) · {} restored · {} · {}",
             thousands(t.affected()),
             thousands(t.mailboxes),
             percent(t.affected_fraction()),
