@@ -565,7 +565,7 @@ impl PlatformSource {
         let health = services.iter().fold(Health::Ok, |h, sv| h.worst(sv.status));
         let scope = s.repair_scope();
         let dovecot_down = self.configured.dovecot && s.dovecot.health == Health::Down;
-        let (title, state) = self.headline(s, sweep.as_ref(), scope, affected, dovecot_down, now);
+        let (title, state) = self.headline(s, sweep.as_ref(), scope, affected, dovecot_down);
         let sources = self.sources(s, now);
         self.overview = Overview {
             incident: Incident {
@@ -625,7 +625,6 @@ impl PlatformSource {
         scope: u64,
         affected: u64,
         dovecot_down: bool,
-        now: DateTime<Utc>,
     ) -> (String, IncidentState) {
         let name = &self.name;
         let found = s.damage_of.len();
@@ -635,7 +634,6 @@ impl PlatformSource {
                 .down_since
                 .map(|t| format!(" since {}", t.format("%H:%M:%S")))
                 .unwrap_or_default();
-            let _ = now;
             return (
                 format!(
                     "{name}: Dovecot unreachable{since} — {found} damaged known, figures stale"

@@ -137,7 +137,8 @@ async fn sweep(ctx: Arc<Context>, client: Arc<Doveadm>, per_poll: usize) {
             })
         };
         let Some((tenant, user, previous)) = next else {
-            tokio::time::sleep(ctx.poll).await;
+            // Nothing listed yet: look again soon, not a whole poll later.
+            tokio::time::sleep(ctx.poll.min(Duration::from_millis(100))).await;
             since = Instant::now();
             continue;
         };
@@ -206,6 +207,9 @@ async fn sweep(ctx: Arc<Context>, client: Arc<Doveadm>, per_poll: usize) {
                     ProbeResult::Healthy(_) | ProbeResult::UnknownUser | ProbeResult::Outage(_) => {
                     }
                 }
+                // From the previous probe to this one: the rate budget's
+                // pause counts (it is what the sweep's pace is), an
+                // outage's does not.
                 if let Some(rate) = s.sweep.probed(since.elapsed().as_secs_f64()) {
                     s.pending_events.push(Event {
                         at: now,
@@ -216,6 +220,7 @@ async fn sweep(ctx: Arc<Context>, client: Arc<Doveadm>, per_poll: usize) {
                     });
                 }
                 s.revise_scope(now);
+                since = Instant::now();
             }
         }
         if !repair.is_empty() {
@@ -223,11 +228,11 @@ async fn sweep(ctx: Arc<Context>, client: Arc<Doveadm>, per_poll: usize) {
         }
         if lock(&ctx.seen).dovecot.health == Health::Down {
             tokio::time::sleep(ctx.poll).await;
+            since = Instant::now();
         } else {
             // The rate budget: at most `per_poll` probes per poll.
             tokio::time::sleep(budget.saturating_sub(took)).await;
         }
-        since = Instant::now();
     }
 }
 
