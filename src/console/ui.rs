@@ -397,6 +397,15 @@ fn render_health(f: &mut Frame, area: Rect, app: &App, wide: bool) {
                     th.dim(),
                 )));
             }
+            // What the damage sweep cannot see, said where it is seen.
+            if let Some(sw) = c.sweep.as_ref().filter(|s| !s.undetectable.is_empty())
+                && lines.len() < room
+            {
+                lines.push(Line::from(Span::styled(
+                    clip(&format!("sweep cannot see: {}", safe(&sw.undetectable)), w),
+                    th.dim(),
+                )));
+            }
         }
         f.render_widget(Paragraph::new(lines), notes);
     }
@@ -516,20 +525,23 @@ fn render_reindex(f: &mut Frame, area: Rect, app: &App, wide: bool) {
     let now = o.incident.now.unwrap_or(app.clock);
     let sweep_line = c.sweep.as_ref().map(|s| {
         let rel = eta_relative(&s.eta, now)
-            .map(|r| format!(" · {r} to go"))
+            .map(|r| format!(" · ends {r}"))
             .unwrap_or_default();
         let projected = s
             .projected
-            .map(|p| format!(", ~{} projected", thousands(p)))
+            .map(|p| format!(" (~{} projected)", thousands(p)))
             .unwrap_or_default();
+        let state = if s.state == "sweeping" {
+            String::new()
+        } else {
+            format!(" · {}", safe(&s.state))
+        };
         let shown = format!(
-            "sweep {}: {} of {} ({}){rel} · found {}{projected} · {}",
+            "sweep {}: {} of {}{rel} · {} found{projected}{state}",
             s.pass,
-            thousands(s.swept),
-            thousands(s.mailboxes),
             percent(s.fraction()),
+            thousands(s.mailboxes),
             thousands(s.found),
-            safe(&s.state),
         );
         Line::from(Span::styled(
             clip(&shown, inner.width as usize),
@@ -569,6 +581,10 @@ fn render_reindex(f: &mut Frame, area: Rect, app: &App, wide: bool) {
     );
     let eta = match eta_relative(&r.eta, now) {
         Some(rel) => format!("ETA {} ({rel})", eta_range(&r.eta, now)),
+        // Nothing waiting: the source says why, which is no "estimate".
+        None if r.mailboxes_pending == 0 && r.in_progress == 0 && !r.eta.reason.is_empty() => {
+            r.eta.reason.clone()
+        }
         None => format!("ETA {}", eta_range(&r.eta, now)),
     };
     let mut lines = Vec::new();

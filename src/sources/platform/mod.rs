@@ -278,8 +278,7 @@ fn lock(seen: &Mutex<Seen>) -> std::sync::MutexGuard<'_, Seen> {
 }
 
 /// What the sweep cannot see, in words for the console and docs.
-pub const UNDETECTABLE: &str = "a uidlist lost before a mailbox's first probe \
-(no earlier UIDVALIDITY to compare with)";
+pub const UNDETECTABLE: &str = "uidlists lost before their first probe";
 
 pub struct PlatformSource {
     name: String,
@@ -561,7 +560,12 @@ impl PlatformSource {
         let restored = self.rows.iter().map(|r| r.restored()).sum();
         let total: u64 = self.rows.iter().map(|r| r.mailboxes).sum();
         let queue = self.queue(s, now, dt);
-        let services = self.services(s, &progress, affected, now);
+        let resync: u64 = self
+            .rows
+            .iter()
+            .map(|r| r.states.get(MailboxState::ResyncNeeded))
+            .sum();
+        let services = self.services(s, &progress, affected, resync, now);
         let health = services.iter().fold(Health::Ok, |h, sv| h.worst(sv.status));
         let scope = s.repair_scope();
         let dovecot_down = self.configured.dovecot && s.dovecot.health == Health::Down;
@@ -594,7 +598,7 @@ impl PlatformSource {
                     } else if scope == 0 {
                         EtaRange::unknown("no damage found to repair")
                     } else {
-                        EtaRange::unknown("")
+                        EtaRange::unknown("nothing waiting: all damage found so far is repaired")
                     },
                     revisions: s.scope.clone(),
                     mailboxes_pending: pending as u64,
@@ -831,6 +835,7 @@ impl PlatformSource {
         s: &Seen,
         progress: &super::reindex::Progress,
         affected: u64,
+        resync: u64,
         now: DateTime<Utc>,
     ) -> Vec<ServiceHealth> {
         let mut out = Vec::new();
@@ -872,6 +877,10 @@ impl PlatformSource {
                 _ if affected > 0 => (
                     Health::Degraded.worst(jh),
                     format!("{affected} mailboxes without service"),
+                ),
+                h if resync > 0 => (
+                    h.worst(jh),
+                    format!("{resync} mailboxes: IMAP clients must resync"),
                 ),
                 h => (h.worst(jh), jnote),
             };
