@@ -21,6 +21,21 @@ fn tenant(id: &str, name: &str, domains: &[&str]) -> TenantSpec {
     }
 }
 
+/// A platform called "Test platform" with no backend, polled every 200
+/// ms, its journal in memory; each test sets what it uses.
+fn base() -> PlatformConfig {
+    PlatformConfig {
+        name: "Test platform".into(),
+        tenants: Vec::new(),
+        dovecot: None,
+        postqueue: None,
+        postfix_status: None,
+        prometheus: None,
+        poll: Duration::from_millis(200),
+        store: None,
+    }
+}
+
 /// Ticks the hub until `done` holds for a fresh snapshot (the poller runs
 /// on its own; a tick only reads what it saw), or fails after 30 s.
 async fn until(hub: &Hub, what: &str, done: impl Fn(&pb::WatchUpdate) -> bool) -> pb::WatchUpdate {
@@ -52,12 +67,10 @@ async fn queued_mail_per_tenant_and_a_dead_backend_reach_the_console() {
     let pq = Postqueue::new(pf.postqueue_command(), Duration::from_secs(10)).unwrap();
     let source = PlatformSource::start(
         PlatformConfig {
-            name: "Test platform".into(),
             tenants: vec![
                 tenant("acme", "Acme Title", &["acme.test"]),
                 tenant("globex", "Globex", &["globex.test"]),
             ],
-            dovecot: None,
             postfix_status: Some(
                 PostfixStatus::for_postqueue(&pq, Duration::from_secs(10)).unwrap(),
             ),
@@ -66,8 +79,7 @@ async fn queued_mail_per_tenant_and_a_dead_backend_reach_the_console() {
                 Prometheus::new(&format!("http://127.0.0.1:{dead}"), Duration::from_secs(2))
                     .unwrap(),
             ),
-            poll: Duration::from_millis(200),
-            store: None,
+            ..base()
         },
         &tokio::runtime::Handle::current(),
     )
@@ -201,20 +213,16 @@ async fn a_hung_dovecot_does_not_delay_the_queue_figures() {
     .unwrap();
     let source = PlatformSource::start(
         PlatformConfig {
-            name: "Test platform".into(),
             tenants: vec![tenant("acme", "Acme Title", &["acme.test"])],
             dovecot: Some(warroom::sources::platform::DovecotSpec {
                 client,
                 probes_per_poll: 10,
                 limits: Default::default(),
             }),
-            postfix_status: None,
             postqueue: Some(
                 Postqueue::new(pf.postqueue_command(), Duration::from_secs(10)).unwrap(),
             ),
-            prometheus: None,
-            poll: Duration::from_millis(200),
-            store: None,
+            ..base()
         },
         &tokio::runtime::Handle::current(),
     )
@@ -241,17 +249,14 @@ async fn before_the_first_poll_every_figure_is_unknown() {
     let dead = daemons::free_port();
     let source = PlatformSource::start(
         PlatformConfig {
-            name: "Test platform".into(),
             tenants: vec![tenant("acme", "Acme Title", &["acme.test"])],
-            dovecot: None,
-            postfix_status: None,
             postqueue: Some(Postqueue::new(vec!["false".into()], Duration::from_secs(2)).unwrap()),
             prometheus: Some(
                 Prometheus::new(&format!("http://127.0.0.1:{dead}"), Duration::from_secs(2))
                     .unwrap(),
             ),
             poll: Duration::from_secs(3600),
-            store: None,
+            ..base()
         },
         &tokio::runtime::Handle::current(),
     )
@@ -308,7 +313,6 @@ async fn damaged_mailboxes_are_found_and_repaired_in_priority_order() {
     let state = dc.dir.join("state.sqlite");
     let source = PlatformSource::start(
         PlatformConfig {
-            name: "Test platform".into(),
             tenants: vec![
                 tenant("acme", "Acme Title", &["acme.test"]),
                 tenant("globex", "Globex", &["globex.test"]),
@@ -321,11 +325,8 @@ async fn damaged_mailboxes_are_found_and_repaired_in_priority_order() {
                     ..Default::default()
                 },
             }),
-            postqueue: None,
-            postfix_status: None,
-            prometheus: None,
-            poll: Duration::from_millis(200),
             store: Some(warroom::store::open(&state).unwrap()),
+            ..base()
         },
         &tokio::runtime::Handle::current(),
     )
@@ -457,7 +458,6 @@ async fn damaged_mailboxes_are_found_and_repaired_in_priority_order() {
     tokio::time::sleep(Duration::from_millis(600)).await;
     let again = PlatformSource::start(
         PlatformConfig {
-            name: "Test platform".into(),
             tenants: vec![
                 tenant("acme", "Acme Title", &["acme.test"]),
                 tenant("globex", "Globex", &["globex.test"]),
@@ -467,11 +467,8 @@ async fn damaged_mailboxes_are_found_and_repaired_in_priority_order() {
                 probes_per_poll: 100,
                 limits: Default::default(),
             }),
-            postqueue: None,
-            postfix_status: None,
-            prometheus: None,
-            poll: Duration::from_millis(200),
             store: Some(warroom::store::open(&state).unwrap()),
+            ..base()
         },
         &tokio::runtime::Handle::current(),
     )

@@ -465,23 +465,24 @@ impl Overview {
     /// Messages known lost over every cluster; None unless every cluster's
     /// source measured it.
     pub fn lost_messages(&self) -> Option<u64> {
-        if self.clusters.is_empty() {
-            return None;
-        }
-        self.clusters
-            .iter()
-            .try_fold(0, |sum, c| c.queue.lost.map(|l| sum + l))
+        self.sum_measured(|q| q.lost)
     }
 
     /// Messages queued for recipients of no tenant, over every cluster;
     /// None unless measured everywhere.
     pub fn unmapped_messages(&self) -> Option<u64> {
+        self.sum_measured(|q| q.unmapped)
+    }
+
+    /// A queue figure summed over the clusters: unknown if any cluster's
+    /// is, or if there is no cluster at all.
+    fn sum_measured(&self, figure: impl Fn(&Queue) -> Option<u64>) -> Option<u64> {
         if self.clusters.is_empty() {
             return None;
         }
         self.clusters
             .iter()
-            .try_fold(0, |sum, c| c.queue.unmapped.map(|u| sum + u))
+            .try_fold(0, |sum, c| figure(&c.queue).map(|n| sum + n))
     }
 }
 
