@@ -140,6 +140,10 @@ fn sorted(mut v: Vec<String>) -> Vec<String> {
 
 /// `user` lists exactly one tenant's users, `mailboxStatus` gives the
 /// seeded counts per user, and doveadm's failures come back typed.
+#[cfg_attr(
+    not(feature = "system-tests"),
+    ignore = "needs Dovecot: ./scripts/test runs it"
+)]
 #[test]
 fn lists_users_and_reads_mailbox_status() {
     let dc = Dovecot::new("status");
@@ -198,6 +202,10 @@ fn lists_users_and_reads_mailbox_status() {
 /// Stale indexes (files added behind Dovecot's back) keep reporting the old
 /// counts; the reindexer with the real repairer fixes them, calling Dovecot
 /// in the priority order it was given.
+#[cfg_attr(
+    not(feature = "system-tests"),
+    ignore = "needs Dovecot: ./scripts/test runs it"
+)]
 #[test]
 fn reindex_repairs_stale_indexes_in_priority_order() {
     let dc = Dovecot::new("reindex");
@@ -275,6 +283,10 @@ fn reindex_repairs_stale_indexes_in_priority_order() {
 /// Dovecot stopped mid-run: the reindexer reports the error, pauses and
 /// keeps every remaining mailbox in order; Dovecot started again: it
 /// finishes them all.
+#[cfg_attr(
+    not(feature = "system-tests"),
+    ignore = "needs Dovecot: ./scripts/test runs it"
+)]
 #[test]
 fn reindex_waits_out_a_dovecot_outage() {
     let dc = Arc::new(Dovecot::new("outage"));
@@ -442,6 +454,10 @@ fn one_damage<'a>(
 /// Each kind of damage, planted after a healthy sweep (in INBOX and in
 /// another folder), is found on the next sweep with the right kind, and the
 /// sweep after that finds every mailbox healthy again.
+#[cfg_attr(
+    not(feature = "system-tests"),
+    ignore = "needs Dovecot: ./scripts/test runs it"
+)]
 #[test]
 fn probe_finds_each_kind_of_damage_in_any_folder() {
     let dc = Dovecot::new("probe-kinds");
@@ -539,6 +555,10 @@ fn probe_finds_each_kind_of_damage_in_any_folder() {
 /// one whose mailbox nothing ever opened (no folders at all), one whose
 /// mail an MTA wrote straight into the Maildir. A uidlist lost before the first observation
 /// looks exactly like the latter, so it is not seen (the documented limit).
+#[cfg_attr(
+    not(feature = "system-tests"),
+    ignore = "needs Dovecot: ./scripts/test runs it"
+)]
 #[test]
 fn probe_reports_no_damage_on_healthy_or_new_mailboxes() {
     let dc = Dovecot::new("probe-healthy");
@@ -583,6 +603,10 @@ fn probe_reports_no_damage_on_healthy_or_new_mailboxes() {
 /// is rebuilt there and gives the probe no exit code 75; what remains is
 /// HIGHESTMODSEQ gone back, which the probe reports against its previous
 /// observation. A status-only probe sees it too, but not a stale index.
+#[cfg_attr(
+    not(feature = "system-tests"),
+    ignore = "needs Dovecot: ./scripts/test runs it"
+)]
 #[test]
 fn probe_sees_an_index_rebuilt_by_another_access() {
     let dc = Dovecot::new("probe-rebuilt");
@@ -656,6 +680,10 @@ fn probe_sees_an_index_rebuilt_by_another_access() {
 
 /// An unknown user is told apart from damage, and a stopped Dovecot is an
 /// outage, not damage.
+#[cfg_attr(
+    not(feature = "system-tests"),
+    ignore = "needs Dovecot: ./scripts/test runs it"
+)]
 #[test]
 fn probe_reports_unknown_users_and_outages() {
     let dc = Dovecot::new("probe-outage");

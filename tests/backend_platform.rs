@@ -51,6 +51,10 @@ async fn until(hub: &Hub, what: &str, done: impl Fn(&pb::WatchUpdate) -> bool) -
     }
 }
 
+#[cfg_attr(
+    not(feature = "system-tests"),
+    ignore = "needs Dovecot, Postfix, Prometheus and root: ./scripts/test runs it"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queued_mail_per_tenant_and_a_dead_backend_reach_the_console() {
     let mut pf = daemons::Postfix::start();
@@ -200,6 +204,10 @@ async fn queued_mail_per_tenant_and_a_dead_backend_reach_the_console() {
 
 /// A Dovecot that accepts and never answers (a hung or very slow one) does
 /// not hold back the queue figures: each backend has its own poller.
+#[cfg_attr(
+    not(feature = "system-tests"),
+    ignore = "needs Dovecot, Postfix, Prometheus and root: ./scripts/test runs it"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hung_dovecot_does_not_delay_the_queue_figures() {
     let pf = daemons::Postfix::start();
@@ -244,6 +252,10 @@ async fn a_hung_dovecot_does_not_delay_the_queue_figures() {
 }
 
 /// Before any poll answered, nothing is shown as 0, ok or "none lost".
+#[cfg_attr(
+    not(feature = "system-tests"),
+    ignore = "needs Dovecot, Postfix, Prometheus and root: ./scripts/test runs it"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn before_the_first_poll_every_figure_is_unknown() {
     let dead = daemons::free_port();
@@ -293,6 +305,10 @@ fn state_of(snap: &pb::WatchUpdate, tenant: &str) -> (u64, u64) {
 /// mailboxes; the reindexer repairs them in the war room's priority order;
 /// stopping Dovecot is a visible source state and the work resumes when it
 /// is back.
+#[cfg_attr(
+    not(feature = "system-tests"),
+    ignore = "needs Dovecot, Postfix, Prometheus and root: ./scripts/test runs it"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn damaged_mailboxes_are_found_and_repaired_in_priority_order() {
     let dc = dovecot_fixture::Dovecot::new("platform");
@@ -556,6 +572,10 @@ fn claims_nothing_unmeasured(screen: &str) {
 /// queue says it is unknown, then stale, and Prometheus is down. A scrape
 /// target that is down counts against its own job (dovecot → imap), not
 /// smtp-in.
+#[cfg_attr(
+    not(feature = "system-tests"),
+    ignore = "needs Dovecot, Postfix, Prometheus and root: ./scripts/test runs it"
+)]
 #[test]
 fn the_screen_says_unknown_before_the_first_poll_and_stale_when_prometheus_dies() {
     let pf = daemons::Postfix::start();
@@ -629,6 +649,10 @@ fn the_screen_says_unknown_before_the_first_poll_and_stale_when_prometheus_dies(
 /// platform` on a real Dovecot and Postfix, and the console's own picture
 /// of it (`warroom snapshot`, drawn by the console's code) shows their
 /// figures and no SIMULATED badge.
+#[cfg_attr(
+    not(feature = "system-tests"),
+    ignore = "needs Dovecot, Postfix, Prometheus and root: ./scripts/test runs it"
+)]
 #[test]
 fn the_console_shows_real_figures_from_the_platform() {
     let dc = dovecot_fixture::Dovecot::new("e2e");

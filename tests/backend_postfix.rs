@@ -57,6 +57,10 @@ fn domains(pairs: &[(&str, u64)]) -> BTreeMap<String, u64> {
     pairs.iter().map(|(d, n)| (d.to_string(), *n)).collect()
 }
 
+#[cfg_attr(
+    not(feature = "system-tests"),
+    ignore = "needs Postfix and root: ./scripts/test runs it"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_postfix_queue_is_counted_per_queue_and_per_domain() {
     let started = Utc::now();
@@ -189,6 +193,10 @@ async fn real_postfix_queue_is_counted_per_queue_and_per_domain() {
     assert_eq!(per_domain(&msgs), domains(&[("acme.test", 1)]));
 }
 
+#[cfg_attr(
+    not(feature = "system-tests"),
+    ignore = "needs Postfix and root: ./scripts/test runs it"
+)]
 #[tokio::test]
 async fn postqueue_failure_names_the_exit_code_and_the_reason() {
     require("/usr/sbin/postqueue", "postfix");
@@ -214,6 +222,10 @@ async fn postqueue_failure_names_the_exit_code_and_the_reason() {
 
 /// The console must say "Postfix down" as soon as it is, although
 /// `postqueue -j` (as root) still reads the queue and exits 0.
+#[cfg_attr(
+    not(feature = "system-tests"),
+    ignore = "needs Postfix and root: ./scripts/test runs it"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_postfix_liveness_follows_stop_and_start_while_postqueue_still_answers() {
     let mut pf = Postfix::start();
@@ -262,6 +274,10 @@ async fn real_postfix_liveness_follows_stop_and_start_while_postqueue_still_answ
 
 /// A check that cannot run must not read as "Postfix stopped": with no
 /// terminal, `postfix` exits 1 silently for a missing configuration too.
+#[cfg_attr(
+    not(feature = "system-tests"),
+    ignore = "needs Postfix and root: ./scripts/test runs it"
+)]
 #[tokio::test]
 async fn postfix_status_with_a_missing_config_dir_cannot_tell_rather_than_stopped() {
     require("/usr/sbin/postfix", "postfix");
@@ -307,6 +323,10 @@ fn id_for(msgs: &[QueuedMessage], address: &str) -> String {
 /// Arrivals and departures, per domain, as a console polling the queue
 /// would see them: new mail, mail moved between queues (no flow), mail
 /// deleted, and mail delivered to an SMTP server.
+#[cfg_attr(
+    not(feature = "system-tests"),
+    ignore = "needs Postfix and root: ./scripts/test runs it"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_postfix_queue_flow_counts_arrivals_and_departures_per_domain() {
     let mut pf = Postfix::start();
@@ -429,6 +449,10 @@ async fn real_postfix_queue_flow_counts_arrivals_and_departures_per_domain() {
 }
 
 /// Queued mail per mailbox, as the drill-down shows it.
+#[cfg_attr(
+    not(feature = "system-tests"),
+    ignore = "needs Postfix and root: ./scripts/test runs it"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_postfix_queue_is_counted_per_mailbox() {
     let pf = Postfix::start();

@@ -65,6 +65,10 @@ async fn wait_for_depth(
     }
 }
 
+#[cfg_attr(
+    not(feature = "system-tests"),
+    ignore = "needs Postfix, its exporter and Prometheus: ./scripts/test runs it"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_prometheus_reports_the_postfix_queue() {
     // Postfix with N deferred messages. Guards are declared in start order, so

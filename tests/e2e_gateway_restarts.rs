@@ -10,6 +10,10 @@ use std::time::Duration;
 
 use common::tmux::{Session, free_port, spawn_gateway, wait_listening};
 
+#[cfg_attr(
+    not(feature = "system-tests"),
+    ignore = "needs tmux: ./scripts/test runs it"
+)]
 #[test]
 fn console_survives_twenty_gateway_restarts() {
     let port = free_port();

@@ -65,6 +65,10 @@ fn wait_exit(t: &Tmux, exit_file: &PathBuf) -> String {
     }
 }
 
+#[cfg_attr(
+    not(feature = "system-tests"),
+    ignore = "needs tmux: ./scripts/test runs it"
+)]
 #[test]
 fn demo_fills_every_panel_navigates_and_quits_cleanly() {
     let (t, exit_file) = start(120, 40, "wide");
@@ -91,6 +95,10 @@ fn demo_fills_every_panel_navigates_and_quits_cleanly() {
     assert!(!s.contains("Service health"), "terminal not restored:\n{s}");
 }
 
+#[cfg_attr(
+    not(feature = "system-tests"),
+    ignore = "needs tmux: ./scripts/test runs it"
+)]
 #[test]
 fn demo_is_readable_at_80x24() {
     let (t, exit_file) = start(80, 24, "small");
@@ -118,6 +126,10 @@ fn warroom_pid(t: &Tmux) -> String {
     pid
 }
 
+#[cfg_attr(
+    not(feature = "system-tests"),
+    ignore = "needs tmux: ./scripts/test runs it"
+)]
 #[test]
 fn sigterm_and_sighup_restore_the_terminal() {
     for (sig, tag) in [("-TERM", "term"), ("-HUP", "hup")] {
@@ -135,6 +147,10 @@ fn sigterm_and_sighup_restore_the_terminal() {
     }
 }
 
+#[cfg_attr(
+    not(feature = "system-tests"),
+    ignore = "needs tmux: ./scripts/test runs it"
+)]
 #[test]
 fn a_user_keymap_rebinds_quit_and_help_shows_it() {
     let (t, exit_file) = start_with(
@@ -157,6 +173,10 @@ fn a_user_keymap_rebinds_quit_and_help_shows_it() {
     assert_eq!(wait_exit(&t, &exit_file), "0");
 }
 
+#[cfg_attr(
+    not(feature = "system-tests"),
+    ignore = "needs tmux: ./scripts/test runs it"
+)]
 #[test]
 fn an_invalid_user_keymap_is_reported_with_its_location_and_the_console_still_runs() {
     let (t, exit_file) = start_with(
@@ -177,6 +197,10 @@ fn an_invalid_user_keymap_is_reported_with_its_location_and_the_console_still_ru
     assert_eq!(wait_exit(&t, &exit_file), "0");
 }
 
+#[cfg_attr(
+    not(feature = "system-tests"),
+    ignore = "needs tmux: ./scripts/test runs it"
+)]
 #[test]
 fn palette_opens_a_tenant_by_domain() {
     let (t, exit_file) = start_with(120, 40, "palette", None, "", "");
@@ -195,6 +219,10 @@ fn palette_opens_a_tenant_by_domain() {
     assert_eq!(wait_exit(&t, &exit_file), "0");
 }
 
+#[cfg_attr(
+    not(feature = "system-tests"),
+    ignore = "needs tmux: ./scripts/test runs it"
+)]
 #[test]
 fn no_color_at_80x24_is_readable_and_writes_no_colour() {
     let (t, exit_file) = start_with(80, 24, "nocolor", None, "--skip 10", "NO_COLOR=1");
@@ -218,6 +246,10 @@ fn no_color_at_80x24_is_readable_and_writes_no_colour() {
     assert_eq!(wait_exit(&t, &exit_file), "0");
 }
 
+#[cfg_attr(
+    not(feature = "system-tests"),
+    ignore = "needs tmux: ./scripts/test runs it"
+)]
 #[test]
 fn lookup_updates_per_keystroke_opens_a_tenant_goes_back_and_copies() {
     let (t, exit_file) = start_with(120, 40, "lookup", None, "--skip 8", "");
@@ -248,6 +280,10 @@ fn lookup_updates_per_keystroke_opens_a_tenant_goes_back_and_copies() {
     assert_eq!(wait_exit(&t, &exit_file), "0");
 }
 
+#[cfg_attr(
+    not(feature = "system-tests"),
+    ignore = "needs tmux: ./scripts/test runs it"
+)]
 #[test]
 fn export_from_the_drill_down_writes_a_csv_with_every_affected_mailbox() {
     let (t, exit_file) = start_with(120, 40, "export", None, "--skip 8", "");
@@ -302,6 +338,10 @@ fn http_get(url: &str) -> String {
 /// refused in the form and nothing is published; +2h previews, publishes
 /// after a confirm, the header counts down, and the built-in page shows it.
 /// A draft left in the composer is offered back by the next start.
+#[cfg_attr(
+    not(feature = "system-tests"),
+    ignore = "needs tmux: ./scripts/test runs it"
+)]
 #[test]
 fn compose_preview_publish_and_the_page_shows_it() {
     let (t, exit_file) = start_with(140, 40, "compose", None, "--skip 6", "");
@@ -388,6 +428,10 @@ fn compose_preview_publish_and_the_page_shows_it() {
 
 /// A panic in the console gives the terminal back: the alternate screen is
 /// left, the shell's screen is readable, and the panic says what happened.
+#[cfg_attr(
+    not(feature = "system-tests"),
+    ignore = "needs tmux: ./scripts/test runs it"
+)]
 #[test]
 fn a_panic_restores_the_terminal_and_says_why() {
     let (t, exit_file) = start_with(

@@ -11,6 +11,10 @@ use common::tmux::{Session, free_port, spawn_gateway, wait_listening};
 
 const ANA: &str = "operator-ana-0123456789abcdef";
 
+#[cfg_attr(
+    not(feature = "system-tests"),
+    ignore = "needs tmux: ./scripts/test runs it"
+)]
 #[test]
 fn p0_set_in_one_console_shows_in_the_other() {
     let dir = std::env::temp_dir().join(format!("wr-room-{}", std::process::id()));

@@ -518,6 +518,10 @@ fn assert_own_slice_only(m: &Mail, facts: &TestFacts) {
 
 // ------------------------------------------------------------------- tests
 
+#[cfg_attr(
+    not(feature = "system-tests"),
+    ignore = "needs aiosmtpd: ./scripts/test runs it"
+)]
 #[tokio::test]
 async fn each_contact_gets_one_message_with_only_its_own_tenants_mailboxes() {
     let smtpd = Smtpd::start();
@@ -659,6 +663,10 @@ async fn each_contact_gets_one_message_with_only_its_own_tenants_mailboxes() {
     }
 }
 
+#[cfg_attr(
+    not(feature = "system-tests"),
+    ignore = "needs aiosmtpd: ./scripts/test runs it"
+)]
 #[tokio::test]
 async fn a_retry_is_recognisably_the_same_message() {
     let smtpd = Smtpd::start();
@@ -701,6 +709,10 @@ async fn a_retry_is_recognisably_the_same_message() {
     assert!(ops[0].starts_with("<su-000003.t00001."), "{}", ops[0]);
 }
 
+#[cfg_attr(
+    not(feature = "system-tests"),
+    ignore = "needs aiosmtpd: ./scripts/test runs it"
+)]
 #[tokio::test]
 async fn a_tenant_no_longer_affected_still_gets_the_update_and_nothing_else() {
     let smtpd = Smtpd::start();
@@ -751,6 +763,10 @@ async fn a_tenant_no_longer_affected_still_gets_the_update_and_nothing_else() {
     }
 }
 
+#[cfg_attr(
+    not(feature = "system-tests"),
+    ignore = "needs aiosmtpd: ./scripts/test runs it"
+)]
 #[tokio::test]
 async fn simulated_and_hostile_text_stay_out_of_the_headers() {
     let smtpd = Smtpd::start();
@@ -794,6 +810,10 @@ async fn simulated_and_hostile_text_stay_out_of_the_headers() {
     assert!(m.body().text.contains("SIMULATED"), "{}", m.body().text);
 }
 
+#[cfg_attr(
+    not(feature = "system-tests"),
+    ignore = "needs aiosmtpd: ./scripts/test runs it"
+)]
 #[tokio::test]
 async fn a_permanent_rejection_fails_with_the_servers_text() {
     let smtpd = Smtpd::start();
@@ -820,6 +840,10 @@ async fn a_permanent_rejection_fails_with_the_servers_text() {
     assert!(smtpd.messages().is_empty());
 }
 
+#[cfg_attr(
+    not(feature = "system-tests"),
+    ignore = "needs aiosmtpd: ./scripts/test runs it"
+)]
 #[tokio::test]
 async fn a_transient_rejection_is_retried() {
     let smtpd = Smtpd::start();
@@ -872,6 +896,10 @@ async fn unusable_targets_fail_without_sending() {
     }
 }
 
+#[cfg_attr(
+    not(feature = "system-tests"),
+    ignore = "needs aiosmtpd: ./scripts/test runs it"
+)]
 #[test]
 fn preview_counts_the_messages_and_shows_each_sample_with_its_own_tenant_only() {
     require_aiosmtpd(); // the same Python parses the samples

@@ -948,6 +948,10 @@ async fn a_body_with_crlf_line_ends_and_tabs_reads_cleanly_on_the_page() {
 
 /// What a reader sees: the page in headless Chromium. The PNG is kept at
 /// /tmp/wr/status-page.png.
+#[cfg_attr(
+    not(feature = "system-tests"),
+    ignore = "needs Chromium: ./scripts/test runs it"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_status_page_renders_in_a_real_browser() {
     let chromium = Path::new("/usr/bin/chromium");

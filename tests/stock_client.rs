@@ -6,6 +6,10 @@ mod common;
 
 use std::time::Duration;
 
+#[cfg_attr(
+    not(feature = "system-tests"),
+    ignore = "needs Python grpcio: ./scripts/test runs it"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grpcio_with_reflection_only_can_watch_and_page() {
     let gw = common::gateway(common::small()).await;
