@@ -29,6 +29,8 @@
 //! the per-call cost of the transport, with no lookup in it.
 //! `scripts/bench-lookup` runs it.
 
+#![allow(clippy::unwrap_used)] // test, bench and example code: a failed unwrap is a failed run
+
 #[path = "common/mod.rs"]
 mod common;
 use common::{mb, proc_status_kb};

@@ -7,6 +7,8 @@
 //!
 //! Run: `cargo bench --bench priority`.
 
+#![allow(clippy::unwrap_used)] // test, bench and example code: a failed unwrap is a failed run
+
 use std::hint::black_box;
 
 use criterion::{Criterion, SamplingMode, criterion_group, criterion_main};

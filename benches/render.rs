@@ -18,6 +18,8 @@
 //!
 //! Run: `cargo bench --bench render`.
 
+#![allow(clippy::unwrap_used)] // test, bench and example code: a failed unwrap is a failed run
+
 use std::cell::Cell;
 use std::hint::black_box;
 use std::time::{Duration, Instant};

@@ -18,6 +18,8 @@
 //! warm-up wall times, per-phase tick percentiles, and the process peak RSS
 //! (VmHWM) after building the 5M simulator.
 
+#![allow(clippy::unwrap_used)] // test, bench and example code: a failed unwrap is a failed run
+
 #[path = "common/mod.rs"]
 mod common;
 use common::{mb, proc_status_kb};

@@ -16,6 +16,8 @@
 //! Run: `cargo bench --bench startup`. One instrumented start is printed on
 //! stderr, step by step.
 
+#![allow(clippy::unwrap_used)] // test, bench and example code: a failed unwrap is a failed run
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

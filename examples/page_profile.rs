@@ -4,6 +4,8 @@
 //!
 //!     cargo run --release --example page_profile
 
+#![allow(clippy::unwrap_used)] // test, bench and example code: a failed unwrap is a failed run
+
 use std::time::Instant;
 
 use warroom::sources::simulator::{SimConfig, Simulator};

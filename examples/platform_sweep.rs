@@ -15,6 +15,8 @@
 //! gateway then serves the result on 127.0.0.1:PORT until interrupted, for
 //! a look with `warroom --gateway http://127.0.0.1:PORT`.
 
+#![allow(clippy::unwrap_used)] // test, bench and example code: a failed unwrap is a failed run
+
 #[path = "../tests/fixtures/backends/dovecot.rs"]
 mod dovecot_fixture;
 

@@ -11,6 +11,8 @@
 //! FOLDERS extra folders of 5 messages each are created with doveadm
 //! (slow to seed: a few hundred per second).
 
+#![allow(clippy::unwrap_used)] // test, bench and example code: a failed unwrap is a failed run
+
 #[path = "../tests/fixtures/backends/dovecot.rs"]
 mod dovecot_fixture;
 

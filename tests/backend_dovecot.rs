@@ -12,6 +12,8 @@
 //! also when the test fails. Without Dovecot every test fails with a
 //! message naming the packages to install; none passes silently.
 
+#![allow(clippy::unwrap_used)] // test, bench and example code: a failed unwrap is a failed run
+
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};

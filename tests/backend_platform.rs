@@ -1,6 +1,8 @@
 //! The platform source end to end: real backends on 127.0.0.1, the gateway
 //! (hub + gRPC) on top, and what a console would be told. Needs root.
 
+#![allow(clippy::unwrap_used)] // test, bench and example code: a failed unwrap is a failed run
+
 #[path = "fixtures/backends/daemons.rs"]
 mod daemons;
 

@@ -9,6 +9,8 @@
 //! domain to an aiosmtpd sink, and checks liveness with `postfix status`
 //! across `postfix stop` and start.
 
+#![allow(clippy::unwrap_used)] // test, bench and example code: a failed unwrap is a failed run
+
 #[path = "fixtures/backends/daemons.rs"]
 mod daemons;
 

@@ -7,6 +7,8 @@
 //! The error cases that need no daemon (closed port, a listener that never
 //! answers, a server that answers nonsense) run as separate tests.
 
+#![allow(clippy::unwrap_used)] // test, bench and example code: a failed unwrap is a failed run
+
 #[path = "fixtures/backends/daemons.rs"]
 mod daemons;
 

@@ -1,5 +1,7 @@
 //! The non-interactive commands as a script or a person runs them.
 
+#![allow(clippy::unwrap_used)] // test, bench and example code: a failed unwrap is a failed run
+
 use std::path::PathBuf;
 use std::process::{Command, Output};
 

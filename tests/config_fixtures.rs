@@ -2,6 +2,8 @@
 //! invalid one fails with exactly the message in its `.err` file, and the
 //! JSON schema in docs/ describes exactly the keys the parser accepts.
 
+#![allow(clippy::unwrap_used)] // test, bench and example code: a failed unwrap is a failed run
+
 use std::path::Path;
 
 use warroom::config::Config;

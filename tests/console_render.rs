@@ -3,6 +3,8 @@
 //! figure is deterministic; the two volatile values — the wall clock and the
 //! data age — are injected (fixed clock, data received "now").
 
+#![allow(clippy::unwrap_used)] // test, bench and example code: a failed unwrap is a failed run
+
 mod common;
 
 use std::time::Duration;

@@ -2,6 +2,8 @@
 //! panel from its embedded gateway, opens a tenant, shows help, and quits
 //! with exit code 0, leaving the terminal restored.
 
+#![allow(clippy::unwrap_used)] // test, bench and example code: a failed unwrap is a failed run
+
 mod common;
 
 use std::path::PathBuf;

@@ -3,6 +3,8 @@
 //! shows it. The time from the confirming key to the other screen is
 //! printed, not asserted tightly: CI machines are shared.
 
+#![allow(clippy::unwrap_used)] // test, bench and example code: a failed unwrap is a failed run
+
 mod common;
 
 use std::time::{Duration, Instant};

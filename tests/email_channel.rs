@@ -9,6 +9,8 @@
 //! Without aiosmtpd every test that needs it fails with a message saying
 //! how to install it; none passes silently.
 
+#![allow(clippy::unwrap_used)] // test, bench and example code: a failed unwrap is a failed run
+
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;

@@ -1,5 +1,7 @@
 //! The gateway over real gRPC on loopback: Watch, paging, health, reflection.
 
+#![allow(clippy::unwrap_used)] // test, bench and example code: a failed unwrap is a failed run
+
 mod common;
 
 use std::time::Duration;

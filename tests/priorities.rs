@@ -2,6 +2,8 @@
 //! optimistic concurrency under load, persistence across a gateway restart,
 //! and the effect on the simulated reindex.
 
+#![allow(clippy::unwrap_used)] // test, bench and example code: a failed unwrap is a failed run
+
 mod common;
 
 use std::collections::BTreeMap;

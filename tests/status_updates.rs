@@ -5,6 +5,8 @@
 //! through a brief webhook outage, and what the page looks like in a real
 //! browser (headless Chromium; the screenshot is kept in /tmp/wr).
 
+#![allow(clippy::unwrap_used)] // test, bench and example code: a failed unwrap is a failed run
+
 mod common;
 
 use std::path::Path;

@@ -10,6 +10,8 @@
 //! same `Delivery` again and again, `attempts` counted up and the last
 //! outcome's text handed back as `last_detail`, with a durable `Memory`.
 
+#![allow(clippy::unwrap_used)] // test, bench and example code: a failed unwrap is a failed run
+
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -2,6 +2,8 @@
 //! the .proto) calls Watch and pages through tenants and mailboxes.
 //! scripts/test installs grpcio, grpcio-reflection and protobuf.
 
+#![allow(clippy::unwrap_used)] // test, bench and example code: a failed unwrap is a failed run
+
 mod common;
 
 use std::time::Duration;
