@@ -7,6 +7,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+/// The keymaps shipped in `keymaps/` (the console embeds their texts).
+pub const SHIPPED_KEYMAPS: [&str; 3] = ["default", "vim", "emacs"];
+
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
@@ -284,7 +287,7 @@ impl Config {
                 .or_else(|| text.starts_with(key).then_some(0))
                 .unwrap_or(0)
         };
-        let keymaps = crate::console::keymap::builtin_names();
+        let keymaps = SHIPPED_KEYMAPS;
         if let Some(k) = cfg
             .keymap
             .as_ref()

@@ -6,12 +6,11 @@ use chrono::{DateTime, Utc};
 use prost_types::Timestamp;
 
 use super::pb;
-use crate::channels::{ChannelSummary, StatusBoard, Update};
 use crate::domain::forecast::EtaRange;
 use crate::domain::priority::{AuditEvent, PriorityDecision, Role};
 use crate::domain::scope::ScopeRevision;
+use crate::domain::update::{ChannelSummary, DeliveryStatus, StatusBoard, Update};
 use crate::domain::*;
-use crate::store::DeliveryStatus;
 
 pub fn ts(t: DateTime<Utc>) -> Timestamp {
     Timestamp {

@@ -25,8 +25,8 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use super::{
     Channel, Context, Delivery, Facts, Outcome, Preview, TenantNotice, Update, plain_text,
 };
-use crate::console::export;
 use crate::domain::MailboxRow;
+use crate::domain::csv as export;
 use crate::domain::forecast::EtaRange;
 use crate::domain::format::clip;
 

@@ -380,7 +380,7 @@ impl fmt::Display for KeymapError {
 
 impl std::error::Error for KeymapError {}
 
-use crate::config::line_col;
+use crate::config::{SHIPPED_KEYMAPS, line_col};
 
 type RawFile = BTreeMap<Spanned<String>, BTreeMap<Spanned<String>, Spanned<Vec<Spanned<String>>>>>;
 
@@ -473,10 +473,14 @@ pub struct Keymap {
     lookup: HashMap<(Context, Key), Action>,
 }
 
+/// The shipped keymaps' texts, named as the config knows them.
 pub const BUILTIN: [(&str, &str); 3] = [
-    ("default", include_str!("../../keymaps/default.toml")),
-    ("vim", include_str!("../../keymaps/vim.toml")),
-    ("emacs", include_str!("../../keymaps/emacs.toml")),
+    (
+        SHIPPED_KEYMAPS[0],
+        include_str!("../../keymaps/default.toml"),
+    ),
+    (SHIPPED_KEYMAPS[1], include_str!("../../keymaps/vim.toml")),
+    (SHIPPED_KEYMAPS[2], include_str!("../../keymaps/emacs.toml")),
 ];
 
 /// The text of a shipped keymap, or which names exist.

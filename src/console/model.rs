@@ -15,7 +15,7 @@ pub struct Model {
     pub version: u64,
     pub overview: Overview,
     /// Status updates: the latest, the page, deliveries per channel.
-    pub board: crate::channels::StatusBoard,
+    pub board: crate::domain::update::StatusBoard,
     rows: Vec<TenantRow>,
     index: HashMap<Arc<str>, usize>,
     /// Row indices in display order; rebuilt lazily after a change.

@@ -2,6 +2,7 @@
 //! protocol types. Everything here is unit- and property-tested, and is what
 //! both the gateway and the console agree on.
 
+pub mod csv;
 pub mod forecast;
 pub mod format;
 pub mod incident;
@@ -11,5 +12,6 @@ pub mod sanitize;
 pub mod scope;
 pub mod status;
 pub mod tenants;
+pub mod update;
 
 pub use model::*;

@@ -12,9 +12,9 @@ use std::path::Path;
 
 use chrono::{DateTime, Utc};
 
-use crate::channels::{Delivery, Update};
 use crate::domain::incident::{Event, Observation};
 use crate::domain::priority::{AuditEvent, PriorityDecision};
+use crate::domain::update::{Delivery, Update};
 
 pub use sqlite::{SqliteStore, update_id};
 
@@ -30,19 +30,7 @@ pub enum StoreError {
     Io(String),
 }
 
-/// Where one delivery stands.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DeliveryStatus {
-    pub id: u64,
-    pub update_id: String,
-    pub channel: String,
-    pub target: String,
-    /// pending, sent or failed.
-    pub state: String,
-    pub attempts: u32,
-    pub detail: String,
-    pub at: DateTime<Utc>,
-}
+pub use crate::domain::update::DeliveryStatus;
 
 pub trait Store: Send {
     /// Every tenant whose priority someone set, at its latest version.
@@ -78,7 +66,7 @@ pub trait Store: Send {
     /// The newest status update.
     fn latest_update(&self) -> Result<Option<Update>, StoreError>;
     /// Deliveries counted per channel, with the newest problem of each.
-    fn delivery_summary(&self) -> Result<Vec<crate::channels::ChannelSummary>, StoreError>;
+    fn delivery_summary(&self) -> Result<Vec<crate::domain::update::ChannelSummary>, StoreError>;
     /// Deliveries of one update (or of all), oldest first.
     fn deliveries(&self, update_id: Option<&str>) -> Result<Vec<DeliveryStatus>, StoreError>;
     /// Pending deliveries whose next attempt is due at `now`.

@@ -7,10 +7,10 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{DeliveryStatus, Store, StoreError};
-use crate::channels::{Delivery, Update};
 use crate::domain::incident::{Entry, Event, Observation};
 use crate::domain::priority::{AuditEvent, PriorityDecision};
 use crate::domain::scope::ScopeRevision;
+use crate::domain::update::{Delivery, Update};
 use crate::domain::{IncidentState, Priority};
 
 /// `PRAGMA application_id` of a warroom state file ("WaRm").
@@ -384,7 +384,7 @@ impl Store for SqliteStore {
             .map_err(|e| self.err(e))
     }
 
-    fn delivery_summary(&self) -> Result<Vec<crate::channels::ChannelSummary>, StoreError> {
+    fn delivery_summary(&self) -> Result<Vec<crate::domain::update::ChannelSummary>, StoreError> {
         let mut st = self
             .conn
             .prepare(
@@ -396,7 +396,7 @@ impl Store for SqliteStore {
             )
             .map_err(|e| self.err(e))?;
         st.query_map([], |r| {
-            Ok(crate::channels::ChannelSummary {
+            Ok(crate::domain::update::ChannelSummary {
                 channel: r.get(0)?,
                 pending: r.get::<_, i64>(1)? as u64,
                 sent: r.get::<_, i64>(2)? as u64,
