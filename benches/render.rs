@@ -19,6 +19,7 @@
 //! Run: `cargo bench --bench render`.
 
 #![allow(clippy::unwrap_used)] // test, bench and example code: a failed unwrap is a failed run
+#![allow(unused_must_use)] // it drives the console by hand; the commands it does not check are not the point
 
 use std::cell::Cell;
 use std::hint::black_box;

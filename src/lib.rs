@@ -9,5 +9,6 @@ pub mod domain;
 pub mod gateway;
 pub mod http;
 pub mod lookup;
+pub mod random;
 pub mod sources;
 pub mod store;

@@ -515,7 +515,7 @@ fn publishing(cfg: &Config) -> anyhow::Result<Publishing> {
 
 /// A fresh secret for the embedded demo's local admin.
 fn random_token() -> anyhow::Result<String> {
-    warroom::domain::format::random_hex(24)
+    warroom::random::random_hex(24)
         .map_err(|e| anyhow::anyhow!("cannot read /dev/urandom for the demo's token: {e}"))
 }
 

@@ -4,6 +4,7 @@
 //! data age — are injected (fixed clock, data received "now").
 
 #![allow(clippy::unwrap_used)] // test, bench and example code: a failed unwrap is a failed run
+#![allow(unused_must_use)] // it drives the console by hand; the commands it does not check are not the point
 
 mod common;
 

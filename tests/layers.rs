@@ -15,10 +15,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 /// Each top-level module's layer.
-const LAYERS: [(&str, u8); 11] = [
+const LAYERS: [(&str, u8); 12] = [
     ("domain", 0),
     ("lookup", 1),
     ("http", 1),
+    ("random", 1),
     ("config", 1),
     ("store", 2),
     ("channels", 2),

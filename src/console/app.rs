@@ -15,8 +15,10 @@ use crate::domain::priority::{self, AuditEvent, PriorityDecision, Role};
 use crate::domain::tenants::TenantSort;
 use crate::domain::{MailboxRow, MailboxState, Priority};
 
-/// What the loop must do after a key.
+/// What the loop must do after a key: ignoring one loses what the user
+/// asked for.
 #[derive(Debug)]
+#[must_use]
 pub enum Command {
     None,
     Quit,
@@ -1351,6 +1353,9 @@ pub fn complete(input: &str) -> String {
 }
 
 #[cfg(test)]
+// Tests drive the state by hand: the commands they do not look at are
+// the point of other tests.
+#[allow(unused_must_use)]
 mod tests {
     use super::*;
 

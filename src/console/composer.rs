@@ -123,7 +123,7 @@ pub fn parse_components(s: &str) -> Result<Vec<(String, String)>, String> {
 
 /// A random operation id (so that publishing twice publishes once).
 pub fn operation_id() -> String {
-    let hex = crate::domain::format::random_hex(12).unwrap_or_else(|_| {
+    let hex = crate::random::random_hex(12).unwrap_or_else(|_| {
         // No /dev/urandom: the clock, which is unique enough for one author.
         let n = Utc::now().timestamp_nanos_opt().unwrap_or_default();
         format!("{n:024x}")

@@ -179,7 +179,9 @@ pub async fn run(opts: Options) -> anyhow::Result<i32> {
                         _ => None,
                     };
                     if let Some(a) = action {
-                        app.perform(a);
+                        // Scrolling past a page asks for the next one.
+                        let cmd = app.perform(a);
+                        run_command(cmd, &opts.draft_path, &client, &tx, &resubscribe);
                         dirty = true;
                     }
                 }

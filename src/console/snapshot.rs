@@ -16,7 +16,9 @@ use super::ui;
 pub async fn text(client: &GatewayClient, width: u16, height: u16) -> anyhow::Result<String> {
     let first = super::client::first_snapshot(client).await?;
     let mut app = App::new(client.url().to_string(), Theme::mono());
-    app.on_client(ClientEvent::Update(Box::new(first)));
+    // One picture of the first snapshot: what it would fetch next is not
+    // needed.
+    let _ = app.on_client(ClientEvent::Update(Box::new(first)));
     app.clock = Utc::now();
     app.prepare();
     let mut term = Terminal::new(TestBackend::new(width, height))?;

@@ -186,14 +186,6 @@ pub fn base64(data: &[u8]) -> String {
     out
 }
 
-/// `n` random bytes from /dev/urandom, as lowercase hex.
-pub fn random_hex(n: usize) -> std::io::Result<String> {
-    use std::io::Read;
-    let mut bytes = vec![0u8; n];
-    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
-}
-
 /// An error with its causes, each once: "error sending request: connection
 /// refused".
 pub fn causes(e: &dyn std::error::Error) -> String {

@@ -1,6 +1,6 @@
 //! A client for Dovecot 2.3's doveadm HTTP API (`service doveadm { inet_listener http }`).
 //!
-//! What the API looks like on the wire (see `/work/shared/REAL-BACKENDS.md`):
+//! What the API looks like on the wire (seen on Dovecot 2.3.19; docs/backends.md, docs/dovecot-damage.md):
 //! `POST /doveadm/v1` with `[["command",{params},"tag"]]`, answered by
 //! `[["doveadmResponse",<result>,"tag"]]`; every value in a result is a
 //! string, numbers too. Failures of a command come back as HTTP 200 with

@@ -874,7 +874,7 @@ fn effective_uid() -> Option<u32> {
 mod tests {
     use super::*;
 
-    /// Lines as Postfix 3.7 prints them (see REAL-BACKENDS.md).
+    /// Lines as Postfix 3.7 prints them (`postqueue -j`).
     const REAL: &str = r#"{"queue_name": "deferred", "queue_id": "4C55C9D4159", "arrival_time": 1795985896, "message_size": 285, "forced_expire": false, "sender": "ops@warroom.test", "recipients": [{"address": "alice@acme.test", "delay_reason": "deferred transport"}, {"address": "bob@Globex.test", "delay_reason": "deferred transport"}]}
 {"queue_name": "active", "queue_id": "4E0A39D4158", "arrival_time": 1795985897, "message_size": 1024, "forced_expire": false, "sender": "", "recipients": [{"address": "carol@acme.test"}]}
 "#;

@@ -24,7 +24,7 @@
 //!   again); other errors (unknown user, ...) mark the mailbox failed and
 //!   the work goes on.
 //!
-//! What repairs a mailbox: REAL-BACKENDS.md shows a stale index (a message
+//! What repairs a mailbox: on Dovecot 2.3 a stale index (docs/dovecot-damage.md) (a message
 //! file added behind Dovecot's back) survives `index` and is fixed by
 //! `forceResync`; so [`Doveadm`]'s repair is `forceResync` (fsck) of all
 //! the user's mailboxes, then `index` (queued) to rebuild caches.
