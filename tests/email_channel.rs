@@ -460,6 +460,7 @@ fn delivery(id: u64, target: &str) -> Delivery {
         target: target.into(),
         attempts: 0,
         last_detail: String::new(),
+        maybe_applied: false,
     }
 }
 

@@ -8,7 +8,7 @@
 //!
 //! The tests drive the channel the way the gateway's outbox worker does: the
 //! same `Delivery` again and again, `attempts` counted up and the last
-//! outcome's text handed back as `last_detail`, with a durable `Memory`.
+//! outcome's text and `maybe_applied` handed back, with a durable `Memory`.
 
 #![allow(clippy::unwrap_used)] // test, bench and example code: a failed unwrap is a failed run
 
@@ -547,6 +547,7 @@ fn delivery(u: &Update) -> Delivery {
         target: String::new(),
         attempts: 0,
         last_detail: String::new(),
+        maybe_applied: false,
     }
 }
 
@@ -558,9 +559,15 @@ async fn attempt(ch: &Statuspage, memory: &MapMemory, u: &Update, d: &mut Delive
     };
     let out = ch.deliver(u, d, &ctx).await;
     d.attempts += 1;
-    d.last_detail = match &out {
-        Outcome::Sent(s) | Outcome::Failed(s) => s.clone(),
-        Outcome::Retry { reason, .. } => reason.clone(),
+    // What the outbox stores: the text, and the flag (the channel reads the
+    // flag, never the text).
+    (d.last_detail, d.maybe_applied) = match &out {
+        Outcome::Sent(s) | Outcome::Failed(s) => (s.clone(), false),
+        Outcome::Retry {
+            reason,
+            maybe_applied,
+            ..
+        } => (reason.clone(), *maybe_applied),
     };
     out
 }
@@ -716,7 +723,7 @@ async fn errors_and_a_late_answer_still_make_exactly_one_incident() {
 
     let o = attempt(&ch, &memory, &u1, &mut d).await;
     assert!(
-        matches!(&o, Outcome::Retry { reason, after: None } if reason.starts_with("server error")),
+        matches!(&o, Outcome::Retry { reason, after: None, maybe_applied: true } if reason.starts_with("server error")),
         "{o:?}"
     );
     let o = attempt(&ch, &memory, &u1, &mut d).await;
@@ -726,7 +733,7 @@ async fn errors_and_a_late_answer_still_make_exactly_one_incident() {
     );
     let o = attempt(&ch, &memory, &u1, &mut d).await;
     assert!(
-        matches!(&o, Outcome::Retry { reason, after: None } if reason.starts_with("timed out")),
+        matches!(&o, Outcome::Retry { reason, after: None, maybe_applied: true } if reason.starts_with("timed out")),
         "{o:?}"
     );
     assert_eq!(fx.incidents().len(), 1, "the late create was stored");

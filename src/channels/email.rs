@@ -260,6 +260,7 @@ impl Email {
             Err(_) => Err(Outcome::Retry {
                 reason: format!("SMTP timed out after {:?}", self.timeout),
                 after: None,
+                maybe_applied: false,
             }),
         }
     }
@@ -353,6 +354,7 @@ fn classify(e: &lettre::transport::smtp::Error) -> Outcome {
         Outcome::Retry {
             reason: format!("SMTP: {text}"),
             after: None,
+            maybe_applied: false,
         }
     }
 }

@@ -29,10 +29,16 @@ pub enum Outcome {
     /// Delivered; the detail says where (an incident id, a message id).
     Sent(String),
     /// Try again: after `after` if the other side said when, else with the
-    /// worker's backoff.
+    /// worker's backoff. `maybe_applied`: the attempt may have taken effect
+    /// on the other side although it was not confirmed (a time-out after
+    /// sending, a lost connection, a 5xx, an unreadable answer); it is
+    /// stored with the delivery, so the next attempt (also after a restart)
+    /// checks before it sends again. Decided by the channel, never read
+    /// back from the words of `reason`.
     Retry {
         reason: String,
         after: Option<Duration>,
+        maybe_applied: bool,
     },
     /// Will never work (bad credentials, a rejected address): stop.
     Failed(String),
@@ -140,6 +146,7 @@ impl Channel for Page {
             url if url.is_empty() => Outcome::Retry {
                 reason: "the status page is not served yet".into(),
                 after: Some(std::time::Duration::from_secs(1)),
+                maybe_applied: false,
             },
             url => Outcome::Sent(format!("on {url}")),
         }

@@ -15,9 +15,10 @@
 //! unreadable, or the gateway stopped mid-request), the channel looks for
 //! that operation id in the page's unresolved incidents; if it is there, the
 //! earlier write counts as delivered and is not sent again. Such writes are
-//! recognised from the previous attempt's detail (see
-//! [`may_have_been_applied`]) and from a "pending" mark the channel puts in
-//! its memory before every write; the mark also covers another update's
+//! recognised from the previous attempt's outcome (`Outcome::Retry` with
+//! `maybe_applied`, stored with the delivery: rewording a message changes
+//! nothing) and from a "pending" mark the channel puts in its memory before
+//! every write; the mark also covers another update's
 //! unconfirmed write when the outbox worker hands update N+1 over while N
 //! waits for its retry.
 //!
@@ -62,23 +63,6 @@ pub mod keys {
     /// "SEQ STATE UPDATE_ID" of a write that was started and whose result is
     /// not known yet.
     pub const PENDING: &str = "pending";
-}
-
-/// The start of a [`Outcome::Retry`] reason after which the next attempt
-/// first looks for the update on Statuspage: the earlier request may have
-/// been applied.
-const MAYBE_APPLIED: [&str; 5] = [
-    "timed out",
-    "connection lost",
-    "server error",
-    "unreadable response",
-    "unconfirmed",
-];
-
-/// Whether an attempt that ended with `detail` may have changed Statuspage
-/// even though it did not report success.
-pub fn may_have_been_applied(detail: &str) -> bool {
-    MAYBE_APPLIED.iter().any(|p| detail.starts_with(p))
 }
 
 /// Answers larger than this are not read (an unresolved list is far smaller).
@@ -398,6 +382,7 @@ impl Statuspage {
                  the next attempt checks again before sending"
             ),
             after,
+            maybe_applied: true,
         };
         let answer = match self.send(last, Method::GET, &url, None).await {
             Ok(a) => a,
@@ -511,8 +496,8 @@ impl Statuspage {
         // hand over update N+1 while N waits for its retry).
         let this = Write::of(u);
         let pending = remembered(memory, keys::PENDING).and_then(|p| Write::decode(&p));
-        let own_doubt = pending.as_ref().is_some_and(|p| p.id == u.id)
-            || (d.attempts > 0 && may_have_been_applied(&d.last_detail));
+        let own_doubt =
+            pending.as_ref().is_some_and(|p| p.id == u.id) || (d.attempts > 0 && d.maybe_applied);
         let other = pending.filter(|p| p.id != u.id);
         if own_doubt || other.is_some() {
             let all = open.is_none()
@@ -532,6 +517,7 @@ impl Statuspage {
                                     p.id, incident.id
                                 ),
                                 after: None,
+                                maybe_applied: true,
                             };
                         }
                         tracing::info!(
@@ -562,6 +548,7 @@ impl Statuspage {
             return Outcome::Retry {
                 reason: format!("could not note the request before sending it ({e}); nothing sent"),
                 after: None,
+                maybe_applied: false,
             };
         }
         let (method, url, doing) = match &open {
@@ -579,6 +566,7 @@ impl Statuspage {
                 return Outcome::Retry {
                     reason: format!("could not connect to Statuspage ({e}); nothing sent"),
                     after: None,
+                    maybe_applied: false,
                 };
             }
             Err(Transport::TimedOut(e)) => {
@@ -589,6 +577,7 @@ impl Statuspage {
                         ms(self.cfg.timeout)
                     ),
                     after: None,
+                    maybe_applied: true,
                 };
             }
             Err(Transport::Lost(e)) => {
@@ -598,6 +587,7 @@ impl Statuspage {
                          applied, the next attempt checks before sending again"
                     ),
                     after: None,
+                    maybe_applied: true,
                 };
             }
         };
@@ -617,6 +607,7 @@ impl Statuspage {
                         incident.id
                     ),
                     after: None,
+                    maybe_applied: true,
                 },
                 Err(e) => Outcome::Retry {
                     reason: format!(
@@ -625,6 +616,7 @@ impl Statuspage {
                         status.as_u16()
                     ),
                     after: None,
+                    maybe_applied: true,
                 },
             };
         }
@@ -639,6 +631,7 @@ impl Statuspage {
                         .unwrap_or_default()
                 ),
                 after,
+                maybe_applied: false,
             };
         }
         if status == StatusCode::REQUEST_TIMEOUT {
@@ -647,6 +640,7 @@ impl Statuspage {
                 reason: "Statuspage gave up waiting for the request (HTTP 408); nothing applied"
                     .into(),
                 after: None,
+                maybe_applied: false,
             };
         }
         if let (Some(id), StatusCode::NOT_FOUND) = (&open, status) {
@@ -676,6 +670,7 @@ impl Statuspage {
                 describe(&answer)
             ),
             after: None,
+            maybe_applied: true,
         }
     }
 
@@ -732,9 +727,14 @@ impl Channel for Statuspage {
         let mut last = self.gate.lock().await;
         let outcome = match self.attempt(&mut last, update, delivery, ctx.memory).await {
             Outcome::Sent(s) => Outcome::Sent(self.redact(s)),
-            Outcome::Retry { reason, after } => Outcome::Retry {
+            Outcome::Retry {
+                reason,
+                after,
+                maybe_applied,
+            } => Outcome::Retry {
                 reason: self.redact(reason),
                 after,
+                maybe_applied,
             },
             Outcome::Failed(s) => Outcome::Failed(self.redact(s)),
         };
@@ -914,6 +914,7 @@ fn delivered(memory: &dyn Memory, w: &Write, incident: &Incident, how: &str) -> 
                 w.id, incident.id
             ),
             after: None,
+            maybe_applied: true,
         };
     }
     let link = incident
@@ -1311,19 +1312,6 @@ mod tests {
         fn affected_mailboxes(&self, _: &str) -> Vec<crate::domain::MailboxRow> {
             Vec::new()
         }
-    }
-
-    #[test]
-    fn unconfirmed_details_are_recognised() {
-        assert!(may_have_been_applied("timed out after 300 ms"));
-        assert!(may_have_been_applied("connection lost before"));
-        assert!(may_have_been_applied("server error: HTTP 502"));
-        assert!(may_have_been_applied("unconfirmed: ..."));
-        assert!(!may_have_been_applied(
-            "rate limited by Statuspage (HTTP 429)"
-        ));
-        assert!(!may_have_been_applied("could not connect to Statuspage"));
-        assert!(!may_have_been_applied(""));
     }
 
     #[test]

@@ -77,6 +77,7 @@ impl Channel for Webhook {
                 Outcome::Retry {
                     reason: format!("HTTP {}", r.status().as_u16()),
                     after,
+                    maybe_applied: false,
                 }
             }
             Ok(r) => Outcome::Failed(format!(
@@ -86,6 +87,7 @@ impl Channel for Webhook {
             Err(e) if e.is_timeout() => Outcome::Retry {
                 reason: "timed out".into(),
                 after: None,
+                maybe_applied: false,
             },
             Err(e) => Outcome::Retry {
                 reason: format!(
@@ -93,6 +95,7 @@ impl Channel for Webhook {
                     crate::domain::format::causes(&e)
                 ),
                 after: None,
+                maybe_applied: false,
             },
         }
     }

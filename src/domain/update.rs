@@ -62,6 +62,9 @@ pub struct Delivery {
     pub attempts: u32,
     /// What the last attempt said (e.g. "timed out"), "" on the first.
     pub last_detail: String,
+    /// The last attempt may have taken effect on the other side although
+    /// it was not confirmed (see `channels::Outcome::Retry`).
+    pub maybe_applied: bool,
 }
 
 /// Where one delivery stands.

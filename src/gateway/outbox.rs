@@ -65,6 +65,13 @@ async fn attempt(
     };
     let outcome = channel.deliver(update, d, &ctx).await;
     let now = Utc::now();
+    let maybe_applied = matches!(
+        outcome,
+        Outcome::Retry {
+            maybe_applied: true,
+            ..
+        }
+    );
     let (state, detail, next) = match outcome {
         Outcome::Sent(detail) => ("sent", detail, now),
         Outcome::Failed(why) => ("failed", why, now),
@@ -73,7 +80,7 @@ async fn attempt(
             format!("gave up after {} attempts: {reason}", d.attempts + 1),
             now,
         ),
-        Outcome::Retry { reason, after } => {
+        Outcome::Retry { reason, after, .. } => {
             // At least a second, whatever Retry-After says: "retry at once"
             // must not burn every attempt in a tight loop.
             let wait = after
@@ -89,7 +96,10 @@ async fn attempt(
     if state != "sent" {
         tracing::warn!(channel = %d.channel, target = %d.target, update = %d.update_id, %state, %detail, "delivery not sent");
     }
-    if let Err(e) = hub.store().record_attempt(d.id, state, &detail, next) {
+    if let Err(e) = hub
+        .store()
+        .record_attempt(d.id, state, &detail, next, maybe_applied)
+    {
         tracing::error!("outbox: cannot record an attempt: {e}");
     }
 }
@@ -157,6 +167,7 @@ pub async fn run(hub: Arc<Hub>) {
                                     d.channel
                                 ),
                                 Utc::now(),
+                                false,
                             );
                         }
                     }

@@ -75,13 +75,15 @@ pub trait Store: Send {
     /// When the next pending delivery is due, if any is pending.
     fn next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
     /// Records an attempt: `state` pending (retry at `next_attempt`), sent
-    /// or failed, with what happened.
+    /// or failed, with what happened and whether it may have taken effect
+    /// unconfirmed (read back as `Delivery::maybe_applied`).
     fn record_attempt(
         &mut self,
         delivery_id: u64,
         state: &str,
         detail: &str,
         next_attempt: DateTime<Utc>,
+        maybe_applied: bool,
     ) -> Result<(), StoreError>;
     /// Appends to the platform incident's journal, in one transaction.
     fn journal_append(&mut self, events: &[Event]) -> Result<(), StoreError>;

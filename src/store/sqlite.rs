@@ -75,8 +75,10 @@ CREATE TABLE channel_memory (
 ";
 
 /// Added in schema 3: a platform incident's journal and each mailbox's
-/// latest observation (the baselines a restarted gateway compares with).
+/// latest observation (the baselines a restarted gateway compares with),
+/// and whether a delivery's last attempt may have taken effect.
 const SCHEMA_3: &str = "
+ALTER TABLE deliveries ADD COLUMN maybe_applied INTEGER NOT NULL DEFAULT 0;
 CREATE TABLE incident_journal (
     id      INTEGER PRIMARY KEY AUTOINCREMENT,
     at_ms   INTEGER NOT NULL,
@@ -441,7 +443,7 @@ impl Store for SqliteStore {
         let mut st = self
             .conn
             .prepare(
-                "SELECT id, seq, channel, target, attempts, detail FROM deliveries
+                "SELECT id, seq, channel, target, attempts, detail, maybe_applied FROM deliveries
                  WHERE state = 'pending' AND next_attempt_ms <= ?1 ORDER BY next_attempt_ms, id LIMIT ?2",
             )
             .map_err(|e| self.err(e))?;
@@ -453,6 +455,7 @@ impl Store for SqliteStore {
                 target: r.get(3)?,
                 attempts: r.get(4)?,
                 last_detail: r.get(5)?,
+                maybe_applied: r.get::<_, i64>(6)? != 0,
             })
         })
         .and_then(|rows| rows.collect())
@@ -477,17 +480,19 @@ impl Store for SqliteStore {
         state: &str,
         detail: &str,
         next_attempt: DateTime<Utc>,
+        maybe_applied: bool,
     ) -> Result<(), StoreError> {
         self.conn
             .execute(
                 "UPDATE deliveries SET state = ?2, attempts = attempts + 1, detail = ?3,
-                 next_attempt_ms = ?4, updated_ms = ?5 WHERE id = ?1",
+                 next_attempt_ms = ?4, updated_ms = ?5, maybe_applied = ?6 WHERE id = ?1",
                 params![
                     delivery_id as i64,
                     state,
                     detail,
                     next_attempt.timestamp_millis(),
-                    Utc::now().timestamp_millis()
+                    Utc::now().timestamp_millis(),
+                    maybe_applied
                 ],
             )
             .map_err(|e| self.err(e))?;
@@ -867,6 +872,45 @@ mod tests {
         let back = s.observations().unwrap();
         assert_eq!(back.len(), 1, "one observation per mailbox: {back:?}");
         assert_eq!(back[0].1.data, "{\"uidnext\":8}");
+        let _ = std::fs::remove_dir_all(path.parent().unwrap());
+    }
+
+    /// The channel decides whether an attempt may have taken effect; the
+    /// store keeps that, across a restart, for the next attempt to read.
+    #[test]
+    fn whether_an_attempt_may_have_taken_effect_survives_reopening() {
+        let path = temp("maybe-applied");
+        let at = DateTime::from_timestamp_millis(1_733_400_000_000).unwrap();
+        {
+            let mut s = SqliteStore::open(&path).unwrap();
+            let u = Update {
+                id: String::new(),
+                seq: 0,
+                operation_id: "op-1".into(),
+                state: IncidentState::Investigating,
+                title: "t".into(),
+                body: "b".into(),
+                components: Vec::new(),
+                next_update: None,
+                published_by: "ana".into(),
+                published_at: at,
+                simulated: false,
+            };
+            s.publish(&u, &[("statuspage".into(), String::new())], "")
+                .unwrap();
+            let d = s
+                .due_deliveries(at + chrono::Duration::days(1), 10)
+                .unwrap();
+            assert_eq!(d.len(), 1);
+            assert!(!d[0].maybe_applied, "a first attempt has no doubt");
+            s.record_attempt(d[0].id, "pending", "timed out after 30 s", at, true)
+                .unwrap();
+        }
+        let s = SqliteStore::open(&path).unwrap();
+        let d = s
+            .due_deliveries(at + chrono::Duration::days(1), 10)
+            .unwrap();
+        assert_eq!((d[0].attempts, d[0].maybe_applied), (1, true));
         let _ = std::fs::remove_dir_all(path.parent().unwrap());
     }
 
