@@ -409,27 +409,6 @@ async fn damaged_mailboxes_are_found_and_repaired_in_priority_order() {
         "P0 tenant repaired first: {done:?}"
     );
 
-    // The other two kinds: a lost uidlist (clients must resync) and a
-    // stale index (messages on disk the index does not show).
-    dc.lose_uidlist("carol@acme.test");
-    dc.stale_index("frank@globex.test");
-    let snap = until(&hub, "found all three kinds", |u| {
-        u.clusters[0].sweep.as_ref().is_some_and(|s| {
-            ["corrupt_log", "lost_uidlist", "stale_index"]
-                .iter()
-                .all(|k| s.kinds.iter().any(|d| d.kind == *k))
-        }) && u.totals.as_ref().is_some_and(|t| t.restored_mailboxes == 5)
-    })
-    .await;
-    let carol = snap
-        .tenants
-        .iter()
-        .find(|t| t.id == "acme")
-        .and_then(|t| t.states)
-        .map(|s| s.resync_needed);
-    assert_eq!(carol, Some(1), "a lost uidlist is a state of its own");
-    let found = snap.clusters[0].sweep.as_ref().unwrap().found;
-
     // Dovecot stops: a visible source state, the gateway keeps answering.
     dc.stop();
     let snap = until(&hub, "saw Dovecot down", |u| {
@@ -461,14 +440,37 @@ async fn damaged_mailboxes_are_found_and_repaired_in_priority_order() {
         "{:?}",
         snap.incident
     );
+    // While Dovecot is down (the sweep paused, so no probe can race the
+    // planting), the other two kinds: a lost uidlist (clients must resync)
+    // and a stale index (messages on disk the index does not show).
+    dc.lose_uidlist("carol@acme.test");
+    dc.stale_index("frank@globex.test");
     dc.start();
-    let before = until(&hub, "saw Dovecot back", |u| {
+    until(&hub, "saw Dovecot back", |u| {
         u.sources
             .iter()
             .any(|s| s.name == "dovecot" && s.health == pb::HealthStatus::Ok as i32)
     })
     .await;
-    let revisions = before.clusters[0].reindex.as_ref().unwrap().revisions.len();
+    // Found once Dovecot answers again.
+    let snap = until(&hub, "found all three kinds", |u| {
+        u.clusters[0].sweep.as_ref().is_some_and(|s| {
+            ["corrupt_log", "lost_uidlist", "stale_index"]
+                .iter()
+                .all(|k| s.kinds.iter().any(|d| d.kind == *k))
+        }) && u.totals.as_ref().is_some_and(|t| t.restored_mailboxes == 5)
+    })
+    .await;
+    let carol = snap
+        .tenants
+        .iter()
+        .find(|t| t.id == "acme")
+        .and_then(|t| t.states)
+        .map(|s| s.resync_needed);
+    assert_eq!(carol, Some(1), "a lost uidlist is a state of its own");
+    let found = snap.clusters[0].sweep.as_ref().unwrap().found;
+
+    let revisions = snap.clusters[0].reindex.as_ref().unwrap().revisions.len();
     assert!(revisions >= 2, "scope revised as damage was found");
 
     // A restarted gateway on the same state file continues the incident.

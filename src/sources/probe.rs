@@ -444,6 +444,14 @@ async fn run<C: Folders>(
         Call::Stop(stop) => return end(stop, damage, Some(first)),
     };
     damage.extend(stale(&first, &after));
+    // A uidlist lost between this probe's own calls (while it ran): the
+    // UIDVALIDITY changed under it. Without this, the new value would be
+    // kept as the baseline and the loss never reported.
+    damage.extend(
+        compare(&first, &after)
+            .into_iter()
+            .filter(|d| matches!(d, Damage::LostUidlist { .. })),
+    );
     conclude(damage, after)
 }
 
@@ -695,6 +703,24 @@ mod tests {
             "INBOX: UIDVALIDITY changed 100 → 103: IMAP clients must resync \
              (Dovecot rebuilt the folder's lost uidlist, or the folder was re-created)"
         );
+    }
+
+    #[test]
+    fn a_uidlist_lost_while_the_probe_runs_is_still_found() {
+        // The first status sees the old UIDVALIDITY (as the baseline does),
+        // the one after the resync the new one.
+        let previous = Observation::new(inbox(5, 6, 100, 6));
+        let before = inbox(5, 6, 100, 6);
+        let mut after = before.clone();
+        after[0] = folder("INBOX", 5, 6, 103, 2);
+        let s = Script::new(vec![Ok(before), Ok(after.clone())], vec![Ok(())]);
+        let r = block(run(&s, "a@x", Some(&previous), Depth::Rescan));
+        let ProbeResult::Damaged { damage, now } = r else {
+            panic!("{r:?}")
+        };
+        assert_eq!(now, Some(Observation::new(after)));
+        let kinds: Vec<&str> = damage.iter().map(Damage::kind).collect();
+        assert_eq!(kinds, ["lost_uidlist"], "{damage:?}");
     }
 
     #[test]
