@@ -409,6 +409,13 @@ async fn damaged_mailboxes_are_found_and_repaired_in_priority_order() {
         "P0 tenant repaired first: {done:?}"
     );
 
+    // A whole pass done: every mailbox has a baseline (a uidlist lost
+    // before a mailbox's first probe cannot be told from a new one).
+    until(&hub, "completed a sweep pass", |u| {
+        u.clusters[0].sweep.as_ref().is_some_and(|s| s.pass >= 2)
+    })
+    .await;
+
     // Dovecot stops: a visible source state, the gateway keeps answering.
     dc.stop();
     let snap = until(&hub, "saw Dovecot down", |u| {
