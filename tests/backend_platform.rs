@@ -316,6 +316,14 @@ async fn damaged_mailboxes_are_found_and_repaired_in_priority_order() {
     let dc = dovecot_fixture::Dovecot::new("platform");
     dc.start();
     dc.seed_all();
+    // Mail that arrived long ago for the mailbox that will get a stale
+    // index: Dovecot rescans a directory whose mtime is within a second of
+    // its last sync anyway, so only behind an old mtime does a file added
+    // behind its back stay unseen, as in a real stale index.
+    let an_hour_ago = std::time::SystemTime::now() - Duration::from_secs(3600);
+    for sub in ["new", "cur"] {
+        dovecot_fixture::set_mtime(&dc.maildir("frank@globex.test").join(sub), an_hour_ago);
+    }
     // Damage in both tenants before the gateway starts, and Dovecot down
     // until Globex is made P0: the sweep then meets Globex's mailboxes
     // first, so they are found, and repaired, first.

@@ -220,6 +220,8 @@ struct Seen {
     postfix: BackendState,
     prometheus: BackendState,
     first_damage: Option<DateTime<Utc>>,
+    /// The reindexer's done and failed lists already in the journal.
+    journaled: (usize, usize),
     /// (priority, explicit rank) per tenant index: the sweep and reindex
     /// order.
     priorities: Vec<(Priority, u32)>,
@@ -301,6 +303,7 @@ pub struct PlatformSource {
     poll_ms: f64,
     depth_history: VecDeque<u64>,
     pollers: Vec<tokio::task::JoinHandle<()>>,
+    journal: Option<poll::Journal>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -311,12 +314,21 @@ struct Configured {
 }
 
 impl Drop for PlatformSource {
+    /// Stops the pollers, then writes what the journal task had not yet
+    /// written (the last poll's findings and repairs), so a stopped gateway
+    /// loses nothing of the incident.
     fn drop(&mut self) {
         for p in self.pollers.drain(..) {
             p.abort();
         }
         if let Some(r) = &self.reindexer {
             r.stop();
+        }
+        if let Some(store) = &self.journal {
+            let (events, obs) = poll::take_journal(&self.seen, self.reindexer.as_deref());
+            if let Err(e) = poll::write_journal(store, &events, &obs) {
+                tracing::error!("incident journal not written at stop: {e}");
+            }
         }
     }
 }
@@ -384,6 +396,12 @@ impl PlatformSource {
         if let Some(store) = &cfg.store {
             replay::replay(&**store, &mut seen, &mut repair_rate, reindexer.as_deref())?;
         }
+        // What the replay handed back to the reindexer is in the journal.
+        seen.journaled = reindexer.as_ref().map_or((0, 0), |r| {
+            let p = r.progress();
+            (p.done.len(), p.failed.len())
+        });
+        let journal: Option<poll::Journal> = cfg.store.map(|s| Arc::new(Mutex::new(s)));
         let seen = Arc::new(Mutex::new(seen));
         let ctx = poll::Context {
             tenants: cfg.tenants.clone(),
@@ -401,7 +419,7 @@ impl PlatformSource {
                 postqueue: cfg.postqueue,
                 postfix_status: cfg.postfix_status,
                 prometheus: cfg.prometheus,
-                store: cfg.store,
+                store: journal.clone(),
             },
             runtime,
         );
@@ -423,6 +441,7 @@ impl PlatformSource {
             poll_ms: cfg.poll.as_millis() as f64,
             depth_history: VecDeque::new(),
             pollers,
+            journal,
         };
         me.last_done = me.reindexer.as_ref().map_or(0, |r| r.progress().done.len());
         me.compute(0.0);

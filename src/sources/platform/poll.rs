@@ -35,7 +35,7 @@ pub(super) struct Backends {
     pub postqueue: Option<Postqueue>,
     pub postfix_status: Option<PostfixStatus>,
     pub prometheus: Option<Prometheus>,
-    pub store: Option<Box<dyn Store>>,
+    pub store: Option<Journal>,
 }
 
 /// Starts every poller on `runtime`.
@@ -388,62 +388,72 @@ async fn prometheus_loop(ctx: Arc<Context>, p: Prometheus) {
     }
 }
 
-/// Writes what was learnt to the store once per poll: findings, scope
-/// revisions, rate samples, passes, baselines, and the reindexer's repairs
-/// and failures since the last write.
-async fn journal(ctx: Arc<Context>, store: Option<Box<dyn Store>>) {
-    let store = store.map(|s| Arc::new(Mutex::new(s)));
-    let (mut done_seen, mut failed_seen) = ctx.reindexer.as_ref().map_or((0, 0), |r| {
-        let p = r.progress();
-        (p.done.len(), p.failed.len())
-    });
+/// The store the incident's journal goes to, shared by the journal task
+/// and the source's last flush when it is dropped.
+pub(super) type Journal = Arc<Mutex<Box<dyn Store>>>;
+
+/// What was learnt since the last write: findings, scope revisions, rate
+/// samples, passes, baselines, and the reindexer's repairs and failures.
+pub(super) fn take_journal(
+    seen: &Mutex<Seen>,
+    reindexer: Option<&Reindexer>,
+) -> (Vec<Event>, Vec<(String, Observation)>) {
+    let now = Utc::now();
+    let progress = reindexer.map(Reindexer::progress);
+    let mut s = lock(seen);
+    s.revise_scope(now);
+    let mut events = std::mem::take(&mut s.pending_events);
+    let obs = std::mem::take(&mut s.pending_obs);
+    if let Some(p) = progress {
+        let (done, failed) = s.journaled;
+        for m in p.done.iter().skip(done) {
+            tracing::info!(mailbox = %m, "repaired");
+            events.push(Event {
+                at: now,
+                entry: Entry::Repaired { mailbox: m.clone() },
+            });
+        }
+        for (m, why) in p.failed.iter().skip(failed) {
+            tracing::warn!(mailbox = %m, "repair failed: {why}");
+            events.push(Event {
+                at: now,
+                entry: Entry::Failed {
+                    mailbox: m.clone(),
+                    why: why.clone(),
+                },
+            });
+        }
+        s.journaled = (p.done.len(), p.failed.len());
+    }
+    (events, obs)
+}
+
+/// Writes `events` and `obs` (blocking: SQLite with a full sync).
+pub(super) fn write_journal(
+    store: &Journal,
+    events: &[Event],
+    obs: &[(String, Observation)],
+) -> Result<(), crate::store::StoreError> {
+    if events.is_empty() && obs.is_empty() {
+        return Ok(());
+    }
+    let mut st = store.lock().unwrap_or_else(|e| e.into_inner());
+    st.journal_append(events)?;
+    st.observations_put(obs)
+}
+
+/// Writes what was learnt to the store once per poll (and the source
+/// writes the rest when it is dropped, see `PlatformSource::drop`).
+async fn journal(ctx: Arc<Context>, store: Option<Journal>) {
     loop {
         tokio::time::sleep(ctx.poll).await;
-        let now = Utc::now();
-        let mut repairs = Vec::new();
-        if let Some(r) = &ctx.reindexer {
-            let p = r.progress();
-            for m in p.done.iter().skip(done_seen) {
-                tracing::info!(mailbox = %m, "repaired");
-                repairs.push(Event {
-                    at: now,
-                    entry: Entry::Repaired { mailbox: m.clone() },
-                });
-            }
-            for (m, why) in p.failed.iter().skip(failed_seen) {
-                tracing::warn!(mailbox = %m, "repair failed: {why}");
-                repairs.push(Event {
-                    at: now,
-                    entry: Entry::Failed {
-                        mailbox: m.clone(),
-                        why: why.clone(),
-                    },
-                });
-            }
-            (done_seen, failed_seen) = (p.done.len(), p.failed.len());
-        }
-        let (mut events, obs) = {
-            let mut s = lock(&ctx.seen);
-            s.revise_scope(now);
-            (
-                std::mem::take(&mut s.pending_events),
-                std::mem::take(&mut s.pending_obs),
-            )
-        };
-        events.extend(repairs);
+        let (events, obs) = take_journal(&ctx.seen, ctx.reindexer.as_deref());
         let Some(store) = &store else {
             continue;
         };
-        if events.is_empty() && obs.is_empty() {
-            continue;
-        }
         let store = store.clone();
-        let written = tokio::task::spawn_blocking(move || {
-            let mut st = store.lock().unwrap_or_else(|e| e.into_inner());
-            st.journal_append(&events)?;
-            st.observations_put(&obs)
-        })
-        .await;
+        let written =
+            tokio::task::spawn_blocking(move || write_journal(&store, &events, &obs)).await;
         match written {
             Ok(Ok(())) => {}
             Ok(Err(e)) => tracing::error!("incident journal not written: {e}"),
