@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 
 use super::{PlatformSource, Seen};
-use crate::domain::forecast::{EtaRange, RateWindow};
+use crate::domain::forecast::{EtaRange, forecast, percentile};
 use crate::domain::*;
 
 impl PlatformSource {
@@ -166,11 +166,7 @@ impl PlatformSource {
                 } else if l <= a {
                     EtaRange::unknown("arrivals keep up with deliveries")
                 } else {
-                    let mut w = RateWindow::new(net.len().max(1));
-                    for r in net {
-                        w.record(r, 1.0);
-                    }
-                    crate::domain::forecast::forecast(now, d.total() as f64, &w.rates(), 0.0)
+                    forecast(now, d.total() as f64, &net, 0.0)
                 }
             }
             _ => EtaRange::unknown("no delivery rate measured yet"),
@@ -273,10 +269,8 @@ impl PlatformSource {
                 ),
                 h => (h.worst(jh), jnote),
             };
-            let mut lat: Vec<f64> = s.probe_latency_ms.iter().copied().collect();
-            lat.sort_by(f64::total_cmp);
-            let p95 = (d.health == Health::Ok && !lat.is_empty())
-                .then(|| lat[((lat.len() as f64 * 0.95).ceil() as usize).clamp(1, lat.len()) - 1]);
+            let lat: Vec<f64> = s.probe_latency_ms.iter().copied().collect();
+            let p95 = percentile(&lat, 0.95).filter(|_| d.health == Health::Ok);
             out.push(ServiceHealth {
                 role: ServiceRole::Imap,
                 status,
