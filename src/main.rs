@@ -17,6 +17,23 @@ use warroom::gateway::{Access, Gateway, Hub};
 use warroom::sources::Source;
 use warroom::sources::simulator::{SimConfig, Simulator};
 
+/// `print!` that returns the write error instead of panicking: a reader
+/// that closes the pipe (`warroom export … | head -2`) ends the command
+/// quietly, as with any Unix tool (see `main`).
+macro_rules! out {
+    ($($arg:tt)*) => {
+        std::io::Write::write_fmt(&mut std::io::stdout(), format_args!($($arg)*))?
+    };
+}
+
+/// `println!` that returns the write error instead of panicking.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        out!($($arg)*);
+        out!("\n");
+    }};
+}
+
 #[derive(Parser, Debug)]
 #[command(
     name = "warroom",
@@ -768,7 +785,7 @@ async fn snapshot(args: SnapshotArgs, cfg: Config) -> anyhow::Result<i32> {
     if let Some(gw) = embedded {
         gw.stop().await;
     }
-    print!("{}", text?);
+    out!("{}", text?);
     Ok(0)
 }
 
@@ -785,14 +802,14 @@ async fn lookup(args: LookupArgs, cfg: Config) -> anyhow::Result<i32> {
     }
     let answer = answer?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&answer)?);
+        outln!("{}", serde_json::to_string_pretty(&answer)?);
     } else if answer.matches.is_empty() {
         eprintln!(
             "warroom: nothing matches {:?}: no such mailbox, domain or tenant",
             answer.query
         );
     } else {
-        print!("{}", lookup::text(&answer));
+        out!("{}", lookup::text(&answer));
     }
     Ok(if answer.matches.is_empty() { 1 } else { 0 })
 }
@@ -845,7 +862,7 @@ async fn publish(args: PublishArgs, cfg: Config) -> anyhow::Result<i32> {
         .await
         {
             Ok(u) => {
-                println!("published {} ({} deliveries)", u.id, u.deliveries.len());
+                outln!("published {} ({} deliveries)", u.id, u.deliveries.len());
                 Ok(0)
             }
             // Findings: the draft is wrong (1); otherwise the gateway or
@@ -879,12 +896,12 @@ async fn preview_to_stdout(
         .await
         .map_err(anyhow::Error::msg)?;
     match next {
-        Some(t) => println!(
+        Some(t) => outln!(
             "next update: {} UTC (in {})",
             t.format("%Y-%m-%d %H:%M"),
             warroom::domain::format::duration(t - chrono::Utc::now())
         ),
-        None => println!("next update: none (resolved)"),
+        None => outln!("next update: none (resolved)"),
     }
     let errors = findings.iter().filter(|f| f.error).count();
     for f in &findings {
@@ -896,12 +913,12 @@ async fn preview_to_stdout(
         );
     }
     for (channel, content_type, content) in &previews {
-        println!("\n== {channel} ({content_type})");
+        outln!("\n== {channel} ({content_type})");
         for line in content.lines() {
-            println!("{}", warroom::domain::sanitize::sanitize(line));
+            outln!("{}", warroom::domain::sanitize::sanitize(line));
         }
     }
-    println!("\n(dry run: nothing published)");
+    outln!("\n(dry run: nothing published)");
     Ok(if errors > 0 { 1 } else { 0 })
 }
 
@@ -911,7 +928,7 @@ async fn report(args: ConsoleArgs, cfg: Config) -> anyhow::Result<i32> {
     if let Some(gw) = embedded {
         gw.stop().await;
     }
-    print!("{}", text?);
+    out!("{}", text?);
     Ok(0)
 }
 
@@ -930,8 +947,8 @@ async fn export(cmd: ExportCommand, cfg: Config) -> anyhow::Result<i32> {
     }
     let rows = rows?;
     match args.format {
-        ExportFormat::Csv => print!("{}", export::csv(&rows)),
-        ExportFormat::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
+        ExportFormat::Csv => out!("{}", export::csv(&rows)),
+        ExportFormat::Json => outln!("{}", serde_json::to_string_pretty(&rows)?),
     }
     Ok(0)
 }
@@ -939,21 +956,21 @@ async fn export(cmd: ExportCommand, cfg: Config) -> anyhow::Result<i32> {
 fn info(args: ConsoleArgs, cfg: &Config, paths: &Paths) -> anyhow::Result<i32> {
     let exists = |p: &std::path::Path| if p.exists() { "" } else { " (not present)" };
     let (keymap, warning) = resolve_keymap(&args, cfg, paths)?;
-    println!(
+    outln!(
         "config file:  {}{}",
         paths.config_file.display(),
         exists(&paths.config_file)
     );
-    println!(
+    outln!(
         "keymap file:  {}{}",
         paths.keymap_file.display(),
         exists(&paths.keymap_file)
     );
-    println!("keymap:       {}", keymap.name());
+    outln!("keymap:       {}", keymap.name());
     if let Some(w) = warning {
-        println!("keymap error: {w}");
+        outln!("keymap error: {w}");
     }
-    println!(
+    outln!(
         "theme:        {}{}",
         args.theme
             .clone()
@@ -965,9 +982,9 @@ fn info(args: ConsoleArgs, cfg: &Config, paths: &Paths) -> anyhow::Result<i32> {
             ""
         }
     );
-    println!("log file:     {}", paths.log_file.display());
-    println!("state dir:    {}", paths.state_dir.display());
-    println!(
+    outln!("log file:     {}", paths.log_file.display());
+    outln!("state dir:    {}", paths.state_dir.display());
+    outln!(
         "gateway state: {} (for `warroom gateway`)",
         cfg.server
             .as_ref()
@@ -975,7 +992,7 @@ fn info(args: ConsoleArgs, cfg: &Config, paths: &Paths) -> anyhow::Result<i32> {
             .unwrap_or_else(|| paths.state_file.clone())
             .display()
     );
-    println!(
+    outln!(
         "token:        {}",
         match console_token(cfg) {
             Ok(Some(_)) => "set (not shown)".to_string(),
@@ -984,8 +1001,8 @@ fn info(args: ConsoleArgs, cfg: &Config, paths: &Paths) -> anyhow::Result<i32> {
         }
     );
     match gateway_url(&args, cfg) {
-        Some(url) => println!("gateway:      {url}"),
-        None => println!("gateway:      embedded demo (simulated incident on a loopback port)"),
+        Some(url) => outln!("gateway:      {url}"),
+        None => outln!("gateway:      embedded demo (simulated incident on a loopback port)"),
     }
     Ok(0)
 }
@@ -1008,7 +1025,7 @@ fn keymap_cmd(cmd: KeymapCommand) -> anyhow::Result<i32> {
                 ],
             ) {
                 Ok(_) => {
-                    println!("{}: ok", file.display());
+                    outln!("{}: ok", file.display());
                     Ok(0)
                 }
                 Err(e) => {
@@ -1019,7 +1036,7 @@ fn keymap_cmd(cmd: KeymapCommand) -> anyhow::Result<i32> {
         }
         KeymapCommand::Show { name } => {
             let text = keymap::builtin_text(&name).map_err(anyhow::Error::msg)?;
-            print!("{text}");
+            out!("{text}");
             Ok(0)
         }
     }
@@ -1068,9 +1085,18 @@ fn main() -> ExitCode {
     });
     match result {
         Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
+        // The reader went away (`| head`): nothing left to say to anyone.
+        Err(e) if is_closed_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("warroom: {e:#}");
             ExitCode::from(2)
         }
     }
+}
+
+fn is_closed_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }

@@ -285,6 +285,41 @@ fn export_of_a_tenant_lists_every_affected_mailbox() {
     assert!(text(&out.stderr).contains("no tenant with id"));
 }
 
+/// `warroom … | head -2`: the reader goes away before the command has
+/// written everything. A Unix tool ends quietly; it used to panic ("failed
+/// printing to stdout: Broken pipe", exit 101, a backtrace).
+#[test]
+fn a_reader_that_closes_the_pipe_ends_every_command_quietly() {
+    let h = home("pipe");
+    for args in [
+        &["export", "tenant", "t00000", "--skip", "8"][..],
+        &["lookup", "acme", "--skip", "8", "--json"],
+        &["report", "--skip", "8"],
+        &["keymap", "show", "default"],
+        &["info"],
+    ] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_warroom"))
+            .args(args)
+            .env("XDG_CONFIG_HOME", &h)
+            .env("XDG_STATE_HOME", &h)
+            .env_remove("WARROOM_GATEWAY")
+            .env_remove("WARROOM_CONFIG")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Closed before the command writes a byte: every write fails.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
+        assert!(
+            !err.contains("panicked") && !err.contains("Broken pipe"),
+            "{args:?}: {err}"
+        );
+    }
+}
+
 #[test]
 fn the_gateway_refuses_a_damaged_state_file_and_a_weak_token_without_echoing_it() {
     let h = home("gwstate");
