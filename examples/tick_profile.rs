@@ -9,15 +9,16 @@
 use std::time::Instant;
 
 use warroom::sources::Source;
-use warroom::sources::simulator::{SimConfig, Simulator, scenario};
+use warroom::sources::simulator::{SimConfig, Simulator};
 
 fn main() -> Result<(), String> {
-    let mut s = Simulator::new(SimConfig {
+    let cfg = SimConfig {
         tenants: 100_000,
         mailboxes: 5_000_000,
         ..SimConfig::default()
-    })?;
-    let fault_tick = (scenario::SECOND_FAULT_AT / 60.0) as usize - 1;
+    };
+    let fault_tick = (cfg.scenario.later_faults[0].after_hours * 60.0) as usize - 1;
+    let mut s = Simulator::new(cfg)?;
     let mut times = Vec::new();
     for i in 0..fault_tick + 60 {
         let t = Instant::now();

@@ -241,6 +241,8 @@ pub struct DemoConfig {
     pub tenants: Option<u32>,
     pub mailboxes: Option<u64>,
     pub tick_ms: Option<u64>,
+    /// A shipped scenario's name or a scenario file (docs/scenarios.md).
+    pub scenario: Option<String>,
 }
 
 /// A config file that cannot be used, located in the file.

@@ -127,10 +127,14 @@ struct SimArgs {
     /// Simulated seconds per real second [default: 60].
     #[arg(long, value_parser = parse_speed)]
     speed: Option<f64>,
-    /// Number of simulated tenants [default: 2000].
+    /// The drill: a shipped scenario (cluster-a-2008, small-fast-fault,
+    /// slow-second-fault) or a scenario file (docs/scenarios.md) [default: cluster-a-2008].
+    #[arg(long, value_name = "NAME|FILE")]
+    scenario: Option<String>,
+    /// Number of simulated tenants [default: the scenario's, 2000 for cluster-a-2008].
     #[arg(long)]
     tenants: Option<u32>,
-    /// Number of simulated mailboxes [default: 50000].
+    /// Number of simulated mailboxes [default: the scenario's, 50000 for cluster-a-2008].
     #[arg(long)]
     mailboxes: Option<u64>,
     /// Milliseconds between ticks; each source is advanced once per tick [default: 1000].
@@ -286,6 +290,7 @@ fn parse_speed(s: &str) -> Result<f64, String> {
 
 /// Flags win over the config file, which wins over the defaults.
 struct Demo {
+    scenario: warroom::sources::simulator::scenario::Scenario,
     seed: u64,
     speed: f64,
     tenants: u32,
@@ -296,11 +301,20 @@ struct Demo {
 
 fn demo(sim: &SimArgs, cfg: &Config) -> anyhow::Result<Demo> {
     let d = cfg.demo.clone().unwrap_or_default();
+    let scenario = match sim.scenario.as_ref().or(d.scenario.as_ref()) {
+        Some(s) => warroom::sources::simulator::scenario::Scenario::load(s)
+            .map_err(|e| anyhow::anyhow!("invalid scenario: {e}"))?,
+        None => Default::default(),
+    };
     let demo = Demo {
+        tenants: sim.tenants.or(d.tenants).unwrap_or(scenario.scale.tenants),
+        mailboxes: sim
+            .mailboxes
+            .or(d.mailboxes)
+            .unwrap_or(scenario.scale.mailboxes),
+        scenario,
         seed: sim.seed.or(d.seed).unwrap_or(2008),
         speed: sim.speed.or(d.speed).unwrap_or(60.0),
-        tenants: sim.tenants.or(d.tenants).unwrap_or(2_000),
-        mailboxes: sim.mailboxes.or(d.mailboxes).unwrap_or(50_000),
         tick: Duration::from_millis(sim.tick_ms.or(d.tick_ms).unwrap_or(1_000)),
         skip_hours: sim.skip.unwrap_or(0),
     };
@@ -330,7 +344,7 @@ async fn simulator_feed(d: &Demo) -> anyhow::Result<Feed> {
         seed: d.seed,
         tenants: d.tenants,
         mailboxes: d.mailboxes,
-        ..SimConfig::default()
+        ..SimConfig::of(d.scenario.clone())
     };
     let skip_steps = d.skip_hours as usize * 60;
     let source = tokio::task::spawn_blocking(move || {

@@ -285,6 +285,54 @@ fn export_of_a_tenant_lists_every_affected_mailbox() {
     assert!(text(&out.stderr).contains("no tenant with id"));
 }
 
+/// Every shipped drill runs (the console's own drawing, through the embedded
+/// gateway), and a scenario file with an error says where, exit 2.
+#[test]
+fn each_shipped_scenario_runs_and_a_bad_one_is_located() {
+    let h = home("scenario");
+    for (name, title, skip) in [
+        ("cluster-a-2008", "Cluster A: mailbox access", "5"),
+        ("small-fast-fault", "Volume b-07 read-only", "1"),
+        ("slow-second-fault", "Cluster C: index corruption", "20"),
+    ] {
+        let out = warroom(
+            &h,
+            &[
+                "snapshot",
+                "--scenario",
+                name,
+                "--skip",
+                skip,
+                "--width",
+                "160",
+            ],
+        );
+        let screen = text(&out.stdout);
+        assert!(out.status.success(), "{name}: {}", text(&out.stderr));
+        assert!(screen.contains(title), "{name}:\n{screen}");
+        assert!(screen.contains("affected"), "{name}:\n{screen}");
+    }
+    let bad = h.join("bad.toml");
+    let good = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/scenarios/cluster-a-2008.toml"
+    ))
+    .unwrap();
+    std::fs::write(&bad, good.replace("concurrency = 8", "concurrency = 0")).unwrap();
+    let out = warroom(&h, &["snapshot", "--scenario", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let line = good
+        .lines()
+        .position(|l| l.starts_with("concurrency"))
+        .unwrap()
+        + 1;
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(&format!("bad.toml:{line}:1: concurrency: from 1 to 4096")),
+        "{err}"
+    );
+}
+
 /// `warroom … | head -2`: the reader goes away before the command has
 /// written everything. A Unix tool ends quietly; it used to panic ("failed
 /// printing to stdout: Broken pipe", exit 101, a backtrace).

@@ -37,23 +37,32 @@ use crate::domain::*;
 use rng::{Rng, pick, unit};
 use scenario::*;
 
-/// How big an incident to simulate, and from which seed.
+/// Which incident to simulate, how big, and from which seed.
 #[derive(Debug, Clone)]
 pub struct SimConfig {
     pub seed: u64,
     pub tenants: u32,
     pub mailboxes: u64,
     pub start: DateTime<Utc>,
+    pub scenario: Arc<Scenario>,
+}
+
+impl SimConfig {
+    /// A scenario at its own scale and start, seed 2008.
+    pub fn of(scenario: Scenario) -> Self {
+        SimConfig {
+            seed: 2008,
+            tenants: scenario.scale.tenants,
+            mailboxes: scenario.scale.mailboxes,
+            start: scenario.start,
+            scenario: Arc::new(scenario),
+        }
+    }
 }
 
 impl Default for SimConfig {
     fn default() -> Self {
-        SimConfig {
-            seed: 2008,
-            tenants: 2_000,
-            mailboxes: 50_000,
-            start: default_start(),
-        }
+        SimConfig::of(Scenario::default())
     }
 }
 
@@ -92,6 +101,8 @@ impl SimConfig {
 }
 
 const CLUSTER_A: usize = 0;
+/// Storage volumes per cluster (shown per mailbox).
+const VOLUMES: u64 = 24;
 const CLUSTER_B: usize = 1;
 const CLUSTER_IDS: [&str; 2] = ["a", "b"];
 const CLUSTER_NAMES: [&str; 2] = ["Cluster A", "Cluster B"];
@@ -216,7 +227,11 @@ impl Level {
 
 pub struct Simulator {
     cfg: SimConfig,
+    /// `cfg.scenario`, for short.
+    sc: Arc<Scenario>,
+    /// Mailboxes simulated ÷ the scenario's own: speeds scale with it.
     scale: f64,
+    mean_load: f64,
     t: f64,
     advances: u64,
     tenants: Vec<Tenant>,
@@ -246,7 +261,8 @@ pub struct Simulator {
     failed_files: u64,
     restored_mailboxes: u64,
     reindex_rate: RateWindow,
-    second_fault_done: bool,
+    /// Later faults that have happened (they are in time order).
+    later_faults_done: usize,
     levels: BTreeMap<Slot, Level>,
     avg_pending_files: f64,
     flows: [ClusterFlow; 2],
@@ -259,12 +275,14 @@ impl Simulator {
         let seed = cfg.seed;
         let mut rng = Rng::new(seed);
         let n = cfg.tenants as usize;
-        let scale = cfg.mailboxes as f64 / DEFAULT_MAILBOXES;
+        let sc = cfg.scenario.clone();
+        let scale = cfg.mailboxes as f64 / sc.scale.mailboxes as f64;
+        let alpha = sc.scale.pareto_alpha;
 
-        // Long-tailed sizes: Pareto weights (α ≈ 1.16, the 80/20 rule),
+        // Long-tailed sizes: Pareto weights (α = 1.16 is the 80/20 rule),
         // capped so no single tenant swallows a small simulation.
         let mut weights: Vec<f64> = (0..n)
-            .map(|_| (1.0 - rng.f64()).powf(-1.0 / 1.16).min(2_000.0))
+            .map(|_| (1.0 - rng.f64()).powf(-1.0 / alpha).min(2_000.0))
             .collect();
         let spare = cfg.mailboxes - n as u64;
         let sum: f64 = weights.iter().sum();
@@ -296,7 +314,8 @@ impl Simulator {
             if (0..8).any(|d| domains.contains_key(&names::domain(&base, tld, d))) {
                 base = format!("{base}-{i}");
             }
-            let cluster = if i < 2 || pick(seed, 7, i64_, 100) < 55 {
+            let faulty_percent = (sc.scale.faulty_cluster_share * 100.0).round() as u64;
+            let cluster = if i < 2 || pick(seed, 7, i64_, 100) < faulty_percent {
                 CLUSTER_A
             } else {
                 CLUSTER_B
@@ -306,13 +325,14 @@ impl Simulator {
                 1 => 0.95,
                 _ if cluster == CLUSTER_B => 0.0,
                 _ => {
+                    let f = &sc.fault;
                     let r = rng.f64();
-                    if r < 0.40 {
+                    if r < f.undamaged_tenants {
                         0.0
-                    } else if r < 0.60 {
-                        rng.range(0.65, 0.9)
+                    } else if r < f.undamaged_tenants + f.heavy_tenants {
+                        rng.range(f.heavy_damage[0], f.heavy_damage[1])
                     } else {
-                        rng.range(0.05, 0.6)
+                        rng.range(f.light_damage[0], f.light_damage[1])
                     }
                 }
             };
@@ -359,7 +379,8 @@ impl Simulator {
                 };
                 t.states.add(s, 1);
                 state.push(s as u8);
-                files.push(1 + pick(seed, 13, m, 10) as u8);
+                let [fmin, fmax] = sc.scale.files_per_mailbox;
+                files.push(fmin + pick(seed, 13, m, (fmax - fmin) as u64 + 1) as u8);
             }
             first += count;
             tenants.push(t);
@@ -368,13 +389,16 @@ impl Simulator {
             .filter(|&i| tenants[i].cluster == CLUSTER_A)
             .collect();
         let mailboxes_a = scan_order.iter().map(|&i| tenants[i].count).sum();
-        let concurrency = (CONCURRENCY * scale).clamp(CONCURRENCY, 4096.0) as usize;
+        let workers = sc.reindex.concurrency as f64;
+        let concurrency = (workers * scale).clamp(workers, 4096.0) as usize;
         let index = index::LookupIndex::build(tenants.iter().map(|t| index::Entry {
             name: &t.name,
             mailboxes: t.count,
             domains: (0..t.domains).map(|d| t.domain(d)).collect(),
         }));
         Ok(Simulator {
+            mean_load: sc.mean_load(),
+            sc,
             scale,
             t: 0.0,
             advances: 0,
@@ -401,7 +425,7 @@ impl Simulator {
             failed_files: 0,
             restored_mailboxes: 0,
             reindex_rate: RateWindow::new(REINDEX_HISTORY),
-            second_fault_done: false,
+            later_faults_done: 0,
             levels: Default::default(),
             avg_pending_files: 5.5,
             flows: [ClusterFlow::new(), ClusterFlow::new()],
@@ -485,7 +509,7 @@ impl Simulator {
         if self.scan_tenant >= self.scan_order.len() {
             return;
         }
-        let rate = self.mailboxes_a as f64 / SCAN_SECONDS;
+        let rate = self.mailboxes_a as f64 / (self.sc.fault.scan_hours * HOUR);
         self.scan_carry += rate * dt;
         let mut budget = self.scan_carry.floor() as u64;
         self.scan_carry -= budget as f64;
@@ -564,7 +588,8 @@ impl Simulator {
 
     fn reindex(&mut self, dt: f64, load: f64) {
         let mut budget =
-            REINDEX_FILES_PER_SEC * self.scale * reindex_factor(load) * dt + self.budget_carry;
+            self.sc.reindex.files_per_second * self.scale * self.sc.reindex_factor(load) * dt
+                + self.budget_carry;
         let mut worked = 0.0;
         loop {
             while self.in_flight.len() < self.concurrency {
@@ -601,7 +626,7 @@ impl Simulator {
             // A few mailboxes fail their first reindex (a corrupt transaction
             // log) and wait, marked failed, at the back of their tenant's
             // queue for a retry, which succeeds.
-            if !retry && unit(self.cfg.seed, 23, m) < 0.004 {
+            if !retry && unit(self.cfg.seed, 23, m) < self.sc.fault.reindex_failures {
                 self.set_state(m, MailboxState::Failed);
                 self.failed_files += files;
                 let ti = self.tenant_of(m);
@@ -621,18 +646,20 @@ impl Simulator {
         }
     }
 
-    /// The mail-server bug: mailboxes reindexed on every third volume of
-    /// cluster A need reindexing again.
-    fn second_fault(&mut self) {
-        self.second_fault_done = true;
+    /// A later fault (in 2008, a mail-server bug): a share of the mailboxes
+    /// restored so far need reindexing again.
+    fn later_fault(&mut self, k: usize) {
+        self.later_faults_done = k + 1;
+        let Some(fault) = self.sc.later_faults.get(k).cloned() else {
+            return;
+        };
         let mut hit = 0u64;
         let mut hit_files = 0u64;
         for &ti in &self.scan_order.clone() {
             let (first, count) = (self.tenants[ti].first, self.tenants[ti].count);
             for m in first..first + count {
                 if self.state[m as usize] == MailboxState::Restored as u8
-                    && self.volume(m) % 3 == 1
-                    && unit(self.cfg.seed, 29, m) < 0.8
+                    && unit(self.cfg.seed, 29 + k as u64 * 1000, m) < fault.restored_share
                 {
                     self.set_state_of(ti, m, MailboxState::ReindexPending);
                     self.enqueue(ti, (m - first) as u32);
@@ -649,7 +676,8 @@ impl Simulator {
                 now,
                 new,
                 format!(
-                    "mail-server bug: reindex of {} mailboxes ineffective, redo {} files",
+                    "{}: {} mailboxes to reindex again, {} files",
+                    fault.reason,
                     format::thousands(hit),
                     format::thousands(hit_files)
                 ),
@@ -661,7 +689,7 @@ impl Simulator {
     /// Inbound mail: arrivals for affected mailboxes are queued; backlog whose
     /// mailboxes are back is delivered at the cluster's spare capacity.
     fn mail_flow(&mut self, dt: f64, load: f64) {
-        let per_mailbox = MESSAGES_PER_MAILBOX_DAY / 86_400.0 * load / MEAN_LOAD;
+        let per_mailbox = self.sc.mail.messages_per_mailbox_day / 86_400.0 * load / self.mean_load;
         let mut arrived = [0.0f64; 2];
         let mut queued_in = [0.0f64; 2];
         let mut deliverable = [0.0f64; 2];
@@ -674,7 +702,7 @@ impl Simulator {
             queued_in[t.cluster] += q;
             deliverable[t.cluster] += t.deliverable;
         }
-        let capacity = BACKLOG_DELIVERY_PER_SEC * self.scale * dt;
+        let capacity = self.sc.mail.backlog_delivery_per_second * self.scale * dt;
         let ratio = [
             (capacity / deliverable[0].max(1e-9)).min(1.0),
             (capacity / deliverable[1].max(1e-9)).min(1.0),
@@ -819,7 +847,7 @@ impl Simulator {
 
     fn cluster(&self, c: usize) -> Cluster {
         let now = self.now();
-        let load = load(now);
+        let load = self.sc.load_at(now);
         let (mut mailboxes, mut affected, mut backlog, mut deliverable) = (0u64, 0u64, 0.0, 0.0);
         let mut failed_backlog = 0.0;
         for t in self.tenants.iter().filter(|t| t.cluster == c) {
@@ -835,7 +863,8 @@ impl Simulator {
         let f = &self.flows[c];
         // Only mail waiting because of the incident: what the header's
         // "queued, none lost" and the tenants' queued counts add up to.
-        let active = (deliverable.min(BACKLOG_DELIVERY_PER_SEC * self.scale * 60.0)).round() as u64;
+        let per_minute = self.sc.mail.backlog_delivery_per_second * self.scale * 60.0;
+        let active = deliverable.min(per_minute).round() as u64;
         let hold = failed_backlog.round() as u64;
         let deferred = ((backlog + deliverable).round() as u64).saturating_sub(active + hold);
         let depth = active + deferred + hold;
@@ -1113,9 +1142,9 @@ impl Source for Simulator {
         }
         self.t += dt;
         let now = self.now();
-        let load = load(now);
-        if self.scope.is_none() && self.t >= IDENTIFIED_AT {
-            let initial = (INITIAL_SCOPE_FILES * self.scale).round() as u64;
+        let load = self.sc.load_at(now);
+        if self.scope.is_none() && self.t >= self.sc.fault.identified_after_hours * HOUR {
+            let initial = (self.sc.fault.initial_scope_files * self.scale).round() as u64;
             self.scope = Some(ScopeTracker::new(
                 now,
                 initial,
@@ -1131,8 +1160,10 @@ impl Source for Simulator {
             self.scan(dt);
             self.reindex(dt, load);
         }
-        if !self.second_fault_done && self.t >= SECOND_FAULT_AT {
-            self.second_fault();
+        while let Some(f) = self.sc.later_faults.get(self.later_faults_done)
+            && self.t >= f.after_hours * HOUR
+        {
+            self.later_fault(self.later_faults_done);
         }
         self.mail_flow(dt, load);
         self.forecast_tenants();
@@ -1218,7 +1249,7 @@ impl Source for Simulator {
         }
         Overview {
             incident: Incident {
-                title: "Cluster A: mailbox access failures (storage/NFS fault)".into(),
+                title: self.sc.title.clone(),
                 started_at: Some(self.cfg.start),
                 state: self.incident_state,
                 now: Some(now),
@@ -1229,7 +1260,8 @@ impl Source for Simulator {
                 simulated: true,
                 health: Health::Ok,
                 message: format!(
-                    "seed {}, {} tenants, {} mailboxes",
+                    "{}, seed {}, {} tenants, {} mailboxes",
+                    self.sc.name,
                     self.cfg.seed,
                     format::thousands(self.tenants.len() as u64),
                     format::thousands(self.state.len() as u64)

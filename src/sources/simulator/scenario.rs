@@ -1,35 +1,19 @@
-//! The shape of the simulated incident: when things happen and how load
-//! varies over the day. Modelled on the Cluster A outage of October 2008.
+//! Drill scenarios: the shape of a simulated incident, as a TOML file.
+//!
+//! The Cluster A outage of October 2008 is one scenario among others
+//! (`scenarios/cluster-a-2008.toml`, embedded and the default); a drill can
+//! run any file in the format documented in docs/scenarios.md. Everything
+//! the simulator used to hard-code lives here: scale and size distribution,
+//! when the fault starts and is identified, the damage, the first scope
+//! estimate against the true one, scan and reindex speeds and their
+//! day/night variation, later faults, mail arrival and delivery.
 
-use chrono::{DateTime, TimeZone, Timelike, Utc};
+use chrono::{DateTime, Timelike, Utc};
+use serde::Deserialize;
 
-/// 17:30 UTC on 6 October 2008: Cluster A resellers lose mailbox access.
-pub fn default_start() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2008, 10, 6, 17, 30, 0)
-        .single()
-        .unwrap_or_default()
-}
+use crate::config::line_col;
 
 pub const HOUR: f64 = 3600.0;
-/// The storage/NFS bug is understood and the reindex can start.
-pub const IDENTIFIED_AT: f64 = 3.0 * HOUR;
-/// The scan for damaged mailboxes takes this long over the whole cluster.
-pub const SCAN_SECONDS: f64 = 3.0 * HOUR;
-/// A mail-server bug makes part of the finished reindex useless.
-pub const SECOND_FAULT_AT: f64 = 26.0 * HOUR;
-/// Volumes per cluster; every third one is hit by the second fault.
-pub const VOLUMES: u64 = 24;
-/// The initial scope estimate at the default scale, as in the seed.
-pub const INITIAL_SCOPE_FILES: f64 = 25_000.0;
-pub const DEFAULT_MAILBOXES: f64 = 50_000.0;
-/// Files reindexed per second at the default scale, off-peak.
-pub const REINDEX_FILES_PER_SEC: f64 = 1.1;
-/// Queued messages delivered per second once mailboxes are back.
-pub const BACKLOG_DELIVERY_PER_SEC: f64 = 12.0;
-/// Inbound messages per mailbox per day, on average.
-pub const MESSAGES_PER_MAILBOX_DAY: f64 = 40.0;
-/// Reindex workers at the default scale.
-pub const CONCURRENCY: f64 = 8.0;
 /// Reindex rate samples kept (one per tick): a day at one-minute ticks, so
 /// the pessimistic ETA remembers yesterday's peak.
 pub const REINDEX_HISTORY: usize = 1_440;
@@ -38,47 +22,418 @@ pub const HISTORY_EVERY: u64 = 10;
 /// Samples kept for the queue sparkline.
 pub const HISTORY: usize = 120;
 
+/// The shipped scenarios, by name: (name, file name, text). The first is the
+/// default.
+pub const SHIPPED: [(&str, &str, &str); 3] = [
+    (
+        "cluster-a-2008",
+        "scenarios/cluster-a-2008.toml",
+        include_str!("../../../scenarios/cluster-a-2008.toml"),
+    ),
+    (
+        "small-fast-fault",
+        "scenarios/small-fast-fault.toml",
+        include_str!("../../../scenarios/small-fast-fault.toml"),
+    ),
+    (
+        "slow-second-fault",
+        "scenarios/slow-second-fault.toml",
+        include_str!("../../../scenarios/slow-second-fault.toml"),
+    ),
+];
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Short name, shown in the simulator's source line.
+    pub name: String,
+    /// The incident's title on every screen.
+    pub title: String,
+    /// When the fault starts (RFC 3339, e.g. "2008-10-06T17:30:00Z").
+    pub start: DateTime<Utc>,
+    pub scale: Scale,
+    pub fault: Fault,
+    pub reindex: ReindexSpeed,
+    #[serde(default)]
+    pub later_faults: Vec<LaterFault>,
+    pub mail: Mail,
+    pub load: Load,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scale {
+    pub tenants: u32,
+    pub mailboxes: u64,
+    /// Tenant sizes are Pareto-distributed with this shape (1.16: 80/20).
+    pub pareto_alpha: f64,
+    /// Share of tenants (after the first two) on the faulty cluster.
+    pub faulty_cluster_share: f64,
+    /// Index files per mailbox, uniform in [min, max].
+    pub files_per_mailbox: [u8; 2],
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fault {
+    /// Hours from the start until the cause is understood and the scan and
+    /// reindex can begin.
+    pub identified_after_hours: f64,
+    /// Hours the scan for damaged mailboxes takes over the faulty cluster.
+    pub scan_hours: f64,
+    /// The first scope estimate, in files (at this scenario's scale). The
+    /// true scope follows from the damage shares and is revealed by the scan.
+    pub initial_scope_files: f64,
+    /// Share of the faulty cluster's tenants with no damage at all.
+    pub undamaged_tenants: f64,
+    /// Share of tenants badly hit, and the share of their mailboxes damaged.
+    pub heavy_tenants: f64,
+    pub heavy_damage: [f64; 2],
+    /// The share of mailboxes damaged in the other tenants.
+    pub light_damage: [f64; 2],
+    /// Share of mailboxes whose first reindex fails (retried, then fine).
+    pub reindex_failures: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReindexSpeed {
+    /// Files reindexed per second off-peak (at this scenario's scale).
+    pub files_per_second: f64,
+    /// Reindex workers (at this scenario's scale).
+    pub concurrency: u32,
+    /// How much user load slows the reindex: the rate is multiplied by
+    /// 1.2 − peak_slowdown × load (kept within 0.3..1). 0: no variation.
+    pub peak_slowdown: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LaterFault {
+    /// Hours from the start.
+    pub after_hours: f64,
+    /// Share of the mailboxes restored so far that need reindexing again.
+    pub restored_share: f64,
+    /// What the war room is told (the scope revision's reason).
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Mail {
+    /// Inbound messages per mailbox per day, on average over a day.
+    pub messages_per_mailbox_day: f64,
+    /// Queued messages delivered per second once their mailboxes are back
+    /// (at this scenario's scale).
+    pub backlog_delivery_per_second: f64,
+}
+
+/// Relative user load over a day (UTC): a base plus Gaussian peaks.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Load {
+    pub base: f64,
+    #[serde(default)]
+    pub peaks: Vec<Peak>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Peak {
+    /// Hour of day (UTC, 0..24) of the peak.
+    pub hour: f64,
+    /// Standard deviation in hours.
+    pub width_hours: f64,
+    pub height: f64,
+}
+
+/// A scenario file that cannot be run, located like a config error.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{file}:{line}:{column}: {message}")]
+pub struct ScenarioError {
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+impl Default for Scenario {
+    fn default() -> Self {
+        let (name, file, text) = SHIPPED[0];
+        Scenario::parse(file, text).unwrap_or_else(|e| panic!("shipped scenario {name}: {e}"))
+    }
+}
+
 fn bump(h: f64, centre: f64, width: f64) -> f64 {
-    let mut d = (h - centre).abs();
+    let mut d = (h - centre).rem_euclid(24.0);
     if d > 12.0 {
         d = 24.0 - d;
     }
     (-(d * d) / (2.0 * width * width)).exp()
 }
 
-/// Relative mail load at a time of day (UTC): a European morning peak around
-/// 09:00 and a North American peak around 15:30. About 0.25 at night, 1.1 at
-/// the NA peak; averages ~0.70 over a day.
-pub fn load(t: DateTime<Utc>) -> f64 {
-    let h = t.hour() as f64 + t.minute() as f64 / 60.0 + t.second() as f64 / 3600.0;
-    0.25 + 0.9 * bump(h, 9.0, 2.0) + 1.0 * bump(h, 15.5, 2.5)
+impl Scenario {
+    /// A shipped scenario by name, or a file.
+    pub fn load(name_or_path: &str) -> Result<Scenario, ScenarioError> {
+        if let Some((_, file, text)) = SHIPPED.iter().find(|(n, ..)| *n == name_or_path) {
+            return Scenario::parse(file, text);
+        }
+        let text = std::fs::read_to_string(name_or_path).map_err(|e| ScenarioError {
+            file: name_or_path.to_string(),
+            line: 0,
+            column: 0,
+            message: format!(
+                "cannot read: {e} (shipped scenarios: {})",
+                SHIPPED.map(|(n, ..)| n).join(", ")
+            ),
+        })?;
+        Scenario::parse(name_or_path, &text)
+    }
+
+    /// Parses and checks a scenario's text; `file` names it in errors.
+    pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
+        let err = |offset: usize, message: String| {
+            let (line, column) = line_col(text, offset);
+            ScenarioError {
+                file: file.to_string(),
+                line,
+                column,
+                message,
+            }
+        };
+        let s: Scenario = toml::from_str(text).map_err(|e| {
+            err(
+                e.span().map_or(0, |s| s.start),
+                e.message().trim().to_string(),
+            )
+        })?;
+        s.check()
+            .map_err(|(key, message)| err(key_offset(text, key), format!("{key}: {message}")))?;
+        Ok(s)
+    }
+
+    /// Values that parse but cannot run: (dotted key, why).
+    fn check(&self) -> Result<(), (&'static str, String)> {
+        fn share(key: &'static str, v: f64) -> Result<(), (&'static str, String)> {
+            if (0.0..=1.0).contains(&v) {
+                Ok(())
+            } else {
+                Err((key, format!("must be a share from 0 to 1 (got {v})")))
+            }
+        }
+        fn positive(key: &'static str, v: f64) -> Result<(), (&'static str, String)> {
+            if v.is_finite() && v > 0.0 {
+                Ok(())
+            } else {
+                Err((key, format!("must be above 0 (got {v})")))
+            }
+        }
+        fn range(key: &'static str, r: [f64; 2]) -> Result<(), (&'static str, String)> {
+            share(key, r[0])?;
+            share(key, r[1])?;
+            if r[0] <= r[1] {
+                Ok(())
+            } else {
+                Err((key, format!("[min, max] with min ≤ max (got {r:?})")))
+            }
+        }
+        fn hours(key: &'static str, v: f64) -> Result<(), (&'static str, String)> {
+            if v.is_finite() && (0.0..=24.0 * 30.0).contains(&v) {
+                Ok(())
+            } else {
+                Err((key, format!("hours from 0 to 720 (got {v})")))
+            }
+        }
+        let sc = &self.scale;
+        if sc.tenants < 2 {
+            return Err(("tenants", format!("at least 2 (got {})", sc.tenants)));
+        }
+        if sc.mailboxes < sc.tenants as u64 {
+            return Err((
+                "mailboxes",
+                format!(
+                    "at least one per tenant ({} < {})",
+                    sc.mailboxes, sc.tenants
+                ),
+            ));
+        }
+        if !(sc.pareto_alpha > 0.5 && sc.pareto_alpha <= 10.0) {
+            return Err((
+                "pareto_alpha",
+                format!("from 0.5 to 10 (got {})", sc.pareto_alpha),
+            ));
+        }
+        share("faulty_cluster_share", sc.faulty_cluster_share)?;
+        let [fmin, fmax] = sc.files_per_mailbox;
+        if fmin == 0 || fmin > fmax {
+            return Err((
+                "files_per_mailbox",
+                format!("[min, max] with 1 ≤ min ≤ max ≤ 255 (got [{fmin}, {fmax}])"),
+            ));
+        }
+        let f = &self.fault;
+        hours("identified_after_hours", f.identified_after_hours)?;
+        positive("scan_hours", f.scan_hours)?;
+        hours("scan_hours", f.scan_hours)?;
+        positive("initial_scope_files", f.initial_scope_files)?;
+        share("undamaged_tenants", f.undamaged_tenants)?;
+        share("heavy_tenants", f.heavy_tenants)?;
+        if f.undamaged_tenants + f.heavy_tenants > 1.0 {
+            return Err((
+                "heavy_tenants",
+                "undamaged_tenants + heavy_tenants must be at most 1".into(),
+            ));
+        }
+        range("heavy_damage", f.heavy_damage)?;
+        range("light_damage", f.light_damage)?;
+        share("reindex_failures", f.reindex_failures)?;
+        let r = &self.reindex;
+        positive("files_per_second", r.files_per_second)?;
+        if r.concurrency == 0 || r.concurrency > 4096 {
+            return Err((
+                "concurrency",
+                format!("from 1 to 4096 (got {})", r.concurrency),
+            ));
+        }
+        share("peak_slowdown", r.peak_slowdown)?;
+        if self
+            .later_faults
+            .windows(2)
+            .any(|w| w[0].after_hours > w[1].after_hours)
+        {
+            return Err(("after_hours", "later faults must be in time order".into()));
+        }
+        for lf in &self.later_faults {
+            hours("after_hours", lf.after_hours)?;
+            share("restored_share", lf.restored_share)?;
+            if lf.reason.trim().is_empty() {
+                return Err(("reason", "say what the war room is told".into()));
+            }
+        }
+        positive(
+            "messages_per_mailbox_day",
+            self.mail.messages_per_mailbox_day,
+        )?;
+        positive(
+            "backlog_delivery_per_second",
+            self.mail.backlog_delivery_per_second,
+        )?;
+        positive("base", self.load.base)?;
+        for p in &self.load.peaks {
+            if !(0.0..24.0).contains(&p.hour) {
+                return Err(("hour", format!("from 0 to 24 (got {})", p.hour)));
+            }
+            positive("width_hours", p.width_hours)?;
+            if !(p.height.is_finite() && p.height >= 0.0) {
+                return Err(("height", format!("0 or more (got {})", p.height)));
+            }
+        }
+        if self.title.trim().is_empty() || self.name.trim().is_empty() {
+            return Err(("title", "name and title must not be empty".into()));
+        }
+        Ok(())
+    }
+
+    /// Relative mail load at a time of day (UTC).
+    pub fn load_at(&self, t: DateTime<Utc>) -> f64 {
+        let h = t.hour() as f64 + t.minute() as f64 / 60.0 + t.second() as f64 / 3600.0;
+        self.load.base
+            + self
+                .load
+                .peaks
+                .iter()
+                .map(|p| p.height * bump(h, p.hour, p.width_hours))
+                .sum::<f64>()
+    }
+
+    /// The load averaged over a day (mail arrivals are scaled so that a day
+    /// brings `messages_per_mailbox_day`).
+    pub fn mean_load(&self) -> f64 {
+        let day = self
+            .start
+            .date_naive()
+            .and_hms_opt(0, 0, 0)
+            .map(|d| d.and_utc());
+        let Some(day) = day else {
+            return self.load.base;
+        };
+        (0..24 * 60)
+            .map(|m| self.load_at(day + chrono::Duration::minutes(m)))
+            .sum::<f64>()
+            / (24.0 * 60.0)
+    }
+
+    /// The reindex competes with users for storage I/O: it slows at peak
+    /// load (in 2008 the European morning peak hit the reindex hard).
+    pub fn reindex_factor(&self, load: f64) -> f64 {
+        (1.2 - self.reindex.peak_slowdown * load.min(1.0)).clamp(0.3, 1.0)
+    }
 }
 
-pub const MEAN_LOAD: f64 = 0.70;
-
-/// The reindex competes with users for storage I/O: it slows to about 40% at
-/// peak load (in 2008 the European morning peak hit the reindex hard).
-pub fn reindex_factor(load: f64) -> f64 {
-    (1.2 - 0.8 * load.min(1.0)).clamp(0.3, 1.0)
+/// Where `key` is set in `text` (the start of its line), for errors about a
+/// value that parsed but cannot run.
+fn key_offset(text: &str, key: &str) -> usize {
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let t = line.trim_start();
+        if t.strip_prefix(key)
+            .is_some_and(|rest| rest.trim_start().starts_with('='))
+        {
+            return offset + (line.len() - t.len());
+        }
+        offset += line.len();
+    }
+    0
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::Duration;
+    use chrono::{Duration, TimeZone};
+
+    #[test]
+    fn every_shipped_scenario_parses() {
+        for (name, file, text) in SHIPPED {
+            let s = Scenario::parse(file, text).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(s.name, name, "{file}");
+            assert_eq!(Scenario::load(name).unwrap(), s);
+        }
+    }
 
     #[test]
     fn peaks_are_in_european_morning_and_north_american_afternoon() {
+        let s = Scenario::default();
         let day = Utc.with_ymd_and_hms(2008, 10, 7, 0, 0, 0).single().unwrap();
-        let at = |h: i64| load(day + Duration::hours(h));
+        let at = |h: i64| s.load_at(day + Duration::hours(h));
         assert!(at(9) > 2.0 * at(2), "EU morning peak");
         assert!(at(15) > 2.0 * at(2), "NA peak");
         assert!(at(3) < 0.4);
-        assert!(reindex_factor(at(15)) < 0.6 * reindex_factor(at(3)));
-        let mean: f64 = (0..24 * 60)
-            .map(|m| load(day + Duration::minutes(m)))
-            .sum::<f64>()
-            / (24.0 * 60.0);
-        assert!((mean - MEAN_LOAD).abs() < 0.03, "mean load {mean}");
+        assert!(s.reindex_factor(at(15)) < 0.6 * s.reindex_factor(at(3)));
+        assert!((s.mean_load() - 0.70).abs() < 0.03, "{}", s.mean_load());
+    }
+
+    #[test]
+    fn errors_point_at_the_line_and_column() {
+        let (_, _, text) = SHIPPED[0];
+        let bad = text.replace("scan_hours = 3.0", "scan_hours = -1.0");
+        let e = Scenario::parse("x.toml", &bad).unwrap_err();
+        let line = bad
+            .lines()
+            .position(|l| l.starts_with("scan_hours"))
+            .unwrap()
+            + 1;
+        assert_eq!((e.line, e.column), (line, 1), "{e}");
+        assert!(e.to_string().contains("scan_hours: must be above 0"), "{e}");
+
+        let bad = text.replace("tenants = 2000", "tenants = \"many\"");
+        let e = Scenario::parse("x.toml", &bad).unwrap_err();
+        assert!(e.line > 1 && e.to_string().starts_with("x.toml:"), "{e}");
+
+        let bad = format!("{text}\nsurprise = 1\n");
+        let e = Scenario::parse("x.toml", &bad).unwrap_err();
+        assert!(e.message.contains("surprise"), "{e}");
+
+        let e = Scenario::load("/nonexistent/scenario.toml").unwrap_err();
+        assert!(e.message.contains("cluster-a-2008"), "{e}");
     }
 }

@@ -128,7 +128,8 @@ fn reindex_slows_at_peak_load() {
 #[test]
 fn second_fault_sends_restored_mailboxes_back() {
     let mut s = sim();
-    run(&mut s, SECOND_FAULT_AT / 3600.0 - 0.1);
+    let fault_at = SimConfig::default().scenario.later_faults[0].after_hours;
+    run(&mut s, fault_at - 0.1);
     let before = s.overview().clusters[0].reindex.clone();
     s.advance(600.0);
     let after = s.overview().clusters[0].reindex.clone();
