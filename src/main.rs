@@ -76,9 +76,32 @@ enum Command {
     Export(ExportCommand),
     /// Print every path and setting in use: config, keymap, logs, state, gateway.
     Info(ConsoleArgs),
+    /// Drill tools: score the simulator's forecasts against what happened.
+    #[command(subcommand)]
+    Drill(DrillCommand),
     /// Keymap tools.
     #[command(subcommand)]
     Keymap(KeymapCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum DrillCommand {
+    /// Run scenarios to the end, headless, for several seeds; score every ETA
+    /// served (each tenant's p50/p90, the reindex ETA, the queue drain ETA,
+    /// sampled every simulated hour) against when that tenant, reindex or
+    /// queue actually finished (docs/forecasting.md). Exit 1 when a phase
+    /// misses the coverage goal.
+    Calibrate {
+        /// Shipped scenario name or file; repeat for several [default: every shipped one].
+        #[arg(long, value_name = "NAME|FILE")]
+        scenario: Vec<String>,
+        /// Seeds per scenario (2008, 2009, …).
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1000))]
+        seeds: u32,
+        /// One JSON object per line per (scenario, phase, target, forecaster).
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -1021,6 +1044,45 @@ fn info(args: ConsoleArgs, cfg: &Config, paths: &Paths) -> anyhow::Result<i32> {
     Ok(0)
 }
 
+async fn drill(cmd: DrillCommand) -> anyhow::Result<i32> {
+    use warroom::domain::calibration::{meets_goal, table};
+    use warroom::sources::simulator::{drill, scenario};
+    let DrillCommand::Calibrate {
+        scenario: names,
+        seeds,
+        json,
+    } = cmd;
+    let names: Vec<String> = if names.is_empty() {
+        scenario::SHIPPED
+            .iter()
+            .map(|(n, ..)| n.to_string())
+            .collect()
+    } else {
+        names
+    };
+    let scenarios = names
+        .iter()
+        .map(|n| scenario::Scenario::load(n))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| anyhow::anyhow!("invalid scenario: {e}"))?;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let scores = tokio::task::spawn_blocking(move || drill::calibrate(&scenarios, seeds, threads))
+        .await?
+        .map_err(anyhow::Error::msg)?;
+    if json {
+        for s in &scores {
+            outln!("{}", serde_json::to_string(s)?);
+        }
+    } else {
+        out!("{}", table(&scores));
+    }
+    let missed = scores
+        .iter()
+        .filter(|s| s.forecaster == warroom::domain::calibration::Forecaster::Warroom)
+        .any(|s| !meets_goal(s));
+    Ok(if missed { 1 } else { 0 })
+}
+
 fn keymap_cmd(cmd: KeymapCommand) -> anyhow::Result<i32> {
     match cmd {
         KeymapCommand::Check { file } => {
@@ -1095,6 +1157,7 @@ fn main() -> ExitCode {
             Some(Command::Publish(args)) => publish(args, cfg).await,
             Some(Command::Info(args)) => info(args, &cfg, &paths),
             Some(Command::Keymap(cmd)) => keymap_cmd(cmd),
+            Some(Command::Drill(cmd)) => drill(cmd).await,
         }
     });
     match result {

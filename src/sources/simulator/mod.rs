@@ -19,6 +19,7 @@
 //! not O(mailboxes), and 5,000,000 mailboxes fit in tens of MB. Addresses are
 //! computed, never stored.
 
+pub mod drill;
 pub mod index;
 mod names;
 pub(crate) mod rng;
