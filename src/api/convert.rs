@@ -457,6 +457,7 @@ fn reindex_to_pb(r: &Reindex) -> pb::Reindex {
             .collect(),
         mailboxes_pending: r.mailboxes_pending,
         mailboxes_restored: r.mailboxes_restored,
+        finished_at: r.finished_at.map(ts),
     }
 }
 
@@ -490,6 +491,7 @@ fn reindex_from_pb(r: Option<&pb::Reindex>) -> Reindex {
             .collect(),
         mailboxes_pending: r.mailboxes_pending,
         mailboxes_restored: r.mailboxes_restored,
+        finished_at: from_ts(r.finished_at.as_ref()),
     }
 }
 

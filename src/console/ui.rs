@@ -14,12 +14,13 @@ use super::app::{App, Conn, TenantView, View};
 use super::keymap::{Action, Context};
 use super::theme::{Theme, health_label, health_short};
 use crate::domain::format::{
-    UNKNOWN, clip, compact, compact_or_unknown, duration, eta_range, eta_relative, percent,
+    UNKNOWN, clip, clock, compact, compact_or_unknown, duration, eta_range, eta_relative, percent,
     queued_claim, thousands, thousands_or_unknown,
 };
 use crate::domain::sanitize::sanitize;
 use crate::domain::tenants::TenantSort;
-use crate::domain::{Cluster, Health, MailboxState, Overview, ServiceRole};
+use crate::domain::{Cluster, Health, MailboxState, Overview, Reindex, ServiceRole};
+use chrono::{DateTime, Utc};
 
 /// Smallest terminal the layout works in.
 pub const MIN_WIDTH: u16 = 60;
@@ -411,11 +412,21 @@ fn render_health(f: &mut Frame, area: Rect, app: &App, wide: bool) {
     }
 }
 
-/// The affected cluster first: the one the war room is about.
+/// The affected cluster first: the one the war room is about; after the
+/// recovery, the one that had the reindex (not a healthy bystander).
 fn focus_cluster(o: &Overview) -> Option<&Cluster> {
     o.clusters
         .iter()
-        .max_by_key(|c| (c.affected_mailboxes, c.queue.depth()))
+        .enumerate()
+        .max_by_key(|(i, c)| {
+            (
+                c.affected_mailboxes,
+                c.queue.depth(),
+                c.reindex.scope > 0 || c.sweep.is_some(),
+                std::cmp::Reverse(*i),
+            )
+        })
+        .map(|(_, c)| c)
 }
 
 fn render_queue(f: &mut Frame, area: Rect, app: &App, wide: bool) {
@@ -579,12 +590,13 @@ fn render_reindex(f: &mut Frame, area: Rect, app: &App, wide: bool) {
             .gauge_style(th.gauge()),
         gauge,
     );
+    let idle = r.mailboxes_pending == 0 && r.in_progress == 0;
     let eta = match eta_relative(&r.eta, now) {
         Some(rel) => format!("ETA {} ({rel})", eta_range(&r.eta, now)),
+        // Finished: what was done, not an estimate.
+        None if idle && r.finished_at.is_some() => reindex_done(r, now),
         // Nothing waiting: the source says why, which is no "estimate".
-        None if r.mailboxes_pending == 0 && r.in_progress == 0 && !r.eta.reason.is_empty() => {
-            r.eta.reason.clone()
-        }
+        None if idle && !r.eta.reason.is_empty() => r.eta.reason.clone(),
         None => format!("ETA {}", eta_range(&r.eta, now)),
     };
     let mut lines = Vec::new();
@@ -618,6 +630,30 @@ fn render_reindex(f: &mut Frame, area: Rect, app: &App, wide: bool) {
         )));
     }
     f.render_widget(Paragraph::new(lines), text);
+}
+
+/// "done 19:41 after 1h 02m: 597 mailboxes restored, 6 failed": a finished
+/// reindex says what it did.
+fn reindex_done(r: &Reindex, now: DateTime<Utc>) -> String {
+    let Some(done) = r.finished_at else {
+        return String::new();
+    };
+    let took = r
+        .revisions
+        .first()
+        .filter(|v| v.at <= done)
+        .map(|v| format!(" after {}", duration(done - v.at)))
+        .unwrap_or_default();
+    let failed = if r.failed > 0 {
+        format!(", {} failed", thousands(r.failed))
+    } else {
+        String::new()
+    };
+    format!(
+        "done {}{took}: {} mailboxes restored{failed}",
+        clock(done, now),
+        thousands(r.mailboxes_restored)
+    )
 }
 
 fn sort_label(s: TenantSort, reverse: bool) -> String {

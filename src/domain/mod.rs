@@ -2,6 +2,7 @@
 //! protocol types. Everything here is unit- and property-tested, and is what
 //! both the gateway and the console agree on.
 
+pub mod calibrated;
 pub mod calibration;
 pub mod csv;
 pub mod forecast;

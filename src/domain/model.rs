@@ -335,6 +335,8 @@ pub struct Reindex {
     pub revisions: Vec<ScopeRevision>,
     pub mailboxes_pending: u64,
     pub mailboxes_restored: u64,
+    /// When it last ran out of work (None while working or before it started).
+    pub finished_at: Option<DateTime<Utc>>,
 }
 
 impl Reindex {

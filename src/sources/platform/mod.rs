@@ -299,6 +299,8 @@ pub struct PlatformSource {
     overview: Overview,
     advances: u64,
     repair_rate: WorkRate,
+    /// When the repair queue last ran dry (None while repairing).
+    repairs_done_at: Option<DateTime<Utc>>,
     last_done: usize,
     poll_ms: f64,
     depth_history: VecDeque<u64>,
@@ -437,6 +439,7 @@ impl PlatformSource {
             overview: Overview::default(),
             advances: 0,
             repair_rate,
+            repairs_done_at: None,
             last_done: 0,
             poll_ms: cfg.poll.as_millis() as f64,
             depth_history: VecDeque::new(),
@@ -591,6 +594,12 @@ impl PlatformSource {
         let scope = s.repair_scope();
         let dovecot_down = self.configured.dovecot && s.dovecot.health == Health::Down;
         let (title, state) = self.headline(s, sweep.as_ref(), scope, affected, dovecot_down);
+        let idle = pending <= 0.0 && progress.in_flight == 0 && scope > 0;
+        self.repairs_done_at = if idle {
+            self.repairs_done_at.or(Some(now))
+        } else {
+            None
+        };
         let sources = self.sources(s, now);
         self.overview = Overview {
             incident: Incident {
@@ -624,6 +633,7 @@ impl PlatformSource {
                     revisions: s.scope.clone(),
                     mailboxes_pending: pending as u64,
                     mailboxes_restored: restored,
+                    finished_at: self.repairs_done_at,
                 },
                 mailboxes: total,
                 affected_mailboxes: affected,

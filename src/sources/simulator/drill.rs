@@ -134,14 +134,6 @@ pub fn calibrate(scenarios: &[Scenario], seeds: u32, threads: usize) -> Result<V
 }
 
 impl Simulator {
-    /// Whether the cluster's reindex has work left (or its scope is not
-    /// known yet).
-    fn reindex_left(&self) -> bool {
-        self.scope.is_none()
-            || self.scan_tenant < self.scan_order.len()
-            || self.pending_mailboxes() > 0
-    }
-
     fn queued_on(&self, c: usize) -> u64 {
         self.tenants
             .iter()

@@ -31,6 +31,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, DurationRound, Utc};
 
 use super::{LookupHit, MailboxQuery, Page, Source, SourceError};
+use crate::domain::calibrated::{self, Calibrator, Class, RateProfile, WorkCurve};
 use crate::domain::forecast::{EtaRange, RateStats, RateWindow, forecast, forecast_with};
 use crate::domain::priority::PriorityDecision;
 use crate::domain::scope::ScopeTracker;
@@ -102,6 +103,8 @@ impl SimConfig {
 }
 
 const CLUSTER_A: usize = 0;
+/// How often every tenant's ETA is recorded to be checked later.
+const QUOTE_EVERY_SECS: f64 = 300.0;
 /// Storage volumes per cluster (shown per mailbox).
 const VOLUMES: u64 = 24;
 const CLUSTER_B: usize = 1;
@@ -135,6 +138,10 @@ struct Tenant {
     /// Messages whose mailboxes are back, waiting for delivery.
     deliverable: f64,
     eta: EtaRange,
+    /// The calibration class of `eta` (None: no estimate to check).
+    eta_bin: Option<usize>,
+    /// Whether the tenant had affected mailboxes at the last tick.
+    was_affected: bool,
     rank: u64,
     /// Last queued count sent to watchers, to decide whether the row changed.
     sent_queued: u64,
@@ -190,6 +197,9 @@ struct ClusterFlow {
     deliveries: RateWindow,
     /// Net change of the queue per second (positive: draining).
     drain: RateWindow,
+    /// Queued mail delivered per second after its mailbox came back: its
+    /// peak is what the cluster can deliver when it has a backlog.
+    backlog_out: RateWindow,
     depth_history: VecDeque<u64>,
     arrival_per_sec: f64,
     delivery_per_sec: f64,
@@ -201,6 +211,7 @@ impl ClusterFlow {
             arrivals: RateWindow::new(30),
             deliveries: RateWindow::new(30),
             drain: RateWindow::new(30),
+            backlog_out: RateWindow::new(REINDEX_HISTORY),
             depth_history: VecDeque::with_capacity(HISTORY),
             arrival_per_sec: 0.0,
             delivery_per_sec: 0.0,
@@ -244,6 +255,9 @@ pub struct Simulator {
     incident_state: IncidentState,
     // Scan of cluster A for damaged mailboxes.
     scan_order: Vec<usize>,
+    /// Per tenant: mailboxes of the faulty cluster up to the tenant's last
+    /// one in scan order (when the scan will have found all its damage).
+    scan_end: Vec<u64>,
     scan_tenant: usize,
     scan_local: u64,
     scan_carry: f64,
@@ -262,6 +276,16 @@ pub struct Simulator {
     failed_files: u64,
     restored_mailboxes: u64,
     reindex_rate: RateWindow,
+    /// The reindex rate by hour of day, for the ETAs' work curve.
+    profile: RateProfile,
+    curve: Option<WorkCurve>,
+    /// The ETA multipliers, learnt from the ETAs served and what happened.
+    calib: Calibrator,
+    last_quote_t: f64,
+    /// `reindex_stats()` of this tick.
+    rate_stats: RateStats,
+    /// When the reindex last ran out of work.
+    reindex_done_at: Option<DateTime<Utc>>,
     /// Later faults that have happened (they are in time order).
     later_faults_done: usize,
     levels: BTreeMap<Slot, Level>,
@@ -362,6 +386,8 @@ impl Simulator {
                 backlog: 0.0,
                 deliverable: 0.0,
                 eta: EtaRange::unknown(NO_ETA),
+                eta_bin: None,
+                was_affected: false,
                 rank: 0,
                 sent_queued: 0,
                 address_order: std::sync::OnceLock::new(),
@@ -384,12 +410,19 @@ impl Simulator {
                 files.push(fmin + pick(seed, 13, m, (fmax - fmin) as u64 + 1) as u8);
             }
             first += count;
+            t.was_affected = t.states.affected() > 0;
             tenants.push(t);
         }
         let scan_order: Vec<usize> = (0..n)
             .filter(|&i| tenants[i].cluster == CLUSTER_A)
             .collect();
-        let mailboxes_a = scan_order.iter().map(|&i| tenants[i].count).sum();
+        let mut scan_end = vec![0u64; n];
+        let mut acc = 0;
+        for &i in &scan_order {
+            acc += tenants[i].count;
+            scan_end[i] = acc;
+        }
+        let mailboxes_a = acc;
         let workers = sc.reindex.concurrency as f64;
         let concurrency = (workers * scale).clamp(workers, 4096.0) as usize;
         let index = index::LookupIndex::build(tenants.iter().map(|t| index::Entry {
@@ -410,6 +443,7 @@ impl Simulator {
             index,
             incident_state: IncidentState::Investigating,
             scan_order,
+            scan_end,
             scan_tenant: 0,
             scan_local: 0,
             scan_carry: 0.0,
@@ -426,6 +460,12 @@ impl Simulator {
             failed_files: 0,
             restored_mailboxes: 0,
             reindex_rate: RateWindow::new(REINDEX_HISTORY),
+            profile: RateProfile::default(),
+            curve: None,
+            calib: Calibrator::default(),
+            last_quote_t: f64::NEG_INFINITY,
+            rate_stats: RateStats::from_rates(&[]),
+            reindex_done_at: None,
             later_faults_done: 0,
             levels: Default::default(),
             avg_pending_files: 5.5,
@@ -579,6 +619,14 @@ impl Simulator {
         }
     }
 
+    /// Whether the cluster's reindex has work left (or its scope is not
+    /// known yet).
+    fn reindex_left(&self) -> bool {
+        self.scope.is_none()
+            || self.scan_tenant < self.scan_order.len()
+            || self.pending_mailboxes() > 0
+    }
+
     fn pending_mailboxes(&self) -> u64 {
         self.tenants
             .iter()
@@ -644,6 +692,9 @@ impl Simulator {
         // make the next job's forecast say "no progress" for an hour.
         if worked > 0.0 || !self.in_flight.is_empty() {
             self.reindex_rate.record(worked, dt);
+            if dt > 0.0 {
+                self.profile.record(self.now(), worked / dt);
+            }
         }
     }
 
@@ -654,6 +705,9 @@ impl Simulator {
         let Some(fault) = self.sc.later_faults.get(k).cloned() else {
             return;
         };
+        // New work no rate could foresee: what was promised before it is
+        // not a lesson for the forecaster.
+        self.calib.forget_open();
         let mut hit = 0u64;
         let mut hit_files = 0u64;
         for &ti in &self.scan_order.clone() {
@@ -732,6 +786,9 @@ impl Simulator {
             f.arrivals.record(arrived[c], dt);
             f.deliveries.record(direct + delivered[c], dt);
             f.drain.record(delivered[c] - queued_in[c], dt);
+            if delivered[c] > 0.0 {
+                f.backlog_out.record(delivered[c], dt);
+            }
             f.arrival_per_sec = f.arrivals.mean();
             f.delivery_per_sec = f.deliveries.mean();
         }
@@ -752,8 +809,8 @@ impl Simulator {
     /// Recomputes every tenant's position in the reindex order and its ETA.
     fn forecast_tenants(&mut self) {
         let now = self.now();
-        let stats = self.reindex_stats();
-        let growth = self.scope.as_ref().map_or(0.0, |s| s.latest_growth());
+        self.curve = self.profile.curve(now);
+        self.rate_stats = self.reindex_stats();
         let pending_files: u64 = self
             .in_flight
             .iter()
@@ -777,33 +834,30 @@ impl Simulator {
             self.avg_pending_files = pending_files as f64 / sampled as f64;
         }
         let in_flight_files: f64 = self.in_flight.iter().map(|f| f.remaining).sum();
-        let mut before = 0u64;
-        self.levels.clear();
-        for (&slot, q) in &self.queues {
-            let mut sorted: Vec<u64> = q
-                .iter()
-                .map(|&ti| self.tenants[ti as usize].pending.len() as u64)
-                .collect();
-            sorted.sort_unstable();
-            let mut prefix = Vec::with_capacity(sorted.len() + 1);
-            prefix.push(0);
-            let mut acc = 0;
-            for c in &sorted {
-                acc += c;
-                prefix.push(acc);
-            }
-            self.levels.insert(
-                slot,
-                Level {
-                    sorted,
-                    prefix,
-                    before,
-                },
-            );
-            before += acc;
-        }
         let scan_done = self.scan_tenant >= self.scan_order.len();
         let identified = self.scope.is_some();
+        self.levels = levels(self.queues.iter().map(|(&slot, q)| {
+            let counts = q
+                .iter()
+                .map(|&ti| self.tenants[ti as usize].pending.len() as u64);
+            (slot, counts.collect())
+        }));
+        let last = self.last_positions();
+        // While the scan runs: the order as it will be once every damaged
+        // mailbox known to fail its logins has been found.
+        let projected = if scan_done || !identified {
+            BTreeMap::new()
+        } else {
+            let mut by_slot: BTreeMap<Slot, Vec<u64>> = BTreeMap::new();
+            for t in &self.tenants {
+                let k = t.pending.len() as u64 + t.states.get(MailboxState::LockedOut);
+                if k > 0 {
+                    by_slot.entry(t.slot()).or_default().push(k);
+                }
+            }
+            levels(by_slot.into_iter())
+        };
+        let scan_rate = self.mailboxes_a as f64 / (self.sc.fault.scan_hours * HOUR);
         // Tenants with a mailbox being reindexed right now: one pass over
         // the workers, not one per tenant (4,096 workers × 100,000 tenants
         // would dominate the tick at scale).
@@ -813,37 +867,137 @@ impl Simulator {
             .map(|f| self.tenant_of(f.mailbox))
             .collect();
         flying_tenants.sort_unstable();
-        for ti in 0..self.tenants.len() {
+        for (ti, &last_pos) in last.iter().enumerate() {
             let t = &self.tenants[ti];
             let pending = t.pending.len() as u64;
             let flying = flying_tenants.binary_search(&ti).is_ok();
             let locked = t.states.get(MailboxState::LockedOut);
-            let (rank, eta) = if !identified && locked > 0 {
-                (0, EtaRange::unknown("not identified yet"))
-            } else if locked > 0 && !scan_done {
-                (
-                    0,
-                    EtaRange::unknown(format!("{} not scanned yet", format::thousands(locked))),
-                )
-            } else if pending == 0 && !flying {
-                (0, EtaRange::unknown(NO_ETA))
-            } else {
-                let pos = if pending > 0 {
-                    self.level_position(t.slot(), pending)
-                } else {
-                    0
+            let eta_of = |work: f64, scope_known: bool| {
+                let class = Class {
+                    scope_known,
+                    mailboxes: t.states.affected(),
                 };
-                let remaining = pos as f64 * self.avg_pending_files + in_flight_files;
-                let eta = forecast_with(now, remaining, stats, growth);
-                (pos + self.in_flight.len() as u64, round_eta(eta))
+                self.eta(work, class)
             };
+            let (rank, eta, bin) = if !identified && locked > 0 {
+                (0, EtaRange::unknown("not identified yet"), None)
+            } else if locked > 0 && !scan_done {
+                // Not all found yet: its place once they are, and never
+                // before the scan reaches its last mailbox.
+                let k = pending + locked;
+                let pos = projected.get(&t.slot()).map_or(k, |l| l.position(k));
+                let (eta, bin) =
+                    eta_of(pos as f64 * self.avg_pending_files + in_flight_files, false);
+                let left = self.scan_end[ti].saturating_sub(self.scanned) as f64;
+                let reach = now + Duration::seconds((left / scan_rate) as i64);
+                let eta = match (eta.p50, eta.p90) {
+                    (Some(a), Some(b)) => EtaRange::at(a.max(reach), b.max(reach)),
+                    _ => eta,
+                };
+                (0, eta, bin)
+            } else if pending == 0 && !flying {
+                (0, EtaRange::unknown(NO_ETA), None)
+            } else {
+                let pos = last_pos;
+                let (eta, bin) = eta_of(
+                    pos as f64 * self.avg_pending_files + in_flight_files,
+                    scan_done,
+                );
+                (pos + self.in_flight.len() as u64, eta, bin)
+            };
+            let eta = round_eta(eta);
             let t = &mut self.tenants[ti];
             if t.eta != eta || t.rank != rank {
                 t.dirty = true;
             }
             t.eta = eta;
+            t.eta_bin = bin;
             t.rank = rank;
         }
+    }
+
+    /// When `work` files will be reindexed: the calibrated range, with a
+    /// p90 never earlier than the slow-rate bound (remaining × (1 + the
+    /// latest scope growth) ÷ the slowest tenth of a day's rates): a
+    /// calibration learns late about long horizons, and the p90 is the
+    /// promise. Returns the calibration class used, to check it later.
+    fn eta(&self, work: f64, class: Class) -> (EtaRange, Option<usize>) {
+        let (eta, bin) = calibrated::eta(self.curve.as_ref(), &self.calib, work, class);
+        let growth = self.scope.as_ref().map_or(0.0, |s| s.latest_growth());
+        let floor = forecast_with(self.now(), work, self.rate_stats, growth);
+        let eta = match (eta.p50, eta.p90, floor.p90) {
+            (Some(p50), Some(p90), Some(f)) => EtaRange::at(p50, p90.max(f)),
+            _ => eta,
+        };
+        (eta, bin)
+    }
+
+    /// Per tenant, the place of its last waiting mailbox in the reindex
+    /// order (0 when none waits). Within a priority the queue is a
+    /// round-robin in a fixed rotation, so a tenant with c mailboxes waiting
+    /// is done after everyone's first c − 1 rounds and, in round c, after
+    /// the tenants ahead of it in the rotation that still have a c-th.
+    fn last_positions(&self) -> Vec<u64> {
+        let mut last = vec![0u64; self.tenants.len()];
+        for (slot, q) in &self.queues {
+            let Some(level) = self.levels.get(slot) else {
+                continue;
+            };
+            // Fenwick tree over the distinct counts: how many tenants seen
+            // so far in the rotation have fewer than c waiting.
+            let values = &level.sorted;
+            let mut tree = vec![0u32; values.len() + 1];
+            for (seen, &ti) in q.iter().enumerate() {
+                let c = self.tenants[ti as usize].pending.len() as u64;
+                if c == 0 {
+                    continue;
+                }
+                let below = values.partition_point(|&v| v < c);
+                let mut fewer = 0u32;
+                let mut i = below;
+                while i > 0 {
+                    fewer += tree[i];
+                    i &= i - 1;
+                }
+                let ahead = seen as u64 - fewer as u64;
+                last[ti as usize] = level.position(c - 1) + ahead + 1;
+                let mut i = below + 1;
+                while i < tree.len() {
+                    tree[i] += 1;
+                    i += i & i.wrapping_neg();
+                }
+            }
+        }
+        last
+    }
+
+    /// Quotes served to the war room are checked later against what
+    /// happened, to calibrate the next ones: every tenant's ETA every
+    /// five minutes (a big tenant is one of few; its own lessons count).
+    fn register_quotes(&mut self) {
+        if self.t - self.last_quote_t < QUOTE_EVERY_SECS {
+            return;
+        }
+        self.last_quote_t = self.t;
+        for (ti, t) in self.tenants.iter().enumerate() {
+            if let (Some(bin), Some(p50), Some(p90)) = (t.eta_bin, t.eta.p50, t.eta.p90) {
+                self.calib.register(ti as u32, bin, p50, p90);
+            }
+        }
+    }
+
+    /// Tenants whose last affected mailbox came back this tick settle their
+    /// open quotes; quotes whose time passed are misses.
+    fn settle_quotes(&mut self) {
+        let now = self.now();
+        for (ti, t) in self.tenants.iter_mut().enumerate() {
+            let affected = t.states.affected() > 0;
+            if t.was_affected && !affected {
+                self.calib.finished(ti as u32, now);
+            }
+            t.was_affected = affected;
+        }
+        self.calib.passed(now);
     }
 
     fn cluster(&self, c: usize) -> Cluster {
@@ -869,8 +1023,27 @@ impl Simulator {
         let hold = failed_backlog.round() as u64;
         let deferred = ((backlog + deliverable).round() as u64).saturating_sub(active + hold);
         let depth = active + deferred + hold;
+        let reindex = if c == CLUSTER_A {
+            self.reindex_summary(now)
+        } else {
+            Reindex::default()
+        };
         let drain_eta = if depth == 0 {
             EtaRange::unknown(NO_ETA)
+        } else if affected > 0 {
+            // Mail for mailboxes still without service waits for them: the
+            // queue is empty when the last of them is back, and not before
+            // the whole queue could be delivered at the best rate seen.
+            let peak = f.backlog_out.rates().into_iter().fold(0.0, f64::max);
+            let floor = (peak > 0.0).then(|| now + Duration::seconds((depth as f64 / peak) as i64));
+            if let (Some(p50), Some(p90)) = (reindex.eta.p50, reindex.eta.p90) {
+                let at_least = |t: DateTime<Utc>| floor.map_or(t, |f| t.max(f));
+                round_eta(EtaRange::at(at_least(p50), at_least(p90)))
+            } else if reindex.eta.reason.is_empty() {
+                EtaRange::unknown("waits for mailboxes not being reindexed")
+            } else {
+                EtaRange::unknown(format!("waits for the reindex: {}", reindex.eta.reason))
+            }
         } else {
             let eta = forecast(now, depth as f64, &f.drain.rates(), 0.0);
             if eta.is_known() {
@@ -964,11 +1137,6 @@ impl Simulator {
             });
         }
         let health = services.iter().fold(Health::Ok, |h, s| h.worst(s.status));
-        let reindex = if c == CLUSTER_A {
-            self.reindex_summary(now)
-        } else {
-            Reindex::default()
-        };
         Cluster {
             id: CLUSTER_IDS[c].into(),
             name: CLUSTER_NAMES[c].into(),
@@ -1013,15 +1181,28 @@ impl Simulator {
             .map(|f| f.remaining.ceil() as u64)
             .sum();
         let remaining = scope.current().saturating_sub(self.done_files) as f64;
-        let eta = if remaining <= 0.0 && self.in_flight.is_empty() {
+        let scan_done = self.scan_tenant >= self.scan_order.len();
+        let eta = if remaining <= 0.0 && self.in_flight.is_empty() && scan_done {
             EtaRange::unknown(NO_ETA)
         } else {
-            round_eta(forecast_with(
-                now,
-                remaining.max(in_progress as f64),
-                self.reindex_stats(),
-                scope.latest_growth(),
-            ))
+            // What the scope says is left, or what the mailboxes known to
+            // fail their logins add up to, whichever is more.
+            let mailboxes: u64 = self.tenants.iter().map(|t| t.states.affected()).sum();
+            let by_mailbox = mailboxes as f64 * self.avg_pending_files;
+            let work = remaining.max(in_progress as f64).max(by_mailbox);
+            let class = Class {
+                scope_known: scan_done,
+                mailboxes,
+            };
+            let (eta, _) = self.eta(work, class);
+            // Never before the scan has found everything.
+            let left = self.mailboxes_a.saturating_sub(self.scanned) as f64;
+            let scan_rate = self.mailboxes_a as f64 / (self.sc.fault.scan_hours * HOUR);
+            let reach = now + Duration::seconds((left / scan_rate) as i64);
+            round_eta(match (eta.p50, eta.p90) {
+                (Some(a), Some(b)) => EtaRange::at(a.max(reach), b.max(reach)),
+                _ => eta,
+            })
         };
         Reindex {
             unit: ScopeUnit::Files,
@@ -1034,6 +1215,7 @@ impl Simulator {
             revisions: scope.revisions().to_vec(),
             mailboxes_pending: self.pending_mailboxes(),
             mailboxes_restored: self.restored_mailboxes,
+            finished_at: self.reindex_done_at,
         }
     }
 
@@ -1062,19 +1244,18 @@ impl Simulator {
         let ti = self.tenant_of(m);
         let t = &self.tenants[ti];
         let state = self.mailbox_state(m);
-        let now = self.now();
         let position = self.position(m);
         let eta = match state {
             MailboxState::Ok | MailboxState::Restored => EtaRange::unknown(NO_ETA),
             MailboxState::LockedOut => t.eta.clone(),
             _ => {
-                let growth = self.scope.as_ref().map_or(0.0, |s| s.latest_growth());
-                round_eta(forecast_with(
-                    now,
-                    position as f64 * self.avg_pending_files,
-                    self.reindex_stats(),
-                    growth,
-                ))
+                let scan_done = self.scan_tenant >= self.scan_order.len();
+                let work = position as f64 * self.avg_pending_files;
+                let class = Class {
+                    scope_known: scan_done,
+                    mailboxes: 1,
+                };
+                round_eta(self.eta(work, class).0)
             }
         };
         let affected = t.states.affected();
@@ -1116,6 +1297,33 @@ impl Simulator {
         let n: usize = id.strip_prefix('t')?.parse().ok()?;
         (n < self.tenants.len() && *self.tenants[n].id == *id).then_some(n)
     }
+}
+
+/// Round-robin levels (sorted counts and prefix sums) of each slot, in
+/// reindex order.
+fn levels(slots: impl Iterator<Item = (Slot, Vec<u64>)>) -> BTreeMap<Slot, Level> {
+    let mut out = BTreeMap::new();
+    let mut before = 0u64;
+    for (slot, mut sorted) in slots {
+        sorted.sort_unstable();
+        let mut prefix = Vec::with_capacity(sorted.len() + 1);
+        prefix.push(0);
+        let mut acc = 0;
+        for c in &sorted {
+            acc += c;
+            prefix.push(acc);
+        }
+        out.insert(
+            slot,
+            Level {
+                sorted,
+                prefix,
+                before,
+            },
+        );
+        before += acc;
+    }
+    out
 }
 
 /// ETAs are quoted to the minute: finer precision is noise, and rows whose
@@ -1167,7 +1375,14 @@ impl Source for Simulator {
             self.later_fault(self.later_faults_done);
         }
         self.mail_flow(dt, load);
+        self.settle_quotes();
+        self.reindex_done_at = if self.reindex_left() {
+            None
+        } else {
+            self.reindex_done_at.or(Some(now))
+        };
         self.forecast_tenants();
+        self.register_quotes();
         let all_back = self.tenants.iter().all(|t| t.states.affected() == 0);
         if all_back && self.scope.is_some() {
             let queued: f64 = self.tenants.iter().map(|t| t.backlog + t.deliverable).sum();

@@ -1,0 +1,433 @@
+//! Calibrated ETAs: when will this much work be done, with a p50 and a p90
+//! that hold about as often as they claim.
+//!
+//! Three parts:
+//! - [`RateProfile`] learns the work rate by hour of day (a reindex competes
+//!   with users for I/O and slows at their peaks) and, from the current
+//!   level and that shape, draws a [`WorkCurve`]: cumulative work expected
+//!   over the next 30 days.
+//! - The curve turns work into a time, so an ETA that crosses a busy
+//!   morning is later than remaining ÷ tonight's rate.
+//! - [`Calibrator`] corrects the work by multipliers learnt online from
+//!   the forecaster's own past errors (adaptive conformal inference, Gibbs
+//!   & Candès 2021): every quote it is shown is checked when its target
+//!   finishes or when its time passes first; each miss moves the multiplier
+//!   up and each hit moves it down, in proportions that settle where a p50
+//!   is missed half of the time and a p90 a tenth. Multipliers are kept per
+//!   horizon and per whether the scope is known, since a 20-minute ETA and
+//!   a two-day one are wrong in different ways.
+
+use chrono::{DateTime, Duration, Timelike, Utc};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+
+use super::forecast::{EtaRange, MAX_HORIZON, percentile};
+
+/// The curve's resolution.
+const STEP_SECS: f64 = 900.0;
+/// Weight of a new sample in its hour's average.
+const PROFILE_ALPHA: f64 = 0.1;
+/// How long the "current level" looks back.
+const RECENT: Duration = Duration::hours(1);
+
+/// Work rate by hour of day, and the recent level.
+#[derive(Debug, Clone, Default)]
+pub struct RateProfile {
+    hours: [Option<f64>; 24],
+    recent: VecDeque<(DateTime<Utc>, f64)>,
+}
+
+impl RateProfile {
+    /// Records a rate (units per second of busy time) seen at `at`.
+    pub fn record(&mut self, at: DateTime<Utc>, per_second: f64) {
+        if !per_second.is_finite() || per_second < 0.0 {
+            return;
+        }
+        let h = &mut self.hours[at.hour() as usize];
+        *h = Some(match *h {
+            Some(v) => v + PROFILE_ALPHA * (per_second - v),
+            None => per_second,
+        });
+        self.recent.push_back((at, per_second));
+        while self.recent.front().is_some_and(|(t, _)| *t < at - RECENT) {
+            self.recent.pop_front();
+        }
+    }
+
+    /// Median rate over the last hour.
+    pub fn recent(&self) -> Option<f64> {
+        let v: Vec<f64> = self.recent.iter().map(|(_, r)| *r).collect();
+        percentile(&v, 0.5).filter(|r| *r > 0.0)
+    }
+
+    /// Expected cumulative work from `now`: the recent level, shaped by the
+    /// hours already seen (an hour not seen yet is assumed at the recent
+    /// level). None before any progress.
+    pub fn curve(&self, now: DateTime<Utc>) -> Option<WorkCurve> {
+        let level = self.recent()?;
+        // The recent level against what this hour usually does: a reindex
+        // whose workers were halved keeps its daily shape at half height.
+        let scale = self.hours[now.hour() as usize]
+            .filter(|h| *h > 0.0)
+            .map_or(1.0, |h| (level / h).clamp(0.25, 4.0));
+        let steps = (MAX_HORIZON.num_seconds() as f64 / STEP_SECS) as usize;
+        let mut cum = Vec::with_capacity(steps + 1);
+        cum.push(0.0);
+        let mut acc = 0.0;
+        for i in 0..steps {
+            let t = now + Duration::seconds((i as f64 * STEP_SECS) as i64);
+            // The first hour runs at the level just measured.
+            let rate = if i < 4 {
+                level
+            } else {
+                self.hours[t.hour() as usize].map_or(level, |h| h * scale)
+            };
+            acc += rate.max(0.0) * STEP_SECS;
+            cum.push(acc);
+        }
+        Some(WorkCurve { start: now, cum })
+    }
+}
+
+/// Work expected done by each step from `start`.
+#[derive(Debug, Clone)]
+pub struct WorkCurve {
+    start: DateTime<Utc>,
+    cum: Vec<f64>,
+}
+
+impl WorkCurve {
+    /// When `work` units will be done; None beyond the horizon.
+    pub fn time_for(&self, work: f64) -> Option<DateTime<Utc>> {
+        if !work.is_finite() {
+            return None;
+        }
+        if work <= 0.0 {
+            return Some(self.start);
+        }
+        let i = self.cum.partition_point(|&c| c < work);
+        if i == 0 || i >= self.cum.len() {
+            return None;
+        }
+        let (a, b) = (self.cum[i - 1], self.cum[i]);
+        let frac = if b > a { (work - a) / (b - a) } else { 1.0 };
+        let secs = ((i - 1) as f64 + frac) * STEP_SECS;
+        Some(self.start + Duration::milliseconds((secs * 1000.0) as i64))
+    }
+}
+
+/// Horizon classes of the calibration (the base ETA's distance).
+const EDGES_SECS: [f64; 4] = [1_800.0, 7_200.0, 21_600.0, 86_400.0];
+/// Size classes (mailboxes the ETA is about): one mailbox's ETA and a
+/// big tenant's last mailbox's are wrong in different ways.
+const SIZE_EDGES: [u64; 3] = [2, 11, 101];
+const HORIZONS: usize = EDGES_SECS.len() + 1;
+const SIZES: usize = SIZE_EDGES.len() + 1;
+const BINS: usize = HORIZONS * SIZES * 2;
+/// Share of quotes each quantile is meant to miss.
+const MISS: [f64; 2] = [0.5, 0.1];
+/// Log-multipliers at the start: the model's own p50, and 60% more work
+/// for the p90 until the incident has taught better.
+const PRIOR: [f64; 2] = [0.0, 0.47];
+/// Step of each update, in log space, for a batch that missed every time
+/// (or never). Quotes are checked in batches (one per tick) because they
+/// are correlated: a thousand tenants behind one slow hour miss together,
+/// and a step per quote would move the multiplier a thousand steps at once.
+const GAMMA: f64 = 0.01;
+/// A batch of this many quotes counts half as much as a large one.
+const BATCH_HALF: f64 = 2.0;
+const LOG_LIMIT: f64 = 3.0;
+
+/// What an ETA is about, for the choice of its multipliers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Class {
+    /// Whether the scan has found all the damage (the scope is known).
+    pub scope_known: bool,
+    /// Mailboxes still to be restored.
+    pub mailboxes: u64,
+}
+
+/// Which multipliers apply to an ETA `base_secs` away.
+pub fn bin(base_secs: f64, class: Class) -> usize {
+    let h = EDGES_SECS.partition_point(|&e| e <= base_secs);
+    let s = SIZE_EDGES.partition_point(|&e| e <= class.mailboxes);
+    (usize::from(!class.scope_known) * SIZES + s) * HORIZONS + h
+}
+
+/// Quotes by the time they fall due, soonest first.
+type DueHeap = BinaryHeap<Reverse<(DateTime<Utc>, u64)>>;
+
+#[derive(Debug, Clone)]
+struct Quote {
+    bin: usize,
+    at: [DateTime<Utc>; 2],
+    open: [bool; 2],
+}
+
+/// Online calibration of the work multipliers (see the module's notes).
+#[derive(Debug, Clone)]
+pub struct Calibrator {
+    log_m: [[f64; 2]; BINS],
+    quotes: HashMap<u64, Quote>,
+    by_key: HashMap<u32, Vec<u64>>,
+    due: [DueHeap; 2],
+    next_id: u64,
+    /// (misses, quotes) settled since the last update, per bin and quantile.
+    batch: [[(f64, f64); 2]; BINS],
+    /// Misses and hits seen, per quantile.
+    pub seen: [(u64, u64); 2],
+}
+
+impl Default for Calibrator {
+    fn default() -> Self {
+        Calibrator {
+            log_m: [PRIOR; BINS],
+            quotes: HashMap::new(),
+            by_key: HashMap::new(),
+            due: [BinaryHeap::new(), BinaryHeap::new()],
+            next_id: 0,
+            batch: [[(0.0, 0.0); 2]; BINS],
+            seen: [(0, 0); 2],
+        }
+    }
+}
+
+impl Calibrator {
+    /// Work multipliers for the p50 and the p90 of `bin`.
+    pub fn multipliers(&self, bin: usize) -> (f64, f64) {
+        let [a, b] = self.log_m[bin.min(BINS - 1)];
+        (a.exp(), b.max(a).exp())
+    }
+
+    /// A quote shown for `key`, to be checked against what happens.
+    pub fn register(&mut self, key: u32, bin: usize, p50: DateTime<Utc>, p90: DateTime<Utc>) {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.quotes.insert(
+            id,
+            Quote {
+                bin: bin.min(BINS - 1),
+                at: [p50, p90],
+                open: [true, true],
+            },
+        );
+        let ids = self.by_key.entry(key).or_default();
+        if ids.len() >= 64 {
+            let quotes = &self.quotes;
+            ids.retain(|id| quotes.contains_key(id));
+        }
+        ids.push(id);
+        self.due[0].push(Reverse((p50, id)));
+        self.due[1].push(Reverse((p90, id)));
+    }
+
+    fn settle(&mut self, id: u64, q: usize, missed: bool) {
+        let Some(quote) = self.quotes.get_mut(&id) else {
+            return;
+        };
+        if !quote.open[q] {
+            return;
+        }
+        quote.open[q] = false;
+        let b = &mut self.batch[quote.bin][q];
+        b.0 += f64::from(u8::from(missed));
+        b.1 += 1.0;
+        if missed {
+            self.seen[q].0 += 1;
+        } else {
+            self.seen[q].1 += 1;
+        }
+        if !quote.open[0] && !quote.open[1] {
+            self.quotes.remove(&id);
+        }
+    }
+
+    /// `key`'s work finished at `at`: every quote still open for it is
+    /// settled (held when `at` is not after it).
+    pub fn finished(&mut self, key: u32, at: DateTime<Utc>) {
+        for id in self.by_key.remove(&key).unwrap_or_default() {
+            for q in 0..2 {
+                let missed = self.quotes.get(&id).is_some_and(|x| at > x.at[q]);
+                self.settle(id, q, missed);
+            }
+        }
+    }
+
+    /// Quotes whose time passed before `now` with the work not finished:
+    /// misses. Then the multipliers learn from everything settled since the
+    /// last call (call once per tick, after `finished`).
+    pub fn passed(&mut self, now: DateTime<Utc>) {
+        for q in 0..2 {
+            while let Some(Reverse((at, id))) = self.due[q].peek().copied() {
+                if at >= now {
+                    break;
+                }
+                self.due[q].pop();
+                self.settle(id, q, true);
+            }
+        }
+        for (m, batch) in self.log_m.iter_mut().zip(self.batch.iter_mut()) {
+            for q in 0..2 {
+                let (missed, n) = std::mem::take(&mut batch[q]);
+                if n > 0.0 {
+                    let step = GAMMA * (missed - MISS[q] * n) / (n + BATCH_HALF);
+                    m[q] = (m[q] + step).clamp(-LOG_LIMIT, LOG_LIMIT);
+                }
+            }
+        }
+    }
+
+    /// New work that no rate could have foreseen (a later fault): the
+    /// quotes still open are dropped, not counted as misses.
+    pub fn forget_open(&mut self) {
+        self.quotes.clear();
+        self.by_key.clear();
+        self.due = [BinaryHeap::new(), BinaryHeap::new()];
+    }
+
+    /// Open quotes (bounded by targets × horizon ÷ quote interval).
+    pub fn open(&self) -> usize {
+        self.quotes.len()
+    }
+}
+
+/// The calibrated ETA of `work` units on `curve`: the base time from the
+/// curve, then the p50 and p90 of the work corrected by `calib`'s
+/// multipliers. Returns the range and the bin it used (to register it).
+pub fn eta(
+    curve: Option<&WorkCurve>,
+    calib: &Calibrator,
+    work: f64,
+    class: Class,
+) -> (EtaRange, Option<usize>) {
+    let Some(curve) = curve else {
+        return (EtaRange::unknown("no progress measured yet"), None);
+    };
+    let Some(base) = curve.time_for(work) else {
+        return (
+            EtaRange::unknown("more than 30 days at the current rate"),
+            None,
+        );
+    };
+    let secs = (base - curve.start).num_seconds() as f64;
+    let b = bin(secs, class);
+    let (m50, m90) = calib.multipliers(b);
+    let Some(p50) = curve.time_for(work * m50) else {
+        return (
+            EtaRange::unknown("more than 30 days at the current rate"),
+            None,
+        );
+    };
+    let p90 = curve
+        .time_for(work * m90)
+        .unwrap_or(curve.start + MAX_HORIZON);
+    (EtaRange::at(p50, p90), Some(b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn midnight() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2008, 10, 7, 0, 0, 0).single().unwrap()
+    }
+
+    #[test]
+    fn the_curve_slows_through_hours_seen_to_be_slow() {
+        let mut p = RateProfile::default();
+        assert!(p.curve(midnight()).is_none(), "no progress yet");
+        // A day: 10/s at night, 2/s from 08:00 to 18:00.
+        for m in 0..24 * 60 {
+            let t = midnight() + Duration::minutes(m);
+            let slow = (8..18).contains(&t.hour());
+            p.record(t, if slow { 2.0 } else { 10.0 });
+        }
+        // Next night, 00:00: 8 h at 10/s, then 2/s.
+        let now = midnight() + Duration::days(1);
+        p.record(now, 10.0);
+        let c = p.curve(now).unwrap();
+        assert_eq!(c.time_for(36_000.0), Some(now + Duration::hours(1)));
+        let eight = 8.0 * 3600.0 * 10.0;
+        let at = c.time_for(eight + 7_200.0).unwrap();
+        assert_eq!(at, now + Duration::hours(9), "one more hour at 2/s");
+        assert_eq!(c.time_for(0.0), Some(now));
+        assert_eq!(c.time_for(1e15), None, "beyond 30 days");
+    }
+
+    #[test]
+    fn the_calibrator_settles_where_a_p90_misses_a_tenth() {
+        // Work takes 1.0 to 3.0 times what the model says (uniform): the
+        // true p50 multiplier is 2.0 and the p90 2.8.
+        let mut c = Calibrator::default();
+        let t0 = midnight();
+        let mut rng = 7u64;
+        for i in 0..20_000u32 {
+            let now = t0 + Duration::minutes(i as i64);
+            let (m50, m90) = c.multipliers(0);
+            let base = 10.0; // minutes
+            let q = |m: f64| now + Duration::seconds((base * m * 60.0) as i64);
+            c.register(i, 0, q(m50), q(m90));
+            rng = rng
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let u = (rng >> 11) as f64 / (1u64 << 53) as f64;
+            let end = now + Duration::seconds((base * (1.0 + 2.0 * u) * 60.0) as i64);
+            c.passed(now);
+            c.finished(i, end);
+        }
+        let (m50, m90) = c.multipliers(0);
+        assert!((m50 - 2.0).abs() < 0.25, "p50 multiplier {m50}");
+        assert!((m90 - 2.8).abs() < 0.3, "p90 multiplier {m90}");
+        assert!(c.open() < 100, "settled quotes are dropped: {}", c.open());
+        let (miss, hit) = c.seen[1];
+        let rate = miss as f64 / (miss + hit) as f64;
+        assert!((rate - 0.1).abs() < 0.03, "p90 missed {rate}");
+    }
+
+    #[test]
+    fn a_later_fault_is_not_a_miss() {
+        let mut c = Calibrator::default();
+        let t0 = midnight();
+        c.register(1, 0, t0 + Duration::minutes(10), t0 + Duration::minutes(20));
+        let before = c.multipliers(0);
+        c.forget_open();
+        c.passed(t0 + Duration::hours(1));
+        assert_eq!(c.multipliers(0), before);
+        assert_eq!(c.open(), 0);
+    }
+
+    #[test]
+    fn eta_uses_the_bin_of_its_horizon() {
+        let mut p = RateProfile::default();
+        p.record(midnight(), 1.0);
+        let c = Calibrator::default();
+        let curve = p.curve(midnight());
+        let one = Class {
+            scope_known: true,
+            mailboxes: 1,
+        };
+        let (e, b) = eta(curve.as_ref(), &c, 600.0, one);
+        assert_eq!(b, Some(0), "10 minutes away");
+        assert_eq!(e.p50, Some(midnight() + Duration::minutes(10)));
+        assert!(e.p90 > e.p50, "the prior widens the p90");
+        let unknown = Class {
+            scope_known: false,
+            ..one
+        };
+        let (_, b2) = eta(curve.as_ref(), &c, 600.0, unknown);
+        let (_, b3) = eta(curve.as_ref(), &c, 6_000.0, one);
+        let big = Class {
+            mailboxes: 500,
+            ..one
+        };
+        let (_, b4) = eta(curve.as_ref(), &c, 600.0, big);
+        let bins = [b, b2, b3, b4];
+        for (i, x) in bins.iter().enumerate() {
+            assert!(x.is_some_and(|x| x < BINS));
+            assert!(!bins[..i].contains(x), "distinct classes: {bins:?}");
+        }
+        let (e, _) = eta(None, &c, 600.0, one);
+        assert!(!e.is_known());
+    }
+}
