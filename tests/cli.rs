@@ -333,6 +333,39 @@ fn each_shipped_scenario_runs_and_a_bad_one_is_located() {
     );
 }
 
+/// After the recovery the panels stay on the cluster that had the fault and
+/// say what the reindex did, not "not started: nothing to reindex" about
+/// the healthy one.
+#[test]
+fn a_finished_reindex_says_what_it_did() {
+    let h = home("done");
+    let out = warroom(
+        &h,
+        &[
+            "snapshot",
+            "--scenario",
+            "small-fast-fault",
+            "--skip",
+            "10",
+            "--height",
+            "30",
+        ],
+    );
+    let screen = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(screen.contains("RESOLVED"), "{screen}");
+    assert!(screen.contains("Reindex · Cluster A"), "{screen}");
+    assert!(!screen.contains("not started"), "{screen}");
+    let done = screen
+        .lines()
+        .find(|l| l.contains("done "))
+        .unwrap_or_else(|| panic!("no done line:\n{screen}"));
+    assert!(
+        done.contains(" after ") && done.contains("mailboxes restored"),
+        "{done}"
+    );
+}
+
 /// `warroom … | head -2`: the reader goes away before the command has
 /// written everything. A Unix tool ends quietly; it used to panic ("failed
 /// printing to stdout: Broken pipe", exit 101, a backtrace).
