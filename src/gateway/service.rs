@@ -180,8 +180,9 @@ fn lookup_answer(view: &SourceView<'_>, query: &str, limit: usize) -> pb::Lookup
     let matches = view
         .source()
         .lookup(query, limit)
+        .matches
         .into_iter()
-        .map(|hit| match hit {
+        .map(|m| match m.hit {
             LookupHit::Mailbox(m) => pb::LookupMatch {
                 kind: pb::MatchKind::Mailbox as i32,
                 // The owner too, so an answer can name the tenant.
