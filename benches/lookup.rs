@@ -94,7 +94,7 @@ impl Searcher for Simulator {
     type Hit = LookupHit;
 
     fn search(&self, q: &str) -> Vec<LookupHit> {
-        self.lookup(q, LIMIT)
+        self.lookup(q, LIMIT).hits()
     }
 
     fn is(&self, h: &LookupHit, w: &Want) -> bool {

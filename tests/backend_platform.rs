@@ -395,6 +395,7 @@ async fn damaged_mailboxes_are_found_and_repaired_in_priority_order() {
         hub.view()
             .source()
             .lookup(q, 5)
+            .hits()
             .into_iter()
             .map(|h| match h {
                 warroom::sources::LookupHit::Mailbox(m) => m.address,

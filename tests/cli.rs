@@ -202,6 +202,11 @@ fn lookup_of_an_affected_mailbox_prints_state_and_eta() {
         "an ETA range: {s}"
     );
     assert!(s.contains("say: \"This mailbox is affected"), "{s}");
+    assert!(s.contains("1 match for"), "{s}");
+    assert!(
+        !s.contains("Did you mean") && !s.contains("approximate"),
+        "{s}"
+    );
     assert!(!s.contains('\x1b'));
 
     let out = warroom(&h, &["lookup", &addr, "--skip", "8", "--json"]);
@@ -210,8 +215,128 @@ fn lookup_of_an_affected_mailbox_prints_state_and_eta() {
     let m = &v["matches"][0];
     assert_eq!(m["address"], addr.as_str());
     assert_eq!(m["state"], "reindex_pending");
+    assert_eq!(m["match"], "exact");
     assert!(m["eta_p50"].is_string() && m["eta_p90"].is_string(), "{m}");
     assert_eq!(v["simulated"], true);
+    assert_eq!(
+        (&v["total"], &v["total_is_lower_bound"]),
+        (&1.into(), &false.into())
+    );
+}
+
+fn lookup_json(h: &PathBuf, args: &[&str]) -> (Option<i32>, serde_json::Value) {
+    let mut all = vec!["lookup"];
+    all.extend_from_slice(args);
+    all.push("--json");
+    let out = warroom(h, &all);
+    let v = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}{}", text(&out.stdout), text(&out.stderr)));
+    (out.status.code(), v)
+}
+
+fn affected(m: &serde_json::Value) -> bool {
+    m["affected_mailboxes"].as_u64().unwrap_or(0) > 0
+}
+
+/// Issue #15: `warroom lookup acme` 10 hours in listed five Acme tenants
+/// with nothing affected; the two with affected mailboxes (Bath Acme
+/// Design Group, Acme Title & Escrow) were 14th and 54th of 78, and
+/// nothing said there were 78.
+#[test]
+fn lookup_ranks_affected_matches_first_and_says_how_many_matched() {
+    let h = home("lookup-rank");
+    let out = warroom(&h, &["lookup", "acme", "--skip", "10"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let s = text(&out.stdout);
+    assert!(s.contains("5 of 78 matches for \"acme\""), "{s}");
+    let heads: Vec<&str> = s
+        .lines()
+        .filter(|l| l.contains(" mailboxes affected"))
+        .collect();
+    assert_eq!(heads.len(), 5, "{s}");
+    assert!(
+        heads[0].starts_with("Bath Acme Design Group (t01247): 432 of 585"),
+        "{s}"
+    );
+    assert!(
+        heads[1].starts_with("Acme Title & Escrow (t00000): 115 of 250"),
+        "{s}"
+    );
+    assert!(
+        heads[2].starts_with("acme-title.com (Acme Title & Escrow, t00000)"),
+        "{s}"
+    );
+    assert!(
+        heads[3].contains(": 0 of ") && heads[4].contains(": 0 of "),
+        "{s}"
+    );
+
+    let (code, v) = lookup_json(&h, &["acme", "--skip", "10"]);
+    assert_eq!(code, Some(0));
+    assert_eq!(v["total"], 78);
+    assert_eq!(v["total_is_lower_bound"], false);
+    let first = v["matches"].as_array().unwrap();
+    assert_eq!(first.len(), 5);
+    assert!(first.iter().all(|m| m["match"] == "prefix"), "{v}");
+
+    // Every match: the affected ones first (and all of them within the
+    // default five), then the rest.
+    let (_, all) = lookup_json(&h, &["acme", "--skip", "10", "--limit", "100"]);
+    let all = all["matches"].as_array().unwrap().clone();
+    assert_eq!(all.len(), 78);
+    let n = all.iter().filter(|m| affected(m)).count();
+    assert_eq!(n, 3, "two tenants and acme-title.com");
+    assert!(all[..n].iter().all(affected) && !all[n..].iter().any(affected));
+    assert_eq!(first[..], all[..5]);
+}
+
+/// Issue #15: `warroom lookup acme-titel.com` answered for acme-title.com
+/// as if it had been typed.
+#[test]
+fn lookup_of_a_misspelling_asks_did_you_mean_and_is_marked_approximate() {
+    let h = home("lookup-typo");
+    let out = warroom(&h, &["lookup", "acme-titel.com", "--skip", "10"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "an answer: {}",
+        text(&out.stderr)
+    );
+    let s = text(&out.stdout);
+    assert!(
+        s.contains("No exact match for \"acme-titel.com\". Did you mean acme-title.com?"),
+        "{s}"
+    );
+    assert!(s.contains("all approximate"), "{s}");
+    assert!(
+        s.contains("acme-title.com (Acme Title & Escrow, t00000): 115 of 250")
+            && s.contains("[approximate match: not what was typed]"),
+        "{s}"
+    );
+    // The sentence for the customer asks before it answers.
+    assert!(
+        s.contains("say: \"If you meant acme-title.com: your 115"),
+        "{s}"
+    );
+    assert!(!s.contains("say: \"Your"), "{s}");
+
+    let (code, v) = lookup_json(&h, &["acme-titel.com", "--skip", "10"]);
+    assert_eq!(code, Some(0));
+    let m = &v["matches"][0];
+    assert_eq!(
+        (&m["domain"], &m["match"]),
+        (&"acme-title.com".into(), &"approximate".into())
+    );
+    assert!(v["total"].as_u64().unwrap() >= 1, "{v}");
+
+    // The exact domain: no question, no mark.
+    let out = warroom(&h, &["lookup", "acme-title.com", "--skip", "10"]);
+    let s = text(&out.stdout);
+    assert!(
+        !s.contains("Did you mean") && !s.contains("approximate"),
+        "{s}"
+    );
+    assert!(s.contains("say: \"Your 115"), "{s}");
 }
 
 #[test]
@@ -223,6 +348,12 @@ fn lookup_not_found_is_exit_1_and_bad_queries_exit_2() {
         text(&out.stderr).contains("nothing matches"),
         "{}",
         text(&out.stderr)
+    );
+    let (code, v) = lookup_json(&h, &["nobody@nowhere.invalid"]);
+    assert_eq!(code, Some(1));
+    assert_eq!(
+        (&v["total"], v["matches"].as_array().map(Vec::len)),
+        (&0.into(), Some(0))
     );
     let long = "x".repeat(10_240);
     for q in ["", "  ", long.as_str(), "a\u{1b}]52;c;aGVsbG8=\u{7}"] {

@@ -259,3 +259,79 @@ async fn unreachable_gateway_shows_disconnected_and_retrying() {
     );
     task.abort();
 }
+
+/// Types `query` on the lookup screen (`L`) and applies the gateway's
+/// answer to the newest keystroke, as the UI loop does.
+async fn look_up(app: &mut App, gw: &warroom::gateway::Gateway, query: &str) {
+    assert!(matches!(
+        app.on_key(KeyEvent::from(KeyCode::Char('L'))),
+        Command::None
+    ));
+    let mut last = None;
+    for c in query.chars() {
+        if let Command::Lookup { serial, query } = app.on_key(KeyEvent::from(KeyCode::Char(c))) {
+            last = Some((serial, query));
+        }
+    }
+    let (serial, query) = last.expect("typing asks the gateway");
+    let (tx, mut rx) = mpsc::channel(4);
+    client::spawn_lookup(GatewayClient::new(&gw.url()).unwrap(), serial, query, tx);
+    let ev = tokio::time::timeout(Duration::from_secs(20), rx.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    app.on_client(ev);
+}
+
+/// Issue #15: the lookup screen said "20 matches" for `acme` and showed
+/// neither Acme tenant with affected mailboxes (14th and 54th of 78).
+#[tokio::test]
+async fn lookup_screen_says_how_many_matched_and_lists_the_affected_first() {
+    let (mut app, gw) = app_after(600, Theme::mono()).await;
+    look_up(&mut app, &gw, "acme").await;
+    let View::Lookup(lv) = &app.view else {
+        panic!("on the lookup screen");
+    };
+    assert_eq!(lv.found.total, Some(78));
+    let affected: Vec<bool> = lv
+        .found
+        .matches
+        .iter()
+        .map(|m| m.affected_mailboxes.unwrap_or(0) > 0)
+        .collect();
+    let n = affected.iter().filter(|a| **a).count();
+    assert!(n >= 2, "{affected:?}");
+    assert!(
+        affected[..n].iter().all(|a| *a),
+        "affected first: {affected:?}"
+    );
+    let s = screen(&mut app, 120, 40);
+    assert!(s.contains("20 of 78 matches"), "{s}");
+    assert!(s.contains("Acme Title & Escrow"), "{s}");
+    assert!(!s.contains("did you mean"), "{s}");
+    insta::assert_snapshot!("lookup_acme_120x40", s);
+    let s = screen(&mut app, 80, 24);
+    assert!(s.contains("20 of 78 matches"), "{s}");
+    insta::assert_snapshot!("lookup_acme_80x24", s);
+    gw.stop().await;
+}
+
+/// Issue #15: a misspelling was answered as if it had been typed.
+#[tokio::test]
+async fn lookup_screen_asks_did_you_mean_for_a_misspelling() {
+    let (mut app, gw) = app_after(600, Theme::mono()).await;
+    look_up(&mut app, &gw, "acme-titel.com").await;
+    let s = screen(&mut app, 120, 40);
+    assert!(s.contains("did you mean acme-title.com?"), "{s}");
+    assert!(s.contains("≈ acme-title.com"), "the row is marked: {s}");
+    assert!(s.contains("approximate match"), "{s}");
+    assert!(
+        s.contains("say: \"If you meant acme-title.com: your "),
+        "{s}"
+    );
+    insta::assert_snapshot!("lookup_misspelt_120x40", s);
+    let s = screen(&mut app, 80, 24);
+    assert!(s.contains("did you mean acme-title.com?"), "{s}");
+    insta::assert_snapshot!("lookup_misspelt_80x24", s);
+    gw.stop().await;
+}

@@ -291,6 +291,65 @@ async fn list_mailboxes_pages_through_a_tenant() {
     gw.stop().await;
 }
 
+/// Issue #15: how each match matched and how many matched in all travel
+/// on the wire (new fields: a client from before reads the same matches).
+#[tokio::test]
+async fn lookup_says_how_each_match_matched_and_how_many_matched() {
+    let gw = common::gateway(common::small()).await;
+    let mut c = common::client(&gw).await;
+    let mut ask = async |q: &str, limit: u32| {
+        c.lookup(pb::LookupRequest {
+            query: q.into(),
+            limit,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+    };
+    let quality = |r: &pb::LookupResponse| -> Vec<pb::MatchQuality> {
+        r.matches.iter().map(|m| m.quality()).collect()
+    };
+
+    let exact = ask("acme-title.com", 0).await;
+    assert_eq!(quality(&exact), [pb::MatchQuality::Exact]);
+    assert_eq!((exact.total, exact.total_is_lower_bound), (Some(1), false));
+
+    let typo = ask("acme-titel.com", 0).await;
+    assert_eq!(typo.matches[0].domain, "acme-title.com");
+    assert!(!typo.matches.is_empty());
+    assert!(
+        quality(&typo)
+            .iter()
+            .all(|q| *q == pb::MatchQuality::Approximate)
+    );
+    assert_eq!(typo.total, Some(typo.matches.len() as u64));
+
+    // A prefix with more matches than asked for: the total counts them all.
+    let all = ask("a", 100).await;
+    let two = ask("a", 2).await;
+    assert_eq!(two.matches.len(), 2);
+    assert!(quality(&two).iter().all(|q| *q == pb::MatchQuality::Prefix));
+    assert_eq!(
+        (two.total, two.total_is_lower_bound),
+        (all.total, all.total_is_lower_bound)
+    );
+    assert!(
+        two.total.unwrap() > 100 || two.total_is_lower_bound,
+        "{:?}",
+        two.total
+    );
+    assert_eq!(
+        two.matches[..],
+        all.matches[..2],
+        "the limit cuts the ranked list"
+    );
+
+    let none = ask("nobody@nowhere.example", 0).await;
+    assert!(none.matches.is_empty());
+    assert_eq!((none.total, none.total_is_lower_bound), (Some(0), false));
+    gw.stop().await;
+}
+
 #[tokio::test]
 async fn lookup_rejects_bad_queries_and_an_open_gateway_changes_nothing() {
     let gw = common::gateway(common::small()).await;

@@ -11,6 +11,7 @@ use crate::domain::priority::{AuditEvent, PriorityDecision, Role};
 use crate::domain::scope::ScopeRevision;
 use crate::domain::update::{ChannelSummary, DeliveryStatus, StatusBoard, Update};
 use crate::domain::*;
+use crate::lookup::MatchQuality;
 
 pub fn ts(t: DateTime<Utc>) -> Timestamp {
     Timestamp {
@@ -126,6 +127,24 @@ pub fn priority_from_pb(v: i32) -> Option<Priority> {
         pb::Priority::P1 => Priority::P1,
         pb::Priority::P2 => Priority::P2,
         pb::Priority::P3 => Priority::P3,
+    })
+}
+
+pub fn match_quality_to_pb(q: MatchQuality) -> pb::MatchQuality {
+    match q {
+        MatchQuality::Exact => pb::MatchQuality::Exact,
+        MatchQuality::Prefix => pb::MatchQuality::Prefix,
+        MatchQuality::Approximate => pb::MatchQuality::Approximate,
+    }
+}
+
+/// None: unspecified (a gateway from before the field) or unknown.
+pub fn match_quality_from_pb(v: i32) -> Option<MatchQuality> {
+    Some(match pb::MatchQuality::try_from(v).ok()? {
+        pb::MatchQuality::Unspecified => return None,
+        pb::MatchQuality::Exact => MatchQuality::Exact,
+        pb::MatchQuality::Prefix => MatchQuality::Prefix,
+        pb::MatchQuality::Approximate => MatchQuality::Approximate,
     })
 }
 

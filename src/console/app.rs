@@ -230,7 +230,8 @@ pub const MAILBOX_PAGE: u32 = 200;
 #[derive(Debug, Clone)]
 pub struct LookupView {
     pub query: String,
-    pub results: Vec<super::lookup::Match>,
+    /// The gateway's answer: `found.matches` best first, and the total.
+    pub found: super::lookup::Matches,
     pub selected: usize,
     pub loading: bool,
     pub error: Option<String>,
@@ -670,9 +671,9 @@ impl App {
                     lv.loading = false;
                     match result {
                         Ok(r) => {
-                            lv.results = r;
+                            lv.found = r;
                             lv.error = None;
-                            lv.selected = lv.selected.min(lv.results.len().saturating_sub(1));
+                            lv.selected = lv.selected.min(lv.found.matches.len().saturating_sub(1));
                         }
                         Err(e) => lv.error = Some(e),
                     }
@@ -1097,7 +1098,7 @@ impl App {
         };
         self.view = View::Lookup(LookupView {
             query,
-            results: Vec::new(),
+            found: Default::default(),
             selected: 0,
             loading: false,
             error: None,
@@ -1115,7 +1116,7 @@ impl App {
         };
         lv.serial = serial;
         if let Err(e) = super::lookup::check_query(&lv.query) {
-            lv.results.clear();
+            lv.found = Default::default();
             lv.loading = false;
             lv.error = (!lv.query.trim().is_empty()).then_some(e);
             return Command::None;
@@ -1135,7 +1136,7 @@ impl App {
         let View::Lookup(lv) = &mut self.view else {
             return Command::None;
         };
-        let last = lv.results.len().saturating_sub(1);
+        let last = lv.found.matches.len().saturating_sub(1);
         let ctrl = k.modifiers.contains(KeyModifiers::CONTROL);
         match k.code {
             KeyCode::Esc => {
@@ -1145,14 +1146,14 @@ impl App {
             KeyCode::Down => lv.selected = (lv.selected + 1).min(last),
             KeyCode::Up => lv.selected = lv.selected.saturating_sub(1),
             KeyCode::Char('y') if ctrl => {
-                if let Some(m) = lv.results.get(lv.selected) {
+                if let Some(m) = lv.found.matches.get(lv.selected) {
                     let (_, say) = super::lookup::describe_match(m, now);
                     self.say("copied the answer to the clipboard (OSC 52)", false);
                     return Command::Copy(say);
                 }
             }
             KeyCode::Enter => {
-                if let Some(m) = lv.results.get(lv.selected) {
+                if let Some(m) = lv.found.matches.get(lv.selected) {
                     let id = m.tenant_id.clone();
                     let here = std::mem::replace(&mut self.view, View::Overview);
                     let cmd = self.open_tenant(id);

@@ -102,7 +102,7 @@ pub enum ClientEvent {
     },
     Lookup {
         serial: u64,
-        result: Result<Vec<super::lookup::Match>, String>,
+        result: Result<super::lookup::Matches, String>,
     },
     Exported(Result<(std::path::PathBuf, usize), String>),
     Identity(Result<super::app::Me, String>),

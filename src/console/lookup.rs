@@ -11,6 +11,7 @@ use crate::api::{self, pb};
 use crate::domain::forecast::EtaRange;
 use crate::domain::format::{eta_range, eta_relative, thousands};
 use crate::domain::sanitize::sanitize;
+use crate::lookup::MatchQuality;
 
 /// Longest query the gateway accepts, in bytes.
 pub const MAX_QUERY_BYTES: usize = 512;
@@ -37,6 +38,10 @@ pub fn check_query(q: &str) -> Result<(), String> {
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Match {
     pub kind: &'static str,
+    /// How it matched the query: "exact", "prefix" or "approximate" (a
+    /// misspelling); null from a gateway that does not say.
+    #[serde(rename = "match")]
+    pub quality: Option<&'static str>,
     pub address: Option<String>,
     pub domain: Option<String>,
     pub tenant_id: String,
@@ -55,13 +60,75 @@ pub struct Match {
     pub last_error: Option<String>,
 }
 
+/// One Lookup's matches, ranked (exact, prefix, approximate; affected
+/// first within each), and how many matched in all.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Matches {
+    pub matches: Vec<Match>,
+    /// None: the gateway did not count (one from before the field).
+    pub total: Option<u64>,
+    /// `total` is a lower bound ("at least").
+    pub total_is_lower_bound: bool,
+}
+
+impl Matches {
+    /// "5 of 78 matches", "20 of at least 1,000 matches", "3 matches",
+    /// "no matches"; without a total from the gateway, what was returned.
+    pub fn count(&self) -> String {
+        let shown = self.matches.len() as u64;
+        let noun = |n: u64| if n == 1 { "match" } else { "matches" };
+        match self.total {
+            Some(t) if self.total_is_lower_bound => {
+                format!("{} of at least {} matches", thousands(shown), thousands(t))
+            }
+            Some(t) if t > shown => {
+                format!("{} of {} {}", thousands(shown), thousands(t), noun(t))
+            }
+            _ if shown == 0 => "no matches".into(),
+            _ => format!("{} {}", thousands(shown), noun(shown)),
+        }
+    }
+
+    /// More matched than were returned.
+    pub fn more(&self) -> bool {
+        self.total_is_lower_bound || self.total.is_some_and(|t| t > self.matches.len() as u64)
+    }
+
+    /// The best match, when it is only approximate: what to ask "did you
+    /// mean …?" about.
+    pub fn did_you_mean(&self) -> Option<String> {
+        let m = self.matches.first()?;
+        (m.quality == Some(MatchQuality::Approximate.as_str())).then(|| m.name())
+    }
+}
+
 #[derive(Debug, Serialize)]
 pub struct Answer {
     pub query: String,
     /// The source clock the ETAs are relative to.
     pub now: Option<DateTime<Utc>>,
     pub simulated: bool,
+    /// How many matched in all; `matches` are the first, best first.
+    /// Null: the gateway did not count.
+    pub total: Option<u64>,
+    /// `total` is a lower bound: more matched than the gateway counted.
+    pub total_is_lower_bound: bool,
     pub matches: Vec<Match>,
+}
+
+impl Match {
+    /// What matched: the address, the domain, or the tenant's name.
+    pub fn name(&self) -> String {
+        self.address
+            .clone()
+            .or_else(|| self.domain.clone())
+            .or_else(|| self.tenant_name.clone())
+            .unwrap_or_else(|| self.tenant_id.clone())
+    }
+
+    pub fn is_approximate(&self) -> bool {
+        self.quality == Some(MatchQuality::Approximate.as_str())
+    }
 }
 
 fn s(x: &str) -> String {
@@ -78,12 +145,14 @@ fn eta_parts(e: &EtaRange) -> (Option<DateTime<Utc>>, Option<DateTime<Utc>>, Opt
 
 fn to_match(m: &pb::LookupMatch) -> Match {
     let tenant = m.tenant.as_ref().map(api::tenant_from_pb);
+    let quality = api::match_quality_from_pb(m.quality).map(MatchQuality::as_str);
     match (pb::MatchKind::try_from(m.kind), &m.mailbox) {
         (Ok(pb::MatchKind::Mailbox), Some(mb)) => {
             let row = api::mailbox_from_pb(mb);
             let (eta_p50, eta_p90, eta_note) = eta_parts(&row.eta);
             Match {
                 kind: "mailbox",
+                quality,
                 address: Some(s(&row.address)),
                 domain: None,
                 tenant_id: s(&row.tenant_id),
@@ -106,6 +175,7 @@ fn to_match(m: &pb::LookupMatch) -> Match {
             let (eta_p50, eta_p90, eta_note) = eta_parts(&t.eta);
             let affected = t.affected();
             Match {
+                quality,
                 kind: if m.kind == pb::MatchKind::Domain as i32 {
                     "domain"
                 } else {
@@ -132,11 +202,7 @@ fn to_match(m: &pb::LookupMatch) -> Match {
 }
 
 /// One Lookup call; errors in words.
-pub async fn matches(
-    client: &GatewayClient,
-    query: &str,
-    limit: u32,
-) -> Result<Vec<Match>, String> {
+pub async fn matches(client: &GatewayClient, query: &str, limit: u32) -> Result<Matches, String> {
     check_query(query)?;
     let mut raw = client.raw();
     let call = raw.lookup(pb::LookupRequest {
@@ -144,7 +210,15 @@ pub async fn matches(
         limit,
     });
     let found = within(10, call).await.map_err(|f| f.describe())?;
-    Ok(found.matches.iter().map(to_match).collect())
+    Ok(matches_from_pb(&found))
+}
+
+fn matches_from_pb(r: &pb::LookupResponse) -> Matches {
+    Matches {
+        matches: r.matches.iter().map(to_match).collect(),
+        total: r.total,
+        total_is_lower_bound: r.total_is_lower_bound,
+    }
 }
 
 /// Asks the gateway. `Ok` with no matches is "not found".
@@ -159,17 +233,41 @@ pub async fn ask(client: &GatewayClient, query: &str, limit: u32) -> anyhow::Res
         query: s(query),
         now: overview.incident.now,
         simulated: overview.simulated(),
-        matches: found,
+        total: found.total,
+        total_is_lower_bound: found.total_is_lower_bound,
+        matches: found.matches,
     })
 }
 
-/// The answer as lines a support agent can read out.
+/// The answer as lines a support agent can read out: how many matched,
+/// "did you mean …?" when the best match is only a misspelling of the
+/// query, then each match.
 pub fn text(a: &Answer) -> String {
     let now = a.now.unwrap_or_else(Utc::now);
     let mut out = String::new();
     if a.simulated {
         out.push_str("SIMULATED data (a drill, not production)\n");
     }
+    let found = Matches {
+        matches: a.matches.clone(),
+        total: a.total,
+        total_is_lower_bound: a.total_is_lower_bound,
+    };
+    if let Some(meant) = found.did_you_mean() {
+        out.push_str(&format!(
+            "No exact match for {:?}. Did you mean {meant}?\n",
+            a.query
+        ));
+    }
+    let mut count = format!("{} for {:?}", found.count(), a.query);
+    if found.did_you_mean().is_some() {
+        count.push_str(", all approximate (misspellings)");
+    }
+    if found.more() {
+        count.push_str(", affected first (--limit shows more)");
+    }
+    out.push_str(&count);
+    out.push('\n');
     for m in &a.matches {
         let (lines, say) = describe_match(m, now);
         for l in lines {
@@ -182,8 +280,31 @@ pub fn text(a: &Answer) -> String {
 }
 
 /// One match as lines (the first is the headline) and the sentence to read
-/// to the customer. `now` is the source clock the ETAs are relative to.
+/// to the customer. `now` is the source clock the ETAs are relative to. An
+/// approximate match (a misspelling of the query) says so in its headline,
+/// and its sentence asks first: "If you meant acme-title.com: …".
 pub fn describe_match(m: &Match, now: DateTime<Utc>) -> (Vec<String>, String) {
+    let (mut lines, say) = describe_found(m, now);
+    if !m.is_approximate() {
+        return (lines, say);
+    }
+    if let Some(first) = lines.first_mut() {
+        first.push_str(" [approximate match: not what was typed]");
+    }
+    let mut chars = say.chars();
+    let say = match chars.next() {
+        Some(c) => format!(
+            "If you meant {}: {}{}",
+            m.name(),
+            c.to_lowercase(),
+            chars.as_str()
+        ),
+        None => say,
+    };
+    (lines, say)
+}
+
+fn describe_found(m: &Match, now: DateTime<Utc>) -> (Vec<String>, String) {
     let eta = EtaRange {
         p50: m.eta_p50,
         p90: m.eta_p90,
@@ -300,9 +421,14 @@ mod tests {
     }
 
     /// A mailbox row as a platform gateway sends it (no volume).
-    fn platform_match(state: Option<MailboxState>, last_error: &str) -> Match {
+    fn platform_match(
+        quality: Option<MatchQuality>,
+        state: Option<MailboxState>,
+        last_error: &str,
+    ) -> Match {
         let m = pb::LookupMatch {
             kind: pb::MatchKind::Mailbox as i32,
+            quality: quality.map_or(0, |q| api::match_quality_to_pb(q) as i32),
             mailbox: Some(api::mailbox_to_pb(&crate::domain::MailboxRow {
                 address: "carol@acme.test".into(),
                 tenant_id: "acme".into(),
@@ -324,7 +450,7 @@ mod tests {
 
     #[test]
     fn a_mailbox_answer_names_its_tenant_and_leaves_out_what_is_empty() {
-        let m = platform_match(Some(MailboxState::Restored), "");
+        let m = platform_match(Some(MatchQuality::Exact), Some(MailboxState::Restored), "");
         assert_eq!(m.tenant_name.as_deref(), Some("Acme Title"));
         let (lines, say) = describe_match(&m, Utc::now());
         assert_eq!(
@@ -336,7 +462,11 @@ mod tests {
 
     #[test]
     fn a_mailbox_not_probed_yet_is_not_called_ok_nor_affected() {
-        let m = platform_match(None, "not probed yet by the damage sweep");
+        let m = platform_match(
+            Some(MatchQuality::Exact),
+            None,
+            "not probed yet by the damage sweep",
+        );
         let (lines, say) = describe_match(&m, Utc::now());
         assert!(lines[0].contains(": unknown"), "{lines:?}");
         assert!(say.contains("not known yet"), "{say}");
@@ -348,8 +478,58 @@ mod tests {
     }
 
     #[test]
+    fn counts_say_of_how_many_and_at_least() {
+        let m = platform_match(Some(MatchQuality::Exact), Some(MailboxState::Restored), "");
+        let found = |shown: usize, total: Option<u64>, lower: bool| Matches {
+            matches: vec![m.clone(); shown],
+            total,
+            total_is_lower_bound: lower,
+        };
+        assert_eq!(found(20, Some(78), false).count(), "20 of 78 matches");
+        assert_eq!(
+            found(20, Some(1000), true).count(),
+            "20 of at least 1,000 matches"
+        );
+        assert_eq!(found(3, Some(3), false).count(), "3 matches");
+        assert_eq!(found(1, Some(1), false).count(), "1 match");
+        assert_eq!(found(0, Some(0), false).count(), "no matches");
+        // A gateway from before the total: what came back, nothing more.
+        assert_eq!(found(5, None, false).count(), "5 matches");
+        assert!(found(5, Some(6), false).more() && !found(5, None, false).more());
+        assert!(found(5, Some(5), false).did_you_mean().is_none());
+    }
+
+    #[test]
+    fn an_approximate_match_asks_did_you_mean_before_it_answers() {
+        let m = platform_match(
+            Some(MatchQuality::Approximate),
+            Some(MailboxState::Restored),
+            "",
+        );
+        let found = Matches {
+            matches: vec![m.clone()],
+            total: Some(1),
+            total_is_lower_bound: false,
+        };
+        assert_eq!(found.did_you_mean().as_deref(), Some("carol@acme.test"));
+        let (lines, say) = describe_match(&m, Utc::now());
+        assert!(
+            lines[0].ends_with("[approximate match: not what was typed]"),
+            "{lines:?}"
+        );
+        assert!(
+            say.starts_with("If you meant carol@acme.test: this mailbox has service again"),
+            "{say}"
+        );
+        // A gateway that does not say how it matched: no question asked.
+        let m = platform_match(None, Some(MailboxState::Restored), "");
+        assert!(!describe_match(&m, Utc::now()).1.starts_with("If you meant"));
+    }
+
+    #[test]
     fn a_mailbox_whose_clients_must_resync_says_so() {
         let m = platform_match(
+            Some(MatchQuality::Exact),
             Some(MailboxState::ResyncNeeded),
             "INBOX: UIDVALIDITY changed",
         );

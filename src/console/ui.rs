@@ -805,10 +805,11 @@ fn render_lookup(f: &mut Frame, area: Rect, app: &App, lv: &super::app::LookupVi
         Constraint::Length(7),
     ])
     .areas(area);
+    let found = &lv.found;
     let status = if lv.loading {
         " searching…".to_string()
     } else {
-        format!(" {} matches", lv.results.len())
+        format!(" {}", found.count())
     };
     f.render_widget(
         Paragraph::new(Line::from(vec![Span::raw(safe(&lv.query)), Span::raw("▏")])).block(
@@ -819,7 +820,15 @@ fn render_lookup(f: &mut Frame, area: Rect, app: &App, lv: &super::app::LookupVi
         ),
         input,
     );
-    let b = Block::default().borders(Borders::ALL);
+    // The best match only a misspelling: ask, rather than answer as if
+    // it were what was typed.
+    let b = match found.did_you_mean().filter(|_| lv.error.is_none()) {
+        Some(meant) => Block::default().borders(Borders::ALL).title(Span::styled(
+            format!(" no exact match: did you mean {}? ", safe(&meant)),
+            th.alert(),
+        )),
+        None => Block::default().borders(Borders::ALL),
+    };
     if let Some(e) = &lv.error {
         let inner = b.inner(list);
         f.render_widget(b, list);
@@ -830,18 +839,22 @@ fn render_lookup(f: &mut Frame, area: Rect, app: &App, lv: &super::app::LookupVi
     } else {
         let visible = b.inner(list).height as usize;
         let start = lv.selected.saturating_sub(visible.saturating_sub(1));
-        let rows: Vec<Row> = lv
-            .results
+        let rows: Vec<Row> = found
+            .matches
             .iter()
             .skip(start)
             .take(visible.max(1))
             .map(|m| {
-                let what = m
+                let mut what = m
                     .address
                     .clone()
                     .or_else(|| m.domain.clone())
                     .or_else(|| m.tenant_name.clone())
                     .unwrap_or_default();
+                if m.is_approximate() {
+                    // A misspelling of the query, marked on its row.
+                    what = format!("≈ {what}");
+                }
                 let state = m.state.clone().unwrap_or_default();
                 let affected = m
                     .affected_mailboxes
@@ -872,11 +885,11 @@ fn render_lookup(f: &mut Frame, area: Rect, app: &App, lv: &super::app::LookupVi
             list,
             table,
             th,
-            (!lv.results.is_empty()).then(|| lv.selected - start),
+            (!found.matches.is_empty()).then(|| lv.selected - start),
         );
     }
     let mut lines: Vec<Line> = Vec::new();
-    if let Some(m) = lv.results.get(lv.selected) {
+    if let Some(m) = found.matches.get(lv.selected) {
         let (detail_lines, say) = super::lookup::describe_match(m, now);
         lines.extend(detail_lines.into_iter().map(Line::from));
         lines.push(Line::from(Span::styled(

@@ -16,7 +16,7 @@ use super::publish::PublishError;
 use crate::api::{self, pb};
 use crate::domain::MailboxState;
 use crate::domain::priority::Role;
-use crate::sources::{LookupHit, MailboxQuery};
+use crate::sources::{LookupHit, LookupMatch, MailboxQuery};
 use crate::store::StoreError;
 
 /// Longest accepted filter or lookup query, in bytes.
@@ -177,37 +177,45 @@ fn publish_status(e: PublishError) -> Status {
 }
 
 fn lookup_answer(view: &SourceView<'_>, query: &str, limit: usize) -> pb::LookupResponse {
-    let matches = view
-        .source()
-        .lookup(query, limit)
+    let answer = view.source().lookup(query, limit);
+    let matches = answer
+        .matches
         .into_iter()
-        .map(|hit| match hit {
-            LookupHit::Mailbox(m) => pb::LookupMatch {
-                kind: pb::MatchKind::Mailbox as i32,
-                // The owner too, so an answer can name the tenant.
-                tenant: view
-                    .source()
-                    .tenant(&m.tenant_id)
-                    .map(|t| api::tenant_to_pb(&t)),
-                mailbox: Some(api::mailbox_to_pb(&m)),
-                ..Default::default()
-            },
-            LookupHit::Domain { domain, tenant } => pb::LookupMatch {
-                kind: pb::MatchKind::Domain as i32,
-                tenant: Some(api::tenant_to_pb(&tenant)),
-                domain,
-                ..Default::default()
-            },
-            LookupHit::Tenant(t) => pb::LookupMatch {
-                kind: pb::MatchKind::Tenant as i32,
-                tenant: Some(api::tenant_to_pb(&t)),
-                ..Default::default()
-            },
+        .map(|LookupMatch { hit, quality }| {
+            let quality = api::match_quality_to_pb(quality) as i32;
+            match hit {
+                LookupHit::Mailbox(m) => pb::LookupMatch {
+                    kind: pb::MatchKind::Mailbox as i32,
+                    // The owner too, so an answer can name the tenant.
+                    tenant: view
+                        .source()
+                        .tenant(&m.tenant_id)
+                        .map(|t| api::tenant_to_pb(&t)),
+                    mailbox: Some(api::mailbox_to_pb(&m)),
+                    quality,
+                    ..Default::default()
+                },
+                LookupHit::Domain { domain, tenant } => pb::LookupMatch {
+                    kind: pb::MatchKind::Domain as i32,
+                    tenant: Some(api::tenant_to_pb(&tenant)),
+                    domain,
+                    quality,
+                    ..Default::default()
+                },
+                LookupHit::Tenant(t) => pb::LookupMatch {
+                    kind: pb::MatchKind::Tenant as i32,
+                    tenant: Some(api::tenant_to_pb(&t)),
+                    quality,
+                    ..Default::default()
+                },
+            }
         })
         .collect();
     pb::LookupResponse {
         matches,
         version: view.version(),
+        total: Some(answer.total as u64),
+        total_is_lower_bound: answer.total_is_lower_bound,
     }
 }
 

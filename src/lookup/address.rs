@@ -21,8 +21,9 @@
 
 use std::collections::HashSet;
 
+use super::Ranked;
 use super::engine::{
-    Batch, Catalog, Hit, Mailboxes, NONE, Packed, Seg, Sorted, Spans, Top, fuzzy, partition,
+    Batch, Catalog, Entry, Hit, Mailboxes, NONE, Packed, Seg, Sorted, Spans, Top, fuzzy, partition,
 };
 
 /// Nodes the cached top of the local parts' trie may hold (24 bytes each):
@@ -228,18 +229,38 @@ impl AddressIndex {
 
     /// Up to `limit` matches of `query` (trimmed, any case): exact first,
     /// then stems and prefixes, then misspellings by distance; byte order of
-    /// the matched text within a level.
+    /// the matched text within a level. Nothing counts as affected: see
+    /// [`lookup`](Self::lookup) for the ranking a source answers with.
     pub fn search(&self, query: &str, limit: usize) -> Vec<Found> {
-        let q = query.trim().to_lowercase();
-        self.catalog
-            .search(self, q.as_bytes(), limit)
+        self.lookup(query, limit, |_| false)
+            .hits
             .into_iter()
-            .map(|h| match h {
+            .map(|(f, _)| f)
+            .collect()
+    }
+
+    /// Up to `limit` matches of `query` (trimmed, any case), ranked: exact,
+    /// then prefix, then misspellings, each with those `affected` says are
+    /// affected first, then in [`search`](Self::search) order; with how
+    /// each matched and how many matched in all.
+    pub fn lookup(
+        &self,
+        query: &str,
+        limit: usize,
+        affected: impl Fn(&Found) -> bool,
+    ) -> Ranked<Found> {
+        let q = query.trim().to_lowercase();
+        self.catalog.search(
+            self,
+            q.as_bytes(),
+            limit,
+            |h| match h {
                 Hit::Mailbox((tenant, mailbox)) => Found::Mailbox { tenant, mailbox },
                 Hit::Domain { tenant, domain } => Found::Domain { tenant, domain },
                 Hit::Tenant(t) => Found::Tenant(t),
-            })
-            .collect()
+            },
+            affected,
+        )
     }
 
     /// The address of mailbox `mailbox` (an id from [`build`](Self::build)),
@@ -274,10 +295,9 @@ impl AddressIndex {
 
     fn push(&self, batch: &mut Batch<(u32, u32)>, p: u32) {
         let p = p as usize;
-        batch.push((
+        batch.push(Entry::mailbox(
             self.text.get(p).to_vec(),
-            2,
-            Hit::Mailbox((self.pos_tenant[p], self.pos_id[p])),
+            (self.pos_tenant[p], self.pos_id[p]),
         ));
     }
 }
@@ -300,8 +320,8 @@ impl Mailboxes for AddressIndex {
     type Id = (u32, u32);
     type Plan = Plan;
 
-    fn plan(&self, local: &[u8], address: bool, maxd: u16, doms: Vec<Seg>) -> Plan {
-        let segs = fuzzy(&self.locals(), &self.locals_top, local, maxd, Some(b'@'));
+    fn plan(&self, local: &[u8], address: bool, maxd: u16, doms: Vec<Seg>) -> (Plan, bool) {
+        let (segs, cut) = fuzzy(&self.locals(), &self.locals_top, local, maxd, Some(b'@'));
         let start = |i: u32| self.local_start[i as usize];
         if !address {
             // A prefix of the address within d edits, whatever the kind of
@@ -310,10 +330,13 @@ impl Mailboxes for AddressIndex {
                 .iter()
                 .map(|s| (3 * (s.score / 3) + 2, start(s.lo), start(s.hi)))
                 .collect();
-            return Plan::Prefix {
-                ranges,
-                seen: HashSet::new(),
-            };
+            return (
+                Plan::Prefix {
+                    ranges,
+                    seen: HashSet::new(),
+                },
+                cut,
+            );
         }
         // Whole local parts (stems: what precedes the `@`), best score each.
         let mut locals: Vec<(u32, u8)> = segs
@@ -367,7 +390,7 @@ impl Mailboxes for AddressIndex {
         }
         // By level; positions stay in order within one (a stable sort).
         found.sort_by_key(|f| f.0);
-        Plan::Address(found)
+        (Plan::Address(found), cut)
     }
 
     fn at_level(&self, plan: &mut Plan, level: u8, need: usize, batch: &mut Batch<(u32, u32)>) {
@@ -409,6 +432,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+    use crate::lookup::{CANDIDATES, MatchQuality};
 
     fn strings(v: &[&str]) -> Vec<String> {
         v.iter().map(|s| s.to_string()).collect()
@@ -579,6 +603,176 @@ mod tests {
         assert_eq!(first(&ix, "Relief Without Borders"), "tenant 1");
         assert_eq!(first(&ix, "relief withuot borders"), "tenant 1");
         assert!(found(&ix, "labs", 20).contains(&"tenant 2".to_string()));
+    }
+
+    /// The first hit of a ranked lookup (nothing affected) as text, and
+    /// how it matched.
+    fn first_how(ix: &AddressIndex, q: &str) -> (String, MatchQuality) {
+        let r = ix.lookup(q, 20, |_| false);
+        let (f, how) = r.hits.first().cloned().expect("a match");
+        let text = match f {
+            Found::Mailbox { mailbox, .. } => ix.address(mailbox).to_string(),
+            Found::Domain { domain, .. } => domain,
+            Found::Tenant(t) => format!("tenant {t}"),
+        };
+        (text, how)
+    }
+
+    #[test]
+    fn each_match_says_whether_it_is_exact_a_prefix_or_a_misspelling() {
+        use MatchQuality::*;
+        let ix = index();
+        let cases = [
+            (
+                "alice.smith@acme-title.com",
+                "alice.smith@acme-title.com",
+                Exact,
+            ),
+            (
+                "ALICE.smith@acme-title.com ",
+                "alice.smith@acme-title.com",
+                Exact,
+            ),
+            ("acme-title.com", "acme-title.com", Exact),
+            ("acme title & escrow", "tenant 0", Exact),
+            // The domain without its suffix, a prefix, a word of a name.
+            ("acme-title", "acme-title.com", Prefix),
+            ("bob.j", "bob.jones@acme-title.com", Prefix),
+            (
+                "alice.smith@acme-title",
+                "alice.smith@acme-title.com",
+                Prefix,
+            ),
+            ("escrow", "tenant 0", Prefix),
+            ("relief with", "tenant 1", Prefix),
+            // Misspellings: one or two edits, never called exact.
+            ("acme-titel.com", "acme-title.com", Approximate),
+            (
+                "alcie.smith@acme-title.com",
+                "alice.smith@acme-title.com",
+                Approximate,
+            ),
+            (
+                "alice.smith@acme-titel.com",
+                "alice.smith@acme-title.com",
+                Approximate,
+            ),
+            (
+                "releif-without-borders.org",
+                "relief-without-borders.org",
+                Approximate,
+            ),
+            ("relief withuot borders", "tenant 1", Approximate),
+        ];
+        for (q, want, how) in cases {
+            assert_eq!(first_how(&ix, q), (want.to_string(), how), "{q:?}");
+        }
+        // Every hit of a misspelling-only answer is approximate.
+        let r = ix.lookup("acme-titel.com", 20, |_| false);
+        assert!(r.hits.len() > 1, "{r:?}");
+        assert!(r.hits.iter().all(|(_, how)| *how == Approximate), "{r:?}");
+    }
+
+    #[test]
+    fn affected_matches_come_first_before_the_limit_and_the_total_counts_all() {
+        let ix = index();
+        // Engine order for "a": nothing affected.
+        let plain = found(&ix, "a", 100);
+        let all = ix.lookup("a", 100, |_| false);
+        assert_eq!(all.total, plain.len());
+        assert!(!all.total_is_lower_bound);
+        // The last of them affected: first with the smallest limit, and
+        // the total is still every match, not the page.
+        let last = ix.search("a", 100).pop().expect("matches");
+        let r = ix.lookup("a", 1, |f| *f == last);
+        assert_eq!(r.hits.len(), 1);
+        assert_eq!(r.hits[0].0, last);
+        assert_eq!(r.total, plain.len());
+        // Affected first, each group in engine order.
+        let affected = |f: &Found| matches!(f, Found::Mailbox { tenant: 1, .. });
+        let r = ix.lookup("a", 100, affected);
+        let (yes, no): (Vec<_>, Vec<_>) = ix.search("a", 100).into_iter().partition(affected);
+        let want: Vec<Found> = yes.into_iter().chain(no).collect();
+        assert_eq!(r.hits.into_iter().map(|h| h.0).collect::<Vec<_>>(), want);
+        // The limit cuts the ranked list, not the ranking.
+        for limit in 1..want.len() {
+            let r = ix.lookup("a", limit, affected);
+            assert_eq!(
+                r.hits.iter().map(|h| h.0.clone()).collect::<Vec<_>>(),
+                want[..limit]
+            );
+        }
+    }
+
+    #[test]
+    fn exact_beats_affected_and_the_closest_misspelling_comes_first() {
+        let ix = index();
+        // An exact tenant name first, whatever is affected.
+        let r = ix.lookup("acme title & escrow", 20, |f| *f != Found::Tenant(0));
+        assert_eq!(r.hits[0], (Found::Tenant(0), MatchQuality::Exact));
+        // A prefix, unaffected, before an affected misspelling ("relief
+        // without borders" is one edit from "relief-w").
+        let r = ix.lookup("relief-w", 20, |f| *f == Found::Tenant(1));
+        assert_eq!(
+            r.hits,
+            [
+                (
+                    Found::Domain {
+                        tenant: 1,
+                        domain: "relief-without-borders.org".into()
+                    },
+                    MatchQuality::Prefix
+                ),
+                (Found::Tenant(1), MatchQuality::Approximate)
+            ]
+        );
+        // "did you mean" names the closest: one edit (acme-title.com,
+        // unaffected) before two (acme-title2.com, affected).
+        let r = ix.lookup(
+            "acme-titel.com",
+            20,
+            |f| matches!(f, Found::Domain { domain, .. } if domain == "acme-title2.com"),
+        );
+        assert!(
+            matches!(&r.hits[0].0, Found::Domain { domain, .. } if domain == "acme-title.com"),
+            "{r:?}"
+        );
+    }
+
+    #[test]
+    fn more_matches_than_the_candidates_are_counted_as_at_least() {
+        let tenants = [TenantEntry {
+            name: "Many",
+            domains: &[],
+        }];
+        let addresses: Vec<String> = (0..CANDIDATES + 50)
+            .map(|i| format!("user{i:05}@many.example"))
+            .collect();
+        let ix = AddressIndex::build(&tenants, addresses.iter().map(|a| (0, a.as_str())));
+        let r = ix.lookup("user", 20, |_| false);
+        assert_eq!(r.hits.len(), 20);
+        assert_eq!((r.total, r.total_is_lower_bound), (CANDIDATES, true));
+        // Fewer: counted exactly.
+        let r = ix.lookup("user0000", 5, |_| false);
+        assert_eq!((r.total, r.total_is_lower_bound), (10, false));
+        // Fewer than the limit: misspellings are searched too, and counted
+        // (here more than the candidates).
+        let r = ix.lookup("user0000", 20, |_| false);
+        assert_eq!(
+            r.hits[..10]
+                .iter()
+                .filter(|h| h.1 == MatchQuality::Prefix)
+                .count(),
+            10
+        );
+        assert_eq!(r.hits[10].1, MatchQuality::Approximate);
+        assert_eq!((r.total, r.total_is_lower_bound), (CANDIDATES, true));
+        // Nothing: zero, exactly.
+        let r = ix.lookup("nobody@nowhere.example", 20, |_| false);
+        assert_eq!(
+            (r.hits.len(), r.total, r.total_is_lower_bound),
+            (0, 0, false)
+        );
     }
 
     #[test]

@@ -7,8 +7,15 @@
 
 use std::collections::HashSet;
 
+use super::{MatchQuality, Ranked};
+
 /// Trie nodes one fuzzy walk may visit, per sorted set.
 pub(crate) const NODE_BUDGET: u32 = 100_000;
+/// Matches a search collects and ranks (affected first) before the limit
+/// is applied; with more, the total is "at least" this many. 78 Acme
+/// tenants and domains in the demo fit many times over; a query that
+/// matches more than this is too broad to read through anyway.
+pub const CANDIDATES: usize = 1_000;
 /// Longest query (or part of one) that is searched with misspellings.
 pub(crate) const MAX_FUZZY_BYTES: usize = 64;
 /// No score (nothing matched).
@@ -215,6 +222,17 @@ pub(crate) struct Seg {
     pub(crate) score: u8,
 }
 
+/// How a result at score `level` matched. `partial`: a tenant found by a
+/// later word of its name, which even whole is only part of the name
+/// (`escrow` for "Acme Title & Escrow" is a prefix match, not exact).
+pub(crate) fn quality(level: u8, partial: bool) -> MatchQuality {
+    match level {
+        0 if !partial => MatchQuality::Exact,
+        0..=2 => MatchQuality::Prefix,
+        _ => MatchQuality::Approximate,
+    }
+}
+
 /// Exact (score 0) and prefix (score 2) matches of `q`.
 fn exact_prefix<S: Sorted>(set: &S, q: &[u8], out: &mut Vec<Seg>) {
     let n = set.len();
@@ -241,13 +259,15 @@ fn exact_prefix<S: Sorted>(set: &S, q: &[u8], out: &mut Vec<Seg>) {
 /// delete, substitute, swap two neighbours), whole or as a prefix; with a
 /// `stem` byte, also strings whose text before that byte is within `maxd`
 /// edits (domains use `.`: `acme-title` is the stem of `acme-title.com`).
+/// The flag is true when the walk ran out of budget: some misspellings
+/// may be missing (never an exact or prefix match).
 pub(crate) fn fuzzy<S: Sorted>(
     set: &S,
     top: &Top,
     q: &[u8],
     maxd: u16,
     stem: Option<u8>,
-) -> Vec<Seg> {
+) -> (Vec<Seg>, bool) {
     // Exact, stem and prefix matches by binary search, even when the walk
     // below finds them too: a walk cut short by its budget loses none.
     let mut out = Vec::new();
@@ -267,7 +287,7 @@ pub(crate) fn fuzzy<S: Sorted>(
         }
     }
     if maxd == 0 || q.len() > MAX_FUZZY_BYTES {
-        return out;
+        return (out, false);
     }
     let w = q.len() + 1;
     let depth_max = q.len() + maxd as usize;
@@ -280,13 +300,14 @@ pub(crate) fn fuzzy<S: Sorted>(
         rows: vec![0; (depth_max + 1) * w],
         out,
         budget: NODE_BUDGET,
+        cut: false,
     };
     for (i, v) in walk.rows[..w].iter_mut().enumerate() {
         *v = i as u16;
     }
     let root = if top.nodes.is_empty() { NO_TOP } else { 0 };
     walk.node(0, set.len(), 0, 0, NONE, root);
-    walk.out
+    (walk.out, walk.cut)
 }
 
 struct Walk<'a, S> {
@@ -301,6 +322,8 @@ struct Walk<'a, S> {
     rows: Vec<u16>,
     out: Vec<Seg>,
     budget: u32,
+    /// The budget ran out with nodes left to visit.
+    cut: bool,
 }
 
 impl<S: Sorted> Walk<'_, S> {
@@ -373,6 +396,7 @@ impl<S: Sorted> Walk<'_, S> {
         if let Some(t) = cached {
             for ci in t.children..t.children + t.count {
                 if self.budget == 0 {
+                    self.cut = true;
                     return;
                 }
                 self.budget -= 1;
@@ -391,6 +415,7 @@ impl<S: Sorted> Walk<'_, S> {
         let mut i = e;
         while i < hi {
             if self.budget == 0 {
+                self.cut = true;
                 return;
             }
             self.budget -= 1;
@@ -457,9 +482,34 @@ pub(crate) enum Hit<M> {
     Tenant(u32),
 }
 
-/// Results of one level, before the kinds are merged: (matched text, kind
-/// (0 tenant, 1 domain, 2 mailbox), hit), sorted by the first two.
-pub(crate) type Batch<M> = Vec<(Vec<u8>, u8, Hit<M>)>;
+/// One result of a level, before the kinds are merged.
+pub(crate) struct Entry<M> {
+    /// The matched text: sorted by it, then by `kind`.
+    pub(crate) key: Vec<u8>,
+    /// 0 tenant, 1 domain, 2 mailbox.
+    pub(crate) kind: u8,
+    pub(crate) hit: Hit<M>,
+    /// A tenant found by a later word of its name: never an exact match.
+    pub(crate) partial: bool,
+}
+
+impl<M> Entry<M> {
+    pub(crate) fn mailbox(key: Vec<u8>, id: M) -> Self {
+        Entry {
+            key,
+            kind: 2,
+            hit: Hit::Mailbox(id),
+            partial: false,
+        }
+    }
+}
+
+/// Results of one level, sorted by (matched text, kind) before merging.
+pub(crate) type Batch<M> = Vec<Entry<M>>;
+
+/// A search's matches before ranking, in the engine's order: each with its
+/// score level and whether it is partial (see [`quality`]).
+type Candidates<M> = Vec<(Hit<M>, u8, bool)>;
 
 /// The mailboxes of an index, as the search asks for them: once per query
 /// part a plan, then the mailboxes of each score level in turn.
@@ -474,11 +524,13 @@ pub(crate) trait Mailboxes {
     /// local part must match whole, within `maxd` edits, and the score of
     /// a mailbox is its local score plus its domain's); without, `local` is
     /// the whole query, to match as a prefix of addresses (`domains` is
-    /// then one segment over every domain, score 0).
-    fn plan(&self, local: &[u8], address: bool, maxd: u16, domains: Vec<Seg>) -> Self::Plan;
+    /// then one segment over every domain, score 0). The flag: a walk ran
+    /// out of budget (some misspellings may be missing).
+    fn plan(&self, local: &[u8], address: bool, maxd: u16, domains: Vec<Seg>)
+    -> (Self::Plan, bool);
 
     /// Pushes up to `need` mailboxes of score `level` not pushed at a lower
-    /// level, the first in address order, as `(address, 2, Hit::Mailbox)`.
+    /// level, the first in address order, as [`Entry::mailbox`].
     fn at_level(&self, plan: &mut Self::Plan, level: u8, need: usize, batch: &mut Batch<Self::Id>);
 }
 
@@ -589,67 +641,93 @@ impl Catalog {
         }
     }
 
-    /// Up to `limit` matches of a lowercase, trimmed query: exact first,
-    /// then prefix, then misspellings by distance; byte order of the matched
-    /// text within a level.
-    pub(crate) fn search<M: Mailboxes>(
+    /// Up to `limit` matches of a lowercase, trimmed query, ranked: exact,
+    /// then prefix, then misspellings; within each, those `affected` says
+    /// are affected first; then by score level and byte order of the
+    /// matched text. Misspellings are searched only when exact and prefix
+    /// matches are fewer than `limit`; the total counts the matches of the
+    /// pass that answered. Each match is `map`ped before it is ranked.
+    pub(crate) fn search<M: Mailboxes, T>(
         &self,
         mailboxes: &M,
         q: &[u8],
         limit: usize,
-    ) -> Vec<Hit<M::Id>> {
-        if q.is_empty() || limit == 0 {
-            return Vec::new();
+        map: impl FnMut(Hit<M::Id>) -> T,
+        affected: impl Fn(&T) -> bool,
+    ) -> Ranked<T> {
+        if q.is_empty() {
+            return Ranked::default();
         }
-        let found = self.run(mailboxes, q, limit, false);
+        if limit == 0 {
+            // Not searched: nothing is known of the total.
+            return Ranked {
+                total_is_lower_bound: true,
+                ..Ranked::default()
+            };
+        }
+        let mut found = self.run(mailboxes, q, false);
         let fuzzy_helps = match q.iter().rposition(|&b| b == b'@') {
             Some(at) => max_distance(at) > 0 || max_distance(q.len() - at - 1) > 0,
             None => max_distance(q.len()) > 0,
         };
-        if found.len() >= limit || !fuzzy_helps {
-            return found;
+        if found.0.len() < limit && fuzzy_helps {
+            found = self.run(mailboxes, q, true);
         }
-        self.run(mailboxes, q, limit, true)
+        let (hits, complete) = found;
+        let mut map = map;
+        let hits = hits.into_iter().map(|(h, l, p)| (map(h), l, p)).collect();
+        rank(hits, complete, limit, affected)
     }
 
+    /// Up to `CANDIDATES` matches in the engine's order (score level, then
+    /// matched text), each with its level and whether it is partial (see
+    /// [`quality`]), and whether they are all.
     fn run<M: Mailboxes>(
         &self,
         mailboxes: &M,
         q: &[u8],
-        limit: usize,
         misspelt: bool,
-    ) -> Vec<Hit<M::Id>> {
+    ) -> (Candidates<M::Id>, bool) {
         let dist = |len| if misspelt { max_distance(len) } else { 0 };
-        let (tenant_segs, domain_segs, mut plan) = match q.iter().rposition(|&b| b == b'@') {
-            Some(at) => {
-                let (l, d) = (&q[..at], &q[at + 1..]);
-                let doms = self.domain_segs(d, dist(d.len()));
-                (
-                    Vec::new(),
-                    Vec::new(),
-                    mailboxes.plan(l, true, dist(l.len()), doms),
-                )
-            }
-            None => {
-                let all = vec![Seg {
-                    lo: 0,
-                    hi: self.domains.len() as u32,
-                    score: 0,
-                }];
-                let mut tenants = fuzzy(&self.words(), &self.words_top, q, dist(q.len()), None);
-                sort_segs(&mut tenants);
-                (
-                    tenants,
-                    self.domain_segs(q, dist(q.len())),
-                    mailboxes.plan(q, false, dist(q.len()), all),
-                )
-            }
-        };
+        let (tenant_segs, domain_segs, (mut plan, plan_cut), cut) =
+            match q.iter().rposition(|&b| b == b'@') {
+                Some(at) => {
+                    let (l, d) = (&q[..at], &q[at + 1..]);
+                    let (doms, cut) = self.domain_segs(d, dist(d.len()));
+                    (
+                        Vec::new(),
+                        Vec::new(),
+                        mailboxes.plan(l, true, dist(l.len()), doms),
+                        cut,
+                    )
+                }
+                None => {
+                    let all = vec![Seg {
+                        lo: 0,
+                        hi: self.domains.len() as u32,
+                        score: 0,
+                    }];
+                    let (mut tenants, cut_t) =
+                        fuzzy(&self.words(), &self.words_top, q, dist(q.len()), None);
+                    sort_segs(&mut tenants);
+                    let (domains, cut_d) = self.domain_segs(q, dist(q.len()));
+                    (
+                        tenants,
+                        domains,
+                        mailboxes.plan(q, false, dist(q.len()), all),
+                        cut_t || cut_d,
+                    )
+                }
+            };
+        // One more than kept: to know whether there were more.
+        let cap = CANDIDATES + 1;
         let mut out = Vec::new();
         let mut seen_t = HashSet::new();
         let mut seen_d = HashSet::new();
-        for level in 0..=MAX_LEVEL {
-            let need = limit - out.len();
+        // Without misspellings no score is above 2 (a prefix).
+        let top = if misspelt { MAX_LEVEL } else { 2 };
+        for level in 0..=top {
+            let need = cap - out.len();
             if need == 0 {
                 break;
             }
@@ -657,18 +735,26 @@ impl Catalog {
             self.tenants_at(&tenant_segs, level, need, &mut seen_t, &mut batch);
             self.domains_at(&domain_segs, level, need, &mut seen_d, &mut batch);
             mailboxes.at_level(&mut plan, level, need, &mut batch);
-            batch.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
-            out.extend(batch.into_iter().take(need).map(|(_, _, f)| f));
+            batch.sort_by(|a, b| (&a.key, a.kind).cmp(&(&b.key, b.kind)));
+            out.extend(
+                batch
+                    .into_iter()
+                    .take(need)
+                    .map(|e| (e.hit, level, e.partial)),
+            );
         }
-        out
+        let more = out.len() > CANDIDATES;
+        out.truncate(CANDIDATES);
+        (out, !(more || cut || plan_cut))
     }
 
     /// Domains matching `q`: whole or prefix (scores 3d, 3d + 2), or by stem
-    /// (3d + 1), sorted by score then position.
-    fn domain_segs(&self, q: &[u8], maxd: u16) -> Vec<Seg> {
-        let mut segs = fuzzy(&self.domains, &self.domains_top, q, maxd, Some(b'.'));
+    /// (3d + 1), sorted by score then position; and whether the walk was
+    /// cut short.
+    fn domain_segs(&self, q: &[u8], maxd: u16) -> (Vec<Seg>, bool) {
+        let (mut segs, cut) = fuzzy(&self.domains, &self.domains_top, q, maxd, Some(b'.'));
         sort_segs(&mut segs);
-        segs
+        (segs, cut)
     }
 
     fn tenants_at<M>(
@@ -687,9 +773,15 @@ impl Catalog {
                     return;
                 }
                 let start = self.words[i].0;
-                let t = self.name_ends.partition_point(|&e| e <= start) as u32;
-                if seen.insert(t) {
-                    batch.push((words.get(i).to_vec(), 0, Hit::Tenant(t)));
+                let t = self.name_ends.partition_point(|&e| e <= start);
+                if seen.insert(t as u32) {
+                    let name_start = if t == 0 { 0 } else { self.name_ends[t - 1] };
+                    batch.push(Entry {
+                        key: words.get(i).to_vec(),
+                        kind: 0,
+                        hit: Hit::Tenant(t as u32),
+                        partial: start != name_start,
+                    });
                     taken += 1;
                 }
             }
@@ -712,18 +804,84 @@ impl Catalog {
                 }
                 if seen.insert(i) {
                     let name = self.domains.get(i as usize);
-                    batch.push((
-                        name.to_vec(),
-                        1,
-                        Hit::Domain {
+                    batch.push(Entry {
+                        key: name.to_vec(),
+                        kind: 1,
+                        hit: Hit::Domain {
                             tenant: self.dom_tenant[i as usize],
                             domain: String::from_utf8_lossy(name).into_owned(),
                         },
-                    ));
+                        partial: false,
+                    });
                     taken += 1;
                 }
             }
         }
+    }
+}
+
+/// The first `limit` of `found` (in the engine's order, each with its score
+/// level and whether it is partial) ranked: by match quality; misspellings
+/// also by level (fewer edits, then whole before stem before prefix: "did
+/// you mean" names the closest); then affected first; then the engine's
+/// order. `complete`: `found` is every match.
+///
+/// `affected` is asked lazily, in that order, only until the page is full:
+/// a source may pay a cache miss or two per answer.
+pub(crate) fn rank<T>(
+    found: Vec<(T, u8, bool)>,
+    complete: bool,
+    limit: usize,
+    affected: impl Fn(&T) -> bool,
+) -> Ranked<T> {
+    let total = found.len();
+    let group = |level: u8, partial: bool| {
+        let q = quality(level, partial);
+        (
+            q,
+            if q == MatchQuality::Approximate {
+                level
+            } else {
+                0
+            },
+        )
+    };
+    // By group, then engine order.
+    let mut order: Vec<((MatchQuality, u8), usize)> = found
+        .iter()
+        .enumerate()
+        .map(|(i, (_, level, partial))| (group(*level, *partial), i))
+        .collect();
+    order.sort_unstable();
+    let mut page: Vec<(usize, MatchQuality)> = Vec::with_capacity(limit.min(total));
+    let mut g = 0;
+    while g < order.len() && page.len() < limit {
+        let key = order[g].0;
+        let end = g + order[g..].partition_point(|o| o.0 == key);
+        let need = limit - page.len();
+        let (mut yes, mut no) = (Vec::new(), Vec::new());
+        for &(_, i) in &order[g..end] {
+            if yes.len() == need {
+                break;
+            }
+            if affected(&found[i].0) {
+                yes.push(i);
+            } else if no.len() < need {
+                no.push(i);
+            }
+        }
+        no.truncate(need - yes.len());
+        page.extend(yes.into_iter().chain(no).map(|i| (i, key.0)));
+        g = end;
+    }
+    let mut found: Vec<Option<T>> = found.into_iter().map(|(h, _, _)| Some(h)).collect();
+    Ranked {
+        hits: page
+            .into_iter()
+            .filter_map(|(i, q)| Some((found[i].take()?, q)))
+            .collect(),
+        total,
+        total_is_lower_bound: !complete,
     }
 }
 
@@ -796,7 +954,7 @@ mod tests {
     fn walked(set: &Packed, q: &[u8], maxd: u16) -> Vec<u8> {
         let run = |top: &Top| {
             let mut best = vec![NONE; set.len()];
-            for s in fuzzy(set, top, q, maxd, Some(b'.')) {
+            for s in fuzzy(set, top, q, maxd, Some(b'.')).0 {
                 for b in &mut best[s.lo as usize..s.hi as usize] {
                     *b = (*b).min(s.score);
                 }
@@ -870,6 +1028,85 @@ mod tests {
         assert_eq!(cut.nodes.len(), three.nodes.len());
         for q in ["abcdeh", "abdx", "bcdfg", "acbdef"] {
             let _ = walked(&set, q.as_bytes(), 2);
+        }
+    }
+
+    /// The ranking spelled out: a stable sort by (quality, closeness for
+    /// misspellings, not affected), then the limit.
+    fn rank_by_sorting(found: &[(u32, u8, bool)], affected: &[bool], limit: usize) -> Vec<u32> {
+        let mut v: Vec<(MatchQuality, u8, bool, u32)> = found
+            .iter()
+            .map(|&(h, level, partial)| {
+                let q = quality(level, partial);
+                let close = if q == MatchQuality::Approximate {
+                    level
+                } else {
+                    0
+                };
+                (q, close, !affected[h as usize], h)
+            })
+            .collect();
+        v.sort_by_key(|k| (k.0, k.1, k.2)); // stable: engine order within
+        v.into_iter().take(limit).map(|k| k.3).collect()
+    }
+
+    #[test]
+    fn ranking_puts_quality_then_closeness_then_affected_first() {
+        // Engine order: exact 0, partial tenant 1 (prefix at level 0),
+        // prefixes 2 3 4, one edit 5 6, two edits 7.
+        let found = [
+            (0, 0, false),
+            (1, 0, true),
+            (2, 1, false),
+            (3, 2, false),
+            (4, 2, false),
+            (5, 3, false),
+            (6, 3, false),
+            (7, 6, false),
+        ];
+        let affected = [false, false, false, false, true, false, true, true];
+        let asked = std::cell::RefCell::new(Vec::new());
+        let r = rank(found.to_vec(), true, 4, |h| {
+            asked.borrow_mut().push(*h);
+            affected[*h as usize]
+        });
+        let hits: Vec<(u32, MatchQuality)> = r.hits;
+        use MatchQuality::*;
+        assert_eq!(hits, [(0, Exact), (4, Prefix), (1, Prefix), (2, Prefix)]);
+        assert_eq!((r.total, r.total_is_lower_bound), (8, false));
+        // Asked only until the page was full: not about the misspellings.
+        assert!(
+            asked.borrow().iter().all(|h| *h <= 4),
+            "{:?}",
+            asked.borrow()
+        );
+        // The closest misspelling first, affected or not.
+        let r = rank(found[5..].to_vec(), false, 3, |h| affected[*h as usize]);
+        assert_eq!(r.hits.iter().map(|h| h.0).collect::<Vec<_>>(), [6, 5, 7]);
+        assert!(r.total_is_lower_bound);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig {
+            cases: 300,
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        })]
+        #[test]
+        fn ranking_lazily_is_ranking_by_sorting(
+            levels in proptest::collection::vec((0u8..=MAX_LEVEL, any::<bool>(), any::<bool>()), 0..40),
+            limit in 0usize..45,
+        ) {
+            // Engine order: by level.
+            let mut levels = levels;
+            levels.sort_by_key(|l| l.0);
+            let found: Vec<(u32, u8, bool)> =
+                levels.iter().enumerate().map(|(i, l)| (i as u32, l.0, l.1)).collect();
+            let affected: Vec<bool> = levels.iter().map(|l| l.2).collect();
+            let r = rank(found.clone(), true, limit, |h| affected[*h as usize]);
+            let got: Vec<u32> = r.hits.iter().map(|h| h.0).collect();
+            prop_assert_eq!(got, rank_by_sorting(&found, &affected, limit));
+            prop_assert_eq!(r.total, found.len());
         }
     }
 

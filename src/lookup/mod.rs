@@ -33,10 +33,21 @@
 //!   within a level (the address, the domain, or a tenant name from the
 //!   matching word on): deterministic, and lexicographic for plain prefix
 //!   matches.
+//! - Each result says how it matched ([`MatchQuality`]): exact (score 0,
+//!   the whole address, domain or tenant name), prefix (scores 1-2, and a
+//!   tenant found by a later word of its name) or approximate (3 and
+//!   above: at least one edit).
+//! - Ranking: a search collects up to [`CANDIDATES`] matches in the order
+//!   above, then ranks them by match quality, affected first within a
+//!   quality (the source says what is affected), then that order; the
+//!   limit is applied last. So `acme` shows the Acme tenants with affected
+//!   mailboxes first however many Acme tenants sort before them. The total
+//!   is the number of candidates, exact unless the search stopped at the
+//!   cap or a walk ran out of budget (then it is a lower bound).
 //! - Work per query is bounded: a walk visits at most 100,000 trie nodes
-//!   per set, and results stop at the limit. Exact and prefix ranges are
-//!   also found by binary search, so a walk cut short loses no exact or
-//!   prefix match.
+//!   per set, and at most `CANDIDATES + 1` results are collected. Exact and
+//!   prefix ranges are also found by binary search, so a walk cut short
+//!   loses no exact or prefix match.
 //!
 //! Measurements: docs/lookup-benchmark.md.
 
@@ -44,3 +55,67 @@ mod address;
 pub(crate) mod engine;
 
 pub use address::{AddressIndex, Found, TenantEntry};
+pub use engine::CANDIDATES;
+
+/// How a result matched the query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum MatchQuality {
+    /// The whole address, domain or tenant name is what was typed (any
+    /// case).
+    Exact,
+    /// What was typed starts it (or, for a tenant, a word of its name; for
+    /// a domain, its name without the suffix).
+    Prefix,
+    /// A misspelling: within one or two edits of what was typed, not
+    /// exactly it.
+    Approximate,
+}
+
+impl MatchQuality {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MatchQuality::Exact => "exact",
+            MatchQuality::Prefix => "prefix",
+            MatchQuality::Approximate => "approximate",
+        }
+    }
+}
+
+/// Up to the limit of a search's results, ranked, and how many there were.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ranked<T> {
+    /// Best first: by match quality (exact, prefix, approximate), then
+    /// affected first, then the engine's order (score level, byte order).
+    pub hits: Vec<(T, MatchQuality)>,
+    /// How many matched in all; `hits` are the first of them.
+    pub total: usize,
+    /// `total` is a lower bound: the search stopped counting (more than
+    /// [`CANDIDATES`] matches, or a misspelling walk ran out of budget).
+    pub total_is_lower_bound: bool,
+}
+
+impl<T> Default for Ranked<T> {
+    fn default() -> Self {
+        Ranked {
+            hits: Vec::new(),
+            total: 0,
+            total_is_lower_bound: false,
+        }
+    }
+}
+
+impl<T> Ranked<T> {
+    /// The same ranking with each hit mapped (or dropped: then the total
+    /// is kept, and may count it).
+    pub fn filter_map<U>(self, mut f: impl FnMut(T) -> Option<U>) -> Ranked<U> {
+        Ranked {
+            hits: self
+                .hits
+                .into_iter()
+                .filter_map(|(h, q)| f(h).map(|u| (u, q)))
+                .collect(),
+            total: self.total,
+            total_is_lower_bound: self.total_is_lower_bound,
+        }
+    }
+}

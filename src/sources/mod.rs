@@ -15,6 +15,7 @@ use std::sync::Arc;
 use crate::domain::priority::PriorityDecision;
 use crate::domain::tenants::TenantSort;
 use crate::domain::{MailboxRow, MailboxState, Overview, TenantRow};
+use crate::lookup::MatchQuality;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum SourceError {
@@ -40,6 +41,43 @@ pub enum LookupHit {
     Mailbox(MailboxRow),
     Domain { domain: String, tenant: TenantRow },
     Tenant(TenantRow),
+}
+
+/// One lookup result and how it matched the query.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LookupMatch {
+    pub hit: LookupHit,
+    pub quality: MatchQuality,
+}
+
+/// A lookup's answer: the first matches, ranked (exact, prefix, then
+/// approximate; affected first within each), and how many matched in all.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct LookupAnswer {
+    pub matches: Vec<LookupMatch>,
+    /// Matches in all, of which `matches` are the first.
+    pub total: usize,
+    /// `total` is a lower bound: the search stopped counting.
+    pub total_is_lower_bound: bool,
+}
+
+impl LookupAnswer {
+    /// An exact address, domain or tenant id: the answer, alone.
+    pub fn exact(hit: LookupHit) -> Self {
+        LookupAnswer {
+            matches: vec![LookupMatch {
+                hit,
+                quality: MatchQuality::Exact,
+            }],
+            total: 1,
+            total_is_lower_bound: false,
+        }
+    }
+
+    /// The hits alone, in order (tests, benchmarks).
+    pub fn hits(self) -> Vec<LookupHit> {
+        self.matches.into_iter().map(|m| m.hit).collect()
+    }
 }
 
 /// One page of rows plus how many match in all.
@@ -96,5 +134,8 @@ pub trait Source: Send + Sync {
         Page { rows, total }
     }
     fn mailboxes(&self, q: &MailboxQuery) -> Result<Page<MailboxRow>, SourceError>;
-    fn lookup(&self, query: &str, limit: usize) -> Vec<LookupHit>;
+    /// Up to `limit` matches of an address, domain or tenant (id or name),
+    /// exact, prefix or misspelt, ranked (see `crate::lookup`): an exact
+    /// address, domain or tenant id is answered alone.
+    fn lookup(&self, query: &str, limit: usize) -> LookupAnswer;
 }

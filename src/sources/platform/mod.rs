@@ -36,7 +36,7 @@ use super::dovecot::Doveadm;
 use super::postfix::{self, Postqueue, QueueCounts};
 use super::prometheus::Prometheus;
 use super::reindex::{Limits, Reindexer};
-use super::{LookupHit, MailboxQuery, Page, Source, SourceError};
+use super::{LookupAnswer, LookupHit, LookupMatch, MailboxQuery, Page, Source, SourceError};
 use crate::domain::forecast::{EtaRange, WorkRate, forecast_with};
 use crate::domain::incident::{Entry, Event, Observation};
 use crate::domain::priority::PriorityDecision;
@@ -803,26 +803,28 @@ impl Source for PlatformSource {
         Ok(Page { rows, total })
     }
 
-    fn lookup(&self, query: &str, limit: usize) -> Vec<LookupHit> {
+    fn lookup(&self, query: &str, limit: usize) -> LookupAnswer {
         let q = query.trim().to_lowercase();
         if q.is_empty() || limit == 0 {
-            return Vec::new();
+            return LookupAnswer::default();
         }
         let row = |t: usize| self.rows.get(t).cloned().unwrap_or_default();
         let lookup = lock(&self.seen).lookup.clone();
         // An exact address, domain or tenant id is an answer, not a search.
         if let Some(&t) = lookup.as_ref().and_then(|l| l.by_address.get(&q)) {
             let rows = self.rows_for(&[(t, &q)], &self.positions());
-            return rows.into_iter().map(LookupHit::Mailbox).collect();
+            if let Some(r) = rows.into_iter().next() {
+                return LookupAnswer::exact(LookupHit::Mailbox(r));
+            }
         }
         if let Some(&t) = self.domain_to_tenant.get(&q) {
-            return vec![LookupHit::Domain {
+            return LookupAnswer::exact(LookupHit::Domain {
                 domain: q,
                 tenant: row(t),
-            }];
+            });
         }
         if let Some(t) = self.tenants.iter().position(|t| t.id.to_lowercase() == q) {
-            return vec![LookupHit::Tenant(row(t))];
+            return LookupAnswer::exact(LookupHit::Tenant(row(t)));
         }
         // Otherwise prefixes, then misspellings (src/lookup). Before the
         // first user listing only tenants and their domains are known.
@@ -834,9 +836,22 @@ impl Source for PlatformSource {
                 &built
             }
         };
-        let found = l.index.search(&q, limit);
+        // Those with affected mailboxes first: the mailbox's state as the
+        // sweep found it, a tenant's (a domain's tenant's) row.
+        let tenant_affected = |t: u32| self.rows.get(t as usize).is_some_and(|r| r.affected() > 0);
+        let found = l.index.lookup(&q, limit, |f| match f {
+            Found::Mailbox { mailbox, .. } => l
+                .mailboxes
+                .get(*mailbox as usize)
+                .and_then(|(_, u)| self.states.get(u))
+                .is_some_and(|s| s.is_affected()),
+            Found::Domain { tenant, .. } => tenant_affected(*tenant),
+            Found::Tenant(t) => tenant_affected(*t),
+        });
         let picks: Vec<(usize, &str)> = found
+            .hits
             .iter()
+            .map(|(f, _)| f)
             .filter_map(|f| match f {
                 Found::Mailbox { mailbox, .. } => l
                     .mailboxes
@@ -851,20 +866,25 @@ impl Source for PlatformSource {
             self.rows_for(&picks, &self.positions())
         }
         .into_iter();
-        found
-            .into_iter()
-            .filter_map(|f| match f {
-                Found::Mailbox { mailbox, .. } => {
-                    l.mailboxes.get(mailbox as usize)?;
-                    rows.next().map(LookupHit::Mailbox)
-                }
-                Found::Domain { tenant, domain } => Some(LookupHit::Domain {
-                    domain,
-                    tenant: row(tenant as usize),
-                }),
-                Found::Tenant(t) => Some(LookupHit::Tenant(row(t as usize))),
-            })
-            .take(limit)
-            .collect()
+        let found = found.filter_map(|f| match f {
+            Found::Mailbox { mailbox, .. } => {
+                l.mailboxes.get(mailbox as usize)?;
+                rows.next().map(LookupHit::Mailbox)
+            }
+            Found::Domain { tenant, domain } => Some(LookupHit::Domain {
+                domain,
+                tenant: row(tenant as usize),
+            }),
+            Found::Tenant(t) => Some(LookupHit::Tenant(row(t as usize))),
+        });
+        LookupAnswer {
+            matches: found
+                .hits
+                .into_iter()
+                .map(|(hit, quality)| LookupMatch { hit, quality })
+                .collect(),
+            total: found.total,
+            total_is_lower_bound: found.total_is_lower_bound,
+        }
     }
 }

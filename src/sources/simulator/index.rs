@@ -27,8 +27,9 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use super::names;
+use crate::lookup::Ranked;
 use crate::lookup::engine::{
-    Batch, Catalog, Hit, Mailboxes, NONE, Packed, Seg, Sorted, Top, fuzzy,
+    self, Batch, Catalog, Hit, Mailboxes, NONE, Packed, Seg, Sorted, Top, fuzzy,
 };
 
 /// Number of local-part bases: `local_part(k)` for `k < BASES` has no number.
@@ -290,9 +291,28 @@ impl LookupIndex {
 
     /// Up to `limit` matches of a lowercase, trimmed query: exact first,
     /// then prefix, then misspellings by distance; byte order of the matched
-    /// text within a level.
+    /// text within a level (nothing counts as affected).
+    #[cfg(test)]
     pub(super) fn search(&self, q: &str, limit: usize) -> Vec<Found> {
-        self.catalog.search(self, q.as_bytes(), limit)
+        self.lookup(q, limit, |_| false)
+            .hits
+            .into_iter()
+            .map(|(f, _)| f)
+            .collect()
+    }
+
+    /// Up to `limit` matches of a lowercase, trimmed query, ranked: exact,
+    /// prefix, then misspellings, each with those `affected` says are
+    /// affected first, then in [`search`](Self::search) order; with how
+    /// each matched and how many matched in all.
+    pub(super) fn lookup(
+        &self,
+        q: &str,
+        limit: usize,
+        affected: impl Fn(&Found) -> bool,
+    ) -> Ranked<Found> {
+        self.catalog
+            .search(self, q.as_bytes(), limit, |h| h, affected)
     }
 }
 
@@ -300,7 +320,7 @@ impl Mailboxes for LookupIndex {
     type Id = Mailbox;
     type Plan = LocalPlan;
 
-    fn plan(&self, l: &[u8], address: bool, maxd: u16, doms: Vec<Seg>) -> LocalPlan {
+    fn plan(&self, l: &[u8], address: bool, maxd: u16, doms: Vec<Seg>) -> (LocalPlan, bool) {
         let split = l.len() - l.iter().rev().take_while(|b| b.is_ascii_digit()).count();
         let (alpha, pre) = l.split_at(split);
         let digits = if pre.is_empty() {
@@ -316,7 +336,8 @@ impl Mailboxes for LookupIndex {
         };
         let mut full = vec![NONE; self.bases.len()];
         let mut part = vec![NONE; self.bases.len()];
-        for s in fuzzy(&self.bases, &self.bases_top, alpha, maxd, None) {
+        let (segs, cut) = fuzzy(&self.bases, &self.bases_top, alpha, maxd, None);
+        for s in segs {
             let slot = if s.score % 3 == 0 {
                 &mut full
             } else {
@@ -330,7 +351,7 @@ impl Mailboxes for LookupIndex {
             .filter(|&i| full[i] != NONE || part[i] != NONE)
             .map(|i| (i as u16, full[i], part[i]))
             .collect();
-        LocalPlan {
+        let plan = LocalPlan {
             address,
             digits,
             pre: pre.to_vec(),
@@ -338,7 +359,8 @@ impl Mailboxes for LookupIndex {
             bases,
             doms,
             seen: HashSet::new(),
-        }
+        };
+        (plan, cut)
     }
 
     /// Mailboxes at one score level, in address order: local parts in
@@ -352,27 +374,37 @@ impl Mailboxes for LookupIndex {
         let doms = &plan.doms;
         let seen = &mut plan.seen;
         let catalog = &self.catalog;
+        // Without `@` a mailbox comes at most once: one segment of domains,
+        // one level per base, one base per `k`. With `@`, domain segments
+        // overlap: remember what was pushed.
+        let once = !plan.address;
         // All mailboxes with local part `k` whose local score is `sl`.
         let mut emit = |k: u64, sl: u8| -> ControlFlow<()> {
             if k >= self.kmax || sl > level {
                 return ControlFlow::Continue(());
             }
             let want = level - sl;
+            let mut local: Option<Vec<u8>> = None;
             for s in doms.iter().filter(|s| s.score == want) {
                 let mut i = s.lo as usize;
                 while let Some(d) = self.counts.next(i, s.hi as usize, k) {
-                    if seen.insert((k, d as u32)) {
-                        let mut key = names::local_part(k).into_bytes();
-                        key.push(b'@');
-                        key.extend_from_slice(catalog.domains.get(d));
-                        batch.push((
+                    if once || seen.insert((k, d as u32)) {
+                        let local = local.get_or_insert_with(|| {
+                            let mut l = names::local_part(k).into_bytes();
+                            l.push(b'@');
+                            l
+                        });
+                        let domain = catalog.domains.get(d);
+                        let mut key = Vec::with_capacity(local.len() + domain.len());
+                        key.extend_from_slice(local);
+                        key.extend_from_slice(domain);
+                        batch.push(engine::Entry::mailbox(
                             key,
-                            2,
-                            Hit::Mailbox(Mailbox {
+                            Mailbox {
                                 tenant: catalog.dom_tenant[d],
                                 domain: self.dom_num[d],
                                 k,
-                            }),
+                            },
                         ));
                         taken += 1;
                         if taken == need {
@@ -468,6 +500,23 @@ mod tests {
         v
     }
 
+    /// The simulator's lookup without the ranking (nothing counts as
+    /// affected): the engine's order, for a query that is not exact.
+    fn unranked(s: &Simulator, q: &str, limit: usize) -> Vec<LookupHit> {
+        s.index
+            .search(&q.trim().to_lowercase(), limit)
+            .into_iter()
+            .filter_map(|f| match f {
+                Hit::Mailbox(m) => Some(LookupHit::Mailbox(s.mailbox_row(s.found_mailbox(m)?))),
+                Hit::Domain { tenant, domain } => Some(LookupHit::Domain {
+                    domain,
+                    tenant: s.tenants[tenant as usize].row(),
+                }),
+                Hit::Tenant(t) => Some(LookupHit::Tenant(s.tenants[t as usize].row())),
+            })
+            .collect()
+    }
+
     fn text(h: &LookupHit) -> String {
         match h {
             LookupHit::Mailbox(m) => m.address.clone(),
@@ -549,7 +598,7 @@ mod tests {
             for q in queries {
                 let want: Vec<&String> = all.iter().filter(|a| a.starts_with(q)).collect();
                 for limit in [1, 7, 20, 100] {
-                    let hits = s.lookup(q, limit);
+                    let hits = unranked(s, q, limit);
                     assert!(hits.len() <= limit, "{q:?}");
                     let got: Vec<String> = hits.iter().map(text).collect();
                     let n = want.len().min(limit);
@@ -563,7 +612,7 @@ mod tests {
             }
         }
         // Numbers sort before the bare local part: '2' < '@'.
-        let hits = numbered_sim().lookup("alice.smith", 3);
+        let hits = unranked(numbered_sim(), "alice.smith", 3);
         assert!(
             text(&hits[0]).starts_with("alice.smith2@"),
             "{}",
@@ -575,27 +624,27 @@ mod tests {
     fn domain_and_tenant_prefixes() {
         let s = default_sim();
         // A stem (domain without its suffix) first, then other prefixes.
-        let hits = s.lookup("acme-title", 20);
+        let hits = s.lookup("acme-title", 20).hits();
         assert!(
             matches!(&hits[0], LookupHit::Domain { domain, .. } if domain == "acme-title.com"),
             "{hits:?}"
         );
-        let hits = s.lookup("relief-with", 5);
+        let hits = s.lookup("relief-with", 5).hits();
         assert!(
             matches!(&hits[0], LookupHit::Domain { domain, tenant } if domain == "relief-without-borders.org" && &*tenant.id == "t00001")
         );
         // Exact name, then names starting with it; any word of the name.
-        let hits = s.lookup("Acme Title & Escrow", 5);
+        let hits = s.lookup("Acme Title & Escrow", 5).hits();
         assert!(matches!(&hits[0], LookupHit::Tenant(t) if &*t.id == "t00000"));
-        let hits = s.lookup("escrow", 20);
+        let hits = s.lookup("escrow", 20).hits();
         assert!(
             hits.iter()
                 .any(|h| matches!(h, LookupHit::Tenant(t) if &*t.id == "t00000"))
         );
-        let hits = s.lookup("acme", 20);
+        let hits = unranked(s, "acme", 20);
         assert_eq!(hits.len(), 20);
-        // In byte order of the matched text: for a tenant, its name from
-        // the matching word on.
+        // In byte order of the matched text (before the ranking puts the
+        // affected first): for a tenant, its name from the matching word on.
         let texts: Vec<String> = hits
             .iter()
             .map(|h| {
@@ -610,7 +659,7 @@ mod tests {
     }
 
     fn first_is(s: &Simulator, q: &str, want: &str) {
-        let hits = s.lookup(q, 20);
+        let hits = s.lookup(q, 20).hits();
         let got = hits.first().map(|h| match h {
             LookupHit::Tenant(t) => t.id.to_string(),
             h => text(h),
@@ -662,8 +711,8 @@ mod tests {
         first_is(s, "acme titel & escrow", "t00000");
         first_is(s, "relief withuot borders", "t00001");
         // Not within two edits of anything.
-        assert!(s.lookup("nobody@nowhere.example", 20).is_empty());
-        assert!(s.lookup("zzzzzzzzzzzz", 20).is_empty());
+        assert!(s.lookup("nobody@nowhere.example", 20).matches.is_empty());
+        assert!(s.lookup("zzzzzzzzzzzz", 20).matches.is_empty());
     }
 
     fn small_index() -> LookupIndex {
@@ -898,11 +947,11 @@ mod tests {
             "1",
         ] {
             for limit in [0, 1, 2, 5, 20, 100] {
-                assert!(s.lookup(q, limit).len() <= limit, "{q:?} {limit}");
+                assert!(s.lookup(q, limit).matches.len() <= limit, "{q:?} {limit}");
             }
-            assert!(s.lookup(q, 0).is_empty());
+            assert!(s.lookup(q, 0).matches.is_empty());
         }
-        assert_eq!(s.lookup("a", 100).len(), 100);
+        assert_eq!(s.lookup("a", 100).matches.len(), 100);
     }
 
     #[test]
@@ -936,7 +985,7 @@ mod tests {
             "acme title & escrow &&&& ",
         ] {
             for limit in [1, 20] {
-                let hits = s.lookup(q, limit);
+                let hits = s.lookup(q, limit).matches;
                 assert!(hits.len() <= limit, "{q:?}");
             }
         }
@@ -948,7 +997,7 @@ mod tests {
             "alice.smith0",
             "alice.smith2@x",
         ] {
-            assert!(s.lookup(q, 20).len() <= 20);
+            assert!(s.lookup(q, 20).matches.len() <= 20);
         }
     }
 
@@ -969,7 +1018,7 @@ mod tests {
         })]
         #[test]
         fn any_query_returns_at_most_limit(q in "\\PC{0,40}", limit in 0usize..40) {
-            let hits = default_sim().lookup(&q, limit);
+            let hits = default_sim().lookup(&q, limit).matches;
             prop_assert!(hits.len() <= limit);
         }
 
@@ -978,8 +1027,8 @@ mod tests {
             q in "[a-z0-9.@ &-]{0,30}",
             limit in 0usize..40,
         ) {
-            prop_assert!(default_sim().lookup(&q, limit).len() <= limit);
-            prop_assert!(numbered_sim().lookup(&q, limit).len() <= limit);
+            prop_assert!(default_sim().lookup(&q, limit).matches.len() <= limit);
+            prop_assert!(numbered_sim().lookup(&q, limit).matches.len() <= limit);
         }
     }
 }

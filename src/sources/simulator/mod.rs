@@ -30,7 +30,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
 
-use super::{LookupHit, MailboxQuery, Page, Source, SourceError};
+use super::{LookupAnswer, LookupHit, LookupMatch, MailboxQuery, Page, Source, SourceError};
 use crate::domain::calibrated::{self, Calibrator, Class, RateProfile, WorkCurve};
 use crate::domain::forecast::{EtaRange, RateStats, RateWindow, forecast, forecast_with};
 use crate::domain::priority::PriorityDecision;
@@ -1293,6 +1293,33 @@ impl Simulator {
         self.levels.get(&slot).map_or(0, |l| l.position(k))
     }
 
+    /// The mailbox number of a mailbox the lookup index found.
+    fn found_mailbox(&self, m: index::Mailbox) -> Option<u64> {
+        let t = self.tenants.get(m.tenant as usize)?;
+        let j =
+            m.k.checked_mul(t.domains as u64)?
+                .checked_add(m.domain as u64)?;
+        (j < t.count).then_some(t.first + j)
+    }
+
+    /// Whether a lookup match has mailboxes without service: the mailbox
+    /// itself, or the tenant (of a domain: its tenant, whose figures the
+    /// answer gives).
+    fn found_affected(&self, f: &index::Found) -> bool {
+        let tenant_affected = |ti: u32| {
+            self.tenants
+                .get(ti as usize)
+                .is_some_and(|t| t.states.affected() > 0)
+        };
+        match f {
+            index::Found::Mailbox(m) => self
+                .found_mailbox(*m)
+                .is_some_and(|m| self.mailbox_state(m).is_affected()),
+            index::Found::Domain { tenant, .. } => tenant_affected(*tenant),
+            index::Found::Tenant(ti) => tenant_affected(*ti),
+        }
+    }
+
     fn tenant_index(&self, id: &str) -> Option<usize> {
         let n: usize = id.strip_prefix('t')?.parse().ok()?;
         (n < self.tenants.len() && *self.tenants[n].id == *id).then_some(n)
@@ -1571,10 +1598,10 @@ impl Source for Simulator {
         Ok(Page { rows, total })
     }
 
-    fn lookup(&self, query: &str, limit: usize) -> Vec<LookupHit> {
+    fn lookup(&self, query: &str, limit: usize) -> LookupAnswer {
         let q = query.trim().to_lowercase();
         if q.is_empty() || limit == 0 {
-            return Vec::new();
+            return LookupAnswer::default();
         }
         // An exact address, domain or tenant id is an answer, not a search.
         if let Some((local, domain)) = q.rsplit_once('@')
@@ -1586,29 +1613,26 @@ impl Source for Simulator {
                 .checked_mul(t.domains as u64)
                 .and_then(|x| x.checked_add(d as u64));
             if let Some(j) = j.filter(|&j| j < t.count) {
-                return vec![LookupHit::Mailbox(self.mailbox_row(t.first + j))];
+                return LookupAnswer::exact(LookupHit::Mailbox(self.mailbox_row(t.first + j)));
             }
         }
         if let Some(&(ti, _)) = self.domains.get(&q) {
-            return vec![LookupHit::Domain {
+            return LookupAnswer::exact(LookupHit::Domain {
                 domain: q,
                 tenant: self.tenants[ti as usize].row(),
-            }];
+            });
         }
         if let Some(ti) = self.tenant_index(&q) {
-            return vec![LookupHit::Tenant(self.tenants[ti].row())];
+            return LookupAnswer::exact(LookupHit::Tenant(self.tenants[ti].row()));
         }
-        // Otherwise prefixes, then misspellings (see index.rs and src/lookup).
-        self.index
-            .search(&q, limit)
-            .into_iter()
+        // Otherwise prefixes, then misspellings (see index.rs and src/lookup),
+        // those with affected mailboxes first; rows only for the page.
+        let found = self
+            .index
+            .lookup(&q, limit, |f| self.found_affected(f))
             .filter_map(|found| match found {
-                index::Found::Mailbox(index::Mailbox { tenant, domain, k }) => {
-                    let t = self.tenants.get(tenant as usize)?;
-                    let j = k
-                        .checked_mul(t.domains as u64)?
-                        .checked_add(domain as u64)?;
-                    (j < t.count).then(|| LookupHit::Mailbox(self.mailbox_row(t.first + j)))
+                index::Found::Mailbox(m) => {
+                    Some(LookupHit::Mailbox(self.mailbox_row(self.found_mailbox(m)?)))
                 }
                 index::Found::Domain { tenant, domain } => Some(LookupHit::Domain {
                     domain,
@@ -1617,9 +1641,16 @@ impl Source for Simulator {
                 index::Found::Tenant(ti) => {
                     Some(LookupHit::Tenant(self.tenants.get(ti as usize)?.row()))
                 }
-            })
-            .take(limit)
-            .collect()
+            });
+        LookupAnswer {
+            matches: found
+                .hits
+                .into_iter()
+                .map(|(hit, quality)| LookupMatch { hit, quality })
+                .collect(),
+            total: found.total,
+            total_is_lower_bound: found.total_is_lower_bound,
+        }
     }
 }
 

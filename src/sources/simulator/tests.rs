@@ -161,15 +161,16 @@ fn tenant_etas_are_ranges_and_lookup_finds_mailboxes() {
     assert!(page.total > 0);
     let first = &page.rows[0];
     assert!(first.reindex_position > 0);
-    let hits = s.lookup(&first.address.to_uppercase(), 10);
+    let hits = s.lookup(&first.address.to_uppercase(), 10).hits();
     assert!(matches!(&hits[..], [LookupHit::Mailbox(m)] if m.address == first.address));
     assert!(matches!(
-        &s.lookup("acme-title.com", 10)[..],
+        &s.lookup("acme-title.com", 10).hits()[..],
         [LookupHit::Domain { .. }]
     ));
-    assert!(s.lookup("nobody@nowhere.example", 10).is_empty());
+    assert!(s.lookup("nobody@nowhere.example", 10).matches.is_empty());
     assert!(
         s.lookup("alice.smith99999999999999999999@acme-title.com", 10)
+            .matches
             .is_empty()
     );
 }
