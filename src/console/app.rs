@@ -397,11 +397,7 @@ impl App {
     /// The promised next update: time left, or how long it is overdue.
     /// None when nothing is promised (no update yet, or resolved).
     pub fn next_update_due(&self) -> Option<chrono::Duration> {
-        let latest = self.model.board.latest.as_ref()?;
-        if latest.state == crate::domain::IncidentState::Resolved {
-            return None;
-        }
-        Some(latest.next_update? - self.clock)
+        Some(self.model.board.promised_update()? - self.clock)
     }
 
     /// Once per promise, when it becomes overdue: the bell, if wanted.
@@ -1147,7 +1143,8 @@ impl App {
             KeyCode::Up => lv.selected = lv.selected.saturating_sub(1),
             KeyCode::Char('y') if ctrl => {
                 if let Some(m) = lv.found.matches.get(lv.selected) {
-                    let (_, say) = super::lookup::describe_match(m, now);
+                    let next = self.model.board.promised_update();
+                    let (_, say) = super::lookup::describe_match(m, now, next);
                     self.say("copied the answer to the clipboard (OSC 52)", false);
                     return Command::Copy(say);
                 }

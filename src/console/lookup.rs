@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::client::{GatewayClient, within};
 use crate::api::{self, pb};
 use crate::domain::forecast::EtaRange;
-use crate::domain::format::{eta_range, eta_relative, thousands};
+use crate::domain::format::{clock, eta_range, eta_relative, thousands};
 use crate::domain::sanitize::sanitize;
 use crate::lookup::MatchQuality;
 
@@ -114,6 +114,8 @@ pub struct Answer {
     /// `total` is a lower bound: more matched than the gateway counted.
     pub total_is_lower_bound: bool,
     pub matches: Vec<Match>,
+    /// When the war room promised its next status update (None: no promise).
+    pub next_update: Option<DateTime<Utc>>,
 }
 
 impl Match {
@@ -229,7 +231,9 @@ pub async fn ask(client: &GatewayClient, query: &str, limit: u32) -> anyhow::Res
         .await
         .map_err(anyhow::Error::msg)?;
     let overview = api::overview_from_pb(&first);
+    let board = api::board_from_pb(first.status.as_ref(), overview.simulated());
     Ok(Answer {
+        next_update: board.promised_update(),
         query: s(query),
         now: overview.incident.now,
         simulated: overview.simulated(),
@@ -269,7 +273,7 @@ pub fn text(a: &Answer) -> String {
     out.push_str(&count);
     out.push('\n');
     for m in &a.matches {
-        let (lines, say) = describe_match(m, now);
+        let (lines, say) = describe_match(m, now, a.next_update);
         for l in lines {
             out.push_str(&l);
             out.push('\n');
@@ -283,8 +287,12 @@ pub fn text(a: &Answer) -> String {
 /// to the customer. `now` is the source clock the ETAs are relative to. An
 /// approximate match (a misspelling of the query) says so in its headline,
 /// and its sentence asks first: "If you meant acme-title.com: …".
-pub fn describe_match(m: &Match, now: DateTime<Utc>) -> (Vec<String>, String) {
-    let (mut lines, say) = describe_found(m, now);
+pub fn describe_match(
+    m: &Match,
+    now: DateTime<Utc>,
+    next_update: Option<DateTime<Utc>>,
+) -> (Vec<String>, String) {
+    let (mut lines, say) = describe_found(m, now, next_update);
     if !m.is_approximate() {
         return (lines, say);
     }
@@ -304,7 +312,76 @@ pub fn describe_match(m: &Match, now: DateTime<Utc>) -> (Vec<String>, String) {
     (lines, say)
 }
 
-fn describe_found(m: &Match, now: DateTime<Utc>) -> (Vec<String>, String) {
+/// When the mailboxes are back, as the end of "Your mailboxes are …": a
+/// range with how far away it is, or why there is no estimate in words a
+/// customer understands, with the next update promised.
+pub fn back_clause(
+    eta: &EtaRange,
+    now: DateTime<Utc>,
+    next_update: Option<DateTime<Utc>>,
+) -> String {
+    match (eta.p50, eta.p90) {
+        (Some(a), Some(b)) if a <= now && b <= now => {
+            "due back now: the repair has reached them, and service returns within minutes"
+                .into()
+        }
+        (Some(_), Some(_)) => {
+            let range = eta_range(eta, now);
+            let range = range.strip_suffix(" UTC").unwrap_or(&range);
+            let rel = eta_relative(eta, now)
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default();
+            match range.split_once('–') {
+                Some((a, b)) => format!("expected back between {a} and {b} UTC{rel}"),
+                None => format!("expected back by {range} UTC{rel}"),
+            }
+        }
+        _ => {
+            let next = match next_update.filter(|t| *t > now) {
+                Some(t) => format!(". Next update by {} UTC", clock(t, now)),
+                None => String::new(),
+            };
+            format!(
+                "not back yet, and we don't have an estimate yet: {}{next}",
+                customer_reason(&eta.reason)
+            )
+        }
+    }
+}
+
+/// A source's reason for having no estimate, said to a customer.
+fn customer_reason(reason: &str) -> &'static str {
+    let r = reason.trim();
+    if r.starts_with("not identified") {
+        "the cause is still being identified"
+    } else if r.ends_with("not scanned yet") || r.starts_with("not probed") {
+        "the damage scan is still running"
+    } else if r.starts_with("no progress measured") {
+        "the repair has only just started"
+    } else if r.starts_with("no progress") || r.starts_with("more than 30 days") {
+        "the repair is going too slowly right now to give a time"
+    } else if r.starts_with("waits for") {
+        "it waits for the repair of the mailboxes"
+    } else {
+        "we are still assessing the damage"
+    }
+}
+
+/// "1 message queued", "2,345 messages queued", or that nobody measured.
+fn queued_text(queued: Option<u64>) -> String {
+    match queued {
+        None => "queued mail not measured".to_string(),
+        Some(0) => "no mail waiting".to_string(),
+        Some(1) => "1 message queued".to_string(),
+        Some(n) => format!("{} messages queued", thousands(n)),
+    }
+}
+
+fn describe_found(
+    m: &Match,
+    now: DateTime<Utc>,
+    next_update: Option<DateTime<Utc>>,
+) -> (Vec<String>, String) {
     let eta = EtaRange {
         p50: m.eta_p50,
         p90: m.eta_p90,
@@ -314,11 +391,8 @@ fn describe_found(m: &Match, now: DateTime<Utc>) -> (Vec<String>, String) {
         Some(rel) => format!("{} ({rel})", eta_range(&eta, now)),
         None => eta_range(&eta, now),
     };
-    let queued = match m.queued_messages {
-        None => "queued mail not measured".to_string(),
-        Some(0) => "no mail waiting".to_string(),
-        Some(n) => format!("{} messages queued", thousands(n)),
-    };
+    let back = back_clause(&eta, now, next_update);
+    let queued = queued_text(m.queued_messages);
     let mut lines = Vec::new();
     if m.kind == "mailbox" {
         let state = m.state.as_deref().unwrap_or("unknown");
@@ -372,7 +446,7 @@ fn describe_found(m: &Match, now: DateTime<Utc>) -> (Vec<String>, String) {
         }
         return (
             lines,
-            format!("This mailbox is affected and is expected back {when}; {queued}."),
+            format!("This mailbox is affected and is {back}; {queued}."),
         );
     }
     let affected = m.affected_mailboxes.unwrap_or(0);
@@ -396,8 +470,9 @@ fn describe_found(m: &Match, now: DateTime<Utc>) -> (Vec<String>, String) {
     (
         lines,
         format!(
-            "Your {} affected mailboxes are expected back {when}; {queued}.",
-            thousands(affected)
+            "Your {} affected {} {back}; {queued}.",
+            thousands(affected),
+            if affected == 1 { "mailbox is" } else { "mailboxes are" }
         ),
     )
 }
@@ -406,6 +481,103 @@ fn describe_found(m: &Match, now: DateTime<Utc>) -> (Vec<String>, String) {
 mod tests {
     use super::*;
     use crate::domain::MailboxState;
+
+    fn at(h: u32, m: u32) -> DateTime<Utc> {
+        use chrono::TimeZone;
+        Utc.with_ymd_and_hms(2008, 10, 6, h, m, 0).single().unwrap()
+    }
+
+    /// The sentence support reads out, in every state a forecast can be in.
+    #[test]
+    fn the_back_clause_reads_correctly_in_every_forecast_state() {
+        let now = at(20, 31);
+        let next = Some(at(21, 47));
+        let range = EtaRange::at(at(20, 54), at(21, 17));
+        assert_eq!(
+            back_clause(&range, now, next),
+            "expected back between 20:54 and 21:17 UTC (in 23m–46m)"
+        );
+        let point = EtaRange::at(at(20, 54), at(20, 54));
+        assert_eq!(
+            back_clause(&point, now, next),
+            "expected back by 20:54 UTC (in 23m)"
+        );
+        let overnight = EtaRange::at(at(23, 0), at(23, 0) + chrono::Duration::hours(5));
+        let said = back_clause(&overnight, now, None);
+        assert!(
+            said.starts_with("expected back between 23:00 and Oct 07 04:00 UTC"),
+            "{said}"
+        );
+        let due = EtaRange::at(at(20, 0), at(20, 30));
+        assert!(back_clause(&due, now, next).starts_with("due back now"));
+        for (reason, says) in [
+            ("not identified yet", "the cause is still being identified"),
+            ("1,234 not scanned yet", "the damage scan is still running"),
+            ("no progress measured yet", "the repair has only just started"),
+            (
+                "more than 30 days at the current rate",
+                "the repair is going too slowly right now to give a time",
+            ),
+            ("", "we are still assessing the damage"),
+        ] {
+            let none = EtaRange::unknown(reason);
+            assert_eq!(
+                back_clause(&none, now, next),
+                format!(
+                    "not back yet, and we don't have an estimate yet: {says}. Next update by 21:47 UTC"
+                ),
+                "{reason}"
+            );
+            assert!(
+                !back_clause(&none, now, None).contains("Next update"),
+                "no promise, none said"
+            );
+        }
+        // A promise already past is not repeated to a customer.
+        let none = EtaRange::unknown("not identified yet");
+        assert!(!back_clause(&none, now, Some(at(20, 0))).contains("Next update"));
+    }
+
+    #[test]
+    fn a_tenant_sentence_with_no_estimate_is_whole() {
+        let m = Match {
+            kind: "tenant",
+            quality: None,
+            address: None,
+            domain: None,
+            tenant_id: "t00000".into(),
+            tenant_name: Some("Acme Title & Escrow".into()),
+            state: None,
+            cluster: None,
+            volume: None,
+            reindex_position: None,
+            affected_mailboxes: Some(205),
+            mailboxes: Some(250),
+            queued_messages: Some(1),
+            eta_p50: None,
+            eta_p90: None,
+            eta_note: Some("1,234 not scanned yet".into()),
+            last_error: None,
+        };
+        let (_, say) = describe_match(&m, at(15, 2), Some(at(15, 47)));
+        assert_eq!(
+            say,
+            "Your 205 affected mailboxes are not back yet, and we don't have an estimate yet: \
+             the damage scan is still running. Next update by 15:47 UTC; 1 message queued."
+        );
+        let one = Match {
+            affected_mailboxes: Some(1),
+            eta_p50: Some(at(16, 0)),
+            eta_p90: Some(at(16, 30)),
+            eta_note: None,
+            ..m
+        };
+        let (_, say) = describe_match(&one, at(15, 2), None);
+        assert!(
+            say.starts_with("Your 1 affected mailbox is expected back between 16:00 and 16:30 UTC"),
+            "{say}"
+        );
+    }
 
     #[test]
     fn bad_queries_say_why() {
@@ -452,7 +624,7 @@ mod tests {
     fn a_mailbox_answer_names_its_tenant_and_leaves_out_what_is_empty() {
         let m = platform_match(Some(MatchQuality::Exact), Some(MailboxState::Restored), "");
         assert_eq!(m.tenant_name.as_deref(), Some("Acme Title"));
-        let (lines, say) = describe_match(&m, Utc::now());
+        let (lines, say) = describe_match(&m, Utc::now(), None);
         assert_eq!(
             lines[0],
             "carol@acme.test: restored (tenant Acme Title (acme), cluster MAIN)"
@@ -467,7 +639,7 @@ mod tests {
             None,
             "not probed yet by the damage sweep",
         );
-        let (lines, say) = describe_match(&m, Utc::now());
+        let (lines, say) = describe_match(&m, Utc::now(), None);
         assert!(lines[0].contains(": unknown"), "{lines:?}");
         assert!(say.contains("not known yet"), "{say}");
         assert!(say.contains("not probed yet"), "{say}");
@@ -512,7 +684,7 @@ mod tests {
             total_is_lower_bound: false,
         };
         assert_eq!(found.did_you_mean().as_deref(), Some("carol@acme.test"));
-        let (lines, say) = describe_match(&m, Utc::now());
+        let (lines, say) = describe_match(&m, Utc::now(), None);
         assert!(
             lines[0].ends_with("[approximate match: not what was typed]"),
             "{lines:?}"
@@ -523,7 +695,7 @@ mod tests {
         );
         // A gateway that does not say how it matched: no question asked.
         let m = platform_match(None, Some(MailboxState::Restored), "");
-        assert!(!describe_match(&m, Utc::now()).1.starts_with("If you meant"));
+        assert!(!describe_match(&m, Utc::now(), None).1.starts_with("If you meant"));
     }
 
     #[test]
@@ -533,7 +705,7 @@ mod tests {
             Some(MailboxState::ResyncNeeded),
             "INBOX: UIDVALIDITY changed",
         );
-        let (lines, say) = describe_match(&m, Utc::now());
+        let (lines, say) = describe_match(&m, Utc::now(), None);
         assert!(lines.iter().any(|l| l.contains("must resync")), "{lines:?}");
         assert!(
             say.contains("has service") && say.contains("resync"),

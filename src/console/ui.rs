@@ -890,7 +890,8 @@ fn render_lookup(f: &mut Frame, area: Rect, app: &App, lv: &super::app::LookupVi
     }
     let mut lines: Vec<Line> = Vec::new();
     if let Some(m) = found.matches.get(lv.selected) {
-        let (detail_lines, say) = super::lookup::describe_match(m, now);
+        let next = app.model.board.promised_update();
+        let (detail_lines, say) = super::lookup::describe_match(m, now, next);
         lines.extend(detail_lines.into_iter().map(Line::from));
         lines.push(Line::from(Span::styled(
             format!("say: \"{say}\""),

@@ -49,6 +49,18 @@ pub struct StatusBoard {
     pub components: Vec<(String, String)>,
 }
 
+impl StatusBoard {
+    /// When the latest update promised the next one (None when nothing is
+    /// promised: no update yet, or the incident is resolved).
+    pub fn promised_update(&self) -> Option<DateTime<Utc>> {
+        let latest = self.latest.as_ref()?;
+        if latest.state == super::IncidentState::Resolved {
+            return None;
+        }
+        latest.next_update
+    }
+}
+
 /// One outbox row: this update, to this channel, for this target.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Delivery {
