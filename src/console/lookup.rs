@@ -322,8 +322,7 @@ pub fn back_clause(
 ) -> String {
     match (eta.p50, eta.p90) {
         (Some(a), Some(b)) if a <= now && b <= now => {
-            "due back now: the repair has reached them, and service returns within minutes"
-                .into()
+            "due back now: the repair has reached them, and service returns within minutes".into()
         }
         (Some(_), Some(_)) => {
             let range = eta_range(eta, now);
@@ -472,7 +471,11 @@ fn describe_found(
         format!(
             "Your {} affected {} {back}; {queued}.",
             thousands(affected),
-            if affected == 1 { "mailbox is" } else { "mailboxes are" }
+            if affected == 1 {
+                "mailbox is"
+            } else {
+                "mailboxes are"
+            }
         ),
     )
 }
@@ -513,7 +516,10 @@ mod tests {
         for (reason, says) in [
             ("not identified yet", "the cause is still being identified"),
             ("1,234 not scanned yet", "the damage scan is still running"),
-            ("no progress measured yet", "the repair has only just started"),
+            (
+                "no progress measured yet",
+                "the repair has only just started",
+            ),
             (
                 "more than 30 days at the current rate",
                 "the repair is going too slowly right now to give a time",
@@ -695,7 +701,11 @@ mod tests {
         );
         // A gateway that does not say how it matched: no question asked.
         let m = platform_match(None, Some(MailboxState::Restored), "");
-        assert!(!describe_match(&m, Utc::now(), None).1.starts_with("If you meant"));
+        assert!(
+            !describe_match(&m, Utc::now(), None)
+                .1
+                .starts_with("If you meant")
+        );
     }
 
     #[test]

@@ -97,6 +97,16 @@ pub struct WorkCurve {
 }
 
 impl WorkCurve {
+    /// Work expected done `secs` from the start.
+    pub fn work_by(&self, secs: f64) -> f64 {
+        let x = (secs / STEP_SECS).max(0.0);
+        let i = x.floor() as usize;
+        if i + 1 >= self.cum.len() {
+            return self.cum.last().copied().unwrap_or(0.0);
+        }
+        self.cum[i] + (self.cum[i + 1] - self.cum[i]) * (x - i as f64)
+    }
+
     /// When `work` units will be done; None beyond the horizon.
     pub fn time_for(&self, work: f64) -> Option<DateTime<Utc>> {
         if !work.is_finite() {
@@ -113,6 +123,107 @@ impl WorkCurve {
         let frac = if b > a { (work - a) / (b - a) } else { 1.0 };
         let secs = ((i - 1) as f64 + frac) * STEP_SECS;
         Some(self.start + Duration::milliseconds((secs * 1000.0) as i64))
+    }
+}
+
+/// Lags at which the curve's promises are checked against the work done.
+const LAGS_SECS: [f64; 8] = [
+    900.0, 1_800.0, 3_600.0, 7_200.0, 14_400.0, 28_800.0, 57_600.0, 115_200.0,
+];
+/// How often a promise is recorded, and how many checks per lag are kept
+/// (a day's worth).
+const PROMISE_EVERY_SECS: i64 = 300;
+const CHECKS_KEPT: usize = 288;
+
+#[derive(Debug, Clone)]
+struct Promise {
+    at: DateTime<Utc>,
+    /// Work and busy seconds done so far, when promised.
+    worked: f64,
+    busy: f64,
+    /// What the curve promised would be done after each lag.
+    promised: [f64; LAGS_SECS.len()],
+    checked: usize,
+}
+
+/// The curve's own track record: every few minutes it promises how much
+/// work will be done over each lag; when the lag has passed, the work
+/// actually done is compared (only when the job was busy all along: a
+/// queue that ran dry says nothing about the rate). The ratios, per lag,
+/// say how far the curve can be trusted over that horizon, the day it is
+/// asked, without waiting for any target to finish.
+#[derive(Debug, Clone, Default)]
+pub struct ProgressCheck {
+    worked: f64,
+    busy: f64,
+    promises: VecDeque<Promise>,
+    ratios: [VecDeque<f64>; LAGS_SECS.len()],
+}
+
+impl ProgressCheck {
+    /// `work` units done over `seconds`, of which the job was busy
+    /// `busy_seconds`.
+    pub fn record(&mut self, work: f64, busy_seconds: f64) {
+        if work.is_finite() && work > 0.0 {
+            self.worked += work;
+        }
+        if busy_seconds.is_finite() && busy_seconds > 0.0 {
+            self.busy += busy_seconds;
+        }
+    }
+
+    /// Checks the promises whose lags have passed, and records a new one
+    /// from `curve` every few minutes.
+    pub fn check(&mut self, now: DateTime<Utc>, curve: Option<&WorkCurve>) {
+        for p in &mut self.promises {
+            while p.checked < LAGS_SECS.len() {
+                let lag = LAGS_SECS[p.checked];
+                if p.at + Duration::seconds(lag as i64) > now {
+                    break;
+                }
+                let busy = self.busy - p.busy;
+                if busy >= 0.95 * lag && p.promised[p.checked] > 0.0 {
+                    let r = &mut self.ratios[p.checked];
+                    if r.len() == CHECKS_KEPT {
+                        r.pop_front();
+                    }
+                    r.push_back((self.worked - p.worked) / p.promised[p.checked]);
+                }
+                p.checked += 1;
+            }
+        }
+        self.promises.retain(|p| p.checked < LAGS_SECS.len());
+        let due = self
+            .promises
+            .back()
+            .is_none_or(|p| now - p.at >= Duration::seconds(PROMISE_EVERY_SECS));
+        if let (true, Some(c)) = (due, curve) {
+            let mut promised = [0.0; LAGS_SECS.len()];
+            for (p, lag) in promised.iter_mut().zip(LAGS_SECS) {
+                *p = c.work_by(lag);
+            }
+            self.promises.push_back(Promise {
+                at: now,
+                worked: self.worked,
+                busy: self.busy,
+                promised,
+                checked: 0,
+            });
+        }
+    }
+
+    /// Work multipliers (p50, p90) for an ETA `horizon_secs` away: from
+    /// the ratios of the nearest lag checked at least 12 times (the longest
+    /// such lag when the horizon is beyond them). None before any.
+    pub fn multipliers(&self, horizon_secs: f64) -> Option<(f64, f64)> {
+        let wanted = LAGS_SECS.partition_point(|&l| l < horizon_secs);
+        let lag = (0..LAGS_SECS.len())
+            .filter(|&i| self.ratios[i].len() >= 12)
+            .min_by_key(|&i| i.abs_diff(wanted))?;
+        let r: Vec<f64> = self.ratios[lag].iter().copied().collect();
+        let median = percentile(&r, 0.5)?.max(0.05);
+        let slow = percentile(&r, 0.1)?.max(0.05);
+        Some((1.0 / median, 1.0 / slow))
     }
 }
 
@@ -297,6 +408,7 @@ impl Calibrator {
 pub fn eta(
     curve: Option<&WorkCurve>,
     calib: &Calibrator,
+    progress: &ProgressCheck,
     work: f64,
     class: Class,
 ) -> (EtaRange, Option<usize>) {
@@ -311,7 +423,13 @@ pub fn eta(
     };
     let secs = (base - curve.start).num_seconds() as f64;
     let b = bin(secs, class);
-    let (m50, m90) = calib.multipliers(b);
+    let (mut m50, mut m90) = calib.multipliers(b);
+    // The curve's track record over this horizon, when there is one; the
+    // calibration then corrects what remains (work added ahead).
+    if let Some((p50, p90)) = progress.multipliers(secs) {
+        m50 *= p50;
+        m90 = m90 / PRIOR[1].exp() * p90;
+    }
     let Some(p50) = curve.time_for(work * m50) else {
         return (
             EtaRange::unknown("more than 30 days at the current rate"),
@@ -386,6 +504,31 @@ mod tests {
     }
 
     #[test]
+    fn progress_checks_say_how_far_the_curve_is_trusted() {
+        // The curve promises 10/s (all it has seen); the job does 5/s.
+        let mut p = RateProfile::default();
+        p.record(midnight(), 10.0);
+        let curve = p.curve(midnight());
+        let mut check = ProgressCheck::default();
+        assert_eq!(check.multipliers(3_600.0), None, "nothing checked yet");
+        for m in 0..6 * 60 {
+            let now = midnight() + Duration::minutes(m);
+            check.check(now, curve.as_ref());
+            check.record(5.0 * 60.0, 60.0);
+        }
+        let (m50, m90) = check.multipliers(3_600.0).unwrap();
+        assert!((m50 - 2.0).abs() < 0.05, "twice the work: {m50}");
+        assert!(m90 >= m50);
+        // A queue that ran dry says nothing about the rate.
+        let mut idle = ProgressCheck::default();
+        for m in 0..6 * 60 {
+            idle.check(midnight() + Duration::minutes(m), curve.as_ref());
+            idle.record(1.0, 1.0);
+        }
+        assert_eq!(idle.multipliers(3_600.0), None);
+    }
+
+    #[test]
     fn a_later_fault_is_not_a_miss() {
         let mut c = Calibrator::default();
         let t0 = midnight();
@@ -407,7 +550,7 @@ mod tests {
             scope_known: true,
             mailboxes: 1,
         };
-        let (e, b) = eta(curve.as_ref(), &c, 600.0, one);
+        let (e, b) = eta(curve.as_ref(), &c, &ProgressCheck::default(), 600.0, one);
         assert_eq!(b, Some(0), "10 minutes away");
         assert_eq!(e.p50, Some(midnight() + Duration::minutes(10)));
         assert!(e.p90 > e.p50, "the prior widens the p90");
@@ -415,19 +558,25 @@ mod tests {
             scope_known: false,
             ..one
         };
-        let (_, b2) = eta(curve.as_ref(), &c, 600.0, unknown);
-        let (_, b3) = eta(curve.as_ref(), &c, 6_000.0, one);
+        let (_, b2) = eta(
+            curve.as_ref(),
+            &c,
+            &ProgressCheck::default(),
+            600.0,
+            unknown,
+        );
+        let (_, b3) = eta(curve.as_ref(), &c, &ProgressCheck::default(), 6_000.0, one);
         let big = Class {
             mailboxes: 500,
             ..one
         };
-        let (_, b4) = eta(curve.as_ref(), &c, 600.0, big);
+        let (_, b4) = eta(curve.as_ref(), &c, &ProgressCheck::default(), 600.0, big);
         let bins = [b, b2, b3, b4];
         for (i, x) in bins.iter().enumerate() {
             assert!(x.is_some_and(|x| x < BINS));
             assert!(!bins[..i].contains(x), "distinct classes: {bins:?}");
         }
-        let (e, _) = eta(None, &c, 600.0, one);
+        let (e, _) = eta(None, &c, &ProgressCheck::default(), 600.0, one);
         assert!(!e.is_known());
     }
 }

@@ -31,7 +31,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, DurationRound, Utc};
 
 use super::{LookupAnswer, LookupHit, LookupMatch, MailboxQuery, Page, Source, SourceError};
-use crate::domain::calibrated::{self, Calibrator, Class, RateProfile, WorkCurve};
+use crate::domain::calibrated::{self, Calibrator, Class, ProgressCheck, RateProfile, WorkCurve};
 use crate::domain::forecast::{EtaRange, RateStats, RateWindow, forecast, forecast_with};
 use crate::domain::priority::PriorityDecision;
 use crate::domain::scope::ScopeTracker;
@@ -281,6 +281,8 @@ pub struct Simulator {
     curve: Option<WorkCurve>,
     /// The ETA multipliers, learnt from the ETAs served and what happened.
     calib: Calibrator,
+    /// The curve's promises checked against the work done.
+    progress: ProgressCheck,
     last_quote_t: f64,
     /// `reindex_stats()` of this tick.
     rate_stats: RateStats,
@@ -463,6 +465,7 @@ impl Simulator {
             profile: RateProfile::default(),
             curve: None,
             calib: Calibrator::default(),
+            progress: ProgressCheck::default(),
             last_quote_t: f64::NEG_INFINITY,
             rate_stats: RateStats::from_rates(&[]),
             reindex_done_at: None,
@@ -695,6 +698,7 @@ impl Simulator {
             if dt > 0.0 {
                 self.profile.record(self.now(), worked / dt);
             }
+            self.progress.record(worked, dt);
         }
     }
 
@@ -810,6 +814,7 @@ impl Simulator {
     fn forecast_tenants(&mut self) {
         let now = self.now();
         self.curve = self.profile.curve(now);
+        self.progress.check(now, self.curve.as_ref());
         self.rate_stats = self.reindex_stats();
         let pending_files: u64 = self
             .in_flight
@@ -922,7 +927,13 @@ impl Simulator {
     /// calibration learns late about long horizons, and the p90 is the
     /// promise. Returns the calibration class used, to check it later.
     fn eta(&self, work: f64, class: Class) -> (EtaRange, Option<usize>) {
-        let (eta, bin) = calibrated::eta(self.curve.as_ref(), &self.calib, work, class);
+        let (eta, bin) = calibrated::eta(
+            self.curve.as_ref(),
+            &self.calib,
+            &self.progress,
+            work,
+            class,
+        );
         let growth = self.scope.as_ref().map_or(0.0, |s| s.latest_growth());
         let floor = forecast_with(self.now(), work, self.rate_stats, growth);
         let eta = match (eta.p50, eta.p90, floor.p90) {
