@@ -116,6 +116,31 @@ fn demo_is_readable_at_80x24() {
     assert_eq!(wait_exit(&t, &exit_file), "0");
 }
 
+/// Every shipped drill runs interactively: the demo of each scenario fills
+/// its panels, opens a tenant and quits cleanly.
+#[cfg_attr(
+    not(feature = "system-tests"),
+    ignore = "needs tmux: ./scripts/test runs it"
+)]
+#[test]
+fn the_demo_runs_each_shipped_scenario() {
+    for (name, title, tenants) in [
+        ("cluster-a-2008", "Cluster A: mailbox", "Tenants 2,000"),
+        ("small-fast-fault", "Volume b-07 read-only", "Tenants 600"),
+        ("slow-second-fault", "Cluster C: index corruption", "Tenants 3,000"),
+    ] {
+        let args = format!("--scenario {name} --skip 2");
+        let (t, exit_file) = start_with(120, 40, &format!("sc-{name}"), None, &args, "");
+        t.wait_for(&["SIMULATED", "LIVE", title, "Reindex", tenants]);
+        t.keys(&["Enter"]);
+        t.wait_for(&["Mailboxes ·"]);
+        t.keys(&["Escape"]);
+        t.wait_for(&["Service health"]);
+        t.keys(&["q"]);
+        assert_eq!(wait_exit(&t, &exit_file), "0", "{name}");
+    }
+}
+
 /// The warroom process running in the tmux pane (a child of the pane's sh).
 fn warroom_pid(t: &Tmux) -> String {
     let sh = t.run(&["display", "-p", "-t", "w", "#{pane_pid}"]);
