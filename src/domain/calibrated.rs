@@ -64,7 +64,14 @@ impl RateProfile {
     /// hours already seen (an hour not seen yet is assumed at the recent
     /// level). None before any progress.
     pub fn curve(&self, now: DateTime<Utc>) -> Option<WorkCurve> {
-        let level = self.recent()?;
+        self.curve_at(now, self.recent()?)
+    }
+
+    /// `curve` at a given level (units per second) for the next hour.
+    pub fn curve_at(&self, now: DateTime<Utc>, level: f64) -> Option<WorkCurve> {
+        if !(level.is_finite() && level > 0.0) {
+            return None;
+        }
         // The recent level against what this hour usually does: a reindex
         // whose workers were halved keeps its daily shape at half height.
         let scale = self.hours[now.hour() as usize]
@@ -440,6 +447,95 @@ pub fn eta(
         .time_for(work * m90)
         .unwrap_or(curve.start + MAX_HORIZON);
     (EtaRange::at(p50, p90), Some(b))
+}
+
+/// How often the ETAs served are recorded to be checked later.
+const QUOTE_EVERY: Duration = Duration::minutes(5);
+
+/// The calibrated forecaster of one source: the rate profile and its curve,
+/// the curve's track record, the online calibration, and when quotes were
+/// last recorded. The source tells it what work was done, which targets
+/// finished, and asks it for ETAs.
+#[derive(Debug, Clone, Default)]
+pub struct Forecaster {
+    profile: RateProfile,
+    curve: Option<WorkCurve>,
+    progress: ProgressCheck,
+    calib: Calibrator,
+    last_quotes: Option<DateTime<Utc>>,
+}
+
+impl Forecaster {
+    /// `work` units done over `seconds` of busy time, ending at `at`.
+    pub fn record(&mut self, at: DateTime<Utc>, work: f64, seconds: f64) {
+        if seconds > 0.0 {
+            self.profile.record(at, work / seconds);
+            self.progress.record(work, seconds);
+        }
+    }
+
+    /// Redraws the curve for `now` (at `level_hint` units per second when
+    /// nothing was recorded in the last hour, e.g. rates restored after a
+    /// restart) and checks the curve's earlier promises.
+    pub fn refresh(&mut self, now: DateTime<Utc>, level_hint: Option<f64>) {
+        self.curve = self
+            .profile
+            .curve(now)
+            .or_else(|| self.profile.curve_at(now, level_hint?));
+        self.progress.check(now, self.curve.as_ref());
+    }
+
+    /// The ETA of `work` units for a target of `class`, with a p90 never
+    /// earlier than `floor`'s (a plain slow-rate forecast: the calibration
+    /// learns late about long horizons, and the p90 is the promise).
+    /// Returns the class's bin, to record the quote.
+    pub fn eta(&self, work: f64, class: Class, floor: &EtaRange) -> (EtaRange, Option<usize>) {
+        let (eta, bin) = eta(
+            self.curve.as_ref(),
+            &self.calib,
+            &self.progress,
+            work,
+            class,
+        );
+        let eta = match (eta.p50, eta.p90, floor.p90) {
+            (Some(p50), Some(p90), Some(f)) => EtaRange::at(p50, p90.max(f)),
+            _ => eta,
+        };
+        (eta, bin)
+    }
+
+    /// Whether it is time to record the quotes served (every 5 minutes);
+    /// the caller then calls `quote` for each.
+    pub fn quotes_due(&mut self, now: DateTime<Utc>) -> bool {
+        let due = self.last_quotes.is_none_or(|t| now - t >= QUOTE_EVERY);
+        if due {
+            self.last_quotes = Some(now);
+        }
+        due
+    }
+
+    /// An ETA served for target `key`, from `bin`.
+    pub fn quote(&mut self, key: u32, bin: Option<usize>, eta: &EtaRange) {
+        if let (Some(b), Some(p50), Some(p90)) = (bin, eta.p50, eta.p90) {
+            self.calib.register(key, b, p50, p90);
+        }
+    }
+
+    /// Target `key` has nothing left as of `at`.
+    pub fn finished(&mut self, key: u32, at: DateTime<Utc>) {
+        self.calib.finished(key, at);
+    }
+
+    /// Once per tick, after `finished`: quotes passed unfinished are misses,
+    /// and the calibration learns.
+    pub fn settle(&mut self, now: DateTime<Utc>) {
+        self.calib.passed(now);
+    }
+
+    /// New work no rate could foresee (a later fault).
+    pub fn forget_open(&mut self) {
+        self.calib.forget_open();
+    }
 }
 
 #[cfg(test)]

@@ -31,7 +31,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, DurationRound, Utc};
 
 use super::{LookupAnswer, LookupHit, LookupMatch, MailboxQuery, Page, Source, SourceError};
-use crate::domain::calibrated::{self, Calibrator, Class, ProgressCheck, RateProfile, WorkCurve};
+use crate::domain::calibrated::{Class, Forecaster};
 use crate::domain::forecast::{EtaRange, RateStats, RateWindow, forecast, forecast_with};
 use crate::domain::priority::PriorityDecision;
 use crate::domain::scope::ScopeTracker;
@@ -103,8 +103,6 @@ impl SimConfig {
 }
 
 const CLUSTER_A: usize = 0;
-/// How often every tenant's ETA is recorded to be checked later.
-const QUOTE_EVERY_SECS: f64 = 300.0;
 /// Storage volumes per cluster (shown per mailbox).
 const VOLUMES: u64 = 24;
 const CLUSTER_B: usize = 1;
@@ -276,14 +274,8 @@ pub struct Simulator {
     failed_files: u64,
     restored_mailboxes: u64,
     reindex_rate: RateWindow,
-    /// The reindex rate by hour of day, for the ETAs' work curve.
-    profile: RateProfile,
-    curve: Option<WorkCurve>,
-    /// The ETA multipliers, learnt from the ETAs served and what happened.
-    calib: Calibrator,
-    /// The curve's promises checked against the work done.
-    progress: ProgressCheck,
-    last_quote_t: f64,
+    /// The calibrated forecaster of every ETA served.
+    fc: Forecaster,
     /// `reindex_stats()` of this tick.
     rate_stats: RateStats,
     /// When the reindex last ran out of work.
@@ -462,11 +454,7 @@ impl Simulator {
             failed_files: 0,
             restored_mailboxes: 0,
             reindex_rate: RateWindow::new(REINDEX_HISTORY),
-            profile: RateProfile::default(),
-            curve: None,
-            calib: Calibrator::default(),
-            progress: ProgressCheck::default(),
-            last_quote_t: f64::NEG_INFINITY,
+            fc: Forecaster::default(),
             rate_stats: RateStats::from_rates(&[]),
             reindex_done_at: None,
             later_faults_done: 0,
@@ -695,10 +683,8 @@ impl Simulator {
         // make the next job's forecast say "no progress" for an hour.
         if worked > 0.0 || !self.in_flight.is_empty() {
             self.reindex_rate.record(worked, dt);
-            if dt > 0.0 {
-                self.profile.record(self.now(), worked / dt);
-            }
-            self.progress.record(worked, dt);
+            let now = self.now();
+            self.fc.record(now, worked, dt);
         }
     }
 
@@ -711,7 +697,7 @@ impl Simulator {
         };
         // New work no rate could foresee: what was promised before it is
         // not a lesson for the forecaster.
-        self.calib.forget_open();
+        self.fc.forget_open();
         let mut hit = 0u64;
         let mut hit_files = 0u64;
         for &ti in &self.scan_order.clone() {
@@ -813,8 +799,7 @@ impl Simulator {
     /// Recomputes every tenant's position in the reindex order and its ETA.
     fn forecast_tenants(&mut self) {
         let now = self.now();
-        self.curve = self.profile.curve(now);
-        self.progress.check(now, self.curve.as_ref());
+        self.fc.refresh(now, None);
         self.rate_stats = self.reindex_stats();
         let pending_files: u64 = self
             .in_flight
@@ -927,20 +912,9 @@ impl Simulator {
     /// calibration learns late about long horizons, and the p90 is the
     /// promise. Returns the calibration class used, to check it later.
     fn eta(&self, work: f64, class: Class) -> (EtaRange, Option<usize>) {
-        let (eta, bin) = calibrated::eta(
-            self.curve.as_ref(),
-            &self.calib,
-            &self.progress,
-            work,
-            class,
-        );
         let growth = self.scope.as_ref().map_or(0.0, |s| s.latest_growth());
         let floor = forecast_with(self.now(), work, self.rate_stats, growth);
-        let eta = match (eta.p50, eta.p90, floor.p90) {
-            (Some(p50), Some(p90), Some(f)) => EtaRange::at(p50, p90.max(f)),
-            _ => eta,
-        };
-        (eta, bin)
+        self.fc.eta(work, class, &floor)
     }
 
     /// Per tenant, the place of its last waiting mailbox in the reindex
@@ -986,14 +960,11 @@ impl Simulator {
     /// happened, to calibrate the next ones: every tenant's ETA every
     /// five minutes (a big tenant is one of few; its own lessons count).
     fn register_quotes(&mut self) {
-        if self.t - self.last_quote_t < QUOTE_EVERY_SECS {
+        if !self.fc.quotes_due(self.now()) {
             return;
         }
-        self.last_quote_t = self.t;
         for (ti, t) in self.tenants.iter().enumerate() {
-            if let (Some(bin), Some(p50), Some(p90)) = (t.eta_bin, t.eta.p50, t.eta.p90) {
-                self.calib.register(ti as u32, bin, p50, p90);
-            }
+            self.fc.quote(ti as u32, t.eta_bin, &t.eta);
         }
     }
 
@@ -1004,11 +975,11 @@ impl Simulator {
         for (ti, t) in self.tenants.iter_mut().enumerate() {
             let affected = t.states.affected() > 0;
             if t.was_affected && !affected {
-                self.calib.finished(ti as u32, now);
+                self.fc.finished(ti as u32, now);
             }
             t.was_affected = affected;
         }
-        self.calib.passed(now);
+        self.fc.settle(now);
     }
 
     fn cluster(&self, c: usize) -> Cluster {
