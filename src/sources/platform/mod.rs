@@ -37,6 +37,7 @@ use super::postfix::{self, Postqueue, QueueCounts};
 use super::prometheus::Prometheus;
 use super::reindex::{Limits, Reindexer};
 use super::{LookupAnswer, LookupHit, LookupMatch, MailboxQuery, Page, Source, SourceError};
+use crate::domain::calibrated::{Class, Forecaster};
 use crate::domain::forecast::{EtaRange, WorkRate, forecast_with};
 use crate::domain::incident::{Entry, Event, Observation};
 use crate::domain::priority::PriorityDecision;
@@ -301,6 +302,10 @@ pub struct PlatformSource {
     repair_rate: WorkRate,
     /// When the repair queue last ran dry (None while repairing).
     repairs_done_at: Option<DateTime<Utc>>,
+    /// The calibrated forecaster of the repair ETAs (as the simulator's).
+    fc: Forecaster,
+    /// Per tenant: had affected mailboxes at the last compute.
+    was_affected: Vec<bool>,
     last_done: usize,
     poll_ms: f64,
     depth_history: VecDeque<u64>,
@@ -440,6 +445,8 @@ impl PlatformSource {
             advances: 0,
             repair_rate,
             repairs_done_at: None,
+            fc: Forecaster::default(),
+            was_affected: vec![false; n],
             last_done: 0,
             poll_ms: cfg.poll.as_millis() as f64,
             depth_history: VecDeque::new(),
@@ -469,10 +476,13 @@ impl PlatformSource {
         let repaired = done_now.saturating_sub(self.last_done);
         let busy = progress.in_flight > 0 || repaired > 0;
         let closed = if dt > 0.0 && busy && !progress.paused {
+            self.fc.record(now, repaired as f64, dt);
             self.repair_rate.record(repaired as f64, dt)
         } else {
             None
         };
+        // Rates restored from the journal set the level until new ones come.
+        self.fc.refresh(now, self.repair_rate.per_second());
         self.last_done = done_now;
 
         let seen = self.seen.clone();
@@ -523,6 +533,9 @@ impl PlatformSource {
         let pending = (progress.queued.len() + progress.active.len()) as f64;
         let postfix_known = s.queue.is_some() && self.configured.postfix;
 
+        // The scope is known once the sweep has probed every mailbox once.
+        let scope_known = s.sweep.pass() > 1 || s.sweep.pass_done();
+        let mut bins = Vec::with_capacity(self.tenants.len());
         let mut rows = Vec::with_capacity(self.tenants.len());
         for (i, t) in self.tenants.iter().enumerate() {
             let mut counts = StateCounts::default();
@@ -544,11 +557,17 @@ impl PlatformSource {
                     })
                     .sum()
             });
-            let eta = if last_pos > 0 {
-                forecast_with(now, last_pos as f64, stats, 0.0)
+            let (eta, bin) = if last_pos > 0 {
+                let floor = forecast_with(now, last_pos as f64, stats, 0.0);
+                let class = Class {
+                    scope_known,
+                    mailboxes: counts.affected(),
+                };
+                self.fc.eta(last_pos as f64, class, &floor)
             } else {
-                EtaRange::unknown("")
+                (EtaRange::unknown(""), None)
             };
+            bins.push(bin);
             let (priority, _, set) = &self.priorities[i];
             rows.push(TenantRow {
                 id: t.id.as_str().into(),
@@ -565,6 +584,23 @@ impl PlatformSource {
                 reindex_rank: last_pos,
                 eta,
             });
+        }
+        // Tenants with nothing affected any more settle the ETAs served to
+        // them; then every ETA served is recorded to be checked in turn.
+        for (i, r) in rows.iter().enumerate() {
+            let affected = r.affected() > 0;
+            if self.was_affected.get(i).copied().unwrap_or(false) && !affected {
+                self.fc.finished(i as u32, now);
+            }
+            if let Some(w) = self.was_affected.get_mut(i) {
+                *w = affected;
+            }
+        }
+        self.fc.settle(now);
+        if self.fc.quotes_due(now) {
+            for (i, (r, bin)) in rows.iter().zip(&bins).enumerate() {
+                self.fc.quote(i as u32, *bin, &r.eta);
+            }
         }
         self.changed = rows
             .iter()
@@ -624,7 +660,12 @@ impl PlatformSource {
                     in_progress: progress.in_flight as u64,
                     rate_per_min: self.repair_rate.per_second().map(|r| r * 60.0),
                     eta: if pending > 0.0 {
-                        forecast_with(now, pending, stats, 0.0)
+                        let floor = forecast_with(now, pending, stats, 0.0);
+                        let class = Class {
+                            scope_known,
+                            mailboxes: pending as u64,
+                        };
+                        self.fc.eta(pending, class, &floor).0
                     } else if scope == 0 {
                         EtaRange::unknown("no damage found to repair")
                     } else {
