@@ -756,8 +756,11 @@ async fn console(args: ConsoleArgs, cfg: Config, paths: Paths) -> anyhow::Result
 }
 
 async fn gateway(args: GatewayArgs, cfg: Config, paths: Paths) -> anyhow::Result<i32> {
+    use std::io::IsTerminal;
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        // Colour only on a terminal: a log file or journal gets plain text.
+        .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("WARROOM_LOG")
                 .unwrap_or_else(|_| "info".into()),

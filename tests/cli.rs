@@ -532,6 +532,49 @@ fn a_reader_that_closes_the_pipe_ends_every_command_quietly() {
     }
 }
 
+/// The gateway's log going to a file or a pipe is plain text: colour codes
+/// are for terminals only.
+#[test]
+fn the_gateway_log_to_a_pipe_has_no_colour_codes() {
+    use std::io::BufRead;
+    let h = home("gwlog");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_warroom"))
+        .args([
+            "gateway",
+            "--listen",
+            "127.0.0.1:0",
+            "--page-listen",
+            "127.0.0.1:0",
+        ])
+        .arg("--state")
+        .arg(h.join("state.sqlite"))
+        .env("XDG_CONFIG_HOME", &h)
+        .env("XDG_STATE_HOME", &h)
+        .env("XDG_DATA_HOME", &h)
+        .env("WARROOM_LOG", "info")
+        .env_remove("NO_COLOR")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut log = String::new();
+    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    while let Some(Ok(line)) = lines.next() {
+        log.push_str(&line);
+        log.push('\n');
+        if line.contains("serving warroom.v1") {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(log.contains("INFO") && log.contains("listening"), "{log}");
+    assert!(
+        !log.contains('\u{1b}'),
+        "colour codes in a piped log: {log:?}"
+    );
+}
+
 #[test]
 fn the_gateway_refuses_a_damaged_state_file_and_a_weak_token_without_echoing_it() {
     let h = home("gwstate");

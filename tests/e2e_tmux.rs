@@ -127,7 +127,11 @@ fn the_demo_runs_each_shipped_scenario() {
     for (name, title, tenants) in [
         ("cluster-a-2008", "Cluster A: mailbox", "Tenants 2,000"),
         ("small-fast-fault", "Volume b-07 read-only", "Tenants 600"),
-        ("slow-second-fault", "Cluster C: index corruption", "Tenants 3,000"),
+        (
+            "slow-second-fault",
+            "Cluster C: index corruption",
+            "Tenants 3,000",
+        ),
     ] {
         let args = format!("--scenario {name} --skip 2");
         let (t, exit_file) = start_with(120, 40, &format!("sc-{name}"), None, &args, "");

@@ -52,12 +52,17 @@ pub fn compact(n: u64) -> String {
     }
 }
 
-/// Fraction 0..1 → "31%" (rounded down so 99.6% is not shown as done).
+/// Fraction 0..1 → "31%" (rounded down so 99.6% is not shown as done;
+/// a share above 0 but under 1% is "<1%", not "0%": 3 of 424 is not none).
 pub fn percent(fraction: f64) -> String {
     if !fraction.is_finite() {
         return "–".into();
     }
-    format!("{}%", (fraction.clamp(0.0, 1.0) * 100.0).floor() as u64)
+    let f = fraction.clamp(0.0, 1.0);
+    if f > 0.0 && f < 0.01 {
+        return "<1%".into();
+    }
+    format!("{}%", (f * 100.0).floor() as u64)
 }
 
 /// A duration as "45s", "12m", "2h 05m", "3d 04h". Negative durations are
@@ -238,6 +243,8 @@ mod tests {
         assert_eq!(compact(4_500_000), "4.5M");
         assert_eq!(percent(0.316), "31%");
         assert_eq!(percent(0.999), "99%");
+        assert_eq!(percent(3.0 / 424.0), "<1%", "some is not none");
+        assert_eq!(percent(0.0), "0%");
         assert_eq!(percent(f64::NAN), "–");
     }
 

@@ -1099,8 +1099,10 @@ impl Simulator {
                     "reindex I/O load".into(),
                 ),
                 ServiceRole::Storage => (Health::Ok, None, 8.0 + jitter, String::new()),
+                // Down: nothing answers, so there is no latency to show
+                // (f64::NAN becomes "not measured" below, never "0ms").
                 ServiceRole::Index if storage_down => {
-                    (Health::Down, None, 0.0, "indexes unavailable".into())
+                    (Health::Down, None, f64::NAN, "indexes unavailable".into())
                 }
                 ServiceRole::Index if affected > 0 => (
                     Health::Degraded,
@@ -1114,7 +1116,7 @@ impl Simulator {
                 role,
                 status,
                 login_success_rate: rate,
-                latency_ms: Some(latency.round()),
+                latency_ms: latency.is_finite().then(|| latency.round()),
                 detail,
             });
         }

@@ -75,6 +75,14 @@ fn storage_fault_fails_logins_on_cluster_a_only() {
     assert_eq!(b.login_success_rate, Some(1.0));
     assert_eq!(o.clusters[1].health, Health::Ok);
     assert_eq!(o.incident.state, IncidentState::Investigating);
+    // A service that is down answers nothing: no latency, not "0ms".
+    let index = o.clusters[0]
+        .services
+        .iter()
+        .find(|x| x.role == ServiceRole::Index)
+        .unwrap();
+    assert_eq!(index.status, Health::Down);
+    assert_eq!(index.latency_ms, None);
 }
 
 #[test]
