@@ -258,6 +258,8 @@ pub fn tenant_from_pb(t: &pb::TenantSummary) -> TenantRow {
             .as_ref()
             .and_then(decision_from_pb)
             .map(std::sync::Arc::new),
+        // Not on the wire yet.
+        eta_slip: None,
     }
 }
 
@@ -511,6 +513,8 @@ fn reindex_from_pb(r: Option<&pb::Reindex>) -> Reindex {
         mailboxes_pending: r.mailboxes_pending,
         mailboxes_restored: r.mailboxes_restored,
         finished_at: from_ts(r.finished_at.as_ref()),
+        // Not on the wire yet.
+        eta_history: Vec::new(),
     }
 }
 

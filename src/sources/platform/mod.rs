@@ -564,6 +564,7 @@ impl PlatformSource {
                 priority_set: set.clone(),
                 reindex_rank: last_pos,
                 eta,
+                eta_slip: None,
             });
         }
         self.changed = rows
@@ -634,6 +635,7 @@ impl PlatformSource {
                     mailboxes_pending: pending as u64,
                     mailboxes_restored: restored,
                     finished_at: self.repairs_done_at,
+                    eta_history: Vec::new(),
                 },
                 mailboxes: total,
                 affected_mailboxes: affected,
