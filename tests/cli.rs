@@ -2,6 +2,8 @@
 
 #![allow(clippy::unwrap_used)] // test, bench and example code: a failed unwrap is a failed run
 
+mod common;
+
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
@@ -727,4 +729,96 @@ fn publish_dry_run_previews_and_lint_errors_name_the_bad_value() {
         "{}",
         text(&out.stdout)
     );
+}
+
+/// Issue #13 item 4, "slips are shown, not hidden": four hours into the
+/// incident most tenants' ETAs are hours later than first shown. Against a
+/// gateway that has watched them move, `warroom lookup` marks the slip and
+/// its sentence for the customer says so, `--json` carries it, and
+/// `warroom report` lists it under "Estimates over time" with the reindex
+/// ETA's hourly history.
+#[test]
+fn lookup_and_report_show_an_eta_that_slipped() {
+    use warroom::domain::format::slip_marker;
+    use warroom::sources::simulator::SimConfig;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let gw = rt.block_on(common::gateway(SimConfig::default()));
+    for _ in 0..4 * 60 {
+        gw.hub.tick();
+    }
+    let (id, name, slip, now) = {
+        let view = gw.hub.view();
+        let now = view.source().overview().incident.now.unwrap();
+        let t = view
+            .source()
+            .tenants()
+            .into_iter()
+            .filter(|t| t.eta_slip.as_ref().is_some_and(|s| !s.withdrawn()))
+            .max_by_key(|t| t.affected())
+            .expect("a tenant whose ETA slipped by T+4h");
+        let slip = t.eta_slip.clone().unwrap();
+        (t.id.to_string(), t.name.to_string(), slip, now)
+    };
+    let h = home("slips");
+    let url = gw.url();
+    let out = warroom(&h, &["lookup", &id, "--gateway", &url]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let s = text(&out.stdout);
+    let marker = slip_marker(&slip, now);
+    assert!(marker.starts_with("↗ +"), "{marker}");
+    assert!(
+        s.contains(&format!("  {marker} (the p90 was ")),
+        "{marker} in:\n{s}"
+    );
+    assert!(
+        s.contains("later than estimated at ") && s.contains("say: \"Your "),
+        "{s}"
+    );
+    let out = warroom(&h, &["lookup", &id, "--gateway", &url, "--json"]);
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("valid JSON");
+    let j = &v["matches"][0]["eta_slip"];
+    assert_eq!(
+        j["later_by_seconds"],
+        slip.later_by.unwrap().num_seconds(),
+        "{v}"
+    );
+    assert_eq!(
+        (&j["withdrawn"], &j["basis"]),
+        (&false.into(), &"first_shown".into())
+    );
+
+    let out = warroom(&h, &["report", "--gateway", &url]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let md = text(&out.stdout);
+    let section = md
+        .split("## Estimates over time")
+        .nth(1)
+        .expect("the section")
+        .to_string();
+    assert!(
+        section.contains("tenants with an ETA later than said"),
+        "{md}"
+    );
+    assert!(
+        section
+            .lines()
+            .any(|l| l.starts_with(&format!("| {name} ({id}) |")) && l.contains("| first shown |")),
+        "{id} listed:\n{md}"
+    );
+    assert!(
+        section.contains("### Reindex ETA, Cluster A, over time"),
+        "{md}"
+    );
+    // One sample an hour since the reindex had work (identified at T+3h).
+    let samples = section
+        .lines()
+        .filter(|l| l.starts_with("| 2008-10-06 "))
+        .count();
+    assert!(samples >= 1, "{md}");
+    rt.block_on(gw.stop());
 }

@@ -335,3 +335,80 @@ async fn lookup_screen_asks_did_you_mean_for_a_misspelling() {
     insta::assert_snapshot!("lookup_misspelt_80x24", s);
     gw.stop().await;
 }
+
+/// Issue #13 item 4, "slips are shown, not hidden": four hours in, the
+/// scan has found far more than the first estimates assumed and many
+/// tenants' ETAs are hours later than first shown. The gateway marks them;
+/// the table, the drill-down and the lookup show the mark as it came, with
+/// the arrow (NO_COLOR: no colour, the same words), and the composer lists
+/// them for the next update.
+#[tokio::test]
+async fn eta_slips_are_marked_on_the_table_the_drill_down_the_lookup_and_the_composer() {
+    use warroom::domain::format::{slip_marker, slip_short};
+    let (mut app, gw) = app_after(240, Theme::mono()).await;
+    app.prepare();
+    let now = app.model.overview.incident.now.unwrap();
+    let slipped: Vec<(String, String, String)> = app
+        .model
+        .ordered()
+        .take(20)
+        .filter_map(|t| {
+            let s = t.eta_slip.as_ref()?;
+            Some((t.id.to_string(), slip_short(s), slip_marker(s, now)))
+        })
+        .collect();
+    assert!(
+        slipped.len() >= 3,
+        "tenants on screen whose ETA slipped: {slipped:?}"
+    );
+    let s = screen(&mut app, 120, 40);
+    assert!(s.contains(" slip "), "the column: {s}");
+    for (_, short, _) in &slipped {
+        assert!(s.contains(short.as_str()), "{short} on the table:\n{s}");
+    }
+    insta::assert_snapshot!("slips_120x40", s);
+    let s = screen(&mut app, 80, 24);
+    assert!(s.contains(slipped[0].1.as_str()), "{s}");
+    insta::assert_snapshot!("slips_80x24", s);
+    // Without colour the arrow says it.
+    let out = bytes(&mut app, 80, 24);
+    assert!(out.contains("↗+"), "{out:?}");
+    assert!(common::colour_codes(&out).is_empty());
+
+    // The drill-down of the first slipped tenant on screen.
+    let (id, _, marker) = slipped[0].clone();
+    while app.model.ordered_at(app.selected).map(|t| t.id.to_string()) != Some(id.clone()) {
+        app.on_key(KeyEvent::from(KeyCode::Down));
+    }
+    app.on_key(KeyEvent::from(KeyCode::Enter));
+    let s = screen(&mut app, 120, 40);
+    assert!(
+        s.contains(&format!(" {marker}: the p90 was ")) && s.contains("when first shown"),
+        "{marker} in the drill-down:\n{s}"
+    );
+    app.on_key(KeyEvent::from(KeyCode::Esc));
+
+    // The lookup answers with it, and the sentence for the customer says so.
+    look_up(&mut app, &gw, &id).await;
+    let s = screen(&mut app, 120, 40);
+    assert!(s.contains(&format!("  {marker} (the p90 was ")), "{s}");
+    assert!(s.contains("later than estimated at"), "{s}");
+    insta::assert_snapshot!("slips_lookup_120x40", s);
+    app.on_key(KeyEvent::from(KeyCode::Esc));
+
+    // The composer lists them for the update.
+    app.me = Some(warroom::console::app::Me {
+        name: "cy".into(),
+        role: warroom::domain::priority::Role::Comms,
+        authenticated: true,
+    });
+    app.on_key(KeyEvent::from(KeyCode::Char('U')));
+    let s = screen(&mut app, 120, 40);
+    assert!(
+        s.contains("↗ ETA moved later for 311 tenants since first shown;"),
+        "{s}"
+    );
+    assert!(s.contains(&marker), "{s}");
+    insta::assert_snapshot!("slips_composer_120x40", s);
+    gw.stop().await;
+}

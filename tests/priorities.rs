@@ -21,6 +21,7 @@ use warroom::sources::simulator::{SimConfig, Simulator};
 const ANA: &str = "operator-ana-0123456789abcdef";
 const BO: &str = "operator-bo-0123456789abcdef";
 const VIC: &str = "viewer-vic-0123456789abcdef";
+const CY: &str = "comms-cy-0123456789abcdef";
 
 fn access() -> Access {
     Access::new(
@@ -28,6 +29,7 @@ fn access() -> Access {
             (ANA.into(), "ana".into(), Role::Operator),
             (BO.into(), "bo".into(), Role::Operator),
             (VIC.into(), "vic".into(), Role::Viewer),
+            (CY.into(), "cy".into(), Role::Comms),
         ],
         true,
     )
@@ -446,4 +448,146 @@ async fn p0_moves_a_tenant_ahead_in_the_reindex_and_every_watcher_sees_it_at_onc
         }
     }
     assert!(restored_first, "the P0 tenant was never fully reindexed");
+}
+
+/// Publishes a status update as cy (comms); the next update in 90 minutes.
+async fn publish_update(gw: &Gateway, op: &str) {
+    common::client_with(gw, Some(CY))
+        .publish_status_update(pb::PublishStatusUpdateRequest {
+            draft: Some(pb::StatusUpdateDraft {
+                state: pb::IncidentState::Identified as i32,
+                title: "Mailbox access failing on Cluster A".into(),
+                body: "{affected_mailboxes} mailboxes cannot be opened.".into(),
+                next_update_at: Some(api::ts(chrono::Utc::now() + chrono::Duration::minutes(90))),
+                ..Default::default()
+            }),
+            operation_id: op.into(),
+            confirm_warnings: false,
+        })
+        .await
+        .unwrap();
+}
+
+fn p90(t: &pb::TenantSummary) -> Option<chrono::DateTime<chrono::Utc>> {
+    api::from_ts(t.eta.as_ref()?.p90.as_ref())
+}
+
+/// Issue #13 item 4, "slips are shown, not hidden": a tenant moved to P0
+/// pushes the tenants it passes back. Every one whose p90 is now 15 minutes
+/// or more later than when the last status update went out carries the
+/// slip, measured from that update, on every read (the decision's Watch
+/// delta, ListTenants, Lookup); the next update clears it and the next tick
+/// sends those rows again.
+#[tokio::test]
+async fn a_p0_that_pushes_others_back_marks_their_eta_slips_since_the_last_update() {
+    let gw = gateway(common::small(), None).await;
+    let hub = gw.hub.clone();
+    for _ in 0..(7 * 60) {
+        hub.tick();
+    }
+    publish_update(&gw, "op-before-p0").await;
+    let mut watch = common::client_with(&gw, None)
+        .watch(pb::WatchRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    let snap = watch.message().await.unwrap().unwrap();
+    let published_at = snap.incident.as_ref().unwrap().now.unwrap();
+    // Just published: nothing is later than the update said.
+    assert!(
+        snap.tenants
+            .iter()
+            .all(|t| t.eta_slip.as_ref().is_none_or(|s| s.withdrawn)),
+        "a slip right after the update"
+    );
+    let before: BTreeMap<String, chrono::DateTime<chrono::Utc>> = snap
+        .tenants
+        .iter()
+        .filter_map(|t| Some((t.id.clone(), p90(t)?)))
+        .collect();
+    // The tenant whose last mailbox comes last: P0 puts its whole queue
+    // ahead of everyone else's.
+    let last = snap
+        .tenants
+        .iter()
+        .filter(|t| t.reindex_rank > 0)
+        .max_by_key(|t| t.reindex_rank)
+        .unwrap()
+        .clone();
+    common::client_with(&gw, Some(ANA))
+        .set_tenant_priority(req(&last.id, pb::Priority::P0, "closing sales", 0))
+        .await
+        .unwrap();
+    let next = tokio::time::timeout(std::time::Duration::from_secs(5), watch.message())
+        .await
+        .expect("the decision within 5 s")
+        .unwrap()
+        .unwrap();
+    assert_eq!(next.version, snap.version + 1);
+    let mut slipped = Vec::new();
+    for t in &next.tenants {
+        let (Some(was), Some(now)) = (before.get(&t.id), p90(t)) else {
+            continue;
+        };
+        let later = (now - *was).num_seconds();
+        match &t.eta_slip {
+            Some(s) if later >= 15 * 60 => {
+                assert_eq!(s.basis, pb::SlipBasis::Published as i32, "{}", t.id);
+                assert_eq!(s.since, Some(published_at), "{}", t.id);
+                assert_eq!(api::from_ts(s.baseline_p90.as_ref()), Some(*was));
+                assert_eq!((s.later_by_seconds, s.withdrawn), (later, false));
+                slipped.push(t.clone());
+            }
+            None if later < 15 * 60 => {}
+            other => panic!("{}: p90 {later} s later, slip {other:?}", t.id),
+        }
+    }
+    assert!(
+        slipped.len() >= 3,
+        "the P0 pushed at least 3 tenants back by 15 minutes: {}",
+        slipped.len()
+    );
+    let p0 = next.tenants.iter().find(|t| t.id == last.id).unwrap();
+    assert!(p0.eta_slip.is_none(), "the P0 tenant's ETA moved earlier");
+
+    // Every read says the same.
+    let mut c = common::client_with(&gw, None);
+    let listed = c
+        .list_tenants(pb::ListTenantsRequest {
+            affected_only: true,
+            page_size: 1000,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .tenants;
+    for t in &slipped {
+        let l = listed.iter().find(|l| l.id == t.id).unwrap();
+        assert_eq!(l.eta_slip, t.eta_slip, "ListTenants {}", t.id);
+        assert_eq!(
+            tenant(&mut c, &t.id).await.eta_slip,
+            t.eta_slip,
+            "Lookup {}",
+            t.id
+        );
+    }
+
+    // The next update says the new ETAs: the slips end, and the next tick
+    // sends those rows again without them.
+    publish_update(&gw, "op-after-p0").await;
+    hub.tick();
+    let tick = tokio::time::timeout(std::time::Duration::from_secs(5), watch.message())
+        .await
+        .expect("the tick within 5 s")
+        .unwrap()
+        .unwrap();
+    for t in &slipped {
+        let row = tick
+            .tenants
+            .iter()
+            .find(|r| r.id == t.id)
+            .unwrap_or_else(|| panic!("{} sent again after the update", t.id));
+        assert_eq!(row.eta_slip, None, "{}", t.id);
+    }
 }

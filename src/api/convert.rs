@@ -9,6 +9,7 @@ use super::pb;
 use crate::domain::forecast::EtaRange;
 use crate::domain::priority::{AuditEvent, PriorityDecision, Role};
 use crate::domain::scope::ScopeRevision;
+use crate::domain::slip::{EtaSample, EtaSlip, SlipBasis};
 use crate::domain::update::{ChannelSummary, DeliveryStatus, StatusBoard, Update};
 use crate::domain::*;
 use crate::lookup::MatchQuality;
@@ -193,6 +194,43 @@ pub fn eta_from_pb(e: Option<&pb::EtaRange>) -> EtaRange {
     }
 }
 
+pub fn slip_to_pb(s: &EtaSlip) -> pb::EtaSlip {
+    pb::EtaSlip {
+        basis: match s.basis {
+            SlipBasis::FirstShown => pb::SlipBasis::FirstShown,
+            SlipBasis::Published => pb::SlipBasis::Published,
+        } as i32,
+        since: Some(ts(s.since)),
+        baseline_p90: Some(ts(s.baseline_p90)),
+        later_by_seconds: s.later_by.map_or(0, |d| d.num_seconds()),
+        withdrawn: s.withdrawn(),
+    }
+}
+
+/// A slip from the wire; None when it says nothing usable (no times, or
+/// neither later nor withdrawn). An unknown basis is read as "first shown",
+/// the claim that promises less.
+pub fn slip_from_pb(s: Option<&pb::EtaSlip>) -> Option<EtaSlip> {
+    let s = s?;
+    let later_by = if s.withdrawn {
+        None
+    } else if s.later_by_seconds > 0 {
+        Some(chrono::Duration::try_seconds(s.later_by_seconds)?)
+    } else {
+        return None;
+    };
+    Some(EtaSlip {
+        basis: if s.basis == pb::SlipBasis::Published as i32 {
+            SlipBasis::Published
+        } else {
+            SlipBasis::FirstShown
+        },
+        since: from_ts(s.since.as_ref())?,
+        baseline_p90: from_ts(s.baseline_p90.as_ref())?,
+        later_by,
+    })
+}
+
 fn counts_to_pb(c: &StateCounts) -> pb::MailboxStateCounts {
     pb::MailboxStateCounts {
         ok: c.get(MailboxState::Ok),
@@ -236,6 +274,7 @@ pub fn tenant_to_pb(t: &TenantRow) -> pb::TenantSummary {
         reindex_rank: t.reindex_rank,
         eta: Some(eta_to_pb(&t.eta)),
         priority_set: t.priority_set.as_deref().map(decision_to_pb),
+        eta_slip: t.eta_slip.as_ref().map(slip_to_pb),
     }
 }
 
@@ -258,6 +297,7 @@ pub fn tenant_from_pb(t: &pb::TenantSummary) -> TenantRow {
             .as_ref()
             .and_then(decision_from_pb)
             .map(std::sync::Arc::new),
+        eta_slip: slip_from_pb(t.eta_slip.as_ref()),
     }
 }
 
@@ -477,6 +517,14 @@ fn reindex_to_pb(r: &Reindex) -> pb::Reindex {
         mailboxes_pending: r.mailboxes_pending,
         mailboxes_restored: r.mailboxes_restored,
         finished_at: r.finished_at.map(ts),
+        eta_history: r
+            .eta_history
+            .iter()
+            .map(|e| pb::EtaSample {
+                at: Some(ts(e.at)),
+                eta: Some(eta_to_pb(&e.eta)),
+            })
+            .collect(),
     }
 }
 
@@ -511,6 +559,16 @@ fn reindex_from_pb(r: Option<&pb::Reindex>) -> Reindex {
         mailboxes_pending: r.mailboxes_pending,
         mailboxes_restored: r.mailboxes_restored,
         finished_at: from_ts(r.finished_at.as_ref()),
+        eta_history: r
+            .eta_history
+            .iter()
+            .filter_map(|e| {
+                Some(EtaSample {
+                    at: from_ts(e.at.as_ref())?,
+                    eta: eta_from_pb(e.eta.as_ref()),
+                })
+            })
+            .collect(),
     }
 }
 
@@ -770,6 +828,63 @@ pub fn draft_from_pb(d: &pb::StatusUpdateDraft) -> crate::domain::status::Draft 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_slip_and_the_eta_history_survive_the_wire_and_garbage_is_no_slip() {
+        let at = DateTime::from_timestamp(1_223_314_200, 0).unwrap();
+        let slip = EtaSlip {
+            basis: SlipBasis::Published,
+            since: at,
+            baseline_p90: at + chrono::Duration::hours(3),
+            later_by: Some(chrono::Duration::minutes(95)),
+        };
+        let row = TenantRow {
+            id: "t00000".into(),
+            eta_slip: Some(slip.clone()),
+            ..Default::default()
+        };
+        assert_eq!(
+            tenant_from_pb(&tenant_to_pb(&row)).eta_slip,
+            Some(slip.clone())
+        );
+        let withdrawn = EtaSlip {
+            later_by: None,
+            ..slip.clone()
+        };
+        let wire = slip_to_pb(&withdrawn);
+        assert!(wire.withdrawn && wire.later_by_seconds == 0);
+        assert_eq!(slip_from_pb(Some(&wire)), Some(withdrawn));
+        // Neither later nor withdrawn, no times, an unknown basis.
+        let mut bad = slip_to_pb(&slip);
+        bad.later_by_seconds = 0;
+        assert_eq!(slip_from_pb(Some(&bad)), None);
+        let mut bad = slip_to_pb(&slip);
+        bad.since = None;
+        assert_eq!(slip_from_pb(Some(&bad)), None);
+        let mut odd = slip_to_pb(&slip);
+        odd.basis = 77;
+        assert_eq!(
+            slip_from_pb(Some(&odd)).map(|s| s.basis),
+            Some(SlipBasis::FirstShown)
+        );
+        let r = Reindex {
+            eta_history: vec![
+                EtaSample {
+                    at,
+                    eta: EtaRange::unknown("no progress measured yet"),
+                },
+                EtaSample {
+                    at: at + chrono::Duration::hours(1),
+                    eta: EtaRange::at(at, at + chrono::Duration::hours(5)),
+                },
+            ],
+            ..Default::default()
+        };
+        assert_eq!(
+            reindex_from_pb(Some(&reindex_to_pb(&r))).eta_history,
+            r.eta_history
+        );
+    }
 
     #[test]
     fn garbage_enums_and_missing_fields_do_not_panic() {

@@ -11,8 +11,11 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use serde::{Deserialize, Serialize};
 
 use crate::api::{self, pb};
-use crate::domain::IncidentState;
+use crate::domain::format::{slip_marker, thousands};
+use crate::domain::sanitize::sanitize;
+use crate::domain::slip::SlipBasis;
 use crate::domain::status::{self, COMPONENT_STATUSES};
+use crate::domain::{IncidentState, TenantRow};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Field {
@@ -170,6 +173,55 @@ impl DraftFile {
             channels: Vec::new(),
         })
     }
+}
+
+/// What the composer says about ETAs that moved later, so the update can
+/// say so too: a heading, then one line per tenant (as `Model::slipped`
+/// orders them), at most `max` of them. Empty when nothing slipped.
+/// `published`: an update was published before this one.
+pub fn slip_lines(
+    slipped: &[&TenantRow],
+    published: bool,
+    now: DateTime<Utc>,
+    max: usize,
+) -> Vec<String> {
+    if slipped.is_empty() {
+        return Vec::new();
+    }
+    let by_publish = slipped
+        .iter()
+        .filter(|t| {
+            t.eta_slip
+                .as_ref()
+                .is_some_and(|s| s.basis == SlipBasis::Published)
+        })
+        .count();
+    let since = if !published || by_publish == 0 {
+        "since first shown"
+    } else if by_publish == slipped.len() {
+        "since the last update"
+    } else {
+        "since the last update or since first shown"
+    };
+    let n = slipped.len();
+    let mut out = vec![format!(
+        "ETA moved later for {} {} {since}; say so in this update:",
+        thousands(n as u64),
+        if n == 1 { "tenant" } else { "tenants" }
+    )];
+    for t in slipped.iter().take(max) {
+        if let Some(slip) = &t.eta_slip {
+            out.push(format!(
+                "  {} {}",
+                sanitize(&t.name),
+                slip_marker(slip, now)
+            ));
+        }
+    }
+    if n > max {
+        out.push(format!("  … and {} more", thousands((n - max) as u64)));
+    }
+    out
 }
 
 /// Longest text a field takes while typing (one past the lint's limit, so
@@ -393,6 +445,54 @@ mod tests {
         for ch in s.chars() {
             c.key(key(KeyCode::Char(ch)), Utc::now());
         }
+    }
+
+    #[test]
+    fn the_composer_lists_the_tenants_whose_eta_moved_later() {
+        use crate::domain::slip::EtaSlip;
+        let now = DateTime::from_timestamp(1_223_330_400, 0).unwrap(); // Oct 06 22:00
+        let row = |id: &str, name: &str, basis, later: Option<i64>| TenantRow {
+            id: id.into(),
+            name: name.into(),
+            eta_slip: Some(EtaSlip {
+                basis,
+                since: now - Duration::hours(1),
+                baseline_p90: now + Duration::hours(2),
+                later_by: later.map(Duration::minutes),
+            }),
+            ..Default::default()
+        };
+        let a = row(
+            "t00000",
+            "Acme Title & Escrow",
+            SlipBasis::Published,
+            Some(125),
+        );
+        let b = row("t00001", "Relief\x1b[2J", SlipBasis::Published, None);
+        let c = row("t00002", "Granite Title", SlipBasis::FirstShown, Some(20));
+        assert!(slip_lines(&[], true, now, 8).is_empty());
+        let lines = slip_lines(&[&b, &a], true, now, 8);
+        assert_eq!(
+            lines,
+            [
+                "ETA moved later for 2 tenants since the last update; say so in this update:",
+                "  Relief␛[2J ↗ estimate withdrawn since 21:00",
+                "  Acme Title & Escrow ↗ +2h 05m since 21:00",
+            ]
+        );
+        let lines = slip_lines(&[&b, &a, &c], true, now, 2);
+        assert!(
+            lines[0].ends_with(
+                "3 tenants since the last update or since first shown; say so in this update:"
+            ),
+            "{lines:?}"
+        );
+        assert_eq!(lines.last().unwrap(), "  … and 1 more");
+        // Nothing published yet: measured from what was first shown.
+        assert!(
+            slip_lines(&[&c], false, now, 8)[0]
+                .starts_with("ETA moved later for 1 tenant since first shown")
+        );
     }
 
     #[test]

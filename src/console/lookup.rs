@@ -9,8 +9,11 @@ use serde::Serialize;
 use super::client::{GatewayClient, within};
 use crate::api::{self, pb};
 use crate::domain::forecast::EtaRange;
-use crate::domain::format::{clock, eta_range, eta_relative, thousands};
+use crate::domain::format::{
+    clock, duration, eta_range, eta_relative, slip_basis, slip_marker, thousands,
+};
 use crate::domain::sanitize::sanitize;
+use crate::domain::slip::EtaSlip;
 use crate::lookup::MatchQuality;
 
 /// Longest query the gateway accepts, in bytes.
@@ -57,7 +60,59 @@ pub struct Match {
     pub eta_p50: Option<DateTime<Utc>>,
     pub eta_p90: Option<DateTime<Utc>>,
     pub eta_note: Option<String>,
+    /// The tenant's ETA moved later than it was published or first shown
+    /// (for a mailbox: its tenant's); null when it did not.
+    pub eta_slip: Option<Slip>,
     pub last_error: Option<String>,
+}
+
+/// A slip as `warroom lookup --json` gives it (see `domain::slip`).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Slip {
+    /// How much later the p90 is than the baseline; null when withdrawn.
+    pub later_by_seconds: Option<i64>,
+    /// No estimate now, after there was one.
+    pub withdrawn: bool,
+    /// When the baseline was shown or published (source clock).
+    pub since: DateTime<Utc>,
+    /// The p90 then.
+    pub baseline_p90: DateTime<Utc>,
+    /// "published" (the last status update) or "first_shown".
+    pub basis: &'static str,
+    #[serde(skip)]
+    slip: EtaSlip,
+}
+
+impl Slip {
+    fn new(slip: &EtaSlip) -> Self {
+        Slip {
+            later_by_seconds: slip.later_by.map(|d| d.num_seconds()),
+            withdrawn: slip.withdrawn(),
+            since: slip.since,
+            baseline_p90: slip.baseline_p90,
+            basis: slip.basis.as_str(),
+            slip: slip.clone(),
+        }
+    }
+
+    /// "↗ +2h 05m since 14:00 (the p90 was 16:00 when first shown)".
+    pub fn line(&self, now: DateTime<Utc>) -> String {
+        format!(
+            "{} ({})",
+            slip_marker(&self.slip, now),
+            slip_basis(&self.slip, now)
+        )
+    }
+
+    /// What the customer is told about it: "that is 2h 05m later than
+    /// estimated at 14:00 UTC".
+    pub fn say(&self, now: DateTime<Utc>) -> String {
+        let at = clock(self.since, now);
+        match self.slip.later_by {
+            Some(d) => format!("that is {} later than estimated at {at} UTC", duration(d)),
+            None => format!("the estimate given at {at} UTC no longer holds"),
+        }
+    }
 }
 
 /// One Lookup's matches, ranked (exact, prefix, approximate; affected
@@ -169,6 +224,11 @@ fn to_match(m: &pb::LookupMatch) -> Match {
                 eta_p50,
                 eta_p90,
                 eta_note,
+                eta_slip: tenant
+                    .as_ref()
+                    .and_then(|t| t.eta_slip.as_ref())
+                    .filter(|_| row.state.is_some_and(|st| st.is_affected()))
+                    .map(Slip::new),
                 last_error: (!row.last_error.is_empty()).then(|| s(&row.last_error)),
             }
         }
@@ -197,6 +257,7 @@ fn to_match(m: &pb::LookupMatch) -> Match {
                 eta_p50: if affected > 0 { eta_p50 } else { None },
                 eta_p90: if affected > 0 { eta_p90 } else { None },
                 eta_note: if affected > 0 { eta_note } else { None },
+                eta_slip: t.eta_slip.as_ref().filter(|_| affected > 0).map(Slip::new),
                 last_error: None,
             }
         }
@@ -439,6 +500,9 @@ fn describe_found(
             lines.push(format!("  position {} in the reindex order", thousands(p)));
         }
         lines.push(format!("  back: {when}"));
+        if let Some(slip) = &m.eta_slip {
+            lines.push(format!("  its tenant's ETA: {}", slip.line(now)));
+        }
         lines.push(format!("  {queued}"));
         if let Some(e) = &m.last_error {
             lines.push(format!("  last error: {e}"));
@@ -466,10 +530,19 @@ fn describe_found(
         );
     }
     lines.push(format!("  back: {when}"));
+    // A later ETA than was said is said too: the customer may have been
+    // told the earlier one.
+    let slipped = match &m.eta_slip {
+        Some(slip) => {
+            lines.push(format!("  {}", slip.line(now)));
+            format!("; {}", slip.say(now))
+        }
+        None => String::new(),
+    };
     (
         lines,
         format!(
-            "Your {} affected {} {back}; {queued}.",
+            "Your {} affected {} {back}{slipped}; {queued}.",
             thousands(affected),
             if affected == 1 {
                 "mailbox is"
@@ -563,6 +636,7 @@ mod tests {
             eta_p50: None,
             eta_p90: None,
             eta_note: Some("1,234 not scanned yet".into()),
+            eta_slip: None,
             last_error: None,
         };
         let (_, say) = describe_match(&m, at(15, 2), Some(at(15, 47)));
@@ -706,6 +780,83 @@ mod tests {
                 .1
                 .starts_with("If you meant")
         );
+    }
+
+    /// A tenant match whose ETA is 2h 05m later than first shown at 20:30.
+    fn slipped_tenant(later_by: Option<chrono::Duration>) -> (Match, DateTime<Utc>) {
+        use crate::domain::slip::SlipBasis;
+        let now = DateTime::from_timestamp(1_223_330_400, 0).unwrap(); // Oct 06 22:00
+        let since = now - chrono::Duration::minutes(90);
+        let mut states = crate::domain::StateCounts::default();
+        states.add(MailboxState::ReindexPending, 40);
+        let row = crate::domain::TenantRow {
+            id: "t00000".into(),
+            name: "Acme Title & Escrow".into(),
+            mailboxes: 250,
+            states,
+            eta: match later_by {
+                Some(_) => EtaRange::at(
+                    now + chrono::Duration::hours(3),
+                    now + chrono::Duration::hours(4),
+                ),
+                None => EtaRange::unknown("no progress at the current rate"),
+            },
+            eta_slip: Some(crate::domain::slip::EtaSlip {
+                basis: SlipBasis::FirstShown,
+                since,
+                baseline_p90: now + chrono::Duration::minutes(115),
+                later_by,
+            }),
+            ..Default::default()
+        };
+        let m = pb::LookupMatch {
+            kind: pb::MatchKind::Tenant as i32,
+            quality: api::match_quality_to_pb(MatchQuality::Exact) as i32,
+            tenant: Some(api::tenant_to_pb(&row)),
+            ..Default::default()
+        };
+        (to_match(&m), now)
+    }
+
+    #[test]
+    fn a_tenant_whose_eta_slipped_is_marked_and_the_sentence_says_so() {
+        let (m, now) = slipped_tenant(Some(chrono::Duration::minutes(125)));
+        let (lines, say) = describe_match(&m, now, None);
+        assert!(
+            lines.contains(
+                &"  ↗ +2h 05m since 20:30 (the p90 was 23:55 when first shown)".to_string()
+            ),
+            "{lines:?}"
+        );
+        assert!(
+            say.contains("; that is 2h 05m later than estimated at 20:30 UTC; "),
+            "{say}"
+        );
+        let json = serde_json::to_value(&m).unwrap();
+        assert_eq!(json["eta_slip"]["later_by_seconds"], 7_500);
+        assert_eq!(json["eta_slip"]["withdrawn"], false);
+        assert_eq!(json["eta_slip"]["basis"], "first_shown");
+        assert_eq!(json["eta_slip"]["since"], "2008-10-06T20:30:00Z");
+
+        let (m, now) = slipped_tenant(None);
+        let (lines, say) = describe_match(&m, now, None);
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with("  ↗ estimate withdrawn since 20:30")),
+            "{lines:?}"
+        );
+        assert!(
+            say.contains("the estimate given at 20:30 UTC no longer holds"),
+            "{say}"
+        );
+        let json = serde_json::to_value(&m).unwrap();
+        assert_eq!(json["eta_slip"]["withdrawn"], true);
+        assert!(json["eta_slip"]["later_by_seconds"].is_null());
+        // No slip: nothing said about one.
+        let m = platform_match(Some(MatchQuality::Exact), Some(MailboxState::Restored), "");
+        assert!(serde_json::to_value(&m).unwrap()["eta_slip"].is_null());
+        assert!(!describe_match(&m, now, None).1.contains("later than"));
     }
 
     #[test]

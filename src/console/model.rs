@@ -121,6 +121,12 @@ impl Model {
         self.index.get(id).map(|&i| &self.rows[i])
     }
 
+    /// The tenants whose ETA slipped (as the gateway says): withdrawn
+    /// estimates first, then the most moved, then by name.
+    pub fn slipped(&self) -> Vec<&TenantRow> {
+        crate::domain::slip::slipped(&self.rows)
+    }
+
     /// Sorts and filters for display, only when data or the key changed.
     pub fn prepare_order(
         &mut self,

@@ -7,9 +7,10 @@ use chrono::{DateTime, Utc};
 
 use super::client::{self, GatewayClient};
 use crate::api;
-use crate::domain::format::{queued_claim, thousands};
+use crate::domain::format::{duration, queued_claim, thousands};
 use crate::domain::priority::{self, AuditEvent, PriorityDecision};
 use crate::domain::sanitize::sanitize;
+use crate::domain::slip::{self, SlipBasis};
 use crate::domain::{Overview, TenantRow};
 
 /// Asks the gateway and writes the report.
@@ -139,6 +140,8 @@ pub fn render(
         }
     }
 
+    estimates_over_time(&mut out, o, tenants);
+
     out.push_str("\n## Status updates\n\n");
     let published = audit.iter().filter(|e| e.action == "publish").count();
     if published == 0 {
@@ -149,6 +152,78 @@ pub fn render(
         ));
     }
     out
+}
+
+fn minute(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M").to_string()
+}
+
+/// `## Estimates over time`: the tenants whose ETA is later than it was
+/// published or first shown (the gateway's slips), and each cluster's
+/// reindex ETA as the gateway sampled it.
+fn estimates_over_time(out: &mut String, o: &Overview, tenants: &[TenantRow]) {
+    out.push_str("\n## Estimates over time\n\n");
+    out.push_str("Times on the source clock, UTC. A tenant's ETA *slipped* when its p90 is 15 minutes or more later than when the last status update was published (or, if none gave it one, than the first p90 shown since it was last unaffected), or when its estimate was withdrawn.\n\n");
+    let slipped = slip::slipped(tenants);
+    if slipped.is_empty() {
+        out.push_str("No tenant's ETA is later now than it was published or first shown.\n");
+    } else {
+        out.push_str(&format!(
+            "{} {} with an ETA later than said:\n\n",
+            thousands(slipped.len() as u64),
+            if slipped.len() == 1 {
+                "tenant"
+            } else {
+                "tenants"
+            }
+        ));
+        out.push_str(
+            "| tenant | affected now | p90 said | said at | said as | p90 now | later by |\n",
+        );
+        out.push_str("|---|---|---|---|---|---|---|\n");
+        for t in slipped {
+            let Some(s) = &t.eta_slip else { continue };
+            let (now, by) = match (s.later_by, t.eta.p90) {
+                (Some(d), Some(p90)) => (minute(p90), duration(d)),
+                _ => (
+                    format!("no estimate: {}", cell(&t.eta.reason)),
+                    "withdrawn".to_string(),
+                ),
+            };
+            out.push_str(&format!(
+                "| {} ({}) | {} of {} | {} | {} | {} | {now} | {by} |\n",
+                cell(&t.name),
+                cell(&t.id),
+                thousands(t.affected()),
+                thousands(t.mailboxes),
+                minute(s.baseline_p90),
+                minute(s.since),
+                match s.basis {
+                    SlipBasis::Published => "published",
+                    SlipBasis::FirstShown => "first shown",
+                },
+            ));
+        }
+    }
+    for c in o
+        .clusters
+        .iter()
+        .filter(|c| !c.reindex.eta_history.is_empty())
+    {
+        out.push_str(&format!(
+            "\n### Reindex ETA, {}, over time\n\nThe ETA shown at the start of each hour the reindex had work (beyond 48 samples, every other one is dropped and the step doubles).\n\n",
+            cell(&c.name)
+        ));
+        out.push_str("| at | p50 | p90 |\n|---|---|---|\n");
+        for e in &c.reindex.eta_history {
+            let (p50, p90) = match (e.eta.p50, e.eta.p90) {
+                (Some(a), Some(b)) => (minute(a), minute(b)),
+                _ if e.eta.reason.is_empty() => ("no estimate".into(), "–".into()),
+                _ => (format!("no estimate: {}", cell(&e.eta.reason)), "–".into()),
+            };
+            out.push_str(&format!("| {} | {p50} | {p90} |\n", minute(e.at)));
+        }
+    }
 }
 
 #[cfg(test)]
@@ -200,5 +275,105 @@ mod tests {
         let empty = render(&Overview::default(), &[], &[], at);
         assert!(empty.contains("Nothing on record"));
         assert!(empty.contains("Every tenant is at the default priority"));
+        assert!(
+            empty.contains("## Estimates over time")
+                && empty
+                    .contains("No tenant's ETA is later now than it was published or first shown."),
+            "{empty}"
+        );
+    }
+
+    #[test]
+    fn estimates_over_time_list_the_slips_and_the_reindex_eta_history() {
+        use crate::domain::forecast::EtaRange;
+        use crate::domain::slip::{EtaSample, EtaSlip};
+        use crate::domain::{Cluster, MailboxState, Reindex, StateCounts};
+        use chrono::Duration;
+        let at = DateTime::from_timestamp(1_223_314_200, 0).unwrap(); // 2008-10-06 17:30
+        let mut states = StateCounts::default();
+        states.add(MailboxState::ReindexPending, 40);
+        let slipped = |id: &str, name: &str, later: Option<i64>| TenantRow {
+            id: id.into(),
+            name: name.into(),
+            mailboxes: 50,
+            states,
+            eta: match later {
+                Some(_) => EtaRange::at(at + Duration::hours(7), at + Duration::hours(9)),
+                None => EtaRange::unknown("no progress at the current rate"),
+            },
+            eta_slip: Some(EtaSlip {
+                basis: if later.is_some() {
+                    SlipBasis::Published
+                } else {
+                    SlipBasis::FirstShown
+                },
+                since: at + Duration::hours(3),
+                baseline_p90: at + Duration::hours(6),
+                later_by: later.map(Duration::minutes),
+            }),
+            ..Default::default()
+        };
+        let o = Overview {
+            clusters: vec![Cluster {
+                id: "a".into(),
+                name: "Cluster A".into(),
+                reindex: Reindex {
+                    eta_history: vec![
+                        EtaSample {
+                            at: at + Duration::hours(3),
+                            eta: EtaRange::unknown("no progress measured yet"),
+                        },
+                        EtaSample {
+                            at: at + Duration::hours(4),
+                            eta: EtaRange::at(at + Duration::hours(10), at + Duration::hours(14)),
+                        },
+                    ],
+                    ..Default::default()
+                },
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let tenants = [
+            slipped("t00000", "Acme Title & Escrow", Some(180)),
+            slipped("t00001", "Relief | Borders", None),
+            TenantRow {
+                id: "t00002".into(),
+                ..Default::default()
+            },
+        ];
+        let md = render(&o, &tenants, &[], at);
+        let section = md
+            .split("## Estimates over time")
+            .nth(1)
+            .unwrap()
+            .split("## Status updates")
+            .next()
+            .unwrap();
+        assert!(
+            section.contains("2 tenants with an ETA later than said"),
+            "{md}"
+        );
+        let rows: Vec<&str> = section.lines().filter(|l| l.contains("(t0")).collect();
+        assert_eq!(
+            rows,
+            [
+                "| Relief \\| Borders (t00001) | 40 of 50 | 2008-10-06 23:30 | 2008-10-06 20:30 | first shown | no estimate: no progress at the current rate | withdrawn |",
+                "| Acme Title & Escrow (t00000) | 40 of 50 | 2008-10-06 23:30 | 2008-10-06 20:30 | published | 2008-10-07 02:30 | 3h 00m |",
+            ],
+            "{md}"
+        );
+        assert!(
+            section.contains("### Reindex ETA, Cluster A, over time"),
+            "{md}"
+        );
+        assert!(
+            section.contains("| 2008-10-06 20:30 | no estimate: no progress measured yet | – |"),
+            "{md}"
+        );
+        assert!(
+            section.contains("| 2008-10-06 21:30 | 2008-10-07 03:30 | 2008-10-07 07:30 |"),
+            "{md}"
+        );
     }
 }

@@ -15,7 +15,7 @@ use super::keymap::{Action, Context};
 use super::theme::{Theme, health_label, health_short};
 use crate::domain::format::{
     UNKNOWN, clip, clock, compact, compact_or_unknown, duration, eta_range, eta_relative, percent,
-    queued_claim, thousands, thousands_or_unknown,
+    queued_claim, slip_basis, slip_marker, slip_short, thousands, thousands_or_unknown,
 };
 use crate::domain::sanitize::sanitize;
 use crate::domain::tenants::TenantSort;
@@ -660,6 +660,9 @@ fn sort_label(s: TenantSort, reverse: bool) -> String {
     format!("{}{}", s.as_str(), if reverse { " ↑" } else { "" })
 }
 
+/// The tenants table's slip column: "↗+12h05m" at most.
+const SLIP_WIDTH: u16 = 8;
+
 fn render_tenants(f: &mut Frame, area: Rect, app: &App, wide: bool) {
     let th = app.theme;
     let now = app.model.overview.incident.now.unwrap_or(app.clock);
@@ -692,15 +695,25 @@ fn render_tenants(f: &mut Frame, area: Rect, app: &App, wide: bool) {
             "restored",
             "queued",
             "ETA p50–p90",
+            "slip",
         ]
     } else {
-        vec!["pri", "tenant", "affected", "%", "queued", "ETA p50–p90"]
+        vec![
+            "pri",
+            "tenant",
+            "affected",
+            "%",
+            "queued",
+            "ETA p50–p90",
+            "slip",
+        ]
     };
     let widths: Vec<Constraint> = if wide {
         vec![
             Constraint::Length(3),
             Constraint::Min(18),
-            Constraint::Length(20),
+            // The domain gives up 4 columns so the name keeps room beside the slip.
+            Constraint::Length(16),
             Constraint::Length(2),
             Constraint::Length(9),
             Constraint::Length(8),
@@ -708,6 +721,7 @@ fn render_tenants(f: &mut Frame, area: Rect, app: &App, wide: bool) {
             Constraint::Length(8),
             Constraint::Length(8),
             Constraint::Length(18),
+            Constraint::Length(SLIP_WIDTH),
         ]
     } else {
         vec![
@@ -717,6 +731,7 @@ fn render_tenants(f: &mut Frame, area: Rect, app: &App, wide: bool) {
             Constraint::Length(4),
             Constraint::Length(7),
             Constraint::Length(18),
+            Constraint::Length(SLIP_WIDTH),
         ]
     };
     // Only the rows on screen are built: 100,000 tenants cost no more than 30.
@@ -742,6 +757,11 @@ fn render_tenants(f: &mut Frame, area: Rect, app: &App, wide: bool) {
             } else {
                 safe(&t.eta.reason)
             };
+            // A slip in the alert style; the arrow says it without colour.
+            let slip = Cell::from(Span::styled(
+                t.eta_slip.as_ref().map(slip_short).unwrap_or_default(),
+                th.alert(),
+            ));
             let pct = percent(t.affected_fraction());
             // Healthy tenants recede rather than affected ones shouting:
             // mid-incident every row on screen is affected and its count
@@ -767,6 +787,7 @@ fn render_tenants(f: &mut Frame, area: Rect, app: &App, wide: bool) {
                     Cell::from(format!("{:>8}", thousands(t.restored()))),
                     Cell::from(format!("{:>8}", compact_or_unknown(t.queued_messages))),
                     Cell::from(eta),
+                    slip,
                 ]
             } else {
                 vec![
@@ -779,6 +800,7 @@ fn render_tenants(f: &mut Frame, area: Rect, app: &App, wide: bool) {
                     Cell::from(format!("{pct:>4}")),
                     Cell::from(format!("{:>7}", compact_or_unknown(t.queued_messages))),
                     Cell::from(eta),
+                    slip,
                 ]
             };
             Row::new(cells)
@@ -923,8 +945,9 @@ fn render_tenant(f: &mut Frame, area: Rect, app: &App, tv: &TenantView) {
     let tenant = app.model.tenant(&tv.tenant_id);
     let name = tenant.map_or_else(|| safe(&tv.tenant_id), |t| safe(&t.name));
     let decided = tenant.is_some_and(|t| t.priority_set.is_some());
+    let slipped = tenant.is_some_and(|t| t.eta_slip.is_some());
     let [summary, list] = Layout::vertical([
-        Constraint::Length(4 + u16::from(decided)),
+        Constraint::Length(4 + u16::from(decided) + u16::from(slipped)),
         Constraint::Min(3),
     ])
     .areas(area);
@@ -962,6 +985,12 @@ fn render_tenant(f: &mut Frame, area: Rect, app: &App, tv: &TenantView) {
             )));
         }
         lines.push(Line::from(eta_line));
+        if let Some(slip) = &t.eta_slip {
+            lines.push(Line::from(Span::styled(
+                format!(" {}: {}", slip_marker(slip, now), slip_basis(slip, now)),
+                th.alert(),
+            )));
+        }
     }
     f.render_widget(Paragraph::new(lines), summary);
 
@@ -1567,6 +1596,28 @@ fn render_composer(f: &mut Frame, area: Rect, app: &App, c: &super::composer::Co
             th.dim(),
         )));
     }
+    // The ETAs that moved later since the last update (as the gateway
+    // marks them), so this update can say so: in the preview panel, or
+    // under the form while a narrow screen shows no preview.
+    let source_now = app.model.overview.incident.now.unwrap_or(app.clock);
+    let slips: Vec<Line> = super::composer::slip_lines(
+        &app.model.slipped(),
+        app.model.board.latest.is_some(),
+        source_now,
+        8,
+    )
+    .into_iter()
+    .enumerate()
+    .map(|(i, l)| {
+        Line::from(Span::styled(
+            if i == 0 { format!("↗ {l}") } else { l },
+            th.alert(),
+        ))
+    })
+    .collect();
+    if side.height == 0 {
+        lines.extend(slips.iter().cloned());
+    }
     if form.height > 0 {
         f.render_widget(
             Paragraph::new(lines)
@@ -1601,6 +1652,7 @@ fn render_composer(f: &mut Frame, area: Rect, app: &App, c: &super::composer::Co
             style,
         )));
     }
+    out.extend(slips);
     match c.stage {
         Stage::Editing if c.previews.is_empty() => {
             out.push(Line::from(

@@ -4,6 +4,7 @@
 use chrono::{DateTime, Duration, Utc};
 
 use super::forecast::EtaRange;
+use super::slip::{EtaSlip, SlipBasis};
 
 /// 1234567 → "1,234,567".
 pub fn thousands(n: u64) -> String {
@@ -157,6 +158,38 @@ pub fn eta_relative(eta: &EtaRange, now: DateTime<Utc>) -> Option<String> {
     })
 }
 
+/// A slip where a column is narrow: "↗+2h05m", "↗+45m", "↗ no ETA". The
+/// arrow carries the meaning without colour.
+pub fn slip_short(s: &EtaSlip) -> String {
+    match s.later_by {
+        Some(d) => format!("↗+{}", duration(d).replace(' ', "")),
+        None => "↗ no ETA".into(),
+    }
+}
+
+/// A slip in a line of its own: "↗ +2h 05m since 14:00", "↗ estimate
+/// withdrawn since 14:00". `now` is the source clock (for the date).
+pub fn slip_marker(s: &EtaSlip, now: DateTime<Utc>) -> String {
+    let since = clock(s.since, now);
+    match s.later_by {
+        Some(d) => format!("↗ +{} since {since}", duration(d)),
+        None => format!("↗ estimate withdrawn since {since}"),
+    }
+}
+
+/// What a slip is measured from: "the p90 was 16:00 when first shown",
+/// "… when the last update was published".
+pub fn slip_basis(s: &EtaSlip, now: DateTime<Utc>) -> String {
+    format!(
+        "the p90 was {} when {}",
+        clock(s.baseline_p90, now),
+        match s.basis {
+            SlipBasis::FirstShown => "first shown",
+            SlipBasis::Published => "the last update was published",
+        }
+    )
+}
+
 /// At most `max` characters of `s`; a cut is marked with "…" (which
 /// counts as one of the `max`).
 pub fn clip(s: &str, max: usize) -> String {
@@ -275,6 +308,38 @@ mod tests {
         assert_eq!(
             eta_range(&EtaRange::unknown("queue is growing"), now),
             "no estimate: queue is growing"
+        );
+    }
+
+    #[test]
+    fn slips_say_how_much_later_and_since_when_without_colour() {
+        let now = noon();
+        let slip = EtaSlip {
+            basis: SlipBasis::Published,
+            since: now - Duration::hours(2),
+            baseline_p90: now + Duration::hours(2),
+            later_by: Some(Duration::minutes(125) + Duration::seconds(40)),
+        };
+        assert_eq!(slip_short(&slip), "↗+2h05m");
+        assert_eq!(slip_marker(&slip, now), "↗ +2h 05m since 10:00");
+        assert_eq!(
+            slip_basis(&slip, now),
+            "the p90 was 14:00 when the last update was published"
+        );
+        let withdrawn = EtaSlip {
+            basis: SlipBasis::FirstShown,
+            since: now - Duration::hours(20),
+            later_by: None,
+            ..slip
+        };
+        assert_eq!(slip_short(&withdrawn), "↗ no ETA");
+        assert_eq!(
+            slip_marker(&withdrawn, now),
+            "↗ estimate withdrawn since Oct 07 16:00"
+        );
+        assert_eq!(
+            slip_basis(&withdrawn, now),
+            "the p90 was 14:00 when first shown"
         );
     }
 

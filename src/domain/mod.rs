@@ -12,6 +12,7 @@ pub mod model;
 pub mod priority;
 pub mod sanitize;
 pub mod scope;
+pub mod slip;
 pub mod status;
 pub mod tenants;
 pub mod update;

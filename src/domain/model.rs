@@ -337,6 +337,9 @@ pub struct Reindex {
     pub mailboxes_restored: u64,
     /// When it last ran out of work (None while working or before it started).
     pub finished_at: Option<DateTime<Utc>>,
+    /// The ETA over time, oldest first. Sources leave it empty; the
+    /// gateway's hub keeps it (see `domain::slip::EtaHistory`).
+    pub eta_history: Vec<super::slip::EtaSample>,
 }
 
 impl Reindex {
@@ -420,6 +423,10 @@ pub struct TenantRow {
     pub priority_set: Option<Arc<super::priority::PriorityDecision>>,
     pub reindex_rank: u64,
     pub eta: EtaRange,
+    /// The ETA moved later than it was published or first shown (or was
+    /// withdrawn). Sources leave it None; the gateway's hub sets it (see
+    /// `domain::slip`).
+    pub eta_slip: Option<super::slip::EtaSlip>,
 }
 
 impl TenantRow {

@@ -23,7 +23,9 @@ use crate::store::{self, Store, StoreError};
 pub const BACKLOG: usize = 32;
 
 pub(super) struct State {
-    pub(super) source: Box<dyn Source>,
+    /// The source, with its tenants' slips and its reindex ETA history:
+    /// every row read from it carries its slip.
+    pub(super) source: super::slips::Tracked,
     version: u64,
 }
 
@@ -54,7 +56,7 @@ pub struct SourceView<'a> {
 
 impl SourceView<'_> {
     pub fn source(&self) -> &dyn Source {
-        self.guard.source.as_ref()
+        &self.guard.source
     }
     pub fn version(&self) -> u64 {
         self.guard.version
@@ -106,6 +108,7 @@ impl Hub {
             }
         }
         let (tx, _) = broadcast::channel(BACKLOG);
+        let source = super::slips::Tracked::new(source);
         Ok(Arc::new(Hub {
             state: RwLock::new(State { source, version: 0 }),
             store: Mutex::new(store),
@@ -171,7 +174,7 @@ impl Hub {
         self.store().audit_events(after, limit)
     }
 
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, State> {
+    pub(super) fn write(&self) -> std::sync::RwLockWriteGuard<'_, State> {
         // A panic while ticking must not take every later request down with
         // it: the data is still the last consistent tick's.
         self.state.write().unwrap_or_else(|e| e.into_inner())

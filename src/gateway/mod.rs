@@ -9,6 +9,7 @@ pub mod outbox;
 pub mod page;
 pub mod publish;
 pub mod service;
+pub mod slips;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

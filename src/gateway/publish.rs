@@ -312,6 +312,11 @@ impl Hub {
         );
         let (stored, fresh) = store.publish(&update, &deliveries, &figures_quoted)?;
         let list = store.deliveries(Some(&stored.id))?;
+        if fresh {
+            // What was just said is what slips are measured from now on
+            // (the store's lock is held: store before state).
+            self.write().source.published();
+        }
         drop(store);
         if fresh {
             self.outbox_wake.notify_one();

@@ -583,6 +583,7 @@ impl PlatformSource {
                 priority_set: set.clone(),
                 reindex_rank: last_pos,
                 eta,
+                eta_slip: None,
             });
         }
         // Tenants with nothing affected any more settle the ETAs served to
@@ -675,6 +676,7 @@ impl PlatformSource {
                     mailboxes_pending: pending as u64,
                     mailboxes_restored: restored,
                     finished_at: self.repairs_done_at,
+                    eta_history: Vec::new(),
                 },
                 mailboxes: total,
                 affected_mailboxes: affected,

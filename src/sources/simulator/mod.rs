@@ -174,6 +174,7 @@ impl Tenant {
             priority_set: self.priority_set.clone(),
             reindex_rank: self.rank,
             eta: self.eta.clone(),
+            eta_slip: None,
         }
     }
 
@@ -1200,6 +1201,7 @@ impl Simulator {
             mailboxes_pending: self.pending_mailboxes(),
             mailboxes_restored: self.restored_mailboxes,
             finished_at: self.reindex_done_at,
+            eta_history: Vec::new(),
         }
     }
 
