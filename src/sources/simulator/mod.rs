@@ -868,7 +868,7 @@ impl Simulator {
                     scope_known,
                     mailboxes: t.states.affected(),
                 };
-                self.eta(work, class)
+                self.eta(work, class, false)
             };
             let (rank, eta, bin) = if !identified && locked > 0 {
                 (0, EtaRange::unknown("not identified yet"), None)
@@ -908,12 +908,18 @@ impl Simulator {
     }
 
     /// When `work` files will be reindexed: the calibrated range, with a
-    /// p90 never earlier than the slow-rate bound (remaining × (1 + the
-    /// latest scope growth) ÷ the slowest tenth of a day's rates): a
-    /// calibration learns late about long horizons, and the p90 is the
-    /// promise. Returns the calibration class used, to check it later.
-    fn eta(&self, work: f64, class: Class) -> (EtaRange, Option<usize>) {
-        let growth = self.scope.as_ref().map_or(0.0, |s| s.latest_growth());
+    /// p90 never earlier than the slow-rate bound (remaining ÷ the slowest
+    /// tenth of a day's rates; × (1 + the latest scope growth) while the
+    /// scan runs or when `work` is the scope in files, an estimate that may
+    /// grow again; once the scan is done a tenant's work is its known
+    /// mailboxes): a calibration learns late about long horizons, and the
+    /// p90 is the promise. Returns the calibration class used, to check it
+    /// later.
+    fn eta(&self, work: f64, class: Class, from_scope: bool) -> (EtaRange, Option<usize>) {
+        let growth = match &self.scope {
+            Some(s) if from_scope || !class.scope_known => s.latest_growth(),
+            _ => 0.0,
+        };
         let floor = forecast_with(self.now(), work, self.rate_stats, growth);
         self.fc.eta(work, class, &floor)
     }
@@ -1179,7 +1185,7 @@ impl Simulator {
                 scope_known: scan_done,
                 mailboxes,
             };
-            let (eta, _) = self.eta(work, class);
+            let (eta, _) = self.eta(work, class, true);
             // Never before the scan has found everything.
             let left = self.mailboxes_a.saturating_sub(self.scanned) as f64;
             let scan_rate = self.mailboxes_a as f64 / (self.sc.fault.scan_hours * HOUR);
@@ -1241,7 +1247,7 @@ impl Simulator {
                     scope_known: scan_done,
                     mailboxes: 1,
                 };
-                round_eta(self.eta(work, class).0)
+                round_eta(self.eta(work, class, false).0)
             }
         };
         let affected = t.states.affected();
