@@ -373,16 +373,7 @@ async fn p0_moves_a_tenant_ahead_in_the_reindex_and_every_watcher_sees_it_at_onc
         hub.tick();
     }
     let mut c = common::client_with(&gw, None);
-    let rows: Vec<api::pb::TenantSummary> = c
-        .list_tenants(pb::ListTenantsRequest {
-            affected_only: true,
-            page_size: 1000,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .tenants;
+    let rows = affected_tenants(&mut c).await;
     let queued: Vec<&pb::TenantSummary> = rows.iter().filter(|t| t.reindex_rank > 0).collect();
     assert!(
         queued.len() >= 10,
@@ -552,16 +543,7 @@ async fn a_p0_that_pushes_others_back_marks_their_eta_slips_since_the_last_updat
 
     // Every read says the same.
     let mut c = common::client_with(&gw, None);
-    let listed = c
-        .list_tenants(pb::ListTenantsRequest {
-            affected_only: true,
-            page_size: 1000,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .tenants;
+    let listed = affected_tenants(&mut c).await;
     for t in &slipped {
         let l = listed.iter().find(|l| l.id == t.id).unwrap();
         assert_eq!(l.eta_slip, t.eta_slip, "ListTenants {}", t.id);
@@ -590,4 +572,17 @@ async fn a_p0_that_pushes_others_back_marks_their_eta_slips_since_the_last_updat
             .unwrap_or_else(|| panic!("{} sent again after the update", t.id));
         assert_eq!(row.eta_slip, None, "{}", t.id);
     }
+}
+
+/// Every affected tenant, as `ListTenants` answers.
+async fn affected_tenants(c: &mut warroom::console::client::Client) -> Vec<pb::TenantSummary> {
+    c.list_tenants(pb::ListTenantsRequest {
+        affected_only: true,
+        page_size: 1000,
+        ..Default::default()
+    })
+    .await
+    .unwrap()
+    .into_inner()
+    .tenants
 }

@@ -61,6 +61,21 @@ pub struct LookupAnswer {
     pub total_is_lower_bound: bool,
 }
 
+impl From<crate::lookup::Ranked<LookupHit>> for LookupAnswer {
+    /// A search's ranked hits, each with how it matched, and the total.
+    fn from(found: crate::lookup::Ranked<LookupHit>) -> Self {
+        LookupAnswer {
+            matches: found
+                .hits
+                .into_iter()
+                .map(|(hit, quality)| LookupMatch { hit, quality })
+                .collect(),
+            total: found.total,
+            total_is_lower_bound: found.total_is_lower_bound,
+        }
+    }
+}
+
 impl LookupAnswer {
     /// An exact address, domain or tenant id: the answer, alone.
     pub fn exact(hit: LookupHit) -> Self {

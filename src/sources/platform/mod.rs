@@ -36,7 +36,7 @@ use super::dovecot::Doveadm;
 use super::postfix::{self, Postqueue, QueueCounts};
 use super::prometheus::Prometheus;
 use super::reindex::{Limits, Reindexer};
-use super::{LookupAnswer, LookupHit, LookupMatch, MailboxQuery, Page, Source, SourceError};
+use super::{LookupAnswer, LookupHit, MailboxQuery, Page, Source, SourceError};
 use crate::domain::calibrated::{Class, Forecaster};
 use crate::domain::forecast::{EtaRange, WorkRate, forecast_with};
 use crate::domain::incident::{Entry, Event, Observation};
@@ -920,14 +920,6 @@ impl Source for PlatformSource {
             }),
             Found::Tenant(t) => Some(LookupHit::Tenant(row(t as usize))),
         });
-        LookupAnswer {
-            matches: found
-                .hits
-                .into_iter()
-                .map(|(hit, quality)| LookupMatch { hit, quality })
-                .collect(),
-            total: found.total,
-            total_is_lower_bound: found.total_is_lower_bound,
-        }
+        found.into()
     }
 }

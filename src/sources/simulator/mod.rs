@@ -30,7 +30,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
 
-use super::{LookupAnswer, LookupHit, LookupMatch, MailboxQuery, Page, Source, SourceError};
+use super::{LookupAnswer, LookupHit, MailboxQuery, Page, Source, SourceError};
 use crate::domain::calibrated::{Class, Forecaster};
 use crate::domain::forecast::{EtaRange, RateStats, RateWindow, forecast, forecast_with};
 use crate::domain::priority::PriorityDecision;
@@ -1634,15 +1634,7 @@ impl Source for Simulator {
                     Some(LookupHit::Tenant(self.tenants.get(ti as usize)?.row()))
                 }
             });
-        LookupAnswer {
-            matches: found
-                .hits
-                .into_iter()
-                .map(|(hit, quality)| LookupMatch { hit, quality })
-                .collect(),
-            total: found.total,
-            total_is_lower_bound: found.total_is_lower_bound,
-        }
+        found.into()
     }
 }
 
