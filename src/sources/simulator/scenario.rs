@@ -147,14 +147,28 @@ pub struct Peak {
     pub height: f64,
 }
 
-/// A scenario file that cannot be run, located like a config error.
+/// A scenario file that cannot be run, located like a config error
+/// (`file:line:column: message`; line 0 when the file cannot be read).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("{file}:{line}:{column}: {message}")]
 pub struct ScenarioError {
     pub file: String,
     pub line: usize,
     pub column: usize,
     pub message: String,
+}
+
+impl std::fmt::Display for ScenarioError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.line == 0 {
+            write!(f, "{}: {}", self.file, self.message)
+        } else {
+            write!(
+                f,
+                "{}:{}:{}: {}",
+                self.file, self.line, self.column, self.message
+            )
+        }
+    }
 }
 
 impl Default for Scenario {
@@ -435,5 +449,10 @@ mod tests {
 
         let e = Scenario::load("/nonexistent/scenario.toml").unwrap_err();
         assert!(e.message.contains("cluster-a-2008"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("/nonexistent/scenario.toml: cannot read"),
+            "no made-up line and column: {e}"
+        );
     }
 }
