@@ -721,8 +721,20 @@ fn publish_dry_run_previews_and_lint_errors_name_the_bad_value() {
     ]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("unknown component \"pop3\""));
-    // Without --dry-run the embedded demo publishes it.
+    // The demo starts investigating: "identified" contradicts the sources,
+    // a warning to confirm before anything goes out.
     let out = run(&["--body", "all hands", "--next", "+1h"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains(
+            "warning state: the sources show the incident as investigating (10,101 mailboxes affected, 0 restored); this update says identified"
+        ),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(out.stdout.is_empty(), "nothing published");
+    // Confirmed, the embedded demo publishes it.
+    let out = run(&["--body", "all hands", "--next", "+1h", "--confirm-warnings"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(
         text(&out.stdout).starts_with("published su-000001"),

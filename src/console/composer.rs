@@ -411,6 +411,24 @@ pub fn save_draft(path: &std::path::Path, draft: Option<&DraftFile>) {
     }
 }
 
+/// What the console says at start about a draft left from an earlier
+/// session: when it was saved, its state and title, so nobody publishes an
+/// old "monitoring" by mistake (the preview also warns when the draft
+/// contradicts the sources).
+pub fn draft_waiting(d: &DraftFile, now: DateTime<Utc>) -> String {
+    let saved = crate::domain::format::clock(d.saved_at, now);
+    let title = crate::domain::sanitize::sanitize(d.title.trim());
+    let title = if title.is_empty() {
+        "no title".to_string()
+    } else {
+        crate::domain::format::clip(&title, 40)
+    };
+    format!(
+        "a draft from an earlier session (saved {saved} UTC, state {}, \"{title}\") is waiting: U or :publish opens it",
+        crate::domain::sanitize::sanitize(d.state.trim())
+    )
+}
+
 /// The saved draft, if any; a damaged file is reported, not fatal.
 pub fn load_draft(path: &std::path::Path) -> Result<Option<DraftFile>, String> {
     match std::fs::read(path) {
@@ -540,6 +558,24 @@ mod tests {
         assert_eq!(c.field, Field::Next);
         assert!(c.error.as_deref().unwrap().contains("25:30"));
         assert_eq!(c.draft.title, "Mail access", "nothing typed is lost");
+    }
+
+    #[test]
+    fn a_draft_from_an_earlier_session_says_when_what_state_and_title() {
+        let mut d = DraftFile::new(IncidentState::Monitoring);
+        d.title = "All mail \u{1b}[2Jflowing again".into();
+        d.saved_at = Utc::now() - Duration::days(2);
+        let said = draft_waiting(&d, Utc::now());
+        assert!(
+            said.contains("a draft from an earlier session (saved "),
+            "{said}"
+        );
+        assert!(said.contains("state monitoring"), "{said}");
+        assert!(said.contains("All mail"), "{said}");
+        assert!(!said.contains('\u{1b}'), "escapes inert: {said:?}");
+        // Saved two days ago: the date is said, not only the time.
+        let day = d.saved_at.format("%b %d").to_string();
+        assert!(said.contains(&day), "{said}");
     }
 
     #[test]

@@ -119,10 +119,7 @@ pub async fn run(opts: Options) -> anyhow::Result<i32> {
     match composer::load_draft(&opts.draft_path) {
         Ok(Some(d)) => {
             app.status = app.status.take().or(Some((
-                format!(
-                    "an unpublished status update draft (saved {} UTC) is waiting: U or :publish opens it",
-                    d.saved_at.format("%H:%M")
-                ),
+                composer::draft_waiting(&d, chrono::Utc::now()),
                 false,
             )));
             app.saved_draft = Some(d);

@@ -331,6 +331,78 @@ pub fn lint(
     out
 }
 
+/// Warnings (to confirm, like any warning) where a draft says what the
+/// sources do not show: a state other than the incident's, or a component
+/// named after a service role with a status its health contradicts. A
+/// draft left from another session once published "monitoring" while
+/// every console showed INVESTIGATING with nothing restored.
+pub fn contradictions(d: &Draft, shown: &super::Overview) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let t = &shown.totals;
+    if d.state != shown.incident.state {
+        out.push(Finding {
+            error: false,
+            field: "state",
+            message: format!(
+                "the sources show the incident as {} ({} mailboxes affected, {} restored); \
+                 this update says {}: confirm that this is what is happening",
+                shown.incident.state.as_str(),
+                format::thousands(t.affected_mailboxes),
+                format::thousands(t.restored_mailboxes),
+                d.state.as_str()
+            ),
+        });
+    }
+    for (id, status) in &d.components {
+        let Some(role) = super::ServiceRole::ALL
+            .into_iter()
+            .find(|r| r.as_str() == id.as_str())
+        else {
+            continue;
+        };
+        let healths: Vec<(&str, super::Health)> = shown
+            .clusters
+            .iter()
+            .flat_map(|c| {
+                c.services
+                    .iter()
+                    .filter(move |s| s.role == role)
+                    .map(move |s| (c.name.as_str(), s.status))
+            })
+            .collect();
+        let worst = healths
+            .iter()
+            .filter(|(_, h)| *h != super::Health::Unknown)
+            .max_by_key(|(_, h)| *h);
+        let said_ok = status == "operational";
+        let said_out = status == "major_outage" || status == "partial_outage";
+        let contradiction = match worst {
+            Some((cluster, h)) if said_ok && *h != super::Health::Ok => Some(format!(
+                "the sources show {} {} on {}",
+                role.as_str(),
+                h.as_str(),
+                super::sanitize::sanitize(cluster)
+            )),
+            Some((_, super::Health::Ok)) if said_out => {
+                Some(format!("the sources show {} ok everywhere", role.as_str()))
+            }
+            _ => None,
+        };
+        if let Some(why) = contradiction {
+            out.push(Finding {
+                error: false,
+                field: "components",
+                message: format!(
+                    "component {}={}: {why}: confirm that this is what is happening",
+                    role.as_str(),
+                    super::sanitize::sanitize(status)
+                ),
+            });
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -495,6 +567,73 @@ mod tests {
             ..draft()
         };
         assert!(lint(&resolved, Some(IncidentState::Monitoring), &comps, n).is_empty());
+    }
+
+    #[test]
+    fn a_draft_that_contradicts_the_sources_is_a_warning_to_confirm() {
+        use crate::domain::{Cluster, Health, Overview, ServiceHealth, ServiceRole};
+        let mut shown = Overview::default();
+        shown.incident.state = IncidentState::Investigating;
+        shown.totals.affected_mailboxes = 10_101;
+        shown.clusters = vec![Cluster {
+            name: "Cluster A".into(),
+            services: vec![
+                ServiceHealth {
+                    role: ServiceRole::Imap,
+                    status: Health::Down,
+                    login_success_rate: None,
+                    latency_ms: None,
+                    detail: String::new(),
+                },
+                ServiceHealth {
+                    role: ServiceRole::SmtpOut,
+                    status: Health::Ok,
+                    login_success_rate: None,
+                    latency_ms: None,
+                    detail: String::new(),
+                },
+            ],
+            ..Default::default()
+        }];
+        // Left from another session: monitoring, imap operational.
+        let d = Draft {
+            state: IncidentState::Monitoring,
+            components: vec![
+                ("imap".into(), "operational".into()),
+                ("smtp-out".into(), "major_outage".into()),
+                ("billing".into(), "major_outage".into()),
+            ],
+            ..draft()
+        };
+        let f = contradictions(&d, &shown);
+        assert_eq!(f.len(), 3, "{f:?}");
+        assert!(f.iter().all(|x| !x.error), "warnings, to confirm");
+        assert_eq!(f[0].field, "state");
+        assert!(
+            f[0].message.starts_with(
+                "the sources show the incident as investigating (10,101 mailboxes affected, 0 restored); this update says monitoring"
+            ),
+            "{}",
+            f[0].message
+        );
+        assert!(
+            f[1].message
+                .contains("imap=operational: the sources show imap down on Cluster A")
+        );
+        assert!(
+            f[2].message
+                .contains("smtp-out=major_outage: the sources show smtp-out ok everywhere")
+        );
+        // What agrees with the sources, or names no service role, is quiet.
+        let d = Draft {
+            state: IncidentState::Investigating,
+            components: vec![
+                ("imap".into(), "major_outage".into()),
+                ("billing".into(), "operational".into()),
+            ],
+            ..draft()
+        };
+        assert!(contradictions(&d, &shown).is_empty());
     }
 
     #[test]

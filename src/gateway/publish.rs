@@ -216,13 +216,14 @@ impl Hub {
             .collect();
         let ids: Vec<&str> = components.iter().map(String::as_str).collect();
         let now = Utc::now();
-        let findings = status::lint(draft, latest.as_ref().map(|u| u.state), &ids, now);
         let (overview, simulated) = {
             let view = self.view();
             let o = view.source().overview();
             let sim = o.simulated();
             (o, sim)
         };
+        let mut findings = status::lint(draft, latest.as_ref().map(|u| u.state), &ids, now);
+        findings.extend(status::contradictions(draft, &overview));
         let seq = latest.map_or(1, |u| u.seq + 1);
         let update = Update {
             id: crate::store::update_id(seq),
