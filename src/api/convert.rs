@@ -649,6 +649,7 @@ pub fn overview_to_pb(o: &Overview, version: u64, snapshot: bool) -> pb::WatchUp
         clusters: o.clusters.iter().map(cluster_to_pb).collect(),
         tenants: Vec::new(),
         status: None,
+        run: None,
         totals: Some(pb::Totals {
             tenants: o.totals.tenants,
             affected_tenants: o.totals.affected_tenants,

@@ -628,8 +628,11 @@ impl App {
     /// work (refresh an open mailbox list, resubscribe after a gap).
     pub fn on_client(&mut self, ev: ClientEvent) -> Command {
         match ev {
-            ClientEvent::Update(u) => match self.model.apply(&u) {
-                applied @ (Applied::Snapshot | Applied::Delta) => {
+            ClientEvent::Update(u) => match self.model.apply_run(&u) {
+                (applied @ (Applied::Snapshot | Applied::Delta), restarted) => {
+                    if restarted {
+                        self.say_restarted();
+                    }
                     let was_live = self.conn == Conn::Live;
                     self.conn = Conn::Live;
                     let now = Utc::now();
@@ -643,8 +646,8 @@ impl App {
                     }
                     return self.refresh_due(now);
                 }
-                Applied::Stale => {}
-                Applied::Gap => {
+                (Applied::Stale, _) => {}
+                (Applied::Gap, _) => {
                     tracing::warn!(version = u.version, "update does not follow; resubscribing");
                     return Command::Resubscribe;
                 }
@@ -1227,6 +1230,28 @@ impl App {
         self.status = Some((text.into(), error));
     }
 
+    /// The gateway came back as a new run: say so, since everything on
+    /// screen now comes from it (a simulated incident started again).
+    fn say_restarted(&mut self) {
+        let o = &self.model.overview;
+        let when = match self.model.run.as_ref().and_then(|r| r.1) {
+            Some(t) => format!(" at {} UTC", t.format("%H:%M")),
+            None => String::new(),
+        };
+        let what = if o.simulated() {
+            let at = match (o.incident.started_at, o.incident.now) {
+                (Some(s), Some(n)) => {
+                    format!(" (now T+{})", crate::domain::format::duration(n - s))
+                }
+                _ => String::new(),
+            };
+            format!("; its simulated incident started again{at}")
+        } else {
+            "; figures are from its first polls again".to_string()
+        };
+        self.say(format!("the gateway restarted{when}{what}"), true);
+    }
+
     /// Runs a palette command line such as `open acme-title.com`.
     pub fn run_command(&mut self, line: &str) -> Command {
         let line = line.trim();
@@ -1406,6 +1431,39 @@ mod tests {
         };
         let ids: Vec<u64> = tv.events.iter().map(|e| e.id).collect();
         assert_eq!(ids, [1, 2, 3]);
+    }
+
+    /// A console that sees a new gateway run says the gateway restarted;
+    /// a reconnect to the same run says nothing.
+    #[test]
+    fn a_gateway_restart_is_said_not_silent() {
+        use crate::api::pb;
+        let snap = |version, run: &str| {
+            Box::new(pb::WatchUpdate {
+                version,
+                snapshot: true,
+                run: Some(pb::GatewayRun {
+                    id: run.into(),
+                    started_at: Some(crate::api::ts(
+                        chrono::DateTime::from_timestamp(1_764_943_320, 0).unwrap(),
+                    )),
+                }),
+                ..Default::default()
+            })
+        };
+        let mut app = App::new("http://x".into(), Theme::mono());
+        app.on_client(ClientEvent::Update(snap(14, "run-a")));
+        assert_eq!(app.status, None, "the first run is not news");
+        app.on_client(ClientEvent::Update(snap(20, "run-a")));
+        assert_eq!(app.status, None, "a reconnect to the same run is not news");
+        app.on_client(ClientEvent::Update(snap(3, "run-b")));
+        let (said, alarm) = app.status.clone().expect("said");
+        assert!(alarm);
+        assert!(
+            said.starts_with("the gateway restarted at 14:02 UTC"),
+            "{said}"
+        );
+        assert_eq!(app.model.version, 3, "the new run's data is shown");
     }
 
     /// An App for operator "ana" holding one tenant.

@@ -16,6 +16,8 @@ pub struct Model {
     pub overview: Overview,
     /// Status updates: the latest, the page, deliveries per channel.
     pub board: crate::domain::update::StatusBoard,
+    /// The gateway run the data comes from (id, started at).
+    pub run: Option<(String, Option<chrono::DateTime<chrono::Utc>>)>,
     rows: Vec<TenantRow>,
     index: HashMap<Arc<str>, usize>,
     /// Row indices in display order; rebuilt lazily after a change.
@@ -35,6 +37,20 @@ pub enum Applied {
 }
 
 impl Model {
+    /// `apply`, and whether the update comes from another run of the
+    /// gateway than the data held (it restarted: a simulated incident
+    /// started again with it).
+    pub fn apply_run(&mut self, u: &pb::WatchUpdate) -> (Applied, bool) {
+        let before = self.run.as_ref().map(|r| r.0.clone());
+        let applied = self.apply(u);
+        let now = self.run.as_ref().map(|r| &r.0);
+        let restarted = applied == Applied::Snapshot
+            && before.is_some()
+            && now.is_some()
+            && before.as_ref() != now;
+        (applied, restarted)
+    }
+
     pub fn apply(&mut self, u: &pb::WatchUpdate) -> Applied {
         if !u.snapshot {
             if self.version == 0 || u.version <= self.version {
@@ -51,6 +67,9 @@ impl Model {
         if u.snapshot {
             self.rows.clear();
             self.index.clear();
+            if let Some(r) = &u.run {
+                self.run = Some((r.id.clone(), api::from_ts(r.started_at.as_ref())));
+            }
         }
         self.version = u.version;
         self.overview = api::overview_from_pb(u);

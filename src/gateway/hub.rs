@@ -47,6 +47,8 @@ pub struct Hub {
     step_seconds: f64,
     /// Source seconds per wall-clock second, shown to consoles.
     speed: f64,
+    /// This run of the gateway, in every snapshot: consoles tell a restart.
+    run: pb::GatewayRun,
 }
 
 /// Read access to the source at one version.
@@ -118,6 +120,20 @@ impl Hub {
             tx,
             step_seconds,
             speed,
+            run: {
+                let started = chrono::Utc::now();
+                let id = crate::random::random_hex(8).unwrap_or_else(|_| {
+                    format!(
+                        "{}-{}",
+                        std::process::id(),
+                        started.timestamp_nanos_opt().unwrap_or_default()
+                    )
+                });
+                pb::GatewayRun {
+                    id,
+                    started_at: Some(api::ts(started)),
+                }
+            },
         }))
     }
 
@@ -243,6 +259,7 @@ impl Hub {
         let s = self.state.read().unwrap_or_else(|e| e.into_inner());
         let mut u = api::overview_to_pb(&self.overview_of(&s), s.version, true);
         u.status = Some(board);
+        u.run = Some(self.run.clone());
         u.tenants = s.source.tenants().iter().map(api::tenant_to_pb).collect();
         u
     }
