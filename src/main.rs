@@ -293,11 +293,11 @@ struct LookupArgs {
 struct SnapshotArgs {
     #[command(flatten)]
     console: ConsoleArgs,
-    /// Width of the picture in columns.
-    #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u16).range(20..=1000))]
+    /// Width of the picture in columns (the console needs at least 60).
+    #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u16).range(60..=1000))]
     width: u16,
-    /// Height of the picture in rows.
-    #[arg(long, default_value_t = 40, value_parser = clap::value_parser!(u16).range(5..=1000))]
+    /// Height of the picture in rows (the console needs at least 16).
+    #[arg(long, default_value_t = 40, value_parser = clap::value_parser!(u16).range(16..=1000))]
     height: u16,
 }
 
@@ -820,6 +820,12 @@ async fn gateway(args: GatewayArgs, cfg: Config, paths: Paths) -> anyhow::Result
 }
 
 async fn snapshot(args: SnapshotArgs, cfg: Config) -> anyhow::Result<i32> {
+    // The picture has no colour and takes no keys, but a theme or keymap
+    // that does not exist is a mistake worth saying, as the console does.
+    resolve_theme(&args.console, &cfg)?;
+    if let Some(k) = args.console.keymap.as_ref().or(cfg.keymap.as_ref()) {
+        Keymap::builtin(k).map_err(|e| anyhow::anyhow!("--keymap: {e}"))?;
+    }
     let (client, embedded) = gateway_or_demo(&args.console, &cfg).await?;
     let text = warroom::console::snapshot::text(&client, args.width, args.height).await;
     if let Some(gw) = embedded {
@@ -996,6 +1002,7 @@ async fn export(cmd: ExportCommand, cfg: Config) -> anyhow::Result<i32> {
 fn info(args: ConsoleArgs, cfg: &Config, paths: &Paths) -> anyhow::Result<i32> {
     let exists = |p: &std::path::Path| if p.exists() { "" } else { " (not present)" };
     let (keymap, warning) = resolve_keymap(&args, cfg, paths)?;
+    resolve_theme(&args, cfg)?;
     outln!(
         "config file:  {}{}",
         paths.config_file.display(),

@@ -160,6 +160,27 @@ fn bad_flags_get_a_clear_error() {
         "{}",
         text(&out.stderr)
     );
+    // Names that do not exist, and a picture smaller than the console can
+    // draw, are refused (they were accepted and printed a "press q" screen).
+    for (args, says) in [
+        (
+            &["snapshot", "--theme", "bogus"][..],
+            "unknown theme \"bogus\"",
+        ),
+        (&["snapshot", "--keymap", "bogus"], "--keymap"),
+        (&["info", "--theme", "bogus"], "unknown theme \"bogus\""),
+        (&["snapshot", "--width", "30"], "60..=1000"),
+        (&["snapshot", "--height", "10"], "16..=1000"),
+    ] {
+        let out = warroom(&h, args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(
+            text(&out.stderr).contains(says),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        assert!(out.stdout.is_empty() || args[0] == "info", "{args:?}");
+    }
     let out = warroom(&h, &["snapshot", "--tenants", "10", "--mailboxes", "5"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("--mailboxes (5) must be at least --tenants (10)"));
