@@ -213,7 +213,9 @@ enum ExportFormat {
 
 #[derive(Args, Debug)]
 struct ExportTenantArgs {
-    /// The tenant id, e.g. t00042 (`warroom lookup NAME` finds it).
+    /// The tenant: its id (t00042), one of its domains (acme-title.com) or
+    /// its name, matched exactly (`warroom lookup` searches).
+    #[arg(value_name = "TENANT")]
     tenant_id: String,
     #[arg(long, value_enum, default_value_t = ExportFormat::Csv)]
     format: ExportFormat,
@@ -987,11 +989,21 @@ async fn export(cmd: ExportCommand, cfg: Config) -> anyhow::Result<i32> {
     } else {
         args.states.clone()
     };
-    let rows = export::fetch(&client, &args.tenant_id, &states).await;
+    let rows = match export::tenant_of(&client, &args.tenant_id).await {
+        Ok(Some(id)) => export::fetch(&client, &id, &states).await.map(Some),
+        Ok(None) => Ok(None),
+        Err(e) => Err(e),
+    };
     if let Some(gw) = embedded {
         gw.stop().await;
     }
-    let rows = rows?;
+    let Some(rows) = rows? else {
+        eprintln!(
+            "warroom: no tenant matches {:?}: give a tenant id, a domain or a tenant's name (`warroom lookup` searches)",
+            args.tenant_id
+        );
+        return Ok(1);
+    };
     match args.format {
         ExportFormat::Csv => out!("{}", export::csv(&rows)),
         ExportFormat::Json => outln!("{}", serde_json::to_string_pretty(&rows)?),

@@ -8,6 +8,22 @@ use crate::domain::MailboxState;
 pub use crate::domain::csv::{Row, csv, field};
 
 /// Every mailbox of `tenant_id` in `states`, in reindex order.
+/// The tenant id for what support typed: a tenant id, or a domain or
+/// tenant name that matches exactly (`acme-title.com`). None: nothing
+/// matches exactly (a misspelling is not guessed for an export).
+pub async fn tenant_of(client: &GatewayClient, query: &str) -> anyhow::Result<Option<String>> {
+    let found = super::lookup::matches(client, query, 1)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    Ok(found
+        .matches
+        .into_iter()
+        .find(|m| {
+            m.kind != "mailbox" && m.quality == Some(crate::lookup::MatchQuality::Exact.as_str())
+        })
+        .map(|m| m.tenant_id))
+}
+
 pub async fn fetch(
     client: &GatewayClient,
     tenant_id: &str,
