@@ -300,8 +300,12 @@ pub struct PlatformSource {
     overview: Overview,
     advances: u64,
     repair_rate: WorkRate,
-    /// When the repair queue last ran dry (None while repairing).
+    /// When the repair queue was seen to run dry (None while repairing,
+    /// and when this run never saw it repairing: a queue already empty at
+    /// start has no finish time this process measured).
     repairs_done_at: Option<DateTime<Utc>>,
+    /// Whether the last compute saw repairs waiting or running.
+    repairing: bool,
     /// The calibrated forecaster of the repair ETAs (as the simulator's).
     fc: Forecaster,
     /// Per tenant: had affected mailboxes at the last compute.
@@ -445,6 +449,7 @@ impl PlatformSource {
             advances: 0,
             repair_rate,
             repairs_done_at: None,
+            repairing: false,
             fc: Forecaster::default(),
             was_affected: vec![false; n],
             last_done: 0,
@@ -631,12 +636,13 @@ impl PlatformSource {
         let scope = s.repair_scope();
         let dovecot_down = self.configured.dovecot && s.dovecot.health == Health::Down;
         let (title, state) = self.headline(s, sweep.as_ref(), scope, affected, dovecot_down);
-        let idle = pending <= 0.0 && progress.in_flight == 0 && scope > 0;
-        self.repairs_done_at = if idle {
-            self.repairs_done_at.or(Some(now))
-        } else {
-            None
-        };
+        let repairing = pending > 0.0 || progress.in_flight > 0;
+        if repairing {
+            self.repairs_done_at = None;
+        } else if self.repairing {
+            self.repairs_done_at = Some(now);
+        }
+        self.repairing = repairing;
         let sources = self.sources(s, now);
         self.overview = Overview {
             incident: Incident {
