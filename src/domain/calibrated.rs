@@ -463,6 +463,8 @@ pub struct Forecaster {
     progress: ProgressCheck,
     calib: Calibrator,
     last_quotes: Option<DateTime<Utc>>,
+    /// Targets with work left at the last `affected` call.
+    busy: std::collections::HashSet<u32>,
 }
 
 impl Forecaster {
@@ -521,9 +523,14 @@ impl Forecaster {
         }
     }
 
-    /// Target `key` has nothing left as of `at`.
-    pub fn finished(&mut self, key: u32, at: DateTime<Utc>) {
-        self.calib.finished(key, at);
+    /// Whether target `key` has work left as of `at`; the moment it goes
+    /// from some to none settles the quotes served for it.
+    pub fn affected(&mut self, key: u32, affected: bool, at: DateTime<Utc>) {
+        if affected {
+            self.busy.insert(key);
+        } else if self.busy.remove(&key) {
+            self.calib.finished(key, at);
+        }
     }
 
     /// Once per tick, after `finished`: quotes passed unfinished are misses,

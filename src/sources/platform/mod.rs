@@ -308,8 +308,6 @@ pub struct PlatformSource {
     repairing: bool,
     /// The calibrated forecaster of the repair ETAs (as the simulator's).
     fc: Forecaster,
-    /// Per tenant: had affected mailboxes at the last compute.
-    was_affected: Vec<bool>,
     last_done: usize,
     poll_ms: f64,
     depth_history: VecDeque<u64>,
@@ -451,7 +449,6 @@ impl PlatformSource {
             repairs_done_at: None,
             repairing: false,
             fc: Forecaster::default(),
-            was_affected: vec![false; n],
             last_done: 0,
             poll_ms: cfg.poll.as_millis() as f64,
             depth_history: VecDeque::new(),
@@ -594,13 +591,7 @@ impl PlatformSource {
         // Tenants with nothing affected any more settle the ETAs served to
         // them; then every ETA served is recorded to be checked in turn.
         for (i, r) in rows.iter().enumerate() {
-            let affected = r.affected() > 0;
-            if self.was_affected.get(i).copied().unwrap_or(false) && !affected {
-                self.fc.finished(i as u32, now);
-            }
-            if let Some(w) = self.was_affected.get_mut(i) {
-                *w = affected;
-            }
+            self.fc.affected(i as u32, r.affected() > 0, now);
         }
         self.fc.settle(now);
         if self.fc.quotes_due(now) {

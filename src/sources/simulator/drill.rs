@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::*;
 use crate::domain::calibration::{Phase, Sample, Score, Target, score};
+use crate::domain::forecast::MAX_HORIZON;
 
 /// Simulated seconds per tick: the demo's 60× speed at one tick a second.
 const TICK: f64 = 60.0;
@@ -134,15 +135,6 @@ pub fn calibrate(scenarios: &[Scenario], seeds: u32, threads: usize) -> Result<V
 }
 
 impl Simulator {
-    fn queued_on(&self, c: usize) -> u64 {
-        self.tenants
-            .iter()
-            .filter(|t| t.cluster == c)
-            .map(|t| t.backlog + t.deliverable)
-            .sum::<f64>()
-            .round() as u64
-    }
-
     fn phase(&self) -> Phase {
         if self.scope.is_none() || self.scan_tenant < self.scan_order.len() {
             Phase::BeforeScan
@@ -164,7 +156,7 @@ impl Simulator {
 
     fn naive_after(&self, work: f64, rate: Option<f64>) -> Option<DateTime<Utc>> {
         let secs = work / rate?;
-        (secs.is_finite() && secs <= MAX_HORIZON_SECS)
+        (secs.is_finite() && secs <= MAX_HORIZON.num_seconds() as f64)
             .then(|| self.now() + Duration::milliseconds((secs * 1000.0) as i64))
     }
 
@@ -238,8 +230,6 @@ impl Simulator {
         }
     }
 }
-
-const MAX_HORIZON_SECS: f64 = 30.0 * 86_400.0;
 
 #[cfg(test)]
 mod tests {

@@ -138,8 +138,6 @@ struct Tenant {
     eta: EtaRange,
     /// The calibration class of `eta` (None: no estimate to check).
     eta_bin: Option<usize>,
-    /// Whether the tenant had affected mailboxes at the last tick.
-    was_affected: bool,
     rank: u64,
     /// Last queued count sent to watchers, to decide whether the row changed.
     sent_queued: u64,
@@ -382,7 +380,6 @@ impl Simulator {
                 deliverable: 0.0,
                 eta: EtaRange::unknown(NO_ETA),
                 eta_bin: None,
-                was_affected: false,
                 rank: 0,
                 sent_queued: 0,
                 address_order: std::sync::OnceLock::new(),
@@ -405,7 +402,6 @@ impl Simulator {
                 files.push(fmin + pick(seed, 13, m, (fmax - fmin) as u64 + 1) as u8);
             }
             first += count;
-            t.was_affected = t.states.affected() > 0;
             tenants.push(t);
         }
         let scan_order: Vec<usize> = (0..n)
@@ -613,6 +609,16 @@ impl Simulator {
 
     /// Whether the cluster's reindex has work left (or its scope is not
     /// known yet).
+    /// Messages queued for a cluster's tenants (waiting or deliverable).
+    fn queued_on(&self, c: usize) -> u64 {
+        self.tenants
+            .iter()
+            .filter(|t| t.cluster == c)
+            .map(|t| t.backlog + t.deliverable)
+            .sum::<f64>()
+            .round() as u64
+    }
+
     fn reindex_left(&self) -> bool {
         self.scope.is_none()
             || self.scan_tenant < self.scan_order.len()
@@ -979,12 +985,8 @@ impl Simulator {
     /// open quotes; quotes whose time passed are misses.
     fn settle_quotes(&mut self) {
         let now = self.now();
-        for (ti, t) in self.tenants.iter_mut().enumerate() {
-            let affected = t.states.affected() > 0;
-            if t.was_affected && !affected {
-                self.fc.finished(ti as u32, now);
-            }
-            t.was_affected = affected;
+        for (ti, t) in self.tenants.iter().enumerate() {
+            self.fc.affected(ti as u32, t.states.affected() > 0, now);
         }
         self.fc.settle(now);
     }
@@ -1077,7 +1079,7 @@ impl Simulator {
                     } else {
                         String::new()
                     };
-                    (status, Some(success), latency, detail)
+                    (status, Some(success), Some(latency), detail)
                 }
                 ServiceRole::SmtpIn => {
                     let queued = (backlog + deliverable).round() as u64;
@@ -1085,45 +1087,45 @@ impl Simulator {
                         (
                             Health::Degraded,
                             None,
-                            60.0 + jitter,
+                            Some(60.0 + jitter),
                             format!("accepting; {} queued, none lost", format::thousands(queued)),
                         )
                     } else {
-                        (Health::Ok, None, 55.0 + jitter, String::new())
+                        (Health::Ok, None, Some(55.0 + jitter), String::new())
                     }
                 }
-                ServiceRole::SmtpOut => (Health::Ok, None, 80.0 + jitter, String::new()),
+                ServiceRole::SmtpOut => (Health::Ok, None, Some(80.0 + jitter), String::new()),
                 ServiceRole::Storage if storage_down => (
                     Health::Down,
                     None,
-                    2_500.0 + 100.0 * jitter,
+                    Some(2_500.0 + 100.0 * jitter),
                     "NFS: stale handles on several volumes".into(),
                 ),
                 ServiceRole::Storage if reindexing => (
                     Health::Degraded,
                     None,
-                    20.0 + 60.0 * load + jitter,
+                    Some(20.0 + 60.0 * load + jitter),
                     "reindex I/O load".into(),
                 ),
-                ServiceRole::Storage => (Health::Ok, None, 8.0 + jitter, String::new()),
+                ServiceRole::Storage => (Health::Ok, None, Some(8.0 + jitter), String::new()),
                 // Down: nothing answers, so there is no latency to show
-                // (f64::NAN becomes "not measured" below, never "0ms").
+                // (not measured, never "0ms").
                 ServiceRole::Index if storage_down => {
-                    (Health::Down, None, f64::NAN, "indexes unavailable".into())
+                    (Health::Down, None, None, "indexes unavailable".into())
                 }
                 ServiceRole::Index if affected > 0 => (
                     Health::Degraded,
                     None,
-                    15.0 + jitter,
+                    Some(15.0 + jitter),
                     format!("{} mailboxes to reindex", format::thousands(affected)),
                 ),
-                _ => (Health::Ok, None, 5.0 + jitter, String::new()),
+                _ => (Health::Ok, None, Some(5.0 + jitter), String::new()),
             };
             services.push(ServiceHealth {
                 role,
                 status,
                 login_success_rate: rate,
-                latency_ms: latency.is_finite().then(|| latency.round()),
+                latency_ms: latency.map(f64::round),
                 detail,
             });
         }
@@ -1415,17 +1417,12 @@ impl Source for Simulator {
         // every second repaints itself on every console every second.
         let sample = (self.advances - 1).is_multiple_of(HISTORY_EVERY);
         for c in [CLUSTER_A, CLUSTER_B].into_iter().filter(|_| sample) {
-            let depth: f64 = self
-                .tenants
-                .iter()
-                .filter(|t| t.cluster == c)
-                .map(|t| t.backlog + t.deliverable)
-                .sum();
+            let depth = self.queued_on(c);
             let h = &mut self.flows[c].depth_history;
             if h.len() == HISTORY {
                 h.pop_front();
             }
-            h.push_back(depth.round() as u64);
+            h.push_back(depth);
         }
         // What watchers now hold, to judge next tick's queued change.
         for t in self.tenants.iter_mut().filter(|t| t.dirty) {
