@@ -890,18 +890,16 @@ async fn publish(args: PublishArgs, cfg: Config) -> anyhow::Result<i32> {
             .unwrap_or_else(composer::operation_id),
         saved_at: chrono::Utc::now(),
     };
-    let request = match draft.to_pb(chrono::Utc::now()) {
-        Ok(r) => r,
+    let (gw, embedded) = gateway_or_demo(&args.console, &cfg).await?;
+    // "+30m" and "23:30" are on the incident's clock, as in the composer.
+    let now = client::source_clock(&gw).await?;
+    let code = match draft.to_pb(now) {
         Err((_, why)) => {
             eprintln!("warroom: not published: {why}");
-            return Ok(1);
+            Ok(1)
         }
-    };
-    let (gw, embedded) = gateway_or_demo(&args.console, &cfg).await?;
-    let code = if args.dry_run {
-        preview_to_stdout(&gw, request).await
-    } else {
-        match client::publish(
+        Ok(request) if args.dry_run => preview_to_stdout(&gw, request, now).await,
+        Ok(request) => match client::publish(
             &gw,
             request,
             draft.operation_id.clone(),
@@ -927,7 +925,7 @@ async fn publish(args: PublishArgs, cfg: Config) -> anyhow::Result<i32> {
                 }
                 Ok(if findings.is_empty() { 2 } else { 1 })
             }
-        }
+        },
     };
     if let Some(g) = embedded {
         g.stop().await;
@@ -938,6 +936,7 @@ async fn publish(args: PublishArgs, cfg: Config) -> anyhow::Result<i32> {
 async fn preview_to_stdout(
     gw: &GatewayClient,
     draft: warroom::api::pb::StatusUpdateDraft,
+    now: chrono::DateTime<chrono::Utc>,
 ) -> anyhow::Result<i32> {
     let next = warroom::api::from_ts(draft.next_update_at.as_ref());
     let (findings, previews) = warroom::console::client::preview(gw, draft)
@@ -947,7 +946,7 @@ async fn preview_to_stdout(
         Some(t) => outln!(
             "next update: {} UTC (in {})",
             t.format("%Y-%m-%d %H:%M"),
-            warroom::domain::format::duration(t - chrono::Utc::now())
+            warroom::domain::format::duration(t - now)
         ),
         None => outln!("next update: none (resolved)"),
     }

@@ -130,6 +130,24 @@ async fn main_screen_80x24_mid_incident() {
     gw.stop().await;
 }
 
+/// One timeline in a drill: the header's clock is the simulated time the
+/// ETAs on screen are relative to, not the wall clock (which read 12:00
+/// beside ETAs of a 2008 evening).
+#[tokio::test]
+async fn in_a_drill_the_header_shows_the_incidents_clock_even_at_80x24() {
+    let (mut app, gw) = app_after(600, Theme::mono()).await;
+    let sim_now = app.model.overview.incident.now.expect("the drill's clock");
+    let s = screen(&mut app, 80, 24);
+    let header = s.lines().next().unwrap_or_default();
+    let shown = sim_now.format("%H:%M").to_string();
+    assert!(
+        header.contains(&format!("{shown} UTC")),
+        "{shown} in: {header}"
+    );
+    assert!(!header.contains("12:00"), "the wall clock in: {header}");
+    gw.stop().await;
+}
+
 #[tokio::test]
 async fn too_small_terminal_says_so() {
     let (mut app, gw) = app_after(1, Theme::mono()).await;

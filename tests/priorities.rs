@@ -449,7 +449,7 @@ async fn publish_update(gw: &Gateway, op: &str) {
                 state: pb::IncidentState::Identified as i32,
                 title: "Mailbox access failing on Cluster A".into(),
                 body: "{affected_mailboxes} mailboxes cannot be opened.".into(),
-                next_update_at: Some(api::ts(chrono::Utc::now() + chrono::Duration::minutes(90))),
+                next_update_at: Some(api::ts(gw.hub.now() + chrono::Duration::minutes(90))),
                 ..Default::default()
             }),
             operation_id: op.into(),

@@ -165,7 +165,9 @@ fn advance_to_mid_reindex(gw: &Gateway) {
     }
 }
 
-fn draft(state: pb::IncidentState, title: &str, body: &str) -> pb::StatusUpdateDraft {
+/// A draft whose next update is 90 minutes ahead on the incident's clock
+/// (the simulated one: this is a drill).
+fn draft(gw: &Gateway, state: pb::IncidentState, title: &str, body: &str) -> pb::StatusUpdateDraft {
     pb::StatusUpdateDraft {
         state: state as i32,
         title: title.into(),
@@ -175,7 +177,7 @@ fn draft(state: pb::IncidentState, title: &str, body: &str) -> pb::StatusUpdateD
             status: "major_outage".into(),
         }],
         next_update_at: (state != pb::IncidentState::Resolved)
-            .then(|| api::ts(Utc::now() + chrono::Duration::minutes(90))),
+            .then(|| api::ts(gw.hub.now() + chrono::Duration::minutes(90))),
         ..Default::default()
     }
 }
@@ -275,6 +277,7 @@ async fn get(url: &str) -> (String, String) {
 async fn only_the_comms_role_may_publish() {
     let (gw, _) = gateway(None, None).await;
     let d = draft(
+        &gw,
         pb::IncidentState::Identified,
         "Mailbox access on Cluster A",
         "We know what is wrong.",
@@ -332,8 +335,9 @@ async fn a_bad_draft_is_invalid_argument_naming_each_problem_and_publishes_nothi
     let hook = Hook::start(200).await;
     let (gw, _) = gateway(None, Some(&hook.url)).await;
     let mut c = common::client_with(&gw, Some(COMMS));
-    let past = api::ts(Utc::now() - chrono::Duration::minutes(5));
+    let past = api::ts(gw.hub.now() - chrono::Duration::minutes(5));
     let good = draft(
+        &gw,
         pb::IncidentState::Identified,
         "Mailbox access on Cluster A",
         "We know what is wrong.",
@@ -490,6 +494,7 @@ async fn the_preview_fills_placeholders_with_the_figures_every_console_shows_and
     let p = common::client_with(&gw, Some(COMMS))
         .preview_status_update(pb::PreviewStatusUpdateRequest {
             draft: Some(draft(
+                &gw,
                 pb::IncidentState::Identified,
                 "Mailbox access on Cluster A",
                 body,
@@ -549,6 +554,7 @@ async fn the_same_operation_id_twice_publishes_once_and_the_webhook_gets_it_once
     let affected = thousands(snap.totals.as_ref().unwrap().affected_mailboxes);
 
     let d = draft(
+        &gw,
         pb::IncidentState::Identified,
         "Mailbox access on Cluster A",
         "{affected_mailboxes} mailboxes are without service.",
@@ -626,6 +632,7 @@ async fn going_back_to_investigating_after_resolved_needs_confirming() {
     publish(
         &mut c,
         draft(
+            &gw,
             pb::IncidentState::Resolved,
             "Mailbox access restored",
             "Every mailbox is back.",
@@ -634,6 +641,7 @@ async fn going_back_to_investigating_after_resolved_needs_confirming() {
     )
     .await;
     let back = draft(
+        &gw,
         pb::IncidentState::Investigating,
         "Mailbox access failing again",
         "Logins are failing again on Cluster A.",
@@ -687,6 +695,7 @@ async fn the_built_in_page_shows_every_update_newest_first_as_html_json_and_atom
     publish(
         &mut c,
         draft(
+            &gw,
             pb::IncidentState::Identified,
             "<script>alert(1)</script> Mailbox access",
             "{affected_mailboxes} mailboxes are without service; IMAP & POP are affected.",
@@ -697,6 +706,7 @@ async fn the_built_in_page_shows_every_update_newest_first_as_html_json_and_atom
     publish(
         &mut c,
         draft(
+            &gw,
             pb::IncidentState::Monitoring,
             "Reindex running",
             "Mailboxes are coming back.",
@@ -766,6 +776,40 @@ async fn the_built_in_page_shows_every_update_newest_first_as_html_json_and_atom
     )));
 }
 
+/// One timeline in a drill: the update is posted at the simulated time its
+/// figures and ETAs are from, not at today's wall clock beside them.
+#[tokio::test]
+async fn in_a_drill_an_update_is_posted_on_the_incidents_clock() {
+    let (gw, page_url) = gateway(None, None).await;
+    advance_to_mid_reindex(&gw);
+    let sim_now = gw.hub.now();
+    assert!(
+        (Utc::now() - sim_now).num_days() > 365,
+        "the drill's clock is its own"
+    );
+    let mut c = common::client_with(&gw, Some(COMMS));
+    let u = publish(
+        &mut c,
+        draft(
+            &gw,
+            pb::IncidentState::Identified,
+            "Mailbox access",
+            "Known cause.",
+        ),
+        "op-1",
+    )
+    .await;
+    let posted = api::from_ts(u.published_at.as_ref()).unwrap();
+    assert_eq!(posted, sim_now, "posted at the drill's now");
+    let (_, html) = get(&page_url).await;
+    let shown = format!("Posted <time datetime=\"{}", posted.to_rfc3339());
+    assert!(html.contains(&shown), "{shown} on the page: {html}");
+    assert!(
+        !html.contains(&Utc::now().format("%Y-%m-%d").to_string()),
+        "no wall-clock date on the drill's page: {html}"
+    );
+}
+
 #[tokio::test]
 async fn a_pending_delivery_survives_a_restart_and_is_delivered_exactly_once() {
     let state = common::state_file("restart");
@@ -776,7 +820,7 @@ async fn a_pending_delivery_survives_a_restart_and_is_delivered_exactly_once() {
     // Delivered before the restart.
     publish(
         &mut c,
-        draft(pb::IncidentState::Identified, "First", "Known cause."),
+        draft(&gw, pb::IncidentState::Identified, "First", "Known cause."),
         "op-first",
     )
     .await;
@@ -787,7 +831,12 @@ async fn a_pending_delivery_survives_a_restart_and_is_delivered_exactly_once() {
     flaky.answer(500);
     publish(
         &mut c,
-        draft(pb::IncidentState::Monitoring, "Second", "Reindex running."),
+        draft(
+            &gw,
+            pb::IncidentState::Monitoring,
+            "Second",
+            "Reindex running.",
+        ),
         "op-second",
     )
     .await;
@@ -851,6 +900,7 @@ async fn a_retried_publish_gets_the_published_update_even_after_another_one() {
     let (gw, _) = gateway(None, None).await;
     let mut cy = common::client_with(&gw, Some(COMMS));
     let identified = draft(
+        &gw,
         pb::IncidentState::Identified,
         "Mailbox access on Cluster A",
         "We know what is wrong.",
@@ -859,6 +909,7 @@ async fn a_retried_publish_gets_the_published_update_even_after_another_one() {
     publish(
         &mut cy,
         draft(
+            &gw,
             pb::IncidentState::Resolved,
             "Mailbox access restored",
             "Every mailbox is back.",
@@ -895,6 +946,7 @@ async fn a_webhook_down_for_a_moment_with_retry_after_zero_still_gets_the_update
     publish(
         &mut c,
         draft(
+            &gw,
             pb::IncidentState::Identified,
             "Mailbox access",
             "Known cause.",
@@ -936,6 +988,7 @@ async fn a_body_with_crlf_line_ends_and_tabs_reads_cleanly_on_the_page() {
     publish(
         &mut common::client_with(&gw, Some(COMMS)),
         draft(
+            &gw,
             pb::IncidentState::Identified,
             "Mailbox access on Cluster A",
             "Logins fail on Cluster A.\r\nCluster\tState\r\nA\tdegraded\x1b[2J",
@@ -979,6 +1032,7 @@ async fn the_status_page_renders_in_a_real_browser() {
     publish(
         &mut c,
         draft(
+            &gw,
             pb::IncidentState::Identified,
             "Mailbox access failing on Cluster A",
             "{affected_mailboxes} mailboxes at {affected_tenants} tenants cannot be opened. \
@@ -990,6 +1044,7 @@ async fn the_status_page_renders_in_a_real_browser() {
     publish(
         &mut c,
         draft(
+            &gw,
             pb::IncidentState::Monitoring,
             "Reindex under way",
             "{restored_pct} of the affected mailboxes are back. Reindex ETA {reindex_eta}.",

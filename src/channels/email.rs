@@ -112,7 +112,8 @@ impl Email {
         })
     }
 
-    /// The message for one delivery, as it would be sent at `now`.
+    /// The message for one delivery, as it would be sent at `now` (the
+    /// incident's clock, as every other time in it).
     fn compose(
         &self,
         update: &Update,
@@ -558,7 +559,7 @@ impl Channel for Email {
             content_type: "text/plain".into(),
             content: summary,
         }];
-        let now = Utc::now();
+        let now = facts.now();
         for &i in reached.iter().take(PREVIEW_SAMPLES) {
             let Some((_, t)) = targets.iter().find(|(j, _)| *j == i) else {
                 continue;
@@ -609,7 +610,7 @@ impl Channel for Email {
             }
         };
         let slice = slice_for(ctx.facts, tenant_id);
-        let message = match self.compose(update, tenant_id, &contact, &slice, Utc::now()) {
+        let message = match self.compose(update, tenant_id, &contact, &slice, ctx.facts.now()) {
             Ok(m) => m,
             Err(e) => return Outcome::Failed(e),
         };

@@ -92,6 +92,11 @@ pub trait Facts: Send + Sync {
     fn page_url(&self) -> String {
         String::new()
     }
+    /// The incident's clock (a drill's simulated time): what "now" is in
+    /// every message, as for the ETAs in it.
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        chrono::Utc::now()
+    }
 }
 
 /// Durable key/value memory of one channel (e.g. the Statuspage incident

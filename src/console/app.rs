@@ -358,10 +358,11 @@ impl App {
         use super::composer::Ask;
         self.serial += 1;
         let serial = self.serial;
+        let now = self.source_now();
         let Some(c) = self.composer.as_mut() else {
             return Command::None;
         };
-        match c.key(k, Utc::now()) {
+        match c.key(k, now) {
             Ask::None => Command::None,
             Ask::Close => {
                 let d = self.composer.take().map(|c| c.draft);
@@ -397,7 +398,14 @@ impl App {
     /// The promised next update: time left, or how long it is overdue.
     /// None when nothing is promised (no update yet, or resolved).
     pub fn next_update_due(&self) -> Option<chrono::Duration> {
-        Some(self.model.board.promised_update()? - self.clock)
+        Some(self.model.board.promised_update()? - self.source_now())
+    }
+
+    /// The incident's clock: the header shows it, and times typed in the
+    /// composer are read on it, so that in a drill the header, the ETAs
+    /// and the update's times are on one timeline.
+    pub fn source_now(&self) -> DateTime<Utc> {
+        self.model.overview.clock(self.clock)
     }
 
     /// Once per promise, when it becomes overdue: the bell, if wanted.
@@ -590,9 +598,10 @@ impl App {
         now.format(self.clock_format()).to_string()
     }
 
-    /// The header clock's format: seconds only when frames come every second.
+    /// The header clock's format: seconds only when frames come every
+    /// second, and not in a drill (its clock moves by simulated minutes).
     pub fn clock_format(&self) -> &'static str {
-        if self.refresh > Duration::from_secs(1) {
+        if self.refresh > Duration::from_secs(1) || self.model.overview.simulated() {
             "%H:%M UTC"
         } else {
             "%H:%M:%S UTC"

@@ -435,6 +435,13 @@ pub async fn first_snapshot(client: &GatewayClient) -> anyhow::Result<pb::WatchU
     .map_err(|_| anyhow::anyhow!("gateway {} sent nothing within 10 s", client.url()))?
 }
 
+/// The incident's clock on the gateway (a drill's simulated time), for
+/// times typed relative to "now" on the command line.
+pub async fn source_clock(client: &GatewayClient) -> anyhow::Result<chrono::DateTime<chrono::Utc>> {
+    let first = first_snapshot(client).await?;
+    Ok(crate::api::overview_from_pb(&first).clock(chrono::Utc::now()))
+}
+
 /// Asks the gateway who this console is.
 pub fn spawn_whoami(client: GatewayClient, tx: mpsc::Sender<ClientEvent>) {
     tokio::spawn(async move {

@@ -115,7 +115,7 @@ fn render_header(f: &mut Frame, area: Rect, app: &App) {
     }
     right.push(Span::raw(format!(
         " {} ",
-        app.clock.format(app.clock_format())
+        app.source_now().format(app.clock_format())
     )));
     right.extend(conn_spans(app));
     right.push(Span::raw(" "));
@@ -1580,7 +1580,7 @@ fn render_composer(f: &mut Frame, area: Rect, app: &App, c: &super::composer::Co
         Span::raw(safe(&c.draft.next)),
         Span::raw(cursor(Field::Next)),
     ]));
-    lines.push(match c.next_hint(app.clock) {
+    lines.push(match c.next_hint(app.source_now()) {
         Ok(hint) => Line::from(Span::styled(format!("{pad}→ {hint}"), th.dim())),
         Err(e) => Line::from(Span::styled(format!("{pad}✖ {}", safe(&e)), th.alert())),
     });

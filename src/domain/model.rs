@@ -471,6 +471,16 @@ impl Overview {
         self.sources.iter().any(|s| s.simulated)
     }
 
+    /// The incident's clock at wall time `wall`: in a drill, the simulated
+    /// time of this picture (the one every ETA in it is relative to); on a
+    /// real platform, the wall clock.
+    pub fn clock(&self, wall: DateTime<Utc>) -> DateTime<Utc> {
+        match self.incident.now {
+            Some(t) if self.simulated() => t,
+            _ => wall,
+        }
+    }
+
     /// Messages known lost over every cluster; None unless every cluster's
     /// source measured it.
     pub fn lost_messages(&self) -> Option<u64> {

@@ -167,7 +167,7 @@ impl Hub {
             rank: req.rank,
             version: req.expected_version + 1,
             set_by: actor.to_string(),
-            set_at: chrono::Utc::now(),
+            set_at: self.now(),
             reason: req.reason,
         };
         let detail = format!("{old} → {}", decision.label());
@@ -211,6 +211,13 @@ impl Hub {
         SourceView {
             guard: self.state.read().unwrap_or_else(|e| e.into_inner()),
         }
+    }
+
+    /// The incident's clock (`Source::now`): decisions and updates are
+    /// stamped with it, so in a drill they sit on the same timeline as the
+    /// ETAs beside them.
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.view().source().now()
     }
 
     /// Advances the source once and broadcasts the change. Returns the new

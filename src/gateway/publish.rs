@@ -75,6 +75,10 @@ fn list(f: &[Finding]) -> String {
 pub struct HubFacts<'a>(pub &'a Hub);
 
 impl Facts for HubFacts<'_> {
+    fn now(&self) -> DateTime<Utc> {
+        self.0.now()
+    }
+
     fn page_url(&self) -> String {
         self.0.publishing().page_url.clone()
     }
@@ -215,12 +219,11 @@ impl Hub {
             .map(|c| c.0.clone())
             .collect();
         let ids: Vec<&str> = components.iter().map(String::as_str).collect();
-        let now = Utc::now();
-        let (overview, simulated) = {
+        let (overview, simulated, now) = {
             let view = self.view();
             let o = view.source().overview();
             let sim = o.simulated();
-            (o, sim)
+            (o, sim, view.source().now())
         };
         let mut findings = status::lint(draft, latest.as_ref().map(|u| u.state), &ids, now);
         findings.extend(status::contradictions(draft, &overview));

@@ -125,6 +125,10 @@ impl Source for Tracked {
         self.inner.advances()
     }
 
+    fn now(&self) -> DateTime<Utc> {
+        self.inner.now()
+    }
+
     fn set_priority(&mut self, decision: Arc<PriorityDecision>) -> Result<(), SourceError> {
         self.inner.set_priority(decision)?;
         self.observe_change();

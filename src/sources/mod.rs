@@ -115,6 +115,12 @@ pub trait Source: Send + Sync {
     fn set_priority(&mut self, decision: Arc<PriorityDecision>) -> Result<(), SourceError>;
     /// Everything but the tenant rows.
     fn overview(&self) -> Overview;
+    /// The incident's clock: what "now" is for every time this source
+    /// gives, and so for every time the war room stamps (decisions,
+    /// updates). The wall clock, except in a drill.
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        chrono::Utc::now()
+    }
     /// Every tenant row.
     fn tenants(&self) -> Vec<TenantRow>;
     /// A tenant's emergency contacts (e-mail addresses) for tenant notices.

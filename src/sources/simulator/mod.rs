@@ -1359,6 +1359,10 @@ fn round_eta(eta: EtaRange) -> EtaRange {
 }
 
 impl Source for Simulator {
+    fn now(&self) -> DateTime<Utc> {
+        Simulator::now(self)
+    }
+
     fn advance(&mut self, dt: f64) {
         let dt = if dt.is_finite() {
             dt.clamp(0.0, 86_400.0)
