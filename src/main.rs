@@ -280,7 +280,14 @@ fn parse_incident_state(s: &str) -> Result<warroom::domain::IncidentState, Strin
 struct LookupArgs {
     /// A mailbox address, a domain, or a tenant id or name (prefixes and
     /// misspellings are searched too).
-    query: String,
+    #[arg(required_unless_present = "file", conflicts_with = "file")]
+    query: Option<String>,
+    /// Look up every line of a file (`-`: standard input), one address,
+    /// domain or tenant a line (blank lines and # comments skipped): one CSV
+    /// row per line with its best match, or with --json one JSON object per
+    /// line. Exit code 0: every line found, 1: some not found, 2: error.
+    #[arg(long, value_name = "FILE|-")]
+    file: Option<String>,
     /// Print JSON (one object with every match) instead of text.
     #[arg(long)]
     json: bool,
@@ -839,12 +846,15 @@ async fn snapshot(args: SnapshotArgs, cfg: Config) -> anyhow::Result<i32> {
 
 async fn lookup(args: LookupArgs, cfg: Config) -> anyhow::Result<i32> {
     use warroom::console::lookup;
+    let Some(query) = args.query.as_deref() else {
+        return lookup_file(&args, cfg).await;
+    };
     // Refuse a bad query before starting anything.
-    if let Err(why) = lookup::check_query(&args.query) {
+    if let Err(why) = lookup::check_query(query) {
         anyhow::bail!("{why}");
     }
     let (client, embedded) = gateway_or_demo(&args.console, &cfg).await?;
-    let answer = lookup::ask(&client, &args.query, args.limit).await;
+    let answer = lookup::ask(&client, query, args.limit).await;
     if let Some(gw) = embedded {
         gw.stop().await;
     }
@@ -860,6 +870,49 @@ async fn lookup(args: LookupArgs, cfg: Config) -> anyhow::Result<i32> {
         out!("{}", lookup::text(&answer));
     }
     Ok(if answer.matches.is_empty() { 1 } else { 0 })
+}
+
+/// `warroom lookup --file`: every line over one streaming call, printed as
+/// it is answered.
+async fn lookup_file(args: &LookupArgs, cfg: Config) -> anyhow::Result<i32> {
+    use warroom::console::lookup;
+    let path = args.file.as_deref().unwrap_or("-");
+    let input: Box<dyn std::io::BufRead + Send> = if path == "-" {
+        Box::new(std::io::BufReader::new(std::io::stdin()))
+    } else {
+        let f =
+            std::fs::File::open(path).map_err(|e| anyhow::anyhow!("cannot read {path}: {e}"))?;
+        Box::new(std::io::BufReader::new(f))
+    };
+    let (client, embedded) = gateway_or_demo(&args.console, &cfg).await?;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut missing = 0usize;
+    let limit = if args.json { args.limit } else { 1 };
+    let asked = {
+        use std::io::Write;
+        if !args.json {
+            write!(out, "{}\r\n", lookup::BULK_CSV_HEADER)?;
+        }
+        lookup::ask_many(&client, input, limit, |row| {
+            missing += usize::from(row.matches.is_empty());
+            if args.json {
+                serde_json::to_writer(&mut out, &row)?;
+                out.write_all(b"\n")
+            } else {
+                write!(out, "{}\r\n", lookup::bulk_csv(&row))
+            }
+        })
+        .await
+    };
+    if let Some(gw) = embedded {
+        gw.stop().await;
+    }
+    std::io::Write::flush(&mut out)?;
+    let asked = asked?;
+    if missing > 0 {
+        eprintln!("warroom: {missing} of {asked} lines matched nothing");
+    }
+    Ok(if missing > 0 { 1 } else { 0 })
 }
 
 /// `warroom publish`: the same draft the composer builds, linted locally

@@ -862,3 +862,70 @@ fn lookup_and_report_show_an_eta_that_slipped() {
     assert!(samples >= 1, "{md}");
     rt.block_on(gw.stop());
 }
+
+/// A reseller's list: 10,000 addresses of the demo (and two lines that are
+/// not) looked up in one call, one CSV row per line in the input's order,
+/// each naming the mailbox asked for; exit 1 because two lines found
+/// nothing, and the control characters of one never reach the output.
+#[test]
+fn lookup_of_a_whole_list_prints_one_row_per_line_in_order() {
+    use warroom::sources::simulator::{SimConfig, Simulator};
+    use warroom::sources::{MailboxQuery, Source};
+    let sim = Simulator::new(SimConfig::default()).unwrap();
+    let mut addresses = Vec::new();
+    for t in 0.. {
+        let page = sim
+            .mailboxes(&MailboxQuery {
+                tenant_id: format!("t{t:05}"),
+                states: warroom::domain::MailboxState::ALL.to_vec(),
+                sort_by_eta: false,
+                offset: 0,
+                limit: 1000,
+            })
+            .unwrap();
+        addresses.extend(page.rows.into_iter().map(|m| m.address));
+        if addresses.len() >= 10_000 {
+            break;
+        }
+    }
+    addresses.truncate(10_000);
+    let mut list: Vec<String> = addresses.clone();
+    list.insert(5_000, "nobody@nowhere.invalid".into());
+    list.insert(7_000, "evil\u{1b}]0;pwned\u{7}@example.com".into());
+    let h = home("bulk");
+    let file = h.join("list.txt");
+    std::fs::write(&file, format!("# my customers\n{}\n", list.join("\n"))).unwrap();
+    let out = warroom(&h, &["lookup", "--file", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("2 of 10002 lines matched nothing"),
+        "{}",
+        text(&out.stderr)
+    );
+    let csv = text(&out.stdout);
+    assert!(!csv.contains('\u{1b}'), "an escape reached the output");
+    let rows: Vec<&str> = csv.lines().collect();
+    assert_eq!(rows.len(), 1 + 10_002, "a header and one row per line");
+    assert!(rows[0].starts_with("line,query,found,match,kind,name,tenant_id"));
+    let mut n = 0;
+    for (i, row) in rows[1..].iter().enumerate() {
+        let f: Vec<&str> = row.split(',').collect();
+        assert_eq!(f[0], (i + 2).to_string(), "line numbers of the file: {row}");
+        if i == 5_000 || i == 7_000 {
+            assert_eq!(f[2], "false", "{row}");
+            continue;
+        }
+        assert_eq!(
+            (f[1], f[2], f[3], f[5]),
+            (
+                addresses[n].as_str(),
+                "true",
+                "exact",
+                addresses[n].as_str()
+            ),
+            "{row}"
+        );
+        n += 1;
+    }
+    assert_eq!(n, 10_000);
+}

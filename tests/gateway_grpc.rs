@@ -472,3 +472,72 @@ async fn the_status_board_is_sent_only_when_it_changes() {
     assert!(second.status.is_none(), "unchanged board resent");
     gw.stop().await;
 }
+
+/// A batch answers every query in order, refusing a bad one alone; a
+/// message over the batch limit ends the call with a clear reason.
+#[tokio::test]
+async fn lookup_many_answers_each_query_in_order_and_refuses_an_oversized_batch() {
+    let gw = common::gateway(common::small()).await;
+    let mut c = common::client(&gw).await;
+    let batch = pb::LookupManyRequest {
+        queries: vec![
+            "t00001".into(),
+            "   ".into(),
+            "t00000".into(),
+            "x\u{7}y".into(),
+        ],
+        limit: 0,
+    };
+    let mut answers = c
+        .lookup_many(tokio_stream::iter(vec![batch]))
+        .await
+        .unwrap()
+        .into_inner();
+    let r = answers
+        .message()
+        .await
+        .unwrap()
+        .expect("one answer per batch");
+    let ids: Vec<String> = r
+        .results
+        .iter()
+        .map(|x| {
+            x.answer
+                .as_ref()
+                .and_then(|a| a.matches.first())
+                .and_then(|m| m.tenant.as_ref())
+                .map_or_else(|| format!("error: {}", x.error), |t| t.id.clone())
+        })
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "t00001",
+            "error: query is empty",
+            "t00000",
+            "error: query contains control characters"
+        ]
+    );
+    assert!(
+        answers.message().await.unwrap().is_none(),
+        "ends with the input"
+    );
+
+    let huge = pb::LookupManyRequest {
+        queries: vec!["t00001".into(); 1_001],
+        limit: 1,
+    };
+    let mut answers = c
+        .lookup_many(tokio_stream::iter(vec![huge]))
+        .await
+        .unwrap()
+        .into_inner();
+    let e = answers.message().await.unwrap_err();
+    assert_eq!(e.code(), tonic::Code::InvalidArgument);
+    assert!(
+        e.message()
+            .contains("1001 queries in one message; at most 1000"),
+        "{e:?}"
+    );
+    gw.stop().await;
+}

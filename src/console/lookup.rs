@@ -284,6 +284,135 @@ fn matches_from_pb(r: &pb::LookupResponse) -> Matches {
     }
 }
 
+/// One line of a bulk lookup (`warroom lookup --file`).
+#[derive(Debug, Serialize)]
+pub struct BulkRow {
+    /// The line number in the input (1 = the first line).
+    pub line: usize,
+    pub query: String,
+    /// How many matched in all (null: refused, or the gateway did not count).
+    pub total: Option<u64>,
+    pub matches: Vec<Match>,
+    /// Why the gateway did not look this line up (null: it did).
+    pub error: Option<String>,
+}
+
+/// Lines per `LookupManyRequest`.
+const BULK_BATCH: usize = 500;
+
+/// Looks up every line of `input` (blank lines and `#` comments skipped)
+/// over one `LookupMany` stream, handing each answer to `row` in input
+/// order as it arrives; memory stays at a few batches whatever the list's
+/// length. Returns how many lines were asked.
+pub async fn ask_many(
+    client: &GatewayClient,
+    input: impl std::io::BufRead + Send + 'static,
+    limit: u32,
+    mut row: impl FnMut(BulkRow) -> std::io::Result<()>,
+) -> anyhow::Result<usize> {
+    let (req_tx, req_rx) = tokio::sync::mpsc::channel::<pb::LookupManyRequest>(2);
+    // The lines of each batch sent, in order, to pair with its answers.
+    let (meta_tx, mut meta_rx) = tokio::sync::mpsc::channel::<Vec<(usize, String)>>(4);
+    let reader = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+        let mut batch: Vec<(usize, String)> = Vec::with_capacity(BULK_BATCH);
+        let send = |batch: Vec<(usize, String)>| {
+            let queries = batch.iter().map(|(_, q)| q.clone()).collect();
+            meta_tx.blocking_send(batch).is_ok()
+                && req_tx
+                    .blocking_send(pb::LookupManyRequest { queries, limit })
+                    .is_ok()
+        };
+        for (i, line) in input.lines().enumerate() {
+            let line = line?;
+            let q = line.trim();
+            if q.is_empty() || q.starts_with('#') {
+                continue;
+            }
+            batch.push((i + 1, q.to_string()));
+            if batch.len() == BULK_BATCH && !send(std::mem::take(&mut batch)) {
+                return Ok(());
+            }
+        }
+        if !batch.is_empty() {
+            send(batch);
+        }
+        Ok(())
+    });
+    let mut raw = client.raw();
+    let mut answers = raw
+        .lookup_many(tokio_stream::wrappers::ReceiverStream::new(req_rx))
+        .await
+        .map_err(|st| anyhow::anyhow!("{}", super::client::describe(&st)))?
+        .into_inner();
+    let mut asked = 0;
+    while let Some(lines) = meta_rx.recv().await {
+        let answer = tokio::time::timeout(std::time::Duration::from_secs(30), answers.message())
+            .await
+            .map_err(|_| anyhow::anyhow!("the gateway sent nothing for 30 s"))?
+            .map_err(|st| anyhow::anyhow!("{}", super::client::describe(&st)))?
+            .ok_or_else(|| anyhow::anyhow!("the gateway ended the lookup early"))?;
+        if answer.results.len() != lines.len() {
+            anyhow::bail!(
+                "the gateway answered {} of {} queries",
+                answer.results.len(),
+                lines.len()
+            );
+        }
+        for ((line, query), r) in lines.into_iter().zip(answer.results) {
+            let found = r.answer.as_ref().map(matches_from_pb);
+            asked += 1;
+            row(BulkRow {
+                line,
+                query: s(&query),
+                total: found.as_ref().and_then(|f| f.total),
+                matches: found.map(|f| f.matches).unwrap_or_default(),
+                error: (!r.error.is_empty()).then(|| s(&r.error)),
+            })?;
+        }
+    }
+    reader
+        .await
+        .map_err(|e| anyhow::anyhow!("reading the list failed: {e}"))?
+        .map_err(|e| anyhow::anyhow!("cannot read the list: {e}"))?;
+    Ok(asked)
+}
+
+/// The CSV header of `bulk_csv` rows.
+pub const BULK_CSV_HEADER: &str = "line,query,found,match,kind,name,tenant_id,tenant_name,state,\
+affected_mailboxes,mailboxes,queued_messages,eta_p50,eta_p90,eta_note,error";
+
+/// A bulk row as one CSV record (RFC 4180, no line end): its best match,
+/// or empty fields and `found` false.
+pub fn bulk_csv(r: &BulkRow) -> String {
+    use crate::domain::csv::field;
+    let m = r.matches.first();
+    let ts = |t: Option<DateTime<Utc>>| {
+        t.map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+            .unwrap_or_default()
+    };
+    let n = |x: Option<u64>| x.map(|x| x.to_string()).unwrap_or_default();
+    let text = |x: Option<&str>| field(x.unwrap_or_default());
+    [
+        r.line.to_string(),
+        field(&r.query),
+        (m.is_some()).to_string(),
+        text(m.and_then(|m| m.quality)),
+        text(m.map(|m| m.kind)),
+        field(&m.map(Match::name).unwrap_or_default()),
+        text(m.map(|m| m.tenant_id.as_str())),
+        text(m.and_then(|m| m.tenant_name.as_deref())),
+        text(m.and_then(|m| m.state.as_deref())),
+        n(m.and_then(|m| m.affected_mailboxes)),
+        n(m.and_then(|m| m.mailboxes)),
+        n(m.and_then(|m| m.queued_messages)),
+        ts(m.and_then(|m| m.eta_p50)),
+        ts(m.and_then(|m| m.eta_p90)),
+        text(m.and_then(|m| m.eta_note.as_deref())),
+        text(r.error.as_deref()),
+    ]
+    .join(",")
+}
+
 /// Asks the gateway. `Ok` with no matches is "not found".
 pub async fn ask(client: &GatewayClient, query: &str, limit: u32) -> anyhow::Result<Answer> {
     check_query(query).map_err(anyhow::Error::msg)?;

@@ -220,6 +220,45 @@ fn lookup_answer(view: &SourceView<'_>, query: &str, limit: usize) -> pb::Lookup
 }
 
 type WatchStream = Pin<Box<dyn Stream<Item = Result<pb::WatchUpdate, Status>> + Send>>;
+type LookupManyStream = Pin<Box<dyn Stream<Item = Result<pb::LookupManyResponse, Status>> + Send>>;
+
+/// Queries per `LookupManyRequest` message.
+pub const MAX_LOOKUP_BATCH: usize = 1_000;
+/// Matches per query in `LookupMany`.
+const MAX_LOOKUP_MANY_LIMIT: usize = 20;
+
+/// A batch's matches per query, or why the whole batch is refused.
+fn check_batch(batch: &pb::LookupManyRequest) -> Result<usize, Status> {
+    if batch.queries.len() > MAX_LOOKUP_BATCH {
+        return Err(Status::invalid_argument(format!(
+            "{} queries in one message; at most {MAX_LOOKUP_BATCH}: send more messages",
+            batch.queries.len()
+        )));
+    }
+    Ok(match batch.limit {
+        0 => 1,
+        n => (n as usize).min(MAX_LOOKUP_MANY_LIMIT),
+    })
+}
+
+/// One query of a batch: its answer, or why it was not looked up.
+fn lookup_result(view: &SourceView<'_>, query: &str, limit: usize) -> pb::LookupResult {
+    let refused = if query.trim().is_empty() {
+        Err(Status::invalid_argument("query is empty"))
+    } else {
+        check_text("query", query)
+    };
+    match refused {
+        Ok(()) => pb::LookupResult {
+            answer: Some(lookup_answer(view, query, limit)),
+            error: String::new(),
+        },
+        Err(status) => pb::LookupResult {
+            answer: None,
+            error: status.message().to_string(),
+        },
+    }
+}
 
 #[tonic::async_trait]
 impl pb::war_room_server::WarRoom for WarRoomService {
@@ -371,6 +410,54 @@ impl pb::war_room_server::WarRoom for WarRoomService {
         }
         self.blocking(move |hub| Ok(Response::new(lookup_answer(&hub.view(), &r.query, limit))))
             .await
+    }
+
+    type LookupManyStream = LookupManyStream;
+
+    async fn lookup_many(
+        &self,
+        request: Request<tonic::Streaming<pb::LookupManyRequest>>,
+    ) -> Result<Response<Self::LookupManyStream>, Status> {
+        self.access.reader(request.metadata())?;
+        let mut inbound = request.into_inner();
+        let hub = self.hub.clone();
+        // One batch in flight: the next is read once this one's answers
+        // are queued, so a slow reader holds the sender back, not memory.
+        let (tx, rx) = mpsc::channel(1);
+        tokio::spawn(async move {
+            loop {
+                let batch = match inbound.message().await {
+                    Ok(Some(b)) => b,
+                    Ok(None) => break,
+                    Err(status) => {
+                        let _ = tx.send(Err(status)).await;
+                        break;
+                    }
+                };
+                let answered = match check_batch(&batch) {
+                    Err(status) => Err(status),
+                    Ok(limit) => {
+                        let hub = hub.clone();
+                        tokio::task::spawn_blocking(move || {
+                            let view = hub.view();
+                            let results = batch
+                                .queries
+                                .iter()
+                                .map(|q| lookup_result(&view, q, limit))
+                                .collect();
+                            pb::LookupManyResponse { results }
+                        })
+                        .await
+                        .map_err(|e| Status::internal(format!("lookup failed: {e}")))
+                    }
+                };
+                let failed = answered.is_err();
+                if tx.send(answered).await.is_err() || failed {
+                    break;
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 
     async fn set_tenant_priority(
