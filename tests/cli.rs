@@ -666,6 +666,47 @@ fn the_gateway_refuses_a_damaged_state_file_and_a_weak_token_without_echoing_it(
     );
 }
 
+/// An empty file (a `touch`, a truncation) and a file that lost a table
+/// used to start: the first as a new war room, the second failing every
+/// publish with "no such table". Both are refused, and left byte for byte.
+#[test]
+fn the_gateway_refuses_an_empty_state_file_or_one_missing_a_table_and_leaves_it_as_it_was() {
+    let h = home("gwstate-tables");
+    let empty = h.join("empty.sqlite");
+    std::fs::write(&empty, b"").unwrap();
+    let no_deliveries = h.join("no-deliveries.sqlite");
+    drop(warroom::store::open(&no_deliveries).unwrap());
+    rusqlite::Connection::open(&no_deliveries)
+        .unwrap()
+        .execute_batch("DROP TABLE deliveries; PRAGMA wal_checkpoint(TRUNCATE);")
+        .unwrap();
+    for (state, want) in [
+        (&empty, "the file is empty (0 bytes)"),
+        (&no_deliveries, "needs the table deliveries"),
+    ] {
+        let before = std::fs::read(state).unwrap();
+        let out = warroom(
+            &h,
+            &[
+                "gateway",
+                "--listen",
+                "127.0.0.1:0",
+                "--state",
+                state.to_str().unwrap(),
+            ],
+        );
+        let e = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{e}");
+        assert!(e.contains(want) && e.contains("refusing to start"), "{e}");
+        assert_eq!(
+            std::fs::read(state).unwrap(),
+            before,
+            "{}: the refused file was changed",
+            state.display()
+        );
+    }
+}
+
 #[test]
 fn publish_dry_run_previews_and_lint_errors_name_the_bad_value() {
     let h = home("publish");
