@@ -463,6 +463,30 @@ async fn a_bad_draft_is_invalid_argument_naming_each_problem_and_publishes_nothi
         assert_eq!(errors(&p.findings), errors(&details.findings), "case {i}");
     }
 
+    // A next update time beyond what a timestamp can be says so (it used
+    // to read "next update time is required").
+    for seconds in [i64::MAX, i64::MIN] {
+        let d = pb::StatusUpdateDraft {
+            next_update_at: Some(prost_types::Timestamp { seconds, nanos: 0 }),
+            ..good.clone()
+        };
+        let e = c
+            .publish_status_update(publish_req(d.clone(), "bad-time", true))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+        assert!(
+            e.message().contains("next_update_at") && e.message().contains("out of range"),
+            "{}",
+            e.message()
+        );
+        let e = c
+            .preview_status_update(pb::PreviewStatusUpdateRequest { draft: Some(d) })
+            .await
+            .unwrap_err();
+        assert!(e.message().contains("out of range"), "{}", e.message());
+    }
+
     let mut reader = common::client_with(&gw, None);
     assert!(updates(&mut reader).await.is_empty());
     assert!(

@@ -4,6 +4,7 @@
 //! and server reflection so stock clients work.
 
 pub mod auth;
+pub mod codes;
 pub mod hub;
 pub mod outbox;
 pub mod page;
@@ -89,7 +90,7 @@ impl Gateway {
                 .add_service(health_service)
                 .add_service(reflection)
                 .add_service(reflection_alpha)
-                .add_service(svc)
+                .add_service(codes::ExactCodes(svc))
                 .serve_with_incoming_shutdown(incoming, async {
                     let _ = rx.await;
                 }),

@@ -150,6 +150,16 @@ fn check_draft(d: Option<pb::StatusUpdateDraft>) -> Result<crate::domain::status
             d.state
         )));
     }
+    if let Some(t) = d
+        .next_update_at
+        .as_ref()
+        .filter(|t| api::from_ts(Some(t)).is_none())
+    {
+        return Err(Status::invalid_argument(format!(
+            "next_update_at ({} s, {} ns) is out of range: give a time after now and at most 24 h ahead",
+            t.seconds, t.nanos
+        )));
+    }
     Ok(api::draft_from_pb(&d))
 }
 
