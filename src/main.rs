@@ -866,6 +866,7 @@ async fn lookup(args: LookupArgs, cfg: Config) -> anyhow::Result<i32> {
 /// for what needs no gateway (the time), then previewed or published.
 async fn publish(args: PublishArgs, cfg: Config) -> anyhow::Result<i32> {
     use warroom::console::{client, composer};
+    use warroom::domain::sanitize::sanitize;
     let body = if args.body == "-" {
         let mut b = String::new();
         std::io::Read::read_to_string(&mut std::io::stdin(), &mut b)
@@ -913,19 +914,38 @@ async fn publish(args: PublishArgs, cfg: Config) -> anyhow::Result<i32> {
                 outln!("published {} ({} deliveries)", u.id, u.deliveries.len());
                 Ok(0)
             }
-            // Findings: the draft is wrong (1); otherwise the gateway or
-            // the role said no (2).
+            // Not published, whoever said no (the draft, the role, an
+            // unreachable gateway): 1, as the user guide says.
             Err((why, findings)) => {
-                eprintln!("warroom: not published: {why}");
+                if !findings.is_empty() && findings.iter().all(|f| !f.error) {
+                    // The gateway names the API's field; here it is a flag.
+                    eprintln!(
+                        "warroom: not published: {} to confirm; publish again with \
+                         --confirm-warnings to go ahead",
+                        match findings.len() {
+                            1 => "1 warning".to_string(),
+                            n => format!("{n} warnings"),
+                        }
+                    );
+                } else {
+                    eprintln!("warroom: not published: {}", sanitize(&why));
+                }
                 for f in &findings {
+                    if f.field == client::MORE_FINDINGS {
+                        eprintln!(
+                            "  {} (warroom publish --dry-run lists them all)",
+                            sanitize(f.message.trim_end_matches("; a preview lists them all"))
+                        );
+                        continue;
+                    }
                     eprintln!(
                         "  {} {}: {}",
                         if f.error { "error" } else { "warning" },
-                        f.field,
-                        f.message
+                        sanitize(&f.field),
+                        sanitize(&f.message)
                     );
                 }
-                Ok(if findings.is_empty() { 2 } else { 1 })
+                Ok(1)
             }
         }
     };

@@ -137,11 +137,29 @@ fn findings_from_pb(f: &[pb::LintFinding]) -> Vec<super::composer::Finding> {
         .collect()
 }
 
-/// Lint findings carried in a refusal's details, if any.
+/// The `field` of the last finding of a refusal that could not carry them
+/// all: its message says how many more there are.
+pub const MORE_FINDINGS: &str = "more";
+
+/// Lint findings carried in a refusal's details, if any; when the gateway
+/// left some out (the details must fit in the trailers), a last finding
+/// with the field `MORE_FINDINGS` says how many.
 fn refused_findings(s: &tonic::Status) -> Vec<super::composer::Finding> {
-    <pb::PreviewStatusUpdateResponse as prost::Message>::decode(s.details())
-        .map(|r| findings_from_pb(&r.findings))
-        .unwrap_or_default()
+    let Ok(r) = <pb::PreviewStatusUpdateResponse as prost::Message>::decode(s.details()) else {
+        return Vec::new();
+    };
+    let mut out = findings_from_pb(&r.findings);
+    if r.findings_left_out > 0 {
+        out.push(super::composer::Finding {
+            error: out.last().is_some_and(|f| f.error),
+            field: MORE_FINDINGS.into(),
+            message: format!(
+                "and {} more not shown here; a preview lists them all",
+                r.findings_left_out
+            ),
+        });
+    }
+    out
 }
 
 /// The gateway's words for a refusal the author can act on.
