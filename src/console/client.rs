@@ -51,26 +51,29 @@ impl GatewayClient {
                 |_| anyhow::anyhow!("the token must be printable ASCII without spaces"),
             )?)),
         };
+        // What is shown of it (the header, errors, `info`): never a password.
+        let shown = crate::domain::redact::url_shown(url).into_owned();
         if !url.starts_with("http://") {
             anyhow::bail!(
-                "gateway URL {url:?} must start with http:// (this build has no TLS: reach a remote gateway through an SSH tunnel)"
+                "gateway URL {shown:?} must start with http:// (this build has no TLS: reach a remote gateway through an SSH tunnel)"
             );
         }
         let endpoint = Endpoint::from_shared(url.to_string())
-            .map_err(|e| anyhow::anyhow!("invalid gateway URL {url:?}: {e}"))?
+            .map_err(|e| anyhow::anyhow!("invalid gateway URL {shown:?}: {e}"))?
             .connect_timeout(Duration::from_secs(3))
             .tcp_keepalive(Some(Duration::from_secs(20)))
             .http2_keep_alive_interval(Duration::from_secs(20))
             .keep_alive_timeout(Duration::from_secs(10));
         let channel = endpoint.connect_lazy();
         Ok(GatewayClient {
-            url: url.to_string(),
+            url: shown,
             inner: pb::war_room_client::WarRoomClient::with_interceptor(channel, bearer)
                 .max_decoding_message_size(api::MAX_MESSAGE_BYTES)
                 .max_encoding_message_size(1024 * 1024),
         })
     }
 
+    /// The gateway's URL as it may be shown: `user:password@` is `***@`.
     pub fn url(&self) -> &str {
         &self.url
     }
