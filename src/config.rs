@@ -107,6 +107,9 @@ pub struct ServerConfig {
     pub tokens: Vec<TokenConfig>,
     /// Where the built-in status page listens [default: 127.0.0.1:8080].
     pub page_listen: Option<std::net::SocketAddr>,
+    /// The status page's address as its readers reach it (a proxy, a DNS
+    /// name), shown to consoles and in messages [default: from page_listen].
+    pub page_url: Option<String>,
     /// Components a status update may name [default: imap, pop, webmail,
     /// smtp-in, smtp-out].
     pub components: Option<Vec<ComponentConfig>>,
@@ -345,6 +348,21 @@ impl Config {
             ));
         }
         let server = cfg.server.clone().unwrap_or_default();
+        if let Some(u) = &server.page_url {
+            let host = u
+                .strip_prefix("https://")
+                .or_else(|| u.strip_prefix("http://"))
+                .map(|rest| rest.split(['/', '?', '#']).next().unwrap_or(""));
+            if !host.is_some_and(|h| !h.is_empty() && !h.contains(char::is_whitespace)) {
+                return Err(err(
+                    at("page_url"),
+                    format!(
+                        "page_url {:?} must be an http:// or https:// URL with a host, such as https://status.example.net/",
+                        crate::domain::redact::url_shown(u)
+                    ),
+                ));
+            }
+        }
         for t in &server.tokens {
             let at_name = text
                 .find(&format!("\"{}\"", t.name))
@@ -491,6 +509,28 @@ mod tests {
         );
         let e = Config::parse("c.toml", "gateway = 5\n").unwrap_err();
         assert!(e.message.contains("invalid type"), "{e}");
+    }
+
+    #[test]
+    fn a_page_url_must_be_an_http_url_with_a_host() {
+        let c = Config::parse(
+            "c.toml",
+            "[server]\npage_url = \"https://status.example.net/\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            c.server.unwrap().page_url.as_deref(),
+            Some("https://status.example.net/")
+        );
+        for bad in ["status.example.net", "https://", "ftp://x/", "http:// x/"] {
+            let e =
+                Config::parse("c.toml", &format!("[server]\npage_url = \"{bad}\"\n")).unwrap_err();
+            assert!(
+                e.to_string().starts_with("c.toml:2:1: page_url")
+                    && e.message.contains("http:// or https:// URL with a host"),
+                "{bad}: {e}"
+            );
+        }
     }
 
     #[test]

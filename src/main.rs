@@ -491,6 +491,7 @@ async fn start_gateway(
     access: Access,
     publishing: Publishing,
     page_listen: SocketAddr,
+    page_url: Option<&str>,
 ) -> anyhow::Result<Gateway> {
     let hub = Hub::with_store(
         feed.source,
@@ -508,7 +509,7 @@ async fn start_gateway(
     // A first tick so the first snapshot already has rates and ETAs.
     hub.tick();
     let mut gw = Gateway::serve_with(listener, hub, Some(feed.tick), access).await?;
-    gw.serve_page(page)?;
+    gw.serve_page_as(page, page_url)?;
     Ok(gw)
 }
 
@@ -816,6 +817,7 @@ async fn gateway_or_demo(
                 access,
                 Publishing::default(),
                 SocketAddr::from(([127, 0, 0, 1], 0)),
+                None,
             )
             .await?;
             (
@@ -901,6 +903,7 @@ async fn gateway(args: GatewayArgs, cfg: Config, paths: Paths) -> anyhow::Result
         access,
         publishing(&cfg)?,
         page_listen,
+        cfg.server.as_ref().and_then(|s| s.page_url.as_deref()),
     )
     .await?;
     eprintln!(

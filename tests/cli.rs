@@ -666,6 +666,76 @@ fn the_gateway_refuses_a_damaged_state_file_and_a_weak_token_without_echoing_it(
     );
 }
 
+/// `[server] page_url`: the address the page's readers use (a proxy, a
+/// name) is what every console is shown, not the address it listens on.
+#[test]
+fn consoles_are_shown_the_configured_page_url() {
+    use std::io::BufRead;
+    let h = home("page-url");
+    std::fs::write(
+        h.join("warroom/config.toml"),
+        "[server]\npage_url = \"https://status.example.net/cluster-a/\"\n",
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_warroom"))
+        .args([
+            "gateway",
+            "--listen",
+            "127.0.0.1:0",
+            "--page-listen",
+            "127.0.0.1:0",
+        ])
+        .arg("--state")
+        .arg(h.join("state.sqlite"))
+        .env("XDG_CONFIG_HOME", &h)
+        .env("XDG_STATE_HOME", &h)
+        .env("XDG_DATA_HOME", &h)
+        .env("WARROOM_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut url = None;
+    let mut log = String::new();
+    while let Some(Ok(line)) = lines.next() {
+        log.push_str(&line);
+        log.push('\n');
+        if let Some(at) = line.find("serving warroom.v1 on ") {
+            url = line[at + 22..]
+                .split_whitespace()
+                .next()
+                .map(str::to_string);
+            break;
+        }
+    }
+    let url = url.unwrap_or_else(|| panic!("no address in:\n{log}"));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let board = rt.block_on(async {
+        let mut c = warroom::api::pb::war_room_client::WarRoomClient::connect(url)
+            .await
+            .unwrap()
+            .max_decoding_message_size(warroom::api::MAX_MESSAGE_BYTES);
+        let mut w = c
+            .watch(warroom::api::pb::WatchRequest::default())
+            .await
+            .unwrap()
+            .into_inner();
+        w.message().await.unwrap().unwrap().status.unwrap()
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(board.page_url, "https://status.example.net/cluster-a/");
+    assert!(log.contains("status page"), "{log}");
+    assert!(
+        !log.contains("beyond loopback"),
+        "a page on loopback is nothing to warn about:\n{log}"
+    );
+}
+
 /// An empty file (a `touch`, a truncation) and a file that lost a table
 /// used to start: the first as a new war room, the second failing every
 /// publish with "no such table". Both are refused, and left byte for byte.
