@@ -279,3 +279,109 @@ base_url = "http://127.0.0.1:{}"
     );
     assert_no_secret("a config error", &e);
 }
+
+/// A state file written by a build before the rule holds details with the
+/// webhook's URL in them; read back, they are redacted too.
+#[test]
+fn a_secret_stored_by_an_older_build_is_redacted_when_read_back() {
+    use std::sync::Arc;
+    use warroom::channels::webhook::Webhook;
+    use warroom::domain::update::Update;
+    use warroom::gateway::publish::{Publishing, default_components};
+    use warroom::sources::simulator::{SimConfig, Simulator};
+    let h = home("older");
+    let state = h.join("state.sqlite");
+    let hook = format!(
+        "http://127.0.0.1:{}/services/T000/B000/SECRETPATH123?key=SECRETQUERY123",
+        closed_port()
+    );
+    {
+        let mut store = warroom::store::open(&state).unwrap();
+        let (u, _) = store
+            .publish(
+                &Update {
+                    id: String::new(),
+                    seq: 0,
+                    operation_id: "op-old".into(),
+                    state: warroom::domain::IncidentState::Investigating,
+                    title: "Mail access".into(),
+                    body: "Logins fail.".into(),
+                    components: Vec::new(),
+                    next_update: None,
+                    published_by: "cy".into(),
+                    published_at: chrono::Utc::now(),
+                    simulated: true,
+                },
+                &[("webhook".into(), String::new())],
+                "",
+            )
+            .unwrap();
+        let d = store.deliveries(Some(&u.id)).unwrap();
+        store
+            .record_attempt(
+                d[0].id,
+                "failed",
+                &format!("cannot reach the webhook: error sending request for url ({hook})"),
+                chrono::Utc::now(),
+                false,
+            )
+            .unwrap();
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (listed, board) = rt.block_on(async {
+        let sim = Simulator::new(SimConfig {
+            tenants: 20,
+            mailboxes: 2_000,
+            ..SimConfig::default()
+        })
+        .unwrap();
+        let hub = warroom::gateway::Hub::with_store(
+            Box::new(sim),
+            warroom::store::open(&state).unwrap(),
+            60.0,
+            60.0,
+        )
+        .unwrap();
+        hub.set_publishing(Publishing {
+            channels: vec![
+                Arc::new(warroom::channels::Page),
+                Arc::new(Webhook::new(&hook, Duration::from_secs(5)).unwrap()),
+            ],
+            components: default_components(),
+            page_url: String::new(),
+        });
+        let gw = warroom::gateway::Gateway::serve(
+            tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
+            hub,
+            None,
+        )
+        .await
+        .unwrap();
+        let mut c = pb::war_room_client::WarRoomClient::connect(gw.url())
+            .await
+            .unwrap();
+        let listed = c
+            .list_status_updates(pb::ListStatusUpdatesRequest::default())
+            .await
+            .unwrap()
+            .into_inner();
+        let mut w = c
+            .watch(pb::WatchRequest::default())
+            .await
+            .unwrap()
+            .into_inner();
+        let board = w.message().await.unwrap().unwrap().status;
+        gw.stop().await;
+        (listed, board)
+    });
+    let detail = &listed.updates[0].deliveries[0].detail;
+    assert!(detail.contains("cannot reach the webhook"), "{detail}");
+    assert_no_secret(
+        "ListStatusUpdates of an older state file",
+        &format!("{listed:?}"),
+    );
+    assert_no_secret("Watch of an older state file", &format!("{board:?}"));
+}

@@ -747,6 +747,10 @@ impl Channel for Statuspage {
         }
         outcome
     }
+
+    fn redact(&self, text: String) -> String {
+        Statuspage::redact(self, text)
+    }
 }
 
 #[derive(Serialize)]

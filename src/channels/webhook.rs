@@ -96,6 +96,10 @@ impl Channel for Webhook {
             Outcome::Failed(s) => Outcome::Failed(self.redactor.redact_owned(s)),
         }
     }
+
+    fn redact(&self, text: String) -> String {
+        self.redactor.redact_owned(text)
+    }
 }
 
 impl Webhook {

@@ -264,7 +264,15 @@ impl Hub {
                 None
             }),
             page_url: p.page_url.clone(),
-            channels: store.delivery_summary().unwrap_or_default(),
+            channels: store
+                .delivery_summary()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|mut c| {
+                    c.last_problem = redact(&p.channels, &c.channel, c.last_problem);
+                    c
+                })
+                .collect(),
             components: p.components.clone(),
         };
         api::board_to_pb(&board)
@@ -361,7 +369,7 @@ impl Hub {
         // A retry of a publish whose answer was lost gets that update back,
         // whatever was published since (the lint would judge it anew).
         if let Some(done) = store.update_by_operation(operation_id)? {
-            let list = store.deliveries(Some(&done.id))?;
+            let list = redacted(&channels, store.deliveries(Some(&done.id))?);
             return Ok((done, list, false));
         }
         let (findings, update) = self.render(draft, &**store, actor, operation_id)?;
@@ -406,16 +414,37 @@ impl Hub {
 
     /// Every status update, oldest first, with its deliveries.
     pub fn status_updates(&self) -> Result<Vec<(Update, Vec<DeliveryStatus>)>, StoreError> {
+        let channels = self.publishing().channels.clone();
         let store = self.store();
         store
             .status_updates()?
             .into_iter()
             .map(|u| {
-                let d = store.deliveries(Some(&u.id))?;
+                let d = redacted(&channels, store.deliveries(Some(&u.id))?);
                 Ok((u, d))
             })
             .collect()
     }
+}
+
+/// `text`, said about a delivery of `channel` ("email" also for
+/// "email TENANT CONTACT"), without that channel's secrets.
+fn redact(channels: &[Arc<dyn Channel>], channel: &str, text: String) -> String {
+    if text.is_empty() {
+        return text;
+    }
+    let name = channel.split(' ').next().unwrap_or(channel);
+    match channels.iter().find(|c| c.name() == name) {
+        Some(c) => c.redact(text),
+        None => text,
+    }
+}
+
+fn redacted(channels: &[Arc<dyn Channel>], mut list: Vec<DeliveryStatus>) -> Vec<DeliveryStatus> {
+    for d in &mut list {
+        d.detail = redact(channels, &d.channel, std::mem::take(&mut d.detail));
+    }
+    list
 }
 
 #[cfg(test)]
