@@ -107,6 +107,9 @@ pub struct ServerConfig {
     pub tokens: Vec<TokenConfig>,
     /// Where the built-in status page listens [default: 127.0.0.1:8080].
     pub page_listen: Option<std::net::SocketAddr>,
+    /// The status page's address as its readers reach it (a proxy, a DNS
+    /// name), shown to consoles and in messages [default: from page_listen].
+    pub page_url: Option<String>,
     /// Components a status update may name [default: imap, pop, webmail,
     /// smtp-in, smtp-out].
     pub components: Option<Vec<ComponentConfig>>,
@@ -264,6 +267,26 @@ pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, col)
 }
 
+/// A parse error without the value it is about: "invalid type: integer
+/// `98765432109876543`, expected a string" is where a token written
+/// without quotes was echoed back. The file, line and column say where it
+/// is; the value itself may be a secret, so it is never repeated.
+fn without_value(message: &str) -> String {
+    for prefix in ["invalid type: ", "invalid value: "] {
+        if let Some(rest) = message.strip_prefix(prefix) {
+            let (found, expected) = rest.split_once(", expected").unwrap_or((rest, ""));
+            let kind = found.split(['`', '"']).next().unwrap_or("").trim();
+            let tail = if expected.is_empty() {
+                String::new()
+            } else {
+                format!(", expected{expected}")
+            };
+            return format!("{prefix}{kind}{tail}");
+        }
+    }
+    message.to_string()
+}
+
 pub const THEMES: [&str; 3] = ["dark", "light", "high-contrast"];
 
 impl Config {
@@ -280,7 +303,7 @@ impl Config {
         };
         let cfg: Config = toml::from_str(text).map_err(|e| {
             let at = e.span().map_or(0, |s| s.start);
-            err(at, e.message().trim().to_string())
+            err(at, without_value(e.message().trim()))
         })?;
         // Values that parse but cannot work: point at the key.
         let at = |key: &str| {
@@ -310,6 +333,7 @@ impl Config {
             ));
         }
         if let Some(g) = cfg.gateway.as_ref().filter(|g| !g.starts_with("http://")) {
+            let g = crate::domain::redact::url_shown(g);
             return Err(err(
                 at("gateway"),
                 format!(
@@ -324,6 +348,21 @@ impl Config {
             ));
         }
         let server = cfg.server.clone().unwrap_or_default();
+        if let Some(u) = &server.page_url {
+            let host = u
+                .strip_prefix("https://")
+                .or_else(|| u.strip_prefix("http://"))
+                .map(|rest| rest.split(['/', '?', '#']).next().unwrap_or(""));
+            if !host.is_some_and(|h| !h.is_empty() && !h.contains(char::is_whitespace)) {
+                return Err(err(
+                    at("page_url"),
+                    format!(
+                        "page_url {:?} must be an http:// or https:// URL with a host, such as https://status.example.net/",
+                        crate::domain::redact::url_shown(u)
+                    ),
+                ));
+            }
+        }
         for t in &server.tokens {
             let at_name = text
                 .find(&format!("\"{}\"", t.name))
@@ -470,5 +509,52 @@ mod tests {
         );
         let e = Config::parse("c.toml", "gateway = 5\n").unwrap_err();
         assert!(e.message.contains("invalid type"), "{e}");
+    }
+
+    #[test]
+    fn a_page_url_must_be_an_http_url_with_a_host() {
+        let c = Config::parse(
+            "c.toml",
+            "[server]\npage_url = \"https://status.example.net/\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            c.server.unwrap().page_url.as_deref(),
+            Some("https://status.example.net/")
+        );
+        for bad in ["status.example.net", "https://", "ftp://x/", "http:// x/"] {
+            let e =
+                Config::parse("c.toml", &format!("[server]\npage_url = \"{bad}\"\n")).unwrap_err();
+            assert!(
+                e.to_string().starts_with("c.toml:2:1: page_url")
+                    && e.message.contains("http:// or https:// URL with a host"),
+                "{bad}: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_secret_in_the_wrong_type_is_not_echoed_back() {
+        for (text, want) in [
+            (
+                "[server]\n[[server.tokens]]\nname = \"ana\"\nrole = \"admin\"\ntoken = 98765432109876543\n",
+                "c.toml:5:9: invalid type: integer, expected a string",
+            ),
+            (
+                "[server]\nanonymous_read = \"SECRET-9876543210\"\n",
+                "c.toml:2:18: invalid type: string, expected a boolean",
+            ),
+            (
+                "gateway = \"https://ana:SECRET-9876543210@gw.example\"\n",
+                "c.toml:1:1: gateway \"https://***@gw.example\" must be a URL",
+            ),
+        ] {
+            let e = Config::parse("c.toml", text).unwrap_err().to_string();
+            assert!(e.starts_with(want), "{e}");
+            assert!(
+                !e.contains("98765432109876543") && !e.contains("SECRET"),
+                "{e}"
+            );
+        }
     }
 }

@@ -12,6 +12,7 @@ use warroom::console::client::GatewayClient;
 use warroom::console::keymap::{self, Keymap};
 use warroom::console::theme::{self, Theme};
 use warroom::domain::priority::Role;
+use warroom::domain::redact::{Redactor, url_shown};
 use warroom::gateway::publish::Publishing;
 use warroom::gateway::{Access, Gateway, Hub};
 use warroom::sources::Source;
@@ -497,6 +498,7 @@ async fn start_gateway(
     access: Access,
     publishing: Publishing,
     page_listen: SocketAddr,
+    page_url: Option<&str>,
 ) -> anyhow::Result<Gateway> {
     let hub = Hub::with_store(
         feed.source,
@@ -514,7 +516,7 @@ async fn start_gateway(
     // A first tick so the first snapshot already has rates and ETAs.
     hub.tick();
     let mut gw = Gateway::serve_with(listener, hub, Some(feed.tick), access).await?;
-    gw.serve_page(page)?;
+    gw.serve_page_as(page, page_url)?;
     Ok(gw)
 }
 
@@ -618,7 +620,100 @@ fn gateway_access(cfg: &Config, listen: SocketAddr) -> anyhow::Result<Access> {
     Access::new(tokens, anonymous_read).map_err(anyhow::Error::msg)
 }
 
-fn log_to_file(paths: &Paths) -> Option<tracing_appender::non_blocking::WorkerGuard> {
+/// Every secret the configuration names, read as the gateway and the
+/// console read them, for the log writer: whatever a library logs (an HTTP
+/// client's error names the URL it failed to reach), no line holds one.
+fn secrets(cfg: &Config, gateway_flag: Option<&str>) -> Redactor {
+    let mut r = Redactor::new();
+    if let Ok(Some(t)) = console_token(cfg) {
+        r = r.secret(&t);
+    }
+    for url in gateway_flag.into_iter().chain(cfg.gateway.as_deref()) {
+        r = r.url_userinfo(url);
+    }
+    if let Some(server) = &cfg.server {
+        for t in &server.tokens {
+            if let Ok(secret) = t.secret() {
+                r = r.secret(&secret);
+            }
+        }
+        if let Some(w) = &server.webhook {
+            r = r.secret_url(&w.url);
+            if let Ok(u) = reqwest::Url::parse(&w.url) {
+                r = r.secret_url(u.as_str());
+            }
+        }
+        if let Some(sp) = &server.statuspage
+            && let Ok(key) = warroom::config::api_key(
+                "server.statuspage",
+                sp.api_key_env.as_deref(),
+                sp.api_key_file.as_deref(),
+            )
+        {
+            r = r.secret(&key);
+        }
+    }
+    if let Some(p) = &cfg.platform {
+        if let Some(d) = &p.dovecot {
+            r = r.url_userinfo(&d.url);
+            if let Ok(key) = warroom::config::api_key(
+                "platform.dovecot",
+                d.api_key_env.as_deref(),
+                d.api_key_file.as_deref(),
+            ) {
+                r = r.secret(&key);
+            }
+        }
+        if let Some(pr) = &p.prometheus {
+            r = r.url_userinfo(&pr.url);
+        }
+    }
+    r
+}
+
+/// A log writer that writes each line with every configured secret
+/// replaced (tracing's formatter writes one event in one call).
+#[derive(Clone)]
+struct Redacting<M> {
+    inner: M,
+    redactor: std::sync::Arc<Redactor>,
+}
+
+struct RedactingWriter<W> {
+    inner: W,
+    redactor: std::sync::Arc<Redactor>,
+}
+
+impl<'a, M: tracing_subscriber::fmt::MakeWriter<'a>> tracing_subscriber::fmt::MakeWriter<'a>
+    for Redacting<M>
+{
+    type Writer = RedactingWriter<M::Writer>;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        RedactingWriter {
+            inner: self.inner.make_writer(),
+            redactor: self.redactor.clone(),
+        }
+    }
+}
+
+impl<W: std::io::Write> std::io::Write for RedactingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = String::from_utf8_lossy(buf);
+        self.inner
+            .write_all(self.redactor.redact(&text).as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+fn log_to_file(
+    paths: &Paths,
+    redactor: Redactor,
+) -> Option<tracing_appender::non_blocking::WorkerGuard> {
     // Opened here rather than by tracing_appender, which panics when the
     // file cannot be created: no log file is no reason to stop the console.
     std::fs::create_dir_all(&paths.state_dir).ok()?;
@@ -629,7 +724,10 @@ fn log_to_file(paths: &Paths) -> Option<tracing_appender::non_blocking::WorkerGu
         .ok()?;
     let (writer, guard) = tracing_appender::non_blocking(file);
     tracing_subscriber::fmt()
-        .with_writer(writer)
+        .with_writer(Redacting {
+            inner: writer,
+            redactor: std::sync::Arc::new(redactor),
+        })
         .with_ansi(false)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("WARROOM_LOG")
@@ -726,6 +824,7 @@ async fn gateway_or_demo(
                 access,
                 Publishing::default(),
                 SocketAddr::from(([127, 0, 0, 1], 0)),
+                None,
             )
             .await?;
             (
@@ -740,7 +839,7 @@ async fn console(args: ConsoleArgs, cfg: Config, paths: Paths) -> anyhow::Result
     let theme = resolve_theme(&args, &cfg)?;
     let (keymap, warning) = resolve_keymap(&args, &cfg, &paths)?;
     // Logs go to a file: the screen belongs to the TUI.
-    let _guard = log_to_file(&paths);
+    let _guard = log_to_file(&paths, secrets(&cfg, args.gateway.as_deref()));
     if let Some(w) = &warning {
         tracing::warn!("{w}");
     }
@@ -767,7 +866,10 @@ async fn console(args: ConsoleArgs, cfg: Config, paths: Paths) -> anyhow::Result
 async fn gateway(args: GatewayArgs, cfg: Config, paths: Paths) -> anyhow::Result<i32> {
     use std::io::IsTerminal;
     tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
+        .with_writer(Redacting {
+            inner: std::io::stderr,
+            redactor: std::sync::Arc::new(secrets(&cfg, None)),
+        })
         // Colour only on a terminal: a log file or journal gets plain text.
         .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(
@@ -808,6 +910,7 @@ async fn gateway(args: GatewayArgs, cfg: Config, paths: Paths) -> anyhow::Result
         access,
         publishing(&cfg)?,
         page_listen,
+        cfg.server.as_ref().and_then(|s| s.page_url.as_deref()),
     )
     .await?;
     eprintln!(
@@ -919,6 +1022,7 @@ async fn lookup_file(args: &LookupArgs, cfg: Config) -> anyhow::Result<i32> {
 /// for what needs no gateway (the time), then previewed or published.
 async fn publish(args: PublishArgs, cfg: Config) -> anyhow::Result<i32> {
     use warroom::console::{client, composer};
+    use warroom::domain::sanitize::sanitize;
     let body = if args.body == "-" {
         let mut b = String::new();
         std::io::Read::read_to_string(&mut std::io::stdin(), &mut b)
@@ -964,19 +1068,38 @@ async fn publish(args: PublishArgs, cfg: Config) -> anyhow::Result<i32> {
                 outln!("published {} ({} deliveries)", u.id, u.deliveries.len());
                 Ok(0)
             }
-            // Findings: the draft is wrong (1); otherwise the gateway or
-            // the role said no (2).
+            // Not published, whoever said no (the draft, the role, an
+            // unreachable gateway): 1, as the user guide says.
             Err((why, findings)) => {
-                eprintln!("warroom: not published: {why}");
+                if !findings.is_empty() && findings.iter().all(|f| !f.error) {
+                    // The gateway names the API's field; here it is a flag.
+                    eprintln!(
+                        "warroom: not published: {} to confirm; publish again with \
+                         --confirm-warnings to go ahead",
+                        match findings.len() {
+                            1 => "1 warning".to_string(),
+                            n => format!("{n} warnings"),
+                        }
+                    );
+                } else {
+                    eprintln!("warroom: not published: {}", sanitize(&why));
+                }
                 for f in &findings {
+                    if f.field == client::MORE_FINDINGS {
+                        eprintln!(
+                            "  {} (warroom publish --dry-run lists them all)",
+                            sanitize(f.message.trim_end_matches("; a preview lists them all"))
+                        );
+                        continue;
+                    }
                     eprintln!(
                         "  {} {}: {}",
                         if f.error { "error" } else { "warning" },
-                        f.field,
-                        f.message
+                        sanitize(&f.field),
+                        sanitize(&f.message)
                     );
                 }
-                Ok(if findings.is_empty() { 2 } else { 1 })
+                Ok(1)
             }
         },
     };
@@ -1112,7 +1235,7 @@ fn info(args: ConsoleArgs, cfg: &Config, paths: &Paths) -> anyhow::Result<i32> {
         }
     );
     match gateway_url(&args, cfg) {
-        Some(url) => outln!("gateway:      {url}"),
+        Some(url) => outln!("gateway:      {}", url_shown(&url)),
         None => outln!("gateway:      embedded demo (simulated incident on a loopback port)"),
     }
     Ok(0)
@@ -1250,4 +1373,69 @@ fn is_closed_pipe(e: &anyhow::Error) -> bool {
         c.downcast_ref::<std::io::Error>()
             .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Clone, Default)]
+    struct Sink(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Sink {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Whatever a library logs, a configured secret is not in the line.
+    #[test]
+    fn every_configured_secret_is_replaced_in_log_lines() {
+        let cfg = Config::parse(
+            "c.toml",
+            "gateway = \"http://ana:SECRETPW123@gw.example:1\"\n\
+             [server]\n[[server.tokens]]\nname = \"cy\"\nrole = \"comms\"\n\
+             token = \"SECRETTOKEN123-comms-0123456789\"\n\
+             [server.webhook]\nurl = \"https://hooks.example/services/SECRETPATH123?k=SECRETQUERY123\"\n",
+        )
+        .unwrap();
+        let sink = Sink::default();
+        let writer = Redacting {
+            inner: {
+                let s = sink.clone();
+                move || s.clone()
+            },
+            redactor: Arc::new(secrets(&cfg, Some("http://bo:SECRETFLAG123@h:2"))),
+        };
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(writer)
+            .with_ansi(false)
+            .with_max_level(tracing::Level::TRACE)
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::trace!(
+                url = "https://hooks.example/services/SECRETPATH123?k=SECRETQUERY123",
+                "authorization: Bearer SECRETTOKEN123-comms-0123456789, gateway ana:SECRETPW123, bo:SECRETFLAG123"
+            );
+        });
+        let line = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
+        assert!(
+            line.contains("TRACE") && line.contains("<redacted>"),
+            "{line}"
+        );
+        for s in [
+            "SECRETPATH123",
+            "SECRETQUERY123",
+            "SECRETTOKEN123",
+            "SECRETPW123",
+            "SECRETFLAG123",
+        ] {
+            assert!(!line.contains(s), "{s} in {line}");
+        }
+    }
 }

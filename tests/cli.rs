@@ -666,6 +666,117 @@ fn the_gateway_refuses_a_damaged_state_file_and_a_weak_token_without_echoing_it(
     );
 }
 
+/// `[server] page_url`: the address the page's readers use (a proxy, a
+/// name) is what every console is shown, not the address it listens on.
+#[test]
+fn consoles_are_shown_the_configured_page_url() {
+    use std::io::BufRead;
+    let h = home("page-url");
+    std::fs::write(
+        h.join("warroom/config.toml"),
+        "[server]\npage_url = \"https://status.example.net/cluster-a/\"\n",
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_warroom"))
+        .args([
+            "gateway",
+            "--listen",
+            "127.0.0.1:0",
+            "--page-listen",
+            "127.0.0.1:0",
+        ])
+        .arg("--state")
+        .arg(h.join("state.sqlite"))
+        .env("XDG_CONFIG_HOME", &h)
+        .env("XDG_STATE_HOME", &h)
+        .env("XDG_DATA_HOME", &h)
+        .env("WARROOM_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut url = None;
+    let mut log = String::new();
+    while let Some(Ok(line)) = lines.next() {
+        log.push_str(&line);
+        log.push('\n');
+        if let Some(at) = line.find("serving warroom.v1 on ") {
+            url = line[at + 22..]
+                .split_whitespace()
+                .next()
+                .map(str::to_string);
+            break;
+        }
+    }
+    let url = url.unwrap_or_else(|| panic!("no address in:\n{log}"));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let board = rt.block_on(async {
+        let mut c = warroom::api::pb::war_room_client::WarRoomClient::connect(url)
+            .await
+            .unwrap()
+            .max_decoding_message_size(warroom::api::MAX_MESSAGE_BYTES);
+        let mut w = c
+            .watch(warroom::api::pb::WatchRequest::default())
+            .await
+            .unwrap()
+            .into_inner();
+        w.message().await.unwrap().unwrap().status.unwrap()
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(board.page_url, "https://status.example.net/cluster-a/");
+    assert!(log.contains("status page"), "{log}");
+    assert!(
+        !log.contains("beyond loopback"),
+        "a page on loopback is nothing to warn about:\n{log}"
+    );
+}
+
+/// An empty file (a `touch`, a truncation) and a file that lost a table
+/// used to start: the first as a new war room, the second failing every
+/// publish with "no such table". Both are refused, and left byte for byte.
+#[test]
+fn the_gateway_refuses_an_empty_state_file_or_one_missing_a_table_and_leaves_it_as_it_was() {
+    let h = home("gwstate-tables");
+    let empty = h.join("empty.sqlite");
+    std::fs::write(&empty, b"").unwrap();
+    let no_deliveries = h.join("no-deliveries.sqlite");
+    drop(warroom::store::open(&no_deliveries).unwrap());
+    rusqlite::Connection::open(&no_deliveries)
+        .unwrap()
+        .execute_batch("DROP TABLE deliveries; PRAGMA wal_checkpoint(TRUNCATE);")
+        .unwrap();
+    for (state, want) in [
+        (&empty, "the file is empty (0 bytes)"),
+        (&no_deliveries, "needs the table deliveries"),
+    ] {
+        let before = std::fs::read(state).unwrap();
+        let out = warroom(
+            &h,
+            &[
+                "gateway",
+                "--listen",
+                "127.0.0.1:0",
+                "--state",
+                state.to_str().unwrap(),
+            ],
+        );
+        let e = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{e}");
+        assert!(e.contains(want) && e.contains("refusing to start"), "{e}");
+        assert_eq!(
+            std::fs::read(state).unwrap(),
+            before,
+            "{}: the refused file was changed",
+            state.display()
+        );
+    }
+}
+
 #[test]
 fn publish_dry_run_previews_and_lint_errors_name_the_bad_value() {
     let h = home("publish");
@@ -769,6 +880,116 @@ fn publish_dry_run_previews_and_lint_errors_name_the_bad_value() {
         "{}",
         text(&out.stdout)
     );
+}
+
+/// Issue #17 item 4: 50 findings in grpc-message and the details took the
+/// trailers over 16 KiB and the CLI printed "h2 protocol error" and none of
+/// them. Now: exit 1, a one-line summary, and every finding.
+#[test]
+fn a_publish_with_sixty_findings_exits_1_and_prints_every_finding() {
+    let h = home("publish60");
+    let body: String = (1..=60)
+        .map(|i| format!("{{placeholder_that_does_not_exist_{i:02}}} "))
+        .collect();
+    let out = warroom(
+        &h,
+        &[
+            "publish",
+            "--state",
+            "investigating",
+            "--title",
+            "Mail access on Cluster A",
+            "--body",
+            &body,
+            "--next",
+            "+1h",
+        ],
+    );
+    let e = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{e}");
+    assert!(
+        e.starts_with(
+            "warroom: not published: refused: 60 errors; first: body: unknown placeholder \
+             {placeholder_that_does_not_exist_01}"
+        ),
+        "{e}"
+    );
+    for i in 1..=60 {
+        let want =
+            format!("  error body: unknown placeholder {{placeholder_that_does_not_exist_{i:02}}}");
+        assert!(e.contains(&want), "finding {i} missing:\n{e}");
+    }
+    assert_eq!(e.lines().count(), 61, "a summary and 60 findings:\n{e}");
+    assert!(out.stdout.is_empty(), "nothing published");
+}
+
+/// A publish the role may not make is "not published", exit 1, as the user
+/// guide says (it was 2); a warning names the flag, not the API's field.
+#[test]
+fn publish_refused_for_the_role_exits_1_and_a_warning_names_the_flag() {
+    use warroom::domain::priority::Role;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    const OPERATOR: &str = "operator-ana-0123456789abcdef";
+    const COMMS: &str = "comms-cy-0123456789abcdef";
+    let access = warroom::gateway::Access::new(
+        vec![
+            (OPERATOR.into(), "ana".into(), Role::Operator),
+            (COMMS.into(), "cy".into(), Role::Comms),
+        ],
+        true,
+    )
+    .unwrap();
+    let gw = rt.block_on(common::serve(common::hub(common::small()), access));
+    let h = home("publish-role");
+    let url = gw.url();
+    let publish = |token: &str| {
+        Command::new(env!("CARGO_BIN_EXE_warroom"))
+            .args([
+                "publish",
+                "--gateway",
+                &url,
+                "--state",
+                "identified",
+                "--title",
+                "Mail access on Cluster A",
+                "--body",
+                "Logins fail on Cluster A.",
+                "--next",
+                "+1h",
+            ])
+            .env("XDG_CONFIG_HOME", &h)
+            .env("XDG_STATE_HOME", &h)
+            .env("WARROOM_TOKEN", token)
+            .env_remove("WARROOM_GATEWAY")
+            .env_remove("WARROOM_CONFIG")
+            .output()
+            .unwrap()
+    };
+    let out = publish(OPERATOR);
+    let e = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{e}");
+    assert!(
+        e.contains(
+            "not published: ana is an operator; publishing status updates needs the comms role"
+        ),
+        "{e}"
+    );
+    // "identified" while the sources show investigating: a warning.
+    let out = publish(COMMS);
+    let e = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{e}");
+    assert!(
+        e.starts_with(
+            "warroom: not published: 1 warning to confirm; publish again with --confirm-warnings to go ahead"
+        ),
+        "{e}"
+    );
+    assert!(!e.contains("confirm_warnings"), "{e}");
+    rt.block_on(gw.stop());
 }
 
 /// Issue #13 item 4, "slips are shown, not hidden": four hours into the

@@ -373,6 +373,81 @@ async fn lookup_rejects_bad_queries_and_an_open_gateway_changes_nothing() {
     gw.stop().await;
 }
 
+/// Sends `msg`, whatever its type, as the request of `method`: what a
+/// client with a stale or wrong .proto (or a broken one) would send.
+async fn send_as<M: prost::Message + Default + Send + 'static>(
+    gw: &warroom::gateway::Gateway,
+    method: &'static str,
+    msg: M,
+) -> tonic::Status {
+    let channel = tonic::transport::Endpoint::new(gw.url())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready().await.unwrap();
+    grpc.unary(
+        tonic::Request::new(msg),
+        tonic::codegen::http::uri::PathAndQuery::from_static(method),
+        tonic_prost::ProstCodec::<M, pb::LookupResponse>::default(),
+    )
+    .await
+    .expect_err("the gateway refuses it")
+}
+
+/// docs/api.md: a request over 1 MiB is RESOURCE_EXHAUSTED (tonic alone
+/// says OUT_OF_RANGE), and the gateway goes on answering.
+#[tokio::test]
+async fn a_request_over_one_mib_is_resource_exhausted_and_says_the_limit() {
+    let gw = common::gateway(common::small()).await;
+    let mut c = common::client(&gw).await;
+    let e = c
+        .lookup(pb::LookupRequest {
+            query: "a".repeat(2 * 1024 * 1024),
+            limit: 0,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::ResourceExhausted, "{e:?}");
+    assert!(e.message().contains("1 MiB"), "{}", e.message());
+    let ok = c
+        .lookup(pb::LookupRequest {
+            query: "acme".into(),
+            limit: 1,
+        })
+        .await;
+    assert!(ok.is_ok(), "the next request is answered: {ok:?}");
+    gw.stop().await;
+}
+
+/// A request that is not the message the method takes (a string field
+/// that is not UTF-8, a field of the wrong wire type) is the caller's
+/// mistake: INVALID_ARGUMENT, not INTERNAL.
+#[tokio::test]
+async fn a_request_that_is_not_valid_protobuf_is_invalid_argument() {
+    let gw = common::gateway(common::small()).await;
+    // LookupRequest.query (field 1, a string) as bytes that are not UTF-8.
+    let e = send_as(
+        &gw,
+        "/warroom.v1.WarRoom/Lookup",
+        // prost encodes a Vec<u8> as google.protobuf.BytesValue: field 1.
+        vec![b'a', 0xff, 0xfe],
+    )
+    .await;
+    assert_eq!(e.code(), tonic::Code::InvalidArgument, "{e:?}");
+    assert!(e.message().contains("UTF-8"), "{}", e.message());
+    // Field 1 as a number where a string is expected.
+    let e = send_as(&gw, "/warroom.v1.WarRoom/Lookup", 7u64).await;
+    assert_eq!(e.code(), tonic::Code::InvalidArgument, "{e:?}");
+    assert!(
+        e.message().contains("not a valid warroom.v1 message"),
+        "{}",
+        e.message()
+    );
+    gw.stop().await;
+}
+
 #[tokio::test]
 async fn health_and_reflection_answer_stock_clients() {
     use tonic_health::pb::health_client::HealthClient;

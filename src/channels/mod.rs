@@ -125,6 +125,12 @@ pub trait Channel: Send + Sync {
     fn preview(&self, update: &Update, facts: &dyn Facts) -> Vec<Preview>;
     /// One attempt. Must be safe to repeat for the same delivery.
     async fn deliver(&self, update: &Update, delivery: &Delivery, ctx: &Context<'_>) -> Outcome;
+    /// `text` (a delivery's detail, as stored) without this channel's
+    /// secrets. `deliver` already words its outcomes so; this also covers
+    /// details stored before that, read back from an older state file.
+    fn redact(&self, text: String) -> String {
+        text
+    }
 }
 
 /// The built-in status page: the gateway serves every stored update over

@@ -129,6 +129,8 @@ pub struct Statuspage {
     /// Held for a whole delivery (one at a time: the memory's incident id is
     /// read, then written); holds when the last request ended.
     gate: Mutex<Option<Instant>>,
+    /// The API key (the one rule: `domain::redact`).
+    redactor: crate::domain::redact::Redactor,
 }
 
 impl fmt::Debug for Statuspage {
@@ -181,12 +183,14 @@ impl Statuspage {
             cfg.timeout.min(Duration::from_secs(10)),
             false,
         )?;
+        let redactor = crate::domain::redact::Redactor::new().secret(&cfg.api_key);
         Ok(Statuspage {
             cfg,
             base,
             client,
             min_interval: DEFAULT_MIN_INTERVAL,
             gate: Mutex::new(None),
+            redactor,
         })
     }
 
@@ -676,11 +680,7 @@ impl Statuspage {
 
     /// Replaces the API key wherever it might have been echoed.
     fn redact(&self, s: String) -> String {
-        if self.cfg.api_key.is_empty() || !s.contains(&self.cfg.api_key) {
-            s
-        } else {
-            s.replace(&self.cfg.api_key, "[redacted]")
-        }
+        self.redactor.redact_owned(s)
     }
 }
 
@@ -746,6 +746,10 @@ impl Channel for Statuspage {
             Outcome::Failed(s) => tracing::error!(update = %update.id, "statuspage: {s}"),
         }
         outcome
+    }
+
+    fn redact(&self, text: String) -> String {
+        Statuspage::redact(self, text)
     }
 }
 
@@ -950,7 +954,7 @@ fn check_base_url(raw: &str) -> Result<String, String> {
     let url = Url::parse(trimmed).map_err(|e| {
         format!(
             "statuspage base_url {:?} is not a URL: {e}",
-            clip(trimmed, 120)
+            clip(&crate::domain::redact::url_shown(trimmed), 120)
         )
     })?;
     if !url.username().is_empty() || url.password().is_some() {

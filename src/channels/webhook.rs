@@ -7,26 +7,47 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::{Channel, Context, Delivery, Facts, Outcome, Preview, Update, plain_text};
+use crate::domain::redact::{Redactor, secret_url_shown};
 
 pub struct Webhook {
     url: String,
     client: reqwest::Client,
+    /// The URL is the secret (Slack keeps its key in the path): what the
+    /// channel says about a delivery never holds its path or query.
+    redactor: Redactor,
+}
+
+impl std::fmt::Debug for Webhook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Webhook")
+            .field("url", &secret_url_shown(&self.url))
+            .finish()
+    }
 }
 
 impl Webhook {
     pub fn new(url: &str, timeout: Duration) -> Result<Self, String> {
-        let parsed = reqwest::Url::parse(url).map_err(|e| format!("webhook url {url:?}: {e}"))?;
+        let shown = secret_url_shown(url);
+        let parsed = reqwest::Url::parse(url).map_err(|e| format!("webhook url {shown:?}: {e}"))?;
         if !matches!(parsed.scheme(), "http" | "https") {
-            return Err(format!("webhook url {url:?} must be http:// or https://"));
+            return Err(format!("webhook url {shown:?} must be http:// or https://"));
         }
         let client = reqwest::Client::builder()
             .timeout(timeout)
             .build()
             .map_err(|e| format!("webhook client: {e}"))?;
+        // As written and as the HTTP client prints it (normalised).
+        let redactor = Redactor::new().secret_url(url).secret_url(parsed.as_str());
         Ok(Webhook {
             url: url.to_string(),
             client,
+            redactor,
         })
+    }
+
+    /// Where updates go, as it may be shown: scheme and host.
+    pub fn shown_url(&self) -> String {
+        secret_url_shown(&self.url)
     }
 
     fn payload(update: &Update) -> serde_json::Value {
@@ -61,6 +82,29 @@ impl Channel for Webhook {
     }
 
     async fn deliver(&self, update: &Update, _: &Delivery, _: &Context<'_>) -> Outcome {
+        match self.attempt(update).await {
+            Outcome::Sent(s) => Outcome::Sent(self.redactor.redact_owned(s)),
+            Outcome::Retry {
+                reason,
+                after,
+                maybe_applied,
+            } => Outcome::Retry {
+                reason: self.redactor.redact_owned(reason),
+                after,
+                maybe_applied,
+            },
+            Outcome::Failed(s) => Outcome::Failed(self.redactor.redact_owned(s)),
+        }
+    }
+
+    fn redact(&self, text: String) -> String {
+        self.redactor.redact_owned(text)
+    }
+}
+
+impl Webhook {
+    /// One POST, and what came of it in words that may hold the URL.
+    async fn attempt(&self, update: &Update) -> Outcome {
         let sent = self
             .client
             .post(&self.url)

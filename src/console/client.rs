@@ -51,26 +51,29 @@ impl GatewayClient {
                 |_| anyhow::anyhow!("the token must be printable ASCII without spaces"),
             )?)),
         };
+        // What is shown of it (the header, errors, `info`): never a password.
+        let shown = crate::domain::redact::url_shown(url).into_owned();
         if !url.starts_with("http://") {
             anyhow::bail!(
-                "gateway URL {url:?} must start with http:// (this build has no TLS: reach a remote gateway through an SSH tunnel)"
+                "gateway URL {shown:?} must start with http:// (this build has no TLS: reach a remote gateway through an SSH tunnel)"
             );
         }
         let endpoint = Endpoint::from_shared(url.to_string())
-            .map_err(|e| anyhow::anyhow!("invalid gateway URL {url:?}: {e}"))?
+            .map_err(|e| anyhow::anyhow!("invalid gateway URL {shown:?}: {e}"))?
             .connect_timeout(Duration::from_secs(3))
             .tcp_keepalive(Some(Duration::from_secs(20)))
             .http2_keep_alive_interval(Duration::from_secs(20))
             .keep_alive_timeout(Duration::from_secs(10));
         let channel = endpoint.connect_lazy();
         Ok(GatewayClient {
-            url: url.to_string(),
+            url: shown,
             inner: pb::war_room_client::WarRoomClient::with_interceptor(channel, bearer)
                 .max_decoding_message_size(api::MAX_MESSAGE_BYTES)
                 .max_encoding_message_size(1024 * 1024),
         })
     }
 
+    /// The gateway's URL as it may be shown: `user:password@` is `***@`.
     pub fn url(&self) -> &str {
         &self.url
     }
@@ -137,11 +140,29 @@ fn findings_from_pb(f: &[pb::LintFinding]) -> Vec<super::composer::Finding> {
         .collect()
 }
 
-/// Lint findings carried in a refusal's details, if any.
+/// The `field` of the last finding of a refusal that could not carry them
+/// all: its message says how many more there are.
+pub const MORE_FINDINGS: &str = "more";
+
+/// Lint findings carried in a refusal's details, if any; when the gateway
+/// left some out (the details must fit in the trailers), a last finding
+/// with the field `MORE_FINDINGS` says how many.
 fn refused_findings(s: &tonic::Status) -> Vec<super::composer::Finding> {
-    <pb::PreviewStatusUpdateResponse as prost::Message>::decode(s.details())
-        .map(|r| findings_from_pb(&r.findings))
-        .unwrap_or_default()
+    let Ok(r) = <pb::PreviewStatusUpdateResponse as prost::Message>::decode(s.details()) else {
+        return Vec::new();
+    };
+    let mut out = findings_from_pb(&r.findings);
+    if r.findings_left_out > 0 {
+        out.push(super::composer::Finding {
+            error: out.last().is_some_and(|f| f.error),
+            field: MORE_FINDINGS.into(),
+            message: format!(
+                "and {} more not shown here; a preview lists them all",
+                r.findings_left_out
+            ),
+        });
+    }
+    out
 }
 
 /// The gateway's words for a refusal the author can act on.

@@ -10,6 +10,7 @@ pub mod format;
 pub mod incident;
 pub mod model;
 pub mod priority;
+pub mod redact;
 pub mod sanitize;
 pub mod scope;
 pub mod slip;

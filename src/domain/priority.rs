@@ -66,10 +66,7 @@ pub fn check_request(tenant_id: &str, rank: u32, reason: &str) -> Result<(), Str
             "reason is {chars} characters; the limit is {MAX_REASON_CHARS}"
         ));
     }
-    if reason.chars().any(|c| c.is_control() && c != '\n') {
-        return Err("reason contains control characters".into());
-    }
-    Ok(())
+    super::sanitize::refuse_controls("reason", reason, super::sanitize::LINE_BREAKS)
 }
 
 /// One line of the war room's record.

@@ -44,6 +44,45 @@ pub fn sanitize(s: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// Line breaks a multi-line field (a body, a reason) may hold: `\n`, and
+/// `\r` only as part of `\r\n` (a Windows line end).
+pub const LINE_BREAKS: &[char] = &['\n'];
+/// A body also holds tabs (a pasted table).
+pub const LINE_BREAKS_AND_TABS: &[char] = &['\n', '\t'];
+
+/// Refuses text a person typed that holds a control character (ESC, OSC,
+/// C1, NUL, a lone CR...) other than those in `allowed`, naming the field,
+/// the character and where it is, so the author can find it: "body contains
+/// the control character U+001B at line 2, column 7 (character 31); remove
+/// it". A `\r` right before a `\n` counts as a line end when `\n` is allowed.
+/// The one rule for every field people write (a decision's reason, an
+/// update's title and body): what passes it is sent on as written.
+pub fn refuse_controls(field: &str, s: &str, allowed: &[char]) -> Result<(), String> {
+    let (mut line, mut column) = (1usize, 0usize);
+    let mut chars = s.chars().enumerate().peekable();
+    while let Some((i, c)) = chars.next() {
+        column += 1;
+        let crlf =
+            c == '\r' && allowed.contains(&'\n') && chars.peek().map(|(_, n)| *n) == Some('\n');
+        if c.is_control() && !allowed.contains(&c) && !crlf {
+            let at = if allowed.contains(&'\n') {
+                format!("line {line}, column {column} (character {})", i + 1)
+            } else {
+                format!("character {}", i + 1)
+            };
+            return Err(format!(
+                "{field} contains the control character U+{:04X} at {at}; remove it",
+                c as u32
+            ));
+        }
+        if c == '\n' {
+            line += 1;
+            column = 0;
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -65,6 +104,34 @@ mod tests {
             sanitize("evil\u{202E}moc.elpmaxe"),
             "evil<U+202E>moc.elpmaxe"
         );
+    }
+
+    #[test]
+    fn a_control_character_is_refused_with_where_it_is() {
+        assert_eq!(
+            refuse_controls("title", "Cluster A\x1b]52;c;x\x07", &[]).unwrap_err(),
+            "title contains the control character U+001B at character 10; remove it"
+        );
+        assert_eq!(
+            refuse_controls(
+                "body",
+                "first line\r\nsecond\tline\u{9b}2J",
+                LINE_BREAKS_AND_TABS
+            )
+            .unwrap_err(),
+            "body contains the control character U+009B at line 2, column 12 (character 24); remove it"
+        );
+        // A lone CR moves the cursor back over what was written: refused.
+        assert!(
+            refuse_controls("body", "ok\rforged", LINE_BREAKS_AND_TABS)
+                .unwrap_err()
+                .contains("U+000D at line 1, column 3")
+        );
+        assert!(refuse_controls("title", "two\nlines", &[]).is_err());
+        assert!(refuse_controls("title", "tab\there", &[]).is_err());
+        assert!(refuse_controls("reason", "tab\there", LINE_BREAKS).is_err());
+        assert!(refuse_controls("body", "a\r\nb\n\tc — Ünïcødé", LINE_BREAKS_AND_TABS).is_ok());
+        assert!(refuse_controls("body", "nul\0", LINE_BREAKS_AND_TABS).is_err());
     }
 
     proptest! {

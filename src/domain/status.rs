@@ -248,6 +248,9 @@ pub fn lint(
             format!("title is {title_chars} characters; the limit is {MAX_TITLE_CHARS}"),
         ));
     }
+    if let Err(e) = super::sanitize::refuse_controls("title", &d.title, &[]) {
+        out.push(Finding::error("title", e));
+    }
     let body_chars = d.body.chars().count();
     if d.body.trim().is_empty() {
         out.push(Finding::error(
@@ -259,6 +262,11 @@ pub fn lint(
             "body",
             format!("body is {body_chars} characters; the limit is {MAX_BODY_CHARS}"),
         ));
+    }
+    if let Err(e) =
+        super::sanitize::refuse_controls("body", &d.body, super::sanitize::LINE_BREAKS_AND_TABS)
+    {
+        out.push(Finding::error("body", e));
     }
     for name in placeholders(&d.body) {
         if !PLACEHOLDERS.iter().any(|(p, _)| *p == name) {
@@ -519,6 +527,22 @@ mod tests {
             },
             "body",
             "25001 characters; the limit is 25000",
+        );
+        check(
+            Draft {
+                title: "Cluster A\x1b]0;owned\x07".into(),
+                ..draft()
+            },
+            "title",
+            "control character U+001B at character 10",
+        );
+        check(
+            Draft {
+                body: "Logins fail.\r\nCluster\tA\u{9b}2J".into(),
+                ..draft()
+            },
+            "body",
+            "control character U+009B at line 2, column 10",
         );
         check(
             Draft {

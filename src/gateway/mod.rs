@@ -4,6 +4,7 @@
 //! and server reflection so stock clients work.
 
 pub mod auth;
+pub mod codes;
 pub mod hub;
 pub mod outbox;
 pub mod page;
@@ -89,7 +90,7 @@ impl Gateway {
                 .add_service(health_service)
                 .add_service(reflection)
                 .add_service(reflection_alpha)
-                .add_service(svc)
+                .add_service(codes::ExactCodes(svc))
                 .serve_with_incoming_shutdown(incoming, async {
                     let _ = rx.await;
                 }),
@@ -111,8 +112,31 @@ impl Gateway {
     /// Serves the built-in status page on `listener`; every console shows
     /// its address.
     pub fn serve_page(&mut self, listener: TcpListener) -> anyhow::Result<String> {
+        self.serve_page_as(listener, None)
+    }
+
+    /// As `serve_page`, shown to consoles as `page_url` when given (the
+    /// address its readers use, behind a proxy or a name). A page on
+    /// 0.0.0.0 without one is shown under this machine's name, and warned
+    /// about, as any page beyond loopback is.
+    pub fn serve_page_as(
+        &mut self,
+        listener: TcpListener,
+        page_url: Option<&str>,
+    ) -> anyhow::Result<String> {
         let addr = listener.local_addr()?;
-        let url = format!("http://{addr}/");
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .map(|h| h.trim().to_string())
+            .filter(|h| {
+                !h.is_empty()
+                    && h.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+            });
+        let (url, warning) = page::public_url(addr, page_url, host.as_deref());
+        if let Some(w) = warning {
+            tracing::warn!("{w}");
+        }
         self.hub
             .publishing
             .write()

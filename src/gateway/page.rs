@@ -3,6 +3,7 @@
 //! (`/feed.atom`). Everything shown is escaped: a title is text, never
 //! markup.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
@@ -213,6 +214,41 @@ async fn feed(State(hub): State<Arc<Hub>>) -> Response {
 }
 
 /// Serves the page on `listener` until the task is aborted.
+/// The page's address as consoles (and the channels' messages) show it,
+/// and what to warn about, for a page listening on `addr`. `configured` is
+/// `[server] page_url`; `host` this machine's name. A page on 0.0.0.0 was
+/// shown as `http://0.0.0.0:18090/`, which no reader can open.
+pub fn public_url(
+    addr: SocketAddr,
+    configured: Option<&str>,
+    host: Option<&str>,
+) -> (String, Option<String>) {
+    let beyond = !addr.ip().is_loopback();
+    let url = match configured {
+        Some(u) => u.to_string(),
+        None if addr.ip().is_unspecified() => {
+            let host = host.map(str::to_string).unwrap_or_else(|| match addr {
+                SocketAddr::V4(_) => "127.0.0.1".into(),
+                SocketAddr::V6(_) => "[::1]".into(),
+            });
+            format!("http://{host}:{}/", addr.port())
+        }
+        None => format!("http://{addr}/"),
+    };
+    let warning = beyond.then(|| {
+        let mut w = format!(
+            "the status page listens beyond loopback on {addr}: anyone who can reach it reads every published update"
+        );
+        if configured.is_none() && addr.ip().is_unspecified() {
+            w.push_str(&format!(
+                "; consoles are shown {url}: set [server] page_url to the address its readers use"
+            ));
+        }
+        w
+    });
+    (url, warning)
+}
+
 pub fn serve(listener: TcpListener, hub: Arc<Hub>) -> tokio::task::JoinHandle<()> {
     let app = Router::new()
         .route("/", get(page))
@@ -251,5 +287,37 @@ mod tests {
         assert!(page.contains("SIMULATED") && page.contains("major outage"));
         let feed = atom("Status", "http://127.0.0.1:8080/", &[u]);
         assert!(feed.contains("<title>identified: &lt;script&gt;alert(1)&lt;/script&gt;</title>"));
+    }
+
+    #[test]
+    fn a_page_on_every_address_is_shown_under_a_usable_name_and_warned_about() {
+        let any: SocketAddr = "0.0.0.0:18090".parse().unwrap();
+        let (url, warning) = public_url(any, None, Some("noc-gw1"));
+        assert_eq!(url, "http://noc-gw1:18090/");
+        let w = warning.expect("a warning");
+        assert!(w.contains("beyond loopback on 0.0.0.0:18090"), "{w}");
+        assert!(
+            w.contains("consoles are shown http://noc-gw1:18090/"),
+            "{w}"
+        );
+        assert!(w.contains("[server] page_url"), "{w}");
+        // No name to give: loopback, which works on this machine at least.
+        assert_eq!(public_url(any, None, None).0, "http://127.0.0.1:18090/");
+        let any6: SocketAddr = "[::]:18090".parse().unwrap();
+        assert_eq!(public_url(any6, None, None).0, "http://[::1]:18090/");
+        // The configured address wins; listening beyond loopback is still said.
+        let (url, warning) = public_url(any, Some("https://status.example.net/"), Some("noc-gw1"));
+        assert_eq!(url, "https://status.example.net/");
+        assert!(!warning.unwrap().contains("page_url"));
+        let lan: SocketAddr = "10.1.2.3:8080".parse().unwrap();
+        let (url, warning) = public_url(lan, None, Some("noc-gw1"));
+        assert_eq!(url, "http://10.1.2.3:8080/");
+        assert!(warning.is_some());
+        // Loopback: as it listens, and nothing to warn about.
+        let lo: SocketAddr = "127.0.0.1:8080".parse().unwrap();
+        assert_eq!(
+            public_url(lo, None, Some("noc-gw1")),
+            ("http://127.0.0.1:8080/".into(), None)
+        );
     }
 }

@@ -53,10 +53,10 @@ impl Default for Publishing {
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
     /// Errors in the draft: nothing published.
-    #[error("{}", list(.0))]
+    #[error("{}", summary(.0))]
     Lint(Vec<Finding>),
     /// Only warnings, not confirmed: nothing published.
-    #[error("{}", list(.0))]
+    #[error("{}", summary(.0))]
     Unconfirmed(Vec<Finding>),
     #[error("{0}")]
     Invalid(String),
@@ -64,11 +64,89 @@ pub enum PublishError {
     Store(#[from] StoreError),
 }
 
-fn list(f: &[Finding]) -> String {
-    f.iter()
-        .map(|f| format!("{}: {}", f.field, f.message))
-        .collect::<Vec<_>>()
-        .join("; ")
+/// A refusal's `grpc-message`: how many findings, and the first one
+/// (clipped). Every finding is in the details (`refusal_details`); a
+/// message naming 60 of them took the trailers over HTTP/2's 16 KiB and
+/// clients got "h2 protocol error" instead of any of them.
+fn summary(f: &[Finding]) -> String {
+    let count = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
+    let errors = f.iter().filter(|f| f.error).count();
+    let warnings = f.len() - errors;
+    let counts = match (errors, warnings) {
+        (0, w) => format!("{} to confirm", count(w, "warning")),
+        (e, 0) => count(e, "error"),
+        (e, w) => format!("{} and {}", count(e, "error"), count(w, "warning")),
+    };
+    match f.first() {
+        None => "refused".into(),
+        Some(first) => format!(
+            "refused: {counts}{} {}: {}",
+            if f.len() == 1 { ":" } else { "; first:" },
+            first.field,
+            crate::domain::format::clip(&first.message, SUMMARY_CHARS)
+        ),
+    }
+}
+
+/// The first finding's message in a refusal's `grpc-message`, at most.
+const SUMMARY_CHARS: usize = 200;
+/// A refusal's details (before base64, which adds a third) stay under
+/// this, so details, message and the other trailers fit in the 16 KiB of
+/// header list HTTP/2 clients accept by default.
+pub const DETAILS_BUDGET_BYTES: usize = 8 * 1024;
+/// When every finding whole does not fit, each message is clipped to this
+/// many bytes (UTF-8, with its `…`): 60 findings of any length fit.
+pub const CLIPPED_FINDING_BYTES: usize = 100;
+
+/// `s` in at most `max` bytes, cut at a character and ending with `…` when cut.
+fn clip_bytes(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut end = max.saturating_sub('…'.len_utf8());
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}
+
+pub fn finding_to_pb(f: &Finding) -> pb::LintFinding {
+    pb::LintFinding {
+        error: f.error,
+        field: f.field.to_string(),
+        message: f.message.clone(),
+    }
+}
+
+/// A refused publish's findings as its status details: every finding
+/// whole when they fit in `DETAILS_BUDGET_BYTES`; otherwise each clipped
+/// to `CLIPPED_FINDING_BYTES`, in order (errors first), as many
+/// as fit, and how many were left out.
+pub fn refusal_details(f: &[Finding]) -> pb::PreviewStatusUpdateResponse {
+    use prost::Message;
+    let mut out = pb::PreviewStatusUpdateResponse {
+        findings: f.iter().map(finding_to_pb).collect(),
+        ..Default::default()
+    };
+    if out.encoded_len() <= DETAILS_BUDGET_BYTES {
+        return out;
+    }
+    out.findings.clear();
+    // Room for the count itself (a tag and a varint).
+    let mut used = 1 + 5;
+    for finding in f {
+        let mut one = finding_to_pb(finding);
+        one.message = clip_bytes(&one.message, CLIPPED_FINDING_BYTES);
+        let len = one.encoded_len();
+        let framed = 1 + prost::length_delimiter_len(len) + len;
+        if used + framed > DETAILS_BUDGET_BYTES {
+            break;
+        }
+        used += framed;
+        out.findings.push(one);
+    }
+    out.findings_left_out = u32::try_from(f.len() - out.findings.len()).unwrap_or(u32::MAX);
+    out
 }
 
 /// The live facts channels read, from the hub's source.
@@ -190,7 +268,15 @@ impl Hub {
                 None
             }),
             page_url: p.page_url.clone(),
-            channels: store.delivery_summary().unwrap_or_default(),
+            channels: store
+                .delivery_summary()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|mut c| {
+                    c.last_problem = redact(&p.channels, &c.channel, c.last_problem);
+                    c
+                })
+                .collect(),
             components: p.components.clone(),
         };
         api::board_to_pb(&board)
@@ -286,7 +372,7 @@ impl Hub {
         // A retry of a publish whose answer was lost gets that update back,
         // whatever was published since (the lint would judge it anew).
         if let Some(done) = store.update_by_operation(operation_id)? {
-            let list = store.deliveries(Some(&done.id))?;
+            let list = redacted(&channels, store.deliveries(Some(&done.id))?);
             return Ok((done, list, false));
         }
         let (findings, update) = self.render(draft, &**store, actor, operation_id)?;
@@ -331,14 +417,129 @@ impl Hub {
 
     /// Every status update, oldest first, with its deliveries.
     pub fn status_updates(&self) -> Result<Vec<(Update, Vec<DeliveryStatus>)>, StoreError> {
+        let channels = self.publishing().channels.clone();
         let store = self.store();
         store
             .status_updates()?
             .into_iter()
             .map(|u| {
-                let d = store.deliveries(Some(&u.id))?;
+                let d = redacted(&channels, store.deliveries(Some(&u.id))?);
                 Ok((u, d))
             })
             .collect()
+    }
+}
+
+/// `text`, said about a delivery of `channel` ("email" also for
+/// "email TENANT CONTACT"), without that channel's secrets.
+fn redact(channels: &[Arc<dyn Channel>], channel: &str, text: String) -> String {
+    if text.is_empty() {
+        return text;
+    }
+    let name = channel.split(' ').next().unwrap_or(channel);
+    match channels.iter().find(|c| c.name() == name) {
+        Some(c) => c.redact(text),
+        None => text,
+    }
+}
+
+fn redacted(channels: &[Arc<dyn Channel>], mut list: Vec<DeliveryStatus>) -> Vec<DeliveryStatus> {
+    for d in &mut list {
+        d.detail = redact(channels, &d.channel, std::mem::take(&mut d.detail));
+    }
+    list
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prost::Message;
+
+    fn findings(n: usize, message_chars: usize) -> Vec<Finding> {
+        (0..n)
+            .map(|i| Finding {
+                error: true,
+                field: "body",
+                message: format!(
+                    "unknown placeholder {{p{i:03}}} {}",
+                    "x".repeat(message_chars)
+                ),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_few_findings_go_whole_and_the_message_is_a_summary() {
+        let f = findings(3, 20);
+        let d = refusal_details(&f);
+        assert_eq!(d.findings.len(), 3);
+        assert_eq!(d.findings[2].message, f[2].message);
+        assert_eq!(d.findings_left_out, 0);
+        let msg = summary(&f);
+        assert!(
+            msg.starts_with("refused: 3 errors; first: body: unknown placeholder {p000}"),
+            "{msg}"
+        );
+        assert_eq!(
+            summary(&f[..1]),
+            format!("refused: 1 error: body: {}", f[0].message)
+        );
+        let warning = Finding {
+            error: false,
+            field: "state",
+            message: "the state goes back".into(),
+        };
+        assert_eq!(
+            summary(&[warning]),
+            "refused: 1 warning to confirm: state: the state goes back"
+        );
+    }
+
+    #[test]
+    fn sixty_long_findings_all_fit_clipped_and_more_are_counted() {
+        let f = findings(60, 400);
+        let d = refusal_details(&f);
+        assert!(
+            d.encoded_len() <= DETAILS_BUDGET_BYTES,
+            "{}",
+            d.encoded_len()
+        );
+        assert_eq!((d.findings.len(), d.findings_left_out), (60, 0));
+        assert!(
+            d.findings[59]
+                .message
+                .starts_with("unknown placeholder {p059}")
+        );
+        assert!(d.findings[59].message.len() <= CLIPPED_FINDING_BYTES);
+        assert!(d.findings[59].message.ends_with('…'));
+
+        // Four bytes a character: still 60.
+        let wide: Vec<Finding> = (0..60)
+            .map(|i| Finding {
+                error: true,
+                field: "next_update",
+                message: format!("{i} {}", "𝄞".repeat(200)),
+            })
+            .collect();
+        let d = refusal_details(&wide);
+        assert!(
+            d.encoded_len() <= DETAILS_BUDGET_BYTES,
+            "{}",
+            d.encoded_len()
+        );
+        assert_eq!((d.findings.len(), d.findings_left_out), (60, 0));
+        assert!(d.findings[7].message.starts_with("7 𝄞"));
+
+        let f = findings(500, 400);
+        let d = refusal_details(&f);
+        assert!(
+            d.encoded_len() <= DETAILS_BUDGET_BYTES,
+            "{}",
+            d.encoded_len()
+        );
+        assert!(d.findings.len() >= 60, "{}", d.findings.len());
+        assert_eq!(d.findings.len() + d.findings_left_out as usize, 500);
+        // The message stays short whatever the findings.
+        assert!(summary(&f).chars().count() < 300);
     }
 }

@@ -12,7 +12,7 @@ use tonic::{Request, Response, Status};
 
 use super::auth::Access;
 use super::hub::{DecisionError, Hub, PriorityRequest, SourceView};
-use super::publish::PublishError;
+use super::publish::{self, PublishError, finding_to_pb};
 use crate::api::{self, pb};
 use crate::domain::MailboxState;
 use crate::domain::priority::Role;
@@ -123,14 +123,6 @@ fn decision_status(e: DecisionError) -> Status {
     }
 }
 
-fn finding_to_pb(f: &crate::domain::status::Finding) -> pb::LintFinding {
-    pb::LintFinding {
-        error: f.error,
-        field: f.field.to_string(),
-        message: f.message.clone(),
-    }
-}
-
 /// What the wire allows of a draft before the lint looks at it.
 fn check_draft(d: Option<pb::StatusUpdateDraft>) -> Result<crate::domain::status::Draft, Status> {
     let d = d.ok_or_else(|| Status::invalid_argument("draft is required"))?;
@@ -150,17 +142,24 @@ fn check_draft(d: Option<pb::StatusUpdateDraft>) -> Result<crate::domain::status
             d.state
         )));
     }
+    if let Some(t) = d
+        .next_update_at
+        .as_ref()
+        .filter(|t| api::from_ts(Some(t)).is_none())
+    {
+        return Err(Status::invalid_argument(format!(
+            "next_update_at ({} s, {} ns) is out of range: give a time after now and at most 24 h ahead",
+            t.seconds, t.nanos
+        )));
+    }
     Ok(api::draft_from_pb(&d))
 }
 
-/// Lint errors name every problem (and carry them as details: encoded
-/// `PreviewStatusUpdateResponse` with the findings).
+/// Lint errors: a short summary as the message, the findings as details
+/// (an encoded `PreviewStatusUpdateResponse`, bounded to fit the trailers).
 fn publish_status(e: PublishError) -> Status {
     let with_findings = |code, msg: String, f: &[crate::domain::status::Finding]| {
-        let details = prost::Message::encode_to_vec(&pb::PreviewStatusUpdateResponse {
-            findings: f.iter().map(finding_to_pb).collect(),
-            previews: Vec::new(),
-        });
+        let details = prost::Message::encode_to_vec(&publish::refusal_details(f));
         Status::with_details(code, msg, details.into())
     };
     let msg = e.to_string();
@@ -168,7 +167,7 @@ fn publish_status(e: PublishError) -> Status {
         PublishError::Lint(f) => with_findings(tonic::Code::InvalidArgument, msg, &f),
         PublishError::Unconfirmed(f) => with_findings(
             tonic::Code::FailedPrecondition,
-            format!("{msg} (publish again with confirm_warnings to go ahead)"),
+            format!("{msg}; publish again with confirm_warnings to go ahead"),
             &f,
         ),
         PublishError::Invalid(why) => Status::invalid_argument(why),
@@ -519,6 +518,7 @@ impl pb::war_room_server::WarRoom for WarRoomService {
                         content: p.content,
                     })
                     .collect(),
+                findings_left_out: 0,
             }))
         })
         .await

@@ -113,9 +113,21 @@ impl SqliteStore {
             std::fs::create_dir_all(dir)
                 .map_err(|e| io(&what, format!("cannot create {}: {e}", dir.display())))?;
         }
-        let existed = std::fs::metadata(path)
-            .map(|m| m.len() > 0)
-            .unwrap_or(false);
+        let existed = match std::fs::metadata(path) {
+            // An empty file is not a new state: something made it (a
+            // truncation, a `touch`, a full disk) and taking it as new
+            // would start the war room from nothing without a word.
+            Ok(m) if m.len() == 0 => {
+                return Err(io(
+                    &what,
+                    "the file is empty (0 bytes), not a warroom state file; refusing to start \
+                     with an empty war-room state (if it is new, delete it and start again; \
+                     otherwise pass the right --state)",
+                ));
+            }
+            Ok(_) => true,
+            Err(_) => false,
+        };
         let conn = Connection::open(path).map_err(|e| io(&what, format!("cannot open: {e}")))?;
         let store = SqliteStore { conn, what };
         store.prepare(existed)?;
@@ -132,6 +144,48 @@ impl SqliteStore {
             .prepare(false)
             .expect("a fresh memory database takes the schema");
         store
+    }
+
+    /// The tables and columns `schema` makes that this file does not have:
+    /// "the table audit", "the column deliveries.detail". A file that
+    /// lacks one would start, then fail every write with "no such table".
+    fn lacking(&self, schema: &str) -> Result<Vec<String>, StoreError> {
+        let shape = |c: &Connection| -> rusqlite::Result<Vec<(String, Vec<String>)>> {
+            let mut tables = c.prepare(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY rowid",
+            )?;
+            let names = tables
+                .query_map([], |r| r.get::<_, String>(0))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let mut columns = c.prepare("SELECT name FROM pragma_table_info(?1) ORDER BY cid")?;
+            names
+                .into_iter()
+                .map(|t| {
+                    let cols = columns
+                        .query_map([&t], |r| r.get::<_, String>(0))?
+                        .collect::<rusqlite::Result<Vec<_>>>()?;
+                    Ok((t, cols))
+                })
+                .collect()
+        };
+        let reference = Connection::open_in_memory()
+            .and_then(|c| c.execute_batch(schema).map(|()| c))
+            .and_then(|c| shape(&c))
+            .map_err(|e| self.err(format!("cannot build the reference schema: {e}")))?;
+        let have =
+            shape(&self.conn).map_err(|e| self.err(format!("cannot read the schema: {e}")))?;
+        let mut lacking = Vec::new();
+        for (table, cols) in reference {
+            match have.iter().find(|(t, _)| *t == table) {
+                None => lacking.push(format!("the table {table}")),
+                Some((_, got)) => lacking.extend(
+                    cols.iter()
+                        .filter(|c| !got.contains(c))
+                        .map(|c| format!("the column {table}.{c}")),
+                ),
+            }
+        }
+        Ok(lacking)
     }
 
     fn err(&self, e: impl std::fmt::Display) -> StoreError {
@@ -158,29 +212,40 @@ impl SqliteStore {
                     "not a warroom state file (another SQLite database)".into(),
                 ));
             }
-            // An older state file: add the tables it lacks.
-            let missing = match version {
-                1 => Some(format!("{SCHEMA_2} {SCHEMA_3}")),
-                2 => Some(SCHEMA_3.to_string()),
-                _ => None,
+            // What a file of that schema holds, and, for an older one,
+            // the tables it lacks.
+            let (had, missing) = match version {
+                1 => (SCHEMA.to_string(), Some(format!("{SCHEMA_2} {SCHEMA_3}"))),
+                2 => (format!("{SCHEMA} {SCHEMA_2}"), Some(SCHEMA_3.to_string())),
+                SCHEMA_VERSION => (format!("{SCHEMA} {SCHEMA_2} {SCHEMA_3}"), None),
+                _ => {
+                    return Err(not_ours(format!(
+                        "state file schema {version}, this build reads schema {SCHEMA_VERSION}"
+                    )));
+                }
             };
-            if let Some(tables) = missing {
-                self.conn
-                    .execute_batch(&format!(
-                        "BEGIN; {tables} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
-                    ))
-                    .map_err(|e| self.err(format!("cannot upgrade the schema: {e}")))?;
-            } else if version != SCHEMA_VERSION {
-                return Err(not_ours(format!(
-                    "state file schema {version}, this build reads schema {SCHEMA_VERSION}"
-                )));
-            }
             let check: String = self
                 .conn
                 .query_row("PRAGMA quick_check", [], |r| r.get(0))
                 .map_err(|e| not_ours(format!("integrity check failed ({e})")))?;
             if check != "ok" {
                 return Err(not_ours(format!("the file is damaged ({check})")));
+            }
+            // Checked before anything is written: a refused file is left
+            // as it was.
+            let lacking = self.lacking(&had)?;
+            if !lacking.is_empty() {
+                return Err(not_ours(format!(
+                    "the file is damaged: schema {version} needs {}",
+                    lacking.join(", ")
+                )));
+            }
+            if let Some(tables) = missing {
+                self.conn
+                    .execute_batch(&format!(
+                        "BEGIN; {tables} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+                    ))
+                    .map_err(|e| self.err(format!("cannot upgrade the schema: {e}")))?;
             }
         } else {
             self.conn
@@ -956,6 +1021,87 @@ mod tests {
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
         assert_eq!(v, SCHEMA_VERSION);
+    }
+
+    /// A state file made by this build, with `sql` run on it after.
+    fn state_file_then(name: &str, sql: &str) -> std::path::PathBuf {
+        let path = temp(name);
+        drop(SqliteStore::open(&path).unwrap());
+        let c = Connection::open(&path).unwrap();
+        c.execute_batch(sql).unwrap();
+        drop(c);
+        path
+    }
+
+    #[test]
+    fn an_empty_file_is_refused_and_left_empty() {
+        let path = temp("empty");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, b"").unwrap();
+        let e = SqliteStore::open(&path)
+            .err()
+            .expect("an empty file refused")
+            .to_string();
+        assert!(e.contains("the file is empty (0 bytes)"), "{e}");
+        assert!(e.contains("refusing to start"), "{e}");
+        assert_eq!(std::fs::read(&path).unwrap(), b"", "written to");
+        let _ = std::fs::remove_dir_all(path.parent().unwrap());
+    }
+
+    #[test]
+    fn a_file_missing_a_table_or_a_column_is_refused_and_left_as_it_was() {
+        for (name, sql, want) in [
+            ("no-audit", "DROP TABLE audit;", "the table audit"),
+            (
+                "no-updates",
+                "DROP TABLE deliveries; DROP TABLE status_updates;",
+                "the table status_updates, the table deliveries",
+            ),
+            (
+                "no-deliveries",
+                "DROP TABLE deliveries;",
+                "the table deliveries",
+            ),
+            (
+                "no-journal",
+                "DROP TABLE incident_journal;",
+                "the table incident_journal",
+            ),
+            (
+                "no-column",
+                "ALTER TABLE deliveries DROP COLUMN maybe_applied;",
+                "the column deliveries.maybe_applied",
+            ),
+        ] {
+            let path = state_file_then(name, sql);
+            let before = std::fs::read(&path).unwrap();
+            let e = SqliteStore::open(&path)
+                .err()
+                .unwrap_or_else(|| panic!("{name}: accepted"))
+                .to_string();
+            assert!(e.contains(want), "{name}: {e}");
+            assert!(e.contains("refusing to start"), "{name}: {e}");
+            assert_eq!(
+                std::fs::read(&path).unwrap(),
+                before,
+                "{name}: file changed"
+            );
+            let _ = std::fs::remove_dir_all(path.parent().unwrap());
+        }
+        // A schema 1 file without its audit table is not upgraded either.
+        let path = temp("v1-no-audit");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let c = Connection::open(&path).unwrap();
+        c.execute_batch(&format!(
+            "{SCHEMA} DROP TABLE audit; PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = 1;"
+        ))
+        .unwrap();
+        drop(c);
+        let before = std::fs::read(&path).unwrap();
+        let e = SqliteStore::open(&path).err().expect("refused").to_string();
+        assert!(e.contains("schema 1 needs the table audit"), "{e}");
+        assert_eq!(std::fs::read(&path).unwrap(), before, "upgraded anyway");
+        let _ = std::fs::remove_dir_all(path.parent().unwrap());
     }
 
     #[test]
