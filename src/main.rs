@@ -71,7 +71,7 @@ enum Command {
     Publish(PublishArgs),
     /// A markdown incident report from the gateway's audit log: timeline,
     /// priority decisions, status updates.
-    Report(ConsoleArgs),
+    Report(ConnectArgs),
     /// Export data for a reseller: `warroom export tenant TENANT_ID`.
     #[command(subcommand)]
     Export(ExportCommand),
@@ -119,12 +119,20 @@ enum KeymapCommand {
     },
 }
 
+/// Which gateway: one at a URL, or the embedded demo with its drill.
 #[derive(Args, Debug, Clone, Default, PartialEq)]
-struct ConsoleArgs {
+struct ConnectArgs {
     /// Gateway to connect to, e.g. http://127.0.0.1:50051. Without it, an
     /// embedded gateway runs the simulated incident.
     #[arg(long, env = "WARROOM_GATEWAY", value_name = "URL")]
     gateway: Option<String>,
+    #[command(flatten)]
+    sim: SimArgs,
+}
+
+/// How the screen looks and behaves: only for commands that draw it.
+#[derive(Args, Debug, Clone, Default, PartialEq)]
+struct ScreenArgs {
     /// Shipped keymap to start from: default, vim, emacs.
     #[arg(long, env = "WARROOM_KEYMAP", value_name = "NAME")]
     keymap: Option<String>,
@@ -139,8 +147,14 @@ struct ConsoleArgs {
     /// war-room state are hidden and refused.
     #[arg(long)]
     read_only: bool,
+}
+
+#[derive(Args, Debug, Clone, Default, PartialEq)]
+struct ConsoleArgs {
     #[command(flatten)]
-    sim: SimArgs,
+    connect: ConnectArgs,
+    #[command(flatten)]
+    screen: ScreenArgs,
 }
 
 #[derive(Args, Debug, Clone, Default, PartialEq)]
@@ -225,7 +239,7 @@ struct ExportTenantArgs {
     #[arg(long = "state", value_name = "STATE", value_parser = parse_state)]
     states: Vec<warroom::domain::MailboxState>,
     #[command(flatten)]
-    console: ConsoleArgs,
+    connect: ConnectArgs,
 }
 
 fn parse_state(s: &str) -> Result<warroom::domain::MailboxState, String> {
@@ -268,7 +282,7 @@ struct PublishArgs {
     #[arg(long, value_name = "ID")]
     operation_id: Option<String>,
     #[command(flatten)]
-    console: ConsoleArgs,
+    connect: ConnectArgs,
 }
 
 fn parse_incident_state(s: &str) -> Result<warroom::domain::IncidentState, String> {
@@ -296,7 +310,7 @@ struct LookupArgs {
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100))]
     limit: u32,
     #[command(flatten)]
-    console: ConsoleArgs,
+    connect: ConnectArgs,
 }
 
 #[derive(Args, Debug)]
@@ -742,7 +756,7 @@ fn log_to_file(
 /// user file does not stop the console: it runs on the shipped keymap and
 /// says why.
 fn resolve_keymap(
-    args: &ConsoleArgs,
+    args: &ScreenArgs,
     cfg: &Config,
     paths: &Paths,
 ) -> anyhow::Result<(Keymap, Option<String>)> {
@@ -778,7 +792,7 @@ fn resolve_keymap(
     }
 }
 
-fn resolve_theme(args: &ConsoleArgs, cfg: &Config) -> anyhow::Result<Theme> {
+fn resolve_theme(args: &ScreenArgs, cfg: &Config) -> anyhow::Result<Theme> {
     let name = args
         .theme
         .clone()
@@ -792,7 +806,7 @@ fn resolve_theme(args: &ConsoleArgs, cfg: &Config) -> anyhow::Result<Theme> {
     })
 }
 
-fn gateway_url(args: &ConsoleArgs, cfg: &Config) -> Option<String> {
+fn gateway_url(args: &ConnectArgs, cfg: &Config) -> Option<String> {
     args.gateway.clone().or_else(|| cfg.gateway.clone())
 }
 
@@ -801,7 +815,7 @@ fn gateway_url(args: &ConsoleArgs, cfg: &Config) -> Option<String> {
 /// In the demo the local user is its admin, with a token made up for this
 /// run; its decisions last as long as the run.
 async fn gateway_or_demo(
-    args: &ConsoleArgs,
+    args: &ConnectArgs,
     cfg: &Config,
 ) -> anyhow::Result<(GatewayClient, Option<Gateway>)> {
     Ok(match gateway_url(args, cfg) {
@@ -836,23 +850,23 @@ async fn gateway_or_demo(
 }
 
 async fn console(args: ConsoleArgs, cfg: Config, paths: Paths) -> anyhow::Result<i32> {
-    let theme = resolve_theme(&args, &cfg)?;
-    let (keymap, warning) = resolve_keymap(&args, &cfg, &paths)?;
+    let theme = resolve_theme(&args.screen, &cfg)?;
+    let (keymap, warning) = resolve_keymap(&args.screen, &cfg, &paths)?;
     // Logs go to a file: the screen belongs to the TUI.
-    let _guard = log_to_file(&paths, secrets(&cfg, args.gateway.as_deref()));
+    let _guard = log_to_file(&paths, secrets(&cfg, args.connect.gateway.as_deref()));
     if let Some(w) = &warning {
         tracing::warn!("{w}");
     }
-    let (client, embedded) = gateway_or_demo(&args, &cfg).await?;
+    let (client, embedded) = gateway_or_demo(&args.connect, &cfg).await?;
     let code = warroom::console::run(warroom::console::Options {
         client,
-        read_only: args.read_only,
+        read_only: args.screen.read_only,
         simulated_hint: embedded.is_some(),
         keymap,
         theme,
         mouse: cfg.mouse.unwrap_or(false),
         startup_warning: warning,
-        refresh: Duration::from_millis(args.refresh_ms.or(cfg.refresh_ms).unwrap_or(1_000)),
+        refresh: Duration::from_millis(args.screen.refresh_ms.or(cfg.refresh_ms).unwrap_or(1_000)),
         draft_path: paths.draft_file.clone(),
         bell: cfg.bell.unwrap_or(false),
     })
@@ -934,11 +948,11 @@ async fn gateway(args: GatewayArgs, cfg: Config, paths: Paths) -> anyhow::Result
 async fn snapshot(args: SnapshotArgs, cfg: Config) -> anyhow::Result<i32> {
     // The picture has no colour and takes no keys, but a theme or keymap
     // that does not exist is a mistake worth saying, as the console does.
-    resolve_theme(&args.console, &cfg)?;
-    if let Some(k) = args.console.keymap.as_ref().or(cfg.keymap.as_ref()) {
+    resolve_theme(&args.console.screen, &cfg)?;
+    if let Some(k) = args.console.screen.keymap.as_ref().or(cfg.keymap.as_ref()) {
         Keymap::builtin(k).map_err(|e| anyhow::anyhow!("--keymap: {e}"))?;
     }
-    let (client, embedded) = gateway_or_demo(&args.console, &cfg).await?;
+    let (client, embedded) = gateway_or_demo(&args.console.connect, &cfg).await?;
     let text = warroom::console::snapshot::text(&client, args.width, args.height).await;
     if let Some(gw) = embedded {
         gw.stop().await;
@@ -956,7 +970,7 @@ async fn lookup(args: LookupArgs, cfg: Config) -> anyhow::Result<i32> {
     if let Err(why) = lookup::check_query(query) {
         anyhow::bail!("{why}");
     }
-    let (client, embedded) = gateway_or_demo(&args.console, &cfg).await?;
+    let (client, embedded) = gateway_or_demo(&args.connect, &cfg).await?;
     let answer = lookup::ask(&client, query, args.limit).await;
     if let Some(gw) = embedded {
         gw.stop().await;
@@ -987,7 +1001,7 @@ async fn lookup_file(args: &LookupArgs, cfg: Config) -> anyhow::Result<i32> {
             std::fs::File::open(path).map_err(|e| anyhow::anyhow!("cannot read {path}: {e}"))?;
         Box::new(std::io::BufReader::new(f))
     };
-    let (client, embedded) = gateway_or_demo(&args.console, &cfg).await?;
+    let (client, embedded) = gateway_or_demo(&args.connect, &cfg).await?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let mut missing = 0usize;
     let limit = if args.json { args.limit } else { 1 };
@@ -1031,10 +1045,6 @@ async fn publish(args: PublishArgs, cfg: Config) -> anyhow::Result<i32> {
     } else {
         args.body.clone()
     };
-    if args.console.read_only {
-        eprintln!("warroom: not published: --read-only");
-        return Ok(2);
-    }
     let draft = composer::DraftFile {
         state: args.state.as_str().into(),
         title: args.title.clone(),
@@ -1047,7 +1057,7 @@ async fn publish(args: PublishArgs, cfg: Config) -> anyhow::Result<i32> {
             .unwrap_or_else(composer::operation_id),
         saved_at: chrono::Utc::now(),
     };
-    let (gw, embedded) = gateway_or_demo(&args.console, &cfg).await?;
+    let (gw, embedded) = gateway_or_demo(&args.connect, &cfg).await?;
     // "+30m" and "23:30" are on the incident's clock, as in the composer.
     let now = client::source_clock(&gw).await?;
     let code = match draft.to_pb(now) {
@@ -1145,7 +1155,7 @@ async fn preview_to_stdout(
     Ok(if errors > 0 { 1 } else { 0 })
 }
 
-async fn report(args: ConsoleArgs, cfg: Config) -> anyhow::Result<i32> {
+async fn report(args: ConnectArgs, cfg: Config) -> anyhow::Result<i32> {
     let (client, embedded) = gateway_or_demo(&args, &cfg).await?;
     let text = warroom::console::report::fetch(&client).await;
     if let Some(gw) = embedded {
@@ -1158,7 +1168,7 @@ async fn report(args: ConsoleArgs, cfg: Config) -> anyhow::Result<i32> {
 async fn export(cmd: ExportCommand, cfg: Config) -> anyhow::Result<i32> {
     use warroom::console::export;
     let ExportCommand::Tenant(args) = cmd;
-    let (client, embedded) = gateway_or_demo(&args.console, &cfg).await?;
+    let (client, embedded) = gateway_or_demo(&args.connect, &cfg).await?;
     let states = if args.states.is_empty() {
         warroom::domain::MailboxState::AFFECTED.to_vec()
     } else {
@@ -1188,8 +1198,8 @@ async fn export(cmd: ExportCommand, cfg: Config) -> anyhow::Result<i32> {
 
 fn info(args: ConsoleArgs, cfg: &Config, paths: &Paths) -> anyhow::Result<i32> {
     let exists = |p: &std::path::Path| if p.exists() { "" } else { " (not present)" };
-    let (keymap, warning) = resolve_keymap(&args, cfg, paths)?;
-    resolve_theme(&args, cfg)?;
+    let (keymap, warning) = resolve_keymap(&args.screen, cfg, paths)?;
+    resolve_theme(&args.screen, cfg)?;
     outln!(
         "config file:  {}{}",
         paths.config_file.display(),
@@ -1206,7 +1216,8 @@ fn info(args: ConsoleArgs, cfg: &Config, paths: &Paths) -> anyhow::Result<i32> {
     }
     outln!(
         "theme:        {}{}",
-        args.theme
+        args.screen
+            .theme
             .clone()
             .or_else(|| cfg.theme.clone())
             .unwrap_or_else(|| "dark".into()),
@@ -1226,15 +1237,18 @@ fn info(args: ConsoleArgs, cfg: &Config, paths: &Paths) -> anyhow::Result<i32> {
             .unwrap_or_else(|| paths.state_file.clone())
             .display()
     );
+    let demo = gateway_url(&args.connect, cfg).is_none();
     outln!(
         "token:        {}",
         match console_token(cfg) {
+            // The embedded demo's gateway is yours: no token needed.
+            _ if demo => "not needed (the embedded demo makes you its admin)".to_string(),
             Ok(Some(_)) => "set (not shown)".to_string(),
             Ok(None) => "none (anonymous: read only)".to_string(),
             Err(e) => format!("error: {e}"),
         }
     );
-    match gateway_url(&args, cfg) {
+    match gateway_url(&args.connect, cfg) {
         Some(url) => outln!("gateway:      {}", url_shown(&url)),
         None => outln!("gateway:      embedded demo (simulated incident on a loopback port)"),
     }
@@ -1315,11 +1329,47 @@ fn keymap_cmd(cmd: KeymapCommand) -> anyhow::Result<i32> {
     }
 }
 
+/// `--gateway URL snapshot --width 80` as `snapshot --gateway URL --width
+/// 80`: the command (and a subcommand of it) first, then every option in
+/// the order given. `--config` may stay anywhere, but moves too.
+fn options_after_command(args: &[String]) -> Vec<String> {
+    use clap::CommandFactory;
+    let cli = Cli::command();
+    let at = args.iter().position(|a| cli.find_subcommand(a).is_some());
+    let Some(at) = at else {
+        return args.to_vec();
+    };
+    let mut command = vec![args[at].clone()];
+    let mut rest = args[at + 1..].to_vec();
+    // `export tenant ID`, `keymap check FILE`: the subcommand leads too.
+    if let Some(sub) = cli.find_subcommand(&args[at])
+        && rest
+            .first()
+            .is_some_and(|a| sub.find_subcommand(a).is_some())
+    {
+        command.push(rest.remove(0));
+    }
+    command
+        .into_iter()
+        .chain(args[..at].iter().cloned())
+        .chain(rest)
+        .map(|a| {
+            if a.is_empty() || a.contains(|c: char| c.is_whitespace() || "'\"$`\\".contains(c)) {
+                format!("'{}'", a.replace('\'', "'\\''"))
+            } else {
+                a
+            }
+        })
+        .collect()
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if cli.command.is_some() && cli.console != ConsoleArgs::default() {
+        let args: Vec<String> = std::env::args().skip(1).collect();
         eprintln!(
-            "warroom: put options after the command name, e.g. `warroom gateway --seed 7`, not `warroom --seed 7 gateway`"
+            "warroom: put options after the command name: `warroom {}`",
+            options_after_command(&args).join(" ")
         );
         return ExitCode::from(2);
     }

@@ -87,6 +87,18 @@ fn info_prints_every_path_in_use() {
     assert!(s.contains("keymap:       emacs"), "{s}");
     assert!(s.contains("log file:") && s.contains("state dir:"), "{s}");
     assert!(s.contains("embedded demo"), "{s}");
+    // The demo makes you its admin: not "anonymous: read only" while the
+    // console's header says admin.
+    assert!(
+        s.contains("token:        not needed (the embedded demo makes you its admin)"),
+        "{s}"
+    );
+    let out = warroom(&h, &["info", "--gateway", "http://127.0.0.1:1"]);
+    assert!(
+        text(&out.stdout).contains("token:        none (anonymous: read only)"),
+        "{}",
+        text(&out.stdout)
+    );
 }
 
 #[test]
@@ -126,6 +138,30 @@ fn keymap_check_accepts_good_files_and_locates_errors() {
     assert!(text(&out.stdout).contains("[overview]"));
 }
 
+/// A command's --help lists what it takes: the screen's options (keymap,
+/// theme, refresh, read-only) only where a screen is drawn.
+#[test]
+fn each_commands_help_lists_only_its_own_options() {
+    let h = home("help");
+    let screen = ["--keymap", "--theme", "--refresh-ms", "--read-only"];
+    for cmd in ["lookup", "publish", "report"] {
+        let help = text(&warroom(&h, &[cmd, "--help"]).stdout);
+        assert!(help.contains("--gateway"), "{cmd}: {help}");
+        for flag in screen {
+            assert!(!help.contains(flag), "{cmd} --help lists {flag}: {help}");
+        }
+    }
+    let help = text(&warroom(&h, &["export", "tenant", "--help"]).stdout);
+    assert!(
+        help.contains("--gateway") && !help.contains("--keymap"),
+        "{help}"
+    );
+    let help = text(&warroom(&h, &["console", "--help"]).stdout);
+    for flag in screen {
+        assert!(help.contains(flag), "console --help lacks {flag}: {help}");
+    }
+}
+
 #[test]
 fn bad_flags_get_a_clear_error() {
     let h = home("flags");
@@ -143,9 +179,40 @@ fn bad_flags_get_a_clear_error() {
             "{args:?}: {e}"
         );
     }
-    let out = warroom(&h, &["--seed", "7", "gateway"]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("put options after the command name"));
+    // The advice is the user's own command, reordered (it was always an
+    // example about `--seed 7`, whatever was typed).
+    for (args, says) in [
+        (
+            &["--seed", "7", "gateway"][..],
+            "`warroom gateway --seed 7`",
+        ),
+        (
+            &[
+                "--gateway",
+                "http://127.0.0.1:1",
+                "snapshot",
+                "--width",
+                "80",
+            ],
+            "`warroom snapshot --gateway http://127.0.0.1:1 --width 80`",
+        ),
+        (
+            &["--skip", "3", "export", "tenant", "t00001"],
+            "`warroom export tenant --skip 3 t00001`",
+        ),
+        (
+            &["--theme", "my theme", "info"],
+            "`warroom info --theme 'my theme'`",
+        ),
+    ] {
+        let out = warroom(&h, args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let e = text(&out.stderr);
+        assert!(
+            e.contains(&format!("put options after the command name: {says}")),
+            "{args:?}: {e}"
+        );
+    }
     let out = warroom(&h, &["snapshot", "--speed", "100000", "--tick-ms", "60000"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
