@@ -429,6 +429,24 @@ fn lookup_of_a_misspelling_asks_did_you_mean_and_is_marked_approximate() {
     assert!(s.contains("say: \"Your 115"), "{s}");
 }
 
+/// Before the fault is identified there is no estimate, and the kind says
+/// why for scripts; the customer's sentence follows the kind.
+#[test]
+fn lookup_without_an_estimate_says_why_as_a_kind_and_in_words() {
+    let h = home("noeta");
+    let (code, v) = lookup_json(&h, &["acme-title.com", "--skip", "1"]);
+    assert_eq!(code, Some(0));
+    let m = &v["matches"][0];
+    assert_eq!(m["eta_p50"], serde_json::Value::Null, "{v}");
+    assert_eq!(m["no_estimate"], "not_identified", "{v}");
+    let out = warroom(&h, &["lookup", "acme-title.com", "--skip", "1"]);
+    let said = text(&out.stdout);
+    assert!(
+        said.contains("we don't have an estimate yet: the cause is still being identified"),
+        "{said}"
+    );
+}
+
 #[test]
 fn lookup_not_found_is_exit_1_and_bad_queries_exit_2() {
     let h = home("lookup-bad");

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use prost_types::Timestamp;
 
 use super::pb;
-use crate::domain::forecast::EtaRange;
+use crate::domain::forecast::{EtaRange, NoEstimate};
 use crate::domain::priority::{AuditEvent, PriorityDecision, Role};
 use crate::domain::scope::ScopeRevision;
 use crate::domain::slip::{EtaSample, EtaSlip, SlipBasis};
@@ -180,6 +180,28 @@ pub fn eta_to_pb(e: &EtaRange) -> pb::EtaRange {
         p50: e.p50.map(ts),
         p90: e.p90.map(ts),
         reason: e.reason.clone(),
+        no_estimate: no_estimate_to_pb(e.no_estimate) as i32,
+    }
+}
+
+fn no_estimate_to_pb(k: NoEstimate) -> pb::NoEstimateKind {
+    match k {
+        NoEstimate::Unspecified => pb::NoEstimateKind::Unspecified,
+        NoEstimate::NotIdentified => pb::NoEstimateKind::NotIdentified,
+        NoEstimate::NoProgressYet => pb::NoEstimateKind::NoProgressYet,
+        NoEstimate::TooSlow => pb::NoEstimateKind::TooSlow,
+        NoEstimate::WaitsForRepair => pb::NoEstimateKind::WaitsForRepair,
+    }
+}
+
+/// Unknown numbers (a newer gateway's kinds) are unspecified.
+fn no_estimate_from_pb(k: i32) -> NoEstimate {
+    match pb::NoEstimateKind::try_from(k) {
+        Ok(pb::NoEstimateKind::NotIdentified) => NoEstimate::NotIdentified,
+        Ok(pb::NoEstimateKind::NoProgressYet) => NoEstimate::NoProgressYet,
+        Ok(pb::NoEstimateKind::TooSlow) => NoEstimate::TooSlow,
+        Ok(pb::NoEstimateKind::WaitsForRepair) => NoEstimate::WaitsForRepair,
+        Ok(pb::NoEstimateKind::Unspecified) | Err(_) => NoEstimate::Unspecified,
     }
 }
 
@@ -190,7 +212,7 @@ pub fn eta_from_pb(e: Option<&pb::EtaRange>) -> EtaRange {
     match (from_ts(e.p50.as_ref()), from_ts(e.p90.as_ref())) {
         (Some(a), Some(b)) => EtaRange::at(a, b),
         (Some(a), None) => EtaRange::at(a, a),
-        _ => EtaRange::unknown(e.reason.clone()),
+        _ => EtaRange::none(no_estimate_from_pb(e.no_estimate), e.reason.clone()),
     }
 }
 

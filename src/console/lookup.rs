@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::client::{GatewayClient, within};
 use crate::api::{self, pb};
-use crate::domain::forecast::EtaRange;
+use crate::domain::forecast::{EtaRange, NoEstimate};
 use crate::domain::format::{
     clock, duration, eta_range, eta_relative, slip_basis, slip_marker, thousands,
 };
@@ -60,6 +60,9 @@ pub struct Match {
     pub eta_p50: Option<DateTime<Utc>>,
     pub eta_p90: Option<DateTime<Utc>>,
     pub eta_note: Option<String>,
+    /// Why there is no estimate, as a kind ("not_identified", "no_progress_yet",
+    /// "too_slow", "waits_for_repair"); null when there is one or no kind fits.
+    pub no_estimate: Option<NoEstimate>,
     /// The tenant's ETA moved later than it was published or first shown
     /// (for a mailbox: its tenant's); null when it did not.
     pub eta_slip: Option<Slip>,
@@ -192,11 +195,21 @@ fn s(x: &str) -> String {
     sanitize(x).into_owned()
 }
 
-fn eta_parts(e: &EtaRange) -> (Option<DateTime<Utc>>, Option<DateTime<Utc>>, Option<String>) {
+/// p50, p90, and when there is no estimate, why (in words and as a kind).
+type EtaParts = (
+    Option<DateTime<Utc>>,
+    Option<DateTime<Utc>>,
+    Option<String>,
+    Option<NoEstimate>,
+);
+
+fn eta_parts(e: &EtaRange) -> EtaParts {
+    let none = !e.is_known();
     (
         e.p50,
         e.p90,
-        (!e.is_known() && !e.reason.is_empty()).then(|| s(&e.reason)),
+        (none && !e.reason.is_empty()).then(|| s(&e.reason)),
+        (none && e.no_estimate != NoEstimate::Unspecified).then_some(e.no_estimate),
     )
 }
 
@@ -206,7 +219,7 @@ fn to_match(m: &pb::LookupMatch) -> Match {
     match (pb::MatchKind::try_from(m.kind), &m.mailbox) {
         (Ok(pb::MatchKind::Mailbox), Some(mb)) => {
             let row = api::mailbox_from_pb(mb);
-            let (eta_p50, eta_p90, eta_note) = eta_parts(&row.eta);
+            let (eta_p50, eta_p90, eta_note, no_estimate) = eta_parts(&row.eta);
             Match {
                 kind: "mailbox",
                 quality,
@@ -224,6 +237,7 @@ fn to_match(m: &pb::LookupMatch) -> Match {
                 eta_p50,
                 eta_p90,
                 eta_note,
+                no_estimate,
                 eta_slip: tenant
                     .as_ref()
                     .and_then(|t| t.eta_slip.as_ref())
@@ -234,7 +248,7 @@ fn to_match(m: &pb::LookupMatch) -> Match {
         }
         _ => {
             let t = tenant.unwrap_or_default();
-            let (eta_p50, eta_p90, eta_note) = eta_parts(&t.eta);
+            let (eta_p50, eta_p90, eta_note, no_estimate) = eta_parts(&t.eta);
             let affected = t.affected();
             Match {
                 quality,
@@ -257,6 +271,7 @@ fn to_match(m: &pb::LookupMatch) -> Match {
                 eta_p50: if affected > 0 { eta_p50 } else { None },
                 eta_p90: if affected > 0 { eta_p90 } else { None },
                 eta_note: if affected > 0 { eta_note } else { None },
+                no_estimate: no_estimate.filter(|_| affected > 0),
                 eta_slip: t.eta_slip.as_ref().filter(|_| affected > 0).map(Slip::new),
                 last_error: None,
             }
@@ -532,27 +547,22 @@ pub fn back_clause(
             };
             format!(
                 "not back yet, and we don't have an estimate yet: {}{next}",
-                customer_reason(&eta.reason)
+                customer_reason(eta.no_estimate)
             )
         }
     }
 }
 
-/// A source's reason for having no estimate, said to a customer.
-fn customer_reason(reason: &str) -> &'static str {
-    let r = reason.trim();
-    if r.starts_with("not identified") {
-        "the cause is still being identified"
-    } else if r.ends_with("not scanned yet") || r.starts_with("not probed") {
-        "the damage scan is still running"
-    } else if r.starts_with("no progress measured") {
-        "the repair has only just started"
-    } else if r.starts_with("no progress") || r.starts_with("more than 30 days") {
-        "the repair is going too slowly right now to give a time"
-    } else if r.starts_with("waits for") {
-        "it waits for the repair of the mailboxes"
-    } else {
-        "we are still assessing the damage"
+/// Why there is no estimate, said to a customer: chosen by the kind the
+/// source gave, never by the wording of its reason (that is for the war
+/// room, and may be reworded).
+fn customer_reason(kind: NoEstimate) -> &'static str {
+    match kind {
+        NoEstimate::NotIdentified => "the cause is still being identified",
+        NoEstimate::NoProgressYet => "the repair has only just started",
+        NoEstimate::TooSlow => "the repair is going too slowly right now to give a time",
+        NoEstimate::WaitsForRepair => "it waits for the repair of the mailboxes",
+        NoEstimate::Unspecified => "we are still assessing the damage",
     }
 }
 
@@ -575,6 +585,7 @@ fn describe_found(
         p50: m.eta_p50,
         p90: m.eta_p90,
         reason: m.eta_note.clone().unwrap_or_default(),
+        no_estimate: m.no_estimate.unwrap_or_default(),
     };
     let when = match eta_relative(&eta, now) {
         Some(rel) => format!("{} ({rel})", eta_range(&eta, now)),
@@ -715,20 +726,28 @@ mod tests {
         );
         let due = EtaRange::at(at(20, 0), at(20, 30));
         assert!(back_clause(&due, now, next).starts_with("due back now"));
-        for (reason, says) in [
-            ("not identified yet", "the cause is still being identified"),
-            ("1,234 not scanned yet", "the damage scan is still running"),
+        // By the kind, whatever the words: a reworded reason says the same.
+        for (kind, says) in [
             (
-                "no progress measured yet",
+                NoEstimate::NotIdentified,
+                "the cause is still being identified",
+            ),
+            (
+                NoEstimate::NoProgressYet,
                 "the repair has only just started",
             ),
             (
-                "more than 30 days at the current rate",
+                NoEstimate::TooSlow,
                 "the repair is going too slowly right now to give a time",
             ),
-            ("", "we are still assessing the damage"),
+            (
+                NoEstimate::WaitsForRepair,
+                "it waits for the repair of the mailboxes",
+            ),
+            (NoEstimate::Unspecified, "we are still assessing the damage"),
         ] {
-            let none = EtaRange::unknown(reason);
+            let reason = "reworded by someone";
+            let none = EtaRange::none(kind, reason);
             assert_eq!(
                 back_clause(&none, now, next),
                 format!(
@@ -742,7 +761,7 @@ mod tests {
             );
         }
         // A promise already past is not repeated to a customer.
-        let none = EtaRange::unknown("not identified yet");
+        let none = EtaRange::none(NoEstimate::NotIdentified, "not identified yet");
         assert!(!back_clause(&none, now, Some(at(20, 0))).contains("Next update"));
     }
 
@@ -764,7 +783,8 @@ mod tests {
             queued_messages: Some(1),
             eta_p50: None,
             eta_p90: None,
-            eta_note: Some("1,234 not scanned yet".into()),
+            eta_note: Some("not identified yet".into()),
+            no_estimate: Some(NoEstimate::NotIdentified),
             eta_slip: None,
             last_error: None,
         };
@@ -772,13 +792,14 @@ mod tests {
         assert_eq!(
             say,
             "Your 205 affected mailboxes are not back yet, and we don't have an estimate yet: \
-             the damage scan is still running. Next update by 15:47 UTC; 1 message queued."
+             the cause is still being identified. Next update by 15:47 UTC; 1 message queued."
         );
         let one = Match {
             affected_mailboxes: Some(1),
             eta_p50: Some(at(16, 0)),
             eta_p90: Some(at(16, 30)),
             eta_note: None,
+            no_estimate: None,
             ..m
         };
         let (_, say) = describe_match(&one, at(15, 2), None);

@@ -21,7 +21,7 @@ use chrono::{DateTime, Duration, Timelike, Utc};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 
-use super::forecast::{EtaRange, MAX_HORIZON, percentile};
+use super::forecast::{EtaRange, MAX_HORIZON, NoEstimate, percentile};
 
 /// The curve's resolution.
 const STEP_SECS: f64 = 900.0;
@@ -420,11 +420,14 @@ pub fn eta(
     class: Class,
 ) -> (EtaRange, Option<usize>) {
     let Some(curve) = curve else {
-        return (EtaRange::unknown("no progress measured yet"), None);
+        return (
+            EtaRange::none(NoEstimate::NoProgressYet, "no progress measured yet"),
+            None,
+        );
     };
     let Some(base) = curve.time_for(work) else {
         return (
-            EtaRange::unknown("more than 30 days at the current rate"),
+            EtaRange::none(NoEstimate::TooSlow, "more than 30 days at the current rate"),
             None,
         );
     };
@@ -439,7 +442,7 @@ pub fn eta(
     }
     let Some(p50) = curve.time_for(work * m50) else {
         return (
-            EtaRange::unknown("more than 30 days at the current rate"),
+            EtaRange::none(NoEstimate::TooSlow, "more than 30 days at the current rate"),
             None,
         );
     };

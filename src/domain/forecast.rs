@@ -20,6 +20,27 @@ pub struct EtaRange {
     pub p90: Option<DateTime<Utc>>,
     /// Why there is no estimate (empty when there is one).
     pub reason: String,
+    /// The same, as a kind a program acts on (what support tells a
+    /// customer); `Unspecified` when there is an estimate or no kind fits.
+    pub no_estimate: NoEstimate,
+}
+
+/// Why there is no estimate. The customer's sentence is chosen by this,
+/// never by the wording of `EtaRange::reason`, which is for people and
+/// may be reworded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoEstimate {
+    #[default]
+    Unspecified,
+    /// The fault is not identified yet: nothing to estimate against.
+    NotIdentified,
+    /// The repair has made no measurable progress yet.
+    NoProgressYet,
+    /// Stalled, or more than 30 days at the current rate.
+    TooSlow,
+    /// Waits for other work (queued mail waits for its mailboxes' repair).
+    WaitsForRepair,
 }
 
 /// Compared once per tenant per tick to decide whether a row changed. The
@@ -30,6 +51,7 @@ impl PartialEq for EtaRange {
     fn eq(&self, other: &Self) -> bool {
         self.p50 == other.p50
             && self.p90 == other.p90
+            && self.no_estimate == other.no_estimate
             && self.reason.len() == other.reason.len()
             && (self.reason.is_empty() || self.reason == other.reason)
     }
@@ -41,13 +63,22 @@ impl EtaRange {
             p50: None,
             p90: None,
             reason: reason.into(),
+            no_estimate: NoEstimate::Unspecified,
+        }
+    }
+
+    /// No estimate, for a reason of a kind (see `NoEstimate`).
+    pub fn none(kind: NoEstimate, reason: impl Into<String>) -> Self {
+        EtaRange {
+            no_estimate: kind,
+            ..EtaRange::unknown(reason)
         }
     }
     pub fn at(p50: DateTime<Utc>, p90: DateTime<Utc>) -> Self {
         EtaRange {
             p50: Some(p50),
             p90: Some(p90.max(p50)),
-            reason: String::new(),
+            ..EtaRange::default()
         }
     }
     pub fn is_known(&self) -> bool {
@@ -268,10 +299,10 @@ pub fn forecast_with(
         return EtaRange::at(now, now);
     }
     let Some(median) = stats.median else {
-        return EtaRange::unknown("no progress measured yet");
+        return EtaRange::none(NoEstimate::NoProgressYet, "no progress measured yet");
     };
     if median.is_nan() || median <= 0.0 {
-        return EtaRange::unknown("no progress at the current rate");
+        return EtaRange::none(NoEstimate::TooSlow, "no progress at the current rate");
     }
     let slow = stats.slow.unwrap_or(median).max(median * 0.25).min(median);
     let extra = if extra_p90_fraction.is_finite() {

@@ -32,7 +32,9 @@ use chrono::{DateTime, Duration, DurationRound, Utc};
 
 use super::{LookupAnswer, LookupHit, MailboxQuery, Page, Source, SourceError};
 use crate::domain::calibrated::{Class, Forecaster};
-use crate::domain::forecast::{EtaRange, RateStats, RateWindow, forecast, forecast_with};
+use crate::domain::forecast::{
+    EtaRange, NoEstimate, RateStats, RateWindow, forecast, forecast_with,
+};
 use crate::domain::priority::PriorityDecision;
 use crate::domain::scope::ScopeTracker;
 use crate::domain::*;
@@ -877,7 +879,11 @@ impl Simulator {
                 self.eta(work, class, false)
             };
             let (rank, eta, bin) = if !identified && locked > 0 {
-                (0, EtaRange::unknown("not identified yet"), None)
+                (
+                    0,
+                    EtaRange::none(NoEstimate::NotIdentified, "not identified yet"),
+                    None,
+                )
             } else if locked > 0 && !scan_done {
                 // Not all found yet: its place once they are, and never
                 // before the scan reaches its last mailbox.
@@ -1031,9 +1037,15 @@ impl Simulator {
                 let at_least = |t: DateTime<Utc>| floor.map_or(t, |f| t.max(f));
                 round_eta(EtaRange::at(at_least(p50), at_least(p90)))
             } else if reindex.eta.reason.is_empty() {
-                EtaRange::unknown("waits for mailboxes not being reindexed")
+                EtaRange::none(
+                    NoEstimate::WaitsForRepair,
+                    "waits for mailboxes not being reindexed",
+                )
             } else {
-                EtaRange::unknown(format!("waits for the reindex: {}", reindex.eta.reason))
+                EtaRange::none(
+                    NoEstimate::WaitsForRepair,
+                    format!("waits for the reindex: {}", reindex.eta.reason),
+                )
             }
         } else {
             let eta = forecast(now, depth as f64, &f.drain.rates(), 0.0);
@@ -1164,7 +1176,7 @@ impl Simulator {
     fn reindex_summary(&self, now: DateTime<Utc>) -> Reindex {
         let Some(scope) = &self.scope else {
             return Reindex {
-                eta: EtaRange::unknown("not identified yet"),
+                eta: EtaRange::none(NoEstimate::NotIdentified, "not identified yet"),
                 ..Default::default()
             };
         };
@@ -1354,7 +1366,7 @@ fn round_eta(eta: EtaRange) -> EtaRange {
     EtaRange {
         p50: eta.p50.map(r),
         p90: eta.p90.map(r),
-        reason: eta.reason,
+        ..eta
     }
 }
 
