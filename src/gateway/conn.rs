@@ -57,7 +57,7 @@ impl Default for Limits {
             keepalive_timeout: Duration::from_secs(20),
             max_watch_streams: 4_096,
             max_watch_streams_per_connection: 8,
-            watch_stall_timeout: Duration::from_secs(60),
+            watch_stall_timeout: Duration::from_secs(120),
             page_request_timeout: Duration::from_secs(10),
         }
     }
