@@ -2,6 +2,8 @@
 //! caps, and one encoding per update shared by every watcher. Each test
 //! starts its own gateway on 127.0.0.1 with small, explicit limits.
 
+#![allow(clippy::unwrap_used)] // test, bench and example code: a failed unwrap is a failed run
+
 mod common;
 
 use std::net::SocketAddr;

@@ -87,18 +87,19 @@ impl Watchers {
         let mut dropped = 0;
         for w in self.open().values() {
             let since = w.blocked_since_ms.load(Ordering::Relaxed);
-            if since != 0 && now.saturating_sub(since) > stall {
-                if let Some(k) = &w.kill {
-                    tracing::warn!(
-                        peer = %w.remote,
-                        "a watcher took no update for {:?}: its connection is closed (server.watch_stall_timeout_ms)",
-                        self.limits.watch_stall_timeout
-                    );
-                    k.kill();
-                    // Once: the stream goes when the connection does.
-                    w.blocked_since_ms.store(0, Ordering::Relaxed);
-                    dropped += 1;
-                }
+            if since != 0
+                && now.saturating_sub(since) > stall
+                && let Some(k) = &w.kill
+            {
+                tracing::warn!(
+                    peer = %w.remote,
+                    "a watcher took no update for {:?}: its connection is closed (server.watch_stall_timeout_ms)",
+                    self.limits.watch_stall_timeout
+                );
+                k.kill();
+                // Once: the stream goes when the connection does.
+                w.blocked_since_ms.store(0, Ordering::Relaxed);
+                dropped += 1;
             }
         }
         dropped
