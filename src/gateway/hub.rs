@@ -50,6 +50,9 @@ pub struct Hub {
     /// The last snapshot sent, encoded, with the board it holds: every
     /// watcher that needs one at that version sends these bytes.
     snapshot_cache: Mutex<Option<(pb::StatusBoard, Encoded)>>,
+    /// Watchers that need a snapshot wait here, on the runtime, rather
+    /// than each holding a blocking thread while one builds it.
+    snapshot_gate: tokio::sync::Mutex<()>,
     /// Source seconds per tick.
     step_seconds: f64,
     /// Source seconds per wall-clock second, shown to consoles.
@@ -126,6 +129,7 @@ impl Hub {
             last_board: Mutex::new(None),
             tx,
             snapshot_cache: Mutex::new(None),
+            snapshot_gate: tokio::sync::Mutex::new(()),
             step_seconds,
             speed,
             run: {
@@ -304,6 +308,14 @@ impl Hub {
         let e = Encoded::new(&snap);
         *cache = Some((board, e.clone()));
         e
+    }
+
+    /// `snapshot_encoded` for a watcher: one at a time on the blocking
+    /// pool, the others waiting on the runtime for the shared result.
+    pub async fn snapshot_shared(self: Arc<Self>) -> Result<Encoded, tokio::task::JoinError> {
+        let _one_at_a_time = self.snapshot_gate.lock().await;
+        let hub = self.clone();
+        tokio::task::spawn_blocking(move || hub.snapshot_encoded()).await
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Encoded> {

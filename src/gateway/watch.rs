@@ -242,10 +242,9 @@ impl http_body::Body for WatchBody {
         this.blocked(false);
         loop {
             if this.need_snapshot {
-                let fut = this.snapshotting.get_or_insert_with(|| {
-                    let hub = this.hub.clone();
-                    Box::pin(tokio::task::spawn_blocking(move || hub.snapshot_encoded()))
-                });
+                let fut = this
+                    .snapshotting
+                    .get_or_insert_with(|| Box::pin(this.hub.clone().snapshot_shared()));
                 match fut.as_mut().poll(cx) {
                     Poll::Pending => return Poll::Pending,
                     Poll::Ready(r) => {
