@@ -295,7 +295,7 @@ async fn read_request(body: tonic::body::Body, limits: &Limits) -> Result<(), St
     let mut buf = collected.to_bytes();
     if buf.len() < 5 {
         return Err(Status::invalid_argument(
-            "Watch takes one WatchRequest message; none arrived",
+            "the request has no message: send exactly one",
         ));
     }
     let compressed = buf.get_u8();
@@ -307,11 +307,14 @@ async fn read_request(body: tonic::body::Body, limits: &Limits) -> Result<(), St
     }
     if buf.len() != len {
         return Err(Status::invalid_argument(
-            "Watch takes exactly one WatchRequest message",
+            "the request is not a valid warroom.v1 message: Watch takes exactly one WatchRequest",
         ));
     }
-    <pb::WatchRequest as prost::Message>::decode(buf)
-        .map_err(|e| Status::invalid_argument(format!("malformed WatchRequest: {e}")))?;
+    <pb::WatchRequest as prost::Message>::decode(buf).map_err(|e| {
+        Status::invalid_argument(format!(
+            "the request is not a valid warroom.v1 message: failed to decode Protobuf message: {e}"
+        ))
+    })?;
     Ok(())
 }
 
