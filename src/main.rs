@@ -491,16 +491,28 @@ fn platform_feed(cfg: &Config, state: &std::path::Path) -> anyhow::Result<Feed> 
     })
 }
 
+/// Where a gateway listens (gRPC and its status page), how the page is
+/// shown, and the bounds it keeps.
+struct Listen<'a> {
+    grpc: SocketAddr,
+    page: SocketAddr,
+    page_url: Option<&'a str>,
+    limits: warroom::gateway::Limits,
+}
+
 async fn start_gateway(
-    listen: SocketAddr,
+    at: Listen<'_>,
     feed: Feed,
     store: Box<dyn warroom::store::Store>,
     access: Access,
     publishing: Publishing,
-    page_listen: SocketAddr,
-    page_url: Option<&str>,
-    limits: warroom::gateway::Limits,
 ) -> anyhow::Result<Gateway> {
+    let Listen {
+        grpc: listen,
+        page: page_listen,
+        page_url,
+        limits,
+    } = at;
     let hub = Hub::with_store(
         feed.source,
         store,
@@ -864,14 +876,16 @@ async fn gateway_or_demo(
             let access = Access::new(vec![(token.clone(), user, Role::Admin)], true)
                 .map_err(anyhow::Error::msg)?;
             let gw = start_gateway(
-                SocketAddr::from(([127, 0, 0, 1], 0)),
+                Listen {
+                    grpc: SocketAddr::from(([127, 0, 0, 1], 0)),
+                    page: SocketAddr::from(([127, 0, 0, 1], 0)),
+                    page_url: None,
+                    limits: gateway_limits(cfg),
+                },
                 simulator_feed(&demo(&args.sim, cfg)?).await?,
                 warroom::store::in_memory(),
                 access,
                 Publishing::default(),
-                SocketAddr::from(([127, 0, 0, 1], 0)),
-                None,
-                gateway_limits(cfg),
             )
             .await?;
             (
@@ -953,14 +967,16 @@ async fn gateway(args: GatewayArgs, cfg: Config, paths: Paths) -> anyhow::Result
     let limits = gateway_limits(&cfg);
     raise_open_files(&limits);
     let gw = start_gateway(
-        args.listen,
+        Listen {
+            grpc: args.listen,
+            page: page_listen,
+            page_url: cfg.server.as_ref().and_then(|s| s.page_url.as_deref()),
+            limits,
+        },
         feed,
         store,
         access,
         publishing(&cfg)?,
-        page_listen,
-        cfg.server.as_ref().and_then(|s| s.page_url.as_deref()),
-        limits,
     )
     .await?;
     eprintln!(
