@@ -693,7 +693,7 @@ async fn a_refusal_with_hundreds_of_findings_reaches_the_client_summarised_and_c
         .collect();
     let e = c
         .publish_status_update(publish_req(
-            draft(pb::IncidentState::Investigating, "Mail access", &body),
+            draft(&gw, pb::IncidentState::Investigating, "Mail access", &body),
             "op-400",
             true,
         ))
@@ -725,6 +725,7 @@ async fn a_refusal_with_hundreds_of_findings_reaches_the_client_summarised_and_c
     let p = c
         .preview_status_update(pb::PreviewStatusUpdateRequest {
             draft: Some(draft(
+                &gw,
                 pb::IncidentState::Investigating,
                 "Mail access",
                 &body,
