@@ -59,14 +59,18 @@ fn updates() -> (pb::WatchUpdate, pb::WatchUpdate) {
     assert_eq!(snapshot.tenants.len(), TENANTS as usize);
     let mut rx = hub.subscribe();
     hub.tick();
-    let delta = rx.try_recv().expect("a delta after the tick");
+    let delta = rx
+        .try_recv()
+        .expect("a delta after the tick")
+        .decode()
+        .expect("the hub's encoding decodes");
     eprintln!(
         "[render] snapshot of {} tenants and a delta of {} tenants built in {:?}",
         snapshot.tenants.len(),
         delta.tenants.len(),
         t0.elapsed()
     );
-    (snapshot, (*delta).clone())
+    (snapshot, delta)
 }
 
 fn app_with(snapshot: &pb::WatchUpdate) -> App {

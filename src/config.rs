@@ -116,6 +116,66 @@ pub struct ServerConfig {
     pub webhook: Option<WebhookConfig>,
     pub statuspage: Option<StatuspageSection>,
     pub email: Option<EmailSection>,
+    /// gRPC connections held at once; the status page has as many of its
+    /// own [default: 8192].
+    pub max_connections: Option<usize>,
+    /// Connections held at once from one IP address [default: 2048].
+    pub max_connections_per_peer: Option<usize>,
+    /// A connection that sends nothing for this long is closed
+    /// [default: 10000].
+    pub handshake_timeout_ms: Option<u64>,
+    /// HTTP/2 PING on idle gRPC connections every... [default: 20000]
+    pub keepalive_interval_ms: Option<u64>,
+    /// ...closed when the answer takes longer than [default: 20000].
+    pub keepalive_timeout_ms: Option<u64>,
+    /// Watch streams at once [default: 4096].
+    pub max_watch_streams: Option<usize>,
+    /// Watch streams at once on one connection [default: 8].
+    pub max_watch_streams_per_connection: Option<usize>,
+    /// A watcher that takes no update for this long is dropped
+    /// [default: 120000].
+    pub watch_stall_timeout_ms: Option<u64>,
+    /// A status page request not complete after this long is closed
+    /// [default: 10000].
+    pub page_request_timeout_ms: Option<u64>,
+}
+
+/// The `[server]` bounds that are counts: (key, least, most).
+pub const SERVER_COUNT_RANGES: [(&str, usize, usize); 4] = [
+    ("max_connections", 1, 1_000_000),
+    ("max_connections_per_peer", 1, 1_000_000),
+    ("max_watch_streams", 1, 1_000_000),
+    ("max_watch_streams_per_connection", 1, 10_000),
+];
+
+/// The `[server]` bounds that are times in milliseconds: (key, least, most).
+pub const SERVER_MS_RANGES: [(&str, u64, u64); 5] = [
+    ("handshake_timeout_ms", 100, 600_000),
+    ("keepalive_interval_ms", 1_000, 3_600_000),
+    ("keepalive_timeout_ms", 1_000, 600_000),
+    ("watch_stall_timeout_ms", 1_000, 3_600_000),
+    ("page_request_timeout_ms", 100, 600_000),
+];
+
+impl ServerConfig {
+    fn counts(&self) -> [Option<usize>; 4] {
+        [
+            self.max_connections,
+            self.max_connections_per_peer,
+            self.max_watch_streams,
+            self.max_watch_streams_per_connection,
+        ]
+    }
+
+    fn times_ms(&self) -> [Option<u64>; 5] {
+        [
+            self.handshake_timeout_ms,
+            self.keepalive_interval_ms,
+            self.keepalive_timeout_ms,
+            self.watch_stall_timeout_ms,
+            self.page_request_timeout_ms,
+        ]
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
@@ -394,6 +454,22 @@ impl Config {
                 ));
             }
         }
+        for ((key, least, most), value) in SERVER_COUNT_RANGES.iter().zip(server.counts()) {
+            if let Some(v) = value.filter(|v| !(*least..=*most).contains(v)) {
+                return Err(err(
+                    at(key),
+                    format!("{key} must be {least}..={most} (got {v})"),
+                ));
+            }
+        }
+        for ((key, least, most), value) in SERVER_MS_RANGES.iter().zip(server.times_ms()) {
+            if let Some(v) = value.filter(|v| !(*least..=*most).contains(v)) {
+                return Err(err(
+                    at(key),
+                    format!("{key} must be {least}..={most} (got {v})"),
+                ));
+            }
+        }
         let demo = cfg.demo.clone().unwrap_or_default();
         if let Some(s) = demo
             .speed
@@ -506,6 +582,20 @@ mod tests {
             e.to_string()
                 .starts_with("c.toml:2:1: speed must be above 0"),
             "{e}"
+        );
+        let e = Config::parse("c.toml", "[server]\nmax_connections = 0\n").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "c.toml:2:1: max_connections must be 1..=1000000 (got 0)"
+        );
+        let e = Config::parse(
+            "c.toml",
+            "[server]\nstate = \"s\"\nhandshake_timeout_ms = 5\n",
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "c.toml:3:1: handshake_timeout_ms must be 100..=600000 (got 5)"
         );
         let e = Config::parse("c.toml", "gateway = 5\n").unwrap_err();
         assert!(e.message.contains("invalid type"), "{e}");

@@ -505,15 +505,28 @@ fn platform_feed(cfg: &Config, state: &std::path::Path) -> anyhow::Result<Feed> 
     })
 }
 
+/// Where a gateway listens (gRPC and its status page), how the page is
+/// shown, and the bounds it keeps.
+struct Listen<'a> {
+    grpc: SocketAddr,
+    page: SocketAddr,
+    page_url: Option<&'a str>,
+    limits: warroom::gateway::Limits,
+}
+
 async fn start_gateway(
-    listen: SocketAddr,
+    at: Listen<'_>,
     feed: Feed,
     store: Box<dyn warroom::store::Store>,
     access: Access,
     publishing: Publishing,
-    page_listen: SocketAddr,
-    page_url: Option<&str>,
 ) -> anyhow::Result<Gateway> {
+    let Listen {
+        grpc: listen,
+        page: page_listen,
+        page_url,
+        limits,
+    } = at;
     let hub = Hub::with_store(
         feed.source,
         store,
@@ -529,9 +542,54 @@ async fn start_gateway(
         .map_err(|e| anyhow::anyhow!("cannot serve the status page on {page_listen}: {e}"))?;
     // A first tick so the first snapshot already has rates and ETAs.
     hub.tick();
-    let mut gw = Gateway::serve_with(listener, hub, Some(feed.tick), access).await?;
+    let mut gw = Gateway::serve_limited(listener, hub, Some(feed.tick), access, limits).await?;
     gw.serve_page_as(page, page_url)?;
     Ok(gw)
+}
+
+/// The gateway's bounds: `[server]` in the config over the defaults (the
+/// ranges are checked when the config is read).
+fn gateway_limits(cfg: &Config) -> warroom::gateway::Limits {
+    let s = cfg.server.clone().unwrap_or_default();
+    let d = warroom::gateway::Limits::default();
+    let ms = |v: Option<u64>, default: Duration| v.map_or(default, Duration::from_millis);
+    warroom::gateway::Limits {
+        max_connections: s.max_connections.unwrap_or(d.max_connections),
+        max_connections_per_peer: s
+            .max_connections_per_peer
+            .unwrap_or(d.max_connections_per_peer),
+        handshake_timeout: ms(s.handshake_timeout_ms, d.handshake_timeout),
+        keepalive_interval: ms(s.keepalive_interval_ms, d.keepalive_interval),
+        keepalive_timeout: ms(s.keepalive_timeout_ms, d.keepalive_timeout),
+        max_watch_streams: s.max_watch_streams.unwrap_or(d.max_watch_streams),
+        max_watch_streams_per_connection: s
+            .max_watch_streams_per_connection
+            .unwrap_or(d.max_watch_streams_per_connection),
+        watch_stall_timeout: ms(s.watch_stall_timeout_ms, d.watch_stall_timeout),
+        page_request_timeout: ms(s.page_request_timeout_ms, d.page_request_timeout),
+    }
+}
+
+/// Raises the open-file limit to its hard limit and says whether the
+/// connection caps fit in it: the caps, not EMFILE, must be what refuses.
+fn raise_open_files(limits: &warroom::gateway::Limits) {
+    match warroom::gateway::conn::raise_nofile_limit() {
+        Ok((before, after)) => {
+            if before != after {
+                tracing::info!("open-file limit raised from {before} to {after}");
+            }
+            // gRPC and page connections, plus the state file, logs and
+            // backends.
+            let needed = 2 * limits.max_connections as u64 + 256;
+            if after < needed {
+                tracing::warn!(
+                    "the open-file limit ({after}) is below what max_connections ({}) needs ({needed}): raise it (ulimit -n, LimitNOFILE=) or lower server.max_connections",
+                    limits.max_connections
+                );
+            }
+        }
+        Err(e) => tracing::warn!("cannot raise the open-file limit: {e}"),
+    }
 }
 
 /// The channels and components from the gateway's config. Secrets are read
@@ -832,13 +890,16 @@ async fn gateway_or_demo(
             let access = Access::new(vec![(token.clone(), user, Role::Admin)], true)
                 .map_err(anyhow::Error::msg)?;
             let gw = start_gateway(
-                SocketAddr::from(([127, 0, 0, 1], 0)),
+                Listen {
+                    grpc: SocketAddr::from(([127, 0, 0, 1], 0)),
+                    page: SocketAddr::from(([127, 0, 0, 1], 0)),
+                    page_url: None,
+                    limits: gateway_limits(cfg),
+                },
                 simulator_feed(&demo(&args.sim, cfg)?).await?,
                 warroom::store::in_memory(),
                 access,
                 Publishing::default(),
-                SocketAddr::from(([127, 0, 0, 1], 0)),
-                None,
             )
             .await?;
             (
@@ -917,14 +978,19 @@ async fn gateway(args: GatewayArgs, cfg: Config, paths: Paths) -> anyhow::Result
         SourceKind::Platform => platform_feed(&cfg, &state)?,
     };
     let simulated = matches!(source, SourceKind::Simulator);
+    let limits = gateway_limits(&cfg);
+    raise_open_files(&limits);
     let gw = start_gateway(
-        args.listen,
+        Listen {
+            grpc: args.listen,
+            page: page_listen,
+            page_url: cfg.server.as_ref().and_then(|s| s.page_url.as_deref()),
+            limits,
+        },
         feed,
         store,
         access,
         publishing(&cfg)?,
-        page_listen,
-        cfg.server.as_ref().and_then(|s| s.page_url.as_deref()),
     )
     .await?;
     eprintln!(

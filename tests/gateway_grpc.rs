@@ -71,11 +71,12 @@ async fn watch_gives_a_snapshot_then_versioned_changes_to_every_watcher() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_watchers_cost_one_advance_per_tick() {
     let gw = common::gateway(common::small()).await;
-    // 20 connections × 50 streams each: 1,000 concurrent watchers.
+    // 125 connections × 8 streams each (the default cap per connection):
+    // 1,000 concurrent watchers.
     let mut streams = Vec::new();
-    for _ in 0..20 {
+    for _ in 0..125 {
         let c = common::client(&gw).await;
-        for _ in 0..50 {
+        for _ in 0..8 {
             let mut c = c.clone();
             streams.push(tokio::spawn(async move {
                 c.watch(pb::WatchRequest {}).await.unwrap().into_inner()

@@ -2,15 +2,19 @@
 //! that one advance.
 //!
 //! Each tick builds one versioned change (the small overview plus only the
-//! tenant rows that changed) and broadcasts it to all watchers through a
-//! bounded `tokio::sync::broadcast` channel. A watcher that falls more than
-//! `BACKLOG` updates behind is not waited for and nothing is buffered for it
-//! without bound: it receives a fresh snapshot instead (see `service`).
+//! tenant rows that changed), encodes it once as a gRPC message, and
+//! broadcasts those bytes to all watchers through a bounded
+//! `tokio::sync::broadcast` channel: every stream sends the same shared
+//! buffer, none holds a copy. A watcher that falls more than `BACKLOG`
+//! updates behind is not waited for and nothing is buffered for it without
+//! bound: it receives a fresh snapshot instead (see `watch`), itself encoded
+//! once per version for every watcher that needs it.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use tokio::sync::broadcast;
 
 use crate::api::{self, pb};
@@ -42,7 +46,13 @@ pub struct Hub {
     /// The board last sent: a delta carries the board only when it changed
     /// (the latest update's body alone can be 25,000 characters).
     last_board: Mutex<Option<pb::StatusBoard>>,
-    tx: broadcast::Sender<Arc<pb::WatchUpdate>>,
+    tx: broadcast::Sender<Encoded>,
+    /// The last snapshot sent, encoded, with the board it holds: every
+    /// watcher that needs one at that version sends these bytes.
+    snapshot_cache: Mutex<Option<(pb::StatusBoard, Encoded)>>,
+    /// Watchers that need a snapshot wait here, on the runtime, rather
+    /// than each holding a blocking thread while one builds it.
+    snapshot_gate: tokio::sync::Mutex<()>,
     /// Source seconds per tick.
     step_seconds: f64,
     /// Source seconds per wall-clock second, shown to consoles.
@@ -118,6 +128,8 @@ impl Hub {
             outbox_wake: tokio::sync::Notify::new(),
             last_board: Mutex::new(None),
             tx,
+            snapshot_cache: Mutex::new(None),
+            snapshot_gate: tokio::sync::Mutex::new(()),
             step_seconds,
             speed,
             run: {
@@ -181,7 +193,7 @@ impl Hub {
             let update = self.next_update(&mut s, board);
             (s.source.tenant(&req.tenant_id).unwrap_or(before), update)
         };
-        let _ = self.tx.send(Arc::new(update));
+        let _ = self.tx.send(Encoded::new(&update));
         Ok((stored, row))
     }
 
@@ -232,7 +244,7 @@ impl Hub {
         };
         let version = update.version;
         // No receivers is fine: nobody is watching.
-        let _ = self.tx.send(Arc::new(update));
+        let _ = self.tx.send(Encoded::new(&update));
         version
     }
 
@@ -262,7 +274,10 @@ impl Hub {
 
     /// Everything, at the current version.
     pub fn snapshot(&self) -> pb::WatchUpdate {
-        let board = self.board();
+        self.snapshot_with(self.board())
+    }
+
+    fn snapshot_with(&self, board: pb::StatusBoard) -> pb::WatchUpdate {
         let s = self.state.read().unwrap_or_else(|e| e.into_inner());
         let mut u = api::overview_to_pb(&self.overview_of(&s), s.version, true);
         u.status = Some(board);
@@ -271,7 +286,39 @@ impl Hub {
         u
     }
 
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<pb::WatchUpdate>> {
+    /// Everything, at the current version, encoded: built and encoded once
+    /// per version (and board), then shared by every watcher that asks.
+    /// Blocking: call it off the async runtime.
+    pub fn snapshot_encoded(&self) -> Encoded {
+        let board = self.board();
+        // Held while building: watchers arriving together wait for the one
+        // build instead of each making their own.
+        let mut cache = self
+            .snapshot_cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let version = self.version();
+        if let Some((b, e)) = cache.as_ref()
+            && e.version == version
+            && *b == board
+        {
+            return e.clone();
+        }
+        let snap = self.snapshot_with(board.clone());
+        let e = Encoded::new(&snap);
+        *cache = Some((board, e.clone()));
+        e
+    }
+
+    /// `snapshot_encoded` for a watcher: one at a time on the blocking
+    /// pool, the others waiting on the runtime for the shared result.
+    pub async fn snapshot_shared(self: Arc<Self>) -> Result<Encoded, tokio::task::JoinError> {
+        let _one_at_a_time = self.snapshot_gate.lock().await;
+        let hub = self.clone();
+        tokio::task::spawn_blocking(move || hub.snapshot_encoded()).await
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Encoded> {
         self.tx.subscribe()
     }
 
@@ -281,6 +328,41 @@ impl Hub {
 
     pub fn watchers(&self) -> usize {
         self.tx.receiver_count()
+    }
+}
+
+/// One Watch update, encoded once as a gRPC message (the 5-byte prefix and
+/// the protobuf): cloning it shares the bytes.
+#[derive(Clone, Debug)]
+pub struct Encoded {
+    pub version: u64,
+    /// The whole gRPC length-prefixed message.
+    pub frame: Bytes,
+}
+
+impl Encoded {
+    pub fn new(u: &pb::WatchUpdate) -> Self {
+        let len = prost::Message::encoded_len(u);
+        let mut buf = Vec::with_capacity(5 + len);
+        buf.push(0); // not compressed
+        // A message over 4 GiB cannot be framed; the length saturates and
+        // the client refuses it (the snapshot limit is far below).
+        buf.extend_from_slice(&u32::try_from(len).unwrap_or(u32::MAX).to_be_bytes());
+        prost::Message::encode_raw(u, &mut buf);
+        Encoded {
+            version: u.version,
+            frame: Bytes::from(buf),
+        }
+    }
+
+    /// The protobuf without its gRPC prefix.
+    pub fn message(&self) -> &[u8] {
+        self.frame.get(5..).unwrap_or_default()
+    }
+
+    /// The update back, as a client would read it.
+    pub fn decode(&self) -> Result<pb::WatchUpdate, prost::DecodeError> {
+        prost::Message::decode(self.message())
     }
 }
 

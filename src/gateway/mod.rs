@@ -5,12 +5,14 @@
 
 pub mod auth;
 pub mod codes;
+pub mod conn;
 pub mod hub;
 pub mod outbox;
 pub mod page;
 pub mod publish;
 pub mod service;
 pub mod slips;
+pub mod watch;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -18,10 +20,11 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
-use tokio_stream::wrappers::TcpListenerStream;
+use tokio_stream::wrappers::ReceiverStream;
 
 use crate::api::{self, pb};
 pub use auth::Access;
+pub use conn::Limits;
 pub use hub::Hub;
 
 /// A running gateway: its address, its hub, and a way to stop it.
@@ -33,6 +36,14 @@ pub struct Gateway {
     server: tokio::task::JoinHandle<Result<(), tonic::transport::Error>>,
     outbox: tokio::task::JoinHandle<()>,
     page: Option<tokio::task::JoinHandle<()>>,
+    sweeper: tokio::task::JoinHandle<()>,
+    limits: Limits,
+    /// The gRPC listener's connections.
+    pub connections: Arc<conn::Tracker>,
+    /// The status page's connections, once it serves.
+    pub page_connections: Option<Arc<conn::Tracker>>,
+    /// The Watch streams open.
+    pub watchers: Arc<watch::Watchers>,
 }
 
 impl Gateway {
@@ -46,15 +57,28 @@ impl Gateway {
         Self::serve_with(listener, hub, tick, Access::open_read_only()).await
     }
 
-    /// Serves `hub` on `listener` to the callers `access` knows. With
-    /// `tick`, a ticker thread advances the source every `tick` of
-    /// wall-clock time; without, the caller ticks (tests do, to be
-    /// deterministic).
+    /// Serves `hub` on `listener` to the callers `access` knows, within
+    /// the default `Limits`. See `serve_limited`.
     pub async fn serve_with(
         listener: TcpListener,
         hub: Arc<Hub>,
         tick: Option<Duration>,
         access: Access,
+    ) -> anyhow::Result<Self> {
+        Self::serve_limited(listener, hub, tick, access, Limits::default()).await
+    }
+
+    /// Serves `hub` on `listener` to the callers `access` knows, holding no
+    /// more connections and Watch streams than `limits` allow. With
+    /// `tick`, a ticker thread advances the source every `tick` of
+    /// wall-clock time; without, the caller ticks (tests do, to be
+    /// deterministic).
+    pub async fn serve_limited(
+        listener: TcpListener,
+        hub: Arc<Hub>,
+        tick: Option<Duration>,
+        access: Access,
+        limits: Limits,
     ) -> anyhow::Result<Self> {
         let addr = listener.local_addr()?;
         let (health_reporter, health_service) = tonic_health::server::health_reporter();
@@ -69,24 +93,31 @@ impl Gateway {
             .register_encoded_file_descriptor_set(api::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
             .build_v1alpha()?;
-        let svc = pb::war_room_server::WarRoomServer::new(service::WarRoomService::new(
+        let access = Arc::new(access);
+        let grpc = pb::war_room_server::WarRoomServer::new(service::WarRoomService::new(
             hub.clone(),
-            Arc::new(access),
+            access.clone(),
         ))
         .max_encoding_message_size(api::MAX_MESSAGE_BYTES)
         .max_decoding_message_size(1024 * 1024);
+        let watchers = watch::Watchers::new(limits.clone());
+        let sweeper = watch::Watchers::sweeper(&watchers);
+        let svc = watch::WarRoomRouter {
+            grpc,
+            hub: hub.clone(),
+            access,
+            watchers: watchers.clone(),
+        };
         let (tx, rx) = oneshot::channel::<()>();
-        // Nagle's algorithm would hold multi-frame answers for the client's
-        // delayed ACK (~40 ms per lookup, measured); tonic only sets
-        // TCP_NODELAY on listeners it binds itself.
-        let incoming = futures::StreamExt::map(TcpListenerStream::new(listener), |s| {
-            s.inspect(|s| {
-                let _ = s.set_nodelay(true);
-            })
-        });
+        // Within the connection caps, each connection once it has sent a
+        // byte; with TCP_NODELAY (Nagle's algorithm would hold multi-frame
+        // answers for the client's delayed ACK, ~40 ms per lookup).
+        let connections = conn::Tracker::new("gRPC", limits.clone());
+        let incoming = ReceiverStream::new(conn::incoming(listener, connections.clone()));
         let server = tokio::spawn(
             tonic::transport::Server::builder()
-                .http2_keepalive_interval(Some(Duration::from_secs(20)))
+                .http2_keepalive_interval(Some(limits.keepalive_interval))
+                .http2_keepalive_timeout(Some(limits.keepalive_timeout))
                 .add_service(health_service)
                 .add_service(reflection)
                 .add_service(reflection_alpha)
@@ -106,6 +137,11 @@ impl Gateway {
             server,
             outbox,
             page: None,
+            sweeper,
+            limits,
+            connections,
+            page_connections: None,
+            watchers,
         })
     }
 
@@ -142,7 +178,9 @@ impl Gateway {
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .page_url = url.clone();
-        self.page = Some(page::serve(listener, self.hub.clone()));
+        let tracker = conn::Tracker::new("status page", self.limits.clone());
+        self.page = Some(page::serve(listener, self.hub.clone(), tracker.clone()));
+        self.page_connections = Some(tracker);
         tracing::info!(%url, "status page");
         Ok(url)
     }
@@ -158,6 +196,7 @@ impl Gateway {
             t.stop();
         }
         self.outbox.abort();
+        self.sweeper.abort();
         if let Some(p) = self.page.take() {
             p.abort();
         }
@@ -182,6 +221,7 @@ impl Drop for Gateway {
             t.stop();
         }
         self.outbox.abort();
+        self.sweeper.abort();
         if let Some(p) = self.page.take() {
             p.abort();
         }

@@ -213,7 +213,6 @@ async fn feed(State(hub): State<Arc<Hub>>) -> Response {
     .await
 }
 
-/// Serves the page on `listener` until the task is aborted.
 /// The page's address as consoles (and the channels' messages) show it,
 /// and what to warn about, for a page listening on `addr`. `configured` is
 /// `[server] page_url`; `host` this machine's name. A page on 0.0.0.0 was
@@ -249,15 +248,35 @@ pub fn public_url(
     (url, warning)
 }
 
-pub fn serve(listener: TcpListener, hub: Arc<Hub>) -> tokio::task::JoinHandle<()> {
+/// Serves the page on `listener` until the task is aborted, within the
+/// connection caps of `tracker`: HTTP/1.1 only, and a request whose headers
+/// are not complete within `page_request_timeout` is closed.
+pub fn serve(
+    listener: TcpListener,
+    hub: Arc<Hub>,
+    tracker: Arc<super::conn::Tracker>,
+) -> tokio::task::JoinHandle<()> {
     let app = Router::new()
         .route("/", get(page))
         .route("/index.json", get(json_page))
         .route("/feed.atom", get(feed))
         .with_state(hub);
+    let timeout = tracker.limits().page_request_timeout;
     tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app).await {
-            tracing::error!("status page server stopped: {e}");
+        let mut incoming = super::conn::incoming(listener, tracker);
+        while let Some(conn) = incoming.recv().await {
+            let Ok(conn) = conn else { continue };
+            let svc = hyper_util::service::TowerToHyperService::new(app.clone());
+            tokio::spawn(async move {
+                let served = hyper::server::conn::http1::Builder::new()
+                    .timer(hyper_util::rt::TokioTimer::new())
+                    .header_read_timeout(timeout)
+                    .serve_connection(hyper_util::rt::TokioIo::new(conn), svc)
+                    .await;
+                if let Err(e) = served {
+                    tracing::debug!("status page connection: {e}");
+                }
+            });
         }
     })
 }

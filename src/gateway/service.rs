@@ -6,7 +6,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use futures::Stream;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
@@ -265,52 +265,11 @@ impl pb::war_room_server::WarRoom for WarRoomService {
 
     async fn watch(
         &self,
-        request: Request<pb::WatchRequest>,
+        _request: Request<pb::WatchRequest>,
     ) -> Result<Response<Self::WatchStream>, Status> {
-        self.access.reader(request.metadata())?;
-        // Subscribe before taking the snapshot, so no change falls between.
-        let mut rx = self.hub.subscribe();
-        let hub = self.hub.clone();
-        let (tx, out) = mpsc::channel(8);
-        tokio::spawn(async move {
-            let mut seen = 0u64;
-            let mut need_snapshot = true;
-            loop {
-                if need_snapshot {
-                    let h = hub.clone();
-                    let Ok(snap) = tokio::task::spawn_blocking(move || h.snapshot()).await else {
-                        return;
-                    };
-                    seen = snap.version;
-                    if tx.send(Ok(snap)).await.is_err() {
-                        return;
-                    }
-                    need_snapshot = false;
-                }
-                // Also wake when the watcher goes away: without this a task
-                // (and its Arc<Hub>) outlives its client until the next
-                // update fails to send, and a stopped gateway never frees.
-                let next = tokio::select! {
-                    r = rx.recv() => r,
-                    _ = tx.closed() => return,
-                };
-                match next {
-                    Ok(u) if u.version > seen => {
-                        seen = u.version;
-                        if tx.send(Ok((*u).clone())).await.is_err() {
-                            return; // the watcher went away
-                        }
-                    }
-                    Ok(_) => {} // already in the snapshot
-                    Err(broadcast::error::RecvError::Lagged(n)) => {
-                        tracing::debug!(missed = n, "slow watcher resynchronised with a snapshot");
-                        need_snapshot = true;
-                    }
-                    Err(broadcast::error::RecvError::Closed) => return,
-                }
-            }
-        });
-        Ok(Response::new(Box::pin(ReceiverStream::new(out))))
+        // Served by `super::watch` (one encoding per update for every
+        // stream); the router never sends Watch here.
+        Err(Status::internal("Watch is served by the gateway's router"))
     }
 
     async fn list_tenants(
