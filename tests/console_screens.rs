@@ -606,3 +606,264 @@ fn the_fixture_drill_down_is_fifteen_pages_of_one_tenant() {
     assert_eq!(tv.total, 2_919);
     assert_eq!(tv.rows.len(), 200);
 }
+
+/// The line of `screen` holding `needle`, for messages.
+fn line_with<'a>(screen: &'a str, needle: &str) -> Option<&'a str> {
+    screen.lines().find(|l| l.contains(needle))
+}
+
+/// Issue #15 item 3: addresses were cut at 36 columns even at 200 while
+/// "last error" had ~100 empty columns, and at 80x24 rows of one tenant
+/// read alike.
+#[test]
+fn the_drill_down_shows_whole_addresses_when_there_is_room_and_tells_rows_apart_when_not() {
+    let mut app = drill_down();
+    let s = screen(&mut app, 200, 60);
+    for a in [
+        "frank.smith@derby-yellowstone-law-partners.example",
+        "frank.smith10@derby-yellowstone-law-partners.de",
+    ] {
+        assert!(s.contains(a), "{a} whole at 200 columns:\n{s}");
+    }
+    let s = screen(&mut app, 80, 24);
+    let rows: Vec<&str> = s
+        .lines()
+        .filter(|l| l.contains("smith"))
+        .map(|l| {
+            l.trim_start_matches(['│', '▶', ' '])
+                .split_whitespace()
+                .next()
+                .unwrap()
+        })
+        .collect();
+    assert!(rows.len() >= 10, "{s}");
+    let mut distinct = rows.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(
+        distinct.len(),
+        rows.len(),
+        "every row told apart: {rows:?}\n{s}"
+    );
+    assert!(
+        rows.iter().all(|a| a.contains('@')),
+        "the local part whole: {rows:?}"
+    );
+}
+
+/// Issue #15 item 3: `Oct 08 04:40–Oct 0`.
+#[test]
+fn an_eta_whose_p90_crosses_midnight_keeps_its_p90_at_every_size() {
+    for (w, h) in SIZES {
+        let mut app = app();
+        let s = screen(&mut app, w, h);
+        let row = line_with(&s, "Derby").unwrap_or_else(|| panic!("{w}x{h}:\n{s}"));
+        assert!(
+            row.contains("Oct 09 01:10") || row.contains("01:10+2d"),
+            "{w}x{h}: {row}"
+        );
+        assert!(!row.contains("–Oct 0 "), "{w}x{h}: {row}");
+    }
+}
+
+/// Issue #15 item 3: the domain column stayed 20 wide at 200 columns
+/// while the name took 112; the drain ETA line was cut at 200.
+#[test]
+fn at_200_columns_domains_and_the_drain_eta_are_whole() {
+    let mut app = app();
+    let s = screen(&mut app, 200, 60);
+    assert!(s.contains("graz-union-design-architecture.at"), "{s}");
+    assert!(s.contains("tampa-highland-hosting-services.com"), "{s}");
+    assert!(
+        s.contains("drain ETA Oct 08 04:25–Oct 09 01:55 UTC (in 5h 45m–1d 03h)"),
+        "{s}"
+    );
+}
+
+/// Issue #15 item 3: `page 1/15` showed as `page 1/1` at 60x16.
+#[test]
+fn the_page_count_is_whole_at_60x16() {
+    let mut app = drill_down();
+    let s = screen(&mut app, 60, 16);
+    assert!(s.contains("page 1/15 "), "{s}");
+}
+
+/// Issue #15 item 3: the lookup list cut addresses at 26 at 80 columns.
+#[test]
+fn the_lookup_list_shows_whole_addresses_at_80_columns() {
+    let mut app = lookup();
+    let s = screen(&mut app, 120, 40);
+    let listed = |s: &str| {
+        s.lines()
+            .filter(|l| l.contains("mailbox grace"))
+            .map(|l| {
+                l.split_whitespace()
+                    .skip_while(|w| !w.ends_with("mailbox"))
+                    .nth(1)
+                    .unwrap_or("")
+                    .to_string()
+            })
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        listed(&s).contains(&"grace.smith@derby-yellowstone-law-partners.de".to_string()),
+        "{s}"
+    );
+    // At 80 the domains give way in their middle; the rows stay apart.
+    let s = screen(&mut app, 80, 24);
+    let rows = listed(&s);
+    assert_eq!(rows.len(), 6, "{s}");
+    let mut distinct = rows.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(distinct.len(), 6, "{rows:?}");
+    assert!(
+        rows.iter()
+            .all(|a| a.starts_with("grace.smith") && (!a.contains('…') || a.chars().count() >= 36)),
+        "{rows:?}"
+    );
+}
+
+/// Issue #15 item 7: descriptions were cut at 120 columns and the
+/// overview's `p` was missing at 80x24.
+#[test]
+fn the_help_shows_every_key_whole_and_scrolls_when_it_does_not_fit() {
+    let mut app = help();
+    let s = screen(&mut app, 120, 40);
+    assert!(
+        s.contains(":  commands :lookup :prio :timeline :tenants :open :sort :filter :quit"),
+        "{s}"
+    );
+    assert!(
+        s.contains("set the tenant's reindex priority (←→ P0..P3, ↑↓ rank, a reason)"),
+        "{s}"
+    );
+    let s = screen(&mut app, 80, 24);
+    assert!(
+        line_with(&s, "set the tenant's reindex").is_some_and(|l| l.contains(" p ")),
+        "p in the overview's help at 80x24:\n{s}"
+    );
+    // At 60x16 it does not fit: it says so, and ↓ brings the rest.
+    let s = screen(&mut app, 60, 16);
+    assert!(s.contains("scroll"), "{s}");
+    assert!(!s.contains("set the tenant's reindex"), "{s}");
+    for _ in 0..40 {
+        key(&mut app, KeyCode::Down);
+        screen(&mut app, 60, 16);
+    }
+    assert!(app.help, "scrolling keeps the help open");
+    let s = screen(&mut app, 60, 16);
+    assert!(s.contains("set the tenant's"), "{s}");
+    key(&mut app, KeyCode::Char('x'));
+    assert!(!app.help, "another key closes it");
+}
+
+/// Issue #15 item 7: the timeline cut tenant and reason, had no detail
+/// view, and said "1 events".
+#[test]
+fn the_timeline_names_tenants_whole_and_enter_shows_the_whole_event() {
+    let mut wide = timeline();
+    let s = screen(&mut wide, 200, 60);
+    assert!(s.contains("3 events"), "{s}");
+    assert!(
+        s.contains("Derby Yellowstone Law Partners GmbH (t01654)"),
+        "{s}"
+    );
+    let mut small = timeline();
+    let s = screen(&mut small, 80, 24);
+    assert!(!s.contains("managing partner called the NOC twice"), "{s}");
+    key(&mut small, KeyCode::Enter);
+    let s = screen(&mut small, 80, 24);
+    assert!(s.contains("Event 3"), "{s}");
+    // Wrapped, every word of it on screen.
+    let shown: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(shown.contains("twice"), "{s}");
+    assert!(shown.contains("managing partner"), "{s}");
+    key(&mut small, KeyCode::Esc);
+    assert!(
+        matches!(small.view, View::Timeline(_)),
+        "esc closes the event first"
+    );
+    assert!(!screen(&mut small, 80, 24).contains("Event 3"));
+
+    let mut one = app();
+    let Command::FetchAudit { serial, after_id } = key(&mut one, KeyCode::Char('T')) else {
+        panic!("T fetches the audit log");
+    };
+    one.on_client(ClientEvent::Audit {
+        serial,
+        after_id,
+        result: Ok(audit().into_iter().take(1).collect()),
+    });
+    let s = screen(&mut one, 120, 40);
+    assert!(s.contains("· 1 event "), "{s}");
+}
+
+/// Issue #15 item 8: changing the sort moved the selection to row 1.
+#[test]
+fn changing_the_sort_keeps_the_selected_tenant_selected() {
+    let mut app = app();
+    app.prepare();
+    key(&mut app, KeyCode::Down);
+    key(&mut app, KeyCode::Down);
+    let chosen = app.model.ordered_at(app.selected).unwrap().name.to_string();
+    assert_eq!(chosen, "Bath Acme Design Group");
+    for k in ['s', 's', 'r'] {
+        key(&mut app, KeyCode::Char(k));
+        let s = screen(&mut app, 120, 40);
+        let marked = line_with(&s, "▶").unwrap_or_else(|| panic!("{s}"));
+        assert!(marked.contains("Bath Acme"), "after {k}: {marked}\n{s}");
+        assert_ne!(app.selected, 0, "after {k}: not row 1");
+    }
+}
+
+/// Issue #15 item 8: Esc on `/lyon` left the list looking filtered.
+#[test]
+fn esc_on_a_filter_clears_it_and_the_list_shows_everything() {
+    for keep_first in [false, true] {
+        let mut app = app();
+        key(&mut app, KeyCode::Char('/'));
+        for c in "lyon".chars() {
+            key(&mut app, KeyCode::Char(c));
+        }
+        let s = screen(&mut app, 120, 40);
+        assert!(
+            s.contains("Tenants 1 ") && s.contains("filter /lyon"),
+            "{s}"
+        );
+        if keep_first {
+            key(&mut app, KeyCode::Enter);
+        }
+        key(&mut app, KeyCode::Esc);
+        let s = screen(&mut app, 120, 40);
+        assert!(s.contains("Tenants 74 "), "enter first: {keep_first}\n{s}");
+        assert!(!s.contains("filter /"), "{s}");
+        assert!(s.contains("Derby Yellowstone"), "{s}");
+        let marked = line_with(&s, "▶").unwrap_or_else(|| panic!("{s}"));
+        assert!(
+            marked.contains("Lyon Nova"),
+            "the tenant chosen stays chosen: {marked}"
+        );
+    }
+}
+
+/// Issue #15 item 8: the drill-down title counted 2,919 while `x`
+/// exported 2,865: two sets, each now named.
+#[test]
+fn the_drill_down_and_the_export_say_which_mailboxes_they_count() {
+    let mut app = drill_down();
+    let s = screen(&mut app, 120, 40);
+    assert!(
+        s.contains("Mailboxes · 2,919 not ok (affected now or restored)"),
+        "{s}"
+    );
+    app.on_client(ClientEvent::Exported(Ok((
+        std::path::PathBuf::from("warroom-t01654-affected.csv"),
+        2_865,
+    ))));
+    let s = screen(&mut app, 200, 60);
+    assert!(
+        s.contains("exported 2,865 mailboxes affected now (not the restored)"),
+        "{s}"
+    );
+}

@@ -91,6 +91,60 @@ pub fn address(s: &str, max: usize) -> String {
     middle(s, max)
 }
 
+/// `s` in lines of at most `w` cells, broken between words (a word longer
+/// than a line is broken where the line ends). Nothing is lost.
+pub fn wrap(s: &str, w: usize) -> Vec<String> {
+    let w = w.max(1);
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    for word in s.split(' ') {
+        let mut word = word;
+        loop {
+            let used = width(&line);
+            let sep = usize::from(!line.is_empty());
+            if used + sep + width(word) <= w {
+                if sep == 1 {
+                    line.push(' ');
+                }
+                line.push_str(word);
+                break;
+            }
+            if !line.is_empty() {
+                lines.push(std::mem::take(&mut line));
+                continue;
+            }
+            // A word wider than the line: as much as fits, then the rest.
+            let part = head(word, w);
+            let part = if part.is_empty() {
+                // A character wider than the line: it goes alone.
+                word.chars().next().map_or("", |c| &word[..c.len_utf8()])
+            } else {
+                part
+            };
+            lines.push(part.to_string());
+            word = &word[part.len()..];
+            if word.is_empty() {
+                break;
+            }
+        }
+    }
+    if !line.is_empty() || lines.is_empty() {
+        lines.push(line);
+    }
+    lines
+}
+
+/// The first of `forms` (longest first) that fits in `w` cells; else the
+/// last, cut at its end.
+pub fn first_fit(forms: &[String], w: usize) -> String {
+    forms
+        .iter()
+        .find(|f| width(f) <= w)
+        .or(forms.last())
+        .map(|f| end(f, w))
+        .unwrap_or_default()
+}
+
 /// How a cell's text may be shortened.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Fit {
@@ -108,6 +162,9 @@ pub enum Fit {
     /// An ETA whose shorter form drops the date.
     Choices(Vec<String>),
 }
+
+/// What a free-text column asks for before the others have what they need.
+const GROW_ASKS: usize = 20;
 
 /// The least a shortened value keeps: fewer cells say nothing.
 const LEAST: usize = 8;
@@ -161,8 +218,8 @@ pub struct Col {
     pub header: &'static str,
     /// Right-align the header over numbers.
     pub right: bool,
-    /// Take the spare width before the widest column does (free text
-    /// such as a reason or an error).
+    /// Free text such as a reason or an error: it asks for a little room
+    /// until the other columns have what they need, then takes the spare.
     pub grow: bool,
 }
 
@@ -195,7 +252,7 @@ impl Col {
 /// what it needs and the spare goes to the `grow` column, else the widest;
 /// when it does not fit, the widest column gives up a cell, then the
 /// widest again, down to each one's least. If the leasts do not fit either,
-/// the leasts are returned and the table cuts at the right edge.
+/// the widest gives again below its least.
 pub fn allocate(need: &[usize], least: &[usize], grow: Option<usize>, avail: usize) -> Vec<usize> {
     let least: Vec<usize> = least.iter().zip(need).map(|(l, n)| (*l).min(*n)).collect();
     let mut w = need.to_vec();
@@ -214,16 +271,21 @@ pub fn allocate(need: &[usize], least: &[usize], grow: Option<usize>, avail: usi
         return w;
     }
     let mut over = total - avail;
-    while over > 0 {
-        // The widest column that can still give.
-        let Some(i) = (0..w.len())
-            .filter(|&i| w[i] > least[i])
-            .max_by_key(|&i| (w[i], std::cmp::Reverse(i)))
-        else {
-            break;
-        };
-        w[i] -= 1;
-        over -= 1;
+    // First down to each one's least; if the leasts do not fit either,
+    // the widest gives again, below its least (one cell at the very
+    // least), rather than the table cutting off its last columns.
+    for floor in [least.clone(), vec![1; w.len()]] {
+        while over > 0 {
+            // The widest column that can still give.
+            let Some(i) = (0..w.len())
+                .filter(|&i| w[i] > floor[i])
+                .max_by_key(|&i| (w[i], std::cmp::Reverse(i)))
+            else {
+                break;
+            };
+            w[i] -= 1;
+            over -= 1;
+        }
     }
     w
 }
@@ -257,7 +319,33 @@ pub fn lay_out<'a>(
             least[i] = least[i].max(fit.least());
         }
     }
+    // Free text (a reason, an error) asks for little and takes the spare:
+    // it gives way before the values that tell rows apart.
     let grow = cols.iter().position(|c| c.grow);
+    if let Some(g) = grow {
+        need[g] = need[g].min(GROW_ASKS).max(least[g]);
+    }
+    // Short of room, a column that has a shorter way to say the same
+    // ("pending" for "reindex_pending") says it before any value is cut,
+    // the biggest saving first; a saving of a cell or two is not worth
+    // the words.
+    let mut over = need.iter().sum::<usize>().saturating_sub(avail);
+    let mut cheap: Vec<(usize, usize)> = (0..n)
+        .filter(|&i| {
+            rows.iter()
+                .all(|r| matches!(r.get(i), Some((Fit::Choices(_) | Fit::Whole(_), _))))
+        })
+        .map(|i| (i, need[i].saturating_sub(least[i])))
+        .filter(|(_, saving)| *saving >= 4)
+        .collect();
+    cheap.sort_by_key(|(i, saving)| (std::cmp::Reverse(*saving), *i));
+    for (i, saving) in cheap {
+        if over == 0 {
+            break;
+        }
+        need[i] = least[i];
+        over = over.saturating_sub(saving);
+    }
     let w = allocate(&need, &least, grow, avail);
     let header = Row::new(cols.iter().zip(&w).map(|(c, &w)| {
         let h = end(c.header, w);
@@ -282,6 +370,22 @@ pub fn lay_out<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wrapping_loses_nothing_and_keeps_words_whole() {
+        let text = "title company closing sales today; their escrow desk cannot reach clients";
+        let lines = wrap(text, 20);
+        assert!(lines.iter().all(|l| width(l) <= 20), "{lines:?}");
+        assert_eq!(lines.join(" "), text);
+        assert_eq!(lines[0], "title company");
+        let long = wrap("a dovecot.index.log.corrupted.file here", 10);
+        assert!(long.iter().all(|l| width(l) <= 10), "{long:?}");
+        assert_eq!(
+            long.concat().replace(' ', ""),
+            "adovecot.index.log.corrupted.filehere"
+        );
+        assert_eq!(wrap("", 5), [""]);
+    }
 
     #[test]
     fn the_middle_of_a_long_domain_gives_way() {
@@ -340,9 +444,10 @@ mod tests {
         assert_eq!(w.iter().sum::<usize>(), 50);
         assert_eq!(w[2], 5);
         assert!(w[0].abs_diff(w[1]) <= 1, "{w:?}");
-        // Nothing below the least, even if it means overflowing.
-        let w = allocate(&[30, 25, 5], &[8, 8, 5], None, 10);
-        assert_eq!(w, [8, 8, 5]);
+        // Below the leasts only when they do not fit: the widest again.
+        let w = allocate(&[30, 25, 5], &[8, 8, 5], None, 19);
+        assert_eq!(w.iter().sum::<usize>(), 19);
+        assert_eq!(w[2], 5, "{w:?}");
     }
 
     #[test]
