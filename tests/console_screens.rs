@@ -372,7 +372,7 @@ fn mailboxes() -> Vec<MailboxRow> {
                     tenant_id: DERBY.into(),
                     cluster_id: "a".into(),
                     volume: format!("vol{:02}", 3 + k),
-                    state: Some(if n % 17 == 0 {
+                    state: Some(if n.is_multiple_of(17) {
                         MailboxState::Failed
                     } else if n < 4 {
                         MailboxState::Reindexing
@@ -386,7 +386,7 @@ fn mailboxes() -> Vec<MailboxRow> {
                         reason: String::new(),
                     },
                     queued_messages: Some(5 + n % 11),
-                    last_error: if n % 17 == 0 {
+                    last_error: if n.is_multiple_of(17) {
                         "index rebuild failed: dovecot.index.log corrupted (file size 0 at offset 8192); will retry after the storage fix".into()
                     } else {
                         String::new()

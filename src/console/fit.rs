@@ -252,8 +252,16 @@ impl Col {
 /// what it needs and the spare goes to the `grow` column, else the widest;
 /// when it does not fit, the widest column gives up a cell, then the
 /// widest again, down to each one's least. If the leasts do not fit either,
-/// the widest gives again below its least.
-pub fn allocate(need: &[usize], least: &[usize], grow: Option<usize>, avail: usize) -> Vec<usize> {
+/// the widest gives again below its least, down to its `floor` (a number's
+/// floor is its width: it is never cut; past the floors the table cuts at
+/// its right edge).
+pub fn allocate(
+    need: &[usize],
+    least: &[usize],
+    floor: &[usize],
+    grow: Option<usize>,
+    avail: usize,
+) -> Vec<usize> {
     let least: Vec<usize> = least.iter().zip(need).map(|(l, n)| (*l).min(*n)).collect();
     let mut w = need.to_vec();
     let total: usize = w.iter().sum();
@@ -272,9 +280,14 @@ pub fn allocate(need: &[usize], least: &[usize], grow: Option<usize>, avail: usi
     }
     let mut over = total - avail;
     // First down to each one's least; if the leasts do not fit either,
-    // the widest gives again, below its least (one cell at the very
-    // least), rather than the table cutting off its last columns.
-    for floor in [least.clone(), vec![1; w.len()]] {
+    // the widest gives again, below its least down to its floor, rather
+    // than the table cutting off its last columns.
+    let floor: Vec<usize> = floor
+        .iter()
+        .zip(&least)
+        .map(|(f, l)| (*f).min(*l))
+        .collect();
+    for floor in [least.clone(), floor] {
         while over > 0 {
             // The widest column that can still give.
             let Some(i) = (0..w.len())
@@ -346,7 +359,16 @@ pub fn lay_out<'a>(
         need[i] = least[i];
         over = over.saturating_sub(saving);
     }
-    let w = allocate(&need, &least, grow, avail);
+    // Below its least only text that can be cut; a number or a code never.
+    let floor: Vec<usize> = (0..n)
+        .map(|i| {
+            let hard = rows
+                .iter()
+                .any(|r| matches!(r.get(i), Some((Fit::Whole(_) | Fit::Number(_), _))));
+            if hard { least[i] } else { 1 }
+        })
+        .collect();
+    let w = allocate(&need, &least, &floor, grow, avail);
     let header = Row::new(cols.iter().zip(&w).map(|(c, &w)| {
         let h = end(c.header, w);
         Cell::from(if c.right { format!("{h:>w$}") } else { h })
@@ -429,10 +451,10 @@ mod tests {
     #[test]
     fn columns_get_what_they_need_and_the_spare_goes_to_the_widest() {
         // name 30, domain 25, count 5: 100 cells.
-        let w = allocate(&[30, 25, 5], &[8, 8, 5], None, 100);
+        let w = allocate(&[30, 25, 5], &[8, 8, 5], &[1, 1, 5], None, 100);
         assert_eq!(w, [70, 25, 5]);
         // A free-text column takes the spare when there is one.
-        let w = allocate(&[30, 25, 5], &[8, 8, 5], Some(1), 100);
+        let w = allocate(&[30, 25, 5], &[8, 8, 5], &[1, 1, 5], Some(1), 100);
         assert_eq!(w, [30, 65, 5]);
     }
 
@@ -440,12 +462,12 @@ mod tests {
     fn when_short_of_room_the_widest_gives_first_and_numbers_never() {
         // 60 needed, 50 available: the 30 gives until it meets the 25,
         // then both give alike; the number keeps its 5.
-        let w = allocate(&[30, 25, 5], &[8, 8, 5], None, 50);
+        let w = allocate(&[30, 25, 5], &[8, 8, 5], &[1, 1, 5], None, 50);
         assert_eq!(w.iter().sum::<usize>(), 50);
         assert_eq!(w[2], 5);
         assert!(w[0].abs_diff(w[1]) <= 1, "{w:?}");
         // Below the leasts only when they do not fit: the widest again.
-        let w = allocate(&[30, 25, 5], &[8, 8, 5], None, 19);
+        let w = allocate(&[30, 25, 5], &[8, 8, 5], &[1, 1, 5], None, 19);
         assert_eq!(w.iter().sum::<usize>(), 19);
         assert_eq!(w[2], 5, "{w:?}");
     }

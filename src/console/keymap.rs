@@ -179,7 +179,7 @@ impl Action {
             Action::PageUp => "page up",
             Action::Top => "first row",
             Action::Bottom => "last row",
-            Action::Open => "open the tenant's mailboxes (all not ok)",
+            Action::Open => "open the tenant's mailboxes (those not ok)",
             Action::Back => "back / clear the filter",
             Action::SortNext => "cycle the sort key",
             Action::SortReverse => "reverse the sort",

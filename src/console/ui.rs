@@ -1517,9 +1517,22 @@ fn render_timeline(f: &mut Frame, area: Rect, app: &App, tv: &super::app::Timeli
         .take(visible)
         .map(|e| {
             vec![
-                (Fit::Whole(e.at.format("%m-%d %H:%M:%S").to_string()), plain),
+                (
+                    Fit::Choices(
+                        ["%m-%d %H:%M:%S", "%H:%M:%S", "%H:%M"]
+                            .map(|f| e.at.format(f).to_string())
+                            .to_vec(),
+                    ),
+                    plain,
+                ),
                 (Fit::End(safe(&e.actor)), plain),
-                (Fit::Whole(safe(&e.action)), plain),
+                (
+                    Fit::Choices(vec![
+                        safe(&e.action),
+                        safe(e.action.strip_prefix("set_").unwrap_or(&e.action)),
+                    ]),
+                    plain,
+                ),
                 (Fit::End(event_target(app, e)), plain),
                 (Fit::End(safe(&e.detail)), plain),
                 (Fit::End(safe(&e.reason)), plain),
