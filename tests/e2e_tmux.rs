@@ -329,7 +329,7 @@ fn export_from_the_drill_down_writes_a_csv_with_every_affected_mailbox() {
         .find_map(|l| l.trim().split(" of ").next()?.replace(',', "").parse().ok())
         .expect("the summary says how many are affected");
     t.keys(&["x"]);
-    let s = t.wait_for(&["exported", "affected mailboxes to"]);
+    let s = t.wait_for(&["exported", "affected now (not the restored) to"]);
     let dir = exit_file.parent().unwrap();
     let file = std::fs::read_dir(dir)
         .unwrap()

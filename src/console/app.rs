@@ -119,6 +119,8 @@ pub struct TimelineView {
     pub loading: bool,
     pub error: Option<String>,
     pub selected: usize,
+    /// The selected event shown whole (enter), over the list.
+    pub detail: bool,
     pub fetched_at: Option<DateTime<Utc>>,
     pub back: Box<View>,
     serial: u64,
@@ -260,12 +262,20 @@ pub struct App {
     pub clock: DateTime<Utc>,
     pub view: View,
     pub help: bool,
+    /// The help's first line shown (↑↓ scroll it).
+    pub help_scroll: u16,
+    /// The most the help can scroll at the size last drawn (set by the
+    /// drawing, which alone knows the size).
+    pub help_max_scroll: std::cell::Cell<u16>,
     pub sort: TenantSort,
     pub reverse: bool,
     pub affected_only: bool,
     pub filter: String,
     pub filter_editing: bool,
     pub selected: usize,
+    /// The tenant on the selected row: a new sort or a cleared filter
+    /// keeps it selected.
+    selected_tenant: Option<String>,
     pub simulated_hint: bool,
     pub keymap: Keymap,
     /// The command palette's input while it is open.
@@ -301,12 +311,15 @@ impl App {
             clock: Utc::now(),
             view: View::Overview,
             help: false,
+            help_scroll: 0,
+            help_max_scroll: std::cell::Cell::new(0),
             sort: TenantSort::Affected,
             reverse: false,
             affected_only: false,
             filter: String::new(),
             filter_editing: false,
             selected: 0,
+            selected_tenant: None,
             simulated_hint: false,
             keymap: Keymap::default_keymap(),
             palette: None,
@@ -542,6 +555,7 @@ impl App {
             loading: true,
             error: None,
             selected: usize::MAX,
+            detail: false,
             fetched_at: None,
             back,
             serial: 0,
@@ -569,10 +583,13 @@ impl App {
         let last = tv.events.len().saturating_sub(1);
         let at = tv.selected.min(last);
         match action {
+            // Esc closes the event's detail first, then the timeline.
+            Action::Back if tv.detail => tv.detail = false,
             Action::Back => {
                 let back = std::mem::replace(&mut tv.back, Box::new(View::Overview));
                 self.view = *back;
             }
+            Action::Open => tv.detail = !tv.detail && !tv.events.is_empty(),
             Action::Down => tv.selected = (at + 1).min(last),
             Action::Up => tv.selected = at.saturating_sub(1),
             Action::PageDown => tv.selected = (at + 10).min(last),
@@ -608,12 +625,28 @@ impl App {
         }
     }
 
-    /// Sorts the table if needed and keeps the selection in range.
+    /// Sorts the table if needed and keeps the selection on the tenant
+    /// that was selected, wherever a new sort, a cleared filter or new
+    /// figures put it (row 1 when it is no longer listed).
     pub fn prepare(&mut self) {
-        self.model
-            .prepare_order(self.sort, self.reverse, &self.filter, self.affected_only);
+        let reordered =
+            self.model
+                .prepare_order(self.sort, self.reverse, &self.filter, self.affected_only);
+        if reordered && let Some(id) = &self.selected_tenant {
+            self.selected = self.model.position(id).unwrap_or(0);
+        }
         let n = self.model.ordered_len();
         self.selected = self.selected.min(n.saturating_sub(1));
+        self.remember_selection();
+    }
+
+    /// The selected row's tenant, as shown: what a new order keeps
+    /// selected.
+    fn remember_selection(&mut self) {
+        let id = self.model.ordered_at(self.selected).map(|t| &t.id);
+        if self.selected_tenant.as_deref() != id.map(|i| &**i) {
+            self.selected_tenant = id.map(|i| i.to_string());
+        }
     }
 
     /// Whether `ev` must be drawn at once rather than at the next refresh:
@@ -780,7 +813,7 @@ impl App {
             ClientEvent::Exported(result) => match result {
                 Ok((path, rows)) => self.say(
                     format!(
-                        "exported {} affected mailboxes to {}",
+                        "exported {} mailboxes affected now (not the restored) to {}",
                         thousands(rows as u64),
                         path.display()
                     ),
@@ -922,7 +955,9 @@ impl App {
                 }
                 KeyCode::Char(c) if !c.is_control() && filter.len() < 64 => {
                     filter.push(c);
+                    // Typing a filter goes to its first match.
                     self.selected = 0;
+                    self.selected_tenant = None;
                     if let View::Tenant(tv) = &mut self.view {
                         tv.selected = 0;
                     }
@@ -933,8 +968,25 @@ impl App {
         }
         let action = self.keymap.action(self.context(), &k);
         if self.help {
-            // Any key closes the help; quit still quits.
+            // ↑↓ (and pages, home, end) scroll a help taller than the
+            // terminal; any other key closes it; quit still quits.
+            let max = self.help_max_scroll.get();
+            let at = self.help_scroll.min(max);
+            let scrolled = match (k.code, action) {
+                (KeyCode::Down, _) | (_, Some(Action::Down)) => Some(at.saturating_add(1).min(max)),
+                (KeyCode::Up, _) | (_, Some(Action::Up)) => Some(at.saturating_sub(1)),
+                (KeyCode::PageDown, _) => Some(at.saturating_add(10).min(max)),
+                (KeyCode::PageUp, _) => Some(at.saturating_sub(10)),
+                (KeyCode::Home, _) => Some(0),
+                (KeyCode::End, _) => Some(max),
+                _ => None,
+            };
+            if let Some(to) = scrolled {
+                self.help_scroll = to;
+                return Command::None;
+            }
             self.help = false;
+            self.help_scroll = 0;
             return if action == Some(Action::Quit) || (action.is_none() && ctrl_c) {
                 Command::Quit
             } else {
@@ -972,6 +1024,23 @@ impl App {
     }
 
     fn overview_action(&mut self, action: Action) -> Command {
+        let cmd = self.overview_move(action);
+        // A move picks the tenant now on that row, as shown.
+        if matches!(
+            action,
+            Action::Down
+                | Action::Up
+                | Action::PageDown
+                | Action::PageUp
+                | Action::Top
+                | Action::Bottom
+        ) {
+            self.remember_selection();
+        }
+        cmd
+    }
+
+    fn overview_move(&mut self, action: Action) -> Command {
         let n = self.model.ordered_len();
         let last = n.saturating_sub(1);
         match action {
@@ -981,15 +1050,10 @@ impl App {
             Action::PageUp => self.selected = self.selected.saturating_sub(10),
             Action::Top => self.selected = 0,
             Action::Bottom => self.selected = last,
-            Action::SortNext => {
-                self.sort = self.sort.next();
-                self.selected = 0;
-            }
+            // The selected tenant stays selected (see `prepare`).
+            Action::SortNext => self.sort = self.sort.next(),
             Action::SortReverse => self.reverse = !self.reverse,
-            Action::AffectedOnly => {
-                self.affected_only = !self.affected_only;
-                self.selected = 0;
-            }
+            Action::AffectedOnly => self.affected_only = !self.affected_only,
             Action::Back => self.filter.clear(),
             Action::Open => {
                 if let Some(t) = self.model.ordered_at(self.selected) {
@@ -1278,6 +1342,7 @@ impl App {
                 self.view = View::Overview;
                 self.filter = arg.to_string();
                 self.selected = 0;
+                self.selected_tenant = None;
                 Command::None
             }
             "filter" => {

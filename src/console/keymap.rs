@@ -170,18 +170,16 @@ impl Action {
             Action::Quit => "quit",
             Action::Help => "this help",
             Action::Palette => {
-                "command palette (:lookup, :prio, :timeline, :tenants, :open, :sort, :filter, :quit)"
+                "commands :lookup :prio :timeline :tenants :open :sort :filter :quit"
             }
-            Action::Lookup => {
-                "look up a mailbox, domain or tenant (type; ↑↓ enter; ctrl-y copies the answer; esc back)"
-            }
+            Action::Lookup => "look up a mailbox, domain or tenant (ctrl-y copies the answer)",
             Action::Down => "move down",
             Action::Up => "move up",
             Action::PageDown => "page down",
             Action::PageUp => "page up",
             Action::Top => "first row",
             Action::Bottom => "last row",
-            Action::Open => "open the tenant's mailboxes (all not ok)",
+            Action::Open => "open the tenant's mailboxes (those not ok)",
             Action::Back => "back / clear the filter",
             Action::SortNext => "cycle the sort key",
             Action::SortReverse => "reverse the sort",
@@ -192,13 +190,15 @@ impl Action {
             Action::StateFilter => "cycle the mailbox state filter",
             Action::ToggleOrder => "reindex order (ETA) or address order",
             Action::Reload => "reload this page",
-            Action::Export => "export the tenant's affected mailboxes to a CSV file here",
+            Action::Export => {
+                "export the tenant's mailboxes affected now (not the restored) to a CSV file here"
+            }
             Action::Prioritize => {
-                "set the tenant's reindex priority (←→ P0..P3, ↑↓ rank, type a reason, enter, enter to confirm)"
+                "set the tenant's reindex priority (←→ P0..P3, ↑↓ rank, a reason)"
             }
             Action::Timeline => "timeline: every priority change and publish (esc back)",
             Action::Compose => {
-                "compose a status update (tab: next field, ctrl-p: preview, esc: close; the draft is kept)"
+                "compose a status update (tab next field, ctrl-p preview, draft kept)"
             }
         }
     }

@@ -291,7 +291,7 @@ pub async fn matches(client: &GatewayClient, query: &str, limit: u32) -> Result<
     Ok(matches_from_pb(&found))
 }
 
-fn matches_from_pb(r: &pb::LookupResponse) -> Matches {
+pub fn matches_from_pb(r: &pb::LookupResponse) -> Matches {
     Matches {
         matches: r.matches.iter().map(to_match).collect(),
         total: r.total,

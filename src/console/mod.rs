@@ -11,6 +11,7 @@ pub mod app;
 pub mod client;
 pub mod composer;
 pub mod export;
+pub mod fit;
 pub mod keymap;
 pub mod lookup;
 pub mod model;

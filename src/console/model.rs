@@ -146,17 +146,18 @@ impl Model {
         crate::domain::slip::slipped(&self.rows)
     }
 
-    /// Sorts and filters for display, only when data or the key changed.
+    /// Sorts and filters for display, only when data or the key changed;
+    /// says whether the order was rebuilt.
     pub fn prepare_order(
         &mut self,
         sort: TenantSort,
         reverse: bool,
         filter: &str,
         affected_only: bool,
-    ) {
+    ) -> bool {
         let key = (sort, reverse, filter.to_string(), affected_only);
         if !self.order_stale && self.order_key.as_ref() == Some(&key) {
-            return;
+            return false;
         }
         let needle = filter.to_lowercase();
         let rows = &self.rows;
@@ -181,6 +182,12 @@ impl Model {
         self.order = order;
         self.order_key = Some(key);
         self.order_stale = false;
+        true
+    }
+
+    /// Where the tenant `id` is in display order, if shown.
+    pub fn position(&self, id: &str) -> Option<usize> {
+        self.order.iter().position(|&i| &*self.rows[i].id == id)
     }
 
     /// Rows in display order (as of the last `prepare_order`).

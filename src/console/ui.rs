@@ -11,15 +11,17 @@ use ratatui::widgets::{
 };
 
 use super::app::{App, Conn, TenantView, View};
+use super::fit::{self, Col, Fit};
 use super::keymap::{Action, Context};
 use super::theme::{Theme, health_label, health_short};
 use crate::domain::format::{
-    UNKNOWN, clip, clock, compact, compact_or_unknown, duration, eta_range, eta_relative, percent,
-    queued_claim, slip_basis, slip_marker, slip_short, thousands, thousands_or_unknown,
+    UNKNOWN, clip, clock, compact, compact_or_unknown, duration, eta_cell_forms, eta_range,
+    eta_relative, percent, queued_claim, slip_basis, slip_marker, slip_short, thousands,
+    thousands_or_unknown,
 };
 use crate::domain::sanitize::sanitize;
 use crate::domain::tenants::TenantSort;
-use crate::domain::{Cluster, Health, MailboxState, Overview, Reindex, ServiceRole};
+use crate::domain::{Cluster, Health, Overview, Reindex, ServiceRole};
 use chrono::{DateTime, Utc};
 
 /// Smallest terminal the layout works in.
@@ -442,7 +444,20 @@ fn render_queue(f: &mut Frame, area: Rect, app: &App, wide: bool) {
     let inner = b.inner(area);
     f.render_widget(b, area);
     let now = o.incident.now.unwrap_or(app.clock);
-    let text_w = if wide { 44 } else { inner.width.min(44) };
+    let drain = eta_forms(
+        "drain ETA",
+        &q.drain_eta,
+        now,
+        "drained: nothing waiting",
+        "drain: ",
+    );
+    // The text takes what its longest line needs, the sparkline the rest
+    // (at least 16 columns of it when wide).
+    let text_w = if wide {
+        (fit::width(&drain[0]) as u16).clamp(44, inner.width.saturating_sub(16).max(44))
+    } else {
+        inner.width.min(44)
+    };
     let [text, spark] =
         Layout::horizontal([Constraint::Length(text_w), Constraint::Min(0)]).areas(inner);
     // From the current rates, not the sparkline: the sparkline is sampled
@@ -501,12 +516,7 @@ fn render_queue(f: &mut Frame, area: Rect, app: &App, wide: bool) {
         rate(q.arrival_per_min),
         rate(q.delivery_per_min)
     ))]);
-    let drain = match eta_relative(&q.drain_eta, now) {
-        Some(rel) => format!("drain ETA {} ({rel})", eta_range(&q.drain_eta, now)),
-        None if q.drain_eta.reason.is_empty() => "drained: nothing waiting".into(),
-        None => format!("drain: {}", eta_range(&q.drain_eta, now)),
-    };
-    lines.push(Line::from(clip(&safe(&drain), text.width as usize)));
+    lines.push(Line::from(fit::first_fit(&drain, text.width as usize)));
     f.render_widget(Paragraph::new(lines), text);
     if spark.width > 4 {
         let w = spark.width as usize;
@@ -592,7 +602,7 @@ fn render_reindex(f: &mut Frame, area: Rect, app: &App, wide: bool) {
     );
     let idle = r.mailboxes_pending == 0 && r.in_progress == 0;
     let eta = match eta_relative(&r.eta, now) {
-        Some(rel) => format!("ETA {} ({rel})", eta_range(&r.eta, now)),
+        Some(_) => fit::first_fit(&eta_forms("ETA", &r.eta, now, "", ""), text.width as usize),
         // Finished: what was done, not an estimate.
         None if idle && r.finished_at.is_some() => reindex_done(r, now),
         // Nothing waiting: the source says why, which is no "estimate".
@@ -660,9 +670,6 @@ fn sort_label(s: TenantSort, reverse: bool) -> String {
     format!("{}{}", s.as_str(), if reverse { " ↑" } else { "" })
 }
 
-/// The tenants table's slip column: "↗+12h05m" at most.
-const SLIP_WIDTH: u16 = 8;
-
 fn render_tenants(f: &mut Frame, area: Rect, app: &App, wide: bool) {
     let th = app.theme;
     let now = app.model.overview.incident.now.unwrap_or(app.clock);
@@ -682,56 +689,31 @@ fn render_tenants(f: &mut Frame, area: Rect, app: &App, wide: bool) {
         ));
     }
     let b = block(app, &title);
+    let inner_w = b.inner(area).width;
     let visible = b.inner(area).height.saturating_sub(1) as usize;
-    let header: Vec<&str> = if wide {
-        vec![
-            "pri",
-            "tenant",
-            "domain",
-            "cl",
-            "mailboxes",
-            "affected",
-            "%",
-            "restored",
-            "queued",
-            "ETA p50–p90",
-            "slip",
+    let cols: &[Col] = if wide {
+        &[
+            Col::new("pri"),
+            Col::new("tenant"),
+            Col::new("domain"),
+            Col::new("cl"),
+            Col::right("mailboxes"),
+            Col::right("affected"),
+            Col::right("%"),
+            Col::right("restored"),
+            Col::right("queued"),
+            Col::new("ETA p50–p90"),
+            Col::new("slip"),
         ]
     } else {
-        vec![
-            "pri",
-            "tenant",
-            "affected",
-            "%",
-            "queued",
-            "ETA p50–p90",
-            "slip",
-        ]
-    };
-    let widths: Vec<Constraint> = if wide {
-        vec![
-            Constraint::Length(3),
-            Constraint::Min(18),
-            // The domain gives up 4 columns so the name keeps room beside the slip.
-            Constraint::Length(16),
-            Constraint::Length(2),
-            Constraint::Length(9),
-            Constraint::Length(8),
-            Constraint::Length(4),
-            Constraint::Length(8),
-            Constraint::Length(8),
-            Constraint::Length(18),
-            Constraint::Length(SLIP_WIDTH),
-        ]
-    } else {
-        vec![
-            Constraint::Length(3),
-            Constraint::Min(14),
-            Constraint::Length(8),
-            Constraint::Length(4),
-            Constraint::Length(7),
-            Constraint::Length(18),
-            Constraint::Length(SLIP_WIDTH),
+        &[
+            Col::new("pri"),
+            Col::new("tenant"),
+            Col::right("affected"),
+            Col::right("%"),
+            Col::right("queued"),
+            Col::new("ETA p50–p90"),
+            Col::new("slip"),
         ]
     };
     // Only the rows on screen are built: 100,000 tenants cost no more than 30.
@@ -741,7 +723,8 @@ fn render_tenants(f: &mut Frame, area: Rect, app: &App, wide: bool) {
     } else {
         selected.saturating_sub(visible.saturating_sub(1))
     };
-    let rows: Vec<Row> = app
+    let plain = Style::default();
+    let rows: Vec<Vec<(Fit, Style)>> = app
         .model
         .ordered()
         .skip(start)
@@ -749,65 +732,51 @@ fn render_tenants(f: &mut Frame, area: Rect, app: &App, wide: bool) {
         .map(|t| {
             let affected = t.affected();
             let eta = if affected == 0 {
-                "–".to_string()
-            } else if t.eta.is_known() {
-                eta_range(&t.eta, now).replace(" UTC", "")
-            } else if t.eta.reason.is_empty() {
-                "no estimate".into()
+                Fit::Whole("–".to_string())
             } else {
-                safe(&t.eta.reason)
+                eta_fit(&t.eta, now, "no estimate")
             };
             // A slip in the alert style; the arrow says it without colour.
-            let slip = Cell::from(Span::styled(
-                t.eta_slip.as_ref().map(slip_short).unwrap_or_default(),
+            let slip = (
+                Fit::Whole(t.eta_slip.as_ref().map(slip_short).unwrap_or_default()),
                 th.alert(),
-            ));
-            let pct = percent(t.affected_fraction());
+            );
+            let pct = Fit::Number(percent(t.affected_fraction()));
             // Healthy tenants recede rather than affected ones shouting:
             // mid-incident every row on screen is affected and its count
             // changes each tick, and a style switch around each change
             // cost about a quarter of the bytes the console sent.
-            let affected_style = if affected > 0 {
-                Style::default()
-            } else {
-                th.dim()
-            };
-            let cells: Vec<Cell> = if wide {
+            let affected_style = if affected > 0 { plain } else { th.dim() };
+            if wide {
                 vec![
-                    Cell::from(t.priority.as_str()),
-                    Cell::from(safe(&t.name)),
-                    Cell::from(safe(&t.primary_domain)),
-                    Cell::from(safe(&t.cluster_id).to_uppercase()),
-                    Cell::from(format!("{:>9}", thousands(t.mailboxes))),
-                    Cell::from(Span::styled(
-                        format!("{:>8}", thousands(affected)),
-                        affected_style,
-                    )),
-                    Cell::from(format!("{pct:>4}")),
-                    Cell::from(format!("{:>8}", thousands(t.restored()))),
-                    Cell::from(format!("{:>8}", compact_or_unknown(t.queued_messages))),
-                    Cell::from(eta),
+                    (Fit::Whole(t.priority.as_str().into()), plain),
+                    (Fit::End(safe(&t.name)), plain),
+                    (Fit::Middle(safe(&t.primary_domain)), plain),
+                    (Fit::Whole(safe(&t.cluster_id).to_uppercase()), plain),
+                    (Fit::Number(thousands(t.mailboxes)), plain),
+                    (Fit::Number(thousands(affected)), affected_style),
+                    (pct, plain),
+                    (Fit::Number(thousands(t.restored())), plain),
+                    (Fit::Number(compact_or_unknown(t.queued_messages)), plain),
+                    (eta, plain),
                     slip,
                 ]
             } else {
                 vec![
-                    Cell::from(t.priority.as_str()),
-                    Cell::from(safe(&t.name)),
-                    Cell::from(Span::styled(
-                        format!("{:>8}", compact(affected)),
-                        affected_style,
-                    )),
-                    Cell::from(format!("{pct:>4}")),
-                    Cell::from(format!("{:>7}", compact_or_unknown(t.queued_messages))),
-                    Cell::from(eta),
+                    (Fit::Whole(t.priority.as_str().into()), plain),
+                    (Fit::End(safe(&t.name)), plain),
+                    (Fit::Number(compact(affected)), affected_style),
+                    (pct, plain),
+                    (Fit::Number(compact_or_unknown(t.queued_messages)), plain),
+                    (eta, plain),
                     slip,
                 ]
-            };
-            Row::new(cells)
+            }
         })
         .collect();
-    let table = Table::new(rows, widths)
-        .header(Row::new(header).style(th.title()))
+    let laid = fit::lay_out(cols, rows, inner_w, 1, th.title());
+    let table = Table::new(laid.rows, laid.widths)
+        .header(laid.header)
         .block(b);
     render_selectable(
         f,
@@ -816,6 +785,79 @@ fn render_tenants(f: &mut Frame, area: Rect, app: &App, wide: bool) {
         &th,
         (app.model.ordered_len() > 0).then(|| selected - start),
     );
+}
+
+/// A mailbox state, with a shorter word for a narrow column.
+fn state_fit(s: crate::domain::MailboxState) -> Fit {
+    use crate::domain::MailboxState as S;
+    let short = match s {
+        S::LockedOut => "locked",
+        S::ReindexPending => "pending",
+        S::Reindexing => "indexing",
+        other => other.as_str(),
+    };
+    if short == s.as_str() {
+        Fit::Whole(short.into())
+    } else {
+        Fit::Choices(vec![s.as_str().into(), short.into()])
+    }
+}
+
+/// An ETA on a line of its own, longest first: "{what} Oct 08 04:25–Oct 09
+/// 01:55 UTC (in 5h 45m–1d 03h)", then without the date of the p50's
+/// day-count form, then without the relative part, then the relative part
+/// alone: what fits is shown, a p90 is never cut. `done` when there is
+/// nothing to estimate, `why` before the source's reason when there is no
+/// estimate.
+fn eta_forms(
+    what: &str,
+    eta: &crate::domain::forecast::EtaRange,
+    now: DateTime<Utc>,
+    done: &str,
+    why: &str,
+) -> Vec<String> {
+    match eta_relative(eta, now) {
+        Some(rel) => {
+            let range = eta_range(eta, now);
+            let mut forms = vec![
+                safe(&format!("{what} {range} ({rel})")),
+                safe(&format!("{what} {range}")),
+            ];
+            forms.extend(
+                eta_cell_forms(eta, now)
+                    .into_iter()
+                    .map(|f| format!("{what} {f} UTC")),
+            );
+            forms.push(format!("{what} {rel}"));
+            // The promise alone, in the fewest cells: "ETA ≤01:55+2d".
+            if let Some(p90) = eta_cell_forms(eta, now)
+                .last()
+                .and_then(|f| f.rsplit('–').next().map(str::to_string))
+            {
+                let short = what.split(' ').find(|w| !w.is_empty()).unwrap_or(what);
+                forms.push(format!("{short} ≤{p90}"));
+            }
+            forms
+        }
+        None if eta.reason.is_empty() => vec![done.to_string()],
+        None => vec![safe(&format!("{why}{}", eta_range(eta, now)))],
+    }
+}
+
+/// An ETA in a table cell: both ends, the date dropped before a p90 is,
+/// or what the source says instead (`none` when it says nothing).
+fn eta_fit(eta: &crate::domain::forecast::EtaRange, now: DateTime<Utc>, none: &str) -> Fit {
+    let forms = eta_cell_forms(eta, now);
+    if !forms.is_empty() {
+        Fit::Choices(forms)
+    } else if eta.is_known() {
+        // Due: the forecast says it should be done by now.
+        Fit::Whole(eta_range(eta, now))
+    } else if eta.reason.is_empty() {
+        Fit::Whole(none.to_string())
+    } else {
+        Fit::End(safe(&eta.reason))
+    }
 }
 
 fn render_lookup(f: &mut Frame, area: Rect, app: &App, lv: &super::app::LookupView) {
@@ -859,49 +901,53 @@ fn render_lookup(f: &mut Frame, area: Rect, app: &App, lv: &super::app::LookupVi
             inner,
         );
     } else {
-        let visible = b.inner(list).height as usize;
+        let inner = b.inner(list);
+        let visible = inner.height as usize;
         let start = lv.selected.saturating_sub(visible.saturating_sub(1));
-        let rows: Vec<Row> = found
+        let plain = Style::default();
+        let rows: Vec<Vec<(Fit, Style)>> = found
             .matches
             .iter()
             .skip(start)
             .take(visible.max(1))
             .map(|m| {
-                let mut what = m
-                    .address
-                    .clone()
-                    .or_else(|| m.domain.clone())
-                    .or_else(|| m.tenant_name.clone())
-                    .unwrap_or_default();
-                if m.is_approximate() {
-                    // A misspelling of the query, marked on its row.
-                    what = format!("≈ {what}");
-                }
-                let state = m.state.clone().unwrap_or_default();
+                // A misspelling of the query, marked on its row.
+                let mark = if m.is_approximate() { "≈ " } else { "" };
+                let what = match (&m.address, &m.domain, &m.tenant_name) {
+                    (Some(a), _, _) => Fit::Address(format!("{mark}{a}")),
+                    (None, Some(d), _) => Fit::Middle(format!("{mark}{d}")),
+                    (None, None, Some(n)) => Fit::End(format!("{mark}{n}")),
+                    _ => Fit::Whole(mark.to_string()),
+                };
                 let affected = m
                     .affected_mailboxes
                     .map(|a| format!("{} affected", thousands(a)))
                     .unwrap_or_default();
-                Row::new(vec![
-                    Cell::from(m.kind),
-                    Cell::from(what),
-                    Cell::from(state),
-                    Cell::from(m.tenant_id.clone()),
-                    Cell::from(affected),
-                ])
+                vec![
+                    (Fit::Whole(m.kind.to_string()), plain),
+                    (what, plain),
+                    (
+                        match m.state.as_deref() {
+                            Some(st) => crate::domain::MailboxState::parse(st)
+                                .map_or_else(|| Fit::Whole(st.to_string()), state_fit),
+                            None => Fit::Whole(String::new()),
+                        },
+                        plain,
+                    ),
+                    (Fit::Whole(m.tenant_id.clone()), plain),
+                    (Fit::Whole(affected), plain),
+                ]
             })
             .collect();
-        let table = Table::new(
-            rows,
-            [
-                Constraint::Length(8),
-                Constraint::Min(24),
-                Constraint::Length(16),
-                Constraint::Length(7),
-                Constraint::Length(16),
-            ],
-        )
-        .block(b);
+        let cols = [
+            Col::new(""),
+            Col::new(""),
+            Col::new(""),
+            Col::new(""),
+            Col::new(""),
+        ];
+        let laid = fit::lay_out(&cols, rows, inner.width, 1, th.title());
+        let table = Table::new(laid.rows, laid.widths).block(b);
         render_selectable(
             f,
             list,
@@ -932,13 +978,6 @@ fn render_lookup(f: &mut Frame, area: Rect, app: &App, lv: &super::app::LookupVi
     );
 }
 
-fn state_cell(th: &Theme, s: Option<MailboxState>) -> Cell<'static> {
-    match s {
-        Some(s) => Cell::from(Span::styled(s.as_str(), th.state(s))),
-        None => Cell::from("?"),
-    }
-}
-
 fn render_tenant(f: &mut Frame, area: Rect, app: &App, tv: &TenantView) {
     let th = &app.theme;
     let now = app.model.overview.incident.now.unwrap_or(app.clock);
@@ -955,36 +994,70 @@ fn render_tenant(f: &mut Frame, area: Rect, app: &App, tv: &TenantView) {
         Span::styled(format!(" {name}"), th.title()),
         Span::raw(format!(" ({})", safe(&tv.tenant_id))),
     ])];
+    let room = summary.width as usize;
     if let Some(t) = tenant {
-        lines.push(Line::from(format!(
-            " {} of {} mailboxes affected ({}) · {} restored · {} · {}",
-            thousands(t.affected()),
-            thousands(t.mailboxes),
-            percent(t.affected_fraction()),
-            thousands(t.restored()),
-            queued_claim(t.queued_messages, app.model.overview.lost_messages()),
-            t.priority.as_str(),
-        )));
+        // Shorter words before cut figures.
+        let counts = [
+            format!(
+                " {} of {} mailboxes affected ({}) · {} restored · {} · {}",
+                thousands(t.affected()),
+                thousands(t.mailboxes),
+                percent(t.affected_fraction()),
+                thousands(t.restored()),
+                queued_claim(t.queued_messages, app.model.overview.lost_messages()),
+                t.priority.as_str(),
+            ),
+            format!(
+                " {} of {} affected ({}) · {} restored · {} queued · {}",
+                thousands(t.affected()),
+                thousands(t.mailboxes),
+                percent(t.affected_fraction()),
+                thousands(t.restored()),
+                compact_or_unknown(t.queued_messages),
+                t.priority.as_str(),
+            ),
+        ];
+        lines.push(Line::from(fit::first_fit(&counts, room)));
         if let Some(d) = &t.priority_set {
             lines.push(Line::from(Span::styled(
-                format!(" priority {}", safe(&super::app::decision_text(d))),
+                fit::end(
+                    &format!(" priority {}", safe(&super::app::decision_text(d))),
+                    room,
+                ),
                 th.dim(),
             )));
         }
 
-        let eta = match eta_relative(&t.eta, now) {
-            Some(rel) => format!(" ETA {} ({rel})", eta_range(&t.eta, now)),
-            None if t.affected() == 0 => " nothing left to restore".into(),
-            None => format!(" ETA {}", eta_range(&t.eta, now)),
+        let etas = if t.affected() == 0 {
+            vec![" nothing left to restore".to_string()]
+        } else {
+            eta_forms(" ETA", &t.eta, now, " ETA no estimate", " ETA ")
         };
-        let mut eta_line = vec![Span::styled(safe(&eta), th.title())];
-        if t.reindex_rank > 0 {
-            eta_line.push(Span::raw(format!(
-                " · its last mailbox is {} in the reindex order",
-                thousands(t.reindex_rank)
-            )));
-        }
-        lines.push(Line::from(eta_line));
+        let ranks = if t.reindex_rank > 0 {
+            vec![
+                format!(
+                    " · its last mailbox is {} in the reindex order",
+                    thousands(t.reindex_rank)
+                ),
+                format!(" · last mailbox #{} in order", thousands(t.reindex_rank)),
+                String::new(),
+            ]
+        } else {
+            vec![String::new()]
+        };
+        // The ETA whole before the rank; the rank before the relative part.
+        let (eta, rank) = etas
+            .iter()
+            .flat_map(|e| ranks.iter().map(move |r| (e, r)))
+            .find(|(e, r)| fit::width(e) + fit::width(r) <= room)
+            .map_or_else(
+                || (fit::first_fit(&etas, room), String::new()),
+                |(e, r)| (e.clone(), r.clone()),
+            );
+        lines.push(Line::from(vec![
+            Span::styled(eta, th.title()),
+            Span::raw(rank),
+        ]));
         if let Some(slip) = &t.eta_slip {
             lines.push(Line::from(Span::styled(
                 format!(" {}: {}", slip_marker(slip, now), slip_basis(slip, now)),
@@ -997,28 +1070,12 @@ fn render_tenant(f: &mut Frame, area: Rect, app: &App, tv: &TenantView) {
     let pages = (tv.total as usize)
         .div_ceil(super::app::MAILBOX_PAGE as usize)
         .max(1);
-    let mut title = format!(
-        " Mailboxes · {} · {} · {} · page {}/{} ",
-        tv.filter.label(),
-        thousands(tv.total),
-        if tv.sort_by_eta {
-            "reindex order"
-        } else {
-            "by address"
-        },
-        tv.page + 1,
-        pages
+    let title = mailboxes_title(
+        tv,
+        pages,
+        app.filter_editing,
+        list.width.saturating_sub(2) as usize,
     );
-    if tv.loading {
-        title.push_str("· loading… ");
-    }
-    if !tv.filter_text.is_empty() || app.filter_editing {
-        title.push_str(&format!(
-            "· /{}{} ",
-            safe(&tv.filter_text),
-            if app.filter_editing { "▏" } else { "" }
-        ));
-    }
     let b = Block::default()
         .borders(Borders::ALL)
         .title(Span::styled(title, th.title()));
@@ -1033,55 +1090,61 @@ fn render_tenant(f: &mut Frame, area: Rect, app: &App, tv: &TenantView) {
         return;
     }
     let wide = list.width >= 110;
-    let visible = b.inner(list).height.saturating_sub(1) as usize;
+    let inner = b.inner(list);
+    let visible = inner.height.saturating_sub(1) as usize;
     let start = tv.selected.saturating_sub(visible.saturating_sub(1));
     let shown = tv.visible();
-    let rows: Vec<Row> = shown
+    let plain = Style::default();
+    let rows: Vec<Vec<(Fit, Style)>> = shown
         .iter()
         .skip(start)
         .take(visible.max(1))
         .map(|m| {
-            let eta = if m.eta.is_known() {
-                eta_range(&m.eta, now).replace(" UTC", "")
-            } else if m.eta.reason.is_empty() {
-                "–".into()
-            } else {
-                safe(&m.eta.reason)
-            };
             let pos = if m.reindex_position > 0 {
                 thousands(m.reindex_position)
             } else {
                 "–".into()
             };
+            let state = match m.state {
+                Some(s) => (state_fit(s), th.state(s)),
+                None => (Fit::Whole("?".into()), plain),
+            };
             let mut cells = vec![
-                Cell::from(safe(&m.address)),
-                state_cell(th, m.state),
-                Cell::from(eta),
-                Cell::from(format!("{:>7}", pos)),
-                Cell::from(format!("{:>6}", thousands_or_unknown(m.queued_messages))),
+                (Fit::Address(safe(&m.address)), plain),
+                state,
+                (eta_fit(&m.eta, now, "–"), plain),
+                (Fit::Number(pos), plain),
+                (Fit::Number(thousands_or_unknown(m.queued_messages)), plain),
             ];
             if wide {
-                cells.push(Cell::from(safe(&m.volume)));
-                cells.push(Cell::from(safe(&m.last_error)));
+                cells.push((Fit::Middle(safe(&m.volume)), plain));
+                cells.push((Fit::End(safe(&m.last_error)), plain));
             }
-            Row::new(cells)
+            cells
         })
         .collect();
-    let mut header = vec!["address", "state", "ETA p50–p90", "   pos", "queued"];
-    let mut widths = vec![
-        Constraint::Length(if wide { 36 } else { 28 }),
-        Constraint::Length(15),
-        Constraint::Length(18),
-        Constraint::Length(7),
-        Constraint::Length(6),
-    ];
-    if wide {
-        header.extend(["volume", "last error"]);
-        widths.push(Constraint::Length(8));
-        widths.push(Constraint::Min(20));
-    }
-    let table = Table::new(rows, widths)
-        .header(Row::new(header).style(th.title()))
+    let cols: &[Col] = if wide {
+        &[
+            Col::new("address"),
+            Col::new("state"),
+            Col::new("ETA p50–p90"),
+            Col::right("pos"),
+            Col::right("queued"),
+            Col::new("volume"),
+            Col::grow("last error"),
+        ]
+    } else {
+        &[
+            Col::new("address"),
+            Col::new("state"),
+            Col::new("ETA p50–p90"),
+            Col::right("pos"),
+            Col::right("queued"),
+        ]
+    };
+    let laid = fit::lay_out(cols, rows, inner.width, 1, th.title());
+    let table = Table::new(laid.rows, laid.widths)
+        .header(laid.header)
         .block(b);
     render_selectable(
         f,
@@ -1090,6 +1153,52 @@ fn render_tenant(f: &mut Frame, area: Rect, app: &App, tv: &TenantView) {
         th,
         (!shown.is_empty()).then(|| tv.selected.min(shown.len() - 1) - start.min(tv.selected)),
     );
+}
+
+/// The drill-down's title: how many mailboxes and which set they are
+/// (the state filter says it: "not ok" counts the restored too, which the
+/// export of the affected does not), the order, and the page, in `room`
+/// cells. Words give way before the page number does.
+fn mailboxes_title(tv: &TenantView, pages: usize, editing: bool, room: usize) -> String {
+    use super::app::StateFilter;
+    let n = thousands(tv.total);
+    let (long, short) = match tv.filter {
+        StateFilter::NotOk => (
+            format!("{n} not ok (affected now or restored)"),
+            format!("{n} not ok"),
+        ),
+        StateFilter::Affected => (format!("{n} affected now"), format!("{n} affected")),
+        StateFilter::Only(s) => (format!("{n} {}", s.as_str()), format!("{n} {}", s.as_str())),
+    };
+    let order = if tv.sort_by_eta {
+        "reindex order"
+    } else {
+        "by address"
+    };
+    let page = format!("page {}/{pages}", tv.page + 1);
+    let mut extra = String::new();
+    if tv.loading {
+        extra.push_str(" · loading…");
+    }
+    if !tv.filter_text.is_empty() || editing {
+        extra.push_str(&format!(
+            " · /{}{}",
+            safe(&tv.filter_text),
+            if editing { "▏" } else { "" }
+        ));
+    }
+    let forms = [
+        format!(" Mailboxes · {long} · {order} · {page}{extra} "),
+        format!(" Mailboxes · {short} · {order} · {page}{extra} "),
+        format!(" Mailboxes · {short} · {page}{extra} "),
+        format!(" {short} · {page}{extra} "),
+        format!(" {page}{extra} "),
+    ];
+    forms
+        .iter()
+        .find(|t| fit::width(t) <= room)
+        .unwrap_or(&forms[4])
+        .clone()
 }
 
 /// A table whose `row` (counted from the first row drawn) is marked as
@@ -1140,6 +1249,8 @@ pub fn footer_hints(app: &App) -> String {
         return [
             km.short(Context::Overview, Action::Back)
                 .map(|k| format!("{k} back")),
+            km.short(Context::Overview, Action::Open)
+                .map(|k| format!("{k} details")),
             km.short(Context::Global, Action::Timeline)
                 .map(|k| format!("{k} reload")),
             km.short(Context::Global, Action::Quit)
@@ -1210,35 +1321,89 @@ fn hidden(app: &App, a: Action) -> bool {
     }
 }
 
-/// The keys that work here: global ones and the current view's, so the
-/// help fits an 80x24 terminal.
-fn help_lines(app: &App, here: Context) -> Vec<Line<'static>> {
+/// The keys that work here, from the active keymap: global ones and the
+/// current view's, each description wrapped under its own column in
+/// `width` cells so none is cut.
+fn help_lines(app: &App, here: Context, width: usize) -> Vec<Line<'static>> {
     let (km, th) = (&app.keymap, &app.theme);
+    let sections: Vec<(Context, Vec<(String, &'static str)>)> = [Context::Global, here]
+        .into_iter()
+        .map(|ctx| {
+            let keys = ctx
+                .actions()
+                .iter()
+                .filter(|a| !hidden(app, **a))
+                .map(|a| (safe(&km.label(ctx, *a)), a.describe()))
+                .collect();
+            (ctx, keys)
+        })
+        .collect();
+    let key_w = sections
+        .iter()
+        .flat_map(|(_, k)| k.iter().map(|(label, _)| fit::width(label)))
+        .max()
+        .unwrap_or(0)
+        .min(20);
+    let text_w = width.saturating_sub(key_w + 2).max(10);
     let mut lines = Vec::new();
-    for ctx in [Context::Global, here] {
+    for (ctx, keys) in sections {
         lines.push(Line::from(Span::styled(
             format!("{} keys", ctx.name()),
             th.title()
                 .add_modifier(ratatui::style::Modifier::UNDERLINED),
         )));
-        for a in ctx.actions().iter().filter(|a| !hidden(app, **a)) {
-            lines.push(Line::from(vec![
-                Span::styled(
-                    format!("{:>16}  ", clip(&km.label(ctx, *a), 16)),
-                    th.title(),
-                ),
-                Span::raw(a.describe()),
-            ]));
+        for (label, what) in keys {
+            for (i, part) in fit::wrap(what, text_w).into_iter().enumerate() {
+                let key = if i == 0 {
+                    fit::middle(&label, key_w)
+                } else {
+                    String::new()
+                };
+                lines.push(Line::from(vec![
+                    Span::styled(format!("{key:>key_w$}  "), th.title()),
+                    Span::raw(part),
+                ]));
+            }
         }
     }
     lines
 }
 
+/// The widest the help wants: keys and descriptions on one line each.
+fn help_width(app: &App, here: Context) -> usize {
+    help_lines(app, here, usize::MAX / 2)
+        .iter()
+        .map(|l| l.width())
+        .max()
+        .unwrap_or(0)
+}
+
+/// The help over the screen: as wide as its lines want (up to the
+/// terminal), as tall as the terminal; ↑↓ scroll it when it does not fit.
 fn render_help(f: &mut Frame, area: Rect, app: &App) {
     let th = &app.theme;
-    let lines = help_lines(app, app.context());
-    let w = 78.min(area.width.saturating_sub(2));
-    let h = (lines.len() as u16 + 2).min(area.height.saturating_sub(2));
+    let here = app.context();
+    let w = (help_width(app, here) as u16 + 2).min(area.width);
+    let lines = help_lines(app, here, w.saturating_sub(2) as usize);
+    let h = (lines.len() as u16 + 2).min(area.height);
+    let inner_h = h.saturating_sub(2) as usize;
+    let max_scroll = lines.len().saturating_sub(inner_h);
+    app.help_max_scroll.set(max_scroll as u16);
+    let scroll = (app.help_scroll as usize).min(max_scroll);
+    let title = if max_scroll > 0 {
+        format!(
+            " Keys ({}) {}–{} of {} · ↑↓ scroll, other keys close ",
+            safe(app.keymap.name()),
+            scroll + 1,
+            scroll + inner_h,
+            lines.len()
+        )
+    } else {
+        format!(
+            " Keys ({} keymap) · any key closes ",
+            safe(app.keymap.name())
+        )
+    };
     let r = Rect {
         x: area.x + (area.width - w) / 2,
         y: area.y + (area.height - h) / 2,
@@ -1247,10 +1412,12 @@ fn render_help(f: &mut Frame, area: Rect, app: &App) {
     };
     f.render_widget(Clear, r);
     f.render_widget(
-        Paragraph::new(lines).block(Block::default().borders(Borders::ALL).title(Span::styled(
-            format!(" Keys ({} keymap) — any key closes ", app.keymap.name()),
-            th.title(),
-        ))),
+        Paragraph::new(lines).scroll((scroll as u16, 0)).block(
+            Block::default().borders(Borders::ALL).title(Span::styled(
+                fit::end(&title, w.saturating_sub(2) as usize),
+                th.title(),
+            )),
+        ),
         r,
     );
 }
@@ -1308,7 +1475,12 @@ fn render_timeline(f: &mut Frame, area: Rect, app: &App, tv: &super::app::Timeli
     let status = if tv.loading && tv.events.is_empty() {
         " loading…".to_string()
     } else {
-        format!(" {} events", thousands(tv.events.len() as u64))
+        let n = tv.events.len() as u64;
+        format!(
+            " {} {}",
+            thousands(n),
+            if n == 1 { "event" } else { "events" }
+        )
     };
     let b = block(
         app,
@@ -1337,40 +1509,104 @@ fn render_timeline(f: &mut Frame, area: Rect, app: &App, tv: &super::app::Timeli
     // Newest at the bottom, like a log; the selection starts there.
     let selected = tv.selected.min(tv.events.len().saturating_sub(1));
     let start = selected.saturating_sub(visible.saturating_sub(1));
-    let rows: Vec<Row> = tv
+    let plain = Style::default();
+    let rows: Vec<Vec<(Fit, Style)>> = tv
         .events
         .iter()
         .skip(start)
         .take(visible)
         .map(|e| {
-            let target = app.model.tenant(&e.target).map_or_else(
-                || safe(&e.target),
-                |t| format!("{} ({})", safe(&t.name), safe(&e.target)),
-            );
-            Row::new(vec![
-                Cell::from(e.at.format("%m-%d %H:%M:%S").to_string()),
-                Cell::from(safe(&e.actor)),
-                Cell::from(safe(&e.action)),
-                Cell::from(target),
-                Cell::from(safe(&e.detail)),
-                Cell::from(safe(&e.reason)),
-            ])
+            vec![
+                (
+                    Fit::Choices(
+                        ["%m-%d %H:%M:%S", "%H:%M:%S", "%H:%M"]
+                            .map(|f| e.at.format(f).to_string())
+                            .to_vec(),
+                    ),
+                    plain,
+                ),
+                (Fit::End(safe(&e.actor)), plain),
+                (
+                    Fit::Choices(vec![
+                        safe(&e.action),
+                        safe(e.action.strip_prefix("set_").unwrap_or(&e.action)),
+                    ]),
+                    plain,
+                ),
+                (Fit::End(event_target(app, e)), plain),
+                (Fit::End(safe(&e.detail)), plain),
+                (Fit::End(safe(&e.reason)), plain),
+            ]
         })
         .collect();
-    let table = Table::new(
-        rows,
-        [
-            Constraint::Length(14),
-            Constraint::Length(12),
-            Constraint::Length(12),
-            Constraint::Length(24),
-            Constraint::Length(12),
-            Constraint::Min(10),
-        ],
-    )
-    .header(Row::new(["time", "who", "what", "tenant", "change", "reason"]).style(th.dim()))
-    .block(b);
+    let cols = [
+        Col::new("time"),
+        Col::new("who"),
+        Col::new("what"),
+        Col::new("tenant"),
+        Col::new("change"),
+        Col::grow("reason"),
+    ];
+    let laid = fit::lay_out(&cols, rows, inner.width, 1, th.dim());
+    let table = Table::new(laid.rows, laid.widths)
+        .header(laid.header)
+        .block(b);
     render_selectable(f, area, table, th, Some(selected - start));
+    if tv.detail
+        && let Some(e) = tv.events.get(selected)
+    {
+        render_event(f, area, app, e);
+    }
+}
+
+/// "Acme Title & Escrow (t00001)": an event's target, named when it is a
+/// tenant this console knows.
+fn event_target(app: &App, e: &crate::domain::priority::AuditEvent) -> String {
+    app.model.tenant(&e.target).map_or_else(
+        || safe(&e.target),
+        |t| format!("{} ({})", safe(&t.name), safe(&e.target)),
+    )
+}
+
+/// One timeline event in full, over the list: nothing cut.
+fn render_event(f: &mut Frame, area: Rect, app: &App, e: &crate::domain::priority::AuditEvent) {
+    let th = &app.theme;
+    let w = area.width.saturating_sub(4).min(100);
+    // Each value wrapped under its own column, the name to its left.
+    let room = (w as usize).saturating_sub(2 + 8);
+    let mut lines: Vec<Line> = Vec::new();
+    for (name, value) in [
+        ("when", e.at.format("%Y-%m-%d %H:%M:%S UTC").to_string()),
+        ("who", safe(&e.actor)),
+        ("what", safe(&e.action)),
+        ("target", event_target(app, e)),
+        ("change", safe(&e.detail)),
+        ("reason", safe(&e.reason)),
+    ] {
+        for (i, l) in fit::wrap(&value, room).into_iter().enumerate() {
+            let label = if i == 0 { name } else { "" };
+            lines.push(Line::from(vec![
+                Span::styled(format!("{label:<8}"), th.title()),
+                Span::raw(l),
+            ]));
+        }
+    }
+    let h = (lines.len() as u16 + 2).min(area.height);
+    let para = Paragraph::new(lines);
+    let r = Rect {
+        x: area.x + (area.width - w) / 2,
+        y: area.y + (area.height - h) / 2,
+        width: w,
+        height: h,
+    };
+    f.render_widget(Clear, r);
+    f.render_widget(
+        para.block(Block::default().borders(Borders::ALL).title(Span::styled(
+            format!(" Event {} · esc closes ", e.id),
+            th.title(),
+        ))),
+        r,
+    );
 }
 
 fn render_prio(f: &mut Frame, area: Rect, app: &App, form: &super::app::PrioForm) {

@@ -138,6 +138,52 @@ pub fn eta_range(eta: &EtaRange, now: DateTime<Utc>) -> String {
     }
 }
 
+/// The ways a table cell can show an ETA range, longest first: the times
+/// as [`eta_range`] gives them without "UTC", the date said once when both
+/// ends fall on the same day ("Oct 08 04:40–09:10"); then with the days
+/// counted from today's date instead of a date ("04:40+1d–01:10+2d"),
+/// which keeps both ends when a p90 past midnight would not fit. Empty
+/// when the range is not known or due ([`eta_range`] says why).
+pub fn eta_cell_forms(eta: &EtaRange, now: DateTime<Utc>) -> Vec<String> {
+    let (Some(a), Some(b)) = (eta.p50, eta.p90) else {
+        return Vec::new();
+    };
+    if a <= now && b <= now {
+        return Vec::new();
+    }
+    let (a, b) = (shown(a, now, false), shown(b, now, true));
+    let today = now.date_naive();
+    let hm = |t: DateTime<Utc>| t.format("%H:%M").to_string();
+    let dated = |t: DateTime<Utc>| clock(t, now);
+    let full = if a.date_naive() == b.date_naive() {
+        if hm(a) == hm(b) {
+            dated(a)
+        } else {
+            format!("{}–{}", dated(a), hm(b))
+        }
+    } else {
+        format!("{}–{}", dated(a), dated(b))
+    };
+    let days = |t: DateTime<Utc>| {
+        let d = (t.date_naive() - today).num_days();
+        if d == 0 {
+            hm(t)
+        } else {
+            format!("{}{d:+}d", hm(t))
+        }
+    };
+    let counted = if a == b {
+        days(a)
+    } else {
+        format!("{}–{}", days(a), days(b))
+    };
+    if counted == full {
+        vec![full]
+    } else {
+        vec![full, counted]
+    }
+}
+
 /// "in 2h 05m–3h 35m" relative to `now`, in the same steps as
 /// [`eta_range`].
 pub fn eta_relative(eta: &EtaRange, now: DateTime<Utc>) -> Option<String> {
@@ -265,6 +311,36 @@ mod tests {
 
     use super::*;
     use chrono::TimeZone;
+
+    #[test]
+    fn an_eta_cell_keeps_both_ends_when_the_p90_crosses_midnight() {
+        let at = |d, h, m| Utc.with_ymd_and_hms(2008, 10, d, h, m, 0).single().unwrap();
+        let now = at(7, 3, 0);
+        let eta = |a, b| EtaRange {
+            p50: Some(a),
+            p90: Some(b),
+            reason: String::new(),
+        };
+        assert_eq!(
+            eta_cell_forms(&eta(at(8, 4, 40), at(9, 1, 10)), now),
+            ["Oct 08 04:40–Oct 09 01:10", "04:40+1d–01:10+2d"]
+        );
+        // One date when both ends share it.
+        assert_eq!(
+            eta_cell_forms(&eta(at(8, 4, 40), at(8, 9, 10)), now),
+            ["Oct 08 04:40–09:10", "04:40+1d–09:10+1d"]
+        );
+        // Today needs no date at all.
+        assert_eq!(
+            eta_cell_forms(&eta(at(7, 4, 40), at(7, 9, 10)), now),
+            ["04:40–09:10"]
+        );
+        assert_eq!(
+            eta_cell_forms(&eta(at(7, 20, 40), at(8, 1, 10)), now),
+            ["20:40–Oct 08 01:10", "20:40–01:10+1d"]
+        );
+        assert!(eta_cell_forms(&eta(at(7, 1, 0), at(7, 2, 0)), now).is_empty());
+    }
 
     #[test]
     fn numbers() {

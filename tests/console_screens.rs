@@ -1,0 +1,869 @@
+//! Every console screen drawn from a fixture model at the four sizes people
+//! use (60x16, 80x24, 120x40, 200x60), on ratatui's TestBackend, as insta
+//! snapshots. No gateway: the fixture is a Watch snapshot, a mailbox page,
+//! a lookup answer and an audit log written by hand to hold what makes
+//! screens hard — long tenant names and domains, addresses that differ
+//! only after 28 characters, an ETA whose p90 falls after midnight, 15
+//! pages of mailboxes, reasons longer than any column. Review the
+//! snapshots by eye: that is where truncation shows.
+
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed run
+#![allow(unused_must_use)] // it drives the console by hand
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::crossterm::event::{KeyCode, KeyEvent};
+use warroom::api::{pb, ts};
+use warroom::console::app::{App, Command, Me, View};
+use warroom::console::client::ClientEvent;
+use warroom::console::theme::Theme;
+use warroom::console::ui;
+use warroom::domain::forecast::EtaRange;
+use warroom::domain::priority::{AuditEvent, Role};
+use warroom::domain::{MailboxRow, MailboxState};
+
+const SIZES: [(u16, u16); 4] = [(60, 16), (80, 24), (120, 40), (200, 60)];
+
+fn at(day: u32, h: u32, m: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2008, 10, day, h, m, 0)
+        .single()
+        .unwrap()
+}
+
+/// The simulated clock of the fixture: late evening, so ETAs cross midnight.
+fn now() -> DateTime<Utc> {
+    at(7, 22, 40)
+}
+
+fn eta(p50: DateTime<Utc>, p90: DateTime<Utc>) -> Option<pb::EtaRange> {
+    Some(pb::EtaRange {
+        p50: Some(ts(p50)),
+        p90: Some(ts(p90)),
+        reason: String::new(),
+    })
+}
+
+/// The tenant whose drill-down the fixture opens.
+const DERBY: &str = "t01654";
+const DERBY_DOMAINS: [&str; 3] = [
+    "derby-yellowstone-law-partners.de",
+    "derby-yellowstone-law-partners.example",
+    "dyl-mail.example",
+];
+
+fn tenants() -> Vec<pb::TenantSummary> {
+    let names = [
+        (
+            DERBY,
+            "Derby Yellowstone Law Partners GmbH",
+            DERBY_DOMAINS[0],
+        ),
+        (
+            "t00412",
+            "Graz Union Design & Architecture Inc",
+            "graz-union-design-architecture.at",
+        ),
+        (
+            "t00077",
+            "Bath Acme Design Group",
+            "bath-acme-design-group.co.uk",
+        ),
+        (
+            "t01203",
+            "Porto Crescent Print & Copy Lda",
+            "porto-crescent-print.pt",
+        ),
+        (
+            "t00934",
+            "Denver Prairie Partners",
+            "denver-prairie-partners.com",
+        ),
+        (
+            "t00588",
+            "Lyon Nova Motors Group",
+            "lyon-nova-motors-group.fr",
+        ),
+        ("t00001", "Acme Title & Escrow", "acme-title.com"),
+        (
+            "t01777",
+            "Tampa Highland Hosting",
+            "tampa-highland-hosting-services.com",
+        ),
+        (
+            "t00250",
+            "Salem Falcon Logistics",
+            "salem-falcon-logistics.com",
+        ),
+        ("t01999", "Prairie Motors LLC", "prairie-motors.de"),
+    ];
+    let mut out = Vec::new();
+    for (i, (id, name, domain)) in names.iter().enumerate() {
+        let i = i as u64;
+        let mailboxes = 3_348 / (i + 1) + 40;
+        let affected = (2_882 / (i + 1)).min(mailboxes - 20);
+        let restored = 37 + i;
+        let (p50, p90) = match i {
+            // The p90 past midnight, two days out.
+            0 => (at(8, 4, 40), at(9, 1, 10)),
+            1 => (at(7, 23, 55), at(8, 3, 35)),
+            _ => (
+                now() + Duration::minutes(20 * i as i64),
+                now() + Duration::minutes(45 * i as i64),
+            ),
+        };
+        out.push(pb::TenantSummary {
+            id: id.to_string(),
+            name: name.to_string(),
+            primary_domain: domain.to_string(),
+            domain_count: if i == 0 { 3 } else { 1 },
+            tier: "gold".into(),
+            cluster_id: "a".into(),
+            mailboxes,
+            states: Some(pb::MailboxStateCounts {
+                ok: mailboxes - affected - restored,
+                locked_out: affected / 2,
+                reindex_pending: affected - affected / 2 - 3,
+                reindexing: 2,
+                failed: 1,
+                restored,
+                resync_needed: 0,
+            }),
+            affected,
+            queued_messages: Some(affected * 9),
+            priority: if i == 6 {
+                pb::Priority::P0
+            } else {
+                pb::Priority::P2
+            } as i32,
+            reindex_rank: 5_128 / (i + 1),
+            eta: eta(p50, p90),
+            priority_set: (i == 6).then(|| pb::TenantPriority {
+                tenant_id: id.to_string(),
+                priority: pb::Priority::P0 as i32,
+                rank: 0,
+                version: 2,
+                set_by: "ana".into(),
+                set_at: Some(ts(at(7, 21, 5))),
+                reason: "title company closing sales today; their escrow desk cannot reach clients"
+                    .into(),
+            }),
+            eta_slip: (i == 1).then(|| pb::EtaSlip {
+                basis: pb::SlipBasis::FirstShown as i32,
+                since: Some(ts(at(7, 19, 0))),
+                baseline_p90: Some(ts(at(8, 1, 30))),
+                later_by_seconds: 2 * 3600 + 5 * 60,
+                withdrawn: false,
+            }),
+        });
+    }
+    // Healthy tenants behind them, with long names too.
+    let towns = [
+        "Quebec",
+        "Nantes",
+        "Bremen",
+        "Lille",
+        "Essen",
+        "Brno",
+        "Tidewater",
+        "Granite",
+    ];
+    let trades = [
+        "Maple Academy",
+        "Crescent Accounting",
+        "Blue Farms & Co",
+        "Evergreen Telecommunications",
+        "Juniper Builders",
+        "Juniper Travel",
+        "Pharmacy Group",
+        "Title",
+    ];
+    for (i, (town, trade)) in towns
+        .iter()
+        .flat_map(|t| trades.iter().map(move |x| (t, x)))
+        .enumerate()
+    {
+        let domain = format!(
+            "{}-{}.example",
+            town.to_lowercase(),
+            trade
+                .to_lowercase()
+                .replace([' ', '&'], "-")
+                .replace("--", "-")
+        );
+        out.push(pb::TenantSummary {
+            id: format!("t02{i:03}"),
+            name: format!("{town} {trade} GmbH"),
+            primary_domain: domain,
+            domain_count: 1,
+            tier: "silver".into(),
+            cluster_id: if i % 2 == 0 { "a" } else { "b" }.into(),
+            mailboxes: 50 + i as u64,
+            states: Some(pb::MailboxStateCounts {
+                ok: 50 + i as u64,
+                ..Default::default()
+            }),
+            queued_messages: Some(0),
+            priority: pb::Priority::P2 as i32,
+            ..Default::default()
+        });
+    }
+    out
+}
+
+fn services(degraded: bool) -> Vec<pb::ServiceHealth> {
+    use pb::ServiceRole::*;
+    [Imap, Pop, Webmail, SmtpIn, SmtpOut, Storage, Index]
+        .into_iter()
+        .map(|role| {
+            let bad = degraded && role != SmtpOut;
+            let login = matches!(role, Imap | Pop | Webmail);
+            pb::ServiceHealth {
+                role: role as i32,
+                status: if bad {
+                    pb::HealthStatus::Degraded
+                } else {
+                    pb::HealthStatus::Ok
+                } as i32,
+                login_success_rate: login.then_some(if bad { 0.836 } else { 1.0 }),
+                latency_ms: Some(if bad { 94.0 } else { 39.0 }),
+                detail: if bad && login {
+                    "5,173 mailboxes cannot log in".into()
+                } else {
+                    String::new()
+                },
+            }
+        })
+        .collect()
+}
+
+fn snapshot() -> pb::WatchUpdate {
+    let tenants = tenants();
+    let affected: u64 = tenants.iter().map(|t| t.affected).sum();
+    let queued: u64 = tenants.iter().filter_map(|t| t.queued_messages).sum();
+    pb::WatchUpdate {
+        version: 7,
+        snapshot: true,
+        incident: Some(pb::Incident {
+            title: "Cluster A: mailbox access failures (storage/NFS fault, then a reindex)".into(),
+            started_at: Some(ts(at(6, 17, 30))),
+            state: pb::IncidentState::Identified as i32,
+            now: Some(ts(now())),
+            speed: 60.0,
+        }),
+        sources: vec![pb::SourceStatus {
+            name: "simulator".into(),
+            simulated: true,
+            health: pb::HealthStatus::Ok as i32,
+            message: "cluster-a-2008, seed 2008, 2,000 tenants".into(),
+            last_success: Some(ts(now())),
+        }],
+        clusters: vec![
+            pb::Cluster {
+                id: "a".into(),
+                name: "Cluster A".into(),
+                health: pb::HealthStatus::Degraded as i32,
+                services: services(true),
+                queue: Some(pb::Queue {
+                    active: Some(0),
+                    deferred: Some(queued),
+                    hold: Some(37),
+                    arrival_per_min: Some(332.0),
+                    delivery_per_min: Some(383.0),
+                    drain_eta: eta(at(8, 4, 25), at(9, 1, 55)),
+                    depth_history: (0..120).map(|i| 60_000 - i * 100).collect(),
+                    history_step_seconds: 300,
+                    lost: Some(0),
+                    unmapped: Some(412),
+                    ..Default::default()
+                }),
+                reindex: Some(pb::Reindex {
+                    unit: pb::ScopeUnit::Files as i32,
+                    scope: 55_249,
+                    done: 27_090,
+                    failed: 31,
+                    in_progress: 54,
+                    rate_per_min: Some(65.0),
+                    eta: eta(at(8, 4, 40), at(9, 1, 10)),
+                    revisions: [(17, 30, 25_000), (19, 10, 41_000), (21, 45, 52_000), (22, 30, 55_249)]
+                        .iter()
+                        .enumerate()
+                        .map(|(i, (h, m, scope))| pb::ScopeRevision {
+                            at: Some(ts(at(if i == 0 { 6 } else { 7 }, *h, *m))),
+                            previous: 0,
+                            scope: *scope,
+                            reason: "scan complete: 55,249 files on 10,101 damaged mailboxes, far more than the first estimate of about 25,000 files".into(),
+                        })
+                        .collect(),
+                    mailboxes_pending: affected,
+                    mailboxes_restored: 4_928,
+                    ..Default::default()
+                }),
+                mailboxes: 412_000,
+                affected_mailboxes: affected,
+                sweep: None,
+            },
+            pb::Cluster {
+                id: "b".into(),
+                name: "Cluster B".into(),
+                health: pb::HealthStatus::Ok as i32,
+                services: services(false),
+                queue: Some(pb::Queue {
+                    active: Some(3),
+                    deferred: Some(0),
+                    hold: Some(0),
+                    arrival_per_min: Some(120.0),
+                    delivery_per_min: Some(120.0),
+                    drain_eta: Some(pb::EtaRange::default()),
+                    lost: Some(0),
+                    ..Default::default()
+                }),
+                reindex: Some(pb::Reindex::default()),
+                mailboxes: 398_000,
+                ..Default::default()
+            },
+        ],
+        totals: Some(pb::Totals {
+            tenants: tenants.len() as u64,
+            affected_tenants: 10,
+            mailboxes: 810_000,
+            affected_mailboxes: affected,
+            restored_mailboxes: 4_928,
+            queued_messages: Some(queued),
+        }),
+        tenants,
+        status: Some(pb::StatusBoard {
+            latest: None,
+            page_url: "http://127.0.0.1:8080/status".into(),
+            channels: vec![pb::ChannelSummary {
+                channel: "page".into(),
+                sent: 3,
+                ..Default::default()
+            }],
+            components: vec![pb::Component {
+                id: "imap".into(),
+                name: "IMAP".into(),
+            }],
+        }),
+        run: Some(pb::GatewayRun {
+            id: "fixture".into(),
+            started_at: Some(ts(at(6, 17, 30))),
+        }),
+    }
+}
+
+/// The first page (200 of 2,919 not ok) of the drill-down's mailboxes.
+fn mailboxes() -> Vec<MailboxRow> {
+    let people = [
+        "frank", "grace", "heidi", "ivan", "judy", "mallory", "oscar",
+    ];
+    let mut out = Vec::new();
+    let mut n = 0u64;
+    'all: for p in people {
+        for (k, d) in DERBY_DOMAINS.iter().enumerate() {
+            for suffix in ["", "2", "3", "4", "5", "6", "7", "8", "9", "10"] {
+                n += 1;
+                if n > 200 {
+                    break 'all;
+                }
+                let start = at(8, 3, 34) + Duration::minutes(n as i64 * 7);
+                out.push(MailboxRow {
+                    address: format!("{p}.smith{suffix}@{d}"),
+                    tenant_id: DERBY.into(),
+                    cluster_id: "a".into(),
+                    volume: format!("vol{:02}", 3 + k),
+                    state: Some(if n.is_multiple_of(17) {
+                        MailboxState::Failed
+                    } else if n < 4 {
+                        MailboxState::Reindexing
+                    } else {
+                        MailboxState::ReindexPending
+                    }),
+                    reindex_position: n * 17,
+                    eta: EtaRange {
+                        p50: Some(start),
+                        p90: Some(start + Duration::minutes(40 + n as i64 * 3)),
+                        reason: String::new(),
+                    },
+                    queued_messages: Some(5 + n % 11),
+                    last_error: if n.is_multiple_of(17) {
+                        "index rebuild failed: dovecot.index.log corrupted (file size 0 at offset 8192); will retry after the storage fix".into()
+                    } else {
+                        String::new()
+                    },
+                });
+            }
+        }
+    }
+    out
+}
+
+fn lookup_answer() -> pb::LookupResponse {
+    let tenants = tenants();
+    let derby = tenants[0].clone();
+    let mut matches: Vec<pb::LookupMatch> = mailboxes()
+        .into_iter()
+        .filter(|m| m.address.starts_with("grace.smith@") || m.address.starts_with("grace.smith2@"))
+        .map(|m| pb::LookupMatch {
+            kind: pb::MatchKind::Mailbox as i32,
+            mailbox: Some(pb::Mailbox {
+                address: m.address,
+                tenant_id: m.tenant_id,
+                cluster_id: m.cluster_id,
+                volume: m.volume,
+                state: pb::MailboxState::ReindexPending as i32,
+                reindex_position: m.reindex_position,
+                eta: eta(m.eta.p50.unwrap(), m.eta.p90.unwrap()),
+                queued_messages: m.queued_messages,
+                last_error: String::new(),
+            }),
+            tenant: Some(derby.clone()),
+            domain: String::new(),
+            quality: pb::MatchQuality::Prefix as i32,
+        })
+        .collect();
+    matches.push(pb::LookupMatch {
+        kind: pb::MatchKind::Domain as i32,
+        mailbox: None,
+        tenant: Some(tenants[1].clone()),
+        domain: tenants[1].primary_domain.clone(),
+        quality: pb::MatchQuality::Prefix as i32,
+    });
+    pb::LookupResponse {
+        total: Some(matches.len() as u64 + 40),
+        matches,
+        version: 7,
+        total_is_lower_bound: false,
+    }
+}
+
+fn audit() -> Vec<AuditEvent> {
+    vec![
+        AuditEvent {
+            id: 1,
+            at: at(7, 21, 5),
+            actor: "ana".into(),
+            action: "set_priority".into(),
+            target: "t00001".into(),
+            reason: "title company closing sales today; their escrow desk cannot reach clients and has three closings before noon".into(),
+            detail: "P2 → P0".into(),
+        },
+        AuditEvent {
+            id: 2,
+            at: at(7, 21, 40),
+            actor: "cy.comms-lead".into(),
+            action: "publish".into(),
+            target: "su-0003".into(),
+            reason: "hourly update: reindex scope grew to 55,249 files; next update promised for 23:00 UTC".into(),
+            detail: "identified".into(),
+        },
+        AuditEvent {
+            id: 3,
+            at: at(7, 22, 10),
+            actor: "ana".into(),
+            action: "set_priority".into(),
+            target: DERBY.into(),
+            reason: "law firm with court filings due tomorrow morning; managing partner called the NOC twice".into(),
+            detail: "P2 → P1 #1".into(),
+        },
+    ]
+}
+
+fn wall_clock() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 29, 12, 0, 0)
+        .single()
+        .unwrap()
+}
+
+/// An App holding the fixture, for a comms lead (so every key is offered).
+fn app() -> App {
+    let mut app = App::new("http://127.0.0.1:1".into(), Theme::mono());
+    app.on_client(ClientEvent::Update(Box::new(snapshot())));
+    app.me = Some(Me {
+        name: "cy".into(),
+        role: Role::Admin,
+        authenticated: true,
+    });
+    app.clock = wall_clock();
+    app.last_update = Some(wall_clock());
+    app
+}
+
+fn key(app: &mut App, code: KeyCode) -> Command {
+    app.on_key(KeyEvent::from(code))
+}
+
+fn screen(app: &mut App, w: u16, h: u16) -> String {
+    app.prepare();
+    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+    t.draw(|f| ui::render(f, app)).unwrap();
+    warroom::console::snapshot::buffer_text(t.backend().buffer())
+}
+
+/// The fixture's Derby drill-down, first page loaded.
+fn drill_down() -> App {
+    let mut app = app();
+    app.prepare();
+    while app.model.ordered_at(app.selected).map(|t| t.id.to_string()) != Some(DERBY.into()) {
+        key(&mut app, KeyCode::Down);
+    }
+    let Command::FetchMailboxes(req) = key(&mut app, KeyCode::Enter) else {
+        panic!("enter fetches the mailboxes");
+    };
+    app.on_client(ClientEvent::Mailboxes {
+        serial: req.serial,
+        result: Ok((mailboxes(), "page-2".into(), 2_919)),
+    });
+    app
+}
+
+fn lookup() -> App {
+    let mut app = app();
+    key(&mut app, KeyCode::Char('L'));
+    let mut serial = 0;
+    for c in "grace.smith".chars() {
+        if let Command::Lookup { serial: s, .. } = key(&mut app, KeyCode::Char(c)) {
+            serial = s;
+        }
+    }
+    app.on_client(ClientEvent::Lookup {
+        serial,
+        result: Ok(warroom::console::lookup::matches_from_pb(&lookup_answer())),
+    });
+    app
+}
+
+fn timeline() -> App {
+    let mut app = app();
+    let Command::FetchAudit { serial, after_id } = key(&mut app, KeyCode::Char('T')) else {
+        panic!("T fetches the audit log");
+    };
+    app.on_client(ClientEvent::Audit {
+        serial,
+        after_id,
+        result: Ok(audit()),
+    });
+    app
+}
+
+fn help() -> App {
+    let mut app = app();
+    key(&mut app, KeyCode::Char('?'));
+    app
+}
+
+fn composer() -> App {
+    let mut app = app();
+    key(&mut app, KeyCode::Char('U'));
+    assert!(app.composer.is_some(), "U opens the composer for comms");
+    app
+}
+
+fn snap_all(name: &str, make: fn() -> App) {
+    for (w, h) in SIZES {
+        let mut app = make();
+        let s = screen(&mut app, w, h);
+        insta::assert_snapshot!(format!("{name}_{w}x{h}"), s);
+    }
+}
+
+#[test]
+fn overview_screens() {
+    snap_all("overview", app);
+}
+
+#[test]
+fn drill_down_screens() {
+    snap_all("drill_down", drill_down);
+}
+
+#[test]
+fn lookup_screens() {
+    snap_all("lookup", lookup);
+}
+
+#[test]
+fn timeline_screens() {
+    snap_all("timeline", timeline);
+}
+
+#[test]
+fn help_screens() {
+    snap_all("help", help);
+}
+
+#[test]
+fn composer_screens() {
+    snap_all("composer", composer);
+}
+
+#[test]
+fn the_fixture_drill_down_is_fifteen_pages_of_one_tenant() {
+    let app = drill_down();
+    let View::Tenant(tv) = &app.view else {
+        panic!("in the drill-down");
+    };
+    assert_eq!(tv.total, 2_919);
+    assert_eq!(tv.rows.len(), 200);
+}
+
+/// The line of `screen` holding `needle`, for messages.
+fn line_with<'a>(screen: &'a str, needle: &str) -> Option<&'a str> {
+    screen.lines().find(|l| l.contains(needle))
+}
+
+/// Issue #15 item 3: addresses were cut at 36 columns even at 200 while
+/// "last error" had ~100 empty columns, and at 80x24 rows of one tenant
+/// read alike.
+#[test]
+fn the_drill_down_shows_whole_addresses_when_there_is_room_and_tells_rows_apart_when_not() {
+    let mut app = drill_down();
+    let s = screen(&mut app, 200, 60);
+    for a in [
+        "frank.smith@derby-yellowstone-law-partners.example",
+        "frank.smith10@derby-yellowstone-law-partners.de",
+    ] {
+        assert!(s.contains(a), "{a} whole at 200 columns:\n{s}");
+    }
+    let s = screen(&mut app, 80, 24);
+    let rows: Vec<&str> = s
+        .lines()
+        .filter(|l| l.contains("smith"))
+        .map(|l| {
+            l.trim_start_matches(['│', '▶', ' '])
+                .split_whitespace()
+                .next()
+                .unwrap()
+        })
+        .collect();
+    assert!(rows.len() >= 10, "{s}");
+    let mut distinct = rows.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(
+        distinct.len(),
+        rows.len(),
+        "every row told apart: {rows:?}\n{s}"
+    );
+    assert!(
+        rows.iter().all(|a| a.contains('@')),
+        "the local part whole: {rows:?}"
+    );
+}
+
+/// Issue #15 item 3: `Oct 08 04:40–Oct 0`.
+#[test]
+fn an_eta_whose_p90_crosses_midnight_keeps_its_p90_at_every_size() {
+    for (w, h) in SIZES {
+        let mut app = app();
+        let s = screen(&mut app, w, h);
+        let row = line_with(&s, "Derby").unwrap_or_else(|| panic!("{w}x{h}:\n{s}"));
+        assert!(
+            row.contains("Oct 09 01:10") || row.contains("01:10+2d"),
+            "{w}x{h}: {row}"
+        );
+        assert!(!row.contains("–Oct 0 "), "{w}x{h}: {row}");
+    }
+}
+
+/// Issue #15 item 3: the domain column stayed 20 wide at 200 columns
+/// while the name took 112; the drain ETA line was cut at 200.
+#[test]
+fn at_200_columns_domains_and_the_drain_eta_are_whole() {
+    let mut app = app();
+    let s = screen(&mut app, 200, 60);
+    assert!(s.contains("graz-union-design-architecture.at"), "{s}");
+    assert!(s.contains("tampa-highland-hosting-services.com"), "{s}");
+    assert!(
+        s.contains("drain ETA Oct 08 04:25–Oct 09 01:55 UTC (in 5h 45m–1d 03h)"),
+        "{s}"
+    );
+}
+
+/// Issue #15 item 3: `page 1/15` showed as `page 1/1` at 60x16.
+#[test]
+fn the_page_count_is_whole_at_60x16() {
+    let mut app = drill_down();
+    let s = screen(&mut app, 60, 16);
+    assert!(s.contains("page 1/15 "), "{s}");
+}
+
+/// Issue #15 item 3: the lookup list cut addresses at 26 at 80 columns.
+#[test]
+fn the_lookup_list_shows_whole_addresses_at_80_columns() {
+    let mut app = lookup();
+    let s = screen(&mut app, 120, 40);
+    let listed = |s: &str| {
+        s.lines()
+            .filter(|l| l.contains("mailbox grace"))
+            .map(|l| {
+                l.split_whitespace()
+                    .skip_while(|w| !w.ends_with("mailbox"))
+                    .nth(1)
+                    .unwrap_or("")
+                    .to_string()
+            })
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        listed(&s).contains(&"grace.smith@derby-yellowstone-law-partners.de".to_string()),
+        "{s}"
+    );
+    // At 80 the domains give way in their middle; the rows stay apart.
+    let s = screen(&mut app, 80, 24);
+    let rows = listed(&s);
+    assert_eq!(rows.len(), 6, "{s}");
+    let mut distinct = rows.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(distinct.len(), 6, "{rows:?}");
+    assert!(
+        rows.iter()
+            .all(|a| a.starts_with("grace.smith") && (!a.contains('…') || a.chars().count() >= 36)),
+        "{rows:?}"
+    );
+}
+
+/// Issue #15 item 7: descriptions were cut at 120 columns and the
+/// overview's `p` was missing at 80x24.
+#[test]
+fn the_help_shows_every_key_whole_and_scrolls_when_it_does_not_fit() {
+    let mut app = help();
+    let s = screen(&mut app, 120, 40);
+    assert!(
+        s.contains(":  commands :lookup :prio :timeline :tenants :open :sort :filter :quit"),
+        "{s}"
+    );
+    assert!(
+        s.contains("set the tenant's reindex priority (←→ P0..P3, ↑↓ rank, a reason)"),
+        "{s}"
+    );
+    let s = screen(&mut app, 80, 24);
+    assert!(
+        line_with(&s, "set the tenant's reindex").is_some_and(|l| l.contains(" p ")),
+        "p in the overview's help at 80x24:\n{s}"
+    );
+    // At 60x16 it does not fit: it says so, and ↓ brings the rest.
+    let s = screen(&mut app, 60, 16);
+    assert!(s.contains("scroll"), "{s}");
+    assert!(!s.contains("set the tenant's reindex"), "{s}");
+    for _ in 0..40 {
+        key(&mut app, KeyCode::Down);
+        screen(&mut app, 60, 16);
+    }
+    assert!(app.help, "scrolling keeps the help open");
+    let s = screen(&mut app, 60, 16);
+    assert!(s.contains("set the tenant's"), "{s}");
+    key(&mut app, KeyCode::Char('x'));
+    assert!(!app.help, "another key closes it");
+}
+
+/// Issue #15 item 7: the timeline cut tenant and reason, had no detail
+/// view, and said "1 events".
+#[test]
+fn the_timeline_names_tenants_whole_and_enter_shows_the_whole_event() {
+    let mut wide = timeline();
+    let s = screen(&mut wide, 200, 60);
+    assert!(s.contains("3 events"), "{s}");
+    assert!(
+        s.contains("Derby Yellowstone Law Partners GmbH (t01654)"),
+        "{s}"
+    );
+    let mut small = timeline();
+    let s = screen(&mut small, 80, 24);
+    assert!(!s.contains("managing partner called the NOC twice"), "{s}");
+    key(&mut small, KeyCode::Enter);
+    let s = screen(&mut small, 80, 24);
+    assert!(s.contains("Event 3"), "{s}");
+    // Wrapped, every word of it on screen.
+    let shown: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(shown.contains("twice"), "{s}");
+    assert!(shown.contains("managing partner"), "{s}");
+    key(&mut small, KeyCode::Esc);
+    assert!(
+        matches!(small.view, View::Timeline(_)),
+        "esc closes the event first"
+    );
+    assert!(!screen(&mut small, 80, 24).contains("Event 3"));
+
+    let mut one = app();
+    let Command::FetchAudit { serial, after_id } = key(&mut one, KeyCode::Char('T')) else {
+        panic!("T fetches the audit log");
+    };
+    one.on_client(ClientEvent::Audit {
+        serial,
+        after_id,
+        result: Ok(audit().into_iter().take(1).collect()),
+    });
+    let s = screen(&mut one, 120, 40);
+    assert!(s.contains("· 1 event "), "{s}");
+}
+
+/// Issue #15 item 8: changing the sort moved the selection to row 1.
+#[test]
+fn changing_the_sort_keeps_the_selected_tenant_selected() {
+    let mut app = app();
+    app.prepare();
+    key(&mut app, KeyCode::Down);
+    key(&mut app, KeyCode::Down);
+    let chosen = app.model.ordered_at(app.selected).unwrap().name.to_string();
+    assert_eq!(chosen, "Bath Acme Design Group");
+    for k in ['s', 's', 'r'] {
+        key(&mut app, KeyCode::Char(k));
+        let s = screen(&mut app, 120, 40);
+        let marked = line_with(&s, "▶").unwrap_or_else(|| panic!("{s}"));
+        assert!(marked.contains("Bath Acme"), "after {k}: {marked}\n{s}");
+        assert_ne!(app.selected, 0, "after {k}: not row 1");
+    }
+}
+
+/// Issue #15 item 8: Esc on `/lyon` left the list looking filtered.
+#[test]
+fn esc_on_a_filter_clears_it_and_the_list_shows_everything() {
+    for keep_first in [false, true] {
+        let mut app = app();
+        key(&mut app, KeyCode::Char('/'));
+        for c in "lyon".chars() {
+            key(&mut app, KeyCode::Char(c));
+        }
+        let s = screen(&mut app, 120, 40);
+        assert!(
+            s.contains("Tenants 1 ") && s.contains("filter /lyon"),
+            "{s}"
+        );
+        if keep_first {
+            key(&mut app, KeyCode::Enter);
+        }
+        key(&mut app, KeyCode::Esc);
+        let s = screen(&mut app, 120, 40);
+        assert!(s.contains("Tenants 74 "), "enter first: {keep_first}\n{s}");
+        assert!(!s.contains("filter /"), "{s}");
+        assert!(s.contains("Derby Yellowstone"), "{s}");
+        let marked = line_with(&s, "▶").unwrap_or_else(|| panic!("{s}"));
+        assert!(
+            marked.contains("Lyon Nova"),
+            "the tenant chosen stays chosen: {marked}"
+        );
+    }
+}
+
+/// Issue #15 item 8: the drill-down title counted 2,919 while `x`
+/// exported 2,865: two sets, each now named.
+#[test]
+fn the_drill_down_and_the_export_say_which_mailboxes_they_count() {
+    let mut app = drill_down();
+    let s = screen(&mut app, 120, 40);
+    assert!(
+        s.contains("Mailboxes · 2,919 not ok (affected now or restored)"),
+        "{s}"
+    );
+    app.on_client(ClientEvent::Exported(Ok((
+        std::path::PathBuf::from("warroom-t01654-affected.csv"),
+        2_865,
+    ))));
+    let s = screen(&mut app, 200, 60);
+    assert!(
+        s.contains("exported 2,865 mailboxes affected now (not the restored)"),
+        "{s}"
+    );
+}
