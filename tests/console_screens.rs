@@ -40,7 +40,7 @@ fn eta(p50: DateTime<Utc>, p90: DateTime<Utc>) -> Option<pb::EtaRange> {
     Some(pb::EtaRange {
         p50: Some(ts(p50)),
         p90: Some(ts(p90)),
-        reason: String::new(),
+        ..Default::default()
     })
 }
 
@@ -383,7 +383,7 @@ fn mailboxes() -> Vec<MailboxRow> {
                     eta: EtaRange {
                         p50: Some(start),
                         p90: Some(start + Duration::minutes(40 + n as i64 * 3)),
-                        reason: String::new(),
+                        ..EtaRange::default()
                     },
                     queued_messages: Some(5 + n % 11),
                     last_error: if n.is_multiple_of(17) {

@@ -319,7 +319,7 @@ mod tests {
         let eta = |a, b| EtaRange {
             p50: Some(a),
             p90: Some(b),
-            reason: String::new(),
+            ..EtaRange::default()
         };
         assert_eq!(
             eta_cell_forms(&eta(at(8, 4, 40), at(9, 1, 10)), now),
