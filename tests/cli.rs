@@ -133,6 +133,22 @@ fn keymap_check_accepts_good_files_and_locates_errors() {
         e.contains("bad.toml:3:9: key ctrl-q is bound to both"),
         "{e}"
     );
+    // Every mistake at once, each on its line.
+    std::fs::write(
+        &bad,
+        "[overview]\nfly = [\"f\"]\ndown = [\"hyper-j\"]\n[sidebar]\n",
+    )
+    .unwrap();
+    let out = warroom(&h, &["keymap", "check", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let e = text(&out.stderr);
+    for at in [
+        "bad.toml:2:1: unknown action",
+        "bad.toml:3:9: ",
+        "bad.toml:4:2: unknown context",
+    ] {
+        assert!(e.contains(at), "{at} in: {e}");
+    }
 
     let out = warroom(&h, &["keymap", "show", "vim"]);
     assert!(text(&out.stdout).contains("[overview]"));

@@ -380,6 +380,49 @@ impl fmt::Display for KeymapError {
 
 impl std::error::Error for KeymapError {}
 
+/// Every problem in a keymap, in the order found (file order, then
+/// conflicts), so one `warroom keymap check` names them all. Derefs to the
+/// first, the one a one-line message starts with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeymapErrors(Vec<KeymapError>);
+
+impl KeymapErrors {
+    pub fn all(&self) -> &[KeymapError] {
+        &self.0
+    }
+
+    /// `Ok` when nothing was found.
+    fn check(found: Vec<KeymapError>) -> Result<(), KeymapErrors> {
+        if found.is_empty() {
+            Ok(())
+        } else {
+            Err(KeymapErrors(found))
+        }
+    }
+}
+
+impl std::ops::Deref for KeymapErrors {
+    type Target = KeymapError;
+    fn deref(&self) -> &KeymapError {
+        // Never empty: only `check` builds one, from a non-empty list.
+        &self.0[0]
+    }
+}
+
+impl fmt::Display for KeymapErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for KeymapErrors {}
+
 use crate::config::{SHIPPED_KEYMAPS, line_col};
 
 type RawFile = BTreeMap<Spanned<String>, BTreeMap<Spanned<String>, Spanned<Vec<Spanned<String>>>>>;
@@ -401,8 +444,10 @@ pub struct Layer {
     entries: Vec<(Context, Action, Located)>,
 }
 
-/// Parses one keymap file. `file` names it in errors.
-pub fn parse(file: &str, text: &str) -> Result<Layer, KeymapError> {
+/// Parses one keymap file. `file` names it in errors; every problem is
+/// reported, not only the first (a bad section or action is skipped and the
+/// rest still checked).
+pub fn parse(file: &str, text: &str) -> Result<Layer, KeymapErrors> {
     let err = |span: std::ops::Range<usize>, message: String| {
         let (line, column) = line_col(text, span.start);
         KeymapError {
@@ -414,41 +459,52 @@ pub fn parse(file: &str, text: &str) -> Result<Layer, KeymapError> {
     };
     let raw: RawFile = toml::from_str(text).map_err(|e| {
         let span = e.span().unwrap_or(0..0);
-        err(span, format!("not a valid keymap: {}", e.message()))
+        KeymapErrors(vec![err(
+            span,
+            format!("not a valid keymap: {}", e.message()),
+        )])
     })?;
+    let mut found = Vec::new();
     let mut layer = Layer::default();
     for (ctx_name, actions) in raw {
-        let ctx = Context::parse(ctx_name.get_ref()).ok_or_else(|| {
-            err(
+        let Some(ctx) = Context::parse(ctx_name.get_ref()) else {
+            found.push(err(
                 ctx_name.span(),
                 format!(
                     "unknown context [{}]; valid contexts: {}",
                     ctx_name.get_ref(),
                     Context::ALL.map(Context::name).join(", ")
                 ),
-            )
-        })?;
+            ));
+            continue;
+        };
         for (action_name, keys) in actions {
-            let action = Action::parse(action_name.get_ref())
-                .filter(|a| ctx.actions().contains(a))
-                .ok_or_else(|| {
-                    err(
-                        action_name.span(),
-                        format!(
-                            "unknown action {:?} in [{}]; valid actions there: {}",
-                            action_name.get_ref(),
-                            ctx.name(),
-                            ctx.actions()
-                                .iter()
-                                .map(|a| a.name())
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        ),
-                    )
-                })?;
+            let action = Action::parse(action_name.get_ref()).filter(|a| ctx.actions().contains(a));
+            let Some(action) = action else {
+                found.push(err(
+                    action_name.span(),
+                    format!(
+                        "unknown action {:?} in [{}]; valid actions there: {}",
+                        action_name.get_ref(),
+                        ctx.name(),
+                        ctx.actions()
+                            .iter()
+                            .map(|a| a.name())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                ));
+                continue;
+            };
             let mut parsed = Vec::new();
             for k in keys.get_ref() {
-                let key = Key::parse(k.get_ref()).map_err(|m| err(k.span(), m))?;
+                let key = match Key::parse(k.get_ref()) {
+                    Ok(key) => key,
+                    Err(m) => {
+                        found.push(err(k.span(), m));
+                        continue;
+                    }
+                };
                 let (line, column) = line_col(text, k.span().start);
                 parsed.push((
                     key,
@@ -462,6 +518,9 @@ pub fn parse(file: &str, text: &str) -> Result<Layer, KeymapError> {
             layer.entries.push((ctx, action, parsed));
         }
     }
+    // In the file's order, whatever order the sections were read in.
+    found.sort_by_key(|e| (e.line, e.column));
+    KeymapErrors::check(found)?;
     Ok(layer)
 }
 
@@ -521,13 +580,21 @@ impl Keymap {
 
     /// Layers files in order (later files override whole actions) and checks
     /// that no key does two things in one context.
-    pub fn build(name: &str, files: &[(String, String)]) -> Result<Keymap, KeymapError> {
+    pub fn build(name: &str, files: &[(String, String)]) -> Result<Keymap, KeymapErrors> {
         let mut merged: BTreeMap<(Context, Action), Located> = BTreeMap::new();
+        let mut found = Vec::new();
         for (file, text) in files {
-            for (ctx, action, keys) in parse(file, text)?.entries {
-                merged.insert((ctx, action), keys);
+            match parse(file, text) {
+                Ok(layer) => {
+                    for (ctx, action, keys) in layer.entries {
+                        merged.insert((ctx, action), keys);
+                    }
+                }
+                Err(e) => found.extend(e.0),
             }
         }
+        KeymapErrors::check(found)?;
+        let mut conflicts: Vec<KeymapError> = Vec::new();
         let mut lookup: HashMap<(Context, Key), (Action, Origin)> = HashMap::new();
         // Global first, so a context binding that shadows it is reported.
         for ctx in Context::ALL {
@@ -543,23 +610,33 @@ impl Keymap {
                             .get(&(target, *key))
                             .filter(|(other, _)| other != action)
                         {
-                            return Err(KeymapError {
-                                file: origin.file.clone(),
-                                line: origin.line,
-                                column: origin.column,
-                                message: format!(
-                                    "key {key} is bound to both {:?} and {:?} in [{}]",
-                                    other.name(),
-                                    action.name(),
-                                    target.name()
-                                ),
+                            // Once per binding written, not per context
+                            // a global binding reaches.
+                            let seen = conflicts.iter().any(|e| {
+                                (&e.file, e.line, e.column)
+                                    == (&origin.file, origin.line, origin.column)
                             });
+                            if !seen {
+                                conflicts.push(KeymapError {
+                                    file: origin.file.clone(),
+                                    line: origin.line,
+                                    column: origin.column,
+                                    message: format!(
+                                        "key {key} is bound to both {:?} and {:?} in [{}]",
+                                        other.name(),
+                                        action.name(),
+                                        target.name()
+                                    ),
+                                });
+                            }
+                            continue;
                         }
                         lookup.insert((target, *key), (*action, origin.clone()));
                     }
                 }
             }
         }
+        KeymapErrors::check(conflicts)?;
         Ok(Keymap {
             name: name.to_string(),
             keys: merged
@@ -720,5 +797,29 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.message.contains("\"quit\" and \"down\""), "{e}");
+    }
+
+    /// One check names every problem in the file, in file order (it used
+    /// to stop at the first, so fixing a keymap took one run per mistake).
+    #[test]
+    fn every_problem_in_a_keymap_is_reported_at_once() {
+        let text = "[overview]\ndown = [\"x\"]\nup = [\"x\"]\nfly = [\"f\"]\n\
+                    top = [\"hyper-t\"]\n[sidebar]\n[global]\nquit = [\"q\"]\nhelp = [\"q\"]\n";
+        let e = parse("k.toml", text).unwrap_err();
+        let at: Vec<(usize, usize)> = e.all().iter().map(|e| (e.line, e.column)).collect();
+        assert_eq!(at, [(4, 1), (5, 8), (6, 2)], "{e}");
+        assert_eq!(e.to_string().lines().count(), 3, "{e}");
+        let conflicts = Keymap::build(
+            "x",
+            &[(
+                "k.toml".into(),
+                "[overview]\ndown = [\"x\"]\nup = [\"x\"]\n[global]\nquit = [\"q\"]\nhelp = [\"q\"]\n"
+                    .into(),
+            )],
+        )
+        .unwrap_err();
+        let lines: Vec<usize> = conflicts.all().iter().map(|e| e.line).collect();
+        assert_eq!(lines.len(), 2, "one report per binding: {conflicts}");
+        assert!(lines.contains(&3) && lines.contains(&6), "{conflicts}");
     }
 }
