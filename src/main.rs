@@ -1076,13 +1076,16 @@ async fn lookup_file(args: &LookupArgs, cfg: Config) -> anyhow::Result<i32> {
         if !args.json {
             write!(out, "{}\r\n", lookup::BULK_CSV_HEADER)?;
         }
+        let mut record = String::new();
         lookup::ask_many(&client, input, limit, |row| {
             missing += usize::from(row.matches.is_empty());
             if args.json {
                 serde_json::to_writer(&mut out, &row)?;
                 out.write_all(b"\n")
             } else {
-                write!(out, "{}\r\n", lookup::bulk_csv(&row))
+                record.clear();
+                lookup::bulk_csv(&row, &mut record);
+                out.write_all(record.as_bytes())
             }
         })
         .await

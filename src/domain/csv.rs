@@ -16,10 +16,24 @@ pub struct Row {
 /// One CSV field: quoted when it holds a comma, a quote or a line break,
 /// with quotes doubled (RFC 4180).
 pub fn field(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    push_field(&mut out, s);
+    out
+}
+
+/// `field`, appended to `out` (no allocation of its own).
+pub fn push_field(out: &mut String, s: &str) {
     if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
+        out.push('"');
+        for c in s.chars() {
+            if c == '"' {
+                out.push('"');
+            }
+            out.push(c);
+        }
+        out.push('"');
     } else {
-        s.to_string()
+        out.push_str(s);
     }
 }
 
