@@ -926,7 +926,9 @@ fn publish_dry_run_previews_and_lint_errors_name_the_bad_value() {
         "absolute UTC time on the incident's clock shown:\n{o}"
     );
     assert!(
-        o.contains("== page (text/plain)") && o.contains("- imap: major outage"),
+        o.contains("== page (the status page's words, as text; it is served as HTML)")
+            && o.contains("- imap: major outage")
+            && !o.contains(" UTC by "),
         "{o}"
     );
     assert!(

@@ -405,7 +405,7 @@ fn compose_preview_publish_and_the_page_shows_it() {
     t.wait_for(&["(in 2h 00m)"]);
     t.keys(&["C-p"]);
     let s = t.wait_for(&[
-        "── page (text/plain)",
+        "── page (the status page's words",
         "Next update by",
         "mailboxes cannot be opened",
     ]);

@@ -147,7 +147,7 @@ impl Channel for Page {
         vec![Preview {
             channel: self.name().into(),
             content_type: "text/plain".into(),
-            content: plain_text(update),
+            content: text(update, false),
         }]
     }
 
@@ -164,9 +164,16 @@ impl Channel for Page {
     }
 }
 
-/// The update as plain text: what the page, a webhook's `text` and an
-/// e-mail say before anything channel-specific.
+/// The update as plain text: what a webhook's `text` and an e-mail say
+/// before anything channel-specific, with who posted it (the war room's
+/// own channels and the tenants' contacts may ask them).
 pub fn plain_text(u: &Update) -> String {
+    text(u, true)
+}
+
+/// The same text with or without the author: the public status page does
+/// not name the person who posted, so neither does its preview.
+fn text(u: &Update, author: bool) -> String {
     let mut s = String::new();
     if u.simulated {
         s.push_str("[SIMULATED — a drill, not production]\n");
@@ -177,10 +184,13 @@ pub fn plain_text(u: &Update) -> String {
         u.title
     ));
     s.push_str(&format!(
-        "Posted {} UTC by {}\n\n",
-        u.published_at.format("%Y-%m-%d %H:%M"),
-        u.published_by
+        "Posted {} UTC",
+        u.published_at.format("%Y-%m-%d %H:%M")
     ));
+    if author {
+        s.push_str(&format!(" by {}", u.published_by));
+    }
+    s.push_str("\n\n");
     s.push_str(&u.body);
     s.push('\n');
     if !u.components.is_empty() {

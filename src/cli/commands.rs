@@ -317,7 +317,13 @@ pub(crate) async fn preview_to_stdout(
         );
     }
     for (channel, content_type, content) in &previews {
-        outln!("\n== {channel} ({content_type})");
+        outln!(
+            "\n== {}",
+            warroom::domain::sanitize::sanitize(&warroom::console::composer::preview_label(
+                channel,
+                content_type
+            ))
+        );
         for line in content.lines() {
             outln!("{}", warroom::domain::sanitize::sanitize(line));
         }

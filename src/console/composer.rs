@@ -446,6 +446,17 @@ pub fn load_draft(path: &std::path::Path) -> Result<Option<DraftFile>, String> {
     }
 }
 
+/// How a channel's preview is introduced: the channel and what its text
+/// is. The built-in page is served as HTML; its preview is the same words
+/// as text, which `page (text/plain)` did not say.
+pub fn preview_label(channel: &str, content_type: &str) -> String {
+    if channel == "page" && content_type == "text/plain" {
+        "page (the status page's words, as text; it is served as HTML)".to_string()
+    } else {
+        format!("{channel} ({content_type})")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1900,7 +1900,10 @@ fn render_composer(f: &mut Frame, area: Rect, app: &App, c: &super::composer::Co
     }
     for (channel, ctype, content) in &c.previews {
         out.push(Line::from(Span::styled(
-            format!("── {} ({})", safe(channel), safe(ctype)),
+            format!(
+                "── {}",
+                safe(&super::composer::preview_label(channel, ctype))
+            ),
             th.title(),
         )));
         out.extend(content.lines().map(|l| Line::from(safe(l))));
