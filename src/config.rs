@@ -308,14 +308,52 @@ pub struct DemoConfig {
     pub scenario: Option<String>,
 }
 
-/// A config file that cannot be used, located in the file.
+/// A file the program cannot use (the config, a keymap, a scenario),
+/// located in it: `file:line:column: message`, or `file: message` when
+/// there is no place to point at (line 0: the file cannot be read).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{file}:{line}:{column}: {message}")]
-pub struct ConfigError {
+pub struct FileError {
     pub file: String,
     pub line: usize,
     pub column: usize,
     pub message: String,
+}
+
+impl FileError {
+    /// The error at byte `offset` of `text`, the contents of `file`.
+    pub fn at(file: &str, text: &str, offset: usize, message: String) -> Self {
+        let (line, column) = line_col(text, offset);
+        FileError {
+            file: file.to_string(),
+            line,
+            column,
+            message,
+        }
+    }
+
+    /// An error about the whole file (it cannot be read).
+    pub fn whole(file: &str, message: String) -> Self {
+        FileError {
+            file: file.to_string(),
+            line: 0,
+            column: 0,
+            message,
+        }
+    }
+}
+
+impl std::fmt::Display for FileError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.line == 0 {
+            write!(f, "{}: {}", self.file, self.message)
+        } else {
+            write!(
+                f,
+                "{}:{}:{}: {}",
+                self.file, self.line, self.column, self.message
+            )
+        }
+    }
 }
 
 /// 1-based line and column (in characters) of a byte offset in `text`, for
@@ -351,16 +389,8 @@ pub const THEMES: [&str; 3] = ["dark", "light", "high-contrast"];
 
 impl Config {
     /// Parses and checks a config file's text; `file` names it in errors.
-    pub fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
-        let err = |offset: usize, message: String| {
-            let (line, column) = line_col(text, offset);
-            ConfigError {
-                file: file.to_string(),
-                line,
-                column,
-                message,
-            }
-        };
+    pub fn parse(file: &str, text: &str) -> Result<Config, FileError> {
+        let err = |offset: usize, message: String| FileError::at(file, text, offset, message);
         let cfg: Config = toml::from_str(text).map_err(|e| {
             let at = e.span().map_or(0, |s| s.start);
             err(at, without_value(e.message().trim()))
@@ -491,24 +521,16 @@ impl Config {
 
     /// Loads `path`; a missing file is an empty config, an unreadable or
     /// invalid one an error.
-    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    pub fn load(path: &Path) -> Result<Config, FileError> {
+        let file = path.display().to_string();
         match std::fs::read(path) {
             Ok(bytes) => {
-                let text = String::from_utf8(bytes).map_err(|e| ConfigError {
-                    file: path.display().to_string(),
-                    line: 1,
-                    column: 1,
-                    message: format!("not UTF-8 text ({e})"),
-                })?;
-                Config::parse(&path.display().to_string(), &text)
+                let text = String::from_utf8(bytes)
+                    .map_err(|e| FileError::at(&file, "", 0, format!("not UTF-8 text ({e})")))?;
+                Config::parse(&file, &text)
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
-            Err(e) => Err(ConfigError {
-                file: path.display().to_string(),
-                line: 0,
-                column: 0,
-                message: format!("cannot read: {e}"),
-            }),
+            Err(e) => Err(FileError::whole(&file, format!("cannot read: {e}"))),
         }
     }
 }

@@ -359,57 +359,36 @@ impl fmt::Display for Key {
     }
 }
 
-/// An invalid keymap, located in its file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KeymapError {
-    pub file: String,
-    pub line: usize,
-    pub column: usize,
-    pub message: String,
-}
-
-impl fmt::Display for KeymapError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}:{}:{}: {}",
-            self.file, self.line, self.column, self.message
-        )
-    }
-}
-
-impl std::error::Error for KeymapError {}
-
 /// Every problem in a keymap, in the order found (file order, then
 /// conflicts), so one `warroom keymap check` names them all. Derefs to the
 /// first, the one a one-line message starts with.
 #[derive(Debug, Clone, PartialEq)]
-pub struct KeymapErrors(Vec<KeymapError>);
+pub struct FileErrors(Vec<FileError>);
 
-impl KeymapErrors {
-    pub fn all(&self) -> &[KeymapError] {
+impl FileErrors {
+    pub fn all(&self) -> &[FileError] {
         &self.0
     }
 
     /// `Ok` when nothing was found.
-    fn check(found: Vec<KeymapError>) -> Result<(), KeymapErrors> {
+    fn check(found: Vec<FileError>) -> Result<(), FileErrors> {
         if found.is_empty() {
             Ok(())
         } else {
-            Err(KeymapErrors(found))
+            Err(FileErrors(found))
         }
     }
 }
 
-impl std::ops::Deref for KeymapErrors {
-    type Target = KeymapError;
-    fn deref(&self) -> &KeymapError {
+impl std::ops::Deref for FileErrors {
+    type Target = FileError;
+    fn deref(&self) -> &FileError {
         // Never empty: only `check` builds one, from a non-empty list.
         &self.0[0]
     }
 }
 
-impl fmt::Display for KeymapErrors {
+impl fmt::Display for FileErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (i, e) in self.0.iter().enumerate() {
             if i > 0 {
@@ -421,9 +400,9 @@ impl fmt::Display for KeymapErrors {
     }
 }
 
-impl std::error::Error for KeymapErrors {}
+impl std::error::Error for FileErrors {}
 
-use crate::config::{SHIPPED_KEYMAPS, line_col};
+use crate::config::{FileError, SHIPPED_KEYMAPS, line_col};
 
 type RawFile = BTreeMap<Spanned<String>, BTreeMap<Spanned<String>, Spanned<Vec<Spanned<String>>>>>;
 
@@ -447,19 +426,13 @@ pub struct Layer {
 /// Parses one keymap file. `file` names it in errors; every problem is
 /// reported, not only the first (a bad section or action is skipped and the
 /// rest still checked).
-pub fn parse(file: &str, text: &str) -> Result<Layer, KeymapErrors> {
+pub fn parse(file: &str, text: &str) -> Result<Layer, FileErrors> {
     let err = |span: std::ops::Range<usize>, message: String| {
-        let (line, column) = line_col(text, span.start);
-        KeymapError {
-            file: file.to_string(),
-            line,
-            column,
-            message,
-        }
+        FileError::at(file, text, span.start, message)
     };
     let raw: RawFile = toml::from_str(text).map_err(|e| {
         let span = e.span().unwrap_or(0..0);
-        KeymapErrors(vec![err(
+        FileErrors(vec![err(
             span,
             format!("not a valid keymap: {}", e.message()),
         )])
@@ -520,7 +493,7 @@ pub fn parse(file: &str, text: &str) -> Result<Layer, KeymapErrors> {
     }
     // In the file's order, whatever order the sections were read in.
     found.sort_by_key(|e| (e.line, e.column));
-    KeymapErrors::check(found)?;
+    FileErrors::check(found)?;
     Ok(layer)
 }
 
@@ -580,7 +553,7 @@ impl Keymap {
 
     /// Layers files in order (later files override whole actions) and checks
     /// that no key does two things in one context.
-    pub fn build(name: &str, files: &[(String, String)]) -> Result<Keymap, KeymapErrors> {
+    pub fn build(name: &str, files: &[(String, String)]) -> Result<Keymap, FileErrors> {
         let mut merged: BTreeMap<(Context, Action), Located> = BTreeMap::new();
         let mut found = Vec::new();
         for (file, text) in files {
@@ -593,8 +566,8 @@ impl Keymap {
                 Err(e) => found.extend(e.0),
             }
         }
-        KeymapErrors::check(found)?;
-        let mut conflicts: Vec<KeymapError> = Vec::new();
+        FileErrors::check(found)?;
+        let mut conflicts: Vec<FileError> = Vec::new();
         let mut lookup: HashMap<(Context, Key), (Action, Origin)> = HashMap::new();
         // Global first, so a context binding that shadows it is reported.
         for ctx in Context::ALL {
@@ -617,7 +590,7 @@ impl Keymap {
                                     == (&origin.file, origin.line, origin.column)
                             });
                             if !seen {
-                                conflicts.push(KeymapError {
+                                conflicts.push(FileError {
                                     file: origin.file.clone(),
                                     line: origin.line,
                                     column: origin.column,
@@ -636,7 +609,7 @@ impl Keymap {
                 }
             }
         }
-        KeymapErrors::check(conflicts)?;
+        FileErrors::check(conflicts)?;
         Ok(Keymap {
             name: name.to_string(),
             keys: merged

@@ -11,7 +11,7 @@
 use chrono::{DateTime, Timelike, Utc};
 use serde::Deserialize;
 
-use crate::config::line_col;
+use crate::config::FileError;
 
 pub const HOUR: f64 = 3600.0;
 /// Reindex rate samples kept (one per tick): a day at one-minute ticks, so
@@ -147,30 +147,6 @@ pub struct Peak {
     pub height: f64,
 }
 
-/// A scenario file that cannot be run, located like a config error
-/// (`file:line:column: message`; line 0 when the file cannot be read).
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub struct ScenarioError {
-    pub file: String,
-    pub line: usize,
-    pub column: usize,
-    pub message: String,
-}
-
-impl std::fmt::Display for ScenarioError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.line == 0 {
-            write!(f, "{}: {}", self.file, self.message)
-        } else {
-            write!(
-                f,
-                "{}:{}:{}: {}",
-                self.file, self.line, self.column, self.message
-            )
-        }
-    }
-}
-
 impl Default for Scenario {
     fn default() -> Self {
         let (name, file, text) = SHIPPED[0];
@@ -188,33 +164,25 @@ fn bump(h: f64, centre: f64, width: f64) -> f64 {
 
 impl Scenario {
     /// A shipped scenario by name, or a file.
-    pub fn load(name_or_path: &str) -> Result<Scenario, ScenarioError> {
+    pub fn load(name_or_path: &str) -> Result<Scenario, FileError> {
         if let Some((_, file, text)) = SHIPPED.iter().find(|(n, ..)| *n == name_or_path) {
             return Scenario::parse(file, text);
         }
-        let text = std::fs::read_to_string(name_or_path).map_err(|e| ScenarioError {
-            file: name_or_path.to_string(),
-            line: 0,
-            column: 0,
-            message: format!(
-                "cannot read: {e} (shipped scenarios: {})",
-                SHIPPED.map(|(n, ..)| n).join(", ")
-            ),
+        let text = std::fs::read_to_string(name_or_path).map_err(|e| {
+            FileError::whole(
+                name_or_path,
+                format!(
+                    "cannot read: {e} (shipped scenarios: {})",
+                    SHIPPED.map(|(n, ..)| n).join(", ")
+                ),
+            )
         })?;
         Scenario::parse(name_or_path, &text)
     }
 
     /// Parses and checks a scenario's text; `file` names it in errors.
-    pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
-        let err = |offset: usize, message: String| {
-            let (line, column) = line_col(text, offset);
-            ScenarioError {
-                file: file.to_string(),
-                line,
-                column,
-                message,
-            }
-        };
+    pub fn parse(file: &str, text: &str) -> Result<Scenario, FileError> {
+        let err = |offset: usize, message: String| FileError::at(file, text, offset, message);
         let s: Scenario = toml::from_str(text).map_err(|e| {
             err(
                 e.span().map_or(0, |s| s.start),
