@@ -414,7 +414,8 @@ pub(crate) fn info(args: ConsoleArgs, cfg: &Config, paths: &Paths) -> anyhow::Re
             .unwrap_or_else(|| paths.state_file.clone())
             .display()
     );
-    let demo = gateway_url(&args.connect, cfg).is_none();
+    let url = gateway_url(&args.connect, cfg);
+    let demo = url.is_none();
     outln!(
         "token:        {}",
         match console_token(cfg) {
@@ -425,7 +426,7 @@ pub(crate) fn info(args: ConsoleArgs, cfg: &Config, paths: &Paths) -> anyhow::Re
             Err(e) => format!("error: {e}"),
         }
     );
-    match gateway_url(&args.connect, cfg) {
+    match url {
         Some(url) => outln!("gateway:      {}", url_shown(&url)),
         None => outln!("gateway:      embedded demo (simulated incident on a loopback port)"),
     }
