@@ -303,6 +303,79 @@ fn state_of(snap: &pb::WatchUpdate, tenant: &str) -> (u64, u64) {
     (t.affected, restored)
 }
 
+/// Before the damage sweep has probed a tenant's mailboxes, nothing calls
+/// them ok: its row counts only probed mailboxes (the rest are "not checked
+/// yet"), a lookup of the tenant says so, and no state's list holds them.
+#[cfg_attr(
+    not(feature = "system-tests"),
+    ignore = "needs Dovecot, Postfix, Prometheus and root: ./scripts/test runs it"
+)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mailboxes_the_sweep_has_not_probed_are_not_counted_as_ok() {
+    let dc = dovecot_fixture::Dovecot::new("unprobed");
+    dc.start();
+    dc.seed_all();
+    // One probe per hour-long poll: the sweep probes one mailbox, then waits.
+    let source = PlatformSource::start(
+        PlatformConfig {
+            tenants: vec![
+                tenant("acme", "Acme Title", &["acme.test"]),
+                tenant("globex", "Globex", &["globex.test"]),
+            ],
+            dovecot: Some(warroom::sources::platform::DovecotSpec {
+                client: dc.client(),
+                probes_per_poll: 1,
+                limits: Default::default(),
+            }),
+            poll: Duration::from_secs(3600),
+            ..base()
+        },
+        &tokio::runtime::Handle::current(),
+    )
+    .unwrap();
+    let hub = Hub::new(Box::new(source), 1.0, 1.0);
+    let snap = until(&hub, "every tenant's users listed", |u| {
+        u.tenants.len() == 2 && u.tenants.iter().all(|t| t.mailboxes > 0)
+    })
+    .await;
+    let mut unchecked = 0;
+    for t in &snap.tenants {
+        let row = warroom::api::tenant_from_pb(t);
+        assert!(row.mailboxes >= 2, "{row:?}");
+        assert!(
+            row.unchecked() + 1 >= row.mailboxes,
+            "at most one mailbox probed, the rest not counted: {row:?}"
+        );
+        assert_eq!(row.affected(), 0, "{row:?}");
+        unchecked += row.unchecked();
+    }
+    let listed = dovecot_fixture::seeded().len() as u64;
+    assert!(unchecked + 1 >= listed, "{unchecked} of {listed}");
+
+    let hit = hub.view().source().lookup("acme.test", 1).hits();
+    let Some(warroom::sources::LookupHit::Domain { tenant, .. }) = hit.first() else {
+        panic!("acme.test: {hit:?}")
+    };
+    assert!(tenant.unchecked() > 0, "{tenant:?}");
+
+    let ok_list = hub
+        .view()
+        .source()
+        .mailboxes(&warroom::sources::MailboxQuery {
+            tenant_id: "acme".into(),
+            states: vec![warroom::domain::MailboxState::Ok],
+            sort_by_eta: false,
+            offset: 0,
+            limit: 100,
+        })
+        .unwrap();
+    assert!(
+        ok_list.total <= 1,
+        "only a probed mailbox is ok: {:?}",
+        ok_list.rows
+    );
+}
+
 /// Dovecot's users become the tenants' mailboxes; probes find damaged
 /// mailboxes; the reindexer repairs them in the war room's priority order;
 /// stopping Dovecot is a visible source state and the work resumes when it

@@ -867,3 +867,53 @@ fn the_drill_down_and_the_export_say_which_mailboxes_they_count() {
         "{s}"
     );
 }
+
+/// A platform counts a mailbox only once its damage sweep has probed it:
+/// a tenant with mailboxes not checked yet shows its count as a floor
+/// ("≥"), or "?" when none checked is affected, never as a healthy "0",
+/// and its drill-down says how many are not checked.
+#[test]
+fn a_tenant_with_mailboxes_not_checked_yet_is_not_shown_as_healthy() {
+    let mut snap = snapshot();
+    for t in &mut snap.tenants {
+        let states = t.states.as_mut().unwrap();
+        match t.id.as_str() {
+            // 100 of Derby's healthy mailboxes not probed yet.
+            DERBY => states.ok -= 100,
+            // Nothing probed yet at all.
+            "t02000" => states.ok = 0,
+            _ => {}
+        }
+    }
+    let mut app = app();
+    app.on_client(ClientEvent::Update(Box::new(snap)));
+    let s = screen(&mut app, 120, 40);
+    let row = line_with(&s, "Derby").unwrap_or_else(|| panic!("{s}"));
+    assert!(row.contains("≥2,882"), "a floor, not a count: {row}");
+
+    app.prepare();
+    while app.model.ordered_at(app.selected).map(|t| t.id.to_string()) != Some("t02000".into()) {
+        key(&mut app, KeyCode::Down);
+    }
+    for (w, h) in [(80, 24), (120, 40)] {
+        let s = screen(&mut app, w, h);
+        let row = line_with(&s, "Quebec Maple").unwrap_or_else(|| panic!("{w}x{h}:\n{s}"));
+        assert!(row.contains(" ? "), "{w}x{h}: unknown, not 0: {row}");
+        assert!(row.contains("not checked"), "{w}x{h}: {row}");
+        assert!(!row.contains("0%"), "{w}x{h}: unknown, not 0%: {row}");
+    }
+    let Command::FetchMailboxes(req) = key(&mut app, KeyCode::Enter) else {
+        panic!("enter fetches the mailboxes");
+    };
+    app.on_client(ClientEvent::Mailboxes {
+        serial: req.serial,
+        result: Ok((Vec::new(), String::new(), 0)),
+    });
+    let s = screen(&mut app, 120, 40);
+    assert!(s.contains("50 not checked yet"), "{s}");
+    assert!(
+        s.contains("none affected among those checked so far"),
+        "{s}"
+    );
+    assert!(!s.contains("nothing left to restore"), "{s}");
+}

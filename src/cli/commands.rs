@@ -351,10 +351,13 @@ pub(crate) async fn export(cmd: ExportCommand, cfg: Config) -> anyhow::Result<i3
     } else {
         args.states.clone()
     };
-    let rows = match export::tenant_of(&client, &args.tenant_id).await {
-        Ok(Some(id)) => export::fetch(&client, &id, &states).await.map(Some),
+    let tenant = export::tenant_of(&client, &args.tenant_id).await;
+    let rows = match &tenant {
+        Ok(Some(t)) => export::fetch(&client, &t.tenant_id, &states)
+            .await
+            .map(Some),
         Ok(None) => Ok(None),
-        Err(e) => Err(e),
+        Err(e) => Err(anyhow::anyhow!("{e:#}")),
     };
     if let Some(gw) = embedded {
         gw.stop().await;
@@ -366,6 +369,18 @@ pub(crate) async fn export(cmd: ExportCommand, cfg: Config) -> anyhow::Result<i3
         );
         return Ok(1);
     };
+    // A list from before the damage sweep has probed every mailbox holds
+    // only what was found so far: said on stderr, so the file stays data.
+    if let Ok(Some(t)) = &tenant
+        && let Some(n) = t.unchecked_mailboxes.filter(|&n| n > 0)
+    {
+        eprintln!(
+            "warroom: {} of {} mailboxes of {} are not checked yet: this list holds only those checked so far",
+            warroom::domain::format::thousands(n),
+            warroom::domain::format::thousands(t.mailboxes.unwrap_or(0)),
+            t.tenant_id
+        );
+    }
     match args.format {
         ExportFormat::Csv => out!("{}", export::csv(&rows)),
         ExportFormat::Json => outln!("{}", serde_json::to_string_pretty(&rows)?),

@@ -11,7 +11,10 @@ pub use crate::domain::csv::{Row, csv, field};
 /// The tenant id for what support typed: a tenant id, or a domain or
 /// tenant name that matches exactly (`acme-title.com`). None: nothing
 /// matches exactly (a misspelling is not guessed for an export).
-pub async fn tenant_of(client: &GatewayClient, query: &str) -> anyhow::Result<Option<String>> {
+pub async fn tenant_of(
+    client: &GatewayClient,
+    query: &str,
+) -> anyhow::Result<Option<super::lookup::Match>> {
     let found = super::lookup::matches(client, query, 1)
         .await
         .map_err(anyhow::Error::msg)?;
@@ -20,8 +23,7 @@ pub async fn tenant_of(client: &GatewayClient, query: &str) -> anyhow::Result<Op
         .into_iter()
         .find(|m| {
             m.kind != "mailbox" && m.quality == Some(crate::lookup::MatchQuality::Exact.as_str())
-        })
-        .map(|m| m.tenant_id))
+        }))
 }
 
 pub async fn fetch(

@@ -55,6 +55,10 @@ pub struct Match {
     pub reindex_position: Option<u64>,
     pub affected_mailboxes: Option<u64>,
     pub mailboxes: Option<u64>,
+    /// Of a tenant or domain: mailboxes whose state is not known yet (the
+    /// damage sweep has not probed them); while above 0,
+    /// `affected_mailboxes` is a lower bound and `state` is never "ok".
+    pub unchecked_mailboxes: Option<u64>,
     /// None: not measured (JSON null), never 0.
     pub queued_messages: Option<u64>,
     pub eta_p50: Option<DateTime<Utc>>,
@@ -233,6 +237,7 @@ fn to_match(m: &pb::LookupMatch) -> Match {
                 reindex_position: (row.reindex_position > 0).then_some(row.reindex_position),
                 affected_mailboxes: None,
                 mailboxes: None,
+                unchecked_mailboxes: None,
                 queued_messages: row.queued_messages,
                 eta_p50,
                 eta_p90,
@@ -250,6 +255,14 @@ fn to_match(m: &pb::LookupMatch) -> Match {
             let t = tenant.unwrap_or_default();
             let (eta_p50, eta_p90, eta_note, no_estimate) = eta_parts(&t.eta);
             let affected = t.affected();
+            let unchecked = t.unchecked();
+            let state = if affected > 0 {
+                "affected"
+            } else if unchecked > 0 {
+                "unknown"
+            } else {
+                "ok"
+            };
             Match {
                 quality,
                 kind: if m.kind == pb::MatchKind::Domain as i32 {
@@ -261,12 +274,13 @@ fn to_match(m: &pb::LookupMatch) -> Match {
                 domain: (!m.domain.is_empty()).then(|| s(&m.domain)),
                 tenant_id: s(&t.id),
                 tenant_name: Some(s(&t.name)),
-                state: Some(if affected > 0 { "affected" } else { "ok" }.into()),
+                state: Some(state.into()),
                 cluster: Some(s(&t.cluster_id)),
                 volume: None,
                 reindex_position: (t.reindex_rank > 0).then_some(t.reindex_rank),
                 affected_mailboxes: Some(affected),
                 mailboxes: Some(t.mailboxes),
+                unchecked_mailboxes: Some(unchecked),
                 queued_messages: t.queued_messages,
                 eta_p50: if affected > 0 { eta_p50 } else { None },
                 eta_p90: if affected > 0 { eta_p90 } else { None },
@@ -394,7 +408,7 @@ pub async fn ask_many(
 
 /// The CSV header of `bulk_csv` rows.
 pub const BULK_CSV_HEADER: &str = "line,query,found,match,kind,name,tenant_id,tenant_name,state,\
-affected_mailboxes,mailboxes,queued_messages,eta_p50,eta_p90,eta_note,error";
+affected_mailboxes,mailboxes,unchecked_mailboxes,queued_messages,eta_p50,eta_p90,eta_note,error";
 
 /// A bulk row as one CSV record (RFC 4180) with its line end, appended to
 /// `out`: its best match, or empty fields and `found` false. Written in
@@ -430,6 +444,7 @@ pub fn bulk_csv(r: &BulkRow, out: &mut String) {
     text(out, m.and_then(|m| m.state.as_deref()));
     num(out, m.and_then(|m| m.affected_mailboxes));
     num(out, m.and_then(|m| m.mailboxes));
+    num(out, m.and_then(|m| m.unchecked_mailboxes));
     num(out, m.and_then(|m| m.queued_messages));
     time(out, m.and_then(|m| m.eta_p50));
     time(out, m.and_then(|m| m.eta_p90));
@@ -663,21 +678,49 @@ fn describe_found(
         );
     }
     let affected = m.affected_mailboxes.unwrap_or(0);
+    let mailboxes = m.mailboxes.unwrap_or(0);
+    let unchecked = m.unchecked_mailboxes.unwrap_or(0);
     let name = m.tenant_name.as_deref().unwrap_or("?");
     let label = match &m.domain {
         Some(d) => format!("{d} ({name}, {})", m.tenant_id),
         None => format!("{name} ({})", m.tenant_id),
     };
-    lines.push(format!(
-        "{label}: {} of {} mailboxes affected, {queued}",
-        thousands(affected),
-        thousands(m.mailboxes.unwrap_or(0))
-    ));
-    if affected == 0 {
+    // Mailboxes the damage sweep has not probed are neither affected nor
+    // fine: the answer says so rather than calling them either.
+    let not_checked = format!(
+        "{} of {} not checked yet",
+        thousands(unchecked),
+        thousands(mailboxes)
+    );
+    if unchecked > 0 && unchecked >= mailboxes && affected == 0 {
+        lines.push(format!(
+            "{label}: not checked yet ({} mailboxes; the damage sweep has not reached them), {queued}",
+            thousands(mailboxes)
+        ));
         return (
             lines,
-            format!("None of your mailboxes are affected; {queued}."),
+            format!(
+                "We have not checked your mailboxes yet, so we cannot say yet whether they are affected; {queued}."
+            ),
         );
+    }
+    let also = if unchecked > 0 {
+        format!(", {not_checked}")
+    } else {
+        String::new()
+    };
+    lines.push(format!(
+        "{label}: {} of {} mailboxes affected{also}, {queued}",
+        thousands(affected),
+        thousands(mailboxes)
+    ));
+    if affected == 0 {
+        let say = if unchecked > 0 {
+            format!("None of your mailboxes checked so far are affected; {not_checked}; {queued}.")
+        } else {
+            format!("None of your mailboxes are affected; {queued}.")
+        };
+        return (lines, say);
     }
     lines.push(format!("  back: {when}"));
     // A later ETA than was said is said too: the customer may have been
@@ -692,12 +735,17 @@ fn describe_found(
     (
         lines,
         format!(
-            "Your {} affected {} {back}{slipped}; {queued}.",
+            "Your {} affected {} {back}{slipped}; {}{queued}.",
             thousands(affected),
             if affected == 1 {
                 "mailbox is"
             } else {
                 "mailboxes are"
+            },
+            if unchecked > 0 {
+                format!("{not_checked}; ")
+            } else {
+                String::new()
             }
         ),
     )
@@ -790,6 +838,7 @@ mod tests {
             reindex_position: None,
             affected_mailboxes: Some(205),
             mailboxes: Some(250),
+            unchecked_mailboxes: Some(0),
             queued_messages: Some(1),
             eta_p50: None,
             eta_p90: None,
@@ -885,6 +934,98 @@ mod tests {
         assert!(say.contains("not probed yet"), "{say}");
         assert!(
             !say.contains("affected") && !say.contains("has service"),
+            "{say}"
+        );
+    }
+
+    /// A tenant of 40 mailboxes as a platform reports it before its damage
+    /// sweep probed them all: `known` mailboxes counted by state.
+    fn partly_checked_tenant(known: &[(MailboxState, u64)]) -> Match {
+        let mut states = crate::domain::model::StateCounts::default();
+        for &(st, n) in known {
+            states.add(st, n);
+        }
+        to_match(&pb::LookupMatch {
+            kind: pb::MatchKind::Tenant as i32,
+            quality: api::match_quality_to_pb(MatchQuality::Exact) as i32,
+            tenant: Some(api::tenant_to_pb(&crate::domain::TenantRow {
+                id: "acme".into(),
+                name: "Acme Title".into(),
+                mailboxes: 40,
+                states,
+                queued_messages: Some(2),
+                ..Default::default()
+            })),
+            ..Default::default()
+        })
+    }
+
+    #[test]
+    fn a_tenant_whose_mailboxes_are_not_all_checked_is_never_called_ok() {
+        let now = Utc::now();
+        // None probed yet: neither ok nor affected.
+        let m = partly_checked_tenant(&[]);
+        assert_eq!(m.state.as_deref(), Some("unknown"));
+        assert_eq!(m.unchecked_mailboxes, Some(40));
+        let (lines, say) = describe_match(&m, now, None);
+        assert!(
+            lines[0].contains("not checked yet (40 mailboxes"),
+            "{lines:?}"
+        );
+        assert!(
+            say.starts_with("We have not checked your mailboxes yet"),
+            "{say}"
+        );
+        assert!(!say.contains("None of your"), "{say}");
+
+        // Two probed and fine, 38 to go: "so far", with how many remain.
+        let m = partly_checked_tenant(&[(MailboxState::Ok, 2)]);
+        assert_eq!(m.state.as_deref(), Some("unknown"));
+        let (lines, say) = describe_match(&m, now, None);
+        assert!(
+            lines[0].contains("0 of 40 mailboxes affected, 38 of 40 not checked yet"),
+            "{lines:?}"
+        );
+        assert!(
+            say.starts_with(
+                "None of your mailboxes checked so far are affected; 38 of 40 not checked yet"
+            ),
+            "{say}"
+        );
+
+        // Three found locked out: affected, and the rest still unknown.
+        let m = partly_checked_tenant(&[(MailboxState::LockedOut, 3)]);
+        assert_eq!(m.state.as_deref(), Some("affected"));
+        let (_, say) = describe_match(&m, now, None);
+        assert!(say.starts_with("Your 3 affected mailboxes are"), "{say}");
+        assert!(say.contains("37 of 40 not checked yet"), "{say}");
+
+        // The bulk CSV carries the count, so a reseller's sheet does too.
+        let mut csv = String::new();
+        bulk_csv(
+            &BulkRow {
+                line: 1,
+                query: "acme".into(),
+                total: Some(1),
+                matches: vec![partly_checked_tenant(&[(MailboxState::Ok, 2)])],
+                error: None,
+            },
+            &mut csv,
+        );
+        let header: Vec<&str> = BULK_CSV_HEADER.split(',').collect();
+        let fields: Vec<&str> = csv.trim_end().split(',').collect();
+        assert_eq!(header.len(), fields.len(), "{csv}");
+        let field = |name: &str| fields[header.iter().position(|h| *h == name).unwrap()];
+        assert_eq!(field("state"), "unknown");
+        assert_eq!(field("affected_mailboxes"), "0");
+        assert_eq!(field("unchecked_mailboxes"), "38");
+
+        // Every mailbox probed and fine: only then "ok".
+        let m = partly_checked_tenant(&[(MailboxState::Ok, 40)]);
+        assert_eq!(m.state.as_deref(), Some("ok"));
+        let (_, say) = describe_match(&m, now, None);
+        assert!(
+            say.starts_with("None of your mailboxes are affected"),
             "{say}"
         );
     }

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 
 use super::client::{self, GatewayClient};
 use crate::api;
-use crate::domain::format::{duration, queued_claim, thousands};
+use crate::domain::format::{affected_of, duration, queued_claim, thousands};
 use crate::domain::priority::{self, AuditEvent, PriorityDecision};
 use crate::domain::sanitize::sanitize;
 use crate::domain::slip::{self, SlipBasis};
@@ -126,12 +126,11 @@ pub fn render(
         out.push_str("|---|---|---|---|---|---|---|\n");
         for (t, d) in decided {
             out.push_str(&format!(
-                "| {} | {} ({}) | {} of {} | {} | {} | {} | {} |\n",
+                "| {} | {} ({}) | {} | {} | {} | {} | {} |\n",
                 d.label(),
                 cell(&t.name),
                 cell(&t.id),
-                thousands(t.affected()),
-                thousands(t.mailboxes),
+                affected_of(t),
                 thousands(t.restored()),
                 cell(&d.set_by),
                 d.set_at.format("%Y-%m-%d %H:%M:%S"),
@@ -191,11 +190,10 @@ fn estimates_over_time(out: &mut String, o: &Overview, tenants: &[TenantRow]) {
                 ),
             };
             out.push_str(&format!(
-                "| {} ({}) | {} of {} | {} | {} | {} | {now} | {by} |\n",
+                "| {} ({}) | {} | {} | {} | {} | {now} | {by} |\n",
                 cell(&t.name),
                 cell(&t.id),
-                thousands(t.affected()),
-                thousands(t.mailboxes),
+                affected_of(t),
                 minute(s.baseline_p90),
                 minute(s.since),
                 match s.basis {

@@ -731,7 +731,10 @@ fn render_tenants(f: &mut Frame, area: Rect, app: &App, wide: bool) {
         .take(visible.max(1))
         .map(|t| {
             let affected = t.affected();
-            let eta = if affected == 0 {
+            let unchecked = t.unchecked() > 0;
+            let eta = if affected == 0 && unchecked {
+                Fit::Whole("not checked yet".to_string())
+            } else if affected == 0 {
                 Fit::Whole("–".to_string())
             } else {
                 eta_fit(&t.eta, now, "no estimate")
@@ -741,12 +744,23 @@ fn render_tenants(f: &mut Frame, area: Rect, app: &App, wide: bool) {
                 Fit::Whole(t.eta_slip.as_ref().map(slip_short).unwrap_or_default()),
                 th.alert(),
             );
-            let pct = Fit::Number(percent(t.affected_fraction()));
             // Healthy tenants recede rather than affected ones shouting:
             // mid-incident every row on screen is affected and its count
             // changes each tick, and a style switch around each change
             // cost about a quarter of the bytes the console sent.
-            let affected_style = if affected > 0 { plain } else { th.dim() };
+            let affected_style = if affected > 0 || unchecked {
+                plain
+            } else {
+                th.dim()
+            };
+            // Mailboxes not probed yet make the count a floor: "≥3", or
+            // "?" when none of those checked is affected.
+            let count = |n: String| match (unchecked, affected) {
+                (false, _) => n,
+                (true, 0) => "?".to_string(),
+                (true, _) => format!("≥{n}"),
+            };
+            let pct = Fit::Number(count(percent(t.affected_fraction())));
             if wide {
                 vec![
                     (Fit::Whole(t.priority.as_str().into()), plain),
@@ -754,7 +768,7 @@ fn render_tenants(f: &mut Frame, area: Rect, app: &App, wide: bool) {
                     (Fit::Middle(safe(&t.primary_domain)), plain),
                     (Fit::Whole(safe(&t.cluster_id).to_uppercase()), plain),
                     (Fit::Number(thousands(t.mailboxes)), plain),
-                    (Fit::Number(thousands(affected)), affected_style),
+                    (Fit::Number(count(thousands(affected))), affected_style),
                     (pct, plain),
                     (Fit::Number(thousands(t.restored())), plain),
                     (Fit::Number(compact_or_unknown(t.queued_messages)), plain),
@@ -765,7 +779,7 @@ fn render_tenants(f: &mut Frame, area: Rect, app: &App, wide: bool) {
                 vec![
                     (Fit::Whole(t.priority.as_str().into()), plain),
                     (Fit::End(safe(&t.name)), plain),
-                    (Fit::Number(compact(affected)), affected_style),
+                    (Fit::Number(count(compact(affected))), affected_style),
                     (pct, plain),
                     (Fit::Number(compact_or_unknown(t.queued_messages)), plain),
                     (eta, plain),
@@ -997,9 +1011,14 @@ fn render_tenant(f: &mut Frame, area: Rect, app: &App, tv: &TenantView) {
     let room = summary.width as usize;
     if let Some(t) = tenant {
         // Shorter words before cut figures.
+        // Mailboxes the sweep has not probed are said, not counted as fine.
+        let unchecked = match t.unchecked() {
+            0 => String::new(),
+            n => format!(" · {} not checked yet", thousands(n)),
+        };
         let counts = [
             format!(
-                " {} of {} mailboxes affected ({}) · {} restored · {} · {}",
+                " {} of {} mailboxes affected ({}){unchecked} · {} restored · {} · {}",
                 thousands(t.affected()),
                 thousands(t.mailboxes),
                 percent(t.affected_fraction()),
@@ -1008,7 +1027,7 @@ fn render_tenant(f: &mut Frame, area: Rect, app: &App, tv: &TenantView) {
                 t.priority.as_str(),
             ),
             format!(
-                " {} of {} affected ({}) · {} restored · {} queued · {}",
+                " {} of {} affected ({}){unchecked} · {} restored · {} queued · {}",
                 thousands(t.affected()),
                 thousands(t.mailboxes),
                 percent(t.affected_fraction()),
@@ -1028,7 +1047,9 @@ fn render_tenant(f: &mut Frame, area: Rect, app: &App, tv: &TenantView) {
             )));
         }
 
-        let etas = if t.affected() == 0 {
+        let etas = if t.affected() == 0 && t.unchecked() > 0 {
+            vec![" none affected among those checked so far".to_string()]
+        } else if t.affected() == 0 {
             vec![" nothing left to restore".to_string()]
         } else {
             eta_forms(" ETA", &t.eta, now, " ETA no estimate", " ETA ")

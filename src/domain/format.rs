@@ -19,6 +19,16 @@ pub fn thousands(n: u64) -> String {
     out
 }
 
+/// "3 of 40", or "3 of 40 (37 not checked yet)" while some of the
+/// tenant's mailboxes have not been probed: then 3 is "so far".
+pub fn affected_of(t: &super::TenantRow) -> String {
+    let mut out = format!("{} of {}", thousands(t.affected()), thousands(t.mailboxes));
+    if t.unchecked() > 0 {
+        out.push_str(&format!(" ({} not checked yet)", thousands(t.unchecked())));
+    }
+    out
+}
+
 /// What a figure nobody measured is shown as: never 0.
 pub const UNKNOWN: &str = "?";
 

@@ -415,6 +415,9 @@ pub struct TenantRow {
     pub tier: Arc<str>,
     pub cluster_id: Arc<str>,
     pub mailboxes: u64,
+    /// Mailboxes by state, of those whose state is known: a platform counts
+    /// a mailbox only once the damage sweep has probed it, so before its
+    /// first pass `states.total()` is below `mailboxes` (see `unchecked`).
     pub states: StateCounts,
     /// None: not measured (yet).
     pub queued_messages: Option<u64>,
@@ -435,6 +438,11 @@ impl TenantRow {
     }
     pub fn restored(&self) -> u64 {
         self.states.get(MailboxState::Restored)
+    }
+    /// Mailboxes whose state nobody knows yet (not probed): neither ok nor
+    /// affected. While any are, `affected()` is a lower bound.
+    pub fn unchecked(&self) -> u64 {
+        self.mailboxes.saturating_sub(self.states.total())
     }
     /// Share of mailboxes without service, 0..=1.
     pub fn affected_fraction(&self) -> f64 {

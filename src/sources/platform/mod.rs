@@ -544,7 +544,13 @@ impl PlatformSource {
             let mut last_pos = 0;
             let list = users.get(i).map_or(&[][..], Vec::as_slice);
             for u in list {
-                let st = states.get(u).copied().unwrap_or(MailboxState::Ok);
+                // A mailbox the sweep has not probed yet is counted nowhere:
+                // the tenant's row then says how many are not checked.
+                let st = match states.get(u) {
+                    Some(st) => *st,
+                    None if s.observations.contains_key(u) => MailboxState::Ok,
+                    None => continue,
+                };
                 counts.add(st, 1);
                 last_pos = last_pos.max(position.get(u).copied().unwrap_or(0));
             }
@@ -810,35 +816,46 @@ impl Source for PlatformSource {
         let t = self
             .tenant_index(&q.tenant_id)
             .ok_or_else(|| SourceError::UnknownTenant(q.tenant_id.clone()))?;
-        let users = lock(&self.seen)
-            .users
-            .as_ref()
-            .and_then(|u| u.get(t).cloned())
-            .unwrap_or_default();
         let position = self.positions();
-        let mut chosen: Vec<&String> = users
-            .iter()
-            .filter(|u| {
-                let st = self.states.get(*u).copied().unwrap_or(MailboxState::Ok);
-                if q.states.is_empty() {
-                    st != MailboxState::Ok
-                } else {
-                    q.states.contains(&st)
-                }
-            })
-            .collect();
-        if q.sort_by_eta {
-            let at = |u: &String| position.get(u).copied().unwrap_or(0);
-            chosen.sort_by_key(|u| (at(u) == 0, at(u)));
+        let page: Vec<String>;
+        let total;
+        {
+            let s = lock(&self.seen);
+            let users = s
+                .users
+                .as_ref()
+                .and_then(|u| u.get(t))
+                .map_or(&[][..], Vec::as_slice);
+            let mut chosen: Vec<&String> = users
+                .iter()
+                .filter(|u| {
+                    // Not probed yet: no state, so in no state's list.
+                    let st = match self.states.get(*u) {
+                        Some(st) => *st,
+                        None if s.observations.contains_key(*u) => MailboxState::Ok,
+                        None => return false,
+                    };
+                    if q.states.is_empty() {
+                        st != MailboxState::Ok
+                    } else {
+                        q.states.contains(&st)
+                    }
+                })
+                .collect();
+            if q.sort_by_eta {
+                let at = |u: &String| position.get(u).copied().unwrap_or(0);
+                chosen.sort_by_key(|u| (at(u) == 0, at(u)));
+            }
+            total = chosen.len();
+            // Rows only for the page asked for.
+            page = chosen
+                .into_iter()
+                .skip(q.offset)
+                .take(q.limit)
+                .cloned()
+                .collect();
         }
-        let total = chosen.len();
-        // Rows only for the page asked for.
-        let page: Vec<(usize, &str)> = chosen
-            .into_iter()
-            .skip(q.offset)
-            .take(q.limit)
-            .map(|u| (t, u.as_str()))
-            .collect();
+        let page: Vec<(usize, &str)> = page.iter().map(|u| (t, u.as_str())).collect();
         let rows = self.rows_for(&page, &position);
         Ok(Page { rows, total })
     }
