@@ -18,12 +18,9 @@ pub async fn tenant_of(
     let found = super::lookup::matches(client, query, 1)
         .await
         .map_err(anyhow::Error::msg)?;
-    Ok(found
-        .matches
-        .into_iter()
-        .find(|m| {
-            m.kind != "mailbox" && m.quality == Some(crate::lookup::MatchQuality::Exact.as_str())
-        }))
+    Ok(found.matches.into_iter().find(|m| {
+        m.kind != "mailbox" && m.quality == Some(crate::lookup::MatchQuality::Exact.as_str())
+    }))
 }
 
 pub async fn fetch(

@@ -290,6 +290,7 @@ mod tests {
         let at = DateTime::from_timestamp(1_223_314_200, 0).unwrap(); // 2008-10-06 17:30
         let mut states = StateCounts::default();
         states.add(MailboxState::ReindexPending, 40);
+        states.add(MailboxState::Ok, 10);
         let slipped = |id: &str, name: &str, later: Option<i64>| TenantRow {
             id: id.into(),
             name: name.into(),

@@ -299,6 +299,21 @@ pub fn causes(e: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     #[test]
+    fn an_affected_count_says_when_some_mailboxes_are_not_checked_yet() {
+        use crate::domain::{MailboxState, StateCounts, TenantRow};
+        let mut states = StateCounts::default();
+        states.add(MailboxState::LockedOut, 3);
+        let mut t = TenantRow {
+            mailboxes: 40,
+            states,
+            ..Default::default()
+        };
+        assert_eq!(super::affected_of(&t), "3 of 40 (37 not checked yet)");
+        t.states.add(MailboxState::Ok, 37);
+        assert_eq!(super::affected_of(&t), "3 of 40");
+    }
+
+    #[test]
     fn base64_matches_the_rfc_examples() {
         for (raw, enc) in [
             ("", ""),
