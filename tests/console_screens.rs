@@ -546,6 +546,67 @@ fn timeline() -> App {
     app
 }
 
+/// The gateway's trends for the fixture: a point every 15 minutes from
+/// the incident's start (Oct 06 17:30) to now, mailboxes without service
+/// rising to 9,500 in two hours then falling to the snapshot's 8,438, the
+/// queue growing to its 75,942 with an hour not measured (Postfix down);
+/// Derby's series when asked for.
+fn trend_points(tenant: bool) -> pb::GetTrendsResponse {
+    let start = at(6, 17, 30);
+    let n = (now() - start).num_minutes() / 15 + 1;
+    let last = (n - 1) as f64;
+    let points = (0..n)
+        .map(|i| {
+            let f = i as f64;
+            let affected = if i <= 8 {
+                9_500.0 * f / 8.0
+            } else {
+                9_500.0 - 1_062.0 * (f - 8.0) / (last - 8.0)
+            } as u64;
+            pb::TrendPoint {
+                at: Some(ts(start + Duration::minutes(15 * i))),
+                queue_depth: (!(60..64).contains(&i)).then_some((75_942.0 * f / last) as u64),
+                affected_mailboxes: affected,
+                restored_mailboxes: 9_500 - affected.min(9_500),
+                tenant_affected: tenant.then_some(affected * 2_882 / 9_500),
+            }
+        })
+        .collect();
+    pb::GetTrendsResponse {
+        points,
+        step_seconds: 900,
+        tenant_id: if tenant { DERBY.into() } else { String::new() },
+    }
+}
+
+/// Every tenant's trends, as `C` opens them.
+fn trends() -> App {
+    let mut app = app();
+    let Command::FetchTrends { serial, tenant_id } = key(&mut app, KeyCode::Char('C')) else {
+        panic!("C fetches the trends");
+    };
+    assert_eq!(tenant_id, "", "every tenant first");
+    app.on_client(ClientEvent::Trends {
+        serial,
+        result: Ok(warroom::api::trends_from_pb(&trend_points(false))),
+    });
+    app
+}
+
+/// Derby's trends: `C` from its drill-down.
+fn tenant_trends() -> App {
+    let mut app = drill_down();
+    let Command::FetchTrends { serial, tenant_id } = key(&mut app, KeyCode::Char('C')) else {
+        panic!("C fetches the trends");
+    };
+    assert_eq!(tenant_id, DERBY, "the drill-down's tenant");
+    app.on_client(ClientEvent::Trends {
+        serial,
+        result: Ok(warroom::api::trends_from_pb(&trend_points(true))),
+    });
+    app
+}
+
 fn help() -> App {
     let mut app = app();
     key(&mut app, KeyCode::Char('?'));
@@ -585,6 +646,39 @@ fn lookup_screens() {
 #[test]
 fn timeline_screens() {
     snap_all("timeline", timeline);
+}
+
+#[test]
+fn trends_screens() {
+    snap_all("trends", trends);
+    snap_all("tenant_trends", tenant_trends);
+}
+
+/// Issue #15 item 9: what the charts say can be read without colour: each
+/// line has its own mark, the key says which, and a stretch the gateway did
+/// not measure is a gap, not a fall to zero.
+#[test]
+fn the_trends_read_without_colour_at_80x24() {
+    let mut app = trends();
+    let s = screen(&mut app, 80, 24);
+    assert!(
+        s.contains("• p50") && s.contains("▄ p90") && s.contains("█ scope revised"),
+        "{s}"
+    );
+    assert!(s.contains("now 22:40"), "now, on the drill's clock:\n{s}");
+    for mark in ['•', '▄', '█'] {
+        let drawn = s.lines().skip(3).filter(|l| l.contains(mark)).count();
+        assert!(drawn > 0, "{mark} drawn:\n{s}");
+    }
+    assert!(
+        s.contains("mailboxes without service") && s.contains("inbound queue"),
+        "{s}"
+    );
+    let mut app = tenant_trends();
+    let s = screen(&mut app, 80, 24);
+    assert!(s.contains("Derby Yellowstone"), "{s}");
+    assert!(s.contains("mailboxes without service, this tenant"), "{s}");
+    assert!(s.contains("inbound queue, every tenant"), "{s}");
 }
 
 #[test]
@@ -731,7 +825,7 @@ fn the_help_shows_every_key_whole_and_scrolls_when_it_does_not_fit() {
     let mut app = help();
     let s = screen(&mut app, 120, 40);
     assert!(
-        s.contains(":  commands :lookup :prio :timeline :tenants :open :sort :filter :quit"),
+        s.contains(":  commands :open :lookup :prio :trends :timeline :sort :filter :quit"),
         "{s}"
     );
     assert!(
@@ -916,4 +1010,34 @@ fn a_tenant_with_mailboxes_not_checked_yet_is_not_shown_as_healthy() {
         "{s}"
     );
     assert!(!s.contains("nothing left to restore"), "{s}");
+}
+
+/// In the trends, ↓ and ↑ pick a tenant in the table's order (starting
+/// from the one selected there), home goes back to every tenant and esc
+/// back where the trends were opened.
+#[test]
+fn the_trends_move_from_tenant_to_tenant_and_back_to_every_tenant() {
+    let mut app = trends();
+    app.prepare();
+    let first = app.model.ordered_at(0).unwrap().id.to_string();
+    let second = app.model.ordered_at(1).unwrap().id.to_string();
+    let Command::FetchTrends { tenant_id, .. } = key(&mut app, KeyCode::Down) else {
+        panic!("a tenant's trends are fetched");
+    };
+    assert_eq!(tenant_id, first, "the tenant selected in the table");
+    let Command::FetchTrends { tenant_id, .. } = key(&mut app, KeyCode::Down) else {
+        panic!("the next tenant's trends are fetched");
+    };
+    assert_eq!(tenant_id, second);
+    let Command::FetchTrends { tenant_id, .. } = key(&mut app, KeyCode::Home) else {
+        panic!("every tenant's trends are fetched");
+    };
+    assert_eq!(tenant_id, "");
+    key(&mut app, KeyCode::Esc);
+    assert!(matches!(app.view, View::Overview), "esc goes back");
+    assert_eq!(
+        app.model.ordered_at(app.selected).map(|t| t.id.to_string()),
+        Some(second),
+        "the table's selection followed the tenant shown"
+    );
 }

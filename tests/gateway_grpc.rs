@@ -617,3 +617,71 @@ async fn lookup_many_answers_each_query_in_order_and_refuses_an_oversized_batch(
     );
     gw.stop().await;
 }
+
+/// Issue #15 item 9: the trends come from the gateway, which recorded them
+/// from the incident's start (a drill's skip included), one point per
+/// minute of its clock; a tenant's series lines up with the points.
+#[tokio::test]
+async fn get_trends_gives_the_incident_from_its_start_and_one_tenants_series() {
+    let hub = common::hub(common::small());
+    let start = hub.now();
+    // A drill started two hours in, as `--skip 2` does.
+    hub.fast_forward(120, 60.0);
+    for _ in 0..3 {
+        hub.tick();
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let gw = warroom::gateway::Gateway::serve(listener, hub, None)
+        .await
+        .unwrap();
+    let mut c = common::client(&gw).await;
+    let all = c
+        .get_trends(pb::GetTrendsRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    let h = warroom::api::trends_from_pb(&all);
+    assert!(h.points.len() > 120, "a point a minute: {}", h.points.len());
+    assert_eq!(h.points[0].at, start, "from the start, not the skip");
+    assert_eq!(h.step, chrono::Duration::minutes(1));
+    assert!(h.tenant.is_empty() && h.tenant_id.is_empty());
+    let peak = h.points.iter().map(|p| p.affected).max().unwrap();
+    assert!(peak > 0, "mailboxes went without service in the drill");
+
+    let snap = gw.hub.snapshot();
+    let t = snap
+        .tenants
+        .iter()
+        .max_by_key(|t| t.affected)
+        .expect("a tenant");
+    let one = c
+        .get_trends(pb::GetTrendsRequest {
+            tenant_id: t.id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let h = warroom::api::trends_from_pb(&one);
+    assert_eq!(h.tenant_id, t.id);
+    assert_eq!(h.tenant.len(), h.points.len());
+    assert_eq!(
+        h.tenant.last().copied().flatten(),
+        Some(t.affected),
+        "its latest point is what the table shows"
+    );
+
+    let missing = c
+        .get_trends(pb::GetTrendsRequest {
+            tenant_id: "no-such-tenant".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(missing.code(), tonic::Code::NotFound, "{missing:?}");
+    let bad = c
+        .get_trends(pb::GetTrendsRequest {
+            tenant_id: "a\u{1b}[31m".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(bad.code(), tonic::Code::InvalidArgument, "{bad:?}");
+}

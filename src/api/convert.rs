@@ -848,9 +848,99 @@ pub fn draft_from_pb(d: &pb::StatusUpdateDraft) -> crate::domain::status::Draft 
     }
 }
 
+/// The trends (and one tenant's series, aligned with the points).
+pub fn trends_to_pb(
+    t: &crate::domain::trends::Trends,
+    tenant: Option<&[Option<u64>]>,
+    tenant_id: &str,
+) -> pb::GetTrendsResponse {
+    pb::GetTrendsResponse {
+        points: t
+            .points()
+            .iter()
+            .enumerate()
+            .map(|(i, p)| pb::TrendPoint {
+                at: Some(ts(p.at)),
+                queue_depth: p.queue_depth,
+                affected_mailboxes: p.affected,
+                restored_mailboxes: p.restored,
+                tenant_affected: tenant.and_then(|s| s.get(i).copied().flatten()),
+            })
+            .collect(),
+        step_seconds: u32::try_from(t.step().num_seconds()).unwrap_or(u32::MAX),
+        tenant_id: tenant.map_or_else(String::new, |_| tenant_id.to_string()),
+    }
+}
+
+/// A gateway's trends; points without a valid time are dropped, and the
+/// rest kept in time order whatever order they came in.
+pub fn trends_from_pb(r: &pb::GetTrendsResponse) -> crate::domain::trends::History {
+    use crate::domain::trends::{History, TrendPoint};
+    let mut points: Vec<(TrendPoint, Option<u64>)> = r
+        .points
+        .iter()
+        .filter_map(|p| {
+            let at = from_ts(p.at.as_ref())?;
+            Some((
+                TrendPoint {
+                    at,
+                    queue_depth: p.queue_depth,
+                    affected: p.affected_mailboxes,
+                    restored: p.restored_mailboxes,
+                },
+                p.tenant_affected,
+            ))
+        })
+        .collect();
+    points.sort_by_key(|(p, _)| p.at);
+    let asked = !r.tenant_id.is_empty();
+    History {
+        tenant: if asked {
+            points.iter().map(|(_, t)| *t).collect()
+        } else {
+            Vec::new()
+        },
+        points: points.into_iter().map(|(p, _)| p).collect(),
+        tenant_id: r.tenant_id.clone(),
+        step: chrono::Duration::seconds(i64::from(r.step_seconds)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn trends_from_a_gateway_are_kept_in_time_order_and_points_without_a_time_dropped() {
+        let point = |secs: Option<i64>, affected: u64, tenant: Option<u64>| pb::TrendPoint {
+            at: secs.map(|s| ts(DateTime::from_timestamp(s, 0).unwrap())),
+            queue_depth: None,
+            affected_mailboxes: affected,
+            restored_mailboxes: 0,
+            tenant_affected: tenant,
+        };
+        let r = pb::GetTrendsResponse {
+            points: vec![
+                point(Some(120), 3, Some(1)),
+                point(None, 99, Some(99)),
+                point(Some(60), 5, None),
+                pb::TrendPoint {
+                    at: Some(Timestamp {
+                        seconds: 0,
+                        nanos: -1,
+                    }),
+                    ..Default::default()
+                },
+            ],
+            step_seconds: 60,
+            tenant_id: "acme".into(),
+        };
+        let h = trends_from_pb(&r);
+        let affected: Vec<u64> = h.points.iter().map(|p| p.affected).collect();
+        assert_eq!(affected, [5, 3]);
+        assert_eq!(h.tenant, [None, Some(1)], "aligned with the points");
+        assert_eq!(h.step, chrono::Duration::minutes(1));
+    }
 
     #[test]
     fn a_slip_and_the_eta_history_survive_the_wire_and_garbage_is_no_slip() {

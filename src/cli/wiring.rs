@@ -64,6 +64,10 @@ pub(crate) struct Feed {
     pub(crate) tick: Duration,
     /// Source seconds per wall-clock second.
     pub(crate) speed: f64,
+    /// Minutes the source is moved in before serving (`--skip`), through
+    /// the gateway, so its trends and ETA history start at the incident's
+    /// start, not at the skip.
+    pub(crate) skip_minutes: usize,
 }
 
 /// The simulated incident, moved `skip_hours` in.
@@ -74,20 +78,14 @@ pub(crate) async fn simulator_feed(d: &Demo) -> anyhow::Result<Feed> {
         mailboxes: d.mailboxes,
         ..SimConfig::of(d.scenario.clone())
     };
-    let skip_steps = d.skip_hours as usize * 60;
-    let source = tokio::task::spawn_blocking(move || {
-        let mut sim = Simulator::new(cfg)?;
-        for _ in 0..skip_steps {
-            sim.advance(60.0);
-        }
-        Ok::<_, String>(sim)
-    })
-    .await?
-    .map_err(|e| anyhow::anyhow!(e))?;
+    let source = tokio::task::spawn_blocking(move || Simulator::new(cfg))
+        .await?
+        .map_err(|e| anyhow::anyhow!(e))?;
     Ok(Feed {
         source: Box::new(source),
         tick: d.tick,
         speed: d.speed,
+        skip_minutes: d.skip_hours as usize * 60,
     })
 }
 
@@ -183,6 +181,7 @@ pub(crate) fn platform_feed(cfg: &Config, state: &std::path::Path) -> anyhow::Re
         source: Box::new(source),
         tick: Duration::from_secs(1),
         speed: 1.0,
+        skip_minutes: 0,
     })
 }
 
@@ -218,6 +217,10 @@ pub(crate) async fn start_gateway(
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
     hub.set_publishing(publishing);
+    if feed.skip_minutes > 0 {
+        let hub = hub.clone();
+        tokio::task::spawn_blocking(move || hub.fast_forward(feed.skip_minutes, 60.0)).await?;
+    }
     let page = tokio::net::TcpListener::bind(page_listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot serve the status page on {page_listen}: {e}"))?;

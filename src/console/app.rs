@@ -46,6 +46,11 @@ pub enum Command {
         serial: u64,
         after_id: u64,
     },
+    /// Fetch the trends, with `tenant_id`'s series unless it is empty.
+    FetchTrends {
+        serial: u64,
+        tenant_id: String,
+    },
     /// Keep the composer's draft on disk (None: delete it, it is published).
     SaveDraft(Option<Box<super::composer::DraftFile>>),
     PreviewStatus {
@@ -121,6 +126,20 @@ pub struct TimelineView {
     pub selected: usize,
     /// The selected event shown whole (enter), over the list.
     pub detail: bool,
+    pub fetched_at: Option<DateTime<Utc>>,
+    pub back: Box<View>,
+    serial: u64,
+}
+
+/// The trends view: the platform's queue depth and affected mailboxes over
+/// time, or one tenant's, with the forecast drawn ahead.
+#[derive(Debug, Clone)]
+pub struct TrendsView {
+    /// Empty: every tenant (the platform).
+    pub tenant_id: String,
+    pub history: Option<crate::domain::trends::History>,
+    pub loading: bool,
+    pub error: Option<String>,
     pub fetched_at: Option<DateTime<Utc>>,
     pub back: Box<View>,
     serial: u64,
@@ -248,6 +267,7 @@ pub enum View {
     Tenant(TenantView),
     Lookup(LookupView),
     Timeline(TimelineView),
+    Trends(TrendsView),
 }
 
 pub struct App {
@@ -576,6 +596,82 @@ impl App {
         Command::FetchAudit { serial, after_id }
     }
 
+    /// Opens the trends of `tenant_id` (empty: the platform's).
+    fn open_trends(&mut self, tenant_id: String) -> Command {
+        self.filter_editing = false;
+        let back = match std::mem::replace(&mut self.view, View::Overview) {
+            View::Trends(tv) => tv.back,
+            other => Box::new(other),
+        };
+        self.view = View::Trends(TrendsView {
+            tenant_id,
+            history: None,
+            loading: true,
+            error: None,
+            fetched_at: None,
+            back,
+            serial: 0,
+        });
+        self.fetch_trends()
+    }
+
+    fn fetch_trends(&mut self) -> Command {
+        self.serial += 1;
+        let serial = self.serial;
+        let View::Trends(tv) = &mut self.view else {
+            return Command::None;
+        };
+        tv.serial = serial;
+        tv.loading = true;
+        tv.fetched_at = Some(Utc::now());
+        Command::FetchTrends {
+            serial,
+            tenant_id: tv.tenant_id.clone(),
+        }
+    }
+
+    /// ↑↓ pick the tenant before or after (in the tenants table's order),
+    /// home goes back to every tenant, esc back where it was opened.
+    fn trends_action(&mut self, action: Action) -> Command {
+        let View::Trends(tv) = &mut self.view else {
+            return Command::None;
+        };
+        let step = match action {
+            Action::Back => {
+                let back = std::mem::replace(&mut tv.back, Box::new(View::Overview));
+                self.view = *back;
+                return Command::None;
+            }
+            Action::Top if !tv.tenant_id.is_empty() => {
+                tv.tenant_id.clear();
+                tv.history = None;
+                return self.fetch_trends();
+            }
+            Action::Trends => return self.fetch_trends(),
+            Action::Down => 1,
+            Action::Up => -1,
+            _ => return Command::None,
+        };
+        let len = self.model.ordered_len();
+        if len == 0 {
+            return Command::None;
+        }
+        let now = self.model.ordered().position(|t| *t.id == *tv.tenant_id);
+        let at = match (now, step) {
+            (Some(i), 1) => (i + 1).min(len - 1),
+            (Some(i), _) => i.saturating_sub(1),
+            // From every tenant: the one selected in the table.
+            (None, _) => self.selected.min(len - 1),
+        };
+        if let Some(t) = self.model.ordered_at(at) {
+            tv.tenant_id = t.id.to_string();
+            tv.history = None;
+            self.selected = at;
+            self.selected_tenant = Some(t.id.to_string());
+        }
+        self.fetch_trends()
+    }
+
     fn timeline_action(&mut self, action: Action) -> Command {
         let View::Timeline(tv) = &mut self.view else {
             return Command::None;
@@ -605,7 +701,9 @@ impl App {
     /// The context whose bindings apply now.
     pub fn context(&self) -> Context {
         match self.view {
-            View::Overview | View::Lookup(_) | View::Timeline(_) => Context::Overview,
+            View::Overview | View::Lookup(_) | View::Timeline(_) | View::Trends(_) => {
+                Context::Overview
+            }
             View::Tenant(_) => Context::Tenant,
         }
     }
@@ -810,6 +908,21 @@ impl App {
                     }
                 }
             }
+            ClientEvent::Trends { serial, result } => {
+                if let View::Trends(tv) = &mut self.view
+                    && tv.serial == serial
+                {
+                    tv.loading = false;
+                    match result {
+                        Ok(h) => {
+                            tv.history = Some(h);
+                            tv.error = None;
+                        }
+                        // The last curve stays, marked with the error.
+                        Err(e) => tv.error = Some(e),
+                    }
+                }
+            }
             ClientEvent::Exported(result) => match result {
                 Ok((path, rows)) => self.say(
                     format!(
@@ -853,6 +966,7 @@ impl App {
         };
         match &self.view {
             View::Timeline(tv) if due(tv.loading, tv.fetched_at) => self.fetch_audit(),
+            View::Trends(tv) if due(tv.loading, tv.fetched_at) => self.fetch_trends(),
             View::Tenant(tv) if due(tv.loading, tv.fetched_at) => self.fetch(),
             _ => Command::None,
         }
@@ -942,7 +1056,9 @@ impl App {
         if self.filter_editing {
             let filter = match &mut self.view {
                 View::Tenant(tv) => &mut tv.filter_text,
-                View::Overview | View::Lookup(_) | View::Timeline(_) => &mut self.filter,
+                View::Overview | View::Lookup(_) | View::Timeline(_) | View::Trends(_) => {
+                    &mut self.filter
+                }
             };
             match k.code {
                 KeyCode::Enter => self.filter_editing = false,
@@ -1012,7 +1128,17 @@ impl App {
             Action::Timeline if !matches!(self.view, View::Timeline(_)) => {
                 return self.open_timeline();
             }
-            Action::Filter if !matches!(self.view, View::Timeline(_)) => self.filter_editing = true,
+            Action::Trends if !matches!(self.view, View::Trends(_)) => {
+                // From a tenant's mailboxes, that tenant's trends.
+                let tenant = match &self.view {
+                    View::Tenant(tv) => tv.tenant_id.clone(),
+                    _ => String::new(),
+                };
+                return self.open_trends(tenant);
+            }
+            Action::Filter if !matches!(self.view, View::Timeline(_) | View::Trends(_)) => {
+                self.filter_editing = true
+            }
             _ => {}
         }
         match &mut self.view {
@@ -1020,6 +1146,7 @@ impl App {
             View::Tenant(_) => self.tenant_action(action),
             View::Lookup(_) => Command::None,
             View::Timeline(_) => self.timeline_action(action),
+            View::Trends(_) => self.trends_action(action),
         }
     }
 
@@ -1348,7 +1475,7 @@ impl App {
             "filter" => {
                 match &mut self.view {
                     View::Tenant(tv) => tv.filter_text = arg.to_string(),
-                    View::Overview | View::Lookup(_) | View::Timeline(_) => {
+                    View::Overview | View::Lookup(_) | View::Timeline(_) | View::Trends(_) => {
                         self.filter = arg.to_string()
                     }
                 }
@@ -1390,6 +1517,14 @@ impl App {
             "lookup" => self.open_lookup(arg.to_string()),
             "prio" => self.prio_command(arg),
             "timeline" => self.open_timeline(),
+            "trends" if arg.is_empty() => self.open_trends(String::new()),
+            "trends" => match self.model.find_tenant(arg) {
+                Ok(id) => self.open_trends(id),
+                Err(why) => {
+                    self.say(why, true);
+                    Command::None
+                }
+            },
             "publish" => self.open_composer(),
             other => {
                 self.say(
@@ -1414,9 +1549,9 @@ fn parse_level(s: &str) -> Option<(Priority, u32)> {
 }
 
 /// Palette commands, for completion and the error message.
-pub const COMMANDS: [&str; 12] = [
+pub const COMMANDS: [&str; 13] = [
     "quit", "help", "tenants", "open", "filter", "sort", "affected", "lookup", "prio", "publish",
-    "timeline", "q",
+    "timeline", "trends", "q",
 ];
 
 /// Completes the command word (or a sort key after `sort `) when exactly one

@@ -119,6 +119,11 @@ pub enum ClientEvent {
         after_id: u64,
         result: Result<Vec<AuditEvent>, String>,
     },
+    /// The incident's figures over time (and one tenant's, if asked).
+    Trends {
+        serial: u64,
+        result: Result<crate::domain::trends::History, String>,
+    },
     StatusPreview {
         serial: u64,
         result: Result<PreviewAnswer, String>,
@@ -565,6 +570,24 @@ pub fn spawn_audit(
                 result,
             })
             .await;
+    });
+}
+
+/// Fetches the trends (with `tenant_id`'s series unless empty) in the
+/// background.
+pub fn spawn_trends(
+    client: GatewayClient,
+    serial: u64,
+    tenant_id: String,
+    tx: mpsc::Sender<ClientEvent>,
+) {
+    tokio::spawn(async move {
+        let mut raw = client.raw();
+        let result = within(10, raw.get_trends(pb::GetTrendsRequest { tenant_id }))
+            .await
+            .map(|r| api::trends_from_pb(&r))
+            .map_err(|f| f.describe());
+        let _ = tx.send(ClientEvent::Trends { serial, result }).await;
     });
 }
 

@@ -40,7 +40,7 @@ impl Context {
     pub fn actions(self) -> &'static [Action] {
         use Action::*;
         match self {
-            Context::Global => &[Quit, Help, Palette, Lookup, Timeline, Compose],
+            Context::Global => &[Quit, Help, Palette, Lookup, Timeline, Trends, Compose],
             Context::Overview => &[
                 Down,
                 Up,
@@ -102,11 +102,12 @@ pub enum Action {
     Export,
     Prioritize,
     Timeline,
+    Trends,
     Compose,
 }
 
 impl Action {
-    pub const ALL: [Action; 25] = [
+    pub const ALL: [Action; 26] = [
         Action::Quit,
         Action::Help,
         Action::Palette,
@@ -131,6 +132,7 @@ impl Action {
         Action::Export,
         Action::Prioritize,
         Action::Timeline,
+        Action::Trends,
         Action::Compose,
     ];
 
@@ -160,6 +162,7 @@ impl Action {
             Action::Export => "export",
             Action::Prioritize => "prioritize",
             Action::Timeline => "timeline",
+            Action::Trends => "trends",
             Action::Compose => "compose",
         }
     }
@@ -169,9 +172,7 @@ impl Action {
         match self {
             Action::Quit => "quit",
             Action::Help => "this help",
-            Action::Palette => {
-                "commands :lookup :prio :timeline :tenants :open :sort :filter :quit"
-            }
+            Action::Palette => "commands :open :lookup :prio :trends :timeline :sort :filter :quit",
             Action::Lookup => "look up a mailbox, domain or tenant (ctrl-y copies the answer)",
             Action::Down => "move down",
             Action::Up => "move up",
@@ -197,6 +198,7 @@ impl Action {
                 "set the tenant's reindex priority (←→ P0..P3, ↑↓ rank, a reason)"
             }
             Action::Timeline => "timeline: every priority change and publish (esc back)",
+            Action::Trends => "trends over time: queue, affected mailboxes, forecast (↑↓ a tenant)",
             Action::Compose => {
                 "compose a status update (tab next field, ctrl-p preview, draft kept)"
             }

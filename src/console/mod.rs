@@ -19,6 +19,7 @@ pub mod report;
 pub mod snapshot;
 pub mod terminal;
 pub mod theme;
+pub mod trends;
 pub mod ui;
 pub mod wire;
 
@@ -54,6 +55,9 @@ fn run_command(
         }
         Command::FetchAudit { serial, after_id } => {
             client::spawn_audit(client.clone(), serial, after_id, tx.clone())
+        }
+        Command::FetchTrends { serial, tenant_id } => {
+            client::spawn_trends(client.clone(), serial, tenant_id, tx.clone())
         }
         Command::SaveDraft(draft) => composer::save_draft(draft_path, draft.as_deref()),
         Command::PreviewStatus { serial, draft } => {

@@ -61,6 +61,7 @@ pub fn render(f: &mut Frame, app: &App) {
         View::Tenant(tv) => render_tenant(f, body, app, tv),
         View::Lookup(lv) => render_lookup(f, body, app, lv),
         View::Timeline(tv) => render_timeline(f, body, app, tv),
+        View::Trends(tv) => super::trends::render(f, body, app, tv),
     }
     render_footer(f, footer, app);
     if let Some(form) = &app.prio {
@@ -1264,6 +1265,26 @@ pub fn footer_hints(app: &App) -> String {
     if matches!(app.view, View::Lookup(_)) {
         return "type to search · ↑↓ choose · enter open tenant · ctrl-y copy answer · esc back"
             .into();
+    }
+    if let View::Trends(tv) = &app.view {
+        let km = &app.keymap;
+        return [
+            km.short(Context::Overview, Action::Back)
+                .map(|k| format!("{k} back")),
+            km.short(Context::Overview, Action::Down)
+                .map(|k| format!("{k} next tenant")),
+            km.short(Context::Overview, Action::Up)
+                .map(|k| format!("{k} previous")),
+            km.short(Context::Overview, Action::Top)
+                .filter(|_| !tv.tenant_id.is_empty())
+                .map(|k| format!("{k} every tenant")),
+            km.short(Context::Global, Action::Quit)
+                .map(|k| format!("{k} quit")),
+        ]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" · ");
     }
     if matches!(app.view, View::Timeline(_)) {
         let km = &app.keymap;

@@ -16,6 +16,7 @@ pub mod scope;
 pub mod slip;
 pub mod status;
 pub mod tenants;
+pub mod trends;
 pub mod update;
 
 pub use model::*;

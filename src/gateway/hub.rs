@@ -73,6 +73,10 @@ impl SourceView<'_> {
     pub fn version(&self) -> u64 {
         self.guard.version
     }
+    /// The incident's figures over time.
+    pub fn trends(&self) -> &crate::domain::trends::Trends {
+        self.guard.source.trends()
+    }
 }
 
 /// A priority change someone asked for.
@@ -246,6 +250,16 @@ impl Hub {
         // No receivers is fine: nobody is watching.
         let _ = self.tx.send(Encoded::new(&update));
         version
+    }
+
+    /// Moves the source `steps` times by `seconds` before anyone watches
+    /// (a drill's `--skip`): slips, the ETA history and the trends see
+    /// every step, as if the gateway had run from the start. Blocks.
+    pub fn fast_forward(&self, steps: usize, seconds: f64) {
+        let mut s = self.write();
+        for _ in 0..steps {
+            s.source.advance(seconds);
+        }
     }
 
     /// The next version: the overview and the tenants that changed.

@@ -302,6 +302,34 @@ impl pb::war_room_server::WarRoom for WarRoomService {
         .await
     }
 
+    async fn get_trends(
+        &self,
+        request: Request<pb::GetTrendsRequest>,
+    ) -> Result<Response<pb::GetTrendsResponse>, Status> {
+        self.access.reader(request.metadata())?;
+        let r = request.into_inner();
+        if !r.tenant_id.is_empty() {
+            check_text("tenant_id", &r.tenant_id)?;
+        }
+        self.blocking(move |hub| {
+            let view = hub.view();
+            let trends = view.trends();
+            let tenant =
+                match r.tenant_id.as_str() {
+                    "" => None,
+                    id => Some(trends.tenant(id).ok_or_else(|| {
+                        Status::not_found(format!("no tenant {id:?} in the trends"))
+                    })?),
+                };
+            Ok(Response::new(api::trends_to_pb(
+                trends,
+                tenant.as_deref(),
+                &r.tenant_id,
+            )))
+        })
+        .await
+    }
+
     async fn list_mailboxes(
         &self,
         request: Request<pb::ListMailboxesRequest>,

@@ -9,7 +9,9 @@
 //! `domain::slip::EtaHistory`, and hands every row out with its
 //! `eta_slip` set. A published status update moves the baselines
 //! (`published`); the rows whose slip that changed go out with the next
-//! change.
+//! change. It also keeps the incident's `domain::trends::Trends` (queue
+//! depth and affected mailboxes over time, per tenant too) for the trends
+//! view.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -19,6 +21,7 @@ use chrono::{DateTime, Utc};
 use crate::domain::priority::PriorityDecision;
 use crate::domain::slip::{EtaHistory, SlipTracker};
 use crate::domain::tenants::TenantSort;
+use crate::domain::trends::Trends;
 use crate::domain::{MailboxRow, Overview, TenantRow};
 use crate::sources::{LookupAnswer, LookupHit, MailboxQuery, Page, Source, SourceError};
 
@@ -33,6 +36,7 @@ pub struct Tracked {
     changed: Vec<TenantRow>,
     /// Tenants whose slip a publish changed: sent with the next change.
     resend: Vec<Arc<str>>,
+    trends: Trends,
 }
 
 /// The source clock, or the wall clock for a source without one.
@@ -50,14 +54,21 @@ impl Tracked {
             history: HashMap::new(),
             changed: Vec::new(),
             resend: Vec::new(),
+            trends: Trends::default(),
         };
         let o = t.inner.overview();
         let now = now_of(&o);
-        t.record_history(&o, now);
         for row in t.inner.tenants() {
             t.slips.observe(&row, now);
+            t.trends.observe(&row);
         }
+        t.record_history(&o, now);
         t
+    }
+
+    /// The incident's figures over time, as this gateway saw them.
+    pub fn trends(&self) -> &Trends {
+        &self.trends
     }
 
     /// The reindex ETA of every cluster whose reindex has work, once per
@@ -72,6 +83,7 @@ impl Tracked {
                     .record(now, &r.eta);
             }
         }
+        self.trends.record(o, now);
     }
 
     /// After the source changed: shows the changed rows to the tracker and
@@ -79,11 +91,12 @@ impl Tracked {
     fn observe_change(&mut self) {
         let o = self.inner.overview();
         let now = now_of(&o);
-        self.record_history(&o, now);
         let mut rows = self.inner.changed_tenants();
         for r in &rows {
             self.slips.observe(r, now);
+            self.trends.observe(r);
         }
+        self.record_history(&o, now);
         if !self.resend.is_empty() {
             let have: HashSet<Arc<str>> = rows.iter().map(|r| r.id.clone()).collect();
             for id in std::mem::take(&mut self.resend) {
