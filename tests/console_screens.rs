@@ -1041,3 +1041,24 @@ fn the_trends_move_from_tenant_to_tenant_and_back_to_every_tenant() {
         "the table's selection followed the tenant shown"
     );
 }
+
+/// On a platform whose damage sweep has not checked every mailbox, the
+/// trends say the count is what was found so far.
+#[test]
+fn the_trends_say_the_count_is_so_far_while_the_first_sweep_runs() {
+    let mut snap = snapshot();
+    snap.clusters[0].sweep = Some(pb::Sweep {
+        pass: 1,
+        mailboxes: 55_249,
+        swept: 12_000,
+        state: "sweeping".into(),
+        ..Default::default()
+    });
+    let mut app = trends();
+    app.on_client(ClientEvent::Update(Box::new(snap)));
+    let s = screen(&mut app, 120, 40);
+    assert!(
+        s.contains("so far: the first sweep has checked 12,000 of 55,249"),
+        "{s}"
+    );
+}

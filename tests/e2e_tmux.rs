@@ -276,7 +276,13 @@ fn no_color_at_80x24_is_readable_and_writes_no_colour() {
     // The trends, drilled ten hours in: the gateway recorded them from the
     // start, and the key says which mark is which without colour.
     t.keys(&["C"]);
-    t.wait_for(&["Trends", "• p50", "▄ p90", "mailboxes without service", "-10h"]);
+    t.wait_for(&[
+        "Trends",
+        "• p50",
+        "▄ p90",
+        "mailboxes without service",
+        "-10h",
+    ]);
     let styled = t.run(&["capture-pane", "-p", "-e", "-t", "w"]);
     let colours = common::colour_codes(&styled);
     assert!(colours.is_empty(), "colours {colours:?} on the trends");

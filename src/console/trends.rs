@@ -129,7 +129,8 @@ fn time_label(t: DateTime<Utc>, long: bool) -> String {
 
 struct Labels {
     title: String,
-    measured: &'static str,
+    /// The figures are a floor: what the damage sweep found so far.
+    so_far: Option<String>,
     /// Why there is no forecast line, if there is none.
     no_forecast: Option<String>,
 }
@@ -137,14 +138,14 @@ struct Labels {
 fn chart<'a>(s: &'a Series, now: DateTime<Utc>, width: u16, l: &Labels, app: &App) -> Chart<'a> {
     let th = &app.theme;
     let mut data = Vec::new();
-    for (i, run) in s.measured.iter().enumerate() {
-        let d = Dataset::default()
-            .marker(Marker::Braille)
-            .graph_type(GraphType::Line)
-            .style(th.gauge())
-            .data(run);
-        // One legend entry for every run of the measured line.
-        data.push(if i == 0 { d.name(l.measured) } else { d });
+    for run in &s.measured {
+        data.push(
+            Dataset::default()
+                .marker(Marker::Braille)
+                .graph_type(GraphType::Line)
+                .style(th.gauge())
+                .data(run),
+        );
     }
     let forecast = th
         .badge()
@@ -194,6 +195,9 @@ fn chart<'a>(s: &'a Series, now: DateTime<Utc>, width: u16, l: &Labels, app: &Ap
         ]
     };
     let mut title = vec![Span::styled(format!(" {} ", l.title), th.title())];
+    if let Some(note) = &l.so_far {
+        title.push(Span::styled(format!("· {note} "), th.alert()));
+    }
     if let Some(why) = &l.no_forecast {
         title.push(Span::styled(format!("· {why} "), th.dim()));
     } else if s.cut {
@@ -323,12 +327,16 @@ pub fn render(f: &mut Frame, area: Rect, app: &App, tv: &TrendsView) {
         .collect();
 
     // Mailboxes without service: the tenant's, or the platform's.
-    let (affected, now_affected, eta, title) = match (&h.tenant_id, tenant) {
+    // On a platform whose damage sweep has not checked every mailbox, the
+    // count is what was found so far: the title says so.
+    let (affected, now_affected, eta, title, so_far) = match (&h.tenant_id, tenant) {
         (id, t) if !id.is_empty() && h.tenant.len() == h.points.len() => (
             h.tenant.clone(),
             t.map(|t| t.affected()),
             t.map(|t| t.eta.clone()).unwrap_or_default(),
             "mailboxes without service, this tenant",
+            t.filter(|t| t.unchecked() > 0)
+                .map(|t| format!("so far: {} not checked yet", thousands(t.unchecked()))),
         ),
         _ => (
             h.points.iter().map(|p| Some(p.affected)).collect(),
@@ -340,12 +348,23 @@ pub fn render(f: &mut Frame, area: Rect, app: &App, tv: &TrendsView) {
                     .map(|c| (c.name.as_str(), &c.reindex.eta)),
             ),
             "mailboxes without service",
+            o.clusters
+                .iter()
+                .filter_map(|c| c.sweep.as_ref())
+                .find(|sw| !sw.complete())
+                .map(|sw| {
+                    format!(
+                        "so far: the first sweep has checked {} of {}",
+                        thousands(sw.swept),
+                        thousands(sw.mailboxes)
+                    )
+                }),
         ),
     };
     let s = series(&times, &affected, now, now_affected, &eta, &revisions);
     let labels = Labels {
         title: title.into(),
-        measured: "measured",
+        so_far,
         no_forecast: why_none(&eta, now_affected).map(|w| format!("no forecast: {w}")),
     };
     f.render_widget(chart(&s, now, upper.width, &labels, app), upper);
@@ -374,7 +393,7 @@ pub fn render(f: &mut Frame, area: Rect, app: &App, tv: &TrendsView) {
         } else {
             "inbound queue, every tenant".into()
         },
-        measured: "measured",
+        so_far: None,
         no_forecast: why_none(&drain, now_depth).map(|w| format!("no drain forecast: {w}")),
     };
     f.render_widget(chart(&s, now, lower.width, &labels, app), lower);
