@@ -33,10 +33,39 @@ pub struct Config {
     pub token: Option<String>,
     /// A file holding the console's token (first line).
     pub token_file: Option<PathBuf>,
+    /// An `https://` gateway: the CA that signed its certificate, and a
+    /// client certificate when it requires one.
+    pub gateway_tls: Option<GatewayTlsSection>,
     /// `warroom gateway`: identities, roles and where state is kept.
     pub server: Option<ServerConfig>,
     /// `warroom gateway --source platform`: the real backends.
     pub platform: Option<PlatformSection>,
+}
+
+/// How the console and CLI check an `https://` gateway, and who they are
+/// to it.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayTlsSection {
+    /// The CA (PEM) that signed the gateway's certificate [default: the
+    /// system's CA bundle].
+    pub ca: Option<PathBuf>,
+    /// A client certificate (PEM), for a gateway with `client_ca`.
+    pub cert: Option<PathBuf>,
+    /// Its private key (PEM).
+    pub key: Option<PathBuf>,
+}
+
+/// `[server.tls]`: the gateway serves gRPC over TLS.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ServerTlsSection {
+    /// The certificate chain (PEM), the gateway's own first.
+    pub cert: PathBuf,
+    /// Its private key (PEM).
+    pub key: PathBuf,
+    /// With it, clients must present a certificate signed by this CA.
+    pub client_ca: Option<PathBuf>,
 }
 
 /// A real mail platform: tenants by recipient domain, and the backends.
@@ -105,6 +134,11 @@ pub struct ServerConfig {
     pub state: Option<PathBuf>,
     #[serde(default)]
     pub tokens: Vec<TokenConfig>,
+    /// Serve gRPC over TLS.
+    pub tls: Option<ServerTlsSection>,
+    /// Listen beyond loopback without TLS anyway (behind a TLS proxy, on a
+    /// trusted network) [default: false].
+    pub insecure: Option<bool>,
     /// Where the built-in status page listens [default: 127.0.0.1:8080].
     pub page_listen: Option<std::net::SocketAddr>,
     /// The status page's address as its readers reach it (a proxy, a DNS
@@ -422,13 +456,25 @@ impl Config {
                 format!("unknown theme {t:?}; themes: {}", THEMES.join(", ")),
             ));
         }
-        if let Some(g) = cfg.gateway.as_ref().filter(|g| !g.starts_with("http://")) {
+        if let Some(g) = cfg
+            .gateway
+            .as_ref()
+            .filter(|g| !g.starts_with("http://") && !g.starts_with("https://"))
+        {
             let g = crate::domain::redact::url_shown(g);
             return Err(err(
                 at("gateway"),
                 format!(
-                    "gateway {g:?} must be a URL such as http://127.0.0.1:50051 (no TLS in this build: use an SSH tunnel)"
+                    "gateway {g:?} must be a URL such as https://gw.example.net:50051 (TLS) or http://127.0.0.1:50051"
                 ),
+            ));
+        }
+        if let Some(t) = &cfg.gateway_tls
+            && t.cert.is_some() != t.key.is_some()
+        {
+            return Err(err(
+                at("[gateway_tls]"),
+                "[gateway_tls] a client certificate needs both cert and key".into(),
             ));
         }
         if let Some(r) = cfg.refresh_ms.filter(|r| !(100..=60_000).contains(r)) {
@@ -657,8 +703,8 @@ mod tests {
                 "c.toml:2:18: invalid type: string, expected a boolean",
             ),
             (
-                "gateway = \"https://ana:SECRET-9876543210@gw.example\"\n",
-                "c.toml:1:1: gateway \"https://***@gw.example\" must be a URL",
+                "gateway = \"ftp://ana:SECRET-9876543210@gw.example\"\n",
+                "c.toml:1:1: gateway \"ftp://***@gw.example\" must be a URL",
             ),
         ] {
             let e = Config::parse("c.toml", text).unwrap_err().to_string();

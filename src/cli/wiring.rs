@@ -9,6 +9,7 @@ use warroom::config::{Config, Paths};
 use warroom::console::client::GatewayClient;
 use warroom::console::keymap::{self, Keymap};
 use warroom::console::theme::Theme;
+use warroom::console::tls::ClientTls;
 use warroom::domain::priority::Role;
 use warroom::domain::redact::Redactor;
 use warroom::gateway::publish::Publishing;
@@ -193,6 +194,7 @@ pub(crate) struct Listen<'a> {
     pub(crate) page: SocketAddr,
     pub(crate) page_url: Option<&'a str>,
     pub(crate) limits: warroom::gateway::Limits,
+    pub(crate) tls: Option<std::sync::Arc<warroom::gateway::tls::ServerTls>>,
 }
 
 pub(crate) async fn start_gateway(
@@ -207,6 +209,7 @@ pub(crate) async fn start_gateway(
         page: page_listen,
         page_url,
         limits,
+        tls,
     } = at;
     let hub = Hub::with_store(
         feed.source,
@@ -223,7 +226,8 @@ pub(crate) async fn start_gateway(
         .map_err(|e| anyhow::anyhow!("cannot serve the status page on {page_listen}: {e}"))?;
     // A first tick so the first snapshot already has rates and ETAs.
     hub.tick();
-    let mut gw = Gateway::serve_limited(listener, hub, Some(feed.tick), access, limits).await?;
+    let mut gw =
+        Gateway::serve_secured(listener, hub, Some(feed.tick), access, limits, tls).await?;
     gw.serve_page_as(page, page_url)?;
     Ok(gw)
 }
@@ -545,6 +549,54 @@ pub(crate) fn resolve_theme(args: &ScreenArgs, cfg: &Config) -> anyhow::Result<T
     })
 }
 
+/// How an https:// gateway is checked and who this client is to it:
+/// flags over `[gateway_tls]`.
+pub(crate) fn client_tls(args: &ConnectArgs, cfg: &Config) -> ClientTls {
+    let c = cfg.gateway_tls.clone().unwrap_or_default();
+    let (cert, key) = if args.tls_cert.is_some() {
+        (args.tls_cert.clone(), args.tls_key.clone())
+    } else {
+        (c.cert, c.key)
+    };
+    ClientTls {
+        ca: args.ca.clone().or(c.ca),
+        cert,
+        key,
+    }
+}
+
+/// The gateway's TLS from `[server.tls]`, and whether listening on
+/// `listen` without it is allowed: beyond loopback it needs TLS or an
+/// explicit `insecure = true`.
+pub(crate) fn server_tls(
+    cfg: &Config,
+    listen: SocketAddr,
+) -> anyhow::Result<Option<std::sync::Arc<warroom::gateway::tls::ServerTls>>> {
+    let server = cfg.server.clone().unwrap_or_default();
+    match &server.tls {
+        Some(t) => warroom::gateway::tls::ServerTls::load(warroom::gateway::tls::TlsFiles {
+            cert: t.cert.clone(),
+            key: t.key.clone(),
+            client_ca: t.client_ca.clone(),
+        })
+        .map(Some)
+        .map_err(anyhow::Error::msg),
+        None if listen.ip().is_loopback() => Ok(None),
+        None if server.insecure == Some(true) => {
+            tracing::warn!(
+                %listen,
+                "serving gRPC without TLS beyond loopback (insecure = true): tokens cross the network in clear text"
+            );
+            Ok(None)
+        }
+        None => anyhow::bail!(
+            "refusing to listen on {listen} without TLS: tokens would cross the network in clear text. \
+             Set [server.tls] cert and key (PEM files) in the config, or insecure = true under [server] \
+             to serve plain text anyway (behind a TLS proxy or on a trusted network); see docs/configuration.md"
+        ),
+    }
+}
+
 pub(crate) fn gateway_url(args: &ConnectArgs, cfg: &Config) -> Option<String> {
     args.gateway.clone().or_else(|| cfg.gateway.clone())
 }
@@ -559,7 +611,7 @@ pub(crate) async fn gateway_or_demo(
 ) -> anyhow::Result<(GatewayClient, Option<Gateway>)> {
     Ok(match gateway_url(args, cfg) {
         Some(url) => (
-            GatewayClient::with_token(&url, console_token(cfg)?.as_deref())?,
+            GatewayClient::connect(&url, console_token(cfg)?.as_deref(), &client_tls(args, cfg))?,
             None,
         ),
         None => {
@@ -576,6 +628,7 @@ pub(crate) async fn gateway_or_demo(
                     page: SocketAddr::from(([127, 0, 0, 1], 0)),
                     page_url: None,
                     limits: gateway_limits(cfg),
+                    tls: None,
                 },
                 simulator_feed(&demo(&args.sim, cfg)?).await?,
                 warroom::store::in_memory(),
