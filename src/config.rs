@@ -66,6 +66,9 @@ pub struct ServerTlsSection {
     pub key: PathBuf,
     /// With it, clients must present a certificate signed by this CA.
     pub client_ca: Option<PathBuf>,
+    /// How often the files are checked for a change, 0 for never (SIGHUP
+    /// still reloads) [default: 5000].
+    pub reload_check_ms: Option<u64>,
 }
 
 /// A real mail platform: tenants by recipient domain, and the backends.
@@ -546,6 +549,17 @@ impl Config {
                 ));
             }
         }
+        if let Some(ms) = server
+            .tls
+            .as_ref()
+            .and_then(|t| t.reload_check_ms)
+            .filter(|ms| *ms != 0 && !(1_000..=3_600_000).contains(ms))
+        {
+            return Err(err(
+                at("reload_check_ms"),
+                format!("reload_check_ms must be 0 (never) or 1000..=3600000 (got {ms})"),
+            ));
+        }
         let demo = cfg.demo.clone().unwrap_or_default();
         if let Some(s) = demo
             .speed
@@ -667,6 +681,40 @@ mod tests {
         );
         let e = Config::parse("c.toml", "gateway = 5\n").unwrap_err();
         assert!(e.message.contains("invalid type"), "{e}");
+    }
+
+    #[test]
+    fn tls_settings_parse_and_a_half_client_certificate_is_refused() {
+        let c = Config::parse(
+            "c.toml",
+            "gateway = \"https://gw.example.net:50051\"\n\
+             [gateway_tls]\nca = \"/etc/warroom/ca.pem\"\n\
+             [server.tls]\ncert = \"s.pem\"\nkey = \"s.key\"\nclient_ca = \"ca.pem\"\nreload_check_ms = 0\n",
+        )
+        .unwrap();
+        assert_eq!(
+            c.gateway_tls.unwrap().ca.as_deref(),
+            Some(Path::new("/etc/warroom/ca.pem"))
+        );
+        let tls = c.server.unwrap().tls.unwrap();
+        assert_eq!(tls.client_ca.as_deref(), Some(Path::new("ca.pem")));
+        assert_eq!(tls.reload_check_ms, Some(0));
+        let e = Config::parse("c.toml", "[gateway_tls]\ncert = \"c.pem\"\n").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "c.toml:1:1: [gateway_tls] a client certificate needs both cert and key"
+        );
+        let e = Config::parse("c.toml", "[server.tls]\ncert = \"c.pem\"\n").unwrap_err();
+        assert!(e.message.contains("missing field `key`"), "{e}");
+        let e = Config::parse(
+            "c.toml",
+            "[server.tls]\ncert = \"c.pem\"\nkey = \"k\"\nreload_check_ms = 10\n",
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "c.toml:4:1: reload_check_ms must be 0 (never) or 1000..=3600000 (got 10)"
+        );
     }
 
     #[test]

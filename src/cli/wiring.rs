@@ -578,6 +578,11 @@ pub(crate) fn server_tls(
             cert: t.cert.clone(),
             key: t.key.clone(),
             client_ca: t.client_ca.clone(),
+            check_every: match t.reload_check_ms {
+                Some(0) => None,
+                Some(ms) => Some(Duration::from_millis(ms)),
+                None => Some(warroom::gateway::tls::RELOAD_CHECK),
+            },
         })
         .map(Some)
         .map_err(anyhow::Error::msg),

@@ -378,8 +378,9 @@ pub fn incoming(
                     None => Stream::Plain(stream),
                     // A TLS handshake record.
                     Some(tls) if first[0] == 0x16 => {
-                        match tokio::time::timeout_at(deadline, tls.acceptor().accept(stream)).await
-                        {
+                        // Held here, so the socket closes after it is counted.
+                        let mut accept = std::pin::pin!(tls.acceptor().accept(stream));
+                        match tokio::time::timeout_at(deadline, accept.as_mut()).await {
                             Ok(Ok(s)) => Stream::Tls(Box::new(s)),
                             Ok(Err(e)) => {
                                 tracing::debug!(listener = tracker.what, %peer, "TLS handshake failed: {e}");

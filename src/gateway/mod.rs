@@ -149,7 +149,7 @@ impl Gateway {
         );
         let ticker = tick.map(|t| hub::Ticker::start(hub.clone(), t));
         let outbox = tokio::spawn(outbox::run(hub.clone()));
-        let tls_watch = tls.as_ref().map(|t| t.watch(tls::RELOAD_CHECK));
+        let tls_watch = tls.as_ref().map(|t| t.watch());
         tracing::info!(%addr, tls = tls.is_some(), "gateway listening");
         Ok(Gateway {
             addr,

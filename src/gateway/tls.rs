@@ -17,7 +17,7 @@ use rustls::server::WebPkiClientVerifier;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
-/// How often the files are checked for a change.
+/// How often the files are checked for a change, by default.
 pub const RELOAD_CHECK: Duration = Duration::from_secs(5);
 
 /// The PEM files the gateway's TLS comes from.
@@ -29,6 +29,9 @@ pub struct TlsFiles {
     pub key: PathBuf,
     /// With it, every client must present a certificate signed by this CA.
     pub client_ca: Option<PathBuf>,
+    /// How often the files are checked for a change; `None`: only SIGHUP
+    /// reloads them.
+    pub check_every: Option<Duration>,
 }
 
 impl TlsFiles {
@@ -167,16 +170,20 @@ impl ServerTls {
         *self.stamps.lock().unwrap_or_else(|e| e.into_inner()) != now
     }
 
-    /// Reloads on SIGHUP, and when a file changes (checked every
-    /// `every`), until the task is aborted.
-    pub fn watch(self: &Arc<Self>, every: Duration) -> tokio::task::JoinHandle<()> {
+    /// Reloads on SIGHUP, and when a file changes (checked as often as the
+    /// files say), until the task is aborted.
+    pub fn watch(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
         let tls = self.clone();
+        let every = self.files.check_every;
         tokio::spawn(async move {
             #[cfg(unix)]
             let mut hup =
                 tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
-            let mut check = tokio::time::interval(every);
-            check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut check = every.map(|e| {
+                let mut i = tokio::time::interval(e);
+                i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                i
+            });
             loop {
                 #[cfg(unix)]
                 let hangup = async {
@@ -189,8 +196,16 @@ impl ServerTls {
                 };
                 #[cfg(not(unix))]
                 let hangup = futures::future::pending::<()>();
+                let tick = async {
+                    match check.as_mut() {
+                        Some(c) => {
+                            c.tick().await;
+                        }
+                        None => futures::future::pending::<()>().await,
+                    }
+                };
                 let why = tokio::select! {
-                    _ = check.tick() => {
+                    _ = tick => {
                         if !tls.changed() {
                             continue;
                         }
