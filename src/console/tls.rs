@@ -253,7 +253,11 @@ impl Connector {
         let port = uri.port_u16().unwrap_or(443);
         let tcp = TcpStream::connect((host.as_str(), port))
             .await
-            .map_err(|e| TlsFailure(format!("cannot connect to {url}: {e}")))?;
+            .map_err(|e| {
+                TlsFailure(format!(
+                    "gateway unreachable (cannot connect to {url}: {e})"
+                ))
+            })?;
         let _ = tcp.set_nodelay(true);
         let name = ServerName::try_from(host.clone())
             .map_err(|e| TlsFailure(format!("gateway URL {url}: host {host:?}: {e}")))?;
