@@ -92,7 +92,7 @@ impl rustls::client::ResolvesClientCert for Asked {
 
 /// How long the connector waits for the server's first bytes after a
 /// handshake in which it asked for a client certificate.
-const VERDICT_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+const VERDICT_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The TLS a client uses for one gateway, and how its trust is named in
 /// messages.

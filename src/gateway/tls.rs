@@ -48,7 +48,7 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 }
 
 /// The certificates in a PEM file; `what` names the key in errors.
-pub fn read_certs(path: &Path, what: &str) -> Result<Vec<CertificateDer<'static>>, String> {
+fn read_certs(path: &Path, what: &str) -> Result<Vec<CertificateDer<'static>>, String> {
     let bytes =
         std::fs::read(path).map_err(|e| format!("{what} {}: cannot read: {e}", path.display()))?;
     let certs = CertificateDer::pem_slice_iter(&bytes)
@@ -64,7 +64,7 @@ pub fn read_certs(path: &Path, what: &str) -> Result<Vec<CertificateDer<'static>
 }
 
 /// The private key in a PEM file; `what` names the key in errors.
-pub fn read_key(path: &Path, what: &str) -> Result<PrivateKeyDer<'static>, String> {
+fn read_key(path: &Path, what: &str) -> Result<PrivateKeyDer<'static>, String> {
     let bytes =
         std::fs::read(path).map_err(|e| format!("{what} {}: cannot read: {e}", path.display()))?;
     PrivateKeyDer::from_pem_slice(&bytes).map_err(|_| {
@@ -265,7 +265,20 @@ pub(crate) async fn refuse_plain_h2(stream: tokio::net::TcpStream, within: Durat
 /// The answer to anything else in plain text (curl, a browser): HTTP/1.1
 /// 400 saying to use https://.
 pub(crate) async fn refuse_plain_http1(mut stream: tokio::net::TcpStream) {
-    use tokio::io::AsyncWriteExt;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // The request's head is read first: a socket closed with unread bytes
+    // is reset, and the client may lose the answer.
+    let mut head = Vec::new();
+    let mut buf = [0u8; 4096];
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        while let Ok(n) = stream.read(&mut buf).await {
+            head.extend_from_slice(&buf[..n]);
+            if n == 0 || head.windows(4).any(|w| w == b"\r\n\r\n") || head.len() > 16 * 1024 {
+                break;
+            }
+        }
+    })
+    .await;
     let body = "the gateway speaks TLS (gRPC over HTTP/2): use https://\n";
     let resp = format!(
         "HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
