@@ -227,6 +227,50 @@ async fn the_console_watches_an_https_gateway() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_says_on_screen_which_ca_the_gateway_certificate_does_not_fit() {
+    let pki = TestPki::new("console-wrongca");
+    let gw = tls_gateway(&pki, false).await;
+    let client = GatewayClient::connect(
+        &gw.url(),
+        None,
+        &ClientTls {
+            ca: Some(pki.other_ca.clone()),
+            ..ClientTls::default()
+        },
+    )
+    .unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::channel(16);
+    let watch = tokio::spawn(warroom::console::client::watch_forever(
+        client,
+        tx,
+        Default::default(),
+    ));
+    let error = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            match rx.recv().await {
+                Some(ClientEvent::Disconnected { error, .. }) => return error,
+                Some(ClientEvent::Update(_)) => panic!("served despite the wrong CA"),
+                Some(_) => {}
+                None => panic!("watch ended"),
+            }
+        }
+    })
+    .await
+    .expect("a disconnection");
+    // What line 2 of the console shows.
+    assert_eq!(
+        error,
+        format!(
+            "the gateway at {} presented a certificate not signed by CA {}",
+            gw.url(),
+            pki.other_ca.display()
+        )
+    );
+    watch.abort();
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_certificates_are_required_when_the_gateway_has_a_client_ca() {
     let pki = TestPki::new("mtls");
     let (stranger_cert, stranger_key) =
