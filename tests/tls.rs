@@ -580,3 +580,45 @@ fn a_key_that_does_not_go_with_the_certificate_is_refused_naming_both_files() {
     .unwrap();
     assert!(e.contains("no certificate in it"), "{e}");
 }
+
+#[cfg_attr(
+    not(feature = "system-tests"),
+    ignore = "needs tmux: ./scripts/test runs it"
+)]
+#[test]
+fn the_console_in_a_terminal_goes_live_over_https_and_names_a_wrong_ca() {
+    let pki = TestPki::new("tmux");
+    let h = home("tmux");
+    let port = common::tmux::free_port();
+    let _gw = gateway_process(
+        &h,
+        port,
+        &format!(
+            "[server]\npage_listen = \"127.0.0.1:0\"\n[server.tls]\ncert = {:?}\nkey = {:?}\n",
+            p(&pki.server_cert),
+            p(&pki.server_key)
+        ),
+    );
+    common::tmux::wait_listening(port);
+    let console = |tag: &str, ca: &Path| {
+        // Its own config dir: the gateway's config is not the console's.
+        let dir = home(&format!("tmux-{tag}"));
+        common::tmux::Session::start(
+            &format!("warroom-tls-{tag}-{}", std::process::id()),
+            &dir,
+            120,
+            40,
+            &format!(
+                "XDG_STATE_HOME={d} XDG_CONFIG_HOME={d} {} --gateway https://127.0.0.1:{port} --ca {}; sleep 30",
+                env!("CARGO_BIN_EXE_warroom"),
+                ca.display(),
+                d = dir.display(),
+            ),
+        )
+    };
+    let good = console("good", &pki.ca);
+    good.wait_for(&["● LIVE", "SIMULATED", "Service health"]);
+    let wrong = console("wrong", &pki.other_ca);
+    let screen = wrong.wait_for(&["DISCONNECTED", "presented a certificate not signed by CA"]);
+    assert!(!screen.contains("LIVE"), "{screen}");
+}
