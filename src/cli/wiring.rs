@@ -666,6 +666,35 @@ mod tests {
         }
     }
 
+    /// Beyond loopback, plain text needs `insecure = true`; the refusal
+    /// says what to set. Nothing is bound here.
+    #[test]
+    fn plain_text_beyond_loopback_is_refused_unless_insecure_says_so() {
+        let open: SocketAddr = "0.0.0.0:50051".parse().unwrap();
+        let lo: SocketAddr = "127.0.0.1:50051".parse().unwrap();
+        let plain = Config::parse("c.toml", "[server]\n").unwrap();
+        assert!(server_tls(&plain, lo).unwrap().is_none());
+        let e = server_tls(&plain, open).err().unwrap().to_string();
+        assert!(
+            e.starts_with("refusing to listen on 0.0.0.0:50051 without TLS")
+                && e.contains("Set [server.tls] cert and key")
+                && e.contains("insecure = true under [server]"),
+            "{e}"
+        );
+        let insecure = Config::parse("c.toml", "[server]\ninsecure = true\n").unwrap();
+        assert!(server_tls(&insecure, open).unwrap().is_none());
+        let missing = Config::parse(
+            "c.toml",
+            "[server.tls]\ncert = \"/nonexistent/gw.pem\"\nkey = \"/nonexistent/gw.key\"\n",
+        )
+        .unwrap();
+        let e = server_tls(&missing, open).err().unwrap().to_string();
+        assert!(
+            e.starts_with("[server.tls] cert /nonexistent/gw.pem: cannot read"),
+            "{e}"
+        );
+    }
+
     /// Whatever a library logs, a configured secret is not in the line.
     #[test]
     fn every_configured_secret_is_replaced_in_log_lines() {
