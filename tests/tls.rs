@@ -622,3 +622,37 @@ fn the_console_in_a_terminal_goes_live_over_https_and_names_a_wrong_ca() {
     let screen = wrong.wait_for(&["DISCONNECTED", "presented a certificate not signed by CA"]);
     assert!(!screen.contains("LIVE"), "{screen}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_certificate_for_another_name_is_refused_saying_so() {
+    let pki = TestPki::new("name");
+    let (cert, key) = pki.leaf("elsewhere", "ca", "DNS:gw.elsewhere.example", "serverAuth");
+    let tls = warroom::gateway::tls::ServerTls::load(warroom::gateway::tls::TlsFiles {
+        cert,
+        key,
+        client_ca: None,
+        check_every: None,
+    })
+    .unwrap();
+    let gw = common::serve_tls(
+        common::hub(common::small()),
+        tls,
+        warroom::gateway::Limits::default(),
+    )
+    .await;
+    let url = gw.url();
+    let out = cli(
+        &home("name"),
+        &["lookup", "t00001", "--gateway", &url, "--ca", p(&pki.ca)],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "the gateway at {url} presented a certificate for another name than the URL's host"
+        )) && err.contains("gw.elsewhere.example"),
+        "{err}"
+    );
+    gw.stop().await;
+}
