@@ -33,10 +33,42 @@ pub struct Config {
     pub token: Option<String>,
     /// A file holding the console's token (first line).
     pub token_file: Option<PathBuf>,
+    /// An `https://` gateway: the CA that signed its certificate, and a
+    /// client certificate when it requires one.
+    pub gateway_tls: Option<GatewayTlsSection>,
     /// `warroom gateway`: identities, roles and where state is kept.
     pub server: Option<ServerConfig>,
     /// `warroom gateway --source platform`: the real backends.
     pub platform: Option<PlatformSection>,
+}
+
+/// How the console and CLI check an `https://` gateway, and who they are
+/// to it.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayTlsSection {
+    /// The CA (PEM) that signed the gateway's certificate [default: the
+    /// system's CA bundle].
+    pub ca: Option<PathBuf>,
+    /// A client certificate (PEM), for a gateway with `client_ca`.
+    pub cert: Option<PathBuf>,
+    /// Its private key (PEM).
+    pub key: Option<PathBuf>,
+}
+
+/// `[server.tls]`: the gateway serves gRPC over TLS.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ServerTlsSection {
+    /// The certificate chain (PEM), the gateway's own first.
+    pub cert: PathBuf,
+    /// Its private key (PEM).
+    pub key: PathBuf,
+    /// With it, clients must present a certificate signed by this CA.
+    pub client_ca: Option<PathBuf>,
+    /// How often the files are checked for a change, 0 for never (SIGHUP
+    /// still reloads) [default: 5000].
+    pub reload_check_ms: Option<u64>,
 }
 
 /// A real mail platform: tenants by recipient domain, and the backends.
@@ -105,6 +137,11 @@ pub struct ServerConfig {
     pub state: Option<PathBuf>,
     #[serde(default)]
     pub tokens: Vec<TokenConfig>,
+    /// Serve gRPC over TLS.
+    pub tls: Option<ServerTlsSection>,
+    /// Listen beyond loopback without TLS anyway (behind a TLS proxy, on a
+    /// trusted network) [default: false].
+    pub insecure: Option<bool>,
     /// Where the built-in status page listens [default: 127.0.0.1:8080].
     pub page_listen: Option<std::net::SocketAddr>,
     /// The status page's address as its readers reach it (a proxy, a DNS
@@ -422,13 +459,25 @@ impl Config {
                 format!("unknown theme {t:?}; themes: {}", THEMES.join(", ")),
             ));
         }
-        if let Some(g) = cfg.gateway.as_ref().filter(|g| !g.starts_with("http://")) {
+        if let Some(g) = cfg
+            .gateway
+            .as_ref()
+            .filter(|g| !g.starts_with("http://") && !g.starts_with("https://"))
+        {
             let g = crate::domain::redact::url_shown(g);
             return Err(err(
                 at("gateway"),
                 format!(
-                    "gateway {g:?} must be a URL such as http://127.0.0.1:50051 (no TLS in this build: use an SSH tunnel)"
+                    "gateway {g:?} must be a URL such as https://gw.example.net:50051 (TLS) or http://127.0.0.1:50051"
                 ),
+            ));
+        }
+        if let Some(t) = &cfg.gateway_tls
+            && t.cert.is_some() != t.key.is_some()
+        {
+            return Err(err(
+                at("[gateway_tls]"),
+                "[gateway_tls] a client certificate needs both cert and key".into(),
             ));
         }
         if let Some(r) = cfg.refresh_ms.filter(|r| !(100..=60_000).contains(r)) {
@@ -499,6 +548,17 @@ impl Config {
                     format!("{key} must be {least}..={most} (got {v})"),
                 ));
             }
+        }
+        if let Some(ms) = server
+            .tls
+            .as_ref()
+            .and_then(|t| t.reload_check_ms)
+            .filter(|ms| *ms != 0 && !(1_000..=3_600_000).contains(ms))
+        {
+            return Err(err(
+                at("reload_check_ms"),
+                format!("reload_check_ms must be 0 (never) or 1000..=3600000 (got {ms})"),
+            ));
         }
         let demo = cfg.demo.clone().unwrap_or_default();
         if let Some(s) = demo
@@ -624,6 +684,40 @@ mod tests {
     }
 
     #[test]
+    fn tls_settings_parse_and_a_half_client_certificate_is_refused() {
+        let c = Config::parse(
+            "c.toml",
+            "gateway = \"https://gw.example.net:50051\"\n\
+             [gateway_tls]\nca = \"/etc/warroom/ca.pem\"\n\
+             [server.tls]\ncert = \"s.pem\"\nkey = \"s.key\"\nclient_ca = \"ca.pem\"\nreload_check_ms = 0\n",
+        )
+        .unwrap();
+        assert_eq!(
+            c.gateway_tls.unwrap().ca.as_deref(),
+            Some(Path::new("/etc/warroom/ca.pem"))
+        );
+        let tls = c.server.unwrap().tls.unwrap();
+        assert_eq!(tls.client_ca.as_deref(), Some(Path::new("ca.pem")));
+        assert_eq!(tls.reload_check_ms, Some(0));
+        let e = Config::parse("c.toml", "[gateway_tls]\ncert = \"c.pem\"\n").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "c.toml:1:1: [gateway_tls] a client certificate needs both cert and key"
+        );
+        let e = Config::parse("c.toml", "[server.tls]\ncert = \"c.pem\"\n").unwrap_err();
+        assert!(e.message.contains("missing field `key`"), "{e}");
+        let e = Config::parse(
+            "c.toml",
+            "[server.tls]\ncert = \"c.pem\"\nkey = \"k\"\nreload_check_ms = 10\n",
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "c.toml:4:1: reload_check_ms must be 0 (never) or 1000..=3600000 (got 10)"
+        );
+    }
+
+    #[test]
     fn a_page_url_must_be_an_http_url_with_a_host() {
         let c = Config::parse(
             "c.toml",
@@ -657,8 +751,8 @@ mod tests {
                 "c.toml:2:18: invalid type: string, expected a boolean",
             ),
             (
-                "gateway = \"https://ana:SECRET-9876543210@gw.example\"\n",
-                "c.toml:1:1: gateway \"https://***@gw.example\" must be a URL",
+                "gateway = \"ftp://ana:SECRET-9876543210@gw.example\"\n",
+                "c.toml:1:1: gateway \"ftp://***@gw.example\" must be a URL",
             ),
         ] {
             let e = Config::parse("c.toml", text).unwrap_err().to_string();

@@ -236,10 +236,10 @@ fn bad_flags_get_a_clear_error() {
         "{}",
         text(&out.stderr)
     );
-    let out = warroom(&h, &["snapshot", "--gateway", "https://example.invalid:1"]);
+    let out = warroom(&h, &["snapshot", "--gateway", "ftp://example.invalid:1"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        text(&out.stderr).contains("no TLS"),
+        text(&out.stderr).contains("must start with https:// (TLS) or http://"),
         "{}",
         text(&out.stderr)
     );

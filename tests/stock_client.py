@@ -6,6 +6,9 @@ snapshot, then one change) and pages through every tenant with ListTenants and
 through one tenant's mailboxes with ListMailboxes, decoding with dynamic
 message classes built from the reflected descriptors. Prints a summary,
 one key=JSON value per line.
+
+Usage: stock_client.py ADDR [CA_PEM [CLIENT_CERT_PEM CLIENT_KEY_PEM]]; with
+a CA, over TLS (the gateway's certificate checked against that CA).
 """
 import json
 import sys
@@ -18,8 +21,20 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
 )
 
 
-def main(addr):
-    channel = grpc.insecure_channel(addr)
+def main(addr, ca=None, cert=None, key=None):
+    if ca is None:
+        channel = grpc.insecure_channel(addr)
+    else:
+        def read(path):
+            with open(path, "rb") as f:
+                return f.read()
+
+        creds = grpc.ssl_channel_credentials(
+            root_certificates=read(ca),
+            private_key=read(key) if key else None,
+            certificate_chain=read(cert) if cert else None,
+        )
+        channel = grpc.secure_channel(addr, creds)
     db = ProtoReflectionDescriptorDatabase(channel)
     services = db.get_services()
     pool = descriptor_pool.DescriptorPool(db)
@@ -78,4 +93,4 @@ def main(addr):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(*sys.argv[1:5])

@@ -68,3 +68,77 @@ async fn grpcio_with_reflection_only_can_watch_and_page() {
     assert_eq!(num("unique_mailboxes"), num("listed_mailboxes"));
     gw.stop().await;
 }
+
+/// stock_client.py against `addr` with `args` after it (a CA, a client
+/// certificate and key).
+async fn stock_client(addr: String, args: Vec<std::path::PathBuf>) -> std::process::Output {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/stock_client.py");
+    tokio::task::spawn_blocking(move || {
+        std::process::Command::new("python3")
+            .arg(script)
+            .arg(addr)
+            .args(args)
+            .output()
+            .expect("python3 runs")
+    })
+    .await
+    .unwrap()
+}
+
+#[cfg_attr(
+    not(feature = "system-tests"),
+    ignore = "needs Python grpcio: ./scripts/test runs it"
+)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpcio_over_tls_with_the_test_ca_and_a_client_certificate_can_watch_and_page() {
+    let pki = common::TestPki::new("grpcio");
+    let gw = common::serve_tls(
+        common::hub(common::small()),
+        pki.server_tls(true),
+        warroom::gateway::Limits::default(),
+    )
+    .await;
+    for _ in 0..240 {
+        gw.hub.tick();
+    }
+    let hub = gw.hub.clone();
+    let ticker = tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            hub.tick();
+        }
+    });
+    // The name in the certificate: localhost (and 127.0.0.1).
+    let addr = format!("localhost:{}", gw.addr.port());
+    let out = stock_client(
+        addr.clone(),
+        vec![
+            pki.ca.clone(),
+            pki.client_cert.clone(),
+            pki.client_key.clone(),
+        ],
+    )
+    .await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "stock client over TLS failed: {stderr}"
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("first_snapshot=true"), "{stdout}");
+    assert!(stdout.contains("snapshot_tenants=200"), "{stdout}");
+
+    // Without TLS: grpcio shows the gateway's words.
+    let out = stock_client(gw.addr.to_string(), vec![]).await;
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("the gateway speaks TLS: use https://{}", gw.addr)),
+        "{stderr}"
+    );
+    // Another CA: refused.
+    let out = stock_client(addr, vec![pki.other_ca.clone()]).await;
+    assert!(!out.status.success(), "a wrong CA must not connect");
+    ticker.abort();
+    gw.stop().await;
+}

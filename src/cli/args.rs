@@ -96,6 +96,27 @@ pub(crate) struct ConnectArgs {
     /// embedded gateway runs the simulated incident.
     #[arg(long, env = "WARROOM_GATEWAY", value_name = "URL")]
     pub(crate) gateway: Option<String>,
+    /// For an https:// gateway: the CA (PEM) that signed its certificate
+    /// [default: gateway_tls.ca in the config, else the system's CA bundle].
+    #[arg(long, env = "WARROOM_CA", value_name = "FILE")]
+    pub(crate) ca: Option<PathBuf>,
+    /// A client certificate (PEM) for a gateway that requires one
+    /// [default: gateway_tls.cert in the config].
+    #[arg(
+        long,
+        env = "WARROOM_TLS_CERT",
+        value_name = "FILE",
+        requires = "tls_key"
+    )]
+    pub(crate) tls_cert: Option<PathBuf>,
+    /// The client certificate's private key (PEM) [default: gateway_tls.key].
+    #[arg(
+        long,
+        env = "WARROOM_TLS_KEY",
+        value_name = "FILE",
+        requires = "tls_cert"
+    )]
+    pub(crate) tls_key: Option<PathBuf>,
     #[command(flatten)]
     pub(crate) sim: SimArgs,
 }

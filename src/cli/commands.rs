@@ -57,6 +57,7 @@ pub(crate) async fn gateway(args: GatewayArgs, cfg: Config, paths: Paths) -> any
     if !args.listen.ip().is_loopback() {
         tracing::warn!(listen = %args.listen, "listening beyond loopback: anyone who can reach this address can read the war room");
     }
+    let tls = server_tls(&cfg, args.listen)?;
     let access = gateway_access(&cfg, args.listen)?;
     let state = args
         .state
@@ -88,6 +89,7 @@ pub(crate) async fn gateway(args: GatewayArgs, cfg: Config, paths: Paths) -> any
             page: page_listen,
             page_url: cfg.server.as_ref().and_then(|s| s.page_url.as_deref()),
             limits,
+            tls: tls.clone(),
         },
         feed,
         store,
@@ -96,8 +98,13 @@ pub(crate) async fn gateway(args: GatewayArgs, cfg: Config, paths: Paths) -> any
     )
     .await?;
     eprintln!(
-        "warroom gateway serving warroom.v1 on {} (source: {}; state: {})",
+        "warroom gateway serving warroom.v1 on {}{} (source: {}; state: {})",
         gw.url(),
+        match &tls {
+            Some(t) if t.requires_client_certificates() => " (TLS, client certificates required)",
+            Some(_) => " (TLS)",
+            None => "",
+        },
         if simulated {
             "simulator, SIMULATED"
         } else {
@@ -105,7 +112,9 @@ pub(crate) async fn gateway(args: GatewayArgs, cfg: Config, paths: Paths) -> any
         },
         state.display()
     );
-    let mut signals = warroom::console::terminal::Signals::new()?;
+    // With TLS, SIGHUP reloads the certificate (the gateway listens for
+    // it); without, it stops the gateway as SIGTERM does.
+    let mut signals = warroom::console::terminal::Signals::new_without_hangup(tls.is_some())?;
     tokio::select! {
         r = gw.wait() => r?,
         _ = signals.recv() => {}
@@ -442,7 +451,25 @@ pub(crate) fn info(args: ConsoleArgs, cfg: &Config, paths: &Paths) -> anyhow::Re
         }
     );
     match url {
-        Some(url) => outln!("gateway:      {}", url_shown(&url)),
+        Some(url) => {
+            outln!("gateway:      {}", url_shown(&url));
+            let tls = client_tls(&args.connect, cfg);
+            if url.starts_with("https://") {
+                match warroom::console::tls::Connector::new(&tls, &url_shown(&url)) {
+                    Ok(c) => outln!(
+                        "gateway TLS:  yes; its certificate must be signed by {}",
+                        c.trust()
+                    ),
+                    Err(e) => outln!("gateway TLS:  error: {e}"),
+                }
+                match &tls.cert {
+                    Some(cert) => outln!("client cert:  {}", cert.display()),
+                    None => outln!("client cert:  none"),
+                }
+            } else {
+                outln!("gateway TLS:  no (plain text: http://)");
+            }
+        }
         None => outln!("gateway:      embedded demo (simulated incident on a loopback port)"),
     }
     Ok(0)

@@ -9,6 +9,7 @@ use warroom::config::{Config, Paths};
 use warroom::console::client::GatewayClient;
 use warroom::console::keymap::{self, Keymap};
 use warroom::console::theme::Theme;
+use warroom::console::tls::ClientTls;
 use warroom::domain::priority::Role;
 use warroom::domain::redact::Redactor;
 use warroom::gateway::publish::Publishing;
@@ -192,6 +193,7 @@ pub(crate) struct Listen<'a> {
     pub(crate) page: SocketAddr,
     pub(crate) page_url: Option<&'a str>,
     pub(crate) limits: warroom::gateway::Limits,
+    pub(crate) tls: Option<std::sync::Arc<warroom::gateway::tls::ServerTls>>,
 }
 
 pub(crate) async fn start_gateway(
@@ -206,6 +208,7 @@ pub(crate) async fn start_gateway(
         page: page_listen,
         page_url,
         limits,
+        tls,
     } = at;
     let hub = Hub::with_store(
         feed.source,
@@ -226,7 +229,8 @@ pub(crate) async fn start_gateway(
         .map_err(|e| anyhow::anyhow!("cannot serve the status page on {page_listen}: {e}"))?;
     // A first tick so the first snapshot already has rates and ETAs.
     hub.tick();
-    let mut gw = Gateway::serve_limited(listener, hub, Some(feed.tick), access, limits).await?;
+    let mut gw =
+        Gateway::serve_secured(listener, hub, Some(feed.tick), access, limits, tls).await?;
     gw.serve_page_as(page, page_url)?;
     Ok(gw)
 }
@@ -548,6 +552,59 @@ pub(crate) fn resolve_theme(args: &ScreenArgs, cfg: &Config) -> anyhow::Result<T
     })
 }
 
+/// How an https:// gateway is checked and who this client is to it:
+/// flags over `[gateway_tls]`.
+pub(crate) fn client_tls(args: &ConnectArgs, cfg: &Config) -> ClientTls {
+    let c = cfg.gateway_tls.clone().unwrap_or_default();
+    let (cert, key) = if args.tls_cert.is_some() {
+        (args.tls_cert.clone(), args.tls_key.clone())
+    } else {
+        (c.cert, c.key)
+    };
+    ClientTls {
+        ca: args.ca.clone().or(c.ca),
+        cert,
+        key,
+    }
+}
+
+/// The gateway's TLS from `[server.tls]`, and whether listening on
+/// `listen` without it is allowed: beyond loopback it needs TLS or an
+/// explicit `insecure = true`.
+pub(crate) fn server_tls(
+    cfg: &Config,
+    listen: SocketAddr,
+) -> anyhow::Result<Option<std::sync::Arc<warroom::gateway::tls::ServerTls>>> {
+    let server = cfg.server.clone().unwrap_or_default();
+    match &server.tls {
+        Some(t) => warroom::gateway::tls::ServerTls::load(warroom::gateway::tls::TlsFiles {
+            cert: t.cert.clone(),
+            key: t.key.clone(),
+            client_ca: t.client_ca.clone(),
+            check_every: match t.reload_check_ms {
+                Some(0) => None,
+                Some(ms) => Some(Duration::from_millis(ms)),
+                None => Some(warroom::gateway::tls::RELOAD_CHECK),
+            },
+        })
+        .map(Some)
+        .map_err(anyhow::Error::msg),
+        None if listen.ip().is_loopback() => Ok(None),
+        None if server.insecure == Some(true) => {
+            tracing::warn!(
+                %listen,
+                "serving gRPC without TLS beyond loopback (insecure = true): tokens cross the network in clear text"
+            );
+            Ok(None)
+        }
+        None => anyhow::bail!(
+            "refusing to listen on {listen} without TLS: tokens would cross the network in clear text. \
+             Set [server.tls] cert and key (PEM files) in the config, or insecure = true under [server] \
+             to serve plain text anyway (behind a TLS proxy or on a trusted network); see docs/configuration.md"
+        ),
+    }
+}
+
 pub(crate) fn gateway_url(args: &ConnectArgs, cfg: &Config) -> Option<String> {
     args.gateway.clone().or_else(|| cfg.gateway.clone())
 }
@@ -562,7 +619,7 @@ pub(crate) async fn gateway_or_demo(
 ) -> anyhow::Result<(GatewayClient, Option<Gateway>)> {
     Ok(match gateway_url(args, cfg) {
         Some(url) => (
-            GatewayClient::with_token(&url, console_token(cfg)?.as_deref())?,
+            GatewayClient::connect(&url, console_token(cfg)?.as_deref(), &client_tls(args, cfg))?,
             None,
         ),
         None => {
@@ -579,6 +636,7 @@ pub(crate) async fn gateway_or_demo(
                     page: SocketAddr::from(([127, 0, 0, 1], 0)),
                     page_url: None,
                     limits: gateway_limits(cfg),
+                    tls: None,
                 },
                 simulator_feed(&demo(&args.sim, cfg)?).await?,
                 warroom::store::in_memory(),
@@ -609,6 +667,35 @@ mod tests {
         fn flush(&mut self) -> std::io::Result<()> {
             Ok(())
         }
+    }
+
+    /// Beyond loopback, plain text needs `insecure = true`; the refusal
+    /// says what to set. Nothing is bound here.
+    #[test]
+    fn plain_text_beyond_loopback_is_refused_unless_insecure_says_so() {
+        let open: SocketAddr = "0.0.0.0:50051".parse().unwrap();
+        let lo: SocketAddr = "127.0.0.1:50051".parse().unwrap();
+        let plain = Config::parse("c.toml", "[server]\n").unwrap();
+        assert!(server_tls(&plain, lo).unwrap().is_none());
+        let e = server_tls(&plain, open).err().unwrap().to_string();
+        assert!(
+            e.starts_with("refusing to listen on 0.0.0.0:50051 without TLS")
+                && e.contains("Set [server.tls] cert and key")
+                && e.contains("insecure = true under [server]"),
+            "{e}"
+        );
+        let insecure = Config::parse("c.toml", "[server]\ninsecure = true\n").unwrap();
+        assert!(server_tls(&insecure, open).unwrap().is_none());
+        let missing = Config::parse(
+            "c.toml",
+            "[server.tls]\ncert = \"/nonexistent/gw.pem\"\nkey = \"/nonexistent/gw.key\"\n",
+        )
+        .unwrap();
+        let e = server_tls(&missing, open).err().unwrap().to_string();
+        assert!(
+            e.starts_with("[server.tls] cert /nonexistent/gw.pem: cannot read"),
+            "{e}"
+        );
     }
 
     /// Whatever a library logs, a configured secret is not in the line.

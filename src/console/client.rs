@@ -33,6 +33,8 @@ impl tonic::service::Interceptor for Bearer {
 pub struct GatewayClient {
     inner: Client,
     url: String,
+    /// Over TLS: how the gateway's certificate is checked.
+    tls: Option<String>,
 }
 
 impl GatewayClient {
@@ -45,6 +47,18 @@ impl GatewayClient {
 
     /// A client that presents `token` on every call.
     pub fn with_token(url: &str, token: Option<&str>) -> anyhow::Result<Self> {
+        Self::connect(url, token, &super::tls::ClientTls::default())
+    }
+
+    /// A client that presents `token` on every call; an `https://` gateway
+    /// is reached over TLS as `tls` says (a CA file or the system's
+    /// bundle, a client certificate); `tls` is unused for `http://`. Fails on a malformed URL or an
+    /// unreadable TLS file, never on an unreachable gateway.
+    pub fn connect(
+        url: &str,
+        token: Option<&str>,
+        tls: &super::tls::ClientTls,
+    ) -> anyhow::Result<Self> {
         let bearer = match token {
             None => Bearer(None),
             Some(t) => Bearer(Some(format!("Bearer {}", t.trim()).parse().map_err(
@@ -53,9 +67,10 @@ impl GatewayClient {
         };
         // What is shown of it (the header, errors, `info`): never a password.
         let shown = crate::domain::redact::url_shown(url).into_owned();
-        if !url.starts_with("http://") {
+        let https = url.starts_with("https://");
+        if !https && !url.starts_with("http://") {
             anyhow::bail!(
-                "gateway URL {shown:?} must start with http:// (this build has no TLS: reach a remote gateway through an SSH tunnel)"
+                "gateway URL {shown:?} must start with https:// (TLS) or http:// (plain text)"
             );
         }
         let endpoint = Endpoint::from_shared(url.to_string())
@@ -64,13 +79,26 @@ impl GatewayClient {
             .tcp_keepalive(Some(Duration::from_secs(20)))
             .http2_keep_alive_interval(Duration::from_secs(20))
             .keep_alive_timeout(Duration::from_secs(10));
-        let channel = endpoint.connect_lazy();
+        let (channel, trust) = if https {
+            let connector = super::tls::Connector::new(tls, &shown).map_err(anyhow::Error::msg)?;
+            let trust = connector.trust().to_string();
+            (endpoint.connect_with_connector_lazy(connector), Some(trust))
+        } else {
+            (endpoint.connect_lazy(), None)
+        };
         Ok(GatewayClient {
             url: shown,
+            tls: trust,
             inner: pb::war_room_client::WarRoomClient::with_interceptor(channel, bearer)
                 .max_decoding_message_size(api::MAX_MESSAGE_BYTES)
                 .max_encoding_message_size(1024 * 1024),
         })
+    }
+
+    /// Over TLS, how the gateway's certificate is checked ("CA FILE");
+    /// `None` for plain text.
+    pub fn tls(&self) -> Option<&str> {
+        self.tls.as_deref()
     }
 
     /// The gateway's URL as it may be shown: `user:password@` is `***@`.
@@ -292,8 +320,14 @@ fn jitter_unit() -> f64 {
 
 /// Explains a gRPC failure in the words an operator needs.
 pub fn describe(status: &tonic::Status) -> String {
+    // A TLS failure says what is wrong in its own words.
+    if let Some(words) = super::tls::failure_in(status) {
+        return words;
+    }
     let msg = status.message();
     match status.code() {
+        // A TLS listener's answer to plain text says what to do.
+        tonic::Code::Unavailable if msg.starts_with("the gateway speaks TLS") => msg.to_string(),
         tonic::Code::Unavailable => format!("gateway unreachable ({msg})"),
         tonic::Code::DeadlineExceeded => "gateway did not answer in time".into(),
         _ => format!("{:?}: {msg}", status.code()),

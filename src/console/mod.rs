@@ -19,6 +19,7 @@ pub mod report;
 pub mod snapshot;
 pub mod terminal;
 pub mod theme;
+pub mod tls;
 pub mod trends;
 pub mod ui;
 pub mod wire;

@@ -51,36 +51,55 @@ pub fn leave(_term: &mut Term, mouse: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// SIGTERM, SIGHUP and SIGINT as one stream of "please stop".
+/// SIGTERM, SIGHUP and SIGINT as one stream of "please stop" (SIGHUP left
+/// out where it means something else).
 pub struct Signals {
     #[cfg(unix)]
     term: tokio::signal::unix::Signal,
     #[cfg(unix)]
-    hup: tokio::signal::unix::Signal,
+    hup: Option<tokio::signal::unix::Signal>,
     #[cfg(unix)]
     int: tokio::signal::unix::Signal,
 }
 
 impl Signals {
     pub fn new() -> anyhow::Result<Self> {
+        Self::new_without_hangup(false)
+    }
+
+    /// As `new`, but SIGHUP is not "please stop" when `without_hangup`
+    /// (someone else listens for it: the gateway reloads its TLS files).
+    pub fn new_without_hangup(without_hangup: bool) -> anyhow::Result<Self> {
         #[cfg(unix)]
         {
             use tokio::signal::unix::{SignalKind, signal};
             Ok(Signals {
                 term: signal(SignalKind::terminate())?,
-                hup: signal(SignalKind::hangup())?,
+                hup: if without_hangup {
+                    None
+                } else {
+                    Some(signal(SignalKind::hangup())?)
+                },
                 int: signal(SignalKind::interrupt())?,
             })
         }
         #[cfg(not(unix))]
-        Ok(Signals {})
+        {
+            let _ = without_hangup;
+            Ok(Signals {})
+        }
     }
 
     pub async fn recv(&mut self) {
         #[cfg(unix)]
         tokio::select! {
             _ = self.term.recv() => {}
-            _ = self.hup.recv() => {}
+            Some(_) = async {
+                match self.hup.as_mut() {
+                    Some(h) => h.recv().await,
+                    None => futures::future::pending().await,
+                }
+            } => {}
             _ = self.int.recv() => {}
         }
         #[cfg(not(unix))]

@@ -205,12 +205,20 @@ pub struct ConnInfo {
     /// Watch streams open on this connection.
     pub watches: Arc<AtomicUsize>,
     pub kill: Arc<Kill>,
+    /// Whether the connection is TLS.
+    pub tls: bool,
+}
+
+/// The bytes of a connection: as they come, or through TLS.
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
 }
 
 /// An accepted connection that counts against its listener's caps until
 /// dropped.
 pub struct Conn {
-    stream: TcpStream,
+    stream: Stream,
     info: ConnInfo,
     _slot: Slot,
 }
@@ -241,7 +249,10 @@ impl AsyncRead for Conn {
                 "closed by the gateway",
             )));
         }
-        Pin::new(&mut self.stream).poll_read(cx, buf)
+        match &mut self.stream {
+            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
     }
 }
 
@@ -251,32 +262,51 @@ impl AsyncWrite for Conn {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write(cx, buf)
+        match &mut self.stream {
+            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
     }
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.stream).poll_flush(cx)
+        match &mut self.stream {
+            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
     }
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.stream).poll_shutdown(cx)
+        match &mut self.stream {
+            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
     }
     fn poll_write_vectored(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+        match &mut self.stream {
+            Stream::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
+        }
     }
     fn is_write_vectored(&self) -> bool {
-        self.stream.is_write_vectored()
+        match &self.stream {
+            Stream::Plain(s) => s.is_write_vectored(),
+            Stream::Tls(s) => s.is_write_vectored(),
+        }
     }
 }
 
 /// The connections `listener` accepts within `tracker`'s caps, each once it
-/// has sent a first byte. The accept loop runs until the receiver is
-/// dropped; then the listening socket is closed.
+/// has sent a first byte and, with `tls`, finished its TLS handshake, both
+/// within the handshake time-out. With `tls`, a client that speaks plain
+/// text is answered in plain text that the gateway speaks TLS, and closed.
+/// The accept loop runs until the receiver is dropped; then the listening
+/// socket is closed.
 pub fn incoming(
     listener: TcpListener,
     tracker: Arc<Tracker>,
+    tls: Option<Arc<super::tls::ServerTls>>,
 ) -> mpsc::Receiver<Result<Conn, std::io::Error>> {
     let (tx, rx) = mpsc::channel(256);
     tokio::spawn(async move {
@@ -330,32 +360,63 @@ pub fn incoming(
             let _ = stream.set_nodelay(true);
             let tx = tx.clone();
             let tracker = tracker.clone();
+            let tls = tls.clone();
             tokio::spawn(async move {
+                let limit = tracker.limits.handshake_timeout;
+                let deadline = tokio::time::Instant::now() + limit;
                 let mut first = [0u8; 1];
-                match tokio::time::timeout(
-                    tracker.limits.handshake_timeout,
-                    stream.peek(&mut first),
-                )
-                .await
-                {
-                    Ok(Ok(n)) if n > 0 => {
-                        let conn = Conn {
-                            stream,
-                            info: ConnInfo {
-                                remote: peer,
-                                watches: Arc::new(AtomicUsize::new(0)),
-                                kill: Arc::new(Kill::default()),
-                            },
-                            _slot: slot,
-                        };
-                        let _ = tx.send(Ok(conn)).await;
-                    }
-                    Ok(_) => {} // closed or failed before a byte
+                match tokio::time::timeout_at(deadline, stream.peek(&mut first)).await {
+                    Ok(Ok(n)) if n > 0 => {}
+                    Ok(_) => return, // closed or failed before a byte
                     Err(_) => {
                         tracker.timed_out.fetch_add(1, Ordering::Relaxed);
                         tracing::debug!(listener = tracker.what, %peer, "closed: nothing sent within the handshake time-out");
+                        return;
                     }
                 }
+                let stream = match tls {
+                    None => Stream::Plain(stream),
+                    // A TLS handshake record.
+                    Some(tls) if first[0] == 0x16 => {
+                        // Held here, so the socket closes after it is counted.
+                        let mut accept = std::pin::pin!(tls.acceptor().accept(stream));
+                        match tokio::time::timeout_at(deadline, accept.as_mut()).await {
+                            Ok(Ok(s)) => Stream::Tls(Box::new(s)),
+                            Ok(Err(e)) => {
+                                tracing::debug!(listener = tracker.what, %peer, "TLS handshake failed: {e}");
+                                return;
+                            }
+                            Err(_) => {
+                                tracker.timed_out.fetch_add(1, Ordering::Relaxed);
+                                tracing::debug!(listener = tracker.what, %peer, "closed: TLS handshake not finished within the handshake time-out");
+                                return;
+                            }
+                        }
+                    }
+                    Some(_) => {
+                        tracing::debug!(listener = tracker.what, %peer, "plain text on the TLS listener: told to use https://");
+                        if first[0] == b'P' {
+                            // "PRI * HTTP/2.0": a gRPC client without TLS.
+                            super::tls::refuse_plain_h2(stream, limit).await;
+                        } else {
+                            super::tls::refuse_plain_http1(stream).await;
+                        }
+                        drop(slot);
+                        return;
+                    }
+                };
+                let tls_used = matches!(stream, Stream::Tls(_));
+                let conn = Conn {
+                    stream,
+                    info: ConnInfo {
+                        remote: peer,
+                        watches: Arc::new(AtomicUsize::new(0)),
+                        kill: Arc::new(Kill::default()),
+                        tls: tls_used,
+                    },
+                    _slot: slot,
+                };
+                let _ = tx.send(Ok(conn)).await;
             });
         }
     });

@@ -12,6 +12,7 @@ pub mod page;
 pub mod publish;
 pub mod service;
 pub mod slips;
+pub mod tls;
 pub mod watch;
 
 use std::net::SocketAddr;
@@ -44,6 +45,10 @@ pub struct Gateway {
     pub page_connections: Option<Arc<conn::Tracker>>,
     /// The Watch streams open.
     pub watchers: Arc<watch::Watchers>,
+    /// The TLS served, when it is.
+    pub tls: Option<Arc<tls::ServerTls>>,
+    /// Reloads the TLS files on SIGHUP or a change.
+    tls_watch: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Gateway {
@@ -80,6 +85,21 @@ impl Gateway {
         access: Access,
         limits: Limits,
     ) -> anyhow::Result<Self> {
+        Self::serve_secured(listener, hub, tick, access, limits, None).await
+    }
+
+    /// As `serve_limited`, over TLS when `tls` is given: each connection's
+    /// handshake is done in the accept path, within the connection caps and
+    /// the handshake time-out; the files are reloaded on SIGHUP or when
+    /// they change.
+    pub async fn serve_secured(
+        listener: TcpListener,
+        hub: Arc<Hub>,
+        tick: Option<Duration>,
+        access: Access,
+        limits: Limits,
+        tls: Option<Arc<tls::ServerTls>>,
+    ) -> anyhow::Result<Self> {
         let addr = listener.local_addr()?;
         let (health_reporter, health_service) = tonic_health::server::health_reporter();
         health_reporter
@@ -113,7 +133,8 @@ impl Gateway {
         // byte; with TCP_NODELAY (Nagle's algorithm would hold multi-frame
         // answers for the client's delayed ACK, ~40 ms per lookup).
         let connections = conn::Tracker::new("gRPC", limits.clone());
-        let incoming = ReceiverStream::new(conn::incoming(listener, connections.clone()));
+        let incoming =
+            ReceiverStream::new(conn::incoming(listener, connections.clone(), tls.clone()));
         let server = tokio::spawn(
             tonic::transport::Server::builder()
                 .http2_keepalive_interval(Some(limits.keepalive_interval))
@@ -128,7 +149,8 @@ impl Gateway {
         );
         let ticker = tick.map(|t| hub::Ticker::start(hub.clone(), t));
         let outbox = tokio::spawn(outbox::run(hub.clone()));
-        tracing::info!(%addr, "gateway listening");
+        let tls_watch = tls.as_ref().map(|t| t.watch());
+        tracing::info!(%addr, tls = tls.is_some(), "gateway listening");
         Ok(Gateway {
             addr,
             hub,
@@ -142,6 +164,8 @@ impl Gateway {
             connections,
             page_connections: None,
             watchers,
+            tls,
+            tls_watch,
         })
     }
 
@@ -185,9 +209,10 @@ impl Gateway {
         Ok(url)
     }
 
-    /// `http://ADDR`, for clients.
+    /// `http://ADDR`, or `https://ADDR` over TLS, for clients.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 
     /// Stops ticking and serving; returns when the server has stopped.
@@ -197,6 +222,9 @@ impl Gateway {
         }
         self.outbox.abort();
         self.sweeper.abort();
+        if let Some(w) = self.tls_watch.take() {
+            w.abort();
+        }
         if let Some(p) = self.page.take() {
             p.abort();
         }
@@ -222,6 +250,9 @@ impl Drop for Gateway {
         }
         self.outbox.abort();
         self.sweeper.abort();
+        if let Some(w) = self.tls_watch.take() {
+            w.abort();
+        }
         if let Some(p) = self.page.take() {
             p.abort();
         }

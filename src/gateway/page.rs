@@ -263,7 +263,7 @@ pub fn serve(
         .with_state(hub);
     let timeout = tracker.limits().page_request_timeout;
     tokio::spawn(async move {
-        let mut incoming = super::conn::incoming(listener, tracker);
+        let mut incoming = super::conn::incoming(listener, tracker, None);
         while let Some(conn) = incoming.recv().await {
             let Ok(conn) = conn else { continue };
             let svc = hyper_util::service::TowerToHyperService::new(app.clone());

@@ -120,3 +120,169 @@ pub fn colour_codes(terminal_output: &str) -> Vec<u32> {
     }
     found
 }
+
+/// A throw-away PKI made with the `openssl` command at test time: a CA, a
+/// certificate for 127.0.0.1 and localhost signed by it, a client
+/// certificate signed by it, and a second, unrelated CA.
+pub struct TestPki {
+    pub dir: std::path::PathBuf,
+    pub ca: std::path::PathBuf,
+    pub other_ca: std::path::PathBuf,
+    pub server_cert: std::path::PathBuf,
+    pub server_key: std::path::PathBuf,
+    pub client_cert: std::path::PathBuf,
+    pub client_key: std::path::PathBuf,
+}
+
+fn openssl(dir: &std::path::Path, args: &[&str]) {
+    let out = std::process::Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("the openssl command runs");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+impl TestPki {
+    pub fn new(tag: &str) -> TestPki {
+        let dir = std::env::temp_dir().join(format!("wr-pki-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        for ca in ["ca", "other-ca"] {
+            Self::make_ca(&dir, ca);
+        }
+        let pki = TestPki {
+            ca: dir.join("ca.pem"),
+            other_ca: dir.join("other-ca.pem"),
+            server_cert: dir.join("server.pem"),
+            server_key: dir.join("server.key"),
+            client_cert: dir.join("client.pem"),
+            client_key: dir.join("client.key"),
+            dir,
+        };
+        pki.leaf("server", "ca", "IP:127.0.0.1,DNS:localhost", "serverAuth");
+        pki.leaf("client", "ca", "DNS:console.example", "clientAuth");
+        pki
+    }
+
+    fn make_ca(dir: &std::path::Path, name: &str) {
+        openssl(
+            dir,
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+                "-nodes",
+                "-keyout",
+                &format!("{name}.key"),
+                "-out",
+                &format!("{name}.pem"),
+                "-days",
+                "2",
+                "-subj",
+                &format!("/CN=warroom test {name}"),
+                "-addext",
+                "basicConstraints=critical,CA:TRUE",
+                "-addext",
+                "keyUsage=critical,keyCertSign,cRLSign",
+            ],
+        );
+    }
+
+    /// `name`.pem and `name`.key, signed by the CA `ca` ("ca" or
+    /// "other-ca"), for `san` and the extended key usage `usage`.
+    pub fn leaf(
+        &self,
+        name: &str,
+        ca: &str,
+        san: &str,
+        usage: &str,
+    ) -> (std::path::PathBuf, std::path::PathBuf) {
+        let ext = format!("{name}.ext");
+        std::fs::write(
+            self.dir.join(&ext),
+            format!("subjectAltName={san}\nbasicConstraints=CA:FALSE\nextendedKeyUsage={usage}\n"),
+        )
+        .unwrap();
+        openssl(
+            &self.dir,
+            &[
+                "req",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+                "-nodes",
+                "-keyout",
+                &format!("{name}.key"),
+                "-out",
+                &format!("{name}.csr"),
+                "-subj",
+                &format!("/CN={name}"),
+            ],
+        );
+        openssl(
+            &self.dir,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &format!("{name}.csr"),
+                "-CA",
+                &format!("{ca}.pem"),
+                "-CAkey",
+                &format!("{ca}.key"),
+                "-CAcreateserial",
+                "-out",
+                &format!("{name}.pem"),
+                "-days",
+                "1",
+                "-extfile",
+                &ext,
+            ],
+        );
+        (
+            self.dir.join(format!("{name}.pem")),
+            self.dir.join(format!("{name}.key")),
+        )
+    }
+
+    /// The gateway's TLS from this PKI's server certificate.
+    pub fn server_tls(&self, client_ca: bool) -> Arc<warroom::gateway::tls::ServerTls> {
+        warroom::gateway::tls::ServerTls::load(warroom::gateway::tls::TlsFiles {
+            cert: self.server_cert.clone(),
+            key: self.server_key.clone(),
+            client_ca: client_ca.then(|| self.ca.clone()),
+            check_every: None,
+        })
+        .expect("the test certificate loads")
+    }
+}
+
+/// A gateway on 127.0.0.1 over TLS with this PKI's server certificate.
+pub async fn serve_tls(
+    hub: Arc<Hub>,
+    tls: Arc<warroom::gateway::tls::ServerTls>,
+    limits: warroom::gateway::Limits,
+) -> Gateway {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback");
+    Gateway::serve_secured(
+        listener,
+        hub,
+        None,
+        warroom::gateway::Access::open_read_only(),
+        limits,
+        Some(tls),
+    )
+    .await
+    .expect("gateway starts")
+}
