@@ -11,12 +11,14 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use common::postgres::PgCluster;
 use tonic::Code;
 use warroom::api::{self, pb};
 use warroom::console::client::Client;
 use warroom::domain::priority::Role;
 use warroom::gateway::{Access, Gateway, Hub};
 use warroom::sources::simulator::{SimConfig, Simulator};
+use warroom::store::Location;
 
 const ANA: &str = "operator-ana-0123456789abcdef";
 const BO: &str = "operator-bo-0123456789abcdef";
@@ -208,12 +210,33 @@ async fn a_stale_version_fails_and_says_what_the_priority_is_now() {
     assert_eq!(row.priority_set.unwrap().set_by, "ana");
 }
 
+/// A gateway on loopback whose decisions persist in the store at `at`.
+async fn gateway_on(cfg: SimConfig, at: &Location) -> Gateway {
+    common::serve(common::hub_with_store(cfg, at), access()).await
+}
+
 /// Two clients, 500 edits each, eight in flight per client, each sent with
 /// the newest version that client has seen: no accepted edit is lost.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_clients_making_500_concurrent_edits_each_lose_no_update() {
     let state = common::state_file("concurrent");
-    let gw = gateway(common::small(), Some(&state)).await;
+    two_clients_making_500_edits_each(&Location::File(state)).await;
+}
+
+/// The same, on a PostgreSQL store.
+#[cfg_attr(
+    not(feature = "system-tests"),
+    ignore = "needs PostgreSQL: ./scripts/test runs it"
+)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_clients_making_500_concurrent_edits_each_lose_no_update_on_postgresql() {
+    let pg = PgCluster::start("prio-concurrent");
+    let url = pg.create_db("warroom");
+    two_clients_making_500_edits_each(&Location::Postgres(url)).await;
+}
+
+async fn two_clients_making_500_edits_each(at: &Location) {
+    let gw = gateway_on(common::small(), at).await;
     let tenant_id = "t00003";
     let mut handles = Vec::new();
     for (who, token) in [("ana", ANA), ("bo", BO)] {
@@ -296,7 +319,23 @@ async fn two_clients_making_500_concurrent_edits_each_lose_no_update() {
 #[tokio::test]
 async fn a_restarted_gateway_keeps_priorities_and_the_audit() {
     let state = common::state_file("restart");
-    let gw = gateway(common::small(), Some(&state)).await;
+    a_restarted_gateway_keeps(&Location::File(state)).await;
+}
+
+/// The same, on a PostgreSQL store.
+#[cfg_attr(
+    not(feature = "system-tests"),
+    ignore = "needs PostgreSQL: ./scripts/test runs it"
+)]
+#[tokio::test]
+async fn a_restarted_gateway_keeps_priorities_and_the_audit_on_postgresql() {
+    let pg = PgCluster::start("prio-restart");
+    let url = pg.create_db("warroom");
+    a_restarted_gateway_keeps(&Location::Postgres(url)).await;
+}
+
+async fn a_restarted_gateway_keeps(at: &Location) {
+    let gw = gateway_on(common::small(), at).await;
     common::client_with(&gw, Some(ANA))
         .set_tenant_priority(req("t00005", pb::Priority::P0, "hospital", 0))
         .await
@@ -307,7 +346,7 @@ async fn a_restarted_gateway_keeps_priorities_and_the_audit() {
         .unwrap();
     gw.stop().await;
 
-    let gw = gateway(common::small(), Some(&state)).await;
+    let gw = gateway_on(common::small(), at).await;
     let mut c = common::client_with(&gw, None);
     let row = tenant(&mut c, "t00005").await;
     assert_eq!(row.priority, pb::Priority::P0 as i32);

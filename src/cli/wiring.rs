@@ -92,7 +92,10 @@ pub(crate) async fn simulator_feed(d: &Demo) -> anyhow::Result<Feed> {
 }
 
 /// A real platform (Dovecot, Postfix, Prometheus) from `[platform]`.
-pub(crate) fn platform_feed(cfg: &Config, state: &std::path::Path) -> anyhow::Result<Feed> {
+pub(crate) fn platform_feed(
+    cfg: &Config,
+    state: &warroom::store::Location,
+) -> anyhow::Result<Feed> {
     use warroom::sources::dovecot::Doveadm;
     use warroom::sources::platform::{DovecotSpec, PlatformConfig, PlatformSource, TenantSpec};
     use warroom::sources::postfix::{PostfixStatus, Postqueue};
@@ -173,8 +176,8 @@ pub(crate) fn platform_feed(cfg: &Config, state: &std::path::Path) -> anyhow::Re
             postfix_status,
             prometheus,
             poll: Duration::from_millis(p.poll_ms.unwrap_or(5_000)),
-            // The incident's journal: a second connection to the state file.
-            store: Some(warroom::store::open(state).map_err(|e| anyhow::anyhow!("{e}"))?),
+            // The incident's journal: a second connection to the store.
+            store: Some(warroom::store::open_at(state).map_err(|e| anyhow::anyhow!("{e}"))?),
         },
         &tokio::runtime::Handle::current(),
     )
