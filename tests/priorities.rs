@@ -625,3 +625,51 @@ async fn affected_tenants(c: &mut warroom::console::client::Client) -> Vec<pb::T
     .into_inner()
     .tenants
 }
+
+/// PostgreSQL stopped under a running gateway: a decision is refused as
+/// unavailable, naming the database server (not its password), and nothing
+/// is applied; the server back, the same gateway takes decisions again.
+#[cfg_attr(
+    not(feature = "system-tests"),
+    ignore = "needs PostgreSQL: ./scripts/test runs it"
+)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_on_postgresql_refuses_decisions_while_it_is_down_and_takes_them_when_back() {
+    let pg = PgCluster::start("prio-down");
+    let url = pg.create_db("warroom");
+    let gw = gateway_on(common::small(), &Location::Postgres(url)).await;
+    let mut ana = common::client_with(&gw, Some(ANA));
+    ana.set_tenant_priority(req("t00009", pb::Priority::P0, "before", 0))
+        .await
+        .unwrap();
+    pg.stop();
+    let e = ana
+        .set_tenant_priority(req("t00009", pb::Priority::P3, "during", 1))
+        .await
+        .expect_err("no database, no decision");
+    assert_eq!(e.code(), Code::Unavailable, "{e:?}");
+    let server = format!("PostgreSQL at 127.0.0.1:{} unreachable", pg.port);
+    assert!(e.message().contains(&server), "{}", e.message());
+    assert!(
+        !e.message().contains(common::postgres::PASSWORD),
+        "{}",
+        e.message()
+    );
+    let mut c = common::client_with(&gw, None);
+    assert_eq!(
+        tenant(&mut c, "t00009").await.priority,
+        pb::Priority::P0 as i32,
+        "the refused decision was applied"
+    );
+    pg.start_again();
+    let ok = ana
+        .set_tenant_priority(req("t00009", pb::Priority::P3, "after", 1))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(ok.priority.unwrap().version, 2);
+    assert_eq!(
+        tenant(&mut c, "t00009").await.priority,
+        pb::Priority::P3 as i32
+    );
+}

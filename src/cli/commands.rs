@@ -64,10 +64,15 @@ pub(crate) fn store_location(
 
 pub(crate) async fn gateway(args: GatewayArgs, cfg: Config, paths: Paths) -> anyhow::Result<i32> {
     use std::io::IsTerminal;
+    let state = store_location(args.store.as_deref(), &cfg, &paths);
+    let mut redactor = secrets(&cfg, None);
+    if let warroom::store::Location::Postgres(url) = &state {
+        redactor = redactor.url_userinfo(url);
+    }
     tracing_subscriber::fmt()
         .with_writer(Redacting {
             inner: std::io::stderr,
-            redactor: std::sync::Arc::new(secrets(&cfg, None)),
+            redactor: std::sync::Arc::new(redactor),
         })
         // Colour only on a terminal: a log file or journal gets plain text.
         .with_ansi(std::io::stderr().is_terminal())
@@ -80,7 +85,6 @@ pub(crate) async fn gateway(args: GatewayArgs, cfg: Config, paths: Paths) -> any
         tracing::warn!(listen = %args.listen, "listening beyond loopback: anyone who can reach this address can read the war room");
     }
     let access = gateway_access(&cfg, args.listen)?;
-    let state = store_location(args.store.as_deref(), &cfg, &paths);
     let store = warroom::store::open_at(&state).map_err(|e| anyhow::anyhow!("{e}"))?;
     let page_listen = args
         .page_listen

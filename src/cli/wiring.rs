@@ -388,6 +388,9 @@ pub(crate) fn secrets(cfg: &Config, gateway_flag: Option<&str>) -> Redactor {
         r = r.url_userinfo(url);
     }
     if let Some(server) = &cfg.server {
+        if let Some(store) = &server.store {
+            r = r.url_userinfo(store);
+        }
         for t in &server.tokens {
             if let Ok(secret) = t.secret() {
                 r = r.secret(&secret);
