@@ -349,6 +349,55 @@ fn publishing_the_same_operation_twice_publishes_once(open: Open<'_>) {
     assert_eq!(publishes, 1);
 }
 
+/// Two publishers on two connections send the same 50 operations at the
+/// same time (a retry reaching a second gateway): each is stored once, with
+/// one set of deliveries and one audit event, both are answered with the
+/// same update, and the update numbers run on without gaps.
+fn the_same_operations_published_at_once_on_two_connections_are_stored_once(open: Open<'_>) {
+    drop(open());
+    let targets = [
+        ("webhook".to_string(), String::new()),
+        ("email".to_string(), "t1 ops@t1.example".to_string()),
+    ];
+    let answers: Vec<Vec<(String, u64, bool)>> = std::thread::scope(|scope| {
+        let publishers: Vec<_> = ["a", "b"]
+            .into_iter()
+            .map(|who| {
+                let targets = &targets;
+                scope.spawn(move || {
+                    let mut s = open();
+                    (0..50)
+                        .map(|i| {
+                            let op = format!("op-{i}");
+                            let (u, fresh) = s
+                                .publish(&update(&op, &format!("{who} {i}")), targets, "")
+                                .unwrap();
+                            (op, u.seq, fresh)
+                        })
+                        .collect()
+                })
+            })
+            .collect();
+        publishers.into_iter().map(|p| p.join().unwrap()).collect()
+    });
+    for (a, b) in answers[0].iter().zip(&answers[1]) {
+        assert_eq!(a.1, b.1, "{}: both answered with one update", a.0);
+        assert!(a.2 ^ b.2, "{}: stored by exactly one of them", a.0);
+    }
+    let s = open();
+    let updates = s.status_updates().unwrap();
+    assert_eq!(updates.len(), 50);
+    let ops: BTreeSet<&str> = updates.iter().map(|u| u.operation_id.as_str()).collect();
+    assert_eq!(ops.len(), 50);
+    assert_eq!(
+        updates.iter().map(|u| u.id.as_str()).next_back(),
+        Some("su-000050"),
+        "update numbers without gaps"
+    );
+    assert_eq!(s.deliveries(None).unwrap().len(), 100);
+    assert_eq!(s.audit_events(0, 1000).unwrap().len(), 50);
+}
+
 /// Two writers on two connections, 500 edits each on one tenant, each sent
 /// with the newest version its writer has seen: every version is granted
 /// once, every accepted edit is in the audit and nothing else is.
@@ -425,6 +474,11 @@ fn sqlite_publishing_the_same_operation_twice_publishes_once() {
 }
 
 #[test]
+fn sqlite_the_same_operations_published_at_once_are_stored_once() {
+    the_same_operations_published_at_once_on_two_connections_are_stored_once(&sqlite("at-once"));
+}
+
+#[test]
 fn sqlite_two_writers_making_500_edits_each_lose_no_update() {
     two_writers_making_500_edits_each_lose_no_update(&sqlite("writers"));
 }
@@ -471,6 +525,18 @@ fn postgres_publishing_the_same_operation_twice_publishes_once() {
 fn postgres_two_writers_making_500_edits_each_lose_no_update() {
     let pg = PgCluster::start("writers");
     two_writers_making_500_edits_each_lose_no_update(&postgres(pg.create_db("warroom")));
+}
+
+#[cfg_attr(
+    not(feature = "system-tests"),
+    ignore = "needs PostgreSQL: ./scripts/test runs it"
+)]
+#[test]
+fn postgres_the_same_operations_published_at_once_are_stored_once() {
+    let pg = PgCluster::start("at-once");
+    the_same_operations_published_at_once_on_two_connections_are_stored_once(&postgres(
+        pg.create_db("warroom"),
+    ));
 }
 
 /// What a database holds, to compare before and after a refusal.

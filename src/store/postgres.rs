@@ -39,6 +39,12 @@ pub(super) const SCHEMA_VERSION: i64 = 1;
 /// Held (for one transaction) while the schema is checked or made, so two
 /// gateways starting on an empty database do not both create it.
 const SCHEMA_LOCK: i64 = 0x5761_526d;
+/// Held (for one transaction) by every decision and publish: the audit
+/// ids and the update numbers they take are then committed in the order
+/// they were handed out, so a reader paging by id never passes one that
+/// commits later, and a publish that finds its operation already stored
+/// takes no number (no gap in su-… ids).
+const WRITE_LOCK: i64 = 0x5761_526e;
 /// A call that gets no answer in this long is given up, and the connection
 /// with it (its state is unknown).
 const CALL_TIMEOUT: Duration = Duration::from_secs(15);
@@ -631,6 +637,8 @@ impl Store for PgStore {
         self.call(move |c| async move {
             let c = &*c;
             in_tx(c, async {
+                c.execute("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK])
+                    .await?;
                 let at_ms = stored.set_at.timestamp_millis();
                 let (version, expected) = (stored.version as i64, expected_version as i64);
                 let (priority, rank) = (stored.priority as i32, i64::from(stored.rank));
@@ -718,6 +726,8 @@ impl Store for PgStore {
             let c = &*c;
             let by_op = format!("SELECT {UPDATE_COLUMNS} FROM status_updates WHERE operation_id = $1");
             in_tx(c, async {
+                c.execute("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK])
+                    .await?;
                 if let Some(r) = c.query_opt(&by_op, &[&new.operation_id]).await? {
                     return Ok((update_row(&r)?, false));
                 }
@@ -725,8 +735,8 @@ impl Store for PgStore {
                 let components =
                     serde_json::to_string(&new.components).unwrap_or_else(|_| "[]".into());
                 let next = new.next_update.map(|t| t.timestamp_millis());
-                // Another gateway publishing the same operation at the same
-                // moment: its row wins, this insert does nothing.
+                // Under the write lock no other publish is in flight; the
+                // unique operation id stays the last word all the same.
                 let inserted = c
                     .query_opt(
                         &format!(
