@@ -215,6 +215,9 @@ pub struct PgStore {
     jobs: tokio::sync::mpsc::UnboundedSender<Job>,
     /// "PostgreSQL at HOST:PORT": every message starts with it.
     what: String,
+    /// The URL's password: no message says it, whatever the server or the
+    /// client library put in theirs.
+    redactor: Redactor,
 }
 
 /// Whether `location` names a PostgreSQL database rather than a file.
@@ -277,16 +280,27 @@ impl PgStore {
         }
         let what = format!("PostgreSQL at {}", endpoint(&config));
         let (jobs, rx) = tokio::sync::mpsc::unbounded_channel::<Job>();
-        let worker_what = what.clone();
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| StoreError::Io(format!("{what}: cannot start its runtime: {e}")))?;
+        let (worker_what, worker_redactor) = (what.clone(), redactor.clone());
+        // The runtime is made (and dropped) on its own thread: dropping a
+        // runtime inside the gateway's would panic.
         std::thread::Builder::new()
             .name("warroom-postgres".into())
-            .spawn(move || runtime.block_on(serve(config, worker_what, redactor, rx)))
+            .spawn(move || {
+                match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt.block_on(serve(config, worker_what, worker_redactor, rx)),
+                    // Every call then says the thread has stopped.
+                    Err(e) => tracing::error!("{worker_what}: cannot start its runtime: {e}"),
+                }
+            })
             .map_err(|e| StoreError::Io(format!("{what}: cannot start its thread: {e}")))?;
-        let store = PgStore { jobs, what };
+        let store = PgStore {
+            jobs,
+            what,
+            redactor,
+        };
         store.call(|c| async move { prepare(&c).await })?;
         Ok(store)
     }
@@ -304,6 +318,7 @@ impl PgStore {
     {
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
         let what = self.what.clone();
+        let redactor = self.redactor.clone();
         let job: Job = Box::new(move |client| {
             Box::pin(async move {
                 let client = match client {
@@ -334,6 +349,10 @@ impl PgStore {
                         (Err(StoreError::Io(format!("{what}: {}", chain(&e)))), false)
                     }
                 };
+                let answer = answer.map_err(|e| match e {
+                    StoreError::Io(m) => StoreError::Io(redactor.redact_owned(m)),
+                    other => other,
+                });
                 let _ = tx.send(answer);
                 lost
             })
