@@ -700,6 +700,32 @@ fn postgres_stopped_gives_a_clear_error_and_restarted_works_again() {
     assert!(!e.contains(PASSWORD), "password shown: {e}");
 }
 
+/// A peer that accepts the connection and never answers (a hung server, a
+/// wrong service behind the port): the store gives up with a clear error
+/// instead of holding the gateway forever. No PostgreSQL needed.
+#[test]
+fn a_server_that_accepts_and_never_answers_is_reported_unreachable() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let held = std::thread::spawn(move || {
+        let (conn, _) = listener.accept().unwrap();
+        conn
+    });
+    let url = format!("postgres://postgres:{PASSWORD}@127.0.0.1:{port}/warroom?connect_timeout=1");
+    let e = warroom::store::open_at(&Location::Postgres(url))
+        .err()
+        .expect("no answer, no store")
+        .to_string();
+    assert!(
+        e.contains(&format!(
+            "PostgreSQL at 127.0.0.1:{port} unreachable: no answer in 1 s"
+        )),
+        "{e}"
+    );
+    assert!(!e.contains(PASSWORD), "password shown: {e}");
+    drop(held.join().unwrap());
+}
+
 /// `warroom gateway --store postgres://…`, stopped and started again, serves
 /// the decisions made before; what it prints names the database without
 /// its password.

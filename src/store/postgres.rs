@@ -389,6 +389,10 @@ async fn serve(
     redactor: Redactor,
     mut jobs: tokio::sync::mpsc::UnboundedReceiver<Job>,
 ) {
+    let limit = config
+        .get_connect_timeout()
+        .copied()
+        .unwrap_or(CONNECT_TIMEOUT);
     let mut client: Option<Rc<Client>> = None;
     while let Some(job) = jobs.recv().await {
         if client.as_ref().is_some_and(|c| c.is_closed()) {
@@ -396,8 +400,17 @@ async fn serve(
         }
         let conn = match &client {
             Some(c) => Ok(c.clone()),
-            None => match config.connect(NoTls).await {
-                Ok((c, connection)) => {
+            // The connect timeout covers the TCP connection only: a peer
+            // that accepts and never answers is bounded here.
+            None => match tokio::time::timeout(limit, config.connect(NoTls)).await {
+                Err(_) => Err(format!(
+                    "{what} unreachable: no answer in {} s",
+                    limit.as_secs()
+                )),
+                Ok(Err(e)) => {
+                    Err(redactor.redact_owned(format!("{what} unreachable: {}", chain(&e))))
+                }
+                Ok(Ok((c, connection))) => {
                     let what = what.clone();
                     let redactor = redactor.clone();
                     tokio::spawn(async move {
@@ -412,7 +425,6 @@ async fn serve(
                     client = Some(c.clone());
                     Ok(c)
                 }
-                Err(e) => Err(redactor.redact_owned(format!("{what} unreachable: {}", chain(&e)))),
             },
         };
         if job(conn).await {
