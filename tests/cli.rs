@@ -21,6 +21,8 @@ fn warroom(home: &PathBuf, args: &[&str]) -> Output {
         .env("XDG_STATE_HOME", home)
         .env_remove("WARROOM_GATEWAY")
         .env_remove("WARROOM_CONFIG")
+        .env_remove("WARROOM_STORE")
+        .env_remove("WARROOM_STATE")
         .env_remove("NO_COLOR")
         .output()
         .expect("warroom runs")
