@@ -133,8 +133,11 @@ pub struct ServerConfig {
     /// Callers without a token may read (never change anything). Default:
     /// on while the gateway listens on loopback only, off otherwise.
     pub anonymous_read: Option<bool>,
-    /// The SQLite state file [default: $XDG_DATA_HOME/warroom/state.sqlite].
-    pub state: Option<PathBuf>,
+    /// Where the war-room state is kept: a SQLite file path, or a
+    /// `postgres://` URL [default: $XDG_DATA_HOME/warroom/state.sqlite].
+    /// `state`, its older name, is still read.
+    #[serde(alias = "state")]
+    pub store: Option<String>,
     #[serde(default)]
     pub tokens: Vec<TokenConfig>,
     /// Serve gRPC over TLS.

@@ -21,6 +21,8 @@ fn warroom(home: &PathBuf, args: &[&str]) -> Output {
         .env("XDG_STATE_HOME", home)
         .env_remove("WARROOM_GATEWAY")
         .env_remove("WARROOM_CONFIG")
+        .env_remove("WARROOM_STORE")
+        .env_remove("WARROOM_STATE")
         .env_remove("NO_COLOR")
         .output()
         .expect("warroom runs")
@@ -1252,4 +1254,45 @@ fn lookup_of_a_whole_list_prints_one_row_per_line_in_order() {
         n += 1;
     }
     assert_eq!(n, 10_000);
+}
+
+/// A PostgreSQL store in the config: `info` names it without its password,
+/// and a gateway that cannot reach it stops with a clear error that does
+/// not show the password either. `--store` takes the same URL.
+#[test]
+fn a_postgresql_store_is_shown_and_refused_without_its_password() {
+    let h = home("pg-store");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("postgres://ana:PGSECRETPW99@127.0.0.1:{port}/warroom");
+    std::fs::write(
+        h.join("warroom/config.toml"),
+        format!("[server]\nstore = \"{url}\"\n"),
+    )
+    .unwrap();
+    let out = warroom(&h, &["info"]);
+    let said = text(&out.stdout);
+    assert!(
+        said.contains(&format!(
+            "gateway state: postgres://***@127.0.0.1:{port}/warroom"
+        )),
+        "{said}"
+    );
+    assert!(!said.contains("PGSECRETPW99"), "{said}");
+    for args in [
+        vec!["gateway", "--listen", "127.0.0.1:0"],
+        vec!["gateway", "--listen", "127.0.0.1:0", "--store", &url],
+    ] {
+        let out = warroom(&h, &args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let e = text(&out.stderr);
+        assert!(
+            e.contains(&format!("PostgreSQL at 127.0.0.1:{port} unreachable")),
+            "{args:?}: {e}"
+        );
+        assert!(!e.contains("PGSECRETPW99"), "{args:?}: {e}");
+    }
 }

@@ -11,12 +11,14 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use common::postgres::PgCluster;
 use tonic::Code;
 use warroom::api::{self, pb};
 use warroom::console::client::Client;
 use warroom::domain::priority::Role;
 use warroom::gateway::{Access, Gateway, Hub};
 use warroom::sources::simulator::{SimConfig, Simulator};
+use warroom::store::Location;
 
 const ANA: &str = "operator-ana-0123456789abcdef";
 const BO: &str = "operator-bo-0123456789abcdef";
@@ -208,12 +210,33 @@ async fn a_stale_version_fails_and_says_what_the_priority_is_now() {
     assert_eq!(row.priority_set.unwrap().set_by, "ana");
 }
 
+/// A gateway on loopback whose decisions persist in the store at `at`.
+async fn gateway_on(cfg: SimConfig, at: &Location) -> Gateway {
+    common::serve(common::hub_with_store(cfg, at), access()).await
+}
+
 /// Two clients, 500 edits each, eight in flight per client, each sent with
 /// the newest version that client has seen: no accepted edit is lost.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_clients_making_500_concurrent_edits_each_lose_no_update() {
     let state = common::state_file("concurrent");
-    let gw = gateway(common::small(), Some(&state)).await;
+    two_clients_making_500_edits_each(&Location::File(state)).await;
+}
+
+/// The same, on a PostgreSQL store.
+#[cfg_attr(
+    not(feature = "system-tests"),
+    ignore = "needs PostgreSQL: ./scripts/test runs it"
+)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_clients_making_500_concurrent_edits_each_lose_no_update_on_postgresql() {
+    let pg = PgCluster::start("prio-concurrent");
+    let url = pg.create_db("warroom");
+    two_clients_making_500_edits_each(&Location::Postgres(url)).await;
+}
+
+async fn two_clients_making_500_edits_each(at: &Location) {
+    let gw = gateway_on(common::small(), at).await;
     let tenant_id = "t00003";
     let mut handles = Vec::new();
     for (who, token) in [("ana", ANA), ("bo", BO)] {
@@ -296,7 +319,23 @@ async fn two_clients_making_500_concurrent_edits_each_lose_no_update() {
 #[tokio::test]
 async fn a_restarted_gateway_keeps_priorities_and_the_audit() {
     let state = common::state_file("restart");
-    let gw = gateway(common::small(), Some(&state)).await;
+    a_restarted_gateway_keeps(&Location::File(state)).await;
+}
+
+/// The same, on a PostgreSQL store.
+#[cfg_attr(
+    not(feature = "system-tests"),
+    ignore = "needs PostgreSQL: ./scripts/test runs it"
+)]
+#[tokio::test]
+async fn a_restarted_gateway_keeps_priorities_and_the_audit_on_postgresql() {
+    let pg = PgCluster::start("prio-restart");
+    let url = pg.create_db("warroom");
+    a_restarted_gateway_keeps(&Location::Postgres(url)).await;
+}
+
+async fn a_restarted_gateway_keeps(at: &Location) {
+    let gw = gateway_on(common::small(), at).await;
     common::client_with(&gw, Some(ANA))
         .set_tenant_priority(req("t00005", pb::Priority::P0, "hospital", 0))
         .await
@@ -307,7 +346,7 @@ async fn a_restarted_gateway_keeps_priorities_and_the_audit() {
         .unwrap();
     gw.stop().await;
 
-    let gw = gateway(common::small(), Some(&state)).await;
+    let gw = gateway_on(common::small(), at).await;
     let mut c = common::client_with(&gw, None);
     let row = tenant(&mut c, "t00005").await;
     assert_eq!(row.priority, pb::Priority::P0 as i32);
@@ -585,4 +624,52 @@ async fn affected_tenants(c: &mut warroom::console::client::Client) -> Vec<pb::T
     .unwrap()
     .into_inner()
     .tenants
+}
+
+/// PostgreSQL stopped under a running gateway: a decision is refused as
+/// unavailable, naming the database server (not its password), and nothing
+/// is applied; the server back, the same gateway takes decisions again.
+#[cfg_attr(
+    not(feature = "system-tests"),
+    ignore = "needs PostgreSQL: ./scripts/test runs it"
+)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_on_postgresql_refuses_decisions_while_it_is_down_and_takes_them_when_back() {
+    let pg = PgCluster::start("prio-down");
+    let url = pg.create_db("warroom");
+    let gw = gateway_on(common::small(), &Location::Postgres(url)).await;
+    let mut ana = common::client_with(&gw, Some(ANA));
+    ana.set_tenant_priority(req("t00009", pb::Priority::P0, "before", 0))
+        .await
+        .unwrap();
+    pg.stop();
+    let e = ana
+        .set_tenant_priority(req("t00009", pb::Priority::P3, "during", 1))
+        .await
+        .expect_err("no database, no decision");
+    assert_eq!(e.code(), Code::Unavailable, "{e:?}");
+    let server = format!("PostgreSQL at 127.0.0.1:{} unreachable", pg.port);
+    assert!(e.message().contains(&server), "{}", e.message());
+    assert!(
+        !e.message().contains(common::postgres::PASSWORD),
+        "{}",
+        e.message()
+    );
+    let mut c = common::client_with(&gw, None);
+    assert_eq!(
+        tenant(&mut c, "t00009").await.priority,
+        pb::Priority::P0 as i32,
+        "the refused decision was applied"
+    );
+    pg.start_again();
+    let ok = ana
+        .set_tenant_priority(req("t00009", pb::Priority::P3, "after", 1))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(ok.priority.unwrap().version, 2);
+    assert_eq!(
+        tenant(&mut c, "t00009").await.priority,
+        pb::Priority::P3 as i32
+    );
 }

@@ -26,6 +26,7 @@ use warroom::domain::format::thousands;
 use warroom::domain::priority::Role;
 use warroom::gateway::publish::{Publishing, default_components};
 use warroom::gateway::{Access, Gateway};
+use warroom::store::Location;
 
 const COMMS: &str = "comms-cy-0123456789abcdef";
 const OPERATOR: &str = "operator-ana-0123456789abcdef";
@@ -138,8 +139,11 @@ impl Drop for Hook {
 /// A gateway on loopback with the built-in page (and a webhook to `hook`,
 /// when given), its state in `state` (or in memory). Returns it and the
 /// page's URL.
-async fn gateway(state: Option<&Path>, hook: Option<&str>) -> (Gateway, String) {
-    let hub = common::hub_with_state(common::small(), state);
+async fn gateway(state: Option<&Location>, hook: Option<&str>) -> (Gateway, String) {
+    let hub = match state {
+        Some(at) => common::hub_with_store(common::small(), at),
+        None => common::hub_with_state(common::small(), None),
+    };
     let mut channels: Vec<Arc<dyn warroom::channels::Channel>> = vec![Arc::new(Page)];
     if let Some(url) = hook {
         channels.push(Arc::new(
@@ -924,9 +928,25 @@ async fn in_a_drill_an_update_is_posted_on_the_incidents_clock() {
 
 #[tokio::test]
 async fn a_pending_delivery_survives_a_restart_and_is_delivered_exactly_once() {
-    let state = common::state_file("restart");
+    let state = Location::File(common::state_file("restart"));
+    a_pending_delivery_survives_a_restart(&state).await;
+}
+
+/// The same, on a PostgreSQL store.
+#[cfg_attr(
+    not(feature = "system-tests"),
+    ignore = "needs PostgreSQL: ./scripts/test runs it"
+)]
+#[tokio::test]
+async fn a_pending_delivery_survives_a_restart_and_is_delivered_exactly_once_on_postgresql() {
+    let pg = common::postgres::PgCluster::start("su-restart");
+    let state = Location::Postgres(pg.create_db("warroom"));
+    a_pending_delivery_survives_a_restart(&state).await;
+}
+
+async fn a_pending_delivery_survives_a_restart(state: &Location) {
     let flaky = Hook::start(200).await;
-    let (gw, _) = gateway(Some(&state), Some(&flaky.url)).await;
+    let (gw, _) = gateway(Some(state), Some(&flaky.url)).await;
     let mut c = common::client_with(&gw, Some(COMMS));
 
     // Delivered before the restart.
@@ -971,7 +991,7 @@ async fn a_pending_delivery_survives_a_restart_and_is_delivered_exactly_once() {
 
     // A new gateway on the same state file, with a webhook that works.
     let good = Hook::start(200).await;
-    let (gw, _) = gateway(Some(&state), Some(&good.url)).await;
+    let (gw, _) = gateway(Some(state), Some(&good.url)).await;
     let mut c = common::client_with(&gw, None);
     let before = updates(&mut c).await;
     assert_eq!(before.len(), 2, "both updates survived");

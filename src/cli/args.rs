@@ -192,10 +192,17 @@ pub(crate) struct GatewayArgs {
     /// [platform] section, else simulator].
     #[arg(long, value_enum)]
     pub(crate) source: Option<SourceKind>,
-    /// The war-room state file (priorities, audit) [default: server.state
-    /// in the config, else $XDG_DATA_HOME/warroom/state.sqlite].
-    #[arg(long, env = "WARROOM_STATE", value_name = "PATH")]
-    pub(crate) state: Option<PathBuf>,
+    /// Where the war-room state (priorities, audit, status updates) is
+    /// kept: a SQLite file, or a PostgreSQL database as
+    /// postgres://USER:PASSWORD@HOST:PORT/DB [default: server.store in the
+    /// config, else $XDG_DATA_HOME/warroom/state.sqlite].
+    #[arg(
+        long = "store",
+        visible_alias = "state",
+        env = "WARROOM_STORE",
+        value_name = "PATH|URL"
+    )]
+    pub(crate) store: Option<String>,
     /// Where the built-in status page listens [default: server.page_listen
     /// in the config, else 127.0.0.1:8080].
     #[arg(long, value_name = "ADDR")]

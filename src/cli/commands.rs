@@ -40,12 +40,39 @@ pub(crate) async fn console(args: ConsoleArgs, cfg: Config, paths: Paths) -> any
     code
 }
 
+/// Where `warroom gateway` keeps the war-room state: `--store`, else
+/// `WARROOM_STORE`, else `WARROOM_STATE` (its older name), else `[server]
+/// store`, else the default file.
+pub(crate) fn store_location(
+    flag: Option<&str>,
+    cfg: &Config,
+    paths: &Paths,
+) -> warroom::store::Location {
+    use warroom::store::Location;
+    flag.map(str::to_string)
+        .or_else(|| {
+            ["WARROOM_STORE", "WARROOM_STATE"]
+                .iter()
+                .find_map(|v| std::env::var(v).ok().filter(|s| !s.is_empty()))
+        })
+        .or_else(|| cfg.server.as_ref().and_then(|s| s.store.clone()))
+        .map_or_else(
+            || Location::File(paths.state_file.clone()),
+            |s| Location::parse(&s),
+        )
+}
+
 pub(crate) async fn gateway(args: GatewayArgs, cfg: Config, paths: Paths) -> anyhow::Result<i32> {
     use std::io::IsTerminal;
+    let state = store_location(args.store.as_deref(), &cfg, &paths);
+    let mut redactor = secrets(&cfg, None);
+    if let warroom::store::Location::Postgres(url) = &state {
+        redactor = redactor.url_userinfo(url);
+    }
     tracing_subscriber::fmt()
         .with_writer(Redacting {
             inner: std::io::stderr,
-            redactor: std::sync::Arc::new(secrets(&cfg, None)),
+            redactor: std::sync::Arc::new(redactor),
         })
         // Colour only on a terminal: a log file or journal gets plain text.
         .with_ansi(std::io::stderr().is_terminal())
@@ -59,12 +86,7 @@ pub(crate) async fn gateway(args: GatewayArgs, cfg: Config, paths: Paths) -> any
     }
     let tls = server_tls(&cfg, args.listen)?;
     let access = gateway_access(&cfg, args.listen)?;
-    let state = args
-        .state
-        .clone()
-        .or_else(|| cfg.server.as_ref().and_then(|s| s.state.clone()))
-        .unwrap_or_else(|| paths.state_file.clone());
-    let store = warroom::store::open(&state).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let store = warroom::store::open_at(&state).map_err(|e| anyhow::anyhow!("{e}"))?;
     let page_listen = args
         .page_listen
         .or_else(|| cfg.server.as_ref().and_then(|s| s.page_listen))
@@ -110,7 +132,7 @@ pub(crate) async fn gateway(args: GatewayArgs, cfg: Config, paths: Paths) -> any
         } else {
             "platform"
         },
-        state.display()
+        state.shown()
     );
     // With TLS, SIGHUP reloads the certificate (the gateway listens for
     // it); without, it stops the gateway as SIGTERM does.
@@ -432,11 +454,7 @@ pub(crate) fn info(args: ConsoleArgs, cfg: &Config, paths: &Paths) -> anyhow::Re
     outln!("state dir:    {}", paths.state_dir.display());
     outln!(
         "gateway state: {} (for `warroom gateway`)",
-        cfg.server
-            .as_ref()
-            .and_then(|s| s.state.clone())
-            .unwrap_or_else(|| paths.state_file.clone())
-            .display()
+        store_location(None, cfg, paths).shown()
     );
     let url = gateway_url(&args.connect, cfg);
     let demo = url.is_none();

@@ -91,7 +91,10 @@ pub(crate) async fn simulator_feed(d: &Demo) -> anyhow::Result<Feed> {
 }
 
 /// A real platform (Dovecot, Postfix, Prometheus) from `[platform]`.
-pub(crate) fn platform_feed(cfg: &Config, state: &std::path::Path) -> anyhow::Result<Feed> {
+pub(crate) fn platform_feed(
+    cfg: &Config,
+    state: &warroom::store::Location,
+) -> anyhow::Result<Feed> {
     use warroom::sources::dovecot::Doveadm;
     use warroom::sources::platform::{DovecotSpec, PlatformConfig, PlatformSource, TenantSpec};
     use warroom::sources::postfix::{PostfixStatus, Postqueue};
@@ -172,8 +175,8 @@ pub(crate) fn platform_feed(cfg: &Config, state: &std::path::Path) -> anyhow::Re
             postfix_status,
             prometheus,
             poll: Duration::from_millis(p.poll_ms.unwrap_or(5_000)),
-            // The incident's journal: a second connection to the state file.
-            store: Some(warroom::store::open(state).map_err(|e| anyhow::anyhow!("{e}"))?),
+            // The incident's journal: a second connection to the store.
+            store: Some(warroom::store::open_at(state).map_err(|e| anyhow::anyhow!("{e}"))?),
         },
         &tokio::runtime::Handle::current(),
     )
@@ -392,6 +395,9 @@ pub(crate) fn secrets(cfg: &Config, gateway_flag: Option<&str>) -> Redactor {
         r = r.url_userinfo(url);
     }
     if let Some(server) = &cfg.server {
+        if let Some(store) = &server.store {
+            r = r.url_userinfo(store);
+        }
         for t in &server.tokens {
             if let Ok(secret) = t.secret() {
                 r = r.secret(&secret);

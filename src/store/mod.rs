@@ -6,9 +6,10 @@
 //! replicas: the version check of a decision happens inside the store's
 //! transaction, not only in one gateway's memory.
 
+mod postgres;
 mod sqlite;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 
@@ -16,6 +17,7 @@ use crate::domain::incident::{Event, Observation};
 use crate::domain::priority::{AuditEvent, PriorityDecision};
 use crate::domain::update::{Delivery, Update};
 
+pub use postgres::{PgStore, is_postgres_url};
 pub use sqlite::{SqliteStore, update_id};
 
 #[derive(Debug, thiserror::Error)]
@@ -104,6 +106,45 @@ pub trait Store: Send {
 /// error: starting empty would silently drop every decision made so far.
 pub fn open(path: &Path) -> Result<Box<dyn Store>, StoreError> {
     Ok(Box::new(SqliteStore::open(path)?))
+}
+
+/// Where the war room's state is kept: `[server] store` and `--store`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Location {
+    /// A SQLite file (the default).
+    File(PathBuf),
+    /// A PostgreSQL database, `postgres://USER:PASSWORD@HOST:PORT/DB`.
+    Postgres(String),
+}
+
+impl Location {
+    /// A `postgres://` or `postgresql://` URL is a database; anything else
+    /// is a file path.
+    pub fn parse(s: &str) -> Self {
+        if is_postgres_url(s) {
+            Location::Postgres(s.trim().to_string())
+        } else {
+            Location::File(PathBuf::from(s))
+        }
+    }
+
+    /// As it may be shown: a URL without its password.
+    pub fn shown(&self) -> String {
+        match self {
+            Location::File(p) => p.display().to_string(),
+            Location::Postgres(url) => crate::domain::redact::url_shown(url).into_owned(),
+        }
+    }
+}
+
+/// Opens the store at `location`: the SQLite file (as `open`) or the
+/// PostgreSQL database, whose schema is made or upgraded; a database that
+/// is not a warroom database, or of a newer schema, is refused untouched.
+pub fn open_at(location: &Location) -> Result<Box<dyn Store>, StoreError> {
+    match location {
+        Location::File(path) => open(path),
+        Location::Postgres(url) => Ok(Box::new(PgStore::open(url)?)),
+    }
 }
 
 /// A store that lives as long as the process: the embedded demo's.

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod postgres;
 pub mod tmux;
 
 use std::sync::Arc;
@@ -49,6 +50,14 @@ pub fn hub_with_state(cfg: SimConfig, state: Option<&std::path::Path>) -> Arc<Hu
         Some(p) => warroom::store::open(p).expect("state file opens"),
         None => warroom::store::in_memory(),
     };
+    Hub::with_store(Box::new(sim), store, STEP_SECONDS, 60.0).expect("stored decisions apply")
+}
+
+/// A hub whose decisions persist in the store at `location` (a SQLite
+/// file or a PostgreSQL URL).
+pub fn hub_with_store(cfg: SimConfig, location: &warroom::store::Location) -> Arc<Hub> {
+    let sim = Simulator::new(cfg).expect("valid simulator config");
+    let store = warroom::store::open_at(location).expect("store opens");
     Hub::with_store(Box::new(sim), store, STEP_SECONDS, 60.0).expect("stored decisions apply")
 }
 
