@@ -90,6 +90,13 @@ fn demo_fills_every_panel_navigates_and_quits_cleanly() {
     t.keys(&["?"]);
     t.wait_for(&["any key closes", "quit"]);
     t.keys(&["Escape"]);
+    // An Esc and a q in one read are Alt-q to the terminal: the q only
+    // once the help is gone.
+    t.wait(
+        |s| !s.contains("any key closes"),
+        "the help closed",
+        Duration::from_secs(10),
+    );
     t.keys(&["q"]);
     assert_eq!(wait_exit(&t, &exit_file), "0");
     // The alternate screen is gone: the shell's screen is back.
@@ -197,6 +204,11 @@ fn a_user_keymap_rebinds_quit_and_help_shows_it() {
     let s = t.wait_for(&["any key closes"]);
     assert!(s.contains("ctrl-q"), "help shows the remapped key:\n{s}");
     t.keys(&["Escape"]);
+    t.wait(
+        |s| !s.contains("any key closes"),
+        "the help closed",
+        Duration::from_secs(10),
+    );
     t.keys(&["q"]); // no longer quits
     std::thread::sleep(Duration::from_millis(500));
     assert!(!exit_file.exists(), "q should not quit any more");
