@@ -13,7 +13,7 @@ use ratatui::symbols::Marker;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Axis, Block, Borders, Chart, Dataset, GraphType, Paragraph, Wrap};
 
-use super::app::{App, TrendsView};
+use crate::console::app::{App, TrendsView};
 use crate::domain::forecast::EtaRange;
 use crate::domain::format::{duration, thousands};
 use crate::domain::sanitize::sanitize;

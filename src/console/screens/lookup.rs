@@ -1,0 +1,132 @@
+//! The lookup screen's drawing: the query as typed, the gateway's matches
+//! best first, and the answer to read out for the one selected. (The
+//! queries themselves are `console::lookup`.)
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Paragraph, Table, Wrap};
+
+use super::frame::{render_selectable, safe, state_fit};
+use crate::console::app::App;
+use crate::console::fit::{self, Col, Fit};
+use crate::domain::format::thousands;
+
+pub fn render(f: &mut Frame, area: Rect, app: &App, lv: &crate::console::app::LookupView) {
+    let th = &app.theme;
+    let now = app.model.overview.incident.now.unwrap_or(app.clock);
+    let [input, list, detail] = Layout::vertical([
+        Constraint::Length(3),
+        Constraint::Min(3),
+        Constraint::Length(7),
+    ])
+    .areas(area);
+    let found = &lv.found;
+    let status = if lv.loading {
+        " searching…".to_string()
+    } else {
+        format!(" {}", found.count())
+    };
+    f.render_widget(
+        Paragraph::new(Line::from(vec![Span::raw(safe(&lv.query)), Span::raw("▏")])).block(
+            Block::default().borders(Borders::ALL).title(Span::styled(
+                format!(" Lookup: mailbox, domain or tenant ·{status} "),
+                th.title(),
+            )),
+        ),
+        input,
+    );
+    // The best match only a misspelling: ask, rather than answer as if
+    // it were what was typed.
+    let b = match found.did_you_mean().filter(|_| lv.error.is_none()) {
+        Some(meant) => Block::default().borders(Borders::ALL).title(Span::styled(
+            format!(" no exact match: did you mean {}? ", safe(&meant)),
+            th.alert(),
+        )),
+        None => Block::default().borders(Borders::ALL),
+    };
+    if let Some(e) = &lv.error {
+        let inner = b.inner(list);
+        f.render_widget(b, list);
+        f.render_widget(
+            Paragraph::new(Span::styled(format!("✖ {}", safe(e)), th.alert())),
+            inner,
+        );
+    } else {
+        let inner = b.inner(list);
+        let visible = inner.height as usize;
+        let start = lv.selected.saturating_sub(visible.saturating_sub(1));
+        let plain = Style::default();
+        let rows: Vec<Vec<(Fit, Style)>> = found
+            .matches
+            .iter()
+            .skip(start)
+            .take(visible.max(1))
+            .map(|m| {
+                // A misspelling of the query, marked on its row.
+                let mark = if m.is_approximate() { "≈ " } else { "" };
+                let what = match (&m.address, &m.domain, &m.tenant_name) {
+                    (Some(a), _, _) => Fit::Address(format!("{mark}{a}")),
+                    (None, Some(d), _) => Fit::Middle(format!("{mark}{d}")),
+                    (None, None, Some(n)) => Fit::End(format!("{mark}{n}")),
+                    _ => Fit::Whole(mark.to_string()),
+                };
+                let affected = m
+                    .affected_mailboxes
+                    .map(|a| format!("{} affected", thousands(a)))
+                    .unwrap_or_default();
+                vec![
+                    (Fit::Whole(m.kind.to_string()), plain),
+                    (what, plain),
+                    (
+                        match m.state.as_deref() {
+                            Some(st) => crate::domain::MailboxState::parse(st)
+                                .map_or_else(|| Fit::Whole(st.to_string()), state_fit),
+                            None => Fit::Whole(String::new()),
+                        },
+                        plain,
+                    ),
+                    (Fit::Whole(m.tenant_id.clone()), plain),
+                    (Fit::Whole(affected), plain),
+                ]
+            })
+            .collect();
+        let cols = [
+            Col::new(""),
+            Col::new(""),
+            Col::new(""),
+            Col::new(""),
+            Col::new(""),
+        ];
+        let laid = fit::lay_out(&cols, rows, inner.width, 1, th.title());
+        let table = Table::new(laid.rows, laid.widths).block(b);
+        render_selectable(
+            f,
+            list,
+            table,
+            th,
+            (!found.matches.is_empty()).then(|| lv.selected - start),
+        );
+    }
+    let mut lines: Vec<Line> = Vec::new();
+    if let Some(m) = found.matches.get(lv.selected) {
+        let next = app.model.board.promised_update();
+        let (detail_lines, say) = crate::console::lookup::describe_match(m, now, next);
+        lines.extend(detail_lines.into_iter().map(Line::from));
+        lines.push(Line::from(Span::styled(
+            format!("say: \"{say}\""),
+            th.title(),
+        )));
+    } else if lv.query.trim().is_empty() {
+        lines.push(Line::from(
+            "Type an address, a domain or a tenant name; matches update as you type.",
+        ));
+    }
+    f.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(Block::default().borders(Borders::ALL).title(" Answer ")),
+        detail,
+    );
+}
