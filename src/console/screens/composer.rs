@@ -4,15 +4,89 @@
 //! are `console::composer`.)
 
 use ratatui::Frame;
+use ratatui::crossterm::event::KeyEvent;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 
 use super::frame::{block, safe};
-use crate::console::app::App;
+use crate::console::app::{App, Command};
+use crate::console::composer::{Ask, Composer, DraftFile, Field, Stage, preview_label, slip_lines};
 
-pub fn render(f: &mut Frame, area: Rect, app: &App, c: &crate::console::composer::Composer) {
-    use crate::console::composer::{Field, Stage};
+impl App {
+    /// Opens the composer: the saved draft if there is one, else a new
+    /// draft that starts from the last published state.
+    pub(in crate::console) fn open_composer(&mut self) -> Command {
+        if !self.role().can_publish() {
+            let why = if self.read_only {
+                "read-only console (--read-only): status updates cannot be published here"
+                    .to_string()
+            } else {
+                format!(
+                    "you are {}: publishing status updates needs the comms role",
+                    self.role().with_article()
+                )
+            };
+            self.say(why, true);
+            return Command::None;
+        }
+        if self.composer.is_none() {
+            let draft = self.saved_draft.take().unwrap_or_else(|| {
+                let state = self
+                    .model
+                    .board
+                    .latest
+                    .as_ref()
+                    .map_or(self.model.overview.incident.state, |u| u.state);
+                DraftFile::new(state)
+            });
+            self.composer = Some(Composer::new(draft));
+        }
+        Command::None
+    }
+
+    pub(in crate::console) fn composer_key(&mut self, k: KeyEvent) -> Command {
+        self.serial += 1;
+        let serial = self.serial;
+        let now = self.source_now();
+        let Some(c) = self.composer.as_mut() else {
+            return Command::None;
+        };
+        match c.key(k, now) {
+            Ask::None => Command::None,
+            Ask::Close => {
+                let d = self.composer.take().map(|c| c.draft);
+                if d.as_ref()
+                    .is_some_and(|d| !d.title.is_empty() || !d.body.is_empty())
+                {
+                    self.say("draft kept: U (or :publish) opens it again", false);
+                    self.saved_draft = d;
+                }
+                Command::None
+            }
+            Ask::Save => Command::SaveDraft(Some(Box::new(c.draft.clone()))),
+            Ask::Preview(draft) => {
+                c.serial = serial;
+                Command::PreviewStatus { serial, draft }
+            }
+            Ask::Publish {
+                draft,
+                operation_id,
+                confirm_warnings,
+            } => {
+                c.serial = serial;
+                Command::PublishStatus {
+                    serial,
+                    draft,
+                    operation_id,
+                    confirm_warnings,
+                }
+            }
+        }
+    }
+}
+
+pub fn render(f: &mut Frame, area: Rect, app: &App, c: &Composer) {
     let th = &app.theme;
     let wide = area.width >= 110;
     let showing_preview = matches!(
@@ -131,7 +205,7 @@ pub fn render(f: &mut Frame, area: Rect, app: &App, c: &crate::console::composer
     // marks them), so this update can say so: in the preview panel, or
     // under the form while a narrow screen shows no preview.
     let source_now = app.model.overview.incident.now.unwrap_or(app.clock);
-    let slips: Vec<Line> = crate::console::composer::slip_lines(
+    let slips: Vec<Line> = slip_lines(
         &app.model.slipped(),
         app.model.board.latest.is_some(),
         source_now,
@@ -195,10 +269,7 @@ pub fn render(f: &mut Frame, area: Rect, app: &App, c: &crate::console::composer
     }
     for (channel, ctype, content) in &c.previews {
         out.push(Line::from(Span::styled(
-            format!(
-                "── {}",
-                safe(&crate::console::composer::preview_label(channel, ctype))
-            ),
+            format!("── {}", safe(&preview_label(channel, ctype))),
             th.title(),
         )));
         out.extend(content.lines().map(|l| Line::from(safe(l))));

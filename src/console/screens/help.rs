@@ -2,14 +2,49 @@
 //! keymap, minus what this console's role cannot do.
 
 use ratatui::Frame;
+use ratatui::crossterm::event::{KeyCode, KeyEvent};
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph};
 
 use super::frame::{hidden, safe};
-use crate::console::app::App;
-use crate::console::fit::{self};
-use crate::console::keymap::Context;
+use crate::console::app::{App, Command};
+use crate::console::fit;
+use crate::console::keymap::{Action, Context};
+
+impl App {
+    /// Keys while the help is open: ↑↓ (and pages, home, end) scroll a help
+    /// taller than the terminal; any other key closes it; quit still quits.
+    pub(in crate::console) fn help_key(
+        &mut self,
+        k: KeyEvent,
+        action: Option<Action>,
+        ctrl_c: bool,
+    ) -> Command {
+        let max = self.help_max_scroll.get();
+        let at = self.help_scroll.min(max);
+        let scrolled = match (k.code, action) {
+            (KeyCode::Down, _) | (_, Some(Action::Down)) => Some(at.saturating_add(1).min(max)),
+            (KeyCode::Up, _) | (_, Some(Action::Up)) => Some(at.saturating_sub(1)),
+            (KeyCode::PageDown, _) => Some(at.saturating_add(10).min(max)),
+            (KeyCode::PageUp, _) => Some(at.saturating_sub(10)),
+            (KeyCode::Home, _) => Some(0),
+            (KeyCode::End, _) => Some(max),
+            _ => None,
+        };
+        if let Some(to) = scrolled {
+            self.help_scroll = to;
+            return Command::None;
+        }
+        self.help = false;
+        self.help_scroll = 0;
+        if action == Some(Action::Quit) || (action.is_none() && ctrl_c) {
+            Command::Quit
+        } else {
+            Command::None
+        }
+    }
+}
 
 /// The keys that work here, from the active keymap: global ones and the
 /// current view's, each description wrapped under its own column in

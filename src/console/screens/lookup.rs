@@ -3,17 +3,127 @@
 //! queries themselves are `console::lookup`.)
 
 use ratatui::Frame;
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Table, Wrap};
 
 use super::frame::{render_selectable, safe, state_fit};
-use crate::console::app::App;
+use crate::console::app::{App, Command, View};
 use crate::console::fit::{self, Col, Fit};
+use crate::console::lookup::{MAX_QUERY_BYTES, Matches, check_query, describe_match};
 use crate::domain::format::thousands;
 
-pub fn render(f: &mut Frame, area: Rect, app: &App, lv: &crate::console::app::LookupView) {
+/// The lookup screen: a query typed live, the gateway's matches.
+#[derive(Debug, Clone)]
+pub struct LookupView {
+    pub query: String,
+    /// The gateway's answer: `found.matches` best first, and the total.
+    pub found: Matches,
+    pub selected: usize,
+    pub loading: bool,
+    pub error: Option<String>,
+    pub(in crate::console) serial: u64,
+    /// Where Esc goes back to.
+    pub back: Box<View>,
+}
+
+impl App {
+    /// Opens the lookup screen over the current view (Esc comes back).
+    pub(in crate::console) fn open_lookup(&mut self, query: String) -> Command {
+        self.filter_editing = false;
+        let back = std::mem::replace(&mut self.view, View::Overview);
+        // Lookup over lookup: keep the original way back.
+        let back = match back {
+            View::Lookup(lv) => lv.back,
+            other => Box::new(other),
+        };
+        self.view = View::Lookup(LookupView {
+            query,
+            found: Default::default(),
+            selected: 0,
+            loading: false,
+            error: None,
+            serial: 0,
+            back,
+        });
+        self.ask_lookup()
+    }
+
+    fn ask_lookup(&mut self) -> Command {
+        self.serial += 1;
+        let serial = self.serial;
+        let View::Lookup(lv) = &mut self.view else {
+            return Command::None;
+        };
+        lv.serial = serial;
+        if let Err(e) = check_query(&lv.query) {
+            lv.found = Default::default();
+            lv.loading = false;
+            lv.error = (!lv.query.trim().is_empty()).then_some(e);
+            return Command::None;
+        }
+        lv.loading = true;
+        Command::Lookup {
+            serial,
+            query: lv.query.clone(),
+        }
+    }
+
+    /// Keys on the lookup screen: typing edits the query (and asks again),
+    /// ↑↓ choose, enter opens a tenant, ctrl-y copies the answer, esc goes
+    /// back.
+    pub(in crate::console) fn lookup_key(&mut self, k: KeyEvent) -> Command {
+        let now = self.model.overview.incident.now.unwrap_or(self.clock);
+        let View::Lookup(lv) = &mut self.view else {
+            return Command::None;
+        };
+        let last = lv.found.matches.len().saturating_sub(1);
+        let ctrl = k.modifiers.contains(KeyModifiers::CONTROL);
+        match k.code {
+            KeyCode::Esc => {
+                let back = std::mem::replace(&mut lv.back, Box::new(View::Overview));
+                self.view = *back;
+            }
+            KeyCode::Down => lv.selected = (lv.selected + 1).min(last),
+            KeyCode::Up => lv.selected = lv.selected.saturating_sub(1),
+            KeyCode::Char('y') if ctrl => {
+                if let Some(m) = lv.found.matches.get(lv.selected) {
+                    let next = self.model.board.promised_update();
+                    let (_, say) = describe_match(m, now, next);
+                    self.say("copied the answer to the clipboard (OSC 52)", false);
+                    return Command::Copy(say);
+                }
+            }
+            KeyCode::Enter => {
+                if let Some(m) = lv.found.matches.get(lv.selected) {
+                    let id = m.tenant_id.clone();
+                    let here = std::mem::replace(&mut self.view, View::Overview);
+                    let cmd = self.open_tenant(id);
+                    if let View::Tenant(tv) = &mut self.view {
+                        tv.back = Some(Box::new(here));
+                    }
+                    return cmd;
+                }
+            }
+            KeyCode::Backspace => {
+                lv.query.pop();
+                lv.selected = 0;
+                return self.ask_lookup();
+            }
+            KeyCode::Char(c) if !c.is_control() && !ctrl && lv.query.len() < MAX_QUERY_BYTES => {
+                lv.query.push(c);
+                lv.selected = 0;
+                return self.ask_lookup();
+            }
+            _ => {}
+        }
+        Command::None
+    }
+}
+
+pub fn render(f: &mut Frame, area: Rect, app: &App, lv: &LookupView) {
     let th = &app.theme;
     let now = app.model.overview.incident.now.unwrap_or(app.clock);
     let [input, list, detail] = Layout::vertical([
@@ -112,7 +222,7 @@ pub fn render(f: &mut Frame, area: Rect, app: &App, lv: &crate::console::app::Lo
     let mut lines: Vec<Line> = Vec::new();
     if let Some(m) = found.matches.get(lv.selected) {
         let next = app.model.board.promised_update();
-        let (detail_lines, say) = crate::console::lookup::describe_match(m, now, next);
+        let (detail_lines, say) = describe_match(m, now, next);
         lines.extend(detail_lines.into_iter().map(Line::from));
         lines.push(Line::from(Span::styled(
             format!("say: \"{say}\""),

@@ -9,8 +9,9 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Gauge, Paragraph, Row, Sparkline, Table};
 
 use super::frame::{block, eta_fit, eta_forms, render_selectable, safe};
-use crate::console::app::App;
+use crate::console::app::{App, Command};
 use crate::console::fit::{self, Col, Fit};
+use crate::console::keymap::Action;
 use crate::console::theme::{health_label, health_short};
 use crate::domain::format::{
     UNKNOWN, clip, clock, compact, compact_or_unknown, duration, eta_range, eta_relative, percent,
@@ -19,6 +20,57 @@ use crate::domain::format::{
 use crate::domain::tenants::TenantSort;
 use crate::domain::{Cluster, Health, Overview, Reindex, ServiceRole};
 use chrono::{DateTime, Utc};
+
+impl App {
+    pub(in crate::console) fn overview_action(&mut self, action: Action) -> Command {
+        let cmd = self.overview_move(action);
+        // A move picks the tenant now on that row, as shown.
+        if matches!(
+            action,
+            Action::Down
+                | Action::Up
+                | Action::PageDown
+                | Action::PageUp
+                | Action::Top
+                | Action::Bottom
+        ) {
+            self.remember_selection();
+        }
+        cmd
+    }
+
+    fn overview_move(&mut self, action: Action) -> Command {
+        let n = self.model.ordered_len();
+        let last = n.saturating_sub(1);
+        match action {
+            Action::Down => self.selected = (self.selected + 1).min(last),
+            Action::Up => self.selected = self.selected.saturating_sub(1),
+            Action::PageDown => self.selected = (self.selected + 10).min(last),
+            Action::PageUp => self.selected = self.selected.saturating_sub(10),
+            Action::Top => self.selected = 0,
+            Action::Bottom => self.selected = last,
+            // The selected tenant stays selected (see `prepare`).
+            Action::SortNext => self.sort = self.sort.next(),
+            Action::SortReverse => self.reverse = !self.reverse,
+            Action::AffectedOnly => self.affected_only = !self.affected_only,
+            Action::Back => self.filter.clear(),
+            Action::Open => {
+                if let Some(t) = self.model.ordered_at(self.selected) {
+                    let id = t.id.to_string();
+                    return self.open_tenant(id);
+                }
+            }
+            Action::Prioritize => {
+                if let Some(t) = self.model.ordered_at(self.selected) {
+                    let id = t.id.to_string();
+                    return self.open_prio(&id);
+                }
+            }
+            _ => {}
+        }
+        Command::None
+    }
+}
 
 pub fn render(f: &mut Frame, area: Rect, app: &App, wide: bool) {
     let top_h = if wide { 14 } else { 10 };

@@ -8,12 +8,216 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Table, Wrap};
 
 use super::frame::{eta_fit, eta_forms, render_selectable, safe, state_fit};
-use crate::console::app::{App, TenantView};
+use super::prio::decision_text;
+use crate::api::{self, pb};
+use crate::console::app::{App, Command, View};
+use crate::console::client::MailboxRequest;
 use crate::console::fit::{self, Col, Fit};
+use crate::console::keymap::Action;
 use crate::domain::format::{
     compact_or_unknown, percent, queued_claim, slip_basis, slip_marker, thousands,
     thousands_or_unknown,
 };
+use crate::domain::{MailboxRow, MailboxState};
+use chrono::{DateTime, Utc};
+
+/// Which states a drill-down shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StateFilter {
+    /// Everything not ok: affected now, or restored during the incident.
+    NotOk,
+    /// Without service now.
+    Affected,
+    Only(MailboxState),
+}
+
+impl StateFilter {
+    const CYCLE: [StateFilter; 7] = [
+        StateFilter::NotOk,
+        StateFilter::Affected,
+        StateFilter::Only(MailboxState::LockedOut),
+        StateFilter::Only(MailboxState::ReindexPending),
+        StateFilter::Only(MailboxState::Reindexing),
+        StateFilter::Only(MailboxState::Failed),
+        StateFilter::Only(MailboxState::Restored),
+    ];
+
+    pub fn next(self) -> Self {
+        let i = Self::CYCLE.iter().position(|f| *f == self).unwrap_or(0);
+        Self::CYCLE[(i + 1) % Self::CYCLE.len()]
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            StateFilter::NotOk => "all not ok",
+            StateFilter::Affected => "affected now",
+            StateFilter::Only(s) => s.as_str(),
+        }
+    }
+
+    fn states(self) -> Vec<i32> {
+        let pick = |s: &[MailboxState]| {
+            s.iter()
+                .map(|&s| api::mailbox_state_to_pb(s) as i32)
+                .collect()
+        };
+        match self {
+            StateFilter::NotOk => Vec::new(),
+            StateFilter::Affected => pick(&MailboxState::AFFECTED),
+            StateFilter::Only(s) => pick(&[s]),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct TenantView {
+    pub tenant_id: String,
+    pub rows: Vec<MailboxRow>,
+    pub total: u64,
+    /// Token of each page visited so far; `tokens[page]` fetched `rows`.
+    pub tokens: Vec<String>,
+    pub page: usize,
+    pub next_token: String,
+    pub loading: bool,
+    pub error: Option<String>,
+    pub filter: StateFilter,
+    pub sort_by_eta: bool,
+    pub selected: usize,
+    /// Client-side filter of the rows on this page (by address).
+    pub filter_text: String,
+    /// When the rows on screen were asked for.
+    pub fetched_at: Option<DateTime<Utc>>,
+    /// Where Back goes (the lookup it was opened from), else the overview.
+    pub back: Option<Box<View>>,
+    pub(in crate::console) serial: u64,
+}
+
+impl TenantView {
+    /// Rows on this page that match the filter.
+    pub fn visible(&self) -> Vec<&MailboxRow> {
+        let needle = self.filter_text.to_lowercase();
+        self.rows
+            .iter()
+            .filter(|m| needle.is_empty() || m.address.to_lowercase().contains(&needle))
+            .collect()
+    }
+}
+
+pub const MAILBOX_PAGE: u32 = 200;
+
+impl App {
+    pub(in crate::console) fn open_tenant(&mut self, tenant_id: String) -> Command {
+        self.filter_editing = false;
+        self.view = View::Tenant(TenantView {
+            tenant_id,
+            rows: Vec::new(),
+            total: 0,
+            tokens: vec![String::new()],
+            page: 0,
+            next_token: String::new(),
+            loading: true,
+            error: None,
+            filter: StateFilter::NotOk,
+            sort_by_eta: true,
+            selected: 0,
+            filter_text: String::new(),
+            fetched_at: None,
+            back: None,
+            serial: 0,
+        });
+        self.fetch()
+    }
+
+    pub(in crate::console) fn tenant_action(&mut self, action: Action) -> Command {
+        let View::Tenant(tv) = &mut self.view else {
+            return Command::None;
+        };
+        let last = tv.visible().len().saturating_sub(1);
+        match action {
+            Action::Back => {
+                if !tv.filter_text.is_empty() {
+                    tv.filter_text.clear();
+                } else {
+                    self.view = tv.back.take().map_or(View::Overview, |b| *b);
+                }
+                return Command::None;
+            }
+            Action::Down => tv.selected = (tv.selected + 1).min(last),
+            Action::Up => tv.selected = tv.selected.saturating_sub(1),
+            Action::Top => tv.selected = 0,
+            Action::Bottom => tv.selected = last,
+            Action::NextPage => {
+                if tv.next_token.is_empty() || tv.loading {
+                    return Command::None;
+                }
+                tv.tokens.truncate(tv.page + 1);
+                tv.tokens.push(tv.next_token.clone());
+                tv.page += 1;
+                tv.selected = 0;
+                return self.fetch();
+            }
+            Action::PrevPage => {
+                if tv.page == 0 || tv.loading {
+                    return Command::None;
+                }
+                tv.page -= 1;
+                tv.selected = 0;
+                return self.fetch();
+            }
+            Action::StateFilter => {
+                tv.filter = tv.filter.next();
+                tv.tokens = vec![String::new()];
+                tv.page = 0;
+                tv.selected = 0;
+                return self.fetch();
+            }
+            Action::ToggleOrder => {
+                tv.sort_by_eta = !tv.sort_by_eta;
+                tv.tokens = vec![String::new()];
+                tv.page = 0;
+                tv.selected = 0;
+                return self.fetch();
+            }
+            Action::Reload => return self.fetch(),
+            Action::Prioritize => {
+                let id = tv.tenant_id.clone();
+                return self.open_prio(&id);
+            }
+            Action::Export => {
+                let id = tv.tenant_id.clone();
+                self.say("exporting…", false);
+                return Command::Export(id);
+            }
+            _ => {}
+        }
+        Command::None
+    }
+
+    pub(in crate::console) fn fetch(&mut self) -> Command {
+        self.serial += 1;
+        let serial = self.serial;
+        let View::Tenant(tv) = &mut self.view else {
+            return Command::None;
+        };
+        tv.serial = serial;
+        tv.loading = true;
+        tv.fetched_at = Some(Utc::now());
+        Command::FetchMailboxes(MailboxRequest {
+            serial,
+            request: pb::ListMailboxesRequest {
+                tenant_id: tv.tenant_id.clone(),
+                states: tv.filter.states(),
+                sort: if tv.sort_by_eta {
+                    pb::MailboxSort::Eta
+                } else {
+                    pb::MailboxSort::Address
+                } as i32,
+                page_size: MAILBOX_PAGE,
+                page_token: tv.tokens.get(tv.page).cloned().unwrap_or_default(),
+            },
+        })
+    }
+}
 
 pub fn render(f: &mut Frame, area: Rect, app: &App, tv: &TenantView) {
     let th = &app.theme;
@@ -62,10 +266,7 @@ pub fn render(f: &mut Frame, area: Rect, app: &App, tv: &TenantView) {
         lines.push(Line::from(fit::first_fit(&counts, room)));
         if let Some(d) = &t.priority_set {
             lines.push(Line::from(Span::styled(
-                fit::end(
-                    &format!(" priority {}", safe(&crate::console::app::decision_text(d))),
-                    room,
-                ),
+                fit::end(&format!(" priority {}", safe(&decision_text(d))), room),
                 th.dim(),
             )));
         }
@@ -111,9 +312,7 @@ pub fn render(f: &mut Frame, area: Rect, app: &App, tv: &TenantView) {
     }
     f.render_widget(Paragraph::new(lines), summary);
 
-    let pages = (tv.total as usize)
-        .div_ceil(crate::console::app::MAILBOX_PAGE as usize)
-        .max(1);
+    let pages = (tv.total as usize).div_ceil(MAILBOX_PAGE as usize).max(1);
     let title = mailboxes_title(
         tv,
         pages,
@@ -204,7 +403,6 @@ pub fn render(f: &mut Frame, area: Rect, app: &App, tv: &TenantView) {
 /// export of the affected does not), the order, and the page, in `room`
 /// cells. Words give way before the page number does.
 fn mailboxes_title(tv: &TenantView, pages: usize, editing: bool, room: usize) -> String {
-    use crate::console::app::StateFilter;
     let n = thousands(tv.total);
     let (long, short) = match tv.filter {
         StateFilter::NotOk => (

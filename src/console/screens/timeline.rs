@@ -9,11 +9,88 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Table};
 
 use super::frame::{block, render_selectable, safe};
-use crate::console::app::App;
+use crate::console::app::{App, Command, View};
 use crate::console::fit::{self, Col, Fit};
+use crate::console::keymap::Action;
 use crate::domain::format::{clip, thousands};
+use crate::domain::priority::AuditEvent;
+use chrono::{DateTime, Utc};
 
-pub fn render(f: &mut Frame, area: Rect, app: &App, tv: &crate::console::app::TimelineView) {
+/// The timeline: every priority change and publish, oldest first.
+#[derive(Debug, Clone)]
+pub struct TimelineView {
+    pub events: Vec<AuditEvent>,
+    pub loading: bool,
+    pub error: Option<String>,
+    pub selected: usize,
+    /// The selected event shown whole (enter), over the list.
+    pub detail: bool,
+    pub fetched_at: Option<DateTime<Utc>>,
+    pub back: Box<View>,
+    pub(in crate::console) serial: u64,
+}
+
+impl App {
+    pub(in crate::console) fn open_timeline(&mut self) -> Command {
+        self.filter_editing = false;
+        let back = match std::mem::replace(&mut self.view, View::Overview) {
+            View::Timeline(tv) => tv.back,
+            other => Box::new(other),
+        };
+        self.view = View::Timeline(TimelineView {
+            events: Vec::new(),
+            loading: true,
+            error: None,
+            selected: usize::MAX,
+            detail: false,
+            fetched_at: None,
+            back,
+            serial: 0,
+        });
+        self.fetch_audit()
+    }
+
+    pub(in crate::console) fn fetch_audit(&mut self) -> Command {
+        self.serial += 1;
+        let serial = self.serial;
+        let View::Timeline(tv) = &mut self.view else {
+            return Command::None;
+        };
+        tv.serial = serial;
+        tv.loading = true;
+        tv.fetched_at = Some(Utc::now());
+        let after_id = tv.events.last().map_or(0, |e| e.id);
+        Command::FetchAudit { serial, after_id }
+    }
+
+    pub(in crate::console) fn timeline_action(&mut self, action: Action) -> Command {
+        let View::Timeline(tv) = &mut self.view else {
+            return Command::None;
+        };
+        let last = tv.events.len().saturating_sub(1);
+        let at = tv.selected.min(last);
+        match action {
+            // Esc closes the event's detail first, then the timeline.
+            Action::Back if tv.detail => tv.detail = false,
+            Action::Back => {
+                let back = std::mem::replace(&mut tv.back, Box::new(View::Overview));
+                self.view = *back;
+            }
+            Action::Open => tv.detail = !tv.detail && !tv.events.is_empty(),
+            Action::Down => tv.selected = (at + 1).min(last),
+            Action::Up => tv.selected = at.saturating_sub(1),
+            Action::PageDown => tv.selected = (at + 10).min(last),
+            Action::PageUp => tv.selected = at.saturating_sub(10),
+            Action::Top => tv.selected = 0,
+            Action::Bottom => tv.selected = last,
+            Action::Timeline => return self.fetch_audit(),
+            _ => {}
+        }
+        Command::None
+    }
+}
+
+pub fn render(f: &mut Frame, area: Rect, app: &App, tv: &TimelineView) {
     let th = &app.theme;
     // Where status updates went: the page, and each channel's deliveries.
     let board = &app.model.board;
@@ -198,4 +275,55 @@ fn render_event(f: &mut Frame, area: Rect, app: &App, e: &crate::domain::priorit
         ))),
         r,
     );
+}
+
+#[cfg(test)]
+// Tests drive the state by hand: the commands they do not look at are
+// the point of other tests.
+#[allow(unused_must_use)]
+mod tests {
+    use super::*;
+    use crate::console::client::ClientEvent;
+    use crate::console::theme::Theme;
+
+    /// The timeline fetches the whole log once, then only what is newer,
+    /// and appends it.
+    #[test]
+    fn the_timeline_fetches_only_new_events_and_appends_them() {
+        let mut app = App::new("http://x".into(), Theme::mono());
+        let event = |id| AuditEvent {
+            id,
+            at: Utc::now(),
+            actor: "ana".into(),
+            action: "set_priority".into(),
+            target: "t00001".into(),
+            reason: "why".into(),
+            detail: "P2 → P0".into(),
+        };
+        let fetched = |cmd| match cmd {
+            Command::FetchAudit { serial, after_id } => (serial, after_id),
+            other => panic!("expected FetchAudit, got {other:?}"),
+        };
+        let cmd = app.open_timeline();
+        let (serial, after_id) = fetched(cmd);
+        assert_eq!(after_id, 0, "first the whole log");
+        app.on_client(ClientEvent::Audit {
+            serial,
+            after_id,
+            result: Ok(vec![event(1), event(2)]),
+        });
+        let cmd = app.fetch_audit();
+        let (serial, after_id) = fetched(cmd);
+        assert_eq!(after_id, 2, "then only what is newer");
+        app.on_client(ClientEvent::Audit {
+            serial,
+            after_id,
+            result: Ok(vec![event(3)]),
+        });
+        let View::Timeline(tv) = &app.view else {
+            panic!("timeline open")
+        };
+        let ids: Vec<u64> = tv.events.iter().map(|e| e.id).collect();
+        assert_eq!(ids, [1, 2, 3]);
+    }
 }
