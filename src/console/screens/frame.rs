@@ -7,7 +7,7 @@
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Paragraph, Table, TableState};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph, Table, TableState};
 
 use crate::console::app::{App, Conn, View};
 use crate::console::fit::Fit;
@@ -330,44 +330,29 @@ pub fn footer_hints(app: &App) -> String {
             .into();
     }
     if let View::Trends(tv) = &app.view {
-        let km = &app.keymap;
-        return [
-            km.short(Context::Overview, Action::Back)
-                .map(|k| format!("{k} back")),
-            km.short(Context::Overview, Action::Down)
-                .map(|k| format!("{k} next tenant")),
-            km.short(Context::Overview, Action::Up)
-                .map(|k| format!("{k} previous")),
-            km.short(Context::Overview, Action::Top)
-                .filter(|_| !tv.tenant_id.is_empty())
-                .map(|k| format!("{k} every tenant")),
-            km.short(Context::Global, Action::Quit)
-                .map(|k| format!("{k} quit")),
-        ]
-        .into_iter()
-        .flatten()
-        .collect::<Vec<_>>()
-        .join(" · ");
+        let mut wanted = vec![
+            (Context::Overview, Action::Back, "back"),
+            (Context::Overview, Action::Down, "next tenant"),
+            (Context::Overview, Action::Up, "previous"),
+        ];
+        if !tv.tenant_id.is_empty() {
+            wanted.push((Context::Overview, Action::Top, "every tenant"));
+        }
+        wanted.push((Context::Global, Action::Quit, "quit"));
+        return keys_hint(app, &wanted);
     }
     if matches!(app.view, View::Timeline(_)) {
-        let km = &app.keymap;
-        return [
-            km.short(Context::Overview, Action::Back)
-                .map(|k| format!("{k} back")),
-            km.short(Context::Overview, Action::Open)
-                .map(|k| format!("{k} details")),
-            km.short(Context::Global, Action::Timeline)
-                .map(|k| format!("{k} reload")),
-            km.short(Context::Global, Action::Quit)
-                .map(|k| format!("{k} quit")),
-        ]
-        .into_iter()
-        .flatten()
-        .collect::<Vec<_>>()
-        .join(" · ");
+        return keys_hint(
+            app,
+            &[
+                (Context::Overview, Action::Back, "back"),
+                (Context::Overview, Action::Open, "details"),
+                (Context::Global, Action::Timeline, "reload"),
+                (Context::Global, Action::Quit, "quit"),
+            ],
+        );
     }
     let ctx = app.context();
-    let km = &app.keymap;
     let wanted: &[(Context, Action, &str)] = match ctx {
         Context::Overview => &[
             (Context::Global, Action::Quit, "quit"),
@@ -393,12 +378,31 @@ pub fn footer_hints(app: &App) -> String {
             (Context::Global, Action::Quit, "quit"),
         ],
     };
+    keys_hint(app, wanted)
+}
+
+/// "q quit · ? help": the key of each wanted action in the active keymap
+/// and what it does here, leaving out what this console's role cannot do.
+fn keys_hint(app: &App, wanted: &[(Context, Action, &str)]) -> String {
     wanted
         .iter()
         .filter(|(_, a, _)| !hidden(app, *a))
-        .filter_map(|(c, a, what)| km.short(*c, *a).map(|k| format!("{k} {what}")))
+        .filter_map(|(c, a, what)| app.keymap.short(*c, *a).map(|k| format!("{k} {what}")))
         .collect::<Vec<_>>()
         .join(" · ")
+}
+
+/// A `w`×`h` box in the middle of `area`, cleared: where the help, a form
+/// or an event in full is drawn over the screen.
+pub(super) fn overlay(f: &mut Frame, area: Rect, w: u16, h: u16) -> Rect {
+    let r = Rect {
+        x: area.x + (area.width - w) / 2,
+        y: area.y + (area.height - h) / 2,
+        width: w,
+        height: h,
+    };
+    f.render_widget(Clear, r);
+    r
 }
 
 pub fn render_footer(f: &mut Frame, area: Rect, app: &App) {

@@ -5,9 +5,9 @@ use ratatui::Frame;
 use ratatui::crossterm::event::{KeyCode, KeyEvent};
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Clear, Paragraph};
+use ratatui::widgets::{Block, Borders, Paragraph};
 
-use super::frame::{hidden, safe};
+use super::frame::{hidden, overlay, safe};
 use crate::console::app::{App, Command};
 use crate::console::fit;
 use crate::console::keymap::{Action, Context};
@@ -129,13 +129,7 @@ pub fn render(f: &mut Frame, area: Rect, app: &App) {
             safe(app.keymap.name())
         )
     };
-    let r = Rect {
-        x: area.x + (area.width - w) / 2,
-        y: area.y + (area.height - h) / 2,
-        width: w,
-        height: h,
-    };
-    f.render_widget(Clear, r);
+    let r = overlay(f, area, w, h);
     f.render_widget(
         Paragraph::new(lines).scroll((scroll as u16, 0)).block(
             Block::default().borders(Borders::ALL).title(Span::styled(

@@ -5,9 +5,9 @@ use ratatui::Frame;
 use ratatui::crossterm::event::{KeyCode, KeyEvent};
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
+use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 
-use super::frame::safe;
+use super::frame::{overlay, safe};
 use crate::api::{self, pb};
 use crate::console::app::{App, Command};
 use crate::domain::Priority;
@@ -310,13 +310,7 @@ pub fn render(f: &mut Frame, area: Rect, app: &App, form: &PrioForm) {
         )));
     }
     let h = (lines.len() as u16 + 4).min(area.height.saturating_sub(2));
-    let r = Rect {
-        x: area.x + (area.width - w) / 2,
-        y: area.y + (area.height - h) / 2,
-        width: w,
-        height: h,
-    };
-    f.render_widget(Clear, r);
+    let r = overlay(f, area, w, h);
     f.render_widget(
         Paragraph::new(lines).wrap(Wrap { trim: false }).block(
             Block::default()

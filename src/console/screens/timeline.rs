@@ -6,9 +6,9 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Clear, Paragraph, Table};
+use ratatui::widgets::{Block, Borders, Paragraph, Table};
 
-use super::frame::{block, render_selectable, safe};
+use super::frame::{block, overlay, render_selectable, safe};
 use crate::console::app::{App, Command, View};
 use crate::console::fit::{self, Col, Fit};
 use crate::console::keymap::Action;
@@ -261,13 +261,7 @@ fn render_event(f: &mut Frame, area: Rect, app: &App, e: &crate::domain::priorit
     }
     let h = (lines.len() as u16 + 2).min(area.height);
     let para = Paragraph::new(lines);
-    let r = Rect {
-        x: area.x + (area.width - w) / 2,
-        y: area.y + (area.height - h) / 2,
-        width: w,
-        height: h,
-    };
-    f.render_widget(Clear, r);
+    let r = overlay(f, area, w, h);
     f.render_widget(
         para.block(Block::default().borders(Borders::ALL).title(Span::styled(
             format!(" Event {} · esc closes ", e.id),
