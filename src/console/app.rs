@@ -329,124 +329,31 @@ impl App {
                 self.conn = Conn::Down { error, retry_in };
             }
             ClientEvent::Lookup { serial, result } => {
-                // Only the answer to the newest query counts.
-                if let View::Lookup(lv) = &mut self.view
-                    && lv.serial == serial
-                {
-                    lv.loading = false;
-                    match result {
-                        Ok(r) => {
-                            lv.found = r;
-                            lv.error = None;
-                            lv.selected = lv.selected.min(lv.found.matches.len().saturating_sub(1));
-                        }
-                        Err(e) => lv.error = Some(e),
-                    }
+                if let View::Lookup(lv) = &mut self.view {
+                    lv.answered(serial, result);
                 }
             }
             ClientEvent::Identity(result) => match result {
                 Ok(me) => self.me = Some(me),
                 Err(e) => self.say(format!("cannot tell who you are: {e}"), true),
             },
-            ClientEvent::Priority { serial, result } => {
-                let form = self.prio.as_mut().filter(|f| f.serial == serial);
-                match (result, form) {
-                    (Ok(d), _) => {
-                        let tenant = self
-                            .model
-                            .tenant(&d.tenant_id)
-                            .map_or(d.tenant_id.clone(), |t| t.name.to_string());
-                        self.prio = None;
-                        self.say(
-                            format!("{tenant} is now {} (version {})", d.label(), d.version),
-                            false,
-                        );
-                    }
-                    (Err(e), Some(form)) => {
-                        // Keep what was typed; show what is true now.
-                        form.sending = false;
-                        if e.current.is_some() {
-                            form.current = e.current;
-                        }
-                        form.error = Some(e.message);
-                    }
-                    (Err(e), None) => self.say(format!("priority not set: {}", e.message), true),
-                }
-            }
-            ClientEvent::StatusPreview { serial, result } => {
-                if let Some(c) = self.composer.as_mut().filter(|c| c.serial == serial) {
-                    match result {
-                        Ok((findings, previews)) => {
-                            c.findings = findings;
-                            c.previews = previews;
-                            c.stage = super::composer::Stage::Previewed;
-                        }
-                        Err(e) => {
-                            c.error = Some(e);
-                            c.stage = super::composer::Stage::Editing;
-                        }
-                    }
-                }
-            }
+            ClientEvent::Priority { serial, result } => self.priority_answered(serial, result),
+            ClientEvent::StatusPreview { serial, result } => self.preview_answered(serial, result),
             ClientEvent::Published { serial, result } => {
-                let mine = self.composer.as_ref().is_some_and(|c| c.serial == serial);
-                match result {
-                    Ok((id, deliveries)) => {
-                        if mine {
-                            self.composer = None;
-                        }
-                        self.say(
-                            format!("published {id}: {deliveries} deliveries queued"),
-                            false,
-                        );
-                        return Command::SaveDraft(None);
-                    }
-                    Err((e, findings)) => match self.composer.as_mut().filter(|_| mine) {
-                        // Back to the form, with everything typed.
-                        Some(c) => {
-                            c.stage = super::composer::Stage::Editing;
-                            c.error = Some(e);
-                            if !findings.is_empty() {
-                                c.findings = findings;
-                            }
-                        }
-                        None => self.say(format!("not published: {e}"), true),
-                    },
-                }
+                return self.publish_answered(serial, result);
             }
             ClientEvent::Audit {
                 serial,
                 after_id,
                 result,
             } => {
-                if let View::Timeline(tv) = &mut self.view
-                    && tv.serial == serial
-                {
-                    tv.loading = false;
-                    match result {
-                        // The log only grows: what is new goes at the end.
-                        Ok(events) => {
-                            tv.events.retain(|e| e.id <= after_id);
-                            tv.events.extend(events);
-                            tv.error = None;
-                        }
-                        Err(e) => tv.error = Some(e),
-                    }
+                if let View::Timeline(tv) = &mut self.view {
+                    tv.answered(serial, after_id, result);
                 }
             }
             ClientEvent::Trends { serial, result } => {
-                if let View::Trends(tv) = &mut self.view
-                    && tv.serial == serial
-                {
-                    tv.loading = false;
-                    match result {
-                        Ok(h) => {
-                            tv.history = Some(h);
-                            tv.error = None;
-                        }
-                        // The last curve stays, marked with the error.
-                        Err(e) => tv.error = Some(e),
-                    }
+                if let View::Trends(tv) = &mut self.view {
+                    tv.answered(serial, result);
                 }
             }
             ClientEvent::Exported(result) => match result {
@@ -461,22 +368,8 @@ impl App {
                 Err(e) => self.say(e, true),
             },
             ClientEvent::Mailboxes { serial, result } => {
-                let View::Tenant(tv) = &mut self.view else {
-                    return Command::None;
-                };
-                if tv.serial != serial {
-                    return Command::None; // an answer we no longer care about
-                }
-                tv.loading = false;
-                match result {
-                    Ok((rows, next, total)) => {
-                        tv.rows = rows;
-                        tv.next_token = next;
-                        tv.total = total;
-                        tv.error = None;
-                        tv.selected = tv.selected.min(tv.visible().len().saturating_sub(1));
-                    }
-                    Err(e) => tv.error = Some(e),
+                if let View::Tenant(tv) = &mut self.view {
+                    tv.answered(serial, result);
                 }
             }
         }

@@ -11,7 +11,10 @@ use ratatui::widgets::{Paragraph, Wrap};
 
 use super::frame::{block, safe};
 use crate::console::app::{App, Command};
-use crate::console::composer::{Ask, Composer, DraftFile, Field, Stage, preview_label, slip_lines};
+use crate::console::client::PreviewAnswer;
+use crate::console::composer::{
+    Ask, Composer, DraftFile, Field, Finding, Stage, preview_label, slip_lines,
+};
 
 impl App {
     /// Opens the composer: the saved draft if there is one, else a new
@@ -83,6 +86,63 @@ impl App {
                 }
             }
         }
+    }
+}
+
+impl App {
+    /// The previews asked for as `serial`, or back to the form with why not.
+    pub(in crate::console) fn preview_answered(
+        &mut self,
+        serial: u64,
+        result: Result<PreviewAnswer, String>,
+    ) {
+        if let Some(c) = self.composer.as_mut().filter(|c| c.serial == serial) {
+            match result {
+                Ok((findings, previews)) => {
+                    c.findings = findings;
+                    c.previews = previews;
+                    c.stage = Stage::Previewed;
+                }
+                Err(e) => {
+                    c.error = Some(e);
+                    c.stage = Stage::Editing;
+                }
+            }
+        }
+    }
+
+    /// The publish sent as `serial`: closed and said (the saved draft is
+    /// deleted), or back to the form with everything typed.
+    pub(in crate::console) fn publish_answered(
+        &mut self,
+        serial: u64,
+        result: Result<(String, usize), (String, Vec<Finding>)>,
+    ) -> Command {
+        let mine = self.composer.as_ref().is_some_and(|c| c.serial == serial);
+        match result {
+            Ok((id, deliveries)) => {
+                if mine {
+                    self.composer = None;
+                }
+                self.say(
+                    format!("published {id}: {deliveries} deliveries queued"),
+                    false,
+                );
+                return Command::SaveDraft(None);
+            }
+            Err((e, findings)) => match self.composer.as_mut().filter(|_| mine) {
+                // Back to the form, with everything typed.
+                Some(c) => {
+                    c.stage = Stage::Editing;
+                    c.error = Some(e);
+                    if !findings.is_empty() {
+                        c.findings = findings;
+                    }
+                }
+                None => self.say(format!("not published: {e}"), true),
+            },
+        }
+        Command::None
     }
 }
 

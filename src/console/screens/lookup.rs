@@ -24,9 +24,30 @@ pub struct LookupView {
     pub selected: usize,
     pub loading: bool,
     pub error: Option<String>,
-    pub(in crate::console) serial: u64,
+    serial: u64,
     /// Where Esc goes back to.
     pub back: Box<View>,
+}
+
+impl LookupView {
+    /// The gateway's matches for query `serial`: only the answer to the
+    /// newest query counts.
+    pub(in crate::console) fn answered(&mut self, serial: u64, result: Result<Matches, String>) {
+        if self.serial != serial {
+            return;
+        }
+        self.loading = false;
+        match result {
+            Ok(r) => {
+                self.found = r;
+                self.error = None;
+                self.selected = self
+                    .selected
+                    .min(self.found.matches.len().saturating_sub(1));
+            }
+            Err(e) => self.error = Some(e),
+        }
+    }
 }
 
 impl App {

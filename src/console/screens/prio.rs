@@ -10,6 +10,7 @@ use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 use super::frame::{overlay, safe};
 use crate::api::{self, pb};
 use crate::console::app::{App, Command};
+use crate::console::client::PriorityRefused;
 use crate::domain::Priority;
 use crate::domain::priority::{self, PriorityDecision};
 
@@ -30,7 +31,7 @@ pub struct PrioForm {
     pub confirming: bool,
     pub sending: bool,
     pub error: Option<String>,
-    pub(in crate::console) serial: u64,
+    serial: u64,
 }
 
 impl PrioForm {
@@ -209,6 +210,41 @@ impl App {
             }
         }
         cmd
+    }
+}
+
+impl App {
+    /// The gateway's answer to the form sent as `serial`: said in the
+    /// footer when set; on a refusal the form keeps what was typed and
+    /// shows what is true now.
+    pub(in crate::console) fn priority_answered(
+        &mut self,
+        serial: u64,
+        result: Result<PriorityDecision, PriorityRefused>,
+    ) {
+        let form = self.prio.as_mut().filter(|f| f.serial == serial);
+        match (result, form) {
+            (Ok(d), _) => {
+                let tenant = self
+                    .model
+                    .tenant(&d.tenant_id)
+                    .map_or(d.tenant_id.clone(), |t| t.name.to_string());
+                self.prio = None;
+                self.say(
+                    format!("{tenant} is now {} (version {})", d.label(), d.version),
+                    false,
+                );
+            }
+            (Err(e), Some(form)) => {
+                // Keep what was typed; show what is true now.
+                form.sending = false;
+                if e.current.is_some() {
+                    form.current = e.current;
+                }
+                form.error = Some(e.message);
+            }
+            (Err(e), None) => self.say(format!("priority not set: {}", e.message), true),
+        }
     }
 }
 
@@ -420,6 +456,69 @@ mod tests {
             app.status
                 .as_ref()
                 .is_some_and(|(m, e)| *e && m.contains("read-only"))
+        );
+    }
+
+    /// A refusal keeps the form open with what was typed and the decision
+    /// now in force; the next send is made against it, and a success
+    /// closes the form and says what the tenant is now.
+    #[test]
+    fn a_refused_priority_keeps_what_was_typed_and_shows_what_is_true_now() {
+        use crate::api::pb;
+        use crate::console::client::{ClientEvent, PriorityRefused};
+        let mut app = operator_app(pb::TenantSummary {
+            id: "t00001".into(),
+            name: "Acme".into(),
+            priority: pb::Priority::P2 as i32,
+            ..Default::default()
+        });
+        app.run_command("prio t00001 P0 title company closing");
+        let key = |c| KeyEvent::new(c, KeyModifiers::NONE);
+        let Command::SetPriority { serial, .. } = app.on_key(key(KeyCode::Enter)) else {
+            panic!("the confirmed form is sent");
+        };
+        let now_in_force = PriorityDecision {
+            tenant_id: "t00001".into(),
+            priority: Priority::P1,
+            rank: 0,
+            version: 5,
+            set_by: "bo".into(),
+            set_at: chrono::Utc::now(),
+            reason: "hospital".into(),
+        };
+        app.on_client(ClientEvent::Priority {
+            serial,
+            result: Err(PriorityRefused {
+                message: "someone else changed it first".into(),
+                current: Some(now_in_force.clone()),
+            }),
+        });
+        let form = app.prio.as_ref().expect("the form stays open");
+        assert!(!form.sending);
+        assert_eq!(form.reason, "title company closing");
+        assert_eq!(form.priority, Priority::P0);
+        assert_eq!(form.error.as_deref(), Some("someone else changed it first"));
+        assert_eq!(form.current_label(), "P1");
+        app.on_key(key(KeyCode::Enter));
+        let Command::SetPriority { serial, request } = app.on_key(key(KeyCode::Enter)) else {
+            panic!("sent again");
+        };
+        assert_eq!(
+            request.expected_version, 5,
+            "against the decision now in force"
+        );
+        app.on_client(ClientEvent::Priority {
+            serial,
+            result: Ok(PriorityDecision {
+                priority: Priority::P0,
+                version: 6,
+                ..now_in_force
+            }),
+        });
+        assert!(app.prio.is_none(), "the form closes");
+        assert_eq!(
+            app.status,
+            Some(("Acme is now P0 (version 6)".to_string(), false))
         );
     }
 

@@ -89,10 +89,33 @@ pub struct TenantView {
     pub fetched_at: Option<DateTime<Utc>>,
     /// Where Back goes (the lookup it was opened from), else the overview.
     pub back: Option<Box<View>>,
-    pub(in crate::console) serial: u64,
+    serial: u64,
 }
 
 impl TenantView {
+    /// A page of mailboxes fetched for `serial` (an older answer is one
+    /// nobody cares about any more).
+    pub(in crate::console) fn answered(
+        &mut self,
+        serial: u64,
+        result: Result<(Vec<MailboxRow>, String, u64), String>,
+    ) {
+        if self.serial != serial {
+            return;
+        }
+        self.loading = false;
+        match result {
+            Ok((rows, next, total)) => {
+                self.rows = rows;
+                self.next_token = next;
+                self.total = total;
+                self.error = None;
+                self.selected = self.selected.min(self.visible().len().saturating_sub(1));
+            }
+            Err(e) => self.error = Some(e),
+        }
+    }
+
     /// Rows on this page that match the filter.
     pub fn visible(&self) -> Vec<&MailboxRow> {
         let needle = self.filter_text.to_lowercase();

@@ -27,7 +27,31 @@ pub struct TimelineView {
     pub detail: bool,
     pub fetched_at: Option<DateTime<Utc>>,
     pub back: Box<View>,
-    pub(in crate::console) serial: u64,
+    serial: u64,
+}
+
+impl TimelineView {
+    /// The events after `after_id` fetched for `serial`: the log only
+    /// grows, so what is new goes at the end.
+    pub(in crate::console) fn answered(
+        &mut self,
+        serial: u64,
+        after_id: u64,
+        result: Result<Vec<AuditEvent>, String>,
+    ) {
+        if self.serial != serial {
+            return;
+        }
+        self.loading = false;
+        match result {
+            Ok(events) => {
+                self.events.retain(|e| e.id <= after_id);
+                self.events.extend(events);
+                self.error = None;
+            }
+            Err(e) => self.error = Some(e),
+        }
+    }
 }
 
 impl App {

@@ -18,6 +18,7 @@ use crate::console::keymap::Action;
 use crate::domain::forecast::EtaRange;
 use crate::domain::format::{duration, thousands};
 use crate::domain::sanitize::sanitize;
+use crate::domain::trends::History;
 
 /// The trends view: the platform's queue depth and affected mailboxes over
 /// time, or one tenant's, with the forecast drawn ahead.
@@ -30,7 +31,25 @@ pub struct TrendsView {
     pub error: Option<String>,
     pub fetched_at: Option<DateTime<Utc>>,
     pub back: Box<View>,
-    pub(in crate::console) serial: u64,
+    serial: u64,
+}
+
+impl TrendsView {
+    /// The trends fetched for `serial`; on an error the last curve stays,
+    /// marked with it.
+    pub(in crate::console) fn answered(&mut self, serial: u64, result: Result<History, String>) {
+        if self.serial != serial {
+            return;
+        }
+        self.loading = false;
+        match result {
+            Ok(h) => {
+                self.history = Some(h);
+                self.error = None;
+            }
+            Err(e) => self.error = Some(e),
+        }
+    }
 }
 
 impl App {
