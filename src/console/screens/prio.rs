@@ -385,6 +385,16 @@ mod tests {
         app
     }
 
+    /// An operator's App holding tenant Acme (t00001), at P2 by default.
+    fn acme_at_p2() -> App {
+        operator_app(crate::api::pb::TenantSummary {
+            id: "t00001".into(),
+            name: "Acme".into(),
+            priority: crate::api::pb::Priority::P2 as i32,
+            ..Default::default()
+        })
+    }
+
     /// The confirmation names the priority in force with its rank.
     #[test]
     fn the_priority_form_confirms_from_the_current_rank() {
@@ -422,12 +432,7 @@ mod tests {
     #[test]
     fn the_priority_form_sets_priority_rank_and_reason_then_confirms() {
         use crate::api::pb;
-        let mut app = operator_app(pb::TenantSummary {
-            id: "t00001".into(),
-            name: "Acme".into(),
-            priority: pb::Priority::P2 as i32,
-            ..Default::default()
-        });
+        let mut app = acme_at_p2();
         app.open_prio("t00001");
         let key = |c| KeyEvent::new(c, KeyModifiers::NONE);
         for k in [KeyCode::Left, KeyCode::Left, KeyCode::Down, KeyCode::Down] {
@@ -464,14 +469,8 @@ mod tests {
     /// closes the form and says what the tenant is now.
     #[test]
     fn a_refused_priority_keeps_what_was_typed_and_shows_what_is_true_now() {
-        use crate::api::pb;
         use crate::console::client::{ClientEvent, PriorityRefused};
-        let mut app = operator_app(pb::TenantSummary {
-            id: "t00001".into(),
-            name: "Acme".into(),
-            priority: pb::Priority::P2 as i32,
-            ..Default::default()
-        });
+        let mut app = acme_at_p2();
         app.run_command("prio t00001 P0 title company closing");
         let key = |c| KeyEvent::new(c, KeyModifiers::NONE);
         let Command::SetPriority { serial, .. } = app.on_key(key(KeyCode::Enter)) else {
