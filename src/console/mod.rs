@@ -16,11 +16,11 @@ pub mod keymap;
 pub mod lookup;
 pub mod model;
 pub mod report;
+mod screens;
 pub mod snapshot;
 pub mod terminal;
 pub mod theme;
 pub mod tls;
-pub mod trends;
 pub mod ui;
 pub mod wire;
 

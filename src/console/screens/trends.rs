@@ -13,10 +13,122 @@ use ratatui::symbols::Marker;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Axis, Block, Borders, Chart, Dataset, GraphType, Paragraph, Wrap};
 
-use super::app::{App, TrendsView};
+use crate::console::app::{App, Command, View};
+use crate::console::keymap::Action;
 use crate::domain::forecast::EtaRange;
 use crate::domain::format::{duration, thousands};
 use crate::domain::sanitize::sanitize;
+use crate::domain::trends::History;
+
+/// The trends view: the platform's queue depth and affected mailboxes over
+/// time, or one tenant's, with the forecast drawn ahead.
+#[derive(Debug, Clone)]
+pub struct TrendsView {
+    /// Empty: every tenant (the platform).
+    pub tenant_id: String,
+    pub history: Option<crate::domain::trends::History>,
+    pub loading: bool,
+    pub error: Option<String>,
+    pub fetched_at: Option<DateTime<Utc>>,
+    pub back: Box<View>,
+    serial: u64,
+}
+
+impl TrendsView {
+    /// The trends fetched for `serial`; on an error the last curve stays,
+    /// marked with it.
+    pub(in crate::console) fn answered(&mut self, serial: u64, result: Result<History, String>) {
+        if self.serial != serial {
+            return;
+        }
+        self.loading = false;
+        match result {
+            Ok(h) => {
+                self.history = Some(h);
+                self.error = None;
+            }
+            Err(e) => self.error = Some(e),
+        }
+    }
+}
+
+impl App {
+    /// Opens the trends of `tenant_id` (empty: the platform's).
+    pub(in crate::console) fn open_trends(&mut self, tenant_id: String) -> Command {
+        self.filter_editing = false;
+        let back = match std::mem::replace(&mut self.view, View::Overview) {
+            View::Trends(tv) => tv.back,
+            other => Box::new(other),
+        };
+        self.view = View::Trends(TrendsView {
+            tenant_id,
+            history: None,
+            loading: true,
+            error: None,
+            fetched_at: None,
+            back,
+            serial: 0,
+        });
+        self.fetch_trends()
+    }
+
+    pub(in crate::console) fn fetch_trends(&mut self) -> Command {
+        self.serial += 1;
+        let serial = self.serial;
+        let View::Trends(tv) = &mut self.view else {
+            return Command::None;
+        };
+        tv.serial = serial;
+        tv.loading = true;
+        tv.fetched_at = Some(Utc::now());
+        Command::FetchTrends {
+            serial,
+            tenant_id: tv.tenant_id.clone(),
+        }
+    }
+
+    /// ↑↓ pick the tenant before or after (in the tenants table's order),
+    /// home goes back to every tenant, esc back where it was opened.
+    pub(in crate::console) fn trends_action(&mut self, action: Action) -> Command {
+        let View::Trends(tv) = &mut self.view else {
+            return Command::None;
+        };
+        let step = match action {
+            Action::Back => {
+                let back = std::mem::replace(&mut tv.back, Box::new(View::Overview));
+                self.view = *back;
+                return Command::None;
+            }
+            Action::Top if !tv.tenant_id.is_empty() => {
+                tv.tenant_id.clear();
+                tv.history = None;
+                return self.fetch_trends();
+            }
+            Action::Trends => return self.fetch_trends(),
+            Action::Down => 1,
+            Action::Up => -1,
+            _ => return Command::None,
+        };
+        let len = self.model.ordered_len();
+        if len == 0 {
+            return Command::None;
+        }
+        let now = self.model.ordered().position(|t| *t.id == *tv.tenant_id);
+        let at = match (now, step) {
+            (Some(i), 1) => (i + 1).min(len - 1),
+            (Some(i), _) => i.saturating_sub(1),
+            // From every tenant: the one selected in the table.
+            (None, _) => self.selected.min(len - 1),
+        };
+        if let Some(t) = self.model.ordered_at(at) {
+            tv.tenant_id = t.id.to_string();
+            tv.history = None;
+            self.selected = at;
+            self.selected_tenant = Some(t.id.to_string());
+        }
+        self.fetch_trends()
+    }
+}
 
 /// How far the chart reaches on each side of now, at least: now is in the
 /// middle, the history to its left (blank before the gateway's first
