@@ -1043,7 +1043,7 @@ fn the_trends_move_from_tenant_to_tenant_and_back_to_every_tenant() {
 }
 
 /// On a platform whose damage sweep has not checked every mailbox, the
-/// trends say the count is what was found so far.
+/// header and the trends say the count is what was found so far.
 #[test]
 fn the_trends_say_the_count_is_so_far_while_the_first_sweep_runs() {
     let mut snap = snapshot();
@@ -1059,6 +1059,11 @@ fn the_trends_say_the_count_is_so_far_while_the_first_sweep_runs() {
     let s = screen(&mut app, 120, 40);
     assert!(
         s.contains("so far: the first sweep has checked 12,000 of 55,249"),
+        "{s}"
+    );
+    // The header too, on every screen.
+    assert!(
+        s.contains("8,438 mailboxes affected so far (21% swept)"),
         "{s}"
     );
 }

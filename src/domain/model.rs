@@ -489,6 +489,15 @@ impl Overview {
         }
     }
 
+    /// A damage sweep whose first pass has not checked every mailbox yet:
+    /// until it has, the affected counts are what was found so far.
+    pub fn first_sweep_running(&self) -> Option<&Sweep> {
+        self.clusters
+            .iter()
+            .filter_map(|c| c.sweep.as_ref())
+            .find(|sw| !sw.complete())
+    }
+
     /// Messages known lost over every cluster; None unless every cluster's
     /// source measured it.
     pub fn lost_messages(&self) -> Option<u64> {

@@ -141,7 +141,15 @@ pub fn render_header(f: &mut Frame, area: Rect, app: &App) {
         let affected = if t.mailboxes == 0 {
             "no mailboxes listed".to_string()
         } else {
-            format!("{} mailboxes affected", thousands(t.affected_mailboxes))
+            // While the first damage sweep runs, a count of what it found.
+            let so_far = match o.first_sweep_running() {
+                Some(sw) => format!(" so far ({}% swept)", (sw.fraction() * 100.0).floor()),
+                None => String::new(),
+            };
+            format!(
+                "{} mailboxes affected{so_far}",
+                thousands(t.affected_mailboxes)
+            )
         };
         l2.push(Span::styled(affected, th.alert()));
         if wide {

@@ -460,17 +460,13 @@ pub fn render(f: &mut Frame, area: Rect, app: &App, tv: &TrendsView) {
                     .map(|c| (c.name.as_str(), &c.reindex.eta)),
             ),
             "mailboxes without service",
-            o.clusters
-                .iter()
-                .filter_map(|c| c.sweep.as_ref())
-                .find(|sw| !sw.complete())
-                .map(|sw| {
-                    format!(
-                        "so far: the first sweep has checked {} of {}",
-                        thousands(sw.swept),
-                        thousands(sw.mailboxes)
-                    )
-                }),
+            o.first_sweep_running().map(|sw| {
+                format!(
+                    "so far: the first sweep has checked {} of {}",
+                    thousands(sw.swept),
+                    thousands(sw.mailboxes)
+                )
+            }),
         ),
     };
     let s = series(&times, &affected, now, now_affected, &eta, &revisions);
