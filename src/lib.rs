@@ -9,6 +9,7 @@ pub mod domain;
 pub mod gateway;
 pub mod http;
 pub mod lookup;
+pub mod pem;
 pub mod random;
 pub mod sources;
 pub mod store;

@@ -2,7 +2,7 @@
 //! docs/architecture.md draws them:
 //!
 //! ```text
-//! domain ◄── lookup, http, config ◄── store, channels, api ◄── sources ◄── gateway, console
+//! domain ◄── lookup, http, pem, config ◄── store, channels, api ◄── sources ◄── gateway, console
 //! ```
 //!
 //! A module may use only modules of a lower layer (a cycle is impossible
@@ -15,10 +15,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 /// Each top-level module's layer.
-const LAYERS: [(&str, u8); 12] = [
+const LAYERS: [(&str, u8); 13] = [
     ("domain", 0),
     ("lookup", 1),
     ("http", 1),
+    ("pem", 1),
     ("random", 1),
     ("config", 1),
     ("store", 2),

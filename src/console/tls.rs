@@ -5,15 +5,14 @@
 //! FILE"), never a bare transport error.
 
 use std::future::Future;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use hyper_util::rt::TokioIo;
 use rustls::ClientConfig;
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls_pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
@@ -50,21 +49,6 @@ impl std::fmt::Display for TlsFailure {
 }
 
 impl std::error::Error for TlsFailure {}
-
-fn read_certs(path: &Path, what: &str) -> Result<Vec<CertificateDer<'static>>, String> {
-    let bytes =
-        std::fs::read(path).map_err(|e| format!("{what} {}: cannot read: {e}", path.display()))?;
-    let certs = CertificateDer::pem_slice_iter(&bytes)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("{what} {}: not a PEM file: {e}", path.display()))?;
-    if certs.is_empty() {
-        return Err(format!(
-            "{what} {}: no certificate in it (expected PEM: -----BEGIN CERTIFICATE-----)",
-            path.display()
-        ));
-    }
-    Ok(certs)
-}
 
 /// Notes whether the server asked for a client certificate: a TLS 1.3
 /// server refuses one (or its absence) only after the handshake, so the
@@ -113,7 +97,7 @@ impl Connector {
         let mut roots = rustls::RootCertStore::empty();
         let trust = match &tls.ca {
             Some(ca) => {
-                for c in read_certs(ca, "CA file")? {
+                for c in crate::pem::certs(ca, "CA file")? {
                     roots
                         .add(c)
                         .map_err(|e| format!("CA file {}: {e}", ca.display()))?;
@@ -130,8 +114,8 @@ impl Connector {
                     Some(b) => {
                         // A bundle may hold a certificate rustls cannot use:
                         // the others still count.
-                        let (added, _) =
-                            roots.add_parsable_certificates(read_certs(&b, "system CA bundle")?);
+                        let (added, _) = roots
+                            .add_parsable_certificates(crate::pem::certs(&b, "system CA bundle")?);
                         if added == 0 {
                             return Err(format!(
                                 "system CA bundle {}: no usable certificate; give the gateway's CA with --ca FILE",
@@ -156,15 +140,8 @@ impl Connector {
         let mut config = match (&tls.cert, &tls.key) {
             (None, None) => builder.with_no_client_auth(),
             (Some(cert), Some(key)) => {
-                let chain = read_certs(cert, "client certificate")?;
-                let der = std::fs::read(key)
-                    .map_err(|e| format!("client key {}: cannot read: {e}", key.display()))?;
-                let key_der = PrivateKeyDer::from_pem_slice(&der).map_err(|_| {
-                    format!(
-                        "client key {}: no private key in it (expected PEM: -----BEGIN PRIVATE KEY-----)",
-                        key.display()
-                    )
-                })?;
+                let chain = crate::pem::certs(cert, "client certificate")?;
+                let key_der = crate::pem::key(key, "client key")?;
                 builder.with_client_auth_cert(chain, key_der).map_err(|e| {
                     format!(
                         "client key {} cannot serve the certificate {}: {e}",

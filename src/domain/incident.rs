@@ -54,6 +54,79 @@ impl Entry {
     }
 }
 
+/// An entry as a store keeps it: plain columns, the same in every store.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Columns<'a> {
+    pub mailbox: &'a str,
+    pub label: &'a str,
+    pub detail: &'a str,
+    pub n1: i64,
+    pub n2: i64,
+    pub x: f64,
+}
+
+impl Entry {
+    /// The columns a store writes for this entry (with `kind_name`).
+    pub fn columns(&self) -> Columns<'_> {
+        let n = |v: u64| v.min(i64::MAX as u64) as i64;
+        let (mailbox, label, detail, n1, n2, x): (&str, &str, &str, u64, u64, f64) = match self {
+            Entry::Found {
+                mailbox,
+                kind,
+                detail,
+            } => (mailbox, kind, detail, 0, 0, 0.0),
+            Entry::Repaired { mailbox } => (mailbox, "", "", 0, 0, 0.0),
+            Entry::Failed { mailbox, why } => (mailbox, "", why, 0, 0, 0.0),
+            Entry::Scope(r) => ("", "", &r.reason, r.previous, r.scope, 0.0),
+            Entry::Rate { job, per_second } => ("", job, "", 0, 0, *per_second),
+            Entry::PassDone { pass, mailboxes } => ("", "", "", u64::from(*pass), *mailboxes, 0.0),
+        };
+        Columns {
+            mailbox,
+            label,
+            detail,
+            n1: n(n1),
+            n2: n(n2),
+            x,
+        }
+    }
+
+    /// The entry a store read back: `kind` its `kind_name`, the rest its
+    /// `columns`, `at` when it happened. An unknown kind is an error.
+    pub fn from_columns(kind: &str, at: DateTime<Utc>, c: Columns<'_>) -> Result<Entry, String> {
+        let count = |n: i64| n.max(0) as u64;
+        Ok(match kind {
+            "found" => Entry::Found {
+                mailbox: c.mailbox.into(),
+                kind: c.label.into(),
+                detail: c.detail.into(),
+            },
+            "repaired" => Entry::Repaired {
+                mailbox: c.mailbox.into(),
+            },
+            "failed" => Entry::Failed {
+                mailbox: c.mailbox.into(),
+                why: c.detail.into(),
+            },
+            "scope" => Entry::Scope(ScopeRevision {
+                at,
+                previous: count(c.n1),
+                scope: count(c.n2),
+                reason: c.detail.into(),
+            }),
+            "rate" => Entry::Rate {
+                job: c.label.into(),
+                per_second: c.x,
+            },
+            "pass_done" => Entry::PassDone {
+                pass: u32::try_from(c.n1).unwrap_or(0),
+                mailboxes: count(c.n2),
+            },
+            other => return Err(format!("unknown journal entry {other:?}")),
+        })
+    }
+}
+
 /// An entry and when it happened.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {

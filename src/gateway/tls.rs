@@ -14,8 +14,6 @@ use std::time::{Duration, SystemTime};
 
 use rustls::ServerConfig;
 use rustls::server::WebPkiClientVerifier;
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 /// How often the files are checked for a change, by default.
 pub const RELOAD_CHECK: Duration = Duration::from_secs(5);
@@ -47,37 +45,9 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-/// The certificates in a PEM file; `what` names the key in errors.
-fn read_certs(path: &Path, what: &str) -> Result<Vec<CertificateDer<'static>>, String> {
-    let bytes =
-        std::fs::read(path).map_err(|e| format!("{what} {}: cannot read: {e}", path.display()))?;
-    let certs = CertificateDer::pem_slice_iter(&bytes)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("{what} {}: not a PEM file: {e}", path.display()))?;
-    if certs.is_empty() {
-        return Err(format!(
-            "{what} {}: no certificate in it (expected PEM: -----BEGIN CERTIFICATE-----)",
-            path.display()
-        ));
-    }
-    Ok(certs)
-}
-
-/// The private key in a PEM file; `what` names the key in errors.
-fn read_key(path: &Path, what: &str) -> Result<PrivateKeyDer<'static>, String> {
-    let bytes =
-        std::fs::read(path).map_err(|e| format!("{what} {}: cannot read: {e}", path.display()))?;
-    PrivateKeyDer::from_pem_slice(&bytes).map_err(|_| {
-        format!(
-            "{what} {}: no private key in it (expected PEM: -----BEGIN PRIVATE KEY-----, RSA PRIVATE KEY or EC PRIVATE KEY)",
-            path.display()
-        )
-    })
-}
-
 fn build(files: &TlsFiles) -> Result<ServerConfig, String> {
-    let chain = read_certs(&files.cert, "[server.tls] cert")?;
-    let key = read_key(&files.key, "[server.tls] key")?;
+    let chain = crate::pem::certs(&files.cert, "[server.tls] cert")?;
+    let key = crate::pem::key(&files.key, "[server.tls] key")?;
     let builder = ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| format!("TLS: {e}"))?;
@@ -85,7 +55,7 @@ fn build(files: &TlsFiles) -> Result<ServerConfig, String> {
         None => builder.with_no_client_auth(),
         Some(ca) => {
             let mut roots = rustls::RootCertStore::empty();
-            for c in read_certs(ca, "[server.tls] client_ca")? {
+            for c in crate::pem::certs(ca, "[server.tls] client_ca")? {
                 roots
                     .add(c)
                     .map_err(|e| format!("[server.tls] client_ca {}: {e}", ca.display()))?;

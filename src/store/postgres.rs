@@ -25,10 +25,9 @@ use chrono::{DateTime, Utc};
 use tokio_postgres::{Client, NoTls, Row};
 
 use super::{DeliveryStatus, Store, StoreError, update_id};
-use crate::domain::incident::{Entry, Event, Observation};
+use crate::domain::incident::{Columns, Entry, Event, Observation};
 use crate::domain::priority::{AuditEvent, PriorityDecision};
 use crate::domain::redact::{Redactor, url_shown};
-use crate::domain::scope::ScopeRevision;
 use crate::domain::update::{ChannelSummary, Delivery, Update};
 use crate::domain::{IncidentState, Priority};
 
@@ -981,29 +980,15 @@ impl Store for PgStore {
         // Column arrays: one statement, one round trip, in order.
         let mut cols = JournalColumns::default();
         for ev in events {
-            let (mailbox, label, detail, n1, n2, x): (&str, &str, &str, u64, u64, f64) =
-                match &ev.entry {
-                    Entry::Found {
-                        mailbox,
-                        kind,
-                        detail,
-                    } => (mailbox, kind, detail, 0, 0, 0.0),
-                    Entry::Repaired { mailbox } => (mailbox, "", "", 0, 0, 0.0),
-                    Entry::Failed { mailbox, why } => (mailbox, "", why, 0, 0, 0.0),
-                    Entry::Scope(r) => ("", "", &r.reason, r.previous, r.scope, 0.0),
-                    Entry::Rate { job, per_second } => ("", job, "", 0, 0, *per_second),
-                    Entry::PassDone { pass, mailboxes } => {
-                        ("", "", "", u64::from(*pass), *mailboxes, 0.0)
-                    }
-                };
+            let c = ev.entry.columns();
             cols.at.push(ev.at.timestamp_millis());
             cols.kind.push(ev.entry.kind_name().to_string());
-            cols.mailbox.push(mailbox.to_string());
-            cols.label.push(label.to_string());
-            cols.detail.push(detail.to_string());
-            cols.n1.push(n1.min(i64::MAX as u64) as i64);
-            cols.n2.push(n2.min(i64::MAX as u64) as i64);
-            cols.x.push(x);
+            cols.mailbox.push(c.mailbox.to_string());
+            cols.label.push(c.label.to_string());
+            cols.detail.push(c.detail.to_string());
+            cols.n1.push(c.n1);
+            cols.n2.push(c.n2);
+            cols.x.push(c.x);
         }
         self.call(move |c| async move {
             let c = &*c;
@@ -1046,33 +1031,15 @@ impl Store for PgStore {
                 let (mailbox, label, detail): (String, String, String) =
                     (r.try_get(2)?, r.try_get(3)?, r.try_get(4)?);
                 let (n1, n2, x): (i64, i64, f64) = (r.try_get(5)?, r.try_get(6)?, r.try_get(7)?);
-                let entry = match kind.as_str() {
-                    "found" => Entry::Found {
-                        mailbox,
-                        kind: label,
-                        detail,
-                    },
-                    "repaired" => Entry::Repaired { mailbox },
-                    "failed" => Entry::Failed {
-                        mailbox,
-                        why: detail,
-                    },
-                    "scope" => Entry::Scope(ScopeRevision {
-                        at,
-                        previous: count(n1),
-                        scope: count(n2),
-                        reason: detail,
-                    }),
-                    "rate" => Entry::Rate {
-                        job: label,
-                        per_second: x,
-                    },
-                    "pass_done" => Entry::PassDone {
-                        pass: u32::try_from(n1).unwrap_or(0),
-                        mailboxes: count(n2),
-                    },
-                    other => return Err(bad(format!("unknown journal entry {other:?}"))),
+                let c = Columns {
+                    mailbox: &mailbox,
+                    label: &label,
+                    detail: &detail,
+                    n1,
+                    n2,
+                    x,
                 };
+                let entry = Entry::from_columns(&kind, at, c).map_err(bad)?;
                 out.push(Event { at, entry });
             }
             Ok(out)

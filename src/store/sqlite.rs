@@ -7,9 +7,8 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{DeliveryStatus, Store, StoreError};
-use crate::domain::incident::{Entry, Event, Observation};
+use crate::domain::incident::{Columns, Entry, Event, Observation};
 use crate::domain::priority::{AuditEvent, PriorityDecision};
-use crate::domain::scope::ScopeRevision;
 use crate::domain::update::{Delivery, Update};
 use crate::domain::{IncidentState, Priority};
 
@@ -577,30 +576,16 @@ impl Store for SqliteStore {
                 )
                 .map_err(|e| io(&self.what, e))?;
             for ev in events {
-                let (mailbox, label, detail, n1, n2, x): (&str, &str, &str, u64, u64, f64) =
-                    match &ev.entry {
-                        Entry::Found {
-                            mailbox,
-                            kind,
-                            detail,
-                        } => (mailbox, kind, detail, 0, 0, 0.0),
-                        Entry::Repaired { mailbox } => (mailbox, "", "", 0, 0, 0.0),
-                        Entry::Failed { mailbox, why } => (mailbox, "", why, 0, 0, 0.0),
-                        Entry::Scope(r) => ("", "", &r.reason, r.previous, r.scope, 0.0),
-                        Entry::Rate { job, per_second } => ("", job, "", 0, 0, *per_second),
-                        Entry::PassDone { pass, mailboxes } => {
-                            ("", "", "", u64::from(*pass), *mailboxes, 0.0)
-                        }
-                    };
+                let c = ev.entry.columns();
                 st.execute(params![
                     ev.at.timestamp_millis(),
                     ev.entry.kind_name(),
-                    mailbox,
-                    label,
-                    detail,
-                    n1 as i64,
-                    n2 as i64,
-                    x
+                    c.mailbox,
+                    c.label,
+                    c.detail,
+                    c.n1,
+                    c.n2,
+                    c.x
                 ])
                 .map_err(|e| io(&self.what, e))?;
             }
@@ -634,35 +619,15 @@ impl Store for SqliteStore {
         let mut out = Vec::with_capacity(rows.len());
         for (at_ms, kind, mailbox, label, detail, n1, n2, x) in rows {
             let at = DateTime::from_timestamp_millis(at_ms).unwrap_or_default();
-            let entry = match kind.as_str() {
-                "found" => Entry::Found {
-                    mailbox,
-                    kind: label,
-                    detail,
-                },
-                "repaired" => Entry::Repaired { mailbox },
-                "failed" => Entry::Failed {
-                    mailbox,
-                    why: detail,
-                },
-                "scope" => Entry::Scope(ScopeRevision {
-                    at,
-                    previous: n1.max(0) as u64,
-                    scope: n2.max(0) as u64,
-                    reason: detail,
-                }),
-                "rate" => Entry::Rate {
-                    job: label,
-                    per_second: x,
-                },
-                "pass_done" => Entry::PassDone {
-                    pass: u32::try_from(n1).unwrap_or(0),
-                    mailboxes: n2.max(0) as u64,
-                },
-                other => {
-                    return Err(self.err(format!("unknown journal entry {other:?}")));
-                }
+            let c = Columns {
+                mailbox: &mailbox,
+                label: &label,
+                detail: &detail,
+                n1,
+                n2,
+                x,
             };
+            let entry = Entry::from_columns(&kind, at, c).map_err(|e| self.err(e))?;
             out.push(Event { at, entry });
         }
         Ok(out)
@@ -882,7 +847,7 @@ mod tests {
             },
             Event {
                 at,
-                entry: Entry::Scope(ScopeRevision {
+                entry: Entry::Scope(crate::domain::scope::ScopeRevision {
                     at,
                     previous: 0,
                     scope: 1,
