@@ -265,7 +265,7 @@ fn counts_to_pb(c: &StateCounts) -> pb::MailboxStateCounts {
     }
 }
 
-fn counts_from_pb(c: Option<&pb::MailboxStateCounts>) -> StateCounts {
+pub fn counts_from_pb(c: Option<&pb::MailboxStateCounts>) -> StateCounts {
     let Some(c) = c else {
         return StateCounts::default();
     };

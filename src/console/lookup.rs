@@ -49,7 +49,10 @@ pub struct Match {
     pub domain: Option<String>,
     pub tenant_id: String,
     pub tenant_name: Option<String>,
-    pub state: Option<String>,
+    /// "ok", "locked_out", … for a mailbox (null: not known yet);
+    /// "affected", "unknown" (some not checked yet, none found affected)
+    /// or "ok" for a tenant or domain.
+    pub state: Option<&'static str>,
     pub cluster: Option<String>,
     pub volume: Option<String>,
     pub reindex_position: Option<u64>,
@@ -160,7 +163,7 @@ impl Matches {
     /// mean …?" about.
     pub fn did_you_mean(&self) -> Option<String> {
         let m = self.matches.first()?;
-        (m.quality == Some(MatchQuality::Approximate.as_str())).then(|| m.name())
+        (m.quality == Some(MatchQuality::Approximate.as_str())).then(|| m.name().to_string())
     }
 }
 
@@ -182,16 +185,24 @@ pub struct Answer {
 
 impl Match {
     /// What matched: the address, the domain, or the tenant's name.
-    pub fn name(&self) -> String {
+    pub fn name(&self) -> &str {
         self.address
-            .clone()
-            .or_else(|| self.domain.clone())
-            .or_else(|| self.tenant_name.clone())
-            .unwrap_or_else(|| self.tenant_id.clone())
+            .as_deref()
+            .or(self.domain.as_deref())
+            .or(self.tenant_name.as_deref())
+            .unwrap_or(&self.tenant_id)
     }
 
     pub fn is_approximate(&self) -> bool {
         self.quality == Some(MatchQuality::Approximate.as_str())
+    }
+}
+
+/// `x` made inert, without a copy when it already is.
+fn sanitized(x: String) -> String {
+    match sanitize(&x) {
+        std::borrow::Cow::Borrowed(_) => x,
+        std::borrow::Cow::Owned(clean) => clean,
     }
 }
 
@@ -217,45 +228,51 @@ fn eta_parts(e: &EtaRange) -> EtaParts {
     )
 }
 
+/// A match as the console and `warroom lookup` tell it, read straight from
+/// the message: each text field is copied once (sanitised), with no domain
+/// row built in between — a million-line bulk lookup makes a million of
+/// these.
 fn to_match(m: &pb::LookupMatch) -> Match {
-    let tenant = m.tenant.as_ref().map(api::tenant_from_pb);
+    let t = m.tenant.as_ref();
+    let tenant_name = t.map(|t| s(&t.name));
+    let slip = t.and_then(|t| api::slip_from_pb(t.eta_slip.as_ref()));
     let quality = api::match_quality_from_pb(m.quality).map(MatchQuality::as_str);
     match (pb::MatchKind::try_from(m.kind), &m.mailbox) {
         (Ok(pb::MatchKind::Mailbox), Some(mb)) => {
-            let row = api::mailbox_from_pb(mb);
-            let (eta_p50, eta_p90, eta_note, no_estimate) = eta_parts(&row.eta);
+            let state = api::mailbox_state_from_pb(mb.state);
+            let (eta_p50, eta_p90, eta_note, no_estimate) =
+                eta_parts(&api::eta_from_pb(mb.eta.as_ref()));
+            let affected = state.is_some_and(|st| st.is_affected());
             Match {
                 kind: "mailbox",
                 quality,
-                address: Some(s(&row.address)),
+                address: Some(s(&mb.address)),
                 domain: None,
-                tenant_id: s(&row.tenant_id),
-                tenant_name: tenant.as_ref().map(|t| s(&t.name)),
-                state: row.state.map(|st| st.as_str().to_string()),
-                cluster: (!row.cluster_id.is_empty()).then(|| s(&row.cluster_id)),
-                volume: (!row.volume.is_empty()).then(|| s(&row.volume)),
-                reindex_position: (row.reindex_position > 0).then_some(row.reindex_position),
+                tenant_id: s(&mb.tenant_id),
+                tenant_name,
+                state: state.map(crate::domain::MailboxState::as_str),
+                cluster: (!mb.cluster_id.is_empty()).then(|| s(&mb.cluster_id)),
+                volume: (!mb.volume.is_empty()).then(|| s(&mb.volume)),
+                reindex_position: (mb.reindex_position > 0).then_some(mb.reindex_position),
                 affected_mailboxes: None,
                 mailboxes: None,
                 unchecked_mailboxes: None,
-                queued_messages: row.queued_messages,
+                queued_messages: mb.queued_messages,
                 eta_p50,
                 eta_p90,
                 eta_note,
                 no_estimate,
-                eta_slip: tenant
-                    .as_ref()
-                    .and_then(|t| t.eta_slip.as_ref())
-                    .filter(|_| row.state.is_some_and(|st| st.is_affected()))
-                    .map(Slip::new),
-                last_error: (!row.last_error.is_empty()).then(|| s(&row.last_error)),
+                eta_slip: slip.as_ref().filter(|_| affected).map(Slip::new),
+                last_error: (!mb.last_error.is_empty()).then(|| s(&mb.last_error)),
             }
         }
         _ => {
-            let t = tenant.unwrap_or_default();
-            let (eta_p50, eta_p90, eta_note, no_estimate) = eta_parts(&t.eta);
-            let affected = t.affected();
-            let unchecked = t.unchecked();
+            let (eta_p50, eta_p90, eta_note, no_estimate) =
+                eta_parts(&api::eta_from_pb(t.and_then(|t| t.eta.as_ref())));
+            let states = api::counts_from_pb(t.and_then(|t| t.states.as_ref()));
+            let mailboxes = t.map_or(0, |t| t.mailboxes);
+            let affected = states.affected();
+            let unchecked = states.unknown_of(mailboxes);
             let state = if affected > 0 {
                 "affected"
             } else if unchecked > 0 {
@@ -263,6 +280,7 @@ fn to_match(m: &pb::LookupMatch) -> Match {
             } else {
                 "ok"
             };
+            let text = |f: fn(&pb::TenantSummary) -> &str| t.map_or_else(String::new, |t| s(f(t)));
             Match {
                 quality,
                 kind: if m.kind == pb::MatchKind::Domain as i32 {
@@ -272,21 +290,21 @@ fn to_match(m: &pb::LookupMatch) -> Match {
                 },
                 address: None,
                 domain: (!m.domain.is_empty()).then(|| s(&m.domain)),
-                tenant_id: s(&t.id),
-                tenant_name: Some(s(&t.name)),
-                state: Some(state.into()),
-                cluster: Some(s(&t.cluster_id)),
+                tenant_id: text(|t| &t.id),
+                tenant_name: Some(tenant_name.unwrap_or_default()),
+                state: Some(state),
+                cluster: Some(text(|t| &t.cluster_id)),
                 volume: None,
-                reindex_position: (t.reindex_rank > 0).then_some(t.reindex_rank),
+                reindex_position: t.map(|t| t.reindex_rank).filter(|&r| r > 0),
                 affected_mailboxes: Some(affected),
-                mailboxes: Some(t.mailboxes),
+                mailboxes: Some(mailboxes),
                 unchecked_mailboxes: Some(unchecked),
-                queued_messages: t.queued_messages,
+                queued_messages: t.and_then(|t| t.queued_messages),
                 eta_p50: if affected > 0 { eta_p50 } else { None },
                 eta_p90: if affected > 0 { eta_p90 } else { None },
                 eta_note: if affected > 0 { eta_note } else { None },
                 no_estimate: no_estimate.filter(|_| affected > 0),
-                eta_slip: t.eta_slip.as_ref().filter(|_| affected > 0).map(Slip::new),
+                eta_slip: slip.as_ref().filter(|_| affected > 0).map(Slip::new),
                 last_error: None,
             }
         }
@@ -392,7 +410,7 @@ pub async fn ask_many(
             asked += 1;
             row(BulkRow {
                 line,
-                query: s(&query),
+                query: sanitized(query),
                 total: found.as_ref().and_then(|f| f.total),
                 matches: found.map(|f| f.matches).unwrap_or_default(),
                 error: (!r.error.is_empty()).then(|| s(&r.error)),
@@ -438,10 +456,10 @@ pub fn bulk_csv(r: &BulkRow, out: &mut String) {
     out.push_str(if m.is_some() { ",true" } else { ",false" });
     text(out, m.and_then(|m| m.quality));
     text(out, m.map(|m| m.kind));
-    text(out, m.map(Match::name).as_deref());
+    text(out, m.map(Match::name));
     text(out, m.map(|m| m.tenant_id.as_str()));
     text(out, m.and_then(|m| m.tenant_name.as_deref()));
-    text(out, m.and_then(|m| m.state.as_deref()));
+    text(out, m.and_then(|m| m.state));
     num(out, m.and_then(|m| m.affected_mailboxes));
     num(out, m.and_then(|m| m.mailboxes));
     num(out, m.and_then(|m| m.unchecked_mailboxes));
@@ -620,7 +638,7 @@ fn describe_found(
     let queued = queued_text(m.queued_messages);
     let mut lines = Vec::new();
     if m.kind == "mailbox" {
-        let state = m.state.as_deref().unwrap_or("unknown");
+        let state = m.state.unwrap_or("unknown");
         let mut whose = match &m.tenant_name {
             Some(name) => format!("tenant {name} ({})", m.tenant_id),
             None => format!("tenant {}", m.tenant_id),
@@ -965,7 +983,7 @@ mod tests {
         let now = Utc::now();
         // None probed yet: neither ok nor affected.
         let m = partly_checked_tenant(&[]);
-        assert_eq!(m.state.as_deref(), Some("unknown"));
+        assert_eq!(m.state, Some("unknown"));
         assert_eq!(m.unchecked_mailboxes, Some(40));
         let (lines, say) = describe_match(&m, now, None);
         assert!(
@@ -980,7 +998,7 @@ mod tests {
 
         // Two probed and fine, 38 to go: "so far", with how many remain.
         let m = partly_checked_tenant(&[(MailboxState::Ok, 2)]);
-        assert_eq!(m.state.as_deref(), Some("unknown"));
+        assert_eq!(m.state, Some("unknown"));
         let (lines, say) = describe_match(&m, now, None);
         assert!(
             lines[0].contains("0 of 40 mailboxes affected, 38 of 40 not checked yet"),
@@ -995,7 +1013,7 @@ mod tests {
 
         // Three found locked out: affected, and the rest still unknown.
         let m = partly_checked_tenant(&[(MailboxState::LockedOut, 3)]);
-        assert_eq!(m.state.as_deref(), Some("affected"));
+        assert_eq!(m.state, Some("affected"));
         let (_, say) = describe_match(&m, now, None);
         assert!(say.starts_with("Your 3 affected mailboxes are"), "{say}");
         assert!(say.contains("37 of 40 not checked yet"), "{say}");
@@ -1022,7 +1040,7 @@ mod tests {
 
         // Every mailbox probed and fine: only then "ok".
         let m = partly_checked_tenant(&[(MailboxState::Ok, 40)]);
-        assert_eq!(m.state.as_deref(), Some("ok"));
+        assert_eq!(m.state, Some("ok"));
         let (_, say) = describe_match(&m, now, None);
         assert!(
             say.starts_with("None of your mailboxes are affected"),

@@ -88,6 +88,10 @@ impl StateCounts {
     pub fn total(&self) -> u64 {
         self.0.iter().sum()
     }
+    /// Of `mailboxes`, how many have no state here (not probed yet).
+    pub fn unknown_of(&self, mailboxes: u64) -> u64 {
+        mailboxes.saturating_sub(self.total())
+    }
     /// Mailboxes without service now.
     pub fn affected(&self) -> u64 {
         MailboxState::ALL
@@ -442,7 +446,7 @@ impl TenantRow {
     /// Mailboxes whose state nobody knows yet (not probed): neither ok nor
     /// affected. While any are, `affected()` is a lower bound.
     pub fn unchecked(&self) -> u64 {
-        self.mailboxes.saturating_sub(self.states.total())
+        self.states.unknown_of(self.mailboxes)
     }
     /// Share of mailboxes without service, 0..=1.
     pub fn affected_fraction(&self) -> f64 {

@@ -211,7 +211,7 @@ pub fn render(f: &mut Frame, area: Rect, app: &App, lv: &LookupView) {
                     (Fit::Whole(m.kind.to_string()), plain),
                     (what, plain),
                     (
-                        match m.state.as_deref() {
+                        match m.state {
                             Some(st) => crate::domain::MailboxState::parse(st)
                                 .map_or_else(|| Fit::Whole(st.to_string()), state_fit),
                             None => Fit::Whole(String::new()),
