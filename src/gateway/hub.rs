@@ -58,7 +58,10 @@ pub struct Hub {
     /// Source seconds per wall-clock second, shown to consoles.
     speed: f64,
     /// This run of the gateway, in every snapshot: consoles tell a restart.
+    /// Its id also owns the deliveries this gateway's outbox claims.
     run: pb::GatewayRun,
+    /// How long a claimed delivery stays this gateway's (milliseconds).
+    delivery_lease_ms: std::sync::atomic::AtomicU64,
 }
 
 /// Read access to the source at one version.
@@ -150,7 +153,29 @@ impl Hub {
                     started_at: Some(api::ts(started)),
                 }
             },
+            delivery_lease_ms: std::sync::atomic::AtomicU64::new(
+                super::outbox::LEASE.as_millis() as u64
+            ),
         }))
+    }
+
+    /// This run of the gateway: the owner of its outbox's claims.
+    pub fn run_id(&self) -> &str {
+        &self.run.id
+    }
+
+    /// How long a delivery this gateway claims stays its own: another
+    /// replica may take it once that long has passed without an attempt
+    /// recorded (`outbox::LEASE` unless set).
+    pub fn delivery_lease(&self) -> Duration {
+        Duration::from_millis(self.delivery_lease_ms.load(Ordering::Relaxed))
+    }
+
+    /// Sets `delivery_lease` (tests shorten it; at least a second).
+    pub fn set_delivery_lease(&self, lease: Duration) {
+        let ms = lease.max(Duration::from_secs(1)).as_millis();
+        self.delivery_lease_ms
+            .store(u64::try_from(ms).unwrap_or(u64::MAX), Ordering::Relaxed);
     }
 
     pub(super) fn store(&self) -> std::sync::MutexGuard<'_, Box<dyn Store>> {
