@@ -87,6 +87,17 @@ pub(crate) async fn gateway(args: GatewayArgs, cfg: Config, paths: Paths) -> any
     let tls = server_tls(&cfg, args.listen)?;
     let access = gateway_access(&cfg, args.listen)?;
     let store = warroom::store::open_at(&state).map_err(|e| anyhow::anyhow!("{e}"))?;
+    // Gateways on one PostgreSQL database elect the one that runs the
+    // sources; a SQLite file has one gateway, which always does.
+    let leadership = match &state {
+        warroom::store::Location::Postgres(url) => {
+            warroom::store::Leadership::campaign(url).map_err(|e| anyhow::anyhow!("{e}"))?
+        }
+        warroom::store::Location::File(_) => {
+            warroom::store::Leadership::single(&format!("SQLite at {}", state.shown()))
+        }
+    };
+    let gate = matches!(state, warroom::store::Location::Postgres(_)).then(|| leadership.leading());
     let page_listen = args
         .page_listen
         .or_else(|| cfg.server.as_ref().and_then(|s| s.page_listen))
@@ -100,7 +111,7 @@ pub(crate) async fn gateway(args: GatewayArgs, cfg: Config, paths: Paths) -> any
     });
     let feed = match source {
         SourceKind::Simulator => simulator_feed(&demo(&args.sim, &cfg)?).await?,
-        SourceKind::Platform => platform_feed(&cfg, &state)?,
+        SourceKind::Platform => platform_feed(&cfg, &state, gate)?,
     };
     let simulated = matches!(source, SourceKind::Simulator);
     let limits = gateway_limits(&cfg);
@@ -115,6 +126,7 @@ pub(crate) async fn gateway(args: GatewayArgs, cfg: Config, paths: Paths) -> any
         },
         feed,
         store,
+        Some(leadership),
         access,
         publishing(&cfg)?,
     )

@@ -6,6 +6,7 @@
 //! replicas: the version check of a decision happens inside the store's
 //! transaction, not only in one gateway's memory.
 
+mod leader;
 mod postgres;
 mod sqlite;
 
@@ -17,6 +18,7 @@ use crate::domain::incident::{Event, Observation};
 use crate::domain::priority::{AuditEvent, PriorityDecision};
 use crate::domain::update::{Delivery, Update};
 
+pub use leader::{Leadership, Role, RoleStatus};
 pub use postgres::{PgStore, is_postgres_url};
 pub use sqlite::{SqliteStore, update_id};
 

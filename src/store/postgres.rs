@@ -375,7 +375,7 @@ impl PgStore {
 }
 
 /// "HOST:PORT" of the first host the URL names.
-fn endpoint(config: &tokio_postgres::Config) -> String {
+pub(super) fn endpoint(config: &tokio_postgres::Config) -> String {
     let host = match config.get_hosts().first() {
         Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
         #[cfg(unix)]
