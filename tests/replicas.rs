@@ -155,3 +155,65 @@ async fn the_leader_killed_with_kill_9_is_replaced_by_the_follower_within_5_s() 
     let _ = std::fs::remove_dir_all(&base);
     drop(pg);
 }
+
+/// A gateway whose database cannot be reached does not lead: its ticks do
+/// not move the incident, `warroom.v1.Leader` is NOT_SERVING, and its
+/// store line says since when the database has been out of reach, without
+/// the password. No PostgreSQL needed: nothing listens on the port.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_that_cannot_reach_its_database_does_not_lead_and_says_so() {
+    let port = common::tmux::free_port();
+    let url = format!("postgres://postgres:{PASSWORD}@127.0.0.1:{port}/warroom");
+    let hub = common::hub(common::small());
+    hub.set_leadership(warroom::store::Leadership::campaign(&url).unwrap());
+    let gw = common::serve(hub.clone(), warroom::gateway::Access::open_read_only()).await;
+    let gw_port = gw.addr.port();
+    let line = |snap: &pb::WatchUpdate| {
+        snap.sources
+            .iter()
+            .find(|s| s.name == "store")
+            .cloned()
+            .unwrap()
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        hub.tick();
+        let l = line(&hub.snapshot());
+        if l.health == pb::HealthStatus::Down as i32 {
+            let want = format!("PostgreSQL at 127.0.0.1:{port} unreachable since ");
+            assert!(l.message.starts_with(&want), "{}", l.message);
+            assert!(!l.message.contains(PASSWORD), "{}", l.message);
+            break;
+        }
+        assert!(Instant::now() < deadline, "never said down: {l:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let clock = |snap: &pb::WatchUpdate| snap.incident.as_ref().unwrap().now.clone();
+    let before = clock(&hub.snapshot());
+    for _ in 0..5 {
+        hub.tick();
+    }
+    assert_eq!(
+        clock(&hub.snapshot()),
+        before,
+        "a follower moved its source"
+    );
+    assert_eq!(leads(gw_port).await, Some(false));
+    gw.stop().await;
+}
+
+/// A gateway alone on its SQLite file leads (it runs its sources) and adds
+/// no store line to the sources.
+#[tokio::test]
+async fn a_gateway_on_a_sqlite_file_leads_alone() {
+    let gw = common::gateway(common::small()).await;
+    assert_eq!(leads(gw.addr.port()).await, Some(true));
+    assert!(
+        !gw.hub.snapshot().sources.iter().any(|s| s.name == "store"),
+        "no store line"
+    );
+    let before = gw.hub.snapshot().incident.unwrap().now;
+    gw.hub.tick();
+    assert_ne!(gw.hub.snapshot().incident.unwrap().now, before);
+    gw.stop().await;
+}
