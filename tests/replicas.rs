@@ -60,6 +60,30 @@ async fn store_line(port: u16) -> pb::SourceStatus {
         .expect("a store line among the sources")
 }
 
+/// What `warroom info --gateway` says of the gateway on `port`'s role.
+fn info_role(port: u16, dir: &std::path::Path) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_warroom"))
+        .args(["info", "--gateway", &format!("http://127.0.0.1:{port}")])
+        .env("XDG_CONFIG_HOME", dir)
+        .env("XDG_STATE_HOME", dir)
+        .env("XDG_DATA_HOME", dir)
+        .env_remove("WARROOM_STORE")
+        .env_remove("WARROOM_STATE")
+        .env_remove("WARROOM_TOKEN")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("gateway role: "))
+        .unwrap_or("(no role line)")
+        .to_string()
+}
+
 /// Until `f` holds (10 s at most); how long it took.
 async fn until<F: std::future::Future<Output = bool>>(what: &str, f: impl Fn() -> F) -> Duration {
     let t0 = Instant::now();
@@ -119,6 +143,19 @@ async fn the_leader_killed_with_kill_9_is_replaced_by_the_follower_within_5_s() 
         format!("{endpoint} · follower (another gateway runs the sources)")
     );
     assert!(!f.message.contains(PASSWORD) && !l.message.contains(PASSWORD));
+    let said = info_role(leader, &base);
+    assert!(
+        said.starts_with(&format!(
+            "leader (it runs the sources); store ok: {endpoint} · leader since "
+        )),
+        "{said}"
+    );
+    assert_eq!(
+        info_role(follower, &base),
+        format!(
+            "follower (another gateway runs the sources); store ok: {endpoint} · follower (another gateway runs the sources)"
+        )
+    );
 
     leader_proc.kill().unwrap(); // SIGKILL
     let killed = Instant::now();
@@ -204,10 +241,22 @@ async fn a_gateway_that_cannot_reach_its_database_does_not_lead_and_says_so() {
 
 /// A gateway alone on its SQLite file leads (it runs its sources) and adds
 /// no store line to the sources.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gateway_on_a_sqlite_file_leads_alone() {
     let gw = common::gateway(common::small()).await;
     assert_eq!(leads(gw.addr.port()).await, Some(true));
+    let dir = std::env::temp_dir().join(format!("wr-single-{}", std::process::id()));
+    let said = tokio::task::spawn_blocking({
+        let (port, dir) = (gw.addr.port(), dir.clone());
+        move || info_role(port, &dir)
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        said,
+        "single (alone on its state file; it runs the sources)"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
     assert!(
         !gw.hub.snapshot().sources.iter().any(|s| s.name == "store"),
         "no store line"
