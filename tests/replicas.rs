@@ -225,7 +225,7 @@ async fn a_gateway_that_cannot_reach_its_database_does_not_lead_and_says_so() {
         assert!(Instant::now() < deadline, "never said down: {l:?}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let clock = |snap: &pb::WatchUpdate| snap.incident.as_ref().unwrap().now.clone();
+    let clock = |snap: &pb::WatchUpdate| snap.incident.as_ref().unwrap().now;
     let before = clock(&hub.snapshot());
     for _ in 0..5 {
         hub.tick();

@@ -1125,7 +1125,7 @@ async fn a_delivery_claimed_by_a_stalled_gateway_is_delivered_once_by_another_af
     let done = wait_for(&mut c, &u.id, "delivered by the other gateway", all_sent).await;
     assert!(claimed_at.elapsed() >= lease, "not before the lease ended");
     assert_eq!(delivery(&done, "webhook").detail, "HTTP 200");
-    assert_eq!(hook.ids(), [u.id.clone()]);
+    assert_eq!(hook.ids(), std::slice::from_ref(&u.id));
 
     // The stalled gateway wakes up: its attempt is not counted.
     assert!(
