@@ -12,7 +12,6 @@
 //! always runs its sources.
 
 use std::str::FromStr;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -72,7 +71,6 @@ pub struct RoleStatus {
 pub struct Leadership {
     status: Mutex<RoleStatus>,
     leading: tokio::sync::watch::Sender<bool>,
-    stop: Arc<AtomicBool>,
 }
 
 impl Leadership {
@@ -89,7 +87,6 @@ impl Leadership {
                 problem: String::new(),
             }),
             leading,
-            stop: Arc::new(AtomicBool::new(false)),
         })
     }
 
@@ -118,7 +115,6 @@ impl Leadership {
                 problem: String::new(),
             }),
             leading,
-            stop: Arc::new(AtomicBool::new(false)),
         });
         let worker = me.clone();
         std::thread::Builder::new()
@@ -151,11 +147,6 @@ impl Leadership {
 
     pub fn status(&self) -> RoleStatus {
         self.lock().clone()
-    }
-
-    /// Stops campaigning (and leading: the connection is closed).
-    pub fn resign(&self) {
-        self.stop.store(true, Ordering::Relaxed);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, RoleStatus> {
@@ -194,7 +185,8 @@ impl Leadership {
             .copied()
             .unwrap_or(Duration::from_secs(5));
         let mut client: Option<tokio_postgres::Client> = None;
-        while !self.stop.load(Ordering::Relaxed) {
+        // Until the process ends: the session (and the lock) ends with it.
+        loop {
             if client.as_ref().is_some_and(|c| c.is_closed()) {
                 client = None;
                 self.set(Role::Follower, false, "connection closed".into());
@@ -253,7 +245,5 @@ impl Leadership {
             }
             tokio::time::sleep(RETRY).await;
         }
-        drop(client);
-        self.set(Role::Follower, false, "resigned".into());
     }
 }
