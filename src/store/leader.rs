@@ -197,6 +197,19 @@ impl Leadership {
                         tokio::spawn(async move {
                             let _ = connection.await;
                         });
+                        // The server's side of a session whose gateway
+                        // vanished without closing it (a machine lost, a
+                        // network cut) ends in about 4 s, and the lock with
+                        // it, rather than after the system's keep-alive (2
+                        // hours by default). Ignored on a Unix socket;
+                        // tcp_user_timeout needs PostgreSQL 12.
+                        let _ = c
+                            .batch_execute(
+                                "SET tcp_keepalives_idle = 2; SET tcp_keepalives_interval = 1;
+                                 SET tcp_keepalives_count = 2",
+                            )
+                            .await;
+                        let _ = c.batch_execute("SET tcp_user_timeout = 4000").await;
                         client = Some(c);
                     }
                     Ok(Err(e)) => {
