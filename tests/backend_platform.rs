@@ -812,3 +812,55 @@ fn the_console_shows_real_figures_from_the_platform() {
     assert_eq!(nums(&acme), ["4", "0", "0", "3"], "{acme:?}");
     assert_eq!(nums(&globex), ["3", "0", "0", "1"], "{globex:?}");
 }
+
+/// A gateway that follows (another replica leads) asks its backends
+/// nothing; once it leads it polls, and the moment it stops leading its
+/// polling stops (fencing). The backend here is a stand-in for Prometheus
+/// that counts the requests it gets.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_polls_no_backend_and_a_leader_that_loses_the_lead_stops_polling() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let asked = Arc::new(AtomicUsize::new(0));
+    let counter = asked.clone();
+    let app = axum::Router::new().fallback(move || {
+        let counter = counter.clone();
+        async move {
+            counter.fetch_add(1, Ordering::SeqCst);
+            r#"{"status":"success","data":{"resultType":"vector","result":[]}}"#
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let (lead, leading) = tokio::sync::watch::channel(false);
+    let source = PlatformSource::start_gated(
+        PlatformConfig {
+            prometheus: Some(Prometheus::new(&url, Duration::from_secs(2)).unwrap()),
+            poll: Duration::from_millis(100),
+            ..base()
+        },
+        &tokio::runtime::Handle::current(),
+        Some(leading),
+    )
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(asked.load(Ordering::SeqCst), 0, "a follower polled");
+    lead.send_replace(true);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while asked.load(Ordering::SeqCst) == 0 {
+        assert!(Instant::now() < deadline, "the leader never polled");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    lead.send_replace(false);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let then = asked.load(Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(
+        asked.load(Ordering::SeqCst),
+        then,
+        "polled after losing the lead"
+    );
+    drop(source);
+    server.abort();
+}

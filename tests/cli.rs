@@ -89,6 +89,10 @@ fn info_prints_every_path_in_use() {
     assert!(s.contains("keymap:       emacs"), "{s}");
     assert!(s.contains("log file:") && s.contains("state dir:"), "{s}");
     assert!(s.contains("embedded demo"), "{s}");
+    assert!(
+        s.contains("gateway role: single (the embedded demo: its state is in memory)"),
+        "{s}"
+    );
     // The demo makes you its admin: not "anonymous: read only" while the
     // console's header says admin.
     assert!(
@@ -98,6 +102,11 @@ fn info_prints_every_path_in_use() {
     let out = warroom(&h, &["info", "--gateway", "http://127.0.0.1:1"]);
     assert!(
         text(&out.stdout).contains("token:        none (anonymous: read only)"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(
+        text(&out.stdout).contains("gateway role: unknown (cannot ask the gateway: "),
         "{}",
         text(&out.stdout)
     );

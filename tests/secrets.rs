@@ -320,6 +320,7 @@ fn a_secret_stored_by_an_older_build_is_redacted_when_read_back() {
         store
             .record_attempt(
                 d[0].id,
+                "gw",
                 "failed",
                 &format!("cannot reach the webhook: error sending request for url ({hook})"),
                 chrono::Utc::now(),

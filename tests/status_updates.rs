@@ -1022,6 +1022,132 @@ async fn a_pending_delivery_survives_a_restart(state: &Location) {
     gw.stop().await;
 }
 
+/// Two gateways on one PostgreSQL database, 50 updates published on both
+/// at once: the webhook gets each exactly once, whichever outbox claimed it.
+#[cfg_attr(
+    not(feature = "system-tests"),
+    ignore = "needs PostgreSQL: ./scripts/test runs it"
+)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_updates_published_on_two_gateways_sharing_a_database_reach_the_webhook_once_each() {
+    let pg = common::postgres::PgCluster::start("su-replicas");
+    let state = Location::Postgres(pg.create_db("warroom"));
+    let hook = Hook::start(200).await;
+    let (a, _) = gateway(Some(&state), Some(&hook.url)).await;
+    let (b, _) = gateway(Some(&state), Some(&hook.url)).await;
+    let publish_25 = |gw: &Gateway, name: &'static str| {
+        let mut c = common::client_with(gw, Some(COMMS));
+        let d = draft(
+            gw,
+            pb::IncidentState::Identified,
+            "Cluster A",
+            "Reindexing.",
+        );
+        async move {
+            for i in 0..25 {
+                publish(&mut c, d.clone(), &format!("op-{name}-{i}")).await;
+            }
+        }
+    };
+    tokio::join!(publish_25(&a, "a"), publish_25(&b, "b"));
+    let mut reader = common::client_with(&a, None);
+    wait_for(&mut reader, "su-000050", "published", |_| true).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !updates(&mut reader).await.iter().all(all_sent) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not all delivered in 20 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Let a repeat, if there were one, arrive.
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    let mut ids = hook.ids();
+    ids.sort();
+    let want: Vec<String> = (1..=50).map(|n| format!("su-{n:06}")).collect();
+    assert_eq!(ids, want, "each update once");
+    let stored = warroom::store::open_at(&state)
+        .unwrap()
+        .deliveries(None)
+        .unwrap();
+    assert_eq!(stored.len(), 100);
+    assert!(
+        stored.iter().all(|d| d.state == "sent" && d.attempts == 1),
+        "one attempt each: {stored:?}"
+    );
+    a.stop().await;
+    b.stop().await;
+}
+
+/// A gateway claims a delivery and stalls (here: a store that claims and
+/// never attempts): another gateway on the database delivers it once its
+/// lease has expired, and the stalled one's late attempt is refused.
+#[cfg_attr(
+    not(feature = "system-tests"),
+    ignore = "needs PostgreSQL: ./scripts/test runs it"
+)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_claimed_by_a_stalled_gateway_is_delivered_once_by_another_after_its_lease() {
+    let pg = common::postgres::PgCluster::start("su-stalled");
+    let location = Location::Postgres(pg.create_db("warroom"));
+    let hook = Hook::start(200).await;
+    let mut stalled = warroom::store::open_at(&location).unwrap();
+    let (u, _) = stalled
+        .publish(
+            &warroom::domain::update::Update {
+                id: String::new(),
+                seq: 0,
+                operation_id: "op-stalled".into(),
+                state: warroom::domain::IncidentState::Identified,
+                title: "Mail access".into(),
+                body: "Logins fail on cluster A.".into(),
+                components: Vec::new(),
+                next_update: None,
+                published_by: "cy".into(),
+                published_at: Utc::now(),
+                simulated: true,
+            },
+            &[("webhook".into(), String::new())],
+            "",
+        )
+        .unwrap();
+    let lease = Duration::from_secs(2);
+    let claimed = stalled
+        .claim_due("stalled-gw", Utc::now(), lease, 10)
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    let claimed_at = std::time::Instant::now();
+
+    let (gw, _) = gateway(Some(&location), Some(&hook.url)).await;
+    let mut c = common::client_with(&gw, None);
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    assert!(hook.ids().is_empty(), "taken while the claim lived");
+    let done = wait_for(&mut c, &u.id, "delivered by the other gateway", all_sent).await;
+    assert!(claimed_at.elapsed() >= lease, "not before the lease ended");
+    assert_eq!(delivery(&done, "webhook").detail, "HTTP 200");
+    assert_eq!(hook.ids(), std::slice::from_ref(&u.id));
+
+    // The stalled gateway wakes up: its attempt is not counted.
+    assert!(
+        !stalled
+            .record_attempt(
+                claimed[0].id,
+                "stalled-gw",
+                "failed",
+                "late",
+                Utc::now(),
+                false
+            )
+            .unwrap()
+    );
+    let d = stalled.deliveries(None).unwrap();
+    assert_eq!(
+        (d[0].state.as_str(), d[0].attempts, d[0].detail.as_str()),
+        ("sent", 1, "HTTP 200")
+    );
+    gw.stop().await;
+}
+
 /// Publishing is once per operation id, and a retry is answered with what
 /// was published, even when the war room has moved on since (here: someone
 /// else resolved the incident in between). A client whose first answer was

@@ -12,6 +12,7 @@
 mod common;
 
 use std::collections::BTreeSet;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use common::postgres::{PASSWORD, PgCluster};
@@ -151,7 +152,9 @@ fn every_operation_round_trips(open: Open<'_>) {
             )
             .unwrap();
         assert_eq!(u2.id, "su-000002");
-        let due = s.due_deliveries(at(), 10).unwrap();
+        // Claimed for no time at all: the claims below change nothing
+        // for the next owner, as on a SQLite file, where they are not kept.
+        let due = s.claim_due("gw", at(), Duration::ZERO, 10).unwrap();
         assert_eq!(due.len(), 4, "{due:?}");
         assert_eq!(
             due.iter()
@@ -164,13 +167,26 @@ fn every_operation_round_trips(open: Open<'_>) {
                 ("su-000002", "webhook", 0)
             ]
         );
-        s.record_attempt(due[0].id, "sent", "HTTP 200", at(), false)
-            .unwrap();
+        assert!(
+            s.record_attempt(due[0].id, "gw", "sent", "HTTP 200", at(), false)
+                .unwrap()
+        );
         let retry_at = at() + chrono::Duration::minutes(1);
-        s.record_attempt(due[1].id, "pending", "timed out after 30 s", retry_at, true)
-            .unwrap();
-        s.record_attempt(due[2].id, "failed", "550 no such user", at(), false)
-            .unwrap();
+        assert!(
+            s.record_attempt(
+                due[1].id,
+                "gw",
+                "pending",
+                "timed out after 30 s",
+                retry_at,
+                true
+            )
+            .unwrap()
+        );
+        assert!(
+            s.record_attempt(due[2].id, "gw", "failed", "550 no such user", at(), false)
+                .unwrap()
+        );
         s.memory_put("statuspage", "incident", "abc").unwrap();
         s.memory_put("statuspage", "incident", "def").unwrap();
         s.journal_append(&journal[..2]).unwrap();
@@ -187,7 +203,7 @@ fn every_operation_round_trips(open: Open<'_>) {
         ])
         .unwrap();
     }
-    let s = open();
+    let mut s = open();
     let p = s.priorities().unwrap();
     assert_eq!(
         p.iter()
@@ -261,10 +277,16 @@ fn every_operation_round_trips(open: Open<'_>) {
         "{summary:?}"
     );
     // The retried one is due a minute later, and carries its doubt.
-    let due = s.due_deliveries(at(), 10).unwrap();
+    assert_eq!(s.next_due().unwrap(), Some(at()));
+    let due = s.claim_due("gw2", at(), Duration::ZERO, 10).unwrap();
     assert_eq!(due.len(), 1, "{due:?}");
     let due = s
-        .due_deliveries(at() + chrono::Duration::minutes(1), 10)
+        .claim_due(
+            "gw2",
+            at() + chrono::Duration::minutes(1),
+            Duration::ZERO,
+            10,
+        )
         .unwrap();
     assert_eq!(due.len(), 2);
     let retried = due.iter().find(|d| d.channel == "email").unwrap();
@@ -276,7 +298,6 @@ fn every_operation_round_trips(open: Open<'_>) {
         ),
         (1, true, "timed out after 30 s")
     );
-    assert_eq!(s.next_due().unwrap(), Some(at()));
     assert_eq!(
         s.memory_get("statuspage", "incident").unwrap().as_deref(),
         Some("def")
@@ -539,6 +560,115 @@ fn postgres_the_same_operations_published_at_once_are_stored_once() {
     ));
 }
 
+/// Two gateways' outboxes on one database: a delivery one has claimed is
+/// not the other's while the claim lives; once it has expired the other
+/// takes it, and the first one's late attempt is refused, so the delivery
+/// is counted once.
+#[cfg_attr(
+    not(feature = "system-tests"),
+    ignore = "needs PostgreSQL: ./scripts/test runs it"
+)]
+#[test]
+fn postgres_a_claimed_delivery_is_one_gateways_until_its_lease_expires() {
+    let pg = PgCluster::start("claims");
+    let open = postgres(pg.create_db("warroom"));
+    let (mut a, mut b) = (open(), open());
+    let targets: Vec<(String, String)> = (0..6)
+        .map(|i| ("email".to_string(), format!("t{i}@example.net")))
+        .collect();
+    a.publish(&update("op-1", "Logins failing"), &targets, "")
+        .unwrap();
+    let lease = Duration::from_secs(60);
+    let now = at();
+    let mine = a.claim_due("gw-a", now, lease, 4).unwrap();
+    let theirs = b.claim_due("gw-b", now, lease, 10).unwrap();
+    assert_eq!((mine.len(), theirs.len()), (4, 2));
+    let ids =
+        |v: &[warroom::domain::update::Delivery]| v.iter().map(|d| d.id).collect::<BTreeSet<_>>();
+    assert!(ids(&mine).is_disjoint(&ids(&theirs)), "{mine:?} {theirs:?}");
+    assert!(
+        b.claim_due("gw-b", now, lease, 10).unwrap().len() == 2,
+        "b keeps its own"
+    );
+    assert!(
+        !b.renew_claim(mine[0].id, "gw-b", now, lease).unwrap(),
+        "a claim held by another is not renewed"
+    );
+    // The holder sees it is free again when the claims expire.
+    assert_eq!(
+        b.next_due().unwrap(),
+        Some(now + chrono::Duration::seconds(60))
+    );
+
+    // gw-a stalls past its lease: gw-b takes its deliveries and sends one.
+    let later = now + chrono::Duration::seconds(61);
+    let taken = b.claim_due("gw-b", later, lease, 10).unwrap();
+    assert_eq!(
+        ids(&taken),
+        ids(&mine).union(&ids(&theirs)).copied().collect()
+    );
+    assert!(b.renew_claim(mine[0].id, "gw-b", later, lease).unwrap());
+    assert!(
+        b.record_attempt(mine[0].id, "gw-b", "sent", "250 ok", later, false)
+            .unwrap()
+    );
+    // gw-a wakes up: neither its renewal nor its attempt counts.
+    assert!(!a.renew_claim(mine[0].id, "gw-a", later, lease).unwrap());
+    assert!(!a.renew_claim(mine[1].id, "gw-a", later, lease).unwrap());
+    assert!(
+        !a.record_attempt(mine[1].id, "gw-a", "sent", "250 ok", later, false)
+            .unwrap(),
+        "an attempt by a gateway whose claim was taken over is refused"
+    );
+    let all = a.deliveries(None).unwrap();
+    let d0 = all.iter().find(|d| d.id == mine[0].id).unwrap();
+    let d1 = all.iter().find(|d| d.id == mine[1].id).unwrap();
+    assert_eq!((d0.state.as_str(), d0.attempts), ("sent", 1));
+    assert_eq!((d1.state.as_str(), d1.attempts), ("pending", 0));
+    // A sent delivery is nobody's to claim again.
+    assert!(!ids(&b.claim_due("gw-b", later, lease, 10).unwrap()).contains(&mine[0].id));
+}
+
+/// A database made by the previous build (schema 1, before claims) is
+/// brought to schema 2 at start, keeping what it held.
+#[cfg_attr(
+    not(feature = "system-tests"),
+    ignore = "needs PostgreSQL: ./scripts/test runs it"
+)]
+#[test]
+fn postgres_a_schema_1_database_is_upgraded_keeping_its_state() {
+    let pg = PgCluster::start("upgrade");
+    let url = pg.create_db("warroom");
+    let mut s = postgres(url.clone())();
+    s.record_priority(0, &decision("t1", Priority::P0, "ana", "kept"), "")
+        .unwrap();
+    s.publish(
+        &update("op-1", "Old"),
+        &[("webhook".into(), String::new())],
+        "",
+    )
+    .unwrap();
+    drop(s);
+    pg.psql(
+        "warroom",
+        "ALTER TABLE deliveries DROP COLUMN claimed_by, DROP COLUMN claimed_until_ms;
+         UPDATE warroom_meta SET value = '1' WHERE key = 'schema_version'",
+    );
+    let mut s = postgres(url)();
+    assert_eq!(
+        pg.psql(
+            "warroom",
+            "SELECT value FROM warroom_meta WHERE key = 'schema_version'"
+        ),
+        "2"
+    );
+    assert_eq!(s.priorities().unwrap()[0].reason, "kept");
+    let due = s
+        .claim_due("gw", at(), Duration::from_secs(60), 10)
+        .unwrap();
+    assert_eq!(due.len(), 1, "the old pending delivery is claimable");
+}
+
 /// What a database holds, to compare before and after a refusal.
 fn dump(pg: &PgCluster, db: &str) -> String {
     pg.psql(
@@ -575,7 +705,7 @@ fn postgres_a_newer_schema_is_refused_and_the_database_left_as_it_was() {
         .to_string();
     eprintln!("newer: {e}");
     assert!(
-        e.contains("database \"warroom\": schema 7, this build reads schema 1"),
+        e.contains("database \"warroom\": schema 7, this build reads schema 2"),
         "{e}"
     );
     assert!(e.contains("refusing to start"), "{e}");

@@ -87,6 +87,17 @@ pub(crate) async fn gateway(args: GatewayArgs, cfg: Config, paths: Paths) -> any
     let tls = server_tls(&cfg, args.listen)?;
     let access = gateway_access(&cfg, args.listen)?;
     let store = warroom::store::open_at(&state).map_err(|e| anyhow::anyhow!("{e}"))?;
+    // Gateways on one PostgreSQL database elect the one that runs the
+    // sources; a SQLite file has one gateway, which always does.
+    let leadership = match &state {
+        warroom::store::Location::Postgres(url) => {
+            warroom::store::Leadership::campaign(url).map_err(|e| anyhow::anyhow!("{e}"))?
+        }
+        warroom::store::Location::File(_) => {
+            warroom::store::Leadership::single(&format!("SQLite at {}", state.shown()))
+        }
+    };
+    let gate = matches!(state, warroom::store::Location::Postgres(_)).then(|| leadership.leading());
     let page_listen = args
         .page_listen
         .or_else(|| cfg.server.as_ref().and_then(|s| s.page_listen))
@@ -100,7 +111,7 @@ pub(crate) async fn gateway(args: GatewayArgs, cfg: Config, paths: Paths) -> any
     });
     let feed = match source {
         SourceKind::Simulator => simulator_feed(&demo(&args.sim, &cfg)?).await?,
-        SourceKind::Platform => platform_feed(&cfg, &state)?,
+        SourceKind::Platform => platform_feed(&cfg, &state, gate)?,
     };
     let simulated = matches!(source, SourceKind::Simulator);
     let limits = gateway_limits(&cfg);
@@ -115,6 +126,7 @@ pub(crate) async fn gateway(args: GatewayArgs, cfg: Config, paths: Paths) -> any
         },
         feed,
         store,
+        Some(leadership),
         access,
         publishing(&cfg)?,
     )
@@ -419,7 +431,7 @@ pub(crate) async fn export(cmd: ExportCommand, cfg: Config) -> anyhow::Result<i3
     Ok(0)
 }
 
-pub(crate) fn info(args: ConsoleArgs, cfg: &Config, paths: &Paths) -> anyhow::Result<i32> {
+pub(crate) async fn info(args: ConsoleArgs, cfg: &Config, paths: &Paths) -> anyhow::Result<i32> {
     let exists = |p: &std::path::Path| if p.exists() { "" } else { " (not present)" };
     let (keymap, warning) = resolve_keymap(&args.screen, cfg, paths)?;
     resolve_theme(&args.screen, cfg)?;
@@ -487,10 +499,57 @@ pub(crate) fn info(args: ConsoleArgs, cfg: &Config, paths: &Paths) -> anyhow::Re
             } else {
                 outln!("gateway TLS:  no (plain text: http://)");
             }
+            outln!(
+                "gateway role: {}",
+                gateway_role(&args.connect, cfg, &url).await
+            );
         }
-        None => outln!("gateway:      embedded demo (simulated incident on a loopback port)"),
+        None => {
+            outln!("gateway:      embedded demo (simulated incident on a loopback port)");
+            outln!("gateway role: single (the embedded demo: its state is in memory)");
+        }
     }
     Ok(0)
+}
+
+/// What the gateway says of itself: leader, follower or single, with its
+/// store line (the database, since when it leads, or since when the
+/// database has been out of reach). Asked within 3 s.
+async fn gateway_role(args: &ConnectArgs, cfg: &Config, url: &str) -> String {
+    let asked = async {
+        let client = warroom::console::client::GatewayClient::connect(
+            url,
+            console_token(cfg)?.as_deref(),
+            &client_tls(args, cfg),
+        )?;
+        warroom::console::client::first_snapshot(&client).await
+    };
+    let snap = match tokio::time::timeout(std::time::Duration::from_secs(3), asked).await {
+        Err(_) => return "unknown (the gateway did not answer within 3 s)".into(),
+        Ok(Err(e)) => return format!("unknown (cannot ask the gateway: {e:#})"),
+        Ok(Ok(s)) => s,
+    };
+    let shown = |s: &str| warroom::domain::sanitize::sanitize(s).into_owned();
+    match snap.sources.iter().find(|s| s.name == "store") {
+        None => "single (alone on its state file; it runs the sources)".into(),
+        Some(line) => {
+            let role = if line.message.contains(" · leader since ") {
+                "leader (it runs the sources)"
+            } else {
+                "follower (another gateway runs the sources)"
+            };
+            let health = warroom::api::pb::HealthStatus::try_from(line.health).map_or(
+                "unknown",
+                |h| match h {
+                    warroom::api::pb::HealthStatus::Ok => "ok",
+                    warroom::api::pb::HealthStatus::Degraded => "degraded",
+                    warroom::api::pb::HealthStatus::Down => "down",
+                    _ => "unknown",
+                },
+            );
+            format!("{role}; store {health}: {}", shown(&line.message))
+        }
+    }
 }
 
 pub(crate) async fn drill(cmd: DrillCommand) -> anyhow::Result<i32> {

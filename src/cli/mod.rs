@@ -103,7 +103,7 @@ pub fn run() -> ExitCode {
             Some(Command::Export(cmd)) => export(cmd, cfg).await,
             Some(Command::Report(args)) => report(args, cfg).await,
             Some(Command::Publish(args)) => publish(args, cfg).await,
-            Some(Command::Info(args)) => info(args, &cfg, &paths),
+            Some(Command::Info(args)) => info(args, &cfg, &paths).await,
             Some(Command::Keymap(cmd)) => keymap_cmd(cmd),
             Some(Command::Drill(cmd)) => drill(cmd).await,
         }

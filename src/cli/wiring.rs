@@ -94,6 +94,7 @@ pub(crate) async fn simulator_feed(d: &Demo) -> anyhow::Result<Feed> {
 pub(crate) fn platform_feed(
     cfg: &Config,
     state: &warroom::store::Location,
+    leading: Option<tokio::sync::watch::Receiver<bool>>,
 ) -> anyhow::Result<Feed> {
     use warroom::sources::dovecot::Doveadm;
     use warroom::sources::platform::{DovecotSpec, PlatformConfig, PlatformSource, TenantSpec};
@@ -157,7 +158,7 @@ pub(crate) fn platform_feed(
                 .map_err(|e| anyhow::anyhow!("[platform.prometheus] {e}"))?,
         ),
     };
-    let source = PlatformSource::start(
+    let source = PlatformSource::start_gated(
         PlatformConfig {
             name: p.name.clone().unwrap_or_else(|| "Mail platform".into()),
             tenants: p
@@ -179,6 +180,7 @@ pub(crate) fn platform_feed(
             store: Some(warroom::store::open_at(state).map_err(|e| anyhow::anyhow!("{e}"))?),
         },
         &tokio::runtime::Handle::current(),
+        leading,
     )
     .map_err(|e| anyhow::anyhow!("[platform] {e}"))?;
     Ok(Feed {
@@ -203,6 +205,7 @@ pub(crate) async fn start_gateway(
     at: Listen<'_>,
     feed: Feed,
     store: Box<dyn warroom::store::Store>,
+    leadership: Option<std::sync::Arc<warroom::store::Leadership>>,
     access: Access,
     publishing: Publishing,
 ) -> anyhow::Result<Gateway> {
@@ -223,6 +226,9 @@ pub(crate) async fn start_gateway(
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
     hub.set_publishing(publishing);
+    if let Some(l) = leadership {
+        hub.set_leadership(l);
+    }
     if feed.skip_minutes > 0 {
         let hub = hub.clone();
         tokio::task::spawn_blocking(move || hub.fast_forward(feed.skip_minutes, 60.0)).await?;
@@ -646,6 +652,7 @@ pub(crate) async fn gateway_or_demo(
                 },
                 simulator_feed(&demo(&args.sim, cfg)?).await?,
                 warroom::store::in_memory(),
+                None,
                 access,
                 Publishing::default(),
             )

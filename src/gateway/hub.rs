@@ -58,7 +58,12 @@ pub struct Hub {
     /// Source seconds per wall-clock second, shown to consoles.
     speed: f64,
     /// This run of the gateway, in every snapshot: consoles tell a restart.
+    /// Its id also owns the deliveries this gateway's outbox claims.
     run: pb::GatewayRun,
+    /// How long a claimed delivery stays this gateway's (milliseconds).
+    delivery_lease_ms: std::sync::atomic::AtomicU64,
+    /// Whether this gateway runs the sources (see `store::Leadership`).
+    leadership: RwLock<Arc<store::Leadership>>,
 }
 
 /// Read access to the source at one version.
@@ -150,7 +155,45 @@ impl Hub {
                     started_at: Some(api::ts(started)),
                 }
             },
+            delivery_lease_ms: std::sync::atomic::AtomicU64::new(
+                super::outbox::LEASE.as_millis() as u64
+            ),
+            leadership: RwLock::new(store::Leadership::single("its state file")),
         }))
+    }
+
+    /// This run of the gateway: the owner of its outbox's claims.
+    pub fn run_id(&self) -> &str {
+        &self.run.id
+    }
+
+    /// How long a delivery this gateway claims stays its own: another
+    /// replica may take it once that long has passed without an attempt
+    /// recorded (`outbox::LEASE` unless set).
+    pub fn delivery_lease(&self) -> Duration {
+        Duration::from_millis(self.delivery_lease_ms.load(Ordering::Relaxed))
+    }
+
+    /// Sets `delivery_lease` (tests shorten it; at least a second).
+    pub fn set_delivery_lease(&self, lease: Duration) {
+        let ms = lease.max(Duration::from_secs(1)).as_millis();
+        self.delivery_lease_ms
+            .store(u64::try_from(ms).unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+
+    /// This gateway's role among the replicas on its store.
+    pub fn leadership(&self) -> Arc<store::Leadership> {
+        self.leadership
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Sets the role this gateway follows (before it serves): a follower's
+    /// ticks do not move its source, and the Watch carries a `store` source
+    /// line saying which it is.
+    pub fn set_leadership(&self, l: Arc<store::Leadership>) {
+        *self.leadership.write().unwrap_or_else(|e| e.into_inner()) = l;
     }
 
     pub(super) fn store(&self) -> std::sync::MutexGuard<'_, Box<dyn Store>> {
@@ -241,9 +284,16 @@ impl Hub {
     pub fn tick(&self) -> u64 {
         // The board reads the store: before the state lock (lock order).
         let board = self.board();
+        // Only the leader moves the source; a follower's stays where it is
+        // (its Watch still goes out, saying it is a follower).
+        let step = if self.leadership().is_leading() {
+            self.step_seconds
+        } else {
+            0.0
+        };
         let update = {
             let mut s = self.write();
-            s.source.advance(self.step_seconds);
+            s.source.advance(step);
             self.next_update(&mut s, board)
         };
         let version = update.version;
@@ -283,6 +333,9 @@ impl Hub {
     pub(super) fn overview_of(&self, s: &State) -> crate::domain::Overview {
         let mut o = s.source.overview();
         o.incident.speed = self.speed;
+        if let Some(line) = store_line(&self.leadership().status()) {
+            o.sources.push(line);
+        }
         o
     }
 
@@ -343,6 +396,48 @@ impl Hub {
     pub fn watchers(&self) -> usize {
         self.tx.receiver_count()
     }
+}
+
+/// The `store` source line of a gateway among replicas: the database, this
+/// gateway's role and since when, or since when the database has been out
+/// of reach. None for a gateway alone on its store (a SQLite file).
+pub fn store_line(r: &store::RoleStatus) -> Option<crate::domain::SourceStatus> {
+    use crate::domain::Health;
+    let hm = |t: Option<chrono::DateTime<chrono::Utc>>| {
+        t.map_or_else(|| "?".into(), |t| t.format("%H:%M UTC").to_string())
+    };
+    let (health, message) = match r.role {
+        store::Role::Single => return None,
+        _ if !r.reachable => match r.reachable_since {
+            Some(t) => (
+                Health::Down,
+                format!(
+                    "{} unreachable since {} · follower: {}",
+                    r.store,
+                    hm(Some(t)),
+                    r.problem
+                ),
+            ),
+            None => (Health::Unknown, format!("{} · not reached yet", r.store)),
+        },
+        store::Role::Leader => (
+            Health::Ok,
+            format!("{} · leader since {}", r.store, hm(r.leader_since)),
+        ),
+        store::Role::Follower => (
+            Health::Ok,
+            format!("{} · follower (another gateway runs the sources)", r.store),
+        ),
+    };
+    Some(crate::domain::SourceStatus {
+        name: "store".into(),
+        simulated: false,
+        health,
+        message,
+        // The incident's clock may be a drill's: wall-clock times are in
+        // the message, in UTC.
+        last_success: None,
+    })
 }
 
 /// One Watch update, encoded once as a gRPC message (the 5-byte prefix and

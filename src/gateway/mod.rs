@@ -38,6 +38,8 @@ pub struct Gateway {
     outbox: tokio::task::JoinHandle<()>,
     page: Option<tokio::task::JoinHandle<()>>,
     sweeper: tokio::task::JoinHandle<()>,
+    /// Keeps `warroom.v1.Leader` in the health service in step with the role.
+    leader_health: tokio::task::JoinHandle<()>,
     limits: Limits,
     /// The gRPC listener's connections.
     pub connections: Arc<conn::Tracker>,
@@ -105,6 +107,7 @@ impl Gateway {
         health_reporter
             .set_serving::<pb::war_room_server::WarRoomServer<service::WarRoomService>>()
             .await;
+        let leader_health = tokio::spawn(leader_health(hub.clone(), health_reporter.clone()));
         let reflection = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(api::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -160,6 +163,7 @@ impl Gateway {
             outbox,
             page: None,
             sweeper,
+            leader_health,
             limits,
             connections,
             page_connections: None,
@@ -222,6 +226,7 @@ impl Gateway {
         }
         self.outbox.abort();
         self.sweeper.abort();
+        self.leader_health.abort();
         if let Some(w) = self.tls_watch.take() {
             w.abort();
         }
@@ -243,6 +248,27 @@ impl Gateway {
     }
 }
 
+/// The health service's name for "this gateway runs the sources": SERVING
+/// on the leader (and on a gateway alone on its SQLite file), NOT_SERVING
+/// on a follower. A load balancer or a script finds the leader with it.
+pub const LEADER_SERVICE: &str = "warroom.v1.Leader";
+
+/// Sets `LEADER_SERVICE` from the hub's role, now and at every change.
+async fn leader_health(hub: Arc<Hub>, reporter: tonic_health::server::HealthReporter) {
+    let mut leading = hub.leadership().leading();
+    loop {
+        let status = if *leading.borrow_and_update() {
+            tonic_health::ServingStatus::Serving
+        } else {
+            tonic_health::ServingStatus::NotServing
+        };
+        reporter.set_service_status(LEADER_SERVICE, status).await;
+        if leading.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
 impl Drop for Gateway {
     fn drop(&mut self) {
         if let Some(t) = self.ticker.take() {
@@ -250,6 +276,7 @@ impl Drop for Gateway {
         }
         self.outbox.abort();
         self.sweeper.abort();
+        self.leader_health.abort();
         if let Some(w) = self.tls_watch.take() {
             w.abort();
         }

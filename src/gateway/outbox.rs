@@ -20,6 +20,12 @@ pub const MAX_BACKOFF: Duration = Duration::from_secs(300);
 pub const MIN_WAIT: Duration = Duration::from_secs(1);
 /// Attempts before a delivery that keeps failing is given up.
 pub const MAX_ATTEMPTS: u32 = 20;
+/// How long a delivery claimed by one gateway stays its own (see
+/// `Store::claim_due`): replicas on one database each claim what they
+/// attempt, and take over another's claim only once it has expired.
+pub const LEASE: Duration = Duration::from_secs(60);
+/// Longest sleep of an idle outbox.
+pub const IDLE: Duration = Duration::from_secs(5);
 
 /// 2 s after the first failure, doubling to `MAX_BACKOFF`.
 pub fn backoff(attempts: u32) -> Duration {
@@ -63,7 +69,33 @@ async fn attempt(
         facts: &facts,
         memory: &memory,
     };
-    let outcome = channel.deliver(update, d, &ctx).await;
+    let lease = hub.delivery_lease();
+    // Renewed just before the attempt: a delivery another replica took
+    // while this one was busy with others is left to it.
+    let renewed = hub
+        .store()
+        .renew_claim(d.id, hub.run_id(), Utc::now(), lease);
+    match renewed {
+        Ok(true) => {}
+        Ok(false) => {
+            tracing::info!(channel = %d.channel, update = %d.update_id, "delivery taken over by another gateway: not attempted here");
+            return;
+        }
+        Err(e) => {
+            tracing::error!("outbox: cannot renew a claim: {e}");
+            return;
+        }
+    }
+    // An attempt ends within half the lease, so it is recorded while the
+    // claim still holds; one cut short may have reached its target.
+    let outcome = match tokio::time::timeout(lease / 2, channel.deliver(update, d, &ctx)).await {
+        Ok(o) => o,
+        Err(_) => Outcome::Retry {
+            reason: format!("no answer in {} s", (lease / 2).as_secs()),
+            after: None,
+            maybe_applied: true,
+        },
+    };
     let now = Utc::now();
     let maybe_applied = matches!(
         outcome,
@@ -96,11 +128,15 @@ async fn attempt(
     if state != "sent" {
         tracing::warn!(channel = %d.channel, target = %d.target, update = %d.update_id, %state, %detail, "delivery not sent");
     }
-    if let Err(e) = hub
-        .store()
-        .record_attempt(d.id, state, &detail, next, maybe_applied)
-    {
-        tracing::error!("outbox: cannot record an attempt: {e}");
+    let recorded =
+        hub.store()
+            .record_attempt(d.id, hub.run_id(), state, &detail, next, maybe_applied);
+    match recorded {
+        Ok(true) => {}
+        Ok(false) => {
+            tracing::warn!(channel = %d.channel, update = %d.update_id, "attempt not recorded: another gateway took this delivery over (its claim here had expired)")
+        }
+        Err(e) => tracing::error!("outbox: cannot record an attempt: {e}"),
     }
 }
 
@@ -110,7 +146,9 @@ async fn attempt(
 pub async fn run(hub: Arc<Hub>) {
     loop {
         // (Results first: a store guard must not live across an await.)
-        let due = hub.store().due_deliveries(Utc::now(), 200);
+        let due = hub
+            .store()
+            .claim_due(hub.run_id(), Utc::now(), hub.delivery_lease(), 200);
         let due = match due {
             Ok(d) => d,
             Err(e) => {
@@ -121,11 +159,14 @@ pub async fn run(hub: Arc<Hub>) {
         };
         if due.is_empty() {
             let next = hub.store().next_due();
+            // Another replica's publish does not wake this one: at most
+            // `IDLE` between looks, so a delivery whose claimant died is
+            // taken over soon after its lease ends.
             let wait = match next {
                 Ok(Some(t)) => (t - Utc::now()).to_std().unwrap_or_default(),
-                _ => Duration::from_secs(60),
+                _ => IDLE,
             }
-            .clamp(Duration::from_millis(50), Duration::from_secs(60));
+            .clamp(Duration::from_millis(50), IDLE);
             tokio::select! {
                 _ = hub.outbox_wake.notified() => {}
                 _ = tokio::time::sleep(wait) => {}
@@ -161,6 +202,7 @@ pub async fn run(hub: Arc<Hub>) {
                         _ => {
                             let _ = hub.store().record_attempt(
                                 d.id,
+                                hub.run_id(),
                                 "failed",
                                 &format!(
                                     "channel {:?} is not configured on this gateway",

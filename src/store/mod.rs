@@ -6,6 +6,7 @@
 //! replicas: the version check of a decision happens inside the store's
 //! transaction, not only in one gateway's memory.
 
+mod leader;
 mod postgres;
 mod sqlite;
 
@@ -17,6 +18,7 @@ use crate::domain::incident::{Event, Observation};
 use crate::domain::priority::{AuditEvent, PriorityDecision};
 use crate::domain::update::{Delivery, Update};
 
+pub use leader::{Leadership, Role, RoleStatus};
 pub use postgres::{PgStore, is_postgres_url};
 pub use sqlite::{SqliteStore, update_id};
 
@@ -71,22 +73,47 @@ pub trait Store: Send {
     fn delivery_summary(&self) -> Result<Vec<crate::domain::update::ChannelSummary>, StoreError>;
     /// Deliveries of one update (or of all), oldest first.
     fn deliveries(&self, update_id: Option<&str>) -> Result<Vec<DeliveryStatus>, StoreError>;
-    /// Pending deliveries whose next attempt is due at `now`.
-    fn due_deliveries(&self, now: DateTime<Utc>, limit: usize)
-    -> Result<Vec<Delivery>, StoreError>;
+    /// Claims for `owner` (a gateway run) up to `limit` pending deliveries
+    /// whose next attempt is due at `now` and that no other owner holds a
+    /// live claim on, until `now + lease`; returns them, oldest due first.
+    /// On PostgreSQL two replicas never get the same delivery while its
+    /// claim lives (`FOR UPDATE SKIP LOCKED`); a SQLite file has one owner,
+    /// and its claims are not recorded.
+    fn claim_due(
+        &mut self,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease: std::time::Duration,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, StoreError>;
+    /// Extends `owner`'s claim on a pending delivery to `now + lease`, just
+    /// before an attempt; `false` when the delivery is no longer pending or
+    /// another owner took it (its claim had expired): do not attempt it.
+    fn renew_claim(
+        &mut self,
+        delivery_id: u64,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease: std::time::Duration,
+    ) -> Result<bool, StoreError>;
     /// When the next pending delivery is due, if any is pending.
     fn next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
-    /// Records an attempt: `state` pending (retry at `next_attempt`), sent
-    /// or failed, with what happened and whether it may have taken effect
-    /// unconfirmed (read back as `Delivery::maybe_applied`).
+    /// Records `owner`'s attempt: `state` pending (retry at `next_attempt`),
+    /// sent or failed, with what happened and whether it may have taken
+    /// effect unconfirmed (read back as `Delivery::maybe_applied`), and
+    /// releases the claim. `false`, and nothing recorded, when `owner` no
+    /// longer holds the claim (it stalled past its lease and another owner
+    /// took the delivery, or it is no longer pending): fencing, so a
+    /// delivery is counted once across replicas.
     fn record_attempt(
         &mut self,
         delivery_id: u64,
+        owner: &str,
         state: &str,
         detail: &str,
         next_attempt: DateTime<Utc>,
         maybe_applied: bool,
-    ) -> Result<(), StoreError>;
+    ) -> Result<bool, StoreError>;
     /// Appends to the platform incident's journal, in one transaction.
     fn journal_append(&mut self, events: &[Event]) -> Result<(), StoreError>;
     /// The whole journal, oldest first.

@@ -34,7 +34,7 @@ use crate::domain::{IncidentState, Priority};
 /// What `warroom_meta.application` says in a warroom database.
 const APPLICATION: &str = "warroom";
 /// The schema this build reads and writes (PostgreSQL's own numbering).
-pub(super) const SCHEMA_VERSION: i64 = 1;
+pub(super) const SCHEMA_VERSION: i64 = 2;
 /// Held (for one transaction) while the schema is checked or made, so two
 /// gateways starting on an empty database do not both create it.
 const SCHEMA_LOCK: i64 = 0x5761_526d;
@@ -125,10 +125,17 @@ CREATE TABLE observations (
 ";
 
 /// Schema upgrades: `MIGRATIONS[i]` takes a schema `i + 1` database to
-/// `i + 2`. Empty while there is only schema 1; a later schema appends
-/// here (and to `COLUMNS`) and `prepare` runs the missing ones, in the
-/// transaction that checked the database.
-const MIGRATIONS: &[&str] = &[];
+/// `i + 2`; `prepare` runs the missing ones (an empty database gets
+/// `SCHEMA`, schema 1, then all of them), in the transaction that checked
+/// the database.
+const MIGRATIONS: &[&str] = &[
+    // 2: a delivery is claimed by one gateway run (`claimed_by`) until
+    // `claimed_until_ms`, so replicas on one database never attempt it
+    // side by side, and an attempt recorded by a run that lost its claim
+    // is refused.
+    "ALTER TABLE deliveries ADD COLUMN claimed_by TEXT,
+                            ADD COLUMN claimed_until_ms BIGINT;",
+];
 
 /// The tables and columns of schema `SCHEMA_VERSION`: a database that lacks
 /// one would start, then fail every write.
@@ -180,6 +187,8 @@ const COLUMNS: &[(&str, &[&str])] = &[
             "next_attempt_ms",
             "updated_ms",
             "maybe_applied",
+            "claimed_by",
+            "claimed_until_ms",
         ],
     ),
     ("channel_memory", &["channel", "key", "value"]),
@@ -365,7 +374,7 @@ impl PgStore {
 }
 
 /// "HOST:PORT" of the first host the URL names.
-fn endpoint(config: &tokio_postgres::Config) -> String {
+pub(super) fn endpoint(config: &tokio_postgres::Config) -> String {
     let host = match config.get_hosts().first() {
         Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
         #[cfg(unix)]
@@ -479,11 +488,11 @@ async fn prepare(c: &Client) -> Result<(), Failure> {
         if tables.is_empty() {
             c.batch_execute(SCHEMA).await?;
             c.execute(
-                "INSERT INTO warroom_meta (key, value) VALUES ('application', $1), ('schema_version', $2)",
-                &[&APPLICATION, &SCHEMA_VERSION.to_string()],
+                "INSERT INTO warroom_meta (key, value) VALUES ('application', $1), ('schema_version', '1')",
+                &[&APPLICATION],
             )
             .await?;
-            return Ok(());
+            return migrate(c, 1).await;
         }
         let foreign: Vec<&str> = tables
             .iter()
@@ -559,17 +568,26 @@ async fn prepare(c: &Client) -> Result<(), Failure> {
                 )));
             }
         }
-        for (i, m) in MIGRATIONS.iter().enumerate().skip(version as usize - 1) {
-            c.batch_execute(m).await?;
-            c.execute(
-                "UPDATE warroom_meta SET value = $1 WHERE key = 'schema_version'",
-                &[&(i as i64 + 2).to_string()],
-            )
-            .await?;
-        }
-        Ok(())
+        migrate(c, version).await
     })
     .await
+}
+
+/// Takes a schema `version` database to `SCHEMA_VERSION`.
+async fn migrate(c: &Client, version: i64) -> Result<(), Failure> {
+    for (i, m) in MIGRATIONS
+        .iter()
+        .enumerate()
+        .skip(version.max(1) as usize - 1)
+    {
+        c.batch_execute(m).await?;
+        c.execute(
+            "UPDATE warroom_meta SET value = $1 WHERE key = 'schema_version'",
+            &[&(i as i64 + 2).to_string()],
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 fn time(ms: i64) -> DateTime<Utc> {
@@ -905,42 +923,89 @@ impl Store for PgStore {
         })
     }
 
-    fn due_deliveries(
-        &self,
+    fn claim_due(
+        &mut self,
+        owner: &str,
         now: DateTime<Utc>,
+        lease: Duration,
         limit: usize,
     ) -> Result<Vec<Delivery>, StoreError> {
         let (now, limit) = (now.timestamp_millis(), limit.min(i64::MAX as usize) as i64);
+        let until = now.saturating_add(lease.as_millis().min(i64::MAX as u128) as i64);
+        let owner = owner.to_string();
         self.call(move |c| async move {
+            // One statement: the rows another replica is claiming right now
+            // are skipped, not waited for, and what is returned is ours.
             let rs = c
                 .query(
-                    "SELECT id, seq, channel, target, attempts, detail, maybe_applied FROM deliveries
-                     WHERE state = 'pending' AND next_attempt_ms <= $1
-                     ORDER BY next_attempt_ms, id LIMIT $2",
-                    &[&now, &limit],
+                    "WITH due AS (
+                        SELECT id FROM deliveries
+                        WHERE state = 'pending' AND next_attempt_ms <= $1
+                          AND (claimed_until_ms IS NULL OR claimed_until_ms <= $1
+                               OR claimed_by = $3)
+                        ORDER BY next_attempt_ms, id LIMIT $2
+                        FOR UPDATE SKIP LOCKED)
+                     UPDATE deliveries d SET claimed_by = $3, claimed_until_ms = $4
+                     FROM due WHERE d.id = due.id
+                     RETURNING d.id, d.seq, d.channel, d.target, d.attempts, d.detail,
+                               d.maybe_applied, d.next_attempt_ms",
+                    &[&now, &limit, &owner, &until],
                 )
                 .await?;
-            rs.iter()
+            let mut out = rs
+                .iter()
                 .map(|r| {
-                    Ok(Delivery {
-                        id: count(r.try_get(0)?),
-                        update_id: super::update_id(count(r.try_get(1)?)),
-                        channel: r.try_get(2)?,
-                        target: r.try_get(3)?,
-                        attempts: r.try_get::<_, i32>(4)?.max(0) as u32,
-                        last_detail: r.try_get(5)?,
-                        maybe_applied: r.try_get(6)?,
-                    })
+                    Ok((
+                        r.try_get::<_, i64>(7)?,
+                        Delivery {
+                            id: count(r.try_get(0)?),
+                            update_id: super::update_id(count(r.try_get(1)?)),
+                            channel: r.try_get(2)?,
+                            target: r.try_get(3)?,
+                            attempts: r.try_get::<_, i32>(4)?.max(0) as u32,
+                            last_detail: r.try_get(5)?,
+                            maybe_applied: r.try_get(6)?,
+                        },
+                    ))
                 })
-                .collect()
+                .collect::<Result<Vec<_>, Failure>>()?;
+            out.sort_by_key(|(due, d)| (*due, d.id));
+            Ok(out.into_iter().map(|(_, d)| d).collect())
+        })
+    }
+
+    fn renew_claim(
+        &mut self,
+        delivery_id: u64,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease: Duration,
+    ) -> Result<bool, StoreError> {
+        let id = delivery_id.min(i64::MAX as u64) as i64;
+        let until = now
+            .timestamp_millis()
+            .saturating_add(lease.as_millis().min(i64::MAX as u128) as i64);
+        let owner = owner.to_string();
+        self.call(move |c| async move {
+            let n = c
+                .execute(
+                    "UPDATE deliveries SET claimed_until_ms = $3
+                     WHERE id = $1 AND state = 'pending' AND claimed_by = $2",
+                    &[&id, &owner, &until],
+                )
+                .await?;
+            Ok(n > 0)
         })
     }
 
     fn next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
         self.call(|c| async move {
+            // A delivery another replica holds is due for us when its claim
+            // expires, not before.
             let ms: Option<i64> = c
                 .query_one(
-                    "SELECT MIN(next_attempt_ms) FROM deliveries WHERE state = 'pending'",
+                    "SELECT MIN(GREATEST(next_attempt_ms, COALESCE(claimed_until_ms, 0)))
+                     FROM deliveries WHERE state = 'pending'",
                     &[],
                 )
                 .await?
@@ -952,24 +1017,34 @@ impl Store for PgStore {
     fn record_attempt(
         &mut self,
         delivery_id: u64,
+        owner: &str,
         state: &str,
         detail: &str,
         next_attempt: DateTime<Utc>,
         maybe_applied: bool,
-    ) -> Result<(), StoreError> {
-        let (id, state, detail) = (delivery_id as i64, state.to_string(), detail.to_string());
+    ) -> Result<bool, StoreError> {
+        let (id, state, detail) = (
+            delivery_id.min(i64::MAX as u64) as i64,
+            state.to_string(),
+            detail.to_string(),
+        );
+        let owner = owner.to_string();
         let (next, now) = (
             next_attempt.timestamp_millis(),
             Utc::now().timestamp_millis(),
         );
         self.call(move |c| async move {
-            c.execute(
-                "UPDATE deliveries SET state = $2, attempts = attempts + 1, detail = $3,
-                 next_attempt_ms = $4, updated_ms = $5, maybe_applied = $6 WHERE id = $1",
-                &[&id, &state, &detail, &next, &now, &maybe_applied],
-            )
-            .await?;
-            Ok(())
+            // Fencing: only the claim's holder records, and the claim ends.
+            let n = c
+                .execute(
+                    "UPDATE deliveries SET state = $2, attempts = attempts + 1, detail = $3,
+                     next_attempt_ms = $4, updated_ms = $5, maybe_applied = $6,
+                     claimed_by = NULL, claimed_until_ms = NULL
+                     WHERE id = $1 AND state = 'pending' AND claimed_by = $7",
+                    &[&id, &state, &detail, &next, &now, &maybe_applied, &owner],
+                )
+                .await?;
+            Ok(n > 0)
         })
     }
 

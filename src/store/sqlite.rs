@@ -499,9 +499,13 @@ impl Store for SqliteStore {
         .map_err(|e| self.err(e))
     }
 
-    fn due_deliveries(
-        &self,
+    /// One gateway owns a SQLite file: the claim is not recorded, and every
+    /// due delivery is its.
+    fn claim_due(
+        &mut self,
+        _owner: &str,
         now: DateTime<Utc>,
+        _lease: std::time::Duration,
         limit: usize,
     ) -> Result<Vec<Delivery>, StoreError> {
         let mut st = self
@@ -526,6 +530,23 @@ impl Store for SqliteStore {
         .map_err(|e| self.err(e))
     }
 
+    fn renew_claim(
+        &mut self,
+        delivery_id: u64,
+        _owner: &str,
+        _now: DateTime<Utc>,
+        _lease: std::time::Duration,
+    ) -> Result<bool, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT COUNT(*) FROM deliveries WHERE id = ?1 AND state = 'pending'",
+                params![delivery_id as i64],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n > 0)
+            .map_err(|e| self.err(e))
+    }
+
     fn next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
         let ms: Option<i64> = self
             .conn
@@ -541,15 +562,18 @@ impl Store for SqliteStore {
     fn record_attempt(
         &mut self,
         delivery_id: u64,
+        _owner: &str,
         state: &str,
         detail: &str,
         next_attempt: DateTime<Utc>,
         maybe_applied: bool,
-    ) -> Result<(), StoreError> {
-        self.conn
+    ) -> Result<bool, StoreError> {
+        let n = self
+            .conn
             .execute(
                 "UPDATE deliveries SET state = ?2, attempts = attempts + 1, detail = ?3,
-                 next_attempt_ms = ?4, updated_ms = ?5, maybe_applied = ?6 WHERE id = ?1",
+                 next_attempt_ms = ?4, updated_ms = ?5, maybe_applied = ?6
+                 WHERE id = ?1 AND state = 'pending'",
                 params![
                     delivery_id as i64,
                     state,
@@ -560,7 +584,7 @@ impl Store for SqliteStore {
                 ],
             )
             .map_err(|e| self.err(e))?;
-        Ok(())
+        Ok(n > 0)
     }
 
     fn journal_append(&mut self, events: &[Event]) -> Result<(), StoreError> {
@@ -789,6 +813,8 @@ impl Store for SqliteStore {
 mod tests {
     use super::*;
 
+    const LEASE: std::time::Duration = std::time::Duration::from_secs(60);
+
     fn decision(tenant: &str, p: Priority, by: &str) -> PriorityDecision {
         PriorityDecision {
             tenant_id: tenant.into(),
@@ -929,16 +955,18 @@ mod tests {
             s.publish(&u, &[("statuspage".into(), String::new())], "")
                 .unwrap();
             let d = s
-                .due_deliveries(at + chrono::Duration::days(1), 10)
+                .claim_due("gw", at + chrono::Duration::days(1), LEASE, 10)
                 .unwrap();
             assert_eq!(d.len(), 1);
             assert!(!d[0].maybe_applied, "a first attempt has no doubt");
-            s.record_attempt(d[0].id, "pending", "timed out after 30 s", at, true)
-                .unwrap();
+            assert!(
+                s.record_attempt(d[0].id, "gw", "pending", "timed out after 30 s", at, true)
+                    .unwrap()
+            );
         }
-        let s = SqliteStore::open(&path).unwrap();
+        let mut s = SqliteStore::open(&path).unwrap();
         let d = s
-            .due_deliveries(at + chrono::Duration::days(1), 10)
+            .claim_due("gw", at + chrono::Duration::days(1), LEASE, 10)
             .unwrap();
         assert_eq!((d[0].attempts, d[0].maybe_applied), (1, true));
         let _ = std::fs::remove_dir_all(path.parent().unwrap());

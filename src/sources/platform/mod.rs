@@ -371,6 +371,19 @@ impl PlatformSource {
     /// Replays the store's journal, then starts polling on `runtime`.
     /// Tenants need unique ids and domains.
     pub fn start(cfg: PlatformConfig, runtime: &tokio::runtime::Handle) -> Result<Self, String> {
+        Self::start_gated(cfg, runtime, None)
+    }
+
+    /// As `start`, polling, sweeping, repairing and writing the journal
+    /// only while `leading` says true (this gateway leads its replicas):
+    /// that work is dropped the moment it turns false (the reindexer
+    /// finishes the repairs in flight and dispatches no more), and started
+    /// again when it turns true.
+    pub fn start_gated(
+        cfg: PlatformConfig,
+        runtime: &tokio::runtime::Handle,
+        leading: Option<tokio::sync::watch::Receiver<bool>>,
+    ) -> Result<Self, String> {
         let mut domain_to_tenant = HashMap::new();
         let mut ids = HashSet::new();
         for (i, t) in cfg.tenants.iter().enumerate() {
@@ -431,6 +444,7 @@ impl PlatformSource {
                 store: journal.clone(),
             },
             runtime,
+            leading,
         );
         let mut me = PlatformSource {
             name: cfg.name,

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
+use tokio::sync::watch;
 
 use super::{Damaged, Flow, Seen, lock, needs_repair, reindex_order};
 use crate::domain::Health;
@@ -38,26 +39,81 @@ pub(super) struct Backends {
     pub store: Option<Journal>,
 }
 
-/// Starts every poller on `runtime`.
+/// Starts every poller on `runtime`; with `leading`, each runs only while
+/// it says true.
 pub(super) fn spawn(
     ctx: Context,
     b: Backends,
     runtime: &tokio::runtime::Handle,
+    leading: Option<watch::Receiver<bool>>,
 ) -> Vec<tokio::task::JoinHandle<()>> {
     let ctx = Arc::new(ctx);
     let mut tasks = Vec::new();
+    let gate = &leading;
     if let Some((client, per_poll)) = b.dovecot {
-        tasks.push(runtime.spawn(users(ctx.clone(), client.clone())));
-        tasks.push(runtime.spawn(sweep(ctx.clone(), client, per_poll)));
+        let (c, cl) = (ctx.clone(), client.clone());
+        tasks.push(runtime.spawn(while_leading(gate.clone(), move || {
+            users(c.clone(), cl.clone())
+        })));
+        let c = ctx.clone();
+        tasks.push(runtime.spawn(while_leading(gate.clone(), move || {
+            sweep(c.clone(), client.clone(), per_poll)
+        })));
     }
     if b.postqueue.is_some() || b.postfix_status.is_some() {
-        tasks.push(runtime.spawn(postfix_loop(ctx.clone(), b.postqueue, b.postfix_status)));
+        let (c, pq, st) = (ctx.clone(), b.postqueue, b.postfix_status);
+        tasks.push(runtime.spawn(while_leading(gate.clone(), move || {
+            postfix_loop(c.clone(), pq.clone(), st.clone())
+        })));
     }
     if let Some(p) = b.prometheus {
-        tasks.push(runtime.spawn(prometheus_loop(ctx.clone(), p)));
+        let c = ctx.clone();
+        tasks.push(runtime.spawn(while_leading(gate.clone(), move || {
+            prometheus_loop(c.clone(), p.clone())
+        })));
     }
-    tasks.push(runtime.spawn(journal(ctx, b.store)));
+    // A deposed leader's reindexer dispatches no more (the repairs in
+    // flight finish: a doveadm repair cannot be taken back half-way).
+    if let (Some(mut gate), Some(r)) = (leading.clone(), ctx.reindexer.clone()) {
+        tasks.push(runtime.spawn(async move {
+            loop {
+                if gate.wait_for(|l| *l).await.is_err() {
+                    return;
+                }
+                if gate.wait_for(|l| !*l).await.is_err() {
+                    return;
+                }
+                r.stop();
+            }
+        }));
+    }
+    let (c, store) = (ctx, b.store);
+    tasks.push(runtime.spawn(while_leading(leading, move || {
+        journal(c.clone(), store.clone())
+    })));
     tasks
+}
+
+/// Runs `work()` while `gate` says true (always, without a gate): started
+/// when it turns true, dropped the moment it turns false.
+async fn while_leading<F, Fut>(gate: Option<watch::Receiver<bool>>, work: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let Some(mut gate) = gate else {
+        return work().await;
+    };
+    loop {
+        if gate.wait_for(|l| *l).await.is_err() {
+            return;
+        }
+        let mut lost = gate.clone();
+        tokio::select! {
+            () = work() => return,
+            _ = lost.wait_for(|l| !*l) => {}
+        }
+    }
 }
 
 /// The user list per tenant domain, every poll.
