@@ -44,7 +44,7 @@ impl PgCluster {
         let dir = std::env::temp_dir().join(format!("wr-pg-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        let c = PgCluster {
+        let mut c = PgCluster {
             dir,
             bin: bin_dir(),
             port: super::tmux::free_port(),
@@ -72,7 +72,14 @@ impl PgCluster {
                 "--no-sync",
             ],
         );
-        c.start_again();
+        // The port was free when picked, but tests running beside this one
+        // bind ephemeral ports too: a port taken in between is retried.
+        let mut tries = 0;
+        while let Err(e) = c.try_start() {
+            tries += 1;
+            assert!(tries < 5, "{e}");
+            c.port = super::tmux::free_port();
+        }
         c
     }
 
@@ -81,6 +88,12 @@ impl PgCluster {
     }
 
     fn run(&self, tool: &str, args: &[&str]) {
+        if let Err(e) = self.try_run(tool, args) {
+            panic!("{e}");
+        }
+    }
+
+    fn try_run(&self, tool: &str, args: &[&str]) -> Result<(), String> {
         let exe = self.bin.join(tool);
         let mut cmd = if is_root() {
             let mut c = Command::new("runuser");
@@ -90,23 +103,32 @@ impl PgCluster {
             Command::new(&exe)
         };
         let out = cmd.args(args).output().unwrap();
-        assert!(
-            out.status.success(),
-            "{tool} {args:?}: {}{}",
+        if out.status.success() {
+            return Ok(());
+        }
+        let log = std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default();
+        Err(format!(
+            "{tool} {args:?}: {}{}\nserver.log:\n{log}",
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
-        );
+        ))
     }
 
     /// Starts the server (again) on the same port, waiting until it accepts.
     pub fn start_again(&self) {
+        if let Err(e) = self.try_start() {
+            panic!("{e}");
+        }
+    }
+
+    fn try_start(&self) -> Result<(), String> {
         let opts = format!(
             "-c listen_addresses=127.0.0.1 -c port={} -c unix_socket_directories={} -c fsync=off -c max_connections=50",
             self.port,
             self.dir.display()
         );
         let log = self.dir.join("server.log").display().to_string();
-        self.run(
+        self.try_run(
             "pg_ctl",
             &[
                 "-D",
@@ -120,7 +142,7 @@ impl PgCluster {
                 &opts,
                 "start",
             ],
-        );
+        )
     }
 
     /// Stops the server (fast shutdown: sessions are cut).
