@@ -28,17 +28,26 @@ pub struct TrendPoint {
     pub restored: u64,
 }
 
-/// A tenant's affected mailboxes at each point; `NOT_SEEN` where the
-/// gateway did not know the tenant yet.
-const NOT_SEEN: u32 = u32::MAX;
+/// A tenant's affected mailboxes, from the point it was first seen on.
+/// Stored sparsely: nothing while every count so far is 0 (most tenants of
+/// a big platform are never affected; 100,000 tenants at 720 points would
+/// otherwise cost 288 MB).
+#[derive(Debug, Clone, Default)]
+struct Series {
+    /// The point at which the tenant was first seen (points before it: not
+    /// known).
+    first: usize,
+    /// The counts from `first` on; empty while all of them were 0.
+    values: Vec<u32>,
+}
 
 #[derive(Debug, Clone)]
 pub struct Trends {
     step: Duration,
     points: Vec<TrendPoint>,
     index: HashMap<Arc<str>, usize>,
-    /// Per tenant (by `index`), its affected mailboxes at each point.
-    tenants: Vec<Vec<u32>>,
+    /// Per tenant (by `index`), its affected mailboxes over the points.
+    tenants: Vec<Series>,
     /// Each tenant's affected mailboxes now, recorded at the next point.
     current: Vec<u32>,
 }
@@ -75,13 +84,16 @@ impl Trends {
 
     /// A tenant's row as it is now: its count goes into the next point.
     pub fn observe(&mut self, row: &TenantRow) {
-        let affected = u32::try_from(row.affected()).unwrap_or(NOT_SEEN - 1);
+        let affected = u32::try_from(row.affected()).unwrap_or(u32::MAX);
         match self.index.get(&row.id) {
             Some(&i) => self.current[i] = affected,
             None => {
                 self.index.insert(row.id.clone(), self.current.len());
                 self.current.push(affected);
-                self.tenants.push(vec![NOT_SEEN; self.points.len()]);
+                self.tenants.push(Series {
+                    first: self.points.len(),
+                    values: Vec::new(),
+                });
             }
         }
     }
@@ -107,8 +119,14 @@ impl Trends {
             affected: o.totals.affected_mailboxes,
             restored: o.totals.restored_mailboxes,
         });
+        let at = self.points.len() - 1;
         for (series, &now) in self.tenants.iter_mut().zip(&self.current) {
-            series.push(now);
+            if series.values.is_empty() && now == 0 {
+                continue;
+            }
+            // The zeros before its first count, then the count.
+            series.values.resize(at - series.first, 0);
+            series.values.push(now);
         }
         if self.points.len() > Self::MAX_POINTS {
             self.thin();
@@ -123,7 +141,18 @@ impl Trends {
         }
         halve(&mut self.points);
         for series in &mut self.tenants {
-            halve(series);
+            // Points at even positions stay: the series keeps those of its
+            // values, and starts at the first kept point at or after its own.
+            let skip = series.first % 2;
+            let kept: Vec<u32> = series
+                .values
+                .iter()
+                .copied()
+                .skip(skip)
+                .step_by(2)
+                .collect();
+            series.values = kept;
+            series.first = series.first.div_ceil(2);
         }
         self.step = self.step * 2;
     }
@@ -133,12 +162,20 @@ impl Trends {
     /// never saw.
     pub fn tenant(&self, id: &str) -> Option<Vec<Option<u64>>> {
         let &i = self.index.get(id)?;
+        let s = &self.tenants[i];
         Some(
-            self.tenants[i]
-                .iter()
-                .map(|&n| (n != NOT_SEEN).then_some(u64::from(n)))
+            (0..self.points.len())
+                .map(|p| {
+                    let k = p.checked_sub(s.first)?;
+                    Some(u64::from(s.values.get(k).copied().unwrap_or(0)))
+                })
                 .collect(),
         )
+    }
+
+    /// Counts stored over all tenants (for the memory bound's test).
+    pub fn tenant_values_stored(&self) -> usize {
+        self.tenants.iter().map(|s| s.values.len()).sum()
     }
 }
 
@@ -221,6 +258,43 @@ mod tests {
         t.observe(&tenant("late", 4));
         t.record(&overview(4, Some(0)), at(1));
         assert_eq!(t.tenant("late"), Some(vec![None, Some(4)]));
+    }
+
+    #[test]
+    fn a_tenant_never_affected_costs_no_memory_and_reads_as_zero() {
+        let mut t = Trends::default();
+        t.observe(&tenant("calm", 0));
+        for m in 0..10 {
+            t.record(&overview(0, Some(0)), at(m));
+        }
+        assert_eq!(t.tenant_values_stored(), 0);
+        assert_eq!(t.tenant("calm"), Some(vec![Some(0); 10]));
+        // Affected from the sixth point: zeros before, counts after.
+        t.observe(&tenant("calm", 3));
+        t.record(&overview(3, Some(0)), at(10));
+        let series = t.tenant("calm").unwrap();
+        assert_eq!(series.len(), 11);
+        assert_eq!(series[9], Some(0));
+        assert_eq!(series[10], Some(3));
+    }
+
+    #[test]
+    fn thinning_keeps_each_tenants_series_aligned_with_the_points() {
+        let mut t = Trends::new(Duration::minutes(1));
+        t.record(&overview(0, Some(0)), at(0));
+        // Seen at point 1 (odd), affected from point 3.
+        t.observe(&tenant("odd", 0));
+        for m in 1..(Trends::MAX_POINTS as i64 + 1) {
+            if m == 3 {
+                t.observe(&tenant("odd", 7));
+            }
+            t.record(&overview(0, Some(0)), at(m));
+        }
+        assert_eq!(t.step(), Duration::minutes(2), "thinned once");
+        let series = t.tenant("odd").unwrap();
+        assert_eq!(series.len(), t.points().len());
+        // Kept points are minutes 0, 2, 4, …: not seen at 0, 0 at 2, 7 from 4.
+        assert_eq!(&series[..4], &[None, Some(0), Some(7), Some(7)]);
     }
 
     #[test]
