@@ -516,6 +516,12 @@ impl Overview {
 
     /// A queue figure summed over the clusters: unknown if any cluster's
     /// is, or if there is no cluster at all.
+    /// Inbound queue depth over every cluster, live: None unless every
+    /// cluster's depth was measured and is not a stale last-known figure.
+    pub fn live_queue_depth(&self) -> Option<u64> {
+        self.sum_measured(|q| q.depth().filter(|_| q.stale.is_empty()))
+    }
+
     fn sum_measured(&self, figure: impl Fn(&Queue) -> Option<u64>) -> Option<u64> {
         if self.clusters.is_empty() {
             return None;

@@ -106,16 +106,9 @@ impl Trends {
         {
             return;
         }
-        let queue_depth = o.clusters.iter().try_fold(0u64, |sum, c| {
-            let q = &c.queue;
-            if !q.stale.is_empty() {
-                return None;
-            }
-            q.depth().map(|d| sum.saturating_add(d))
-        });
         self.points.push(TrendPoint {
             at: now,
-            queue_depth: queue_depth.filter(|_| !o.clusters.is_empty()),
+            queue_depth: o.live_queue_depth(),
             affected: o.totals.affected_mailboxes,
             restored: o.totals.restored_mailboxes,
         });

@@ -480,14 +480,7 @@ pub fn render(f: &mut Frame, area: Rect, app: &App, tv: &TrendsView) {
     // The inbound queue: the whole platform's (the gateway keeps no
     // per-tenant queue history).
     let depth: Vec<Option<u64>> = h.points.iter().map(|p| p.queue_depth).collect();
-    let now_depth = o.clusters.iter().try_fold(0u64, |sum, c| {
-        c.queue
-            .stale
-            .is_empty()
-            .then(|| c.queue.depth())
-            .flatten()
-            .map(|d| sum + d)
-    });
+    let now_depth = o.live_queue_depth();
     let drain = latest(
         o.clusters
             .iter()
