@@ -566,7 +566,7 @@ fn trend_points(tenant: bool) -> pb::GetTrendsResponse {
             pb::TrendPoint {
                 at: Some(ts(start + Duration::minutes(15 * i))),
                 queue_depth: (!(60..64).contains(&i)).then_some((75_942.0 * f / last) as u64),
-                affected_mailboxes: affected,
+                affected_mailboxes: Some(affected),
                 restored_mailboxes: 9_500 - affected.min(9_500),
                 tenant_affected: tenant.then_some(affected * 2_882 / 9_500),
             }

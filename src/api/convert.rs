@@ -915,7 +915,7 @@ mod tests {
         let point = |secs: Option<i64>, affected: u64, tenant: Option<u64>| pb::TrendPoint {
             at: secs.map(|s| ts(DateTime::from_timestamp(s, 0).unwrap())),
             queue_depth: None,
-            affected_mailboxes: affected,
+            affected_mailboxes: Some(affected),
             restored_mailboxes: 0,
             tenant_affected: tenant,
         };
@@ -936,8 +936,8 @@ mod tests {
             tenant_id: "acme".into(),
         };
         let h = trends_from_pb(&r);
-        let affected: Vec<u64> = h.points.iter().map(|p| p.affected).collect();
-        assert_eq!(affected, [5, 3]);
+        let affected: Vec<Option<u64>> = h.points.iter().map(|p| p.affected).collect();
+        assert_eq!(affected, [Some(5), Some(3)]);
         assert_eq!(h.tenant, [None, Some(1)], "aligned with the points");
         assert_eq!(h.step, chrono::Duration::minutes(1));
     }

@@ -23,8 +23,9 @@ pub struct TrendPoint {
     /// Inbound queue depth over all clusters; None when any cluster's was
     /// not measured then, or was only its last known (stale) figure.
     pub queue_depth: Option<u64>,
-    /// Mailboxes without service.
-    pub affected: u64,
+    /// Mailboxes without service; None when no mailbox was listed then (a
+    /// platform before Dovecot's first answer): nothing measured, not 0.
+    pub affected: Option<u64>,
     pub restored: u64,
 }
 
@@ -109,7 +110,7 @@ impl Trends {
         self.points.push(TrendPoint {
             at: now,
             queue_depth: o.live_queue_depth(),
-            affected: o.totals.affected_mailboxes,
+            affected: (o.totals.mailboxes > 0).then_some(o.totals.affected_mailboxes),
             restored: o.totals.restored_mailboxes,
         });
         let at = self.points.len() - 1;
@@ -197,6 +198,7 @@ mod tests {
     fn overview(affected: u64, depth: Option<u64>) -> Overview {
         let mut o = Overview::default();
         o.totals.affected_mailboxes = affected;
+        o.totals.mailboxes = 1_000;
         let mut c = Cluster::default();
         c.queue.depth = depth.map(|d| QueueDepth {
             active: d,
@@ -229,10 +231,19 @@ mod tests {
         t.record(&overview(7, Some(1)), at(-10)); // the clock went back
         let p = t.points();
         assert_eq!(p.len(), 2);
-        assert_eq!((p[0].affected, p[0].queue_depth), (10, Some(400)));
-        assert_eq!((p[1].affected, p[1].queue_depth), (8, None));
+        assert_eq!((p[0].affected, p[0].queue_depth), (Some(10), Some(400)));
+        assert_eq!((p[1].affected, p[1].queue_depth), (Some(8), None));
         assert_eq!(t.tenant("a"), Some(vec![Some(10), Some(8)]));
         assert_eq!(t.tenant("nobody"), None);
+    }
+
+    #[test]
+    fn no_mailbox_listed_is_no_affected_count_not_zero() {
+        let mut t = Trends::default();
+        let mut o = overview(0, Some(0));
+        o.totals.mailboxes = 0;
+        t.record(&o, at(0));
+        assert_eq!(t.points()[0].affected, None);
     }
 
     #[test]

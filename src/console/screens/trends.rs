@@ -451,8 +451,8 @@ pub fn render(f: &mut Frame, area: Rect, app: &App, tv: &TrendsView) {
                 .map(|t| format!("so far: {} not checked yet", thousands(t.unchecked()))),
         ),
         _ => (
-            h.points.iter().map(|p| Some(p.affected)).collect(),
-            Some(o.totals.affected_mailboxes),
+            h.points.iter().map(|p| p.affected).collect(),
+            (o.totals.mailboxes > 0).then_some(o.totals.affected_mailboxes),
             latest(
                 o.clusters
                     .iter()
