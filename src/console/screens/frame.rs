@@ -14,7 +14,7 @@ use crate::console::fit::Fit;
 use crate::console::keymap::{Action, Context};
 use crate::console::theme::Theme;
 use crate::domain::format::{
-    clip, compact, compact_or_unknown, duration, eta_cell_forms, eta_range, eta_relative,
+    clip, compact, compact_or_unknown, duration, eta_cell_forms, eta_range, eta_relative, percent,
     queued_claim, thousands,
 };
 use crate::domain::sanitize::sanitize;
@@ -143,7 +143,7 @@ pub fn render_header(f: &mut Frame, area: Rect, app: &App) {
         } else {
             // While the first damage sweep runs, a count of what it found.
             let so_far = match o.first_sweep_running() {
-                Some(sw) => format!(" so far ({}% swept)", (sw.fraction() * 100.0).floor()),
+                Some(sw) => format!(" so far ({} swept)", percent(sw.fraction())),
                 None => String::new(),
             };
             format!(
