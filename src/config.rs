@@ -150,6 +150,10 @@ pub struct ServerConfig {
     /// The status page's address as its readers reach it (a proxy, a DNS
     /// name), shown to consoles and in messages [default: from page_listen].
     pub page_url: Option<String>,
+    /// Where the other gateways on the same PostgreSQL database reach this
+    /// one's gRPC while it leads (`http://HOST:PORT`) [default: from the
+    /// listening address; this machine's name for 0.0.0.0].
+    pub advertise_url: Option<String>,
     /// Components a status update may name [default: imap, pop, webmail,
     /// smtp-in, smtp-out].
     pub components: Option<Vec<ComponentConfig>>,
@@ -490,16 +494,24 @@ impl Config {
             ));
         }
         let server = cfg.server.clone().unwrap_or_default();
-        if let Some(u) = &server.page_url {
+        for (key, url, example) in [
+            ("page_url", &server.page_url, "https://status.example.net/"),
+            (
+                "advertise_url",
+                &server.advertise_url,
+                "http://gw1.example.net:7000",
+            ),
+        ] {
+            let Some(u) = url else { continue };
             let host = u
                 .strip_prefix("https://")
                 .or_else(|| u.strip_prefix("http://"))
                 .map(|rest| rest.split(['/', '?', '#']).next().unwrap_or(""));
             if !host.is_some_and(|h| !h.is_empty() && !h.contains(char::is_whitespace)) {
                 return Err(err(
-                    at("page_url"),
+                    at(key),
                     format!(
-                        "page_url {:?} must be an http:// or https:// URL with a host, such as https://status.example.net/",
+                        "{key} {:?} must be an http:// or https:// URL with a host, such as {example}",
                         crate::domain::redact::url_shown(u)
                     ),
                 ));

@@ -864,3 +864,127 @@ async fn a_follower_polls_no_backend_and_a_leader_that_loses_the_lead_stops_poll
     drop(source);
     server.abort();
 }
+
+/// Two gateways on one store, as replicas: the follower read the journal
+/// when it started, with four mailboxes waiting for repair; the leader
+/// then repaired them. When the follower leads, it reads the journal back
+/// before it starts work: it repairs none of them again (each is in the
+/// journal as repaired once), and counts the four as restored.
+#[cfg_attr(
+    not(feature = "system-tests"),
+    ignore = "needs Dovecot and root: ./scripts/test runs it"
+)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_that_leads_after_following_does_not_repair_again_what_the_leader_repaired() {
+    use warroom::domain::incident::{Entry, Event};
+    let dc = dovecot_fixture::Dovecot::new("takeover");
+    dc.start();
+    dc.seed_all();
+    let users = [
+        "alice@acme.test",
+        "bob@acme.test",
+        "erin@globex.test",
+        "grace@globex.test",
+    ];
+    for u in users {
+        dc.corrupt_log(u);
+    }
+    let state = dc.dir.join("state.sqlite");
+    // The previous leader found the four.
+    let mut journal = warroom::store::open(&state).unwrap();
+    journal
+        .journal_append(&users.map(|u| Event {
+            at: chrono::Utc::now(),
+            entry: Entry::Found {
+                mailbox: u.into(),
+                kind: "corrupt_log".into(),
+                detail: "found by the previous leader".into(),
+            },
+        }))
+        .unwrap();
+    let repaired_in_journal = |store: &dyn warroom::store::Store| {
+        let mut r: Vec<String> = store
+            .journal()
+            .unwrap()
+            .into_iter()
+            .filter_map(|e| match e.entry {
+                Entry::Repaired { mailbox } => Some(mailbox),
+                _ => None,
+            })
+            .collect();
+        r.sort();
+        r
+    };
+    let config = || PlatformConfig {
+        tenants: vec![
+            tenant("acme", "Acme Title", &["acme.test"]),
+            tenant("globex", "Globex", &["globex.test"]),
+        ],
+        dovecot: Some(warroom::sources::platform::DovecotSpec {
+            client: dc.client(),
+            probes_per_poll: 100,
+            limits: warroom::sources::reindex::Limits {
+                max_concurrency: 1,
+                ..Default::default()
+            },
+        }),
+        store: Some(warroom::store::open(&state).unwrap()),
+        ..base()
+    };
+    let rt = tokio::runtime::Handle::current();
+    let (lead_b, gate_b) = tokio::sync::watch::channel(false);
+    let follower = PlatformSource::start_gated(config(), &rt, Some(gate_b)).unwrap();
+    let rb = follower.reindexer().unwrap();
+    assert_eq!(
+        rb.progress().queued.len(),
+        4,
+        "the follower read four waiting"
+    );
+    let (lead_a, gate_a) = tokio::sync::watch::channel(true);
+    let leader = PlatformSource::start_gated(config(), &rt, Some(gate_a)).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while repaired_in_journal(&*journal).len() < 4 {
+        assert!(
+            Instant::now() < deadline,
+            "the leader never repaired the four"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    lead_a.send_replace(false);
+    lead_b.send_replace(true);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let p = rb.progress();
+        if p.queued.is_empty() && p.active.is_empty() && p.done.len() == 4 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never caught up: {p:?}; journal: {:?}",
+            journal
+                .journal()
+                .unwrap()
+                .into_iter()
+                .filter(|e| matches!(e.entry, Entry::Repaired { .. } | Entry::Found { .. }))
+                .map(|e| format!("{} {:?}", e.at.format("%S%.3f"), e.entry)
+                    .chars()
+                    .take(90)
+                    .collect::<String>())
+                .collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Some polls later (sweeps, the reindexer's turns), still once each.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut want: Vec<String> = users.map(String::from).to_vec();
+    want.sort();
+    assert_eq!(
+        repaired_in_journal(&*journal),
+        want,
+        "a mailbox repaired twice"
+    );
+    let mut done = rb.progress().done;
+    done.sort();
+    assert_eq!(done, want);
+    drop((leader, follower));
+}

@@ -629,8 +629,9 @@ fn postgres_a_claimed_delivery_is_one_gateways_until_its_lease_expires() {
     assert!(!ids(&b.claim_due("gw-b", later, lease, 10).unwrap()).contains(&mine[0].id));
 }
 
-/// A database made by the previous build (schema 1, before claims) is
-/// brought to schema 2 at start, keeping what it held.
+/// A database made by an earlier build (schema 1, before claims and the
+/// leader's row) is
+/// brought to schema 3 at start, keeping what it held.
 #[cfg_attr(
     not(feature = "system-tests"),
     ignore = "needs PostgreSQL: ./scripts/test runs it"
@@ -652,6 +653,7 @@ fn postgres_a_schema_1_database_is_upgraded_keeping_its_state() {
     pg.psql(
         "warroom",
         "ALTER TABLE deliveries DROP COLUMN claimed_by, DROP COLUMN claimed_until_ms;
+         DROP TABLE leader;
          UPDATE warroom_meta SET value = '1' WHERE key = 'schema_version'",
     );
     let mut s = postgres(url)();
@@ -660,7 +662,7 @@ fn postgres_a_schema_1_database_is_upgraded_keeping_its_state() {
             "warroom",
             "SELECT value FROM warroom_meta WHERE key = 'schema_version'"
         ),
-        "2"
+        "3"
     );
     assert_eq!(s.priorities().unwrap()[0].reason, "kept");
     let due = s
@@ -705,7 +707,7 @@ fn postgres_a_newer_schema_is_refused_and_the_database_left_as_it_was() {
         .to_string();
     eprintln!("newer: {e}");
     assert!(
-        e.contains("database \"warroom\": schema 7, this build reads schema 2"),
+        e.contains("database \"warroom\": schema 7, this build reads schema 3"),
         "{e}"
     );
     assert!(e.contains("refusing to start"), "{e}");

@@ -644,6 +644,16 @@ fn cluster_from_pb(c: &pb::Cluster) -> Cluster {
     }
 }
 
+pub fn source_to_pb(s: &crate::domain::SourceStatus) -> pb::SourceStatus {
+    pb::SourceStatus {
+        name: s.name.clone(),
+        simulated: s.simulated,
+        health: health_to_pb(s.health) as i32,
+        message: s.message.clone(),
+        last_success: s.last_success.map(ts),
+    }
+}
+
 /// The whole-every-time part of a Watch update.
 pub fn overview_to_pb(o: &Overview, version: u64, snapshot: bool) -> pb::WatchUpdate {
     let i = &o.incident;
@@ -657,17 +667,7 @@ pub fn overview_to_pb(o: &Overview, version: u64, snapshot: bool) -> pb::WatchUp
             now: i.now.map(ts),
             speed: i.speed,
         }),
-        sources: o
-            .sources
-            .iter()
-            .map(|s| pb::SourceStatus {
-                name: s.name.clone(),
-                simulated: s.simulated,
-                health: health_to_pb(s.health) as i32,
-                message: s.message.clone(),
-                last_success: s.last_success.map(ts),
-            })
-            .collect(),
+        sources: o.sources.iter().map(source_to_pb).collect(),
         clusters: o.clusters.iter().map(cluster_to_pb).collect(),
         tenants: Vec::new(),
         status: None,

@@ -121,6 +121,7 @@ pub(crate) async fn gateway(args: GatewayArgs, cfg: Config, paths: Paths) -> any
             grpc: args.listen,
             page: page_listen,
             page_url: cfg.server.as_ref().and_then(|s| s.page_url.as_deref()),
+            advertise_url: cfg.server.as_ref().and_then(|s| s.advertise_url.as_deref()),
             limits,
             tls: tls.clone(),
         },

@@ -197,6 +197,8 @@ pub(crate) struct Listen<'a> {
     pub(crate) grpc: SocketAddr,
     pub(crate) page: SocketAddr,
     pub(crate) page_url: Option<&'a str>,
+    /// `[server] advertise_url`: where the other replicas reach this one.
+    pub(crate) advertise_url: Option<&'a str>,
     pub(crate) limits: warroom::gateway::Limits,
     pub(crate) tls: Option<std::sync::Arc<warroom::gateway::tls::ServerTls>>,
 }
@@ -213,6 +215,7 @@ pub(crate) async fn start_gateway(
         grpc: listen,
         page: page_listen,
         page_url,
+        advertise_url,
         limits,
         tls,
     } = at;
@@ -228,6 +231,11 @@ pub(crate) async fn start_gateway(
     hub.set_publishing(publishing);
     if let Some(l) = leadership {
         hub.set_leadership(l);
+        hub.advertise(&warroom::gateway::relay::advertised_url(
+            listener.local_addr()?,
+            tls.is_some(),
+            advertise_url,
+        ));
     }
     if feed.skip_minutes > 0 {
         let hub = hub.clone();
@@ -647,6 +655,7 @@ pub(crate) async fn gateway_or_demo(
                     grpc: SocketAddr::from(([127, 0, 0, 1], 0)),
                     page: SocketAddr::from(([127, 0, 0, 1], 0)),
                     page_url: None,
+                    advertise_url: None,
                     limits: gateway_limits(cfg),
                     tls: None,
                 },

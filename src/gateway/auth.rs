@@ -83,6 +83,15 @@ impl Access {
         }
     }
 
+    /// A token this gateway accepts, for a follower to present to its
+    /// leader (replicas share their tokens): a viewer's if there is one.
+    pub fn relay_token(&self) -> Option<String> {
+        let mut ids: Vec<_> = self.tokens.iter().collect();
+        ids.sort_by_key(|(_, id)| !matches!(id.role, Role::Viewer));
+        ids.first()
+            .and_then(|(s, _)| String::from_utf8(s.clone()).ok())
+    }
+
     /// The caller's identity: its token's, or anonymous when it sent none.
     /// A token that is present but unknown is refused even for reads (a
     /// typo should not silently demote an operator to an anonymous viewer).

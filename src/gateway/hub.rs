@@ -64,6 +64,17 @@ pub struct Hub {
     delivery_lease_ms: std::sync::atomic::AtomicU64,
     /// Whether this gateway runs the sources (see `store::Leadership`).
     leadership: RwLock<Arc<store::Leadership>>,
+    /// A follower's link to the leader and its picture (see `relay`).
+    /// Lock order: the state before the relay.
+    relay: Mutex<Option<super::relay::Relay>>,
+    /// Where other replicas reach this gateway's gRPC.
+    advertised: Mutex<String>,
+    /// The next tick sends a whole snapshot (a follower became leader:
+    /// its watchers held the old leader's picture).
+    resync: AtomicBool,
+    /// This gateway has served its own source's picture (it led, or ran
+    /// alone): a follower that never did has nothing of its own to show.
+    had_own_picture: AtomicBool,
 }
 
 /// Read access to the source at one version.
@@ -159,6 +170,10 @@ impl Hub {
                 super::outbox::LEASE.as_millis() as u64
             ),
             leadership: RwLock::new(store::Leadership::single("its state file")),
+            relay: Mutex::new(None),
+            advertised: Mutex::new(String::new()),
+            resync: AtomicBool::new(false),
+            had_own_picture: AtomicBool::new(false),
         }))
     }
 
@@ -280,21 +295,29 @@ impl Hub {
     }
 
     /// Advances the source once and broadcasts the change. Returns the new
-    /// version.
+    /// version. A follower relaying its leader broadcasts what it relays
+    /// instead (`relayed`); one that has no leader to relay shows its own
+    /// picture, unmoved, saying it is a follower.
     pub fn tick(&self) -> u64 {
         // The board reads the store: before the state lock (lock order).
         let board = self.board();
-        // Only the leader moves the source; a follower's stays where it is
-        // (its Watch still goes out, saying it is a follower).
-        let step = if self.leadership().is_leading() {
-            self.step_seconds
-        } else {
-            0.0
-        };
+        let leading = self.leadership().is_leading();
         let update = {
             let mut s = self.write();
-            s.source.advance(step);
-            self.next_update(&mut s, board)
+            if self.relay().is_some() {
+                return s.version;
+            }
+            // Only the leader moves the source; a follower's stays where it is.
+            s.source
+                .advance(if leading { self.step_seconds } else { 0.0 });
+            let mut u = self.next_update(&mut s, board.clone());
+            if self.resync.swap(false, Ordering::Relaxed) {
+                u = self.snapshot_of(&s, board);
+            }
+            if leading {
+                self.had_own_picture.store(true, Ordering::Relaxed);
+            }
+            u
         };
         let version = update.version;
         // No receivers is fine: nobody is watching.
@@ -333,7 +356,7 @@ impl Hub {
     pub(super) fn overview_of(&self, s: &State) -> crate::domain::Overview {
         let mut o = s.source.overview();
         o.incident.speed = self.speed;
-        if let Some(line) = store_line(&self.leadership().status()) {
+        if let Some(line) = store_line(&self.leadership().status(), None) {
             o.sources.push(line);
         }
         o
@@ -346,7 +369,11 @@ impl Hub {
 
     fn snapshot_with(&self, board: pb::StatusBoard) -> pb::WatchUpdate {
         let s = self.state.read().unwrap_or_else(|e| e.into_inner());
-        let mut u = api::overview_to_pb(&self.overview_of(&s), s.version, true);
+        self.snapshot_of(&s, board)
+    }
+
+    fn snapshot_of(&self, s: &State, board: pb::StatusBoard) -> pb::WatchUpdate {
+        let mut u = api::overview_to_pb(&self.overview_of(s), s.version, true);
         u.status = Some(board);
         u.run = Some(self.run.clone());
         u.tenants = s.source.tenants().iter().map(api::tenant_to_pb).collect();
@@ -371,7 +398,12 @@ impl Hub {
         {
             return e.clone();
         }
-        let snap = self.snapshot_with(board.clone());
+        // A follower's watchers get the leader's picture.
+        let relayed = {
+            let s = self.state.read().unwrap_or_else(|e| e.into_inner());
+            self.relay().as_ref().and_then(|r| r.snapshot(s.version))
+        };
+        let snap = relayed.unwrap_or_else(|| self.snapshot_with(board.clone()));
         let e = Encoded::new(&snap);
         *cache = Some((board, e.clone()));
         e
@@ -383,6 +415,163 @@ impl Hub {
         let _one_at_a_time = self.snapshot_gate.lock().await;
         let hub = self.clone();
         tokio::task::spawn_blocking(move || hub.snapshot_encoded()).await
+    }
+
+    fn relay(&self) -> std::sync::MutexGuard<'_, Option<super::relay::Relay>> {
+        self.relay.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Where other replicas reach this gateway (see `advertise`).
+    pub fn advertised(&self) -> String {
+        self.advertised
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Says where this gateway serves gRPC: while it leads, its followers
+    /// relay and forward there.
+    pub fn advertise(&self, url: &str) {
+        url.clone_into(&mut self.advertised.lock().unwrap_or_else(|e| e.into_inner()));
+        self.leadership().advertise(url, &self.run.id);
+    }
+
+    /// Where this gateway's consoles' calls go: None to this gateway (it
+    /// leads, runs alone, or follows with a picture of its own to show,
+    /// which it marks); the leader's URL and channel while it relays one;
+    /// an error for a follower with nothing to show.
+    pub fn forward(&self) -> Result<Option<(String, tonic::transport::Channel)>, tonic::Status> {
+        if let Some(r) = self.relay().as_ref() {
+            return Ok(Some((r.url.clone(), r.channel.clone())));
+        }
+        let l = self.leadership();
+        if l.is_leading() || self.had_own_picture.load(Ordering::Relaxed) {
+            return Ok(None);
+        }
+        Err(tonic::Status::unavailable(format!(
+            "this gateway follows another and has not reached it yet ({}): try again in a moment, or another replica",
+            l.status()
+                .leader
+                .map_or_else(|| "no leader has said where it serves".into(), |i| i.url)
+        )))
+    }
+
+    /// Whether this gateway has a picture to stream: its own, or a
+    /// leader's it relays.
+    pub fn can_watch(&self) -> Result<(), tonic::Status> {
+        match self.relay().as_ref() {
+            Some(r) if r.has_picture() => return Ok(()),
+            Some(r) => {
+                return Err(tonic::Status::unavailable(format!(
+                    "this gateway follows the leader at {} and has not had its picture yet: try again in a moment, or another replica",
+                    r.url
+                )));
+            }
+            None => {}
+        }
+        self.forward().map(|_| ())
+    }
+
+    /// Follows the leader at `url`: the channel to relay and forward on.
+    /// A new leader's picture replaces the old one when it arrives; until
+    /// then the old one is served, marked.
+    pub fn follow(&self, url: &str) -> Result<tonic::transport::Channel, String> {
+        let mut relay = self.relay();
+        match relay.as_mut() {
+            Some(r) if r.url == url => return Ok(r.channel.clone()),
+            Some(r) => {
+                let fresh = super::relay::Relay::new(url)?;
+                r.url = fresh.url;
+                r.channel = fresh.channel;
+            }
+            None => *relay = Some(super::relay::Relay::new(url)?),
+        }
+        Ok(relay
+            .as_ref()
+            .map(|r| r.channel.clone())
+            .ok_or("no relay")?)
+    }
+
+    /// One update from the leader: merged into the picture, renumbered in
+    /// this gateway's versions, with its own `store` line, and broadcast.
+    pub fn relayed(&self, u: pb::WatchUpdate) {
+        let status = self.leadership().status();
+        let out = {
+            let mut s = self.write();
+            let mut relay = self.relay();
+            // Promoted meanwhile: its own source speaks now.
+            let Some(r) = relay.as_mut() else { return };
+            r.lost = None;
+            let line = store_line(&status, Some(r)).map(|l| api::source_to_pb(&l));
+            let mut out = r.merge(u, line);
+            s.version += 1;
+            out.version = s.version;
+            out
+        };
+        let _ = self.tx.send(Encoded::new(&out));
+    }
+
+    /// The leader's stream broke: the picture stays, its `store` line says
+    /// since when (said once per break).
+    pub fn relay_lost(&self, why: String) {
+        let status = self.leadership().status();
+        let out = {
+            let mut s = self.write();
+            let mut relay = self.relay();
+            let Some(r) = relay.as_mut() else {
+                tracing::warn!("cannot follow the leader: {why}");
+                return;
+            };
+            if !r.lose(why.clone()) {
+                return;
+            }
+            tracing::warn!(leader = %r.url, "the leader's stream broke: {why}");
+            let line = store_line(&status, Some(r)).map(|l| api::source_to_pb(&l));
+            let Some(mut out) = r.restate(line) else {
+                return;
+            };
+            s.version += 1;
+            out.version = s.version;
+            out
+        };
+        let _ = self.tx.send(Encoded::new(&out));
+    }
+
+    /// This follower leads now: the decisions the war room made through
+    /// the old leader are applied to its own source, a drill's source is
+    /// moved on to the incident time the old leader had reached, and its
+    /// watchers get a whole snapshot of its own picture at the next tick.
+    /// Blocking.
+    pub fn promote(&self) {
+        let priorities = self.store().priorities();
+        let mut s = self.write();
+        let caught_up_to = self.relay().take().and_then(|r| r.incident_now());
+        match priorities {
+            Ok(ds) => {
+                for d in ds {
+                    let id = d.tenant_id.clone();
+                    if let Err(e) = s.source.set_priority(Arc::new(d)) {
+                        tracing::warn!(tenant = %id, "stored priority not applied: {e}");
+                    }
+                }
+            }
+            Err(e) => tracing::error!("the war room's priorities could not be read: {e}"),
+        }
+        let now = s.source.now();
+        if let Some(target) = caught_up_to
+            && s.source.overview().simulated()
+            && target > now
+        {
+            let seconds = (target - now).num_milliseconds() as f64 / 1000.0;
+            let step = self.step_seconds.max(1.0);
+            let steps = (seconds / step).floor() as usize;
+            for _ in 0..steps {
+                s.source.advance(step);
+            }
+            s.source.advance(seconds - steps as f64 * step);
+        }
+        self.resync.store(true, Ordering::Relaxed);
+        tracing::warn!("this gateway leads now: its own source serves the war room");
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Encoded> {
@@ -401,13 +590,27 @@ impl Hub {
 /// The `store` source line of a gateway among replicas: the database, this
 /// gateway's role and since when, or since when the database has been out
 /// of reach. None for a gateway alone on its store (a SQLite file).
-pub fn store_line(r: &store::RoleStatus) -> Option<crate::domain::SourceStatus> {
+/// `relay`: the leader this follower relays, and since when (and why) its
+/// stream has been broken.
+pub fn store_line(
+    r: &store::RoleStatus,
+    relay: Option<&super::relay::Relay>,
+) -> Option<crate::domain::SourceStatus> {
     use crate::domain::Health;
     let hm = |t: Option<chrono::DateTime<chrono::Utc>>| {
         t.map_or_else(|| "?".into(), |t| t.format("%H:%M UTC").to_string())
     };
-    let (health, message) = match r.role {
-        store::Role::Single => return None,
+    let relay = relay.map(|x| (x.url.as_str(), x.lost.as_ref()));
+    let (health, message) = match (r.role, relay) {
+        (store::Role::Single, _) => return None,
+        (_, Some((url, Some((since, why))))) => (
+            Health::Down,
+            format!(
+                "{} · follower: the leader at {url} has not answered since {} ({why}); figures as of then",
+                r.store,
+                hm(Some(*since))
+            ),
+        ),
         _ if !r.reachable => match r.reachable_since {
             Some(t) => (
                 Health::Down,
@@ -420,13 +623,20 @@ pub fn store_line(r: &store::RoleStatus) -> Option<crate::domain::SourceStatus> 
             ),
             None => (Health::Unknown, format!("{} · not reached yet", r.store)),
         },
-        store::Role::Leader => (
+        (store::Role::Leader, _) => (
             Health::Ok,
             format!("{} · leader since {}", r.store, hm(r.leader_since)),
         ),
-        store::Role::Follower => (
+        (store::Role::Follower, Some((url, None))) => (
             Health::Ok,
-            format!("{} · follower (another gateway runs the sources)", r.store),
+            format!("{} · follower of the leader at {url}", r.store),
+        ),
+        (store::Role::Follower, None) => (
+            Health::Unknown,
+            format!(
+                "{} · follower, not relaying a leader yet: figures are this gateway's own, not moving",
+                r.store
+            ),
         ),
     };
     Some(crate::domain::SourceStatus {

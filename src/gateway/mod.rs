@@ -10,6 +10,7 @@ pub mod hub;
 pub mod outbox;
 pub mod page;
 pub mod publish;
+pub mod relay;
 pub mod service;
 pub mod slips;
 pub mod tls;
@@ -40,6 +41,8 @@ pub struct Gateway {
     sweeper: tokio::task::JoinHandle<()>,
     /// Keeps `warroom.v1.Leader` in the health service in step with the role.
     leader_health: tokio::task::JoinHandle<()>,
+    /// A replica's relay of its leader (see `relay`).
+    relay: Option<tokio::task::JoinHandle<()>>,
     limits: Limits,
     /// The gRPC listener's connections.
     pub connections: Arc<conn::Tracker>,
@@ -116,6 +119,13 @@ impl Gateway {
             .register_encoded_file_descriptor_set(api::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
             .build_v1alpha()?;
+        // Among replicas: say where this one serves, follow the leader.
+        let relay = (hub.leadership().status().role != crate::store::Role::Single).then(|| {
+            if hub.advertised().is_empty() {
+                hub.advertise(&relay::advertised_url(addr, tls.is_some(), None));
+            }
+            relay::spawn(&hub, access.relay_token())
+        });
         let access = Arc::new(access);
         let grpc = pb::war_room_server::WarRoomServer::new(service::WarRoomService::new(
             hub.clone(),
@@ -164,6 +174,7 @@ impl Gateway {
             page: None,
             sweeper,
             leader_health,
+            relay,
             limits,
             connections,
             page_connections: None,
@@ -189,14 +200,7 @@ impl Gateway {
         page_url: Option<&str>,
     ) -> anyhow::Result<String> {
         let addr = listener.local_addr()?;
-        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .ok()
-            .map(|h| h.trim().to_string())
-            .filter(|h| {
-                !h.is_empty()
-                    && h.chars()
-                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
-            });
+        let host = page::host_name();
         let (url, warning) = page::public_url(addr, page_url, host.as_deref());
         if let Some(w) = warning {
             tracing::warn!("{w}");
@@ -227,6 +231,9 @@ impl Gateway {
         self.outbox.abort();
         self.sweeper.abort();
         self.leader_health.abort();
+        if let Some(r) = self.relay.take() {
+            r.abort();
+        }
         if let Some(w) = self.tls_watch.take() {
             w.abort();
         }
@@ -277,6 +284,9 @@ impl Drop for Gateway {
         self.outbox.abort();
         self.sweeper.abort();
         self.leader_health.abort();
+        if let Some(r) = self.relay.take() {
+            r.abort();
+        }
         if let Some(w) = self.tls_watch.take() {
             w.abort();
         }

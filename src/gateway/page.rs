@@ -213,6 +213,18 @@ async fn feed(State(hub): State<Arc<Hub>>) -> Response {
     .await
 }
 
+/// This machine's name, when it is a plain host name.
+pub fn host_name() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| {
+            !h.is_empty()
+                && h.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+        })
+}
+
 /// The page's address as consoles (and the channels' messages) show it,
 /// and what to warn about, for a page listening on `addr`. `configured` is
 /// `[server] page_url`; `host` this machine's name. A page on 0.0.0.0 was

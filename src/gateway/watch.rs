@@ -326,6 +326,7 @@ async fn watch(
 ) -> Result<http::Response<tonic::body::Body>, Status> {
     let (parts, body) = req.into_parts();
     access.reader(&MetadataMap::from_headers(parts.headers.clone()))?;
+    hub.can_watch()?;
     let reg = register(&watchers, parts.extensions.get::<ConnInfo>())?;
     read_request(body, &watchers.limits).await?;
     // Subscribe before the snapshot is taken, so no change falls between.
@@ -381,6 +382,37 @@ impl tower_service::Service<http::Request<tonic::body::Body>> for WarRoomRouter 
                     .unwrap_or_else(|s| s.into_http()))
             });
         }
-        Box::pin(tower_service::Service::call(&mut self.grpc, req))
+        // A follower's consoles are answered by the leader (see `relay`).
+        match self.hub.forward() {
+            Ok(None) => Box::pin(tower_service::Service::call(&mut self.grpc, req)),
+            Ok(Some((url, channel))) => Box::pin(forward(url, channel, req)),
+            Err(s) => Box::pin(async move { Ok(s.into_http()) }),
+        }
+    }
+}
+
+/// Sends a console's call to the leader as it came (its token with it: the
+/// leader checks it) and its answer back as it went.
+async fn forward(
+    url: String,
+    mut channel: tonic::transport::Channel,
+    req: http::Request<tonic::body::Body>,
+) -> Result<http::Response<tonic::body::Body>, Infallible> {
+    let unavailable = |e: &dyn std::fmt::Display| {
+        Status::unavailable(format!(
+            "this gateway follows the leader at {url}, which did not answer: {e}"
+        ))
+        .into_http()
+    };
+    if let Err(e) = futures::future::poll_fn(|cx| {
+        tower_service::Service::<http::Request<tonic::body::Body>>::poll_ready(&mut channel, cx)
+    })
+    .await
+    {
+        return Ok(unavailable(&e));
+    }
+    match tower_service::Service::call(&mut channel, req).await {
+        Ok(resp) => Ok(resp),
+        Err(e) => Ok(unavailable(&e)),
     }
 }

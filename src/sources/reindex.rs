@@ -143,6 +143,9 @@ struct State {
     last_error: Option<String>,
     stop: bool,
     next_dispatch: u64,
+    /// When each mailbox's last repair ended (done or given up): damage a
+    /// probe saw before then is what that repair was for.
+    ended_at: HashMap<String, Instant>,
 }
 
 impl State {
@@ -215,6 +218,7 @@ impl Reindexer {
                 last_error: None,
                 stop: false,
                 next_dispatch: 0,
+                ended_at: HashMap::new(),
             }),
             limits,
             wake: Notify::new(),
@@ -244,6 +248,16 @@ impl Reindexer {
         st.failed = failed;
     }
 
+    /// Forgets the queue and what was done and given up on (the repairs in
+    /// flight stay): before `restore` and `push` of what the journal says,
+    /// when another gateway did the work meanwhile.
+    pub fn reset(&self) {
+        let mut st = self.lock();
+        st.queue.clear();
+        st.done.clear();
+        st.failed.clear();
+    }
+
     pub fn limits(&self) -> &Limits {
         &self.limits
     }
@@ -263,6 +277,23 @@ impl Reindexer {
         drop(st);
         self.wake.notify_one();
         true
+    }
+
+    /// Queues `user`, whose damage a probe that started at `probed_at`
+    /// saw. False, as for `push`, and also when its repair is running or
+    /// ended after the probe started: that repair was for this damage (a
+    /// sweep's later pass finds it again if the repair did not fix it).
+    pub fn push_found(&self, user: impl Into<String>, probed_at: Instant) -> bool {
+        let user = user.into();
+        {
+            let st = self.lock();
+            if st.active.iter().any(|(_, u)| *u == user)
+                || st.ended_at.get(&user).is_some_and(|t| *t >= probed_at)
+            {
+                return false;
+            }
+        }
+        self.push(user)
     }
 
     /// Reorders the queue: the queued users named in `order` first, in that
@@ -376,6 +407,9 @@ impl Reindexer {
     ) {
         let mut st = self.lock();
         st.active.retain(|(d, _)| *d != dispatch);
+        if !matches!(&result, Err(e) if e.is_outage() || e.is_retryable()) {
+            st.ended_at.insert(item.user.clone(), Instant::now());
+        }
         let e = match result {
             Ok(latency) => {
                 if latency > self.limits.slow {
@@ -554,6 +588,26 @@ mod tests {
         tokio::time::timeout(Duration::from_secs(20), Arc::clone(r).run(fake))
             .await
             .expect("the reindexer finishes");
+    }
+
+    /// A probe that started before a mailbox's repair ended saw the damage
+    /// that repair was for: it is not queued again (a mailbox repaired
+    /// twice). Damage a probe sees after the repair is queued again.
+    #[tokio::test]
+    async fn damage_seen_before_its_repair_ended_is_not_queued_again() {
+        let r = Arc::new(Reindexer::with_queue(limits(1), ["bob@t.test"]));
+        let probed_before = Instant::now();
+        let fake = Arc::new(Fake::new(&r));
+        run_all(&r, Arc::clone(&fake)).await;
+        assert!(!r.push_found("bob@t.test", probed_before), "queued again");
+        assert!(r.progress().queued.is_empty());
+        let probed_after = Instant::now();
+        assert!(
+            r.push_found("bob@t.test", probed_after),
+            "new damage ignored"
+        );
+        run_all(&r, Arc::clone(&fake)).await;
+        assert_eq!(fake.users_called(), ["bob@t.test", "bob@t.test"]);
     }
 
     #[tokio::test]

@@ -64,6 +64,21 @@ pub struct RoleStatus {
     /// Why it is unreachable, as the client library said (no password).
     /// Empty while it is reachable.
     pub problem: String,
+    /// The leader as the database last told this gateway (a follower's
+    /// view; a leader's own advertisement).
+    pub leader: Option<LeaderInfo>,
+}
+
+/// Where the leader serves, as it wrote it in the database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaderInfo {
+    /// Its gRPC URL (`http://HOST:PORT`): followers relay and forward there.
+    pub url: String,
+    /// Its run id (`WatchUpdate.run`).
+    pub run_id: String,
+    pub since: DateTime<Utc>,
+    /// When it last said it leads (every `RETRY`).
+    pub beat: DateTime<Utc>,
 }
 
 /// This gateway's role, kept up to date by a campaign thread on
@@ -71,6 +86,9 @@ pub struct RoleStatus {
 pub struct Leadership {
     status: Mutex<RoleStatus>,
     leading: tokio::sync::watch::Sender<bool>,
+    /// Where this gateway serves and its run id, once it does: written to
+    /// the `leader` row while it leads.
+    advertised: Mutex<Option<(String, String)>>,
 }
 
 impl Leadership {
@@ -85,8 +103,10 @@ impl Leadership {
                 reachable: true,
                 reachable_since: None,
                 problem: String::new(),
+                leader: None,
             }),
             leading,
+            advertised: Mutex::new(None),
         })
     }
 
@@ -113,8 +133,10 @@ impl Leadership {
                 reachable: false,
                 reachable_since: None,
                 problem: String::new(),
+                leader: None,
             }),
             leading,
+            advertised: Mutex::new(None),
         });
         let worker = me.clone();
         std::thread::Builder::new()
@@ -143,6 +165,14 @@ impl Leadership {
     /// stops when it turns false.
     pub fn leading(&self) -> tokio::sync::watch::Receiver<bool> {
         self.leading.subscribe()
+    }
+
+    /// Where this gateway serves gRPC (`url`) and its run: followers find
+    /// it in the database while it leads. Before this is set, a leader
+    /// leads without saying where (its followers wait).
+    pub fn advertise(&self, url: &str, run_id: &str) {
+        *self.advertised.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some((url.to_string(), run_id.to_string()));
     }
 
     pub fn status(&self) -> RoleStatus {
@@ -233,20 +263,38 @@ impl Leadership {
                     )
                     .await
                 };
-                match asked {
+                let asked = match asked {
                     Ok(Ok(row)) => {
                         let got: bool = row.try_get(0).unwrap_or(false);
+                        // The leader says where it serves; a follower reads it.
+                        let since = if got {
+                            self.lock().leader_since.unwrap_or_else(Utc::now)
+                        } else {
+                            Utc::now()
+                        };
+                        tokio::time::timeout(ANSWER, self.leader_row(c, got, since))
+                            .await
+                            .unwrap_or_else(|_| Err(format!("no answer in {} s", ANSWER.as_secs())))
+                            .map(|info| (got, info))
+                            .map_err(|e| Some(redactor.redact_owned(e)))
+                    }
+                    Ok(Err(e)) => Err(Some(redactor.redact_owned(e.to_string()))),
+                    Err(_) => Err(None),
+                };
+                match asked {
+                    Ok((got, info)) => {
                         let role = if got { Role::Leader } else { Role::Follower };
+                        self.lock().leader = info;
                         self.set(role, true, String::new());
                     }
-                    Ok(Err(e)) => {
+                    Err(Some(e)) => {
                         // Whatever the server holds for this session, this
                         // gateway stops leading now; closing the session
                         // releases the lock if it still has it.
                         client = None;
-                        self.set(Role::Follower, false, redactor.redact_owned(e.to_string()));
+                        self.set(Role::Follower, false, e);
                     }
-                    Err(_) => {
+                    Err(None) => {
                         client = None;
                         self.set(
                             Role::Follower,
@@ -258,5 +306,56 @@ impl Leadership {
             }
             tokio::time::sleep(RETRY).await;
         }
+    }
+
+    /// A leader (`leading`) writes the `leader` row (where it serves, since
+    /// when, now); a follower reads it. None: no leader has said yet.
+    async fn leader_row(
+        &self,
+        c: &tokio_postgres::Client,
+        leading: bool,
+        since: DateTime<Utc>,
+    ) -> Result<Option<LeaderInfo>, String> {
+        let ms = |t: DateTime<Utc>| t.timestamp_millis();
+        let at = |v: i64| DateTime::from_timestamp_millis(v).unwrap_or_default();
+        if leading {
+            let me = self
+                .advertised
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone();
+            let Some((url, run_id)) = me else {
+                return Ok(None);
+            };
+            let now = Utc::now();
+            c.execute(
+                "INSERT INTO leader (id, url, run_id, since_ms, beat_ms) VALUES (1, $1, $2, $3, $4)
+                 ON CONFLICT (id) DO UPDATE SET url = $1, run_id = $2, since_ms = $3, beat_ms = $4",
+                &[&url, &run_id, &ms(since), &ms(now)],
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+            return Ok(Some(LeaderInfo {
+                url,
+                run_id,
+                since,
+                beat: now,
+            }));
+        }
+        let row = c
+            .query_opt(
+                "SELECT url, run_id, since_ms, beat_ms FROM leader WHERE id = 1",
+                &[],
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(row.and_then(|r| {
+            Some(LeaderInfo {
+                url: r.try_get(0).ok()?,
+                run_id: r.try_get(1).ok()?,
+                since: at(r.try_get(2).ok()?),
+                beat: at(r.try_get(3).ok()?),
+            })
+        }))
     }
 }

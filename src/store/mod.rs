@@ -18,7 +18,7 @@ use crate::domain::incident::{Event, Observation};
 use crate::domain::priority::{AuditEvent, PriorityDecision};
 use crate::domain::update::{Delivery, Update};
 
-pub use leader::{Leadership, Role, RoleStatus};
+pub use leader::{LeaderInfo, Leadership, Role, RoleStatus};
 pub use postgres::{PgStore, is_postgres_url};
 pub use sqlite::{SqliteStore, update_id};
 

@@ -34,7 +34,7 @@ use crate::domain::{IncidentState, Priority};
 /// What `warroom_meta.application` says in a warroom database.
 const APPLICATION: &str = "warroom";
 /// The schema this build reads and writes (PostgreSQL's own numbering).
-pub(super) const SCHEMA_VERSION: i64 = 2;
+pub(super) const SCHEMA_VERSION: i64 = 3;
 /// Held (for one transaction) while the schema is checked or made, so two
 /// gateways starting on an empty database do not both create it.
 const SCHEMA_LOCK: i64 = 0x5761_526d;
@@ -135,6 +135,16 @@ const MIGRATIONS: &[&str] = &[
     // is refused.
     "ALTER TABLE deliveries ADD COLUMN claimed_by TEXT,
                             ADD COLUMN claimed_until_ms BIGINT;",
+    // 3: the leader says where its gRPC listens (`url`), which run it is,
+    // since when it leads and when it last said so (`beat_ms`): followers
+    // relay its Watch and forward their consoles' calls there.
+    "CREATE TABLE leader (
+        id        INTEGER PRIMARY KEY CHECK (id = 1),
+        url       TEXT NOT NULL,
+        run_id    TEXT NOT NULL,
+        since_ms  BIGINT NOT NULL,
+        beat_ms   BIGINT NOT NULL
+    );",
 ];
 
 /// The tables and columns of schema `SCHEMA_VERSION`: a database that lacks
@@ -192,6 +202,7 @@ const COLUMNS: &[(&str, &[&str])] = &[
         ],
     ),
     ("channel_memory", &["channel", "key", "value"]),
+    ("leader", &["id", "url", "run_id", "since_ms", "beat_ms"]),
     (
         "incident_journal",
         &[

@@ -227,6 +227,9 @@ struct Seen {
     /// order.
     priorities: Vec<(Priority, u32)>,
     scope: Vec<ScopeRevision>,
+    /// How many times the journal was read back after following: the
+    /// repairs counted done jump then, which is not work done this tick.
+    replays: u64,
 }
 
 impl Seen {
@@ -309,6 +312,8 @@ pub struct PlatformSource {
     /// The calibrated forecaster of the repair ETAs (as the simulator's).
     fc: Forecaster,
     last_done: usize,
+    /// `Seen::replays` as last seen.
+    replays: u64,
     poll_ms: f64,
     depth_history: VecDeque<u64>,
     pollers: Vec<tokio::task::JoinHandle<()>>,
@@ -464,6 +469,7 @@ impl PlatformSource {
             repairing: false,
             fc: Forecaster::default(),
             last_done: 0,
+            replays: 0,
             poll_ms: cfg.poll.as_millis() as f64,
             depth_history: VecDeque::new(),
             pollers,
@@ -489,6 +495,11 @@ impl PlatformSource {
             .unwrap_or_default();
         // Repairs per second of repairing: idle and paused time not counted.
         let done_now = progress.done.len();
+        let replays = lock(&self.seen).replays;
+        if replays != self.replays {
+            self.replays = replays;
+            self.last_done = done_now;
+        }
         let repaired = done_now.saturating_sub(self.last_done);
         let busy = progress.in_flight > 0 || repaired > 0;
         let closed = if dt > 0.0 && busy && !progress.paused {

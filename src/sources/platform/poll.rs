@@ -49,6 +49,8 @@ pub(super) fn spawn(
 ) -> Vec<tokio::task::JoinHandle<()>> {
     let ctx = Arc::new(ctx);
     let mut tasks = Vec::new();
+    // Work starts only once the journal is read back (see `caught_up`).
+    let leading = leading.map(|l| caught_up(l, ctx.clone(), b.store.clone(), runtime, &mut tasks));
     let gate = &leading;
     if let Some((client, per_poll)) = b.dovecot {
         let (c, cl) = (ctx.clone(), client.clone());
@@ -92,6 +94,49 @@ pub(super) fn spawn(
         journal(c.clone(), store.clone())
     })));
     tasks
+}
+
+/// `leading`, opened only once what other gateways wrote to the journal
+/// while this one followed has been read back: a gateway that leads again
+/// (or for the first time since it started) resumes the incident where
+/// the last leader left it, its reindexer with the same repairs done,
+/// failed and waiting (nothing skipped, nothing repaired twice).
+fn caught_up(
+    mut leading: watch::Receiver<bool>,
+    ctx: Arc<Context>,
+    store: Option<Journal>,
+    runtime: &tokio::runtime::Handle,
+    tasks: &mut Vec<tokio::task::JoinHandle<()>>,
+) -> watch::Receiver<bool> {
+    let (open, gate) = watch::channel(false);
+    tasks.push(runtime.spawn(async move {
+        // The source replayed the journal as it started: a gateway that
+        // leads from its start has nothing to read back.
+        let mut replayed = *leading.borrow();
+        loop {
+            if leading.wait_for(|l| *l).await.is_err() {
+                return;
+            }
+            if !replayed && let Some(store) = store.clone() {
+                let c = ctx.clone();
+                match tokio::task::spawn_blocking(move || super::replay::catch_up(&c, &store)).await
+                {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => {
+                        tracing::error!("the incident journal could not be read back: {e}")
+                    }
+                    Err(e) => tracing::error!("the incident journal could not be read back: {e}"),
+                }
+            }
+            open.send_replace(true);
+            if leading.wait_for(|l| !*l).await.is_err() {
+                return;
+            }
+            open.send_replace(false);
+            replayed = false;
+        }
+    }));
+    gate
 }
 
 /// Runs `work()` while `gate` says true (always, without a gate): started
@@ -280,7 +325,7 @@ async fn sweep(ctx: Arc<Context>, client: Arc<Doveadm>, per_poll: usize) {
             }
         }
         if !repair.is_empty() {
-            enqueue(&ctx, &client, repair);
+            enqueue(&ctx, &client, repair, started);
         }
         if lock(&ctx.seen).dovecot.health == Health::Down {
             tokio::time::sleep(ctx.poll).await;
@@ -292,14 +337,15 @@ async fn sweep(ctx: Arc<Context>, client: Arc<Doveadm>, per_poll: usize) {
     }
 }
 
-/// Queues damaged mailboxes for repair in the war room's order and makes
-/// sure the reindexer runs.
-fn enqueue(ctx: &Context, client: &Arc<Doveadm>, mailboxes: Vec<String>) {
+/// Queues damaged mailboxes, found by a probe that started at
+/// `probed_at`, for repair in the war room's order and makes sure the
+/// reindexer runs.
+fn enqueue(ctx: &Context, client: &Arc<Doveadm>, mailboxes: Vec<String>, probed_at: Instant) {
     let Some(r) = &ctx.reindexer else {
         return;
     };
     for m in mailboxes {
-        r.push(m);
+        r.push_found(m, probed_at);
     }
     let prio = lock(&ctx.seen).priorities.clone();
     let waiting = r.progress().queued;

@@ -96,3 +96,40 @@ pub(super) fn replay(
     }
     Ok(())
 }
+
+/// A gateway that leads after following: the incident as the journal has
+/// it now (the previous leader's findings, repairs and failures), in place
+/// of what this gateway read at its start. What it polls itself (users,
+/// the queue, backends' health) is kept, and so are the war room's
+/// priorities.
+pub(super) fn catch_up(
+    ctx: &super::poll::Context,
+    store: &super::poll::Journal,
+) -> Result<(), String> {
+    let mut fresh = Seen::default();
+    {
+        let old = super::lock(&ctx.seen);
+        fresh.users.clone_from(&old.users);
+        fresh.lookup.clone_from(&old.lookup);
+        fresh.priorities.clone_from(&old.priorities);
+        fresh.postfix_configured = old.postfix_configured;
+        fresh.replays = old.replays + 1;
+    }
+    if let Some(r) = &ctx.reindexer {
+        r.reset();
+    }
+    // The source's own repair rate stays; the journal's samples are in it.
+    let mut rate = WorkRate::new(120, 10.0, 3.0);
+    {
+        let store = store
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        replay(&**store, &mut fresh, &mut rate, ctx.reindexer.as_deref())?;
+    }
+    fresh.journaled = ctx.reindexer.as_ref().map_or((0, 0), |r| {
+        let p = r.progress();
+        (p.done.len(), p.failed.len())
+    });
+    *super::lock(&ctx.seen) = fresh;
+    Ok(())
+}
