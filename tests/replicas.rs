@@ -105,7 +105,10 @@ async fn until<F: std::future::Future<Output = bool>>(what: &str, f: impl Fn() -
 /// Two gateways on one database: one leads and the other follows, each
 /// saying so on the health service and on its store line; the leader is
 /// killed with `kill -9`: the follower leads within 5 s (the figure is
-/// printed: docs/performance.md).
+/// printed: docs/performance.md). Then PostgreSQL stops for 20 s: the
+/// gateway says so, stops leading, refuses what needs the database with
+/// UNAVAILABLE naming it, keeps serving its last picture, and leads again
+/// by itself when the database is back.
 #[cfg_attr(
     not(feature = "system-tests"),
     ignore = "needs PostgreSQL: ./scripts/test runs it"
@@ -192,6 +195,46 @@ async fn the_leader_killed_with_kill_9_is_replaced_by_the_follower_within_5_s() 
     })
     .await;
     assert_eq!(leads(follower).await, Some(false));
+    // Writes are refused, saying why; reads go on from the last picture.
+    let refused = warroom::console::client::GatewayClient::with_token(
+        &format!("http://127.0.0.1:{follower}"),
+        None,
+    )
+    .unwrap()
+    .raw()
+    .list_audit_events(pb::ListAuditEventsRequest::default())
+    .await;
+    let tenants = warroom::console::client::GatewayClient::with_token(
+        &format!("http://127.0.0.1:{follower}"),
+        None,
+    )
+    .unwrap()
+    .raw()
+    .list_tenants(pb::ListTenantsRequest::default())
+    .await
+    .unwrap()
+    .into_inner();
+    assert!(!tenants.tenants.is_empty(), "the last picture is served");
+    let e = refused.expect_err("the record cannot be read without the database");
+    assert_eq!(e.code(), tonic::Code::Unavailable, "{e:?}");
+    assert!(
+        e.message().contains("PostgreSQL at 127.0.0.1:"),
+        "{}",
+        e.message()
+    );
+    assert!(!e.message().contains(PASSWORD), "{}", e.message());
+    // The database back after 20 s: the gateway leads again by itself.
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    pg.start_again();
+    let back = Instant::now();
+    until("leading again", || async {
+        leads(follower).await == Some(true)
+    })
+    .await;
+    eprintln!(
+        "PostgreSQL back after 20 s: leading again in {} ms",
+        back.elapsed().as_millis()
+    );
     follower_proc.kill().unwrap();
     let _ = follower_proc.wait();
     let _ = std::fs::remove_dir_all(&base);

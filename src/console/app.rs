@@ -533,6 +533,20 @@ impl App {
             Some(t) => format!(" at {} UTC", t.format("%H:%M")),
             None => String::new(),
         };
+        // Among replicas, a new run with a store line is another gateway
+        // that took over: the incident goes on.
+        let leader = o
+            .sources
+            .iter()
+            .find(|s| s.name == "store" && s.message.contains(" · leader since "));
+        if let Some(line) = leader {
+            let said = format!(
+                "another gateway took over ({}): it runs the sources now; decisions and updates are kept",
+                line.message
+            );
+            self.say(said, true);
+            return;
+        }
         let what = if o.simulated() {
             let at = match (o.incident.started_at, o.incident.now) {
                 (Some(s), Some(n)) => {
@@ -719,6 +733,20 @@ mod tests {
             "{said}"
         );
         assert_eq!(app.model.version, 3, "the new run's data is shown");
+
+        // Among replicas, a new run that leads is a takeover, not a restart.
+        let mut takeover = snap(9, "run-c");
+        takeover.sources.push(pb::SourceStatus {
+            name: "store".into(),
+            message: "PostgreSQL at db:5432 · leader since 14:05 UTC".into(),
+            ..Default::default()
+        });
+        app.on_client(ClientEvent::Update(takeover));
+        let (said, _) = app.status.clone().expect("said");
+        assert_eq!(
+            said,
+            "another gateway took over (PostgreSQL at db:5432 · leader since 14:05 UTC): it runs the sources now; decisions and updates are kept"
+        );
     }
 
     #[test]
