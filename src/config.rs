@@ -733,24 +733,28 @@ mod tests {
     }
 
     #[test]
-    fn a_page_url_must_be_an_http_url_with_a_host() {
+    fn a_page_or_advertised_url_must_be_an_http_url_with_a_host() {
         let c = Config::parse(
             "c.toml",
-            "[server]\npage_url = \"https://status.example.net/\"\n",
+            "[server]\npage_url = \"https://status.example.net/\"\nadvertise_url = \"http://gw1:7000\"\n",
         )
         .unwrap();
+        let server = c.server.unwrap();
         assert_eq!(
-            c.server.unwrap().page_url.as_deref(),
+            server.page_url.as_deref(),
             Some("https://status.example.net/")
         );
-        for bad in ["status.example.net", "https://", "ftp://x/", "http:// x/"] {
-            let e =
-                Config::parse("c.toml", &format!("[server]\npage_url = \"{bad}\"\n")).unwrap_err();
-            assert!(
-                e.to_string().starts_with("c.toml:2:1: page_url")
-                    && e.message.contains("http:// or https:// URL with a host"),
-                "{bad}: {e}"
-            );
+        assert_eq!(server.advertise_url.as_deref(), Some("http://gw1:7000"));
+        for key in ["page_url", "advertise_url"] {
+            for bad in ["status.example.net", "https://", "ftp://x/", "http:// x/"] {
+                let e =
+                    Config::parse("c.toml", &format!("[server]\n{key} = \"{bad}\"\n")).unwrap_err();
+                assert!(
+                    e.to_string().starts_with(&format!("c.toml:2:1: {key}"))
+                        && e.message.contains("http:// or https:// URL with a host"),
+                    "{bad}: {e}"
+                );
+            }
         }
     }
 
