@@ -220,7 +220,8 @@ async fn gateway_on(cfg: SimConfig, at: &Location) -> Gateway {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_clients_making_500_concurrent_edits_each_lose_no_update() {
     let state = common::state_file("concurrent");
-    two_clients_making_500_edits_each(&Location::File(state)).await;
+    let gw = gateway_on(common::small(), &Location::File(state)).await;
+    two_clients_making_500_edits_each([&gw, &gw]).await;
 }
 
 /// The same, on a PostgreSQL store.
@@ -232,15 +233,55 @@ async fn two_clients_making_500_concurrent_edits_each_lose_no_update() {
 async fn two_clients_making_500_concurrent_edits_each_lose_no_update_on_postgresql() {
     let pg = PgCluster::start("prio-concurrent");
     let url = pg.create_db("warroom");
-    two_clients_making_500_edits_each(&Location::Postgres(url)).await;
+    let gw = gateway_on(common::small(), &Location::Postgres(url)).await;
+    two_clients_making_500_edits_each([&gw, &gw]).await;
 }
 
-async fn two_clients_making_500_edits_each(at: &Location) {
-    let gw = gateway_on(common::small(), at).await;
+/// The same, each operator on another replica of one PostgreSQL
+/// database: the follower forwards its operator's edits to the leader.
+#[cfg_attr(
+    not(feature = "system-tests"),
+    ignore = "needs PostgreSQL: ./scripts/test runs it"
+)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_operators_making_500_concurrent_edits_each_on_two_replicas_lose_no_update() {
+    let pg = PgCluster::start("prio-replicas");
+    let url = pg.create_db("warroom");
+    let mut replicas = Vec::new();
+    for _ in 0..2 {
+        let hub = common::hub_with_store(common::small(), &Location::Postgres(url.clone()));
+        hub.set_leadership(warroom::store::Leadership::campaign(&url).unwrap());
+        replicas.push(common::serve(hub, access()).await);
+    }
+    // One leads; the other relays it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let leading: Vec<bool> = replicas
+            .iter()
+            .map(|g| g.hub.leadership().is_leading())
+            .collect();
+        let relaying = replicas.iter().any(|g| {
+            g.hub
+                .snapshot()
+                .sources
+                .iter()
+                .any(|s| s.name == "store" && s.message.contains("follower of the leader"))
+        });
+        if leading.iter().filter(|l| **l).count() == 1 && relaying {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no leader relayed");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    two_clients_making_500_edits_each([&replicas[0], &replicas[1]]).await;
+}
+
+/// Ana's edits through the first gateway, Bo's through the second.
+async fn two_clients_making_500_edits_each(gws: [&Gateway; 2]) {
     let tenant_id = "t00003";
     let mut handles = Vec::new();
-    for (who, token) in [("ana", ANA), ("bo", BO)] {
-        let c = common::client_with(&gw, Some(token));
+    for ((who, token), gw) in [("ana", ANA), ("bo", BO)].into_iter().zip(gws) {
+        let c = common::client_with(gw, Some(token));
         let seen = Arc::new(AtomicU64::new(0));
         let sem = Arc::new(tokio::sync::Semaphore::new(8));
         let mut edits = Vec::new();
@@ -288,7 +329,7 @@ async fn two_clients_making_500_edits_each(at: &Location) {
     let versions: Vec<u64> = accepted.iter().map(|a| a.0).collect();
     assert_eq!(versions, (1..=accepted.len() as u64).collect::<Vec<_>>());
     // Every accepted edit is on record, and nothing else is.
-    let mut c = common::client_with(&gw, None);
+    let mut c = common::client_with(gws[1], None);
     let on_record: BTreeMap<String, String> = common::audit(&mut c)
         .await
         .into_iter()

@@ -367,9 +367,11 @@ impl Hub {
         self.snapshot_with(self.board())
     }
 
+    /// A follower's is the leader's picture it relays.
     fn snapshot_with(&self, board: pb::StatusBoard) -> pb::WatchUpdate {
         let s = self.state.read().unwrap_or_else(|e| e.into_inner());
-        self.snapshot_of(&s, board)
+        let relayed = self.relay().as_ref().and_then(|r| r.snapshot(s.version));
+        relayed.unwrap_or_else(|| self.snapshot_of(&s, board))
     }
 
     fn snapshot_of(&self, s: &State, board: pb::StatusBoard) -> pb::WatchUpdate {
@@ -398,12 +400,7 @@ impl Hub {
         {
             return e.clone();
         }
-        // A follower's watchers get the leader's picture.
-        let relayed = {
-            let s = self.state.read().unwrap_or_else(|e| e.into_inner());
-            self.relay().as_ref().and_then(|r| r.snapshot(s.version))
-        };
-        let snap = relayed.unwrap_or_else(|| self.snapshot_with(board.clone()));
+        let snap = self.snapshot_with(board.clone());
         let e = Encoded::new(&snap);
         *cache = Some((board, e.clone()));
         e
