@@ -1079,6 +1079,91 @@ async fn fifty_updates_published_on_two_gateways_sharing_a_database_reach_the_we
     b.stop().await;
 }
 
+/// Replicas on one database elect a leader, and only the leader's outbox
+/// delivers (tenant notices are written from the live figures, which only
+/// the leader's source has): ten updates whose deliveries appear in the
+/// database one by one (as another replica's publishes would) all reach
+/// the leader's webhook, and the follower's, configured to another
+/// receiver, gets nothing.
+#[cfg_attr(
+    not(feature = "system-tests"),
+    ignore = "needs PostgreSQL: ./scripts/test runs it"
+)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_leaders_outbox_delivers() {
+    let pg = common::postgres::PgCluster::start("su-follower");
+    let url = pg.create_db("warroom");
+    let state = Location::Postgres(url.clone());
+    let (hook, other) = (Hook::start(200).await, Hook::start(200).await);
+    let mut gws = Vec::new();
+    for _ in 0..2 {
+        let hub = common::hub_with_store(common::small(), &state);
+        hub.set_leadership(warroom::store::Leadership::campaign(&url).unwrap());
+        gws.push(common::serve(hub, access()).await);
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    let (leader, follower) = loop {
+        match (gws[0].hub.runs_sources(), gws[1].hub.runs_sources()) {
+            (true, false) => break (&gws[0], &gws[1]),
+            (false, true) => break (&gws[1], &gws[0]),
+            _ => {}
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no leader");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    for (gw, to) in [(leader, &hook), (follower, &other)] {
+        gw.hub.set_publishing(Publishing {
+            channels: vec![Arc::new(
+                Webhook::new(&to.url, Duration::from_secs(5)).unwrap(),
+            )],
+            components: default_components(),
+            page_url: String::new(),
+        });
+    }
+    let mut store = warroom::store::open_at(&state).unwrap();
+    for i in 0..10 {
+        let u = warroom::domain::update::Update {
+            id: String::new(),
+            seq: 0,
+            operation_id: format!("op-{i}"),
+            state: warroom::domain::IncidentState::Identified,
+            title: "Cluster A".into(),
+            body: "Reindexing.".into(),
+            components: vec![("imap".into(), "major_outage".into())],
+            next_update: None,
+            published_by: "cy".into(),
+            published_at: Utc::now(),
+            simulated: true,
+        };
+        store
+            .publish(&u, &[("webhook".into(), String::new())], "")
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(700)).await;
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !store
+        .deliveries(None)
+        .unwrap()
+        .iter()
+        .all(|d| d.state == "sent")
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not all delivered: {:?}",
+            store.deliveries(None).unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(other.ids(), Vec::<String>::new(), "the follower delivered");
+    let mut ids = hook.ids();
+    ids.sort();
+    let want: Vec<String> = (1..=10).map(|n| format!("su-{n:06}")).collect();
+    assert_eq!(ids, want, "each once, by the leader");
+    for g in gws {
+        g.stop().await;
+    }
+}
+
 /// A gateway claims a delivery and stalls (here: a store that claims and
 /// never attempts): another gateway on the database delivers it once its
 /// lease has expired, and the stalled one's late attempt is refused.

@@ -418,6 +418,12 @@ impl Hub {
         self.relay.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Whether this gateway's own source is what it serves and moves: it
+    /// leads (or runs alone) and is not still relaying a leader.
+    pub fn runs_sources(&self) -> bool {
+        self.leadership().is_leading() && self.relay().is_none()
+    }
+
     /// Where other replicas reach this gateway (see `advertise`).
     pub fn advertised(&self) -> String {
         self.advertised

@@ -145,6 +145,13 @@ async fn attempt(
 /// until its time-out holds up only itself.
 pub async fn run(hub: Arc<Hub>) {
     loop {
+        // Tenant notices are written from the live figures: only a gateway
+        // that runs its sources delivers (a follower's own source stands
+        // still; the leader's outbox delivers for every replica).
+        if !hub.runs_sources() {
+            tokio::time::sleep(IDLE.min(Duration::from_secs(1))).await;
+            continue;
+        }
         // (Results first: a store guard must not live across an await.)
         let due = hub
             .store()
