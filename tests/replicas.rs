@@ -146,9 +146,12 @@ async fn the_leader_killed_with_kill_9_is_replaced_by_the_follower_within_5_s() 
         l.message
     );
     let f = store_line(follower).await;
+    let leading_since = l.message.rsplit(" · leader since ").next().unwrap();
     assert_eq!(
         f.message,
-        format!("{endpoint} · follower of the leader at http://127.0.0.1:{leader}")
+        format!(
+            "{endpoint} · follower of the leader at http://127.0.0.1:{leader} (leading since {leading_since})"
+        )
     );
     assert!(!f.message.contains(PASSWORD) && !l.message.contains(PASSWORD));
     let said = info_role(leader, &base);
@@ -161,7 +164,7 @@ async fn the_leader_killed_with_kill_9_is_replaced_by_the_follower_within_5_s() 
     assert_eq!(
         info_role(follower, &base),
         format!(
-            "follower (another gateway runs the sources); store ok: {endpoint} · follower of the leader at http://127.0.0.1:{leader}"
+            "follower (another gateway runs the sources); store ok: {endpoint} · follower of the leader at http://127.0.0.1:{leader} (leading since {leading_since})"
         )
     );
 

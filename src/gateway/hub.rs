@@ -632,7 +632,14 @@ pub fn store_line(
         ),
         (store::Role::Follower, Some((url, None))) => (
             Health::Ok,
-            format!("{} · follower of the leader at {url}", r.store),
+            match r.leader.as_ref().filter(|l| l.url == url) {
+                Some(l) => format!(
+                    "{} · follower of the leader at {url} (leading since {})",
+                    r.store,
+                    hm(Some(l.since))
+                ),
+                None => format!("{} · follower of the leader at {url}", r.store),
+            },
         ),
         (store::Role::Follower, None) => (
             Health::Unknown,
