@@ -175,7 +175,16 @@ fn publish_status(e: PublishError) -> Status {
     }
 }
 
-fn lookup_answer(view: &SourceView<'_>, query: &str, limit: usize) -> pb::LookupResponse {
+/// Tenants already converted for the answers of one call (a bulk lookup's
+/// mailboxes mostly share a few tenants: each is read and converted once).
+type Tenants = std::collections::HashMap<String, Option<pb::TenantSummary>>;
+
+fn lookup_answer(
+    view: &SourceView<'_>,
+    query: &str,
+    limit: usize,
+    tenants: &mut Tenants,
+) -> pb::LookupResponse {
     let answer = view.source().lookup(query, limit);
     let matches = answer
         .matches
@@ -186,10 +195,14 @@ fn lookup_answer(view: &SourceView<'_>, query: &str, limit: usize) -> pb::Lookup
                 LookupHit::Mailbox(m) => pb::LookupMatch {
                     kind: pb::MatchKind::Mailbox as i32,
                     // The owner too, so an answer can name the tenant.
-                    tenant: view
-                        .source()
-                        .tenant(&m.tenant_id)
-                        .map(|t| api::tenant_to_pb(&t)),
+                    tenant: tenants
+                        .entry(m.tenant_id.clone())
+                        .or_insert_with(|| {
+                            view.source()
+                                .tenant(&m.tenant_id)
+                                .map(|t| api::tenant_to_pb(&t))
+                        })
+                        .clone(),
                     mailbox: Some(api::mailbox_to_pb(&m)),
                     quality,
                     ..Default::default()
@@ -241,7 +254,12 @@ fn check_batch(batch: &pb::LookupManyRequest) -> Result<usize, Status> {
 }
 
 /// One query of a batch: its answer, or why it was not looked up.
-fn lookup_result(view: &SourceView<'_>, query: &str, limit: usize) -> pb::LookupResult {
+fn lookup_result(
+    view: &SourceView<'_>,
+    query: &str,
+    limit: usize,
+    tenants: &mut Tenants,
+) -> pb::LookupResult {
     let refused = if query.trim().is_empty() {
         Err(Status::invalid_argument("query is empty"))
     } else {
@@ -249,7 +267,7 @@ fn lookup_result(view: &SourceView<'_>, query: &str, limit: usize) -> pb::Lookup
     };
     match refused {
         Ok(()) => pb::LookupResult {
-            answer: Some(lookup_answer(view, query, limit)),
+            answer: Some(lookup_answer(view, query, limit, tenants)),
             error: String::new(),
         },
         Err(status) => pb::LookupResult {
@@ -392,10 +410,14 @@ impl pb::war_room_server::WarRoom for WarRoomService {
         // blocking-pool hand-off per call; behind a tick's write lock it
         // waits on the blocking pool instead, never stalling the runtime.
         if let Some(view) = self.hub.try_view() {
-            return Ok(Response::new(lookup_answer(&view, &r.query, limit)));
+            let answer = lookup_answer(&view, &r.query, limit, &mut Tenants::new());
+            return Ok(Response::new(answer));
         }
-        self.blocking(move |hub| Ok(Response::new(lookup_answer(&hub.view(), &r.query, limit))))
-            .await
+        self.blocking(move |hub| {
+            let answer = lookup_answer(&hub.view(), &r.query, limit, &mut Tenants::new());
+            Ok(Response::new(answer))
+        })
+        .await
     }
 
     type LookupManyStream = LookupManyStream;
@@ -426,10 +448,11 @@ impl pb::war_room_server::WarRoom for WarRoomService {
                         let hub = hub.clone();
                         tokio::task::spawn_blocking(move || {
                             let view = hub.view();
+                            let mut tenants = Tenants::new();
                             let results = batch
                                 .queries
                                 .iter()
-                                .map(|q| lookup_result(&view, q, limit))
+                                .map(|q| lookup_result(&view, q, limit, &mut tenants))
                                 .collect();
                             pb::LookupManyResponse { results }
                         })
