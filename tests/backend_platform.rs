@@ -38,6 +38,27 @@ fn base() -> PlatformConfig {
     }
 }
 
+/// Acme and Globex on `dc`, probed 100 per poll, repaired one at a time,
+/// the incident's journal in the state file `state`.
+fn repairing(dc: &dovecot_fixture::Dovecot, state: &std::path::Path) -> PlatformConfig {
+    PlatformConfig {
+        tenants: vec![
+            tenant("acme", "Acme Title", &["acme.test"]),
+            tenant("globex", "Globex", &["globex.test"]),
+        ],
+        dovecot: Some(warroom::sources::platform::DovecotSpec {
+            client: dc.client(),
+            probes_per_poll: 100,
+            limits: warroom::sources::reindex::Limits {
+                max_concurrency: 1,
+                ..Default::default()
+            },
+        }),
+        store: Some(warroom::store::open(state).unwrap()),
+        ..base()
+    }
+}
+
 /// Ticks the hub until `done` holds for a fresh snapshot (the poller runs
 /// on its own; a tick only reads what it saw), or fails after 30 s.
 async fn until(hub: &Hub, what: &str, done: impl Fn(&pb::WatchUpdate) -> bool) -> pb::WatchUpdate {
@@ -410,26 +431,8 @@ async fn damaged_mailboxes_are_found_and_repaired_in_priority_order() {
     }
     dc.stop();
     let state = dc.dir.join("state.sqlite");
-    let source = PlatformSource::start(
-        PlatformConfig {
-            tenants: vec![
-                tenant("acme", "Acme Title", &["acme.test"]),
-                tenant("globex", "Globex", &["globex.test"]),
-            ],
-            dovecot: Some(warroom::sources::platform::DovecotSpec {
-                client: dc.client(),
-                probes_per_poll: 100,
-                limits: warroom::sources::reindex::Limits {
-                    max_concurrency: 1,
-                    ..Default::default()
-                },
-            }),
-            store: Some(warroom::store::open(&state).unwrap()),
-            ..base()
-        },
-        &tokio::runtime::Handle::current(),
-    )
-    .unwrap();
+    let source =
+        PlatformSource::start(repairing(&dc, &state), &tokio::runtime::Handle::current()).unwrap();
     let reindexer = source.reindexer().expect("a reindexer with Dovecot");
     let hub = Hub::new(Box::new(source), 1.0, 1.0);
     // Before the first answer, nothing is claimed.
@@ -915,22 +918,7 @@ async fn a_gateway_that_leads_after_following_does_not_repair_again_what_the_lea
         r.sort();
         r
     };
-    let config = || PlatformConfig {
-        tenants: vec![
-            tenant("acme", "Acme Title", &["acme.test"]),
-            tenant("globex", "Globex", &["globex.test"]),
-        ],
-        dovecot: Some(warroom::sources::platform::DovecotSpec {
-            client: dc.client(),
-            probes_per_poll: 100,
-            limits: warroom::sources::reindex::Limits {
-                max_concurrency: 1,
-                ..Default::default()
-            },
-        }),
-        store: Some(warroom::store::open(&state).unwrap()),
-        ..base()
-    };
+    let config = || repairing(&dc, &state);
     let rt = tokio::runtime::Handle::current();
     let (lead_b, gate_b) = tokio::sync::watch::channel(false);
     let follower = PlatformSource::start_gated(config(), &rt, Some(gate_b)).unwrap();
