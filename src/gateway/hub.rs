@@ -35,14 +35,9 @@ pub(super) struct State {
 
 pub struct Hub {
     pub(super) state: RwLock<State>,
-    /// War-room decisions; the lock also serialises them, so a version
-    /// check and the change it guards are one step. Lock order: the store
-    /// before the state, never the other way round.
-    pub(super) store: Mutex<Box<dyn Store>>,
-    /// Channels, components and the page's address (see `publish`).
-    pub(super) publishing: RwLock<super::publish::Publishing>,
-    /// Wakes the outbox worker when deliveries are added.
-    pub(super) outbox_wake: tokio::sync::Notify,
+    /// The war room's record (the store) and where updates go. Lock
+    /// order: the record's store before the state (see `record`).
+    pub record: super::record::Record,
     /// The board last sent: a delta carries the board only when it changed
     /// (the latest update's body alone can be 25,000 characters).
     last_board: Mutex<Option<pb::StatusBoard>>,
@@ -60,8 +55,6 @@ pub struct Hub {
     /// This run of the gateway, in every snapshot: consoles tell a restart.
     /// Its id also owns the deliveries this gateway's outbox claims.
     run: pb::GatewayRun,
-    /// How long a claimed delivery stays this gateway's (milliseconds).
-    delivery_lease_ms: std::sync::atomic::AtomicU64,
     /// Whether this gateway runs the sources (see `store::Leadership`).
     leadership: RwLock<Arc<store::Leadership>>,
     /// A follower's link to the leader and its picture (see `relay`).
@@ -143,9 +136,7 @@ impl Hub {
         let source = super::slips::Tracked::new(source);
         Ok(Arc::new(Hub {
             state: RwLock::new(State { source, version: 0 }),
-            store: Mutex::new(store),
-            publishing: RwLock::new(super::publish::Publishing::default()),
-            outbox_wake: tokio::sync::Notify::new(),
+            record: super::record::Record::new(store),
             last_board: Mutex::new(None),
             tx,
             snapshot_cache: Mutex::new(None),
@@ -166,9 +157,6 @@ impl Hub {
                     started_at: Some(api::ts(started)),
                 }
             },
-            delivery_lease_ms: std::sync::atomic::AtomicU64::new(
-                super::outbox::LEASE.as_millis() as u64
-            ),
             leadership: RwLock::new(store::Leadership::single("its state file")),
             relay: Mutex::new(None),
             advertised: Mutex::new(String::new()),
@@ -182,18 +170,9 @@ impl Hub {
         &self.run.id
     }
 
-    /// How long a delivery this gateway claims stays its own: another
-    /// replica may take it once that long has passed without an attempt
-    /// recorded (`outbox::LEASE` unless set).
-    pub fn delivery_lease(&self) -> Duration {
-        Duration::from_millis(self.delivery_lease_ms.load(Ordering::Relaxed))
-    }
-
-    /// Sets `delivery_lease` (tests shorten it; at least a second).
-    pub fn set_delivery_lease(&self, lease: Duration) {
-        let ms = lease.max(Duration::from_secs(1)).as_millis();
-        self.delivery_lease_ms
-            .store(u64::try_from(ms).unwrap_or(u64::MAX), Ordering::Relaxed);
+    /// Replaces the channels, components and page address (see `record`).
+    pub fn set_publishing(&self, p: super::publish::Publishing) {
+        self.record.set_publishing(p);
     }
 
     /// This gateway's role among the replicas on its store.
@@ -211,10 +190,6 @@ impl Hub {
         *self.leadership.write().unwrap_or_else(|e| e.into_inner()) = l;
     }
 
-    pub(super) fn store(&self) -> std::sync::MutexGuard<'_, Box<dyn Store>> {
-        self.store.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
     /// Records a priority decision by `actor`, then reorders the source and
     /// tells every watcher at once (one new version). Returns the stored
     /// decision and the tenant's row with its recomputed ETA.
@@ -225,7 +200,7 @@ impl Hub {
     ) -> Result<(PriorityDecision, TenantRow), DecisionError> {
         priority::check_request(&req.tenant_id, req.rank, &req.reason)
             .map_err(DecisionError::Invalid)?;
-        let mut store = self.store();
+        let mut store = self.record.store();
         let before = self
             .view()
             .source()
@@ -246,7 +221,7 @@ impl Hub {
         };
         let detail = format!("{old} → {}", decision.label());
         let (stored, _event) = store.record_priority(req.expected_version, &decision, &detail)?;
-        let board = self.board_with(&**store);
+        let board = self.record.board_with(&**store);
         let (row, update) = {
             let mut s = self.write();
             s.source
@@ -261,7 +236,7 @@ impl Hub {
 
     /// The war room's record, oldest first, after event id `after`.
     pub fn audit_events(&self, after: u64, limit: usize) -> Result<Vec<AuditEvent>, StoreError> {
-        self.store().audit_events(after, limit)
+        self.record.store().audit_events(after, limit)
     }
 
     pub(super) fn write(&self) -> std::sync::RwLockWriteGuard<'_, State> {
@@ -300,7 +275,7 @@ impl Hub {
     /// picture, unmoved, saying it is a follower.
     pub fn tick(&self) -> u64 {
         // The board reads the store: before the state lock (lock order).
-        let board = self.board();
+        let board = self.record.board();
         let leading = self.leadership().is_leading();
         let update = {
             let mut s = self.write();
@@ -364,7 +339,7 @@ impl Hub {
 
     /// Everything, at the current version.
     pub fn snapshot(&self) -> pb::WatchUpdate {
-        self.snapshot_with(self.board())
+        self.snapshot_with(self.record.board())
     }
 
     /// A follower's is the leader's picture it relays.
@@ -386,7 +361,7 @@ impl Hub {
     /// per version (and board), then shared by every watcher that asks.
     /// Blocking: call it off the async runtime.
     pub fn snapshot_encoded(&self) -> Encoded {
-        let board = self.board();
+        let board = self.record.board();
         // Held while building: watchers arriving together wait for the one
         // build instead of each making their own.
         let mut cache = self
@@ -546,7 +521,7 @@ impl Hub {
     /// watchers get a whole snapshot of its own picture at the next tick.
     /// Blocking.
     pub fn promote(&self) {
-        let priorities = self.store().priorities();
+        let priorities = self.record.store().priorities();
         let mut s = self.write();
         let caught_up_to = self.relay().take().and_then(|r| r.incident_now());
         match priorities {

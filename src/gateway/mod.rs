@@ -10,6 +10,7 @@ pub mod hub;
 pub mod outbox;
 pub mod page;
 pub mod publish;
+pub mod record;
 pub mod relay;
 pub mod service;
 pub mod slips;
@@ -205,11 +206,7 @@ impl Gateway {
         if let Some(w) = warning {
             tracing::warn!("{w}");
         }
-        self.hub
-            .publishing
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .page_url = url.clone();
+        self.hub.record.set_page_url(url.clone());
         let tracker = conn::Tracker::new("status page", self.limits.clone());
         self.page = Some(page::serve(listener, self.hub.clone(), tracker.clone()));
         self.page_connections = Some(tracker);

@@ -40,6 +40,7 @@ struct StoreMemory<'a> {
 impl Memory for StoreMemory<'_> {
     fn get(&self, key: &str) -> Option<String> {
         self.hub
+            .record
             .store()
             .memory_get(self.channel, key)
             .ok()
@@ -47,6 +48,7 @@ impl Memory for StoreMemory<'_> {
     }
     fn put(&self, key: &str, value: &str) -> Result<(), String> {
         self.hub
+            .record
             .store()
             .memory_put(self.channel, key, value)
             .map_err(|e| e.to_string())
@@ -69,10 +71,11 @@ async fn attempt(
         facts: &facts,
         memory: &memory,
     };
-    let lease = hub.delivery_lease();
+    let lease = hub.record.delivery_lease();
     // Renewed just before the attempt: a delivery another replica took
     // while this one was busy with others is left to it.
     let renewed = hub
+        .record
         .store()
         .renew_claim(d.id, hub.run_id(), Utc::now(), lease);
     match renewed {
@@ -129,7 +132,8 @@ async fn attempt(
         tracing::warn!(channel = %d.channel, target = %d.target, update = %d.update_id, %state, %detail, "delivery not sent");
     }
     let recorded =
-        hub.store()
+        hub.record
+            .store()
             .record_attempt(d.id, hub.run_id(), state, &detail, next, maybe_applied);
     match recorded {
         Ok(true) => {}
@@ -153,9 +157,12 @@ pub async fn run(hub: Arc<Hub>) {
             continue;
         }
         // (Results first: a store guard must not live across an await.)
-        let due = hub
-            .store()
-            .claim_due(hub.run_id(), Utc::now(), hub.delivery_lease(), 200);
+        let due = hub.record.store().claim_due(
+            hub.run_id(),
+            Utc::now(),
+            hub.record.delivery_lease(),
+            200,
+        );
         let due = match due {
             Ok(d) => d,
             Err(e) => {
@@ -165,7 +172,7 @@ pub async fn run(hub: Arc<Hub>) {
             }
         };
         if due.is_empty() {
-            let next = hub.store().next_due();
+            let next = hub.record.store().next_due();
             // Another replica's publish does not wake this one: at most
             // `IDLE` between looks, so a delivery whose claimant died is
             // taken over soon after its lease ends.
@@ -175,18 +182,19 @@ pub async fn run(hub: Arc<Hub>) {
             }
             .clamp(Duration::from_millis(50), IDLE);
             tokio::select! {
-                _ = hub.outbox_wake.notified() => {}
+                _ = hub.record.outbox_woken() => {}
                 _ = tokio::time::sleep(wait) => {}
             }
             continue;
         }
         let channels: HashMap<&'static str, _> = hub
+            .record
             .publishing()
             .channels
             .iter()
             .map(|c| (c.name(), c.clone()))
             .collect();
-        let updates = hub.store().status_updates();
+        let updates = hub.record.store().status_updates();
         let updates: HashMap<String, _> = match updates {
             Ok(u) => u.into_iter().map(|u| (u.id.clone(), u)).collect(),
             Err(e) => {
@@ -207,7 +215,7 @@ pub async fn run(hub: Arc<Hub>) {
                     match (&channel, updates.get(&d.update_id)) {
                         (Some(c), Some(u)) => attempt(hub, c.as_ref(), u, &d).await,
                         _ => {
-                            let _ = hub.store().record_attempt(
+                            let _ = hub.record.store().record_attempt(
                                 d.id,
                                 hub.run_id(),
                                 "failed",

@@ -39,7 +39,10 @@ pub fn escape(s: &str) -> String {
 
 /// The published updates, without their deliveries (the page shows none).
 fn updates(hub: &Hub) -> Result<Vec<Update>, String> {
-    hub.store().status_updates().map_err(|e| e.to_string())
+    hub.record
+        .store()
+        .status_updates()
+        .map_err(|e| e.to_string())
 }
 
 fn title(hub: &Hub) -> String {
@@ -207,7 +210,7 @@ async fn json_page(State(hub): State<Arc<Hub>>) -> Response {
 
 async fn feed(State(hub): State<Arc<Hub>>) -> Response {
     respond(hub, "application/atom+xml; charset=utf-8", |h| {
-        let base = h.publishing().page_url.clone();
+        let base = h.record.publishing().page_url.clone();
         Ok(atom(&title(h), &base, &updates(h)?))
     })
     .await

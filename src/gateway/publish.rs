@@ -8,8 +8,9 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use super::hub::Hub;
-use crate::api::{self, pb};
-use crate::channels::{self, Channel, Facts, Preview, StatusBoard, TenantNotice, Update};
+use super::record::redacted;
+use crate::api::pb;
+use crate::channels::{self, Channel, Facts, Preview, TenantNotice, Update};
 use crate::domain::forecast::EtaRange;
 use crate::domain::status::{self, Draft, Figures, Finding};
 use crate::domain::{MailboxRow, MailboxState, Overview};
@@ -158,7 +159,7 @@ impl Facts for HubFacts<'_> {
     }
 
     fn page_url(&self) -> String {
-        self.0.publishing().page_url.clone()
+        self.0.record.publishing().page_url.clone()
     }
 
     fn affected_tenants(&self) -> Vec<TenantNotice> {
@@ -250,43 +251,6 @@ pub fn figures(o: &Overview) -> Figures {
 }
 
 impl Hub {
-    pub(super) fn publishing(&self) -> std::sync::RwLockReadGuard<'_, Publishing> {
-        self.publishing.read().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Replaces the channels, components and page address.
-    pub fn set_publishing(&self, p: Publishing) {
-        *self.publishing.write().unwrap_or_else(|e| e.into_inner()) = p;
-    }
-
-    /// The board, read from `store` (the caller holds its lock).
-    pub(super) fn board_with(&self, store: &dyn Store) -> pb::StatusBoard {
-        let p = self.publishing();
-        let board = StatusBoard {
-            latest: store.latest_update().unwrap_or_else(|e| {
-                tracing::warn!("status board: {e}");
-                None
-            }),
-            page_url: p.page_url.clone(),
-            channels: store
-                .delivery_summary()
-                .unwrap_or_default()
-                .into_iter()
-                .map(|mut c| {
-                    c.last_problem = redact(&p.channels, &c.channel, c.last_problem);
-                    c
-                })
-                .collect(),
-            components: p.components.clone(),
-        };
-        api::board_to_pb(&board)
-    }
-
-    pub(super) fn board(&self) -> pb::StatusBoard {
-        let store = self.store();
-        self.board_with(&**store)
-    }
-
     /// Lints `draft` against the last published state and this gateway's
     /// components, and renders it as it would go out now (with the id and
     /// sequence number it would get).
@@ -299,6 +263,7 @@ impl Hub {
     ) -> Result<(Vec<Finding>, Update), PublishError> {
         let latest = store.latest_update()?;
         let components: Vec<String> = self
+            .record
             .publishing()
             .components
             .iter()
@@ -337,11 +302,11 @@ impl Hub {
         actor: &str,
     ) -> Result<(Vec<Finding>, Vec<Preview>), PublishError> {
         let (findings, update) = {
-            let store = self.store();
+            let store = self.record.store();
             self.render(draft, &**store, actor, "preview")?
         };
         let facts = HubFacts(self);
-        let channels = self.publishing().channels.clone();
+        let channels = self.record.publishing().channels.clone();
         let previews = channels
             .iter()
             .flat_map(|c| c.preview(&update, &facts))
@@ -367,8 +332,8 @@ impl Hub {
                 "operation_id must be 1–64 printable ASCII characters".into(),
             ));
         }
-        let channels = self.publishing().channels.clone();
-        let mut store = self.store();
+        let channels = self.record.publishing().channels.clone();
+        let mut store = self.record.store();
         // A retry of a publish whose answer was lost gets that update back,
         // whatever was published since (the lint would judge it anew).
         if let Some(done) = store.update_by_operation(operation_id)? {
@@ -409,7 +374,7 @@ impl Hub {
         }
         drop(store);
         if fresh {
-            self.outbox_wake.notify_one();
+            self.record.wake_outbox();
             tracing::info!(id = %stored.id, by = %actor, deliveries = list.len(), "status update published");
         }
         Ok((stored, list, fresh))
@@ -417,8 +382,8 @@ impl Hub {
 
     /// Every status update, oldest first, with its deliveries.
     pub fn status_updates(&self) -> Result<Vec<(Update, Vec<DeliveryStatus>)>, StoreError> {
-        let channels = self.publishing().channels.clone();
-        let store = self.store();
+        let channels = self.record.publishing().channels.clone();
+        let store = self.record.store();
         store
             .status_updates()?
             .into_iter()
@@ -428,26 +393,6 @@ impl Hub {
             })
             .collect()
     }
-}
-
-/// `text`, said about a delivery of `channel` ("email" also for
-/// "email TENANT CONTACT"), without that channel's secrets.
-fn redact(channels: &[Arc<dyn Channel>], channel: &str, text: String) -> String {
-    if text.is_empty() {
-        return text;
-    }
-    let name = channel.split(' ').next().unwrap_or(channel);
-    match channels.iter().find(|c| c.name() == name) {
-        Some(c) => c.redact(text),
-        None => text,
-    }
-}
-
-fn redacted(channels: &[Arc<dyn Channel>], mut list: Vec<DeliveryStatus>) -> Vec<DeliveryStatus> {
-    for d in &mut list {
-        d.detail = redact(channels, &d.channel, std::mem::take(&mut d.detail));
-    }
-    list
 }
 
 #[cfg(test)]
