@@ -46,12 +46,10 @@ async fn leads(port: u16) -> Option<bool> {
 
 /// The `store` source line of the gateway on `port`'s Watch snapshot.
 async fn store_line(port: u16) -> pb::SourceStatus {
-    let mut c = warroom::console::client::GatewayClient::with_token(
-        &format!("http://127.0.0.1:{port}"),
-        None,
-    )
-    .unwrap()
-    .raw();
+    let mut c =
+        warroom::client::GatewayClient::with_token(&format!("http://127.0.0.1:{port}"), None)
+            .unwrap()
+            .raw();
     let mut w = c.watch(pb::WatchRequest {}).await.unwrap().into_inner();
     let snap = w.message().await.unwrap().unwrap();
     snap.sources

@@ -5,11 +5,11 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::args::*;
+use warroom::client::GatewayClient;
+use warroom::client::tls::ClientTls;
 use warroom::config::{Config, Paths};
-use warroom::console::client::GatewayClient;
 use warroom::console::keymap::{self, Keymap};
 use warroom::console::theme::Theme;
-use warroom::console::tls::ClientTls;
 use warroom::domain::priority::Role;
 use warroom::domain::redact::Redactor;
 use warroom::gateway::publish::Publishing;

@@ -9,13 +9,13 @@ use chrono::{DateTime, Utc};
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use std::time::Duration;
 
-use super::client::{ClientEvent, MailboxRequest};
 use super::keymap::{Action, Context, Keymap};
 use super::model::{Applied, Model};
 use super::theme::Theme;
-use crate::api::pb;
+use crate::client::{ClientEvent, MailboxRequest, PriorityRequest};
 use crate::domain::format::thousands;
 use crate::domain::priority::Role;
+use crate::domain::status::Draft;
 use crate::domain::tenants::TenantSort;
 
 pub use super::screens::lookup::LookupView;
@@ -47,7 +47,7 @@ pub enum Command {
     WhoAmI,
     SetPriority {
         serial: u64,
-        request: pb::SetTenantPriorityRequest,
+        request: PriorityRequest,
     },
     /// Fetch the war room's record for the timeline: the events after
     /// `after_id`, those the timeline does not hold yet.
@@ -64,11 +64,11 @@ pub enum Command {
     SaveDraft(Option<Box<super::composer::DraftFile>>),
     PreviewStatus {
         serial: u64,
-        draft: pb::StatusUpdateDraft,
+        draft: Draft,
     },
     PublishStatus {
         serial: u64,
-        draft: pb::StatusUpdateDraft,
+        draft: Draft,
         operation_id: String,
         confirm_warnings: bool,
     },
@@ -76,13 +76,8 @@ pub enum Command {
     Bell,
 }
 
-/// Who the gateway says we are.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Me {
-    pub name: String,
-    pub role: Role,
-    pub authenticated: bool,
-}
+/// Who the gateway says we are (the client asks it).
+pub use crate::client::Me;
 
 /// How often an open mailbox list is refetched while data flows.
 pub const MAILBOX_REFRESH_SECONDS: i64 = 5;
@@ -294,30 +289,33 @@ impl App {
     /// work (refresh an open mailbox list, resubscribe after a gap).
     pub fn on_client(&mut self, ev: ClientEvent) -> Command {
         match ev {
-            ClientEvent::Update(u) => match self.model.apply_run(&u) {
-                (applied @ (Applied::Snapshot | Applied::Delta), restarted) => {
-                    if restarted {
-                        self.say_restarted();
+            ClientEvent::Update(u) => {
+                let version = u.version;
+                match self.model.apply_run(*u) {
+                    (applied @ (Applied::Snapshot | Applied::Delta), restarted) => {
+                        if restarted {
+                            self.say_restarted();
+                        }
+                        let was_live = self.conn == Conn::Live;
+                        self.conn = Conn::Live;
+                        let now = Utc::now();
+                        if let Some(prev) = self.last_update {
+                            self.update_interval = Some(now - prev);
+                        }
+                        self.last_update = Some(now);
+                        // A (re)connected gateway may know us differently.
+                        if applied == Applied::Snapshot && (!was_live || self.me.is_none()) {
+                            return Command::WhoAmI;
+                        }
+                        return self.refresh_due(now);
                     }
-                    let was_live = self.conn == Conn::Live;
-                    self.conn = Conn::Live;
-                    let now = Utc::now();
-                    if let Some(prev) = self.last_update {
-                        self.update_interval = Some(now - prev);
+                    (Applied::Stale, _) => {}
+                    (Applied::Gap, _) => {
+                        tracing::warn!(version, "update does not follow; resubscribing");
+                        return Command::Resubscribe;
                     }
-                    self.last_update = Some(now);
-                    // A (re)connected gateway may know us differently.
-                    if applied == Applied::Snapshot && (!was_live || self.me.is_none()) {
-                        return Command::WhoAmI;
-                    }
-                    return self.refresh_due(now);
                 }
-                (Applied::Stale, _) => {}
-                (Applied::Gap, _) => {
-                    tracing::warn!(version = u.version, "update does not follow; resubscribing");
-                    return Command::Resubscribe;
-                }
-            },
+            }
             ClientEvent::Connecting { attempt } => {
                 // With data on screen, keep saying "disconnected, retrying"
                 // (with the data's age) rather than a bare "connecting".
@@ -694,7 +692,7 @@ mod tests {
     fn a_gateway_restart_is_said_not_silent() {
         use crate::api::pb;
         let snap = |version, run: &str| {
-            Box::new(pb::WatchUpdate {
+            Box::new(crate::client::Update::from_pb(&pb::WatchUpdate {
                 version,
                 snapshot: true,
                 run: Some(pb::GatewayRun {
@@ -704,7 +702,7 @@ mod tests {
                     )),
                 }),
                 ..Default::default()
-            })
+            }))
         };
         let mut app = App::new("http://x".into(), Theme::mono());
         app.on_client(ClientEvent::Update(snap(14, "run-a")));
