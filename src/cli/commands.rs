@@ -20,7 +20,7 @@ pub(crate) async fn console(args: ConsoleArgs, cfg: Config, paths: Paths) -> any
     if let Some(w) = &warning {
         tracing::warn!("{w}");
     }
-    let (client, embedded) = gateway_or_demo(&args.connect, &cfg).await?;
+    let (client, embedded) = gateway_or_demo_lazy(&args.connect, &cfg).await?;
     let code = warroom::console::run(warroom::console::Options {
         client,
         read_only: args.screen.read_only,
@@ -482,10 +482,17 @@ pub(crate) async fn info(args: ConsoleArgs, cfg: &Config, paths: &Paths) -> anyh
     );
     match url {
         Some(url) => {
-            outln!("gateway:      {}", url_shown(&url));
+            let urls = warroom::client::gateway_urls(&url);
+            outln!(
+                "gateway:      {}",
+                urls.iter()
+                    .map(|u| url_shown(u))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
             let tls = client_tls(&args.connect, cfg);
-            if url.starts_with("https://") {
-                match warroom::client::tls::Connector::new(&tls, &url_shown(&url)) {
+            if let Some(https) = urls.iter().find(|u| u.starts_with("https://")) {
+                match warroom::client::tls::Connector::new(&tls, &url_shown(https)) {
                     Ok(c) => outln!(
                         "gateway TLS:  yes; its certificate must be signed by {}",
                         c.trust()
@@ -522,6 +529,7 @@ async fn gateway_role(args: &ConnectArgs, cfg: &Config, url: &str) -> String {
             console_token(cfg)?.as_deref(),
             &client_tls(args, cfg),
         )?;
+        client.pick_answering().await;
         warroom::client::first_snapshot(&client).await
     };
     let snap = match tokio::time::timeout(std::time::Duration::from_secs(3), asked).await {

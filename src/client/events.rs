@@ -19,6 +19,9 @@ use crate::domain::status::Draft;
 #[derive(Debug)]
 pub enum ClientEvent {
     Update(Box<Update>),
+    /// With several replicas: the Watch is on this one now (`host:port`),
+    /// sent before its first update.
+    Via(String),
     Connecting {
         attempt: u32,
     },
@@ -71,26 +74,39 @@ pub async fn watch_forever(
     resubscribe: std::sync::Arc<tokio::sync::Notify>,
 ) {
     let mut attempt = 0u32;
+    let mut via: Option<String> = None;
+    let mut resync;
     loop {
+        resync = false;
         attempt += 1;
         if tx.send(ClientEvent::Connecting { attempt }).await.is_err() {
             return;
         }
+        let on = client.current();
         let error = match client.raw().watch(pb::WatchRequest {}).await {
             Ok(resp) => {
                 let mut stream = resp.into_inner();
                 let mut error = "gateway closed the stream".to_string();
+                resync = false;
                 loop {
                     let next = tokio::select! {
                         m = stream.message() => m,
                         _ = resubscribe.notified() => {
                             error = "resynchronising with a fresh snapshot".into();
+                            resync = true;
                             break;
                         }
                     };
                     match next {
                         Ok(Some(u)) => {
                             attempt = 0;
+                            let label = super::replica_label(client.url());
+                            if client.replicas() > 1 && via.as_ref() != Some(&label) {
+                                via = Some(label.clone());
+                                if tx.send(ClientEvent::Via(label)).await.is_err() {
+                                    return;
+                                }
+                            }
                             if tx
                                 .send(ClientEvent::Update(Box::new(Update::from_pb(&u))))
                                 .await
@@ -110,6 +126,12 @@ pub async fn watch_forever(
             }
             Err(s) => describe(&s),
         };
+        // Losing a replica moves on to the next one (a resubscribe stays).
+        if client.replicas() > 1 && !resync {
+            let from = client.url().to_string();
+            client.fail_over(on);
+            tracing::warn!(%error, from = %from, to = %client.url(), "gateway replica lost; moving on");
+        }
         let retry_in = backoff(attempt.max(1), jitter_unit());
         tracing::warn!(%error, ?retry_in, "watch lost; reconnecting");
         if tx

@@ -30,6 +30,8 @@ pub use events::{
 };
 pub use types::{MailboxQuery, MailboxRequest, Me, PriorityRequest, Update};
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tonic::metadata::{Ascii, MetadataValue};
@@ -53,12 +55,42 @@ impl tonic::service::Interceptor for Bearer {
     }
 }
 
-#[derive(Clone)]
-pub struct GatewayClient {
+/// One gateway replica: its connection and how it is shown.
+struct Replica {
     inner: Client,
+    /// The URL as it may be shown: `user:password@` is `***@`.
     url: String,
     /// Over TLS: how the gateway's certificate is checked.
     tls: Option<String>,
+}
+
+/// A client of one gateway, or of several replicas of it (`URL1,URL2`):
+/// every call goes to the current replica; the Watch moves on to the next
+/// when it loses one (`fail_over`), and every clone follows.
+#[derive(Clone)]
+pub struct GatewayClient {
+    replicas: Arc<[Replica]>,
+    current: Arc<AtomicUsize>,
+}
+
+/// The URLs of a `--gateway` value or a config's `gateway`: one URL, or
+/// several separated by commas (spaces around them ignored).
+pub fn gateway_urls(list: &str) -> Vec<&str> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .collect()
+}
+
+/// A replica's name for the header: `host:port` of its URL, without the
+/// scheme, user, password or path.
+pub fn replica_label(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+    authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host)
+        .to_string()
 }
 
 impl GatewayClient {
@@ -76,15 +108,101 @@ impl GatewayClient {
 
     /// A client that presents `token` on every call; an `https://` gateway
     /// is reached over TLS as `tls` says (a CA file or the system's
-    /// bundle, a client certificate); `tls` is unused for `http://`. Fails on a malformed URL or an
-    /// unreadable TLS file, never on an unreachable gateway.
-    pub fn connect(url: &str, token: Option<&str>, tls: &tls::ClientTls) -> anyhow::Result<Self> {
+    /// bundle, a client certificate); `tls` is unused for `http://`.
+    /// `urls` is one URL or several replicas' separated by commas, each
+    /// reached with the same token and TLS options. Fails on a malformed
+    /// URL or an unreadable TLS file, never on an unreachable gateway.
+    pub fn connect(urls: &str, token: Option<&str>, tls: &tls::ClientTls) -> anyhow::Result<Self> {
         let bearer = match token {
             None => Bearer(None),
             Some(t) => Bearer(Some(format!("Bearer {}", t.trim()).parse().map_err(
                 |_| anyhow::anyhow!("the token must be printable ASCII without spaces"),
             )?)),
         };
+        let list = gateway_urls(urls);
+        if list.is_empty() {
+            anyhow::bail!("no gateway URL given (e.g. http://127.0.0.1:50051)");
+        }
+        let replicas = list
+            .into_iter()
+            .map(|url| Replica::connect(url, &bearer, tls))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        Ok(GatewayClient {
+            replicas: replicas.into(),
+            current: Arc::new(AtomicUsize::new(0)),
+        })
+    }
+
+    fn replica(&self) -> &Replica {
+        let i = self.current.load(Ordering::Relaxed) % self.replicas.len();
+        &self.replicas[i]
+    }
+
+    /// Over TLS, how the gateway's certificate is checked ("CA FILE");
+    /// `None` for plain text.
+    pub fn tls(&self) -> Option<&str> {
+        self.replica().tls.as_deref()
+    }
+
+    /// The current replica's URL as it may be shown: `user:password@` is
+    /// `***@`.
+    pub fn url(&self) -> &str {
+        &self.replica().url
+    }
+
+    /// How many replicas the client knows (1: a single gateway).
+    pub fn replicas(&self) -> usize {
+        self.replicas.len()
+    }
+
+    /// Which replica calls go to now (0-based, in the order given).
+    pub fn current(&self) -> usize {
+        self.current.load(Ordering::Relaxed) % self.replicas.len()
+    }
+
+    /// Moves on from replica `from` to the next one in the list (round
+    /// robin), unless another task already moved on from it; returns the
+    /// replica calls go to now.
+    pub fn fail_over(&self, from: usize) -> usize {
+        let next = (from + 1) % self.replicas.len();
+        let _ = self
+            .current
+            .compare_exchange(from, next, Ordering::Relaxed, Ordering::Relaxed);
+        self.current()
+    }
+
+    /// With several replicas, for a one-shot command: the first one, in
+    /// the order given, that answers at all (a refused connection, an
+    /// unavailable gateway or silence for 3 s → the next). An answer that is
+    /// an error (a refused token, say) is an answer: that replica is used
+    /// and the command meets the same error there. None answering, the
+    /// first is used, and the command says why it failed.
+    pub async fn pick_answering(&self) {
+        if self.replicas.len() < 2 {
+            return;
+        }
+        for (i, r) in self.replicas.iter().enumerate() {
+            let mut raw = r.inner.clone();
+            match within(3, raw.who_am_i(pb::WhoAmIRequest {})).await {
+                Err(CallFailed::Silent(_)) => {}
+                Err(CallFailed::Status(s)) if s.code() == tonic::Code::Unavailable => {}
+                Ok(_) | Err(CallFailed::Status(_)) => {
+                    self.current.store(i, Ordering::Relaxed);
+                    return;
+                }
+            }
+            tracing::warn!(gateway = %r.url, "gateway replica does not answer; trying the next");
+        }
+        self.current.store(0, Ordering::Relaxed);
+    }
+
+    pub fn raw(&self) -> Client {
+        self.replica().inner.clone()
+    }
+}
+
+impl Replica {
+    fn connect(url: &str, bearer: &Bearer, tls: &tls::ClientTls) -> anyhow::Result<Self> {
         // What is shown of it (the header, errors, `info`): never a password.
         let shown = crate::domain::redact::url_shown(url).into_owned();
         let https = url.starts_with("https://");
@@ -106,28 +224,13 @@ impl GatewayClient {
         } else {
             (endpoint.connect_lazy(), None)
         };
-        Ok(GatewayClient {
+        Ok(Replica {
             url: shown,
             tls: trust,
-            inner: pb::war_room_client::WarRoomClient::with_interceptor(channel, bearer)
+            inner: pb::war_room_client::WarRoomClient::with_interceptor(channel, bearer.clone())
                 .max_decoding_message_size(api::MAX_MESSAGE_BYTES)
                 .max_encoding_message_size(1024 * 1024),
         })
-    }
-
-    /// Over TLS, how the gateway's certificate is checked ("CA FILE");
-    /// `None` for plain text.
-    pub fn tls(&self) -> Option<&str> {
-        self.tls.as_deref()
-    }
-
-    /// The gateway's URL as it may be shown: `user:password@` is `***@`.
-    pub fn url(&self) -> &str {
-        &self.url
-    }
-
-    pub fn raw(&self) -> Client {
-        self.inner.clone()
     }
 }
 
@@ -262,8 +365,29 @@ mod tests {
         assert!(backoff(10, 0.0) >= Duration::from_millis(900));
     }
 
-    #[test]
-    fn malformed_url_is_an_error_not_a_panic() {
+    #[tokio::test]
+    async fn malformed_url_is_an_error_not_a_panic() {
         assert!(GatewayClient::new("not a url").is_err());
+        assert!(GatewayClient::new("http://127.0.0.1:1,not a url").is_err());
+        assert!(GatewayClient::new(" , ").is_err());
+    }
+
+    /// A list of replicas: calls go to the first; losing it moves every
+    /// clone to the next, round robin; a second loss of the same replica
+    /// (another task noticing late) does not skip one.
+    #[tokio::test]
+    async fn a_list_of_gateways_fails_over_round_robin() {
+        let c = GatewayClient::new("http://ana:pw@gw1:7000, http://gw2:7000/x,http://gw3:7000")
+            .unwrap();
+        let other = c.clone();
+        assert_eq!(c.replicas(), 3);
+        assert_eq!(c.url(), "http://***@gw1:7000");
+        assert_eq!(c.fail_over(0), 1);
+        assert_eq!(other.url(), "http://gw2:7000/x");
+        assert_eq!(other.fail_over(0), 1, "already moved on from gw1");
+        assert_eq!(other.fail_over(1), 2);
+        assert_eq!(c.fail_over(2), 0, "round robin");
+        assert_eq!(replica_label(c.url()), "gw1:7000", "no user or password");
+        assert_eq!(replica_label("http://gw2:7000/x"), "gw2:7000");
     }
 }

@@ -144,6 +144,12 @@ pub struct App {
     /// Ring the bell once when the promised update becomes overdue.
     pub bell: bool,
     bell_rung_for: Option<String>,
+    /// With several gateway replicas: the one the Watch is on
+    /// (`host:port`), shown in the header. None with a single gateway.
+    pub via: Option<String>,
+    /// The replica lost, until the new one's snapshot arrives: its other
+    /// run is then a move, not a restart.
+    moved_from: Option<String>,
     pub(super) serial: u64,
 }
 
@@ -180,6 +186,8 @@ impl App {
             saved_draft: None,
             bell: false,
             bell_rung_for: None,
+            via: None,
+            moved_from: None,
             serial: 0,
         }
     }
@@ -293,8 +301,19 @@ impl App {
                 let version = u.version;
                 match self.model.apply_run(*u) {
                     (applied @ (Applied::Snapshot | Applied::Delta), restarted) => {
-                        if restarted {
-                            self.say_restarted();
+                        let moved = self.moved_from.take_if(|_| applied == Applied::Snapshot);
+                        match (restarted, moved) {
+                            // Another replica runs on its own: not a restart.
+                            (_, Some(from)) => self.say(
+                                format!(
+                                    "gateway {} lost: now on {}",
+                                    from,
+                                    self.via.as_deref().unwrap_or("another replica")
+                                ),
+                                false,
+                            ),
+                            (true, None) => self.say_restarted(),
+                            (false, None) => {}
                         }
                         let was_live = self.conn == Conn::Live;
                         self.conn = Conn::Live;
@@ -321,6 +340,13 @@ impl App {
                 // (with the data's age) rather than a bare "connecting".
                 if self.model.version == 0 {
                     self.conn = Conn::Connecting { attempt };
+                }
+            }
+            ClientEvent::Via(replica) => {
+                if let Some(old) = self.via.replace(replica)
+                    && self.via.as_ref() != Some(&old)
+                {
+                    self.moved_from = Some(old);
                 }
             }
             ClientEvent::Disconnected { error, retry_in } => {
@@ -717,6 +743,50 @@ mod tests {
             "{said}"
         );
         assert_eq!(app.model.version, 3, "the new run's data is shown");
+    }
+
+    /// Given several replicas, a move to another is said as a move (its
+    /// other run is no restart) and keeps the screen the user was on.
+    #[test]
+    fn a_move_to_another_replica_is_said_and_keeps_the_screen() {
+        use crate::api::pb;
+        let snap = |version, run: &str| {
+            Box::new(crate::client::Update::from_pb(&pb::WatchUpdate {
+                version,
+                snapshot: true,
+                run: Some(pb::GatewayRun {
+                    id: run.into(),
+                    started_at: None,
+                }),
+                tenants: vec![pb::TenantSummary {
+                    id: "t00001".into(),
+                    name: "Acme".into(),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }))
+        };
+        let mut app = App::new("http://gw1:7000".into(), Theme::mono());
+        app.on_client(ClientEvent::Via("gw1:7000".into()));
+        app.on_client(ClientEvent::Update(snap(14, "run-a")));
+        let _ = app.open_tenant("t00001".into());
+        app.on_client(ClientEvent::Disconnected {
+            error: "gateway unreachable".into(),
+            retry_in: Duration::from_millis(250),
+        });
+        app.on_client(ClientEvent::Via("gw2:7000".into()));
+        app.on_client(ClientEvent::Update(snap(3, "run-b")));
+        assert_eq!(app.via.as_deref(), Some("gw2:7000"));
+        assert_eq!(
+            app.status,
+            Some(("gateway gw1:7000 lost: now on gw2:7000".into(), false))
+        );
+        assert!(matches!(&app.view, View::Tenant(tv) if tv.tenant_id == "t00001"));
+        assert_eq!(app.conn, Conn::Live);
+        // A later restart of that same replica is a restart again.
+        app.on_client(ClientEvent::Update(snap(1, "run-c")));
+        let (said, alarm) = app.status.clone().unwrap();
+        assert!(alarm && said.starts_with("the gateway restarted"), "{said}");
     }
 
     #[test]
