@@ -118,9 +118,10 @@ fn a_command_given_a_dead_gateway_first_answers_from_the_next() {
     let (dead, live) = (free_port(), free_port());
     let mut gw = replica(&dir, live);
     wait_listening(live);
-    let lookup = |gateways: &str| {
+    let run = |args: &[&str], gateways: &str| {
         Command::new(env!("CARGO_BIN_EXE_warroom"))
-            .args(["lookup", "t00000", "--gateway", gateways])
+            .args(args)
+            .args(["--gateway", gateways])
             .env("XDG_CONFIG_HOME", &dir)
             .env("XDG_STATE_HOME", &dir)
             .env_remove("WARROOM_GATEWAY")
@@ -128,7 +129,9 @@ fn a_command_given_a_dead_gateway_first_answers_from_the_next() {
             .output()
             .unwrap()
     };
-    let out = lookup(&format!("http://127.0.0.1:{dead},http://127.0.0.1:{live}"));
+    let both = format!("http://127.0.0.1:{dead}, http://127.0.0.1:{live}");
+    let lookup = |gateways: &str| run(&["lookup", "t00000"], gateways);
+    let out = lookup(&both);
     let said = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -136,6 +139,17 @@ fn a_command_given_a_dead_gateway_first_answers_from_the_next() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(said.contains("t00000"), "{said}");
+    // `info` lists both and asks the one that answers.
+    let out = run(&["info"], &both);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{said}");
+    assert!(
+        said.contains(&format!(
+            "gateway:      http://127.0.0.1:{dead}, http://127.0.0.1:{live}"
+        )),
+        "{said}"
+    );
+    assert!(said.contains("gateway role: single"), "{said}");
     // The dead one alone: a clear failure, no answer made up.
     let out = lookup(&format!("http://127.0.0.1:{dead}"));
     assert!(!out.status.success());
