@@ -29,8 +29,8 @@ use criterion::{BatchSize, Criterion, SamplingMode, criterion_group, criterion_m
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use warroom::api::pb;
+use warroom::client::{ClientEvent, Update};
 use warroom::console::app::App;
-use warroom::console::client::ClientEvent;
 use warroom::console::theme::Theme;
 use warroom::console::ui;
 use warroom::gateway::Hub;
@@ -75,7 +75,7 @@ fn updates() -> (pb::WatchUpdate, pb::WatchUpdate) {
 
 fn app_with(snapshot: &pb::WatchUpdate) -> App {
     let mut app = App::new("http://127.0.0.1:50051".into(), Theme::mono());
-    app.on_client(ClientEvent::Update(Box::new(snapshot.clone())));
+    app.on_client(ClientEvent::Update(Box::new(Update::from_pb(snapshot))));
     assert_eq!(app.model.version, 1);
     assert_eq!(app.model.tenant_count(), TENANTS as usize);
     // Freeze the header clock so every frame is the same.
@@ -129,10 +129,12 @@ fn render(c: &mut Criterion) {
                 let mut d = delta.clone();
                 version.set(version.get() + 1);
                 d.version = version.get();
-                ClientEvent::Update(Box::new(d))
+                d
             },
-            |ev| {
-                app.on_client(ev);
+            // Decoding is in the measure, as it was when the model decoded:
+            // the client task now does it, off the UI loop.
+            |d| {
+                app.on_client(ClientEvent::Update(Box::new(Update::from_pb(&d))));
                 app.prepare();
                 black_box(app.model.ordered_len())
             },

@@ -13,7 +13,10 @@ pub const SHIPPED_KEYMAPS: [&str; 3] = ["default", "vim", "emacs"];
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
-    /// Gateway URL; without it the console runs the embedded demo.
+    /// Gateway URL, or several replicas' (a list, or one string with
+    /// commas), kept as one string with commas; without it the console runs
+    /// the embedded demo.
+    #[serde(default, deserialize_with = "gateway_list")]
     pub gateway: Option<String>,
     /// Shipped keymap to start from: default, vim or emacs.
     pub keymap: Option<String>,
@@ -466,11 +469,22 @@ impl Config {
                 format!("unknown theme {t:?}; themes: {}", THEMES.join(", ")),
             ));
         }
-        if let Some(g) = cfg
+        if cfg
             .gateway
             .as_ref()
-            .filter(|g| !g.starts_with("http://") && !g.starts_with("https://"))
+            .is_some_and(|g| g.split(',').all(|u| u.trim().is_empty()))
         {
+            return Err(err(
+                at("gateway"),
+                "gateway names no URL: give one, e.g. https://gw.example.net:50051, or a list of replicas".into(),
+            ));
+        }
+        if let Some(g) = cfg.gateway.as_ref().and_then(|g| {
+            g.split(',')
+                .map(str::trim)
+                .filter(|g| !g.is_empty())
+                .find(|g| !g.starts_with("http://") && !g.starts_with("https://"))
+        }) {
             let g = crate::domain::redact::url_shown(g);
             return Err(err(
                 at("gateway"),
@@ -648,6 +662,28 @@ impl Paths {
     }
 }
 
+/// `gateway = "URL"`, `gateway = "URL1,URL2"` or `gateway = ["URL1", "URL2"]`:
+/// one string with commas either way.
+fn gateway_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    struct List;
+    impl<'de> serde::de::Visitor<'de> for List {
+        type Value = String;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a gateway URL, or a list of gateway URLs (replicas)")
+        }
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<String, E> {
+            Ok(v.to_string())
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<String, A::Error> {
+            let mut urls = Vec::new();
+            while let Some(u) = seq.next_element::<String>()? {
+                urls.push(u);
+            }
+            Ok(urls.join(","))
+        }
+    }
+    d.deserialize_any(List).map(Some)
+}
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -696,6 +732,30 @@ mod tests {
         );
         let e = Config::parse("c.toml", "gateway = 5\n").unwrap_err();
         assert!(e.message.contains("invalid type"), "{e}");
+        // Replicas: a list, or one string with commas; every URL checked.
+        for text in [
+            "gateway = [\"http://gw1:7000\", \"https://gw2:7000\"]\n",
+            "gateway = \"http://gw1:7000, https://gw2:7000\"\n",
+        ] {
+            let c = Config::parse("c.toml", text).unwrap();
+            assert_eq!(
+                c.gateway
+                    .as_deref()
+                    .unwrap()
+                    .split(',')
+                    .map(str::trim)
+                    .collect::<Vec<_>>(),
+                ["http://gw1:7000", "https://gw2:7000"]
+            );
+        }
+        let e =
+            Config::parse("c.toml", "gateway = [\"http://gw1:7000\", \"gw2:7000\"]\n").unwrap_err();
+        assert!(
+            e.message.contains("gateway \"gw2:7000\" must be a URL"),
+            "{e}"
+        );
+        let e = Config::parse("c.toml", "gateway = []\n").unwrap_err();
+        assert!(e.message.contains("gateway names no URL"), "{e}");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod channels;
+pub mod client;
 pub mod config;
 pub mod console;
 pub mod domain;

@@ -174,7 +174,7 @@ async fn queued_mail_per_tenant_and_a_dead_backend_reach_the_console() {
     assert!(snap.sources.iter().all(|s| !s.simulated));
 
     // Over real gRPC, as a console sees it.
-    let mut c = warroom::console::client::GatewayClient::new(&gw.url())
+    let mut c = warroom::client::GatewayClient::new(&gw.url())
         .unwrap()
         .raw();
     let rows = c

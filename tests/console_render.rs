@@ -16,8 +16,8 @@ use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{KeyCode, KeyEvent};
 use tokio::sync::mpsc;
 use warroom::api::pb;
+use warroom::client::{self, ClientEvent, GatewayClient, Update};
 use warroom::console::app::{App, Command, Conn, View};
-use warroom::console::client::{self, ClientEvent, GatewayClient};
 use warroom::console::theme::Theme;
 use warroom::console::ui;
 use warroom::console::wire::WireBackend;
@@ -88,7 +88,7 @@ async fn app_after(ticks: usize, theme: Theme) -> (App, warroom::gateway::Gatewa
         .unwrap();
     assert!(snap.snapshot);
     let mut app = App::new(gw.url(), theme);
-    app.on_client(ClientEvent::Update(Box::new(snap)));
+    app.on_client(ClientEvent::Update(Box::new(Update::from_pb(&snap))));
     app.clock = fixed_clock();
     app.last_update = Some(fixed_clock());
     (app, gw)
@@ -231,16 +231,18 @@ async fn escape_sequences_in_backend_data_stay_inert() {
         }),
         ..Default::default()
     };
-    app.on_client(ClientEvent::Update(Box::new(pb::WatchUpdate {
-        version: 1,
-        snapshot: true,
-        incident: Some(pb::Incident {
-            title: "outage\x1b]0;pwned\x07".into(),
+    app.on_client(ClientEvent::Update(Box::new(Update::from_pb(
+        &pb::WatchUpdate {
+            version: 1,
+            snapshot: true,
+            incident: Some(pb::Incident {
+                title: "outage\x1b]0;pwned\x07".into(),
+                ..Default::default()
+            }),
+            tenants: vec![evil("t1", "\x1b]52;c;aGVsbG8=\x07"), evil("t2", "\x1b[2J")],
             ..Default::default()
-        }),
-        tenants: vec![evil("t1", "\x1b]52;c;aGVsbG8=\x07"), evil("t2", "\x1b[2J")],
-        ..Default::default()
-    })));
+        },
+    ))));
     app.clock = fixed_clock();
     let s = screen(&mut app, 120, 40);
     assert!(s.contains("␛]52;c;aGVsbG8=␇"), "{s}");

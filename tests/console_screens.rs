@@ -15,8 +15,8 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{KeyCode, KeyEvent};
 use warroom::api::{pb, ts};
+use warroom::client::{ClientEvent, Update};
 use warroom::console::app::{App, Command, Me, View};
-use warroom::console::client::ClientEvent;
 use warroom::console::theme::Theme;
 use warroom::console::ui;
 use warroom::domain::forecast::EtaRange;
@@ -478,7 +478,7 @@ fn wall_clock() -> DateTime<Utc> {
 /// An App holding the fixture, for a comms lead (so every key is offered).
 fn app() -> App {
     let mut app = App::new("http://127.0.0.1:1".into(), Theme::mono());
-    app.on_client(ClientEvent::Update(Box::new(snapshot())));
+    app.on_client(ClientEvent::Update(Box::new(Update::from_pb(&snapshot()))));
     app.me = Some(Me {
         name: "cy".into(),
         role: Role::Admin,
@@ -528,7 +528,7 @@ fn lookup() -> App {
     }
     app.on_client(ClientEvent::Lookup {
         serial,
-        result: Ok(warroom::console::lookup::matches_from_pb(&lookup_answer())),
+        result: Ok(warroom::client::lookup::matches_from_pb(&lookup_answer())),
     });
     app
 }
@@ -980,7 +980,7 @@ fn a_tenant_with_mailboxes_not_checked_yet_is_not_shown_as_healthy() {
         }
     }
     let mut app = app();
-    app.on_client(ClientEvent::Update(Box::new(snap)));
+    app.on_client(ClientEvent::Update(Box::new(Update::from_pb(&snap))));
     let s = screen(&mut app, 120, 40);
     let row = line_with(&s, "Derby").unwrap_or_else(|| panic!("{s}"));
     assert!(row.contains("≥2,882"), "a floor, not a count: {row}");
@@ -1055,7 +1055,7 @@ fn the_trends_say_the_count_is_so_far_while_the_first_sweep_runs() {
         ..Default::default()
     });
     let mut app = trends();
-    app.on_client(ClientEvent::Update(Box::new(snap)));
+    app.on_client(ClientEvent::Update(Box::new(Update::from_pb(&snap))));
     let s = screen(&mut app, 120, 40);
     assert!(
         s.contains("so far: the first sweep has checked 12,000 of 55,249"),

@@ -2,8 +2,14 @@
 //! docs/architecture.md draws them:
 //!
 //! ```text
-//! domain ◄── lookup, http, pem, config ◄── store, channels, api ◄── sources ◄── gateway, console
+//! domain ◄── lookup, http, pem, config ◄── store, channels, api ◄── sources ◄── gateway, client
+//!                                                                                      ▲
+//!                                                                        console ──────┘
 //! ```
+//!
+//! `client` (the gateway's clients' side of the wire) and `gateway` share a
+//! layer, so neither may use the other; only `console` (the TUI) is above
+//! `client`.
 //!
 //! A module may use only modules of a lower layer (a cycle is impossible
 //! then). Read from the source text: every `crate::MODULE` outside test
@@ -15,7 +21,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 /// Each top-level module's layer.
-const LAYERS: [(&str, u8); 13] = [
+const LAYERS: [(&str, u8); 14] = [
     ("domain", 0),
     ("lookup", 1),
     ("http", 1),
@@ -27,9 +33,10 @@ const LAYERS: [(&str, u8); 13] = [
     ("api", 2),
     ("sources", 3),
     ("gateway", 4),
-    ("console", 4),
+    ("client", 4),
+    ("console", 5),
     // The binary's library root only declares modules.
-    ("lib", 5),
+    ("lib", 6),
 ];
 
 /// `crate::X` used by `text`, outside `#[cfg(test)]` modules.
@@ -140,8 +147,63 @@ fn the_check_sees_a_cycle_and_an_unknown_module() {
         !v.iter().any(|x| x.starts_with("console")),
         "console may use channels"
     );
+    // The client sits beside the gateway: neither uses the other, and the
+    // client never uses the TUI.
+    let g: BTreeMap<String, BTreeSet<String>> = [
+        ("gateway", vec!["client"]),
+        ("client", vec!["console", "api"]),
+        ("console", vec!["client", "api"]),
+    ]
+    .into_iter()
+    .map(|(m, d)| (m.to_string(), d.into_iter().map(String::from).collect()))
+    .collect();
+    let v = violations(&g);
+    assert!(
+        v.iter()
+            .any(|x| x.starts_with("gateway (layer 4) uses client")),
+        "{v:?}"
+    );
+    assert!(
+        v.iter()
+            .any(|x| x.starts_with("client (layer 4) uses console")),
+        "{v:?}"
+    );
+    assert!(!v.iter().any(|x| x.starts_with("console")), "{v:?}");
     assert_eq!(
         uses("use crate::domain::X;\n#[cfg(test)]\nmod tests { use crate::sources; }"),
         BTreeSet::from(["domain".to_string()])
     );
+}
+
+/// The console (the TUI) gets domain types from `client`: outside its test
+/// code it names neither the wire's messages (`pb::`) nor `crate::api`.
+#[test]
+fn the_console_never_names_the_wire_messages() {
+    let mut stack = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("src/console")];
+    let mut seen = 0;
+    let mut found = Vec::new();
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            if path.extension().is_none_or(|e| e != "rs")
+                || path.file_name().is_some_and(|f| f == "tests.rs")
+            {
+                continue;
+            }
+            seen += 1;
+            let text = std::fs::read_to_string(&path).unwrap();
+            let code = text.split("#[cfg(test)]").next().unwrap_or("");
+            for (n, line) in code.lines().enumerate() {
+                if line.contains("pb::") || line.contains("crate::api") {
+                    found.push(format!("{}:{}: {}", path.display(), n + 1, line.trim()));
+                }
+            }
+        }
+    }
+    assert!(seen > 10, "read only {seen} files");
+    assert!(found.is_empty(), "{}", found.join("\n"));
 }

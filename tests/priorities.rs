@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use common::postgres::PgCluster;
 use tonic::Code;
 use warroom::api::{self, pb};
-use warroom::console::client::Client;
+use warroom::client::Client;
 use warroom::domain::priority::Role;
 use warroom::gateway::{Access, Gateway, Hub};
 use warroom::sources::simulator::{SimConfig, Simulator};
@@ -655,7 +655,7 @@ async fn a_p0_that_pushes_others_back_marks_their_eta_slips_since_the_last_updat
 }
 
 /// Every affected tenant, as `ListTenants` answers.
-async fn affected_tenants(c: &mut warroom::console::client::Client) -> Vec<pb::TenantSummary> {
+async fn affected_tenants(c: &mut warroom::client::Client) -> Vec<pb::TenantSummary> {
     c.list_tenants(pb::ListTenantsRequest {
         affected_only: true,
         page_size: 1000,

@@ -54,12 +54,10 @@ async fn store_line(port: u16) -> pb::SourceStatus {
 /// `store_line`, or None when the gateway does not stream (a follower that
 /// has not reached its leader yet).
 async fn try_store_line(port: u16) -> Option<pb::SourceStatus> {
-    let mut c = warroom::console::client::GatewayClient::with_token(
-        &format!("http://127.0.0.1:{port}"),
-        None,
-    )
-    .unwrap()
-    .raw();
+    let mut c =
+        warroom::client::GatewayClient::with_token(&format!("http://127.0.0.1:{port}"), None)
+            .unwrap()
+            .raw();
     let mut w = c.watch(pb::WatchRequest {}).await.ok()?.into_inner();
     let snap = w.message().await.ok()??;
     snap.sources.into_iter().find(|s| s.name == "store")
@@ -199,24 +197,20 @@ async fn the_leader_killed_with_kill_9_is_replaced_by_the_follower_within_5_s() 
     .await;
     assert_eq!(leads(follower).await, Some(false));
     // Writes are refused, saying why; reads go on from the last picture.
-    let refused = warroom::console::client::GatewayClient::with_token(
-        &format!("http://127.0.0.1:{follower}"),
-        None,
-    )
-    .unwrap()
-    .raw()
-    .list_audit_events(pb::ListAuditEventsRequest::default())
-    .await;
-    let tenants = warroom::console::client::GatewayClient::with_token(
-        &format!("http://127.0.0.1:{follower}"),
-        None,
-    )
-    .unwrap()
-    .raw()
-    .list_tenants(pb::ListTenantsRequest::default())
-    .await
-    .unwrap()
-    .into_inner();
+    let refused =
+        warroom::client::GatewayClient::with_token(&format!("http://127.0.0.1:{follower}"), None)
+            .unwrap()
+            .raw()
+            .list_audit_events(pb::ListAuditEventsRequest::default())
+            .await;
+    let tenants =
+        warroom::client::GatewayClient::with_token(&format!("http://127.0.0.1:{follower}"), None)
+            .unwrap()
+            .raw()
+            .list_tenants(pb::ListTenantsRequest::default())
+            .await
+            .unwrap()
+            .into_inner();
     assert!(!tenants.tenants.is_empty(), "the last picture is served");
     let e = refused.expect_err("the record cannot be read without the database");
     assert_eq!(e.code(), tonic::Code::Unavailable, "{e:?}");
@@ -329,13 +323,10 @@ fn replica_with_operators(port: u16, dir: &std::path::Path, url: &str) -> Child 
 }
 
 /// A raw client of the gateway on `port` presenting `token`.
-fn raw(port: u16, token: &str) -> warroom::console::client::Client {
-    warroom::console::client::GatewayClient::with_token(
-        &format!("http://127.0.0.1:{port}"),
-        Some(token),
-    )
-    .unwrap()
-    .raw()
+fn raw(port: u16, token: &str) -> warroom::client::Client {
+    warroom::client::GatewayClient::with_token(&format!("http://127.0.0.1:{port}"), Some(token))
+        .unwrap()
+        .raw()
 }
 
 /// A console's view of one replica: its Watch, applied as a console does.
@@ -356,7 +347,7 @@ impl Screen {
             .into_inner();
         let first = updates.message().await.unwrap().unwrap();
         let mut model = warroom::console::model::Model::default();
-        model.apply(&first);
+        model.apply(warroom::client::Update::from_pb(&first));
         Screen {
             model,
             ids: first.tenants.iter().map(|t| t.id.clone()).collect(),
@@ -383,7 +374,7 @@ impl Screen {
             if let Some(r) = &u.run {
                 self.run.clone_from(&r.id);
             }
-            let applied = self.model.apply(&u);
+            let applied = self.model.apply(warroom::client::Update::from_pb(&u));
             assert_ne!(
                 applied,
                 warroom::console::model::Applied::Gap,
@@ -531,7 +522,7 @@ async fn three_replicas_show_one_picture_and_every_decision_reaches_every_consol
             .expect("the stream goes on")
             .unwrap()
             .unwrap();
-        s.model.apply(&u);
+        s.model.apply(warroom::client::Update::from_pb(&u));
         if let Some(r) = u.run
             && r.id != s.run
         {

@@ -21,7 +21,7 @@ use tonic::Code;
 use warroom::api::{self, pb};
 use warroom::channels::Page;
 use warroom::channels::webhook::Webhook;
-use warroom::console::client::Client;
+use warroom::client::Client;
 use warroom::domain::format::thousands;
 use warroom::domain::priority::Role;
 use warroom::gateway::publish::{Publishing, default_components};

@@ -899,7 +899,7 @@ async fn postgres_a_restarted_gateway_binary_keeps_its_decisions() {
     };
     let gw_url = format!("http://127.0.0.1:{port}");
     let client = |token| {
-        warroom::console::client::GatewayClient::with_token(&gw_url, token)
+        warroom::client::GatewayClient::with_token(&gw_url, token)
             .unwrap()
             .raw()
     };

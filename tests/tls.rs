@@ -15,8 +15,8 @@ use std::process::{Child, Command, Output};
 use std::time::{Duration, Instant};
 
 use common::TestPki;
-use warroom::console::client::{ClientEvent, GatewayClient};
-use warroom::console::tls::ClientTls;
+use warroom::client::tls::ClientTls;
+use warroom::client::{ClientEvent, GatewayClient};
 
 fn home(tag: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("wr-tls-{tag}-{}", std::process::id()));
@@ -203,7 +203,7 @@ async fn the_console_watches_an_https_gateway() {
         Some(format!("CA {}", pki.ca.display()).as_str())
     );
     let (tx, mut rx) = tokio::sync::mpsc::channel(16);
-    let watch = tokio::spawn(warroom::console::client::watch_forever(
+    let watch = tokio::spawn(warroom::client::watch_forever(
         client,
         tx,
         Default::default(),
@@ -240,7 +240,7 @@ async fn the_console_says_on_screen_which_ca_the_gateway_certificate_does_not_fi
     )
     .unwrap();
     let (tx, mut rx) = tokio::sync::mpsc::channel(16);
-    let watch = tokio::spawn(warroom::console::client::watch_forever(
+    let watch = tokio::spawn(warroom::client::watch_forever(
         client,
         tx,
         Default::default(),

@@ -92,9 +92,11 @@ pub(crate) enum KeymapCommand {
 /// Which gateway: one at a URL, or the embedded demo with its drill.
 #[derive(Args, Debug, Clone, Default, PartialEq)]
 pub(crate) struct ConnectArgs {
-    /// Gateway to connect to, e.g. http://127.0.0.1:50051. Without it, an
+    /// Gateway to connect to, e.g. http://127.0.0.1:50051, or several
+    /// replicas separated by commas (the console moves to the next when it
+    /// loses one; a command uses the first that answers). Without it, an
     /// embedded gateway runs the simulated incident.
-    #[arg(long, env = "WARROOM_GATEWAY", value_name = "URL")]
+    #[arg(long, env = "WARROOM_GATEWAY", value_name = "URL[,URL...]")]
     pub(crate) gateway: Option<String>,
     /// For an https:// gateway: the CA (PEM) that signed its certificate
     /// [default: gateway_tls.ca in the config, else the system's CA bundle].

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use super::args::*;
 use super::wiring::*;
+use warroom::client::GatewayClient;
 use warroom::config::{Config, Paths};
-use warroom::console::client::GatewayClient;
 use warroom::console::keymap::{self, Keymap};
 use warroom::console::theme;
 use warroom::domain::redact::url_shown;
@@ -20,7 +20,7 @@ pub(crate) async fn console(args: ConsoleArgs, cfg: Config, paths: Paths) -> any
     if let Some(w) = &warning {
         tracing::warn!("{w}");
     }
-    let (client, embedded) = gateway_or_demo(&args.connect, &cfg).await?;
+    let (client, embedded) = gateway_or_demo_lazy(&args.connect, &cfg).await?;
     let code = warroom::console::run(warroom::console::Options {
         client,
         read_only: args.screen.read_only,
@@ -174,7 +174,7 @@ pub(crate) async fn snapshot(args: SnapshotArgs, cfg: Config) -> anyhow::Result<
 }
 
 pub(crate) async fn lookup(args: LookupArgs, cfg: Config) -> anyhow::Result<i32> {
-    use warroom::console::lookup;
+    use warroom::client::lookup;
     let Some(query) = args.query.as_deref() else {
         return lookup_file(&args, cfg).await;
     };
@@ -204,7 +204,7 @@ pub(crate) async fn lookup(args: LookupArgs, cfg: Config) -> anyhow::Result<i32>
 /// `warroom lookup --file`: every line over one streaming call, printed as
 /// it is answered.
 pub(crate) async fn lookup_file(args: &LookupArgs, cfg: Config) -> anyhow::Result<i32> {
-    use warroom::console::lookup;
+    use warroom::client::lookup;
     let path = args.file.as_deref().unwrap_or("-");
     let input: Box<dyn std::io::BufRead + Send> = if path == "-" {
         Box::new(std::io::BufReader::new(std::io::stdin()))
@@ -250,7 +250,7 @@ pub(crate) async fn lookup_file(args: &LookupArgs, cfg: Config) -> anyhow::Resul
 /// `warroom publish`: the same draft the composer builds, linted locally
 /// for what needs no gateway (the time), then previewed or published.
 pub(crate) async fn publish(args: PublishArgs, cfg: Config) -> anyhow::Result<i32> {
-    use warroom::console::{client, composer};
+    use warroom::client::{self, draft};
     use warroom::domain::sanitize::sanitize;
     let body = if args.body == "-" {
         let mut b = String::new();
@@ -260,7 +260,7 @@ pub(crate) async fn publish(args: PublishArgs, cfg: Config) -> anyhow::Result<i3
     } else {
         args.body.clone()
     };
-    let draft = composer::DraftFile {
+    let draft = draft::DraftFile {
         state: args.state.as_str().into(),
         title: args.title.clone(),
         body,
@@ -269,21 +269,21 @@ pub(crate) async fn publish(args: PublishArgs, cfg: Config) -> anyhow::Result<i3
         operation_id: args
             .operation_id
             .clone()
-            .unwrap_or_else(composer::operation_id),
+            .unwrap_or_else(draft::operation_id),
         saved_at: chrono::Utc::now(),
     };
     let (gw, embedded) = gateway_or_demo(&args.connect, &cfg).await?;
     // "+30m" and "23:30" are on the incident's clock, as in the composer.
     let now = client::source_clock(&gw).await?;
-    let code = match draft.to_pb(now) {
+    let code = match draft.to_draft(now) {
         Err((_, why)) => {
             eprintln!("warroom: not published: {why}");
             Ok(1)
         }
-        Ok(request) if args.dry_run => preview_to_stdout(&gw, request, now).await,
+        Ok(request) if args.dry_run => preview_to_stdout(&gw, &request, now).await,
         Ok(request) => match client::publish(
             &gw,
-            request,
+            &request,
             draft.operation_id.clone(),
             args.confirm_warnings,
         )
@@ -336,11 +336,11 @@ pub(crate) async fn publish(args: PublishArgs, cfg: Config) -> anyhow::Result<i3
 
 pub(crate) async fn preview_to_stdout(
     gw: &GatewayClient,
-    draft: warroom::api::pb::StatusUpdateDraft,
+    draft: &warroom::domain::status::Draft,
     now: chrono::DateTime<chrono::Utc>,
 ) -> anyhow::Result<i32> {
-    let next = warroom::api::from_ts(draft.next_update_at.as_ref());
-    let (findings, previews) = warroom::console::client::preview(gw, draft)
+    let next = draft.next_update;
+    let (findings, previews) = warroom::client::preview(gw, draft)
         .await
         .map_err(anyhow::Error::msg)?;
     match next {
@@ -363,7 +363,7 @@ pub(crate) async fn preview_to_stdout(
     for (channel, content_type, content) in &previews {
         outln!(
             "\n== {}",
-            warroom::domain::sanitize::sanitize(&warroom::console::composer::preview_label(
+            warroom::domain::sanitize::sanitize(&warroom::client::draft::preview_label(
                 channel,
                 content_type
             ))
@@ -378,7 +378,7 @@ pub(crate) async fn preview_to_stdout(
 
 pub(crate) async fn report(args: ConnectArgs, cfg: Config) -> anyhow::Result<i32> {
     let (client, embedded) = gateway_or_demo(&args, &cfg).await?;
-    let text = warroom::console::report::fetch(&client).await;
+    let text = warroom::client::report::fetch(&client).await;
     if let Some(gw) = embedded {
         gw.stop().await;
     }
@@ -387,7 +387,7 @@ pub(crate) async fn report(args: ConnectArgs, cfg: Config) -> anyhow::Result<i32
 }
 
 pub(crate) async fn export(cmd: ExportCommand, cfg: Config) -> anyhow::Result<i32> {
-    use warroom::console::export;
+    use warroom::client::export;
     let ExportCommand::Tenant(args) = cmd;
     let (client, embedded) = gateway_or_demo(&args.connect, &cfg).await?;
     let states = if args.states.is_empty() {
@@ -483,10 +483,17 @@ pub(crate) async fn info(args: ConsoleArgs, cfg: &Config, paths: &Paths) -> anyh
     );
     match url {
         Some(url) => {
-            outln!("gateway:      {}", url_shown(&url));
+            let urls = warroom::client::gateway_urls(&url);
+            outln!(
+                "gateway:      {}",
+                urls.iter()
+                    .map(|u| url_shown(u))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
             let tls = client_tls(&args.connect, cfg);
-            if url.starts_with("https://") {
-                match warroom::console::tls::Connector::new(&tls, &url_shown(&url)) {
+            if let Some(https) = urls.iter().find(|u| u.starts_with("https://")) {
+                match warroom::client::tls::Connector::new(&tls, &url_shown(https)) {
                     Ok(c) => outln!(
                         "gateway TLS:  yes; its certificate must be signed by {}",
                         c.trust()
@@ -518,12 +525,13 @@ pub(crate) async fn info(args: ConsoleArgs, cfg: &Config, paths: &Paths) -> anyh
 /// database has been out of reach). Asked within 3 s.
 async fn gateway_role(args: &ConnectArgs, cfg: &Config, url: &str) -> String {
     let asked = async {
-        let client = warroom::console::client::GatewayClient::connect(
+        let client = warroom::client::GatewayClient::connect(
             url,
             console_token(cfg)?.as_deref(),
             &client_tls(args, cfg),
         )?;
-        warroom::console::client::first_snapshot(&client).await
+        client.pick_answering().await;
+        warroom::client::first_snapshot(&client).await
     };
     let snap = match tokio::time::timeout(std::time::Duration::from_secs(3), asked).await {
         Err(_) => return "unknown (the gateway did not answer within 3 s)".into(),

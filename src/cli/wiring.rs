@@ -5,11 +5,11 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::args::*;
+use warroom::client::GatewayClient;
+use warroom::client::tls::ClientTls;
 use warroom::config::{Config, Paths};
-use warroom::console::client::GatewayClient;
 use warroom::console::keymap::{self, Keymap};
 use warroom::console::theme::Theme;
-use warroom::console::tls::ClientTls;
 use warroom::domain::priority::Role;
 use warroom::domain::redact::Redactor;
 use warroom::gateway::publish::Publishing;
@@ -405,8 +405,10 @@ pub(crate) fn secrets(cfg: &Config, gateway_flag: Option<&str>) -> Redactor {
     if let Ok(Some(t)) = console_token(cfg) {
         r = r.secret(&t);
     }
-    for url in gateway_flag.into_iter().chain(cfg.gateway.as_deref()) {
-        r = r.url_userinfo(url);
+    for list in gateway_flag.into_iter().chain(cfg.gateway.as_deref()) {
+        for url in warroom::client::gateway_urls(list) {
+            r = r.url_userinfo(url);
+        }
     }
     if let Some(server) = &cfg.server {
         if let Some(store) = &server.store {
@@ -633,7 +635,20 @@ pub(crate) fn gateway_url(args: &ConnectArgs, cfg: &Config) -> Option<String> {
 /// started on a loopback port (returned, so the caller stops it when done).
 /// In the demo the local user is its admin, with a token made up for this
 /// run; its decisions last as long as the run.
+/// With several replicas (`URL1,URL2`), the first that answers is used
+/// (see `GatewayClient::pick_answering`); the console instead starts on
+/// the first and moves on by itself (`gateway_or_demo_lazy`).
 pub(crate) async fn gateway_or_demo(
+    args: &ConnectArgs,
+    cfg: &Config,
+) -> anyhow::Result<(GatewayClient, Option<Gateway>)> {
+    let (client, embedded) = gateway_or_demo_lazy(args, cfg).await?;
+    client.pick_answering().await;
+    Ok((client, embedded))
+}
+
+/// As `gateway_or_demo`, without asking which replica answers first.
+pub(crate) async fn gateway_or_demo_lazy(
     args: &ConnectArgs,
     cfg: &Config,
 ) -> anyhow::Result<(GatewayClient, Option<Gateway>)> {

@@ -9,13 +9,13 @@ use chrono::{DateTime, Utc};
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use std::time::Duration;
 
-use super::client::{ClientEvent, MailboxRequest};
 use super::keymap::{Action, Context, Keymap};
 use super::model::{Applied, Model};
 use super::theme::Theme;
-use crate::api::pb;
+use crate::client::{ClientEvent, MailboxRequest, PriorityRequest};
 use crate::domain::format::thousands;
 use crate::domain::priority::Role;
+use crate::domain::status::Draft;
 use crate::domain::tenants::TenantSort;
 
 pub use super::screens::lookup::LookupView;
@@ -47,7 +47,7 @@ pub enum Command {
     WhoAmI,
     SetPriority {
         serial: u64,
-        request: pb::SetTenantPriorityRequest,
+        request: PriorityRequest,
     },
     /// Fetch the war room's record for the timeline: the events after
     /// `after_id`, those the timeline does not hold yet.
@@ -64,11 +64,11 @@ pub enum Command {
     SaveDraft(Option<Box<super::composer::DraftFile>>),
     PreviewStatus {
         serial: u64,
-        draft: pb::StatusUpdateDraft,
+        draft: Draft,
     },
     PublishStatus {
         serial: u64,
-        draft: pb::StatusUpdateDraft,
+        draft: Draft,
         operation_id: String,
         confirm_warnings: bool,
     },
@@ -76,13 +76,8 @@ pub enum Command {
     Bell,
 }
 
-/// Who the gateway says we are.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Me {
-    pub name: String,
-    pub role: Role,
-    pub authenticated: bool,
-}
+/// Who the gateway says we are (the client asks it).
+pub use crate::client::Me;
 
 /// How often an open mailbox list is refetched while data flows.
 pub const MAILBOX_REFRESH_SECONDS: i64 = 5;
@@ -149,6 +144,12 @@ pub struct App {
     /// Ring the bell once when the promised update becomes overdue.
     pub bell: bool,
     bell_rung_for: Option<String>,
+    /// With several gateway replicas: the one the Watch is on
+    /// (`host:port`), shown in the header. None with a single gateway.
+    pub via: Option<String>,
+    /// The replica lost, until the new one's snapshot arrives: its other
+    /// run is then a move, not a restart.
+    moved_from: Option<String>,
     pub(super) serial: u64,
 }
 
@@ -185,6 +186,8 @@ impl App {
             saved_draft: None,
             bell: false,
             bell_rung_for: None,
+            via: None,
+            moved_from: None,
             serial: 0,
         }
     }
@@ -294,35 +297,56 @@ impl App {
     /// work (refresh an open mailbox list, resubscribe after a gap).
     pub fn on_client(&mut self, ev: ClientEvent) -> Command {
         match ev {
-            ClientEvent::Update(u) => match self.model.apply_run(&u) {
-                (applied @ (Applied::Snapshot | Applied::Delta), restarted) => {
-                    if restarted {
-                        self.say_restarted();
+            ClientEvent::Update(u) => {
+                let version = u.version;
+                match self.model.apply_run(*u) {
+                    (applied @ (Applied::Snapshot | Applied::Delta), restarted) => {
+                        let moved = self.moved_from.take_if(|_| applied == Applied::Snapshot);
+                        match (restarted, moved) {
+                            // Another replica runs on its own: not a restart.
+                            (_, Some(from)) => self.say(
+                                format!(
+                                    "gateway {} lost: now on {}",
+                                    from,
+                                    self.via.as_deref().unwrap_or("another replica")
+                                ),
+                                false,
+                            ),
+                            (true, None) => self.say_restarted(),
+                            (false, None) => {}
+                        }
+                        let was_live = self.conn == Conn::Live;
+                        self.conn = Conn::Live;
+                        let now = Utc::now();
+                        if let Some(prev) = self.last_update {
+                            self.update_interval = Some(now - prev);
+                        }
+                        self.last_update = Some(now);
+                        // A (re)connected gateway may know us differently.
+                        if applied == Applied::Snapshot && (!was_live || self.me.is_none()) {
+                            return Command::WhoAmI;
+                        }
+                        return self.refresh_due(now);
                     }
-                    let was_live = self.conn == Conn::Live;
-                    self.conn = Conn::Live;
-                    let now = Utc::now();
-                    if let Some(prev) = self.last_update {
-                        self.update_interval = Some(now - prev);
+                    (Applied::Stale, _) => {}
+                    (Applied::Gap, _) => {
+                        tracing::warn!(version, "update does not follow; resubscribing");
+                        return Command::Resubscribe;
                     }
-                    self.last_update = Some(now);
-                    // A (re)connected gateway may know us differently.
-                    if applied == Applied::Snapshot && (!was_live || self.me.is_none()) {
-                        return Command::WhoAmI;
-                    }
-                    return self.refresh_due(now);
                 }
-                (Applied::Stale, _) => {}
-                (Applied::Gap, _) => {
-                    tracing::warn!(version = u.version, "update does not follow; resubscribing");
-                    return Command::Resubscribe;
-                }
-            },
+            }
             ClientEvent::Connecting { attempt } => {
                 // With data on screen, keep saying "disconnected, retrying"
                 // (with the data's age) rather than a bare "connecting".
                 if self.model.version == 0 {
                     self.conn = Conn::Connecting { attempt };
+                }
+            }
+            ClientEvent::Via(replica) => {
+                if let Some(old) = self.via.replace(replica)
+                    && self.via.as_ref() != Some(&old)
+                {
+                    self.moved_from = Some(old);
                 }
             }
             ClientEvent::Disconnected { error, retry_in } => {
@@ -708,7 +732,7 @@ mod tests {
     fn a_gateway_restart_is_said_not_silent() {
         use crate::api::pb;
         let snap = |version, run: &str| {
-            Box::new(pb::WatchUpdate {
+            Box::new(crate::client::Update::from_pb(&pb::WatchUpdate {
                 version,
                 snapshot: true,
                 run: Some(pb::GatewayRun {
@@ -718,7 +742,7 @@ mod tests {
                     )),
                 }),
                 ..Default::default()
-            })
+            }))
         };
         let mut app = App::new("http://x".into(), Theme::mono());
         app.on_client(ClientEvent::Update(snap(14, "run-a")));
@@ -736,10 +760,12 @@ mod tests {
 
         // Among replicas, a new run that leads is a takeover, not a restart.
         let mut takeover = snap(9, "run-c");
-        takeover.sources.push(pb::SourceStatus {
+        takeover.overview.sources.push(crate::domain::SourceStatus {
             name: "store".into(),
+            simulated: false,
+            health: crate::domain::Health::Ok,
             message: "PostgreSQL at db:5432 · leader since 14:05 UTC".into(),
-            ..Default::default()
+            last_success: None,
         });
         app.on_client(ClientEvent::Update(takeover));
         let (said, _) = app.status.clone().expect("said");
@@ -747,6 +773,50 @@ mod tests {
             said,
             "another gateway took over (PostgreSQL at db:5432 · leader since 14:05 UTC): it runs the sources now; decisions and updates are kept"
         );
+    }
+
+    /// Given several replicas, a move to another is said as a move (its
+    /// other run is no restart) and keeps the screen the user was on.
+    #[test]
+    fn a_move_to_another_replica_is_said_and_keeps_the_screen() {
+        use crate::api::pb;
+        let snap = |version, run: &str| {
+            Box::new(crate::client::Update::from_pb(&pb::WatchUpdate {
+                version,
+                snapshot: true,
+                run: Some(pb::GatewayRun {
+                    id: run.into(),
+                    started_at: None,
+                }),
+                tenants: vec![pb::TenantSummary {
+                    id: "t00001".into(),
+                    name: "Acme".into(),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }))
+        };
+        let mut app = App::new("http://gw1:7000".into(), Theme::mono());
+        app.on_client(ClientEvent::Via("gw1:7000".into()));
+        app.on_client(ClientEvent::Update(snap(14, "run-a")));
+        let _ = app.open_tenant("t00001".into());
+        app.on_client(ClientEvent::Disconnected {
+            error: "gateway unreachable".into(),
+            retry_in: Duration::from_millis(250),
+        });
+        app.on_client(ClientEvent::Via("gw2:7000".into()));
+        app.on_client(ClientEvent::Update(snap(3, "run-b")));
+        assert_eq!(app.via.as_deref(), Some("gw2:7000"));
+        assert_eq!(
+            app.status,
+            Some(("gateway gw1:7000 lost: now on gw2:7000".into(), false))
+        );
+        assert!(matches!(&app.view, View::Tenant(tv) if tv.tenant_id == "t00001"));
+        assert_eq!(app.conn, Conn::Live);
+        // A later restart of that same replica is a restart again.
+        app.on_client(ClientEvent::Update(snap(1, "run-c")));
+        let (said, alarm) = app.status.clone().unwrap();
+        assert!(alarm && said.starts_with("the gateway restarted"), "{said}");
     }
 
     #[test]

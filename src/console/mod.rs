@@ -2,25 +2,20 @@
 //! reads everything from a gateway over gRPC — in the demo too, where the
 //! gateway runs in-process on a loopback port.
 //!
-//! Data flow: `client` (tokio tasks: Watch with reconnect, unary queries) →
+//! Data flow: `crate::client` (tokio tasks: Watch with reconnect, unary queries) →
 //! `mpsc` → the UI loop (`run`), which owns `App` alone — no shared mutex —
 //! and draws only when input arrived, data changed, or the clock's second
 //! changed.
 
 pub mod app;
-pub mod client;
 pub mod composer;
-pub mod export;
 pub mod fit;
 pub mod keymap;
-pub mod lookup;
 pub mod model;
-pub mod report;
 mod screens;
 pub mod snapshot;
 pub mod terminal;
 pub mod theme;
-pub mod tls;
 pub mod ui;
 pub mod wire;
 
@@ -31,8 +26,8 @@ use futures::StreamExt;
 use ratatui::crossterm::event::{Event, EventStream, KeyEventKind};
 use tokio::sync::mpsc;
 
+use crate::client::{self, ClientEvent, GatewayClient};
 use app::{App, Command};
-use client::{ClientEvent, GatewayClient};
 
 /// Starts the network work a key or an update asked for.
 fn run_command(

@@ -6,7 +6,7 @@ use std::cmp::Reverse;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::api::{self, pb};
+use crate::client::Update;
 use crate::domain::tenants::{self, TenantSort};
 use crate::domain::{Overview, TenantRow};
 
@@ -40,7 +40,7 @@ impl Model {
     /// `apply`, and whether the update comes from another run of the
     /// gateway than the data held (it restarted: a simulated incident
     /// started again with it).
-    pub fn apply_run(&mut self, u: &pb::WatchUpdate) -> (Applied, bool) {
+    pub fn apply_run(&mut self, u: Update) -> (Applied, bool) {
         let before = self.run.as_ref().map(|r| r.0.clone());
         let applied = self.apply(u);
         let now = self.run.as_ref().map(|r| &r.0);
@@ -51,7 +51,7 @@ impl Model {
         (applied, restarted)
     }
 
-    pub fn apply(&mut self, u: &pb::WatchUpdate) -> Applied {
+    pub fn apply(&mut self, u: Update) -> Applied {
         if !u.snapshot {
             if self.version == 0 || u.version <= self.version {
                 return if self.version == 0 {
@@ -67,18 +67,17 @@ impl Model {
         if u.snapshot {
             self.rows.clear();
             self.index.clear();
-            if let Some(r) = &u.run {
-                self.run = Some((r.id.clone(), api::from_ts(r.started_at.as_ref())));
+            if let Some(r) = u.run {
+                self.run = Some(r);
             }
         }
         self.version = u.version;
-        self.overview = api::overview_from_pb(u);
+        self.overview = u.overview;
         // A change without a board keeps the one we hold.
-        if u.snapshot || u.status.is_some() {
-            self.board = api::board_from_pb(u.status.as_ref(), self.overview.simulated());
+        if let Some(board) = u.board {
+            self.board = board;
         }
-        for t in &u.tenants {
-            let row = api::tenant_from_pb(t);
+        for row in u.tenants {
             match self.index.get(&row.id) {
                 Some(&i) => self.rows[i] = row,
                 None => {
@@ -207,6 +206,11 @@ impl Model {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::pb;
+
+    fn apply(m: &mut Model, u: &pb::WatchUpdate) -> Applied {
+        m.apply(Update::from_pb(u))
+    }
 
     fn tenant(id: &str, affected: u64) -> pb::TenantSummary {
         pb::TenantSummary {
@@ -231,7 +235,7 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            m.apply(&delta(3, vec![])),
+            apply(&mut m, &delta(3, vec![])),
             Applied::Gap,
             "no delta before a snapshot"
         );
@@ -241,15 +245,18 @@ mod tests {
             tenants: vec![tenant("a", 1), tenant("b", 2)],
             ..Default::default()
         };
-        assert_eq!(m.apply(&snap), Applied::Snapshot);
-        assert_eq!(m.apply(&delta(5, vec![])), Applied::Stale);
-        assert_eq!(m.apply(&delta(6, vec![tenant("a", 50)])), Applied::Delta);
+        assert_eq!(apply(&mut m, &snap), Applied::Snapshot);
+        assert_eq!(apply(&mut m, &delta(5, vec![])), Applied::Stale);
+        assert_eq!(
+            apply(&mut m, &delta(6, vec![tenant("a", 50)])),
+            Applied::Delta
+        );
         assert_eq!(m.tenant("a").unwrap().affected(), 50);
         assert_eq!(m.tenant_count(), 2);
         m.prepare_order(TenantSort::Affected, false, "", false);
         let ids: Vec<_> = m.ordered().map(|t| t.id.to_string()).collect();
         assert_eq!(ids, ["a", "b"]);
-        assert_eq!(m.apply(&delta(8, vec![])), Applied::Gap);
+        assert_eq!(apply(&mut m, &delta(8, vec![])), Applied::Gap);
     }
 
     /// Two tenants restored at the same pace tie every other tick; the
@@ -269,14 +276,17 @@ mod tests {
         // ahead; reversed (least affected first) `b` drops first and goes
         // ahead. Either way `b` must then stay first through the tie.
         for (reverse, drops, other) in [(false, "a", "b"), (true, "b", "a")] {
-            m.apply(&update(1, true, vec![tenant("a", 16), tenant("b", 16)]));
+            apply(
+                &mut m,
+                &update(1, true, vec![tenant("a", 16), tenant("b", 16)]),
+            );
             m.order.clear();
             m.prepare_order(TenantSort::Affected, reverse, "", false);
             assert_eq!(ids(&m), ["a", "b"], "a tie first shows in id order");
-            m.apply(&update(2, false, vec![tenant(drops, 15)]));
+            apply(&mut m, &update(2, false, vec![tenant(drops, 15)]));
             m.prepare_order(TenantSort::Affected, reverse, "", false);
             assert_eq!(ids(&m), ["b", "a"], "reverse {reverse}: b goes ahead");
-            m.apply(&update(3, false, vec![tenant(other, 15)]));
+            apply(&mut m, &update(3, false, vec![tenant(other, 15)]));
             m.prepare_order(TenantSort::Affected, reverse, "", false);
             assert_eq!(
                 ids(&m),

@@ -7,14 +7,14 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
 use super::app::App;
-use super::client::{ClientEvent, GatewayClient};
 use super::theme::Theme;
 use super::ui;
+use crate::client::{ClientEvent, GatewayClient};
 
 /// Connects to `url`, waits for the first snapshot and draws it at
 /// `width`×`height`.
 pub async fn text(client: &GatewayClient, width: u16, height: u16) -> anyhow::Result<String> {
-    let first = super::client::first_snapshot(client).await?;
+    let first = crate::client::first_update(client).await?;
     let mut app = App::new(client.url().to_string(), Theme::mono());
     // One picture of the first snapshot: what it would fetch next is not
     // needed.

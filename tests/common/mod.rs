@@ -72,14 +72,14 @@ pub async fn serve(hub: Arc<Hub>, access: warroom::gateway::Access) -> Gateway {
 }
 
 /// A client presenting `token` (None: anonymous).
-pub fn client_with(gw: &Gateway, token: Option<&str>) -> warroom::console::client::Client {
-    warroom::console::client::GatewayClient::with_token(&gw.url(), token)
+pub fn client_with(gw: &Gateway, token: Option<&str>) -> warroom::client::Client {
+    warroom::client::GatewayClient::with_token(&gw.url(), token)
         .expect("valid url")
         .raw()
 }
 
 /// Every audit event, oldest first, page by page.
-pub async fn audit(c: &mut warroom::console::client::Client) -> Vec<warroom::api::pb::AuditEvent> {
+pub async fn audit(c: &mut warroom::client::Client) -> Vec<warroom::api::pb::AuditEvent> {
     use warroom::api::pb;
     let mut all = Vec::new();
     let mut token = String::new();

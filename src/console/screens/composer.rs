@@ -10,8 +10,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 
 use super::frame::{block, safe};
+use crate::client::PreviewAnswer;
 use crate::console::app::{App, Command};
-use crate::console::client::PreviewAnswer;
 use crate::console::composer::{
     Ask, Composer, DraftFile, Field, Finding, Stage, preview_label, slip_lines,
 };

@@ -69,6 +69,10 @@ pub fn render_header(f: &mut Frame, area: Rect, app: &App) {
             right.push(Span::raw(format!(" next update in {} ·", duration(left))));
         }
     }
+    // With several replicas, which one this console is on.
+    if let Some(via) = &app.via {
+        right.push(Span::styled(format!(" via {} ·", safe(via)), th.dim()));
+    }
     right.push(Span::raw(format!(
         " {} ",
         app.source_now().format(app.clock_format())

@@ -1,6 +1,6 @@
 //! The lookup screen's drawing: the query as typed, the gateway's matches
 //! best first, and the answer to read out for the one selected. (The
-//! queries themselves are `console::lookup`.)
+//! queries themselves are `client::lookup`.)
 
 use ratatui::Frame;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
@@ -10,9 +10,9 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Table, Wrap};
 
 use super::frame::{render_selectable, safe, state_fit};
+use crate::client::lookup::{MAX_QUERY_BYTES, Matches, check_query, describe_match};
 use crate::console::app::{App, Command, View};
 use crate::console::fit::{self, Col, Fit};
-use crate::console::lookup::{MAX_QUERY_BYTES, Matches, check_query, describe_match};
 use crate::domain::format::thousands;
 
 /// The lookup screen: a query typed live, the gateway's matches.

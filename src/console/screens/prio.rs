@@ -8,9 +8,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 
 use super::frame::{overlay, safe};
-use crate::api::{self, pb};
+use crate::client::{PriorityRefused, PriorityRequest};
 use crate::console::app::{App, Command};
-use crate::console::client::PriorityRefused;
 use crate::domain::Priority;
 use crate::domain::priority::{self, PriorityDecision};
 
@@ -42,10 +41,10 @@ impl PrioForm {
             .map_or_else(|| self.default.as_str().to_string(), |d| d.label())
     }
 
-    fn request(&self) -> pb::SetTenantPriorityRequest {
-        pb::SetTenantPriorityRequest {
+    fn request(&self) -> PriorityRequest {
+        PriorityRequest {
             tenant_id: self.tenant_id.clone(),
-            priority: api::priority_to_pb(self.priority) as i32,
+            priority: self.priority,
             rank: self.rank,
             reason: self.reason.trim().to_string(),
             expected_version: self.current.as_ref().map_or(0, |d| d.version),
@@ -376,12 +375,14 @@ mod tests {
             role: Role::Operator,
             authenticated: true,
         });
-        app.model.apply(&crate::api::pb::WatchUpdate {
-            version: 1,
-            snapshot: true,
-            tenants: vec![tenant],
-            ..Default::default()
-        });
+        app.model.apply(crate::client::Update::from_pb(
+            &crate::api::pb::WatchUpdate {
+                version: 1,
+                snapshot: true,
+                tenants: vec![tenant],
+                ..Default::default()
+            },
+        ));
         app
     }
 
@@ -431,7 +432,6 @@ mod tests {
 
     #[test]
     fn the_priority_form_sets_priority_rank_and_reason_then_confirms() {
-        use crate::api::pb;
         let mut app = acme_at_p2();
         app.open_prio("t00001");
         let key = |c| KeyEvent::new(c, KeyModifiers::NONE);
@@ -445,7 +445,7 @@ mod tests {
         assert!(app.prio.as_ref().unwrap().confirming, "asks to confirm");
         match app.on_key(key(KeyCode::Enter)) {
             Command::SetPriority { request, .. } => {
-                assert_eq!(request.priority, pb::Priority::P0 as i32);
+                assert_eq!(request.priority, Priority::P0);
                 assert_eq!(request.rank, 2);
                 assert_eq!(request.reason, "closing");
                 assert_eq!(request.expected_version, 0);
@@ -469,7 +469,7 @@ mod tests {
     /// closes the form and says what the tenant is now.
     #[test]
     fn a_refused_priority_keeps_what_was_typed_and_shows_what_is_true_now() {
-        use crate::console::client::{ClientEvent, PriorityRefused};
+        use crate::client::{ClientEvent, PriorityRefused};
         let mut app = acme_at_p2();
         app.run_command("prio t00001 P0 title company closing");
         let key = |c| KeyEvent::new(c, KeyModifiers::NONE);

@@ -9,9 +9,8 @@ use ratatui::widgets::{Block, Borders, Paragraph, Table, Wrap};
 
 use super::frame::{eta_fit, eta_forms, render_selectable, safe, state_fit};
 use super::prio::decision_text;
-use crate::api::{self, pb};
+use crate::client::{MailboxQuery, MailboxRequest};
 use crate::console::app::{App, Command, View};
-use crate::console::client::MailboxRequest;
 use crate::console::fit::{self, Col, Fit};
 use crate::console::keymap::Action;
 use crate::domain::format::{
@@ -55,16 +54,11 @@ impl StateFilter {
         }
     }
 
-    fn states(self) -> Vec<i32> {
-        let pick = |s: &[MailboxState]| {
-            s.iter()
-                .map(|&s| api::mailbox_state_to_pb(s) as i32)
-                .collect()
-        };
+    fn states(self) -> Vec<MailboxState> {
         match self {
             StateFilter::NotOk => Vec::new(),
-            StateFilter::Affected => pick(&MailboxState::AFFECTED),
-            StateFilter::Only(s) => pick(&[s]),
+            StateFilter::Affected => MailboxState::AFFECTED.to_vec(),
+            StateFilter::Only(s) => vec![s],
         }
     }
 }
@@ -227,14 +221,10 @@ impl App {
         tv.fetched_at = Some(Utc::now());
         Command::FetchMailboxes(MailboxRequest {
             serial,
-            request: pb::ListMailboxesRequest {
+            query: MailboxQuery {
                 tenant_id: tv.tenant_id.clone(),
                 states: tv.filter.states(),
-                sort: if tv.sort_by_eta {
-                    pb::MailboxSort::Eta
-                } else {
-                    pb::MailboxSort::Address
-                } as i32,
+                sort_by_eta: tv.sort_by_eta,
                 page_size: MAILBOX_PAGE,
                 page_token: tv.tokens.get(tv.page).cloned().unwrap_or_default(),
             },

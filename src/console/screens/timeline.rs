@@ -301,7 +301,7 @@ fn render_event(f: &mut Frame, area: Rect, app: &App, e: &crate::domain::priorit
 #[allow(unused_must_use)]
 mod tests {
     use super::*;
-    use crate::console::client::ClientEvent;
+    use crate::client::ClientEvent;
     use crate::console::theme::Theme;
 
     /// The timeline fetches the whole log once, then only what is newer,

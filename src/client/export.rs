@@ -2,7 +2,7 @@
 //! paged from the gateway, as CSV (RFC 4180 quoting) or JSON, for the
 //! reseller who asked "which of our customers are in the 40%?".
 
-use super::client::{GatewayClient, within};
+use super::{GatewayClient, within};
 use crate::api::{self, pb};
 use crate::domain::MailboxState;
 pub use crate::domain::csv::{Row, csv, field};

@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::client::{self, GatewayClient};
+use super::{self as client, GatewayClient};
 use crate::api;
 use crate::domain::format::{affected_of, duration, queued_claim, thousands};
 use crate::domain::priority::{self, AuditEvent, PriorityDecision};
