@@ -14,3 +14,4 @@ pub mod pem;
 pub mod random;
 pub mod sources;
 pub mod store;
+pub mod tls;

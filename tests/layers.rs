@@ -2,7 +2,7 @@
 //! docs/architecture.md draws them:
 //!
 //! ```text
-//! domain ◄── lookup, http, pem, config ◄── store, channels, api ◄── sources ◄── gateway, client
+//! domain ◄── lookup, http, pem, config ◄── store, channels, api, tls ◄── sources ◄── gateway, client
 //!                                                                                      ▲
 //!                                                                        console ──────┘
 //! ```
@@ -21,7 +21,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 /// Each top-level module's layer.
-const LAYERS: [(&str, u8); 14] = [
+const LAYERS: [(&str, u8); 15] = [
     ("domain", 0),
     ("lookup", 1),
     ("http", 1),
@@ -31,6 +31,7 @@ const LAYERS: [(&str, u8); 14] = [
     ("store", 2),
     ("channels", 2),
     ("api", 2),
+    ("tls", 2),
     ("sources", 3),
     ("gateway", 4),
     ("client", 4),

@@ -656,3 +656,73 @@ async fn a_gateway_certificate_for_another_name_is_refused_saying_so() {
     );
     gw.stop().await;
 }
+
+/// Replicas serving TLS on one PostgreSQL database: the follower reaches
+/// its leader at `https://…` with the CA of its `[gateway_tls]`, relays
+/// its picture and forwards its consoles' calls to it.
+#[cfg_attr(
+    not(feature = "system-tests"),
+    ignore = "needs PostgreSQL: ./scripts/test runs it"
+)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_relays_a_leader_that_serves_tls() {
+    let pki = TestPki::new("replicas");
+    let pg = common::postgres::PgCluster::start("tls-replicas");
+    let url = pg.create_db("warroom");
+    let mut gws = Vec::new();
+    for _ in 0..2 {
+        let hub = common::hub_with_store(
+            common::small(),
+            &warroom::store::Location::Postgres(url.clone()),
+        );
+        hub.set_leadership(warroom::store::Leadership::campaign(&url).unwrap());
+        hub.set_relay_tls(ClientTls {
+            ca: Some(pki.ca.clone()),
+            ..ClientTls::default()
+        });
+        gws.push(
+            common::serve_tls(
+                hub,
+                pki.server_tls(false),
+                warroom::gateway::Limits::default(),
+            )
+            .await,
+        );
+    }
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let follower = loop {
+        let relaying = gws.iter().find(|g| {
+            g.hub.snapshot().sources.iter().any(|s| {
+                s.name == "store"
+                    && s.message
+                        .contains("follower of the leader at https://127.0.0.1:")
+            })
+        });
+        if let Some(f) = relaying {
+            break f;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no follower relayed: {:?}",
+            gws.iter()
+                .map(|g| g.hub.snapshot().sources)
+                .collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let tls = ClientTls {
+        ca: Some(pki.ca.clone()),
+        ..ClientTls::default()
+    };
+    let client = GatewayClient::connect(&follower.url(), None, &tls).unwrap();
+    let tenants = client
+        .raw()
+        .list_tenants(warroom::api::pb::ListTenantsRequest::default())
+        .await
+        .expect("answered by the leader through the follower")
+        .into_inner();
+    assert!(!tenants.tenants.is_empty());
+    for g in gws {
+        g.stop().await;
+    }
+}

@@ -122,6 +122,15 @@ pub(crate) async fn gateway(args: GatewayArgs, cfg: Config, paths: Paths) -> any
             page: page_listen,
             page_url: cfg.server.as_ref().and_then(|s| s.page_url.as_deref()),
             advertise_url: cfg.server.as_ref().and_then(|s| s.advertise_url.as_deref()),
+            relay_tls: cfg
+                .gateway_tls
+                .clone()
+                .map(|t| warroom::client::tls::ClientTls {
+                    ca: t.ca,
+                    cert: t.cert,
+                    key: t.key,
+                })
+                .unwrap_or_default(),
             limits,
             tls: tls.clone(),
         },

@@ -199,6 +199,8 @@ pub(crate) struct Listen<'a> {
     pub(crate) page_url: Option<&'a str>,
     /// `[server] advertise_url`: where the other replicas reach this one.
     pub(crate) advertise_url: Option<&'a str>,
+    /// `[gateway_tls]`: how this gateway reaches a leader serving TLS.
+    pub(crate) relay_tls: ClientTls,
     pub(crate) limits: warroom::gateway::Limits,
     pub(crate) tls: Option<std::sync::Arc<warroom::gateway::tls::ServerTls>>,
 }
@@ -216,6 +218,7 @@ pub(crate) async fn start_gateway(
         page: page_listen,
         page_url,
         advertise_url,
+        relay_tls,
         limits,
         tls,
     } = at;
@@ -231,6 +234,7 @@ pub(crate) async fn start_gateway(
     hub.set_publishing(publishing);
     if let Some(l) = leadership {
         hub.set_leadership(l);
+        hub.set_relay_tls(relay_tls.clone());
         hub.advertise(&warroom::gateway::relay::advertised_url(
             listener.local_addr()?,
             tls.is_some(),
@@ -671,6 +675,7 @@ pub(crate) async fn gateway_or_demo_lazy(
                     page: SocketAddr::from(([127, 0, 0, 1], 0)),
                     page_url: None,
                     advertise_url: None,
+                    relay_tls: ClientTls::default(),
                     limits: gateway_limits(cfg),
                     tls: None,
                 },

@@ -18,7 +18,8 @@ pub mod events;
 pub mod export;
 pub mod lookup;
 pub mod report;
-pub mod tls;
+/// The client side of TLS (shared with a gateway that follows another).
+pub use crate::tls;
 pub mod types;
 
 pub use calls::{

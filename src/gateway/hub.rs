@@ -62,6 +62,8 @@ pub struct Hub {
     relay: Mutex<Option<super::relay::Relay>>,
     /// Where other replicas reach this gateway's gRPC.
     advertised: Mutex<String>,
+    /// How this gateway reaches an `https://` leader.
+    relay_tls: Mutex<crate::tls::ClientTls>,
     /// The next tick sends a whole snapshot (a follower became leader:
     /// its watchers held the old leader's picture).
     resync: AtomicBool,
@@ -160,6 +162,7 @@ impl Hub {
             leadership: RwLock::new(store::Leadership::single("its state file")),
             relay: Mutex::new(None),
             advertised: Mutex::new(String::new()),
+            relay_tls: Mutex::new(crate::tls::ClientTls::default()),
             resync: AtomicBool::new(false),
             had_own_picture: AtomicBool::new(false),
         }))
@@ -389,6 +392,13 @@ impl Hub {
         tokio::task::spawn_blocking(move || hub.snapshot_encoded()).await
     }
 
+    fn relay_tls(&self) -> crate::tls::ClientTls {
+        self.relay_tls
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
     fn relay(&self) -> std::sync::MutexGuard<'_, Option<super::relay::Relay>> {
         self.relay.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -450,6 +460,12 @@ impl Hub {
         self.forward().map(|_| ())
     }
 
+    /// How this gateway reaches a leader that serves TLS (the CA to trust,
+    /// a client certificate): `[gateway_tls]` in its config.
+    pub fn set_relay_tls(&self, tls: crate::tls::ClientTls) {
+        *self.relay_tls.lock().unwrap_or_else(|e| e.into_inner()) = tls;
+    }
+
     /// Follows the leader at `url`: the channel to relay and forward on.
     /// A new leader's picture replaces the old one when it arrives; until
     /// then the old one is served, marked.
@@ -458,11 +474,11 @@ impl Hub {
         match relay.as_mut() {
             Some(r) if r.url == url => return Ok(r.channel.clone()),
             Some(r) => {
-                let fresh = super::relay::Relay::new(url)?;
+                let fresh = super::relay::Relay::new(url, &self.relay_tls())?;
                 r.url = fresh.url;
                 r.channel = fresh.channel;
             }
-            None => *relay = Some(super::relay::Relay::new(url)?),
+            None => *relay = Some(super::relay::Relay::new(url, &self.relay_tls())?),
         }
         Ok(relay
             .as_ref()

@@ -47,15 +47,22 @@ pub struct Relay {
 }
 
 impl Relay {
-    /// A link to the leader at `url` (connected on first use).
-    pub fn new(url: &str) -> Result<Self, String> {
-        let channel = Endpoint::from_shared(url.to_string())
+    /// A link to the leader at `url` (connected on first use); an
+    /// `https://` leader is reached over TLS as `tls` says (`[gateway_tls]`
+    /// in the gateway's config: the CA, a client certificate).
+    pub fn new(url: &str, tls: &crate::tls::ClientTls) -> Result<Self, String> {
+        let endpoint = Endpoint::from_shared(url.to_string())
             .map_err(|e| format!("the leader's address {url:?} is not a URL: {e}"))?
             .connect_timeout(CONNECT)
             .tcp_nodelay(true)
             .http2_keep_alive_interval(Duration::from_secs(2))
-            .keep_alive_timeout(Duration::from_secs(2))
-            .connect_lazy();
+            .keep_alive_timeout(Duration::from_secs(2));
+        let channel = if url.starts_with("https://") {
+            let shown = crate::domain::redact::url_shown(url).into_owned();
+            endpoint.connect_with_connector_lazy(crate::tls::Connector::new(tls, &shown)?)
+        } else {
+            endpoint.connect_lazy()
+        };
         Ok(Relay {
             url: url.to_string(),
             channel,

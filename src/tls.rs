@@ -1,4 +1,5 @@
-//! The console's and CLI's side of TLS: an `https://` gateway is reached
+//! The client side of TLS, for the console, the CLI and a gateway that
+//! follows another (its relay): an `https://` gateway is reached
 //! through rustls, its certificate checked against a CA file or the
 //! machine's CA bundle, optionally with a client certificate. Every failure
 //! says in words what is wrong ("presented a certificate not signed by CA
