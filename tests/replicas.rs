@@ -488,6 +488,40 @@ async fn three_replicas_show_one_picture_and_every_decision_reaches_every_consol
         percentile(&latencies, 0.99).as_millis(),
         latencies[latencies.len() - 1].as_millis()
     );
+    // A bulk lookup (a stream each way) through every replica answers
+    // the same, in order.
+    for &p in &ports {
+        let batch = pb::LookupManyRequest {
+            queries: tenants.iter().take(3).cloned().collect(),
+            limit: 1,
+        };
+        let mut answers = raw(p, "ana-replica-token")
+            .lookup_many(tokio_stream::iter(vec![batch.clone(), batch]))
+            .await
+            .unwrap()
+            .into_inner();
+        for _ in 0..2 {
+            let r = answers
+                .message()
+                .await
+                .unwrap()
+                .expect("one answer per batch");
+            let ids: Vec<String> = r
+                .results
+                .iter()
+                .map(|x| {
+                    x.answer.as_ref().unwrap().matches[0]
+                        .tenant
+                        .as_ref()
+                        .unwrap()
+                        .id
+                        .clone()
+                })
+                .collect();
+            assert_eq!(ids, tenants[..3], "replica on {p}");
+        }
+        assert!(answers.message().await.unwrap().is_none());
+    }
     // On the record once each, whichever replica is asked.
     for &p in &ports {
         let events = raw(p, "ana-replica-token")
