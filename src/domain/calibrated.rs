@@ -25,15 +25,23 @@ use super::forecast::{EtaRange, MAX_HORIZON, NoEstimate, percentile};
 
 /// The curve's resolution.
 const STEP_SECS: f64 = 900.0;
-/// Weight of a new sample in its hour's average.
-const PROFILE_ALPHA: f64 = 0.1;
+/// Weight, in samples, of an hour's previous visit in its new one.
+const PREVIOUS_VISIT: f64 = 5.0;
 /// How long the "current level" looks back.
 const RECENT: Duration = Duration::hours(1);
 
 /// Work rate by hour of day, and the recent level.
+#[derive(Debug, Clone, Copy)]
+struct HourRate {
+    mean: f64,
+    /// Samples in `mean` (the previous visit's counting as a few).
+    weight: f64,
+    day: chrono::NaiveDate,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct RateProfile {
-    hours: [Option<f64>; 24],
+    hours: [Option<HourRate>; 24],
     recent: VecDeque<(DateTime<Utc>, f64)>,
 }
 
@@ -43,15 +51,38 @@ impl RateProfile {
         if !per_second.is_finite() || per_second < 0.0 {
             return;
         }
+        // The hour's mean over its latest visit (the day it was last seen),
+        // the previous visit's mean counting as a few samples until this
+        // one has its own: a per-sample average would be the hour's last
+        // minutes, late in a rising or falling hour.
+        let day = at.date_naive();
         let h = &mut self.hours[at.hour() as usize];
         *h = Some(match *h {
-            Some(v) => v + PROFILE_ALPHA * (per_second - v),
-            None => per_second,
+            Some(v) if v.day == day => HourRate {
+                mean: v.mean + (per_second - v.mean) / (v.weight + 1.0),
+                weight: v.weight + 1.0,
+                day,
+            },
+            Some(v) => HourRate {
+                mean: (v.mean * PREVIOUS_VISIT + per_second) / (PREVIOUS_VISIT + 1.0),
+                weight: PREVIOUS_VISIT + 1.0,
+                day,
+            },
+            None => HourRate {
+                mean: per_second,
+                weight: 1.0,
+                day,
+            },
         });
         self.recent.push_back((at, per_second));
         while self.recent.front().is_some_and(|(t, _)| *t < at - RECENT) {
             self.recent.pop_front();
         }
+    }
+
+    /// The profile's rate at `at`'s hour, when seen.
+    fn hour_mean(&self, at: DateTime<Utc>) -> Option<f64> {
+        self.hours[at.hour() as usize].map(|h| h.mean)
     }
 
     /// Median rate over the last hour.
@@ -72,9 +103,12 @@ impl RateProfile {
         if !(level.is_finite() && level > 0.0) {
             return None;
         }
-        // The recent level against what this hour usually does: a reindex
-        // whose workers were halved keeps its daily shape at half height.
-        let scale = self.hours[now.hour() as usize]
+        // The recent level against what the profile says of the same last
+        // hour (the level is a median over it, half an hour behind a
+        // trend): a reindex whose workers were halved keeps its daily shape
+        // at half height.
+        let back = self.hour_mean(now - RECENT / 2);
+        let scale = back
             .filter(|h| *h > 0.0)
             .map_or(1.0, |h| (level / h).clamp(0.25, 4.0));
         let steps = (MAX_HORIZON.num_seconds() as f64 / STEP_SECS) as usize;
@@ -83,11 +117,11 @@ impl RateProfile {
         let mut acc = 0.0;
         for i in 0..steps {
             let t = now + Duration::seconds((i as f64 * STEP_SECS) as i64);
-            // The first hour runs at the level just measured.
-            let rate = if i < 4 {
-                level
-            } else {
-                self.hours[t.hour() as usize].map_or(level, |h| h * scale)
+            // Hours seen run at their shape, scaled to the level; an hour
+            // not seen yet at the level just measured.
+            let rate = match (back, self.hour_mean(t)) {
+                (Some(_), Some(h)) => h * scale,
+                _ => level,
             };
             acc += rate.max(0.0) * STEP_SECS;
             cum.push(acc);
@@ -241,7 +275,11 @@ const EDGES_SECS: [f64; 4] = [1_800.0, 7_200.0, 21_600.0, 86_400.0];
 const SIZE_EDGES: [u64; 3] = [2, 11, 101];
 const HORIZONS: usize = EDGES_SECS.len() + 1;
 const SIZES: usize = SIZE_EDGES.len() + 1;
-const BINS: usize = HORIZONS * SIZES * 2;
+/// Bins per kind of target (a tenant's last mailbox, or the whole job).
+const BINS_PER_KIND: usize = HORIZONS * SIZES * 2;
+const BINS: usize = BINS_PER_KIND * 2;
+/// Groups of bins that differ only by horizon.
+const GROUPS: usize = BINS / HORIZONS;
 /// Share of quotes each quantile is meant to miss.
 const MISS: [f64; 2] = [0.5, 0.1];
 /// Log-multipliers at the start: the model's own p50, and 60% more work
@@ -255,6 +293,14 @@ const GAMMA: f64 = 0.01;
 /// A batch of this many quotes counts half as much as a large one.
 const BATCH_HALF: f64 = 2.0;
 const LOG_LIMIT: f64 = 3.0;
+/// How long a p50 lesson lasts: a bin's log-multiplier fades by 1/e over
+/// this time once the bin has had no outcome for `RENEWED_FOR`; the part
+/// shared by a group's horizons (a common shift, learnt fast from the
+/// short ones) fades all the time, so that in a steady state the bins
+/// carry the correction. A lesson about a slow morning is about that
+/// morning: by the next ETAs, the curve has seen those hours.
+const P50_MEMORY_SECS: f64 = 6.0 * 3600.0;
+const RENEWED_FOR: Duration = Duration::hours(1);
 
 /// What an ETA is about, for the choice of its multipliers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -263,13 +309,21 @@ pub struct Class {
     pub scope_known: bool,
     /// Mailboxes still to be restored.
     pub mailboxes: u64,
+    /// Whether the ETA is the whole job's (a cluster's reindex or repair),
+    /// rather than a tenant's: the job ends with its slowest part, one
+    /// episode at a time, and learns from its own quotes, not the
+    /// tenants' (the biggest tenant's lesson made the cluster's p50 days
+    /// late in the slow drill).
+    pub whole: bool,
 }
 
 /// Which multipliers apply to an ETA `base_secs` away.
 pub fn bin(base_secs: f64, class: Class) -> usize {
     let h = EDGES_SECS.partition_point(|&e| e <= base_secs);
     let s = SIZE_EDGES.partition_point(|&e| e <= class.mailboxes);
-    (usize::from(!class.scope_known) * SIZES + s) * HORIZONS + h
+    usize::from(class.whole) * BINS_PER_KIND
+        + (usize::from(!class.scope_known) * SIZES + s) * HORIZONS
+        + h
 }
 
 /// Quotes by the time they fall due, soonest first.
@@ -286,6 +340,10 @@ struct Quote {
 #[derive(Debug, Clone)]
 pub struct Calibrator {
     log_m: [[f64; 2]; BINS],
+    /// The p50's log-multiplier shared by every horizon of a group (kind,
+    /// scope known, size): short horizons are checked within minutes and
+    /// teach the long ones, whose own outcomes take hours.
+    log_shared: [f64; GROUPS],
     quotes: HashMap<u64, Quote>,
     by_key: HashMap<u32, Vec<u64>>,
     due: [DueHeap; 2],
@@ -294,18 +352,25 @@ pub struct Calibrator {
     batch: [[(f64, f64); 2]; BINS],
     /// Misses and hits seen, per quantile.
     pub seen: [(u64, u64); 2],
+    /// When `passed` last ran (the p50's lessons fade with time).
+    last_pass: Option<DateTime<Utc>>,
+    /// When each bin's p50 last had an outcome.
+    renewed: [Option<DateTime<Utc>>; BINS],
 }
 
 impl Default for Calibrator {
     fn default() -> Self {
         Calibrator {
             log_m: [PRIOR; BINS],
+            log_shared: [0.0; GROUPS],
             quotes: HashMap::new(),
             by_key: HashMap::new(),
             due: [BinaryHeap::new(), BinaryHeap::new()],
             next_id: 0,
             batch: [[(0.0, 0.0); 2]; BINS],
             seen: [(0, 0); 2],
+            last_pass: None,
+            renewed: [None; BINS],
         }
     }
 }
@@ -313,7 +378,9 @@ impl Default for Calibrator {
 impl Calibrator {
     /// Work multipliers for the p50 and the p90 of `bin`.
     pub fn multipliers(&self, bin: usize) -> (f64, f64) {
-        let [a, b] = self.log_m[bin.min(BINS - 1)];
+        let bin = bin.min(BINS - 1);
+        let [a, b] = self.log_m[bin];
+        let a = a + self.log_shared[bin / HORIZONS];
         (a.exp(), b.max(a).exp())
     }
 
@@ -384,13 +451,37 @@ impl Calibrator {
                 self.settle(id, q, true);
             }
         }
-        for (m, batch) in self.log_m.iter_mut().zip(self.batch.iter_mut()) {
+        let dt = self
+            .last_pass
+            .map_or(0.0, |t| (now - t).num_seconds().max(0) as f64);
+        self.last_pass = Some(now);
+        let keep = (-dt / P50_MEMORY_SECS).exp();
+        let mut group = [(0.0, 0.0); GROUPS];
+        let stale = |last: Option<DateTime<Utc>>| last.is_none_or(|t| now - t > RENEWED_FOR);
+        for (b, (m, batch)) in self.log_m.iter_mut().zip(self.batch.iter_mut()).enumerate() {
+            if batch[0].1 > 0.0 {
+                self.renewed[b] = Some(now);
+            } else if stale(self.renewed[b]) {
+                m[0] *= keep;
+            }
             for q in 0..2 {
                 let (missed, n) = std::mem::take(&mut batch[q]);
                 if n > 0.0 {
                     let step = GAMMA * (missed - MISS[q] * n) / (n + BATCH_HALF);
                     m[q] = (m[q] + step).clamp(-LOG_LIMIT, LOG_LIMIT);
+                    if q == 0 {
+                        let g = &mut group[b / HORIZONS];
+                        g.0 += missed;
+                        g.1 += n;
+                    }
                 }
+            }
+        }
+        for (s, (missed, n)) in self.log_shared.iter_mut().zip(group) {
+            *s *= keep;
+            if n > 0.0 {
+                let step = GAMMA * (missed - MISS[0] * n) / (n + BATCH_HALF);
+                *s = (*s + step).clamp(-LOG_LIMIT, LOG_LIMIT);
             }
         }
     }
@@ -634,6 +725,125 @@ mod tests {
         assert_eq!(idle.multipliers(3_600.0), None);
     }
 
+    /// Quotes of `minutes` for `bin`, one a minute, each finishing after
+    /// `actual(i)` times its base: returns the share of the last `tail`
+    /// p50s that held.
+    fn stream(
+        c: &mut Calibrator,
+        bin: usize,
+        minutes: f64,
+        n: u32,
+        tail: u32,
+        mut actual: impl FnMut(u32) -> f64,
+    ) -> f64 {
+        let t0 = midnight();
+        let mut held = 0;
+        for i in 0..n {
+            let now = t0 + Duration::minutes(i as i64);
+            let (m50, m90) = c.multipliers(bin);
+            let q = |m: f64| now + Duration::seconds((minutes * m * 60.0) as i64);
+            let end = q(actual(i));
+            c.register(i, bin, q(m50), q(m90));
+            if i >= n - tail && end <= q(m50) {
+                held += 1;
+            }
+            c.passed(now);
+            c.finished(i, end);
+        }
+        held as f64 / tail as f64
+    }
+
+    #[test]
+    fn a_p50_that_outcomes_keep_beating_moves_later_until_about_half_hold() {
+        // Every target takes 1.2 to 1.4 times what the model says: at
+        // first no p50 holds.
+        let mut c = Calibrator::default();
+        assert_eq!(c.multipliers(0).0, 1.0);
+        let mut rng = 11u64;
+        let held = stream(&mut c, 0, 20.0, 3_000, 1_000, |_| {
+            rng = rng
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            1.2 + 0.2 * ((rng >> 11) as f64 / (1u64 << 53) as f64)
+        });
+        let m50 = c.multipliers(0).0;
+        assert!((1.25..1.35).contains(&m50), "p50 multiplier {m50}");
+        assert!((0.4..=0.6).contains(&held), "p50 held {held}");
+    }
+
+    #[test]
+    fn short_horizons_teach_the_long_ones_their_p50() {
+        // Only 10-minute ETAs have come back so far, all 30% late; a
+        // 10-hour ETA of the same class is moved later too, not left at
+        // the model's time until its own outcomes come back hours later.
+        let class = Class {
+            scope_known: true,
+            mailboxes: 500,
+            whole: false,
+        };
+        let short = bin(600.0, class);
+        let long = bin(36_000.0, class);
+        assert_ne!(short, long);
+        let mut c = Calibrator::default();
+        // Two hours of outcomes: the shared part has moved the long ETA
+        // later (it fades again as the short bin's own multiplier takes
+        // over, in a steady state).
+        stream(&mut c, short, 10.0, 120, 1, |_| 1.3);
+        let (m_short, _) = c.multipliers(short);
+        let (m_long, _) = c.multipliers(long);
+        assert!(m_short > 1.1, "short {m_short}");
+        assert!(m_long > 1.05, "long {m_long}");
+        // Another class (a small tenant) has learnt nothing.
+        let small = bin(
+            36_000.0,
+            Class {
+                mailboxes: 1,
+                ..class
+            },
+        );
+        assert_eq!(c.multipliers(small).0, 1.0);
+    }
+
+    #[test]
+    fn a_p50_lesson_fades_when_no_outcome_renews_it() {
+        // A slow morning taught the p50 a third more work; a day later,
+        // with nothing checked since, the lesson has faded (the hours it
+        // was about are now in the curve), while the p90 keeps its own.
+        let mut c = Calibrator::default();
+        stream(&mut c, 0, 10.0, 600, 1, |_| 1.3);
+        let (m50, m90) = c.multipliers(0);
+        assert!(m50 > 1.2, "learnt {m50}");
+        let later = midnight() + Duration::minutes(600);
+        for m in 0..24 * 60 {
+            c.passed(later + Duration::minutes(m));
+        }
+        let (faded, m90_after) = c.multipliers(0);
+        assert!(faded < 1.02, "faded to {faded}");
+        assert!((m90_after - m90).abs() < 1e-9 || m90_after >= faded);
+    }
+
+    #[test]
+    fn the_curve_follows_a_rising_rate_from_the_hours_it_has_seen() {
+        // The rate rises through every day, from 10/s at midnight by 1/s
+        // an hour. At noon on the second day the last hour's median is
+        // half an hour behind; the curve must still say what 13:00-15:00
+        // will do (the work of those hours yesterday), not a level scaled
+        // against the end of the current hour.
+        let mut p = RateProfile::default();
+        let rate = |t: DateTime<Utc>| 10.0 + t.hour() as f64 + t.minute() as f64 / 60.0;
+        let noon = midnight() + Duration::hours(36);
+        let mut t = midnight();
+        while t <= noon {
+            p.record(t, rate(t));
+            t += Duration::minutes(1);
+        }
+        let c = p.curve(noon).unwrap();
+        let work = c.work_by(3.0 * 3600.0) - c.work_by(3600.0);
+        let truth = 48.0 * 3600.0; // the integral of 10 + h over 13..15
+        let err = (work / truth - 1.0).abs();
+        assert!(err < 0.015, "curve {work:.0} vs {truth:.0} ({err:.3})");
+    }
+
     #[test]
     fn a_later_fault_is_not_a_miss() {
         let mut c = Calibrator::default();
@@ -655,6 +865,7 @@ mod tests {
         let one = Class {
             scope_known: true,
             mailboxes: 1,
+            whole: false,
         };
         let (e, b) = eta(curve.as_ref(), &c, &ProgressCheck::default(), 600.0, one);
         assert_eq!(b, Some(0), "10 minutes away");
@@ -677,7 +888,9 @@ mod tests {
             ..one
         };
         let (_, b4) = eta(curve.as_ref(), &c, &ProgressCheck::default(), 600.0, big);
-        let bins = [b, b2, b3, b4];
+        let whole = Class { whole: true, ..big };
+        let (_, b5) = eta(curve.as_ref(), &c, &ProgressCheck::default(), 600.0, whole);
+        let bins = [b, b2, b3, b4, b5];
         for (i, x) in bins.iter().enumerate() {
             assert!(x.is_some_and(|x| x < BINS));
             assert!(!bins[..i].contains(x), "distinct classes: {bins:?}");

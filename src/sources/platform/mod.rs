@@ -287,6 +287,8 @@ fn lock(seen: &Mutex<Seen>) -> std::sync::MutexGuard<'_, Seen> {
 
 /// What the sweep cannot see, in words for the console and docs.
 pub const UNDETECTABLE: &str = "uidlists lost before their first probe";
+/// The calibration key of the whole repair's ETA (tenants use their row index).
+const WHOLE_KEY: u32 = u32::MAX;
 
 pub struct PlatformSource {
     name: String,
@@ -595,6 +597,7 @@ impl PlatformSource {
                 let class = Class {
                     scope_known,
                     mailboxes: counts.affected(),
+                    whole: false,
                 };
                 self.fc.eta(last_pos as f64, class, &floor)
             } else {
@@ -625,7 +628,8 @@ impl PlatformSource {
             self.fc.affected(i as u32, r.affected() > 0, now);
         }
         self.fc.settle(now);
-        if self.fc.quotes_due(now) {
+        let quotes_due = self.fc.quotes_due(now);
+        if quotes_due {
             for (i, (r, bin)) in rows.iter().zip(&bins).enumerate() {
                 self.fc.quote(i as u32, *bin, &r.eta);
             }
@@ -665,6 +669,25 @@ impl PlatformSource {
             self.repairs_done_at = Some(now);
         }
         self.repairing = repairing;
+        let repair_eta = if pending > 0.0 {
+            let floor = forecast_with(now, pending, stats, 0.0);
+            let class = Class {
+                scope_known,
+                mailboxes: pending as u64,
+                whole: true,
+            };
+            let (eta, bin) = self.fc.eta(pending, class, &floor);
+            // The whole repair's ETA is checked against its own end.
+            if quotes_due {
+                self.fc.quote(WHOLE_KEY, bin, &eta);
+            }
+            eta
+        } else if scope == 0 {
+            EtaRange::unknown("no damage found to repair")
+        } else {
+            EtaRange::unknown("nothing waiting: all damage found so far is repaired")
+        };
+        self.fc.affected(WHOLE_KEY, repairing, now);
         let sources = self.sources(s, now);
         self.overview = Overview {
             incident: Incident {
@@ -688,18 +711,7 @@ impl PlatformSource {
                     failed: progress.failed.len() as u64,
                     in_progress: progress.in_flight as u64,
                     rate_per_min: self.repair_rate.per_second().map(|r| r * 60.0),
-                    eta: if pending > 0.0 {
-                        let floor = forecast_with(now, pending, stats, 0.0);
-                        let class = Class {
-                            scope_known,
-                            mailboxes: pending as u64,
-                        };
-                        self.fc.eta(pending, class, &floor).0
-                    } else if scope == 0 {
-                        EtaRange::unknown("no damage found to repair")
-                    } else {
-                        EtaRange::unknown("nothing waiting: all damage found so far is repaired")
-                    },
+                    eta: repair_eta,
                     revisions: s.scope.clone(),
                     mailboxes_pending: pending as u64,
                     mailboxes_restored: restored,

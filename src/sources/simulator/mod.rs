@@ -111,6 +111,8 @@ const CLUSTER_B: usize = 1;
 const CLUSTER_IDS: [&str; 2] = ["a", "b"];
 const CLUSTER_NAMES: [&str; 2] = ["Cluster A", "Cluster B"];
 const NO_ETA: &str = "";
+/// The calibration key of the cluster's reindex ETA (tenants use their index).
+const CLUSTER_KEY: u32 = u32::MAX;
 
 /// (priority, explicit rank or u32::MAX for the fair round-robin).
 type Slot = (Priority, u32);
@@ -875,6 +877,7 @@ impl Simulator {
                 let class = Class {
                     scope_known,
                     mailboxes: t.states.affected(),
+                    whole: false,
                 };
                 self.eta(work, class, false)
             };
@@ -985,6 +988,16 @@ impl Simulator {
         for (ti, t) in self.tenants.iter().enumerate() {
             self.fc.quote(ti as u32, t.eta_bin, &t.eta);
         }
+        // The cluster's reindex ETA is checked against its own end.
+        if let Some(scope) = &self.scope {
+            let in_progress = self
+                .in_flight
+                .iter()
+                .map(|f| f.remaining.ceil() as u64)
+                .sum();
+            let (eta, bin) = self.reindex_eta(self.now(), scope, in_progress);
+            self.fc.quote(CLUSTER_KEY, bin, &eta);
+        }
     }
 
     /// Tenants whose last affected mailbox came back this tick settle their
@@ -994,6 +1007,8 @@ impl Simulator {
         for (ti, t) in self.tenants.iter().enumerate() {
             self.fc.affected(ti as u32, t.states.affected() > 0, now);
         }
+        let busy = self.reindex_left();
+        self.fc.affected(CLUSTER_KEY, busy, now);
         self.fc.settle(now);
     }
 
@@ -1173,6 +1188,41 @@ impl Simulator {
         }
     }
 
+    /// The cluster's reindex ETA, and the calibration bin it used.
+    fn reindex_eta(
+        &self,
+        now: DateTime<Utc>,
+        scope: &ScopeTracker,
+        in_progress: u64,
+    ) -> (EtaRange, Option<usize>) {
+        let remaining = scope.current().saturating_sub(self.done_files) as f64;
+        let scan_done = self.scan_tenant >= self.scan_order.len();
+        if remaining <= 0.0 && self.in_flight.is_empty() && scan_done {
+            (EtaRange::unknown(NO_ETA), None)
+        } else {
+            // What the scope says is left, or what the mailboxes known to
+            // fail their logins add up to, whichever is more.
+            let mailboxes: u64 = self.tenants.iter().map(|t| t.states.affected()).sum();
+            let by_mailbox = mailboxes as f64 * self.avg_pending_files;
+            let work = remaining.max(in_progress as f64).max(by_mailbox);
+            let class = Class {
+                scope_known: scan_done,
+                mailboxes,
+                whole: true,
+            };
+            let (eta, bin) = self.eta(work, class, true);
+            // Never before the scan has found everything.
+            let left = self.mailboxes_a.saturating_sub(self.scanned) as f64;
+            let scan_rate = self.mailboxes_a as f64 / (self.sc.fault.scan_hours * HOUR);
+            let reach = now + Duration::seconds((left / scan_rate) as i64);
+            let eta = round_eta(match (eta.p50, eta.p90) {
+                (Some(a), Some(b)) => EtaRange::at(a.max(reach), b.max(reach)),
+                _ => eta,
+            });
+            (eta, bin)
+        }
+    }
+
     fn reindex_summary(&self, now: DateTime<Utc>) -> Reindex {
         let Some(scope) = &self.scope else {
             return Reindex {
@@ -1185,30 +1235,7 @@ impl Simulator {
             .iter()
             .map(|f| f.remaining.ceil() as u64)
             .sum();
-        let remaining = scope.current().saturating_sub(self.done_files) as f64;
-        let scan_done = self.scan_tenant >= self.scan_order.len();
-        let eta = if remaining <= 0.0 && self.in_flight.is_empty() && scan_done {
-            EtaRange::unknown(NO_ETA)
-        } else {
-            // What the scope says is left, or what the mailboxes known to
-            // fail their logins add up to, whichever is more.
-            let mailboxes: u64 = self.tenants.iter().map(|t| t.states.affected()).sum();
-            let by_mailbox = mailboxes as f64 * self.avg_pending_files;
-            let work = remaining.max(in_progress as f64).max(by_mailbox);
-            let class = Class {
-                scope_known: scan_done,
-                mailboxes,
-            };
-            let (eta, _) = self.eta(work, class, true);
-            // Never before the scan has found everything.
-            let left = self.mailboxes_a.saturating_sub(self.scanned) as f64;
-            let scan_rate = self.mailboxes_a as f64 / (self.sc.fault.scan_hours * HOUR);
-            let reach = now + Duration::seconds((left / scan_rate) as i64);
-            round_eta(match (eta.p50, eta.p90) {
-                (Some(a), Some(b)) => EtaRange::at(a.max(reach), b.max(reach)),
-                _ => eta,
-            })
-        };
+        let (eta, _) = self.reindex_eta(now, scope, in_progress);
         Reindex {
             unit: ScopeUnit::Files,
             scope: scope.current().max(self.done_files),
@@ -1260,6 +1287,7 @@ impl Simulator {
                 let class = Class {
                     scope_known: scan_done,
                     mailboxes: 1,
+                    whole: false,
                 };
                 round_eta(self.eta(work, class, false).0)
             }
