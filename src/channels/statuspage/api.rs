@@ -200,29 +200,40 @@ pub(super) struct Listed {
     pub(super) operation_id: Option<String>,
 }
 
-pub(super) fn json_of(a: &Answer) -> Result<Value, String> {
-    if a.truncated {
-        return Err(format!(
-            "the answer is larger than {MAX_RESPONSE_BYTES} bytes"
-        ));
-    }
-    serde_json::from_slice(&a.body).map_err(|e| format!("the answer is not JSON ({e})"))
+/// Why an answer of Statuspage's could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(super) enum AnswerError {
+    #[error("the answer is larger than {} bytes", MAX_RESPONSE_BYTES)]
+    TooLarge,
+    #[error("the answer is not JSON ({0})")]
+    NotJson(String),
+    #[error("the answer is not an incident object")]
+    NotAnIncident,
+    #[error("the answer is not a list of incidents")]
+    NotAList,
+    #[error("the answer has no incident id")]
+    NoId,
+    #[error("the incident id is not a string")]
+    IdNotAString,
+    /// Quoted clipped and inert.
+    #[error("the incident id {0:?} is not a Statuspage id")]
+    NotAnId(String),
 }
 
-pub(super) fn incident_of(v: &Value) -> Result<Incident, String> {
-    let obj = v
-        .as_object()
-        .ok_or("the answer is not an incident object")?;
+pub(super) fn json_of(a: &Answer) -> Result<Value, AnswerError> {
+    if a.truncated {
+        return Err(AnswerError::TooLarge);
+    }
+    serde_json::from_slice(&a.body).map_err(|e| AnswerError::NotJson(e.to_string()))
+}
+
+pub(super) fn incident_of(v: &Value) -> Result<Incident, AnswerError> {
+    let obj = v.as_object().ok_or(AnswerError::NotAnIncident)?;
     let id = match obj.get("id") {
         Some(Value::String(id)) if is_token(id) => id.clone(),
-        Some(Value::String(id)) => {
-            return Err(format!(
-                "the incident id {:?} is not a Statuspage id",
-                clip(id, 80)
-            ));
-        }
-        Some(_) => return Err("the incident id is not a string".into()),
-        None => return Err("the answer has no incident id".into()),
+        Some(Value::String(id)) => return Err(AnswerError::NotAnId(clip(id, 80))),
+        Some(_) => return Err(AnswerError::IdNotAString),
+        None => return Err(AnswerError::NoId),
     };
     let shortlink = obj
         .get("shortlink")
@@ -232,15 +243,13 @@ pub(super) fn incident_of(v: &Value) -> Result<Incident, String> {
     Ok(Incident { id, shortlink })
 }
 
-pub(super) fn parse_incident(a: &Answer) -> Result<Incident, String> {
+pub(super) fn parse_incident(a: &Answer) -> Result<Incident, AnswerError> {
     incident_of(&json_of(a)?)
 }
 
-pub(super) fn parse_list(a: &Answer) -> Result<Vec<Listed>, String> {
+pub(super) fn parse_list(a: &Answer) -> Result<Vec<Listed>, AnswerError> {
     let v = json_of(a)?;
-    let items = v
-        .as_array()
-        .ok_or("the answer is not a list of incidents")?;
+    let items = v.as_array().ok_or(AnswerError::NotAList)?;
     // Entries without a usable id are skipped: they cannot be ours.
     Ok(items
         .iter()
@@ -315,26 +324,31 @@ mod tests {
         assert!(
             parse_incident(&answer(201, "<html>"))
                 .unwrap_err()
+                .to_string()
                 .contains("not JSON")
         );
         assert!(
             parse_incident(&answer(201, "[]"))
                 .unwrap_err()
+                .to_string()
                 .contains("not an incident")
         );
         assert!(
             parse_incident(&answer(201, "{}"))
                 .unwrap_err()
+                .to_string()
                 .contains("no incident id")
         );
         assert!(
             parse_incident(&answer(201, r#"{"id": 7}"#))
                 .unwrap_err()
+                .to_string()
                 .contains("not a string")
         );
         assert!(
             parse_incident(&answer(201, r#"{"id": "../../x"}"#))
                 .unwrap_err()
+                .to_string()
                 .contains("not a Statuspage id")
         );
         assert_eq!(

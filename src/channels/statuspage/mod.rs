@@ -117,6 +117,45 @@ impl fmt::Debug for StatuspageConfig {
     }
 }
 
+/// Why a configuration is refused: the setting and what is wrong with it,
+/// never the API key. Values are quoted clipped and inert.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("statuspage base_url {url:?} is not a URL: {why}")]
+    NotAUrl { url: String, why: String },
+    #[error("statuspage base_url must not contain credentials")]
+    Credentials,
+    #[error("statuspage base_url {0:?} must not have a query or fragment")]
+    QueryOrFragment(String),
+    #[error("statuspage base_url {0:?} has no host")]
+    NoHost(String),
+    /// To anything but a loopback address.
+    #[error(
+        "statuspage base_url {0:?} is plain http: the API key would cross the network \
+         unencrypted; use https"
+    )]
+    PlainHttp(String),
+    #[error("statuspage base_url {url:?}: scheme {scheme} is not http(s)")]
+    Scheme { url: String, scheme: String },
+    #[error("statuspage page_id {0:?} is not a Statuspage page id (letters, digits, - and _)")]
+    PageId(String),
+    #[error("statuspage api_key is empty")]
+    EmptyApiKey,
+    #[error("statuspage api_key contains spaces or characters that cannot go in an HTTP header")]
+    ApiKeyNotAHeader,
+    #[error("statuspage components: an empty warroom component id")]
+    EmptyComponent,
+    #[error(
+        "statuspage components: {ours:?} maps to {theirs:?}, which is not a Statuspage component id"
+    )]
+    ComponentId { ours: String, theirs: String },
+    #[error("statuspage timeout must be more than 0")]
+    ZeroTimeout,
+    /// The HTTP client could not be built with this key.
+    #[error("{0}")]
+    Client(String),
+}
+
 /// The Statuspage channel: one page, one API key.
 pub struct Statuspage {
     cfg: StatuspageConfig,
@@ -142,37 +181,30 @@ impl fmt::Debug for Statuspage {
 
 impl Statuspage {
     /// Checks the configuration; the error names the setting (never the key).
-    pub fn new(cfg: StatuspageConfig) -> Result<Self, String> {
+    pub fn new(cfg: StatuspageConfig) -> Result<Self, ConfigError> {
         let base = check_base_url(&cfg.base_url)?;
         if !is_token(&cfg.page_id) {
-            return Err(format!(
-                "statuspage page_id {:?} is not a Statuspage page id (letters, digits, - and _)",
-                clip(&cfg.page_id, 80)
-            ));
+            return Err(ConfigError::PageId(clip(&cfg.page_id, 80)));
         }
         if cfg.api_key.is_empty() {
-            return Err("statuspage api_key is empty".into());
+            return Err(ConfigError::EmptyApiKey);
         }
         if !cfg.api_key.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err(
-                "statuspage api_key contains spaces or characters that cannot go in an HTTP header"
-                    .into(),
-            );
+            return Err(ConfigError::ApiKeyNotAHeader);
         }
         for (ours, theirs) in &cfg.components {
             if ours.trim().is_empty() {
-                return Err("statuspage components: an empty warroom component id".into());
+                return Err(ConfigError::EmptyComponent);
             }
             if !is_token(theirs) {
-                return Err(format!(
-                    "statuspage components: {:?} maps to {:?}, which is not a Statuspage component id",
-                    clip(ours, 80),
-                    clip(theirs, 80)
-                ));
+                return Err(ConfigError::ComponentId {
+                    ours: clip(ours, 80),
+                    theirs: clip(theirs, 80),
+                });
             }
         }
         if cfg.timeout.is_zero() {
-            return Err("statuspage timeout must be more than 0".into());
+            return Err(ConfigError::ZeroTimeout);
         }
         let client = crate::http::keyed_client(
             "statuspage",
@@ -180,7 +212,8 @@ impl Statuspage {
             cfg.timeout,
             cfg.timeout.min(Duration::from_secs(10)),
             false,
-        )?;
+        )
+        .map_err(ConfigError::Client)?;
         let redactor = crate::domain::redact::Redactor::new().secret(&cfg.api_key);
         Ok(Statuspage {
             cfg,
@@ -286,22 +319,17 @@ fn is_token(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-fn check_base_url(raw: &str) -> Result<String, String> {
+fn check_base_url(raw: &str) -> Result<String, ConfigError> {
     let trimmed = raw.trim().trim_end_matches('/');
-    let url = Url::parse(trimmed).map_err(|e| {
-        format!(
-            "statuspage base_url {:?} is not a URL: {e}",
-            clip(&crate::domain::redact::url_shown(trimmed), 120)
-        )
+    let url = Url::parse(trimmed).map_err(|e| ConfigError::NotAUrl {
+        url: clip(&crate::domain::redact::url_shown(trimmed), 120),
+        why: e.to_string(),
     })?;
     if !url.username().is_empty() || url.password().is_some() {
-        return Err("statuspage base_url must not contain credentials".into());
+        return Err(ConfigError::Credentials);
     }
     if url.query().is_some() || url.fragment().is_some() {
-        return Err(format!(
-            "statuspage base_url {:?} must not have a query or fragment",
-            clip(trimmed, 120)
-        ));
+        return Err(ConfigError::QueryOrFragment(clip(trimmed, 120)));
     }
     let loopback = match url.host_str() {
         Some(host) => {
@@ -311,28 +339,17 @@ fn check_base_url(raw: &str) -> Result<String, String> {
                     .parse::<std::net::IpAddr>()
                     .is_ok_and(|ip| ip.is_loopback())
         }
-        None => {
-            return Err(format!(
-                "statuspage base_url {:?} has no host",
-                clip(trimmed, 120)
-            ));
-        }
+        None => return Err(ConfigError::NoHost(clip(trimmed, 120))),
     };
     match url.scheme() {
         "https" => {}
         "http" if loopback => {}
-        "http" => {
-            return Err(format!(
-                "statuspage base_url {:?} is plain http: the API key would cross the network \
-                 unencrypted; use https",
-                clip(trimmed, 120)
-            ));
-        }
+        "http" => return Err(ConfigError::PlainHttp(clip(trimmed, 120))),
         other => {
-            return Err(format!(
-                "statuspage base_url {:?}: scheme {other} is not http(s)",
-                clip(trimmed, 120)
-            ));
+            return Err(ConfigError::Scheme {
+                url: clip(trimmed, 120),
+                scheme: other.to_string(),
+            });
         }
     }
     Ok(trimmed.to_string())
@@ -395,7 +412,6 @@ mod tests {
         }
     }
 
-
     #[test]
     fn debug_never_shows_the_key() {
         let c = cfg();
@@ -410,7 +426,7 @@ mod tests {
         let bad = |f: fn(&mut StatuspageConfig)| {
             let mut c = cfg();
             f(&mut c);
-            let e = Statuspage::new(c).unwrap_err();
+            let e = Statuspage::new(c).unwrap_err().to_string();
             assert!(!e.contains("SECRET"), "{e}");
             e
         };
@@ -426,6 +442,12 @@ mod tests {
                 c.components.insert("imap".into(), "a/b".into());
             })
             .contains("components")
+        );
+        // As docs/configuration.md quotes it.
+        assert_eq!(
+            bad(|c| c.base_url = "http://status.example.com/v1".into()),
+            "statuspage base_url \"http://status.example.com/v1\" is plain http: the API key \
+             would cross the network unencrypted; use https"
         );
         let mut local = cfg();
         local.base_url = "http://127.0.0.1:8080/v1".into();

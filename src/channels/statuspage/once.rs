@@ -7,7 +7,7 @@ use tokio::time::Instant;
 
 use super::api::{Incident, Listed, Transport, describe, parse_incident};
 use super::{Statuspage, is_token, keys, ms};
-use crate::channels::{Delivery, Memory, Outcome, Update, retry_after};
+use crate::channels::{Delivery, Memory, MemoryError, Outcome, Update, retry_after};
 use crate::domain::IncidentState;
 
 impl Statuspage {
@@ -303,7 +303,11 @@ pub(super) fn settle(
 }
 
 /// Remembers that `w` is on Statuspage in `incident`.
-pub(super) fn record(memory: &dyn Memory, w: &Write, incident: &Incident) -> Result<(), String> {
+pub(super) fn record(
+    memory: &dyn Memory,
+    w: &Write,
+    incident: &Incident,
+) -> Result<(), MemoryError> {
     if w.resolving {
         memory.put(keys::INCIDENT_ID, "")?;
     } else {
