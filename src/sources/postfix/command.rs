@@ -39,17 +39,8 @@ pub struct Postqueue {
 impl Postqueue {
     /// `command` is the program and its arguments, e.g.
     /// `["postqueue", "-c", "/etc/postfix", "-j"]`; `timeout` bounds one poll.
-    pub fn new(command: Vec<String>, timeout: Duration) -> Result<Self, String> {
-        match command.first() {
-            None => return Err("the postqueue command is empty".into()),
-            Some(p) if p.trim().is_empty() => {
-                return Err("the postqueue command has an empty program name".into());
-            }
-            Some(_) => {}
-        }
-        if timeout.is_zero() {
-            return Err("the postqueue timeout must be more than zero".into());
-        }
+    pub fn new(command: Vec<String>, timeout: Duration) -> Result<Self, ConfigError> {
+        check_command("postqueue", &command, timeout)?;
         Ok(Self { command, timeout })
     }
 
@@ -63,15 +54,16 @@ impl Postqueue {
     /// listing is kept). Lines that cannot be read are logged (tracing
     /// `warn`) and skipped. Errors say what failed: the
     /// program could not start, ran out of time (it is then killed), or exited
-    /// with a failure (the exit code and the first line of its stderr). Errors say what failed: the
-    /// program could not start, ran out of time (it is then killed), or exited
     /// with a failure (the exit code and the first line of its stderr).
-    pub async fn poll(&self) -> Result<Vec<QueuedMessage>, String> {
+    pub async fn poll(&self) -> Result<Vec<QueuedMessage>, RunError> {
         let command = self.command.clone();
         let timeout = self.timeout;
         let stdout = tokio::task::spawn_blocking(move || run(&command, timeout))
             .await
-            .map_err(|e| format!("the postqueue task failed: {e}"))??;
+            .map_err(|e| RunError::Task {
+                what: "postqueue",
+                why: e.to_string(),
+            })??;
         let (messages, problems) = parse_postqueue(&stdout);
         let messages = one_listing_per_message(messages);
         if let Some(first) = problems.first() {
@@ -86,10 +78,69 @@ impl Postqueue {
     }
 }
 
+/// Why a `postqueue` or `postfix status` command is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// `what` names the command: "postqueue", "postfix status".
+    #[error("the {what} command is empty")]
+    EmptyCommand { what: &'static str },
+    #[error("the {what} command has an empty program name")]
+    EmptyProgram { what: &'static str },
+    #[error("the {what} timeout must be more than zero")]
+    ZeroTimeout { what: &'static str },
+}
+
+/// Checks a command line and its time-out; `what` names it in the error.
+pub(super) fn check_command(
+    what: &'static str,
+    command: &[String],
+    timeout: Duration,
+) -> Result<(), ConfigError> {
+    match command.first() {
+        None => return Err(ConfigError::EmptyCommand { what }),
+        Some(p) if p.trim().is_empty() => return Err(ConfigError::EmptyProgram { what }),
+        Some(_) => {}
+    }
+    if timeout.is_zero() {
+        return Err(ConfigError::ZeroTimeout { what });
+    }
+    Ok(())
+}
+
+/// Why a command could not be run to the end, or failed. `command` is the
+/// command line as run.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RunError {
+    #[error("the command is empty")]
+    Empty,
+    /// It did not start (no such program, not allowed).
+    #[error("cannot run `{command}`: {why}")]
+    Start { command: String, why: String },
+    /// It ran out of time and was killed.
+    #[error("`{command}` did not finish within {timeout:?}; killed it")]
+    TimedOut { command: String, timeout: Duration },
+    #[error("waiting for `{command}` failed: {why}")]
+    Wait { command: String, why: String },
+    /// It exited but left a process behind that holds its output.
+    #[error("`{command}` exited but its output did not close within {timeout:?}")]
+    OutputLeftOpen { command: String, timeout: Duration },
+    /// It exited with a failure: `how` ("exited with code 75"), and the
+    /// first line of its stderr.
+    #[error("`{command}` {how}: {said}")]
+    Failed {
+        command: String,
+        how: String,
+        said: String,
+    },
+    /// The blocking task that ran it failed.
+    #[error("the {what} task failed: {why}")]
+    Task { what: &'static str, why: String },
+}
+
 /// Runs `command` with stdin closed and returns its stdout; kills it after
 /// `timeout`. A failed exit is an error naming the exit code and the first
 /// line of stderr.
-pub(super) fn run(command: &[String], timeout: Duration) -> Result<String, String> {
+pub(super) fn run(command: &[String], timeout: Duration) -> Result<String, RunError> {
     let shown = command.join(" ");
     let ran = run_capture(command, timeout)?;
     let stderr = String::from_utf8_lossy(&ran.stderr);
@@ -99,7 +150,11 @@ pub(super) fn run(command: &[String], timeout: Duration) -> Result<String, Strin
             .map(str::trim)
             .find(|l| !l.is_empty())
             .unwrap_or("(nothing on stderr)");
-        return Err(format!("`{shown}` {}: {first}", describe(ran.status)));
+        return Err(RunError::Failed {
+            command: shown,
+            how: describe(ran.status),
+            said: first.to_string(),
+        });
     }
     if !stderr.trim().is_empty() {
         tracing::debug!(command = %shown, stderr = %stderr.trim(), "postqueue wrote to stderr");
@@ -117,11 +172,9 @@ pub(super) struct Ran {
 /// Runs `command` with stdin closed, collecting stdout and stderr; kills it
 /// after `timeout`. Errors only when it could not be run to the end: it did
 /// not start, ran out of time, or left its output open.
-pub(super) fn run_capture(command: &[String], timeout: Duration) -> Result<Ran, String> {
+pub(super) fn run_capture(command: &[String], timeout: Duration) -> Result<Ran, RunError> {
     let shown = command.join(" ");
-    let (program, args) = command
-        .split_first()
-        .ok_or_else(|| "the command is empty".to_string())?;
+    let (program, args) = command.split_first().ok_or(RunError::Empty)?;
     let deadline = Instant::now() + timeout;
     let mut child = Command::new(program)
         .args(args)
@@ -129,7 +182,10 @@ pub(super) fn run_capture(command: &[String], timeout: Duration) -> Result<Ran, 
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| format!("cannot run `{shown}`: {e}"))?;
+        .map_err(|e| RunError::Start {
+            command: shown.clone(),
+            why: e.to_string(),
+        })?;
 
     // Both pipes are drained on their own threads so a chatty stderr cannot
     // block the child while we wait for it.
@@ -154,8 +210,14 @@ pub(super) fn run_capture(command: &[String], timeout: Duration) -> Result<Ran, 
     drop(tx);
 
     let status = wait_until(&mut child, deadline).map_err(|e| match e {
-        WaitError::TimedOut => format!("`{shown}` did not finish within {timeout:?}; killed it"),
-        WaitError::Io(e) => format!("waiting for `{shown}` failed: {e}"),
+        WaitError::TimedOut => RunError::TimedOut {
+            command: shown.clone(),
+            timeout,
+        },
+        WaitError::Io(e) => RunError::Wait {
+            command: shown.clone(),
+            why: e.to_string(),
+        },
     })?;
 
     let mut stdout = Vec::new();
@@ -170,9 +232,10 @@ pub(super) fn run_capture(command: &[String], timeout: Duration) -> Result<Ran, 
             Ok((true, buf)) => stdout = buf,
             Ok((false, buf)) => stderr = buf,
             Err(_) => {
-                return Err(format!(
-                    "`{shown}` exited but its output did not close within {timeout:?}"
-                ));
+                return Err(RunError::OutputLeftOpen {
+                    command: shown,
+                    timeout,
+                });
             }
         }
     }
@@ -219,13 +282,27 @@ pub(super) fn describe(status: ExitStatus) -> String {
 #[cfg(test)]
 mod tests {
     use super::super::tests::{REAL, msg};
-    use super::super::{QueueCounts, counts};
+    use super::super::{PostfixStatus, QueueCounts, counts};
     use super::*;
     #[test]
     fn new_rejects_nonsense() {
-        assert!(Postqueue::new(vec![], Duration::from_secs(1)).is_err());
-        assert!(Postqueue::new(vec![" ".into()], Duration::from_secs(1)).is_err());
-        assert!(Postqueue::new(vec!["postqueue".into()], Duration::ZERO).is_err());
+        // One check for both commands, each refused in its own name.
+        type New = fn(Vec<String>, Duration) -> Option<String>;
+        let postqueue: New = |c, t| Postqueue::new(c, t).err().map(|e| e.to_string());
+        let status: New = |c, t| PostfixStatus::new(c, t).err().map(|e| e.to_string());
+        let second = Duration::from_secs(1);
+        for (refused, what) in [(postqueue, "postqueue"), (status, "postfix status")] {
+            let said = |e: &str| Some(format!("the {what} {e}"));
+            assert_eq!(refused(vec![], second), said("command is empty"));
+            assert_eq!(
+                refused(vec![" ".into()], second),
+                said("command has an empty program name")
+            );
+            assert_eq!(
+                refused(vec![what.into()], Duration::ZERO),
+                said("timeout must be more than zero")
+            );
+        }
         let p = Postqueue::new(
             vec!["postqueue".into(), "-j".into()],
             Duration::from_secs(1),
@@ -258,7 +335,8 @@ mod tests {
         )
         .poll()
         .await
-        .expect_err("must fail");
+        .expect_err("must fail")
+        .to_string();
         assert!(err.contains("exited with code 75"), "{err}");
         // Only the first non-blank stderr line (the command is quoted too).
         assert!(
@@ -276,7 +354,7 @@ mod tests {
             Duration::from_secs(5),
         )
         .expect("valid command");
-        let err = p.poll().await.expect_err("must fail");
+        let err = p.poll().await.expect_err("must fail").to_string();
         assert!(
             err.contains("cannot run `/nonexistent/postqueue -j`"),
             "{err}"
@@ -288,7 +366,8 @@ mod tests {
         let err = sh("exec sleep 30", Duration::from_millis(300))
             .poll()
             .await
-            .expect_err("must time out");
+            .expect_err("must time out")
+            .to_string();
         assert!(err.contains("did not finish within 300ms"), "{err}");
     }
 
@@ -297,7 +376,8 @@ mod tests {
         let err = sh("kill -9 $$", Duration::from_secs(10))
             .poll()
             .await
-            .expect_err("must fail");
+            .expect_err("must fail")
+            .to_string();
         assert!(err.contains("killed by signal 9"), "{err}");
     }
 

@@ -38,7 +38,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
-pub use command::Postqueue;
+pub use command::{ConfigError, Postqueue, RunError};
 pub use flow::{Flow, FlowStep, QueueFlow};
 pub use status::{Liveness, PostfixStatus, read_status, status_command_for};
 

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use super::Postqueue;
-use super::command::{describe, run_capture};
+use super::command::{ConfigError, check_command, describe, run_capture};
 
 /// Whether Postfix is running, as told by [`PostfixStatus::check`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,23 +75,14 @@ impl PostfixStatus {
     /// `command` is the program and its arguments, e.g.
     /// `["postfix", "-c", "/etc/postfix", "status"]`; `timeout` bounds one
     /// check (the command is killed when it runs longer).
-    pub fn new(command: Vec<String>, timeout: Duration) -> Result<Self, String> {
-        match command.first() {
-            None => return Err("the postfix status command is empty".into()),
-            Some(p) if p.trim().is_empty() => {
-                return Err("the postfix status command has an empty program name".into());
-            }
-            Some(_) => {}
-        }
-        if timeout.is_zero() {
-            return Err("the postfix status timeout must be more than zero".into());
-        }
+    pub fn new(command: Vec<String>, timeout: Duration) -> Result<Self, ConfigError> {
+        check_command("postfix status", &command, timeout)?;
         Ok(Self { command, timeout })
     }
 
     /// The default check for the instance a postqueue command reads: see
     /// [`status_command_for`].
-    pub fn for_postqueue(postqueue: &Postqueue, timeout: Duration) -> Result<Self, String> {
+    pub fn for_postqueue(postqueue: &Postqueue, timeout: Duration) -> Result<Self, ConfigError> {
         Self::new(status_command_for(postqueue.command()), timeout)
     }
 
@@ -107,7 +98,11 @@ impl PostfixStatus {
         let ran = tokio::task::spawn_blocking(move || run_capture(&command, timeout)).await;
         let ran = match ran {
             Ok(Ok(ran)) => ran,
-            Ok(Err(why)) => return Liveness::Error { why },
+            Ok(Err(why)) => {
+                return Liveness::Error {
+                    why: why.to_string(),
+                };
+            }
             Err(e) => {
                 return Liveness::Error {
                     why: format!("the postfix status task failed: {e}"),
