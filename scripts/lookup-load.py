@@ -42,7 +42,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NAMES_RS = os.path.join(ROOT, "src", "sources", "simulator", "names.rs")
 LIMIT = 20
-# Matches the gateway ranks before it cuts to LIMIT (src/lookup/engine.rs).
+# Matches the gateway ranks before it cuts to LIMIT (src/lookup/engine/mod.rs).
 CANDIDATES = 1000
 
 

@@ -213,7 +213,7 @@ async fn postqueue_failure_names_the_exit_code_and_the_reason() {
         Duration::from_secs(10),
     )
     .expect("valid command");
-    let err = pq.poll().await.expect_err("no main.cf there");
+    let err = pq.poll().await.expect_err("no main.cf there").to_string();
     assert!(err.contains("exited with code"), "{err}");
     assert!(err.contains("postqueue"), "{err}");
     assert!(

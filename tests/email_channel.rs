@@ -22,7 +22,9 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, TimeZone, Utc};
 use serde::Deserialize;
 use warroom::channels::email::{Email, EmailConfig};
-use warroom::channels::{Channel, Context, Delivery, Facts, Memory, Outcome, TenantNotice, Update};
+use warroom::channels::{
+    Channel, Context, Delivery, Facts, Memory, MemoryError, Outcome, TenantNotice, Update,
+};
 use warroom::domain::forecast::EtaRange;
 use warroom::domain::{IncidentState, MailboxRow, MailboxState};
 
@@ -327,10 +329,10 @@ impl Memory for Mem {
     fn get(&self, key: &str) -> Option<String> {
         self.0.lock().ok()?.get(key).cloned()
     }
-    fn put(&self, key: &str, value: &str) -> Result<(), String> {
+    fn put(&self, key: &str, value: &str) -> Result<(), MemoryError> {
         self.0
             .lock()
-            .map_err(|e| e.to_string())?
+            .map_err(|e| MemoryError(e.to_string()))?
             .insert(key.into(), value.into());
         Ok(())
     }

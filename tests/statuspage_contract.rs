@@ -22,7 +22,9 @@ use axum::http::{HeaderMap, Method, Response, StatusCode, Uri, header};
 use serde_json::{Map, Value, json};
 
 use warroom::channels::statuspage::{Statuspage, StatuspageConfig};
-use warroom::channels::{Channel, Context, Delivery, Facts, Memory, Outcome, TenantNotice, Update};
+use warroom::channels::{
+    Channel, Context, Delivery, Facts, Memory, MemoryError, Outcome, TenantNotice, Update,
+};
 use warroom::domain::{IncidentState, MailboxRow};
 
 const PAGE: &str = "kctbh9vrtdwd";
@@ -496,7 +498,7 @@ impl Memory for MapMemory {
     fn get(&self, key: &str) -> Option<String> {
         self.0.lock().unwrap().get(key).cloned()
     }
-    fn put(&self, key: &str, value: &str) -> Result<(), String> {
+    fn put(&self, key: &str, value: &str) -> Result<(), MemoryError> {
         self.0.lock().unwrap().insert(key.into(), value.into());
         Ok(())
     }

@@ -64,6 +64,30 @@ pub struct Email {
     transport: AsyncSmtpTransport<Tokio1Executor>,
 }
 
+/// Why the channel's configuration is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("email: `from` {from:?} is not an e-mail address: {why}")]
+    From { from: String, why: String },
+    #[error("email: smtp_host {0:?} is not a host name")]
+    SmtpHost(String),
+    #[error("email: smtp_port must not be 0")]
+    ZeroPort,
+    #[error("email: timeout must be longer than 0")]
+    ZeroTimeout,
+}
+
+/// Why no message could be made for one contact.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum ComposeError {
+    #[error("{contact:?} is not an e-mail address: {why}")]
+    Contact { contact: String, why: String },
+    #[error("content type: {0}")]
+    ContentType(String),
+    #[error("cannot build the message: {0}")]
+    Build(String),
+}
+
 impl std::fmt::Debug for Email {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Email")
@@ -74,21 +98,20 @@ impl std::fmt::Debug for Email {
 }
 
 impl Email {
-    pub fn new(cfg: EmailConfig) -> Result<Self, String> {
-        let from = Mailbox::from_str(cfg.from.trim())
-            .map_err(|e| format!("email: `from` {:?} is not an e-mail address: {e}", cfg.from))?;
+    pub fn new(cfg: EmailConfig) -> Result<Self, ConfigError> {
+        let from = Mailbox::from_str(cfg.from.trim()).map_err(|e| ConfigError::From {
+            from: cfg.from.clone(),
+            why: e.to_string(),
+        })?;
         let host = cfg.smtp_host.trim();
         if host.is_empty() || host.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(format!(
-                "email: smtp_host {:?} is not a host name",
-                cfg.smtp_host
-            ));
+            return Err(ConfigError::SmtpHost(cfg.smtp_host.clone()));
         }
         if cfg.smtp_port == 0 {
-            return Err("email: smtp_port must not be 0".into());
+            return Err(ConfigError::ZeroPort);
         }
         if cfg.timeout.is_zero() {
-            return Err("email: timeout must be longer than 0".into());
+            return Err(ConfigError::ZeroTimeout);
         }
         let domain = from.email.domain();
         let id_domain = if !domain.is_empty()
@@ -121,7 +144,7 @@ impl Email {
         contact: &Mailbox,
         slice: &Slice,
         now: DateTime<Utc>,
-    ) -> Result<Message, String> {
+    ) -> Result<Message, ComposeError> {
         let target = target(tenant_id, contact.email.as_ref());
         // Stable for a delivery (all stored with the update). The operation
         // id and publication time are in it because update ids restart with
@@ -241,7 +264,7 @@ impl Email {
             None => builder.singlepart(SinglePart::plain(text)),
             Some((name, body)) => {
                 let csv_type = ContentType::parse("text/csv; charset=utf-8")
-                    .map_err(|e| format!("content type: {e}"))?;
+                    .map_err(|e| ComposeError::ContentType(e.to_string()))?;
                 builder.multipart(
                     MultiPart::mixed()
                         .boundary(format!("=_warroom_{key:016x}"))
@@ -250,7 +273,7 @@ impl Email {
                 )
             }
         };
-        built.map_err(|e| format!("cannot build the message: {e}"))
+        built.map_err(|e| ComposeError::Build(e.to_string()))
     }
 
     async fn send(&self, message: &Message) -> Result<(), Outcome> {
@@ -568,7 +591,10 @@ impl Channel for Email {
                 continue;
             };
             let built = Mailbox::from_str(contact)
-                .map_err(|e| format!("{contact:?} is not an e-mail address: {e}"))
+                .map_err(|e| ComposeError::Contact {
+                    contact: contact.to_string(),
+                    why: e.to_string(),
+                })
                 .and_then(|mbox| {
                     let slice = slice_of(facts, tenants[i].clone());
                     self.compose(update, tenant_id, &mbox, &slice, now)
@@ -585,7 +611,11 @@ impl Channel for Email {
                 Err(e) => Preview {
                     channel: self.name().into(),
                     content_type: "text/plain".into(),
-                    content: format!("No message for {}: {}\n", one_line(t), one_line(&e)),
+                    content: format!(
+                        "No message for {}: {}\n",
+                        one_line(t),
+                        one_line(&e.to_string())
+                    ),
                 },
             });
         }
@@ -612,7 +642,7 @@ impl Channel for Email {
         let slice = slice_for(ctx.facts, tenant_id);
         let message = match self.compose(update, tenant_id, &contact, &slice, ctx.facts.now()) {
             Ok(m) => m,
-            Err(e) => return Outcome::Failed(e),
+            Err(e) => return Outcome::Failed(e.to_string()),
         };
         let id = message
             .headers()
@@ -716,26 +746,39 @@ mod tests {
             };
             assert!(Email::new(cfg).is_err(), "{bad:?} accepted");
         }
-        assert!(
-            Email::new(EmailConfig {
+        let refused = |cfg: EmailConfig| Email::new(cfg).err().map(|e| e.to_string());
+        assert_eq!(
+            refused(EmailConfig {
                 smtp_host: "".into(),
                 ..ok.clone()
             })
-            .is_err()
+            .as_deref(),
+            Some("email: smtp_host \"\" is not a host name")
         );
-        assert!(
-            Email::new(EmailConfig {
+        assert_eq!(
+            refused(EmailConfig {
                 smtp_port: 0,
                 ..ok.clone()
             })
-            .is_err()
+            .as_deref(),
+            Some("email: smtp_port must not be 0")
         );
-        assert!(
-            Email::new(EmailConfig {
+        assert_eq!(
+            refused(EmailConfig {
                 timeout: Duration::ZERO,
-                ..ok
+                ..ok.clone()
             })
-            .is_err()
+            .as_deref(),
+            Some("email: timeout must be longer than 0")
+        );
+        let e = refused(EmailConfig {
+            from: "a@".into(),
+            ..ok
+        });
+        assert!(
+            e.as_deref()
+                .is_some_and(|e| e.starts_with("email: `from` \"a@\" is not an e-mail address: ")),
+            "{e:?}"
         );
     }
 

@@ -103,8 +103,14 @@ pub trait Facts: Send + Sync {
 /// id), kept in the gateway's state store.
 pub trait Memory: Send + Sync {
     fn get(&self, key: &str) -> Option<String>;
-    fn put(&self, key: &str, value: &str) -> Result<(), String>;
+    fn put(&self, key: &str, value: &str) -> Result<(), MemoryError>;
 }
+
+/// A channel's memory could not be written; the text is what the store
+/// said. A channel that cannot remember a delivery does not count it done.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct MemoryError(pub String);
 
 pub struct Context<'a> {
     pub facts: &'a dyn Facts,

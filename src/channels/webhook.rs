@@ -17,6 +17,17 @@ pub struct Webhook {
     redactor: Redactor,
 }
 
+/// Why a webhook is refused. The URL is shown without its secrets.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("webhook url {url:?}: {why}")]
+    NotAUrl { url: String, why: String },
+    #[error("webhook url {0:?} must be http:// or https://")]
+    Scheme(String),
+    #[error("webhook client: {0}")]
+    Client(String),
+}
+
 impl std::fmt::Debug for Webhook {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Webhook")
@@ -26,16 +37,19 @@ impl std::fmt::Debug for Webhook {
 }
 
 impl Webhook {
-    pub fn new(url: &str, timeout: Duration) -> Result<Self, String> {
+    pub fn new(url: &str, timeout: Duration) -> Result<Self, ConfigError> {
         let shown = secret_url_shown(url);
-        let parsed = reqwest::Url::parse(url).map_err(|e| format!("webhook url {shown:?}: {e}"))?;
+        let parsed = reqwest::Url::parse(url).map_err(|e| ConfigError::NotAUrl {
+            url: shown.clone(),
+            why: e.to_string(),
+        })?;
         if !matches!(parsed.scheme(), "http" | "https") {
-            return Err(format!("webhook url {shown:?} must be http:// or https://"));
+            return Err(ConfigError::Scheme(shown));
         }
         let client = reqwest::Client::builder()
             .timeout(timeout)
             .build()
-            .map_err(|e| format!("webhook client: {e}"))?;
+            .map_err(|e| ConfigError::Client(e.to_string()))?;
         // As written and as the HTTP client prints it (normalised).
         let redactor = Redactor::new().secret_url(url).secret_url(parsed.as_str());
         Ok(Webhook {
@@ -142,5 +156,29 @@ impl Webhook {
                 maybe_applied: false,
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_webhook_url_that_is_not_http_is_refused_as_the_docs_quote_it() {
+        let refused = |url: &str| {
+            Webhook::new(url, Duration::from_secs(1))
+                .err()
+                .map(|e| e.to_string())
+        };
+        assert_eq!(
+            refused("ftp://x").as_deref(),
+            Some("webhook url \"ftp://x\" must be http:// or https://")
+        );
+        // What cannot be parsed may hold a secret anywhere: not echoed.
+        assert_eq!(
+            refused("not a url").as_deref(),
+            Some("webhook url \"<redacted>\": relative URL without a base")
+        );
+        assert!(refused("https://hooks.example/T0/secret").is_none());
     }
 }

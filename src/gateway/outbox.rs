@@ -46,12 +46,12 @@ impl Memory for StoreMemory<'_> {
             .ok()
             .flatten()
     }
-    fn put(&self, key: &str, value: &str) -> Result<(), String> {
+    fn put(&self, key: &str, value: &str) -> Result<(), crate::channels::MemoryError> {
         self.hub
             .record
             .store()
             .memory_put(self.channel, key, value)
-            .map_err(|e| e.to_string())
+            .map_err(|e| crate::channels::MemoryError(e.to_string()))
     }
 }
 

@@ -11,7 +11,7 @@
 //! (`sources::simulator::index`) over the same engine, because its
 //! addresses are computed, not stored.
 //!
-//! How a search works (`engine.rs`):
+//! How a search works (`engine/`):
 //!
 //! - Every string set is sorted and searched the same way: a walk down the
 //!   implicit trie of the sorted strings (children from a cached top of the

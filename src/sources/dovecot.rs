@@ -25,6 +25,23 @@ const MAX_BODY: usize = 32 << 20;
 /// The longest piece of a backend's answer quoted in an error.
 const SNIPPET: usize = 160;
 
+/// Why a doveadm client's settings are refused. The API key never appears
+/// in these; the URL is quoted clipped and inert.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("doveadm URL {url:?}: {why}")]
+    Url { url: String, why: String },
+    #[error("doveadm URL: put no credentials in the URL; use the API key")]
+    Credentials,
+    #[error("doveadm API key is empty")]
+    EmptyApiKey,
+    #[error("doveadm time-out must be more than 0")]
+    ZeroTimeout,
+    /// The HTTP client could not be built with this key.
+    #[error("{0}")]
+    Client(String),
+}
+
 /// Why a doveadm call failed. The API key never appears in these.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DoveError {
@@ -150,20 +167,20 @@ impl Doveadm {
     /// there). `api_key` is `doveadm_api_key` from dovecot.conf; it goes in
     /// `Authorization: X-Dovecot-API <base64(key)>` and nowhere else. Each
     /// call (connect, send, whole answer) must finish within `timeout`.
-    pub fn new(base_url: &str, api_key: &str, timeout: Duration) -> Result<Self, String> {
-        let mut endpoint = reqwest::Url::parse(base_url.trim())
-            .map_err(|e| format!("doveadm URL {:?}: {e}", clip(base_url, 200)))?;
+    pub fn new(base_url: &str, api_key: &str, timeout: Duration) -> Result<Self, ConfigError> {
+        let bad = |why: String| ConfigError::Url {
+            url: clip(base_url, 200),
+            why,
+        };
+        let mut endpoint = reqwest::Url::parse(base_url.trim()).map_err(|e| bad(e.to_string()))?;
         if !matches!(endpoint.scheme(), "http" | "https") {
-            return Err(format!(
-                "doveadm URL {:?}: must be http:// or https://",
-                clip(base_url, 200)
-            ));
+            return Err(bad("must be http:// or https://".into()));
         }
         if endpoint.host_str().is_none() {
-            return Err(format!("doveadm URL {:?}: no host", clip(base_url, 200)));
+            return Err(bad("no host".into()));
         }
         if !endpoint.username().is_empty() || endpoint.password().is_some() {
-            return Err("doveadm URL: put no credentials in the URL; use the API key".into());
+            return Err(ConfigError::Credentials);
         }
         endpoint.set_query(None);
         endpoint.set_fragment(None);
@@ -174,10 +191,10 @@ impl Doveadm {
             endpoint.set_path(&path);
         }
         if api_key.is_empty() {
-            return Err("doveadm API key is empty".into());
+            return Err(ConfigError::EmptyApiKey);
         }
         if timeout.is_zero() {
-            return Err("doveadm time-out must be more than 0".into());
+            return Err(ConfigError::ZeroTimeout);
         }
         // An admin API with a key: never through a proxy, never redirected.
         let client = crate::http::keyed_client(
@@ -186,7 +203,8 @@ impl Doveadm {
             timeout,
             timeout.min(Duration::from_secs(5)),
             true,
-        )?;
+        )
+        .map_err(ConfigError::Client)?;
         Ok(Doveadm {
             endpoint,
             client,
@@ -504,14 +522,30 @@ mod tests {
         assert!(!shown.contains("s3cr3t") && !shown.contains(&base64(b"s3cr3t-key")));
         let d = Doveadm::new("http://h:1/doveadm/v1/", "k", Duration::from_secs(1)).unwrap();
         assert_eq!(d.endpoint(), "http://h:1/doveadm/v1");
-        for (url, key, t) in [
-            ("ftp://h/", "k", 1),
-            ("not a url", "k", 1),
-            ("http://h/", "", 1),
-            ("http://h/", "k", 0),
-            ("http://u:p@h/", "k", 1),
+        for (url, key, t, why) in [
+            (
+                "ftp://h/",
+                "k",
+                1,
+                "doveadm URL \"ftp://h/\": must be http:// or https://",
+            ),
+            (
+                "not a url",
+                "k",
+                1,
+                "doveadm URL \"not a url\": relative URL without a base",
+            ),
+            ("http://h/", "", 1, "doveadm API key is empty"),
+            ("http://h/", "k", 0, "doveadm time-out must be more than 0"),
+            (
+                "http://u:p@h/",
+                "k",
+                1,
+                "doveadm URL: put no credentials in the URL; use the API key",
+            ),
         ] {
-            assert!(Doveadm::new(url, key, Duration::from_secs(t)).is_err());
+            let e = Doveadm::new(url, key, Duration::from_secs(t)).err();
+            assert_eq!(e.map(|e| e.to_string()).as_deref(), Some(why), "{url}");
         }
     }
 

@@ -59,6 +59,18 @@ pub enum PromError {
 /// How much of an unreadable body an error quotes.
 const QUOTE_CHARS: usize = 200;
 
+/// Why a Prometheus server's settings are refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("the Prometheus timeout must be more than zero")]
+    ZeroTimeout,
+    /// The URL as given, and what is wrong with it.
+    #[error("bad Prometheus URL {url:?}: {why}")]
+    Url { url: String, why: String },
+    #[error("cannot build an HTTP client: {0}")]
+    Client(String),
+}
+
 /// A Prometheus server.
 #[derive(Debug, Clone)]
 pub struct Prometheus {
@@ -73,19 +85,20 @@ impl Prometheus {
     /// `http://127.0.0.1:9090` or `https://mon.example/prometheus`;
     /// `timeout` bounds each request (connecting included) and is passed on as
     /// the query's evaluation timeout.
-    pub fn new(base_url: &str, timeout: Duration) -> Result<Self, String> {
+    pub fn new(base_url: &str, timeout: Duration) -> Result<Self, ConfigError> {
         if timeout.is_zero() {
-            return Err("the Prometheus timeout must be more than zero".into());
+            return Err(ConfigError::ZeroTimeout);
         }
-        let mut base = reqwest::Url::parse(base_url.trim())
-            .map_err(|e| format!("bad Prometheus URL {base_url:?}: {e}"))?;
+        let bad = |why: String| ConfigError::Url {
+            url: base_url.to_string(),
+            why,
+        };
+        let mut base = reqwest::Url::parse(base_url.trim()).map_err(|e| bad(e.to_string()))?;
         if !matches!(base.scheme(), "http" | "https") {
-            return Err(format!(
-                "bad Prometheus URL {base_url:?}: the scheme must be http or https"
-            ));
+            return Err(bad("the scheme must be http or https".into()));
         }
         if base.host_str().is_none_or(str::is_empty) {
-            return Err(format!("bad Prometheus URL {base_url:?}: no host"));
+            return Err(bad("no host".into()));
         }
         base.set_query(None);
         base.set_fragment(None);
@@ -97,7 +110,7 @@ impl Prometheus {
             .timeout(timeout)
             .connect_timeout(timeout)
             .build()
-            .map_err(|e| format!("cannot build an HTTP client: {}", causes(&e)))?;
+            .map_err(|e| ConfigError::Client(causes(&e)))?;
         Ok(Self {
             client,
             base,
@@ -607,9 +620,19 @@ mod tests {
     #[test]
     fn new_checks_the_url_and_keeps_a_path_prefix() {
         let t = Duration::from_secs(1);
-        assert!(Prometheus::new("not a url", t).is_err());
-        assert!(Prometheus::new("ftp://127.0.0.1:9090", t).is_err());
-        assert!(Prometheus::new("http://127.0.0.1:9090", Duration::ZERO).is_err());
+        let refused = |url: &str, t| Prometheus::new(url, t).err().map(|e| e.to_string());
+        assert_eq!(
+            refused("not a url", t).as_deref(),
+            Some("bad Prometheus URL \"not a url\": relative URL without a base")
+        );
+        assert_eq!(
+            refused("ftp://127.0.0.1:9090", t).as_deref(),
+            Some("bad Prometheus URL \"ftp://127.0.0.1:9090\": the scheme must be http or https")
+        );
+        assert_eq!(
+            refused("http://127.0.0.1:9090", Duration::ZERO).as_deref(),
+            Some("the Prometheus timeout must be more than zero")
+        );
         let p = Prometheus::new("http://127.0.0.1:9090", t).expect("valid");
         assert_eq!(p.base_url(), "http://127.0.0.1:9090/");
         let p = Prometheus::new(" https://mon.example/prometheus?x=1 ", t).expect("valid");

@@ -19,31 +19,36 @@
 //! The incident survives a gateway restart: findings, repairs, failures,
 //! scope revisions, rate samples and each mailbox's last observation go to
 //! the store's journal and are replayed at start.
+//!
+//! Here: the configuration, the source's rows, overview and lookup.
+//! `seen.rs` is what the pollers share with `advance`; `start.rs` starts
+//! and stops the source; `figures.rs` the headline and source lines.
 
 mod figures;
 mod poll;
 mod replay;
+mod seen;
+mod start;
 pub mod sweep;
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use self::sweep::SweepPlan;
+use self::seen::{Damaged, Flow, Lookup, Seen, lock, needs_repair};
 use super::dovecot::Doveadm;
-use super::postfix::{self, Postqueue, QueueCounts};
+use super::postfix::{self, Postqueue};
 use super::prometheus::Prometheus;
 use super::reindex::{Limits, Reindexer};
 use super::{LookupAnswer, LookupHit, MailboxQuery, Page, Source, SourceError};
 use crate::domain::calibrated::{Class, Forecaster};
 use crate::domain::forecast::{EtaRange, WorkRate, forecast_with};
-use crate::domain::incident::{Entry, Event, Observation};
+use crate::domain::incident::{Entry, Event};
 use crate::domain::priority::PriorityDecision;
-use crate::domain::scope::ScopeRevision;
 use crate::domain::*;
-use crate::lookup::{AddressIndex, Found, TenantEntry};
+use crate::lookup::Found;
 use crate::store::Store;
 
 /// One tenant of the platform, from the gateway's config.
@@ -78,213 +83,6 @@ pub struct PlatformConfig {
     /// keeps it for the run only.
     pub store: Option<Box<dyn Store>>,
 }
-
-/// What one backend last said.
-#[derive(Debug, Clone, Default)]
-struct BackendState {
-    health: Health,
-    message: String,
-    last_success: Option<DateTime<Utc>>,
-    /// When it went down (None while it answers).
-    down_since: Option<DateTime<Utc>>,
-}
-
-impl BackendState {
-    fn ok(&mut self, message: String) {
-        self.health = Health::Ok;
-        self.message = message;
-        self.last_success = Some(Utc::now());
-        self.down_since = None;
-    }
-    fn down(&mut self, message: String) {
-        if self.health != Health::Down {
-            tracing::warn!("{message}");
-            self.down_since = Some(Utc::now());
-        }
-        self.health = Health::Down;
-        self.message = message;
-    }
-    /// "since 14:02:10 (26 s), last answer 14:02:05": for figures it fed.
-    fn stale_reason(&self, name: &str, now: DateTime<Utc>) -> String {
-        if self.health != Health::Down {
-            return String::new();
-        }
-        let last = match self.last_success {
-            Some(t) => format!(
-                "last answer {} ({} ago)",
-                t.format("%H:%M:%S"),
-                format::duration(now - t)
-            ),
-            None => "no answer yet".into(),
-        };
-        format!("{name} down: {last}")
-    }
-}
-
-/// One damaged mailbox, as found.
-#[derive(Debug, Clone)]
-struct Damaged {
-    mailbox: String,
-    kind: String,
-    detail: String,
-}
-
-/// What goes through the reindexer: kinds a repair fixes. A lost uidlist
-/// was already rebuilt by the access that found it: its clients must
-/// resync, there is nothing to repair.
-fn needs_repair(kind: &str) -> bool {
-    kind != "lost_uidlist"
-}
-
-/// One interval of the queue's flow between two polls.
-#[derive(Debug, Clone, Copy)]
-struct Flow {
-    arrived: u64,
-    left: u64,
-    seconds: f64,
-}
-
-/// The lookup index over the listed users, rebuilt when the list changes
-/// (the same engine the simulator's lookup uses: exact, prefix and
-/// misspelled queries answer alike on a platform and in the demo).
-struct Lookup {
-    index: AddressIndex,
-    /// Mailbox id → (tenant, address).
-    mailboxes: Vec<(usize, String)>,
-    /// Address → tenant, for exact answers.
-    by_address: HashMap<String, usize>,
-}
-
-impl Lookup {
-    fn build(tenants: &[TenantSpec], users: &[Vec<String>]) -> Lookup {
-        let entries: Vec<TenantEntry<'_>> = tenants
-            .iter()
-            .map(|t| TenantEntry {
-                name: &t.name,
-                domains: &t.domains,
-            })
-            .collect();
-        let mailboxes: Vec<(usize, String)> = users
-            .iter()
-            .enumerate()
-            .flat_map(|(t, list)| list.iter().map(move |u| (t, u.clone())))
-            .collect();
-        let index = AddressIndex::build(
-            &entries,
-            mailboxes.iter().map(|(t, u)| (*t as u32, u.as_str())),
-        );
-        let by_address = mailboxes.iter().map(|(t, u)| (u.clone(), *t)).collect();
-        Lookup {
-            index,
-            mailboxes,
-            by_address,
-        }
-    }
-}
-
-/// What the pollers have seen, shared with `advance`.
-#[derive(Default)]
-struct Seen {
-    /// Users per tenant index, sorted; None until the first listing.
-    users: Option<Vec<Vec<String>>>,
-    /// Built from `users`.
-    lookup: Option<Arc<Lookup>>,
-    /// Damage found, in the order found (a mailbox found again later is
-    /// listed again).
-    damaged: Vec<Damaged>,
-    /// The latest finding per mailbox (index into `damaged`).
-    damage_of: HashMap<String, usize>,
-    observations: HashMap<String, Observation>,
-    sweep: SweepPlan,
-    /// Written to the store by the next flush.
-    pending_events: Vec<Event>,
-    pending_obs: Vec<(String, Observation)>,
-    probe_latency_ms: VecDeque<f64>,
-    /// Postfix: messages per recipient domain and address, by queue.
-    queued_per_domain: BTreeMap<String, u64>,
-    queued_per_address: HashMap<String, u64>,
-    queue: Option<QueueCounts>,
-    /// When `queue` was last read.
-    queue_at: Option<DateTime<Utc>>,
-    /// Why the last read of the queue failed (None: it answered): the
-    /// figures kept are stale from that poll on.
-    queue_failed: Option<String>,
-    /// Postfix is read directly (else the queue comes from Prometheus).
-    postfix_configured: bool,
-    flows: VecDeque<Flow>,
-    /// Postfix' own word on whether it runs (Ok, Down; Unknown when the
-    /// check could not tell), with what it said.
-    postfix_running: Option<(Health, String)>,
-    /// Prometheus `up` per job: (job, up, all).
-    jobs: Vec<(String, u64, u64)>,
-    dovecot: BackendState,
-    postfix: BackendState,
-    prometheus: BackendState,
-    first_damage: Option<DateTime<Utc>>,
-    /// The reindexer's done and failed lists already in the journal.
-    journaled: (usize, usize),
-    /// (priority, explicit rank) per tenant index: the sweep and reindex
-    /// order.
-    priorities: Vec<(Priority, u32)>,
-    scope: Vec<ScopeRevision>,
-    /// How many times the journal was read back after following: the
-    /// repairs counted done jump then, which is not work done this tick.
-    replays: u64,
-}
-
-impl Seen {
-    /// Records a finding (also one replayed from the journal).
-    fn add_damage(&mut self, at: DateTime<Utc>, d: Damaged) {
-        self.first_damage.get_or_insert(at);
-        self.damage_of.insert(d.mailbox.clone(), self.damaged.len());
-        self.damaged.push(d);
-    }
-
-    /// Mailboxes that need a repair, latest finding each, in order found.
-    fn repair_scope(&self) -> u64 {
-        self.damage_of
-            .values()
-            .filter(|&&i| needs_repair(&self.damaged[i].kind))
-            .count() as u64
-    }
-
-    /// Revises the repair scope when it changed, saying what the sweep
-    /// knows at this point.
-    fn revise_scope(&mut self, now: DateTime<Utc>) {
-        let scope = self.repair_scope();
-        let previous = self.scope.last().map_or(0, |r| r.scope);
-        if scope == previous {
-            return;
-        }
-        let s = self.sweep.summary(now, self.damage_of.len() as u64, "");
-        let reason = format!(
-            "sweep pass {} at {}: {} damaged found{}",
-            s.pass,
-            format::percent(s.fraction()),
-            s.found,
-            s.projected
-                .map(|p| format!(", {p} projected"))
-                .unwrap_or_default()
-        );
-        let r = ScopeRevision {
-            at: now,
-            previous,
-            scope,
-            reason,
-        };
-        tracing::info!(previous, scope, "reindex scope revised: {}", r.reason);
-        self.pending_events.push(Event {
-            at: now,
-            entry: Entry::Scope(r.clone()),
-        });
-        self.scope.push(r);
-    }
-}
-
-fn lock(seen: &Mutex<Seen>) -> std::sync::MutexGuard<'_, Seen> {
-    seen.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 /// What the sweep cannot see, in words for the console and docs.
 pub const UNDETECTABLE: &str = "uidlists lost before their first probe";
 /// The calibration key of the whole repair's ETA (tenants use their row index).
@@ -328,27 +126,6 @@ struct Configured {
     postfix: bool,
     prometheus: bool,
 }
-
-impl Drop for PlatformSource {
-    /// Stops the pollers, then writes what the journal task had not yet
-    /// written (the last poll's findings and repairs), so a stopped gateway
-    /// loses nothing of the incident.
-    fn drop(&mut self) {
-        for p in self.pollers.drain(..) {
-            p.abort();
-        }
-        if let Some(r) = &self.reindexer {
-            r.stop();
-        }
-        if let Some(store) = &self.journal {
-            let (events, obs) = poll::take_journal(&self.seen, self.reindexer.as_deref());
-            if let Err(e) = poll::write_journal(store, &events, &obs) {
-                tracing::error!("incident journal not written at stop: {e}");
-            }
-        }
-    }
-}
-
 /// The tenant index of `address`, by its domain.
 fn tenant_of(domain_to_tenant: &HashMap<String, usize>, address: &str) -> Option<usize> {
     postfix::recipient_domain(address).and_then(|d| domain_to_tenant.get(&d).copied())
@@ -373,115 +150,7 @@ fn reindex_order(
     v.sort();
     v.into_iter().map(|x| x.2.clone()).collect()
 }
-
 impl PlatformSource {
-    /// Replays the store's journal, then starts polling on `runtime`.
-    /// Tenants need unique ids and domains.
-    pub fn start(cfg: PlatformConfig, runtime: &tokio::runtime::Handle) -> Result<Self, String> {
-        Self::start_gated(cfg, runtime, None)
-    }
-
-    /// As `start`, polling, sweeping, repairing and writing the journal
-    /// only while `leading` says true (this gateway leads its replicas):
-    /// that work is dropped the moment it turns false (the reindexer
-    /// finishes the repairs in flight and dispatches no more), and started
-    /// again when it turns true.
-    pub fn start_gated(
-        cfg: PlatformConfig,
-        runtime: &tokio::runtime::Handle,
-        leading: Option<tokio::sync::watch::Receiver<bool>>,
-    ) -> Result<Self, String> {
-        let mut domain_to_tenant = HashMap::new();
-        let mut ids = HashSet::new();
-        for (i, t) in cfg.tenants.iter().enumerate() {
-            if t.id.trim().is_empty() || !ids.insert(t.id.clone()) {
-                return Err(format!("tenant id {:?} is empty or given twice", t.id));
-            }
-            for d in &t.domains {
-                if let Some(j) = domain_to_tenant.insert(d.to_lowercase(), i) {
-                    return Err(format!(
-                        "domain {d:?} belongs to two tenants: {} and {}",
-                        cfg.tenants[j].id, t.id
-                    ));
-                }
-            }
-        }
-        let n = cfg.tenants.len();
-        let configured = Configured {
-            dovecot: cfg.dovecot.is_some(),
-            postfix: cfg.postqueue.is_some(),
-            prometheus: cfg.prometheus.is_some(),
-        };
-        let reindexer = cfg
-            .dovecot
-            .as_ref()
-            .map(|d| Arc::new(Reindexer::new(d.limits.clone())));
-        let mut seen = Seen {
-            priorities: vec![(Priority::P2, 0); n],
-            postfix_configured: cfg.postqueue.is_some(),
-            ..Seen::default()
-        };
-        let mut repair_rate = WorkRate::new(120, 10.0, 3.0);
-        if let Some(store) = &cfg.store {
-            replay::replay(&**store, &mut seen, &mut repair_rate, reindexer.as_deref())?;
-        }
-        // What the replay handed back to the reindexer is in the journal.
-        seen.journaled = reindexer.as_ref().map_or((0, 0), |r| {
-            let p = r.progress();
-            (p.done.len(), p.failed.len())
-        });
-        let journal: Option<poll::Journal> = cfg.store.map(|s| Arc::new(Mutex::new(s)));
-        let seen = Arc::new(Mutex::new(seen));
-        let ctx = poll::Context {
-            tenants: cfg.tenants.clone(),
-            domain_to_tenant: domain_to_tenant.clone(),
-            seen: seen.clone(),
-            reindexer: reindexer.clone(),
-            poll: cfg.poll.max(Duration::from_millis(100)),
-        };
-        let pollers = poll::spawn(
-            ctx,
-            poll::Backends {
-                dovecot: cfg
-                    .dovecot
-                    .map(|d| (Arc::new(d.client), d.probes_per_poll.max(1))),
-                postqueue: cfg.postqueue,
-                postfix_status: cfg.postfix_status,
-                prometheus: cfg.prometheus,
-                store: journal.clone(),
-            },
-            runtime,
-            leading,
-        );
-        let mut me = PlatformSource {
-            name: cfg.name,
-            tenants: cfg.tenants,
-            domain_to_tenant,
-            seen,
-            reindexer,
-            configured,
-            priorities: vec![(Priority::P2, 0, None); n],
-            rows: Vec::new(),
-            changed: Vec::new(),
-            states: HashMap::new(),
-            overview: Overview::default(),
-            advances: 0,
-            repair_rate,
-            repairs_done_at: None,
-            repairing: false,
-            fc: Forecaster::default(),
-            last_done: 0,
-            replays: 0,
-            poll_ms: cfg.poll.as_millis() as f64,
-            depth_history: VecDeque::new(),
-            pollers,
-            journal,
-        };
-        me.last_done = me.reindexer.as_ref().map_or(0, |r| r.progress().done.len());
-        me.compute(0.0);
-        Ok(me)
-    }
-
     /// The repair queue, for callers that watch its progress (tests).
     pub fn reindexer(&self) -> Option<Arc<Reindexer>> {
         self.reindexer.clone()

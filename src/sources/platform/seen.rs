@@ -1,0 +1,222 @@
+//! What the pollers last saw, shared with `advance` under one mutex held
+//! only to copy or record: each backend's state, the damaged mailboxes, the
+//! queue's flow, the lookup index, the scope and its revisions.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+
+use super::TenantSpec;
+use super::sweep::SweepPlan;
+use crate::domain::incident::{Entry, Event, Observation};
+use crate::domain::scope::ScopeRevision;
+use crate::domain::*;
+use crate::lookup::{AddressIndex, TenantEntry};
+use crate::sources::postfix::QueueCounts;
+
+/// What one backend last said.
+#[derive(Debug, Clone, Default)]
+pub(super) struct BackendState {
+    pub(super) health: Health,
+    pub(super) message: String,
+    pub(super) last_success: Option<DateTime<Utc>>,
+    /// When it went down (None while it answers).
+    pub(super) down_since: Option<DateTime<Utc>>,
+}
+
+impl BackendState {
+    pub(super) fn ok(&mut self, message: String) {
+        self.health = Health::Ok;
+        self.message = message;
+        self.last_success = Some(Utc::now());
+        self.down_since = None;
+    }
+    pub(super) fn down(&mut self, message: String) {
+        if self.health != Health::Down {
+            tracing::warn!("{message}");
+            self.down_since = Some(Utc::now());
+        }
+        self.health = Health::Down;
+        self.message = message;
+    }
+    /// "since 14:02:10 (26 s), last answer 14:02:05": for figures it fed.
+    pub(super) fn stale_reason(&self, name: &str, now: DateTime<Utc>) -> String {
+        if self.health != Health::Down {
+            return String::new();
+        }
+        let last = match self.last_success {
+            Some(t) => format!(
+                "last answer {} ({} ago)",
+                t.format("%H:%M:%S"),
+                format::duration(now - t)
+            ),
+            None => "no answer yet".into(),
+        };
+        format!("{name} down: {last}")
+    }
+}
+
+/// One damaged mailbox, as found.
+#[derive(Debug, Clone)]
+pub(super) struct Damaged {
+    pub(super) mailbox: String,
+    pub(super) kind: String,
+    pub(super) detail: String,
+}
+
+/// What goes through the reindexer: kinds a repair fixes. A lost uidlist
+/// was already rebuilt by the access that found it: its clients must
+/// resync, there is nothing to repair.
+pub(super) fn needs_repair(kind: &str) -> bool {
+    kind != "lost_uidlist"
+}
+
+/// One interval of the queue's flow between two polls.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Flow {
+    pub(super) arrived: u64,
+    pub(super) left: u64,
+    pub(super) seconds: f64,
+}
+
+/// The lookup index over the listed users, rebuilt when the list changes
+/// (the same engine the simulator's lookup uses: exact, prefix and
+/// misspelled queries answer alike on a platform and in the demo).
+pub(super) struct Lookup {
+    pub(super) index: AddressIndex,
+    /// Mailbox id → (tenant, address).
+    pub(super) mailboxes: Vec<(usize, String)>,
+    /// Address → tenant, for exact answers.
+    pub(super) by_address: HashMap<String, usize>,
+}
+
+impl Lookup {
+    pub(super) fn build(tenants: &[TenantSpec], users: &[Vec<String>]) -> Lookup {
+        let entries: Vec<TenantEntry<'_>> = tenants
+            .iter()
+            .map(|t| TenantEntry {
+                name: &t.name,
+                domains: &t.domains,
+            })
+            .collect();
+        let mailboxes: Vec<(usize, String)> = users
+            .iter()
+            .enumerate()
+            .flat_map(|(t, list)| list.iter().map(move |u| (t, u.clone())))
+            .collect();
+        let index = AddressIndex::build(
+            &entries,
+            mailboxes.iter().map(|(t, u)| (*t as u32, u.as_str())),
+        );
+        let by_address = mailboxes.iter().map(|(t, u)| (u.clone(), *t)).collect();
+        Lookup {
+            index,
+            mailboxes,
+            by_address,
+        }
+    }
+}
+
+/// What the pollers have seen, shared with `advance`.
+#[derive(Default)]
+pub(super) struct Seen {
+    /// Users per tenant index, sorted; None until the first listing.
+    pub(super) users: Option<Vec<Vec<String>>>,
+    /// Built from `users`.
+    pub(super) lookup: Option<Arc<Lookup>>,
+    /// Damage found, in the order found (a mailbox found again later is
+    /// listed again).
+    pub(super) damaged: Vec<Damaged>,
+    /// The latest finding per mailbox (index into `damaged`).
+    pub(super) damage_of: HashMap<String, usize>,
+    pub(super) observations: HashMap<String, Observation>,
+    pub(super) sweep: SweepPlan,
+    /// Written to the store by the next flush.
+    pub(super) pending_events: Vec<Event>,
+    pub(super) pending_obs: Vec<(String, Observation)>,
+    pub(super) probe_latency_ms: VecDeque<f64>,
+    /// Postfix: messages per recipient domain and address, by queue.
+    pub(super) queued_per_domain: BTreeMap<String, u64>,
+    pub(super) queued_per_address: HashMap<String, u64>,
+    pub(super) queue: Option<QueueCounts>,
+    /// When `queue` was last read.
+    pub(super) queue_at: Option<DateTime<Utc>>,
+    /// Why the last read of the queue failed (None: it answered): the
+    /// figures kept are stale from that poll on.
+    pub(super) queue_failed: Option<String>,
+    /// Postfix is read directly (else the queue comes from Prometheus).
+    pub(super) postfix_configured: bool,
+    pub(super) flows: VecDeque<Flow>,
+    /// Postfix' own word on whether it runs (Ok, Down; Unknown when the
+    /// check could not tell), with what it said.
+    pub(super) postfix_running: Option<(Health, String)>,
+    /// Prometheus `up` per job: (job, up, all).
+    pub(super) jobs: Vec<(String, u64, u64)>,
+    pub(super) dovecot: BackendState,
+    pub(super) postfix: BackendState,
+    pub(super) prometheus: BackendState,
+    pub(super) first_damage: Option<DateTime<Utc>>,
+    /// The reindexer's done and failed lists already in the journal.
+    pub(super) journaled: (usize, usize),
+    /// (priority, explicit rank) per tenant index: the sweep and reindex
+    /// order.
+    pub(super) priorities: Vec<(Priority, u32)>,
+    pub(super) scope: Vec<ScopeRevision>,
+    /// How many times the journal was read back after following: the
+    /// repairs counted done jump then, which is not work done this tick.
+    pub(super) replays: u64,
+}
+
+impl Seen {
+    /// Records a finding (also one replayed from the journal).
+    pub(super) fn add_damage(&mut self, at: DateTime<Utc>, d: Damaged) {
+        self.first_damage.get_or_insert(at);
+        self.damage_of.insert(d.mailbox.clone(), self.damaged.len());
+        self.damaged.push(d);
+    }
+
+    /// Mailboxes that need a repair, latest finding each, in order found.
+    pub(super) fn repair_scope(&self) -> u64 {
+        self.damage_of
+            .values()
+            .filter(|&&i| needs_repair(&self.damaged[i].kind))
+            .count() as u64
+    }
+
+    /// Revises the repair scope when it changed, saying what the sweep
+    /// knows at this point.
+    pub(super) fn revise_scope(&mut self, now: DateTime<Utc>) {
+        let scope = self.repair_scope();
+        let previous = self.scope.last().map_or(0, |r| r.scope);
+        if scope == previous {
+            return;
+        }
+        let s = self.sweep.summary(now, self.damage_of.len() as u64, "");
+        let reason = format!(
+            "sweep pass {} at {}: {} damaged found{}",
+            s.pass,
+            format::percent(s.fraction()),
+            s.found,
+            s.projected
+                .map(|p| format!(", {p} projected"))
+                .unwrap_or_default()
+        );
+        let r = ScopeRevision {
+            at: now,
+            previous,
+            scope,
+            reason,
+        };
+        tracing::info!(previous, scope, "reindex scope revised: {}", r.reason);
+        self.pending_events.push(Event {
+            at: now,
+            entry: Entry::Scope(r.clone()),
+        });
+        self.scope.push(r);
+    }
+}
+
+pub(super) fn lock(seen: &Mutex<Seen>) -> std::sync::MutexGuard<'_, Seen> {
+    seen.lock().unwrap_or_else(|e| e.into_inner())
+}
