@@ -185,6 +185,10 @@ pub struct ServerConfig {
     /// A status page request not complete after this long is closed
     /// [default: 10000].
     pub page_request_timeout_ms: Option<u64>,
+    /// How long a delivery claimed by one gateway among replicas stays its
+    /// own: another takes it over once this long has passed without an
+    /// attempt recorded [default: 60000].
+    pub delivery_lease_ms: Option<u64>,
 }
 
 /// The `[server]` bounds that are counts: (key, least, most).
@@ -196,12 +200,13 @@ pub const SERVER_COUNT_RANGES: [(&str, usize, usize); 4] = [
 ];
 
 /// The `[server]` bounds that are times in milliseconds: (key, least, most).
-pub const SERVER_MS_RANGES: [(&str, u64, u64); 5] = [
+pub const SERVER_MS_RANGES: [(&str, u64, u64); 6] = [
     ("handshake_timeout_ms", 100, 600_000),
     ("keepalive_interval_ms", 1_000, 3_600_000),
     ("keepalive_timeout_ms", 1_000, 600_000),
     ("watch_stall_timeout_ms", 1_000, 3_600_000),
     ("page_request_timeout_ms", 100, 600_000),
+    ("delivery_lease_ms", 1_000, 3_600_000),
 ];
 
 impl ServerConfig {
@@ -214,13 +219,14 @@ impl ServerConfig {
         ]
     }
 
-    fn times_ms(&self) -> [Option<u64>; 5] {
+    fn times_ms(&self) -> [Option<u64>; 6] {
         [
             self.handshake_timeout_ms,
             self.keepalive_interval_ms,
             self.keepalive_timeout_ms,
             self.watch_stall_timeout_ms,
             self.page_request_timeout_ms,
+            self.delivery_lease_ms,
         ]
     }
 }

@@ -131,6 +131,7 @@ pub(crate) async fn gateway(args: GatewayArgs, cfg: Config, paths: Paths) -> any
                     key: t.key,
                 })
                 .unwrap_or_default(),
+            delivery_lease_ms: cfg.server.as_ref().and_then(|s| s.delivery_lease_ms),
             limits,
             tls: tls.clone(),
         },

@@ -201,6 +201,8 @@ pub(crate) struct Listen<'a> {
     pub(crate) advertise_url: Option<&'a str>,
     /// `[gateway_tls]`: how this gateway reaches a leader serving TLS.
     pub(crate) relay_tls: ClientTls,
+    /// `[server] delivery_lease_ms`.
+    pub(crate) delivery_lease_ms: Option<u64>,
     pub(crate) limits: warroom::gateway::Limits,
     pub(crate) tls: Option<std::sync::Arc<warroom::gateway::tls::ServerTls>>,
 }
@@ -219,6 +221,7 @@ pub(crate) async fn start_gateway(
         page_url,
         advertise_url,
         relay_tls,
+        delivery_lease_ms,
         limits,
         tls,
     } = at;
@@ -232,6 +235,9 @@ pub(crate) async fn start_gateway(
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
     hub.set_publishing(publishing);
+    if let Some(ms) = delivery_lease_ms {
+        hub.record.set_delivery_lease(Duration::from_millis(ms));
+    }
     if let Some(l) = leadership {
         hub.set_leadership(l);
         hub.set_relay_tls(relay_tls.clone());
@@ -676,6 +682,7 @@ pub(crate) async fn gateway_or_demo_lazy(
                     page_url: None,
                     advertise_url: None,
                     relay_tls: ClientTls::default(),
+                    delivery_lease_ms: None,
                     limits: gateway_limits(cfg),
                     tls: None,
                 },

@@ -111,8 +111,8 @@ impl Leadership {
     }
 
     /// Starts campaigning on the database at `url`: a follower until the
-    /// lock is taken. Returns at once; the first attempt follows within
-    /// `RETRY`.
+    /// lock is taken. Returns once the first attempt has been answered (or
+    /// has failed), later ones follow every `RETRY`.
     pub fn campaign(url: &str) -> Result<Arc<Self>, StoreError> {
         let redactor = Redactor::new().url_userinfo(url);
         let shown = url_shown(url).into_owned();
@@ -123,6 +123,11 @@ impl Leadership {
             config.connect_timeout(Duration::from_secs(5));
         }
         config.application_name("warroom leader election");
+        let first_round = config
+            .get_connect_timeout()
+            .copied()
+            .unwrap_or(Duration::from_secs(5))
+            + ANSWER;
         let what = format!("PostgreSQL at {}", super::postgres::endpoint(&config));
         let (leading, _) = tokio::sync::watch::channel(false);
         let me = Arc::new(Leadership {
@@ -153,6 +158,13 @@ impl Leadership {
             .map_err(|e| {
                 StoreError::Io(format!("leader election: cannot start its thread: {e}"))
             })?;
+        // The first round before the gateway serves: a gateway alone on its
+        // database leads from its first call, rather than refusing calls as
+        // a follower with nothing to show for up to a second.
+        let first = std::time::Instant::now() + first_round;
+        while me.status().reachable_since.is_none() && std::time::Instant::now() < first {
+            std::thread::sleep(Duration::from_millis(5));
+        }
         Ok(me)
     }
 

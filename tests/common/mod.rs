@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod hook;
 pub mod postgres;
 pub mod tmux;
 
