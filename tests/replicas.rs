@@ -339,8 +339,8 @@ struct Screen {
 }
 
 impl Screen {
-    async fn open(port: u16) -> Screen {
-        let mut updates = raw(port, "ana-replica-token")
+    async fn open(port: u16, token: &str) -> Screen {
+        let mut updates = raw(port, token)
             .watch(pb::WatchRequest {})
             .await
             .unwrap()
@@ -434,7 +434,7 @@ async fn three_replicas_show_one_picture_and_every_decision_reaches_every_consol
     }
     let mut screens = Vec::new();
     for &p in &ports {
-        screens.push(Screen::open(p).await);
+        screens.push(Screen::open(p, "ana-replica-token").await);
     }
     assert!(
         screens.iter().all(|s| s.run == screens[leader].run),
@@ -589,4 +589,126 @@ async fn three_replicas_show_one_picture_and_every_decision_reaches_every_consol
     }
     let _ = std::fs::remove_dir_all(&base);
     drop(pg);
+}
+
+/// Three replicas whose webhook fails, then recovers: updates published
+/// through a follower are attempted by the leader, which is killed with
+/// `kill -9` between attempts; the replica that takes over delivers each
+/// update once the webhook answers (one accepted POST per update), and
+/// every delivery ends sent.
+#[cfg_attr(
+    not(feature = "system-tests"),
+    ignore = "needs PostgreSQL: ./scripts/test runs it"
+)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_publish_in_flight_when_the_leader_is_killed_is_delivered_once_by_the_next() {
+    let pg = PgCluster::start("publish-kill");
+    let url = pg.create_db("warroom");
+    let hook = common::hook::Hook::start(503).await;
+    let base = std::env::temp_dir().join(format!("wr-publish-kill-{}", std::process::id()));
+    let config = format!(
+        "[server]\ndelivery_lease_ms = 2000\n[[server.tokens]]\nname = \"cy\"\nrole = \"comms\"\ntoken = \"cy-replica-token\"\n[server.webhook]\nurl = \"{}\"\n",
+        hook.url
+    );
+    let ports: Vec<u16> = (0..3).map(|_| common::tmux::free_port()).collect();
+    let mut procs: Vec<Child> = Vec::new();
+    for (i, &p) in ports.iter().enumerate() {
+        let dir = base.join(format!("r{i}"));
+        std::fs::create_dir_all(dir.join("warroom")).unwrap();
+        std::fs::write(dir.join("warroom/config.toml"), &config).unwrap();
+        procs.push(replica(p, &dir, &url));
+    }
+    until("one leader and two followers relaying it", || async {
+        let mut leaders = 0;
+        for &p in &ports {
+            match leads(p).await {
+                Some(true) => leaders += 1,
+                Some(false)
+                    if try_store_line(p)
+                        .await
+                        .is_some_and(|l| l.message.contains("follower of the leader")) => {}
+                _ => return false,
+            }
+        }
+        leaders == 1
+    })
+    .await;
+    let mut leader = 0;
+    for (i, &p) in ports.iter().enumerate() {
+        if leads(p).await == Some(true) {
+            leader = i;
+        }
+    }
+    let follower = (leader + 1) % 3;
+    let now = Screen::open(ports[follower], "cy-replica-token")
+        .await
+        .model
+        .overview
+        .incident
+        .now
+        .unwrap();
+    for i in 0..3 {
+        raw(ports[follower], "cy-replica-token")
+            .publish_status_update(pb::PublishStatusUpdateRequest {
+                draft: Some(pb::StatusUpdateDraft {
+                    state: pb::IncidentState::Investigating as i32,
+                    title: format!("Update {i}"),
+                    body: "Mailboxes on cluster A are being reindexed.".into(),
+                    next_update_at: Some(warroom::api::ts(now + chrono::Duration::minutes(90))),
+                    ..Default::default()
+                }),
+                operation_id: format!("op-{i}"),
+                confirm_warnings: true,
+            })
+            .await
+            .unwrap();
+    }
+    // The leader has tried each once (and failed): kill it between tries.
+    until("a first attempt at each update", || async {
+        hook.ids().len() >= 3
+    })
+    .await;
+    procs[leader].kill().unwrap();
+    procs[leader].wait().unwrap();
+    hook.answer(200);
+    let survivor = ports[follower];
+    until_long("every delivery sent by the next leader", || async {
+        raw(survivor, "cy-replica-token")
+            .list_status_updates(pb::ListStatusUpdatesRequest::default())
+            .await
+            .is_ok_and(|r| {
+                let u = r.into_inner().updates;
+                u.len() == 3
+                    && u.iter()
+                        .all(|u| u.deliveries.iter().all(|d| d.state == "sent"))
+            })
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let accepted = hook.accepted_ids();
+    let mut want: Vec<String> = (1..=3).map(|n| format!("su-{n:06}")).collect();
+    want.sort();
+    let mut got = accepted.clone();
+    got.sort();
+    assert_eq!(got, want, "one accepted POST per update: {accepted:?}");
+    for (i, p) in procs.iter_mut().enumerate() {
+        if i != leader {
+            p.kill().unwrap();
+            let _ = p.wait();
+        }
+    }
+    let _ = std::fs::remove_dir_all(&base);
+    drop(pg);
+}
+
+/// Until `f` holds (30 s at most: retries back off).
+async fn until_long<F: std::future::Future<Output = bool>>(what: &str, f: impl Fn() -> F) {
+    let t0 = Instant::now();
+    while !f().await {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "not {what} within 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

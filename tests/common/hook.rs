@@ -10,6 +10,8 @@ use axum::http::StatusCode;
 pub struct Hook {
     pub url: String,
     posts: Arc<Mutex<Vec<serde_json::Value>>>,
+    /// The `id` of each POST answered with a success.
+    accepted: Arc<Mutex<Vec<String>>>,
     status: Arc<AtomicU16>,
     retry_after: Arc<Mutex<Option<String>>>,
     server: tokio::task::JoinHandle<()>,
@@ -18,6 +20,7 @@ pub struct Hook {
 #[derive(Clone)]
 struct HookState {
     posts: Arc<Mutex<Vec<serde_json::Value>>>,
+    accepted: Arc<Mutex<Vec<String>>>,
     status: Arc<AtomicU16>,
     retry_after: Arc<Mutex<Option<String>>>,
 }
@@ -28,8 +31,12 @@ async fn receive(
 ) -> (StatusCode, axum::http::HeaderMap) {
     let v = serde_json::from_slice(&body)
         .unwrap_or_else(|_| serde_json::json!({ "unparsable": String::from_utf8_lossy(&body) }));
-    h.posts.lock().unwrap().push(v);
     let status = StatusCode::from_u16(h.status.load(Ordering::SeqCst)).unwrap();
+    if status.is_success() {
+        let id = v["id"].as_str().unwrap_or("?").to_string();
+        h.accepted.lock().unwrap().push(id);
+    }
+    h.posts.lock().unwrap().push(v);
     let mut headers = axum::http::HeaderMap::new();
     if let Some(after) = h
         .retry_after
@@ -47,6 +54,7 @@ impl Hook {
     pub async fn start(status: u16) -> Hook {
         let state = HookState {
             posts: Arc::new(Mutex::new(Vec::new())),
+            accepted: Arc::new(Mutex::new(Vec::new())),
             status: Arc::new(AtomicU16::new(status)),
             retry_after: Arc::new(Mutex::new(None)),
         };
@@ -61,6 +69,7 @@ impl Hook {
         Hook {
             url,
             posts: state.posts,
+            accepted: state.accepted,
             status: state.status,
             retry_after: state.retry_after,
             server,
@@ -78,6 +87,11 @@ impl Hook {
 
     pub fn posts(&self) -> Vec<serde_json::Value> {
         self.posts.lock().unwrap().clone()
+    }
+
+    /// The `id` of every POST answered with a success, in order.
+    pub fn accepted_ids(&self) -> Vec<String> {
+        self.accepted.lock().unwrap().clone()
     }
 
     /// The `id` of every POST received, in order.
