@@ -312,6 +312,33 @@ async fn a_gateway_on_a_sqlite_file_leads_alone() {
     gw.stop().await;
 }
 
+/// Waits until one of the gateways on `ports` leads and every other relays
+/// it; returns the leader's index.
+async fn one_leader_relayed_by_the_others(ports: &[u16]) -> usize {
+    until("one leader, relayed by the others", || async {
+        let mut leaders = 0;
+        for &p in ports {
+            match leads(p).await {
+                Some(true) => leaders += 1,
+                Some(false)
+                    if try_store_line(p)
+                        .await
+                        .is_some_and(|l| l.message.contains("follower of the leader")) => {}
+                _ => return false,
+            }
+        }
+        leaders == 1
+    })
+    .await;
+    let mut leader = 0;
+    for (i, &p) in ports.iter().enumerate() {
+        if leads(p).await == Some(true) {
+            leader = i;
+        }
+    }
+    leader
+}
+
 /// Tokens every replica's config knows (replicas share their tokens).
 const OPERATORS: &str = "[server]\n[[server.tokens]]\nname = \"ana\"\nrole = \"operator\"\ntoken = \"ana-replica-token\"\n[[server.tokens]]\nname = \"bo\"\nrole = \"operator\"\ntoken = \"bo-replica-token\"\n";
 
@@ -411,27 +438,7 @@ async fn three_replicas_show_one_picture_and_every_decision_reaches_every_consol
         .enumerate()
         .map(|(i, &p)| replica_with_operators(p, &base.join(format!("r{i}")), &url))
         .collect();
-    until("one leader and two followers relaying it", || async {
-        let mut leaders = 0;
-        for &p in &ports {
-            match leads(p).await {
-                Some(true) => leaders += 1,
-                Some(false)
-                    if try_store_line(p)
-                        .await
-                        .is_some_and(|l| l.message.contains("follower of the leader")) => {}
-                _ => return false,
-            }
-        }
-        leaders == 1
-    })
-    .await;
-    let mut leader = 0;
-    for (i, &p) in ports.iter().enumerate() {
-        if leads(p).await == Some(true) {
-            leader = i;
-        }
-    }
+    let leader = one_leader_relayed_by_the_others(&ports).await;
     let mut screens = Vec::new();
     for &p in &ports {
         screens.push(Screen::open(p, "ana-replica-token").await);
@@ -618,27 +625,7 @@ async fn a_publish_in_flight_when_the_leader_is_killed_is_delivered_once_by_the_
         std::fs::write(dir.join("warroom/config.toml"), &config).unwrap();
         procs.push(replica(p, &dir, &url));
     }
-    until("one leader and two followers relaying it", || async {
-        let mut leaders = 0;
-        for &p in &ports {
-            match leads(p).await {
-                Some(true) => leaders += 1,
-                Some(false)
-                    if try_store_line(p)
-                        .await
-                        .is_some_and(|l| l.message.contains("follower of the leader")) => {}
-                _ => return false,
-            }
-        }
-        leaders == 1
-    })
-    .await;
-    let mut leader = 0;
-    for (i, &p) in ports.iter().enumerate() {
-        if leads(p).await == Some(true) {
-            leader = i;
-        }
-    }
+    let leader = one_leader_relayed_by_the_others(&ports).await;
     let follower = (leader + 1) % 3;
     let now = Screen::open(ports[follower], "cy-replica-token")
         .await
