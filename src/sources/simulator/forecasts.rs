@@ -1,0 +1,291 @@
+//! The simulator's ETAs: each tenant's, the reindex's, their quotes and how they settle.
+
+use super::*;
+
+impl Simulator {
+    /// Reindex rate statistics for this tick: p50 from the last hour of
+    /// samples, p90 from the last day's.
+    pub(super) fn reindex_stats(&self) -> RateStats {
+        let per_hour = (HOUR / self.last_dt.max(1.0)).ceil() as usize;
+        let per_day = (per_hour * 24).min(REINDEX_HISTORY);
+        RateStats::recent_and_history(
+            &self.reindex_rate.latest(per_hour.max(1)),
+            &self.reindex_rate.rates(),
+            self.reindex_rate.len() >= per_day,
+        )
+    }
+
+    /// Recomputes every tenant's position in the reindex order and its ETA.
+    pub(super) fn forecast_tenants(&mut self) {
+        let now = self.now();
+        self.fc.refresh(now, None);
+        self.rate_stats = self.reindex_stats();
+        let pending_files: u64 = self
+            .in_flight
+            .iter()
+            .map(|f| f.remaining as u64)
+            .sum::<u64>()
+            + self
+                .tenants
+                .iter()
+                .flat_map(|t| t.pending.iter().map(move |&l| t.first + l as u64))
+                .take(10_000)
+                .map(|m| self.files[m as usize] as u64)
+                .sum::<u64>();
+        let sampled = self.in_flight.len() as u64
+            + self
+                .tenants
+                .iter()
+                .map(|t| t.pending.len() as u64)
+                .sum::<u64>()
+                .min(10_000);
+        if sampled > 0 {
+            self.avg_pending_files = pending_files as f64 / sampled as f64;
+        }
+        let in_flight_files: f64 = self.in_flight.iter().map(|f| f.remaining).sum();
+        let scan_done = self.scan_tenant >= self.scan_order.len();
+        let identified = self.scope.is_some();
+        self.levels = levels(self.queues.iter().map(|(&slot, q)| {
+            let counts = q
+                .iter()
+                .map(|&ti| self.tenants[ti as usize].pending.len() as u64);
+            (slot, counts.collect())
+        }));
+        let last = self.last_positions();
+        // While the scan runs: the order as it will be once every damaged
+        // mailbox known to fail its logins has been found.
+        let projected = if scan_done || !identified {
+            BTreeMap::new()
+        } else {
+            let mut by_slot: BTreeMap<Slot, Vec<u64>> = BTreeMap::new();
+            for t in &self.tenants {
+                let k = t.pending.len() as u64 + t.states.get(MailboxState::LockedOut);
+                if k > 0 {
+                    by_slot.entry(t.slot()).or_default().push(k);
+                }
+            }
+            levels(by_slot.into_iter())
+        };
+        let scan_rate = self.mailboxes_a as f64 / (self.sc.fault.scan_hours * HOUR);
+        // Tenants with a mailbox being reindexed right now: one pass over
+        // the workers, not one per tenant (4,096 workers × 100,000 tenants
+        // would dominate the tick at scale).
+        let mut flying_tenants: Vec<usize> = self
+            .in_flight
+            .iter()
+            .map(|f| self.tenant_of(f.mailbox))
+            .collect();
+        flying_tenants.sort_unstable();
+        for (ti, &last_pos) in last.iter().enumerate() {
+            let t = &self.tenants[ti];
+            let pending = t.pending.len() as u64;
+            let flying = flying_tenants.binary_search(&ti).is_ok();
+            let locked = t.states.get(MailboxState::LockedOut);
+            let eta_of = |work: f64, scope_known: bool| {
+                let class = Class {
+                    scope_known,
+                    mailboxes: t.states.affected(),
+                    whole: false,
+                };
+                self.eta(work, class, false)
+            };
+            let (rank, eta, bin) = if !identified && locked > 0 {
+                (
+                    0,
+                    EtaRange::none(NoEstimate::NotIdentified, "not identified yet"),
+                    None,
+                )
+            } else if locked > 0 && !scan_done {
+                // Not all found yet: its place once they are, and never
+                // before the scan reaches its last mailbox.
+                let k = pending + locked;
+                let pos = projected.get(&t.slot()).map_or(k, |l| l.position(k));
+                let (eta, bin) =
+                    eta_of(pos as f64 * self.avg_pending_files + in_flight_files, false);
+                let left = self.scan_end[ti].saturating_sub(self.scanned) as f64;
+                let reach = now + Duration::seconds((left / scan_rate) as i64);
+                let eta = match (eta.p50, eta.p90) {
+                    (Some(a), Some(b)) => EtaRange::at(a.max(reach), b.max(reach)),
+                    _ => eta,
+                };
+                (0, eta, bin)
+            } else if pending == 0 && !flying {
+                (0, EtaRange::unknown(NO_ETA), None)
+            } else {
+                let pos = last_pos;
+                let (eta, bin) = eta_of(
+                    pos as f64 * self.avg_pending_files + in_flight_files,
+                    scan_done,
+                );
+                (pos + self.in_flight.len() as u64, eta, bin)
+            };
+            let eta = round_eta(eta);
+            let t = &mut self.tenants[ti];
+            if t.eta != eta || t.rank != rank {
+                t.dirty = true;
+            }
+            t.eta = eta;
+            t.eta_bin = bin;
+            t.rank = rank;
+        }
+    }
+
+    /// When `work` files will be reindexed: the calibrated range, with a
+    /// p90 never earlier than the slow-rate bound (remaining ÷ the slowest
+    /// tenth of a day's rates; × (1 + the latest scope growth) while the
+    /// scan runs or when `work` is the scope in files, an estimate that may
+    /// grow again; once the scan is done a tenant's work is its known
+    /// mailboxes): a calibration learns late about long horizons, and the
+    /// p90 is the promise. Returns the calibration class used, to check it
+    /// later.
+    pub(super) fn eta(
+        &self,
+        work: f64,
+        class: Class,
+        from_scope: bool,
+    ) -> (EtaRange, Option<usize>) {
+        let growth = match &self.scope {
+            Some(s) if from_scope || !class.scope_known => s.latest_growth(),
+            _ => 0.0,
+        };
+        let floor = forecast_with(self.now(), work, self.rate_stats, growth);
+        self.fc.eta(work, class, &floor)
+    }
+
+    /// Per tenant, the place of its last waiting mailbox in the reindex
+    /// order (0 when none waits). Within a priority the queue is a
+    /// round-robin in a fixed rotation, so a tenant with c mailboxes waiting
+    /// is done after everyone's first c − 1 rounds and, in round c, after
+    /// the tenants ahead of it in the rotation that still have a c-th.
+    pub(super) fn last_positions(&self) -> Vec<u64> {
+        let mut last = vec![0u64; self.tenants.len()];
+        for (slot, q) in &self.queues {
+            let Some(level) = self.levels.get(slot) else {
+                continue;
+            };
+            // Fenwick tree over the distinct counts: how many tenants seen
+            // so far in the rotation have fewer than c waiting.
+            let values = &level.sorted;
+            let mut tree = vec![0u32; values.len() + 1];
+            for (seen, &ti) in q.iter().enumerate() {
+                let c = self.tenants[ti as usize].pending.len() as u64;
+                if c == 0 {
+                    continue;
+                }
+                let below = values.partition_point(|&v| v < c);
+                let mut fewer = 0u32;
+                let mut i = below;
+                while i > 0 {
+                    fewer += tree[i];
+                    i &= i - 1;
+                }
+                let ahead = seen as u64 - fewer as u64;
+                last[ti as usize] = level.position(c - 1) + ahead + 1;
+                let mut i = below + 1;
+                while i < tree.len() {
+                    tree[i] += 1;
+                    i += i & i.wrapping_neg();
+                }
+            }
+        }
+        last
+    }
+
+    /// Quotes served to the war room are checked later against what
+    /// happened, to calibrate the next ones: every tenant's ETA every
+    /// five minutes (a big tenant is one of few; its own lessons count).
+    pub(super) fn register_quotes(&mut self) {
+        if !self.fc.quotes_due(self.now()) {
+            return;
+        }
+        for (ti, t) in self.tenants.iter().enumerate() {
+            self.fc.quote(ti as u32, t.eta_bin, &t.eta);
+        }
+        // The cluster's reindex ETA is checked against its own end.
+        if let Some(scope) = &self.scope {
+            let in_progress = self
+                .in_flight
+                .iter()
+                .map(|f| f.remaining.ceil() as u64)
+                .sum();
+            let (eta, bin) = self.reindex_eta(self.now(), scope, in_progress);
+            self.fc.quote(CLUSTER_KEY, bin, &eta);
+        }
+    }
+
+    /// Tenants whose last affected mailbox came back this tick settle their
+    /// open quotes; quotes whose time passed are misses.
+    pub(super) fn settle_quotes(&mut self) {
+        let now = self.now();
+        for (ti, t) in self.tenants.iter().enumerate() {
+            self.fc.affected(ti as u32, t.states.affected() > 0, now);
+        }
+        let busy = self.reindex_left();
+        self.fc.affected(CLUSTER_KEY, busy, now);
+        self.fc.settle(now);
+    }
+
+    /// The cluster's reindex ETA, and the calibration bin it used.
+    pub(super) fn reindex_eta(
+        &self,
+        now: DateTime<Utc>,
+        scope: &ScopeTracker,
+        in_progress: u64,
+    ) -> (EtaRange, Option<usize>) {
+        let remaining = scope.current().saturating_sub(self.done_files) as f64;
+        let scan_done = self.scan_tenant >= self.scan_order.len();
+        if remaining <= 0.0 && self.in_flight.is_empty() && scan_done {
+            (EtaRange::unknown(NO_ETA), None)
+        } else {
+            // What the scope says is left, or what the mailboxes known to
+            // fail their logins add up to, whichever is more.
+            let mailboxes: u64 = self.tenants.iter().map(|t| t.states.affected()).sum();
+            let by_mailbox = mailboxes as f64 * self.avg_pending_files;
+            let work = remaining.max(in_progress as f64).max(by_mailbox);
+            let class = Class {
+                scope_known: scan_done,
+                mailboxes,
+                whole: true,
+            };
+            let (eta, bin) = self.eta(work, class, true);
+            // Never before the scan has found everything.
+            let left = self.mailboxes_a.saturating_sub(self.scanned) as f64;
+            let scan_rate = self.mailboxes_a as f64 / (self.sc.fault.scan_hours * HOUR);
+            let reach = now + Duration::seconds((left / scan_rate) as i64);
+            let eta = round_eta(match (eta.p50, eta.p90) {
+                (Some(a), Some(b)) => EtaRange::at(a.max(reach), b.max(reach)),
+                _ => eta,
+            });
+            (eta, bin)
+        }
+    }
+
+    pub(super) fn reindex_summary(&self, now: DateTime<Utc>) -> Reindex {
+        let Some(scope) = &self.scope else {
+            return Reindex {
+                eta: EtaRange::none(NoEstimate::NotIdentified, "not identified yet"),
+                ..Default::default()
+            };
+        };
+        let in_progress: u64 = self
+            .in_flight
+            .iter()
+            .map(|f| f.remaining.ceil() as u64)
+            .sum();
+        let (eta, _) = self.reindex_eta(now, scope, in_progress);
+        Reindex {
+            unit: ScopeUnit::Files,
+            scope: scope.current().max(self.done_files),
+            done: self.done_files,
+            failed: self.failed_files,
+            in_progress,
+            rate_per_min: self.reindex_stats().median.map(|r| r * 60.0),
+            eta,
+            revisions: scope.revisions().to_vec(),
+            mailboxes_pending: self.pending_mailboxes(),
+            mailboxes_restored: self.restored_mailboxes,
+            finished_at: self.reindex_done_at,
+            eta_history: Vec::new(),
+        }
+    }
+}

@@ -1,0 +1,288 @@
+//! What the simulator shows: a cluster, a mailbox row, addresses and positions, lookups back to mailboxes.
+
+use super::*;
+
+impl Simulator {
+    pub(super) fn cluster(&self, c: usize) -> Cluster {
+        let now = self.now();
+        let load = self.sc.load_at(now);
+        let (mut mailboxes, mut affected, mut backlog, mut deliverable) = (0u64, 0u64, 0.0, 0.0);
+        let mut failed_backlog = 0.0;
+        for t in self.tenants.iter().filter(|t| t.cluster == c) {
+            mailboxes += t.count;
+            let a = t.states.affected();
+            affected += a;
+            backlog += t.backlog;
+            deliverable += t.deliverable;
+            if a > 0 {
+                failed_backlog += t.backlog * t.states.get(MailboxState::Failed) as f64 / a as f64;
+            }
+        }
+        let f = &self.flows[c];
+        // Only mail waiting because of the incident: what the header's
+        // "queued, none lost" and the tenants' queued counts add up to.
+        let per_minute = self.sc.mail.backlog_delivery_per_second * self.scale * 60.0;
+        let active = deliverable.min(per_minute).round() as u64;
+        let hold = failed_backlog.round() as u64;
+        let deferred = ((backlog + deliverable).round() as u64).saturating_sub(active + hold);
+        let depth = active + deferred + hold;
+        let reindex = if c == CLUSTER_A {
+            self.reindex_summary(now)
+        } else {
+            Reindex::default()
+        };
+        let drain_eta = if depth == 0 {
+            EtaRange::unknown(NO_ETA)
+        } else if affected > 0 {
+            // Mail for mailboxes still without service waits for them: the
+            // queue is empty when the last of them is back, and not before
+            // the whole queue could be delivered at the best rate seen.
+            let peak = f.backlog_out.rates().into_iter().fold(0.0, f64::max);
+            let floor = (peak > 0.0).then(|| now + Duration::seconds((depth as f64 / peak) as i64));
+            if let (Some(p50), Some(p90)) = (reindex.eta.p50, reindex.eta.p90) {
+                let at_least = |t: DateTime<Utc>| floor.map_or(t, |f| t.max(f));
+                round_eta(EtaRange::at(at_least(p50), at_least(p90)))
+            } else if reindex.eta.reason.is_empty() {
+                EtaRange::none(
+                    NoEstimate::WaitsForRepair,
+                    "waits for mailboxes not being reindexed",
+                )
+            } else {
+                EtaRange::none(
+                    NoEstimate::WaitsForRepair,
+                    format!("waits for the reindex: {}", reindex.eta.reason),
+                )
+            }
+        } else {
+            let eta = forecast(now, depth as f64, &f.drain.rates(), 0.0);
+            if eta.is_known() {
+                round_eta(eta)
+            } else {
+                EtaRange::unknown("not draining yet")
+            }
+        };
+        let affected_frac = if mailboxes == 0 {
+            0.0
+        } else {
+            affected as f64 / mailboxes as f64
+        };
+        let reindexing = c == CLUSTER_A && !self.in_flight.is_empty();
+        let storage_down = c == CLUSTER_A && self.scope.is_none();
+        let mut services = Vec::with_capacity(ServiceRole::ALL.len());
+        for role in ServiceRole::ALL {
+            // Latency noise changes every 15 ticks: jitter that flips every
+            // second tells an operator nothing and costs bandwidth on every
+            // console.
+            let jitter = unit(self.cfg.seed, 31 + role as u64, self.advances / 15) * 4.0;
+            let (status, rate, latency, detail) = match role {
+                r if r.has_logins() => {
+                    let success = (1.0 - affected_frac).clamp(0.0, 1.0);
+                    let latency = 35.0
+                        + jitter
+                        + if c == CLUSTER_A {
+                            400.0 * affected_frac * load
+                                + if reindexing { 150.0 * load } else { 0.0 }
+                        } else {
+                            10.0 * load
+                        };
+                    let status = if success >= 0.99 {
+                        Health::Ok
+                    } else if success >= 0.80 {
+                        Health::Degraded
+                    } else {
+                        Health::Down
+                    };
+                    let detail = if affected > 0 {
+                        format!("{} mailboxes cannot log in", format::thousands(affected))
+                    } else {
+                        String::new()
+                    };
+                    (status, Some(success), Some(latency), detail)
+                }
+                ServiceRole::SmtpIn => {
+                    let queued = (backlog + deliverable).round() as u64;
+                    if queued > 100 {
+                        (
+                            Health::Degraded,
+                            None,
+                            Some(60.0 + jitter),
+                            format!("accepting; {} queued, none lost", format::thousands(queued)),
+                        )
+                    } else {
+                        (Health::Ok, None, Some(55.0 + jitter), String::new())
+                    }
+                }
+                ServiceRole::SmtpOut => (Health::Ok, None, Some(80.0 + jitter), String::new()),
+                ServiceRole::Storage if storage_down => (
+                    Health::Down,
+                    None,
+                    Some(2_500.0 + 100.0 * jitter),
+                    "NFS: stale handles on several volumes".into(),
+                ),
+                ServiceRole::Storage if reindexing => (
+                    Health::Degraded,
+                    None,
+                    Some(20.0 + 60.0 * load + jitter),
+                    "reindex I/O load".into(),
+                ),
+                ServiceRole::Storage => (Health::Ok, None, Some(8.0 + jitter), String::new()),
+                // Down: nothing answers, so there is no latency to show
+                // (not measured, never "0ms").
+                ServiceRole::Index if storage_down => {
+                    (Health::Down, None, None, "indexes unavailable".into())
+                }
+                ServiceRole::Index if affected > 0 => (
+                    Health::Degraded,
+                    None,
+                    Some(15.0 + jitter),
+                    format!("{} mailboxes to reindex", format::thousands(affected)),
+                ),
+                _ => (Health::Ok, None, Some(5.0 + jitter), String::new()),
+            };
+            services.push(ServiceHealth {
+                role,
+                status,
+                login_success_rate: rate,
+                latency_ms: latency.map(f64::round),
+                detail,
+            });
+        }
+        let health = services.iter().fold(Health::Ok, |h, s| h.worst(s.status));
+        Cluster {
+            id: CLUSTER_IDS[c].into(),
+            name: CLUSTER_NAMES[c].into(),
+            health,
+            services,
+            queue: Queue {
+                depth: Some(QueueDepth {
+                    active,
+                    deferred,
+                    hold,
+                }),
+                arrival_per_min: Some(f.arrival_per_sec * 60.0),
+                delivery_per_min: Some(f.delivery_per_sec * 60.0),
+                unknown: String::new(),
+                // The model queues every message it accepts until its
+                // mailbox is back: by construction nothing is lost.
+                lost: Some(0),
+                // Every simulated recipient belongs to a tenant.
+                unmapped: Some(0),
+                stale: String::new(),
+                drain_eta,
+                depth_history: f.depth_history.iter().copied().collect(),
+                history_step_seconds: (self.last_dt * HISTORY_EVERY as f64).round() as u32,
+            },
+            reindex,
+            mailboxes,
+            affected_mailboxes: affected,
+            sweep: None,
+        }
+    }
+
+    pub(super) fn address(&self, ti: usize, local: u64) -> String {
+        let t = &self.tenants[ti];
+        let d = (local % t.domains as u64) as u32;
+        let k = local / t.domains as u64;
+        format!("{}@{}", names::local_part(k), t.domain(d))
+    }
+
+    /// 1-based position of a mailbox in the reindex order (0 = not queued).
+    pub(super) fn position(&self, m: u64) -> u64 {
+        if let Some(i) = self.in_flight.iter().position(|f| f.mailbox == m) {
+            return i as u64 + 1;
+        }
+        let ti = self.tenant_of(m);
+        let t = &self.tenants[ti];
+        let local = (m - t.first) as u32;
+        match t.pending.iter().position(|&l| l == local) {
+            Some(k) => self.in_flight.len() as u64 + self.level_position(t.slot(), k as u64 + 1),
+            None => 0,
+        }
+    }
+
+    pub(super) fn mailbox_row(&self, m: u64) -> MailboxRow {
+        let ti = self.tenant_of(m);
+        let t = &self.tenants[ti];
+        let state = self.mailbox_state(m);
+        let position = self.position(m);
+        let eta = match state {
+            MailboxState::Ok | MailboxState::Restored => EtaRange::unknown(NO_ETA),
+            MailboxState::LockedOut => t.eta.clone(),
+            _ => {
+                let scan_done = self.scan_tenant >= self.scan_order.len();
+                let work = position as f64 * self.avg_pending_files;
+                let class = Class {
+                    scope_known: scan_done,
+                    mailboxes: 1,
+                    whole: false,
+                };
+                round_eta(self.eta(work, class, false).0)
+            }
+        };
+        let affected = t.states.affected();
+        let queued = if state.is_affected() && affected > 0 {
+            // Spread the tenant's backlog over its affected mailboxes, with a
+            // deterministic per-mailbox weight (0.5x .. 1.5x).
+            let w = 0.5 + unit(self.cfg.seed, 37, m);
+            (t.backlog / affected as f64 * w).round() as u64
+        } else {
+            0
+        };
+        let last_error = match state {
+            MailboxState::LockedOut | MailboxState::ReindexPending => {
+                "IMAP login failed: mailbox index unavailable (NFS stale file handle)".into()
+            }
+            MailboxState::Failed => {
+                "reindex failed: corrupted transaction log; retry queued".into()
+            }
+            _ => String::new(),
+        };
+        MailboxRow {
+            address: self.address(ti, m - t.first),
+            tenant_id: t.id.to_string(),
+            cluster_id: CLUSTER_IDS[t.cluster].into(),
+            volume: format!("{}-vol{:02}", CLUSTER_IDS[t.cluster], self.volume(m)),
+            state: Some(state),
+            reindex_position: position,
+            eta,
+            queued_messages: Some(queued),
+            last_error,
+        }
+    }
+
+    pub(super) fn level_position(&self, slot: Slot, k: u64) -> u64 {
+        self.levels.get(&slot).map_or(0, |l| l.position(k))
+    }
+
+    /// The mailbox number of a mailbox the lookup index found.
+    pub(super) fn found_mailbox(&self, m: index::Mailbox) -> Option<u64> {
+        let t = self.tenants.get(m.tenant as usize)?;
+        let j =
+            m.k.checked_mul(t.domains as u64)?
+                .checked_add(m.domain as u64)?;
+        (j < t.count).then_some(t.first + j)
+    }
+
+    /// Whether a lookup match has mailboxes without service: the mailbox
+    /// itself, or the tenant (of a domain: its tenant, whose figures the
+    /// answer gives).
+    pub(super) fn found_affected(&self, f: &index::Found) -> bool {
+        let tenant_affected = |ti: u32| {
+            self.tenants
+                .get(ti as usize)
+                .is_some_and(|t| t.states.affected() > 0)
+        };
+        match f {
+            index::Found::Mailbox(m) => self
+                .found_mailbox(*m)
+                .is_some_and(|m| self.mailbox_state(m).is_affected()),
+            index::Found::Domain { tenant, .. } => tenant_affected(*tenant),
+            index::Found::Tenant(ti) => tenant_affected(*ti),
+        }
+    }
+
+    pub(super) fn tenant_index(&self, id: &str) -> Option<usize> {
+        let n: usize = id.strip_prefix('t')?.parse().ok()?;
+        (n < self.tenants.len() && *self.tenants[n].id == *id).then_some(n)
+    }
+}
