@@ -270,7 +270,7 @@ impl Composer {
         if self.draft == before {
             return Ask::None;
         }
-        self.draft.saved_at = Utc::now();
+        self.draft.saved_at = now;
         Ask::Save
     }
 }

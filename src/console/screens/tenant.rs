@@ -218,7 +218,7 @@ impl App {
         };
         tv.serial = serial;
         tv.loading = true;
-        tv.fetched_at = Some(Utc::now());
+        tv.fetched_at = Some(self.clock);
         Command::FetchMailboxes(MailboxRequest {
             serial,
             query: MailboxQuery {

@@ -82,7 +82,7 @@ impl App {
         };
         tv.serial = serial;
         tv.loading = true;
-        tv.fetched_at = Some(Utc::now());
+        tv.fetched_at = Some(self.clock);
         let after_id = tv.events.last().map_or(0, |e| e.id);
         Command::FetchAudit { serial, after_id }
     }

@@ -80,7 +80,7 @@ impl App {
         };
         tv.serial = serial;
         tv.loading = true;
-        tv.fetched_at = Some(Utc::now());
+        tv.fetched_at = Some(self.clock);
         Command::FetchTrends {
             serial,
             tenant_id: tv.tenant_id.clone(),
