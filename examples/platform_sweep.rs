@@ -180,7 +180,8 @@ async fn main() -> Result<(), String> {
             store: None,
         },
         &tokio::runtime::Handle::current(),
-    )?;
+    )
+    .map_err(|e| e.to_string())?;
     let started = Instant::now();
     let hub = Hub::new(Box::new(source), 1.0, 1.0);
     let k_found = |kind: &'static str| move |u: &pb::WatchUpdate| found(u, kind) >= k;

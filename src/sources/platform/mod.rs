@@ -29,6 +29,7 @@ mod poll;
 mod replay;
 mod seen;
 mod start;
+pub use start::StartError;
 pub mod sweep;
 
 use std::collections::{HashMap, HashSet, VecDeque};

@@ -9,7 +9,7 @@ use super::{Damaged, Seen, needs_repair};
 use crate::domain::forecast::WorkRate;
 use crate::domain::incident::Entry;
 use crate::sources::reindex::Reindexer;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 
 /// Replays the journal into `seen` and the reindexer: findings, repairs,
 /// failures, scope revisions, rate samples, sweep passes and baselines.
@@ -18,9 +18,9 @@ pub(super) fn replay(
     seen: &mut Seen,
     repair_rate: &mut WorkRate,
     reindexer: Option<&Reindexer>,
-) -> Result<(), String> {
-    let events = store.journal().map_err(|e| e.to_string())?;
-    let observations = store.observations().map_err(|e| e.to_string())?;
+) -> Result<(), StoreError> {
+    let events = store.journal()?;
+    let observations = store.observations()?;
     let mut pass = 1;
     let mut pass_started: Option<DateTime<Utc>> = None;
     let mut done: Vec<String> = Vec::new();
@@ -105,7 +105,7 @@ pub(super) fn replay(
 pub(super) fn catch_up(
     ctx: &super::poll::Context,
     store: &super::poll::Journal,
-) -> Result<(), String> {
+) -> Result<(), StoreError> {
     let mut fresh = Seen::default();
     {
         let old = super::lock(&ctx.seen);

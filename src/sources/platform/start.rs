@@ -33,10 +33,29 @@ impl Drop for PlatformSource {
     }
 }
 
+/// Why a platform source cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("tenant id {0:?} is empty or given twice")]
+    TenantId(String),
+    #[error("domain {domain:?} belongs to two tenants: {first} and {second}")]
+    SharedDomain {
+        domain: String,
+        first: String,
+        second: String,
+    },
+    /// The incident's journal could not be read back.
+    #[error("{0}")]
+    Journal(#[from] crate::store::StoreError),
+}
+
 impl PlatformSource {
     /// Replays the store's journal, then starts polling on `runtime`.
     /// Tenants need unique ids and domains.
-    pub fn start(cfg: PlatformConfig, runtime: &tokio::runtime::Handle) -> Result<Self, String> {
+    pub fn start(
+        cfg: PlatformConfig,
+        runtime: &tokio::runtime::Handle,
+    ) -> Result<Self, StartError> {
         Self::start_gated(cfg, runtime, None)
     }
 
@@ -49,19 +68,20 @@ impl PlatformSource {
         cfg: PlatformConfig,
         runtime: &tokio::runtime::Handle,
         leading: Option<tokio::sync::watch::Receiver<bool>>,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, StartError> {
         let mut domain_to_tenant = HashMap::new();
         let mut ids = HashSet::new();
         for (i, t) in cfg.tenants.iter().enumerate() {
             if t.id.trim().is_empty() || !ids.insert(t.id.clone()) {
-                return Err(format!("tenant id {:?} is empty or given twice", t.id));
+                return Err(StartError::TenantId(t.id.clone()));
             }
             for d in &t.domains {
                 if let Some(j) = domain_to_tenant.insert(d.to_lowercase(), i) {
-                    return Err(format!(
-                        "domain {d:?} belongs to two tenants: {} and {}",
-                        cfg.tenants[j].id, t.id
-                    ));
+                    return Err(StartError::SharedDomain {
+                        domain: d.clone(),
+                        first: cfg.tenants[j].id.clone(),
+                        second: t.id.clone(),
+                    });
                 }
             }
         }
@@ -139,5 +159,50 @@ impl PlatformSource {
         me.last_done = me.reindexer.as_ref().map_or(0, |r| r.progress().done.len());
         me.compute(0.0);
         Ok(me)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(tenants: &[(&str, &str)]) -> PlatformConfig {
+        PlatformConfig {
+            name: "Test".into(),
+            tenants: tenants
+                .iter()
+                .map(|(id, domain)| super::super::TenantSpec {
+                    id: (*id).into(),
+                    name: (*id).into(),
+                    domains: vec![(*domain).into()],
+                    contacts: Vec::new(),
+                })
+                .collect(),
+            dovecot: None,
+            postqueue: None,
+            postfix_status: None,
+            prometheus: None,
+            poll: std::time::Duration::from_millis(200),
+            store: None,
+        }
+    }
+
+    /// A tenant list that would make lookups ambiguous is refused, saying
+    /// which tenant or domain is the problem.
+    #[tokio::test]
+    async fn tenants_sharing_an_id_or_a_domain_are_refused_by_name() {
+        let rt = tokio::runtime::Handle::current();
+        let e = PlatformSource::start(config(&[("acme", "a.test"), ("acme", "b.test")]), &rt)
+            .err()
+            .expect("refused");
+        assert_eq!(e.to_string(), "tenant id \"acme\" is empty or given twice");
+        let e = PlatformSource::start(config(&[("acme", "a.test"), ("globex", "A.test")]), &rt)
+            .err()
+            .expect("refused");
+        assert_eq!(
+            e.to_string(),
+            "domain \"A.test\" belongs to two tenants: acme and globex"
+        );
+        assert!(PlatformSource::start(config(&[("acme", "a.test")]), &rt).is_ok());
     }
 }
