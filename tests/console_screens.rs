@@ -348,6 +348,7 @@ fn snapshot() -> pb::WatchUpdate {
         run: Some(pb::GatewayRun {
             id: "fixture".into(),
             started_at: Some(ts(at(6, 17, 30))),
+            took_over_at: None,
         }),
     }
 }

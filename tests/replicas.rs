@@ -567,7 +567,7 @@ async fn three_replicas_show_one_picture_and_every_decision_reaches_every_consol
         if let Some(r) = u.run
             && r.id != s.run
         {
-            break r.id;
+            break r;
         }
     };
     eprintln!(
@@ -589,7 +589,10 @@ async fn three_replicas_show_one_picture_and_every_decision_reaches_every_consol
             "{tenant}'s decision is still there"
         );
     }
-    let _ = new_run;
+    assert!(
+        new_run.took_over_at.is_some(),
+        "the new leader's run says it took over: {new_run:?}"
+    );
     for i in survivors {
         procs[i].kill().unwrap();
         let _ = procs[i].wait();

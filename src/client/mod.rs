@@ -29,7 +29,7 @@ pub use events::{
     ClientEvent, spawn_audit, spawn_export, spawn_lookup, spawn_mailboxes, spawn_preview,
     spawn_publish, spawn_set_priority, spawn_trends, spawn_whoami, watch_forever,
 };
-pub use types::{MailboxQuery, MailboxRequest, Me, PriorityRequest, Update};
+pub use types::{MailboxQuery, MailboxRequest, Me, PriorityRequest, Run, Update};
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -14,14 +14,23 @@ use crate::domain::{MailboxState, Overview, Priority, TenantRow};
 pub struct Update {
     pub version: u64,
     pub snapshot: bool,
-    /// The gateway run the data comes from (id, started at); a snapshot
-    /// carries it.
-    pub run: Option<(String, Option<DateTime<Utc>>)>,
+    /// The gateway run the data comes from; a snapshot carries it.
+    pub run: Option<Run>,
     pub overview: Overview,
     /// The status board; None: unchanged since the last update (a delta
     /// without a board keeps the one held).
     pub board: Option<StatusBoard>,
     pub tenants: Vec<TenantRow>,
+}
+
+/// One run of a gateway process (`GatewayRun`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Run {
+    pub id: String,
+    pub started_at: Option<DateTime<Utc>>,
+    /// When it became leader after following another replica: a new run
+    /// with it is a takeover, not a restart.
+    pub took_over_at: Option<DateTime<Utc>>,
 }
 
 impl Update {
@@ -32,10 +41,11 @@ impl Update {
         Update {
             version: u.version,
             snapshot: u.snapshot,
-            run: u
-                .run
-                .as_ref()
-                .map(|r| (r.id.clone(), api::from_ts(r.started_at.as_ref()))),
+            run: u.run.as_ref().map(|r| Run {
+                id: r.id.clone(),
+                started_at: api::from_ts(r.started_at.as_ref()),
+                took_over_at: api::from_ts(r.took_over_at.as_ref()),
+            }),
             overview,
             board,
             tenants: u.tenants.iter().map(api::tenant_from_pb).collect(),

@@ -553,20 +553,22 @@ impl App {
     /// screen now comes from it (a simulated incident started again).
     fn say_restarted(&mut self) {
         let o = &self.model.overview;
-        let when = match self.model.run.as_ref().and_then(|r| r.1) {
+        let when = match self.model.run.as_ref().and_then(|r| r.started_at) {
             Some(t) => format!(" at {} UTC", t.format("%H:%M")),
             None => String::new(),
         };
-        // Among replicas, a new run with a store line is another gateway
-        // that took over: the incident goes on.
-        let leader = o
-            .sources
-            .iter()
-            .find(|s| s.name == "store" && s.message.contains(" · leader since "));
-        if let Some(line) = leader {
+        // Among replicas, a run that took over from another: the incident
+        // goes on (the store line says where and since when).
+        if self
+            .model
+            .run
+            .as_ref()
+            .is_some_and(|r| r.took_over_at.is_some())
+        {
+            let store = o.sources.iter().find(|s| s.name == "store");
             let said = format!(
-                "another gateway took over ({}): it runs the sources now; decisions and updates are kept",
-                line.message
+                "another gateway took over{}: it runs the sources now; decisions and updates are kept",
+                store.map_or_else(String::new, |s| format!(" ({})", s.message))
             );
             self.say(said, true);
             return;
@@ -740,6 +742,7 @@ mod tests {
                     started_at: Some(crate::api::ts(
                         chrono::DateTime::from_timestamp(1_764_943_320, 0).unwrap(),
                     )),
+                    took_over_at: None,
                 }),
                 ..Default::default()
             }))
@@ -758,8 +761,11 @@ mod tests {
         );
         assert_eq!(app.model.version, 3, "the new run's data is shown");
 
-        // Among replicas, a new run that leads is a takeover, not a restart.
+        // Among replicas, a run that took over is a takeover, not a restart.
         let mut takeover = snap(9, "run-c");
+        if let Some(r) = takeover.run.as_mut() {
+            r.took_over_at = r.started_at;
+        }
         takeover.overview.sources.push(crate::domain::SourceStatus {
             name: "store".into(),
             simulated: false,
@@ -787,6 +793,7 @@ mod tests {
                 run: Some(pb::GatewayRun {
                     id: run.into(),
                     started_at: None,
+                    took_over_at: None,
                 }),
                 tenants: vec![pb::TenantSummary {
                     id: "t00001".into(),

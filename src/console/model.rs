@@ -17,7 +17,7 @@ pub struct Model {
     /// Status updates: the latest, the page, deliveries per channel.
     pub board: crate::domain::update::StatusBoard,
     /// The gateway run the data comes from (id, started at).
-    pub run: Option<(String, Option<chrono::DateTime<chrono::Utc>>)>,
+    pub run: Option<crate::client::Run>,
     rows: Vec<TenantRow>,
     index: HashMap<Arc<str>, usize>,
     /// Row indices in display order; rebuilt lazily after a change.
@@ -41,9 +41,9 @@ impl Model {
     /// gateway than the data held (it restarted: a simulated incident
     /// started again with it).
     pub fn apply_run(&mut self, u: Update) -> (Applied, bool) {
-        let before = self.run.as_ref().map(|r| r.0.clone());
+        let before = self.run.as_ref().map(|r| r.id.clone());
         let applied = self.apply(u);
-        let now = self.run.as_ref().map(|r| &r.0);
+        let now = self.run.as_ref().map(|r| &r.id);
         let restarted = applied == Applied::Snapshot
             && before.is_some()
             && now.is_some()

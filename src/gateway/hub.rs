@@ -67,6 +67,8 @@ pub struct Hub {
     /// The next tick sends a whole snapshot (a follower became leader:
     /// its watchers held the old leader's picture).
     resync: AtomicBool,
+    /// When this gateway became leader after following (`GatewayRun.took_over_at`).
+    took_over_at: Mutex<Option<prost_types::Timestamp>>,
     /// This gateway has served its own source's picture (it led, or ran
     /// alone): a follower that never did has nothing of its own to show.
     had_own_picture: AtomicBool,
@@ -157,6 +159,7 @@ impl Hub {
                 pb::GatewayRun {
                     id,
                     started_at: Some(api::ts(started)),
+                    took_over_at: None,
                 }
             },
             leadership: RwLock::new(store::Leadership::single("its state file")),
@@ -165,6 +168,7 @@ impl Hub {
             relay_tls: Mutex::new(crate::tls::ClientTls::default()),
             resync: AtomicBool::new(false),
             had_own_picture: AtomicBool::new(false),
+            took_over_at: Mutex::new(None),
         }))
     }
 
@@ -355,7 +359,10 @@ impl Hub {
     fn snapshot_of(&self, s: &State, board: pb::StatusBoard) -> pb::WatchUpdate {
         let mut u = api::overview_to_pb(&self.overview_of(s), s.version, true);
         u.status = Some(board);
-        u.run = Some(self.run.clone());
+        u.run = Some(pb::GatewayRun {
+            took_over_at: *self.took_over_at.lock().unwrap_or_else(|e| e.into_inner()),
+            ..self.run.clone()
+        });
         u.tenants = s.source.tenants().iter().map(api::tenant_to_pb).collect();
         u
     }
@@ -564,6 +571,8 @@ impl Hub {
             }
             s.source.advance(seconds - steps as f64 * step);
         }
+        *self.took_over_at.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some(api::ts(chrono::Utc::now()));
         self.resync.store(true, Ordering::Relaxed);
         tracing::warn!("this gateway leads now: its own source serves the war room");
     }
