@@ -478,19 +478,20 @@ impl Hub {
     /// then the old one is served, marked.
     pub fn follow(&self, url: &str) -> Result<tonic::transport::Channel, String> {
         let mut relay = self.relay();
+        if let Some(r) = relay.as_ref().filter(|r| r.url == url) {
+            return Ok(r.channel.clone());
+        }
+        let fresh = super::relay::Relay::new(url, &self.relay_tls())?;
+        let channel = fresh.channel.clone();
         match relay.as_mut() {
-            Some(r) if r.url == url => return Ok(r.channel.clone()),
+            // The old leader's picture stays until the new one's arrives.
             Some(r) => {
-                let fresh = super::relay::Relay::new(url, &self.relay_tls())?;
                 r.url = fresh.url;
                 r.channel = fresh.channel;
             }
-            None => *relay = Some(super::relay::Relay::new(url, &self.relay_tls())?),
+            None => *relay = Some(fresh),
         }
-        Ok(relay
-            .as_ref()
-            .map(|r| r.channel.clone())
-            .ok_or("no relay")?)
+        Ok(channel)
     }
 
     /// One update from the leader: merged into the picture, renumbered in

@@ -130,10 +130,24 @@ impl Relay {
         first
     }
 
-    /// Puts `store` in the picture's `store` line; returns the delta that
+    /// The stream is lost: puts `store` in the picture's `store` line and
+    /// marks every other source unknown (what it said is as of the last
+    /// update relayed, and nothing moves it now); returns the delta that
     /// tells the watchers (none before a picture).
     pub fn restate(&mut self, store: Option<pb::SourceStatus>) -> Option<pb::WatchUpdate> {
+        let since = self
+            .last
+            .map_or_else(|| "?".into(), |t| t.format("%H:%M UTC").to_string());
         let m = self.mirror.as_mut()?;
+        for src in m.sources.iter_mut().filter(|s| s.name != "store") {
+            if src.health != pb::HealthStatus::Unknown as i32 {
+                src.health = pb::HealthStatus::Unknown as i32;
+                src.message = format!(
+                    "as relayed at {since} (the leader is not answering): {}",
+                    src.message
+                );
+            }
+        }
         set_store_line(&mut m.sources, store);
         let mut u = m.clone();
         u.snapshot = false;
@@ -269,5 +283,51 @@ async fn stream(hub: &Arc<Hub>, channel: Channel, token: Option<&str>, url: &str
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn source(name: &str, health: pb::HealthStatus) -> pb::SourceStatus {
+        pb::SourceStatus {
+            name: name.into(),
+            health: health as i32,
+            message: format!("{name} says so"),
+            ..Default::default()
+        }
+    }
+
+    /// A follower whose leader stops answering keeps the last picture but
+    /// no longer calls any source ok: nothing moves those figures now.
+    #[tokio::test]
+    async fn a_lost_leader_leaves_no_source_shown_as_ok() {
+        let mut r = Relay::new("http://127.0.0.1:1", &crate::tls::ClientTls::default()).unwrap();
+        let snap = pb::WatchUpdate {
+            snapshot: true,
+            sources: vec![
+                source("dovecot", pb::HealthStatus::Ok),
+                source("postfix", pb::HealthStatus::Down),
+            ],
+            ..Default::default()
+        };
+        r.merge(snap, Some(source("store", pb::HealthStatus::Ok)));
+        assert!(r.lose("refused".into()));
+        let u = r
+            .restate(Some(source("store", pb::HealthStatus::Down)))
+            .expect("a picture to restate");
+        for s in &u.sources {
+            assert_ne!(s.health, pb::HealthStatus::Ok as i32, "{s:?}");
+        }
+        let dovecot = u.sources.iter().find(|s| s.name == "dovecot").unwrap();
+        assert!(
+            dovecot
+                .message
+                .contains("(the leader is not answering): dovecot says so"),
+            "{}",
+            dovecot.message
+        );
+        assert_eq!(u.sources.iter().filter(|s| s.name == "store").count(), 1);
     }
 }
