@@ -830,7 +830,7 @@ fn the_help_shows_every_key_whole_and_scrolls_when_it_does_not_fit() {
         "{s}"
     );
     assert!(
-        s.contains("set the tenant's reindex priority (←→ P0..P3, ↑↓ rank, a reason)"),
+        s.contains("set the tenant's reindex priority (a priority, a rank, a reason)"),
         "{s}"
     );
     let s = screen(&mut app, 80, 24);
@@ -1067,4 +1067,93 @@ fn the_trends_say_the_count_is_so_far_while_the_first_sweep_runs() {
         s.contains("8,438 mailboxes affected so far (21% swept)"),
         "{s}"
     );
+}
+
+/// Issue #16: the forms' keys are the keymap's. A user keymap moves the
+/// lookup's copy and back and the priority form's submit; the footer and
+/// the help (f1 from the form) show the new keys, the old ones do nothing,
+/// and letters are still typed into the text.
+#[test]
+fn the_lookup_and_the_priority_form_follow_a_user_keymap_and_the_help_lists_their_keys() {
+    use ratatui::crossterm::event::KeyModifiers;
+    use warroom::console::keymap::{self, Keymap};
+    let user = "[lookup]\ncopy = [\"ctrl-o\"]\nback = [\"ctrl-g\"]\n\
+                [priority]\nsubmit = [\"ctrl-s\"]\n";
+    let km = Keymap::build(
+        "default",
+        &[
+            (
+                "keymaps/default.toml".into(),
+                keymap::builtin_text("default").unwrap().into(),
+            ),
+            ("keymap.toml".into(), user.into()),
+        ],
+    )
+    .unwrap();
+    let ctrl = |c| KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL);
+
+    let mut app = lookup();
+    app.keymap = km.clone();
+    let s = screen(&mut app, 120, 40);
+    assert!(
+        s.contains("ctrl-o copy answer") && s.contains("ctrl-g back"),
+        "the footer shows the user's keys:\n{s}"
+    );
+    assert!(matches!(app.on_key(ctrl('y')), Command::None));
+    assert!(matches!(app.on_key(ctrl('o')), Command::Copy(_)));
+    key(&mut app, KeyCode::Esc);
+    assert!(matches!(app.view, View::Lookup(_)), "esc no longer leaves");
+    key(&mut app, KeyCode::F(1));
+    let s = screen(&mut app, 120, 40);
+    assert!(
+        line_with(&s, "lookup · [lookup]").is_some()
+            && line_with(&s, "copy the answer").is_some_and(|l| l.contains("ctrl-o")),
+        "f1 lists the lookup's keys as remapped:\n{s}"
+    );
+    key(&mut app, KeyCode::Esc);
+    assert!(!app.help, "any other key closes the help");
+    app.on_key(ctrl('g'));
+    assert!(matches!(app.view, View::Overview), "ctrl-g goes back");
+
+    // The priority form: enter no longer asks to confirm, ctrl-s does; a
+    // letter bound elsewhere ("q", "p") is typed into the reason.
+    key(&mut app, KeyCode::Char('p'));
+    assert!(app.prio.is_some(), "p opens the priority form");
+    for c in "quick p0 fix".chars() {
+        key(&mut app, KeyCode::Char(c));
+    }
+    assert_eq!(app.prio.as_ref().unwrap().reason, "quick p0 fix");
+    key(&mut app, KeyCode::Enter);
+    assert!(!app.prio.as_ref().unwrap().confirming);
+    app.on_key(ctrl('s'));
+    assert!(app.prio.as_ref().unwrap().confirming);
+    let s = screen(&mut app, 120, 40);
+    assert!(s.contains("enter set it · any other key"), "{s}");
+    assert!(matches!(
+        key(&mut app, KeyCode::Enter),
+        Command::SetPriority { .. }
+    ));
+}
+
+/// A keymap cannot take a letter away from a text: binding one where text
+/// is typed is refused with the place and the reason.
+#[test]
+fn a_letter_bound_where_text_is_typed_is_refused() {
+    use warroom::console::keymap::Keymap;
+    let e = Keymap::build(
+        "x",
+        &[(
+            "keymap.toml".into(),
+            "[lookup]\ncopy = [\"c\"]\n[composer]\npreview = [\"backspace\"]\n".into(),
+        )],
+    )
+    .unwrap_err();
+    let all: Vec<String> = e.all().iter().map(|e| e.to_string()).collect();
+    assert_eq!(all.len(), 2, "{all:?}");
+    assert!(
+        all[0]
+            .starts_with("keymap.toml:2:9: key c cannot be bound in [lookup]: text is typed there"),
+        "{all:?}"
+    );
+    assert!(all[1].contains("[composer]"), "{all:?}");
 }

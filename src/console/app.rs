@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use std::time::Duration;
 
+use super::input::{Input, Typed};
 use super::keymap::{Action, Context, Keymap};
 use super::model::{Applied, Model};
 use super::theme::Theme;
@@ -227,13 +228,39 @@ impl App {
         }
     }
 
-    /// The context whose bindings apply now.
+    /// The context whose bindings apply now: the help over everything,
+    /// else what is in front (`App::beneath_help`).
     pub fn context(&self) -> Context {
+        if self.help {
+            Context::Help
+        } else {
+            self.beneath_help()
+        }
+    }
+
+    /// What is in front under the help: a form, then the palette or a
+    /// filter being typed, then the screen. The help lists its keys.
+    pub fn beneath_help(&self) -> Context {
+        if let Some(form) = &self.prio {
+            return if form.confirming {
+                Context::ConfirmPriority
+            } else {
+                Context::Priority
+            };
+        }
+        if let Some(c) = &self.composer {
+            return c.context();
+        }
+        if self.palette.is_some() {
+            return Context::Palette;
+        }
         match self.view {
-            View::Overview | View::Lookup(_) | View::Timeline(_) | View::Trends(_) => {
-                Context::Overview
-            }
+            View::Lookup(_) => Context::Lookup,
+            _ if self.filter_editing => Context::Filter,
+            View::Overview => Context::Overview,
             View::Tenant(_) => Context::Tenant,
+            View::Timeline(_) => Context::Timeline,
+            View::Trends(_) => Context::Trends,
         }
     }
 
@@ -427,89 +454,90 @@ impl App {
         (age >= limit).then_some(age)
     }
 
+    /// A key press: looked up in the keymap for the context in front
+    /// (`App::context`); where text is typed the text input has it first.
+    /// ctrl-c quits wherever the keymap gives it no other job.
     pub fn on_key(&mut self, k: KeyEvent) -> Command {
         self.status = None;
+        let ctx = self.context();
+        let action = self.keymap.action(ctx, &k);
         let ctrl_c = k.modifiers.contains(KeyModifiers::CONTROL) && k.code == KeyCode::Char('c');
-        // While typing, ctrl-c still means "get me out", never the letter c.
-        if ctrl_c && (self.palette.is_some() || self.filter_editing) {
+        if action.is_none() && ctrl_c {
             return Command::Quit;
         }
-        if self.prio.is_some() {
-            if ctrl_c {
-                return Command::Quit;
-            }
-            return self.prio_key(k);
+        if action == Some(Action::Help) && ctx != Context::Help {
+            self.help = true;
+            return Command::None;
         }
-        if self.composer.is_some() {
-            if ctrl_c {
-                return Command::Quit;
+        match ctx {
+            Context::Help => self.help_key(action),
+            Context::Priority | Context::ConfirmPriority => self.prio_key(action, &k),
+            Context::Composer | Context::Preview | Context::ConfirmPublish => {
+                self.composer_key(action, &k)
             }
-            return self.composer_key(k);
+            Context::Palette => self.palette_key(action, &k),
+            Context::Filter => self.filter_key(action, &k),
+            Context::Lookup => self.lookup_key(action, &k),
+            Context::Global
+            | Context::Overview
+            | Context::Tenant
+            | Context::Timeline
+            | Context::Trends => action.map_or(Command::None, |a| self.perform(a)),
         }
-        if let Some(input) = self.palette.as_mut() {
-            match k.code {
-                KeyCode::Esc => self.palette = None,
-                KeyCode::Enter => {
+    }
+
+    /// Keys while the command palette is open: typing, complete, run,
+    /// cancel (backspace on an empty line cancels too).
+    fn palette_key(&mut self, action: Option<Action>, k: &KeyEvent) -> Command {
+        let Some(input) = self.palette.as_mut() else {
+            return Command::None;
+        };
+        match Input::bytes(256).key(input, k) {
+            Typed::Empty => self.palette = None,
+            Typed::Changed | Typed::Full => {}
+            Typed::Pass => match action {
+                Some(Action::Back) => self.palette = None,
+                Some(Action::Submit) => {
                     let line = input.clone();
                     self.palette = None;
                     return self.run_command(&line);
                 }
-                KeyCode::Tab => {
-                    let done = complete(input);
-                    *input = done;
-                }
-                // Backspace on an empty line closes the palette.
-                KeyCode::Backspace if input.pop().is_none() => self.palette = None,
-                KeyCode::Char(c) if !c.is_control() && input.len() < 256 => input.push(c),
+                Some(Action::Complete) => *input = complete(input),
                 _ => {}
-            }
-            return Command::None;
+            },
         }
-        if matches!(self.view, View::Lookup(_)) {
-            if ctrl_c {
-                return Command::Quit;
+        Command::None
+    }
+
+    /// Keys while a filter is typed: typing goes to the first match, submit
+    /// keeps the filter, back clears it.
+    fn filter_key(&mut self, action: Option<Action>, k: &KeyEvent) -> Command {
+        let filter = match &mut self.view {
+            View::Tenant(tv) => &mut tv.filter_text,
+            View::Overview | View::Lookup(_) | View::Timeline(_) | View::Trends(_) => {
+                &mut self.filter
             }
-            return self.lookup_key(k);
-        }
-        if self.filter_editing {
-            let filter = match &mut self.view {
-                View::Tenant(tv) => &mut tv.filter_text,
-                View::Overview | View::Lookup(_) | View::Timeline(_) | View::Trends(_) => {
-                    &mut self.filter
+        };
+        match Input::bytes(64).key(filter, k) {
+            Typed::Changed => {
+                // Typing a filter goes to its first match.
+                self.selected = 0;
+                self.selected_tenant = None;
+                if let View::Tenant(tv) = &mut self.view {
+                    tv.selected = 0;
                 }
-            };
-            match k.code {
-                KeyCode::Enter => self.filter_editing = false,
-                KeyCode::Esc => {
+            }
+            Typed::Full | Typed::Empty => {}
+            Typed::Pass => match action {
+                Some(Action::Submit) => self.filter_editing = false,
+                Some(Action::Back) => {
                     self.filter_editing = false;
                     filter.clear();
                 }
-                KeyCode::Backspace => {
-                    filter.pop();
-                }
-                KeyCode::Char(c) if !c.is_control() && filter.len() < 64 => {
-                    filter.push(c);
-                    // Typing a filter goes to its first match.
-                    self.selected = 0;
-                    self.selected_tenant = None;
-                    if let View::Tenant(tv) = &mut self.view {
-                        tv.selected = 0;
-                    }
-                }
                 _ => {}
-            }
-            return Command::None;
+            },
         }
-        let action = self.keymap.action(self.context(), &k);
-        if self.help {
-            return self.help_key(k, action, ctrl_c);
-        }
-        match action {
-            Some(a) => self.perform(a),
-            // ctrl-c always quits unless the keymap gave it another job.
-            None if ctrl_c => Command::Quit,
-            None => Command::None,
-        }
+        Command::None
     }
 
     /// Does what `action` means in the current view.

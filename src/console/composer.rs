@@ -7,7 +7,10 @@
 //! a `Command`.
 
 use chrono::{DateTime, Utc};
-use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::crossterm::event::KeyEvent;
+
+use super::input::{Input, Typed};
+use super::keymap::{Action, Context};
 
 use crate::domain::format::{slip_marker, thousands};
 use crate::domain::sanitize::sanitize;
@@ -182,34 +185,41 @@ impl Composer {
         }
     }
 
-    pub fn key(&mut self, k: KeyEvent, now: DateTime<Utc>) -> Ask {
-        let ctrl = k.modifiers.contains(KeyModifiers::CONTROL);
+    /// The keymap's context for the stage the composer is in.
+    pub fn context(&self) -> Context {
+        match self.stage {
+            Stage::Editing => Context::Composer,
+            Stage::Previewing | Stage::Previewed | Stage::Publishing => Context::Preview,
+            Stage::Confirm => Context::ConfirmPublish,
+        }
+    }
+
+    /// A key, with the action the keymap gives it in `self.context()`.
+    pub fn key(&mut self, action: Option<Action>, k: &KeyEvent, now: DateTime<Utc>) -> Ask {
         match self.stage {
             Stage::Previewing | Stage::Publishing => {
-                if k.code == KeyCode::Esc {
+                if action == Some(Action::Back) {
                     self.stage = Stage::Editing;
                 }
                 return Ask::None;
             }
             Stage::Previewed => {
-                match k.code {
-                    KeyCode::Esc => self.stage = Stage::Editing,
-                    KeyCode::Enter if self.findings.iter().any(|f| f.error) => {
-                        self.error = Some("fix the errors first (esc: back to the form)".into())
+                match action {
+                    Some(Action::Back) => self.stage = Stage::Editing,
+                    Some(Action::Submit) if self.findings.iter().any(|f| f.error) => {
+                        self.error = Some("fix the errors first (back to the form)".into())
                     }
-                    KeyCode::Enter => self.stage = Stage::Confirm,
-                    KeyCode::Down | KeyCode::Char('j') => {
-                        self.scroll = self.scroll.saturating_add(1)
-                    }
-                    KeyCode::Up | KeyCode::Char('k') => self.scroll = self.scroll.saturating_sub(1),
-                    KeyCode::PageDown => self.scroll = self.scroll.saturating_add(10),
-                    KeyCode::PageUp => self.scroll = self.scroll.saturating_sub(10),
+                    Some(Action::Submit) => self.stage = Stage::Confirm,
+                    Some(Action::Down) => self.scroll = self.scroll.saturating_add(1),
+                    Some(Action::Up) => self.scroll = self.scroll.saturating_sub(1),
+                    Some(Action::PageDown) => self.scroll = self.scroll.saturating_add(10),
+                    Some(Action::PageUp) => self.scroll = self.scroll.saturating_sub(10),
                     _ => {}
                 }
                 return Ask::None;
             }
             Stage::Confirm => {
-                if matches!(k.code, KeyCode::Char('y') | KeyCode::Char('Y')) {
+                if action == Some(Action::Confirm) {
                     let Some(draft) = self.request(now) else {
                         return Ask::None;
                     };
@@ -227,43 +237,32 @@ impl Composer {
             Stage::Editing => {}
         }
         let before = self.draft.clone();
-        match k.code {
-            KeyCode::Esc => return Ask::Close,
-            KeyCode::Tab => self.field = self.field.step(1),
-            KeyCode::BackTab => self.field = self.field.step(-1),
-            KeyCode::Char('p') if ctrl => {
-                self.error = None;
-                let Some(draft) = self.request(now) else {
-                    return Ask::None;
-                };
-                self.stage = Stage::Previewing;
-                self.scroll = 0;
-                return Ask::Preview(draft);
-            }
-            KeyCode::Left if self.field == Field::State => self.cycle_state(-1),
-            KeyCode::Right | KeyCode::Char(' ') if self.field == Field::State => {
-                self.cycle_state(1)
-            }
-            KeyCode::Enter if self.field == Field::Body => {
-                if self.draft.body.chars().count() < limit(Field::Body) {
-                    self.draft.body.push('\n');
+        let input = match self.field {
+            Field::Body => Input::chars(limit(Field::Body)).lines(),
+            f => Input::chars(limit(f)),
+        };
+        let typed = match self.text() {
+            Some(t) => input.key(t, k),
+            None => Typed::Pass,
+        };
+        if typed == Typed::Pass {
+            match action {
+                Some(Action::Back) => return Ask::Close,
+                Some(Action::NextField) => self.field = self.field.step(1),
+                Some(Action::PrevField) => self.field = self.field.step(-1),
+                Some(Action::Preview) => {
+                    self.error = None;
+                    let Some(draft) = self.request(now) else {
+                        return Ask::None;
+                    };
+                    self.stage = Stage::Previewing;
+                    self.scroll = 0;
+                    return Ask::Preview(draft);
                 }
+                Some(Action::StatePrev) if self.field == Field::State => self.cycle_state(-1),
+                Some(Action::StateNext) if self.field == Field::State => self.cycle_state(1),
+                _ => return Ask::None,
             }
-            KeyCode::Enter => self.field = self.field.step(1),
-            KeyCode::Backspace => {
-                if let Some(t) = self.text() {
-                    t.pop();
-                }
-            }
-            KeyCode::Char(c) if !c.is_control() && !ctrl => {
-                let max = limit(self.field);
-                if let Some(t) = self.text()
-                    && t.chars().count() < max
-                {
-                    t.push(c);
-                }
-            }
-            _ => return Ask::None,
         }
         self.error = None;
         // Moving between fields changes nothing worth a write.
@@ -278,7 +277,9 @@ impl Composer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::console::keymap::Keymap;
     use chrono::Duration;
+    use ratatui::crossterm::event::{KeyCode, KeyModifiers};
 
     fn key(c: KeyCode) -> KeyEvent {
         KeyEvent::new(c, KeyModifiers::NONE)
@@ -288,9 +289,15 @@ mod tests {
         KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL)
     }
 
+    /// A key press as the console routes it: through the default keymap.
+    fn press(c: &mut Composer, k: KeyEvent, now: DateTime<Utc>) -> Ask {
+        let action = Keymap::default_keymap().action(c.context(), &k);
+        c.key(action, &k, now)
+    }
+
     fn type_text(c: &mut Composer, s: &str) {
         for ch in s.chars() {
-            c.key(key(KeyCode::Char(ch)), Utc::now());
+            press(c, key(KeyCode::Char(ch)), Utc::now());
         }
     }
 
@@ -347,12 +354,21 @@ mod tests {
     fn only_keys_that_change_the_draft_save_it() {
         let now = Utc::now();
         let mut c = Composer::new(DraftFile::new(IncidentState::Identified));
-        assert!(matches!(c.key(key(KeyCode::Char('M')), now), Ask::Save));
-        assert!(matches!(c.key(key(KeyCode::Tab), now), Ask::None));
-        assert!(matches!(c.key(key(KeyCode::BackTab), now), Ask::None));
-        assert!(matches!(c.key(key(KeyCode::Backspace), now), Ask::Save));
+        assert!(matches!(
+            press(&mut c, key(KeyCode::Char('M')), now),
+            Ask::Save
+        ));
+        assert!(matches!(press(&mut c, key(KeyCode::Tab), now), Ask::None));
+        assert!(matches!(
+            press(&mut c, key(KeyCode::BackTab), now),
+            Ask::None
+        ));
+        assert!(matches!(
+            press(&mut c, key(KeyCode::Backspace), now),
+            Ask::Save
+        ));
         assert!(
-            matches!(c.key(key(KeyCode::Backspace), now), Ask::None),
+            matches!(press(&mut c, key(KeyCode::Backspace), now), Ask::None),
             "nothing left"
         );
     }
@@ -365,7 +381,7 @@ mod tests {
         c.field = Field::Next;
         c.draft.next.clear();
         type_text(&mut c, "25:30");
-        assert!(matches!(c.key(ctrl('p'), now), Ask::None));
+        assert!(matches!(press(&mut c, ctrl('p'), now), Ask::None));
         assert_eq!(c.stage, Stage::Editing);
         assert_eq!(c.field, Field::Next);
         assert!(c.error.as_deref().unwrap().contains("25:30"));
@@ -381,15 +397,15 @@ mod tests {
         d.next = "+2h".into();
         let op = d.operation_id.clone();
         let mut c = Composer::new(d);
-        let Ask::Preview(p) = c.key(ctrl('p'), now) else {
+        let Ask::Preview(p) = press(&mut c, ctrl('p'), now) else {
             panic!("preview asked")
         };
         let next = p.next_update.unwrap();
         assert_eq!(next - now, Duration::hours(2));
         c.stage = Stage::Previewed;
-        assert!(matches!(c.key(key(KeyCode::Enter), now), Ask::None));
+        assert!(matches!(press(&mut c, key(KeyCode::Enter), now), Ask::None));
         assert_eq!(c.stage, Stage::Confirm);
-        match c.key(key(KeyCode::Char('y')), now) {
+        match press(&mut c, key(KeyCode::Char('y')), now) {
             Ask::Publish { operation_id, .. } => assert_eq!(operation_id, op),
             other => panic!("expected publish, got {other:?}"),
         }
@@ -399,7 +415,7 @@ mod tests {
     fn typing_stops_one_past_the_limit() {
         let mut c = Composer::new(DraftFile::new(IncidentState::Identified));
         c.draft.title = "t".repeat(status::MAX_TITLE_CHARS + 1);
-        c.key(key(KeyCode::Char('x')), Utc::now());
+        press(&mut c, key(KeyCode::Char('x')), Utc::now());
         assert_eq!(c.draft.title.chars().count(), status::MAX_TITLE_CHARS + 1);
     }
 }

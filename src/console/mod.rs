@@ -10,6 +10,7 @@
 pub mod app;
 pub mod composer;
 pub mod fit;
+mod input;
 pub mod keymap;
 pub mod model;
 mod screens;

@@ -5,6 +5,8 @@
 
 use ratatui::Frame;
 use ratatui::crossterm::event::KeyEvent;
+
+use crate::console::keymap::Action;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
@@ -48,14 +50,18 @@ impl App {
         Command::None
     }
 
-    pub(in crate::console) fn composer_key(&mut self, k: KeyEvent) -> Command {
+    pub(in crate::console) fn composer_key(
+        &mut self,
+        action: Option<Action>,
+        k: &KeyEvent,
+    ) -> Command {
         self.serial += 1;
         let serial = self.serial;
         let now = self.source_now();
         let Some(c) = self.composer.as_mut() else {
             return Command::None;
         };
-        match c.key(k, now) {
+        match c.key(action, k, now) {
             Ask::None => Command::None,
             Ask::Close => {
                 let d = self.composer.take().map(|c| c.draft);

@@ -309,97 +309,153 @@ pub(super) fn render_selectable(
     f.render_stateful_widget(table, area, &mut state);
 }
 
-/// Footer hints, generated from the active keymap so remapped keys show.
+/// Footer hints for what is in front, generated from the active keymap so
+/// remapped keys show.
 pub fn footer_hints(app: &App) -> String {
-    if let Some(input) = &app.palette {
-        return format!(":{input}▏  (tab completes, enter runs, esc cancels)");
-    }
-    if app.filter_editing {
-        return "type to filter · enter keep · esc clear".into();
-    }
-    if let Some(c) = &app.composer {
-        use crate::console::composer::Stage;
-        return match c.stage {
-            Stage::Editing => {
-                "tab/shift-tab field · ←→ state · enter: newline in the body · ctrl-p preview · esc close (draft kept)"
+    use Action as A;
+    use Context as C;
+    let ctx = app.beneath_help();
+    let hint = |wanted: &[(&[Action], &str)]| keys_hint(app, ctx, wanted);
+    match ctx {
+        C::Palette => format!(
+            ":{}▏  ({})",
+            app.palette.as_deref().unwrap_or(""),
+            hint(&[
+                (&[A::Complete], "completes"),
+                (&[A::Submit], "runs"),
+                (&[A::Back], "cancels"),
+            ])
+        ),
+        C::Filter => typing(
+            "type to filter",
+            hint(&[(&[A::Submit], "keep"), (&[A::Back], "clear")]),
+        ),
+        C::Composer => {
+            hint(&[
+                (&[A::NextField, A::PrevField], "field"),
+                (&[A::StatePrev, A::StateNext], "state"),
+            ]) + " · enter: newline in the body · "
+                + &hint(&[
+                    (&[A::Preview], "preview"),
+                    (&[A::Back], "close (draft kept)"),
+                    (&[A::Help], "keys"),
+                ])
+        }
+        C::Preview => match app.composer.as_ref().map(|c| &c.stage) {
+            Some(crate::console::composer::Stage::Publishing) => "publishing…".into(),
+            Some(crate::console::composer::Stage::Previewing) => format!(
+                "asking the gateway for a preview… ({})",
+                hint(&[(&[A::Back], "back")])
+            ),
+            _ => hint(&[
+                (&[A::Up, A::Down], "scroll"),
+                (&[A::Submit], "publish…"),
+                (&[A::Back], "back to the form"),
+            ]),
+        },
+        C::ConfirmPublish => {
+            hint(&[(&[A::Confirm], "publish now")]) + " · any other key: back to the preview"
+        }
+        C::ConfirmPriority => {
+            hint(&[(&[A::Confirm], "set it")]) + " · any other key: back to the form"
+        }
+        C::Priority => {
+            hint(&[
+                (&[A::PriorityUp, A::PriorityDown], "priority"),
+                (&[A::RankUp, A::RankDown], "rank"),
+            ]) + &typing(
+                " · type the reason",
+                hint(&[(&[A::Submit], "review"), (&[A::Back], "cancel")]),
+            )
+        }
+        C::Lookup => typing(
+            "type to search",
+            hint(&[
+                (&[A::Up, A::Down], "choose"),
+                (&[A::Open], "open tenant"),
+                (&[A::Copy], "copy answer"),
+                (&[A::Back], "back"),
+            ]),
+        ),
+        C::Trends => {
+            let mut wanted: Vec<(&[Action], &str)> = vec![
+                (&[A::Back], "back"),
+                (&[A::Down], "next tenant"),
+                (&[A::Up], "previous"),
+            ];
+            let one_tenant = matches!(&app.view, View::Trends(tv) if !tv.tenant_id.is_empty());
+            if one_tenant {
+                wanted.push((&[A::Top], "every tenant"));
             }
-            Stage::Previewing => "asking the gateway for a preview… (esc: back)",
-            Stage::Previewed => "↑↓ scroll · enter: publish… · esc: back to the form",
-            Stage::Confirm => "y: publish now · any other key: back to the preview",
-            Stage::Publishing => "publishing…",
+            wanted.push((&[A::Quit], "quit"));
+            hint(&wanted)
         }
-        .into();
+        C::Timeline => hint(&[
+            (&[A::Back], "back"),
+            (&[A::Open], "details"),
+            (&[A::Timeline], "reload"),
+            (&[A::Quit], "quit"),
+        ]),
+        C::Overview => hint(&[
+            (&[A::Quit], "quit"),
+            (&[A::Help], "help"),
+            (&[A::Palette], "cmd"),
+            (&[A::Open], "open"),
+            (&[A::Prioritize], "prio"),
+            (&[A::SortNext], "sort"),
+            (&[A::Filter], "filter"),
+            (&[A::AffectedOnly], "affected"),
+            (&[A::SortReverse], "reverse"),
+        ]),
+        C::Tenant | C::Global | C::Help => hint(&[
+            (&[A::Back], "back"),
+            (&[A::NextPage], "next page"),
+            (&[A::PrevPage], "prev"),
+            (&[A::StateFilter], "states"),
+            (&[A::ToggleOrder], "order"),
+            (&[A::Filter], "filter"),
+            (&[A::Export], "export"),
+            (&[A::Prioritize], "prio"),
+            (&[A::Help], "help"),
+            (&[A::Quit], "quit"),
+        ]),
     }
-    if let Some(form) = &app.prio {
-        return if form.confirming {
-            "enter or y: set it · any other key: back to the form".into()
-        } else {
-            "←→ priority · ↑↓ rank · type the reason · enter review · esc cancel".into()
-        };
-    }
-    if matches!(app.view, View::Lookup(_)) {
-        return "type to search · ↑↓ choose · enter open tenant · ctrl-y copy answer · esc back"
-            .into();
-    }
-    if let View::Trends(tv) = &app.view {
-        let mut wanted = vec![
-            (Context::Overview, Action::Back, "back"),
-            (Context::Overview, Action::Down, "next tenant"),
-            (Context::Overview, Action::Up, "previous"),
-        ];
-        if !tv.tenant_id.is_empty() {
-            wanted.push((Context::Overview, Action::Top, "every tenant"));
-        }
-        wanted.push((Context::Global, Action::Quit, "quit"));
-        return keys_hint(app, &wanted);
-    }
-    if matches!(app.view, View::Timeline(_)) {
-        return keys_hint(
-            app,
-            &[
-                (Context::Overview, Action::Back, "back"),
-                (Context::Overview, Action::Open, "details"),
-                (Context::Global, Action::Timeline, "reload"),
-                (Context::Global, Action::Quit, "quit"),
-            ],
-        );
-    }
-    let ctx = app.context();
-    let wanted: &[(Context, Action, &str)] = match ctx {
-        Context::Overview => &[
-            (Context::Global, Action::Quit, "quit"),
-            (Context::Global, Action::Help, "help"),
-            (Context::Global, Action::Palette, "cmd"),
-            (Context::Overview, Action::Open, "open"),
-            (Context::Overview, Action::Prioritize, "prio"),
-            (Context::Overview, Action::SortNext, "sort"),
-            (Context::Overview, Action::Filter, "filter"),
-            (Context::Overview, Action::AffectedOnly, "affected"),
-            (Context::Overview, Action::SortReverse, "reverse"),
-        ],
-        _ => &[
-            (Context::Tenant, Action::Back, "back"),
-            (Context::Tenant, Action::NextPage, "next page"),
-            (Context::Tenant, Action::PrevPage, "prev"),
-            (Context::Tenant, Action::StateFilter, "states"),
-            (Context::Tenant, Action::ToggleOrder, "order"),
-            (Context::Tenant, Action::Filter, "filter"),
-            (Context::Tenant, Action::Export, "export"),
-            (Context::Tenant, Action::Prioritize, "prio"),
-            (Context::Global, Action::Help, "help"),
-            (Context::Global, Action::Quit, "quit"),
-        ],
-    };
-    keys_hint(app, wanted)
 }
 
-/// "q quit · ? help": the key of each wanted action in the active keymap
-/// and what it does here, leaving out what this console's role cannot do.
-fn keys_hint(app: &App, wanted: &[(Context, Action, &str)]) -> String {
+/// "type to search · ↑↓ choose": what typing does, then the keys.
+fn typing(what: &str, keys: String) -> String {
+    if keys.is_empty() {
+        what.to_string()
+    } else {
+        format!("{what} · {keys}")
+    }
+}
+
+/// "q quit · ? help": for each wanted group of actions, their first keys in
+/// the active keymap in `ctx` (with `[global]`'s where it applies: "↑↓"
+/// for two arrows, "tab/shift-tab" for longer names) and what they do here,
+/// leaving out what is unbound or what this console's role cannot do.
+fn keys_hint(app: &App, ctx: Context, wanted: &[(&[Action], &str)]) -> String {
+    let first_key = |a: Action| {
+        app.keymap.short(ctx, a).or_else(|| {
+            ctx.takes_global()
+                .then(|| app.keymap.short(Context::Global, a))
+                .flatten()
+        })
+    };
     wanted
         .iter()
-        .filter(|(_, a, _)| !hidden(app, *a))
-        .filter_map(|(c, a, what)| app.keymap.short(*c, *a).map(|k| format!("{k} {what}")))
+        .filter(|(actions, _)| !actions.iter().any(|a| hidden(app, *a)))
+        .filter_map(|(actions, what)| {
+            let keys: Option<Vec<String>> = actions.iter().map(|a| first_key(*a)).collect();
+            let keys = keys?;
+            let sep = if keys.iter().all(|k| crate::console::fit::width(k) == 1) {
+                ""
+            } else {
+                "/"
+            };
+            Some(format!("{} {what}", keys.join(sep)))
+        })
         .collect::<Vec<_>>()
         .join(" · ")
 }

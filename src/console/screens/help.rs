@@ -2,7 +2,6 @@
 //! keymap, minus what this console's role cannot do.
 
 use ratatui::Frame;
-use ratatui::crossterm::event::{KeyCode, KeyEvent};
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph};
@@ -13,23 +12,19 @@ use crate::console::fit;
 use crate::console::keymap::{Action, Context};
 
 impl App {
-    /// Keys while the help is open: ↑↓ (and pages, home, end) scroll a help
-    /// taller than the terminal; any other key closes it; quit still quits.
-    pub(in crate::console) fn help_key(
-        &mut self,
-        k: KeyEvent,
-        action: Option<Action>,
-        ctrl_c: bool,
-    ) -> Command {
+    /// Keys while the help is open (`Context::Help`, with `[global]`):
+    /// they scroll a help taller than the terminal; any other key closes
+    /// it; quit still quits.
+    pub(in crate::console) fn help_key(&mut self, action: Option<Action>) -> Command {
         let max = self.help_max_scroll.get();
         let at = self.help_scroll.min(max);
-        let scrolled = match (k.code, action) {
-            (KeyCode::Down, _) | (_, Some(Action::Down)) => Some(at.saturating_add(1).min(max)),
-            (KeyCode::Up, _) | (_, Some(Action::Up)) => Some(at.saturating_sub(1)),
-            (KeyCode::PageDown, _) => Some(at.saturating_add(10).min(max)),
-            (KeyCode::PageUp, _) => Some(at.saturating_sub(10)),
-            (KeyCode::Home, _) => Some(0),
-            (KeyCode::End, _) => Some(max),
+        let scrolled = match action {
+            Some(Action::Down) => Some(at.saturating_add(1).min(max)),
+            Some(Action::Up) => Some(at.saturating_sub(1)),
+            Some(Action::PageDown) => Some(at.saturating_add(10).min(max)),
+            Some(Action::PageUp) => Some(at.saturating_sub(10)),
+            Some(Action::Top) => Some(0),
+            Some(Action::Bottom) => Some(max),
             _ => None,
         };
         if let Some(to) = scrolled {
@@ -38,7 +33,7 @@ impl App {
         }
         self.help = false;
         self.help_scroll = 0;
-        if action == Some(Action::Quit) || (action.is_none() && ctrl_c) {
+        if action == Some(Action::Quit) {
             Command::Quit
         } else {
             Command::None
@@ -46,20 +41,41 @@ impl App {
     }
 }
 
-/// The keys that work here, from the active keymap: global ones and the
-/// current view's, each description wrapped under its own column in
-/// `width` cells so none is cut.
+/// The contexts the help lists over `here`: `[global]` where it applies,
+/// `here`, and the stages a form goes on to (the form's confirmation, the
+/// composer's preview), so every key of what is open is in one place.
+fn help_contexts(here: Context) -> Vec<Context> {
+    let mut out = Vec::new();
+    if here.takes_global() {
+        out.push(Context::Global);
+    }
+    out.push(here);
+    out.extend_from_slice(match here {
+        Context::Priority => &[Context::ConfirmPriority][..],
+        Context::Composer => &[Context::Preview, Context::ConfirmPublish],
+        Context::Preview => &[Context::ConfirmPublish],
+        _ => &[],
+    });
+    out
+}
+
+/// The keys that work here, from the active keymap, one section per
+/// context (`help_contexts`), each description wrapped under its own
+/// column in `width` cells so none is cut.
 fn help_lines(app: &App, here: Context, width: usize) -> Vec<Line<'static>> {
     let (km, th) = (&app.keymap, &app.theme);
-    let sections: Vec<(Context, Vec<(String, &'static str)>)> = [Context::Global, here]
+    let sections: Vec<(Context, Vec<(String, &'static str)>)> = help_contexts(here)
         .into_iter()
         .map(|ctx| {
-            let keys = ctx
+            let mut keys: Vec<(String, &'static str)> = ctx
                 .actions()
                 .iter()
                 .filter(|a| !hidden(app, **a))
-                .map(|a| (safe(&km.label(ctx, *a)), a.describe()))
+                .map(|a| (safe(&km.label(ctx, *a)), a.describe(ctx)))
                 .collect();
+            if ctx.types() {
+                keys.insert(0, ("typing".into(), "edits the text (backspace erases)"));
+            }
             (ctx, keys)
         })
         .collect();
@@ -73,7 +89,7 @@ fn help_lines(app: &App, here: Context, width: usize) -> Vec<Line<'static>> {
     let mut lines = Vec::new();
     for (ctx, keys) in sections {
         lines.push(Line::from(Span::styled(
-            format!("{} keys", ctx.name()),
+            format!("{} · [{}]", ctx.title(), ctx.name()),
             th.title()
                 .add_modifier(ratatui::style::Modifier::UNDERLINED),
         )));
@@ -107,7 +123,7 @@ fn help_width(app: &App, here: Context) -> usize {
 /// terminal), as tall as the terminal; ↑↓ scroll it when it does not fit.
 pub fn render(f: &mut Frame, area: Rect, app: &App) {
     let th = &app.theme;
-    let here = app.context();
+    let here = app.beneath_help();
     let w = (help_width(app, here) as u16 + 2).min(area.width);
     let lines = help_lines(app, here, w.saturating_sub(2) as usize);
     let h = (lines.len() as u16 + 2).min(area.height);

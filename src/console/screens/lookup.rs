@@ -3,7 +3,7 @@
 //! queries themselves are `client::lookup`.)
 
 use ratatui::Frame;
-use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::crossterm::event::KeyEvent;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
@@ -13,6 +13,8 @@ use super::frame::{render_selectable, safe, state_fit};
 use crate::client::lookup::{MAX_QUERY_BYTES, Matches, check_query, describe_match};
 use crate::console::app::{App, Command, View};
 use crate::console::fit::{self, Col, Fit};
+use crate::console::input::{Input, Typed};
+use crate::console::keymap::Action;
 use crate::domain::format::thousands;
 
 /// The lookup screen: a query typed live, the gateway's matches.
@@ -92,24 +94,35 @@ impl App {
         }
     }
 
-    /// Keys on the lookup screen: typing edits the query (and asks again),
-    /// ↑↓ choose, enter opens a tenant, ctrl-y copies the answer, esc goes
-    /// back.
-    pub(in crate::console) fn lookup_key(&mut self, k: KeyEvent) -> Command {
+    /// Keys on the lookup screen (`Context::Lookup`): typing edits the
+    /// query (and asks again); the keymap's keys choose, open a tenant,
+    /// copy the answer and go back.
+    pub(in crate::console) fn lookup_key(
+        &mut self,
+        action: Option<Action>,
+        k: &KeyEvent,
+    ) -> Command {
         let now = self.model.overview.incident.now.unwrap_or(self.clock);
         let View::Lookup(lv) = &mut self.view else {
             return Command::None;
         };
+        match Input::bytes(MAX_QUERY_BYTES).key(&mut lv.query, k) {
+            Typed::Changed => {
+                lv.selected = 0;
+                return self.ask_lookup();
+            }
+            Typed::Full | Typed::Empty => return Command::None,
+            Typed::Pass => {}
+        }
         let last = lv.found.matches.len().saturating_sub(1);
-        let ctrl = k.modifiers.contains(KeyModifiers::CONTROL);
-        match k.code {
-            KeyCode::Esc => {
+        match action {
+            Some(Action::Back) => {
                 let back = std::mem::replace(&mut lv.back, Box::new(View::Overview));
                 self.view = *back;
             }
-            KeyCode::Down => lv.selected = (lv.selected + 1).min(last),
-            KeyCode::Up => lv.selected = lv.selected.saturating_sub(1),
-            KeyCode::Char('y') if ctrl => {
+            Some(Action::Down) => lv.selected = (lv.selected + 1).min(last),
+            Some(Action::Up) => lv.selected = lv.selected.saturating_sub(1),
+            Some(Action::Copy) => {
                 if let Some(m) = lv.found.matches.get(lv.selected) {
                     let next = self.model.board.promised_update();
                     let (_, say) = describe_match(m, now, next);
@@ -117,7 +130,7 @@ impl App {
                     return Command::Copy(say);
                 }
             }
-            KeyCode::Enter => {
+            Some(Action::Open) => {
                 if let Some(m) = lv.found.matches.get(lv.selected) {
                     let id = m.tenant_id.clone();
                     let here = std::mem::replace(&mut self.view, View::Overview);
@@ -127,16 +140,6 @@ impl App {
                     }
                     return cmd;
                 }
-            }
-            KeyCode::Backspace => {
-                lv.query.pop();
-                lv.selected = 0;
-                return self.ask_lookup();
-            }
-            KeyCode::Char(c) if !c.is_control() && !ctrl && lv.query.len() < MAX_QUERY_BYTES => {
-                lv.query.push(c);
-                lv.selected = 0;
-                return self.ask_lookup();
             }
             _ => {}
         }

@@ -2,7 +2,7 @@
 //! reason typed, and the confirmation before it is sent.
 
 use ratatui::Frame;
-use ratatui::crossterm::event::{KeyCode, KeyEvent};
+use ratatui::crossterm::event::KeyEvent;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
@@ -10,6 +10,8 @@ use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 use super::frame::{overlay, safe};
 use crate::client::{PriorityRefused, PriorityRequest};
 use crate::console::app::{App, Command};
+use crate::console::input::{Input, Typed};
+use crate::console::keymap::Action;
 use crate::domain::Priority;
 use crate::domain::priority::{self, PriorityDecision};
 
@@ -99,53 +101,53 @@ impl App {
         Command::None
     }
 
-    /// Keys while the priority form is open: ←→ choose the priority, ↑↓
-    /// an explicit rank within it (0 = fair order), type the reason, enter asks to confirm, enter (or y) again sends; esc
-    /// steps back (confirm → form → closed).
-    pub(in crate::console) fn prio_key(&mut self, k: KeyEvent) -> Command {
+    /// Keys while the priority form is open (`Context::Priority`, then
+    /// `Context::ConfirmPriority`): choose the priority and an explicit rank
+    /// within it (0 = fair order), type the reason, submit asks to confirm,
+    /// confirm sends; back steps back (confirm → form → closed).
+    pub(in crate::console) fn prio_key(&mut self, action: Option<Action>, k: &KeyEvent) -> Command {
         self.serial += 1;
         let serial = self.serial;
         let Some(form) = self.prio.as_mut() else {
             return Command::None;
         };
         if form.sending {
-            if k.code == KeyCode::Esc {
+            if action == Some(Action::Back) {
                 // The answer still arrives and is reported in the footer.
                 self.prio = None;
             }
             return Command::None;
         }
         if form.confirming {
-            match k.code {
-                KeyCode::Enter | KeyCode::Char('y') | KeyCode::Char('Y') => {
-                    form.confirming = false;
-                    form.sending = true;
-                    form.serial = serial;
-                    return Command::SetPriority {
-                        serial,
-                        request: form.request(),
-                    };
-                }
-                _ => form.confirming = false,
+            form.confirming = false;
+            if action == Some(Action::Confirm) {
+                form.sending = true;
+                form.serial = serial;
+                return Command::SetPriority {
+                    serial,
+                    request: form.request(),
+                };
             }
+            return Command::None;
+        }
+        // Up to the limit and one past it, so the form can say "too long".
+        let reason = Input::chars(priority::MAX_REASON_CHARS + 1);
+        if reason.key(&mut form.reason, k) != Typed::Pass {
             return Command::None;
         }
         let i = Priority::ALL
             .iter()
             .position(|p| *p == form.priority)
             .unwrap_or(2);
-        match k.code {
-            KeyCode::Esc => self.prio = None,
-            KeyCode::Left => form.priority = Priority::ALL[i.saturating_sub(1)],
-            KeyCode::Right => form.priority = Priority::ALL[(i + 1).min(3)],
+        match action {
+            Some(Action::Back) => self.prio = None,
+            Some(Action::PriorityUp) => form.priority = Priority::ALL[i.saturating_sub(1)],
+            Some(Action::PriorityDown) => form.priority = Priority::ALL[(i + 1).min(3)],
             // An explicit place within the priority: #1 goes first; below
             // #1 is the fair round-robin (rank 0).
-            KeyCode::Up => form.rank = form.rank.saturating_sub(1),
-            KeyCode::Down => form.rank = (form.rank + 1).min(priority::MAX_RANK),
-            KeyCode::Backspace => {
-                form.reason.pop();
-            }
-            KeyCode::Enter => {
+            Some(Action::RankUp) => form.rank = form.rank.saturating_sub(1),
+            Some(Action::RankDown) => form.rank = (form.rank + 1).min(priority::MAX_RANK),
+            Some(Action::Submit) => {
                 match priority::check_request(&form.tenant_id, form.rank, form.reason.trim()) {
                     Ok(()) => {
                         form.error = None;
@@ -153,12 +155,6 @@ impl App {
                     }
                     Err(e) => form.error = Some(e),
                 }
-            }
-            // Up to the limit and one past it, so the form can say "too long".
-            KeyCode::Char(c)
-                if !c.is_control() && form.reason.chars().count() <= priority::MAX_REASON_CHARS =>
-            {
-                form.reason.push(c)
             }
             _ => {}
         }
@@ -365,7 +361,7 @@ mod tests {
     use crate::console::app::Me;
     use crate::console::theme::Theme;
     use crate::domain::priority::Role;
-    use ratatui::crossterm::event::KeyModifiers;
+    use ratatui::crossterm::event::{KeyCode, KeyModifiers};
 
     /// An App for operator "ana" holding one tenant.
     fn operator_app(tenant: crate::api::pb::TenantSummary) -> App {
