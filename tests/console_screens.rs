@@ -621,6 +621,102 @@ fn composer() -> App {
     app
 }
 
+/// The priority form over the overview, for the first tenant, a reason
+/// typed.
+fn prio_form() -> App {
+    let mut app = app();
+    app.prepare();
+    key(&mut app, KeyCode::Char('p'));
+    key(&mut app, KeyCode::Left);
+    for c in "contract: law firm, court filing deadline tomorrow 09:00".chars() {
+        key(&mut app, KeyCode::Char(c));
+    }
+    assert!(app.prio.is_some(), "p opens the priority form");
+    app
+}
+
+/// The same, asking to confirm.
+fn prio_confirm() -> App {
+    let mut app = prio_form();
+    key(&mut app, KeyCode::Enter);
+    assert!(
+        app.prio.as_ref().unwrap().confirming,
+        "enter asks to confirm"
+    );
+    app
+}
+
+/// The composer with a draft, showing the gateway's preview (a warning
+/// and two channels).
+fn composer_preview() -> App {
+    let mut app = composer();
+    for c in "Mail access restored for most customers".chars() {
+        key(&mut app, KeyCode::Char(c));
+    }
+    key(&mut app, KeyCode::Tab);
+    for c in "{restored_mailboxes} of {affected_mailboxes} mailboxes are back.".chars() {
+        key(&mut app, KeyCode::Char(c));
+    }
+    let Command::PreviewStatus { serial, .. } = app.on_key(KeyEvent::new(
+        KeyCode::Char('p'),
+        ratatui::crossterm::event::KeyModifiers::CONTROL,
+    )) else {
+        panic!(
+            "ctrl-p asks for a preview: {:?}",
+            app.composer.as_ref().map(|c| &c.error)
+        );
+    };
+    app.on_client(ClientEvent::StatusPreview {
+        serial,
+        result: Ok((
+            vec![warroom::client::draft::Finding {
+                error: false,
+                field: "next".into(),
+                message: "no next update time: say when the next update comes".into(),
+            }],
+            vec![
+                (
+                    "page".into(),
+                    "text/plain".into(),
+                    "Mail access restored for most customers\n\n1,663 of 10,101 mailboxes are back."
+                        .into(),
+                ),
+                (
+                    "webhook".into(),
+                    "application/json".into(),
+                    "{\"state\":\"identified\",\"title\":\"Mail access restored for most customers\"}"
+                        .into(),
+                ),
+            ],
+        )),
+    });
+    app
+}
+
+/// The preview, asking to confirm the publish.
+fn composer_confirm() -> App {
+    let mut app = composer_preview();
+    key(&mut app, KeyCode::Enter);
+    app
+}
+
+/// The command palette, a command half typed.
+fn palette() -> App {
+    let mut app = app();
+    key(&mut app, KeyCode::Char(':'));
+    for c in "prio t01654 P0 court".chars() {
+        key(&mut app, KeyCode::Char(c));
+    }
+    app
+}
+
+/// The timeline with its first event open in full.
+fn timeline_event() -> App {
+    let mut app = timeline();
+    key(&mut app, KeyCode::Enter);
+    app
+}
+
 fn snap_all(name: &str, make: fn() -> App) {
     for (w, h) in SIZES {
         let mut app = make();
@@ -690,6 +786,16 @@ fn help_screens() {
 #[test]
 fn composer_screens() {
     snap_all("composer", composer);
+    snap_all("composer_preview", composer_preview);
+    snap_all("composer_confirm", composer_confirm);
+}
+
+#[test]
+fn form_screens() {
+    snap_all("prio_form", prio_form);
+    snap_all("prio_confirm", prio_confirm);
+    snap_all("palette", palette);
+    snap_all("timeline_event", timeline_event);
 }
 
 #[test]

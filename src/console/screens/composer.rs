@@ -6,7 +6,7 @@
 use ratatui::Frame;
 use ratatui::crossterm::event::KeyEvent;
 
-use crate::console::keymap::Action;
+use crate::console::keymap::{Action, Context};
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
@@ -306,8 +306,9 @@ pub fn render(f: &mut Frame, area: Rect, app: &App, c: &Composer) {
         channels.dedup();
         out.push(Line::from(Span::styled(
             format!(
-                "Publish to {} now? y: yes · any other key: no",
-                safe(&channels.join(", "))
+                "Publish to {} now? {}: yes · any other key: no",
+                safe(&channels.join(", ")),
+                app.keymap.label(Context::ConfirmPublish, Action::Confirm)
             ),
             th.badge(),
         )));
@@ -326,9 +327,10 @@ pub fn render(f: &mut Frame, area: Rect, app: &App, c: &Composer) {
     out.extend(slips);
     match c.stage {
         Stage::Editing if c.previews.is_empty() => {
-            out.push(Line::from(
-                "ctrl-p shows exactly what each channel will receive.",
-            ));
+            out.push(Line::from(format!(
+                "{} shows exactly what each channel will receive.",
+                app.keymap.label(Context::Composer, Action::Preview)
+            )));
         }
         Stage::Previewing => out.push(Line::from("asking the gateway…")),
         _ => {}

@@ -365,7 +365,11 @@ pub fn footer_hints(app: &App) -> String {
                 (&[A::RankUp, A::RankDown], "rank"),
             ]) + &typing(
                 " · type the reason",
-                hint(&[(&[A::Submit], "review"), (&[A::Back], "cancel")]),
+                hint(&[
+                    (&[A::Submit], "review"),
+                    (&[A::Back], "cancel"),
+                    (&[A::Help], "keys"),
+                ]),
             )
         }
         C::Lookup => typing(
@@ -431,11 +435,10 @@ fn typing(what: &str, keys: String) -> String {
     }
 }
 
-/// "q quit · ? help": for each wanted group of actions, their first keys in
-/// the active keymap in `ctx` (with `[global]`'s where it applies: "↑↓"
-/// for two arrows, "tab/shift-tab" for longer names) and what they do here,
-/// leaving out what is unbound or what this console's role cannot do.
-fn keys_hint(app: &App, ctx: Context, wanted: &[(&[Action], &str)]) -> String {
+/// The first key of each action in the active keymap in `ctx` (with
+/// `[global]`'s where it applies), together: "↑↓" for two arrows,
+/// "tab/shift-tab" for longer names; `None` when one is unbound.
+pub(super) fn first_keys(app: &App, ctx: Context, actions: &[Action]) -> Option<String> {
     let first_key = |a: Action| {
         app.keymap.short(ctx, a).or_else(|| {
             ctx.takes_global()
@@ -443,18 +446,27 @@ fn keys_hint(app: &App, ctx: Context, wanted: &[(&[Action], &str)]) -> String {
                 .flatten()
         })
     };
+    let keys: Vec<String> = actions
+        .iter()
+        .map(|a| first_key(*a))
+        .collect::<Option<_>>()?;
+    let sep = if keys.iter().all(|k| crate::console::fit::width(k) == 1) {
+        ""
+    } else {
+        "/"
+    };
+    Some(keys.join(sep))
+}
+
+/// "q quit · ? help": for each wanted group of actions, their keys
+/// (`first_keys`) and what they do here, leaving out what is unbound or what
+/// this console's role cannot do.
+fn keys_hint(app: &App, ctx: Context, wanted: &[(&[Action], &str)]) -> String {
     wanted
         .iter()
         .filter(|(actions, _)| !actions.iter().any(|a| hidden(app, *a)))
         .filter_map(|(actions, what)| {
-            let keys: Option<Vec<String>> = actions.iter().map(|a| first_key(*a)).collect();
-            let keys = keys?;
-            let sep = if keys.iter().all(|k| crate::console::fit::width(k) == 1) {
-                ""
-            } else {
-                "/"
-            };
-            Some(format!("{} {what}", keys.join(sep)))
+            first_keys(app, ctx, actions).map(|keys| format!("{keys} {what}"))
         })
         .collect::<Vec<_>>()
         .join(" · ")

@@ -6,7 +6,7 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph};
 
-use super::frame::{hidden, overlay, safe};
+use super::frame::{first_keys, hidden, overlay, safe};
 use crate::console::app::{App, Command};
 use crate::console::fit;
 use crate::console::keymap::{Action, Context};
@@ -133,11 +133,13 @@ pub fn render(f: &mut Frame, area: Rect, app: &App) {
     let scroll = (app.help_scroll as usize).min(max_scroll);
     let title = if max_scroll > 0 {
         format!(
-            " Keys ({}) {}–{} of {} · ↑↓ scroll, other keys close ",
+            " Keys ({}) {}–{} of {} · {} scroll, other keys close ",
             safe(app.keymap.name()),
             scroll + 1,
             scroll + inner_h,
-            lines.len()
+            lines.len(),
+            first_keys(app, Context::Help, &[Action::Up, Action::Down])
+                .unwrap_or_else(|| "unbound".into())
         )
     } else {
         format!(

@@ -7,11 +7,11 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 
-use super::frame::{overlay, safe};
+use super::frame::{first_keys, overlay, safe};
 use crate::client::{PriorityRefused, PriorityRequest};
 use crate::console::app::{App, Command};
 use crate::console::input::{Input, Typed};
-use crate::console::keymap::Action;
+use crate::console::keymap::{Action, Context};
 use crate::domain::Priority;
 use crate::domain::priority::{self, PriorityDecision};
 
@@ -279,7 +279,16 @@ pub fn render(f: &mut Frame, area: Rect, app: &App, form: &PrioForm) {
         choice.push(Span::styled(format!(" {} ", p.as_str()), style));
         choice.push(Span::raw(" "));
     }
-    choice.push(Span::styled("(←→; P0 goes first)", th.dim()));
+    let keys = |actions: &[Action]| {
+        first_keys(app, Context::Priority, actions).unwrap_or_else(|| "unbound".into())
+    };
+    choice.push(Span::styled(
+        format!(
+            "({}; P0 goes first)",
+            keys(&[Action::PriorityUp, Action::PriorityDown])
+        ),
+        th.dim(),
+    ));
     lines.push(Line::from(choice));
     lines.push(Line::from(vec![
         Span::raw("rank:     "),
@@ -287,7 +296,13 @@ pub fn render(f: &mut Frame, area: Rect, app: &App, form: &PrioForm) {
             0 => "fair order among its priority".to_string(),
             r => format!("#{r} within {}", form.priority.as_str()),
         }),
-        Span::styled("  (↑↓; #1 goes first)", th.dim()),
+        Span::styled(
+            format!(
+                "  ({}; #1 goes first)",
+                keys(&[Action::RankUp, Action::RankDown])
+            ),
+            th.dim(),
+        ),
     ]));
     let count = form.reason.chars().count();
     let reason = format!("reason: {}▏", safe(&form.reason));
@@ -327,16 +342,21 @@ pub fn render(f: &mut Frame, area: Rect, app: &App, form: &PrioForm) {
     } else if form.confirming {
         lines.push(Line::from(Span::styled(
             format!(
-                "Set {} from {} to {}? enter/y: yes · other key: no",
+                "Set {} from {} to {}? {}: yes · other key: no",
                 safe(&form.tenant_name),
                 form.current_label(),
-                crate::domain::priority::label(form.priority, form.rank)
+                crate::domain::priority::label(form.priority, form.rank),
+                app.keymap.label(Context::ConfirmPriority, Action::Confirm)
             ),
             th.alert(),
         )));
     } else {
         lines.push(Line::from(Span::styled(
-            "enter: review · esc: cancel",
+            format!(
+                "{}: review · {}: cancel",
+                app.keymap.label(Context::Priority, Action::Submit),
+                app.keymap.label(Context::Priority, Action::Back)
+            ),
             th.dim(),
         )));
     }

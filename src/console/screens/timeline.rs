@@ -11,7 +11,7 @@ use ratatui::widgets::{Block, Borders, Paragraph, Table};
 use super::frame::{block, overlay, render_selectable, safe};
 use crate::console::app::{App, Command, View};
 use crate::console::fit::{self, Col, Fit};
-use crate::console::keymap::Action;
+use crate::console::keymap::{Action, Context};
 use crate::domain::format::{clip, thousands};
 use crate::domain::priority::AuditEvent;
 use chrono::{DateTime, Utc};
@@ -288,7 +288,11 @@ fn render_event(f: &mut Frame, area: Rect, app: &App, e: &crate::domain::priorit
     let r = overlay(f, area, w, h);
     f.render_widget(
         para.block(Block::default().borders(Borders::ALL).title(Span::styled(
-            format!(" Event {} · esc closes ", e.id),
+            format!(
+                " Event {} · {} closes ",
+                e.id,
+                app.keymap.label(Context::Timeline, Action::Back)
+            ),
             th.title(),
         ))),
         r,
