@@ -9,7 +9,7 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 /// The certificates in a PEM file (at least one).
-pub fn certs(path: &Path, what: &str) -> Result<Vec<CertificateDer<'static>>, String> {
+pub(crate) fn certs(path: &Path, what: &str) -> Result<Vec<CertificateDer<'static>>, String> {
     let bytes =
         std::fs::read(path).map_err(|e| format!("{what} {}: cannot read: {e}", path.display()))?;
     let certs = CertificateDer::pem_slice_iter(&bytes)
@@ -25,7 +25,7 @@ pub fn certs(path: &Path, what: &str) -> Result<Vec<CertificateDer<'static>>, St
 }
 
 /// The private key in a PEM file.
-pub fn key(path: &Path, what: &str) -> Result<PrivateKeyDer<'static>, String> {
+pub(crate) fn key(path: &Path, what: &str) -> Result<PrivateKeyDer<'static>, String> {
     let bytes =
         std::fs::read(path).map_err(|e| format!("{what} {}: cannot read: {e}", path.display()))?;
     PrivateKeyDer::from_pem_slice(&bytes).map_err(|_| {

@@ -88,7 +88,8 @@ pub fn operation_id() -> String {
 }
 
 impl DraftFile {
-    pub fn new(state: IncidentState) -> Self {
+    /// An empty draft in `state`, saved at `now`.
+    pub fn new(state: IncidentState, now: DateTime<Utc>) -> Self {
         DraftFile {
             state: state.as_str().into(),
             title: String::new(),
@@ -96,7 +97,7 @@ impl DraftFile {
             components: String::new(),
             next: "+1h".into(),
             operation_id: operation_id(),
-            saved_at: Utc::now(),
+            saved_at: now,
         }
     }
 
@@ -213,7 +214,7 @@ mod tests {
 
     #[test]
     fn a_draft_from_an_earlier_session_says_when_what_state_and_title() {
-        let mut d = DraftFile::new(IncidentState::Monitoring);
+        let mut d = DraftFile::new(IncidentState::Monitoring, Utc::now());
         d.title = "All mail \u{1b}[2Jflowing again".into();
         d.saved_at = Utc::now() - Duration::days(2);
         let said = draft_waiting(&d, Utc::now());
@@ -233,7 +234,7 @@ mod tests {
     fn a_draft_survives_on_disk_and_goes_when_published() {
         let dir = std::env::temp_dir().join(format!("wr-draft-{}", std::process::id()));
         let path = dir.join("draft.json");
-        let mut d = DraftFile::new(IncidentState::Monitoring);
+        let mut d = DraftFile::new(IncidentState::Monitoring, Utc::now());
         d.body = "queue draining: {queue_depth} left".into();
         save_draft(&path, Some(&d));
         assert_eq!(load_draft(&path).unwrap(), Some(d));

@@ -344,7 +344,7 @@ impl App {
                         }
                         let was_live = self.conn == Conn::Live;
                         self.conn = Conn::Live;
-                        let now = Utc::now();
+                        let now = self.clock;
                         if let Some(prev) = self.last_update {
                             self.update_interval = Some(now - prev);
                         }

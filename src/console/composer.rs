@@ -20,9 +20,8 @@ use crate::domain::{IncidentState, TenantRow};
 
 // The draft, its file and the lint findings are the client's (the command
 // line publishes them too); the composer edits them.
-pub use crate::client::draft::{
-    DraftFile, Field, Finding, draft_waiting, load_draft, operation_id, parse_components,
-    preview_label, save_draft,
+pub(crate) use crate::client::draft::{
+    DraftFile, Field, Finding, draft_waiting, load_draft, preview_label, save_draft,
 };
 
 #[derive(Debug, Clone, PartialEq)]
@@ -69,7 +68,7 @@ pub enum Ask {
 /// say so too: a heading, then one line per tenant (as `Model::slipped`
 /// orders them), at most `max` of them. Empty when nothing slipped.
 /// `published`: an update was published before this one.
-pub fn slip_lines(
+pub(crate) fn slip_lines(
     slipped: &[&TenantRow],
     published: bool,
     now: DateTime<Utc>,
@@ -353,7 +352,7 @@ mod tests {
     #[test]
     fn only_keys_that_change_the_draft_save_it() {
         let now = Utc::now();
-        let mut c = Composer::new(DraftFile::new(IncidentState::Identified));
+        let mut c = Composer::new(DraftFile::new(IncidentState::Identified, Utc::now()));
         assert!(matches!(
             press(&mut c, key(KeyCode::Char('M')), now),
             Ask::Save
@@ -376,7 +375,7 @@ mod tests {
     #[test]
     fn an_impossible_time_stops_the_preview_and_keeps_the_text() {
         let now = Utc::now();
-        let mut c = Composer::new(DraftFile::new(IncidentState::Identified));
+        let mut c = Composer::new(DraftFile::new(IncidentState::Identified, Utc::now()));
         type_text(&mut c, "Mail access");
         c.field = Field::Next;
         c.draft.next.clear();
@@ -391,7 +390,7 @@ mod tests {
     #[test]
     fn preview_then_confirm_then_publish_with_the_same_operation_id() {
         let now = Utc::now();
-        let mut d = DraftFile::new(IncidentState::Identified);
+        let mut d = DraftFile::new(IncidentState::Identified, Utc::now());
         d.title = "Mail access".into();
         d.body = "{affected_mailboxes} affected".into();
         d.next = "+2h".into();
@@ -413,7 +412,7 @@ mod tests {
 
     #[test]
     fn typing_stops_one_past_the_limit() {
-        let mut c = Composer::new(DraftFile::new(IncidentState::Identified));
+        let mut c = Composer::new(DraftFile::new(IncidentState::Identified, Utc::now()));
         c.draft.title = "t".repeat(status::MAX_TITLE_CHARS + 1);
         press(&mut c, key(KeyCode::Char('x')), Utc::now());
         assert_eq!(c.draft.title.chars().count(), status::MAX_TITLE_CHARS + 1);

@@ -17,7 +17,7 @@ use ratatui::widgets::{Cell, Row};
 use unicode_width::UnicodeWidthChar;
 
 /// Display width of `s` in terminal cells.
-pub fn width(s: &str) -> usize {
+pub(crate) fn width(s: &str) -> usize {
     s.chars().map(|c| c.width().unwrap_or(0)).sum()
 }
 
@@ -46,7 +46,7 @@ fn tail(s: &str, max: usize) -> &str {
 }
 
 /// `s` cut at the end with `…` to at most `max` cells.
-pub fn end(s: &str, max: usize) -> String {
+pub(crate) fn end(s: &str, max: usize) -> String {
     if width(s) <= max {
         return s.to_string();
     }
@@ -59,7 +59,7 @@ pub fn end(s: &str, max: usize) -> String {
 /// `s` with its middle replaced by `…` to at most `max` cells: the start
 /// and the end, which tell long domains apart, stay.
 /// `derby-yellowstone-law.example` in 20 → `derby-yell…w.example`.
-pub fn middle(s: &str, max: usize) -> String {
+pub(crate) fn middle(s: &str, max: usize) -> String {
     if width(s) <= max {
         return s.to_string();
     }
@@ -77,7 +77,7 @@ pub fn middle(s: &str, max: usize) -> String {
 /// its middle; else the middle of the whole.
 /// `grace.smith@derby-yellowstone-law.example` in 28 →
 /// `grace.smith@derby-ye…example`.
-pub fn address(s: &str, max: usize) -> String {
+pub(crate) fn address(s: &str, max: usize) -> String {
     if width(s) <= max {
         return s.to_string();
     }
@@ -93,7 +93,7 @@ pub fn address(s: &str, max: usize) -> String {
 
 /// `s` in lines of at most `w` cells, broken between words (a word longer
 /// than a line is broken where the line ends). Nothing is lost.
-pub fn wrap(s: &str, w: usize) -> Vec<String> {
+pub(crate) fn wrap(s: &str, w: usize) -> Vec<String> {
     let w = w.max(1);
     let mut lines = Vec::new();
     let mut line = String::new();
@@ -136,7 +136,7 @@ pub fn wrap(s: &str, w: usize) -> Vec<String> {
 
 /// The first of `forms` (longest first) that fits in `w` cells; else the
 /// last, cut at its end.
-pub fn first_fit(forms: &[String], w: usize) -> String {
+pub(crate) fn first_fit(forms: &[String], w: usize) -> String {
     forms
         .iter()
         .find(|f| width(f) <= w)
@@ -147,7 +147,7 @@ pub fn first_fit(forms: &[String], w: usize) -> String {
 
 /// How a cell's text may be shortened.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Fit {
+pub(crate) enum Fit {
     /// Never shortened: a number, a code. Its width is its least.
     Whole(String),
     /// Right-aligned and never shortened: a count.
@@ -171,7 +171,7 @@ const LEAST: usize = 8;
 
 impl Fit {
     /// Cells to show it whole.
-    pub fn need(&self) -> usize {
+    pub(crate) fn need(&self) -> usize {
         match self {
             Fit::Whole(s) | Fit::Number(s) | Fit::End(s) | Fit::Middle(s) | Fit::Address(s) => {
                 width(s)
@@ -181,7 +181,7 @@ impl Fit {
     }
 
     /// Fewest cells it can be shown in and still say something.
-    pub fn least(&self) -> usize {
+    pub(crate) fn least(&self) -> usize {
         match self {
             Fit::Whole(s) | Fit::Number(s) => width(s),
             Fit::End(s) | Fit::Middle(s) => width(s).min(LEAST),
@@ -195,7 +195,7 @@ impl Fit {
     }
 
     /// The text in at most `w` cells (a number right-aligned in them).
-    pub fn fit(&self, w: usize) -> String {
+    pub(crate) fn fit(&self, w: usize) -> String {
         match self {
             Fit::Whole(s) => s.clone(),
             Fit::Number(s) => format!("{s:>w$}"),
@@ -214,7 +214,7 @@ impl Fit {
 
 /// A column: its header, and the least it keeps whatever its rows hold.
 #[derive(Debug, Clone, Copy)]
-pub struct Col {
+pub(crate) struct Col {
     pub header: &'static str,
     /// Right-align the header over numbers.
     pub right: bool,
@@ -224,21 +224,21 @@ pub struct Col {
 }
 
 impl Col {
-    pub const fn new(header: &'static str) -> Self {
+    pub(crate) const fn new(header: &'static str) -> Self {
         Col {
             header,
             right: false,
             grow: false,
         }
     }
-    pub const fn right(header: &'static str) -> Self {
+    pub(crate) const fn right(header: &'static str) -> Self {
         Col {
             header,
             right: true,
             grow: false,
         }
     }
-    pub const fn grow(header: &'static str) -> Self {
+    pub(crate) const fn grow(header: &'static str) -> Self {
         Col {
             header,
             right: false,
@@ -255,7 +255,7 @@ impl Col {
 /// the widest gives again below its least, down to its `floor` (a number's
 /// floor is its width: it is never cut; past the floors the table cuts at
 /// its right edge).
-pub fn allocate(
+pub(crate) fn allocate(
     need: &[usize],
     least: &[usize],
     floor: &[usize],
@@ -307,13 +307,13 @@ pub fn allocate(
 /// cell shortened to its column. `marker` is the width of the selection
 /// symbol the table draws before its rows; the spacing is ratatui's one
 /// cell between columns.
-pub struct Laid<'a> {
+pub(crate) struct Laid<'a> {
     pub widths: Vec<Constraint>,
     pub header: Row<'a>,
     pub rows: Vec<Row<'a>>,
 }
 
-pub fn lay_out<'a>(
+pub(crate) fn lay_out<'a>(
     cols: &[Col],
     rows: Vec<Vec<(Fit, Style)>>,
     width: u16,

@@ -11,7 +11,7 @@ use super::keymap::Key;
 
 /// How much a text takes, and whether enter starts a new line in it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Input {
+pub(super) struct Input {
     pub max_chars: usize,
     pub max_bytes: usize,
     pub lines: bool,
@@ -19,7 +19,7 @@ pub struct Input {
 
 /// What a key did to the text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Typed {
+pub(super) enum Typed {
     /// The text changed.
     Changed,
     /// A character that does not fit: the text is full.
@@ -32,7 +32,7 @@ pub enum Typed {
 
 impl Input {
     /// One line of at most `max_chars` characters.
-    pub const fn chars(max_chars: usize) -> Self {
+    pub(super) const fn chars(max_chars: usize) -> Self {
         Input {
             max_chars,
             max_bytes: usize::MAX,
@@ -41,7 +41,7 @@ impl Input {
     }
 
     /// One line of at most `max_bytes` bytes (what a wire limit counts).
-    pub const fn bytes(max_bytes: usize) -> Self {
+    pub(super) const fn bytes(max_bytes: usize) -> Self {
         Input {
             max_chars: usize::MAX,
             max_bytes,
@@ -50,7 +50,7 @@ impl Input {
     }
 
     /// Several lines: enter types a new line.
-    pub const fn lines(self) -> Self {
+    pub(super) const fn lines(self) -> Self {
         Input {
             lines: true,
             ..self
@@ -63,7 +63,7 @@ impl Input {
     }
 
     /// Applies `k` to `text` if it is a typing key.
-    pub fn key(&self, text: &mut String, k: &KeyEvent) -> Typed {
+    pub(super) fn key(&self, text: &mut String, k: &KeyEvent) -> Typed {
         let typed = match k.code {
             KeyCode::Enter if self.lines => Some('\n'),
             KeyCode::Char(c) if Key::from_event(k).is_typed() && !c.is_control() => Some(c),

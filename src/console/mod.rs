@@ -8,8 +8,8 @@
 //! changed.
 
 pub mod app;
-pub mod composer;
-pub mod fit;
+pub(crate) mod composer;
+pub(crate) mod fit;
 mod input;
 pub mod keymap;
 pub mod model;
@@ -193,6 +193,8 @@ pub async fn run(opts: Options) -> anyhow::Result<i32> {
                 // data update (connection lost, a list arrived) and a
                 // priority decision draws at once.
                 let mut urgent = false;
+                // When it arrived: the update interval is measured on it.
+                app.clock = Utc::now();
                 let mut next = Some(msg);
                 while let Some(msg) = next {
                     urgent |= app.is_urgent(&msg);

@@ -22,7 +22,7 @@ pub fn field(s: &str) -> String {
 }
 
 /// `field`, appended to `out` (no allocation of its own).
-pub fn push_field(out: &mut String, s: &str) {
+pub(crate) fn push_field(out: &mut String, s: &str) {
     if s.contains([',', '"', '\n', '\r']) {
         out.push('"');
         for c in s.chars() {

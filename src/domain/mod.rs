@@ -4,19 +4,19 @@
 
 pub mod calibrated;
 pub mod calibration;
-pub mod csv;
+pub(crate) mod csv;
 pub mod forecast;
 pub mod format;
 pub mod incident;
-pub mod model;
+pub(crate) mod model;
 pub mod priority;
 pub mod redact;
 pub mod sanitize;
 pub mod scope;
-pub mod slip;
+pub(crate) mod slip;
 pub mod status;
-pub mod tenants;
-pub mod trends;
+pub(crate) mod tenants;
+pub(crate) mod trends;
 pub mod update;
 
 pub use model::*;

@@ -33,7 +33,7 @@ use super::model::TenantRow;
 
 /// Moves smaller than this are the forecast's noise, not news for a
 /// customer (ETAs beyond the hour are shown in 5-minute steps).
-pub const THRESHOLD: Duration = Duration::minutes(15);
+pub(crate) const THRESHOLD: Duration = Duration::minutes(15);
 
 /// What a slip is measured from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -118,18 +118,18 @@ fn shown_p90(eta: &EtaRange) -> Option<DateTime<Utc>> {
 /// Baselines and slips of every tenant in an episode. See the module
 /// documentation for the rules.
 #[derive(Debug, Clone, Default)]
-pub struct SlipTracker {
+pub(crate) struct SlipTracker {
     episodes: HashMap<Arc<str>, Episode>,
 }
 
 impl SlipTracker {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::default()
     }
 
     /// `row` as it is shown at `at` (source clock). Returns whether the
     /// tenant's slip changed.
-    pub fn observe(&mut self, row: &TenantRow, at: DateTime<Utc>) -> bool {
+    pub(crate) fn observe(&mut self, row: &TenantRow, at: DateTime<Utc>) -> bool {
         if row.affected() == 0 {
             // The episode ends: nothing is promised any more.
             return self
@@ -153,7 +153,7 @@ impl SlipTracker {
     /// each tenant's slip is measured from the p90 it has now, if it has
     /// one (otherwise still from its first p90). Returns the tenants whose
     /// slip changed, so their rows can be sent again.
-    pub fn published(&mut self, at: DateTime<Utc>) -> Vec<Arc<str>> {
+    pub(crate) fn published(&mut self, at: DateTime<Utc>) -> Vec<Arc<str>> {
         let mut changed = Vec::new();
         for (id, e) in &mut self.episodes {
             let before = e.slip();
@@ -167,15 +167,16 @@ impl SlipTracker {
     }
 
     /// The tenant's slip now, if its ETA slipped.
-    pub fn slip(&self, tenant_id: &str) -> Option<EtaSlip> {
+    pub(crate) fn slip(&self, tenant_id: &str) -> Option<EtaSlip> {
         self.episodes.get(tenant_id).and_then(Episode::slip)
     }
 
     /// Sets `row.eta_slip` to what this tracker knows.
-    pub fn annotate(&self, row: &mut TenantRow) {
+    pub(crate) fn annotate(&self, row: &mut TenantRow) {
         row.eta_slip = self.slip(&row.id);
     }
 
+    #[cfg(test)]
     /// Tenants in an episode (affected when last seen).
     pub fn tracked(&self) -> usize {
         self.episodes.len()
@@ -184,7 +185,7 @@ impl SlipTracker {
 
 /// The slipped tenants among `rows`, worst first: withdrawn estimates,
 /// then the most moved, then by name.
-pub fn slipped<'a>(rows: impl IntoIterator<Item = &'a TenantRow>) -> Vec<&'a TenantRow> {
+pub(crate) fn slipped<'a>(rows: impl IntoIterator<Item = &'a TenantRow>) -> Vec<&'a TenantRow> {
     let mut out: Vec<&TenantRow> = rows.into_iter().filter(|t| t.eta_slip.is_some()).collect();
     out.sort_by_cached_key(|t| {
         let later = t.eta_slip.as_ref().and_then(|s| s.later_by);
@@ -210,16 +211,16 @@ pub struct EtaSample {
 /// number of samples: when full, every other sample goes and the step
 /// doubles, so the history always reaches back to the first sample.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EtaHistory {
+pub(crate) struct EtaHistory {
     samples: Vec<EtaSample>,
     step: Duration,
     capacity: usize,
 }
 
 /// The first step of an [`EtaHistory`].
-pub const HISTORY_STEP: Duration = Duration::hours(1);
+pub(crate) const HISTORY_STEP: Duration = Duration::hours(1);
 /// Samples kept: two days at one an hour.
-pub const HISTORY_SAMPLES: usize = 48;
+pub(crate) const HISTORY_SAMPLES: usize = 48;
 
 impl Default for EtaHistory {
     fn default() -> Self {
@@ -228,7 +229,7 @@ impl Default for EtaHistory {
 }
 
 impl EtaHistory {
-    pub fn new(step: Duration, capacity: usize) -> Self {
+    pub(crate) fn new(step: Duration, capacity: usize) -> Self {
         EtaHistory {
             samples: Vec::new(),
             step: step.max(Duration::seconds(1)),
@@ -243,7 +244,7 @@ impl EtaHistory {
 
     /// Records `eta` as shown at `at`: the first sample of each step is
     /// kept, the rest of that step is not.
-    pub fn record(&mut self, at: DateTime<Utc>, eta: &EtaRange) {
+    pub(crate) fn record(&mut self, at: DateTime<Utc>, eta: &EtaRange) {
         if let Some(last) = self.samples.last()
             && (at <= last.at || Self::slot(at, self.step) == Self::slot(last.at, self.step))
         {
@@ -266,10 +267,11 @@ impl EtaHistory {
         }
     }
 
-    pub fn samples(&self) -> &[EtaSample] {
+    pub(crate) fn samples(&self) -> &[EtaSample] {
         &self.samples
     }
 
+    #[cfg(test)]
     /// The time between two samples now.
     pub fn step(&self) -> Duration {
         self.step

@@ -2,8 +2,6 @@
 //! the console's table use this same code, so "sorted by affected" means the
 //! same thing on every screen and in every script.
 
-use std::cmp::Ordering;
-
 use super::model::TenantRow;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -58,7 +56,7 @@ impl TenantSort {
 /// What rows are ordered by, computed once per row per sort (not once per
 /// comparison: sorting 100,000 rows makes ~1.7 million comparisons).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct SortKey {
+pub(crate) struct SortKey {
     a: i64,
     b: i64,
     text: Option<String>,
@@ -69,7 +67,7 @@ fn neg(n: u64) -> i64 {
 }
 
 /// The sort key of `row` for `sort`; smaller keys come first.
-pub fn sort_key(row: &TenantRow, sort: TenantSort) -> SortKey {
+pub(crate) fn sort_key(row: &TenantRow, sort: TenantSort) -> SortKey {
     let affected = row.affected();
     let (a, b, text) = match sort {
         TenantSort::Affected => (neg(affected), 0, None),
@@ -98,15 +96,17 @@ pub fn sort_key(row: &TenantRow, sort: TenantSort) -> SortKey {
     SortKey { a, b, text }
 }
 
-/// Total order for `sort`; ties broken by id so pages never overlap.
-pub fn compare(a: &TenantRow, b: &TenantRow, sort: TenantSort) -> Ordering {
+/// Total order for `sort`; ties broken by id so pages never overlap. The
+/// orders are `sort_key`'s; the tests check them through this.
+#[cfg(test)]
+fn compare(a: &TenantRow, b: &TenantRow, sort: TenantSort) -> std::cmp::Ordering {
     sort_key(a, sort)
         .cmp(&sort_key(b, sort))
         .then_with(|| a.id.cmp(&b.id))
 }
 
 /// Sorts rows for `sort` (reversed when `reverse`), ties by id.
-pub fn sort_rows(rows: &mut [TenantRow], sort: TenantSort, reverse: bool) {
+pub(crate) fn sort_rows(rows: &mut [TenantRow], sort: TenantSort, reverse: bool) {
     rows.sort_by_cached_key(|r| (sort_key(r, sort), r.id.clone()));
     if reverse {
         rows.reverse();
@@ -115,7 +115,7 @@ pub fn sort_rows(rows: &mut [TenantRow], sort: TenantSort, reverse: bool) {
 
 /// Case-insensitive substring match on id, name or primary domain.
 /// `needle_lower` must already be lower-case.
-pub fn matches(row: &TenantRow, needle_lower: &str, affected_only: bool) -> bool {
+pub(crate) fn matches(row: &TenantRow, needle_lower: &str, affected_only: bool) -> bool {
     if affected_only && row.affected() == 0 {
         return false;
     }

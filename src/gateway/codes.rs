@@ -23,7 +23,7 @@ use tonic::{Code, Status};
 /// A gRPC service whose refusals of unreadable requests carry the codes
 /// the API promises.
 #[derive(Debug, Clone)]
-pub struct ExactCodes<S>(pub S);
+pub(crate) struct ExactCodes<S>(pub S);
 
 impl<S: NamedService> NamedService for ExactCodes<S> {
     const NAME: &'static str = S::NAME;

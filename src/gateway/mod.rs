@@ -3,19 +3,19 @@
 //! picture, and serves it over gRPC (`warroom.v1`), with gRPC health checking
 //! and server reflection so stock clients work.
 
-pub mod auth;
-pub mod codes;
+pub(crate) mod auth;
+pub(crate) mod codes;
 pub mod conn;
 pub mod hub;
-pub mod outbox;
-pub mod page;
+pub(crate) mod outbox;
+pub(crate) mod page;
 pub mod publish;
-pub mod record;
+pub(crate) mod record;
 pub mod relay;
-pub mod service;
-pub mod slips;
+pub(crate) mod service;
+pub(crate) mod slips;
 pub mod tls;
-pub mod watch;
+pub(crate) mod watch;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

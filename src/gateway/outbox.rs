@@ -15,20 +15,20 @@ use super::publish::HubFacts;
 use crate::channels::{Context, Memory, Outcome};
 
 /// Longest wait between two attempts of one delivery.
-pub const MAX_BACKOFF: Duration = Duration::from_secs(300);
+pub(crate) const MAX_BACKOFF: Duration = Duration::from_secs(300);
 /// Shortest wait before a retry.
-pub const MIN_WAIT: Duration = Duration::from_secs(1);
+pub(crate) const MIN_WAIT: Duration = Duration::from_secs(1);
 /// Attempts before a delivery that keeps failing is given up.
-pub const MAX_ATTEMPTS: u32 = 20;
+pub(crate) const MAX_ATTEMPTS: u32 = 20;
 /// How long a delivery claimed by one gateway stays its own (see
 /// `Store::claim_due`): replicas on one database each claim what they
 /// attempt, and take over another's claim only once it has expired.
-pub const LEASE: Duration = Duration::from_secs(60);
+pub(crate) const LEASE: Duration = Duration::from_secs(60);
 /// Longest sleep of an idle outbox.
-pub const IDLE: Duration = Duration::from_secs(5);
+pub(crate) const IDLE: Duration = Duration::from_secs(5);
 
 /// 2 s after the first failure, doubling to `MAX_BACKOFF`.
-pub fn backoff(attempts: u32) -> Duration {
+pub(crate) fn backoff(attempts: u32) -> Duration {
     Duration::from_secs(2u64.saturating_mul(1 << attempts.min(10))).min(MAX_BACKOFF)
 }
 
@@ -147,7 +147,7 @@ async fn attempt(
 /// Runs until the task is aborted (`Gateway::stop`). Channels work side by
 /// side, each through its own deliveries in order: a webhook that hangs
 /// until its time-out holds up only itself.
-pub async fn run(hub: Arc<Hub>) {
+pub(crate) async fn run(hub: Arc<Hub>) {
     loop {
         // Tenant notices are written from the live figures: only a gateway
         // that runs its sources delivers (a follower's own source stands

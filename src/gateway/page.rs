@@ -18,7 +18,7 @@ use super::hub::Hub;
 use crate::channels::Update;
 
 /// `&`, `<`, `>`, `"`, `'` as entities: safe in HTML text, attributes and XML.
-pub fn escape(s: &str) -> String {
+pub(crate) fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -58,7 +58,7 @@ fn title_of(o: &crate::domain::Overview) -> String {
 }
 
 /// The page as HTML: newest update first.
-pub fn html(title: &str, updates: &[Update], simulated: bool) -> String {
+pub(crate) fn html(title: &str, updates: &[Update], simulated: bool) -> String {
     let mut out = String::from(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
@@ -124,7 +124,7 @@ pub fn html(title: &str, updates: &[Update], simulated: bool) -> String {
 }
 
 /// The history as JSON, newest first.
-pub fn json_doc(title: &str, updates: &[Update]) -> serde_json::Value {
+pub(crate) fn json_doc(title: &str, updates: &[Update]) -> serde_json::Value {
     json!({
         "title": title,
         "status": updates.last().map(|u| u.state.as_str()),
@@ -143,7 +143,7 @@ pub fn json_doc(title: &str, updates: &[Update]) -> serde_json::Value {
 }
 
 /// The history as an Atom feed, newest first.
-pub fn atom(title: &str, base: &str, updates: &[Update]) -> String {
+pub(crate) fn atom(title: &str, base: &str, updates: &[Update]) -> String {
     let updated = updates.last().map_or_else(
         || "1970-01-01T00:00:00Z".to_string(),
         |u| u.published_at.to_rfc3339(),
@@ -217,7 +217,7 @@ async fn feed(State(hub): State<Arc<Hub>>) -> Response {
 }
 
 /// This machine's name, when it is a plain host name.
-pub fn host_name() -> Option<String> {
+pub(crate) fn host_name() -> Option<String> {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .map(|h| h.trim().to_string())
@@ -232,7 +232,7 @@ pub fn host_name() -> Option<String> {
 /// and what to warn about, for a page listening on `addr`. `configured` is
 /// `[server] page_url`; `host` this machine's name. A page on 0.0.0.0 was
 /// shown as `http://0.0.0.0:18090/`, which no reader can open.
-pub fn public_url(
+pub(crate) fn public_url(
     addr: SocketAddr,
     configured: Option<&str>,
     host: Option<&str>,
@@ -266,7 +266,7 @@ pub fn public_url(
 /// Serves the page on `listener` until the task is aborted, within the
 /// connection caps of `tracker`: HTTP/1.1 only, and a request whose headers
 /// are not complete within `page_request_timeout` is closed.
-pub fn serve(
+pub(crate) fn serve(
     listener: TcpListener,
     hub: Arc<Hub>,
     tracker: Arc<super::conn::Tracker>,

@@ -127,7 +127,7 @@ fn redact(channels: &[Arc<dyn Channel>], channel: &str, text: String) -> String 
 }
 
 /// Delivery statuses without their channels' secrets.
-pub fn redacted(
+pub(crate) fn redacted(
     channels: &[Arc<dyn Channel>],
     mut list: Vec<DeliveryStatus>,
 ) -> Vec<DeliveryStatus> {

@@ -27,7 +27,7 @@ use crate::sources::{LookupAnswer, LookupHit, MailboxQuery, Page, Source, Source
 
 /// A source, with the slips of its tenants and the history of its
 /// clusters' reindex ETAs.
-pub struct Tracked {
+pub(crate) struct Tracked {
     inner: Box<dyn Source>,
     slips: SlipTracker,
     /// Reindex ETA history by cluster id.
@@ -47,7 +47,7 @@ fn now_of(o: &Overview) -> DateTime<Utc> {
 impl Tracked {
     /// Starts tracking `inner` as it is now: the ETAs it shows now are the
     /// first shown (a restarted gateway starts its baselines afresh).
-    pub fn new(inner: Box<dyn Source>) -> Self {
+    pub(crate) fn new(inner: Box<dyn Source>) -> Self {
         let mut t = Tracked {
             inner,
             slips: SlipTracker::new(),
@@ -67,7 +67,7 @@ impl Tracked {
     }
 
     /// The incident's figures over time, as this gateway saw them.
-    pub fn trends(&self) -> &Trends {
+    pub(crate) fn trends(&self) -> &Trends {
         &self.trends
     }
 
@@ -116,7 +116,7 @@ impl Tracked {
     /// A status update was published: each tenant's slip is measured from
     /// its p90 of this moment from now on. The rows whose slip this
     /// changed go out with the next change (a tick's or a decision's).
-    pub fn published(&mut self) {
+    pub(crate) fn published(&mut self) {
         let now = now_of(&self.inner.overview());
         let changed = self.slips.published(now);
         self.resend.extend(changed);

@@ -33,7 +33,7 @@ use super::hub::{Encoded, Hub};
 use super::service::WarRoomService;
 use crate::api::{self, pb};
 
-pub const WATCH_PATH: &str = "/warroom.v1.WarRoom/Watch";
+pub(crate) const WATCH_PATH: &str = "/warroom.v1.WarRoom/Watch";
 
 /// The Watch streams open now, for the caps and the stall sweep.
 pub struct Watchers {
@@ -349,7 +349,7 @@ async fn watch(
 /// `warroom.v1.WarRoom`: Watch here, everything else to the generated
 /// server.
 #[derive(Clone)]
-pub struct WarRoomRouter {
+pub(crate) struct WarRoomRouter {
     pub(super) grpc: pb::war_room_server::WarRoomServer<WarRoomService>,
     pub(super) hub: Arc<Hub>,
     pub(super) access: Arc<Access>,

@@ -38,8 +38,8 @@ pub enum ConfigError {
     #[error("doveadm time-out must be more than 0")]
     ZeroTimeout,
     /// The HTTP client could not be built with this key.
-    #[error("{0}")]
-    Client(String),
+    #[error(transparent)]
+    Client(#[from] crate::http::ClientError),
 }
 
 /// Why a doveadm call failed. The API key never appears in these.

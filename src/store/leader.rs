@@ -24,7 +24,7 @@ use crate::domain::redact::{Redactor, url_shown};
 /// The session advisory lock the leader holds (per database).
 const LEADER_LOCK: i64 = 0x5761_526f;
 /// How often a follower tries to lead, and a leader checks its connection.
-pub const RETRY: Duration = Duration::from_secs(1);
+pub(super) const RETRY: Duration = Duration::from_secs(1);
 /// How long the heartbeat and the lock attempt may take.
 const ANSWER: Duration = Duration::from_secs(2);
 

@@ -152,8 +152,8 @@ pub enum ConfigError {
     #[error("statuspage timeout must be more than 0")]
     ZeroTimeout,
     /// The HTTP client could not be built with this key.
-    #[error("{0}")]
-    Client(String),
+    #[error(transparent)]
+    Client(#[from] crate::http::ClientError),
 }
 
 /// The Statuspage channel: one page, one API key.

@@ -36,6 +36,7 @@ impl App {
             return Command::None;
         }
         if self.composer.is_none() {
+            let now = self.source_now();
             let draft = self.saved_draft.take().unwrap_or_else(|| {
                 let state = self
                     .model
@@ -43,7 +44,7 @@ impl App {
                     .latest
                     .as_ref()
                     .map_or(self.model.overview.incident.state, |u| u.state);
-                DraftFile::new(state)
+                DraftFile::new(state, now)
             });
             self.composer = Some(Composer::new(draft));
         }
@@ -152,7 +153,7 @@ impl App {
     }
 }
 
-pub fn render(f: &mut Frame, area: Rect, app: &App, c: &Composer) {
+pub(crate) fn render(f: &mut Frame, area: Rect, app: &App, c: &Composer) {
     let th = &app.theme;
     let wide = area.width >= 110;
     let showing_preview = matches!(

@@ -52,7 +52,7 @@ fn conn_spans(app: &App) -> Vec<Span<'static>> {
     }
 }
 
-pub fn render_header(f: &mut Frame, area: Rect, app: &App) {
+pub(crate) fn render_header(f: &mut Frame, area: Rect, app: &App) {
     let th = &app.theme;
     let o = &app.model.overview;
     let wide = area.width >= 110;
@@ -485,7 +485,7 @@ pub(super) fn overlay(f: &mut Frame, area: Rect, w: u16, h: u16) -> Rect {
     r
 }
 
-pub fn render_footer(f: &mut Frame, area: Rect, app: &App) {
+pub(crate) fn render_footer(f: &mut Frame, area: Rect, app: &App) {
     let line = match &app.status {
         Some((text, true)) => Span::styled(
             clip(&format!("✖ {}", safe(text)), area.width as usize),

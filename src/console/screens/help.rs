@@ -121,7 +121,7 @@ fn help_width(app: &App, here: Context) -> usize {
 
 /// The help over the screen: as wide as its lines want (up to the
 /// terminal), as tall as the terminal; ↑↓ scroll it when it does not fit.
-pub fn render(f: &mut Frame, area: Rect, app: &App) {
+pub(crate) fn render(f: &mut Frame, area: Rect, app: &App) {
     let th = &app.theme;
     let here = app.beneath_help();
     let w = (help_width(app, here) as u16 + 2).min(area.width);

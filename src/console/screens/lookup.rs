@@ -147,7 +147,7 @@ impl App {
     }
 }
 
-pub fn render(f: &mut Frame, area: Rect, app: &App, lv: &LookupView) {
+pub(crate) fn render(f: &mut Frame, area: Rect, app: &App, lv: &LookupView) {
     let th = &app.theme;
     let now = app.model.overview.incident.now.unwrap_or(app.clock);
     let [input, list, detail] = Layout::vertical([

@@ -3,12 +3,12 @@
 //! `ui::render` lays the frame out and routes to them; `frame` holds the
 //! header, the footer and what the screens draw with.
 
-pub mod composer;
-pub mod frame;
-pub mod help;
-pub mod lookup;
-pub mod overview;
-pub mod prio;
-pub mod tenant;
-pub mod timeline;
-pub mod trends;
+pub(crate) mod composer;
+pub(crate) mod frame;
+pub(crate) mod help;
+pub(crate) mod lookup;
+pub(crate) mod overview;
+pub(crate) mod prio;
+pub(crate) mod tenant;
+pub(crate) mod timeline;
+pub(crate) mod trends;

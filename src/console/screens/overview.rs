@@ -72,7 +72,7 @@ impl App {
     }
 }
 
-pub fn render(f: &mut Frame, area: Rect, app: &App, wide: bool) {
+pub(crate) fn render(f: &mut Frame, area: Rect, app: &App, wide: bool) {
     let top_h = if wide { 14 } else { 10 };
     let [top, tenants] =
         Layout::vertical([Constraint::Length(top_h), Constraint::Min(4)]).areas(area);

@@ -251,7 +251,7 @@ fn parse_level(s: &str) -> Option<(Priority, u32)> {
     }
 }
 
-pub fn render(f: &mut Frame, area: Rect, app: &App, form: &PrioForm) {
+pub(crate) fn render(f: &mut Frame, area: Rect, app: &App, form: &PrioForm) {
     let th = &app.theme;
     let w = 76.min(area.width.saturating_sub(2));
     let inner_w = w.saturating_sub(2) as usize;

@@ -232,7 +232,7 @@ impl App {
     }
 }
 
-pub fn render(f: &mut Frame, area: Rect, app: &App, tv: &TenantView) {
+pub(crate) fn render(f: &mut Frame, area: Rect, app: &App, tv: &TenantView) {
     let th = &app.theme;
     let now = app.model.overview.incident.now.unwrap_or(app.clock);
     let tenant = app.model.tenant(&tv.tenant_id);

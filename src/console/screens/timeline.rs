@@ -114,7 +114,7 @@ impl App {
     }
 }
 
-pub fn render(f: &mut Frame, area: Rect, app: &App, tv: &TimelineView) {
+pub(crate) fn render(f: &mut Frame, area: Rect, app: &App, tv: &TimelineView) {
     let th = &app.theme;
     // Where status updates went: the page, and each channel's deliveries.
     let board = &app.model.board;

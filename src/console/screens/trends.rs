@@ -139,7 +139,7 @@ const MIN_AHEAD: Duration = Duration::hours(4);
 /// One chart's data, in chart coordinates: x in seconds since the chart's
 /// left edge (`left`), y the figure.
 #[derive(Debug, Default, PartialEq)]
-pub struct Series {
+pub(crate) struct Series {
     /// Runs of measured points; a gap (not measured) splits them.
     pub measured: Vec<Vec<(f64, f64)>>,
     /// From now's figure to zero at the p50 and at the p90 (cut at the
@@ -157,7 +157,7 @@ pub struct Series {
 
 /// Builds a chart's data from `values` (one per point of `times`), the
 /// figure `now_value` at `now`, the estimate `eta` and `marks` times.
-pub fn series(
+pub(crate) fn series(
     times: &[DateTime<Utc>],
     values: &[Option<u64>],
     now: DateTime<Utc>,
@@ -379,7 +379,7 @@ fn why_none(eta: &EtaRange, value: Option<u64>) -> Option<String> {
     }
 }
 
-pub fn render(f: &mut Frame, area: Rect, app: &App, tv: &TrendsView) {
+pub(crate) fn render(f: &mut Frame, area: Rect, app: &App, tv: &TrendsView) {
     let th = &app.theme;
     let now = app.source_now();
     let o = &app.model.overview;

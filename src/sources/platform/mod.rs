@@ -30,7 +30,7 @@ mod replay;
 mod seen;
 mod start;
 pub use start::StartError;
-pub mod sweep;
+pub(crate) mod sweep;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};

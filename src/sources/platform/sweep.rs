@@ -24,7 +24,7 @@ const PROJECT_AFTER: u64 = 20;
 
 /// One sweep pass and what the sweeps found.
 #[derive(Debug)]
-pub struct SweepPlan {
+pub(crate) struct SweepPlan {
     pass: u32,
     /// Not probed yet in this pass, in probing order: (tenant, address).
     todo: VecDeque<(usize, String)>,
@@ -64,24 +64,24 @@ fn key(priorities: &[(Priority, u32)], tenant: usize) -> ((Priority, u32), usize
 impl SweepPlan {
     /// Continues pass `pass` of an incident replayed from the journal:
     /// `swept` were already probed in it.
-    pub fn resume(&mut self, pass: u32, swept: impl IntoIterator<Item = String>) {
+    pub(crate) fn resume(&mut self, pass: u32, swept: impl IntoIterator<Item = String>) {
         self.pass = pass.max(1);
         self.swept = swept.into_iter().collect();
         self.todo.clear();
         self.mailboxes = 0;
     }
 
-    pub fn restore_rate(&mut self, per_second: f64) {
+    pub(crate) fn restore_rate(&mut self, per_second: f64) {
         self.rate.restore(per_second);
     }
 
-    pub fn pass(&self) -> u32 {
+    pub(crate) fn pass(&self) -> u32 {
         self.pass
     }
 
     /// The current user list (`users[tenant]`, sorted). Mailboxes new to
     /// this pass join it in their tenant's place; gone ones leave it.
-    pub fn set_users(&mut self, users: &[Vec<String>], priorities: &[(Priority, u32)]) {
+    pub(crate) fn set_users(&mut self, users: &[Vec<String>], priorities: &[(Priority, u32)]) {
         let all: HashSet<&str> = users.iter().flatten().map(String::as_str).collect();
         self.todo.retain(|(_, u)| all.contains(u.as_str()));
         self.swept.retain(|u| all.contains(u.as_str()));
@@ -99,7 +99,7 @@ impl SweepPlan {
 
     /// Puts what is not swept yet in the war room's order (a `:prio`
     /// during a sweep moves that tenant's unswept mailboxes ahead).
-    pub fn reorder(&mut self, priorities: &[(Priority, u32)]) {
+    pub(crate) fn reorder(&mut self, priorities: &[(Priority, u32)]) {
         self.todo
             .make_contiguous()
             .sort_by(|a, b| (key(priorities, a.0), &a.1).cmp(&(key(priorities, b.0), &b.1)));
@@ -107,7 +107,7 @@ impl SweepPlan {
 
     /// The next mailbox to probe, or None when this pass is done (call
     /// [`SweepPlan::next_pass`]) or there is nothing to sweep.
-    pub fn take_next(&mut self) -> Option<(usize, String)> {
+    pub(crate) fn take_next(&mut self) -> Option<(usize, String)> {
         let (t, u) = self.todo.pop_front()?;
         self.swept.insert(u.clone());
         Some((t, u))
@@ -115,38 +115,38 @@ impl SweepPlan {
 
     /// A probe that could not be made (Dovecot unreachable): the mailbox
     /// goes back to the front, nothing is skipped.
-    pub fn retry(&mut self, tenant: usize, user: String) {
+    pub(crate) fn retry(&mut self, tenant: usize, user: String) {
         self.swept.remove(&user);
         self.todo.push_front((tenant, user));
     }
 
     /// A probe made over `seconds` (its own time plus the pause the rate
     /// budget put before it; time paused by an outage is not counted).
-    pub fn probed(&mut self, seconds: f64) -> Option<f64> {
+    pub(crate) fn probed(&mut self, seconds: f64) -> Option<f64> {
         self.rate.record(1.0, seconds)
     }
 
     /// Damage of `kind` found by a probe of this pass.
-    pub fn found(&mut self, kind: &str) {
+    pub(crate) fn found(&mut self, kind: &str) {
         self.found_in_pass += 1;
         *self.kinds.entry(kind.to_string()).or_default() += 1;
     }
 
     /// Counts a finding replayed from the journal.
-    pub fn replayed(&mut self, kind: &str, in_this_pass: bool) {
+    pub(crate) fn replayed(&mut self, kind: &str, in_this_pass: bool) {
         *self.kinds.entry(kind.to_string()).or_default() += 1;
         if in_this_pass {
             self.found_in_pass += 1;
         }
     }
 
-    pub fn pass_done(&self) -> bool {
+    pub(crate) fn pass_done(&self) -> bool {
         self.todo.is_empty() && self.mailboxes > 0
     }
 
     /// Starts the next pass over `users`; returns the pass just completed
     /// and how many mailboxes it had.
-    pub fn next_pass(
+    pub(crate) fn next_pass(
         &mut self,
         users: &[Vec<String>],
         priorities: &[(Priority, u32)],
@@ -160,17 +160,17 @@ impl SweepPlan {
         done
     }
 
-    pub fn set_paused(&mut self, why: impl Into<String>) {
+    pub(crate) fn set_paused(&mut self, why: impl Into<String>) {
         self.paused = why.into();
     }
 
-    pub fn swept(&self) -> u64 {
+    pub(crate) fn swept(&self) -> u64 {
         self.swept.len() as u64
     }
 
     /// What the console shows. `found` counts every damaged mailbox known
     /// (all passes, replayed ones included).
-    pub fn summary(&self, now: DateTime<Utc>, found: u64, undetectable: &str) -> Sweep {
+    pub(crate) fn summary(&self, now: DateTime<Utc>, found: u64, undetectable: &str) -> Sweep {
         let swept = self.swept();
         let left = self.mailboxes.saturating_sub(swept);
         let projected = (swept >= PROJECT_AFTER.min(self.mailboxes) && swept > 0).then(|| {

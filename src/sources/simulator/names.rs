@@ -2,7 +2,7 @@
 //! from the mailbox's index within its tenant (and parsed back), so millions
 //! of mailboxes need no stored strings.
 
-pub const FIRST: [&str; 64] = [
+pub(super) const FIRST: [&str; 64] = [
     "alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy", "ken",
     "laura", "mallory", "nina", "oscar", "peggy", "quinn", "rupert", "sybil", "trent", "ursula",
     "victor", "wendy", "xavier", "yvonne", "zoe", "amir", "bea", "chen", "dana", "eli", "fatima",
@@ -11,7 +11,7 @@ pub const FIRST: [&str; 64] = [
     "gina", "hugo", "ines", "jack", "kofi", "lena", "marc", "noor",
 ];
 
-pub const LAST: [&str; 64] = [
+pub(super) const LAST: [&str; 64] = [
     "smith", "jones", "brown", "taylor", "wilson", "davies", "evans", "thomas", "roberts",
     "walker", "white", "martin", "garcia", "muller", "schmidt", "meyer", "dubois", "moreau",
     "rossi", "russo", "silva", "santos", "novak", "kowalski", "nielsen", "hansen", "jansen",
@@ -114,7 +114,10 @@ const TLD: [&str; 8] = ["com", "net", "org", "co.uk", "de", "nl", "ca", "com.au"
 /// deterministic choices. The first two are the seed's protagonists: a title
 /// company that could not close property sales and a humanitarian
 /// organisation without mail for days.
-pub fn tenant_name(i: u64, pick: impl Fn(u64, u64) -> u64) -> (String, String, &'static str) {
+pub(super) fn tenant_name(
+    i: u64,
+    pick: impl Fn(u64, u64) -> u64,
+) -> (String, String, &'static str) {
     match i {
         0 => return ("Acme Title & Escrow".into(), "acme-title".into(), "com"),
         1 => {
@@ -150,7 +153,7 @@ pub fn tenant_name(i: u64, pick: impl Fn(u64, u64) -> u64) -> (String, String, &
 }
 
 /// The domain number `d` of a tenant whose domains share `base` and `tld`.
-pub fn domain(base: &str, tld: &str, d: u32) -> String {
+pub(super) fn domain(base: &str, tld: &str, d: u32) -> String {
     if d == 0 {
         format!("{base}.{tld}")
     } else {
@@ -160,7 +163,7 @@ pub fn domain(base: &str, tld: &str, d: u32) -> String {
 
 /// Local part for the `k`-th mailbox on one domain: `alice.smith`,
 /// `bob.smith`, ..., then `alice.smith2` after 4,096.
-pub fn local_part(k: u64) -> String {
+pub(super) fn local_part(k: u64) -> String {
     let f = FIRST[(k % 64) as usize];
     let l = LAST[((k / 64) % 64) as usize];
     let n = k / 4096;
@@ -172,7 +175,7 @@ pub fn local_part(k: u64) -> String {
 }
 
 /// Inverse of `local_part`.
-pub fn parse_local_part(s: &str) -> Option<u64> {
+pub(super) fn parse_local_part(s: &str) -> Option<u64> {
     let (f, rest) = s.split_once('.')?;
     let fi = FIRST.iter().position(|x| *x == f)? as u64;
     let digits = rest.trim_start_matches(|c: char| c.is_ascii_lowercase());
