@@ -59,6 +59,8 @@ impl tonic::service::Interceptor for Bearer {
 /// One gateway replica: its connection and how it is shown.
 struct Replica {
     inner: Client,
+    /// The same connection, for the standard health service.
+    channel: Channel,
     /// The URL as it may be shown: `user:password@` is `***@`.
     url: String,
     /// Over TLS: how the gateway's certificate is checked.
@@ -200,6 +202,24 @@ impl GatewayClient {
     pub fn raw(&self) -> Client {
         self.replica().inner.clone()
     }
+
+    /// Whether the current replica runs the sources (the leader among
+    /// replicas, or a gateway alone): the health service's answer for
+    /// `warroom.v1.Leader`, asked within 3 s.
+    pub async fn leads(&self) -> anyhow::Result<bool> {
+        use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus};
+        let mut health = tonic_health::pb::health_client::HealthClient::new(
+            self.replica().channel.clone(),
+        );
+        let request = HealthCheckRequest {
+            service: "warroom.v1.Leader".into(),
+        };
+        let answer = tokio::time::timeout(Duration::from_secs(3), health.check(request))
+            .await
+            .map_err(|_| anyhow::anyhow!("the gateway did not answer within 3 s"))?
+            .map_err(|s| anyhow::anyhow!("{}", describe(&s)))?;
+        Ok(answer.into_inner().status == ServingStatus::Serving as i32)
+    }
 }
 
 impl Replica {
@@ -228,6 +248,7 @@ impl Replica {
         Ok(Replica {
             url: shown,
             tls: trust,
+            channel: channel.clone(),
             inner: pb::war_room_client::WarRoomClient::with_interceptor(channel, bearer.clone())
                 .max_decoding_message_size(api::MAX_MESSAGE_BYTES)
                 .max_encoding_message_size(1024 * 1024),

@@ -106,9 +106,13 @@ async fn gateway_role(args: &ConnectArgs, cfg: &Config, url: &str) -> String {
             &client_tls(args, cfg),
         )?;
         client.pick_answering().await;
-        warroom::client::first_snapshot(&client).await
+        let snap = warroom::client::first_snapshot(&client).await?;
+        // The role is the health service's word, not the store line's.
+        let leads = client.leads().await;
+        anyhow::Ok((snap, leads))
     };
-    let snap = match tokio::time::timeout(std::time::Duration::from_secs(3), asked).await {
+    let (snap, leads) = match tokio::time::timeout(std::time::Duration::from_secs(3), asked).await
+    {
         Err(_) => return "unknown (the gateway did not answer within 3 s)".into(),
         Ok(Err(e)) => return format!("unknown (cannot ask the gateway: {e:#})"),
         Ok(Ok(s)) => s,
@@ -117,10 +121,10 @@ async fn gateway_role(args: &ConnectArgs, cfg: &Config, url: &str) -> String {
     match snap.sources.iter().find(|s| s.name == "store") {
         None => "single (alone on its state file; it runs the sources)".into(),
         Some(line) => {
-            let role = if line.message.contains(" · leader since ") {
-                "leader (it runs the sources)"
-            } else {
-                "follower (another gateway runs the sources)"
+            let role = match &leads {
+                Ok(true) => "leader (it runs the sources)".to_string(),
+                Ok(false) => "follower (another gateway runs the sources)".to_string(),
+                Err(e) => format!("unknown (its health service did not say: {e:#})"),
             };
             let health = warroom::api::pb::HealthStatus::try_from(line.health).map_or(
                 "unknown",
