@@ -618,6 +618,55 @@ async fn lookup_many_answers_each_query_in_order_and_refuses_an_oversized_batch(
     gw.stop().await;
 }
 
+/// The gateway answers two batches of a bulk lookup at once: the answers
+/// still come in the order the batches were sent, each with its own
+/// queries' results, and a refused batch ends the call only after every
+/// batch before it was answered.
+#[tokio::test]
+async fn lookup_many_answers_batches_in_the_order_sent_while_answering_two_at_once() {
+    let gw = common::gateway(common::small()).await;
+    let mut c = common::client(&gw).await;
+    let ids: Vec<String> = (0..200).map(|t| format!("t{t:05}")).collect();
+    // Forty batches of different sizes; the 31st is over the limit.
+    let mut batches: Vec<pb::LookupManyRequest> = (0..40)
+        .map(|b| pb::LookupManyRequest {
+            queries: (0..1 + b % 7)
+                .map(|i| ids[(b * 5 + i) % ids.len()].clone())
+                .collect(),
+            limit: 1,
+        })
+        .collect();
+    batches[30].queries = vec!["t00001".into(); 1_001];
+    let mut answers = c
+        .lookup_many(tokio_stream::iter(batches.clone()))
+        .await
+        .unwrap()
+        .into_inner();
+    for (b, batch) in batches.iter().take(30).enumerate() {
+        let r = answers
+            .message()
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("an answer to batch {b}"));
+        let found: Vec<&str> = r
+            .results
+            .iter()
+            .map(|x| {
+                x.answer.as_ref().unwrap().matches[0]
+                    .tenant
+                    .as_ref()
+                    .unwrap()
+                    .id
+                    .as_str()
+            })
+            .collect();
+        assert_eq!(found, batch.queries, "batch {b}");
+    }
+    let e = answers.message().await.unwrap_err();
+    assert_eq!(e.code(), tonic::Code::InvalidArgument, "{e:?}");
+    gw.stop().await;
+}
+
 /// Issue #15 item 9: the trends come from the gateway, which recorded them
 /// from the incident's start (a drill's skip included), one point per
 /// minute of its clock; a tenant's series lines up with the points.

@@ -2,10 +2,11 @@
 //! queries read the source under the hub's read lock on a blocking thread
 //! (a large query must not stall the async runtime).
 
+use std::collections::HashMap;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use futures::Stream;
+use futures::{Stream, StreamExt, future};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
@@ -177,7 +178,7 @@ fn publish_status(e: PublishError) -> Status {
 
 /// Tenants already converted for the answers of one call (a bulk lookup's
 /// mailboxes mostly share a few tenants: each is read and converted once).
-type Tenants = std::collections::HashMap<String, Option<pb::TenantSummary>>;
+type Tenants = HashMap<String, Option<pb::TenantSummary>>;
 
 fn lookup_answer(
     view: &SourceView<'_>,
@@ -192,21 +193,27 @@ fn lookup_answer(
         .map(|LookupMatch { hit, quality }| {
             let quality = api::match_quality_to_pb(quality) as i32;
             match hit {
-                LookupHit::Mailbox(m) => pb::LookupMatch {
-                    kind: pb::MatchKind::Mailbox as i32,
+                LookupHit::Mailbox(m) => {
                     // The owner too, so an answer can name the tenant.
-                    tenant: tenants
-                        .entry(m.tenant_id.clone())
-                        .or_insert_with(|| {
-                            view.source()
+                    let tenant = match tenants.get(&m.tenant_id) {
+                        Some(t) => t.clone(),
+                        None => {
+                            let t = view
+                                .source()
                                 .tenant(&m.tenant_id)
-                                .map(|t| api::tenant_to_pb(&t))
-                        })
-                        .clone(),
-                    mailbox: Some(api::mailbox_to_pb(&m)),
-                    quality,
-                    ..Default::default()
-                },
+                                .map(|t| api::tenant_to_pb(&t));
+                            tenants.insert(m.tenant_id.clone(), t.clone());
+                            t
+                        }
+                    };
+                    pb::LookupMatch {
+                        kind: pb::MatchKind::Mailbox as i32,
+                        tenant,
+                        mailbox: Some(api::mailbox_into_pb(m)),
+                        quality,
+                        ..Default::default()
+                    }
+                }
                 LookupHit::Domain { domain, tenant } => pb::LookupMatch {
                     kind: pb::MatchKind::Domain as i32,
                     tenant: Some(api::tenant_to_pb(&tenant)),
@@ -275,6 +282,18 @@ fn lookup_result(
             error: status.message().to_string(),
         },
     }
+}
+
+/// One batch of a `LookupMany` stream: one result per query, in order.
+fn answer_batch(hub: &Hub, batch: &pb::LookupManyRequest, limit: usize) -> pb::LookupManyResponse {
+    let view = hub.view();
+    let mut tenants = Tenants::new();
+    let results = batch
+        .queries
+        .iter()
+        .map(|q| lookup_result(&view, q, limit, &mut tenants))
+        .collect();
+    pb::LookupManyResponse { results }
 }
 
 #[tonic::async_trait]
@@ -427,39 +446,32 @@ impl pb::war_room_server::WarRoom for WarRoomService {
         request: Request<tonic::Streaming<pb::LookupManyRequest>>,
     ) -> Result<Response<Self::LookupManyStream>, Status> {
         self.access.reader(request.metadata())?;
-        let mut inbound = request.into_inner();
+        let inbound = request.into_inner();
         let hub = self.hub.clone();
-        // One batch in flight: the next is read once this one's answers
-        // are queued, so a slow reader holds the sender back, not memory.
+        // Two batches answered at once, each on a blocking thread (a bulk
+        // lookup is bound by the source's lookups: one batch at a time left
+        // the second core to the client alone), sent in order; the next is
+        // read once an answer is queued, so a slow reader holds the sender
+        // back, not memory (two batches in the works, one queued).
         let (tx, rx) = mpsc::channel(1);
         tokio::spawn(async move {
-            loop {
-                let batch = match inbound.message().await {
-                    Ok(Some(b)) => b,
-                    Ok(None) => break,
-                    Err(status) => {
-                        let _ = tx.send(Err(status)).await;
-                        break;
-                    }
+            let answers = inbound.map(|batch| {
+                let batch = batch.and_then(|b| check_batch(&b).map(|limit| (b, limit)));
+                let (batch, limit) = match batch {
+                    Ok(b) => b,
+                    Err(status) => return future::Either::Left(future::ready(Err(status))),
                 };
-                let answered = match check_batch(&batch) {
-                    Err(status) => Err(status),
-                    Ok(limit) => {
-                        let hub = hub.clone();
-                        tokio::task::spawn_blocking(move || {
-                            let view = hub.view();
-                            let mut tenants = Tenants::new();
-                            let results = batch
-                                .queries
-                                .iter()
-                                .map(|q| lookup_result(&view, q, limit, &mut tenants))
-                                .collect();
-                            pb::LookupManyResponse { results }
-                        })
+                let hub = hub.clone();
+                let answering =
+                    tokio::task::spawn_blocking(move || answer_batch(&hub, &batch, limit));
+                future::Either::Right(async move {
+                    answering
                         .await
                         .map_err(|e| Status::internal(format!("lookup failed: {e}")))
-                    }
-                };
+                })
+            });
+            let mut answers = std::pin::pin!(answers.buffered(2));
+            while let Some(answered) = answers.next().await {
                 let failed = answered.is_err();
                 if tx.send(answered).await.is_err() || failed {
                     break;

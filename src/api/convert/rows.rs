@@ -127,6 +127,22 @@ pub fn mailbox_to_pb(m: &MailboxRow) -> pb::Mailbox {
     }
 }
 
+/// As [`mailbox_to_pb`], moving the row's text instead of copying it (a
+/// bulk lookup converts a row per line).
+pub fn mailbox_into_pb(m: MailboxRow) -> pb::Mailbox {
+    pb::Mailbox {
+        state: m.state.map_or(0, |s| mailbox_state_to_pb(s) as i32),
+        reindex_position: m.reindex_position,
+        eta: Some(eta_to_pb(&m.eta)),
+        queued_messages: m.queued_messages,
+        address: m.address,
+        tenant_id: m.tenant_id,
+        cluster_id: m.cluster_id,
+        volume: m.volume,
+        last_error: m.last_error,
+    }
+}
+
 pub fn mailbox_from_pb(m: &pb::Mailbox) -> MailboxRow {
     MailboxRow {
         address: m.address.clone(),
