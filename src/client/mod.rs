@@ -208,9 +208,8 @@ impl GatewayClient {
     /// `warroom.v1.Leader`, asked within 3 s.
     pub async fn leads(&self) -> anyhow::Result<bool> {
         use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus};
-        let mut health = tonic_health::pb::health_client::HealthClient::new(
-            self.replica().channel.clone(),
-        );
+        let mut health =
+            tonic_health::pb::health_client::HealthClient::new(self.replica().channel.clone());
         let request = HealthCheckRequest {
             service: "warroom.v1.Leader".into(),
         };

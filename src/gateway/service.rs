@@ -21,17 +21,17 @@ use crate::sources::{LookupHit, LookupMatch, MailboxQuery};
 use crate::store::StoreError;
 
 /// Longest accepted filter or lookup query, in bytes.
-pub const MAX_QUERY_BYTES: usize = 512;
-pub const DEFAULT_PAGE: usize = 100;
-pub const MAX_PAGE: usize = 1_000;
+pub(crate) const MAX_QUERY_BYTES: usize = 512;
+pub(crate) const DEFAULT_PAGE: usize = 100;
+pub(crate) const MAX_PAGE: usize = 1_000;
 
-pub struct WarRoomService {
+pub(crate) struct WarRoomService {
     hub: Arc<Hub>,
     access: Arc<Access>,
 }
 
 impl WarRoomService {
-    pub fn new(hub: Arc<Hub>, access: Arc<Access>) -> Self {
+    pub(crate) fn new(hub: Arc<Hub>, access: Arc<Access>) -> Self {
         WarRoomService { hub, access }
     }
 
@@ -242,7 +242,7 @@ type WatchStream = Pin<Box<dyn Stream<Item = Result<pb::WatchUpdate, Status>> + 
 type LookupManyStream = Pin<Box<dyn Stream<Item = Result<pb::LookupManyResponse, Status>> + Send>>;
 
 /// Queries per `LookupManyRequest` message.
-pub const MAX_LOOKUP_BATCH: usize = 1_000;
+pub(crate) const MAX_LOOKUP_BATCH: usize = 1_000;
 /// Matches per query in `LookupMany`.
 const MAX_LOOKUP_MANY_LIMIT: usize = 20;
 

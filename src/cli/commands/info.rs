@@ -111,8 +111,7 @@ async fn gateway_role(args: &ConnectArgs, cfg: &Config, url: &str) -> String {
         let leads = client.leads().await;
         anyhow::Ok((snap, leads))
     };
-    let (snap, leads) = match tokio::time::timeout(std::time::Duration::from_secs(3), asked).await
-    {
+    let (snap, leads) = match tokio::time::timeout(std::time::Duration::from_secs(3), asked).await {
         Err(_) => return "unknown (the gateway did not answer within 3 s)".into(),
         Ok(Err(e)) => return format!("unknown (cannot ask the gateway: {e:#})"),
         Ok(Ok(s)) => s,
