@@ -326,6 +326,23 @@ pub fn bin(base_secs: f64, class: Class) -> usize {
         + h
 }
 
+/// The update of quantile `q`'s log-multiplier for `n` quotes settled in
+/// one tick, `missed` of them missed. A tenants' batch counts less than
+/// its size: a thousand tenants behind one slow hour miss together. A
+/// whole job's quotes are its own successive quotes of one end, and each
+/// counts (`whole`): its misses come one a tick as their times pass, but
+/// its hits all in the tick it finishes, so counted as a batch the hits
+/// of a whole episode were one step against a step per miss, and the
+/// cluster's p50 came out of each episode later than it went in.
+fn step(missed: f64, n: f64, q: usize, whole: bool) -> f64 {
+    let weight = if whole {
+        1.0 + BATCH_HALF
+    } else {
+        n + BATCH_HALF
+    };
+    GAMMA * (missed - MISS[q] * n) / weight
+}
+
 /// Quotes by the time they fall due, soonest first.
 type DueHeap = BinaryHeap<Reverse<(DateTime<Utc>, u64)>>;
 
@@ -467,7 +484,7 @@ impl Calibrator {
             for q in 0..2 {
                 let (missed, n) = std::mem::take(&mut batch[q]);
                 if n > 0.0 {
-                    let step = GAMMA * (missed - MISS[q] * n) / (n + BATCH_HALF);
+                    let step = step(missed, n, q, b >= BINS_PER_KIND);
                     m[q] = (m[q] + step).clamp(-LOG_LIMIT, LOG_LIMIT);
                     if q == 0 {
                         let g = &mut group[b / HORIZONS];
@@ -477,10 +494,10 @@ impl Calibrator {
                 }
             }
         }
-        for (s, (missed, n)) in self.log_shared.iter_mut().zip(group) {
+        for (g, (s, (missed, n))) in self.log_shared.iter_mut().zip(group).enumerate() {
             *s *= keep;
             if n > 0.0 {
-                let step = GAMMA * (missed - MISS[0] * n) / (n + BATCH_HALF);
+                let step = step(missed, n, 0, g * HORIZONS >= BINS_PER_KIND);
                 *s = (*s + step).clamp(-LOG_LIMIT, LOG_LIMIT);
             }
         }
@@ -842,6 +859,62 @@ mod tests {
         let truth = 48.0 * 3600.0; // the integral of 10 + h over 13..15
         let err = (work / truth - 1.0).abs();
         assert!(err < 0.015, "curve {work:.0} vs {truth:.0} ({err:.3})");
+    }
+
+    /// A hundred quotes of `bin`'s target, one a minute, each `p50_in`
+    /// away (p90 ten hours after it), the target finishing at `end`
+    /// minutes: the p50 multiplier after.
+    fn episode(bin: usize, p50_in: Duration, end: i64) -> f64 {
+        let mut c = Calibrator::default();
+        let t0 = midnight();
+        for i in 0..100 {
+            let now = t0 + Duration::minutes(i);
+            let p50 = now + p50_in;
+            c.register(7, bin, p50, p50 + Duration::hours(10));
+            c.passed(now);
+        }
+        let mut now = t0 + Duration::minutes(100);
+        while now < t0 + Duration::minutes(end) {
+            c.passed(now);
+            now += Duration::minutes(1);
+        }
+        c.finished(7, now);
+        c.passed(now);
+        c.multipliers(bin).0
+    }
+
+    #[test]
+    fn a_whole_job_that_beats_its_p50s_learns_as_much_as_one_that_misses_them() {
+        // The cluster's reindex is quoted every tick; when it finishes
+        // ahead of a hundred open p50s, that is a hundred hits, as a
+        // hundred p50s passed one a tick would be a hundred misses: its
+        // next episode's p50 comes out earlier, not only ever later.
+        let whole = bin(
+            36_000.0,
+            Class {
+                scope_known: true,
+                mailboxes: 500,
+                whole: true,
+            },
+        );
+        let early = episode(whole, Duration::hours(10), 101);
+        let late = episode(whole, Duration::minutes(1), 110);
+        assert!(early < 0.85, "p50 after finishing early: {early}");
+        assert!(late > 1.15, "p50 after finishing late: {late}");
+        let lopsided = (early.ln() + late.ln()).abs();
+        assert!(lopsided < 0.1, "early {early}, late {late}");
+        // A tenant's class counts one tick's outcomes as one batch (a
+        // thousand tenants behind one slow hour miss together).
+        let tenant = bin(
+            36_000.0,
+            Class {
+                whole: false,
+                scope_known: true,
+                mailboxes: 500,
+            },
+        );
+        let one = episode(tenant, Duration::hours(10), 101);
+        assert!(one > 0.97, "a tenant's batch is one step: {one}");
     }
 
     #[test]
