@@ -82,7 +82,7 @@ def name_lists():
     src = open(NAMES_RS).read()
 
     def array(name):
-        m = re.search(r"pub const %s: \[&str; \d+\] = \[(.*?)\];" % name, src, re.S)
+        m = re.search(r"pub(?:\(\w+\))? const %s: \[&str; \d+\] = \[(.*?)\];" % name, src, re.S)
         if not m:
             sys.exit(f"cannot find {name} in {NAMES_RS}")
         return re.findall(r'"([^"]*)"', m.group(1))

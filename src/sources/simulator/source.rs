@@ -250,7 +250,9 @@ impl Source for Simulator {
                 .checked_mul(t.domains as u64)
                 .and_then(|x| x.checked_add(d as u64));
             if let Some(j) = j.filter(|&j| j < t.count) {
-                return LookupAnswer::exact(LookupHit::Mailbox(self.mailbox_row(t.first + j)));
+                return LookupAnswer::exact(LookupHit::Mailbox(
+                    self.mailbox_row_of(ti as usize, t.first + j),
+                ));
             }
         }
         if let Some(&(ti, _)) = self.domains.get(&q) {
@@ -268,9 +270,9 @@ impl Source for Simulator {
             .index
             .lookup(&q, limit, |f| self.found_affected(f))
             .filter_map(|found| match found {
-                index::Found::Mailbox(m) => {
-                    Some(LookupHit::Mailbox(self.mailbox_row(self.found_mailbox(m)?)))
-                }
+                index::Found::Mailbox(m) => Some(LookupHit::Mailbox(
+                    self.mailbox_row_of(m.tenant as usize, self.found_mailbox(m)?),
+                )),
                 index::Found::Domain { tenant, domain } => Some(LookupHit::Domain {
                     domain,
                     tenant: self.tenants.get(tenant as usize)?.row(),
