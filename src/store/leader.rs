@@ -11,7 +11,6 @@
 //! connection is dropped. A gateway on a SQLite file is `Single`: it
 //! always runs its sources.
 
-use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -19,7 +18,7 @@ use chrono::{DateTime, Utc};
 use tokio_postgres::NoTls;
 
 use super::StoreError;
-use crate::domain::redact::{Redactor, url_shown};
+use crate::domain::redact::Redactor;
 
 /// The session advisory lock the leader holds (per database).
 const LEADER_LOCK: i64 = 0x5761_526f;
@@ -114,14 +113,7 @@ impl Leadership {
     /// lock is taken. Returns once the first attempt has been answered (or
     /// has failed), later ones follow every `RETRY`.
     pub fn campaign(url: &str) -> Result<Arc<Self>, StoreError> {
-        let redactor = Redactor::new().url_userinfo(url);
-        let shown = url_shown(url).into_owned();
-        let mut config = tokio_postgres::Config::from_str(url).map_err(|e| {
-            StoreError::Io(redactor.redact_owned(format!("{shown}: not a PostgreSQL URL: {e}")))
-        })?;
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(Duration::from_secs(5));
-        }
+        let (mut config, redactor) = super::postgres::url_config(url)?;
         config.application_name("warroom leader election");
         let first_round = config
             .get_connect_timeout()

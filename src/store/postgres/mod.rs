@@ -123,20 +123,29 @@ fn is_lost(e: &tokio_postgres::Error) -> bool {
     false
 }
 
+/// The connection settings of a PostgreSQL URL (5 s to connect unless it
+/// says otherwise) and the redactor that keeps its password out of every
+/// message; a URL that is not one is refused without showing the password.
+/// The store and the leader election both connect this way.
+pub(super) fn url_config(url: &str) -> Result<(tokio_postgres::Config, Redactor), StoreError> {
+    let redactor = Redactor::new().url_userinfo(url);
+    let shown = url_shown(url).into_owned();
+    let mut config = tokio_postgres::Config::from_str(url).map_err(|e| {
+        StoreError::Io(redactor.redact_owned(format!("{shown}: not a PostgreSQL URL: {e}")))
+    })?;
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(CONNECT_TIMEOUT);
+    }
+    Ok((config, redactor))
+}
+
 impl PgStore {
     /// Connects to the database at `url`, checks it is a warroom database
     /// (or empty) and brings its schema up to date. A database holding
     /// tables that are not ours, or a newer schema, is refused and left as
     /// it was. The password in `url` is never part of a message.
     pub fn open(url: &str) -> Result<Self, StoreError> {
-        let redactor = Redactor::new().url_userinfo(url);
-        let shown = url_shown(url).into_owned();
-        let mut config = tokio_postgres::Config::from_str(url).map_err(|e| {
-            StoreError::Io(redactor.redact_owned(format!("{shown}: not a PostgreSQL URL: {e}")))
-        })?;
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(CONNECT_TIMEOUT);
-        }
+        let (config, redactor) = url_config(url)?;
         let what = format!("PostgreSQL at {}", endpoint(&config));
         let (jobs, rx) = tokio::sync::mpsc::unbounded_channel::<Job>();
         let (worker_what, worker_redactor) = (what.clone(), redactor.clone());
