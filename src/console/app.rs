@@ -10,6 +10,11 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use std::time::Duration;
 
 use super::input::{Input, Typed};
+
+/// The palette's line: a command and its argument.
+const PALETTE_INPUT: Input = Input::bytes(256);
+/// A filter: a tenant's id, name or domain, or a mailbox's address.
+const FILTER_INPUT: Input = Input::bytes(64);
 use super::keymap::{Action, Context, Keymap};
 use super::model::{Applied, Model};
 use super::theme::Theme;
@@ -492,7 +497,7 @@ impl App {
         let Some(input) = self.palette.as_mut() else {
             return Command::None;
         };
-        match Input::bytes(256).key(input, k) {
+        match PALETTE_INPUT.key(input, k) {
             Typed::Empty => self.palette = None,
             Typed::Changed | Typed::Full => {}
             Typed::Pass => match action {
@@ -518,7 +523,7 @@ impl App {
                 &mut self.filter
             }
         };
-        match Input::bytes(64).key(filter, k) {
+        match FILTER_INPUT.key(filter, k) {
             Typed::Changed => {
                 // Typing a filter goes to its first match.
                 self.selected = 0;
