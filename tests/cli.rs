@@ -1305,3 +1305,85 @@ fn a_postgresql_store_is_shown_and_refused_without_its_password() {
         assert!(!e.contains("PGSECRETPW99"), "{args:?}: {e}");
     }
 }
+
+/// `drill calibrate` scores every ETA a drill served, and `--samples` writes
+/// each of them with what then happened: one CSV line per ETA, as many as
+/// the JSON rows count, every quote before its target's end or with none.
+#[test]
+fn drill_calibrate_writes_every_eta_it_scored() {
+    let h = home("calibrate");
+    let csv = h.join("samples.csv");
+    let out = warroom(
+        &h,
+        &[
+            "drill",
+            "calibrate",
+            "--scenario",
+            "small-fast-fault",
+            "--seeds",
+            "1",
+            "--json",
+            "--samples",
+            csv.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        matches!(out.status.code(), Some(0 | 1)),
+        "{}",
+        text(&out.stderr)
+    );
+    let rows: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let scored: u64 = rows
+        .iter()
+        .filter(|r| r["forecaster"] == "warroom")
+        .map(|r| r["n"].as_u64().unwrap() + r["no_estimate"].as_u64().unwrap())
+        .sum();
+    let written = std::fs::read_to_string(&csv).unwrap();
+    let mut lines = written.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    assert_eq!(
+        header,
+        [
+            "scenario",
+            "seed",
+            "phase",
+            "target",
+            "key",
+            "at",
+            "affected",
+            "p50",
+            "p90",
+            "naive",
+            "episode_end",
+            "final_end"
+        ]
+    );
+    let samples: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert_eq!(samples.len() as u64, scored);
+    assert!(scored > 100, "{scored} samples");
+    for s in &samples {
+        assert_eq!((s[0], s[1]), ("small-fast-fault", "2008"), "{s:?}");
+        // RFC 3339 times compare as text.
+        assert!(s[10].is_empty() || s[10] > s[5], "ended before it was quoted: {s:?}");
+    }
+    let bad = warroom(
+        &h,
+        &[
+            "drill",
+            "calibrate",
+            "--seeds",
+            "1",
+            "--samples",
+            "/nonexistent/dir/samples.csv",
+        ],
+    );
+    assert_eq!(bad.status.code(), Some(2), "{}", text(&bad.stderr));
+    assert!(
+        text(&bad.stderr).contains("cannot write /nonexistent/dir/samples.csv"),
+        "{}",
+        text(&bad.stderr)
+    );
+}

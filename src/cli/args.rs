@@ -72,6 +72,9 @@ pub(crate) enum DrillCommand {
         /// One JSON object per line per (scenario, phase, target, forecaster).
         #[arg(long)]
         json: bool,
+        /// Also write every ETA served and what then happened to FILE (CSV).
+        #[arg(long, value_name = "FILE")]
+        samples: Option<PathBuf>,
     },
 }
 

@@ -9,6 +9,7 @@ pub(crate) async fn drill(cmd: DrillCommand) -> anyhow::Result<i32> {
         scenario: names,
         seeds,
         json,
+        samples,
     } = cmd;
     let names: Vec<String> = if names.is_empty() {
         scenario::SHIPPED
@@ -24,9 +25,25 @@ pub(crate) async fn drill(cmd: DrillCommand) -> anyhow::Result<i32> {
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| anyhow::anyhow!("invalid scenario: {e}"))?;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let scores = tokio::task::spawn_blocking(move || drill::calibrate(&scenarios, seeds, threads))
-        .await?
-        .map_err(anyhow::Error::msg)?;
+    // Opened first: a path that cannot be written is said before the drills run.
+    let mut file = match &samples {
+        Some(path) => Some(std::io::BufWriter::new(
+            std::fs::File::create(path)
+                .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?,
+        )),
+        None => None,
+    };
+    let scores = tokio::task::spawn_blocking(move || {
+        let runs = drill::run_all(&scenarios, seeds, threads)?;
+        if let (Some(file), Some(path)) = (file.as_mut(), &samples) {
+            drill::write_samples(file, &scenarios, &runs)
+                .and_then(|()| std::io::Write::flush(file))
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        }
+        Ok::<_, String>(drill::score_runs(&scenarios, runs))
+    })
+    .await?
+    .map_err(anyhow::Error::msg)?;
     if json {
         for s in &scores {
             outln!("{}", serde_json::to_string(s)?);

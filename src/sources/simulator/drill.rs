@@ -93,11 +93,71 @@ pub fn run(cfg: SimConfig, every_hours: f64) -> Result<DrillRun, String> {
 /// Runs every scenario for `seeds` seeds (2008, 2009, …) on `threads`
 /// threads and scores the ETAs served, per scenario.
 pub fn calibrate(scenarios: &[Scenario], seeds: u32, threads: usize) -> Result<Vec<Score>, String> {
+    Ok(score_runs(scenarios, run_all(scenarios, seeds, threads)?))
+}
+
+/// Scores runs from [`run_all`] per scenario.
+pub fn score_runs(scenarios: &[Scenario], runs: Vec<(usize, u64, DrillRun)>) -> Vec<Score> {
+    let mut per_scenario: Vec<Vec<Sample>> = vec![Vec::new(); scenarios.len()];
+    for (s, _, run) in runs {
+        per_scenario[s].extend(run.samples);
+    }
+    scenarios
+        .iter()
+        .zip(per_scenario)
+        .flat_map(|(sc, samples)| score(&sc.name, &samples))
+        .collect()
+}
+
+/// Every sample of `runs` as CSV, one line per ETA served, with what
+/// happened: for reading a scenario's misses one by one.
+pub fn write_samples(
+    out: &mut impl std::io::Write,
+    scenarios: &[Scenario],
+    runs: &[(usize, u64, DrillRun)],
+) -> std::io::Result<()> {
+    let time = |t: Option<DateTime<Utc>>| {
+        t.map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+            .unwrap_or_default()
+    };
+    writeln!(
+        out,
+        "scenario,seed,phase,target,key,at,affected,p50,p90,naive,episode_end,final_end"
+    )?;
+    for (s, seed, run) in runs {
+        for x in &run.samples {
+            writeln!(
+                out,
+                "{},{seed},{},{},{},{},{},{},{},{},{},{}",
+                crate::domain::csv::field(&scenarios[*s].name),
+                x.phase.label(),
+                x.target.label(),
+                x.key,
+                time(Some(x.at)),
+                x.weight,
+                time(x.p50),
+                time(x.p90),
+                time(x.naive),
+                time(x.episode_end),
+                time(x.final_end),
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Runs every scenario for `seeds` seeds (2008, 2009, …) on `threads`
+/// threads: (scenario index, seed, run), in that order.
+pub fn run_all(
+    scenarios: &[Scenario],
+    seeds: u32,
+    threads: usize,
+) -> Result<Vec<(usize, u64, DrillRun)>, String> {
     let jobs: Vec<(usize, u64)> = (0..scenarios.len())
         .flat_map(|s| (0..seeds as u64).map(move |k| (s, 2008 + k)))
         .collect();
     let next = AtomicUsize::new(0);
-    let results: Vec<Result<Vec<(usize, DrillRun)>, String>> = std::thread::scope(|scope| {
+    let results: Vec<Result<Vec<(usize, u64, DrillRun)>, String>> = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads.max(1))
             .map(|_| {
                 scope.spawn(|| {
@@ -111,7 +171,7 @@ pub fn calibrate(scenarios: &[Scenario], seeds: u32, threads: usize) -> Result<V
                             seed,
                             ..SimConfig::of(scenarios[s].clone())
                         };
-                        mine.push((s, run(cfg, SAMPLE_EVERY_HOURS)?));
+                        mine.push((s, seed, run(cfg, SAMPLE_EVERY_HOURS)?));
                     }
                 })
             })
@@ -121,17 +181,12 @@ pub fn calibrate(scenarios: &[Scenario], seeds: u32, threads: usize) -> Result<V
             .map(|w| w.join().unwrap_or_else(|_| Err("a drill panicked".into())))
             .collect()
     });
-    let mut per_scenario: Vec<Vec<Sample>> = vec![Vec::new(); scenarios.len()];
+    let mut runs = Vec::new();
     for r in results {
-        for (s, run) in r? {
-            per_scenario[s].extend(run.samples);
-        }
+        runs.extend(r?);
     }
-    Ok(scenarios
-        .iter()
-        .zip(per_scenario)
-        .flat_map(|(sc, samples)| score(&sc.name, &samples))
-        .collect())
+    runs.sort_by_key(|r| (r.0, r.1));
+    Ok(runs)
 }
 
 impl Simulator {
