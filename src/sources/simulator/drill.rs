@@ -97,7 +97,7 @@ pub fn calibrate(scenarios: &[Scenario], seeds: u32, threads: usize) -> Result<V
 }
 
 /// Scores runs from [`run_all`] per scenario.
-pub fn score_runs(scenarios: &[Scenario], runs: Vec<(usize, u64, DrillRun)>) -> Vec<Score> {
+pub fn score_runs(scenarios: &[Scenario], runs: Vec<SeededRun>) -> Vec<Score> {
     let mut per_scenario: Vec<Vec<Sample>> = vec![Vec::new(); scenarios.len()];
     for (s, _, run) in runs {
         per_scenario[s].extend(run.samples);
@@ -114,7 +114,7 @@ pub fn score_runs(scenarios: &[Scenario], runs: Vec<(usize, u64, DrillRun)>) -> 
 pub fn write_samples(
     out: &mut impl std::io::Write,
     scenarios: &[Scenario],
-    runs: &[(usize, u64, DrillRun)],
+    runs: &[SeededRun],
 ) -> std::io::Result<()> {
     let time = |t: Option<DateTime<Utc>>| {
         t.map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
@@ -146,18 +146,21 @@ pub fn write_samples(
     Ok(())
 }
 
+/// A drill run with its scenario's index and its seed.
+pub type SeededRun = (usize, u64, DrillRun);
+
 /// Runs every scenario for `seeds` seeds (2008, 2009, …) on `threads`
 /// threads: (scenario index, seed, run), in that order.
 pub fn run_all(
     scenarios: &[Scenario],
     seeds: u32,
     threads: usize,
-) -> Result<Vec<(usize, u64, DrillRun)>, String> {
+) -> Result<Vec<SeededRun>, String> {
     let jobs: Vec<(usize, u64)> = (0..scenarios.len())
         .flat_map(|s| (0..seeds as u64).map(move |k| (s, 2008 + k)))
         .collect();
     let next = AtomicUsize::new(0);
-    let results: Vec<Result<Vec<(usize, u64, DrillRun)>, String>> = std::thread::scope(|scope| {
+    let results: Vec<Result<Vec<SeededRun>, String>> = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads.max(1))
             .map(|_| {
                 scope.spawn(|| {
