@@ -7,7 +7,11 @@
 //!   level and that shape, draws a [`WorkCurve`]: cumulative work expected
 //!   over the next 30 days.
 //! - The curve turns work into a time, so an ETA that crosses a busy
-//!   morning is later than remaining ÷ tonight's rate.
+//!   morning is later than remaining ÷ tonight's rate. An hour the
+//!   incident has not lived through yet is drawn from the platform's
+//!   traffic history when the source knows it ([`LoadModel`]): the rate's
+//!   dependence on the users' load is learnt from the hours seen, and the
+//!   typical load of that hour says how busy it will be.
 //! - [`Calibrator`] corrects the work by multipliers learnt online from
 //!   the forecaster's own past errors (adaptive conformal inference, Gibbs
 //!   & Candès 2021): every quote it is shown is checked when its target
@@ -43,13 +47,121 @@ struct HourRate {
 pub struct RateProfile {
     hours: [Option<HourRate>; 24],
     recent: VecDeque<(DateTime<Utc>, f64)>,
+    load: LoadModel,
+}
+
+/// Quarter hours in a day: the traffic history's resolution.
+pub const QUARTERS: usize = 96;
+/// How long (load, rate) pairs are kept to learn how the rate depends on
+/// the load: a day, which spans the quiet and the busy hours.
+const PAIRS_FOR: Duration = Duration::hours(24);
+/// Pairs needed before the dependence is trusted (an hour of ticks).
+const PAIRS_NEEDED: usize = 60;
+/// The loads seen must spread by this share of their mean: a rate seen at
+/// one load says nothing about its slope.
+const LOAD_SPREAD: f64 = 0.05;
+/// A rate drawn for a busier hour than any seen is never below this share
+/// of the slowest the fit gives for a load seen: a straight line carried
+/// far past what was seen can reach zero.
+const LOAD_FLOOR: f64 = 0.2;
+
+/// How the work rate depends on the users' load, to draw hours the
+/// incident has not lived through yet. A reindex competes with the users
+/// for I/O; an incident that began in the evening has never seen a
+/// morning, but the platform has: its traffic history (the typical load
+/// of each quarter hour of the day) says how busy the morning will be, and
+/// the (load, rate) pairs of the hours seen say what that load does to
+/// the rate (a straight line, rate = a + b × load, fitted by least
+/// squares; used only when the loads seen spread and the rate falls as the
+/// load rises).
+#[derive(Debug, Clone, Default)]
+struct LoadModel {
+    /// The typical load of each quarter hour of the day, when known.
+    typical: Option<Box<[f64; QUARTERS]>>,
+    /// (when, load, rate) seen while working.
+    pairs: VecDeque<(DateTime<Utc>, f64, f64)>,
+}
+
+impl LoadModel {
+    fn typical_at(&self, t: DateTime<Utc>) -> Option<f64> {
+        let q = (t.hour() * 4 + t.minute() / 15) as usize;
+        self.typical.as_ref().map(|a| a[q % QUARTERS])
+    }
+
+    fn record(&mut self, at: DateTime<Utc>, load: f64, rate: f64) {
+        if !(load.is_finite() && load >= 0.0) {
+            return;
+        }
+        self.pairs.push_back((at, load, rate));
+        while self
+            .pairs
+            .front()
+            .is_some_and(|(t, ..)| *t < at - PAIRS_FOR)
+        {
+            self.pairs.pop_front();
+        }
+    }
+
+    /// The rate as a function of the load, from the pairs kept; None until
+    /// they say something (enough of them, spread loads, a falling rate).
+    fn fit(&self) -> Option<impl Fn(f64) -> f64> {
+        let n = self.pairs.len();
+        if n < PAIRS_NEEDED {
+            return None;
+        }
+        let nf = n as f64;
+        let (sl, sr) = self
+            .pairs
+            .iter()
+            .fold((0.0, 0.0), |(a, b), (_, l, r)| (a + l, b + r));
+        let (ml, mr) = (sl / nf, sr / nf);
+        let (mut sll, mut slr) = (0.0, 0.0);
+        let (mut lo, mut hi) = (f64::MAX, f64::MIN);
+        for (_, l, r) in &self.pairs {
+            sll += (l - ml) * (l - ml);
+            slr += (l - ml) * (r - mr);
+            lo = lo.min(*l);
+            hi = hi.max(*l);
+        }
+        if hi - lo < LOAD_SPREAD * ml || sll <= 0.0 {
+            return None;
+        }
+        let b = slr / sll;
+        if b.is_nan() || b >= 0.0 {
+            return None;
+        }
+        let a = mr - b * ml;
+        let floor = LOAD_FLOOR * (a + b * hi).max(0.0);
+        (floor > 0.0).then_some(move |l: f64| (a + b * l).max(floor))
+    }
+
+    /// The median load of the pairs since `since`.
+    fn recent(&self, since: DateTime<Utc>) -> Option<f64> {
+        let v: Vec<f64> = self
+            .pairs
+            .iter()
+            .filter(|(t, ..)| *t >= since)
+            .map(|(_, l, _)| *l)
+            .collect();
+        percentile(&v, 0.5)
+    }
 }
 
 impl RateProfile {
-    /// Records a rate (units per second of busy time) seen at `at`.
-    pub fn record(&mut self, at: DateTime<Utc>, per_second: f64) {
+    /// The platform's typical load by quarter hour of the day (from
+    /// midnight UTC), to draw the hours not seen yet.
+    pub fn set_traffic(&mut self, typical: [f64; QUARTERS]) {
+        self.load.typical = Some(Box::new(typical));
+    }
+
+    /// Records a rate (units per second of busy time) seen at `at`, with
+    /// the users' load then when the source measures it.
+    pub fn record(&mut self, at: DateTime<Utc>, per_second: f64, load: Option<f64>) {
         if !per_second.is_finite() || per_second < 0.0 {
             return;
+        }
+        if let Some(load) = load {
+            self.load.record(at, load, per_second);
         }
         // The hour's mean over its latest visit (the day it was last seen),
         // the previous visit's mean counting as a few samples until this
@@ -111,17 +223,28 @@ impl RateProfile {
         let scale = back
             .filter(|h| *h > 0.0)
             .map_or(1.0, |h| (level / h).clamp(0.25, 4.0));
+        // An hour not seen yet: the level, moved by what the typical load
+        // of that hour does to the rate against the load of the last hour.
+        let fit = self.load.fit();
+        let unseen = |t: DateTime<Utc>| -> f64 {
+            let by_load = || {
+                let f = fit.as_ref()?;
+                let then = f(self.load.typical_at(t)?);
+                let before = f(self.load.recent(now - RECENT)?);
+                (before > 0.0).then(|| (then / before).clamp(0.1, 4.0))
+            };
+            level * by_load().unwrap_or(1.0)
+        };
         let steps = (MAX_HORIZON.num_seconds() as f64 / STEP_SECS) as usize;
         let mut cum = Vec::with_capacity(steps + 1);
         cum.push(0.0);
         let mut acc = 0.0;
         for i in 0..steps {
             let t = now + Duration::seconds((i as f64 * STEP_SECS) as i64);
-            // Hours seen run at their shape, scaled to the level; an hour
-            // not seen yet at the level just measured.
+            // Hours seen run at their shape, scaled to the level.
             let rate = match (back, self.hour_mean(t)) {
                 (Some(_), Some(h)) => h * scale,
-                _ => level,
+                _ => unseen(t),
             };
             acc += rate.max(0.0) * STEP_SECS;
             cum.push(acc);
@@ -579,10 +702,17 @@ pub struct Forecaster {
 }
 
 impl Forecaster {
-    /// `work` units done over `seconds` of busy time, ending at `at`.
-    pub fn record(&mut self, at: DateTime<Utc>, work: f64, seconds: f64) {
+    /// The platform's typical load by quarter hour of the day (its traffic
+    /// history), when the source knows it.
+    pub fn set_traffic(&mut self, typical: [f64; QUARTERS]) {
+        self.profile.set_traffic(typical);
+    }
+
+    /// `work` units done over `seconds` of busy time, ending at `at`, with
+    /// the users' load then when the source measures it.
+    pub fn record(&mut self, at: DateTime<Utc>, work: f64, seconds: f64, load: Option<f64>) {
         if seconds > 0.0 {
-            self.profile.record(at, work / seconds);
+            self.profile.record(at, work / seconds, load);
             self.progress.record(work, seconds);
         }
     }
@@ -673,11 +803,11 @@ mod tests {
         for m in 0..24 * 60 {
             let t = midnight() + Duration::minutes(m);
             let slow = (8..18).contains(&t.hour());
-            p.record(t, if slow { 2.0 } else { 10.0 });
+            p.record(t, if slow { 2.0 } else { 10.0 }, None);
         }
         // Next night, 00:00: 8 h at 10/s, then 2/s.
         let now = midnight() + Duration::days(1);
-        p.record(now, 10.0);
+        p.record(now, 10.0, None);
         let c = p.curve(now).unwrap();
         assert_eq!(c.time_for(36_000.0), Some(now + Duration::hours(1)));
         let eight = 8.0 * 3600.0 * 10.0;
@@ -685,6 +815,56 @@ mod tests {
         assert_eq!(at, now + Duration::hours(9), "one more hour at 2/s");
         assert_eq!(c.time_for(0.0), Some(now));
         assert_eq!(c.time_for(1e15), None, "beyond 30 days");
+    }
+
+    /// An incident that began in the evening has not seen a morning, but
+    /// the platform's traffic says how busy the morning will be, and the
+    /// evening showed what load does to the rate: the morning is drawn at
+    /// the rate its load gives, not at the night's level. A rate that did
+    /// not fall as the load rose says nothing of it, nor does a source
+    /// without the traffic.
+    #[test]
+    fn an_hour_not_seen_yet_is_drawn_from_the_traffic_it_will_have() {
+        // 0.2 at night, 1.0 from 08:00 to 12:00.
+        let mut traffic = [0.2; QUARTERS];
+        traffic[32..48].fill(1.0);
+        let mut by_load = RateProfile::default();
+        by_load.set_traffic(traffic);
+        let mut flat = by_load.clone();
+        let mut blind = RateProfile::default();
+        // 18:00 to midnight: the load falls from 0.6 to 0.2, and the rate
+        // is 10 − 8 × load (flat: 5 whatever the load).
+        for m in 0..6 * 60 {
+            let t = midnight() - Duration::hours(6) + Duration::minutes(m);
+            let load = 0.6 - 0.4 * m as f64 / 360.0;
+            by_load.record(t, 10.0 - 8.0 * load, Some(load));
+            blind.record(t, 10.0 - 8.0 * load, Some(load));
+            flat.record(t, 5.0, Some(load));
+        }
+        let now = midnight();
+        let morning = |p: &RateProfile| {
+            let c = p.curve(now).unwrap();
+            (c.work_by(10.0 * 3600.0) - c.work_by(8.0 * 3600.0)) / 7200.0
+        };
+        let night = |p: &RateProfile| {
+            let c = p.curve(now).unwrap();
+            c.work_by(3.0 * 3600.0) / (3.0 * 3600.0)
+        };
+        // At load 1.0 the rate is 2/s; the night's, at 0.2, 8.4/s.
+        assert!(
+            (morning(&by_load) - 2.0).abs() < 0.2,
+            "{}",
+            morning(&by_load)
+        );
+        assert!((night(&by_load) - 8.4).abs() < 0.3, "{}", night(&by_load));
+        // Without a falling rate or the traffic: the level of the last hour.
+        assert!((morning(&flat) - 5.0).abs() < 0.01, "{}", morning(&flat));
+        let level = blind.recent().unwrap();
+        assert!(
+            (morning(&blind) - level).abs() < 0.01,
+            "{}",
+            morning(&blind)
+        );
     }
 
     #[test]
@@ -721,7 +901,7 @@ mod tests {
     fn progress_checks_say_how_far_the_curve_is_trusted() {
         // The curve promises 10/s (all it has seen); the job does 5/s.
         let mut p = RateProfile::default();
-        p.record(midnight(), 10.0);
+        p.record(midnight(), 10.0, None);
         let curve = p.curve(midnight());
         let mut check = ProgressCheck::default();
         assert_eq!(check.multipliers(3_600.0), None, "nothing checked yet");
@@ -851,7 +1031,7 @@ mod tests {
         let noon = midnight() + Duration::hours(36);
         let mut t = midnight();
         while t <= noon {
-            p.record(t, rate(t));
+            p.record(t, rate(t), None);
             t += Duration::minutes(1);
         }
         let c = p.curve(noon).unwrap();
@@ -932,7 +1112,7 @@ mod tests {
     #[test]
     fn eta_uses_the_bin_of_its_horizon() {
         let mut p = RateProfile::default();
-        p.record(midnight(), 1.0);
+        p.record(midnight(), 1.0, None);
         let c = Calibrator::default();
         let curve = p.curve(midnight());
         let one = Class {

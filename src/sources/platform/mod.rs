@@ -175,7 +175,9 @@ impl PlatformSource {
         let repaired = done_now.saturating_sub(self.last_done);
         let busy = progress.in_flight > 0 || repaired > 0;
         let closed = if dt > 0.0 && busy && !progress.paused {
-            self.fc.record(now, repaired as f64, dt);
+            // No traffic history read from the platform yet: an hour not
+            // seen runs at the level.
+            self.fc.record(now, repaired as f64, dt, None);
             self.repair_rate.record(repaired as f64, dt)
         } else {
             None

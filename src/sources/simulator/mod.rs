@@ -459,7 +459,11 @@ impl Simulator {
             failed_files: 0,
             restored_mailboxes: 0,
             reindex_rate: RateWindow::new(REINDEX_HISTORY),
-            fc: Forecaster::default(),
+            fc: {
+                let mut fc = Forecaster::default();
+                fc.set_traffic(cfg.scenario.traffic());
+                fc
+            },
             rate_stats: RateStats::from_rates(&[]),
             reindex_done_at: None,
             later_faults_done: 0,
@@ -596,10 +600,21 @@ fn levels(slots: impl Iterator<Item = (Slot, Vec<u64>)>) -> BTreeMap<Slot, Level
     out
 }
 
-/// ETAs are quoted to the minute: finer precision is noise, and rows whose
-/// rounded ETA did not move need not be resent.
+/// ETAs are quoted to the minute, rounded up: a time is read as "back
+/// by 14:05", and a mailbox back at 14:04:20 is back by 14:05, not by
+/// 14:04 (rounded to the nearest minute, a p50 that was exact held only
+/// when the seconds happened to round up: about half as often as it
+/// should). Finer precision is noise, and rows whose rounded ETA did not
+/// move need not be resent.
 fn round_eta(eta: EtaRange) -> EtaRange {
-    let r = |t: DateTime<Utc>| t.duration_round(Duration::minutes(1)).unwrap_or(t);
+    let r = |t: DateTime<Utc>| {
+        let down = t.duration_trunc(Duration::minutes(1)).unwrap_or(t);
+        if down < t {
+            down + Duration::minutes(1)
+        } else {
+            down
+        }
+    };
     EtaRange {
         p50: eta.p50.map(r),
         p90: eta.p90.map(r),

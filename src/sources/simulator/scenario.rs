@@ -328,6 +328,21 @@ impl Scenario {
                 .sum::<f64>()
     }
 
+    /// The platform's traffic history as the forecaster reads it: the
+    /// typical load of each quarter hour of the day (at its middle). The
+    /// simulated platform's days before the fault were like its days
+    /// during it; a real one's come from its metrics.
+    pub fn traffic(&self) -> [f64; crate::domain::calibrated::QUARTERS] {
+        let midnight = self
+            .start
+            .date_naive()
+            .and_time(chrono::NaiveTime::MIN)
+            .and_utc();
+        std::array::from_fn(|q| {
+            self.load_at(midnight + chrono::Duration::seconds(q as i64 * 900 + 450))
+        })
+    }
+
     /// The load averaged over a day (mail arrivals are scaled so that a day
     /// brings `messages_per_mailbox_day`).
     pub fn mean_load(&self) -> f64 {

@@ -45,7 +45,7 @@ impl Simulator {
         let base = scope.current();
         if done {
             let exact = files_found;
-            if exact > base {
+            if exact != base {
                 scope.revise(
                     now,
                     exact,
@@ -134,7 +134,7 @@ impl Simulator {
         if worked > 0.0 || !self.in_flight.is_empty() {
             self.reindex_rate.record(worked, dt);
             let now = self.now();
-            self.fc.record(now, worked, dt);
+            self.fc.record(now, worked, dt, Some(load));
         }
     }
 

@@ -245,3 +245,32 @@ fn priorities_and_ranks_order_the_reindex() {
         Err(SourceError::UnknownTenant(_))
     ));
 }
+
+/// A first estimate that was too high is brought down when the scan has
+/// found everything: the war room plans on what the scan found, not on a
+/// guess (it used to keep any estimate above the exact figure for good,
+/// and the cluster's ETA with it).
+#[test]
+fn the_finished_scan_brings_a_too_high_estimate_down_to_what_it_found() {
+    let mut sc = Scenario::load("cluster-a-2008").unwrap();
+    sc.fault.initial_scope_files = 400_000.0;
+    let mut s = Simulator::new(SimConfig::of(sc)).unwrap();
+    run(&mut s, 8.0);
+    let r = s.overview().clusters[0].reindex.clone();
+    assert_eq!(r.revisions[0].scope, 400_000);
+    let last = r.revisions.last().unwrap();
+    assert!(last.reason.starts_with("scan complete"), "{last:?}");
+    assert!(last.scope < 100_000, "{last:?}");
+    assert_eq!(last.scope, s.files_found);
+    assert_eq!(r.scope, s.files_found.max(r.done));
+}
+
+/// An ETA is read as "back by 14:05": a p50 of 14:04:20 is quoted 14:05,
+/// never 14:04, when the mailbox is not back yet; a whole minute stays.
+#[test]
+fn etas_are_quoted_to_the_minute_rounded_up() {
+    use chrono::TimeZone;
+    let t = |h, m, s| Utc.with_ymd_and_hms(2008, 10, 7, h, m, s).single().unwrap();
+    let eta = round_eta(EtaRange::at(t(14, 4, 20), t(15, 10, 0)));
+    assert_eq!((eta.p50, eta.p90), (Some(t(14, 5, 0)), Some(t(15, 10, 0))));
+}
