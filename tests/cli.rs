@@ -1367,7 +1367,10 @@ fn drill_calibrate_writes_every_eta_it_scored() {
     for s in &samples {
         assert_eq!((s[0], s[1]), ("small-fast-fault", "2008"), "{s:?}");
         // RFC 3339 times compare as text.
-        assert!(s[10].is_empty() || s[10] > s[5], "ended before it was quoted: {s:?}");
+        assert!(
+            s[10].is_empty() || s[10] > s[5],
+            "ended before it was quoted: {s:?}"
+        );
     }
     let bad = warroom(
         &h,

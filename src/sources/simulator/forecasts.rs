@@ -144,12 +144,24 @@ impl Simulator {
         class: Class,
         from_scope: bool,
     ) -> (EtaRange, Option<usize>) {
+        self.eta_of(work, work, class, from_scope)
+    }
+
+    /// `eta`, with the p50 drawn for `median_work` (the likeliest work)
+    /// and the p90's floor for `work` (what it may still turn out to be).
+    pub(super) fn eta_of(
+        &self,
+        median_work: f64,
+        work: f64,
+        class: Class,
+        from_scope: bool,
+    ) -> (EtaRange, Option<usize>) {
         let growth = match &self.scope {
             Some(s) if from_scope || !class.scope_known => s.latest_growth(),
             _ => 0.0,
         };
         let floor = forecast_with(self.now(), work, self.rate_stats, growth);
-        self.fc.eta(work, class, &floor)
+        self.fc.eta(median_work, class, &floor)
     }
 
     /// Per tenant, the place of its last waiting mailbox in the reindex
@@ -242,12 +254,26 @@ impl Simulator {
             let mailboxes: u64 = self.tenants.iter().map(|t| t.states.affected()).sum();
             let by_mailbox = mailboxes as f64 * self.avg_pending_files;
             let work = remaining.max(in_progress as f64).max(by_mailbox);
+            // While the scan runs the scope shown is the largest estimate
+            // so far (an overshoot is only taken back when the scan is
+            // done), which the p90 keeps; the p50 takes what the scan
+            // found extrapolated to the whole cluster, the likeliest
+            // figure, once a tenth has been scanned.
+            let fraction = self.scanned as f64 / self.mailboxes_a.max(1) as f64;
+            let median_work = if scan_done || fraction < 0.1 {
+                work
+            } else {
+                let projected = self.files_found as f64 / fraction;
+                (projected - self.done_files as f64)
+                    .max(in_progress as f64)
+                    .max(by_mailbox)
+            };
             let class = Class {
                 scope_known: scan_done,
                 mailboxes,
                 whole: true,
             };
-            let (eta, bin) = self.eta(work, class, true);
+            let (eta, bin) = self.eta_of(median_work, work, class, true);
             // Never before the scan has found everything.
             let left = self.mailboxes_a.saturating_sub(self.scanned) as f64;
             let scan_rate = self.mailboxes_a as f64 / (self.sc.fault.scan_hours * HOUR);
