@@ -112,7 +112,17 @@ impl Simulator {
             } else if pending == 0 && !flying {
                 (0, EtaRange::unknown(NO_ETA), None)
             } else {
-                let pos = last_pos;
+                // While the scan runs, tenants it has not reached yet will
+                // join the rotation and share every round after this one:
+                // the place in this round as now, the rounds before it as
+                // they will be once everything known to fail is queued.
+                let pos = match (projected.get(&t.slot()), self.levels.get(&t.slot())) {
+                    (Some(then), Some(now)) if pending > 0 => {
+                        let this_round = last_pos.saturating_sub(now.position(pending - 1));
+                        last_pos.max(then.position(pending - 1) + this_round)
+                    }
+                    _ => last_pos,
+                };
                 let (eta, bin) = eta_of(
                     pos as f64 * self.avg_pending_files + in_flight_files,
                     scan_done,
