@@ -197,17 +197,31 @@ impl RateProfile {
         self.hours[at.hour() as usize].map(|h| h.mean)
     }
 
-    /// Median rate over the last hour.
-    pub fn recent(&self) -> Option<f64> {
-        let v: Vec<f64> = self.recent.iter().map(|(_, r)| *r).collect();
+    /// Median rate over the hour before `now`.
+    pub fn recent(&self, now: DateTime<Utc>) -> Option<f64> {
+        let v: Vec<f64> = self
+            .recent
+            .iter()
+            .filter(|(t, _)| *t >= now - RECENT)
+            .map(|(_, r)| *r)
+            .collect();
         percentile(&v, 0.5).filter(|r| *r > 0.0)
     }
 
     /// Expected cumulative work from `now`: the recent level, shaped by the
     /// hours already seen (an hour not seen yet is assumed at the recent
-    /// level). None before any progress.
+    /// level, or at what its typical load gives). Work that resumes after
+    /// an idle spell (a later fault) has no recent level yet: it starts at
+    /// what this hour of the day ran at when last seen, else at what its
+    /// typical load gives, not at the rate the work last had hours ago
+    /// (after Cluster A's later fault, the afternoon peak's rate made the
+    /// first ETAs twice too late). None before any progress.
     pub fn curve(&self, now: DateTime<Utc>) -> Option<WorkCurve> {
-        self.curve_at(now, self.recent()?)
+        let level = self.recent(now).or_else(|| {
+            let by_load = || Some(self.load.fit()?(self.load.typical_at(now)?));
+            self.hour_mean(now).or_else(by_load)
+        })?;
+        self.curve_at(now, level)
     }
 
     /// `curve` at a given level (units per second) for the next hour.
@@ -627,11 +641,25 @@ impl Calibrator {
     }
 
     /// New work that no rate could have foreseen (a later fault): the
-    /// quotes still open are dropped, not counted as misses.
+    /// quotes still open are dropped, not counted as misses, and the
+    /// tenants' p50 multipliers start again from the model's own.
     pub fn forget_open(&mut self) {
         self.quotes.clear();
         self.by_key.clear();
         self.due = [BinaryHeap::new(), BinaryHeap::new()];
+        // The tenants' p50 lessons were about the job before: its hours,
+        // its queue, its big tenants. The new work starts from the model's
+        // own p50 (kept, they left big tenants' p50s after Cluster A's
+        // later fault late for 80% of their mailboxes). The p90's are kept
+        // (the promise stays as careful as it learnt to be), and so are
+        // the whole job's: it has one episode per job to learn from, and
+        // starting it afresh made the cluster's p50 after the fault late.
+        for m in &mut self.log_m[..BINS_PER_KIND] {
+            m[0] = 0.0;
+        }
+        for s in &mut self.log_shared[..BINS_PER_KIND / HORIZONS] {
+            *s = 0.0;
+        }
     }
 
     /// Open quotes (bounded by targets × horizon ÷ quote interval).
@@ -859,7 +887,7 @@ mod tests {
         assert!((night(&by_load) - 8.4).abs() < 0.3, "{}", night(&by_load));
         // Without a falling rate or the traffic: the level of the last hour.
         assert!((morning(&flat) - 5.0).abs() < 0.01, "{}", morning(&flat));
-        let level = blind.recent().unwrap();
+        let level = blind.recent(now).unwrap();
         assert!(
             (morning(&blind) - level).abs() < 0.01,
             "{}",
@@ -1107,6 +1135,46 @@ mod tests {
         c.passed(t0 + Duration::hours(1));
         assert_eq!(c.multipliers(0), before);
         assert_eq!(c.open(), 0);
+    }
+
+    /// After a later fault a tenant's p50 starts again from the model's
+    /// own, what the p90 learnt is kept, and so is the whole job's p50.
+    #[test]
+    fn a_later_fault_starts_the_tenants_p50_afresh() {
+        let mut c = Calibrator::default();
+        let t0 = midnight();
+        let tenant = bin(
+            3_600.0,
+            Class {
+                scope_known: true,
+                mailboxes: 50,
+                whole: false,
+            },
+        );
+        let whole = bin(
+            3_600.0,
+            Class {
+                scope_known: true,
+                mailboxes: 50,
+                whole: true,
+            },
+        );
+        // Every quote missed by far for a while: both p50s and p90s rise.
+        for i in 0..200 {
+            let now = t0 + Duration::minutes(i);
+            for (key, b) in [(1, tenant), (2, whole)] {
+                c.register(key, b, now, now);
+            }
+            c.passed(now + Duration::seconds(1));
+        }
+        let (t50, t90) = c.multipliers(tenant);
+        let (w50, _) = c.multipliers(whole);
+        assert!(t50 > 1.2 && w50 > 1.2, "{t50} {w50}");
+        c.forget_open();
+        let (t50_after, t90_after) = c.multipliers(tenant);
+        assert!((t50_after - 1.0).abs() < 1e-9, "{t50_after}");
+        assert_eq!(t90_after, t90);
+        assert_eq!(c.multipliers(whole).0, w50);
     }
 
     #[test]
