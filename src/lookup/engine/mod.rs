@@ -148,7 +148,13 @@ impl<'a, M> Batch<'a, M> {
     fn sort(&mut self) {
         let order = |text: &[u8], a: &Entry<'a, M>, b: &Entry<'a, M>| {
             let span = |e: &Entry<'a, M>| (&text[e.head.0 as usize..e.head.1 as usize], e.tail);
-            cmp_joined(span(a), span(b)).then(a.kind.cmp(&b.kind))
+            let text_order = if a.head == b.head {
+                // The same local part (or none): only the rest differs.
+                a.tail.cmp(b.tail)
+            } else {
+                cmp_joined(span(a), span(b))
+            };
+            text_order.then(a.kind.cmp(&b.kind))
         };
         let text = &self.text;
         if !self.entries.is_sorted_by(|a, b| order(text, a, b).is_le()) {

@@ -337,23 +337,30 @@ impl Mailboxes for LookupIndex {
                 _ => Digits::Typo(pre.len().min(u16::MAX as usize) as u16),
             }
         };
-        let mut full = vec![NONE; self.bases.len()];
-        let mut part = vec![NONE; self.bases.len()];
+        // Each base the walk matched, by position, with its best whole and
+        // best prefix score: from the matched ranges alone, not a pass over
+        // all 4,096 bases.
         let (segs, cut) = fuzzy(&self.bases, &self.bases_top, alpha, maxd, None);
+        let mut touched: Vec<(u16, u8, u8)> = Vec::new();
         for s in segs {
-            let slot = if s.score % 3 == 0 {
-                &mut full
+            let (full, part) = if s.score % 3 == 0 {
+                (s.score, NONE)
             } else {
-                &mut part
+                (NONE, s.score)
             };
-            for v in &mut slot[s.lo as usize..s.hi as usize] {
-                *v = (*v).min(s.score);
+            touched.extend((s.lo..s.hi).map(|i| (i as u16, full, part)));
+        }
+        touched.sort_unstable_by_key(|b| b.0);
+        let mut bases: Vec<(u16, u8, u8)> = Vec::with_capacity(touched.len());
+        for (i, full, part) in touched {
+            match bases.last_mut() {
+                Some(b) if b.0 == i => {
+                    b.1 = b.1.min(full);
+                    b.2 = b.2.min(part);
+                }
+                _ => bases.push((i, full, part)),
             }
         }
-        let bases = (0..self.bases.len())
-            .filter(|&i| full[i] != NONE || part[i] != NONE)
-            .map(|i| (i as u16, full[i], part[i]))
-            .collect();
         let plan = LocalPlan {
             address,
             digits,
