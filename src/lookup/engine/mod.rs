@@ -647,6 +647,20 @@ mod tests {
             ..ProptestConfig::default()
         })]
         #[test]
+        fn text_in_two_parts_sorts_as_the_joined_text(
+            a in proptest::collection::vec(b'a'..=b'd', 0..6),
+            b in proptest::collection::vec(b'a'..=b'd', 0..6),
+            c in proptest::collection::vec(b'a'..=b'd', 0..6),
+            d in proptest::collection::vec(b'a'..=b'd', 0..6),
+        ) {
+            let joined = |x: &[u8], y: &[u8]| [x, y].concat();
+            prop_assert_eq!(
+                cmp_joined((&a, &b), (&c, &d)),
+                joined(&a, &b).cmp(&joined(&c, &d))
+            );
+        }
+
+        #[test]
         fn ranking_lazily_is_ranking_by_sorting(
             levels in proptest::collection::vec((0u8..=MAX_LEVEL, any::<bool>(), any::<bool>()), 0..40),
             limit in 0usize..45,
