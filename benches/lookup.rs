@@ -278,6 +278,28 @@ fn report<S: Searcher>(engine: &S, tag: &str, kind: &str, queries: &[Query]) {
     for (t, q) in slow.iter().take(3) {
         eprintln!("[{tag}] {kind:<6} slow: {q:?} took {t:?}");
     }
+    if kind == "prefix" {
+        // The sample's four forms, in turn (see `sample`): the gRPC load
+        // (scripts/lookup-load.py) draws only the first two.
+        let forms = [
+            "local@domain-prefix",
+            "local-part prefix",
+            "domain prefix",
+            "name prefix",
+        ];
+        let mut by_form = [(Duration::ZERO, 0u32); 4];
+        for (i, t) in times.iter().enumerate() {
+            let f = &mut by_form[(i % queries.len()) % 4];
+            f.0 += *t;
+            f.1 += 1;
+        }
+        let means: Vec<String> = forms
+            .iter()
+            .zip(by_form)
+            .map(|(name, (sum, n))| format!("{name} {:?}", sum / n.max(1)))
+            .collect();
+        eprintln!("[{tag}] {kind:<6} mean by form: {}", means.join(", "));
+    }
     times.sort();
     let per_thread = |threads: usize| {
         let t0 = Instant::now();

@@ -23,7 +23,7 @@ use std::collections::HashSet;
 
 use super::Ranked;
 use super::engine::{
-    Batch, Catalog, Entry, Hit, Mailboxes, NONE, Packed, Seg, Sorted, Spans, Top, fuzzy, partition,
+    Batch, Catalog, Hit, Mailboxes, NONE, Packed, Seg, Sorted, Spans, Top, fuzzy, partition,
 };
 
 /// Nodes the cached top of the local parts' trie may hold (24 bytes each):
@@ -250,17 +250,21 @@ impl AddressIndex {
         affected: impl Fn(&Found) -> bool,
     ) -> Ranked<Found> {
         let q = query.trim().to_lowercase();
-        self.catalog.search(
-            self,
-            q.as_bytes(),
-            limit,
-            |h| match h {
-                Hit::Mailbox((tenant, mailbox)) => Found::Mailbox { tenant, mailbox },
-                Hit::Domain { tenant, domain } => Found::Domain { tenant, domain },
-                Hit::Tenant(t) => Found::Tenant(t),
+        // Domains are named only when asked about and for the page.
+        self.catalog
+            .search(self, q.as_bytes(), limit, |h| affected(&self.found(*h)))
+            .filter_map(|h| Some(self.found(h)))
+    }
+
+    fn found(&self, h: Hit<(u32, u32)>) -> Found {
+        match h {
+            Hit::Mailbox((tenant, mailbox)) => Found::Mailbox { tenant, mailbox },
+            Hit::Domain { tenant, domain } => Found::Domain {
+                tenant,
+                domain: String::from_utf8_lossy(self.catalog.domain_name(domain)).into_owned(),
             },
-            affected,
-        )
+            Hit::Tenant(t) => Found::Tenant(t),
+        }
     }
 
     /// The address of mailbox `mailbox` (an id from [`build`](Self::build)),
@@ -293,12 +297,13 @@ impl AddressIndex {
             + self.locals_top.heap_bytes()
     }
 
-    fn push(&self, batch: &mut Batch<(u32, u32)>, p: u32) {
+    fn push<'a>(&'a self, batch: &mut Batch<'a, (u32, u32)>, p: u32) {
         let p = p as usize;
-        batch.push(Entry::mailbox(
-            self.text.get(p).to_vec(),
+        batch.mailbox(
+            (0, 0),
+            self.text.get(p),
             (self.pos_tenant[p], self.pos_id[p]),
-        ));
+        );
     }
 }
 
@@ -393,7 +398,13 @@ impl Mailboxes for AddressIndex {
         (Plan::Address(found), cut)
     }
 
-    fn at_level(&self, plan: &mut Plan, level: u8, need: usize, batch: &mut Batch<(u32, u32)>) {
+    fn at_level<'a>(
+        &'a self,
+        plan: &mut Plan,
+        level: u8,
+        need: usize,
+        batch: &mut Batch<'a, (u32, u32)>,
+    ) {
         match plan {
             Plan::Address(found) => {
                 let a = found.partition_point(|f| f.0 < level);

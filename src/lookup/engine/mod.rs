@@ -15,8 +15,42 @@ pub(crate) use trie::{
 };
 
 use std::collections::HashSet;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use super::{MatchQuality, Ranked};
+
+/// A multiply-rotate hash for the small integer keys of a search's
+/// seen-sets (domain positions, `(k, domain)` pairs): a search inserts up
+/// to [`CANDIDATES`] of them, and SipHash was a visible share of a
+/// misspelling pass. The keys are positions in the index, not text a
+/// client chooses freely, and a set holds at most a few thousand.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct FastHash(u64);
+
+impl Hasher for FastHash {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(b as u64);
+        }
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        self.write_u64(n as u64);
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0xf135_7aea_2e62_a9c5);
+    }
+
+    fn finish(&self) -> u64 {
+        // The product's high bits are its best mixed: bring them down to
+        // where the table picks its bucket.
+        self.0.rotate_left(26)
+    }
+}
+
+/// A set with [`FastHash`].
+pub(crate) type FastSet<T> = HashSet<T, BuildHasherDefault<FastHash>>;
 
 /// Matches a search collects and ranks (affected first) before the limit
 /// is applied; with more, the total is "at least" this many. 78 Acme
@@ -39,37 +73,120 @@ pub(crate) fn quality(level: u8, partial: bool) -> MatchQuality {
 
 /// What a search found, in result order; `M` names a mailbox the way its
 /// index does.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Hit<M> {
     Mailbox(M),
-    Domain { tenant: u32, domain: String },
+    /// A domain by its position in the catalog's sorted domains (its name:
+    /// [`Catalog::domain_name`], built only for the results shown).
+    Domain {
+        tenant: u32,
+        domain: u32,
+    },
     Tenant(u32),
 }
 
-/// One result of a level, before the kinds are merged.
-pub(crate) struct Entry<M> {
-    /// The matched text: sorted by it, then by `kind`.
-    pub(crate) key: Vec<u8>,
+/// One result of a level, before the kinds are merged. Its matched text is
+/// `head` (a span of its batch's own text, for text an index computes)
+/// followed by `tail` (text the index holds): no text is copied per
+/// result.
+pub(crate) struct Entry<'a, M> {
+    head: (u32, u32),
+    tail: &'a [u8],
     /// 0 tenant, 1 domain, 2 mailbox.
-    pub(crate) kind: u8,
-    pub(crate) hit: Hit<M>,
+    kind: u8,
+    hit: Hit<M>,
     /// A tenant found by a later word of its name: never an exact match.
-    pub(crate) partial: bool,
+    partial: bool,
 }
 
-impl<M> Entry<M> {
-    pub(crate) fn mailbox(key: Vec<u8>, id: M) -> Self {
-        Entry {
-            key,
+/// Results of one level, sorted by (matched text, kind) before merging.
+pub(crate) struct Batch<'a, M> {
+    text: Vec<u8>,
+    entries: Vec<Entry<'a, M>>,
+}
+
+impl<'a, M> Batch<'a, M> {
+    fn new() -> Self {
+        Batch {
+            text: Vec::new(),
+            entries: Vec::new(),
+        }
+    }
+
+    /// Keeps `t` in the batch's own text, for [`mailbox`](Self::mailbox)
+    /// results that start with it.
+    pub(crate) fn text(&mut self, t: &[u8]) -> (u32, u32) {
+        let start = self.text.len() as u32;
+        self.text.extend_from_slice(t);
+        (start, self.text.len() as u32)
+    }
+
+    /// A mailbox whose address is the text at `head` (from
+    /// [`text`](Self::text), or `(0, 0)`) followed by `tail`.
+    pub(crate) fn mailbox(&mut self, head: (u32, u32), tail: &'a [u8], id: M) {
+        self.entries.push(Entry {
+            head,
+            tail,
             kind: 2,
             hit: Hit::Mailbox(id),
             partial: false,
+        });
+    }
+
+    fn push(&mut self, tail: &'a [u8], kind: u8, hit: Hit<M>, partial: bool) {
+        self.entries.push(Entry {
+            head: (0, 0),
+            tail,
+            kind,
+            hit,
+            partial,
+        });
+    }
+
+    /// By matched text, then kind; stable. The kinds come each in order
+    /// already, and most levels hold one kind: then nothing moves.
+    fn sort(&mut self) {
+        let order = |text: &[u8], a: &Entry<'a, M>, b: &Entry<'a, M>| {
+            let span = |e: &Entry<'a, M>| (&text[e.head.0 as usize..e.head.1 as usize], e.tail);
+            let text_order = if a.head == b.head {
+                // The same local part (or none): only the rest differs.
+                a.tail.cmp(b.tail)
+            } else {
+                cmp_joined(span(a), span(b))
+            };
+            text_order.then(a.kind.cmp(&b.kind))
+        };
+        let text = &self.text;
+        if !self.entries.is_sorted_by(|a, b| order(text, a, b).is_le()) {
+            self.entries.sort_by(|a, b| order(text, a, b));
         }
     }
 }
 
-/// Results of one level, sorted by (matched text, kind) before merging.
-pub(crate) type Batch<M> = Vec<Entry<M>>;
+/// `a.0 ++ a.1` against `b.0 ++ b.1`, bytewise, without joining them.
+fn cmp_joined(a: (&[u8], &[u8]), b: (&[u8], &[u8])) -> std::cmp::Ordering {
+    let (mut a0, mut a1) = a;
+    let (mut b0, mut b1) = b;
+    loop {
+        if a0.is_empty() {
+            (a0, a1) = (a1, &[]);
+        }
+        if b0.is_empty() {
+            (b0, b1) = (b1, &[]);
+        }
+        if a0.is_empty() || b0.is_empty() {
+            return a0.len().cmp(&b0.len());
+        }
+        let n = a0.len().min(b0.len());
+        match a0[..n].cmp(&b0[..n]) {
+            std::cmp::Ordering::Equal => {
+                a0 = &a0[n..];
+                b0 = &b0[n..];
+            }
+            o => return o,
+        }
+    }
+}
 
 /// A search's matches before ranking, in the engine's order: each with its
 /// score level and whether it is partial (see [`quality`]).
@@ -94,8 +211,14 @@ pub(crate) trait Mailboxes {
     -> (Self::Plan, bool);
 
     /// Pushes up to `need` mailboxes of score `level` not pushed at a lower
-    /// level, the first in address order, as [`Entry::mailbox`].
-    fn at_level(&self, plan: &mut Self::Plan, level: u8, need: usize, batch: &mut Batch<Self::Id>);
+    /// level, the first in address order, with [`Batch::mailbox`].
+    fn at_level<'a>(
+        &'a self,
+        plan: &mut Self::Plan,
+        level: u8,
+        need: usize,
+        batch: &mut Batch<'a, Self::Id>,
+    );
 }
 
 // ------------------------------------------------------------ the catalog
@@ -180,6 +303,16 @@ impl Catalog {
         (catalog, order)
     }
 
+    /// The domain at a position of the sorted domains (from a
+    /// [`Hit::Domain`]), lowercase; empty if there is none.
+    pub(crate) fn domain_name(&self, pos: u32) -> &[u8] {
+        if (pos as usize) < self.domains.len() {
+            self.domains.get(pos as usize)
+        } else {
+            &[]
+        }
+    }
+
     pub(crate) fn domain_count(&self) -> usize {
         self.domains.len()
     }
@@ -210,15 +343,14 @@ impl Catalog {
     /// are affected first; then by score level and byte order of the
     /// matched text. Misspellings are searched only when exact and prefix
     /// matches are fewer than `limit`; the total counts the matches of the
-    /// pass that answered. Each match is `map`ped before it is ranked.
-    pub(crate) fn search<M: Mailboxes, T>(
+    /// pass that answered.
+    pub(crate) fn search<M: Mailboxes>(
         &self,
         mailboxes: &M,
         q: &[u8],
         limit: usize,
-        map: impl FnMut(Hit<M::Id>) -> T,
-        affected: impl Fn(&T) -> bool,
-    ) -> Ranked<T> {
+        affected: impl Fn(&Hit<M::Id>) -> bool,
+    ) -> Ranked<Hit<M::Id>> {
         if q.is_empty() {
             return Ranked::default();
         }
@@ -238,8 +370,6 @@ impl Catalog {
             found = self.run(mailboxes, q, true);
         }
         let (hits, complete) = found;
-        let mut map = map;
-        let hits = hits.into_iter().map(|(h, l, p)| (map(h), l, p)).collect();
         rank(hits, complete, limit, affected)
     }
 
@@ -286,8 +416,8 @@ impl Catalog {
         // One more than kept: to know whether there were more.
         let cap = CANDIDATES + 1;
         let mut out = Vec::new();
-        let mut seen_t = HashSet::new();
-        let mut seen_d = HashSet::new();
+        let mut seen_t = FastSet::default();
+        let mut seen_d = FastSet::default();
         // Without misspellings no score is above 2 (a prefix).
         let top = if misspelt { MAX_LEVEL } else { 2 };
         for level in 0..=top {
@@ -295,13 +425,14 @@ impl Catalog {
             if need == 0 {
                 break;
             }
-            let mut batch = Vec::new();
+            let mut batch = Batch::new();
             self.tenants_at(&tenant_segs, level, need, &mut seen_t, &mut batch);
             self.domains_at(&domain_segs, level, need, &mut seen_d, &mut batch);
             mailboxes.at_level(&mut plan, level, need, &mut batch);
-            batch.sort_by(|a, b| (&a.key, a.kind).cmp(&(&b.key, b.kind)));
+            batch.sort();
             out.extend(
                 batch
+                    .entries
                     .into_iter()
                     .take(need)
                     .map(|e| (e.hit, level, e.partial)),
@@ -321,17 +452,16 @@ impl Catalog {
         (segs, cut)
     }
 
-    fn tenants_at<M>(
-        &self,
+    fn tenants_at<'a, M>(
+        &'a self,
         segs: &[Seg],
         level: u8,
         need: usize,
-        seen: &mut HashSet<u32>,
-        batch: &mut Batch<M>,
+        seen: &mut FastSet<u32>,
+        batch: &mut Batch<'a, M>,
     ) {
-        let words = self.words();
         let mut taken = 0;
-        for s in segs.iter().filter(|s| s.score == level) {
+        for s in at_score(segs, level) {
             for i in s.lo as usize..s.hi as usize {
                 if taken == need {
                     return;
@@ -340,48 +470,48 @@ impl Catalog {
                 let t = self.name_ends.partition_point(|&e| e <= start);
                 if seen.insert(t as u32) {
                     let name_start = if t == 0 { 0 } else { self.name_ends[t - 1] };
-                    batch.push(Entry {
-                        key: words.get(i).to_vec(),
-                        kind: 0,
-                        hit: Hit::Tenant(t as u32),
-                        partial: start != name_start,
-                    });
+                    let text = &self.names[start as usize..self.words[i].1 as usize];
+                    batch.push(text, 0, Hit::Tenant(t as u32), start != name_start);
                     taken += 1;
                 }
             }
         }
     }
 
-    fn domains_at<M>(
-        &self,
+    fn domains_at<'a, M>(
+        &'a self,
         segs: &[Seg],
         level: u8,
         need: usize,
-        seen: &mut HashSet<u32>,
-        batch: &mut Batch<M>,
+        seen: &mut FastSet<u32>,
+        batch: &mut Batch<'a, M>,
     ) {
         let mut taken = 0;
-        for s in segs.iter().filter(|s| s.score == level) {
+        for s in at_score(segs, level) {
             for i in s.lo..s.hi {
                 if taken == need {
                     return;
                 }
                 if seen.insert(i) {
-                    let name = self.domains.get(i as usize);
-                    batch.push(Entry {
-                        key: name.to_vec(),
-                        kind: 1,
-                        hit: Hit::Domain {
-                            tenant: self.dom_tenant[i as usize],
-                            domain: String::from_utf8_lossy(name).into_owned(),
-                        },
-                        partial: false,
-                    });
+                    let hit = Hit::Domain {
+                        tenant: self.dom_tenant[i as usize],
+                        domain: i,
+                    };
+                    batch.push(self.domains.get(i as usize), 1, hit, false);
                     taken += 1;
                 }
             }
         }
     }
+}
+
+/// The segments of score `score` among `segs` sorted by score (as
+/// [`sort_segs`] leaves them): found by binary search, not by a pass over
+/// all of them once per level.
+pub(crate) fn at_score(segs: &[Seg], score: u8) -> &[Seg] {
+    let a = segs.partition_point(|s| s.score < score);
+    let b = a + segs[a..].partition_point(|s| s.score <= score);
+    &segs[a..b]
 }
 
 /// The first `limit` of `found` (in the engine's order, each with its score
@@ -516,6 +646,20 @@ mod tests {
             failure_persistence: None,
             ..ProptestConfig::default()
         })]
+        #[test]
+        fn text_in_two_parts_sorts_as_the_joined_text(
+            a in proptest::collection::vec(b'a'..=b'd', 0..6),
+            b in proptest::collection::vec(b'a'..=b'd', 0..6),
+            c in proptest::collection::vec(b'a'..=b'd', 0..6),
+            d in proptest::collection::vec(b'a'..=b'd', 0..6),
+        ) {
+            let joined = |x: &[u8], y: &[u8]| [x, y].concat();
+            prop_assert_eq!(
+                cmp_joined((&a, &b), (&c, &d)),
+                joined(&a, &b).cmp(&joined(&c, &d))
+            );
+        }
+
         #[test]
         fn ranking_lazily_is_ranking_by_sorting(
             levels in proptest::collection::vec((0u8..=MAX_LEVEL, any::<bool>(), any::<bool>()), 0..40),

@@ -21,7 +21,6 @@
 //! local part are matched exactly, and digits no local part has
 //! (`alice.smith1`) count as edits. Measurements: docs/lookup-benchmark.md.
 
-use std::collections::HashSet;
 use std::ops::ControlFlow;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -29,7 +28,7 @@ use std::time::{Duration, Instant};
 use super::names;
 use crate::lookup::Ranked;
 use crate::lookup::engine::{
-    self, Batch, Catalog, Hit, Mailboxes, NONE, Packed, Seg, Sorted, Top, fuzzy,
+    Batch, Catalog, FastSet, Hit, Mailboxes, NONE, Packed, Seg, Sorted, Top, at_score, fuzzy,
 };
 
 /// Number of local-part bases: `local_part(k)` for `k < BASES` has no number.
@@ -184,7 +183,7 @@ pub(super) struct LocalPlan {
     /// Domain matches, sorted by score.
     doms: Vec<Seg>,
     /// Mailboxes already found, as (k, domain position).
-    seen: HashSet<(u64, u32)>,
+    seen: FastSet<(u64, u32)>,
 }
 
 // ------------------------------------------------------------ the index
@@ -311,8 +310,12 @@ impl LookupIndex {
         limit: usize,
         affected: impl Fn(&Found) -> bool,
     ) -> Ranked<Found> {
-        self.catalog
-            .search(self, q.as_bytes(), limit, |h| h, affected)
+        self.catalog.search(self, q.as_bytes(), limit, affected)
+    }
+
+    /// The name of a found domain ([`Found::Domain`]), lowercase.
+    pub(super) fn domain_name(&self, pos: u32) -> String {
+        String::from_utf8_lossy(self.catalog.domain_name(pos)).into_owned()
     }
 }
 
@@ -334,23 +337,30 @@ impl Mailboxes for LookupIndex {
                 _ => Digits::Typo(pre.len().min(u16::MAX as usize) as u16),
             }
         };
-        let mut full = vec![NONE; self.bases.len()];
-        let mut part = vec![NONE; self.bases.len()];
+        // Each base the walk matched, by position, with its best whole and
+        // best prefix score: from the matched ranges alone, not a pass over
+        // all 4,096 bases.
         let (segs, cut) = fuzzy(&self.bases, &self.bases_top, alpha, maxd, None);
+        let mut touched: Vec<(u16, u8, u8)> = Vec::new();
         for s in segs {
-            let slot = if s.score % 3 == 0 {
-                &mut full
+            let (full, part) = if s.score % 3 == 0 {
+                (s.score, NONE)
             } else {
-                &mut part
+                (NONE, s.score)
             };
-            for v in &mut slot[s.lo as usize..s.hi as usize] {
-                *v = (*v).min(s.score);
+            touched.extend((s.lo..s.hi).map(|i| (i as u16, full, part)));
+        }
+        touched.sort_unstable_by_key(|b| b.0);
+        let mut bases: Vec<(u16, u8, u8)> = Vec::with_capacity(touched.len());
+        for (i, full, part) in touched {
+            match bases.last_mut() {
+                Some(b) if b.0 == i => {
+                    b.1 = b.1.min(full);
+                    b.2 = b.2.min(part);
+                }
+                _ => bases.push((i, full, part)),
             }
         }
-        let bases = (0..self.bases.len())
-            .filter(|&i| full[i] != NONE || part[i] != NONE)
-            .map(|i| (i as u16, full[i], part[i]))
-            .collect();
         let plan = LocalPlan {
             address,
             digits,
@@ -358,14 +368,20 @@ impl Mailboxes for LookupIndex {
             maxd,
             bases,
             doms,
-            seen: HashSet::new(),
+            seen: FastSet::default(),
         };
         (plan, cut)
     }
 
     /// Mailboxes at one score level, in address order: local parts in
     /// `local@` order, then domains in order.
-    fn at_level(&self, plan: &mut LocalPlan, level: u8, need: usize, batch: &mut Batch<Mailbox>) {
+    fn at_level<'a>(
+        &'a self,
+        plan: &mut LocalPlan,
+        level: u8,
+        need: usize,
+        batch: &mut Batch<'a, Mailbox>,
+    ) {
         if self.kmax == 0 || need == 0 {
             return;
         }
@@ -384,28 +400,26 @@ impl Mailboxes for LookupIndex {
                 return ControlFlow::Continue(());
             }
             let want = level - sl;
-            let mut local: Option<Vec<u8>> = None;
-            for s in doms.iter().filter(|s| s.score == want) {
+            // `local@`, kept once in the batch for all its mailboxes.
+            let mut local: Option<(u32, u32)> = None;
+            for s in at_score(doms, want) {
                 let mut i = s.lo as usize;
                 while let Some(d) = self.counts.next(i, s.hi as usize, k) {
                     if once || seen.insert((k, d as u32)) {
-                        let local = local.get_or_insert_with(|| {
+                        let head = *local.get_or_insert_with(|| {
                             let mut l = names::local_part(k).into_bytes();
                             l.push(b'@');
-                            l
+                            batch.text(&l)
                         });
-                        let domain = catalog.domains.get(d);
-                        let mut key = Vec::with_capacity(local.len() + domain.len());
-                        key.extend_from_slice(local);
-                        key.extend_from_slice(domain);
-                        batch.push(engine::Entry::mailbox(
-                            key,
+                        batch.mailbox(
+                            head,
+                            catalog.domains.get(d),
                             Mailbox {
                                 tenant: catalog.dom_tenant[d],
                                 domain: self.dom_num[d],
                                 k,
                             },
-                        ));
+                        );
                         taken += 1;
                         if taken == need {
                             return ControlFlow::Break(());
@@ -509,7 +523,7 @@ mod tests {
             .filter_map(|f| match f {
                 Hit::Mailbox(m) => Some(LookupHit::Mailbox(s.mailbox_row(s.found_mailbox(m)?))),
                 Hit::Domain { tenant, domain } => Some(LookupHit::Domain {
-                    domain,
+                    domain: s.index.domain_name(domain),
                     tenant: s.tenants[tenant as usize].row(),
                 }),
                 Hit::Tenant(t) => Some(LookupHit::Tenant(s.tenants[t as usize].row())),
@@ -746,7 +760,7 @@ mod tests {
                     String::from_utf8_lossy(c.domains.get(d))
                 )
             }
-            Hit::Domain { domain, .. } => domain.clone(),
+            Hit::Domain { domain, .. } => ix.domain_name(*domain),
             Hit::Tenant(t) => format!("tenant {t}"),
         }
     }
@@ -889,7 +903,9 @@ mod tests {
                 let t = &s.tenants[*tenant as usize];
                 format!("{}@{}", names::local_part(*k), t.domain(*domain as u32))
             }
-            Hit::Domain { tenant, domain } => format!("{domain} of {tenant}"),
+            Hit::Domain { tenant, domain } => {
+                format!("{} of {tenant}", s.index.domain_name(*domain))
+            }
             Hit::Tenant(t) => format!("tenant {t}"),
         };
         let ix_text = |f: &AddressFound| match f {

@@ -274,7 +274,7 @@ impl Source for Simulator {
                     self.mailbox_row_of(m.tenant as usize, self.found_mailbox(m)?),
                 )),
                 index::Found::Domain { tenant, domain } => Some(LookupHit::Domain {
-                    domain,
+                    domain: self.index.domain_name(domain),
                     tenant: self.tenants.get(tenant as usize)?.row(),
                 }),
                 index::Found::Tenant(ti) => {
