@@ -103,6 +103,12 @@ impl Model {
     /// The one tenant `q` names: an exact id, domain or name, else the only
     /// tenant whose name or domain contains it. The error says why not.
     pub fn find_tenant(&self, q: &str) -> Result<String, String> {
+        if self.rows.is_empty() {
+            return Err(
+                "the tenant list has not arrived from the gateway yet: try again in a moment"
+                    .into(),
+            );
+        }
         let q = q.to_lowercase();
         let exact = self.rows.iter().find(|t| {
             t.id.to_lowercase() == q
@@ -224,6 +230,14 @@ mod tests {
             }),
             ..Default::default()
         }
+    }
+
+    /// Before the gateway's first picture, `:open acme-title.com` says the
+    /// list has not arrived, not that no tenant matches.
+    #[test]
+    fn finding_a_tenant_before_the_list_arrives_says_so() {
+        let err = Model::default().find_tenant("acme-title.com").unwrap_err();
+        assert!(err.contains("has not arrived"), "{err}");
     }
 
     #[test]
