@@ -873,11 +873,12 @@ mod tests {
         );
         app.run_command("filter acme");
         assert_eq!(app.filter, "acme");
+        // No picture from the gateway yet: it says so.
         app.run_command("open nobody");
         assert!(
             app.status
                 .as_ref()
-                .is_some_and(|(m, _)| m.contains("no tenant"))
+                .is_some_and(|(m, _)| m.contains("has not arrived"))
         );
         app.run_command("fly");
         assert!(

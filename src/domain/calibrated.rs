@@ -240,12 +240,15 @@ impl RateProfile {
         // An hour not seen yet: the level, moved by what the typical load
         // of that hour does to the rate against the load of the last hour.
         let fit = self.load.fit();
+        let before = fit
+            .as_ref()
+            .zip(self.load.recent(now - RECENT))
+            .map(|(f, load)| f(load))
+            .filter(|r| *r > 0.0);
         let unseen = |t: DateTime<Utc>| -> f64 {
             let by_load = || {
-                let f = fit.as_ref()?;
-                let then = f(self.load.typical_at(t)?);
-                let before = f(self.load.recent(now - RECENT)?);
-                (before > 0.0).then(|| (then / before).clamp(0.1, 4.0))
+                let then = fit.as_ref()?(self.load.typical_at(t)?);
+                Some((then / before?).clamp(0.1, 4.0))
             };
             level * by_load().unwrap_or(1.0)
         };
