@@ -117,8 +117,8 @@ impl Simulator {
                 // the place in this round as now, the rounds before it as
                 // they will be once everything known to fail is queued.
                 let pos = match (projected.get(&t.slot()), self.levels.get(&t.slot())) {
-                    (Some(then), Some(now)) if pending > 0 => {
-                        let this_round = last_pos.saturating_sub(now.position(pending - 1));
+                    (Some(then), Some(queued)) if pending > 0 => {
+                        let this_round = last_pos.saturating_sub(queued.position(pending - 1));
                         last_pos.max(then.position(pending - 1) + this_round)
                     }
                     _ => last_pos,
