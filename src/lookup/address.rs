@@ -253,7 +253,7 @@ impl AddressIndex {
         // Domains are named only when asked about and for the page.
         self.catalog
             .search(self, q.as_bytes(), limit, |h| affected(&self.found(*h)))
-            .filter_map(|h| Some(self.found(h)))
+            .map(|h| self.found(h))
     }
 
     fn found(&self, h: Hit<(u32, u32)>) -> Found {
@@ -261,7 +261,7 @@ impl AddressIndex {
             Hit::Mailbox((tenant, mailbox)) => Found::Mailbox { tenant, mailbox },
             Hit::Domain { tenant, domain } => Found::Domain {
                 tenant,
-                domain: String::from_utf8_lossy(self.catalog.domain_name(domain)).into_owned(),
+                domain: self.catalog.domain_name(domain),
             },
             Hit::Tenant(t) => Found::Tenant(t),
         }

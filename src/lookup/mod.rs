@@ -105,6 +105,11 @@ impl<T> Default for Ranked<T> {
 }
 
 impl<T> Ranked<T> {
+    /// The same ranking with each hit mapped.
+    pub fn map<U>(self, mut f: impl FnMut(T) -> U) -> Ranked<U> {
+        self.filter_map(|h| Some(f(h)))
+    }
+
     /// The same ranking with each hit mapped (or dropped: then the total
     /// is kept, and may count it).
     pub fn filter_map<U>(self, mut f: impl FnMut(T) -> Option<U>) -> Ranked<U> {

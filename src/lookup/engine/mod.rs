@@ -305,11 +305,11 @@ impl Catalog {
 
     /// The domain at a position of the sorted domains (from a
     /// [`Hit::Domain`]), lowercase; empty if there is none.
-    pub(crate) fn domain_name(&self, pos: u32) -> &[u8] {
+    pub(crate) fn domain_name(&self, pos: u32) -> String {
         if (pos as usize) < self.domains.len() {
-            self.domains.get(pos as usize)
+            String::from_utf8_lossy(self.domains.get(pos as usize)).into_owned()
         } else {
-            &[]
+            String::new()
         }
     }
 

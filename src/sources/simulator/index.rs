@@ -315,7 +315,7 @@ impl LookupIndex {
 
     /// The name of a found domain ([`Found::Domain`]), lowercase.
     pub(super) fn domain_name(&self, pos: u32) -> String {
-        String::from_utf8_lossy(self.catalog.domain_name(pos)).into_owned()
+        self.catalog.domain_name(pos)
     }
 }
 
