@@ -37,19 +37,22 @@ pub(crate) fn push_field(out: &mut String, s: &str) {
     }
 }
 
+/// A time as a CSV field: RFC 3339 in UTC to the second, empty when there
+/// is none.
+pub fn time(t: Option<chrono::DateTime<chrono::Utc>>) -> String {
+    t.map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .unwrap_or_default()
+}
+
 pub fn csv(rows: &[Row]) -> String {
     let mut out = String::from("address,state,eta_p50,eta_p90,queued_messages\r\n");
-    let ts = |t: &Option<chrono::DateTime<chrono::Utc>>| {
-        t.map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
-            .unwrap_or_default()
-    };
     for r in rows {
         out.push_str(&format!(
             "{},{},{},{},{}\r\n",
             field(&r.address),
             field(&r.state),
-            ts(&r.eta_p50),
-            ts(&r.eta_p90),
+            time(r.eta_p50),
+            time(r.eta_p90),
             r.queued_messages.map(|n| n.to_string()).unwrap_or_default()
         ));
     }

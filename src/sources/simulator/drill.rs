@@ -90,12 +90,6 @@ pub fn run(cfg: SimConfig, every_hours: f64) -> Result<DrillRun, String> {
     })
 }
 
-/// Runs every scenario for `seeds` seeds (2008, 2009, …) on `threads`
-/// threads and scores the ETAs served, per scenario.
-pub fn calibrate(scenarios: &[Scenario], seeds: u32, threads: usize) -> Result<Vec<Score>, String> {
-    Ok(score_runs(scenarios, run_all(scenarios, seeds, threads)?))
-}
-
 /// Scores runs from [`run_all`] per scenario.
 pub fn score_runs(scenarios: &[Scenario], runs: Vec<SeededRun>) -> Vec<Score> {
     let mut per_scenario: Vec<Vec<Sample>> = vec![Vec::new(); scenarios.len()];
@@ -116,10 +110,7 @@ pub fn write_samples(
     scenarios: &[Scenario],
     runs: &[SeededRun],
 ) -> std::io::Result<()> {
-    let time = |t: Option<DateTime<Utc>>| {
-        t.map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
-            .unwrap_or_default()
-    };
+    use crate::domain::csv::{field, time};
     writeln!(
         out,
         "scenario,seed,phase,target,key,at,affected,p50,p90,naive,episode_end,final_end"
@@ -129,7 +120,7 @@ pub fn write_samples(
             writeln!(
                 out,
                 "{},{seed},{},{},{},{},{},{},{},{},{},{}",
-                crate::domain::csv::field(&scenarios[*s].name),
+                field(&scenarios[*s].name),
                 x.phase.label(),
                 x.target.label(),
                 x.key,
