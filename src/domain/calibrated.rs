@@ -254,19 +254,29 @@ impl RateProfile {
         };
         let steps = (MAX_HORIZON.num_seconds() as f64 / STEP_SECS) as usize;
         let mut cum = Vec::with_capacity(steps + 1);
+        let mut seen = Vec::with_capacity(steps + 1);
         cum.push(0.0);
-        let mut acc = 0.0;
+        seen.push(0);
+        let (mut acc, mut known) = (0.0, 0u32);
         for i in 0..steps {
             let t = now + Duration::seconds((i as f64 * STEP_SECS) as i64);
             // Hours seen run at their shape, scaled to the level.
             let rate = match (back, self.hour_mean(t)) {
-                (Some(_), Some(h)) => h * scale,
+                (Some(_), Some(h)) => {
+                    known += 1;
+                    h * scale
+                }
                 _ => unseen(t),
             };
             acc += rate.max(0.0) * STEP_SECS;
             cum.push(acc);
+            seen.push(known);
         }
-        Some(WorkCurve { start: now, cum })
+        Some(WorkCurve {
+            start: now,
+            cum,
+            seen,
+        })
     }
 }
 
@@ -275,9 +285,22 @@ impl RateProfile {
 pub struct WorkCurve {
     start: DateTime<Utc>,
     cum: Vec<f64>,
+    /// Steps up to each one drawn from an hour already seen (the others
+    /// are the level, or the load's guess).
+    seen: Vec<u32>,
 }
 
 impl WorkCurve {
+    /// The share of the next `secs` drawn from hours already seen: how
+    /// much the curve knows of that span.
+    pub fn seen_share(&self, secs: f64) -> f64 {
+        let i = ((secs / STEP_SECS).ceil() as usize).min(self.seen.len() - 1);
+        if i == 0 {
+            return 1.0;
+        }
+        f64::from(self.seen[i]) / i as f64
+    }
+
     /// Work expected done `secs` from the start.
     pub fn work_by(&self, secs: f64) -> f64 {
         let x = (secs / STEP_SECS).max(0.0);
@@ -322,9 +345,23 @@ struct Promise {
     /// Work and busy seconds done so far, when promised.
     worked: f64,
     busy: f64,
-    /// What the curve promised would be done after each lag.
+    /// What the curve promised would be done after each lag, and how
+    /// much of that span it drew from hours seen (its knowledge bucket).
     promised: [f64; LAGS_SECS.len()],
+    knowledge: [usize; LAGS_SECS.len()],
     checked: usize,
+}
+
+/// Knowledge buckets of the track record: a promise drawn mostly from
+/// hours not seen yet is evidence about curves that know as little, not
+/// about one drawn from hours seen since. The slow drill's first-day
+/// promises (its nights not seen yet, drawn at the evening's rate) did a
+/// third more than promised; applied to the next day's curves, which had
+/// seen the night, they put the cluster's p50 hours early.
+const KNOWLEDGE_BUCKETS: usize = 2;
+
+fn knowledge(seen_share: f64) -> usize {
+    ((seen_share * KNOWLEDGE_BUCKETS as f64) as usize).min(KNOWLEDGE_BUCKETS - 1)
 }
 
 /// The curve's own track record: every few minutes it promises how much
@@ -338,7 +375,7 @@ pub struct ProgressCheck {
     worked: f64,
     busy: f64,
     promises: VecDeque<Promise>,
-    ratios: [VecDeque<f64>; LAGS_SECS.len()],
+    ratios: [[VecDeque<f64>; LAGS_SECS.len()]; KNOWLEDGE_BUCKETS],
 }
 
 impl ProgressCheck {
@@ -364,7 +401,7 @@ impl ProgressCheck {
                 }
                 let busy = self.busy - p.busy;
                 if busy >= 0.95 * lag && p.promised[p.checked] > 0.0 {
-                    let r = &mut self.ratios[p.checked];
+                    let r = &mut self.ratios[p.knowledge[p.checked]][p.checked];
                     if r.len() == CHECKS_KEPT {
                         r.pop_front();
                     }
@@ -380,14 +417,17 @@ impl ProgressCheck {
             .is_none_or(|p| now - p.at >= Duration::seconds(PROMISE_EVERY_SECS));
         if let (true, Some(c)) = (due, curve) {
             let mut promised = [0.0; LAGS_SECS.len()];
-            for (p, lag) in promised.iter_mut().zip(LAGS_SECS) {
+            let mut known = [0; LAGS_SECS.len()];
+            for ((p, k), lag) in promised.iter_mut().zip(&mut known).zip(LAGS_SECS) {
                 *p = c.work_by(lag);
+                *k = knowledge(c.seen_share(lag));
             }
             self.promises.push_back(Promise {
                 at: now,
                 worked: self.worked,
                 busy: self.busy,
                 promised,
+                knowledge: known,
                 checked: 0,
             });
         }
@@ -400,12 +440,13 @@ impl ProgressCheck {
     /// foretold exactly say little of how a 15-hour ETA through a day not
     /// seen yet may slip (taken for it, they put the p90 five minutes after
     /// the p50). None before any.
-    pub fn multipliers(&self, horizon_secs: f64) -> Option<(f64, Option<f64>)> {
+    pub fn multipliers(&self, horizon_secs: f64, seen_share: f64) -> Option<(f64, Option<f64>)> {
+        let ratios = &self.ratios[knowledge(seen_share)];
         let wanted = LAGS_SECS.partition_point(|&l| l < horizon_secs);
         let lag = (0..LAGS_SECS.len())
-            .filter(|&i| self.ratios[i].len() >= 12)
+            .filter(|&i| ratios[i].len() >= 12)
             .min_by_key(|&i| i.abs_diff(wanted))?;
-        let r: Vec<f64> = self.ratios[lag].iter().copied().collect();
+        let r: Vec<f64> = ratios[lag].iter().copied().collect();
         let median = percentile(&r, 0.5)?.max(0.05);
         let slow = percentile(&r, 0.1)?.max(0.05);
         let long_enough = LAGS_SECS[lag] * 2.0 >= horizon_secs;
@@ -703,7 +744,7 @@ pub fn eta(
     let (mut m50, mut m90) = calib.multipliers(b);
     // The curve's track record over this horizon, when there is one; the
     // calibration then corrects what remains (work added ahead).
-    if let Some((p50, p90)) = progress.multipliers(secs) {
+    if let Some((p50, p90)) = progress.multipliers(secs, curve.seen_share(secs)) {
         m50 *= p50;
         if let Some(p90) = p90 {
             m90 = m90 / PRIOR[1].exp() * p90;
@@ -942,18 +983,18 @@ mod tests {
         p.record(midnight(), 10.0, None);
         let curve = p.curve(midnight());
         let mut check = ProgressCheck::default();
-        assert_eq!(check.multipliers(3_600.0), None, "nothing checked yet");
+        assert_eq!(check.multipliers(3_600.0, 0.0), None, "nothing checked yet");
         for m in 0..6 * 60 {
             let now = midnight() + Duration::minutes(m);
             check.check(now, curve.as_ref());
             check.record(5.0 * 60.0, 60.0);
         }
-        let (m50, m90) = check.multipliers(3_600.0).unwrap();
+        let (m50, m90) = check.multipliers(3_600.0, 0.0).unwrap();
         assert!((m50 - 2.0).abs() < 0.05, "twice the work: {m50}");
         assert!(m90.unwrap() >= m50);
         // Six hours checked say how far a 12-hour ETA's p50 is off, not
         // how far its p90 may slip: the calibration's own p90 is kept.
-        let (m50, m90) = check.multipliers(12.0 * 3_600.0).unwrap();
+        let (m50, m90) = check.multipliers(12.0 * 3_600.0, 0.0).unwrap();
         assert!((m50 - 2.0).abs() < 0.05, "{m50}");
         assert_eq!(m90, None);
         // A queue that ran dry says nothing about the rate.
@@ -962,7 +1003,31 @@ mod tests {
             idle.check(midnight() + Duration::minutes(m), curve.as_ref());
             idle.record(1.0, 1.0);
         }
-        assert_eq!(idle.multipliers(3_600.0), None);
+        assert_eq!(idle.multipliers(3_600.0, 0.0), None);
+    }
+
+    /// Promises drawn from hours not seen yet judge curves that know as
+    /// little, not one drawn from hours seen since (the slow drill's first
+    /// day, applied to its second, put the cluster's p50 hours early).
+    #[test]
+    fn a_track_record_over_hours_not_seen_does_not_judge_a_curve_that_has_seen_them() {
+        let mut p = RateProfile::default();
+        p.record(midnight() - Duration::minutes(20), 10.0, None);
+        p.record(midnight(), 10.0, None);
+        let seen = p.curve(midnight()).unwrap();
+        assert!((seen.seen_share(3_600.0) - 1.0).abs() < 1e-9, "its hour");
+        assert!(seen.seen_share(16.0 * 3_600.0) < 0.1);
+        // From 01:00 every hour ahead of the curve is one not seen yet.
+        let blind = p.curve(midnight() + Duration::hours(1)).unwrap();
+        assert_eq!(blind.seen_share(3_600.0), 0.0);
+        let mut check = ProgressCheck::default();
+        for m in 0..6 * 60 {
+            check.check(midnight() + Duration::minutes(m), Some(&blind));
+            check.record(5.0 * 60.0, 60.0);
+        }
+        let (m50, _) = check.multipliers(3_600.0, 0.0).unwrap();
+        assert!((m50 - 2.0).abs() < 0.05, "twice the work: {m50}");
+        assert_eq!(check.multipliers(3_600.0, 1.0), None);
     }
 
     /// Quotes of `minutes` for `bin`, one a minute, each finishing after

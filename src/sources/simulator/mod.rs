@@ -279,6 +279,10 @@ pub struct Simulator {
     budget_carry: f64,
     done_files: u64,
     failed_files: u64,
+    /// Files of every finished reindex attempt, and of those that failed
+    /// (a failed mailbox is done again: the first attempt was work lost).
+    attempted_files: u64,
+    lost_files: u64,
     restored_mailboxes: u64,
     reindex_rate: RateWindow,
     /// The calibrated forecaster of every ETA served.
@@ -457,6 +461,8 @@ impl Simulator {
             budget_carry: 0.0,
             done_files: 0,
             failed_files: 0,
+            attempted_files: 0,
+            lost_files: 0,
             restored_mailboxes: 0,
             reindex_rate: RateWindow::new(REINDEX_HISTORY),
             fc: {

@@ -110,6 +110,7 @@ impl Simulator {
             } = *head;
             self.in_flight.pop_front();
             let files = self.files[m as usize] as u64;
+            self.attempted_files += files;
             if retry {
                 self.failed_files = self.failed_files.saturating_sub(files);
             }
@@ -119,6 +120,7 @@ impl Simulator {
             if !retry && unit(self.cfg.seed, 23, m) < self.sc.fault.reindex_failures {
                 self.set_state(m, MailboxState::Failed);
                 self.failed_files += files;
+                self.lost_files += files;
                 let ti = self.tenant_of(m);
                 let local = (m - self.tenants[ti].first) as u32;
                 self.enqueue(ti, local);
