@@ -439,13 +439,21 @@ impl ProgressCheck {
     /// lag is at least half the horizon: four hours of a night the curve
     /// foretold exactly say little of how a 15-hour ETA through a day not
     /// seen yet may slip (taken for it, they put the p90 five minutes after
-    /// the p50). None before any.
+    /// the p50). The record of promises drawn with as much knowledge as
+    /// the ETA (`seen_share`: how much of its span is drawn from hours
+    /// seen) when it has any lag checked enough, else the other's. None
+    /// before any.
     pub fn multipliers(&self, horizon_secs: f64, seen_share: f64) -> Option<(f64, Option<f64>)> {
-        let ratios = &self.ratios[knowledge(seen_share)];
         let wanted = LAGS_SECS.partition_point(|&l| l < horizon_secs);
-        let lag = (0..LAGS_SECS.len())
-            .filter(|&i| ratios[i].len() >= 12)
-            .min_by_key(|&i| i.abs_diff(wanted))?;
+        let nearest = |ratios: &'_ [VecDeque<f64>; LAGS_SECS.len()]| {
+            (0..LAGS_SECS.len())
+                .filter(|&i| ratios[i].len() >= 12)
+                .min_by_key(|&i| i.abs_diff(wanted))
+        };
+        let own = knowledge(seen_share);
+        let (ratios, lag) = std::iter::once(own)
+            .chain((0..KNOWLEDGE_BUCKETS).filter(|&k| k != own))
+            .find_map(|k| Some((&self.ratios[k], nearest(&self.ratios[k])?)))?;
         let r: Vec<f64> = ratios[lag].iter().copied().collect();
         let median = percentile(&r, 0.5)?.max(0.05);
         let slow = percentile(&r, 0.1)?.max(0.05);
@@ -1027,7 +1035,20 @@ mod tests {
         }
         let (m50, _) = check.multipliers(3_600.0, 0.0).unwrap();
         assert!((m50 - 2.0).abs() < 0.05, "twice the work: {m50}");
-        assert_eq!(check.multipliers(3_600.0, 1.0), None);
+        // With no record of its own, an informed ETA takes the blind one's.
+        assert_eq!(
+            check.multipliers(3_600.0, 1.0),
+            check.multipliers(3_600.0, 0.0)
+        );
+        // Once informed promises have their own record, it is theirs.
+        for m in 6 * 60..12 * 60 {
+            check.check(midnight() + Duration::minutes(m), Some(&seen));
+            check.record(10.0 * 60.0, 60.0);
+        }
+        let (m50, _) = check.multipliers(3_600.0, 1.0).unwrap();
+        assert!((m50 - 1.0).abs() < 0.05, "as promised: {m50}");
+        let (m50, _) = check.multipliers(3_600.0, 0.0).unwrap();
+        assert!((m50 - 2.0).abs() < 0.05, "the blind record is kept: {m50}");
     }
 
     /// Quotes of `minutes` for `bin`, one a minute, each finishing after

@@ -205,6 +205,9 @@ struct ClusterFlow {
     /// Queued mail delivered per second after its mailbox came back: its
     /// peak is what the cluster can deliver when it has a backlog.
     backlog_out: RateWindow,
+    /// The delivery rate when released mail was left over after a tick
+    /// (delivery at its limit): what the cluster can deliver, once seen.
+    capacity_seen: Option<f64>,
     depth_history: VecDeque<u64>,
     arrival_per_sec: f64,
     delivery_per_sec: f64,
@@ -217,6 +220,7 @@ impl ClusterFlow {
             deliveries: RateWindow::new(30),
             drain: RateWindow::new(30),
             backlog_out: RateWindow::new(REINDEX_HISTORY),
+            capacity_seen: None,
             depth_history: VecDeque::with_capacity(HISTORY),
             arrival_per_sec: 0.0,
             delivery_per_sec: 0.0,

@@ -39,9 +39,42 @@ impl Simulator {
             // the whole queue could be delivered at the best rate seen.
             let peak = f.backlog_out.rates().into_iter().fold(0.0, f64::max);
             let floor = (peak > 0.0).then(|| now + Duration::seconds((depth as f64 / peak) as i64));
+            // Once the scan is done, each affected tenant's held mail is
+            // released as its mailboxes come back, by its own ETA: the
+            // biggest tenants' last, after waiting longest, can come back
+            // faster than their mail can be delivered, and the queue then
+            // empties after the reindex (in the slow drill after its
+            // second fault, 1½ hours after).
+            let scan_done = self.scan_tenant >= self.scan_order.len();
+            let per_mailbox = f.arrival_per_sec / mailboxes.max(1) as f64;
+            let tail = |pick: fn(&EtaRange) -> Option<DateTime<Utc>>| {
+                // Only with the delivery's limit seen: the best rate of a
+                // delivery that kept up is less than it can do.
+                let capacity = f.capacity_seen.filter(|c| *c > 0.0 && scan_done)?;
+                let releases: Vec<Release> = self
+                    .tenants
+                    .iter()
+                    .filter(|t| t.cluster == c && t.states.affected() > 0)
+                    .filter_map(|t| {
+                        Some(Release {
+                            held: t.backlog,
+                            per_sec: per_mailbox * t.states.affected() as f64,
+                            secs: (pick(&t.eta)? - now).num_seconds().max(0) as f64,
+                        })
+                    })
+                    .collect();
+                let secs = queue_empty_after(&releases, deliverable, capacity);
+                Some(now + Duration::seconds(secs as i64))
+            };
             if let (Some(p50), Some(p90)) = (reindex.eta.p50, reindex.eta.p90) {
-                let at_least = |t: DateTime<Utc>| floor.map_or(t, |f| t.max(f));
-                round_eta(EtaRange::at(at_least(p50), at_least(p90)))
+                let at_least = |t: DateTime<Utc>, pick| {
+                    let t = floor.map_or(t, |f| t.max(f));
+                    tail(pick).map_or(t, |e| t.max(e))
+                };
+                round_eta(EtaRange::at(
+                    at_least(p50, |e| e.p50),
+                    at_least(p90, |e| e.p90),
+                ))
             } else if reindex.eta.reason.is_empty() {
                 EtaRange::none(
                     NoEstimate::WaitsForRepair,
@@ -298,5 +331,93 @@ impl Simulator {
     pub(super) fn tenant_index(&self, id: &str) -> Option<usize> {
         let n: usize = id.strip_prefix('t')?.parse().ok()?;
         (n < self.tenants.len() && *self.tenants[n].id == *id).then_some(n)
+    }
+}
+
+/// Mail a tenant holds for its mailboxes without service: `held` now, and
+/// `per_sec` more while they wait, released as they come back over the
+/// next `secs`.
+struct Release {
+    held: f64,
+    per_sec: f64,
+    secs: f64,
+}
+
+/// Seconds until the queue is empty: each tenant's mail released evenly
+/// until its mailboxes are back (what it holds, and half of what will
+/// queue meanwhile), on top of the `deliverable` mail already released,
+/// all delivered at `capacity` per second. A queue can only fall behind
+/// while releases outpace delivery; what is left when the last tenant is
+/// back is delivered after it.
+fn queue_empty_after(releases: &[Release], deliverable: f64, capacity: f64) -> f64 {
+    let mut ends: Vec<(f64, f64)> = releases
+        .iter()
+        .map(|r| {
+            let total = r.held.max(0.0) + r.per_sec.max(0.0) * r.secs / 2.0;
+            (r.secs, total)
+        })
+        .collect();
+    ends.sort_by(|a, b| a.0.total_cmp(&b.0));
+    // Release rate while each span lasts: every tenant not back yet.
+    let mut rate: f64 = ends
+        .iter()
+        .filter(|(secs, _)| *secs > 0.0)
+        .map(|(secs, total)| total / secs)
+        .sum();
+    let mut queued = deliverable.max(0.0)
+        + ends
+            .iter()
+            .filter(|(secs, _)| *secs <= 0.0)
+            .map(|(_, total)| total)
+            .sum::<f64>();
+    let mut at = 0.0;
+    for (secs, total) in ends.iter().filter(|(secs, _)| *secs > 0.0) {
+        queued = (queued + (rate - capacity) * (secs - at)).max(0.0);
+        rate -= total / secs;
+        at = *secs;
+    }
+    at + queued / capacity
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Release, queue_empty_after};
+
+    #[test]
+    fn mail_released_faster_than_it_can_be_delivered_empties_after_the_last_tenant() {
+        let quick = |held, secs| Release {
+            held,
+            per_sec: 0.0,
+            secs,
+        };
+        // Nothing held: empty when what was released is delivered.
+        assert_eq!(queue_empty_after(&[], 600.0, 10.0), 60.0);
+        // 1,000 messages over 1,000 s at 10/s capacity: delivery keeps up.
+        let t = queue_empty_after(&[quick(1_000.0, 1_000.0)], 0.0, 10.0);
+        assert!((t - 1_000.0).abs() < 1e-6, "{t}");
+        // 30,000 over 1,000 s: 20,000 left when the tenant is back.
+        let t = queue_empty_after(&[quick(30_000.0, 1_000.0)], 0.0, 10.0);
+        assert!((t - 3_000.0).abs() < 1e-6, "{t}");
+        // A small tenant back early and a big one last: only the last
+        // stretch, when the big one's mail alone comes, falls behind.
+        let t = queue_empty_after(
+            &[quick(5_000.0, 500.0), quick(24_000.0, 2_000.0)],
+            0.0,
+            20.0,
+        );
+        // 0–500 s: 10 + 12 = 22/s (2/s behind: 1,000 left); 500–2,000 s:
+        // 12/s, the 1,000 delivered. Empty at 2,000 s.
+        assert!((t - 2_000.0).abs() < 1e-6, "{t}");
+        // What queues while waiting counts, half of it on average.
+        let t = queue_empty_after(
+            &[Release {
+                held: 0.0,
+                per_sec: 40.0,
+                secs: 1_000.0,
+            }],
+            0.0,
+            10.0,
+        );
+        assert!((t - 2_000.0).abs() < 1e-6, "20,000 released: {t}");
     }
 }

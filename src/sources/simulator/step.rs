@@ -230,6 +230,10 @@ impl Simulator {
             f.drain.record(delivered[c] - queued_in[c], dt);
             if delivered[c] > 0.0 {
                 f.backlog_out.record(delivered[c], dt);
+                if ratio[c] < 1.0 && dt > 0.0 {
+                    let rate = delivered[c] / dt;
+                    f.capacity_seen = Some(f.capacity_seen.map_or(rate, |r| r.max(rate)));
+                }
             }
             f.arrival_per_sec = f.arrivals.mean();
             f.delivery_per_sec = f.deliveries.mean();
