@@ -251,7 +251,7 @@ impl Simulator {
         };
         MailboxRow {
             address: self.address(ti, m - t.first),
-            tenant_id: t.id.to_string(),
+            tenant_id: String::from(&*t.id),
             cluster_id: CLUSTER_IDS[t.cluster].into(),
             volume: names::volume(CLUSTER_IDS[t.cluster], self.volume(m)),
             state: Some(state),
