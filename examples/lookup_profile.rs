@@ -92,6 +92,12 @@ fn main() -> Result<(), String> {
         qs = qs.into_iter().skip(form).step_by(2).collect();
     }
     eprintln!("built and sampled in {:?}", t0.elapsed());
+    if let Some(s) = warroom::sources::simulator::index::last_build_stats() {
+        println!(
+            "lookup index: {} bytes of heap, built in {:?} ({} domains)",
+            s.heap_bytes, s.build_time, s.domains
+        );
+    }
     let rounds = env("ROUNDS", 3);
     let mut by_form = [Duration::ZERO; 2];
     for _ in 0..rounds {
