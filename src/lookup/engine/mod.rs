@@ -314,8 +314,12 @@ impl Catalog {
         // Domains deeper than the default: a misspelt `local@domain` walks
         // the domains with two edits, most of its nodes within the first
         // few bytes, where children listed in order cost less than
-        // searching the sorted strings for them (about one node per
-        // domain, 24 bytes each).
+        // searching the sorted strings for them. Domains share long
+        // prefixes, so the cap is not what stops it: the simulator's
+        // 136,193 domains have 3,575 distinct prefixes of up to eight bytes
+        // (the deepest a top goes; 86 KB at 24 bytes a node; three levels
+        // were 166 nodes). Going on to 13 bytes (28,370 nodes, 0.6 MB more)
+        // saved under 3% of a misspelt query's instructions: not kept.
         let cap = catalog.domains.len().max(1 << 10);
         catalog.domains_top = Top::build_within(&catalog.domains, cap);
         catalog.words_top = Top::build(&catalog.words());
