@@ -23,7 +23,9 @@
 //! `LOOKUP_KINDS` (exact,prefix,fuzzy) and each count in `LOOKUP_CLIENTS`
 //! (1,4), that many clients, each a thread with its own connection and
 //! runtime (like `pgbench -j`), call Lookup one query at a time for
-//! `LOOKUP_SECONDS` (20), queries read from `LOOKUP_DIR/<kind>.tsv` (as
+//! `LOOKUP_SECONDS` (20) or until each has made `LOOKUP_CALLS` calls
+//! (unlimited; for instruction counts, `scripts/lookup-callgrind`),
+//! queries read from `LOOKUP_DIR/<kind>.tsv` (as
 //! written by `scripts/lookup-load.py prepare`); one JSON line per run on
 //! stdout. The kind `noop` calls the gateway's gRPC health check instead:
 //! the per-call cost of the transport, with no lookup in it.
@@ -653,6 +655,9 @@ fn grpc_load(addr: &str) {
     let env = |k: &str, d: &str| std::env::var(k).unwrap_or_else(|_| d.to_string());
     let dir = env("LOOKUP_DIR", ".");
     let seconds: f64 = env("LOOKUP_SECONDS", "20").parse().expect("LOOKUP_SECONDS");
+    let calls: usize = env("LOOKUP_CALLS", &usize::MAX.to_string())
+        .parse()
+        .expect("LOOKUP_CALLS");
     for kind in env("LOOKUP_KINDS", "exact,prefix,fuzzy").split(',') {
         let noop = kind == "noop";
         // The noop kind still makes one Lookup per connection, to warm it.
@@ -703,10 +708,11 @@ fn grpc_load(addr: &str) {
                                 false => None,
                             };
                             start.wait();
-                            let end = Instant::now() + Duration::from_secs_f64(seconds);
+                            let began = Instant::now();
+                            let end = began + Duration::from_secs_f64(seconds);
                             let mut lat = Vec::new();
                             let mut i = n * queries.len() / clients;
-                            while Instant::now() < end {
+                            while Instant::now() < end && lat.len() < calls {
                                 let t = Instant::now();
                                 if let Some(h) = floor.as_mut() {
                                     h.check(HealthCheckRequest::default())
@@ -724,16 +730,20 @@ fn grpc_load(addr: &str) {
                                 lat.push(t.elapsed());
                                 i += 1;
                             }
-                            lat
+                            (lat, began.elapsed())
                         })
                     })
                 })
                 .collect();
-            let lat: Vec<Duration> = threads
-                .into_iter()
-                .flat_map(|t| t.join().expect("client thread"))
-                .collect();
-            let mut lat = lat;
+            let mut lat: Vec<Duration> = Vec::new();
+            // The longest client's time: the run's (shorter than
+            // LOOKUP_SECONDS when LOOKUP_CALLS ended it).
+            let mut took = Duration::ZERO;
+            for t in threads {
+                let (l, d) = t.join().expect("client thread");
+                lat.extend(l);
+                took = took.max(d);
+            }
             lat.sort();
             let ms = |d: Duration| d.as_secs_f64() * 1000.0;
             println!(
@@ -741,7 +751,7 @@ fn grpc_load(addr: &str) {
                  \"queries\": {}, \"qps\": {:.1}, \"p50_ms\": {:.4}, \"p99_ms\": {:.4}, \"max_ms\": {:.4}, \
                  \"notes\": \"the console's client, Rust\"}}",
                 lat.len(),
-                lat.len() as f64 / seconds,
+                lat.len() as f64 / took.as_secs_f64(),
                 ms(percentile(&lat, 0.5)),
                 ms(percentile(&lat, 0.99)),
                 ms(lat[lat.len() - 1]),

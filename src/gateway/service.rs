@@ -176,66 +176,82 @@ fn publish_status(e: PublishError) -> Status {
     }
 }
 
-/// Tenants already converted for the answers of one call (a bulk lookup's
-/// mailboxes mostly share a few tenants: each is read and converted once).
+/// Tenants already converted for the answers of one `LookupMany` batch (a
+/// bulk lookup's mailboxes mostly share a few tenants: each is read and
+/// converted once).
 type Tenants = HashMap<String, Option<pb::TenantSummary>>;
 
+/// One query's answer. `tenants`: the batch's converted tenants, for
+/// `LookupMany`; a single `Lookup` passes none, and a tenant that owns
+/// several of its mailboxes is copied from the match that has it already
+/// (no map to fill and drop for one answer of up to 20 rows).
 fn lookup_answer(
     view: &SourceView<'_>,
     query: &str,
     limit: usize,
-    tenants: &mut Tenants,
+    mut tenants: Option<&mut Tenants>,
 ) -> pb::LookupResponse {
     let answer = view.source().lookup(query, limit);
-    let matches = answer
-        .matches
-        .into_iter()
-        .map(|LookupMatch { hit, quality }| {
-            let quality = api::match_quality_to_pb(quality) as i32;
-            match hit {
-                LookupHit::Mailbox(m) => {
-                    // The owner too, so an answer can name the tenant.
-                    let tenant = match tenants.get(&m.tenant_id) {
-                        Some(t) => t.clone(),
-                        None => {
-                            let t = view
-                                .source()
-                                .tenant(&m.tenant_id)
-                                .map(|t| api::tenant_to_pb(&t));
-                            tenants.insert(m.tenant_id.clone(), t.clone());
-                            t
-                        }
-                    };
-                    pb::LookupMatch {
-                        kind: pb::MatchKind::Mailbox as i32,
-                        tenant,
-                        mailbox: Some(api::mailbox_into_pb(m)),
-                        quality,
-                        ..Default::default()
-                    }
+    let mut matches: Vec<pb::LookupMatch> = Vec::with_capacity(answer.matches.len());
+    for LookupMatch { hit, quality } in answer.matches {
+        let quality = api::match_quality_to_pb(quality) as i32;
+        let m = match hit {
+            LookupHit::Mailbox(m) => {
+                // The owner too, so an answer can name the tenant.
+                let earlier = matches.iter().find_map(|x| {
+                    x.tenant
+                        .as_ref()
+                        .filter(|t| x.kind == pb::MatchKind::Mailbox as i32 && t.id == m.tenant_id)
+                });
+                let tenant = match earlier {
+                    Some(t) => Some(t.clone()),
+                    None => match tenants.as_deref_mut() {
+                        Some(cache) => match cache.get(&m.tenant_id) {
+                            Some(t) => t.clone(),
+                            None => {
+                                let t = mailbox_tenant(view, &m.tenant_id);
+                                cache.insert(m.tenant_id.clone(), t.clone());
+                                t
+                            }
+                        },
+                        None => mailbox_tenant(view, &m.tenant_id),
+                    },
+                };
+                pb::LookupMatch {
+                    kind: pb::MatchKind::Mailbox as i32,
+                    tenant,
+                    mailbox: Some(api::mailbox_into_pb(m)),
+                    quality,
+                    ..Default::default()
                 }
-                LookupHit::Domain { domain, tenant } => pb::LookupMatch {
-                    kind: pb::MatchKind::Domain as i32,
-                    tenant: Some(api::tenant_to_pb(&tenant)),
-                    domain,
-                    quality,
-                    ..Default::default()
-                },
-                LookupHit::Tenant(t) => pb::LookupMatch {
-                    kind: pb::MatchKind::Tenant as i32,
-                    tenant: Some(api::tenant_to_pb(&t)),
-                    quality,
-                    ..Default::default()
-                },
             }
-        })
-        .collect();
+            LookupHit::Domain { domain, tenant } => pb::LookupMatch {
+                kind: pb::MatchKind::Domain as i32,
+                tenant: Some(api::tenant_to_pb(&tenant)),
+                domain,
+                quality,
+                ..Default::default()
+            },
+            LookupHit::Tenant(t) => pb::LookupMatch {
+                kind: pb::MatchKind::Tenant as i32,
+                tenant: Some(api::tenant_to_pb(&t)),
+                quality,
+                ..Default::default()
+            },
+        };
+        matches.push(m);
+    }
     pb::LookupResponse {
         matches,
         version: view.version(),
         total: Some(answer.total as u64),
         total_is_lower_bound: answer.total_is_lower_bound,
     }
+}
+
+/// The owner of a found mailbox, as an answer shows it.
+fn mailbox_tenant(view: &SourceView<'_>, id: &str) -> Option<pb::TenantSummary> {
+    view.source().tenant(id).map(|t| api::tenant_to_pb(&t))
 }
 
 type WatchStream = Pin<Box<dyn Stream<Item = Result<pb::WatchUpdate, Status>> + Send>>;
@@ -274,7 +290,7 @@ fn lookup_result(
     };
     match refused {
         Ok(()) => pb::LookupResult {
-            answer: Some(lookup_answer(view, query, limit, tenants)),
+            answer: Some(lookup_answer(view, query, limit, Some(tenants))),
             error: String::new(),
         },
         Err(status) => pb::LookupResult {
@@ -429,11 +445,11 @@ impl pb::war_room_server::WarRoom for WarRoomService {
         // blocking-pool hand-off per call; behind a tick's write lock it
         // waits on the blocking pool instead, never stalling the runtime.
         if let Some(view) = self.hub.try_view() {
-            let answer = lookup_answer(&view, &r.query, limit, &mut Tenants::new());
+            let answer = lookup_answer(&view, &r.query, limit, None);
             return Ok(Response::new(answer));
         }
         self.blocking(move |hub| {
-            let answer = lookup_answer(&hub.view(), &r.query, limit, &mut Tenants::new());
+            let answer = lookup_answer(&hub.view(), &r.query, limit, None);
             Ok(Response::new(answer))
         })
         .await

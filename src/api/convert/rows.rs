@@ -3,13 +3,16 @@
 use super::*;
 
 pub fn tenant_to_pb(t: &TenantRow) -> pb::TenantSummary {
+    // `String::from(&str)`, not `to_string()`: an `Arc<str>` has no
+    // specialised `to_string` and goes through the formatting machinery,
+    // a visible share of a lookup answer that names 20 tenants.
     pb::TenantSummary {
-        id: t.id.to_string(),
-        name: t.name.to_string(),
-        primary_domain: t.primary_domain.to_string(),
+        id: String::from(&*t.id),
+        name: String::from(&*t.name),
+        primary_domain: String::from(&*t.primary_domain),
         domain_count: t.domain_count,
-        tier: t.tier.to_string(),
-        cluster_id: t.cluster_id.to_string(),
+        tier: String::from(&*t.tier),
+        cluster_id: String::from(&*t.cluster_id),
         mailboxes: t.mailboxes,
         states: Some(counts_to_pb(&t.states)),
         affected: t.affected(),

@@ -154,23 +154,68 @@ pub(super) fn tenant_name(
 
 /// The domain number `d` of a tenant whose domains share `base` and `tld`.
 pub(super) fn domain(base: &str, tld: &str, d: u32) -> String {
-    if d == 0 {
-        format!("{base}.{tld}")
-    } else {
-        format!("{base}{}.{tld}", d + 1)
+    let mut s = String::with_capacity(base.len() + tld.len() + 12);
+    push_domain(&mut s, base, tld, d);
+    s
+}
+
+/// Appends [`domain`]`(base, tld, d)` to `out`. Names are built by
+/// appending, not with `format!`: a lookup names up to 20 mailboxes per
+/// answer, and the formatting machinery was most of what naming one cost.
+pub(super) fn push_domain(out: &mut String, base: &str, tld: &str, d: u32) {
+    out.push_str(base);
+    if d > 0 {
+        push_number(out, d as u64 + 1);
     }
+    out.push('.');
+    out.push_str(tld);
 }
 
 /// Local part for the `k`-th mailbox on one domain: `alice.smith`,
 /// `bob.smith`, ..., then `alice.smith2` after 4,096.
 pub(super) fn local_part(k: u64) -> String {
-    let f = FIRST[(k % 64) as usize];
-    let l = LAST[((k / 64) % 64) as usize];
+    let mut s = String::with_capacity(32);
+    push_local_part(&mut s, k);
+    s
+}
+
+/// Appends [`local_part`]`(k)` to `out`.
+pub(super) fn push_local_part(out: &mut String, k: u64) {
+    out.push_str(FIRST[(k % 64) as usize]);
+    out.push('.');
+    out.push_str(LAST[((k / 64) % 64) as usize]);
     let n = k / 4096;
-    if n == 0 {
-        format!("{f}.{l}")
-    } else {
-        format!("{f}.{l}{}", n + 1)
+    if n > 0 {
+        push_number(out, n + 1);
+    }
+}
+
+/// The storage volume `v` of a cluster: `a-vol07`.
+pub(super) fn volume(cluster: &str, v: u64) -> String {
+    let mut s = String::with_capacity(cluster.len() + 6);
+    s.push_str(cluster);
+    s.push_str("-vol");
+    if v < 10 {
+        s.push('0');
+    }
+    push_number(&mut s, v);
+    s
+}
+
+/// Appends `n` in decimal.
+fn push_number(out: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &d in &digits[i..] {
+        out.push(d as char);
     }
 }
 
@@ -196,6 +241,41 @@ pub(super) fn parse_local_part(s: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_built_by_appending_are_the_formatted_ones() {
+        for k in [
+            0u64,
+            1,
+            63,
+            64,
+            4095,
+            4096,
+            4097,
+            40_959,
+            40_960,
+            1 << 40,
+            u64::MAX,
+        ] {
+            let f = FIRST[(k % 64) as usize];
+            let l = LAST[((k / 64) % 64) as usize];
+            let want = match k / 4096 {
+                0 => format!("{f}.{l}"),
+                n => format!("{f}.{l}{}", n + 1),
+            };
+            assert_eq!(local_part(k), want, "k {k}");
+        }
+        for v in [0u64, 7, 9, 10, 23, 100] {
+            assert_eq!(volume("b", v), format!("b-vol{v:02}"));
+        }
+        for d in [0u32, 1, 8, 9, 99, 255, u32::MAX - 1] {
+            let want = match d {
+                0 => "acme-title.com".to_string(),
+                d => format!("acme-title{}.com", d as u64 + 1),
+            };
+            assert_eq!(domain("acme-title", "com", d), want, "d {d}");
+        }
+    }
 
     #[test]
     fn local_parts_round_trip() {

@@ -216,7 +216,11 @@ impl Simulator {
         let t = &self.tenants[ti];
         let d = (local % t.domains as u64) as u32;
         let k = local / t.domains as u64;
-        format!("{}@{}", names::local_part(k), t.domain(d))
+        let mut a = String::with_capacity(24 + t.base.len() + t.tld.len());
+        names::push_local_part(&mut a, k);
+        a.push('@');
+        names::push_domain(&mut a, &t.base, t.tld, d);
+        a
     }
 
     /// 1-based position of mailbox `m` of tenant `ti` in the reindex order
@@ -280,9 +284,9 @@ impl Simulator {
         };
         MailboxRow {
             address: self.address(ti, m - t.first),
-            tenant_id: t.id.to_string(),
+            tenant_id: String::from(&*t.id),
             cluster_id: CLUSTER_IDS[t.cluster].into(),
-            volume: format!("{}-vol{:02}", CLUSTER_IDS[t.cluster], self.volume(m)),
+            volume: names::volume(CLUSTER_IDS[t.cluster], self.volume(m)),
             state: Some(state),
             reindex_position: position,
             eta,
