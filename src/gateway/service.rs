@@ -203,19 +203,17 @@ fn lookup_answer(
                         .as_ref()
                         .filter(|t| x.kind == pb::MatchKind::Mailbox as i32 && t.id == m.tenant_id)
                 });
-                let tenant = match earlier {
-                    Some(t) => Some(t.clone()),
-                    None => match tenants.as_deref_mut() {
-                        Some(cache) => match cache.get(&m.tenant_id) {
-                            Some(t) => t.clone(),
-                            None => {
-                                let t = mailbox_tenant(view, &m.tenant_id);
-                                cache.insert(m.tenant_id.clone(), t.clone());
-                                t
-                            }
-                        },
-                        None => mailbox_tenant(view, &m.tenant_id),
+                let tenant = match (earlier, tenants.as_deref_mut()) {
+                    (Some(t), _) => Some(t.clone()),
+                    (None, Some(cache)) => match cache.get(&m.tenant_id) {
+                        Some(t) => t.clone(),
+                        None => {
+                            let t = mailbox_tenant(view, &m.tenant_id);
+                            cache.insert(m.tenant_id.clone(), t.clone());
+                            t
+                        }
                     },
+                    (None, None) => mailbox_tenant(view, &m.tenant_id),
                 };
                 pb::LookupMatch {
                     kind: pb::MatchKind::Mailbox as i32,

@@ -185,7 +185,7 @@ pub fn run_all(
 
 impl Simulator {
     fn phase(&self) -> Phase {
-        if self.scope.is_none() || self.scan_tenant < self.scan_order.len() {
+        if self.scope.is_none() || !self.scan_done() {
             Phase::BeforeScan
         } else if self.later_faults_done > 0 {
             Phase::AfterLaterFault

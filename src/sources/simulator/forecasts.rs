@@ -43,7 +43,7 @@ impl Simulator {
             self.avg_pending_files = pending_files as f64 / sampled as f64;
         }
         let in_flight_files: f64 = self.in_flight.iter().map(|f| f.remaining).sum();
-        let scan_done = self.scan_tenant >= self.scan_order.len();
+        let scan_done = self.scan_done();
         let identified = self.scope.is_some();
         self.levels = levels(self.queues.iter().map(|(&slot, q)| {
             let counts = q
@@ -255,7 +255,7 @@ impl Simulator {
         in_progress: u64,
     ) -> (EtaRange, Option<usize>) {
         let remaining = scope.current().saturating_sub(self.done_files) as f64;
-        let scan_done = self.scan_tenant >= self.scan_order.len();
+        let scan_done = self.scan_done();
         if remaining <= 0.0 && self.in_flight.is_empty() && scan_done {
             (EtaRange::unknown(NO_ETA), None)
         } else {

@@ -568,10 +568,13 @@ impl Simulator {
             .round() as u64
     }
 
+    /// Whether the scan has been through every mailbox of the cluster.
+    fn scan_done(&self) -> bool {
+        self.scan_tenant >= self.scan_order.len()
+    }
+
     fn reindex_left(&self) -> bool {
-        self.scope.is_none()
-            || self.scan_tenant < self.scan_order.len()
-            || self.pending_mailboxes() > 0
+        self.scope.is_none() || !self.scan_done() || self.pending_mailboxes() > 0
     }
 
     fn pending_mailboxes(&self) -> u64 {

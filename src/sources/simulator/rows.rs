@@ -45,7 +45,7 @@ impl Simulator {
             // faster than their mail can be delivered, and the queue then
             // empties after the reindex (in the slow drill after its
             // second fault, 1½ hours after).
-            let scan_done = self.scan_tenant >= self.scan_order.len();
+            let scan_done = self.scan_done();
             let per_mailbox = f.arrival_per_sec / mailboxes.max(1) as f64;
             let tail = |pick: fn(&EtaRange) -> Option<DateTime<Utc>>| {
                 // Only with the delivery's limit seen: the best rate of a
@@ -254,7 +254,7 @@ impl Simulator {
             MailboxState::Ok | MailboxState::Restored => EtaRange::unknown(NO_ETA),
             MailboxState::LockedOut => t.eta.clone(),
             _ => {
-                let scan_done = self.scan_tenant >= self.scan_order.len();
+                let scan_done = self.scan_done();
                 let work = position as f64 * self.avg_pending_files;
                 let class = Class {
                     scope_known: scan_done,

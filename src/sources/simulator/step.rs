@@ -4,14 +4,14 @@ use super::*;
 
 impl Simulator {
     pub(super) fn scan(&mut self, dt: f64) {
-        if self.scan_tenant >= self.scan_order.len() {
+        if self.scan_done() {
             return;
         }
         let rate = self.mailboxes_a as f64 / (self.sc.fault.scan_hours * HOUR);
         self.scan_carry += rate * dt;
         let mut budget = self.scan_carry.floor() as u64;
         self.scan_carry -= budget as f64;
-        while budget > 0 && self.scan_tenant < self.scan_order.len() {
+        while budget > 0 && !self.scan_done() {
             let ti = self.scan_order[self.scan_tenant];
             let (first, count) = (self.tenants[ti].first, self.tenants[ti].count);
             let m = first + self.scan_local;
@@ -36,7 +36,7 @@ impl Simulator {
     /// the exact figure when the scan completes.
     pub(super) fn revise_scope(&mut self) {
         let now = self.now();
-        let done = self.scan_tenant >= self.scan_order.len();
+        let done = self.scan_done();
         let fraction = self.scanned as f64 / self.mailboxes_a.max(1) as f64;
         let damaged = self.restored_mailboxes + self.pending_mailboxes();
         let (Some(scope), files_found) = (self.scope.as_mut(), self.files_found) else {
