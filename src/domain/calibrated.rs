@@ -64,6 +64,11 @@ const LOAD_SPREAD: f64 = 0.05;
 /// of the slowest the fit gives for a load seen: a straight line carried
 /// far past what was seen can reach zero.
 const LOAD_FLOOR: f64 = 0.2;
+/// Knee candidates at each end of the loads seen (their quantiles), and
+/// the share of a straight line's squared error a knee may leave at most
+/// to be kept (a line through noise is not a plateau).
+const KNEES: usize = 32;
+const KNEE_GAIN: f64 = 0.5;
 
 /// How the work rate depends on the users' load, to draw hours the
 /// incident has not lived through yet. A reindex competes with the users
@@ -104,35 +109,85 @@ impl LoadModel {
 
     /// The rate as a function of the load, from the pairs kept; None until
     /// they say something (enough of them, spread loads, a falling rate).
+    ///
+    /// A straight line, unless the rate was seen to stop moving with the
+    /// load at either end: a reindex throttled by its users' I/O has a
+    /// floor (its reserved share, reached before the peak's top) and a
+    /// ceiling (its workers' own speed on a quiet night). A line drawn
+    /// through a plateau is flattened by it and carries that error to every
+    /// load not seen: the held-out drill's reindex began on a peak past its
+    /// floor, and its afternoon was drawn a tenth too slow. So the fit also
+    /// tries a knee at either end or both (the loads beyond a knee taken as
+    /// the knee's) among the loads' quantiles, and keeps the best when it
+    /// leaves at most half the line's squared error and the loads it
+    /// flattens spread as much as a line's must.
     fn fit(&self) -> Option<impl Fn(f64) -> f64> {
         let n = self.pairs.len();
         if n < PAIRS_NEEDED {
             return None;
         }
+        let mut v: Vec<(f64, f64)> = self.pairs.iter().map(|&(_, l, r)| (l, r)).collect();
+        v.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
+        // Prefix sums of l, l², r, l·r and r², for each candidate in O(1).
+        let mut sums = Vec::with_capacity(n + 1);
+        sums.push([0.0; 5]);
+        for &(l, r) in &v {
+            let p: [f64; 5] = sums[sums.len() - 1];
+            sums.push([p[0] + l, p[1] + l * l, p[2] + r, p[3] + l * r, p[4] + r * r]);
+        }
+        let sum = |a: usize, b: usize, k: usize| sums[b][k] - sums[a][k];
         let nf = n as f64;
-        let (sl, sr) = self
-            .pairs
-            .iter()
-            .fold((0.0, 0.0), |(a, b), (_, l, r)| (a + l, b + r));
-        let (ml, mr) = (sl / nf, sr / nf);
-        let (mut sll, mut slr) = (0.0, 0.0);
-        let (mut lo, mut hi) = (f64::MAX, f64::MIN);
-        for (_, l, r) in &self.pairs {
-            sll += (l - ml) * (l - ml);
-            slr += (l - ml) * (r - mr);
-            lo = lo.min(*l);
-            hi = hi.max(*l);
+        let min_spread = LOAD_SPREAD * sums[n][0] / nf;
+        // rate = a + b × load, the loads below v[c]'s taken as v[c]'s and
+        // those above v[p - 1]'s as v[p - 1]'s: (a, b, squared error).
+        let line = |c: usize, p: usize| -> Option<(f64, f64, f64)> {
+            let (lo, hi) = (v[c].0, v[p - 1].0);
+            if hi - lo < min_spread {
+                return None;
+            }
+            let (below, above) = (c as f64, (n - p) as f64);
+            let sx = below * lo + sum(c, p, 0) + above * hi;
+            let sxx = below * lo * lo + sum(c, p, 1) + above * hi * hi;
+            let sr = sums[n][2];
+            let sxr = lo * sum(0, c, 2) + sum(c, p, 3) + hi * sum(p, n, 2);
+            let sxx = sxx - sx * sx / nf;
+            let sxr = sxr - sx * sr / nf;
+            if sxx <= 0.0 {
+                return None;
+            }
+            let b = sxr / sxx;
+            if b.is_nan() || b >= 0.0 {
+                return None;
+            }
+            let sse = (sums[n][4] - sr * sr / nf - b * sxr).max(0.0);
+            Some(((sr - b * sx) / nf, b, sse))
+        };
+        let (a0, b0, sse0) = line(0, n)?;
+        let cuts: Vec<usize> = (0..=KNEES).map(|k| k * n / KNEES).collect();
+        let flat = |from: usize, to: usize| v[to].0 - v[from].0 >= min_spread;
+        let mut best = (a0, b0, sse0, f64::NEG_INFINITY, f64::INFINITY);
+        for &c in &cuts[..KNEES] {
+            if c > 0 && !flat(0, c) {
+                continue;
+            }
+            for &p in cuts.iter().filter(|&&p| p > c + 1) {
+                if (c, p) == (0, n) || (p < n && !flat(p - 1, n - 1)) {
+                    continue;
+                }
+                if let Some((a, b, sse)) = line(c, p)
+                    && sse < KNEE_GAIN * sse0
+                    && sse < best.2
+                {
+                    let lo = if c > 0 { v[c].0 } else { f64::NEG_INFINITY };
+                    let hi = if p < n { v[p - 1].0 } else { f64::INFINITY };
+                    best = (a, b, sse, lo, hi);
+                }
+            }
         }
-        if hi - lo < LOAD_SPREAD * ml || sll <= 0.0 {
-            return None;
-        }
-        let b = slr / sll;
-        if b.is_nan() || b >= 0.0 {
-            return None;
-        }
-        let a = mr - b * ml;
-        let floor = LOAD_FLOOR * (a + b * hi).max(0.0);
-        (floor > 0.0).then_some(move |l: f64| (a + b * l).max(floor))
+        let (a, b, _, lo, hi) = best;
+        let at = move |l: f64| a + b * l.clamp(lo, hi);
+        let floor = LOAD_FLOOR * at(v[n - 1].0).max(0.0);
+        (floor > 0.0).then_some(move |l: f64| at(l).max(floor))
     }
 
     /// The median load of the pairs since `since`.
@@ -952,6 +1007,31 @@ mod tests {
             "{}",
             morning(&blind)
         );
+    }
+
+    #[test]
+    fn a_rate_that_stopped_falling_with_the_load_does_not_flatten_the_hours_not_seen() {
+        // The reindex began on a peak: from 18:00 to midnight the load
+        // falls from 1.3 to 0.5 and the rate is 10 − 8 × load but never
+        // below 2 (its floor, reached at load 1.0). The night ahead runs
+        // at load 0.3: 7.6/s. A straight line through the floor says 7.1.
+        let mut traffic = [0.3; QUARTERS];
+        traffic[..4].fill(0.5);
+        let mut p = RateProfile::default();
+        p.set_traffic(traffic);
+        for m in 0..6 * 60 {
+            let t = midnight() - Duration::hours(6) + Duration::minutes(m);
+            let load = 1.3 - 0.8 * m as f64 / 360.0;
+            p.record(t, (10.0 - 8.0 * load).max(2.0), Some(load));
+        }
+        let c = p.curve(midnight()).unwrap();
+        let night = (c.work_by(4.0 * 3600.0) - c.work_by(2.0 * 3600.0)) / 7200.0;
+        assert!((night - 7.6).abs() < 0.25, "{night}");
+        // Where no plateau was seen, the straight line stays: the rate for
+        // a load between two seen is what they say.
+        let fit = p.load.fit().unwrap();
+        assert!((fit(0.7) - 4.4).abs() < 0.05, "{}", fit(0.7));
+        assert!((fit(1.2) - 2.0).abs() < 0.05, "{}", fit(1.2));
     }
 
     #[test]

@@ -76,8 +76,26 @@ impl Simulator {
             .map(|f| self.tenant_of(f.mailbox))
             .collect();
         flying_tenants.sort_unstable();
+        // A share of first attempts fails and waits at the back of its
+        // tenant's queue for a retry: a tenant whose first attempts will
+        // likely fail k times (the median of that many draws) ends k
+        // rounds later, behind the tenants that still have mailboxes in
+        // those rounds.
+        let share = if self.attempted_files > 0 {
+            self.lost_files as f64 / self.attempted_files as f64
+        } else {
+            0.0
+        };
+        let retries = |level: Option<&Level>, c: u64, first: u64| -> u64 {
+            let k = (first as f64 * share).round() as u64;
+            match level {
+                Some(l) if k > 0 => l.position(c + k) - l.position(c) + k,
+                _ => 0,
+            }
+        };
         for (ti, &last_pos) in last.iter().enumerate() {
             let t = &self.tenants[ti];
+            let first = (t.pending.len() as u64).saturating_sub(t.states.get(MailboxState::Failed));
             let pending = t.pending.len() as u64;
             let flying = flying_tenants.binary_search(&ti).is_ok();
             let locked = t.states.get(MailboxState::LockedOut);
@@ -99,7 +117,8 @@ impl Simulator {
                 // Not all found yet: its place once they are, and never
                 // before the scan reaches its last mailbox.
                 let k = pending + locked;
-                let pos = projected.get(&t.slot()).map_or(k, |l| l.position(k));
+                let level = projected.get(&t.slot());
+                let pos = level.map_or(k, |l| l.position(k)) + retries(level, k, first + locked);
                 let (eta, bin) =
                     eta_of(pos as f64 * self.avg_pending_files + in_flight_files, false);
                 let left = self.scan_end[ti].saturating_sub(self.scanned) as f64;
@@ -122,7 +141,7 @@ impl Simulator {
                         last_pos.max(then.position(pending - 1) + this_round)
                     }
                     _ => last_pos,
-                };
+                } + retries(self.levels.get(&t.slot()), pending, first);
                 let (eta, bin) = eta_of(
                     pos as f64 * self.avg_pending_files + in_flight_files,
                     scan_done,

@@ -80,6 +80,7 @@ impl Simulator {
         let mut budget =
             self.sc.reindex.files_per_second * self.scale * self.sc.reindex_factor(load) * dt
                 + self.budget_carry;
+        let full = budget;
         let mut worked = 0.0;
         loop {
             while self.in_flight.len() < self.concurrency {
@@ -134,9 +135,19 @@ impl Simulator {
         // Idle time (nothing queued) is not a rate: recording zeros would
         // make the next job's forecast say "no progress" for an hour.
         if worked > 0.0 || !self.in_flight.is_empty() {
-            self.reindex_rate.record(worked, dt);
+            // A queue that ran dry within the tick worked only part of it:
+            // its rate is the work over the time it had work, not over the
+            // tick (for two hours after Cluster A's reindex, its last
+            // mailboxes trickle in, and those ticks were recorded as hours
+            // of a reindex running at a tenth of its speed).
+            let busy = if self.in_flight.is_empty() && full > 0.0 {
+                dt * (worked / full).min(1.0)
+            } else {
+                dt
+            };
+            self.reindex_rate.record(worked, busy);
             let now = self.now();
-            self.fc.record(now, worked, dt, Some(load));
+            self.fc.record(now, worked, busy, Some(load));
         }
     }
 
