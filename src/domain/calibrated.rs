@@ -494,7 +494,12 @@ impl ProgressCheck {
     /// lag is at least half the horizon: four hours of a night the curve
     /// foretold exactly say little of how a 15-hour ETA through a day not
     /// seen yet may slip (taken for it, they put the p90 five minutes after
-    /// the p50). The record of promises drawn with as much knowledge as
+    /// the p50). The p50's (1 otherwise) only when the lag is at least an
+    /// eighth of the horizon: in the slow drill's first day, the record of
+    /// lags of an hour to four (promises drawn on the morning's floor rate,
+    /// which the afternoon beat) was taken for ETAs two to four days away,
+    /// through nights and mornings it says nothing of, and put the
+    /// cluster's p50 before the scan hours early. The record of promises drawn with as much knowledge as
     /// the ETA (`seen_share`: how much of its span is drawn from hours
     /// seen) when it has any lag checked enough, else the other's. None
     /// before any.
@@ -513,9 +518,17 @@ impl ProgressCheck {
         let median = percentile(&r, 0.5)?.max(0.05);
         let slow = percentile(&r, 0.1)?.max(0.05);
         let long_enough = LAGS_SECS[lag] * 2.0 >= horizon_secs;
-        Some((1.0 / median, long_enough.then_some(1.0 / slow)))
+        let near_enough = LAGS_SECS[lag] * P50_REACH >= horizon_secs;
+        Some((
+            if near_enough { 1.0 / median } else { 1.0 },
+            long_enough.then_some(1.0 / slow),
+        ))
     }
 }
+
+/// How many times its lag's length a track record's p50 correction
+/// reaches (see [`ProgressCheck::multipliers`]).
+const P50_REACH: f64 = 8.0;
 
 /// Horizon classes of the calibration (the base ETA's distance).
 const EDGES_SECS: [f64; 4] = [1_800.0, 7_200.0, 21_600.0, 86_400.0];
@@ -1085,6 +1098,15 @@ mod tests {
         let (m50, m90) = check.multipliers(12.0 * 3_600.0, 0.0).unwrap();
         assert!((m50 - 2.0).abs() < 0.05, "{m50}");
         assert_eq!(m90, None);
+        // Nor, with at most two hours checked, of a 3-day ETA's p50.
+        let mut short = ProgressCheck::default();
+        for m in 0..3 * 60 {
+            short.check(midnight() + Duration::minutes(m), curve.as_ref());
+            short.record(5.0 * 60.0, 60.0);
+        }
+        assert_eq!(short.multipliers(72.0 * 3_600.0, 0.0), Some((1.0, None)));
+        let (m50, _) = short.multipliers(7_200.0, 0.0).unwrap();
+        assert!((m50 - 2.0).abs() < 0.05, "{m50}");
         // A queue that ran dry says nothing about the rate.
         let mut idle = ProgressCheck::default();
         for m in 0..6 * 60 {
