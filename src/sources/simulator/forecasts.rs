@@ -141,9 +141,12 @@ impl Simulator {
                         last_pos.max(then.position(pending - 1) + this_round)
                     }
                     _ => last_pos,
-                } + retries(self.levels.get(&t.slot()), pending, first);
+                };
+                // The rank is its place in the order as it stands; the
+                // ETA also waits for the retries its failures will need.
+                let retried = pos + retries(self.levels.get(&t.slot()), pending, first);
                 let (eta, bin) = eta_of(
-                    pos as f64 * self.avg_pending_files + in_flight_files,
+                    retried as f64 * self.avg_pending_files + in_flight_files,
                     scan_done,
                 );
                 (pos + self.in_flight.len() as u64, eta, bin)
