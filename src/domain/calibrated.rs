@@ -499,10 +499,10 @@ impl ProgressCheck {
     /// lags of an hour to four (promises drawn on the morning's floor rate,
     /// which the afternoon beat) was taken for ETAs two to four days away,
     /// through nights and mornings it says nothing of, and put the
-    /// cluster's p50 before the scan hours early. The record of promises drawn with as much knowledge as
-    /// the ETA (`seen_share`: how much of its span is drawn from hours
-    /// seen) when it has any lag checked enough, else the other's. None
-    /// before any.
+    /// cluster's p50 before the scan hours early. The record of promises
+    /// drawn with as much knowledge as the ETA (`seen_share`: how much of
+    /// its span is drawn from hours seen) when it has any lag checked
+    /// enough, else the other's. None before any.
     pub fn multipliers(&self, horizon_secs: f64, seen_share: f64) -> Option<(f64, Option<f64>)> {
         let wanted = LAGS_SECS.partition_point(|&l| l < horizon_secs);
         let nearest = |ratios: &'_ [VecDeque<f64>; LAGS_SECS.len()]| {
@@ -1040,8 +1040,8 @@ mod tests {
         let c = p.curve(midnight()).unwrap();
         let night = (c.work_by(4.0 * 3600.0) - c.work_by(2.0 * 3600.0)) / 7200.0;
         assert!((night - 7.6).abs() < 0.25, "{night}");
-        // Where no plateau was seen, the straight line stays: the rate for
-        // a load between two seen is what they say.
+        // The fit itself: the line between the loads seen, the floor past
+        // the knee.
         let fit = p.load.fit().unwrap();
         assert!((fit(0.7) - 4.4).abs() < 0.05, "{}", fit(0.7));
         assert!((fit(1.2) - 2.0).abs() < 0.05, "{}", fit(1.2));
