@@ -19,6 +19,8 @@
 
 #[path = "../tests/fixtures/backends/dovecot.rs"]
 mod dovecot_fixture;
+#[path = "../tests/fixtures/ports.rs"]
+mod ports;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -15,6 +15,8 @@
 
 #[path = "../tests/fixtures/backends/dovecot.rs"]
 mod dovecot_fixture;
+#[path = "../tests/fixtures/ports.rs"]
+mod ports;
 
 use std::time::Instant;
 

@@ -25,6 +25,8 @@ use warroom::sources::reindex::{Limits, Progress, Reindexer, Repairer};
 
 #[path = "fixtures/backends/dovecot.rs"]
 mod dovecot_fixture;
+#[path = "fixtures/ports.rs"]
+mod ports;
 use dovecot_fixture::*;
 
 fn runtime() -> tokio::runtime::Runtime {

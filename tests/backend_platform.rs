@@ -5,6 +5,8 @@
 
 #[path = "fixtures/backends/daemons.rs"]
 mod daemons;
+#[path = "fixtures/ports.rs"]
+mod ports;
 
 use std::time::{Duration, Instant};
 

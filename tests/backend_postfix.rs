@@ -13,6 +13,8 @@
 
 #[path = "fixtures/backends/daemons.rs"]
 mod daemons;
+#[path = "fixtures/ports.rs"]
+mod ports;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};

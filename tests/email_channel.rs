@@ -99,13 +99,9 @@ fn scratch_dir(what: &str) -> PathBuf {
     dir
 }
 
-/// A port nothing listens on (just now).
-fn free_port() -> u16 {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .and_then(|l| l.local_addr())
-        .expect("no free local port")
-        .port()
-}
+#[path = "fixtures/ports.rs"]
+mod ports;
+use ports::free_port;
 
 fn require_aiosmtpd() {
     match Command::new(PYTHON)

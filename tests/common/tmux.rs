@@ -87,13 +87,9 @@ impl Drop for Session {
     }
 }
 
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+#[path = "../fixtures/ports.rs"]
+mod ports;
+pub use ports::free_port;
 
 /// `warroom gateway` on 127.0.0.1:`port` with a small simulation, quiet,
 /// its state in `data_dir` unless `args` says otherwise.
