@@ -66,7 +66,6 @@ impl Simulator {
             }
             levels(by_slot.into_iter())
         };
-        let scan_rate = self.mailboxes_a as f64 / (self.sc.fault.scan_hours * HOUR);
         // Tenants with a mailbox being reindexed right now: one pass over
         // the workers, not one per tenant (4,096 workers × 100,000 tenants
         // would dominate the tick at scale).
@@ -81,11 +80,7 @@ impl Simulator {
         // likely fail k times (the median of that many draws) ends k
         // rounds later, behind the tenants that still have mailboxes in
         // those rounds.
-        let share = if self.attempted_files > 0 {
-            self.lost_files as f64 / self.attempted_files as f64
-        } else {
-            0.0
-        };
+        let share = failure_share(self.attempted_files as f64, self.lost_files as f64);
         let retries = |level: Option<&Level>, c: u64, first: u64| -> u64 {
             let k = (first as f64 * share).round() as u64;
             match level {
@@ -121,8 +116,7 @@ impl Simulator {
                 let pos = level.map_or(k, |l| l.position(k)) + retries(level, k, first + locked);
                 let (eta, bin) =
                     eta_of(pos as f64 * self.avg_pending_files + in_flight_files, false);
-                let left = self.scan_end[ti].saturating_sub(self.scanned) as f64;
-                let reach = now + Duration::seconds((left / scan_rate) as i64);
+                let reach = self.scan_reaches(now, self.scan_end[ti]);
                 let eta = match (eta.p50, eta.p90) {
                     (Some(a), Some(b)) => EtaRange::at(a.max(reach), b.max(reach)),
                     _ => eta,
@@ -307,15 +301,19 @@ impl Simulator {
             };
             let (eta, bin) = self.eta_of(median_work, work, class, true);
             // Never before the scan has found everything.
-            let left = self.mailboxes_a.saturating_sub(self.scanned) as f64;
-            let scan_rate = self.mailboxes_a as f64 / (self.sc.fault.scan_hours * HOUR);
-            let reach = now + Duration::seconds((left / scan_rate) as i64);
+            let reach = self.scan_reaches(now, self.mailboxes_a);
             let eta = round_eta(match (eta.p50, eta.p90) {
                 (Some(a), Some(b)) => EtaRange::at(a.max(reach), b.max(reach)),
                 _ => eta,
             });
             (eta, bin)
         }
+    }
+
+    /// When the scan will have been through its first `scanned` mailboxes.
+    fn scan_reaches(&self, now: DateTime<Utc>, scanned: u64) -> DateTime<Utc> {
+        let left = scanned.saturating_sub(self.scanned) as f64;
+        now + Duration::seconds((left / self.scan_rate()) as i64)
     }
 
     /// `files` left to reindex, as work (see [`with_retries`]).
@@ -358,17 +356,23 @@ impl Simulator {
     }
 }
 
+/// The share of first attempts that failed so far: `lost` files of the
+/// `attempted` (0 before any attempt).
+fn failure_share(attempted: f64, lost: f64) -> f64 {
+    if attempted > 0.0 {
+        lost / attempted
+    } else {
+        0.0
+    }
+}
+
 /// `files` left to reindex as work: a share of first attempts fails and is
 /// done again (the share seen so far: `lost` files of `attempted`), so the
 /// files not tried yet cost that much more than their count; the `waiting`
 /// ones (failed, queued for their retry) cost their count. Measured: the
 /// slow drill's cluster p50 was early by the work its 2% of failures lost.
 fn with_retries(files: f64, waiting: f64, attempted: f64, lost: f64) -> f64 {
-    let share = if attempted > 0.0 {
-        lost / attempted
-    } else {
-        0.0
-    };
+    let share = failure_share(attempted, lost);
     let waiting = waiting.min(files);
     (files - waiting) * (1.0 + share) + waiting
 }

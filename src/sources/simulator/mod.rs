@@ -568,6 +568,11 @@ impl Simulator {
             .round() as u64
     }
 
+    /// Mailboxes the scan goes through per second.
+    fn scan_rate(&self) -> f64 {
+        self.mailboxes_a as f64 / (self.sc.fault.scan_hours * HOUR)
+    }
+
     /// Whether the scan has been through every mailbox of the cluster.
     fn scan_done(&self) -> bool {
         self.scan_tenant >= self.scan_order.len()

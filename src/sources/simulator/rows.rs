@@ -39,41 +39,16 @@ impl Simulator {
             // the whole queue could be delivered at the best rate seen.
             let peak = f.backlog_out.rates().into_iter().fold(0.0, f64::max);
             let floor = (peak > 0.0).then(|| now + Duration::seconds((depth as f64 / peak) as i64));
-            // Once the scan is done, each affected tenant's held mail is
-            // released as its mailboxes come back, by its own ETA: the
-            // biggest tenants' last, after waiting longest, can come back
-            // faster than their mail can be delivered, and the queue then
-            // empties after the reindex (in the slow drill after its
-            // second fault, 1½ hours after).
-            let scan_done = self.scan_done();
-            let per_mailbox = f.arrival_per_sec / mailboxes.max(1) as f64;
-            let tail = |pick: fn(&EtaRange) -> Option<DateTime<Utc>>| {
-                // Only with the delivery's limit seen: the best rate of a
-                // delivery that kept up is less than it can do.
-                let capacity = f.capacity_seen.filter(|c| *c > 0.0 && scan_done)?;
-                let releases: Vec<Release> = self
-                    .tenants
-                    .iter()
-                    .filter(|t| t.cluster == c && t.states.affected() > 0)
-                    .filter_map(|t| {
-                        Some(Release {
-                            held: t.backlog,
-                            per_sec: per_mailbox * t.states.affected() as f64,
-                            secs: (pick(&t.eta)? - now).num_seconds().max(0) as f64,
-                        })
-                    })
-                    .collect();
-                let secs = queue_empty_after(&releases, deliverable, capacity);
-                Some(now + Duration::seconds(secs as i64))
-            };
             if let (Some(p50), Some(p90)) = (reindex.eta.p50, reindex.eta.p90) {
-                let at_least = |t: DateTime<Utc>, pick| {
+                let per_mailbox = f.arrival_per_sec / mailboxes.max(1) as f64;
+                let tail = self.queue_tail(c, now, per_mailbox, deliverable);
+                let at_least = |t: DateTime<Utc>, tail: Option<DateTime<Utc>>| {
                     let t = floor.map_or(t, |f| t.max(f));
-                    tail(pick).map_or(t, |e| t.max(e))
+                    tail.map_or(t, |e| t.max(e))
                 };
                 round_eta(EtaRange::at(
-                    at_least(p50, |e| e.p50),
-                    at_least(p90, |e| e.p90),
+                    at_least(p50, tail.map(|(a, _)| a)),
+                    at_least(p90, tail.map(|(_, b)| b)),
                 ))
             } else if reindex.eta.reason.is_empty() {
                 EtaRange::none(
@@ -335,6 +310,46 @@ impl Simulator {
     pub(super) fn tenant_index(&self, id: &str) -> Option<usize> {
         let n: usize = id.strip_prefix('t')?.parse().ok()?;
         (n < self.tenants.len() && *self.tenants[n].id == *id).then_some(n)
+    }
+}
+
+impl Simulator {
+    /// When cluster `c`'s queue is empty by its tenants' p50s and by their
+    /// p90s, once the scan is done: each affected tenant's held mail is
+    /// released as its mailboxes come back, by its own ETA; the biggest
+    /// tenants' last, after waiting longest, can come back faster than
+    /// their mail can be delivered, and the queue then empties after the
+    /// reindex (in the slow drill after its second fault, 1½ hours after).
+    /// None until the delivery's limit has been seen: the best rate of a
+    /// delivery that kept up is less than it can do.
+    fn queue_tail(
+        &self,
+        c: usize,
+        now: DateTime<Utc>,
+        per_mailbox: f64,
+        deliverable: f64,
+    ) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+        let capacity = self.flows[c]
+            .capacity_seen
+            .filter(|cap| *cap > 0.0 && self.scan_done())?;
+        let (mut by_p50, mut by_p90) = (Vec::new(), Vec::new());
+        for t in self
+            .tenants
+            .iter()
+            .filter(|t| t.cluster == c && t.states.affected() > 0)
+        {
+            let release = |back: DateTime<Utc>| Release {
+                held: t.backlog,
+                per_sec: per_mailbox * t.states.affected() as f64,
+                secs: (back - now).num_seconds().max(0) as f64,
+            };
+            by_p50.extend(t.eta.p50.map(&release));
+            by_p90.extend(t.eta.p90.map(&release));
+        }
+        let empty = |releases: &[Release]| {
+            now + Duration::seconds(queue_empty_after(releases, deliverable, capacity) as i64)
+        };
+        Some((empty(&by_p50), empty(&by_p90)))
     }
 }
 

@@ -7,8 +7,7 @@ impl Simulator {
         if self.scan_done() {
             return;
         }
-        let rate = self.mailboxes_a as f64 / (self.sc.fault.scan_hours * HOUR);
-        self.scan_carry += rate * dt;
+        self.scan_carry += self.scan_rate() * dt;
         let mut budget = self.scan_carry.floor() as u64;
         self.scan_carry -= budget as f64;
         while budget > 0 && !self.scan_done() {
