@@ -605,6 +605,21 @@ fn step(missed: f64, n: f64, q: usize, whole: bool) -> f64 {
     GAMMA * (missed - MISS[q] * n) / weight
 }
 
+/// How much slower bin `b`'s own multipliers learn than a short horizon's:
+/// its shortest horizon in half hours (at least 1). Its outcomes arrive
+/// that much later, and until the first quote served after a correction
+/// falls due, every older one still misses and pushes again: at the same
+/// step, the slow drill's mid-sized tenants 6–24 hours away, 7% early,
+/// were taken to 19 times their work over a day (ETAs four days out for
+/// a job that ended that night). A gain inversely proportional to the
+/// delay keeps such a loop from overshooting; the part shared by a
+/// group's horizons still learns at the short horizons' pace.
+fn delay(b: usize) -> f64 {
+    let h = b % HORIZONS;
+    let shortest = if h == 0 { 0.0 } else { EDGES_SECS[h - 1] };
+    (shortest / 1_800.0).max(1.0)
+}
+
 /// Quotes by the time they fall due, soonest first.
 type DueHeap = BinaryHeap<Reverse<(DateTime<Utc>, u64)>>;
 
@@ -746,7 +761,7 @@ impl Calibrator {
             for q in 0..2 {
                 let (missed, n) = std::mem::take(&mut batch[q]);
                 if n > 0.0 {
-                    let step = step(missed, n, q, b >= BINS_PER_KIND);
+                    let step = step(missed, n, q, b >= BINS_PER_KIND) / delay(b);
                     m[q] = (m[q] + step).clamp(-LOG_LIMIT, LOG_LIMIT);
                     if q == 0 {
                         let g = &mut group[b / HORIZONS];
@@ -1045,6 +1060,52 @@ mod tests {
         let fit = p.load.fit().unwrap();
         assert!((fit(0.7) - 4.4).abs() < 0.05, "{}", fit(0.7));
         assert!((fit(1.2) - 2.0).abs() < 0.05, "{}", fit(1.2));
+    }
+
+    /// Outcomes a horizon late: quotes 8 hours away for work that takes
+    /// 7% longer than the model says. Every quote served before the
+    /// correction still misses when it falls due; the multiplier must not
+    /// keep climbing on them (at a short horizon's gain it did, to e^3).
+    #[test]
+    fn a_long_horizons_late_lessons_do_not_overshoot() {
+        let class = Class {
+            scope_known: true,
+            mailboxes: 50,
+            whole: false,
+        };
+        let base = 8.0 * 3600.0;
+        let b = bin(base, class);
+        let mut c = Calibrator::default();
+        let t0 = midnight();
+        let mut ends = std::collections::VecDeque::new();
+        let mut highest: f64 = 0.0;
+        for i in 0..4 * 24 * 60u32 {
+            let now = t0 + Duration::minutes(i64::from(i));
+            while let Some(&(end, key)) = ends.front() {
+                if end > now {
+                    break;
+                }
+                ends.pop_front();
+                c.finished(key, end);
+            }
+            c.passed(now);
+            let (m50, m90) = c.multipliers(b);
+            highest = highest.max(m50);
+            let at = |m: f64| now + Duration::seconds((base * m) as i64);
+            c.register(i, b, at(m50), at(m90));
+            ends.push_back((now + Duration::seconds((base * 1.07) as i64), i));
+        }
+        // At a short horizon's gain: up to 3.5, and 1.7 at the end with
+        // the p90 pressed against the p50. The part shared with the short
+        // horizons still learns at their pace from these outcomes (1.7 at
+        // the highest, then below 1 for a while).
+        assert!(
+            highest < 2.0,
+            "p50 multiplier went up to {highest} for 1.07"
+        );
+        let (m50, m90) = c.multipliers(b);
+        assert!((0.7..1.5).contains(&m50), "p50 multiplier {m50} for 1.07");
+        assert!(m90 > m50 * 1.2, "the p90 is not the p50: {m50} {m90}");
     }
 
     #[test]

@@ -202,9 +202,6 @@ struct ClusterFlow {
     deliveries: RateWindow,
     /// Net change of the queue per second (positive: draining).
     drain: RateWindow,
-    /// Queued mail delivered per second after its mailbox came back: its
-    /// peak is what the cluster can deliver when it has a backlog.
-    backlog_out: RateWindow,
     /// The delivery rate when released mail was left over after a tick
     /// (delivery at its limit): what the cluster can deliver, once seen.
     capacity_seen: Option<f64>,
@@ -219,7 +216,6 @@ impl ClusterFlow {
             arrivals: RateWindow::new(30),
             deliveries: RateWindow::new(30),
             drain: RateWindow::new(30),
-            backlog_out: RateWindow::new(REINDEX_HISTORY),
             capacity_seen: None,
             depth_history: VecDeque::with_capacity(HISTORY),
             arrival_per_sec: 0.0,

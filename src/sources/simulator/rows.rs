@@ -36,11 +36,25 @@ impl Simulator {
         } else if affected > 0 {
             // Mail for mailboxes still without service waits for them: the
             // queue is empty when the last of them is back, and not before
-            // the whole queue could be delivered at the best rate seen.
-            let peak = f.backlog_out.rates().into_iter().fold(0.0, f64::max);
-            let floor = (peak > 0.0).then(|| now + Duration::seconds((depth as f64 / peak) as i64));
+            // the whole queue could be delivered at what delivery can do,
+            // once seen at its limit. The best rate seen before that is
+            // what was released, not what can be delivered: as a floor it
+            // put the held-out drill's queue an hour after its reindex.
+            let floor = f
+                .capacity_seen
+                .filter(|cap| *cap > 0.0)
+                .map(|cap| now + Duration::seconds((depth as f64 / cap) as i64));
             if let (Some(p50), Some(p90)) = (reindex.eta.p50, reindex.eta.p90) {
-                let per_mailbox = f.arrival_per_sec / mailboxes.max(1) as f64;
+                // The last half hour's arrivals, taken to a day's mean by the
+                // platform's load history: the mail that queues while the
+                // last tenants wait arrives over hours, not at this hour's
+                // rate (a morning peak's rate carried over a day).
+                let typical = if load > 0.0 {
+                    self.mean_load / load
+                } else {
+                    1.0
+                };
+                let per_mailbox = f.arrival_per_sec * typical / mailboxes.max(1) as f64;
                 let tail = self.queue_tail(c, now, per_mailbox, deliverable);
                 let at_least = |t: DateTime<Utc>, tail: Option<DateTime<Utc>>| {
                     let t = floor.map_or(t, |f| t.max(f));

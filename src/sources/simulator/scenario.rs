@@ -105,6 +105,21 @@ pub struct ReindexSpeed {
     /// How much user load slows the reindex: the rate is multiplied by
     /// 1.2 − peak_slowdown × load (kept within 0.3..1). 0: no variation.
     pub peak_slowdown: f64,
+    /// How unsteady the reindex runs apart from the load: each simulated
+    /// hour's rate is multiplied by a factor whose logarithm is normal with
+    /// this standard deviation (mean 1). 0: the rate is an exact function
+    /// of the load. The default is measured on a real Dovecot
+    /// (`examples/reindex_spread.rs`, docs/scenarios.md).
+    #[serde(default = "default_speed_spread")]
+    pub speed_spread: f64,
+}
+
+/// The reindex's hour-to-hour spread when a scenario does not state it (see
+/// [`ReindexSpeed::speed_spread`]).
+pub const DEFAULT_SPEED_SPREAD: f64 = 0.02;
+
+fn default_speed_spread() -> f64 {
+    DEFAULT_SPEED_SPREAD
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -278,6 +293,7 @@ impl Scenario {
             ));
         }
         share("peak_slowdown", r.peak_slowdown)?;
+        share("speed_spread", r.speed_spread)?;
         if self
             .later_faults
             .windows(2)
@@ -398,6 +414,23 @@ mod tests {
     }
 
     #[test]
+    fn an_unstated_reindex_spread_is_the_measured_one() {
+        let (_, _, text) = SHIPPED[0];
+        assert!(
+            !text.contains("speed_spread"),
+            "the shipped drills leave it out"
+        );
+        let s = Scenario::parse("x.toml", text).unwrap();
+        assert_eq!(s.reindex.speed_spread, DEFAULT_SPEED_SPREAD);
+        let steady = text.replace(
+            "peak_slowdown = 0.8",
+            "peak_slowdown = 0.8\nspeed_spread = 0",
+        );
+        let s = Scenario::parse("x.toml", &steady).unwrap();
+        assert_eq!(s.reindex.speed_spread, 0.0);
+    }
+
+    #[test]
     fn peaks_are_in_european_morning_and_north_american_afternoon() {
         let s = Scenario::default();
         let day = Utc.with_ymd_and_hms(2008, 10, 7, 0, 0, 0).single().unwrap();
@@ -429,6 +462,16 @@ mod tests {
         let bad = format!("{text}\nsurprise = 1\n");
         let e = Scenario::parse("x.toml", &bad).unwrap_err();
         assert!(e.message.contains("surprise"), "{e}");
+
+        let bad = text.replace(
+            "peak_slowdown = 0.8",
+            "peak_slowdown = 0.8\nspeed_spread = 2",
+        );
+        let e = Scenario::parse("x.toml", &bad).unwrap_err();
+        assert!(
+            e.to_string().contains("speed_spread: must be a share"),
+            "{e}"
+        );
 
         let e = Scenario::load("/nonexistent/scenario.toml").unwrap_err();
         assert!(e.message.contains("cluster-a-2008"), "{e}");

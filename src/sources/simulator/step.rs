@@ -75,10 +75,30 @@ impl Simulator {
         }
     }
 
+    /// This simulated hour's factor on the reindex rate apart from the load
+    /// (storage contention, mailbox contents, retries inside Dovecot):
+    /// lognormal with mean 1 and the scenario's `speed_spread`, the same for
+    /// a seed and hour forever.
+    pub(super) fn speed_noise(&self) -> f64 {
+        let sigma = self.sc.reindex.speed_spread;
+        if sigma == 0.0 {
+            return 1.0;
+        }
+        let hour = (self.t / 3600.0).floor().max(0.0) as u64;
+        // Box–Muller from two stateless uniforms; 1 − u is in (0, 1].
+        let u1 = 1.0 - unit(self.cfg.seed, 41, hour);
+        let u2 = unit(self.cfg.seed, 43, hour);
+        let z = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
+        (sigma * z - sigma * sigma / 2.0).exp()
+    }
+
     pub(super) fn reindex(&mut self, dt: f64, load: f64) {
-        let mut budget =
-            self.sc.reindex.files_per_second * self.scale * self.sc.reindex_factor(load) * dt
-                + self.budget_carry;
+        let mut budget = self.sc.reindex.files_per_second
+            * self.scale
+            * self.sc.reindex_factor(load)
+            * self.speed_noise()
+            * dt
+            + self.budget_carry;
         let full = budget;
         let mut worked = 0.0;
         loop {
@@ -238,12 +258,9 @@ impl Simulator {
             f.arrivals.record(arrived[c], dt);
             f.deliveries.record(direct + delivered[c], dt);
             f.drain.record(delivered[c] - queued_in[c], dt);
-            if delivered[c] > 0.0 {
-                f.backlog_out.record(delivered[c], dt);
-                if ratio[c] < 1.0 && dt > 0.0 {
-                    let rate = delivered[c] / dt;
-                    f.capacity_seen = Some(f.capacity_seen.map_or(rate, |r| r.max(rate)));
-                }
+            if delivered[c] > 0.0 && ratio[c] < 1.0 && dt > 0.0 {
+                let rate = delivered[c] / dt;
+                f.capacity_seen = Some(f.capacity_seen.map_or(rate, |r| r.max(rate)));
             }
             f.arrival_per_sec = f.arrivals.mean();
             f.delivery_per_sec = f.deliveries.mean();

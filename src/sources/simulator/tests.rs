@@ -133,6 +133,44 @@ fn reindex_slows_at_peak_load() {
     assert!(peak < night * 0.7, "night {night} peak {peak}");
 }
 
+/// Apart from the load, the reindex runs faster some hours and slower
+/// others, by the scenario's spread: the same hour of the same seed always
+/// alike, and exactly steady when the spread is 0.
+#[test]
+fn the_reindex_speed_varies_from_hour_to_hour_by_the_scenarios_spread() {
+    let mut s = sim();
+    let sigma = s.sc.reindex.speed_spread;
+    assert!(sigma > 0.0);
+    let hours = 4_000;
+    let logs: Vec<f64> = (0..hours)
+        .map(|h| {
+            s.t = h as f64 * 3600.0 + 1800.0;
+            let f = s.speed_noise();
+            s.t += 1200.0;
+            assert_eq!(f, s.speed_noise(), "one factor for the whole hour");
+            f.ln()
+        })
+        .collect();
+    let mean = logs.iter().map(|l| l.exp()).sum::<f64>() / hours as f64;
+    let m = logs.iter().sum::<f64>() / hours as f64;
+    let sd = (logs.iter().map(|l| (l - m).powi(2)).sum::<f64>() / (hours - 1) as f64).sqrt();
+    assert!(
+        (mean - 1.0).abs() < 0.002,
+        "the same speed on average: {mean}"
+    );
+    assert!((sd / sigma - 1.0).abs() < 0.06, "spread {sd} for {sigma}");
+    let changes = logs.windows(2).filter(|w| w[0] != w[1]).count();
+    assert_eq!(changes, hours - 1, "a new factor every hour");
+
+    let mut steady = (*s.sc).clone();
+    steady.reindex.speed_spread = 0.0;
+    let mut s = Simulator::new(SimConfig::of(steady)).unwrap();
+    for h in 0..100 {
+        s.t = h as f64 * 3600.0;
+        assert_eq!(s.speed_noise(), 1.0);
+    }
+}
+
 #[test]
 fn second_fault_sends_restored_mailboxes_back() {
     let mut s = sim();
