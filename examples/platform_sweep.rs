@@ -17,11 +17,14 @@
 
 #![allow(clippy::unwrap_used)] // test, bench and example code: a failed unwrap is a failed run
 
+#[path = "common/args.rs"]
+mod args;
 #[path = "../tests/fixtures/backends/dovecot.rs"]
 mod dovecot_fixture;
 #[path = "../tests/fixtures/ports.rs"]
 mod ports;
 
+use args::arg;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -29,15 +32,6 @@ use dovecot_fixture::Dovecot;
 use warroom::api::pb;
 use warroom::gateway::{Gateway, Hub};
 use warroom::sources::platform::{DovecotSpec, PlatformConfig, PlatformSource, TenantSpec};
-
-fn arg(i: usize, default: u64) -> Result<u64, String> {
-    match std::env::args().nth(i).filter(|a| !a.starts_with("--")) {
-        None => Ok(default),
-        Some(a) => a
-            .parse()
-            .map_err(|_| format!("argument {i}: {a:?} is not a number")),
-    }
-}
 
 fn kinds_found(u: &pb::WatchUpdate) -> Vec<(String, u64)> {
     u.clusters

@@ -13,26 +13,20 @@
 
 #![allow(clippy::unwrap_used)] // test, bench and example code: a failed unwrap is a failed run
 
+#[path = "common/args.rs"]
+mod args;
 #[path = "../tests/fixtures/backends/dovecot.rs"]
 mod dovecot_fixture;
 #[path = "../tests/fixtures/ports.rs"]
 mod ports;
 
+use args::arg;
 use std::time::Instant;
 
 use dovecot_fixture::Dovecot;
 use futures::StreamExt;
 use warroom::sources::dovecot::Doveadm;
 use warroom::sources::probe::{Depth, ProbeResult, probe_to};
-
-fn arg(i: usize, default: u64) -> Result<u64, String> {
-    match std::env::args().nth(i) {
-        None => Ok(default),
-        Some(a) => a
-            .parse()
-            .map_err(|_| format!("argument {i}: {a:?} is not a number")),
-    }
-}
 
 /// Probes every user once at `concurrency`; answers (seconds, how many
 /// were not healthy).
