@@ -17,14 +17,14 @@
 
 #![allow(clippy::unwrap_used)] // test, bench and example code: a failed unwrap is a failed run
 
-#[path = "common/args.rs"]
-mod args;
+#[path = "common/cli.rs"]
+mod cli;
 #[path = "../tests/fixtures/backends/dovecot.rs"]
 mod dovecot_fixture;
 #[path = "../tests/fixtures/ports.rs"]
 mod ports;
 
-use args::arg;
+use cli::arg;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

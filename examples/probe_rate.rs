@@ -13,14 +13,14 @@
 
 #![allow(clippy::unwrap_used)] // test, bench and example code: a failed unwrap is a failed run
 
-#[path = "common/args.rs"]
-mod args;
+#[path = "common/cli.rs"]
+mod cli;
 #[path = "../tests/fixtures/backends/dovecot.rs"]
 mod dovecot_fixture;
 #[path = "../tests/fixtures/ports.rs"]
 mod ports;
 
-use args::arg;
+use cli::arg;
 use std::time::Instant;
 
 use dovecot_fixture::Dovecot;
@@ -67,18 +67,9 @@ fn main() -> Result<(), String> {
          of 5 messages each; seeded in {:.1} s",
         t.elapsed().as_secs_f64()
     );
-    println!(
-        "dovecot {}",
-        dovecot_fixture::run(
-            std::process::Command::new(dovecot_fixture::DOVECOT).arg("--version")
-        )?
-    );
+    println!("dovecot {}", dovecot_fixture::version()?);
 
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
+    let rt = cli::runtime()?;
     rt.block_on(async {
         let d = dc.client();
         let report = |what: &str, (secs, odd): (f64, usize)| {

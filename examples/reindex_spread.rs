@@ -18,14 +18,14 @@
 
 #![allow(clippy::unwrap_used)] // test, bench and example code: a failed unwrap is a failed run
 
-#[path = "common/args.rs"]
-mod args;
+#[path = "common/cli.rs"]
+mod cli;
 #[path = "../tests/fixtures/backends/dovecot.rs"]
 mod dovecot_fixture;
 #[path = "../tests/fixtures/ports.rs"]
 mod ports;
 
-use args::arg;
+use cli::arg;
 use std::time::Instant;
 
 use dovecot_fixture::Dovecot;
@@ -52,7 +52,7 @@ fn spread(batches: &[(f64, u64)], width: f64) -> (f64, f64, usize) {
         .collect();
     let n = logs.len();
     if n < 3 {
-        return (f64::NAN, f64::NAN, n);
+        return (0.0, 0.0, n);
     }
     let mean = logs.iter().sum::<f64>() / n as f64;
     let var = logs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
@@ -79,15 +79,9 @@ fn main() -> Result<(), String> {
     }
     println!(
         "dovecot {}; {mailboxes} mailboxes of {messages} messages",
-        dovecot_fixture::run(
-            std::process::Command::new(dovecot_fixture::DOVECOT).arg("--version")
-        )?
+        dovecot_fixture::version()?
     );
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
+    let rt = cli::runtime()?;
     let batch = 10;
     let batches = rt.block_on(async {
         let d = dc.client();
@@ -122,10 +116,14 @@ fn main() -> Result<(), String> {
         total as f64 / seconds
     );
     for width in [5.0, 15.0, 60.0] {
-        let (sd, rho, n) = spread(&batches, width);
-        println!(
-            "windows of {width:>3.0} s: sd of ln(rate) {sd:.3}, lag-1 correlation {rho:+.2} ({n} windows)"
-        );
+        match spread(&batches, width) {
+            (sd, rho, n) if n >= 3 => println!(
+                "windows of {width:>3.0} s: sd of ln(rate) {sd:.3}, lag-1 correlation {rho:+.2} ({n} windows)"
+            ),
+            (_, _, n) => {
+                println!("windows of {width:>3.0} s: {n} whole windows, too few (run longer)")
+            }
+        }
     }
     Ok(())
 }
