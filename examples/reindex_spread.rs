@@ -61,7 +61,8 @@ fn spread(batches: &[(f64, u64)], width: f64) -> (f64, f64, usize) {
         .map(|w| (w[0] - mean) * (w[1] - mean))
         .sum::<f64>()
         / (n - 1) as f64;
-    (var.sqrt(), cov / var, n)
+    let rho = if var > 0.0 { cov / var } else { 0.0 };
+    (var.sqrt(), rho, n)
 }
 
 fn main() -> Result<(), String> {
