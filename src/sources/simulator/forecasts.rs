@@ -158,10 +158,11 @@ impl Simulator {
 
     /// When `work` files will be reindexed: the calibrated range, with a
     /// p90 never earlier than the slow-rate bound (remaining ÷ the slowest
-    /// tenth of a day's rates; × (1 + the latest scope growth) while the
-    /// scan runs or when `work` is the scope in files, an estimate that may
-    /// grow again; once the scan is done a tenant's work is its known
-    /// mailboxes): a calibration learns late about long horizons, and the
+    /// tenth of a day's rates; while the scan runs, × (1 + the latest scope
+    /// growth × the share not scanned yet) when the tenant is not fully
+    /// found or `work` is the scope in files, an estimate that may grow
+    /// again; once the scan is done the scope and a tenant's mailboxes are
+    /// known): a calibration learns late about long horizons, and the
     /// p90 is the promise. Returns the calibration class used, to check it
     /// later.
     pub(super) fn eta(
@@ -182,8 +183,16 @@ impl Simulator {
         class: Class,
         from_scope: bool,
     ) -> (EtaRange, Option<usize>) {
+        // The scope may grow again by as much as it last did, on the part
+        // of the cluster the scan has not seen: an extrapolation from the
+        // share scanned is less wrong the more it has seen, and once the
+        // scan is done (and after a later fault, whose size is counted)
+        // the scope is known. The whole latest growth, kept to the end of
+        // the scan, made the slow drill's p90 before its scan 12 days away
+        // on average (now 9) with the same coverage.
+        let unscanned = 1.0 - self.scanned as f64 / self.mailboxes_a.max(1) as f64;
         let growth = match &self.scope {
-            Some(s) if from_scope || !class.scope_known => s.latest_growth(),
+            Some(s) if from_scope || !class.scope_known => s.latest_growth() * unscanned.max(0.0),
             _ => 0.0,
         };
         let floor = forecast_with(self.now(), work, self.rate_stats, growth);
