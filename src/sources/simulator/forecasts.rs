@@ -190,9 +190,9 @@ impl Simulator {
         // the scope is known. The whole latest growth, kept to the end of
         // the scan, made the slow drill's p90 before its scan 12 days away
         // on average (now 9) with the same coverage.
-        let unscanned = 1.0 - self.scanned as f64 / self.mailboxes_a.max(1) as f64;
+        let unscanned = (1.0 - self.scanned_share()).max(0.0);
         let growth = match &self.scope {
-            Some(s) if from_scope || !class.scope_known => s.latest_growth() * unscanned.max(0.0),
+            Some(s) if from_scope || !class.scope_known => s.latest_growth() * unscanned,
             _ => 0.0,
         };
         let floor = forecast_with(self.now(), work, self.rate_stats, growth);

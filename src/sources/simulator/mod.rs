@@ -564,6 +564,11 @@ impl Simulator {
             .round() as u64
     }
 
+    /// The share of the faulty cluster's mailboxes the scan has been through.
+    fn scanned_share(&self) -> f64 {
+        self.scanned as f64 / self.mailboxes_a.max(1) as f64
+    }
+
     /// Mailboxes the scan goes through per second.
     fn scan_rate(&self) -> f64 {
         self.mailboxes_a as f64 / (self.sc.fault.scan_hours * HOUR)

@@ -40,10 +40,8 @@ impl Simulator {
             // once seen at its limit. The best rate seen before that is
             // what was released, not what can be delivered: as a floor it
             // put the held-out drill's queue an hour after its reindex.
-            let floor = f
-                .capacity_seen
-                .filter(|cap| *cap > 0.0)
-                .map(|cap| now + Duration::seconds((depth as f64 / cap) as i64));
+            let capacity = f.capacity_seen.filter(|cap| *cap > 0.0);
+            let floor = capacity.map(|cap| now + Duration::seconds((depth as f64 / cap) as i64));
             if let (Some(p50), Some(p90)) = (reindex.eta.p50, reindex.eta.p90) {
                 // The last half hour's arrivals, taken to a day's mean by the
                 // platform's load history: the mail that queues while the
@@ -55,7 +53,9 @@ impl Simulator {
                     1.0
                 };
                 let per_mailbox = f.arrival_per_sec * typical / mailboxes.max(1) as f64;
-                let tail = self.queue_tail(c, now, per_mailbox, deliverable);
+                let tail = capacity
+                    .filter(|_| self.scan_done())
+                    .map(|cap| self.queue_tail(c, now, per_mailbox, deliverable, cap));
                 let at_least = |t: DateTime<Utc>, tail: Option<DateTime<Utc>>| {
                     let t = floor.map_or(t, |f| t.max(f));
                     tail.map_or(t, |e| t.max(e))
@@ -329,23 +329,21 @@ impl Simulator {
 
 impl Simulator {
     /// When cluster `c`'s queue is empty by its tenants' p50s and by their
-    /// p90s, once the scan is done: each affected tenant's held mail is
-    /// released as its mailboxes come back, by its own ETA; the biggest
-    /// tenants' last, after waiting longest, can come back faster than
-    /// their mail can be delivered, and the queue then empties after the
-    /// reindex (in the slow drill after its second fault, 1½ hours after).
-    /// None until the delivery's limit has been seen: the best rate of a
-    /// delivery that kept up is less than it can do.
+    /// p90s, with delivery at `capacity` (its limit, once seen: the best
+    /// rate of a delivery that kept up is less than it can do) and the scan
+    /// done: each affected tenant's held mail is released as its mailboxes
+    /// come back, by its own ETA; the biggest tenants' last, after waiting
+    /// longest, can come back faster than their mail can be delivered, and
+    /// the queue then empties after the reindex (in the slow drill after
+    /// its second fault, 1½ hours after).
     fn queue_tail(
         &self,
         c: usize,
         now: DateTime<Utc>,
         per_mailbox: f64,
         deliverable: f64,
-    ) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
-        let capacity = self.flows[c]
-            .capacity_seen
-            .filter(|cap| *cap > 0.0 && self.scan_done())?;
+        capacity: f64,
+    ) -> (DateTime<Utc>, DateTime<Utc>) {
         let (mut by_p50, mut by_p90) = (Vec::new(), Vec::new());
         for t in self
             .tenants
@@ -363,7 +361,7 @@ impl Simulator {
         let empty = |releases: &[Release]| {
             now + Duration::seconds(queue_empty_after(releases, deliverable, capacity) as i64)
         };
-        Some((empty(&by_p50), empty(&by_p90)))
+        (empty(&by_p50), empty(&by_p90))
     }
 }
 

@@ -36,7 +36,7 @@ impl Simulator {
     pub(super) fn revise_scope(&mut self) {
         let now = self.now();
         let done = self.scan_done();
-        let fraction = self.scanned as f64 / self.mailboxes_a.max(1) as f64;
+        let fraction = self.scanned_share();
         let damaged = self.restored_mailboxes + self.pending_mailboxes();
         let (Some(scope), files_found) = (self.scope.as_mut(), self.files_found) else {
             return;
