@@ -286,12 +286,23 @@ impl RateProfile {
         }
         // The recent level against what the profile says of the same last
         // hour (the level is a median over it, half an hour behind a
-        // trend): a reindex whose workers were halved keeps its daily shape
-        // at half height.
-        let back = self.hour_mean(now - RECENT / 2);
-        let scale = back
-            .filter(|h| *h > 0.0)
-            .map_or(1.0, |h| (level / h).clamp(0.25, 4.0));
+        // trend), when the profile's hour is from an earlier day: work that
+        // resumes at half its old speed keeps its daily shape at half
+        // height. An hour being lived through now is made of the very
+        // samples the level is: in a morning whose rate falls by half in
+        // two hours, their ratio (a median centred half an hour later than
+        // the hour's mean, or a partial hour's mean at :30) swung by ±20%
+        // every half hour, and carried over every hour of a 25-hour ETA it
+        // moved the slow drill's reindex ETA by 5 to 10 hours and back.
+        let ref_at = now - RECENT / 2;
+        let back = self.hours[ref_at.hour() as usize];
+        let scale = match back {
+            Some(h) if h.day != ref_at.date_naive() && h.mean > 0.0 => {
+                (level / h.mean).clamp(0.25, 4.0)
+            }
+            _ => 1.0,
+        };
+        let back = back.map(|h| h.mean);
         // An hour not seen yet: the level, moved by what the typical load
         // of that hour does to the rate against the load of the last hour.
         let fit = self.load.fit();
@@ -1309,6 +1320,32 @@ mod tests {
         let (faded, m90_after) = c.multipliers(0);
         assert!(faded < 1.02, "faded to {faded}");
         assert!((m90_after - m90).abs() < 1e-9 || m90_after >= faded);
+    }
+
+    #[test]
+    fn a_morning_seen_for_the_first_time_is_drawn_as_it_was() {
+        // A reindex that began at midnight: 2/s until 05:00, then falling
+        // by 0.5/s an hour as the users arrive. At 07:15 the last hour's
+        // median (the rate at 06:45) is below hour 6's mean (its rate at
+        // 06:30); both are today's samples, and tomorrow's 05:00-06:00 is
+        // the hour seen today, not that hour scaled by their ratio.
+        let mut p = RateProfile::default();
+        let rate = |t: DateTime<Utc>| {
+            let h = (t - midnight()).num_seconds() as f64 / 3600.0;
+            2.0 - 0.5 * (h - 5.0).max(0.0)
+        };
+        let now = midnight() + Duration::minutes(7 * 60 + 15);
+        let mut t = midnight();
+        while t <= now {
+            p.record(t, rate(t), None);
+            t += Duration::minutes(1);
+        }
+        let c = p.curve(now).unwrap();
+        let from = (midnight() + Duration::hours(29) - now).num_seconds() as f64;
+        let work = c.work_by(from + 3600.0) - c.work_by(from);
+        let seen = 3600.0 * 1.75; // hour 5's mean: 2 falling to 1.5
+        let err = (work / seen - 1.0).abs();
+        assert!(err < 0.01, "tomorrow 05:00-06:00: {work:.0} vs {seen:.0}");
     }
 
     #[test]
