@@ -81,6 +81,15 @@ impl EtaRange {
             ..EtaRange::default()
         }
     }
+    /// This range for a part of a job, never later than the whole job's
+    /// `whole` range (p50 against p50, p90 against p90): a tenant's
+    /// mailboxes are back by the time the whole reindex is done.
+    pub fn within(self, whole: &EtaRange) -> EtaRange {
+        match (self.p50, self.p90, whole.p50, whole.p90) {
+            (Some(a), Some(b), Some(c), Some(d)) => EtaRange::at(a.min(c), b.min(d)),
+            _ => self,
+        }
+    }
     pub fn is_known(&self) -> bool {
         self.p50.is_some()
     }
@@ -333,6 +342,28 @@ mod tests {
         Utc.with_ymd_and_hms(2008, 10, 7, 12, 0, 0)
             .single()
             .unwrap()
+    }
+
+    #[test]
+    fn a_part_of_a_job_is_never_promised_after_the_whole_job() {
+        let h = |n| t0() + Duration::hours(n);
+        let tenant = EtaRange::at(h(5), h(9));
+        assert_eq!(
+            tenant.clone().within(&EtaRange::at(h(4), h(8))),
+            EtaRange::at(h(4), h(8))
+        );
+        assert_eq!(
+            tenant.clone().within(&EtaRange::at(h(6), h(7))),
+            EtaRange::at(h(5), h(7))
+        );
+        assert_eq!(tenant.clone().within(&EtaRange::at(h(6), h(10))), tenant);
+        let unknown = EtaRange::unknown("no progress measured yet");
+        assert_eq!(tenant.clone().within(&unknown), tenant, "nothing to cap by");
+        assert_eq!(
+            unknown.clone().within(&tenant),
+            unknown,
+            "no estimate stays none"
+        );
     }
 
     #[test]

@@ -236,6 +236,17 @@ impl PlatformSource {
 
         // The scope is known once the sweep has probed every mailbox once.
         let scope_known = s.sweep.pass() > 1 || s.sweep.pass_done();
+        // The whole repair's ETA, and the calibration bin it used: no
+        // tenant's is later.
+        let whole = (pending > 0.0).then(|| {
+            let floor = forecast_with(now, pending, stats, 0.0);
+            let class = Class {
+                scope_known,
+                mailboxes: pending as u64,
+                whole: true,
+            };
+            self.fc.eta(pending, class, &floor)
+        });
         let mut bins = Vec::with_capacity(self.tenants.len());
         let mut rows = Vec::with_capacity(self.tenants.len());
         for (i, t) in self.tenants.iter().enumerate() {
@@ -271,7 +282,11 @@ impl PlatformSource {
                     mailboxes: counts.affected(),
                     whole: false,
                 };
-                self.fc.eta(last_pos as f64, class, &floor)
+                let (eta, bin) = self.fc.eta(last_pos as f64, class, &floor);
+                match &whole {
+                    Some((w, _)) => (eta.within(w), bin),
+                    None => (eta, bin),
+                }
             } else {
                 (EtaRange::unknown(""), None)
             };
@@ -341,14 +356,7 @@ impl PlatformSource {
             self.repairs_done_at = Some(now);
         }
         self.repairing = repairing;
-        let repair_eta = if pending > 0.0 {
-            let floor = forecast_with(now, pending, stats, 0.0);
-            let class = Class {
-                scope_known,
-                mailboxes: pending as u64,
-                whole: true,
-            };
-            let (eta, bin) = self.fc.eta(pending, class, &floor);
+        let repair_eta = if let Some((eta, bin)) = whole {
             // The whole repair's ETA is checked against its own end.
             if quotes_due {
                 self.fc.quote(WHOLE_KEY, bin, &eta);

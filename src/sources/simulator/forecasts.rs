@@ -52,6 +52,15 @@ impl Simulator {
             (slot, counts.collect())
         }));
         let last = self.last_positions();
+        // The whole reindex's ETA: no tenant's is later.
+        let whole = self.scope.as_ref().map(|scope| {
+            let in_progress = self
+                .in_flight
+                .iter()
+                .map(|f| f.remaining.ceil() as u64)
+                .sum();
+            self.reindex_eta(now, scope, in_progress).0
+        });
         // While the scan runs: the order as it will be once every damaged
         // mailbox known to fail its logins has been found.
         let projected = if scan_done || !identified {
@@ -146,6 +155,10 @@ impl Simulator {
                 (pos + self.in_flight.len() as u64, eta, bin)
             };
             let eta = round_eta(eta);
+            let eta = match &whole {
+                Some(w) => eta.within(w),
+                None => eta,
+            };
             let t = &mut self.tenants[ti];
             if t.eta != eta || t.rank != rank {
                 t.dirty = true;

@@ -312,3 +312,30 @@ fn etas_are_quoted_to_the_minute_rounded_up() {
     let eta = round_eta(EtaRange::at(t(14, 4, 20), t(15, 10, 0)));
     assert_eq!((eta.p50, eta.p90), (Some(t(14, 5, 0)), Some(t(15, 10, 0))));
 }
+
+#[test]
+fn no_tenant_is_promised_later_than_the_whole_reindex() {
+    // A tenant's mailboxes are part of the reindex: the support line must
+    // not read a tenant back after the war room's "reindex done".
+    let mut s = sim();
+    run(&mut s, 4.0);
+    let mut checked = 0;
+    for _ in 0..32 {
+        run(&mut s, 0.5);
+        let whole = s.cluster(CLUSTER_A).reindex.eta;
+        let (Some(p50), Some(p90)) = (whole.p50, whole.p90) else {
+            continue;
+        };
+        for t in s.tenants().iter().filter(|t| t.eta.is_known()) {
+            assert!(
+                t.eta.p50 <= Some(p50) && t.eta.p90 <= Some(p90),
+                "{} at {}: {:?} after the reindex's {p50}–{p90}",
+                t.name,
+                s.now(),
+                t.eta
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked > 1_000, "only {checked} ETAs checked");
+}
