@@ -290,10 +290,11 @@ impl RateProfile {
         // resumes at half its old speed keeps its daily shape at half
         // height. An hour being lived through now is made of the very
         // samples the level is: in a morning whose rate falls by half in
-        // two hours, their ratio (a median centred half an hour later than
-        // the hour's mean, or a partial hour's mean at :30) swung by ±20%
-        // every half hour, and carried over every hour of a 25-hour ETA it
-        // moved the slow drill's reindex ETA by 5 to 10 hours and back.
+        // two hours, their ratio (a median centred up to half an hour later
+        // than the hour's mean, then a partial hour's mean from :30) swung
+        // by ±20% every half hour, and carried over every hour of a 25-hour
+        // ETA it moved the slow drill's reindex ETA by 5 to 10 hours and
+        // back.
         let ref_at = now - RECENT / 2;
         let back = self.hours[ref_at.hour() as usize];
         let scale = match back {
