@@ -126,8 +126,19 @@ impl Simulator {
                 let (eta, bin) =
                     eta_of(pos as f64 * self.avg_pending_files + in_flight_files, false);
                 let reach = self.scan_reaches(now, self.scan_end[ti]);
-                let eta = match (eta.p50, eta.p90) {
-                    (Some(a), Some(b)) => EtaRange::at(a.max(reach), b.max(reach)),
+                // With nothing of it queued, it joins the rotation when the
+                // scan reaches it, behind every tenant then in it: a round
+                // after that, not at that moment.
+                let joined = (pending == 0 && !flying).then(|| {
+                    let round = level.map_or(1, |l| l.position(1));
+                    eta_of(round as f64 * self.avg_pending_files, false).0
+                });
+                let after = |t: Option<DateTime<Utc>>| t.map_or(reach, |t| reach + (t - now));
+                let eta = match (eta.p50, eta.p90, joined) {
+                    (Some(a), Some(b), Some(j)) => {
+                        EtaRange::at(a.max(after(j.p50)), b.max(after(j.p90)))
+                    }
+                    (Some(a), Some(b), None) => EtaRange::at(a.max(reach), b.max(reach)),
                     _ => eta,
                 };
                 (0, eta, bin)
@@ -333,7 +344,7 @@ impl Simulator {
     }
 
     /// When the scan will have been through its first `scanned` mailboxes.
-    fn scan_reaches(&self, now: DateTime<Utc>, scanned: u64) -> DateTime<Utc> {
+    pub(super) fn scan_reaches(&self, now: DateTime<Utc>, scanned: u64) -> DateTime<Utc> {
         let left = scanned.saturating_sub(self.scanned) as f64;
         now + Duration::seconds((left / self.scan_rate()) as i64)
     }

@@ -339,3 +339,27 @@ fn no_tenant_is_promised_later_than_the_whole_reindex() {
     }
     assert!(checked > 1_000, "only {checked} ETAs checked");
 }
+
+#[test]
+fn a_tenant_the_scan_has_not_reached_waits_a_round_after_it_is_found() {
+    // Its mailboxes join the reindex's rotation behind every tenant in it
+    // when the scan reaches them: its ETA is a round after that moment.
+    let mut s = sim();
+    run(&mut s, 4.5);
+    let now = s.now();
+    let mut checked = 0;
+    for (ti, t) in s.tenants.iter().enumerate() {
+        let unreached = t.pending.is_empty() && t.states.get(MailboxState::LockedOut) > 0;
+        let Some(p50) = t.eta.p50.filter(|_| unreached) else {
+            continue;
+        };
+        let reach = s.scan_reaches(now, s.scan_end[ti]);
+        assert!(
+            p50 >= reach + Duration::minutes(10),
+            "{}: back {p50}, found {reach}",
+            t.name
+        );
+        checked += 1;
+    }
+    assert!(checked > 50, "only {checked} tenants not reached yet");
+}
