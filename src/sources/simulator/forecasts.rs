@@ -53,14 +53,10 @@ impl Simulator {
         }));
         let last = self.last_positions();
         // The whole reindex's ETA: no tenant's is later.
-        let whole = self.scope.as_ref().map(|scope| {
-            let in_progress = self
-                .in_flight
-                .iter()
-                .map(|f| f.remaining.ceil() as u64)
-                .sum();
-            self.reindex_eta(now, scope, in_progress).0
-        });
+        let whole = self
+            .scope
+            .as_ref()
+            .map(|scope| self.reindex_eta(now, scope).0);
         // While the scan runs: the order as it will be once every damaged
         // mailbox known to fail its logins has been found.
         let projected = if scan_done || !identified {
@@ -274,12 +270,7 @@ impl Simulator {
         }
         // The cluster's reindex ETA is checked against its own end.
         if let Some(scope) = &self.scope {
-            let in_progress = self
-                .in_flight
-                .iter()
-                .map(|f| f.remaining.ceil() as u64)
-                .sum();
-            let (eta, bin) = self.reindex_eta(self.now(), scope, in_progress);
+            let (eta, bin) = self.reindex_eta(self.now(), scope);
             self.fc.quote(CLUSTER_KEY, bin, &eta);
         }
     }
@@ -301,8 +292,8 @@ impl Simulator {
         &self,
         now: DateTime<Utc>,
         scope: &ScopeTracker,
-        in_progress: u64,
     ) -> (EtaRange, Option<usize>) {
+        let in_progress = self.in_progress_files();
         let remaining = scope.current().saturating_sub(self.done_files) as f64;
         let scan_done = self.scan_done();
         if remaining <= 0.0 && self.in_flight.is_empty() && scan_done {
@@ -343,6 +334,14 @@ impl Simulator {
         }
     }
 
+    /// Files left in the mailboxes being reindexed right now.
+    fn in_progress_files(&self) -> u64 {
+        self.in_flight
+            .iter()
+            .map(|f| f.remaining.ceil() as u64)
+            .sum()
+    }
+
     /// When the scan will have been through its first `scanned` mailboxes.
     pub(super) fn scan_reaches(&self, now: DateTime<Utc>, scanned: u64) -> DateTime<Utc> {
         let left = scanned.saturating_sub(self.scanned) as f64;
@@ -366,12 +365,8 @@ impl Simulator {
                 ..Default::default()
             };
         };
-        let in_progress: u64 = self
-            .in_flight
-            .iter()
-            .map(|f| f.remaining.ceil() as u64)
-            .sum();
-        let (eta, _) = self.reindex_eta(now, scope, in_progress);
+        let in_progress = self.in_progress_files();
+        let (eta, _) = self.reindex_eta(now, scope);
         Reindex {
             unit: ScopeUnit::Files,
             scope: scope.current().max(self.done_files),
