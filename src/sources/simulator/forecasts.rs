@@ -56,7 +56,7 @@ impl Simulator {
         let whole = self
             .scope
             .as_ref()
-            .map(|scope| self.reindex_eta(now, scope).0);
+            .map(|scope| self.reindex_eta(now, scope));
         // While the scan runs: the order as it will be once every damaged
         // mailbox known to fail its logins has been found.
         let projected = if scan_done || !identified {
@@ -161,10 +161,9 @@ impl Simulator {
                 );
                 (pos + self.in_flight.len() as u64, eta, bin)
             };
-            let eta = round_eta(eta);
             let eta = match &whole {
-                Some(w) => eta.within(w),
-                None => eta,
+                Some((w, _)) => round_eta(eta).within(w),
+                None => round_eta(eta),
             };
             let t = &mut self.tenants[ti];
             if t.eta != eta || t.rank != rank {
@@ -174,6 +173,7 @@ impl Simulator {
             t.eta_bin = bin;
             t.rank = rank;
         }
+        self.whole_eta = whole;
     }
 
     /// When `work` files will be reindexed: the calibrated range, with a
@@ -269,9 +269,8 @@ impl Simulator {
             self.fc.quote(ti as u32, t.eta_bin, &t.eta);
         }
         // The cluster's reindex ETA is checked against its own end.
-        if let Some(scope) = &self.scope {
-            let (eta, bin) = self.reindex_eta(self.now(), scope);
-            self.fc.quote(CLUSTER_KEY, bin, &eta);
+        if let Some((eta, bin)) = &self.whole_eta {
+            self.fc.quote(CLUSTER_KEY, *bin, eta);
         }
     }
 
@@ -365,15 +364,17 @@ impl Simulator {
                 ..Default::default()
             };
         };
-        let in_progress = self.in_progress_files();
-        let (eta, _) = self.reindex_eta(now, scope);
+        let eta = match &self.whole_eta {
+            Some((eta, _)) => eta.clone(),
+            None => self.reindex_eta(now, scope).0,
+        };
         Reindex {
             unit: ScopeUnit::Files,
             scope: scope.current().max(self.done_files),
             done: self.done_files,
             failed: self.failed_files,
-            in_progress,
-            rate_per_min: self.reindex_stats().median.map(|r| r * 60.0),
+            in_progress: self.in_progress_files(),
+            rate_per_min: self.rate_stats.median.map(|r| r * 60.0),
             eta,
             revisions: scope.revisions().to_vec(),
             mailboxes_pending: self.pending_mailboxes(),

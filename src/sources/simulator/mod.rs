@@ -289,6 +289,10 @@ pub struct Simulator {
     fc: Forecaster,
     /// `reindex_stats()` of this tick.
     rate_stats: RateStats,
+    /// The cluster's reindex ETA of this tick and the calibration bin it
+    /// used (None before the fault is identified): what the panel shows,
+    /// what is quoted, and what caps every tenant's.
+    whole_eta: Option<(EtaRange, Option<usize>)>,
     /// When the reindex last ran out of work.
     reindex_done_at: Option<DateTime<Utc>>,
     /// Later faults that have happened (they are in time order).
@@ -471,6 +475,7 @@ impl Simulator {
                 fc
             },
             rate_stats: RateStats::from_rates(&[]),
+            whole_eta: None,
             reindex_done_at: None,
             later_faults_done: 0,
             levels: Default::default(),
