@@ -80,9 +80,9 @@ const KNEE_GAIN: f64 = 0.5;
 /// morning, but the platform has: its traffic history (the typical load
 /// of each quarter hour of the day) says how busy the morning will be, and
 /// the (load, rate) pairs of the hours seen say what that load does to
-/// the rate (a straight line, rate = a + b × load, fitted by least
-/// squares; used only when the loads seen spread and the rate falls as the
-/// load rises).
+/// the rate (a straight line, rate = a + b × load, its slope read within
+/// quarter hours; used only when the loads seen spread and the rate falls
+/// as the load rises).
 #[derive(Debug, Clone, Default)]
 struct LoadModel {
     /// The typical load of each quarter hour of the day, when known.
