@@ -130,6 +130,19 @@ async fn main_screen_80x24_mid_incident() {
     gw.stop().await;
 }
 
+/// T+20h: only Cluster A's biggest tenant is still affected, and the
+/// narrow header counts it as one tenant ("1 tenants" before).
+#[tokio::test]
+async fn a_single_affected_tenant_is_counted_in_the_singular() {
+    let (mut app, gw) = app_after(20 * 60, Theme::mono()).await;
+    assert_eq!(app.model.overview.totals.affected_tenants, 1);
+    let s = screen(&mut app, 80, 24);
+    let counts = s.lines().nth(1).unwrap_or_default();
+    assert!(counts.contains(" · 1 tenant · "), "{counts}");
+    assert!(!counts.contains("tenants"), "{counts}");
+    gw.stop().await;
+}
+
 /// One timeline in a drill: the header's clock is the simulated time the
 /// ETAs on screen are relative to, not the wall clock (which read 12:00
 /// beside ETAs of a 2008 evening).

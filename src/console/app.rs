@@ -19,7 +19,7 @@ use super::keymap::{Action, Context, Keymap};
 use super::model::{Applied, Model};
 use super::theme::Theme;
 use crate::client::{ClientEvent, MailboxRequest, PriorityRequest};
-use crate::domain::format::thousands;
+use crate::domain::format::counted;
 use crate::domain::priority::Role;
 use crate::domain::status::Draft;
 use crate::domain::tenants::TenantSort;
@@ -415,8 +415,8 @@ impl App {
             ClientEvent::Exported(result) => match result {
                 Ok((path, rows)) => self.say(
                     format!(
-                        "exported {} mailboxes affected now (not the restored) to {}",
-                        thousands(rows as u64),
+                        "exported {} affected now (not the restored) to {}",
+                        counted(rows as u64, "mailbox", "mailboxes"),
                         path.display()
                     ),
                     false,

@@ -19,6 +19,11 @@ pub fn thousands(n: u64) -> String {
     out
 }
 
+/// `n` with its noun, singular for one: "1 tenant", "2,000 tenants".
+pub fn counted(n: u64, one: &str, many: &str) -> String {
+    format!("{} {}", thousands(n), if n == 1 { one } else { many })
+}
+
 /// "3 of 40", or "3 of 40 (37 not checked yet)" while some of the
 /// tenant's mailboxes have not been probed: then 3 is "so far".
 pub fn affected_of(t: &super::TenantRow) -> String {
@@ -298,6 +303,14 @@ pub fn causes(e: &dyn std::error::Error) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn one_of_a_thing_is_not_plural() {
+        use super::counted;
+        assert_eq!(counted(1, "tenant", "tenants"), "1 tenant");
+        assert_eq!(counted(0, "tenant", "tenants"), "0 tenants");
+        assert_eq!(counted(2_000, "mailbox", "mailboxes"), "2,000 mailboxes");
+    }
+
     #[test]
     fn an_affected_count_says_when_some_mailboxes_are_not_checked_yet() {
         use crate::domain::{MailboxState, StateCounts, TenantRow};

@@ -14,8 +14,8 @@ use crate::console::fit::Fit;
 use crate::console::keymap::{Action, Context};
 use crate::console::theme::Theme;
 use crate::domain::format::{
-    clip, compact, compact_or_unknown, duration, eta_cell_forms, eta_range, eta_relative, percent,
-    queued_claim, thousands,
+    clip, compact, compact_or_unknown, counted, duration, eta_cell_forms, eta_range, eta_relative,
+    percent, queued_claim, thousands,
 };
 use crate::domain::sanitize::sanitize;
 use chrono::{DateTime, Utc};
@@ -151,8 +151,8 @@ pub(crate) fn render_header(f: &mut Frame, area: Rect, app: &App) {
                 None => String::new(),
             };
             format!(
-                "{} mailboxes affected{so_far}",
-                thousands(t.affected_mailboxes)
+                "{} affected{so_far}",
+                counted(t.affected_mailboxes, "mailbox", "mailboxes")
             )
         };
         l2.push(Span::styled(affected, th.alert()));
@@ -172,8 +172,8 @@ pub(crate) fn render_header(f: &mut Frame, area: Rect, app: &App) {
             )));
         } else {
             l2.push(Span::raw(format!(
-                " · {} tenants · {} restored · {} queued",
-                thousands(t.affected_tenants),
+                " · {} · {} restored · {} queued",
+                counted(t.affected_tenants, "tenant", "tenants"),
                 compact(t.restored_mailboxes),
                 compact_or_unknown(t.queued_messages),
             )));

@@ -14,8 +14,8 @@ use crate::console::fit::{self, Col, Fit};
 use crate::console::keymap::Action;
 use crate::console::theme::{health_label, health_short};
 use crate::domain::format::{
-    UNKNOWN, clip, clock, compact, compact_or_unknown, duration, eta_range, eta_relative, percent,
-    slip_short, thousands, thousands_or_unknown,
+    UNKNOWN, clip, clock, compact, compact_or_unknown, counted, duration, eta_range, eta_relative,
+    percent, slip_short, thousands, thousands_or_unknown,
 };
 use crate::domain::tenants::TenantSort;
 use crate::domain::{Cluster, Health, Overview, Reindex, ServiceRole};
@@ -435,11 +435,11 @@ fn render_reindex(f: &mut Frame, area: Rect, app: &App, wide: bool) {
     let mut lines = Vec::new();
     if text.height > 2 {
         lines.push(Line::from(format!(
-            "{}/min · {} in progress · {} failed · {} mailboxes queued",
+            "{}/min · {} in progress · {} failed · {} queued",
             compact_or_unknown(r.rate_per_min.map(|r| r.max(0.0) as u64)),
             thousands(r.in_progress),
             thousands(r.failed),
-            thousands(r.mailboxes_pending),
+            counted(r.mailboxes_pending, "mailbox", "mailboxes"),
         )));
     }
     lines.push(Line::from(Span::styled(safe(&eta), th.title())));
@@ -483,9 +483,9 @@ fn reindex_done(r: &Reindex, now: DateTime<Utc>) -> String {
         String::new()
     };
     format!(
-        "done {}{took}: {} mailboxes restored{failed}",
+        "done {}{took}: {} restored{failed}",
         clock(done, now),
-        thousands(r.mailboxes_restored)
+        counted(r.mailboxes_restored, "mailbox", "mailboxes")
     )
 }
 

@@ -115,7 +115,10 @@ impl Simulator {
                         Health::Down
                     };
                     let detail = if affected > 0 {
-                        format!("{} mailboxes cannot log in", format::thousands(affected))
+                        format!(
+                            "{} cannot log in",
+                            format::counted(affected, "mailbox", "mailboxes")
+                        )
                     } else {
                         String::new()
                     };
@@ -157,7 +160,10 @@ impl Simulator {
                     Health::Degraded,
                     None,
                     Some(15.0 + jitter),
-                    format!("{} mailboxes to reindex", format::thousands(affected)),
+                    format!(
+                        "{} to reindex",
+                        format::counted(affected, "mailbox", "mailboxes")
+                    ),
                 ),
                 _ => (Health::Ok, None, Some(5.0 + jitter), String::new()),
             };

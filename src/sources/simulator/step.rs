@@ -203,9 +203,9 @@ impl Simulator {
                 now,
                 new,
                 format!(
-                    "{}: {} mailboxes to reindex again, {} files",
+                    "{}: {} to reindex again, {} files",
                     fault.reason,
-                    format::thousands(hit),
+                    format::counted(hit, "mailbox", "mailboxes"),
                     format::thousands(hit_files)
                 ),
             );
