@@ -210,11 +210,6 @@ impl LoadModel {
         let mut groups: Vec<(i64, f64, f64, f64)> = Vec::new();
         let mut members: Vec<(usize, f64, f64)> = Vec::with_capacity(self.pairs.len());
         for &(t, l, r) in &self.pairs {
-            // Past a knee the line is flat by construction: only the loads
-            // between the knees say what the slope is.
-            if l <= lo || l >= hi {
-                continue;
-            }
             let q = t.timestamp().div_euclid(900);
             if groups.last().is_none_or(|g| g.0 != q) {
                 groups.push((q, 0.0, 0.0, 0.0));
