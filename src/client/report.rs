@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 
 use super::{self as client, GatewayClient};
 use crate::api;
-use crate::domain::format::{affected_of, duration, queued_claim, thousands};
+use crate::domain::format::{affected_of, counted, duration, queued_claim, thousands};
 use crate::domain::priority::{self, AuditEvent, PriorityDecision};
 use crate::domain::sanitize::sanitize;
 use crate::domain::slip::{self, SlipBasis};
@@ -62,8 +62,8 @@ pub fn render(
     }
     let t = &o.totals;
     out.push_str(&format!(
-        "- Affected now: {} mailboxes in {} of {} tenants; {} restored; messages: {}\n",
-        thousands(t.affected_mailboxes),
+        "- Affected now: {} in {} of {} tenants; {} restored; messages: {}\n",
+        counted(t.affected_mailboxes, "mailbox", "mailboxes"),
         thousands(t.affected_tenants),
         thousands(t.tenants),
         thousands(t.restored_mailboxes),
@@ -270,6 +270,10 @@ mod tests {
             !md.contains('\x1b'),
             "no escape sequence reaches the report"
         );
+        let mut one = Overview::default();
+        one.totals.affected_mailboxes = 1;
+        let md = render(&one, &[], &[], at);
+        assert!(md.contains("- Affected now: 1 mailbox in "), "{md}");
         let empty = render(&Overview::default(), &[], &[], at);
         assert!(empty.contains("Nothing on record"));
         assert!(empty.contains("Every tenant is at the default priority"));
