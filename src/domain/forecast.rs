@@ -82,9 +82,10 @@ impl EtaRange {
         }
     }
     /// This range for a part of a job, never later than the whole job's
-    /// `whole` range (p50 against p50, p90 against p90): a tenant's
-    /// mailboxes are back by the time the whole reindex is done.
-    pub fn within(self, whole: &EtaRange) -> EtaRange {
+    /// `whole` range when there is one (p50 against p50, p90 against p90):
+    /// a tenant's mailboxes are back by the time the whole reindex is done.
+    pub fn within(self, whole: Option<&EtaRange>) -> EtaRange {
+        let Some(whole) = whole else { return self };
         match (self.p50, self.p90, whole.p50, whole.p90) {
             (Some(a), Some(b), Some(c), Some(d)) => EtaRange::at(a.min(c), b.min(d)),
             _ => self,
@@ -349,21 +350,29 @@ mod tests {
         let h = |n| t0() + Duration::hours(n);
         let tenant = EtaRange::at(h(5), h(9));
         assert_eq!(
-            tenant.clone().within(&EtaRange::at(h(4), h(8))),
+            tenant.clone().within(Some(&EtaRange::at(h(4), h(8)))),
             EtaRange::at(h(4), h(8))
         );
         assert_eq!(
-            tenant.clone().within(&EtaRange::at(h(6), h(7))),
+            tenant.clone().within(Some(&EtaRange::at(h(6), h(7)))),
             EtaRange::at(h(5), h(7))
         );
-        assert_eq!(tenant.clone().within(&EtaRange::at(h(6), h(10))), tenant);
-        let unknown = EtaRange::unknown("no progress measured yet");
-        assert_eq!(tenant.clone().within(&unknown), tenant, "nothing to cap by");
         assert_eq!(
-            unknown.clone().within(&tenant),
+            tenant.clone().within(Some(&EtaRange::at(h(6), h(10)))),
+            tenant
+        );
+        let unknown = EtaRange::unknown("no progress measured yet");
+        assert_eq!(
+            tenant.clone().within(Some(&unknown)),
+            tenant,
+            "nothing to cap by"
+        );
+        assert_eq!(
+            unknown.clone().within(Some(&tenant)),
             unknown,
             "no estimate stays none"
         );
+        assert_eq!(tenant.clone().within(None), tenant, "no whole job");
     }
 
     #[test]

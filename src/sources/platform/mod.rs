@@ -283,10 +283,7 @@ impl PlatformSource {
                     whole: false,
                 };
                 let (eta, bin) = self.fc.eta(last_pos as f64, class, &floor);
-                match &whole {
-                    Some((w, _)) => (eta.within(w), bin),
-                    None => (eta, bin),
-                }
+                (eta.within(whole.as_ref().map(|(w, _)| w)), bin)
             } else {
                 (EtaRange::unknown(""), None)
             };

@@ -161,10 +161,7 @@ impl Simulator {
                 );
                 (pos + self.in_flight.len() as u64, eta, bin)
             };
-            let eta = match &whole {
-                Some((w, _)) => round_eta(eta).within(w),
-                None => round_eta(eta),
-            };
+            let eta = round_eta(eta).within(whole.as_ref().map(|(w, _)| w));
             let t = &mut self.tenants[ti];
             if t.eta != eta || t.rank != rank {
                 t.dirty = true;
