@@ -12,6 +12,7 @@ use super::record::redacted;
 use crate::api::pb;
 use crate::channels::{self, Channel, Facts, Preview, TenantNotice, Update};
 use crate::domain::forecast::EtaRange;
+use crate::domain::format::counted;
 use crate::domain::status::{self, Draft, Figures, Finding};
 use crate::domain::{MailboxRow, MailboxState, Overview};
 use crate::sources::MailboxQuery;
@@ -70,13 +71,16 @@ pub enum PublishError {
 /// message naming 60 of them took the trailers over HTTP/2's 16 KiB and
 /// clients got "h2 protocol error" instead of any of them.
 fn summary(f: &[Finding]) -> String {
-    let count = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
-    let errors = f.iter().filter(|f| f.error).count();
-    let warnings = f.len() - errors;
+    let errors = f.iter().filter(|f| f.error).count() as u64;
+    let warnings = f.len() as u64 - errors;
+    let (e, w) = (
+        counted(errors, "error", "errors"),
+        counted(warnings, "warning", "warnings"),
+    );
     let counts = match (errors, warnings) {
-        (0, w) => format!("{} to confirm", count(w, "warning")),
-        (e, 0) => count(e, "error"),
-        (e, w) => format!("{} and {}", count(e, "error"), count(w, "warning")),
+        (0, _) => format!("{w} to confirm"),
+        (_, 0) => e,
+        _ => format!("{e} and {w}"),
     };
     match f.first() {
         None => "refused".into(),

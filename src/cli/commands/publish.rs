@@ -4,6 +4,7 @@ use crate::cli::args::*;
 use crate::cli::wiring::*;
 use warroom::client::GatewayClient;
 use warroom::config::Config;
+use warroom::domain::format::counted;
 
 /// `warroom publish`: the same draft the composer builds, linted locally
 /// for what needs no gateway (the time), then previewed or published.
@@ -59,10 +60,7 @@ pub(crate) async fn publish(args: PublishArgs, cfg: Config) -> anyhow::Result<i3
                     eprintln!(
                         "warroom: not published: {} to confirm; publish again with \
                          --confirm-warnings to go ahead",
-                        match findings.len() {
-                            1 => "1 warning".to_string(),
-                            n => format!("{n} warnings"),
-                        }
+                        counted(findings.len() as u64, "warning", "warnings")
                     );
                 } else {
                     eprintln!("warroom: not published: {}", sanitize(&why));
