@@ -320,15 +320,26 @@ impl RateProfile {
     /// (after Cluster A's later fault, the afternoon peak's rate made the
     /// first ETAs twice too late). None before any progress.
     pub fn curve(&self, now: DateTime<Utc>) -> Option<WorkCurve> {
-        let level = self.recent(now).or_else(|| {
-            let by_load = || Some(self.load.fit()?(self.load.typical_at(now)?));
-            self.hour_mean(now).or_else(by_load)
-        })?;
-        self.curve_at(now, level)
+        if let Some(level) = self.recent(now) {
+            return self.curve_at(now, level);
+        }
+        // This hour as last seen is the profile itself, not a level to
+        // scale it by: against the hour before it, it drew the slow
+        // drill's afternoon after its second fault at the ratio of 14:00
+        // to the 13:00 peak, and its first ETA two hours early.
+        if let Some(level) = self.hour_mean(now) {
+            return self.draw(now, level, false);
+        }
+        self.curve_at(now, self.load.fit()?(self.load.typical_at(now)?))
     }
 
     /// `curve` at a given level (units per second) for the next hour.
     pub fn curve_at(&self, now: DateTime<Utc>, level: f64) -> Option<WorkCurve> {
+        self.draw(now, level, true)
+    }
+
+    /// The curve from `level`, the hours seen `scaled` to it or not.
+    fn draw(&self, now: DateTime<Utc>, level: f64, scaled: bool) -> Option<WorkCurve> {
         if !(level.is_finite() && level > 0.0) {
             return None;
         }
@@ -346,7 +357,7 @@ impl RateProfile {
         let ref_at = now - RECENT / 2;
         let back = self.hours[ref_at.hour() as usize];
         let scale = match back {
-            Some(h) if h.day != ref_at.date_naive() && h.mean > 0.0 => {
+            Some(h) if scaled && h.day != ref_at.date_naive() && h.mean > 0.0 => {
                 (level / h.mean).clamp(0.25, 4.0)
             }
             _ => 1.0,
@@ -473,10 +484,19 @@ struct Promise {
 /// promises (its nights not seen yet, drawn at the evening's rate) did a
 /// third more than promised; applied to the next day's curves, which had
 /// seen the night, they put the cluster's p50 hours early.
-const KNOWLEDGE_BUCKETS: usize = 2;
+/// The third bucket is a span drawn wholly from hours seen: its p50 is
+/// judged only by promises that were too (see [`ProgressCheck::multipliers`]).
+const KNOWLEDGE_BUCKETS: usize = 3;
+const ALL_SEEN: usize = 2;
 
 fn knowledge(seen_share: f64) -> usize {
-    ((seen_share * KNOWLEDGE_BUCKETS as f64) as usize).min(KNOWLEDGE_BUCKETS - 1)
+    if seen_share >= 1.0 {
+        ALL_SEEN
+    } else if seen_share >= 0.5 {
+        1
+    } else {
+        0
+    }
 }
 
 /// The curve's own track record: every few minutes it promises how much
@@ -562,7 +582,12 @@ impl ProgressCheck {
     /// cluster's p50 before the scan hours early. The record of promises
     /// drawn with as much knowledge as the ETA (`seen_share`: how much of
     /// its span is drawn from hours seen) when it has any lag checked
-    /// enough, else the other's. None before any.
+    /// enough, else another's; but a span drawn wholly from hours seen
+    /// takes its p50 only from promises that were too: the others' misses
+    /// are of the hours they had to guess, which this curve has seen since
+    /// (the slow drill's promises of one morning, drawn before it had seen
+    /// one, put its cluster's p50 three hours late at 10:00 the next day,
+    /// through hours all seen). None before any.
     pub fn multipliers(&self, horizon_secs: f64, seen_share: f64) -> Option<(f64, Option<f64>)> {
         let wanted = LAGS_SECS.partition_point(|&l| l < horizon_secs);
         let nearest = |ratios: &'_ [VecDeque<f64>; LAGS_SECS.len()]| {
@@ -571,16 +596,17 @@ impl ProgressCheck {
                 .min_by_key(|&i| i.abs_diff(wanted))
         };
         let own = knowledge(seen_share);
-        let (ratios, lag) = std::iter::once(own)
+        let (bucket, lag) = std::iter::once(own)
             .chain((0..KNOWLEDGE_BUCKETS).filter(|&k| k != own))
-            .find_map(|k| Some((&self.ratios[k], nearest(&self.ratios[k])?)))?;
-        let r: Vec<f64> = ratios[lag].iter().copied().collect();
+            .find_map(|k| Some((k, nearest(&self.ratios[k])?)))?;
+        let r: Vec<f64> = self.ratios[bucket][lag].iter().copied().collect();
         let median = percentile(&r, 0.5)?.max(0.05);
         let slow = percentile(&r, 0.1)?.max(0.05);
         let long_enough = LAGS_SECS[lag] * 2.0 >= horizon_secs;
         let near_enough = LAGS_SECS[lag] * P50_REACH >= horizon_secs;
+        let judges_p50 = near_enough && (own != ALL_SEEN || bucket == own);
         Some((
-            if near_enough { 1.0 / median } else { 1.0 },
+            if judges_p50 { 1.0 / median } else { 1.0 },
             long_enough.then_some(1.0 / slow),
         ))
     }
@@ -1278,18 +1304,24 @@ mod tests {
         }
         let (m50, _) = check.multipliers(3_600.0, 0.0).unwrap();
         assert!((m50 - 2.0).abs() < 0.05, "twice the work: {m50}");
-        // With no record of its own, an informed ETA takes the blind one's.
+        // With no record of its own, an ETA that still guesses part of its
+        // span takes the blind one's; one drawn wholly from hours seen
+        // keeps its p50 (the blind promises missed hours it has seen
+        // since), and takes only the p90's spread.
         assert_eq!(
-            check.multipliers(3_600.0, 1.0),
+            check.multipliers(3_600.0, 0.75),
             check.multipliers(3_600.0, 0.0)
         );
+        let (m50, m90) = check.multipliers(3_600.0, 1.0).unwrap();
+        assert_eq!(m50, 1.0);
+        assert_eq!(m90, check.multipliers(3_600.0, 0.0).unwrap().1);
         // Once informed promises have their own record, it is theirs.
         for m in 6 * 60..12 * 60 {
             check.check(midnight() + Duration::minutes(m), Some(&seen));
-            check.record(10.0 * 60.0, 60.0);
+            check.record(9.0 * 60.0, 60.0);
         }
         let (m50, _) = check.multipliers(3_600.0, 1.0).unwrap();
-        assert!((m50 - 1.0).abs() < 0.05, "as promised: {m50}");
+        assert!((m50 - 10.0 / 9.0).abs() < 0.05, "a tenth short: {m50}");
         let (m50, _) = check.multipliers(3_600.0, 0.0).unwrap();
         assert!((m50 - 2.0).abs() < 0.05, "the blind record is kept: {m50}");
     }
@@ -1415,6 +1447,22 @@ mod tests {
         let seen = 3600.0 * 1.75; // hour 5's mean: 2 falling to 1.5
         let err = (work / seen - 1.0).abs();
         assert!(err < 0.01, "tomorrow 05:00-06:00: {work:.0} vs {seen:.0}");
+    }
+
+    #[test]
+    fn work_that_resumes_runs_this_hour_as_it_was_last_seen() {
+        // Yesterday 12:00-14:00 ran at 10/s, then 5/s through the 13:00
+        // peak; the work stopped and resumes today at 13:05.
+        let mut p = RateProfile::default();
+        let mut t = midnight() + Duration::hours(12);
+        while t < midnight() + Duration::hours(14) {
+            p.record(t, if t.hour() == 12 { 10.0 } else { 5.0 }, None);
+            t += Duration::minutes(1);
+        }
+        let now = midnight() + Duration::minutes(37 * 60 + 5);
+        let c = p.curve(now).unwrap();
+        let rate = c.work_by(900.0) / 900.0;
+        assert!((rate - 5.0).abs() < 1e-9, "13:00 ran at 5/s: {rate}");
     }
 
     #[test]

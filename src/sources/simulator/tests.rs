@@ -363,3 +363,17 @@ fn a_tenant_the_scan_has_not_reached_waits_a_round_after_it_is_found() {
     }
     assert!(checked > 50, "only {checked} tenants not reached yet");
 }
+
+#[test]
+fn the_finished_scan_counts_the_files_it_found_not_a_sample_of_mailboxes() {
+    let mut s = sim();
+    run(&mut s, 10.0);
+    assert!(s.scan_done(), "the default scan is done by T+10h");
+    let now = s.now();
+    let scope = s.scope.clone().expect("identified");
+    let (eta, _) = s.reindex_eta(now, &scope);
+    // Mailboxes sampled bigger than they are change nothing: the scope is
+    // the files found.
+    s.avg_pending_files *= 1.5;
+    assert_eq!(s.reindex_eta(now, &scope).0, eta);
+}
