@@ -84,14 +84,22 @@ impl Simulator {
         // tenant's queue for a retry: a tenant whose first attempts will
         // likely fail k times (the median of that many draws) ends k
         // rounds later, behind the tenants that still have mailboxes in
-        // those rounds.
+        // those rounds. The tenants whose queues end before its last round
+        // are retried before it too: that share of their mailboxes more
+        // ahead of it (without them the slow drill's big tenants were 2%
+        // early, their p50 holding for 28% of the mailboxes after its
+        // second fault).
         let share = failure_share(self.attempted_files as f64, self.lost_files as f64);
         let retries = |level: Option<&Level>, c: u64, first: u64| -> u64 {
+            let Some(l) = level else { return 0 };
             let k = (first as f64 * share).round() as u64;
-            match level {
-                Some(l) if k > 0 => l.position(c + k) - l.position(c) + k,
-                _ => 0,
-            }
+            let others = (l.shorter_than(c) as f64 * share).round() as u64;
+            others
+                + if k > 0 {
+                    l.position(c + k) - l.position(c) + k
+                } else {
+                    0
+                }
         };
         for (ti, &last_pos) in last.iter().enumerate() {
             let t = &self.tenants[ti];

@@ -240,6 +240,13 @@ impl Level {
         let idx = self.sorted.partition_point(|&c| c < k);
         self.before + self.prefix[idx] + k * (self.sorted.len() - idx) as u64
     }
+
+    /// Mailboxes of the higher priorities and of the tenants with fewer
+    /// than `k` waiting: all done before round `k` completes.
+    fn shorter_than(&self, k: u64) -> u64 {
+        let idx = self.sorted.partition_point(|&c| c < k);
+        self.before + self.prefix[idx]
+    }
 }
 
 pub struct Simulator {

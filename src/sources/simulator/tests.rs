@@ -377,3 +377,27 @@ fn the_finished_scan_counts_the_files_it_found_not_a_sample_of_mailboxes() {
     s.avg_pending_files *= 1.5;
     assert_eq!(s.reindex_eta(now, &scope).0, eta);
 }
+
+#[test]
+fn the_last_tenant_waits_for_everyone_elses_retries() {
+    let mut s = sim();
+    run(&mut s, 10.0);
+    // Half of all first attempts failing: every tenant's retries come
+    // before the biggest one's last mailbox, as they do before the end of
+    // the whole reindex.
+    s.lost_files = s.attempted_files / 2;
+    s.forecast_tenants();
+    let now = s.now();
+    let whole = s.whole_eta.clone().expect("identified").0.p50.unwrap();
+    let last = s
+        .tenants
+        .iter()
+        .filter_map(|t| t.eta.p50)
+        .max()
+        .expect("tenants with ETAs");
+    let (to_whole, to_last) = ((whole - now).num_seconds(), (last - now).num_seconds());
+    assert!(
+        to_last * 20 >= to_whole * 19,
+        "the last tenant in {to_last} s, the whole reindex in {to_whole} s"
+    );
+}
