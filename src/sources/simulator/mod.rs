@@ -238,14 +238,13 @@ impl Level {
     /// Mailboxes processed before round `k` (1-based) completes.
     fn position(&self, k: u64) -> u64 {
         let idx = self.sorted.partition_point(|&c| c < k);
-        self.before + self.prefix[idx] + k * (self.sorted.len() - idx) as u64
+        self.shorter_than(k) + k * (self.sorted.len() - idx) as u64
     }
 
     /// Mailboxes of the higher priorities and of the tenants with fewer
     /// than `k` waiting: all done before round `k` completes.
     fn shorter_than(&self, k: u64) -> u64 {
-        let idx = self.sorted.partition_point(|&c| c < k);
-        self.before + self.prefix[idx]
+        self.before + self.prefix[self.sorted.partition_point(|&c| c < k)]
     }
 }
 
