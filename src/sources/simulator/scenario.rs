@@ -103,7 +103,8 @@ pub struct ReindexSpeed {
     /// Reindex workers (at this scenario's scale).
     pub concurrency: u32,
     /// How much user load slows the reindex: the rate is multiplied by
-    /// 1.2 − peak_slowdown × load (kept within 0.3..1). 0: no variation.
+    /// 1.2 − peak_slowdown × min(load, 1) (kept within 0.3..1): past a load
+    /// of 1 the platform is saturated and slows it no further. 0: no variation.
     pub peak_slowdown: f64,
     /// How unsteady the reindex runs apart from the load: each simulated
     /// hour's rate is multiplied by a factor whose logarithm is normal with
