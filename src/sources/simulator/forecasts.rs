@@ -94,12 +94,7 @@ impl Simulator {
             let Some(l) = level else { return 0 };
             let k = (first as f64 * share).round() as u64;
             let others = (l.shorter_than(c) as f64 * share).round() as u64;
-            others
-                + if k > 0 {
-                    l.position(c + k) - l.position(c) + k
-                } else {
-                    0
-                }
+            others + l.position(c + k) - l.position(c) + k
         };
         for (ti, &last_pos) in last.iter().enumerate() {
             let t = &self.tenants[ti];
