@@ -168,13 +168,8 @@ fn estimates_over_time(out: &mut String, o: &Overview, tenants: &[TenantRow]) {
         out.push_str("No tenant's ETA is later now than it was published or first shown.\n");
     } else {
         out.push_str(&format!(
-            "{} {} with an ETA later than said:\n\n",
-            thousands(slipped.len() as u64),
-            if slipped.len() == 1 {
-                "tenant"
-            } else {
-                "tenants"
-            }
+            "{} with an ETA later than said:\n\n",
+            counted(slipped.len() as u64, "tenant", "tenants")
         ));
         out.push_str(
             "| tenant | affected now | p90 said | said at | said as | p90 now | later by |\n",

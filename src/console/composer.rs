@@ -12,7 +12,7 @@ use ratatui::crossterm::event::KeyEvent;
 use super::input::{Input, Typed};
 use super::keymap::{Action, Context};
 
-use crate::domain::format::{slip_marker, thousands};
+use crate::domain::format::{counted, slip_marker, thousands};
 use crate::domain::sanitize::sanitize;
 use crate::domain::slip::SlipBasis;
 use crate::domain::status::{self, Draft};
@@ -94,9 +94,8 @@ pub(crate) fn slip_lines(
     };
     let n = slipped.len();
     let mut out = vec![format!(
-        "ETA moved later for {} {} {since}; say so in this update:",
-        thousands(n as u64),
-        if n == 1 { "tenant" } else { "tenants" }
+        "ETA moved later for {} {since}; say so in this update:",
+        counted(n as u64, "tenant", "tenants")
     )];
     for t in slipped.iter().take(max) {
         if let Some(slip) = &t.eta_slip {

@@ -12,7 +12,7 @@ use super::frame::{block, overlay, render_selectable, safe};
 use crate::console::app::{App, Command, View};
 use crate::console::fit::{self, Col, Fit};
 use crate::console::keymap::{Action, Context};
-use crate::domain::format::{clip, thousands};
+use crate::domain::format::{clip, counted, thousands};
 use crate::domain::priority::AuditEvent;
 use chrono::{DateTime, Utc};
 
@@ -168,11 +168,7 @@ pub(crate) fn render(f: &mut Frame, area: Rect, app: &App, tv: &TimelineView) {
         " loading…".to_string()
     } else {
         let n = tv.events.len() as u64;
-        format!(
-            " {} {}",
-            thousands(n),
-            if n == 1 { "event" } else { "events" }
-        )
+        format!(" {}", counted(n, "event", "events"))
     };
     let b = block(
         app,
