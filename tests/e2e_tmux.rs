@@ -133,7 +133,11 @@ fn demo_is_readable_at_80x24() {
 fn the_demo_runs_each_shipped_scenario() {
     for (name, title, tenants) in [
         ("cluster-a-2008", "Cluster A: mailbox", "Tenants 2,000"),
-        ("small-fast-fault", "Volume b-07 read-only", "Tenants 600"),
+        (
+            "small-fast-fault",
+            "Cluster A: storage went read-only",
+            "Tenants 600",
+        ),
         (
             "slow-second-fault",
             "Cluster C: index corruption",

@@ -112,8 +112,6 @@ const CLUSTER_A: usize = 0;
 /// Storage volumes per cluster (shown per mailbox).
 const VOLUMES: u64 = 24;
 const CLUSTER_B: usize = 1;
-const CLUSTER_IDS: [&str; 2] = ["a", "b"];
-const CLUSTER_NAMES: [&str; 2] = ["Cluster A", "Cluster B"];
 const NO_ETA: &str = "";
 /// The calibration key of the cluster's reindex ETA (tenants use their index).
 const CLUSTER_KEY: u32 = u32::MAX;
@@ -129,6 +127,7 @@ struct Tenant {
     primary: Arc<str>,
     tier: Arc<str>,
     cluster: usize,
+    cluster_id: Arc<str>,
     first: u64,
     count: u64,
     domains: u32,
@@ -172,7 +171,7 @@ impl Tenant {
             primary_domain: self.primary.clone(),
             domain_count: self.domains,
             tier: self.tier.clone(),
-            cluster_id: CLUSTER_IDS[self.cluster].into(),
+            cluster_id: self.cluster_id.clone(),
             mailboxes: self.count,
             states: self.states,
             queued_messages: Some(self.queued()),
@@ -390,6 +389,7 @@ impl Simulator {
                 primary: "".into(),
                 tier: tier.into(),
                 cluster,
+                cluster_id: sc.clusters.both()[cluster].id.as_str().into(),
                 first,
                 count,
                 domains: dom_count,

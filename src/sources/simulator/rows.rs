@@ -177,8 +177,8 @@ impl Simulator {
         }
         let health = services.iter().fold(Health::Ok, |h, s| h.worst(s.status));
         Cluster {
-            id: CLUSTER_IDS[c].into(),
-            name: CLUSTER_NAMES[c].into(),
+            id: self.sc.clusters.both()[c].id.clone(),
+            name: self.sc.clusters.both()[c].name.clone(),
             health,
             services,
             queue: Queue {
@@ -280,8 +280,8 @@ impl Simulator {
         MailboxRow {
             address: self.address(ti, m - t.first),
             tenant_id: String::from(&*t.id),
-            cluster_id: CLUSTER_IDS[t.cluster].into(),
-            volume: names::volume(CLUSTER_IDS[t.cluster], self.volume(m)),
+            cluster_id: String::from(&*t.cluster_id),
+            volume: names::volume(&t.cluster_id, self.volume(m)),
             state: Some(state),
             reindex_position: position,
             eta,

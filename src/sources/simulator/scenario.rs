@@ -58,6 +58,46 @@ pub struct Scenario {
     pub later_faults: Vec<LaterFault>,
     pub mail: Mail,
     pub load: Load,
+    /// What the two clusters are called (optional; Cluster A and B).
+    #[serde(default)]
+    pub clusters: Clusters,
+}
+
+/// The simulated platform's two clusters: the faulty one and the healthy one.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Clusters {
+    pub faulty: ClusterName,
+    pub healthy: ClusterName,
+}
+
+impl Default for Clusters {
+    fn default() -> Self {
+        let named = |id: &str, name: &str| ClusterName {
+            id: id.into(),
+            name: name.into(),
+        };
+        Clusters {
+            faulty: named("a", "Cluster A"),
+            healthy: named("b", "Cluster B"),
+        }
+    }
+}
+
+impl Clusters {
+    /// The faulty cluster first, as the simulator numbers them.
+    pub fn both(&self) -> [&ClusterName; 2] {
+        [&self.faulty, &self.healthy]
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterName {
+    /// Short id, in volume names (`a` → `a-vol07`): 1–16 of a–z, 0–9, `-`.
+    pub id: String,
+    /// What every panel calls it: 1–40 characters, no control characters.
+    pub name: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -330,6 +370,35 @@ impl Scenario {
         if self.title.trim().is_empty() || self.name.trim().is_empty() {
             return Err(("title", "name and title must not be empty".into()));
         }
+        let [faulty, healthy] = self.clusters.both();
+        for (key, c) in [("faulty", faulty), ("healthy", healthy)] {
+            let id_ok = (1..=16).contains(&c.id.len())
+                && c.id
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+            if !id_ok {
+                return Err((
+                    key,
+                    format!("id: 1 to 16 of a-z, 0-9 and - (got {:?})", c.id),
+                ));
+            }
+            let chars = c.name.chars().count();
+            if c.name.trim().is_empty() || chars > 40 || c.name.chars().any(char::is_control) {
+                return Err((
+                    key,
+                    format!(
+                        "name: 1 to 40 characters, no control characters (got {:?})",
+                        c.name
+                    ),
+                ));
+            }
+        }
+        if faulty.id == healthy.id || faulty.name == healthy.name {
+            return Err((
+                "healthy",
+                "the two clusters need different ids and names".into(),
+            ));
+        }
         Ok(())
     }
 
@@ -441,6 +510,43 @@ mod tests {
         assert!(at(3) < 0.4);
         assert!(s.reindex_factor(at(15)) < 0.6 * s.reindex_factor(at(3)));
         assert!((s.mean_load() - 0.70).abs() < 0.03, "{}", s.mean_load());
+    }
+
+    #[test]
+    fn a_scenario_names_its_clusters_as_its_title_does() {
+        // Every panel names the faulty cluster; a scenario titled "Cluster C:
+        // …" must not show "Cluster A" beside it.
+        for (name, _, text) in SHIPPED {
+            let s = Scenario::parse(name, text).unwrap();
+            let faulty = &s.clusters.faulty.name;
+            if s.title.starts_with("Cluster ") {
+                assert!(s.title.starts_with(faulty.as_str()), "{name}: {}", s.title);
+            }
+        }
+        let (_, _, text) = SHIPPED[0];
+        let named = format!(
+            "{text}\n[clusters]\nfaulty = {{ id = \"c\", name = \"Cluster C\" }}\n\
+             healthy = {{ id = \"e\", name = \"Cluster E\" }}\n"
+        );
+        let s = Scenario::parse("x.toml", &named).unwrap();
+        assert_eq!(s.clusters.both().map(|c| c.id.as_str()), ["c", "e"]);
+
+        let bad = named.replace("name = \"Cluster E\"", "name = \"Cluster\\u001b[2J\"");
+        let e = Scenario::parse("x.toml", &bad).unwrap_err();
+        let line = bad.lines().position(|l| l.starts_with("healthy")).unwrap() + 1;
+        assert_eq!(e.line, line, "{e}");
+        assert!(
+            e.message
+                .contains("healthy: name: 1 to 40 characters, no control"),
+            "{e}"
+        );
+
+        let bad = named.replace("id = \"e\"", "id = \"c\"");
+        let e = Scenario::parse("x.toml", &bad).unwrap_err();
+        assert!(e.message.contains("different ids"), "{e}");
+        let bad = named.replace("id = \"c\"", "id = \"C 1\"");
+        let e = Scenario::parse("x.toml", &bad).unwrap_err();
+        assert!(e.message.starts_with("faulty: id: 1 to 16"), "{e}");
     }
 
     #[test]
