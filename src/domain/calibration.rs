@@ -10,10 +10,16 @@
 //! half of the time. Coverage is reported per sample and weighted by the
 //! affected mailboxes at the sample, since a big tenant's ETA is read to
 //! many more customers.
+//!
+//! The samples of one run are not independent: a seed whose reindex ran a
+//! little slow makes every ETA of that run early together. So each p50
+//! coverage comes with its standard error across runs (clustered by seed):
+//! with 20 seeds, the cluster's coverage, one ETA per quarter hour of a
+//! handful of runs' worth of information, is known to 5–10 points.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
 use super::forecast::percentile;
 
@@ -63,6 +69,8 @@ impl Target {
 /// One ETA as served, and what then happened.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sample {
+    /// The run's seed: samples of one run share its luck.
+    pub seed: u64,
     pub phase: Phase,
     pub target: Target,
     /// Which tenant (or 0): tells slips of different tenants apart.
@@ -102,6 +110,10 @@ pub struct Score {
     pub p90_coverage: f64,
     pub p50_coverage_by_mailbox: f64,
     pub p90_coverage_by_mailbox: f64,
+    /// Standard errors of the two p50 coverages across runs (clustered by
+    /// seed; NaN with fewer than two seeds).
+    pub p50_coverage_se: f64,
+    pub p50_coverage_by_mailbox_se: f64,
     /// Against the final end instead of the episode's.
     pub p50_coverage_final: f64,
     pub p90_coverage_final: f64,
@@ -116,15 +128,33 @@ fn held(quote: DateTime<Utc>, end: Option<DateTime<Utc>>) -> bool {
     end.is_some_and(|e| e <= quote)
 }
 
-fn share(hits: impl Iterator<Item = (bool, f64)>) -> f64 {
-    let (mut h, mut n) = (0.0, 0.0);
-    for (hit, w) in hits {
-        n += w;
+/// The weighted share of hits among `(hit, weight, seed)`, and its
+/// standard error across seeds: the cluster-robust error of a ratio,
+/// √(S/(S−1) · Σₛ (hitsₛ − share · weightₛ)²) ÷ Σ weight over S seeds.
+fn share(hits: impl Iterator<Item = (bool, f64, u64)>) -> (f64, f64) {
+    let mut per_seed: BTreeMap<u64, (f64, f64)> = BTreeMap::new();
+    for (hit, w, seed) in hits {
+        let s = per_seed.entry(seed).or_default();
+        s.1 += w;
         if hit {
-            h += w;
+            s.0 += w;
         }
     }
-    if n > 0.0 { h / n } else { f64::NAN }
+    let (h, n) = per_seed
+        .values()
+        .fold((0.0, 0.0), |(h, n), s| (h + s.0, n + s.1));
+    if n <= 0.0 {
+        return (f64::NAN, f64::NAN);
+    }
+    let p = h / n;
+    let seeds = per_seed.len() as f64;
+    let se = if seeds < 2.0 {
+        f64::NAN
+    } else {
+        let ss: f64 = per_seed.values().map(|s| (s.0 - p * s.1).powi(2)).sum();
+        (ss * seeds / (seeds - 1.0)).sqrt() / n
+    };
+    (p, se)
 }
 
 fn minutes(d: chrono::Duration) -> f64 {
@@ -183,11 +213,16 @@ fn score_group(
             } else {
                 q.0.episode_end
             };
-            (held(pick(q), end), if weighted { q.0.weight } else { 1.0 })
+            (
+                held(pick(q), end),
+                if weighted { q.0.weight } else { 1.0 },
+                q.0.seed,
+            )
         }))
     };
     let p50 = |q: &Quote| q.1;
     let p90 = |q: &Quote| q.2;
+    let (p50_all, p50_mbx) = (cov(p50, false, false), cov(p50, false, true));
     // Errors only where the end is known (a drill that stopped first has
     // no error to measure, and is counted as a miss above).
     let errors: Vec<f64> = quotes
@@ -207,12 +242,14 @@ fn score_group(
         forecaster,
         n: quotes.len(),
         no_estimate: samples - quotes.len(),
-        p50_coverage: cov(p50, false, false),
-        p90_coverage: cov(p90, false, false),
-        p50_coverage_by_mailbox: cov(p50, false, true),
-        p90_coverage_by_mailbox: cov(p90, false, true),
-        p50_coverage_final: cov(p50, true, false),
-        p90_coverage_final: cov(p90, true, false),
+        p50_coverage: p50_all.0,
+        p90_coverage: cov(p90, false, false).0,
+        p50_coverage_by_mailbox: p50_mbx.0,
+        p90_coverage_by_mailbox: cov(p90, false, true).0,
+        p50_coverage_se: p50_all.1,
+        p50_coverage_by_mailbox_se: p50_mbx.1,
+        p50_coverage_final: cov(p50, true, false).0,
+        p90_coverage_final: cov(p90, true, false).0,
         median_abs_error_minutes: percentile(&errors, 0.5).unwrap_or(f64::NAN),
         p90_abs_error_minutes: percentile(&errors, 0.9).unwrap_or(f64::NAN),
         mean_width_minutes: if widths.is_empty() {
@@ -245,6 +282,14 @@ pub fn table(scores: &[Score]) -> String {
             format!("{:>3.0}%", x * 100.0)
         }
     };
+    // The larger of the p50's two standard errors, in points.
+    let spread = |x: f64| {
+        if x.is_nan() {
+            "-".to_string()
+        } else {
+            format!("±{:.0}", x * 100.0)
+        }
+    };
     let mins = |x: f64| {
         if x.is_nan() {
             "-".to_string()
@@ -255,7 +300,7 @@ pub fn table(scores: &[Score]) -> String {
         }
     };
     let mut out = format!(
-        "{:<18} {:<17} {:<7} {:<7} {:>6} {:>5}  {:>4} {:>4} {:>5} {:>5}  {:>5} {:>5}  {:>6} {:>6} {:>6} {:>5}  goal\n",
+        "{:<18} {:<17} {:<7} {:<7} {:>6} {:>5}  {:>4} {:>4} {:>5} {:>5} {:>4}  {:>5} {:>5}  {:>6} {:>6} {:>6} {:>5}  goal\n",
         "scenario",
         "phase",
         "target",
@@ -266,6 +311,7 @@ pub fn table(scores: &[Score]) -> String {
         "p90",
         "p50/m",
         "p90/m",
+        "±p50",
         "p50/F",
         "p90/F",
         "err50",
@@ -275,7 +321,7 @@ pub fn table(scores: &[Score]) -> String {
     );
     for s in scores {
         out.push_str(&format!(
-            "{:<18} {:<17} {:<7} {:<7} {:>6} {:>5}  {} {}  {}  {}   {}  {}  {:>6} {:>6} {:>6} {:>5}  {}\n",
+            "{:<18} {:<17} {:<7} {:<7} {:>6} {:>5}  {} {}  {}  {} {:>4}   {}  {}  {:>6} {:>6} {:>6} {:>5}  {}\n",
             s.scenario,
             s.phase,
             s.target,
@@ -289,6 +335,7 @@ pub fn table(scores: &[Score]) -> String {
             pct(s.p90_coverage),
             pct(s.p50_coverage_by_mailbox),
             pct(s.p90_coverage_by_mailbox),
+            spread(s.p50_coverage_se.max(s.p50_coverage_by_mailbox_se)),
             pct(s.p50_coverage_final),
             pct(s.p90_coverage_final),
             mins(s.median_abs_error_minutes),
@@ -312,6 +359,7 @@ mod tests {
 
     fn sample(key: u32, p50: i64, p90: i64, end: Option<i64>, weight: f64) -> Sample {
         Sample {
+            seed: 2008,
             phase: Phase::Reindex,
             target: Target::Tenant,
             key,
@@ -372,5 +420,41 @@ mod tests {
         let s = &score("x", &samples)[0];
         assert!(!meets_goal(s), "p90 held 8 of 10 samples only");
         assert!(table(&score("x", &samples)).contains("MISSED"));
+    }
+
+    /// Two runs, one whose every p50 held and one whose none did: half
+    /// held, but that half is one run's luck against another's, and the
+    /// error says so; runs that agree leave none.
+    #[test]
+    fn the_p50s_error_is_counted_in_runs_not_in_samples() {
+        let run = |seed: u64, end: i64| {
+            (0..10).map(move |k| Sample {
+                seed,
+                ..sample(k, 2, 4, Some(end), 1.0)
+            })
+        };
+        let split: Vec<Sample> = run(1, 1).chain(run(2, 3)).collect();
+        let s = &score("x", &split)[0];
+        assert_eq!(s.p50_coverage, 0.5);
+        assert!(
+            (s.p50_coverage_se - 0.5).abs() < 1e-9,
+            "{}",
+            s.p50_coverage_se
+        );
+        assert!(table(&score("x", &split)).contains("±50"));
+
+        let mixed: Vec<Sample> = run(1, 1)
+            .take(5)
+            .chain(run(1, 3).take(5))
+            .chain(run(2, 1).take(5))
+            .chain(run(2, 3).take(5))
+            .collect();
+        let s = &score("x", &mixed)[0];
+        assert_eq!((s.p50_coverage, s.p50_coverage_se), (0.5, 0.0));
+        let one = &score("x", &mixed[..10])[0];
+        assert!(
+            one.p50_coverage_se.is_nan(),
+            "one run says nothing of the next"
+        );
     }
 }

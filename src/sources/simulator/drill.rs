@@ -218,6 +218,7 @@ impl Simulator {
         let in_flight_files: f64 = self.in_flight.iter().map(|f| f.remaining).sum();
         let total_pending: u64 = self.tenants.iter().map(|t| t.pending.len() as u64).sum();
         let blank = |target, key, weight: u64, eta: &EtaRange, naive| Sample {
+            seed: self.cfg.seed,
             phase,
             target,
             key,
