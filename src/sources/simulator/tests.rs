@@ -303,13 +303,16 @@ fn the_finished_scan_brings_a_too_high_estimate_down_to_what_it_found() {
     assert_eq!(r.scope, s.files_found.max(r.done));
 }
 
-/// An ETA is read as "back by 14:05": a p50 of 14:04:20 is quoted 14:05,
-/// never 14:04, when the mailbox is not back yet; a whole minute stays.
+/// The p90 is read as "back by 14:05": 14:04:20 is quoted 14:05, never
+/// 14:04; the p50, a median, goes to the nearest minute; a whole minute
+/// stays.
 #[test]
-fn etas_are_quoted_to_the_minute_rounded_up() {
+fn etas_are_quoted_to_the_minute_the_promise_rounded_up() {
     use chrono::TimeZone;
     let t = |h, m, s| Utc.with_ymd_and_hms(2008, 10, 7, h, m, s).single().unwrap();
-    let eta = round_eta(EtaRange::at(t(14, 4, 20), t(15, 10, 0)));
+    let eta = round_eta(EtaRange::at(t(14, 4, 20), t(15, 9, 20)));
+    assert_eq!((eta.p50, eta.p90), (Some(t(14, 4, 0)), Some(t(15, 10, 0))));
+    let eta = round_eta(EtaRange::at(t(14, 4, 40), t(15, 10, 0)));
     assert_eq!((eta.p50, eta.p90), (Some(t(14, 5, 0)), Some(t(15, 10, 0))));
 }
 
