@@ -238,18 +238,20 @@ impl LoadModel {
             }
         }
         let (mut a, mut b, _, mut lo, mut hi) = best;
+        let mut within = self.within(lo, hi);
         // A knee must also hold within quarter hours, where the reindex's
         // own hour-to-hour steps do not reach: across hours, an evening
         // whose first hour ran 3% slow and the next 2% fast reads as a
         // rate that stopped falling with the load, and the next day's
         // peak was drawn at the night's speed (see `within`).
-        let unbounded = (f64::NEG_INFINITY, f64::INFINITY);
-        if (lo, hi) != unbounded
-            && self.within(lo, hi).sse() > KNEE_GAIN * self.within(unbounded.0, unbounded.1).sse()
-        {
-            (a, b, lo, hi) = (a0, b0, unbounded.0, unbounded.1);
+        if (lo, hi) != (f64::NEG_INFINITY, f64::INFINITY) {
+            let straight = self.within(f64::NEG_INFINITY, f64::INFINITY);
+            if within.sse() > KNEE_GAIN * straight.sse() {
+                (a, b, lo, hi) = (a0, b0, f64::NEG_INFINITY, f64::INFINITY);
+                within = straight;
+            }
         }
-        let (a, b) = self.within(lo, hi).line().unwrap_or((a, b));
+        let (a, b) = within.line().unwrap_or((a, b));
         let at = move |l: f64| a + b * l.clamp(lo, hi);
         let floor = LOAD_FLOOR * at(v[n - 1].0).max(0.0);
         (floor > 0.0).then_some(move |l: f64| at(l).max(floor))
@@ -437,14 +439,10 @@ impl RateProfile {
         // :00 (Cluster A's reindex ETA early through 05:00-08:00). When
         // the load says how the rest of it will go, it is drawn as an
         // hour not seen yet (still counted as seen: it is being watched).
-        let partial = self.hours[now.hour() as usize]
-            .filter(|h| {
-                fit.is_some()
-                    && self.load.typical.is_some()
-                    && h.day == now.date_naive()
-                    && !h.earlier
-            })
-            .map(|_| now.hour());
+        let first_visit = fit.is_some()
+            && self.load.typical.is_some()
+            && self.hours[now.hour() as usize]
+                .is_some_and(|h| h.day == now.date_naive() && !h.earlier);
         let steps = (MAX_HORIZON.num_seconds() as f64 / STEP_SECS) as usize;
         let mut cum = Vec::with_capacity(steps + 1);
         let mut seen = Vec::with_capacity(steps + 1);
@@ -457,7 +455,7 @@ impl RateProfile {
             let rate = match (back, self.hour_mean(t)) {
                 (Some(_), Some(h)) => {
                     known += 1;
-                    if partial == Some(t.hour()) {
+                    if first_visit && t.hour() == now.hour() {
                         unseen(t)
                     } else {
                         h * scale

@@ -176,9 +176,10 @@ impl Simulator {
             });
         }
         let health = services.iter().fold(Health::Ok, |h, s| h.worst(s.status));
+        let named = self.sc.clusters.both()[c];
         Cluster {
-            id: self.sc.clusters.both()[c].id.clone(),
-            name: self.sc.clusters.both()[c].name.clone(),
+            id: named.id.clone(),
+            name: named.name.clone(),
             health,
             services,
             queue: Queue {
