@@ -3,7 +3,7 @@
 
 Usage:
   ./target/release/warroom drill calibrate --seeds 20 --json --samples s.csv > t.jsonl
-  scripts/p50-odds.py t.jsonl [s.csv]
+  scripts/p50-odds.py t.jsonl [s.csv [LATER_FAULT]]
 
 From the JSON table: for each `warroom` row, the chance that its p50 coverage
 would land within 40-60% (per sample and by mailbox) on another set of seeds
@@ -17,6 +17,10 @@ From the samples (optional): for the cluster and queue ETAs, the share of p50s
 before the actual end, on its very minute, and after it. The simulated world
 moves in one-minute ticks, so a job ends on a minute; a p50 that names that
 minute counts as held.
+
+With LATER_FAULT (the time a later fault struck, RFC 3339): the p50 coverage
+of the ETAs served before it, split by whether their episode ended before it
+or was extended by the fault's new work, which no forecast could foresee.
 """
 import csv
 import json
@@ -73,9 +77,36 @@ def ties(path):
               f"{share('minute before'):>7} {share('on'):>5} {share('after'):>6}")
 
 
+def extended(path, fault):
+    at = lambda s: datetime.fromisoformat(s.replace("Z", "+00:00"))
+    fault = at(fault)
+    # (held, n, held weighted, weight) per row, for episodes ended before
+    # the fault and for those it extended.
+    split = defaultdict(lambda: {"ended": [0] * 4, "extended": [0] * 4, "seeds": set()})
+    for r in csv.DictReader(open(path)):
+        if not r["p50"] or not r["episode_end"] or at(r["at"]) >= fault:
+            continue
+        end = at(r["episode_end"])
+        row = split[(r["scenario"], r["phase"], r["target"])]
+        part = "extended" if end > fault else "ended"
+        if part == "extended":
+            row["seeds"].add(r["seed"])
+        held, w = end <= at(r["p50"]), int(r["affected"] or 0)
+        for i, v in enumerate((held, 1, held * w, w)):
+            row[part][i] += v
+    pct = lambda c: f"{100 * c[0] / c[1]:3.0f}/{100 * c[2] / c[3]:3.0f}" if c[1] and c[3] else "   -   "
+    print(f"\nETAs served before the later fault at {fault:%Y-%m-%d %H:%M}, p50 coverage (per sample/by mailbox):")
+    print(f"{'scenario':26} {'phase':18} {'target':8} {'ended before it':>16} {'extended by it':>15} {'runs':>5}")
+    for (s, phase, target), row in split.items():
+        print(f"{s[:26]:26} {phase:18} {target:8} {pct(row['ended']):>16} {pct(row['extended']):>15} "
+              f"{len(row['seeds']):5}")
+
+
 if __name__ == "__main__":
-    if len(sys.argv) not in (2, 3):
+    if len(sys.argv) not in (2, 3, 4):
         sys.exit(__doc__)
     odds(sys.argv[1])
-    if len(sys.argv) == 3:
+    if len(sys.argv) >= 3:
         ties(sys.argv[2])
+    if len(sys.argv) == 4:
+        extended(sys.argv[2], sys.argv[3])
