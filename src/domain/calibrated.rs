@@ -967,10 +967,10 @@ impl Calibrator {
         self.due = [BinaryHeap::new(), BinaryHeap::new()];
         // The p50 lessons were about the job before: its hours not seen
         // yet, its queue, its big tenants. The new work starts from the
-        // model's own p50, drawn from hours now seen (kept, the tenants'
-        // left big tenants' p50s after Cluster A's later fault late for
-        // 80% of their mailboxes, and the whole job's, 2-5% more work,
-        // put its cluster's p50 late 64% of the time). The p90's are kept:
+        // model's own p50, drawn from hours now seen. Kept, the tenants'
+        // left the big tenants' p50s after Cluster A's later fault late
+        // for 80% of their mailboxes, and the whole job's (2-5% more
+        // work) its cluster's p50 late 64% of the time. The p90s are kept:
         // the promise stays as careful as it learnt to be.
         for m in &mut self.log_m {
             m[0] = 0.0;
@@ -1807,8 +1807,8 @@ mod tests {
         assert_eq!(c.open(), 0);
     }
 
-    /// After a later fault a tenant's p50 starts again from the model's
-    /// own, what the p90 learnt is kept, and so is the whole job's p50.
+    /// After a later fault the p50s, a tenant's and the whole job's,
+    /// start again from the model's own; what the p90s learnt is kept.
     #[test]
     fn a_later_fault_starts_the_p50_afresh_and_keeps_the_p90() {
         let mut c = Calibrator::default();
