@@ -32,6 +32,11 @@ from datetime import datetime
 LOW, HIGH = 0.40, 0.60
 
 
+def at(text):
+    """A time of the samples file (RFC 3339, UTC)."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
 def in_band(se):
     """P(|N(0.5, se)| within the band): the chance a true 50% lands in it."""
     if not se:
@@ -60,7 +65,6 @@ def odds(path):
 
 
 def ties(path):
-    at = lambda s: datetime.fromisoformat(s.replace("Z", "+00:00"))
     count = defaultdict(Counter)
     for r in csv.DictReader(open(path)):
         if r["target"] == "tenant" or not r["p50"] or not r["episode_end"]:
@@ -78,7 +82,6 @@ def ties(path):
 
 
 def extended(path, fault):
-    at = lambda s: datetime.fromisoformat(s.replace("Z", "+00:00"))
     fault = at(fault)
     # (held, n, held weighted, weight) per row, for episodes ended before
     # the fault and for those it extended.

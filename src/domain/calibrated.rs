@@ -427,7 +427,9 @@ impl RateProfile {
         // this work but what the profile itself says of this hour.
         let shaped = back.is_some() || !scaled;
         // An hour not seen yet: the level, moved by what the typical load
-        // of that hour does to the rate against the load of the last hour.
+        // of that hour does to the rate against the load of the last hour
+        // (the typical load now when none was measured in it: work that
+        // resumes after an idle spell).
         let fit = self.load.fit();
         let before = fit
             .as_ref()
@@ -655,7 +657,8 @@ impl ProgressCheck {
     /// hours seen, will fare: carried over, the first job's record of 1%
     /// too little work put the slow drill's cluster p50 after its second
     /// fault early (held 36% of the time), and of 0.4% too much put
-    /// Cluster A's late.
+    /// Cluster A's late. Promises still being checked stay: they compare
+    /// the rate with what was promised, and new work does not change it.
     pub fn forget(&mut self) {
         self.ratios = Default::default();
     }
@@ -961,7 +964,7 @@ impl Calibrator {
     /// New work that no rate could have foreseen (a later fault): the
     /// quotes still open are dropped, not counted as misses, and the p50
     /// multipliers start again from the model's own.
-    pub fn forget_open(&mut self) {
+    pub fn later_fault(&mut self) {
         self.quotes.clear();
         self.by_key.clear();
         self.due = [BinaryHeap::new(), BinaryHeap::new()];
@@ -1129,8 +1132,8 @@ impl Forecaster {
     /// New work no rate could foresee (a later fault): the calibration's
     /// open quotes and p50 lessons, and the curve's track record, are of
     /// the job before.
-    pub fn forget_open(&mut self) {
-        self.calib.forget_open();
+    pub fn later_fault(&mut self) {
+        self.calib.later_fault();
         self.progress.forget();
     }
 }
@@ -1142,6 +1145,25 @@ mod tests {
 
     fn midnight() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2008, 10, 7, 0, 0, 0).single().unwrap()
+    }
+
+    /// A profile with `traffic` that saw the evening before midnight, from
+    /// 18:00, the load falling evenly from `from` to `to` and the work
+    /// running at `rate(load)`.
+    fn evening(
+        traffic: [f64; QUARTERS],
+        from: f64,
+        to: f64,
+        rate: impl Fn(f64) -> f64,
+    ) -> RateProfile {
+        let mut p = RateProfile::default();
+        p.set_traffic(traffic);
+        for m in 0..6 * 60 {
+            let t = midnight() - Duration::hours(6) + Duration::minutes(m);
+            let load = from - (from - to) * m as f64 / 360.0;
+            p.record(t, rate(load), Some(load));
+        }
+        p
     }
 
     #[test]
@@ -1225,13 +1247,7 @@ mod tests {
         // (and 2.7 at the peak, where it runs at 3.2).
         let mut traffic = [0.3; QUARTERS];
         traffic[..4].fill(0.45);
-        let mut p = RateProfile::default();
-        p.set_traffic(traffic);
-        for m in 0..6 * 60 {
-            let t = midnight() - Duration::hours(6) + Duration::minutes(m);
-            let load = 0.95 - 0.5 * m as f64 / 360.0;
-            p.record(t, (10.0 - 8.0 * load).max(3.2), Some(load));
-        }
+        let p = evening(traffic, 0.95, 0.45, |load| (10.0 - 8.0 * load).max(3.2));
         let c = p.curve(midnight()).unwrap();
         let night = (c.work_by(4.0 * 3600.0) - c.work_by(2.0 * 3600.0)) / 7200.0;
         assert!((night - 7.6).abs() < 0.05, "{night}");
@@ -1401,7 +1417,7 @@ mod tests {
         };
         let now = midnight() + Duration::hours(6);
         assert!(eta(&f) - now >= Duration::minutes(115), "twice the work");
-        f.forget_open();
+        f.later_fault();
         assert!(
             eta(&f) - now <= Duration::minutes(61),
             "the curve's own hour"
@@ -1556,13 +1572,7 @@ mod tests {
     fn a_load_past_saturation_slows_the_work_no_further() {
         let mut traffic = [0.25; QUARTERS];
         traffic[36..40].fill(1.15);
-        let mut p = RateProfile::default();
-        p.set_traffic(traffic);
-        for m in 0..6 * 60 {
-            let t = midnight() - Duration::hours(6) + Duration::minutes(m);
-            let load = 0.6 - 0.35 * m as f64 / 360.0;
-            p.record(t, 1.2 - 0.8 * load, Some(load));
-        }
+        let p = evening(traffic, 0.6, 0.25, |load| 1.2 - 0.8 * load);
         let c = p.curve(midnight()).unwrap();
         let at_nine = (c.work_by(10.0 * 3600.0) - c.work_by(9.0 * 3600.0)) / 3600.0;
         assert!(
@@ -1801,7 +1811,7 @@ mod tests {
         let t0 = midnight();
         c.register(1, 0, t0 + Duration::minutes(10), t0 + Duration::minutes(20));
         let before = c.multipliers(0);
-        c.forget_open();
+        c.later_fault();
         c.passed(t0 + Duration::hours(1));
         assert_eq!(c.multipliers(0), before);
         assert_eq!(c.open(), 0);
@@ -1840,7 +1850,7 @@ mod tests {
         let (t50, t90) = c.multipliers(tenant);
         let (w50, w90) = c.multipliers(whole);
         assert!(t50 > 1.2 && w50 > 1.2, "{t50} {w50}");
-        c.forget_open();
+        c.later_fault();
         for (b, p90) in [(tenant, t90), (whole, w90)] {
             let (p50_after, p90_after) = c.multipliers(b);
             assert!((p50_after - 1.0).abs() < 1e-9, "{p50_after}");

@@ -179,7 +179,7 @@ impl Simulator {
         };
         // New work no rate could foresee: what was promised before it is
         // not a lesson for the forecaster.
-        self.fc.forget_open();
+        self.fc.later_fault();
         let mut hit = 0u64;
         let mut hit_files = 0u64;
         for &ti in &self.scan_order.clone() {
