@@ -500,6 +500,18 @@ pub struct WorkCurve {
 }
 
 impl WorkCurve {
+    /// A curve at `per_second` for each quarter hour from `start`, all
+    /// drawn from hours seen (tests).
+    #[cfg(test)]
+    pub fn from_rates(start: DateTime<Utc>, per_second: &[f64]) -> Self {
+        let mut cum = vec![0.0];
+        for r in per_second {
+            cum.push(cum.last().copied().unwrap_or(0.0) + r * STEP_SECS);
+        }
+        let seen = (0..cum.len() as u32).collect();
+        WorkCurve { start, cum, seen }
+    }
+
     /// The share of the next `secs` drawn from hours already seen: how
     /// much the curve knows of that span.
     pub fn seen_share(&self, secs: f64) -> f64 {
@@ -1094,6 +1106,11 @@ impl Forecaster {
             _ => eta,
         };
         (eta, bin)
+    }
+
+    /// The curve of the work ahead as last drawn (None before any progress).
+    pub fn curve(&self) -> Option<&WorkCurve> {
+        self.curve.as_ref()
     }
 
     /// Whether it is time to record the quotes served (every 5 minutes);

@@ -201,9 +201,6 @@ struct ClusterFlow {
     deliveries: RateWindow,
     /// Net change of the queue per second (positive: draining).
     drain: RateWindow,
-    /// The delivery rate when released mail was left over after a tick
-    /// (delivery at its limit): what the cluster can deliver, once seen.
-    capacity_seen: Option<f64>,
     depth_history: VecDeque<u64>,
     arrival_per_sec: f64,
     delivery_per_sec: f64,
@@ -215,7 +212,6 @@ impl ClusterFlow {
             arrivals: RateWindow::new(30),
             deliveries: RateWindow::new(30),
             drain: RateWindow::new(30),
-            capacity_seen: None,
             depth_history: VecDeque::with_capacity(HISTORY),
             arrival_per_sec: 0.0,
             delivery_per_sec: 0.0,

@@ -229,7 +229,7 @@ impl Simulator {
             queued_in[t.cluster] += q;
             deliverable[t.cluster] += t.deliverable;
         }
-        let capacity = self.sc.mail.backlog_delivery_per_second * self.scale * dt;
+        let capacity = self.delivery_limit() * dt;
         let ratio = [
             (capacity / deliverable[0].max(1e-9)).min(1.0),
             (capacity / deliverable[1].max(1e-9)).min(1.0),
@@ -258,10 +258,6 @@ impl Simulator {
             f.arrivals.record(arrived[c], dt);
             f.deliveries.record(direct + delivered[c], dt);
             f.drain.record(delivered[c] - queued_in[c], dt);
-            if delivered[c] > 0.0 && ratio[c] < 1.0 && dt > 0.0 {
-                let rate = delivered[c] / dt;
-                f.capacity_seen = Some(f.capacity_seen.map_or(rate, |r| r.max(rate)));
-            }
             f.arrival_per_sec = f.arrivals.mean();
             f.delivery_per_sec = f.deliveries.mean();
         }
