@@ -57,8 +57,8 @@ impl Simulator {
                     deliverable,
                     limit: self.delivery_limit(),
                 };
-                let empty = |end| release.empty_by(now, end, self.fc.curve());
-                round_eta(EtaRange::at(empty(p50), empty(p90)))
+                let (p50, p90) = release.eta(now, p50, p90, self.fc.curve());
+                round_eta(EtaRange::at(p50, p90))
             } else if reindex.eta.reason.is_empty() {
                 EtaRange::none(
                     NoEstimate::WaitsForRepair,
@@ -353,6 +353,27 @@ struct QueuedMail {
 }
 
 impl QueuedMail {
+    /// When the queue is empty if the reindex ends at its `p50`, and at the
+    /// latest if it ends by its `p90`. The tail after the reindex is itself
+    /// a forecast (of how fast the last mailboxes come back and how much
+    /// mail they have waiting): the p90 allows it half again as long. In
+    /// the slow drill it was 124 minutes at the median and up to 46
+    /// minutes short one time in ten (60 seeds); drawn from the reindex's
+    /// p90 alone, the queue's p90 was passed 60 times in its last four
+    /// hours (20 seeds), the reindex's p90 then minutes after its p50.
+    fn eta(
+        &self,
+        now: DateTime<Utc>,
+        p50: DateTime<Utc>,
+        p90: DateTime<Utc>,
+        curve: Option<&WorkCurve>,
+    ) -> (DateTime<Utc>, DateTime<Utc>) {
+        let at_p50 = self.empty_by(now, p50, curve);
+        let tail = (at_p50 - p50.max(now)).max(Duration::zero());
+        let at_p90 = self.empty_by(now, p90, curve).max(at_p50 + tail / 2);
+        (at_p50, at_p90)
+    }
+
     /// When the queue is empty if the mailboxes come back in step with the
     /// reindex's `curve` of work, the last at `end`: the mail each has
     /// waiting is released when it comes back. The reindex runs several
@@ -444,6 +465,20 @@ mod tests {
         assert!((2_100..=2_125).contains(&t), "{t}");
         // The last mailbox already due: everything held is released now.
         assert_eq!(empty(&held(6_000.0, 10.0), 0, None), 600);
+    }
+
+    #[test]
+    fn the_p90_allows_the_tail_after_the_reindex_half_again_as_long() {
+        let queue = held(30_000.0, 10.0);
+        let at = |secs| now() + Duration::seconds(secs);
+        // A 2,000 s tail after a reindex due at 1,000 s (p90 at 1,100 s,
+        // where the tail alone would be 1,900 s): the p90 is 1,000 s after
+        // the p50, not 0.
+        let (p50, p90) = queue.eta(now(), at(1_000), at(1_100), None);
+        assert_eq!((p50, p90), (at(3_000), at(4_000)));
+        // No tail: the reindex's own range.
+        let (p50, p90) = held(1_000.0, 10.0).eta(now(), at(1_000), at(1_100), None);
+        assert_eq!((p50, p90), (at(1_000), at(1_100)));
     }
 
     #[test]
