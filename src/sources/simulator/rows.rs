@@ -392,29 +392,34 @@ impl QueuedMail {
         curve: Option<&WorkCurve>,
     ) -> DateTime<Utc> {
         const STEP_SECS: f64 = 300.0;
+        let (held, arriving) = (self.held.max(0.0), self.arriving.max(0.0));
+        let limit = self.limit.max(1e-9);
         let span = (end - now).num_seconds().max(0) as f64;
         // Without a curve (no progress yet) the work is taken as even.
         let work = |t: f64| curve.map_or(t, |c| c.work_by(t));
         let total = work(span);
+        // Share of the mailboxes back `t` seconds from now (all of them at
+        // `end` when the curve draws no work before it).
         let back_by = |t: f64| {
             if total > 0.0 {
                 (work(t.min(span)) / total).clamp(0.0, 1.0)
+            } else if t >= span {
+                1.0
             } else {
-                f64::from(u8::from(t >= span))
+                0.0
             }
         };
-        let limit = self.limit.max(1e-9);
         let mut queued = self.deliverable.max(0.0);
+        if span == 0.0 {
+            queued += held;
+        }
         let mut t = 0.0;
         while t < span {
             let dt = STEP_SECS.min(span - t);
-            let waiting = self.held.max(0.0) + self.arriving.max(0.0) * (t + dt / 2.0);
+            let waiting = held + arriving * (t + dt / 2.0);
             let released = (back_by(t + dt) - back_by(t)) * waiting;
             queued = (queued + released - limit * dt).max(0.0);
             t += dt;
-        }
-        if span == 0.0 {
-            queued += self.held.max(0.0);
         }
         end.max(now) + Duration::seconds((queued / limit) as i64)
     }
