@@ -3,28 +3,39 @@
 
 Usage:
   ./target/release/warroom drill calibrate --seeds 20 --json --samples s.csv > t.jsonl
-  scripts/p50-odds.py t.jsonl [s.csv [LATER_FAULT]]
+  scripts/p50-odds.py t.jsonl [s.csv [LATER_FAULT]] [--seeds K]
 
 From the JSON table: for each `warroom` row, the chance that its p50 coverage
 would land within 40-60% (per sample and by mailbox) on another set of seeds
 if its true coverage were exactly 50%, given the row's seed-clustered standard
-error; and the chance that every row would. Rows with the same figures (a
+error, and the product of those chances. Rows with the same figures (a
 cluster's reindex and queue ETAs when the queue waits for the reindex) count
-once, and a row's two p50s are taken as one (the smaller chance): the product
-is an upper bound.
+once, and a row's two p50s are taken as one (the smaller chance). The product
+takes the rows as independent; they share their seeds, so it is only a guide.
 
-From the samples (optional): for the cluster and queue ETAs, the share of p50s
-before the actual end, on its very minute, and after it. The simulated world
-moves in one-minute ticks, so a job ends on a minute; a p50 that names that
-minute counts as held.
+From the samples (optional):
+- a seed bootstrap, which keeps the rows' correlation: sets of K seeds (the
+  table's own number unless --seeds says) drawn with replacement from the
+  table's, and for each the p50 coverage of every row pooled over them, as the
+  harness pools it. It prints the share of sets on which every row lands in
+  40-60%, per sample and by mailbox, as the forecaster is, and if every row's
+  coverage over all the table's seeds were moved to exactly 50% (each set's
+  figure moved by the same amount): the chance that a forecaster whose every
+  median is right passes the goal on K seeds.
+- for the cluster and queue ETAs, the share of p50s before the actual end, on
+  its very minute, and after it. The simulated world moves in one-minute
+  ticks, so a job ends on a minute; a p50 that names that minute counts as
+  held.
 
 With LATER_FAULT (the time a later fault struck, RFC 3339): the p50 coverage
 of the ETAs served before it, split by whether their episode ended before it
 or was extended by the fault's new work, which no forecast could foresee.
 """
+import argparse
 import csv
 import json
 import math
+import random
 import sys
 from collections import Counter, defaultdict
 from datetime import datetime
@@ -61,7 +72,57 @@ def odds(path):
         print(f"{r['scenario'][:26]:26} {r['phase']:18} {r['target']:8} "
               f"{r['p50_coverage'] * 100:4.0f}% {r['p50_coverage_by_mailbox'] * 100:4.0f}% "
               f"{se * 100:5.1f} {p:15.2f}")
-    print(f"every row within {LOW:.0%}-{HIGH:.0%} if each were truly 50%: at most {every:.2f}")
+    print(f"every row within {LOW:.0%}-{HIGH:.0%} if each were truly 50%, rows taken as independent: {every:.2f}")
+
+
+def bootstrap(path, k):
+    """Every row in the band on `k` seeds drawn from the samples' (module doc)."""
+    # (held, n, held by mailbox, mailboxes) per row and seed.
+    per_seed = defaultdict(lambda: defaultdict(lambda: [0] * 4))
+    with open(path) as f:
+        col = {name: i for i, name in enumerate(next(csv.reader(f)))}
+        for line in f:
+            r = line.rstrip("\n").split(",")
+            p50, end = r[col["p50"]], r[col["episode_end"]]
+            if not p50 or not end:
+                continue
+            held, w = at(p50) >= at(end), int(r[col["affected"]] or 0)
+            c = per_seed[(r[col["scenario"]], r[col["phase"]], r[col["target"]])][r[col["seed"]]]
+            for i, v in enumerate((held, 1, held * w, w)):
+                c[i] += v
+    seeds = sorted({s for row in per_seed.values() for s in row})
+    k = k or len(seeds)
+
+    def coverage(row, pick):
+        c = [sum(row[s][i] for s in pick if s in row) for i in range(4)]
+        return (c[0] / c[1] if c[1] else 0.5, c[2] / c[3] if c[3] else 0.5)
+
+    whole = {key: coverage(row, seeds) for key, row in per_seed.items()}
+    rng, draws = random.Random(2008), 2000
+    as_is = centred = 0
+    # Per row: sets on which it is in the band as it is, and centred.
+    row_in = defaultdict(lambda: [0, 0])
+    in_band = lambda xs: all(LOW <= x <= HIGH for x in xs)
+    for _ in range(draws):
+        pick = [rng.choice(seeds) for _ in range(k)]
+        a = c = True
+        for key, row in per_seed.items():
+            cov = coverage(row, pick)
+            ra, rc = in_band(cov), in_band([x - w + 0.5 for x, w in zip(cov, whole[key])])
+            row_in[key][0] += ra
+            row_in[key][1] += rc
+            a &= ra
+            c &= rc
+        as_is += a
+        centred += c
+    print(f"\nseed bootstrap, {draws} sets of {k} seeds from {len(seeds)}, {len(per_seed)} rows: "
+          f"every row within {LOW:.0%}-{HIGH:.0%} on {as_is / draws:.3f} of them as it is, "
+          f"on {centred / draws:.3f} if every row were centred on 50%")
+    print(f"{'scenario':26} {'phase':18} {'target':8} {'p50':>5} {'p50/m':>5} {'as is':>6} {'centred':>8}")
+    for key in sorted(per_seed, key=lambda key: row_in[key][0]):
+        (p, m), (a, c) = whole[key], row_in[key]
+        print(f"{key[0][:26]:26} {key[1]:18} {key[2]:8} {p * 100:4.0f}% {m * 100:4.0f}% "
+              f"{a / draws:6.2f} {c / draws:8.2f}")
 
 
 def ties(path):
@@ -106,10 +167,15 @@ def extended(path, fault):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) not in (2, 3, 4):
-        sys.exit(__doc__)
-    odds(sys.argv[1])
-    if len(sys.argv) >= 3:
-        ties(sys.argv[2])
-    if len(sys.argv) == 4:
-        extended(sys.argv[2], sys.argv[3])
+    args = argparse.ArgumentParser(usage=__doc__)
+    args.add_argument("table")
+    args.add_argument("samples", nargs="?")
+    args.add_argument("later_fault", nargs="?")
+    args.add_argument("--seeds", type=int, default=0)
+    a = args.parse_args()
+    odds(a.table)
+    if a.samples:
+        bootstrap(a.samples, a.seeds)
+        ties(a.samples)
+    if a.later_fault:
+        extended(a.samples, a.later_fault)
