@@ -463,6 +463,7 @@ impl RateProfile {
             (true, Some(h)) if !(first_visit && t.hour() == now.hour()) => Some(h * scale),
             _ => None,
         };
+        let this_hour = now - Duration::seconds(i64::from(now.minute() * 60 + now.second()));
         let steps = (MAX_HORIZON.num_seconds() as f64 / STEP_SECS) as usize;
         let mut cum = Vec::with_capacity(steps + 1);
         let mut seen = Vec::with_capacity(steps + 1);
@@ -490,11 +491,10 @@ impl RateProfile {
                     let mid = t + Duration::seconds((STEP_SECS / 2.0) as i64);
                     let off = f64::from(mid.minute() * 60 + mid.second()) / 3600.0 - 0.5;
                     let other = mid + Duration::seconds((off.signum() * 3600.0) as i64);
-                    let ran_then = |h: &HourRate| h.day == other.date_naive();
-                    let next = if other < now - Duration::minutes(i64::from(now.minute())) {
-                        self.hours[other.hour() as usize]
-                            .filter(ran_then)
-                            .map_or(rate, |h| h.mean * scale)
+                    let ran_then = self.hours[other.hour() as usize]
+                        .is_some_and(|h| h.day == other.date_naive());
+                    let next = if other < this_hour && !ran_then {
+                        rate
                     } else {
                         from_seen(other).unwrap_or_else(|| unseen(other))
                     };
