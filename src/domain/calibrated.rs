@@ -350,6 +350,11 @@ impl RateProfile {
         self.hours[at.hour() as usize].map(|h| h.mean)
     }
 
+    /// Whether the work ran in `at`'s hour on `at`'s day.
+    fn ran_in(&self, at: DateTime<Utc>) -> bool {
+        self.hours[at.hour() as usize].is_some_and(|h| h.day == at.date_naive())
+    }
+
     /// Median rate over the hour before `now`.
     pub fn recent(&self, now: DateTime<Utc>) -> Option<f64> {
         let v: Vec<f64> = self
@@ -452,9 +457,7 @@ impl RateProfile {
         // will go, it is drawn as an hour not seen yet (still counted as
         // seen: it is being watched); those tenants then held 39-49% in
         // every quarter hour.
-        let lived_through = fit.is_some()
-            && self.load.typical.is_some()
-            && self.hours[now.hour() as usize].is_some_and(|h| h.day == now.date_naive());
+        let lived_through = fit.is_some() && self.load.typical.is_some() && self.ran_in(now);
         // Hours seen run at their shape, scaled to the level (None: drawn
         // as not seen, though the hour just begun counts as seen).
         let from_seen = |t: DateTime<Utc>| match (shaped, self.hour_mean(t)) {
@@ -489,9 +492,7 @@ impl RateProfile {
                     let mid = t + Duration::seconds((STEP_SECS / 2.0) as i64);
                     let off = f64::from(mid.minute() * 60 + mid.second()) / 3600.0 - 0.5;
                     let other = mid + Duration::seconds((off.signum() * 3600.0) as i64);
-                    let ran_then = self.hours[other.hour() as usize]
-                        .is_some_and(|h| h.day == other.date_naive());
-                    let next = if other < this_hour && !ran_then {
+                    let next = if other < this_hour && !self.ran_in(other) {
                         rate
                     } else {
                         from_seen(other).unwrap_or_else(|| unseen(other))
