@@ -59,9 +59,9 @@ pub(crate) enum Command {
 pub(crate) enum DrillCommand {
     /// Run scenarios to the end, headless, for several seeds; score every ETA
     /// served (each tenant's p50/p90, the reindex ETA, the queue drain ETA,
-    /// sampled every simulated hour) against when that tenant, reindex or
-    /// queue actually finished (docs/forecasting.md). Exit 1 when a phase
-    /// misses the coverage goal.
+    /// sampled every quarter of a simulated hour) against when that tenant,
+    /// reindex or queue actually finished (docs/forecasting.md). Exit 1 when
+    /// a phase misses the coverage goal.
     Calibrate {
         /// Shipped scenario name or file; repeat for several [default: every shipped one].
         #[arg(long, value_name = "NAME|FILE")]
