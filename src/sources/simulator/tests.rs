@@ -317,6 +317,30 @@ fn etas_are_quoted_to_the_minute_the_promise_rounded_up() {
 }
 
 #[test]
+fn the_reindex_left_is_the_files_not_reindexed_yet() {
+    // What the cluster's ETA is drawn for: every file of the mailboxes
+    // waiting (for a first try or a retry) and what is left of those in
+    // flight, no more (a mailbox part done used to count whole).
+    let mut s = sim();
+    run(&mut s, 10.0);
+    assert!(s.scan_done() && !s.in_flight.is_empty());
+    let waiting: u64 = s
+        .tenants
+        .iter()
+        .flat_map(|t| t.pending.iter().map(move |&l| t.first + u64::from(l)))
+        .filter(|&m| s.mailbox_state(m) != MailboxState::Reindexing)
+        .map(|m| u64::from(s.files[m as usize]))
+        .sum();
+    let flying: f64 = s.in_flight.iter().map(|f| f.remaining).sum();
+    let scope = s.scope.as_ref().expect("identified");
+    let left = s.files_left(scope);
+    assert!(
+        (left - (waiting as f64 + flying)).abs() < 1e-6,
+        "{left} files left, {waiting} waiting and {flying} in flight"
+    );
+}
+
+#[test]
 fn no_tenant_is_promised_later_than_the_whole_reindex() {
     // A tenant's mailboxes are part of the reindex: the support line must
     // not read a tenant back after the war room's "reindex done".
