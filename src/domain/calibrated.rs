@@ -15,11 +15,11 @@
 //! - [`Calibrator`] corrects the work by multipliers learnt online from
 //!   the forecaster's own past errors (adaptive conformal inference, Gibbs
 //!   & Candès 2021): every quote it is shown is checked when its time
-//!   comes (held if its target finished by then); each miss moves the multiplier
-//!   up and each hit moves it down, in proportions that settle where a p50
-//!   is missed half of the time and a p90 a tenth. Multipliers are kept per
-//!   horizon and per whether the scope is known, since a 20-minute ETA and
-//!   a two-day one are wrong in different ways.
+//!   comes (held if its target finished by then); each miss moves the
+//!   multiplier up and each hit moves it down, in proportions that settle
+//!   where a p50 is missed half of the time and a p90 a tenth. Multipliers
+//!   are kept per horizon and per whether the scope is known, since a
+//!   20-minute ETA and a two-day one are wrong in different ways.
 
 use chrono::{DateTime, Duration, Timelike, Utc};
 use std::cmp::Reverse;
@@ -1854,8 +1854,7 @@ mod tests {
             now += Duration::minutes(1);
         }
         c.finished(7, now);
-        // Quotes are settled when their times come, the last 10 hours
-        // after the last was served.
+        // Quotes are settled when their times come: run to the last one's.
         let last = t0 + Duration::minutes(100) + p50_in.max(Duration::zero());
         while now <= last {
             c.passed(now);
@@ -1893,8 +1892,8 @@ mod tests {
             let lopsided = (early.ln() + late.ln()).abs();
             assert!(lopsided < 0.1, "whole {whole}: early {early}, late {late}");
         }
-        // A tenant's class counts one tick's outcomes as one batch: a
-        // thousand tenants behind one slow hour miss together.
+        // A class counts one tick's outcomes as one batch: a thousand
+        // tenants behind one slow hour miss together.
         let b = bin(
             3_600.0,
             Class {
