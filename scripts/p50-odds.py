@@ -104,21 +104,26 @@ def bootstrap(path, k):
     k = k or len(seeds)
 
     def coverage(row, pick):
+        """(per sample, by mailbox) over the seeds picked; None without a
+        sample, a row the harness does not judge (its `n == 0`)."""
         c = [sum(row[s][i] for s in pick if s in row) for i in range(4)]
-        return (c[0] / c[1] if c[1] else 0.5, c[2] / c[3] if c[3] else 0.5)
+        return (c[0] / c[1], c[2] / c[3]) if c[1] and c[3] else None
 
     whole = {key: coverage(row, seeds) for key, row in per_seed.items()}
     rng, draws = random.Random(2008), 2000
     as_is = centred = 0
     # Per row: sets on which it is in the band as it is, and centred.
     row_in = defaultdict(lambda: [0, 0])
-    in_band = lambda xs: all(LOW <= x <= HIGH for x in xs)
+    inside = lambda xs: all(LOW <= x <= HIGH for x in xs)
     for _ in range(draws):
         pick = [rng.choice(seeds) for _ in range(k)]
         a = c = True
         for key, row in per_seed.items():
             cov = coverage(row, pick)
-            ra, rc = in_band(cov), in_band([x - w + 0.5 for x, w in zip(cov, whole[key])])
+            if cov is None:
+                ra = rc = True
+            else:
+                ra, rc = inside(cov), inside([x - w + 0.5 for x, w in zip(cov, whole[key])])
             row_in[key][0] += ra
             row_in[key][1] += rc
             a &= ra
@@ -130,9 +135,9 @@ def bootstrap(path, k):
           f"on {centred / draws:.3f} if every row were centred on 50%")
     print(f"{'scenario':26} {'phase':18} {'target':8} {'p50':>5} {'p50/m':>5} {'as is':>6} {'centred':>8}")
     for key in sorted(per_seed, key=lambda key: row_in[key][0]):
-        (p, m), (a, c) = whole[key], row_in[key]
-        print(f"{key[0][:26]:26} {key[1]:18} {key[2]:8} {p * 100:4.0f}% {m * 100:4.0f}% "
-              f"{a / draws:6.2f} {c / draws:8.2f}")
+        (a, c), cov = row_in[key], whole[key]
+        shown = f"{cov[0] * 100:4.0f}% {cov[1] * 100:4.0f}%" if cov else f"{'-':>5} {'-':>5}"
+        print(f"{key[0][:26]:26} {key[1]:18} {key[2]:8} {shown} {a / draws:6.2f} {c / draws:8.2f}")
 
 
 def ties(path):
