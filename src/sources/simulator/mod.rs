@@ -35,7 +35,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, DurationRound, Utc};
 
 use super::{LookupAnswer, LookupHit, MailboxQuery, Page, Source, SourceError};
-use crate::domain::calibrated::{Class, Forecaster};
+use crate::domain::calibrated::{Class, Forecaster, QUARTERS};
 use crate::domain::forecast::{
     EtaRange, NoEstimate, RateStats, RateWindow, forecast, forecast_with,
 };
@@ -250,6 +250,9 @@ pub struct Simulator {
     /// Mailboxes simulated ÷ the scenario's own: speeds scale with it.
     scale: f64,
     mean_load: f64,
+    /// The platform's typical load by quarter hour of the day, as the
+    /// forecasts read it.
+    traffic: [f64; QUARTERS],
     t: f64,
     advances: u64,
     tenants: Vec<Tenant>,
@@ -441,6 +444,7 @@ impl Simulator {
         }));
         Ok(Simulator {
             mean_load: sc.mean_load(),
+            traffic: sc.traffic(),
             sc,
             scale,
             t: 0.0,
