@@ -52,6 +52,12 @@ pub struct RateProfile {
 
 /// Quarter hours in a day: the traffic history's resolution.
 pub const QUARTERS: usize = 96;
+
+/// The quarter hour of the day `t` falls in (UTC), an index into a
+/// traffic history.
+pub fn quarter_of(t: DateTime<Utc>) -> usize {
+    (t.hour() * 4 + t.minute() / 15) as usize % QUARTERS
+}
 /// How long (load, rate) pairs are kept to learn how the rate depends on
 /// the load: a day, which spans the quiet and the busy hours.
 const PAIRS_FOR: Duration = Duration::hours(24);
@@ -129,10 +135,9 @@ impl Within {
 
 impl LoadModel {
     fn typical_at(&self, t: DateTime<Utc>) -> Option<f64> {
-        let q = (t.hour() * 4 + t.minute() / 15) as usize;
         self.typical
             .as_ref()
-            .map(|a| a[q % QUARTERS].min(SATURATED))
+            .map(|a| a[quarter_of(t)].min(SATURATED))
     }
 
     fn record(&mut self, at: DateTime<Utc>, load: f64, rate: f64) {

@@ -442,9 +442,10 @@ impl Simulator {
             mailboxes: t.count,
             domains: (0..t.domains).map(|d| t.domain(d)).collect(),
         }));
+        let traffic = sc.traffic();
         Ok(Simulator {
             mean_load: sc.mean_load(),
-            traffic: sc.traffic(),
+            traffic,
             sc,
             scale,
             t: 0.0,
@@ -477,7 +478,7 @@ impl Simulator {
             reindex_rate: RateWindow::new(REINDEX_HISTORY),
             fc: {
                 let mut fc = Forecaster::default();
-                fc.set_traffic(cfg.scenario.traffic());
+                fc.set_traffic(traffic);
                 fc
             },
             rate_stats: RateStats::from_rates(&[]),

@@ -1,8 +1,7 @@
 //! What the simulator shows: a cluster, a mailbox row, addresses and positions, lookups back to mailboxes.
 
 use super::*;
-use crate::domain::calibrated::WorkCurve;
-use chrono::Timelike;
+use crate::domain::calibrated::{WorkCurve, quarter_of};
 
 impl Simulator {
     pub(super) fn cluster(&self, c: usize) -> Cluster {
@@ -370,11 +369,9 @@ impl QueuedMail<'_> {
         let mean = self
             .traffic
             .map_or(0.0, |a| a.iter().sum::<f64>() / QUARTERS as f64);
-        let since_midnight = f64::from(now.time().num_seconds_from_midnight());
         move |t: f64| match self.traffic {
             Some(a) if mean > 0.0 => {
-                let q = ((since_midnight + t) / 900.0).floor().max(0.0) as usize % QUARTERS;
-                a[q] / mean
+                a[quarter_of(now + Duration::milliseconds((t * 1000.0) as i64))] / mean
             }
             _ => 1.0,
         }
