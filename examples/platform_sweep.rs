@@ -172,6 +172,7 @@ async fn main() -> Result<(), String> {
             postqueue: None,
             postfix_status: None,
             prometheus: None,
+            load_query: None,
             poll: Duration::from_millis(poll_ms),
             store: None,
         },

@@ -128,6 +128,12 @@ pub struct PostfixSection {
 pub struct PrometheusSection {
     /// e.g. http://127.0.0.1:9090
     pub url: String,
+    /// PromQL for the users' load on the mailbox storage, one series, as a
+    /// share of what the storage serves (about 0 when quiet, 1 saturated),
+    /// e.g. its disks' busy share. With it the repair ETA draws the hours
+    /// it has not lived through yet from the last week's traffic
+    /// [default: none: those hours run at the current rate].
+    pub load: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]

@@ -35,6 +35,7 @@ fn base() -> PlatformConfig {
         postqueue: None,
         postfix_status: None,
         prometheus: None,
+        load_query: None,
         poll: Duration::from_millis(200),
         store: None,
     }
@@ -816,6 +817,74 @@ fn the_console_shows_real_figures_from_the_platform() {
     };
     assert_eq!(nums(&acme), ["4", "0", "0", "3"], "{acme:?}");
     assert_eq!(nums(&globex), ["3", "0", "0", "1"], "{globex:?}");
+}
+
+/// With a load query, the platform reads its users' load now and a week
+/// of it (its traffic, from which the repair ETA draws the hours not seen
+/// yet), and says so beside Prometheus; a history too short to serve is
+/// said too, and nothing else breaks.
+#[cfg_attr(
+    not(feature = "system-tests"),
+    ignore = "needs Prometheus and promtool: ./scripts/test runs it"
+)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_load_query_gives_the_platform_its_weeks_traffic() {
+    let dir = daemons::TempDir::new("platform-traffic");
+    let now = chrono::Utc::now();
+    let (_prometheus, url) = daemons::prometheus_with_history(&dir, now);
+    let said = |query: &str, what: &'static str, want: &'static [&'static str]| {
+        let url = url.clone();
+        let query = query.to_string();
+        async move {
+            let source = PlatformSource::start(
+                PlatformConfig {
+                    prometheus: Some(Prometheus::new(&url, Duration::from_secs(10)).unwrap()),
+                    load_query: Some(query),
+                    poll: Duration::from_millis(200),
+                    ..base()
+                },
+                &tokio::runtime::Handle::current(),
+            )
+            .unwrap();
+            let hub = Hub::new(Box::new(source), 1.0, 1.0);
+            let snap = until(&hub, what, |u| {
+                u.sources
+                    .iter()
+                    .any(|s| s.name == "prometheus" && want.iter().all(|w| s.message.contains(w)))
+            })
+            .await;
+            let prom = snap
+                .sources
+                .iter()
+                .find(|s| s.name == "prometheus")
+                .unwrap();
+            assert_eq!(prom.health, pb::HealthStatus::Ok as i32, "{prom:?}");
+            prom.message.clone()
+        }
+    };
+    // The load now is the history's last point (at most 5 minutes old).
+    let message = said(
+        "last_over_time(platform_load[1h])",
+        "read the load and the week's traffic",
+        &["the week's traffic read"],
+    )
+    .await;
+    let load: f64 = message
+        .split("; load ")
+        .nth(1)
+        .and_then(|l| l.split(',').next())
+        .and_then(|l| l.parse().ok())
+        .unwrap_or_else(|| panic!("no load in {message:?}"));
+    assert!((0.2..=1.2).contains(&load), "{message:?}");
+    said(
+        "last_over_time(short_load[1h])",
+        "said the short history",
+        &[
+            "no traffic history: the load history covers 4",
+            "of the day's 96",
+        ],
+    )
+    .await;
 }
 
 /// A gateway that follows (another replica leads) asks its backends

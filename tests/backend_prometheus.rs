@@ -20,7 +20,7 @@ use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use daemons::{ChildGuard, Postfix, free_port};
+use daemons::{ChildGuard, Postfix, TempDir, daily_load, free_port, prometheus_with_history};
 use warroom::sources::postfix::{Postqueue, counts};
 use warroom::sources::prometheus::{PromError, Prometheus, Sample, queries};
 
@@ -200,6 +200,57 @@ async fn real_prometheus_reports_the_postfix_queue() {
         |d| d.get("hold") == Some(&(N as f64)) && d.get("deferred") == Some(&0.0),
     )
     .await;
+}
+
+#[cfg_attr(
+    not(feature = "system-tests"),
+    ignore = "needs Prometheus and promtool: ./scripts/test runs it"
+)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_prometheus_gives_a_weeks_traffic_by_quarter_hour() {
+    let dir = TempDir::new("prom-traffic");
+    let now = Utc::now();
+    let (mut prometheus, url) = prometheus_with_history(&dir, now);
+    let prom = Prometheus::new(&url, Duration::from_secs(10)).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let typical = loop {
+        prometheus.assert_running();
+        match prom.traffic("platform_load", now).await {
+            Ok(t) => break t,
+            Err(e) if Instant::now() >= deadline => {
+                panic!("no traffic after 30 s: {e}\n{}", prometheus.log_tail())
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(250)).await,
+        }
+    };
+    // Each quarter hour of the day is that quarter's load, the 09:00 peak
+    // where it is and the night quiet.
+    let midnight = now.date_naive().and_hms_opt(0, 0, 0).unwrap().and_utc();
+    for (q, load) in typical.iter().enumerate() {
+        let mid = midnight + chrono::Duration::seconds(q as i64 * 900 + 450);
+        assert!(
+            (load - daily_load(mid)).abs() < 0.03,
+            "quarter {q}: {load} where the history says {}",
+            daily_load(mid)
+        );
+    }
+    assert!(typical[36] > 1.1 && typical[8] < 0.3, "{typical:?}");
+    // One load is wanted: two series say so, less than a day says how much
+    // there is, and a query with no data is empty.
+    let two = prom.traffic("disk_load", now).await.unwrap_err();
+    assert!(
+        matches!(&two, PromError::Garbage(m) if m.contains("2 series")),
+        "{two:?}"
+    );
+    let short = prom.traffic("short_load", now).await.unwrap_err();
+    assert!(
+        matches!(&short, PromError::History(m) if m.contains("covers 4") && m.contains("of the day's 96")),
+        "{short:?}"
+    );
+    assert_eq!(
+        prom.traffic("no_such_load", now).await,
+        Err(PromError::Empty)
+    );
 }
 
 #[tokio::test]

@@ -151,6 +151,14 @@ pub(crate) fn platform_feed(
         ),
         _ => None,
     };
+    let load_query = match p.prometheus.as_ref().and_then(|pr| pr.load.as_deref()) {
+        Some(q) if q.trim().is_empty() => {
+            anyhow::bail!(
+                "[platform.prometheus] load is empty: give a PromQL expression, or leave it out"
+            )
+        }
+        q => q.map(str::to_string),
+    };
     let prometheus = match &p.prometheus {
         None => None,
         Some(pr) => Some(
@@ -175,6 +183,7 @@ pub(crate) fn platform_feed(
             postqueue,
             postfix_status,
             prometheus,
+            load_query,
             poll: Duration::from_millis(p.poll_ms.unwrap_or(5_000)),
             // The incident's journal: a second connection to the store.
             store: Some(warroom::store::open_at(state).map_err(|e| anyhow::anyhow!("{e}"))?),

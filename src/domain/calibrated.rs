@@ -58,6 +58,34 @@ pub const QUARTERS: usize = 96;
 pub fn quarter_of(t: DateTime<Utc>) -> usize {
     (t.hour() * 4 + t.minute() / 15) as usize % QUARTERS
 }
+/// The typical load of each quarter hour of the day from a platform's
+/// load history (e.g. a week of its metrics): the median of the points in
+/// each quarter hour, on any day. Points that are not a load (negative,
+/// not finite) are left out. Err says why the history cannot serve: a
+/// quarter hour with no point in it (less than a day of history, or a
+/// gap), since an hour drawn from a guess is what the history is there to
+/// avoid.
+pub fn typical_by_quarter(
+    points: impl IntoIterator<Item = (DateTime<Utc>, f64)>,
+) -> Result<[f64; QUARTERS], String> {
+    let mut by: Vec<Vec<f64>> = vec![Vec::new(); QUARTERS];
+    for (t, load) in points {
+        if load.is_finite() && load >= 0.0 {
+            by[quarter_of(t)].push(load);
+        }
+    }
+    let missing = by.iter().filter(|v| v.is_empty()).count();
+    if missing > 0 {
+        return Err(format!(
+            "the load history covers {} of the day's {QUARTERS} quarter hours",
+            QUARTERS - missing
+        ));
+    }
+    Ok(std::array::from_fn(|q| {
+        percentile(&by[q], 0.5).unwrap_or_default()
+    }))
+}
+
 /// How long (load, rate) pairs are kept to learn how the rate depends on
 /// the load: a day, which spans the quiet and the busy hours.
 const PAIRS_FOR: Duration = Duration::hours(24);
@@ -1969,6 +1997,38 @@ mod tests {
             assert!((p50_after - 1.0).abs() < 1e-9, "{p50_after}");
             assert_eq!(p90_after, p90);
         }
+    }
+
+    #[test]
+    fn a_weeks_load_history_gives_each_quarter_hours_typical_load() {
+        // Seven days of a load that peaks at 09:00, every 5 minutes; one
+        // day's 09:00 an outlier (a backup), and points that are no load.
+        let start = midnight() - Duration::days(7);
+        let curve = |t: DateTime<Utc>| {
+            let h = f64::from(t.hour()) + f64::from(t.minute()) / 60.0;
+            0.25 + 0.9 * (-(h - 9.0).powi(2) / 8.0).exp()
+        };
+        let mut points: Vec<(DateTime<Utc>, f64)> = (0..7 * 288)
+            .map(|i| start + Duration::minutes(5 * i))
+            .map(|t| (t, curve(t)))
+            .collect();
+        points.push((start + Duration::hours(9), 40.0));
+        points.push((start + Duration::hours(3), f64::NAN));
+        points.push((start + Duration::hours(3), -1.0));
+        let typical = typical_by_quarter(points.iter().copied()).unwrap();
+        for q in [0, 12, 36, 37, 60, 95] {
+            let mid = midnight() + Duration::minutes(15 * q as i64 + 5);
+            assert!(
+                (typical[q] - curve(mid)).abs() < 0.01,
+                "quarter {q}: {} against {}",
+                typical[q],
+                curve(mid)
+            );
+        }
+        // Less than a day: refused, saying how much there is.
+        let err = typical_by_quarter(points[..200].iter().copied()).unwrap_err();
+        assert!(err.contains("covers 67 of the day's 96"), "{err}");
+        assert!(typical_by_quarter(std::iter::empty()).is_err());
     }
 
     #[test]

@@ -15,6 +15,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::domain::calibrated::{QUARTERS, typical_by_quarter};
 use crate::domain::format::causes;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::Value;
@@ -54,7 +55,17 @@ pub enum PromError {
     /// An empty vector where a value was required.
     #[error("the query returned no samples")]
     Empty,
+    /// A load history too short or with gaps to say what each quarter hour
+    /// of the day is like.
+    #[error("{0}")]
+    History(String),
 }
+
+/// How far back the platform's load history is read for its traffic, and
+/// at what step: a week, every 5 minutes (2,016 points, seven days' worth
+/// in each quarter hour of the day).
+pub const TRAFFIC_HISTORY: chrono::Duration = chrono::Duration::days(7);
+pub const TRAFFIC_STEP: Duration = Duration::from_secs(300);
 
 /// How much of an unreadable body an error quotes.
 const QUOTE_CHARS: usize = 200;
@@ -158,6 +169,29 @@ impl Prometheus {
     /// it yields several (aggregate it, e.g. with `sum(...)`).
     pub async fn scalar(&self, promql: &str) -> Result<f64, PromError> {
         single_value(self.query(promql).await?)
+    }
+
+    /// The platform's traffic: `promql` (one series, the users' load) over
+    /// the [`TRAFFIC_HISTORY`] before `now`, as the typical load of each
+    /// quarter hour of the day (the forecaster draws the hours a repair has
+    /// not lived through yet from it). [`PromError::History`] when the
+    /// history does not cover every quarter hour of a day.
+    pub async fn traffic(
+        &self,
+        promql: &str,
+        now: DateTime<Utc>,
+    ) -> Result<[f64; QUARTERS], PromError> {
+        let series = self
+            .query_range(promql, now - TRAFFIC_HISTORY, now, TRAFFIC_STEP)
+            .await?;
+        match series.as_slice() {
+            [] => Err(PromError::Empty),
+            [(_, points)] => typical_by_quarter(points.iter().copied()).map_err(PromError::History),
+            many => Err(PromError::Garbage(format!(
+                "{} series where one load was expected (aggregate it, e.g. with max(...))",
+                many.len()
+            ))),
+        }
     }
 
     async fn get(&self, path: &str, params: &[(&str, String)]) -> Result<Value, PromError> {

@@ -79,6 +79,8 @@ pub struct PlatformConfig {
     /// The command that tells whether Postfix runs (`postfix status`).
     pub postfix_status: Option<postfix::PostfixStatus>,
     pub prometheus: Option<Prometheus>,
+    /// PromQL for the users' load (see `config::PrometheusSection::load`).
+    pub load_query: Option<String>,
     pub poll: Duration,
     /// Where the incident's journal lives (the gateway's state file); None
     /// keeps it for the run only.
@@ -86,6 +88,8 @@ pub struct PlatformConfig {
 }
 /// What the sweep cannot see, in words for the console and docs.
 pub const UNDETECTABLE: &str = "uidlists lost before their first probe";
+/// How old a load reading may be to go with the repairs of this tick.
+const LOAD_FRESH: chrono::Duration = chrono::Duration::minutes(5);
 /// The calibration key of the whole repair's ETA (tenants use their row index).
 const WHOLE_KEY: u32 = u32::MAX;
 
@@ -110,6 +114,8 @@ pub struct PlatformSource {
     repairs_done_at: Option<DateTime<Utc>>,
     /// Whether the last compute saw repairs waiting or running.
     repairing: bool,
+    /// The traffic reads handed to the forecaster (`Seen::traffic_reads`).
+    traffic_reads: u64,
     /// The calibrated forecaster of the repair ETAs (as the simulator's).
     fc: Forecaster,
     last_done: usize,
@@ -167,7 +173,21 @@ impl PlatformSource {
             .unwrap_or_default();
         // Repairs per second of repairing: idle and paused time not counted.
         let done_now = progress.done.len();
-        let replays = lock(&self.seen).replays;
+        let (replays, load, traffic) = {
+            let s = lock(&self.seen);
+            let load = s
+                .load
+                .filter(|(at, _)| now - *at <= LOAD_FRESH)
+                .map(|l| l.1);
+            let traffic = (s.traffic_reads != self.traffic_reads)
+                .then(|| s.traffic.as_deref().copied())
+                .flatten();
+            self.traffic_reads = s.traffic_reads;
+            (s.replays, load, traffic)
+        };
+        if let Some(t) = traffic {
+            self.fc.set_traffic(t);
+        }
         if replays != self.replays {
             self.replays = replays;
             self.last_done = done_now;
@@ -175,9 +195,9 @@ impl PlatformSource {
         let repaired = done_now.saturating_sub(self.last_done);
         let busy = progress.in_flight > 0 || repaired > 0;
         let closed = if dt > 0.0 && busy && !progress.paused {
-            // No traffic history read from the platform yet: an hour not
-            // seen runs at the level.
-            self.fc.record(now, repaired as f64, dt, None);
+            // With the users' load, the forecaster learns what it does to
+            // the rate, and draws the hours not seen yet from the traffic.
+            self.fc.record(now, repaired as f64, dt, load);
             self.repair_rate.record(repaired as f64, dt)
         } else {
             None

@@ -5,7 +5,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 
 use super::{Damaged, Flow, Seen, lock, needs_repair, reindex_order};
@@ -22,6 +22,10 @@ use crate::store::Store;
 const LATENCIES: usize = 200;
 /// Flow intervals kept for the queue's rates and drain ETA.
 const FLOWS: usize = 120;
+/// How often the week of load history is read again, and how soon after a
+/// read that failed (a week's range query is not one to repeat every poll).
+const TRAFFIC_EVERY: chrono::Duration = chrono::Duration::hours(1);
+const TRAFFIC_RETRY: chrono::Duration = chrono::Duration::minutes(1);
 
 pub(super) struct Context {
     pub tenants: Vec<super::TenantSpec>,
@@ -36,6 +40,8 @@ pub(super) struct Backends {
     pub postqueue: Option<Postqueue>,
     pub postfix_status: Option<PostfixStatus>,
     pub prometheus: Option<Prometheus>,
+    /// PromQL for the users' load, read with Prometheus.
+    pub load_query: Option<String>,
     pub store: Option<Journal>,
 }
 
@@ -69,9 +75,9 @@ pub(super) fn spawn(
         })));
     }
     if let Some(p) = b.prometheus {
-        let c = ctx.clone();
+        let (c, load) = (ctx.clone(), b.load_query);
         tasks.push(runtime.spawn(while_leading(gate.clone(), move || {
-            prometheus_loop(c.clone(), p.clone())
+            prometheus_loop(c.clone(), p.clone(), load.clone())
         })));
     }
     // A deposed leader's reindexer dispatches no more (the repairs in
@@ -419,15 +425,34 @@ async fn postfix_loop(ctx: Arc<Context>, pq: Option<Postqueue>, status: Option<P
     }
 }
 
-/// Prometheus: targets up per job, and the queue by queue when Postfix is
-/// not read directly.
-async fn prometheus_loop(ctx: Arc<Context>, p: Prometheus) {
+/// Prometheus: targets up per job, the queue by queue when Postfix is not
+/// read directly, and with a load query the users' load now and the
+/// traffic of the last week (read again every hour).
+async fn prometheus_loop(ctx: Arc<Context>, p: Prometheus, load_query: Option<String>) {
+    let mut next_traffic: Option<DateTime<Utc>> = None;
     loop {
         let up = p.query(queries::TARGETS_UP).await;
         let depth = p.query(queries::QUEUE_DEPTH_BY_QUEUE).await;
+        let mut load = None;
+        let mut traffic = None;
+        if let Some(q) = &load_query {
+            load = Some(p.scalar(q).await);
+            let now = Utc::now();
+            if next_traffic.is_none_or(|t| now >= t) {
+                let read = p.traffic(q, now).await;
+                let after = if read.is_ok() {
+                    TRAFFIC_EVERY
+                } else {
+                    TRAFFIC_RETRY
+                };
+                next_traffic = Some(now + after);
+                traffic = Some(read);
+            }
+        }
         let now = Utc::now();
         {
             let mut s = lock(&ctx.seen);
+            let load_said = load.map(|l| s.read_load(now, l, traffic));
             match up {
                 Ok(up) => {
                     let mut jobs: std::collections::BTreeMap<String, (u64, u64)> =
@@ -475,6 +500,9 @@ async fn prometheus_loop(ctx: Arc<Context>, p: Prometheus) {
                                 msg.push_str(&format!("; queue query: {e}"));
                             }
                         }
+                    }
+                    if let Some(said) = load_said {
+                        msg.push_str(&format!("; {said}"));
                     }
                     s.prometheus.ok(msg);
                 }

@@ -9,11 +9,13 @@ use chrono::{DateTime, Utc};
 
 use super::TenantSpec;
 use super::sweep::SweepPlan;
+use crate::domain::calibrated::QUARTERS;
 use crate::domain::incident::{Entry, Event, Observation};
 use crate::domain::scope::ScopeRevision;
 use crate::domain::*;
 use crate::lookup::{AddressIndex, TenantEntry};
 use crate::sources::postfix::QueueCounts;
+use crate::sources::prometheus::PromError;
 
 /// What one backend last said.
 #[derive(Debug, Clone, Default)]
@@ -156,6 +158,16 @@ pub(super) struct Seen {
     pub(super) dovecot: BackendState,
     pub(super) postfix: BackendState,
     pub(super) prometheus: BackendState,
+    /// The users' load as last read with the load query: (when, load).
+    pub(super) load: Option<(DateTime<Utc>, f64)>,
+    /// The platform's traffic (the typical load of each quarter hour of the
+    /// day, from a week of the load query), and how many times it was read:
+    /// the source hands each new one to its forecaster.
+    pub(super) traffic: Option<Box<[f64; QUARTERS]>>,
+    pub(super) traffic_reads: u64,
+    /// Why the last read of the traffic failed (the one before is kept: a
+    /// week's history does not age in an hour).
+    pub(super) traffic_failed: Option<String>,
     pub(super) first_damage: Option<DateTime<Utc>>,
     /// The reindexer's done and failed lists already in the journal.
     pub(super) journaled: (usize, usize),
@@ -169,6 +181,46 @@ pub(super) struct Seen {
 }
 
 impl Seen {
+    /// Keeps what the load query said now and, when it was read again, of
+    /// the last week; says it in words for the Prometheus line.
+    pub(super) fn read_load(
+        &mut self,
+        now: DateTime<Utc>,
+        load: Result<f64, PromError>,
+        traffic: Option<Result<[f64; QUARTERS], PromError>>,
+    ) -> String {
+        match traffic {
+            Some(Ok(t)) => {
+                self.traffic = Some(Box::new(t));
+                self.traffic_reads += 1;
+                self.traffic_failed = None;
+            }
+            Some(Err(e)) => self.traffic_failed = Some(e.to_string()),
+            None => {}
+        }
+        let load = match load {
+            Ok(v) if v.is_finite() && v >= 0.0 => {
+                self.load = Some((now, v));
+                format!("load {v:.2}")
+            }
+            Ok(v) => {
+                self.load = None;
+                format!("load query: {v} is not a load")
+            }
+            Err(e) => {
+                self.load = None;
+                format!("load query: {e}")
+            }
+        };
+        let traffic = match (&self.traffic, &self.traffic_failed) {
+            (Some(_), None) => "the week's traffic read".to_string(),
+            (Some(_), Some(e)) => format!("traffic kept from an earlier read ({e})"),
+            (None, Some(e)) => format!("no traffic history: {e}"),
+            (None, None) => "no traffic history yet".to_string(),
+        };
+        format!("{load}, {traffic}")
+    }
+
     /// Records a finding (also one replayed from the journal).
     pub(super) fn add_damage(&mut self, at: DateTime<Utc>, d: Damaged) {
         self.first_damage.get_or_insert(at);

@@ -127,6 +127,7 @@ impl PlatformSource {
                 postqueue: cfg.postqueue,
                 postfix_status: cfg.postfix_status,
                 prometheus: cfg.prometheus,
+                load_query: cfg.load_query,
                 store: journal.clone(),
             },
             runtime,
@@ -148,6 +149,7 @@ impl PlatformSource {
             repair_rate,
             repairs_done_at: None,
             repairing: false,
+            traffic_reads: 0,
             fc: Forecaster::default(),
             last_done: 0,
             replays: 0,
@@ -182,6 +184,7 @@ mod tests {
             postqueue: None,
             postfix_status: None,
             prometheus: None,
+            load_query: None,
             poll: std::time::Duration::from_millis(200),
             store: None,
         }
