@@ -272,3 +272,49 @@ impl Seen {
 pub(super) fn lock(seen: &Mutex<Seen>) -> std::sync::MutexGuard<'_, Seen> {
     seen.lock().unwrap_or_else(|e| e.into_inner())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_load_and_the_traffic_are_kept_only_when_they_are_a_load_and_said_either_way() {
+        let mut s = Seen::default();
+        let now = Utc::now();
+        let week = [0.5; QUARTERS];
+        let said = s.read_load(now, Ok(0.423), Some(Ok(week)));
+        assert_eq!(said, "load 0.42, the week's traffic read");
+        assert_eq!((s.load, s.traffic_reads), (Some((now, 0.423)), 1));
+        // Not a load: forgotten, not kept as the last good one or as 0.
+        let said = s.read_load(now, Ok(f64::NAN), None);
+        assert_eq!(
+            said,
+            "load query: NaN is not a load, the week's traffic read"
+        );
+        assert_eq!(s.load, None);
+        let said = s.read_load(now, Ok(-1.0), None);
+        assert!(said.starts_with("load query: -1 is not a load"), "{said}");
+        // A failed read of the week keeps the one before, and says so.
+        let said = s.read_load(
+            now,
+            Err(PromError::Empty),
+            Some(Err(PromError::History(
+                "the load history covers 40 of the day's 96 quarter hours".into(),
+            ))),
+        );
+        assert_eq!(
+            said,
+            "load query: the query returned no samples, traffic kept from an earlier read \
+             (the load history covers 40 of the day's 96 quarter hours)"
+        );
+        assert_eq!((s.traffic.as_deref(), s.traffic_reads), (Some(&week), 1));
+        // Never read: said, not assumed.
+        let mut fresh = Seen::default();
+        let said = fresh.read_load(now, Ok(0.2), Some(Err(PromError::Empty)));
+        assert_eq!(
+            said,
+            "load 0.20, no traffic history: the query returned no samples"
+        );
+        assert_eq!(fresh.traffic, None);
+    }
+}
