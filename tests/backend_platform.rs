@@ -822,7 +822,8 @@ fn the_console_shows_real_figures_from_the_platform() {
 /// With a load query, the platform reads its users' load now and a week
 /// of it (its traffic, from which the repair ETA draws the hours not seen
 /// yet), and says so beside Prometheus; a history too short to serve is
-/// said too, and nothing else breaks.
+/// said too, and nothing else breaks. A Prometheus without the Postfix
+/// exporter leaves the queue unknown, with the reason.
 #[cfg_attr(
     not(feature = "system-tests"),
     ignore = "needs Prometheus and promtool: ./scripts/test runs it"
@@ -859,6 +860,25 @@ async fn a_load_query_gives_the_platform_its_weeks_traffic() {
                 .find(|s| s.name == "prometheus")
                 .unwrap();
             assert_eq!(prom.health, pb::HealthStatus::Ok as i32, "{prom:?}");
+            // This Prometheus scrapes no Postfix exporter and no Dovecot is
+            // configured: the queue is not measured (not "0 queued, empty")
+            // and no damage was looked for (not "none found").
+            let cluster = &snap.clusters[0];
+            let queue = cluster.queue.as_ref().unwrap();
+            assert_eq!(
+                (queue.active, queue.deferred, queue.hold),
+                (None, None, None)
+            );
+            assert!(
+                queue.unknown_reason.contains("no Postfix queue series"),
+                "{queue:?}"
+            );
+            let eta = cluster
+                .reindex
+                .as_ref()
+                .and_then(|r| r.eta.as_ref())
+                .unwrap();
+            assert_eq!(eta.reason, "damage not measured: no Dovecot configured");
             prom.message.clone()
         }
     };

@@ -142,7 +142,9 @@ impl PlatformSource {
         let unknown = if !fed {
             "no queue source configured".to_string()
         } else if depth.is_none() {
-            format!("waiting for the first {fed_by} poll")
+            s.queue_failed
+                .clone()
+                .unwrap_or_else(|| format!("waiting for the first {fed_by} poll"))
         } else if rates.is_none() {
             if self.configured.postfix {
                 "rates need two polls".into()

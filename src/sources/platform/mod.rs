@@ -379,6 +379,9 @@ impl PlatformSource {
                 self.fc.quote(WHOLE_KEY, bin, &eta);
             }
             eta
+        } else if !self.configured.dovecot {
+            // Nothing looked for damage: not "none found".
+            EtaRange::unknown("damage not measured: no Dovecot configured")
         } else if scope == 0 {
             EtaRange::unknown("no damage found to repair")
         } else {

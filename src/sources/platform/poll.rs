@@ -480,15 +480,23 @@ async fn prometheus_loop(ctx: Arc<Context>, p: Prometheus, load_query: Option<St
                     }
                     // Without Postfix read directly, the queue comes from here.
                     if !s.postfix_configured {
+                        // No series is no exporter, not an empty queue (the
+                        // exporter reports every queue, 0 when it is empty).
+                        let depth = match depth {
+                            Ok(d) if d.is_empty() => Err("Prometheus has no Postfix queue \
+                                series: is prometheus-postfix-exporter scraped?"
+                                .to_string()),
+                            Ok(d) if d.iter().any(|x| !x.value.is_finite()) => {
+                                Err("a queue count that is not a number".to_string())
+                            }
+                            Ok(d) => Ok(d),
+                            Err(e) => Err(e.to_string()),
+                        };
                         match depth {
                             Ok(depth) => {
                                 let mut q = QueueCounts::default();
                                 for x in depth {
-                                    let n = if x.value.is_finite() {
-                                        x.value.max(0.0) as u64
-                                    } else {
-                                        0
-                                    };
+                                    let n = x.value.max(0.0) as u64;
                                     q.add(x.labels.get("queue").map_or("", String::as_str), n);
                                 }
                                 s.queue = Some(q);
