@@ -864,6 +864,12 @@ async fn a_load_query_gives_the_platform_its_weeks_traffic() {
             // configured: the queue is not measured (not "0 queued, empty")
             // and no damage was looked for (not "none found").
             let cluster = &snap.clusters[0];
+            // Nothing measures a service role here: its health is unknown.
+            assert_eq!(
+                cluster.health,
+                pb::HealthStatus::Unknown as i32,
+                "{cluster:?}"
+            );
             let queue = cluster.queue.as_ref().unwrap();
             assert_eq!(
                 (queue.active, queue.deferred, queue.hold),

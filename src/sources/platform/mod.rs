@@ -362,7 +362,12 @@ impl PlatformSource {
             .map(|r| r.states.get(MailboxState::ResyncNeeded))
             .sum();
         let services = self.services(s, &progress, affected, resync, now);
-        let health = services.iter().fold(Health::Ok, |h, sv| h.worst(sv.status));
+        // No role measured is no health known, not "ok".
+        let health = if services.is_empty() {
+            Health::Unknown
+        } else {
+            services.iter().fold(Health::Ok, |h, sv| h.worst(sv.status))
+        };
         let scope = s.repair_scope();
         let dovecot_down = self.configured.dovecot && s.dovecot.health == Health::Down;
         let (title, state) = self.headline(s, sweep.as_ref(), scope, affected, dovecot_down);
