@@ -58,6 +58,7 @@ pub const QUARTERS: usize = 96;
 pub fn quarter_of(t: DateTime<Utc>) -> usize {
     (t.hour() * 4 + t.minute() / 15) as usize % QUARTERS
 }
+
 /// The typical load of each quarter hour of the day from a platform's
 /// load history (e.g. a week of its metrics): the median of the points in
 /// each quarter hour, on any day. Points that are not a load (negative,
