@@ -658,6 +658,34 @@ fn a_finished_reindex_says_what_it_did() {
     );
 }
 
+/// An ETA that takes this hour's rate through hours it has not seen says
+/// so under it: in the reindex's first minutes, before what the load does
+/// to its rate could be learnt; an hour later, drawn from the traffic, it
+/// says nothing more.
+#[test]
+fn an_eta_that_assumes_the_current_rate_says_so() {
+    let h = home("assumes");
+    let screen = |skip: &str| {
+        let out = warroom(&h, &["snapshot", "--skip", skip, "--height", "30"]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    let first = screen("3");
+    let eta = first
+        .lines()
+        .position(|l| l.contains("│ETA Oct"))
+        .unwrap_or_else(|| panic!("no reindex ETA:\n{first}"));
+    assert!(
+        first.lines().nth(eta + 1).is_some_and(
+            |l| l.contains("ETA assumes the current rate: load's effect not learnt yet")
+        ),
+        "{first}"
+    );
+    let later = screen("4");
+    assert!(later.contains("│ETA Oct"), "{later}");
+    assert!(!later.contains("ETA assumes"), "{later}");
+}
+
 /// `warroom … | head -2`: the reader goes away before the command has
 /// written everything. A Unix tool ends quietly; it used to panic ("failed
 /// printing to stdout: Broken pipe", exit 101, a backtrace).

@@ -1173,6 +1173,26 @@ impl Forecaster {
         self.curve.as_ref()
     }
 
+    /// What an ETA of this forecaster assumes that was not measured, in
+    /// words (empty: nothing, or no ETA): the hours the work has not lived
+    /// through yet drawn at the current rate ("ETA assumes the current
+    /// rate: …"), not from the platform's
+    /// traffic, when there is none (`no_traffic` says why, in the
+    /// source's words) or not yet enough work seen at loads that spread to
+    /// tell what the load does to the rate.
+    pub fn eta_assumes(&self, eta: &EtaRange, no_traffic: impl FnOnce() -> String) -> String {
+        let why = if eta.p50.is_none() {
+            return String::new();
+        } else if self.profile.load.typical.is_none() {
+            no_traffic()
+        } else if self.profile.load.fit().is_none() {
+            "load's effect not learnt yet".to_string()
+        } else {
+            return String::new();
+        };
+        format!("ETA assumes the current rate: {why}")
+    }
+
     /// Whether it is time to record the quotes served (every 5 minutes);
     /// the caller then calls `quote` for each.
     pub fn quotes_due(&mut self, now: DateTime<Utc>) -> bool {
@@ -1998,6 +2018,42 @@ mod tests {
             assert!((p50_after - 1.0).abs() < 1e-9, "{p50_after}");
             assert_eq!(p90_after, p90);
         }
+    }
+
+    #[test]
+    fn an_eta_says_when_it_assumes_the_current_rate_for_hours_not_seen() {
+        let eta = EtaRange::at(
+            midnight() + Duration::hours(9),
+            midnight() + Duration::hours(12),
+        );
+        let said = |f: &Forecaster, eta: &EtaRange| f.eta_assumes(eta, || "no history".into());
+        // Work seen at a steady load, no traffic history: said, in the
+        // source's words.
+        let mut f = Forecaster::default();
+        for m in 0..60 {
+            f.record(
+                midnight() - Duration::minutes(60 - m),
+                600.0,
+                60.0,
+                Some(0.5),
+            );
+        }
+        assert_eq!(said(&f, &eta), "ETA assumes the current rate: no history");
+        // With the traffic but loads that never spread: nothing to tell
+        // what a busier hour does to the rate.
+        f.set_traffic([0.5; QUARTERS]);
+        assert_eq!(
+            said(&f, &eta),
+            "ETA assumes the current rate: load's effect not learnt yet"
+        );
+        // An evening whose load fell and rate rose: the hours ahead are
+        // drawn from the traffic, nothing assumed; no ETA, nothing to say.
+        f.profile = evening([0.5; QUARTERS], 0.9, 0.3, |l| 10.0 * (1.2 - 0.8 * l));
+        assert_eq!(said(&f, &eta), "");
+        assert_eq!(
+            said(&Forecaster::default(), &EtaRange::unknown("no progress")),
+            ""
+        );
     }
 
     #[test]

@@ -344,6 +344,10 @@ pub struct Reindex {
     /// The ETA over time, oldest first. Sources leave it empty; the
     /// gateway's hub keeps it (see `domain::slip::EtaHistory`).
     pub eta_history: Vec<super::slip::EtaSample>,
+    /// What the ETA assumes that was not measured, in words (empty:
+    /// nothing): a war room reading "10:35" should know it takes this
+    /// hour's rate through tomorrow's peak.
+    pub eta_assumes: String,
 }
 
 impl Reindex {

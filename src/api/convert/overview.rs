@@ -130,6 +130,7 @@ pub(super) fn reindex_to_pb(r: &Reindex) -> pb::Reindex {
                 eta: Some(eta_to_pb(&e.eta)),
             })
             .collect(),
+        eta_assumes: r.eta_assumes.clone(),
     }
 }
 
@@ -174,6 +175,7 @@ pub(super) fn reindex_from_pb(r: Option<&pb::Reindex>) -> Reindex {
                 })
             })
             .collect(),
+        eta_assumes: r.eta_assumes.clone(),
     }
 }
 

@@ -443,6 +443,14 @@ fn render_reindex(f: &mut Frame, area: Rect, app: &App, wide: bool) {
         )));
     }
     lines.push(Line::from(Span::styled(safe(&eta), th.title())));
+    // What the ETA takes on trust (this hour's rate through hours not seen
+    // yet), said under it while there is an ETA to read.
+    if !r.eta_assumes.is_empty() && r.eta.p50.is_some() {
+        lines.push(Line::from(Span::styled(
+            clip(&safe(&r.eta_assumes), inner.width as usize),
+            th.dim(),
+        )));
+    }
     lines.extend(sweep_line);
     if let Some(last) = r.revisions.last() {
         let history: Vec<String> = r.revisions.iter().map(|v| compact(v.scope)).collect();

@@ -132,6 +132,8 @@ struct Configured {
     dovecot: bool,
     postfix: bool,
     prometheus: bool,
+    /// A load query is read with Prometheus.
+    load: bool,
 }
 /// The tenant index of `address`, by its domain.
 fn tenant_of(domain_to_tenant: &HashMap<String, usize>, address: &str) -> Option<usize> {
@@ -416,6 +418,15 @@ impl PlatformSource {
                     failed: progress.failed.len() as u64,
                     in_progress: progress.in_flight as u64,
                     rate_per_min: self.repair_rate.per_second().map(|r| r * 60.0),
+                    eta_assumes: self.fc.eta_assumes(&repair_eta, || {
+                        match (self.configured.load, &s.traffic_failed) {
+                            (false, _) => {
+                                "no traffic history (set [platform.prometheus] load)".into()
+                            }
+                            (true, Some(e)) => format!("no traffic history: {e}"),
+                            (true, None) => "no traffic history read yet".into(),
+                        }
+                    }),
                     eta: repair_eta,
                     revisions: s.scope.clone(),
                     mailboxes_pending: pending as u64,

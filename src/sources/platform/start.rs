@@ -90,6 +90,7 @@ impl PlatformSource {
             dovecot: cfg.dovecot.is_some(),
             postfix: cfg.postqueue.is_some(),
             prometheus: cfg.prometheus.is_some(),
+            load: cfg.prometheus.is_some() && cfg.load_query.is_some(),
         };
         let reindexer = cfg
             .dovecot

@@ -392,7 +392,13 @@ impl Simulator {
             Some((eta, _)) => eta.clone(),
             None => self.reindex_eta(now, scope).0,
         };
+        // The scenario's load curve is the simulated platform's traffic,
+        // always known.
+        let eta_assumes = self
+            .fc
+            .eta_assumes(&eta, || "no traffic history".to_string());
         Reindex {
+            eta_assumes,
             unit: ScopeUnit::Files,
             scope: scope.current().max(self.done_files),
             done: self.done_files,
