@@ -684,6 +684,17 @@ fn an_eta_that_assumes_the_current_rate_says_so() {
     let later = screen("4");
     assert!(later.contains("│ETA Oct"), "{later}");
     assert!(!later.contains("ETA assumes"), "{later}");
+    // At 80 columns: what is assumed, not why cut half-way.
+    let out = warroom(
+        &h,
+        &["snapshot", "--skip", "3", "--width", "80", "--height", "24"],
+    );
+    let narrow = text(&out.stdout);
+    let line = narrow
+        .lines()
+        .find(|l| l.contains("ETA assumes"))
+        .unwrap_or_else(|| panic!("{narrow}"));
+    assert!(line.contains("│ETA assumes the current rate  "), "{line}");
 }
 
 /// `warroom … | head -2`: the reader goes away before the command has

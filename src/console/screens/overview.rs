@@ -446,8 +446,12 @@ fn render_reindex(f: &mut Frame, area: Rect, app: &App, wide: bool) {
     // What the ETA takes on trust (this hour's rate through hours not seen
     // yet), said under it while there is an ETA to read.
     if !r.eta_assumes.is_empty() && r.eta.p50.is_some() {
+        // Narrow: what is assumed without why ("ETA assumes the current
+        // rate"), rather than why cut half-way.
+        let said = safe(&r.eta_assumes);
+        let what = said.split(": ").next().unwrap_or_default().to_string();
         lines.push(Line::from(Span::styled(
-            clip(&safe(&r.eta_assumes), inner.width as usize),
+            fit::first_fit(&[said, what], inner.width as usize),
             th.dim(),
         )));
     }
