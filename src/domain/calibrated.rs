@@ -539,12 +539,30 @@ impl RateProfile {
             cum.push(acc);
             seen.push(known);
         }
+        let unseen = match (&self.load.typical, &fit) {
+            (None, _) => Unseen::NoTraffic,
+            (Some(_), None) => Unseen::LoadEffectUnknown,
+            (Some(_), Some(_)) => Unseen::FromTraffic,
+        };
         Some(WorkCurve {
             start: now,
             cum,
             seen,
+            unseen,
         })
     }
+}
+
+/// How a curve drew the hours the work has not lived through yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Unseen {
+    /// From the platform's traffic and what the load does to the rate.
+    FromTraffic,
+    /// At the level: no traffic history.
+    NoTraffic,
+    /// At the level: the work not yet seen at loads that spread enough to
+    /// tell what the load does to it.
+    LoadEffectUnknown,
 }
 
 /// Work expected done by each step from `start`.
@@ -555,6 +573,7 @@ pub struct WorkCurve {
     /// Steps up to each one drawn from an hour already seen (the others
     /// are the level, or the load's guess).
     seen: Vec<u32>,
+    unseen: Unseen,
 }
 
 impl WorkCurve {
@@ -567,7 +586,12 @@ impl WorkCurve {
             cum.push(cum.last().copied().unwrap_or(0.0) + r * STEP_SECS);
         }
         let seen = (0..cum.len() as u32).collect();
-        WorkCurve { start, cum, seen }
+        WorkCurve {
+            start,
+            cum,
+            seen,
+            unseen: Unseen::FromTraffic,
+        }
     }
 
     /// The share of the next `secs` drawn from hours already seen: how
@@ -1174,21 +1198,17 @@ impl Forecaster {
     }
 
     /// What an ETA of this forecaster assumes that was not measured, in
-    /// words (empty: nothing, or no ETA): the hours the work has not lived
-    /// through yet drawn at the current rate ("ETA assumes the current
-    /// rate: …"), not from the platform's
-    /// traffic, when there is none (`no_traffic` says why, in the
-    /// source's words) or not yet enough work seen at loads that spread to
-    /// tell what the load does to the rate.
+    /// words (empty: nothing, or no ETA): as the last curve was drawn, the
+    /// hours the work has not lived through yet at the current rate ("ETA
+    /// assumes the current rate: …"), not from the platform's traffic, when
+    /// there is none (`no_traffic` says why, in the source's words) or not
+    /// yet enough work seen at loads that spread to tell what the load does
+    /// to the rate.
     pub fn eta_assumes(&self, eta: &EtaRange, no_traffic: impl FnOnce() -> String) -> String {
-        let why = if eta.p50.is_none() {
-            return String::new();
-        } else if self.profile.load.typical.is_none() {
-            no_traffic()
-        } else if self.profile.load.fit().is_none() {
-            "load's effect not learnt yet".to_string()
-        } else {
-            return String::new();
+        let why = match (eta.p50, self.curve.as_ref().map(|c| c.unseen)) {
+            (Some(_), Some(Unseen::NoTraffic)) => no_traffic(),
+            (Some(_), Some(Unseen::LoadEffectUnknown)) => "load's effect not learnt yet".into(),
+            _ => return String::new(),
         };
         format!("ETA assumes the current rate: {why}")
     }
@@ -2026,7 +2046,11 @@ mod tests {
             midnight() + Duration::hours(9),
             midnight() + Duration::hours(12),
         );
-        let said = |f: &Forecaster, eta: &EtaRange| f.eta_assumes(eta, || "no history".into());
+        // As the curve is drawn now (a source redraws it every tick).
+        let said = |f: &mut Forecaster, eta: &EtaRange| {
+            f.refresh(midnight(), None);
+            f.eta_assumes(eta, || "no history".into())
+        };
         // Work seen at a steady load, no traffic history: said, in the
         // source's words.
         let mut f = Forecaster::default();
@@ -2038,20 +2062,26 @@ mod tests {
                 Some(0.5),
             );
         }
-        assert_eq!(said(&f, &eta), "ETA assumes the current rate: no history");
+        assert_eq!(
+            said(&mut f, &eta),
+            "ETA assumes the current rate: no history"
+        );
         // With the traffic but loads that never spread: nothing to tell
         // what a busier hour does to the rate.
         f.set_traffic([0.5; QUARTERS]);
         assert_eq!(
-            said(&f, &eta),
+            said(&mut f, &eta),
             "ETA assumes the current rate: load's effect not learnt yet"
         );
         // An evening whose load fell and rate rose: the hours ahead are
         // drawn from the traffic, nothing assumed; no ETA, nothing to say.
         f.profile = evening([0.5; QUARTERS], 0.9, 0.3, |l| 10.0 * (1.2 - 0.8 * l));
-        assert_eq!(said(&f, &eta), "");
+        assert_eq!(said(&mut f, &eta), "");
         assert_eq!(
-            said(&Forecaster::default(), &EtaRange::unknown("no progress")),
+            said(
+                &mut Forecaster::default(),
+                &EtaRange::unknown("no progress")
+            ),
             ""
         );
     }
