@@ -64,8 +64,8 @@ pub enum PromError {
 /// How far back the platform's load history is read for its traffic, and
 /// at what step: a week, every 5 minutes (2,016 points, seven days' worth
 /// in each quarter hour of the day).
-pub const TRAFFIC_HISTORY: chrono::Duration = chrono::Duration::days(7);
-pub const TRAFFIC_STEP: Duration = Duration::from_secs(300);
+const TRAFFIC_HISTORY: chrono::Duration = chrono::Duration::days(7);
+const TRAFFIC_STEP: Duration = Duration::from_secs(300);
 
 /// How much of an unreadable body an error quotes.
 const QUOTE_CHARS: usize = 200;
