@@ -599,6 +599,84 @@ async fn damaged_mailboxes_are_found_and_repaired_in_priority_order() {
     assert!(r.revisions.len() >= revisions, "scope history kept: {r:?}");
 }
 
+/// Mail that Postfix delivers within a second never shows in a queue
+/// listing: rates from successive listings say they count only the mail
+/// queued for a poll or more. With Prometheus scraping the exporter, the
+/// rates come from Postfix's log counters, which count that mail too, and
+/// say nothing is left out.
+#[cfg_attr(
+    not(feature = "system-tests"),
+    ignore = "needs Postfix, Prometheus, aiosmtpd and root: ./scripts/test runs it"
+)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mail_that_passes_straight_through_is_counted_from_postfixs_log() {
+    let mut pf = daemons::Postfix::start();
+    let sink = daemons::SmtpSink::start();
+    pf.postconf(&[&format!(
+        "transport_maps = inline:{{acme.test=relay:[127.0.0.1]:{}}}",
+        sink.port
+    )]);
+    pf.stop();
+    pf.start_again();
+    let stack = daemons::PromStack::start(&pf, &[]);
+    let platform = |prometheus: bool| {
+        let source = PlatformSource::start(
+            PlatformConfig {
+                tenants: vec![tenant("acme", "Acme Title", &["acme.test"])],
+                postqueue: Some(
+                    Postqueue::new(pf.postqueue_command(), Duration::from_secs(10)).unwrap(),
+                ),
+                prometheus: prometheus
+                    .then(|| Prometheus::new(&stack.url(), Duration::from_secs(10)).unwrap()),
+                ..base()
+            },
+            &tokio::runtime::Handle::current(),
+        )
+        .unwrap();
+        Hub::new(Box::new(source), 1.0, 1.0)
+    };
+    let (listed, logged) = (platform(false), platform(true));
+    let queue = |u: &pb::WatchUpdate| u.clusters.first().and_then(|c| c.queue.clone());
+    // The exporter counts from its start: wait until Prometheus has two
+    // scrapes of its counters (a rate, of nothing yet) before sending.
+    until(&logged, "read a rate from the log counters", |u| {
+        queue(u).is_some_and(|q| q.arrival_per_min == Some(0.0) && q.rates_cover.is_empty())
+    })
+    .await;
+    for i in 0..10 {
+        pf.sendmail("s@example.test", &["alice@acme.test"], &format!("m{i}"));
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while sink.received() < 10 {
+        assert!(
+            Instant::now() < deadline,
+            "the sink received {} of 10; maillog:\n{}",
+            sink.received(),
+            daemons::tail(&pf.maillog, 4000)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let q = queue(
+        &until(&logged, "counted the mail that passed through", |u| {
+            queue(u).is_some_and(|q| {
+                q.arrival_per_min.is_some_and(|r| r > 0.0)
+                    && q.delivery_per_min.is_some_and(|r| r > 0.0)
+            })
+        })
+        .await,
+    )
+    .unwrap();
+    assert_eq!(q.rates_cover, "", "the log counts every message: {q:?}");
+    let q = queue(
+        &until(&listed, "measured rates from the listings", |u| {
+            queue(u).is_some_and(|q| q.arrival_per_min.is_some())
+        })
+        .await,
+    )
+    .unwrap();
+    assert_eq!(q.rates_cover, "mail queued for a poll or more", "{q:?}");
+}
+
 /// `warroom gateway` (the real binary) on the config in `dir`, with `env`;
 /// the config's `[platform]` selects the platform by itself.
 fn spawn_gateway(dir: &std::path::Path, env: &[(&str, &str)]) -> (daemons::ChildGuard, u16) {

@@ -867,6 +867,38 @@ fn an_eta_whose_p90_crosses_midnight_keeps_its_p90_at_every_size() {
     }
 }
 
+/// Rates from successive queue listings (a platform without Postfix's log
+/// counters) count only the mail that stays queued: the panel says so from
+/// 80 columns on (at 60 the rates line itself is cut), never a bare "in
+/// 0/min" that reads as no mail arriving; a rate under one a minute keeps
+/// its decimal.
+#[test]
+fn rates_that_count_only_part_of_the_mail_say_so() {
+    for (w, h) in SIZES.into_iter().filter(|(w, _)| *w >= 80) {
+        let mut update = snapshot();
+        let q = update.clusters[0].queue.as_mut().unwrap();
+        q.arrival_per_min = Some(0.6);
+        q.rates_cover = "mail queued for a poll or more".into();
+        let mut app = app();
+        app.on_client(ClientEvent::Update(Box::new(Update::from_pb(&update))));
+        let s = screen(&mut app, w, h);
+        let rates =
+            line_with(&s, "in 0.6/min · out 383/min").unwrap_or_else(|| panic!("{w}x{h}:\n{s}"));
+        assert!(
+            rates.contains("(partial)")
+                || s.contains("counting only mail queued for a poll or more"),
+            "{w}x{h}:\n{s}"
+        );
+    }
+    let mut app = app();
+    let s = screen(&mut app, 120, 40);
+    let rates = line_with(&s, "in 332/min · out 383/min").unwrap_or_else(|| panic!("{s}"));
+    assert!(
+        !rates.contains("partial") && !s.contains("counting only"),
+        "{s}"
+    );
+}
+
 /// Issue #15 item 3: the domain column stayed 20 wide at 200 columns
 /// while the name took 112; the drain ETA line was cut at 200.
 #[test]

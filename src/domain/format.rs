@@ -47,6 +47,19 @@ pub fn compact_or_unknown(n: Option<u64>) -> String {
     n.map_or_else(|| UNKNOWN.to_string(), compact)
 }
 
+/// A rate per minute: "?" when not measured, one decimal under 10 (a
+/// queue that takes 0.6 messages a minute is not taking "0"), "<0.1" for
+/// less that is not none, else as [`compact`].
+pub fn per_min(rate: Option<f64>) -> String {
+    match rate.filter(|r| r.is_finite()).map(|r| r.max(0.0)) {
+        None => UNKNOWN.to_string(),
+        Some(0.0) => "0".into(),
+        Some(r) if r < 0.1 => "<0.1".into(),
+        Some(r) if r < 9.95 => format!("{r:.1}"),
+        Some(r) => compact(r.round() as u64),
+    }
+}
+
 /// What can be said about queued mail: "1,930 messages queued, none lost"
 /// only when a source backs "none lost"; otherwise it says what is not
 /// known.
@@ -303,6 +316,20 @@ pub fn causes(e: &dyn std::error::Error) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_small_rate_is_not_shown_as_none() {
+        use super::per_min;
+        assert_eq!(per_min(None), "?");
+        assert_eq!(per_min(Some(f64::NAN)), "?");
+        assert_eq!(per_min(Some(0.0)), "0");
+        assert_eq!(per_min(Some(0.04)), "<0.1");
+        assert_eq!(per_min(Some(0.6)), "0.6");
+        assert_eq!(per_min(Some(9.94)), "9.9");
+        assert_eq!(per_min(Some(9.96)), "10");
+        assert_eq!(per_min(Some(1_234.4)), "1,234");
+        assert_eq!(per_min(Some(25_000.0)), "25.0k");
+    }
+
     #[test]
     fn one_of_a_thing_is_not_plural() {
         use super::counted;

@@ -314,6 +314,8 @@ pub struct Queue {
     pub unmapped: Option<u64>,
     /// Non-empty: the last known figures, not live ones, and why.
     pub stale: String,
+    /// Non-empty: the rates count only this part of the mail.
+    pub rates_cover: String,
     pub drain_eta: EtaRange,
     pub depth_history: Vec<u64>,
     pub history_step_seconds: u32,

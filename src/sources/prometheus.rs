@@ -434,6 +434,15 @@ pub mod queries {
     pub const TARGETS_UP: &str = "up";
     /// Only the targets that are down.
     pub const TARGETS_DOWN: &str = "up == 0";
+    /// Messages that entered Postfix's queue per second over 5 minutes:
+    /// every new message passes cleanup once (from smtpd, pickup or a
+    /// bounce), so mail that leaves again within a second is counted too,
+    /// where successive `postqueue` listings never see it. A plain counter,
+    /// exported from the exporter's start.
+    pub const QUEUE_ARRIVAL_RATE: &str = "sum(rate(postfix_cleanup_messages_processed_total[5m]))";
+    /// Messages that left Postfix's queue (delivered, bounced or expired:
+    /// qmgr's `removed`) per second over 5 minutes.
+    pub const QUEUE_DEPARTURE_RATE: &str = "sum(rate(postfix_qmgr_messages_removed_total[5m]))";
     /// Messages accepted by smtpd per second over 5 minutes (inbound rate).
     pub const SMTPD_ACCEPTED_RATE: &str = "sum(rate(postfix_smtpd_messages_processed_total[5m]))";
     /// Messages smtpd rejected per second over 5 minutes, by SMTP code.
@@ -465,6 +474,8 @@ pub mod queries {
         ("POSTFIX_UP", POSTFIX_UP),
         ("TARGETS_UP", TARGETS_UP),
         ("TARGETS_DOWN", TARGETS_DOWN),
+        ("QUEUE_ARRIVAL_RATE", QUEUE_ARRIVAL_RATE),
+        ("QUEUE_DEPARTURE_RATE", QUEUE_DEPARTURE_RATE),
         ("SMTPD_ACCEPTED_RATE", SMTPD_ACCEPTED_RATE),
         ("SMTPD_REJECTED_RATE_BY_CODE", SMTPD_REJECTED_RATE_BY_CODE),
         ("SMTP_DEFERRED_RATE", SMTP_DEFERRED_RATE),

@@ -16,6 +16,7 @@ fn queue_to_pb(q: &Queue) -> pb::Queue {
         lost: q.lost,
         unmapped: q.unmapped,
         stale_reason: q.stale.clone(),
+        rates_cover: q.rates_cover.clone(),
     }
 }
 
@@ -47,6 +48,7 @@ fn queue_from_pb(q: Option<&pb::Queue>) -> Queue {
         lost: q.lost,
         unmapped: q.unmapped,
         stale: q.stale_reason.clone(),
+        rates_cover: q.rates_cover.clone(),
         drain_eta: eta_from_pb(q.drain_eta.as_ref()),
         depth_history: q.depth_history.clone(),
         history_step_seconds: q.history_step_seconds,

@@ -15,7 +15,7 @@ use crate::console::keymap::Action;
 use crate::console::theme::{health_label, health_short};
 use crate::domain::format::{
     UNKNOWN, clip, clock, compact, compact_or_unknown, counted, duration, eta_range, eta_relative,
-    percent, slip_short, thousands, thousands_or_unknown,
+    per_min, percent, slip_short, thousands, thousands_or_unknown,
 };
 use crate::domain::tenants::TenantSort;
 use crate::domain::{Cluster, Health, Overview, Reindex, ServiceRole};
@@ -292,7 +292,6 @@ fn render_queue(f: &mut Frame, area: Rect, app: &App, wide: bool) {
         (Some(_), Some(_), Some(_)) => "= steady",
         _ => "",
     };
-    let rate = |r: Option<f64>| compact_or_unknown(r.map(|r| r.max(0.0) as u64));
     let mut lines = vec![Line::from(vec![
         Span::styled(
             format!("{} queued ", thousands_or_unknown(q.depth())),
@@ -334,11 +333,30 @@ fn render_queue(f: &mut Frame, area: Rect, app: &App, wide: bool) {
             text.width as usize,
         )));
     }
-    lines.extend([Line::from(format!(
+    let rates = format!(
         "in {}/min · out {}/min",
-        rate(q.arrival_per_min),
-        rate(q.delivery_per_min)
-    ))]);
+        per_min(q.arrival_per_min),
+        per_min(q.delivery_per_min)
+    );
+    // Rates that count only part of the mail say which, on a line of their
+    // own when the panel has room for it besides the drain, else briefly.
+    if q.rates_cover.is_empty() {
+        lines.push(Line::from(rates));
+    } else if lines.len() + 3 <= inner.height as usize {
+        lines.push(Line::from(rates));
+        lines.push(Line::from(Span::styled(
+            clip(
+                &format!("counting only {}", safe(&q.rates_cover)),
+                text.width as usize,
+            ),
+            th.dim(),
+        )));
+    } else {
+        lines.push(Line::from(clip(
+            &format!("{rates} (partial)"),
+            text.width as usize,
+        )));
+    }
     lines.push(Line::from(fit::first_fit(&drain, text.width as usize)));
     f.render_widget(Paragraph::new(lines), text);
     if spark.width > 4 {
@@ -436,7 +454,7 @@ fn render_reindex(f: &mut Frame, area: Rect, app: &App, wide: bool) {
     if text.height > 2 {
         lines.push(Line::from(format!(
             "{}/min · {} in progress · {} failed · {} queued",
-            compact_or_unknown(r.rate_per_min.map(|r| r.max(0.0) as u64)),
+            per_min(r.rate_per_min),
             thousands(r.in_progress),
             thousands(r.failed),
             counted(r.mailboxes_pending, "mailbox", "mailboxes"),
@@ -464,8 +482,12 @@ fn render_reindex(f: &mut Frame, area: Rect, app: &App, wide: bool) {
             history.join("→")
         };
         lines.push(Line::from(format!(
-            "scope {unit}: {shown} ({} revisions)",
-            r.revisions.len().saturating_sub(1)
+            "scope {unit}: {shown} ({})",
+            counted(
+                r.revisions.len().saturating_sub(1) as u64,
+                "revision",
+                "revisions"
+            )
         )));
         let when = last.at.format("%H:%M").to_string();
         let reason = format!("{when} {}", safe(&last.reason));

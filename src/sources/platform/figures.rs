@@ -8,6 +8,9 @@ use super::{PlatformSource, Seen};
 use crate::domain::forecast::{EtaRange, forecast, percentile};
 use crate::domain::*;
 
+/// What the rates from successive queue listings count.
+const QUEUED_FOR_A_POLL: &str = "mail queued for a poll or more";
+
 impl PlatformSource {
     /// The header's title and the incident state: what is known, and how
     /// far the search has got.
@@ -121,7 +124,8 @@ impl PlatformSource {
             deferred: q.deferred,
             hold: q.hold,
         });
-        // Rates over the last minute of polls.
+        // From successive queue listings, over the last minute of polls:
+        // only the mail that stayed queued for a poll or more.
         let mut arrived = 0;
         let mut left = 0;
         let mut seconds = 0.0;
@@ -133,12 +137,26 @@ impl PlatformSource {
                 break;
             }
         }
-        let rates = (seconds > 0.0).then(|| {
+        let listed = (seconds > 0.0).then(|| {
             (
                 arrived as f64 * 60.0 / seconds,
                 left as f64 * 60.0 / seconds,
             )
         });
+        // From Postfix's log counters, which count every message: shown
+        // when read within the last polls.
+        let fresh =
+            |at: &DateTime<Utc>| (now - *at).num_milliseconds() as f64 <= 2.5 * self.poll_ms;
+        let logged = s
+            .log_rates
+            .back()
+            .filter(|(at, ..)| fresh(at))
+            .map(|&(_, a, d)| (a, d));
+        let (rates, rates_cover) = match (logged, listed) {
+            (Some(r), _) => (Some(r), String::new()),
+            (None, Some(r)) => (Some(r), QUEUED_FOR_A_POLL.to_string()),
+            (None, None) => (None, String::new()),
+        };
         let unknown = if !fed {
             "no queue source configured".to_string()
         } else if depth.is_none() {
@@ -146,32 +164,50 @@ impl PlatformSource {
                 .clone()
                 .unwrap_or_else(|| format!("waiting for the first {fed_by} poll"))
         } else if rates.is_none() {
-            if self.configured.postfix {
-                "rates need two polls".into()
-            } else {
-                "arrival and delivery rates are read from Postfix only".into()
+            match (&s.log_rates_failed, self.configured.postfix) {
+                (_, true) => "rates need two polls".into(),
+                (Some(why), false) => format!("rates: {why}"),
+                (None, false) => "rates need two reads of Postfix's log counters".into(),
             }
         } else {
             String::new()
         };
-        let drain_eta = match (depth, rates) {
-            (Some(d), _) if d.total() == 0 => EtaRange::unknown(""),
-            (Some(d), Some((a, l))) => {
-                let net: Vec<f64> = s
-                    .flows
-                    .iter()
-                    .filter(|f| f.seconds > 0.0)
-                    .map(|f| (f.left as f64 - f.arrived as f64) / f.seconds)
-                    .collect();
-                if l == 0.0 {
-                    EtaRange::unknown("nothing delivered in the last minute")
+        // The drain from the queue's own flow when it is listed (the mail
+        // that passes through leaves as it came), else from the log
+        // counters' last minutes.
+        let drain_eta = match depth {
+            Some(d) if d.total() == 0 => EtaRange::unknown(""),
+            Some(d) => {
+                let (net, a, l, when): (Vec<f64>, _, _, _) = match (listed, logged) {
+                    (Some((a, l)), _) => (
+                        s.flows
+                            .iter()
+                            .filter(|f| f.seconds > 0.0)
+                            .map(|f| (f.left as f64 - f.arrived as f64) / f.seconds)
+                            .collect(),
+                        a,
+                        l,
+                        "none of it left in 1 min",
+                    ),
+                    (None, Some((a, l))) => (
+                        s.log_rates.iter().map(|(_, a, d)| (d - a) / 60.0).collect(),
+                        a,
+                        l,
+                        "none of it left in 5 min",
+                    ),
+                    (None, None) => (Vec::new(), 0.0, 0.0, ""),
+                };
+                if net.is_empty() {
+                    EtaRange::unknown("no delivery rate measured yet")
+                } else if l == 0.0 {
+                    EtaRange::unknown(when)
                 } else if l <= a {
-                    EtaRange::unknown("arrivals keep up with deliveries")
+                    EtaRange::unknown("arrivals ≥ deliveries")
                 } else {
                     forecast(now, d.total() as f64, &net, 0.0)
                 }
             }
-            _ => EtaRange::unknown("no delivery rate measured yet"),
+            None => EtaRange::unknown("no delivery rate measured yet"),
         };
         let unmapped = (self.configured.postfix && depth.is_some()).then(|| {
             s.queued_per_domain
@@ -185,6 +221,7 @@ impl PlatformSource {
             arrival_per_min: rates.map(|r| r.0),
             delivery_per_min: rates.map(|r| r.1),
             unknown,
+            rates_cover,
             // Postfix' bounces are not read: losses are not measured.
             lost: None,
             unmapped,

@@ -426,13 +426,16 @@ async fn postfix_loop(ctx: Arc<Context>, pq: Option<Postqueue>, status: Option<P
 }
 
 /// Prometheus: targets up per job, the queue by queue when Postfix is not
-/// read directly, and with a load query the users' load now and the
+/// read directly, the queue's arrivals and departures from Postfix's log
+/// counters, and with a load query the users' load now and the
 /// traffic of the last week (read again every hour).
 async fn prometheus_loop(ctx: Arc<Context>, p: Prometheus, load_query: Option<String>) {
     let mut next_traffic: Option<DateTime<Utc>> = None;
     loop {
         let up = p.query(queries::TARGETS_UP).await;
         let depth = p.query(queries::QUEUE_DEPTH_BY_QUEUE).await;
+        let arrivals = p.scalar(queries::QUEUE_ARRIVAL_RATE).await;
+        let departures = p.scalar(queries::QUEUE_DEPARTURE_RATE).await;
         let mut load = None;
         let mut traffic = None;
         if let Some(q) = &load_query {
@@ -453,6 +456,7 @@ async fn prometheus_loop(ctx: Arc<Context>, p: Prometheus, load_query: Option<St
         {
             let mut s = lock(&ctx.seen);
             let load_said = load.map(|l| s.read_load(now, l, traffic));
+            s.read_log_rates(now, arrivals, departures);
             match up {
                 Ok(up) => {
                     let mut jobs: std::collections::BTreeMap<String, (u64, u64)> =

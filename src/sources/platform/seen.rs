@@ -150,6 +150,13 @@ pub(super) struct Seen {
     /// Postfix is read directly (else the queue comes from Prometheus).
     pub(super) postfix_configured: bool,
     pub(super) flows: VecDeque<Flow>,
+    /// The queue's arrivals and departures per minute from Postfix's log
+    /// counters (through Prometheus), which count every message, also mail
+    /// that passes between two polls: (when, arrivals, departures), one per
+    /// poll over the last [`LOG_RATES_KEPT`].
+    pub(super) log_rates: VecDeque<(DateTime<Utc>, f64, f64)>,
+    /// Why the last read of those counters failed (None: it answered).
+    pub(super) log_rates_failed: Option<String>,
     /// Postfix' own word on whether it runs (Ok, Down; Unknown when the
     /// check could not tell), with what it said.
     pub(super) postfix_running: Option<(Health, String)>,
@@ -180,7 +187,40 @@ pub(super) struct Seen {
     pub(super) replays: u64,
 }
 
+/// How long the log counters' rates are kept, as samples for the drain ETA.
+pub(super) const LOG_RATES_KEPT: chrono::Duration = chrono::Duration::minutes(5);
+
 impl Seen {
+    /// Keeps the queue's arrival and departure rates (per second) read from
+    /// Postfix's log counters, or why they could not be read.
+    pub(super) fn read_log_rates(
+        &mut self,
+        now: DateTime<Utc>,
+        arrivals: Result<f64, PromError>,
+        departures: Result<f64, PromError>,
+    ) {
+        self.log_rates_failed = match (arrivals, departures) {
+            (Ok(a), Ok(d)) if a.is_finite() && d.is_finite() && a >= 0.0 && d >= 0.0 => {
+                self.log_rates.push_back((now, a * 60.0, d * 60.0));
+                while self
+                    .log_rates
+                    .front()
+                    .is_some_and(|(at, ..)| *at < now - LOG_RATES_KEPT)
+                {
+                    self.log_rates.pop_front();
+                }
+                None
+            }
+            (Ok(a), Ok(d)) => Some(format!("{a} and {d} are not rates")),
+            (Err(PromError::Empty), _) | (_, Err(PromError::Empty)) => Some(
+                "Prometheus has no rate of Postfix's log counters (prometheus-postfix-exporter \
+                 not scraped, or not twice yet)"
+                    .into(),
+            ),
+            (Err(e), _) | (_, Err(e)) => Some(e.to_string()),
+        };
+    }
+
     /// Keeps what the load query said now and, when it was read again, of
     /// the last week; says it in words for the Prometheus line.
     pub(super) fn read_load(

@@ -199,6 +199,8 @@ impl Simulator {
                 // Every simulated recipient belongs to a tenant.
                 unmapped: Some(0),
                 stale: String::new(),
+                // The model counts every message it accepts and delivers.
+                rates_cover: String::new(),
                 drain_eta,
                 depth_history: f.depth_history.iter().copied().collect(),
                 history_step_seconds: (self.last_dt * HISTORY_EVERY as f64).round() as u32,
