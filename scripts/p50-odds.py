@@ -3,7 +3,7 @@
 
 Usage:
   ./target/release/warroom drill calibrate --seeds 20 --json --samples s.csv > t.jsonl
-  scripts/p50-odds.py t.jsonl [s.csv [LATER_FAULT]] [--seeds K]
+  scripts/p50-odds.py t.jsonl [s.csv [LATER_FAULT]] [--seeds K] [--blocks K]
 
 From the JSON table: for each `warroom` row, the chance that its p50 coverage
 would land within 40-60% (per sample and by mailbox) on another set of seeds
@@ -26,6 +26,11 @@ From the samples (optional):
   its very minute, and after it. The simulated world moves in one-minute
   ticks, so a job ends on a minute; a p50 that names that minute counts as
   held.
+
+With --blocks K (and the samples): every row's p50 coverage on disjoint sets
+of K seeds in the order the drill ran them (2008-2027, 2028-2047, ... for
+K = 20), and how many rows are in the 40-60% band on each set: the same
+forecaster judged on other seeds.
 
 With LATER_FAULT (the time a later fault struck, RFC 3339): the p50 coverage
 of the ETAs served before it, split by whether their episode ended before it
@@ -179,16 +184,50 @@ def extended(path, fault):
               f"{len(row['seeds']):5}")
 
 
+def blocks(path, k):
+    """Each row's p50 coverage on disjoint sets of `k` seeds, in the order
+    the drill ran them (2008-2027, 2028-2047, ...), and how many rows are in
+    the band on each: the same forecaster judged on other seeds."""
+    per_seed = defaultdict(lambda: defaultdict(lambda: [0] * 4))
+    for r in scored(path):
+        row = per_seed[(r["scenario"], r["phase"], r["target"])]
+        tally(row[int(r["seed"])], at(r["p50"]) >= at(r["episode_end"]), int(r["affected"] or 0))
+    seeds = sorted({s for row in per_seed.values() for s in row})
+    sets = [seeds[i:i + k] for i in range(0, len(seeds) - k + 1, k)]
+    print(f"\np50 coverage (per sample/by mailbox) on {len(sets)} disjoint sets of {k} seeds:")
+    print(f"{'scenario':26} {'phase':18} {'target':8} "
+          + " ".join(f"{f'{s[0]}-{s[-1]}':>10}" for s in sets))
+    in_band = [0] * len(sets)
+    for key, row in per_seed.items():
+        cells = []
+        for i, pick in enumerate(sets):
+            c = [sum(row[s][j] for s in pick if s in row) for j in range(4)]
+            if not (c[1] and c[3]):
+                in_band[i] += 1
+                cells.append(f"{'-':>10}")
+                continue
+            p, m = c[0] / c[1], c[2] / c[3]
+            ok = LOW <= p <= HIGH and LOW <= m <= HIGH
+            in_band[i] += ok
+            cells.append(f"{p * 100:4.0f}/{m * 100:3.0f}{' ' if ok else '*'}")
+        print(f"{key[0][:26]:26} {key[1]:18} {key[2]:8} " + " ".join(cells))
+    print(f"rows in the band (*: out): " + ", ".join(
+        f"{n} of {len(per_seed)} on {s[0]}-{s[-1]}" for n, s in zip(in_band, sets)))
+
+
 if __name__ == "__main__":
     args = argparse.ArgumentParser(usage=__doc__)
     args.add_argument("table")
     args.add_argument("samples", nargs="?")
     args.add_argument("later_fault", nargs="?")
     args.add_argument("--seeds", type=int, default=0)
+    args.add_argument("--blocks", type=int, default=0)
     a = args.parse_args()
     odds(a.table)
     if a.samples:
         bootstrap(a.samples, a.seeds)
         ties(a.samples)
+        if a.blocks:
+            blocks(a.samples, a.blocks)
     if a.later_fault:
         extended(a.samples, a.later_fault)
