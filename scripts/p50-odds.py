@@ -216,7 +216,7 @@ def blocks(path, k):
 
 
 if __name__ == "__main__":
-    args = argparse.ArgumentParser(usage=__doc__)
+    args = argparse.ArgumentParser(usage=__doc__.replace("%", "%%"))
     args.add_argument("table")
     args.add_argument("samples", nargs="?")
     args.add_argument("later_fault", nargs="?")
