@@ -677,7 +677,10 @@ fn describe_found(
         }
         if matches!(state, "ok" | "restored") {
             lines.push("  has service now.".into());
-            return (lines, format!("This mailbox has service again; {queued}."));
+            // "Again" only for a mailbox that lost it: one the incident
+            // never touched was not without service.
+            let again = if state == "restored" { " again" } else { "" };
+            return (lines, format!("This mailbox has service{again}; {queued}."));
         }
         if let Some(p) = m.reindex_position {
             lines.push(format!("  position {} in the reindex order", thousands(p)));

@@ -278,6 +278,23 @@ fn a_tenant_whose_mailboxes_are_not_all_checked_is_never_called_ok() {
 }
 
 #[test]
+fn a_mailbox_the_incident_never_touched_has_service_not_service_again() {
+    let now = Utc::now();
+    let (_, say) = describe_match(
+        &platform_match(Some(MatchQuality::Exact), Some(MailboxState::Ok), ""),
+        now,
+        None,
+    );
+    assert_eq!(say, "This mailbox has service; 2 messages queued.");
+    let (_, say) = describe_match(
+        &platform_match(Some(MatchQuality::Exact), Some(MailboxState::Restored), ""),
+        now,
+        None,
+    );
+    assert_eq!(say, "This mailbox has service again; 2 messages queued.");
+}
+
+#[test]
 fn counts_say_of_how_many_and_at_least() {
     let m = platform_match(Some(MatchQuality::Exact), Some(MailboxState::Restored), "");
     let found = |shown: usize, total: Option<u64>, lower: bool| Matches {
