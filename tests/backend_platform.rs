@@ -646,16 +646,7 @@ async fn mail_that_passes_straight_through_is_counted_from_postfixs_log() {
     for i in 0..10 {
         pf.sendmail("s@example.test", &["alice@acme.test"], &format!("m{i}"));
     }
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while sink.received() < 10 {
-        assert!(
-            Instant::now() < deadline,
-            "the sink received {} of 10; maillog:\n{}",
-            sink.received(),
-            daemons::tail(&pf.maillog, 4000)
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    sink.wait_for(10, &pf).await;
     let q = queue(
         &until(&logged, "counted the mail that passed through", |u| {
             queue(u).is_some_and(|q| {
