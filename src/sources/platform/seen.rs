@@ -357,4 +357,35 @@ mod tests {
         );
         assert_eq!(fresh.traffic, None);
     }
+
+    #[test]
+    fn the_log_counters_rates_are_kept_per_minute_for_five_minutes_and_their_failures_said() {
+        let mut s = Seen::default();
+        let t0 = Utc::now();
+        s.read_log_rates(t0, Ok(0.5), Ok(0.25));
+        assert_eq!(s.log_rates.back(), Some(&(t0, 30.0, 15.0)));
+        assert_eq!(s.log_rates_failed, None);
+        // Not rates: nothing kept, and said.
+        s.read_log_rates(t0, Ok(f64::NAN), Ok(0.25));
+        s.read_log_rates(t0, Ok(-1.0), Ok(0.25));
+        assert_eq!(s.log_rates.len(), 1);
+        assert_eq!(
+            s.log_rates_failed.as_deref(),
+            Some("-1 and 0.25 are not rates")
+        );
+        // No series: the exporter is not scraped (or not twice yet).
+        s.read_log_rates(t0, Ok(0.5), Err(PromError::Empty));
+        assert!(
+            s.log_rates_failed
+                .as_deref()
+                .is_some_and(|w| w.contains("prometheus-postfix-exporter")),
+            "{:?}",
+            s.log_rates_failed
+        );
+        // Samples older than five minutes go.
+        let later = t0 + chrono::Duration::minutes(6);
+        s.read_log_rates(later, Ok(0.0), Ok(1.0));
+        assert_eq!(s.log_rates.iter().map(|r| r.0).collect::<Vec<_>>(), [later]);
+        assert_eq!(s.log_rates_failed, None);
+    }
 }
