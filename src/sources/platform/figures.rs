@@ -144,13 +144,11 @@ impl PlatformSource {
             )
         });
         // From Postfix's log counters, which count every message: shown
-        // when read within the last polls.
-        let fresh =
-            |at: &DateTime<Utc>| (now - *at).num_milliseconds() as f64 <= 2.5 * self.poll_ms;
+        // while read recently.
         let logged = s
             .log_rates
             .back()
-            .filter(|(at, ..)| fresh(at))
+            .filter(|(at, ..)| self.read_recently(*at, now))
             .map(|&(_, a, d)| (a, d));
         let (rates, rates_cover) = match (logged, listed) {
             (Some(r), _) => (Some(r), String::new()),
@@ -174,40 +172,37 @@ impl PlatformSource {
         };
         // The drain from the queue's own flow when it is listed (the mail
         // that passes through leaves as it came), else from the log
-        // counters' last minutes.
-        let drain_eta = match depth {
-            Some(d) if d.total() == 0 => EtaRange::unknown(""),
-            Some(d) => {
-                let (net, a, l, when): (Vec<f64>, _, _, _) = match (listed, logged) {
-                    (Some((a, l)), _) => (
-                        s.flows
-                            .iter()
-                            .filter(|f| f.seconds > 0.0)
-                            .map(|f| (f.left as f64 - f.arrived as f64) / f.seconds)
-                            .collect(),
-                        a,
-                        l,
-                        "none of it left in 1 min",
-                    ),
-                    (None, Some((a, l))) => (
-                        s.log_rates.iter().map(|(_, a, d)| (d - a) / 60.0).collect(),
-                        a,
-                        l,
-                        "none of it left in 5 min",
-                    ),
-                    (None, None) => (Vec::new(), 0.0, 0.0, ""),
-                };
-                if net.is_empty() {
-                    EtaRange::unknown("no delivery rate measured yet")
-                } else if l == 0.0 {
-                    EtaRange::unknown(when)
+        // counters' last minutes: (arrivals, departures), the net rates,
+        // and what no departure means.
+        let basis = match (listed, logged) {
+            (Some(r), _) => Some((
+                r,
+                s.flows
+                    .iter()
+                    .filter(|f| f.seconds > 0.0)
+                    .map(|f| (f.left as f64 - f.arrived as f64) / f.seconds)
+                    .collect::<Vec<f64>>(),
+                "none of it left in 1 min",
+            )),
+            (None, Some(r)) => Some((
+                r,
+                s.log_rates.iter().map(|(_, a, d)| (d - a) / 60.0).collect(),
+                "none of it left in 5 min",
+            )),
+            (None, None) => None,
+        };
+        let drain_eta = match (depth, basis) {
+            (Some(d), _) if d.total() == 0 => EtaRange::unknown(""),
+            (Some(d), Some(((a, l), net, none_left))) => {
+                if l == 0.0 {
+                    EtaRange::unknown(none_left)
                 } else if l <= a {
                     EtaRange::unknown("arrivals ≥ deliveries")
                 } else {
                     forecast(now, d.total() as f64, &net, 0.0)
                 }
             }
-            None => EtaRange::unknown("no delivery rate measured yet"),
+            _ => EtaRange::unknown("no delivery rate measured yet"),
         };
         let unmapped = (self.configured.postfix && depth.is_some()).then(|| {
             s.queued_per_domain
@@ -225,15 +220,10 @@ impl PlatformSource {
             // Postfix' bounces are not read: losses are not measured.
             lost: None,
             unmapped,
-            // Stale when not read for two polls and more: the figures
-            // are the last known ones, not live.
-            // Stale from the first failed read (or when not read for 2.5
-            // polls): the figures are the last known ones, not live.
+            // Stale from the first failed read (or when not read recently):
+            // the figures are the last known ones, not live.
             stale: match s.queue_at {
-                Some(at)
-                    if s.queue_failed.is_some()
-                        || (now - at).num_milliseconds() as f64 > 2.5 * self.poll_ms =>
-                {
+                Some(at) if s.queue_failed.is_some() || !self.read_recently(at, now) => {
                     let why = s
                         .queue_failed
                         .as_deref()
@@ -252,6 +242,12 @@ impl PlatformSource {
             depth_history: self.depth_history.iter().copied().collect(),
             history_step_seconds: dt.round().max(1.0) as u32,
         }
+    }
+
+    /// Whether a figure read at `at` is live: read within the last 2.5
+    /// polls (a poll may run late; two missed are an outage).
+    fn read_recently(&self, at: DateTime<Utc>, now: DateTime<Utc>) -> bool {
+        (now - at).num_milliseconds() as f64 <= 2.5 * self.poll_ms
     }
 
     pub(super) fn services(

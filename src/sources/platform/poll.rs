@@ -432,14 +432,22 @@ async fn postfix_loop(ctx: Arc<Context>, pq: Option<Postqueue>, status: Option<P
 async fn prometheus_loop(ctx: Arc<Context>, p: Prometheus, load_query: Option<String>) {
     let mut next_traffic: Option<DateTime<Utc>> = None;
     loop {
-        let up = p.query(queries::TARGETS_UP).await;
-        let depth = p.query(queries::QUEUE_DEPTH_BY_QUEUE).await;
-        let arrivals = p.scalar(queries::QUEUE_ARRIVAL_RATE).await;
-        let departures = p.scalar(queries::QUEUE_DEPARTURE_RATE).await;
-        let mut load = None;
+        // Independent queries, asked together: a Prometheus that answers
+        // slowly costs one time-out a poll, not one per query.
+        let (up, depth, arrivals, departures, load) = tokio::join!(
+            p.query(queries::TARGETS_UP),
+            p.query(queries::QUEUE_DEPTH_BY_QUEUE),
+            p.scalar(queries::QUEUE_ARRIVAL_RATE),
+            p.scalar(queries::QUEUE_DEPARTURE_RATE),
+            async {
+                match &load_query {
+                    Some(q) => Some(p.scalar(q).await),
+                    None => None,
+                }
+            },
+        );
         let mut traffic = None;
         if let Some(q) = &load_query {
-            load = Some(p.scalar(q).await);
             let now = Utc::now();
             if next_traffic.is_none_or(|t| now >= t) {
                 let read = p.traffic(q, now).await;

@@ -188,7 +188,7 @@ pub(super) struct Seen {
 }
 
 /// How long the log counters' rates are kept, as samples for the drain ETA.
-pub(super) const LOG_RATES_KEPT: chrono::Duration = chrono::Duration::minutes(5);
+const LOG_RATES_KEPT: chrono::Duration = chrono::Duration::minutes(5);
 
 impl Seen {
     /// Keeps the queue's arrival and departure rates (per second) read from
